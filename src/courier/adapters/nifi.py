@@ -1,0 +1,63 @@
+"""POST a bundle to NiFi over HTTPS (httpx, explicit TLS context).
+
+Verification is always on for https: against the configured CA bundle, or the
+system trust store when none is configured; TLS 1.2 is the client minimum.
+Plain http is only reachable when the settings explicitly allow it.
+"""
+
+from __future__ import annotations
+
+import ssl
+
+import httpx
+
+from courier.delivery import error_for_status, is_auth_failure, request_headers
+from courier.errors import NiFiUnavailableError
+from courier.adapters.secrets import CredentialsSource
+
+
+def tls_context(ca_bundle: str | None) -> ssl.SSLContext:
+    context = ssl.create_default_context(cafile=ca_bundle)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    return context
+
+
+class NiFiClient:
+    def __init__(
+        self,
+        url: str,
+        credentials: CredentialsSource,
+        ca_bundle: str | None,
+        connect_timeout: float,
+        read_timeout: float,
+    ) -> None:
+        self.url = url
+        self.credentials = credentials
+        timeout = httpx.Timeout(connect=connect_timeout, read=read_timeout, write=read_timeout, pool=connect_timeout)
+        self.http = httpx.Client(verify=tls_context(ca_bundle), timeout=timeout, follow_redirects=False)
+
+    def post(self, data: bytes, sha256: str, bundle_id: str, file_count: int, archive_key: str, replay: bool = False) -> int:
+        """Deliver once; re-read the secret and try once more on 401/403. Returns the 2xx status."""
+        status = self._post_once(data, sha256, bundle_id, file_count, archive_key, replay, refresh=False)
+        if is_auth_failure(status):
+            status = self._post_once(data, sha256, bundle_id, file_count, archive_key, replay, refresh=True)
+        error = error_for_status(status)
+        if error is not None:
+            raise error
+        return status
+
+    def _post_once(
+        self, data: bytes, sha256: str, bundle_id: str, file_count: int, archive_key: str, replay: bool, refresh: bool
+    ) -> int:
+        credentials = self.credentials.get(refresh=refresh)
+        headers = request_headers(sha256, bundle_id, file_count, archive_key, credentials, replay=replay)
+        try:
+            response = self.http.post(self.url, content=data, headers=headers)
+        except httpx.TimeoutException as exc:
+            raise NiFiUnavailableError(f"NiFi timed out ({type(exc).__name__})") from exc
+        except httpx.TransportError as exc:
+            raise NiFiUnavailableError(f"NiFi unreachable ({type(exc).__name__})") from exc
+        return response.status_code
+
+    def close(self) -> None:
+        self.http.close()

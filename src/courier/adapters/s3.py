@@ -1,0 +1,85 @@
+"""S3 adapters: read landed files, write archived bundles.
+
+Both take a boto3 S3 client. Errors are translated here: a missing object or
+version is permanent, anything else (throttling, 5xx, network) is retryable.
+"""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from courier.bundle import Bundle, FetchedFile
+from courier.errors import ObjectMissingError, ObjectTooLargeError, StorageUnavailableError
+from courier.events import ObjectRef
+
+_MISSING_CODES = {"NoSuchKey", "NoSuchVersion", "404", "NotFound"}
+SHA256_METADATA = "sha256"  # x-amz-meta-sha256 on every archived bundle
+
+
+def _code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+class LandingStore:
+    def __init__(self, client: Any, max_object_bytes: int) -> None:
+        self.client = client
+        self.max_object_bytes = max_object_bytes
+
+    def fetch(self, ref: ObjectRef) -> FetchedFile:
+        args: dict[str, Any] = {"Bucket": ref.bucket, "Key": ref.key}
+        if ref.version_id:
+            args["VersionId"] = ref.version_id
+        try:
+            response = self.client.get_object(**args)
+            length = int(response.get("ContentLength", 0))
+            if length > self.max_object_bytes:
+                response["Body"].close()
+                raise ObjectTooLargeError(f"{ref.identity} is {length} bytes, above the bundle limit")
+            content = response["Body"].read()
+        except ClientError as exc:
+            if _code(exc) in _MISSING_CODES:
+                raise ObjectMissingError(f"{ref.identity} no longer exists in the landing bucket") from exc
+            raise StorageUnavailableError(f"landing GET of {ref.identity} failed: {_code(exc)}") from exc
+        except BotoCoreError as exc:
+            raise StorageUnavailableError(f"landing GET of {ref.identity} failed: {type(exc).__name__}") from exc
+        return FetchedFile(
+            ref=ref,
+            content=content,
+            version_id=response.get("VersionId") or ref.version_id,
+            etag=(response.get("ETag") or "").strip('"') or ref.etag,
+        )
+
+
+class ArchiveStore:
+    def __init__(self, client: Any, bucket: str, kms_key_id: str | None = None) -> None:
+        self.client = client
+        self.bucket = bucket
+        self.kms_key_id = kms_key_id
+
+    def put(self, key: str, bundle: Bundle) -> None:
+        """Write the bundle; S3 verifies ``ChecksumSHA256`` and rejects a corrupted upload."""
+        args: dict[str, Any] = {
+            "Bucket": self.bucket,
+            "Key": key,
+            "Body": bundle.data,
+            "ContentType": "application/gzip",
+            "ChecksumSHA256": base64.b64encode(bytes.fromhex(bundle.sha256)).decode("ascii"),
+            "Metadata": {
+                SHA256_METADATA: bundle.sha256,
+                "bundle-id": bundle.bundle_id,
+                "file-count": str(bundle.file_count),
+            },
+        }
+        if self.kms_key_id:
+            args.update(ServerSideEncryption="aws:kms", SSEKMSKeyId=self.kms_key_id)
+        else:
+            args["ServerSideEncryption"] = "AES256"
+        try:
+            self.client.put_object(**args)
+        except ClientError as exc:
+            raise StorageUnavailableError(f"archive PUT of {key} failed: {_code(exc)}") from exc
+        except BotoCoreError as exc:
+            raise StorageUnavailableError(f"archive PUT of {key} failed: {type(exc).__name__}") from exc

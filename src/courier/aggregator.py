@@ -1,0 +1,251 @@
+"""One invocation's work: parse, deduplicate, fetch, bundle, archive, deliver, acknowledge.
+
+The policy lives here; the I/O is behind the ports given to the constructor
+(ledger, landing store, archive store, NiFi client), so this module has no
+boto3 or HTTP in it. The result is the set of SQS messageIds that failed: a
+message fails when any file it announces failed; everything else is
+acknowledged (delivered now, delivered before, or nothing to deliver).
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from aws_lambda_powertools.metrics import MetricUnit
+
+from courier.bundle import Bundle, FetchedFile, archive_key, build_bundle, plan_bundles
+from courier.errors import ClaimBusyError, CourierError, ObjectTooLargeError
+from courier.events import ObjectIdentity, ObjectRef, parse_batch
+from courier.ledger.base import BaseLedger, ClaimStatus
+from courier.observability import count, logger
+
+
+class Landing(Protocol):
+    def fetch(self, ref: ObjectRef) -> FetchedFile: ...
+
+
+class Archive(Protocol):
+    def put(self, key: str, bundle: Bundle) -> None: ...
+
+
+class Receiver(Protocol):
+    def post(self, data: bytes, sha256: str, bundle_id: str, file_count: int, archive_key: str) -> int: ...
+
+
+@dataclass
+class FileJob:
+    ref: ObjectRef
+    message_ids: set[str] = field(default_factory=set)
+
+
+@dataclass
+class BatchResult:
+    failed: dict[str, str] = field(default_factory=dict)  # messageId -> reason
+    delivered: list[ObjectIdentity] = field(default_factory=list)
+    skipped: list[ObjectIdentity] = field(default_factory=list)
+    bundles: list[tuple[str, Bundle]] = field(default_factory=list)  # (archive key, bundle) delivered
+    failed_files: Counter[str] = field(default_factory=Counter)  # reason -> files
+
+    def response(self) -> dict[str, list[dict[str, str]]]:
+        """The partial batch response of ``ReportBatchItemFailures``."""
+        return {"batchItemFailures": [{"itemIdentifier": m} for m in sorted(self.failed)]}
+
+
+class Aggregator:
+    def __init__(
+        self,
+        ledger: BaseLedger,
+        landing: Landing,
+        archive: Archive,
+        receiver: Receiver,
+        archive_prefix: str,
+        max_bundle_bytes: int,
+        concurrency: int,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.ledger = ledger
+        self.landing = landing
+        self.archive = archive
+        self.receiver = receiver
+        self.archive_prefix = archive_prefix
+        self.max_bundle_bytes = max_bundle_bytes
+        self.clock = clock
+        # Reused across warm invocations: threads are created once, lazily.
+        self.pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="courier")
+
+    def process(self, records: Iterable[Mapping[str, Any]]) -> BatchResult:
+        result = BatchResult()
+        token = uuid.uuid4().hex
+        jobs = self._collect(records, result)
+        jobs = self._reject_oversized(jobs, result)
+        claimed = self._claim(jobs, token, result)
+        fetched = self._fetch(claimed, token, result)
+        for group in plan_bundles(fetched, self.max_bundle_bytes):
+            self._ship(group, {f.identity: claimed[f.identity] for f in group}, token, result)
+        for reason, files in sorted(result.failed_files.items()):
+            count("FilesFailed", files, reason=reason)
+        return result
+
+    # --- steps ----------------------------------------------------------------
+
+    def _collect(self, records: Iterable[Mapping[str, Any]], result: BatchResult) -> dict[ObjectIdentity, FileJob]:
+        jobs: dict[ObjectIdentity, FileJob] = {}
+        announced = 0
+        for message in parse_batch(records):
+            if message.error is not None:
+                result.failed[message.message_id] = message.error.reason
+                logger.warning(
+                    "message is not an S3 event notification",
+                    extra={"message_id": message.message_id, "error": str(message.error), "reason": message.error.reason},
+                )
+                count("MessagesFailed", reason=message.error.reason)
+            elif message.ignored is not None:
+                logger.info("event acknowledged without delivery", extra={"message_id": message.message_id, "event": message.ignored})
+                count("EventsIgnored")
+            else:
+                for ref in message.objects:
+                    announced += 1
+                    jobs.setdefault(ref.identity, FileJob(ref)).message_ids.add(message.message_id)
+        count("FilesReceived", len(jobs))
+        count("FilesDuplicateInBatch", announced - len(jobs))
+        return jobs
+
+    def _reject_oversized(self, jobs: dict[ObjectIdentity, FileJob], result: BatchResult) -> dict[ObjectIdentity, FileJob]:
+        """Files the event already says are too big are never downloaded."""
+        kept = {}
+        for identity, job in jobs.items():
+            if job.ref.size is not None and job.ref.size > self.max_bundle_bytes:
+                error = ObjectTooLargeError(f"{identity} is {job.ref.size} bytes, above the bundle limit of {self.max_bundle_bytes}")
+                self._fail(job, error, result)
+            else:
+                kept[identity] = job
+        return kept
+
+    def _claim(self, jobs: dict[ObjectIdentity, FileJob], token: str, result: BatchResult) -> dict[ObjectIdentity, FileJob]:
+        def claim(identity: ObjectIdentity) -> ClaimStatus | CourierError:
+            try:
+                return self.ledger.claim(identity, token)
+            except CourierError as exc:
+                return exc
+
+        claimed = {}
+        for identity, status in zip(jobs, self.pool.map(claim, jobs), strict=True):
+            job = jobs[identity]
+            if status is ClaimStatus.CLAIMED:
+                claimed[identity] = job
+            elif status is ClaimStatus.COMPLETE:
+                result.skipped.append(identity)
+                logger.info("file already delivered; skipped", extra={"key": identity.key, "bucket": identity.bucket})
+                count("FilesSkippedDuplicate")
+            elif status is ClaimStatus.BUSY:
+                self._fail(job, ClaimBusyError(f"{identity} is being delivered by another invocation"), result)
+            else:
+                self._fail(job, status, result)
+        return claimed
+
+    def _fetch(self, jobs: dict[ObjectIdentity, FileJob], token: str, result: BatchResult) -> list[FetchedFile]:
+        def fetch(job: FileJob) -> FetchedFile | CourierError:
+            try:
+                return self.landing.fetch(job.ref)
+            except CourierError as exc:
+                return exc
+
+        fetched = []
+        for job, outcome in zip(jobs.values(), self.pool.map(fetch, jobs.values()), strict=True):
+            if isinstance(outcome, CourierError):
+                self._fail(job, outcome, result)
+                self._release([job.ref.identity], token)
+            else:
+                fetched.append(outcome)
+        return fetched
+
+    def _ship(self, group: list[FetchedFile], jobs: dict[ObjectIdentity, FileJob], token: str, result: BatchResult) -> None:
+        """Archive, then deliver, then mark complete: one bundle, all or nothing."""
+        bundle: Bundle | None = None
+        try:
+            bundle = build_bundle(group)
+            key = archive_key(self.archive_prefix, bundle)
+            self.archive.put(key, bundle)
+            count("BundlesArchived")
+            status = self.receiver.post(bundle.data, bundle.sha256, bundle.bundle_id, bundle.file_count, key)
+        except Exception as exc:  # one bundle's failure must not take the others down
+            error = exc if isinstance(exc, CourierError) else None
+            reason = error.reason if error else "internal_error"
+            log = logger.warning if error else logger.exception
+            log(
+                "bundle not delivered; its messages go back to the queue",
+                extra={
+                    "bundle_id": bundle.bundle_id if bundle else None,
+                    "sha256": bundle.sha256 if bundle else None,
+                    "files": len(group),
+                    "reason": reason,
+                    "error": str(exc) if error else type(exc).__name__,
+                    "status": getattr(exc, "status", None),
+                },
+            )
+            for f in group:
+                self._fail(jobs[f.identity], error, result, reason=reason)
+            self._release([f.identity for f in group], token)
+            return
+        acked_at = self.clock()
+        self._record_delivery(bundle, key, status, acked_at, group)
+        result.delivered.extend(bundle.identities)
+        result.bundles.append((key, bundle))
+        try:
+            self.ledger.complete(bundle.identities, key, bundle.sha256)
+        except CourierError as exc:
+            # Delivered: acknowledging is right. Until its lease lapses the claim keeps
+            # duplicates out; after that a duplicate event would deliver again (same SHA-256).
+            logger.error("delivered but not marked complete", extra={"bundle_id": bundle.bundle_id, "error": str(exc)})
+            count("LedgerCompleteFailed")
+
+    # --- helpers --------------------------------------------------------------
+
+    def _record_delivery(self, bundle: Bundle, key: str, status: int, acked_at: float, group: list[FetchedFile]) -> None:
+        logger.info(
+            "bundle delivered",
+            extra={
+                "bundle_id": bundle.bundle_id,
+                "sha256": bundle.sha256,
+                "archive_key": key,
+                "files": bundle.file_count,
+                "raw_bytes": bundle.raw_bytes,
+                "bytes": len(bundle.data),
+                "status": status,
+            },
+        )
+        count("BundlesDelivered")
+        count("FilesDelivered", bundle.file_count)
+        count("BundleRawBytes", bundle.raw_bytes, MetricUnit.Bytes)
+        count("BundleCompressedBytes", len(bundle.data), MetricUnit.Bytes)
+        count("NiFiResponses", status_code=str(status))
+        for f in group:
+            latency = max(0.0, acked_at - f.ref.event_time.timestamp())
+            count("DeliveryLatency", latency, MetricUnit.Seconds)
+
+    def _fail(self, job: FileJob, error: CourierError | None, result: BatchResult, reason: str | None = None) -> None:
+        reason = reason or (error.reason if error else "internal_error")
+        for message_id in job.message_ids:
+            result.failed.setdefault(message_id, reason)
+        if error is not None and not isinstance(error, ClaimBusyError):
+            logger.warning(
+                "file failed; its messages go back to the queue",
+                extra={"bucket": job.ref.bucket, "key": job.ref.key, "reason": reason, "error": str(error), "message_ids": sorted(job.message_ids)},
+            )
+        result.failed_files[reason] += 1
+
+    def _release(self, identities: list[ObjectIdentity], token: str) -> None:
+        def release(identity: ObjectIdentity) -> None:
+            try:
+                self.ledger.release(identity, token)
+            except CourierError as exc:
+                # The lease lapses on its own; the retry waits for it.
+                logger.warning("claim not released", extra={"key": identity.key, "error": str(exc)})
+
+        list(self.pool.map(release, identities))

@@ -1,0 +1,166 @@
+"""Build deterministic gzip-compressed tar bundles with a manifest (pure).
+
+The same set of files always gives byte-identical bytes, hence the same
+SHA-256 and the same archive key: members are sorted, every tar header field
+that could vary (mtime, uid, gid, owner names, mode) is fixed, the gzip header
+carries mtime 0 and no file name, and the manifest holds no wall-clock time
+other than what the S3 events say.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import json
+import tarfile
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from courier.events import ObjectIdentity, ObjectRef
+from courier.member_names import member_name, unique_names
+
+MANIFEST_NAME = "manifest.json"
+MANIFEST_FORMAT = "courier-bundle/1"
+GZIP_LEVEL = 6
+_BUNDLE_NAMESPACE = uuid.UUID("5f0c3c1e-8c57-4d55-9a57-6f1d3c0b2a11")
+
+
+@dataclass(frozen=True)
+class FetchedFile:
+    """A landed file's bytes and what S3 said about it when we fetched it."""
+
+    ref: ObjectRef
+    content: bytes
+    version_id: str | None
+    etag: str | None
+
+    @property
+    def identity(self) -> ObjectIdentity:
+        return self.ref.identity
+
+    @property
+    def size(self) -> int:
+        return len(self.content)
+
+
+@dataclass(frozen=True)
+class Bundle:
+    bundle_id: str
+    created_at: datetime
+    data: bytes  # the exact gzip bytes that are archived and POSTed
+    sha256: str  # lowercase hex of ``data``
+    manifest: dict
+    identities: tuple[ObjectIdentity, ...]
+    raw_bytes: int  # sum of file sizes
+
+    @property
+    def file_count(self) -> int:
+        return len(self.identities)
+
+
+def _iso(ts: datetime) -> str:
+    return ts.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def bundle_id_for(identities: Iterable[ObjectIdentity]) -> str:
+    """A UUID derived from the set of files, so a rebuilt bundle keeps its id."""
+    text = "\n".join(f"{i.bucket}\x00{i.key}\x00{i.revision}" for i in sorted(identities))
+    return str(uuid.uuid5(_BUNDLE_NAMESPACE, text))
+
+
+def plan_bundles(files: Sequence[FetchedFile], max_bytes: int) -> list[list[FetchedFile]]:
+    """Split files into groups of at most ``max_bytes`` file bytes, in a fixed order.
+
+    Callers must have rejected any single file above ``max_bytes``.
+    """
+    groups: list[list[FetchedFile]] = []
+    current: list[FetchedFile] = []
+    current_bytes = 0
+    for f in sorted(files, key=lambda f: f.identity):
+        if f.size > max_bytes:
+            raise ValueError(f"{f.identity} is larger than the bundle limit")
+        if current and current_bytes + f.size > max_bytes:
+            groups.append(current)
+            current, current_bytes = [], 0
+        current.append(f)
+        current_bytes += f.size
+    if current:
+        groups.append(current)
+    return groups
+
+
+def _tarinfo(name: str, size: int) -> tarfile.TarInfo:
+    info = tarfile.TarInfo(name)
+    info.size = size
+    info.mtime = 0
+    info.mode = 0o644
+    info.uid = info.gid = 0
+    info.uname = info.gname = ""
+    info.type = tarfile.REGTYPE
+    return info
+
+
+def build_manifest(bundle_id: str, created_at: datetime, entries: list[tuple[str, FetchedFile, str]]) -> dict:
+    return {
+        "format": MANIFEST_FORMAT,
+        "bundle_id": bundle_id,
+        "created_at": _iso(created_at),
+        "file_count": len(entries),
+        "total_bytes": sum(f.size for _, f, _ in entries),
+        "files": [
+            {
+                "member": name,
+                "bucket": f.ref.bucket,
+                "key": f.ref.key,
+                "version_id": f.version_id,
+                "etag": f.etag,
+                "size": f.size,
+                "sha256": digest,
+                "event_time": _iso(f.ref.event_time),
+            }
+            for name, f, digest in entries
+        ],
+    }
+
+
+def build_bundle(files: Sequence[FetchedFile]) -> Bundle:
+    """Tar + manifest + gzip + SHA-256 of one group of files."""
+    if not files:
+        raise ValueError("a bundle needs at least one file")
+    ordered = sorted(files, key=lambda f: (member_name(f.ref.bucket, f.ref.key), f.identity))
+    names = unique_names([(member_name(f.ref.bucket, f.ref.key), f.identity.revision) for f in ordered])
+    entries = [(name, f, hashlib.sha256(f.content).hexdigest()) for name, f in zip(names, ordered, strict=True)]
+    identities = tuple(sorted(f.identity for f in ordered))
+    bundle_id = bundle_id_for(identities)
+    created_at = max(f.ref.event_time for f in ordered)
+    manifest = build_manifest(bundle_id, created_at, entries)
+    manifest_bytes = json.dumps(manifest, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        tar.addfile(_tarinfo(MANIFEST_NAME, len(manifest_bytes)), io.BytesIO(manifest_bytes))
+        for name, f, _ in entries:
+            tar.addfile(_tarinfo(name, f.size), io.BytesIO(f.content))
+    data = gzip_deterministic(raw.getvalue())
+    return Bundle(
+        bundle_id=bundle_id,
+        created_at=created_at,
+        data=data,
+        sha256=hashlib.sha256(data).hexdigest(),
+        manifest=manifest,
+        identities=identities,
+        raw_bytes=sum(f.size for f in ordered),
+    )
+
+
+def gzip_deterministic(data: bytes) -> bytes:
+    """Standard gzip (RFC 1952) with mtime 0 and no file name in the header."""
+    return gzip.compress(data, compresslevel=GZIP_LEVEL, mtime=0)
+
+
+def archive_key(prefix: str, bundle: Bundle) -> str:
+    """Time-partitioned (by the bundle's event time) and content-addressed."""
+    return f"{prefix}/{bundle.created_at:%Y/%m/%d/%H}/{bundle.sha256}.tar.gz"

@@ -1,0 +1,149 @@
+"""Settings: one frozen object built from ``COURIER_*`` environment variables.
+
+Read and validated once, at cold start. A missing or invalid value raises
+:class:`~courier.errors.ConfigError` whose message is one line naming the
+variable, what it must be, and what it was.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from courier.errors import ConfigError
+
+PREFIX = "COURIER_"
+MIB = 1024 * 1024
+
+
+def _int(lo: int, hi: int) -> Callable[[str, str], int]:
+    def parse(name: str, raw: str) -> int:
+        try:
+            value = int(raw)
+        except ValueError:
+            raise ConfigError(f"{name} must be an integer between {lo} and {hi}, got {raw!r}") from None
+        if not lo <= value <= hi:
+            raise ConfigError(f"{name} must be an integer between {lo} and {hi}, got {raw!r}")
+        return value
+
+    return parse
+
+
+def _float(lo: float, hi: float) -> Callable[[str, str], float]:
+    def parse(name: str, raw: str) -> float:
+        try:
+            value = float(raw)
+        except ValueError:
+            raise ConfigError(f"{name} must be a number between {lo} and {hi}, got {raw!r}") from None
+        if not lo <= value <= hi:
+            raise ConfigError(f"{name} must be a number between {lo} and {hi}, got {raw!r}")
+        return value
+
+    return parse
+
+
+def _bool(name: str, raw: str) -> bool:
+    lowered = raw.strip().lower()
+    if lowered in {"1", "true", "yes", "on"}:
+        return True
+    if lowered in {"0", "false", "no", "off", ""}:
+        return False
+    raise ConfigError(f"{name} must be true or false, got {raw!r}")
+
+
+def _text(name: str, raw: str) -> str:
+    value = raw.strip()
+    if not value:
+        raise ConfigError(f"{name} must not be empty")
+    return value
+
+
+def _choice(*allowed: str) -> Callable[[str, str], str]:
+    def parse(name: str, raw: str) -> str:
+        value = raw.strip()
+        if value not in allowed:
+            raise ConfigError(f"{name} must be one of {', '.join(allowed)}, got {raw!r}")
+        return value
+
+    return parse
+
+
+def _optional_file(name: str, raw: str) -> str | None:
+    value = raw.strip()
+    if not value:
+        return None
+    if not Path(value).is_file():
+        raise ConfigError(f"{name} must name a readable file, got {raw!r}")
+    return value
+
+
+def _key_prefix(name: str, raw: str) -> str:
+    value = raw.strip().strip("/")
+    if not value or ".." in value.split("/"):
+        raise ConfigError(f"{name} must be a non-empty S3 key prefix without '..', got {raw!r}")
+    return value
+
+
+def _setting(default: Any, parse: Callable[[str, str], Any], doc: str, required: bool = False) -> Any:
+    return field(default=default, metadata={"parse": parse, "doc": doc, "required": required})
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a user tunes. Field ``x`` is read from ``COURIER_X``."""
+
+    archive_bucket: str = _setting(None, _text, "S3 bucket that receives the bundles.", required=True)
+    nifi_url: str = _setting(None, _text, "NiFi ListenHTTP/HandleHttpRequest URL bundles are POSTed to.", required=True)
+    archive_prefix: str = _setting("bundles", _key_prefix, "Key prefix of archived bundles (bundles/YYYY/MM/DD/HH/<sha256>.tar.gz).")
+    archive_kms_key_id: str | None = _setting(None, _text, "KMS key for archive SSE; unset means SSE-S3 (AES256).")
+    idempotency_table: str = _setting("courier-idempotency", _text, "DynamoDB table of the idempotency ledger.")
+    breaker_table: str = _setting("courier-breaker", _text, "DynamoDB table of the circuit breaker state.")
+    nifi_secret_id: str = _setting("courier/nifi", _text, "Secrets Manager id of the NiFi credentials.")
+    nifi_ca_bundle: str | None = _setting(None, _optional_file, "PEM CA bundle that signs NiFi's certificate; unset uses the system trust store.")
+    nifi_allow_http: bool = _setting(False, _bool, "Allow a plain http:// NiFi URL. Local use only.")
+    connect_timeout_seconds: float = _setting(5.0, _float(0.1, 60), "TCP+TLS connect timeout to NiFi.")
+    read_timeout_seconds: float = _setting(60.0, _float(1, 600), "Time NiFi may take to answer a POST.")
+    fetch_concurrency: int = _setting(16, _int(1, 128), "Parallel S3 GETs and ledger calls per invocation.")
+    max_bundle_bytes: int = _setting(64 * MIB, _int(1024, 1024 * MIB), "Maximum uncompressed file bytes per bundle; bigger batches are split.")
+    claim_lease_seconds: int = _setting(960, _int(10, 86400), "How long a claim blocks other invocations if its holder dies (above the function timeout).")
+    ledger_ttl_days: int = _setting(7, _int(1, 365), "Days a ledger item lives (DynamoDB TTL).")
+    secret_max_age_seconds: int = _setting(300, _int(0, 86400), "How long credentials are cached across warm invocations.")
+    log_level: str = _setting("INFO", _choice("DEBUG", "INFO", "WARNING", "ERROR"), "Log level of the JSON logs.")
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            name = PREFIX + f.name.upper()
+            raw = env.get(name)
+            if raw is None or (raw.strip() == "" and f.metadata["required"]):
+                if f.metadata["required"]:
+                    raise ConfigError(f"{name} is required: {f.metadata['doc']}")
+                continue
+            values[f.name] = f.metadata["parse"](name, raw)
+        settings = cls(**values)
+        settings._check_consistency()
+        return settings
+
+    def _check_consistency(self) -> None:
+        url = urlsplit(self.nifi_url)
+        if url.scheme not in {"https", "http"} or not url.hostname:
+            raise ConfigError(f"COURIER_NIFI_URL must be an https:// URL, got {self.nifi_url!r}")
+        if url.scheme == "http" and not self.nifi_allow_http:
+            raise ConfigError(
+                "COURIER_NIFI_URL is plain http://; use https:// or set COURIER_NIFI_ALLOW_HTTP=true for local use"
+            )
+
+    @classmethod
+    def reference(cls) -> list[tuple[str, str, str]]:
+        """(variable, default, meaning) rows for the README and ``courier config``."""
+        rows = []
+        for f in fields(cls):
+            default = "(required)" if f.metadata["required"] else ("(unset)" if f.default is None else str(f.default))
+            rows.append((PREFIX + f.name.upper(), default, f.metadata["doc"]))
+        return rows

@@ -1,0 +1,133 @@
+"""The one error hierarchy of courier.
+
+Every failure the pipeline expects is one of these. The split that matters:
+
+* ``RetryableError``: the same message may well succeed later (NiFi down, a claim
+  held by another invocation, DynamoDB throttled). The message goes back to the
+  queue and is retried; it must not be burned into the DLQ by an outage.
+* ``PermanentError``: retrying the same message cannot help (a body that is not
+  an S3 notification, an object that no longer exists, a file above the bundle
+  limit). The message still goes back to the queue, so the redrive policy moves
+  it to the DLQ after maxReceiveCount receives, where an operator sees it.
+
+Adapters translate library errors at the boundary with ``raise ... from exc``;
+nothing above the adapters catches a botocore or httpx exception.
+Each error carries a short ``reason`` used as a metric dimension and log field.
+"""
+
+from __future__ import annotations
+
+
+class CourierError(Exception):
+    """Base class of every error courier raises on purpose."""
+
+    reason = "error"
+
+
+class ConfigError(CourierError):
+    """A setting is missing or invalid. The message names the variable."""
+
+    reason = "config"
+
+
+class RetryableError(CourierError):
+    """The operation may succeed if retried later."""
+
+    reason = "retryable"
+
+
+class PermanentError(CourierError):
+    """Retrying the same input will not help."""
+
+    reason = "permanent"
+
+
+# --- input ---------------------------------------------------------------
+
+
+class MalformedEventError(PermanentError):
+    """An SQS body that is not a parseable S3 event notification."""
+
+    reason = "malformed_event"
+
+
+class ObjectMissingError(PermanentError):
+    """The announced object (or version) no longer exists in the landing bucket."""
+
+    reason = "object_missing"
+
+
+class ObjectTooLargeError(PermanentError):
+    """A single file is larger than the maximum bundle size."""
+
+    reason = "object_too_large"
+
+
+# --- state and storage ----------------------------------------------------
+
+
+class ClaimBusyError(RetryableError):
+    """Another live invocation holds the claim on this file."""
+
+    reason = "claim_busy"
+
+
+class LedgerUnavailableError(RetryableError):
+    """The idempotency ledger could not be read or written."""
+
+    reason = "ledger_unavailable"
+
+
+class StorageUnavailableError(RetryableError):
+    """S3 failed for a reason other than a missing object (throttling, 5xx, network)."""
+
+    reason = "storage_unavailable"
+
+
+class SecretUnavailableError(RetryableError):
+    """The NiFi credentials could not be read from Secrets Manager."""
+
+    reason = "secret_unavailable"
+
+
+class SecretFormatError(PermanentError):
+    """The NiFi secret exists but does not have a supported shape."""
+
+    reason = "secret_format"
+
+
+# --- delivery ---------------------------------------------------------------
+
+
+class DeliveryError(CourierError):
+    """NiFi did not acknowledge a bundle. ``status`` is the HTTP status, if any."""
+
+    reason = "delivery_failed"
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class NiFiUnavailableError(DeliveryError, RetryableError):
+    """Connection refused or reset, timeout, or a 5xx answer: an outage."""
+
+    reason = "nifi_unavailable"
+
+
+class NiFiAuthError(DeliveryError, RetryableError):
+    """401/403 even after re-reading the secret (rotation window passed)."""
+
+    reason = "nifi_auth"
+
+
+class NiFiHashRejectedError(DeliveryError, RetryableError):
+    """422: NiFi computed another SHA-256 than the one we sent (corruption on the path)."""
+
+    reason = "nifi_hash_rejected"
+
+
+class NiFiRejectedError(DeliveryError, PermanentError):
+    """Any other 4xx: NiFi refuses the request itself."""
+
+    reason = "nifi_rejected"

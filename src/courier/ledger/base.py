@@ -1,0 +1,132 @@
+"""The idempotency ledger's policy: claim, complete, release (no I/O here).
+
+One item per landed file revision. Its life:
+
+* absent -> ``IN_PROGRESS`` (claimed with a token and a lease) when an
+  invocation starts working on the file;
+* ``IN_PROGRESS`` -> ``COMPLETE`` (with the archive key of the bundle) only
+  after NiFi acknowledged that bundle;
+* ``IN_PROGRESS`` -> absent (released) when the bundle failed, so the retry can
+  claim it again.
+
+A claim is granted when the item is absent, expired (DynamoDB's TTL deletes
+lazily, so expiry is checked here too) or ``IN_PROGRESS`` with a lapsed lease
+(its holder died). Otherwise the file is either done (``COMPLETE``: acknowledge
+and skip) or busy (another live invocation: retry later, never deliver twice
+concurrently).
+
+Backends only store; this class owns the rules. The layout follows
+Powertools' idempotency persistence (``base.py`` vs ``dynamodb.py``).
+"""
+
+from __future__ import annotations
+
+import enum
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from courier.events import ObjectIdentity
+
+# Shared with the Terraform (TTL attribute) and the local provisioning.
+PARTITION_KEY = "object_name"
+SORT_KEY = "revision"
+EXPIRY_ATTRIBUTE = "expires_at"
+
+IN_PROGRESS = "IN_PROGRESS"
+COMPLETE = "COMPLETE"
+
+
+class ClaimStatus(enum.Enum):
+    CLAIMED = "claimed"  # ours to deliver
+    COMPLETE = "complete"  # delivered before: acknowledge, skip
+    BUSY = "busy"  # another live invocation holds it: retry later
+
+
+@dataclass(frozen=True)
+class LedgerRecord:
+    identity: ObjectIdentity
+    status: str
+    expires_at: int
+    lease_until: int = 0
+    claim_token: str | None = None
+    bundle_key: str | None = None
+    bundle_sha256: str | None = None
+    completed_at: int | None = None
+
+
+class BaseLedger(ABC):
+    def __init__(self, ttl_seconds: int, lease_seconds: int, clock: Callable[[], float] = time.time) -> None:
+        self.ttl_seconds = ttl_seconds
+        self.lease_seconds = lease_seconds
+        self.clock = clock
+
+    def now(self) -> int:
+        return int(self.clock())
+
+    # --- policy -------------------------------------------------------------
+
+    def claim(self, identity: ObjectIdentity, token: str) -> ClaimStatus:
+        now = self.now()
+        record = LedgerRecord(
+            identity=identity,
+            status=IN_PROGRESS,
+            claim_token=token,
+            lease_until=now + self.lease_seconds,
+            expires_at=now + self.ttl_seconds,
+        )
+        existing = self._put_if_claimable(record, now)
+        if existing is None:
+            return ClaimStatus.CLAIMED
+        return self.status_of(existing, now)
+
+    def status_of(self, existing: LedgerRecord, now: int) -> ClaimStatus:
+        if existing.expires_at > now and existing.status == COMPLETE:
+            return ClaimStatus.COMPLETE
+        # A live lease, or a record that lapsed between our write and our read:
+        # either way someone else is on it right now; the retry will sort it out.
+        return ClaimStatus.BUSY
+
+    def complete(self, identities: Iterable[ObjectIdentity], bundle_key: str, bundle_sha256: str) -> None:
+        now = self.now()
+        records = [
+            LedgerRecord(
+                identity=i,
+                status=COMPLETE,
+                expires_at=now + self.ttl_seconds,
+                bundle_key=bundle_key,
+                bundle_sha256=bundle_sha256,
+                completed_at=now,
+            )
+            for i in identities
+        ]
+        self._put_many(records)
+
+    def release(self, identity: ObjectIdentity, token: str) -> None:
+        """Give a claim back. A claim someone else took over after our lease lapsed is left alone."""
+        self._delete_if_owned(identity, token)
+
+    def lookup(self, bucket: str, key: str) -> list[LedgerRecord]:
+        """Every live record of ``bucket/key`` (all revisions), for replay and support."""
+        now = self.now()
+        return [r for r in self._records_of(f"{bucket}/{key}") if r.expires_at > now]
+
+    # --- storage (backends) -------------------------------------------------
+
+    @abstractmethod
+    def _put_if_claimable(self, record: LedgerRecord, now: int) -> LedgerRecord | None:
+        """Write ``record`` if no item exists, or it expired (``expires_at <= now``), or it is
+        IN_PROGRESS with ``lease_until <= now``. Return None when written, else the existing item."""
+
+    @abstractmethod
+    def _put_many(self, records: list[LedgerRecord]) -> None:
+        """Write records unconditionally."""
+
+    @abstractmethod
+    def _delete_if_owned(self, identity: ObjectIdentity, token: str) -> None:
+        """Delete the item if it is IN_PROGRESS with ``claim_token == token``; else do nothing."""
+
+    @abstractmethod
+    def _records_of(self, object_name: str) -> list[LedgerRecord]:
+        """All items whose partition key is ``object_name``."""

@@ -1,0 +1,128 @@
+"""Create every emulated AWS resource courier needs, the way the Terraform does.
+
+One function, :func:`provision`, so the local stack, the tests and the drift
+check against ``infra/terraform`` read names and settings from one place.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from courier.ledger.base import EXPIRY_ATTRIBUTE, PARTITION_KEY, SORT_KEY
+
+# Defaults shared with infra/terraform (a test keeps the two in step).
+LANDING_BUCKET = "courier-landing"
+ARCHIVE_BUCKET = "courier-archive"
+QUEUE = "courier-queue"
+DLQ = "courier-dlq"
+IDEMPOTENCY_TABLE = "courier-idempotency"
+BREAKER_TABLE = "courier-breaker"
+BREAKER_KEY = "id"  # Powertools circuit breaker DynamoDB persistence default
+SECRET_ID = "courier/nifi"
+QUEUE_RETENTION_SECONDS = 4 * 86400  # NFR-04
+DLQ_RETENTION_SECONDS = 14 * 86400  # outlives the source queue: a moved message keeps its age
+MAX_RECEIVE_COUNT = 5
+
+
+@dataclass(frozen=True)
+class Stack:
+    landing_bucket: str
+    archive_bucket: str
+    queue_url: str
+    queue_arn: str
+    dlq_url: str
+    dlq_arn: str
+    idempotency_table: str
+    breaker_table: str
+    secret_id: str
+
+
+def provision(session: Any, credentials: dict[str, str], visibility_timeout: int = 60) -> Stack:
+    """Create buckets, queues, tables, secret and the S3 -> SQS notification. Idempotent."""
+    s3 = session.client("s3")
+    sqs = session.client("sqs")
+    dynamodb = session.client("dynamodb")
+    secrets = session.client("secretsmanager")
+
+    for bucket in (LANDING_BUCKET, ARCHIVE_BUCKET):
+        _create_bucket(s3, bucket, session.region_name)
+        s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+        s3.put_bucket_encryption(
+            Bucket=bucket,
+            ServerSideEncryptionConfiguration={"Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]},
+        )
+
+    dlq_url = sqs.create_queue(
+        QueueName=DLQ, Attributes={"MessageRetentionPeriod": str(DLQ_RETENTION_SECONDS), "SqsManagedSseEnabled": "true"}
+    )["QueueUrl"]
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    queue_url = sqs.create_queue(
+        QueueName=QUEUE,
+        Attributes={
+            "MessageRetentionPeriod": str(QUEUE_RETENTION_SECONDS),
+            "VisibilityTimeout": str(visibility_timeout),
+            "SqsManagedSseEnabled": "true",
+            "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": MAX_RECEIVE_COUNT}),
+        },
+    )["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+
+    s3.put_bucket_notification_configuration(
+        Bucket=LANDING_BUCKET,
+        NotificationConfiguration={"QueueConfigurations": [{"QueueArn": queue_arn, "Events": ["s3:ObjectCreated:*"]}]},
+    )
+
+    _create_table(
+        dynamodb,
+        IDEMPOTENCY_TABLE,
+        keys=[(PARTITION_KEY, "HASH"), (SORT_KEY, "RANGE")],
+        ttl_attribute=EXPIRY_ATTRIBUTE,
+    )
+    _create_table(dynamodb, BREAKER_TABLE, keys=[(BREAKER_KEY, "HASH")])
+
+    secret = json.dumps(credentials)
+    try:
+        secrets.create_secret(Name=SECRET_ID, SecretString=secret)
+    except secrets.exceptions.ResourceExistsException:
+        secrets.put_secret_value(SecretId=SECRET_ID, SecretString=secret)
+
+    return Stack(
+        landing_bucket=LANDING_BUCKET,
+        archive_bucket=ARCHIVE_BUCKET,
+        queue_url=queue_url,
+        queue_arn=queue_arn,
+        dlq_url=dlq_url,
+        dlq_arn=dlq_arn,
+        idempotency_table=IDEMPOTENCY_TABLE,
+        breaker_table=BREAKER_TABLE,
+        secret_id=SECRET_ID,
+    )
+
+
+def _create_bucket(s3: Any, bucket: str, region: str | None) -> None:
+    args: dict[str, Any] = {"Bucket": bucket}
+    if region and region != "us-east-1":
+        args["CreateBucketConfiguration"] = {"LocationConstraint": region}
+    try:
+        s3.create_bucket(**args)
+    except (s3.exceptions.BucketAlreadyOwnedByYou, s3.exceptions.BucketAlreadyExists):
+        pass
+
+
+def _create_table(dynamodb: Any, name: str, keys: list[tuple[str, str]], ttl_attribute: str | None = None) -> None:
+    try:
+        dynamodb.create_table(
+            TableName=name,
+            KeySchema=[{"AttributeName": k, "KeyType": t} for k, t in keys],
+            AttributeDefinitions=[{"AttributeName": k, "AttributeType": "S"} for k, _ in keys],
+            BillingMode="PAY_PER_REQUEST",
+            SSESpecification={"Enabled": True},
+        )
+    except dynamodb.exceptions.ResourceInUseException:
+        return
+    if ttl_attribute:
+        dynamodb.update_time_to_live(
+            TableName=name, TimeToLiveSpecification={"Enabled": True, "AttributeName": ttl_attribute}
+        )

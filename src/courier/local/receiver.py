@@ -1,0 +1,257 @@
+"""A NiFi-contract receiver for local runs and tests.
+
+It implements what the shipped NiFi flow (``nifi/``) implements:
+``POST /contentListener`` checks the credentials, hashes the body and answers
+200 when the SHA-256 equals ``X-Content-SHA256``, 422 when it does not, 401 on
+bad credentials and 503 during an injected outage. Accepted bundles are stored
+as ``<state-dir>/received/<sha256>.tar.gz`` and logged to
+``<state-dir>/received.jsonl``.
+
+Admin API on the same server (loopback clients only): ``GET /admin/stats`` and
+``POST /admin/fault`` with ``{"mode": "ok" | "unavailable" | "timeout" |
+"reset" | "reject-hash" | "error"}``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import ipaddress
+import json
+import socket
+import ssl
+import struct
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+from courier.delivery import BUNDLE_ID_HEADER, FILE_COUNT_HEADER, SHA256_HEADER, Credentials
+
+CONTENT_PATH = "/contentListener"
+# "error" (HTTP 500) is an extra beyond the NiFi contract, for drills of a broken NiFi.
+FAULT_MODES = ("ok", "unavailable", "timeout", "reset", "reject-hash", "error")
+MAX_BODY_BYTES = 512 * 1024 * 1024
+
+
+@dataclass
+class ReceivedBundle:
+    sha256: str
+    bundle_id: str
+    file_count: int
+    received_at: float
+    replay: bool
+
+
+class ReceiverState:
+    """Everything the handler threads share, behind one lock."""
+
+    def __init__(self, state_dir: Path, credentials: Credentials, timeout_hold_seconds: float = 120.0) -> None:
+        self.state_dir = state_dir
+        self.received_dir = state_dir / "received"
+        self.received_dir.mkdir(parents=True, exist_ok=True)
+        self.journal = state_dir / "received.jsonl"
+        self.lock = threading.Lock()
+        self.credentials = credentials
+        self.mode = "ok"
+        self.mode_changed = threading.Event()
+        self.timeout_hold_seconds = timeout_hold_seconds
+        self.responses: Counter[int] = Counter()
+        self.bundles: list[ReceivedBundle] = []
+        self.files_received = 0
+
+    def set_mode(self, mode: str) -> None:
+        if mode not in FAULT_MODES:
+            raise ValueError(f"fault mode must be one of {', '.join(FAULT_MODES)}")
+        with self.lock:
+            self.mode = mode
+            self.mode_changed.set()
+            self.mode_changed = threading.Event()
+
+    def set_credentials(self, credentials: Credentials) -> None:
+        with self.lock:
+            self.credentials = credentials
+
+    def authorized(self, header: str | None) -> bool:
+        with self.lock:
+            expected = self.credentials.authorization()
+        return header is not None and hmac.compare_digest(header.encode(), expected.encode())
+
+    def accept(self, body: bytes, sha256: str, bundle_id: str, file_count: int, replay: bool) -> None:
+        path = self.received_dir / f"{sha256}.tar.gz"
+        tmp = path.with_suffix(".part")
+        tmp.write_bytes(body)
+        tmp.replace(path)
+        entry = ReceivedBundle(sha256, bundle_id, file_count, time.time(), replay)
+        with self.lock:
+            self.bundles.append(entry)
+            self.files_received += file_count
+            with self.journal.open("a", encoding="utf-8") as journal:
+                journal.write(
+                    json.dumps(
+                        {
+                            "time": entry.received_at,
+                            "sha256": sha256,
+                            "bundle_id": bundle_id,
+                            "file_count": file_count,
+                            "replay": replay,
+                            "status": 200,
+                        }
+                    )
+                    + "\n"
+                )
+
+    def stats(self) -> dict[str, Any]:
+        with self.lock:
+            return {
+                "mode": self.mode,
+                "bundles_received": len(self.bundles),
+                "distinct_bundles": len({b.sha256 for b in self.bundles}),
+                "files_received": self.files_received,
+                "responses": {str(k): v for k, v in sorted(self.responses.items())},
+            }
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _ReceiverServer
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - keep stderr clean
+        return
+
+    @property
+    def state(self) -> ReceiverState:
+        return self.server.state
+
+    def _reply(self, status: int, payload: dict[str, Any]) -> None:
+        body = json.dumps(payload).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+        with self.state.lock:
+            self.state.responses[status] += 1
+
+    def _read_body(self) -> bytes | None:
+        try:
+            length = int(self.headers.get("Content-Length", ""))
+        except ValueError:
+            self._reply(411, {"error": "Content-Length required"})
+            return None
+        if length < 0 or length > MAX_BODY_BYTES:
+            self._reply(413, {"error": "body too large"})
+            return None
+        return self.rfile.read(length)
+
+    def _is_loopback(self) -> bool:
+        return ipaddress.ip_address(self.client_address[0]).is_loopback
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server naming
+        if self.path == "/admin/stats" and self._is_loopback():
+            self._reply(200, self.state.stats())
+        else:
+            self._reply(404, {"error": "not found"})
+
+    def do_POST(self) -> None:  # noqa: N802 - http.server naming
+        body = self._read_body()
+        if body is None:
+            return
+        if self.path == "/admin/fault" and self._is_loopback():
+            self._set_fault(body)
+        elif self.path == CONTENT_PATH:
+            self._receive(body)
+        else:
+            self._reply(404, {"error": "not found"})
+
+    def _set_fault(self, body: bytes) -> None:
+        try:
+            mode = json.loads(body)["mode"]
+            self.state.set_mode(mode)
+        except (ValueError, KeyError, TypeError) as exc:
+            self._reply(400, {"error": str(exc) or "expected {\"mode\": ...}"})
+            return
+        self._reply(200, {"mode": mode})
+
+    def _receive(self, body: bytes) -> None:
+        with self.state.lock:
+            mode, changed = self.state.mode, self.state.mode_changed
+        if mode in ("unavailable", "error"):
+            self._reply(503 if mode == "unavailable" else 500, {"error": f"{mode} (injected)"})
+            return
+        if mode == "timeout":
+            # Hold the request until the fault is cleared (or the hold expires): the client times out.
+            changed.wait(self.state.timeout_hold_seconds)
+            self.close_connection = True
+            return
+        if mode == "reset":
+            self.request.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            self.close_connection = True
+            self.request.close()
+            return
+        if not self.state.authorized(self.headers.get("Authorization")):
+            self._reply(401, {"error": "bad credentials"})
+            return
+        claimed = (self.headers.get(SHA256_HEADER) or "").strip().lower()
+        actual = hashlib.sha256(body).hexdigest()
+        if mode == "reject-hash" or not hmac.compare_digest(claimed, actual):
+            self._reply(422, {"error": "SHA-256 mismatch", "computed": actual})
+            return
+        try:
+            file_count = int(self.headers.get(FILE_COUNT_HEADER, "0"))
+        except ValueError:
+            file_count = 0
+        replay = (self.headers.get("X-Courier-Replay") or "").lower() == "true"
+        self.state.accept(body, actual, self.headers.get(BUNDLE_ID_HEADER, ""), file_count, replay)
+        self._reply(200, {"sha256": actual})
+
+
+class _ReceiverServer(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = False
+
+    def __init__(self, address: tuple[str, int], state: ReceiverState, context: ssl.SSLContext | None) -> None:
+        super().__init__(address, _Handler)
+        self.state = state
+        if context is not None:
+            # Handshake in the handler thread, not in the accept loop.
+            self.socket = context.wrap_socket(self.socket, server_side=True, do_handshake_on_connect=False)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # Resets and client timeouts are expected during fault drills; no tracebacks.
+        return
+
+
+class Receiver:
+    """The receiver server, run on a background thread."""
+
+    def __init__(
+        self,
+        state_dir: Path,
+        credentials: Credentials,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        tls: ssl.SSLContext | None = None,
+    ) -> None:
+        self.state = ReceiverState(state_dir, credentials)
+        self.server = _ReceiverServer((host, port), self.state, tls)
+        self.thread = threading.Thread(target=self.server.serve_forever, name="nifi-receiver", daemon=True)
+
+    @property
+    def port(self) -> int:
+        return int(self.server.server_address[1])
+
+    def url(self, scheme: str = "https") -> str:
+        return f"{scheme}://127.0.0.1:{self.port}{CONTENT_PATH}"
+
+    def start(self) -> Receiver:
+        self.thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.state.set_mode("ok")  # release any held 'timeout' requests
+        self.server.shutdown()
+        self.server.server_close()

@@ -1,0 +1,105 @@
+"""Fixtures for tests against moto (in-process) and a local HTTPS NiFi receiver."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+import trustme
+from moto import mock_aws
+
+from courier.config import Settings
+from courier.delivery import Credentials
+from courier.handler import Runtime, build_runtime
+from courier.local.provision import Stack, provision
+from courier.local.receiver import Receiver
+from support import notification, s3_record, sqs_record
+
+USERNAME, PASSWORD = "courier", "s3cr3t-Pa55word-0f-NiFi"
+
+
+@pytest.fixture(scope="session")
+def ca() -> trustme.CA:
+    return trustme.CA()
+
+
+@pytest.fixture(scope="session")
+def ca_bundle(ca: trustme.CA, tmp_path_factory: pytest.TempPathFactory) -> str:
+    path = tmp_path_factory.mktemp("ca") / "ca.pem"
+    ca.cert_pem.write_to_path(str(path))
+    return str(path)
+
+
+@pytest.fixture
+def receiver(ca: trustme.CA, tmp_path: Path) -> Iterator[Receiver]:
+    import ssl
+
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    ca.issue_cert("127.0.0.1", "localhost").configure_cert(context)
+    server = Receiver(tmp_path / "nifi", Credentials(username=USERNAME, password=PASSWORD), tls=context).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def aws() -> Iterator[Any]:
+    with mock_aws():
+        yield boto3.session.Session(region_name="eu-west-2")
+
+
+@pytest.fixture
+def stack(aws: Any) -> Stack:
+    return provision(aws, {"username": USERNAME, "password": PASSWORD})
+
+
+@pytest.fixture
+def env(stack: Stack, receiver: Receiver, ca_bundle: str) -> dict[str, str]:
+    return {
+        "COURIER_ARCHIVE_BUCKET": stack.archive_bucket,
+        "COURIER_NIFI_URL": receiver.url(),
+        "COURIER_NIFI_CA_BUNDLE": ca_bundle,
+        "COURIER_READ_TIMEOUT_SECONDS": "2",
+        "COURIER_CONNECT_TIMEOUT_SECONDS": "1",
+    }
+
+
+@pytest.fixture
+def runtime(aws: Any, env: dict[str, str]) -> Iterator[Runtime]:
+    built = build_runtime(Settings.from_env(env), aws)
+    yield built
+    built.nifi.close()
+
+
+@dataclass
+class Landed:
+    key: str
+    content: bytes
+    version_id: str
+    etag: str
+    record: dict[str, Any]  # the S3 event record announcing it
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.content).hexdigest()
+
+    def message(self, message_id: str | None = None) -> dict[str, Any]:
+        return sqs_record(notification(self.record), message_id=message_id)
+
+
+@pytest.fixture
+def land(aws: Any, stack: Stack):
+    s3 = aws.client("s3")
+
+    def put(key: str, content: bytes) -> Landed:
+        response = s3.put_object(Bucket=stack.landing_bucket, Key=key, Body=content)
+        etag = response["ETag"].strip('"')
+        record = s3_record(stack.landing_bucket, key, version_id=response.get("VersionId"), etag=etag, size=len(content))
+        return Landed(key, content, response.get("VersionId"), etag, record)
+
+    return put

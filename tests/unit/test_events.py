@@ -1,0 +1,76 @@
+import json
+
+import pytest
+
+from courier.events import decode_key, parse_batch, parse_message
+from support import TEST_EVENT, notification, s3_record, sqs_record
+
+
+@pytest.mark.parametrize(
+    ("raw", "decoded"),
+    [
+        ("a+b.json", "a b.json"),
+        ("a%2Bb.json", "a+b.json"),
+        ("100%25+done.json", "100% done.json"),
+        ("caf%C3%A9/%E6%97%A5%E6%9C%AC.json", "café/日本.json"),
+        ("deep/path/to/x.json", "deep/path/to/x.json"),
+        ("..%2F..%2Fetc%2Fpasswd", "../../etc/passwd"),
+    ],
+)
+def test_keys_are_decoded_with_the_s3_rules(raw, decoded):
+    assert decode_key(raw) == decoded
+
+
+def test_object_created_record_becomes_an_object_ref():
+    record = s3_record("landing", "dir/a b+c.json", version_id="v1", etag="abc", size=12)
+    parsed = parse_message(sqs_record(notification(record), message_id="m1"))
+    assert parsed.error is None and parsed.ignored is None
+    (ref,) = parsed.objects
+    assert (ref.bucket, ref.key, ref.version_id, ref.etag, ref.size) == ("landing", "dir/a b+c.json", "v1", "abc", 12)
+    assert ref.identity.revision == "v:v1"
+
+
+def test_identity_falls_back_to_etag_then_sequencer_when_unversioned():
+    by_etag = parse_message(sqs_record(notification(s3_record("b", "k", etag="e1")))).objects[0]
+    by_sequencer = parse_message(sqs_record(notification(s3_record("b", "k", etag=None, sequencer="0A1")))).objects[0]
+    assert by_etag.identity.revision == "e:e1"
+    assert by_sequencer.identity.revision == "s:0A1"
+
+
+def test_s3_test_event_is_acknowledged_without_objects():
+    parsed = parse_message(sqs_record(TEST_EVENT))
+    assert parsed.ignored == "s3:TestEvent" and parsed.objects == () and parsed.error is None
+
+
+def test_events_other_than_object_created_are_ignored():
+    parsed = parse_message(sqs_record(notification(s3_record("b", "k", event_name="ObjectRemoved:Delete"))))
+    assert parsed.ignored == "ObjectRemoved:Delete" and parsed.error is None
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "not json at all",
+        "[1, 2, 3]",
+        json.dumps({"Records": []}),
+        json.dumps({"Records": [{"eventName": "ObjectCreated:Put"}]}),
+        json.dumps({"hello": "world"}),
+        json.dumps({"Records": [{"eventName": "ObjectCreated:Put", "eventTime": "bad", "s3": {"bucket": {"name": "b"}, "object": {"key": "k", "eTag": "e"}}}]}),
+    ],
+)
+def test_malformed_body_is_an_error_of_that_message_only(body):
+    good = sqs_record(notification(s3_record("b", "k")), message_id="good")
+    bad = sqs_record(body, message_id="bad")
+    parsed = {p.message_id: p for p in parse_batch([bad, good])}
+    assert parsed["bad"].error is not None and parsed["bad"].error.reason == "malformed_event"
+    assert parsed["good"].error is None and len(parsed["good"].objects) == 1
+
+
+def test_malformed_error_does_not_echo_the_body():
+    secret_body = json.dumps({"Records": [{"eventName": "ObjectCreated:Put", "payload": "TOPSECRET-CONTENT"}]})
+    parsed = parse_message(sqs_record(secret_body))
+    assert "TOPSECRET" not in str(parsed.error)
+
+
+def test_receive_count_is_read_from_the_attributes():
+    assert parse_message(sqs_record(TEST_EVENT, receive_count=4)).receive_count == 4
