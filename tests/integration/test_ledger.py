@@ -1,0 +1,71 @@
+from courier.events import ObjectIdentity
+from courier.ledger.base import ClaimStatus
+from courier.ledger.dynamodb import DynamoDBLedger
+
+FILE = ObjectIdentity("landing", "dir/a b.json", "v:1")
+
+
+class Clock:
+    def __init__(self, now: float = 1_800_000_000) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def ledger(aws, stack, clock, lease=60, ttl=7 * 86400):
+    return DynamoDBLedger(aws.client("dynamodb"), stack.idempotency_table, ttl_seconds=ttl, lease_seconds=lease, clock=clock)
+
+
+def test_first_claim_wins_and_a_second_is_busy(aws, stack):
+    clock = Clock()
+    assert ledger(aws, stack, clock).claim(FILE, "a") is ClaimStatus.CLAIMED
+    assert ledger(aws, stack, clock).claim(FILE, "b") is ClaimStatus.BUSY
+
+
+def test_completed_file_is_reported_complete_with_its_bundle(aws, stack):
+    clock = Clock()
+    one = ledger(aws, stack, clock)
+    one.claim(FILE, "a")
+    one.complete([FILE], "bundles/k.tar.gz", "ab" * 32)
+    assert one.claim(FILE, "b") is ClaimStatus.COMPLETE
+    (record,) = one.lookup("landing", "dir/a b.json")
+    assert record.bundle_key == "bundles/k.tar.gz" and record.status == "COMPLETE"
+
+
+def test_lapsed_lease_of_a_crashed_invocation_can_be_claimed(aws, stack):
+    clock = Clock()
+    ledger(aws, stack, clock, lease=60).claim(FILE, "crashed")
+    clock.now += 61
+    assert ledger(aws, stack, clock).claim(FILE, "retry") is ClaimStatus.CLAIMED
+
+
+def test_expired_item_is_treated_as_absent_before_dynamodb_deletes_it(aws, stack):
+    clock = Clock()
+    one = ledger(aws, stack, clock, ttl=100)
+    one.claim(FILE, "a")
+    one.complete([FILE], "bundles/k.tar.gz", "ab" * 32)
+    clock.now += 101
+    assert one.claim(FILE, "b") is ClaimStatus.CLAIMED
+    assert one.lookup("landing", "dir/a b.json")[0].status == "IN_PROGRESS"
+
+
+def test_release_frees_only_our_own_claim(aws, stack):
+    clock = Clock()
+    one = ledger(aws, stack, clock, lease=10)
+    one.claim(FILE, "first")
+    clock.now += 11
+    one.claim(FILE, "second")  # took over after the lease lapsed
+    one.release(FILE, "first")  # late release of the stale claim: must not free 'second'
+    assert one.claim(FILE, "third") is ClaimStatus.BUSY
+    one.release(FILE, "second")
+    assert one.claim(FILE, "third") is ClaimStatus.CLAIMED
+
+
+def test_many_files_complete_in_batches(aws, stack):
+    one = ledger(aws, stack, Clock())
+    files = [ObjectIdentity("landing", f"k{i}", "e:x") for i in range(60)]
+    for f in files:
+        one.claim(f, "t")
+    one.complete(files, "bundles/k.tar.gz", "cd" * 32)
+    assert all(one.claim(f, "u") is ClaimStatus.COMPLETE for f in files)
