@@ -16,11 +16,13 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import io
 import ipaddress
 import json
 import socket
 import ssl
 import struct
+import tarfile
 import threading
 import time
 from collections import Counter
@@ -29,6 +31,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from courier.events import parse_event_time
 from courier.delivery import BUNDLE_ID_HEADER, FILE_COUNT_HEADER, SHA256_HEADER, Credentials
 
 CONTENT_PATH = "/contentListener"
@@ -62,6 +65,8 @@ class ReceiverState:
         self.responses: Counter[int] = Counter()
         self.bundles: list[ReceivedBundle] = []
         self.files_received = 0
+        self.deliveries: Counter[tuple[str, str, str]] = Counter()  # (bucket, key, version or etag) -> times
+        self.latencies: list[float] = []  # acknowledgement time minus S3 event time, per file
 
     def set_mode(self, mode: str) -> None:
         if mode not in FAULT_MODES:
@@ -81,6 +86,7 @@ class ReceiverState:
         return header is not None and hmac.compare_digest(header.encode(), expected.encode())
 
     def accept(self, body: bytes, sha256: str, bundle_id: str, file_count: int, replay: bool) -> None:
+        files = manifest_files(body)
         path = self.received_dir / f"{sha256}.tar.gz"
         tmp = path.with_suffix(".part")
         tmp.write_bytes(body)
@@ -89,6 +95,10 @@ class ReceiverState:
         with self.lock:
             self.bundles.append(entry)
             self.files_received += file_count
+            for f in files:
+                self.deliveries[(f["bucket"], f["key"], f.get("version_id") or f.get("etag") or "")] += 1
+                if not replay:
+                    self.latencies.append(entry.received_at - parse_event_time(f["event_time"]).timestamp())
             with self.journal.open("a", encoding="utf-8") as journal:
                 journal.write(
                     json.dumps(
@@ -111,8 +121,32 @@ class ReceiverState:
                 "bundles_received": len(self.bundles),
                 "distinct_bundles": len({b.sha256 for b in self.bundles}),
                 "files_received": self.files_received,
+                "distinct_files": len(self.deliveries),
+                "duplicate_deliveries": sum(n - 1 for n in self.deliveries.values()),
+                "latency_seconds": percentiles(self.latencies),
                 "responses": {str(k): v for k, v in sorted(self.responses.items())},
             }
+
+
+def manifest_files(body: bytes) -> list[dict[str, Any]]:
+    """The manifest's file entries of a courier bundle; [] for anything else."""
+    try:
+        with tarfile.open(fileobj=io.BytesIO(body), mode="r:gz") as tar:
+            member = tar.extractfile("manifest.json")
+            return list(json.load(member)["files"]) if member else []
+    except (tarfile.TarError, OSError, KeyError, ValueError, TypeError):
+        return []
+
+
+def percentiles(values: list[float]) -> dict[str, float | None]:
+    ordered = sorted(values)
+
+    def at(q: float) -> float | None:
+        if not ordered:
+            return None
+        return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 3)
+
+    return {"count": len(ordered), "p50": at(0.50), "p95": at(0.95), "p99": at(0.99), "p999": at(0.999), "max": at(1.0)}
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -211,7 +245,7 @@ class _Handler(BaseHTTPRequestHandler):
 
 class _ReceiverServer(ThreadingHTTPServer):
     daemon_threads = True
-    allow_reuse_address = False
+    allow_reuse_address = True  # Linux still refuses a second listener on the port
 
     def __init__(self, address: tuple[str, int], state: ReceiverState, context: ssl.SSLContext | None) -> None:
         super().__init__(address, _Handler)

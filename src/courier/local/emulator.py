@@ -1,0 +1,130 @@
+"""The AWS emulator of the local stack: moto's standalone server on 127.0.0.1.
+
+Besides starting the server this module registers the aggregator function and
+its SQS event source mapping in the emulator's Lambda API, so that tools which
+pause and resume consumption (the breaker controller, ``courier status``) use
+the same API calls locally as in AWS.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import socket
+import zipfile
+from dataclasses import dataclass
+from typing import Any
+
+from courier.errors import CourierError
+
+FUNCTION_NAME = "courier-aggregator"
+HANDLER = "courier.handler.lambda_handler"
+ROLE_NAME = "courier-aggregator"
+
+
+class PortInUseError(CourierError):
+    reason = "port_in_use"
+
+
+def ensure_port_free(port: int, what: str, flag: str) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        # As the servers do: connections of a previous run in TIME_WAIT must not count as "in use".
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            raise PortInUseError(f"port {port} on 127.0.0.1 ({what}) is in use; stop what uses it or pick another with {flag}") from None
+
+
+class Emulator:
+    """moto's ThreadedMotoServer, bound to loopback only."""
+
+    def __init__(self, port: int) -> None:
+        from moto.server import ThreadedMotoServer
+
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no access log over the live view
+        ensure_port_free(port, "AWS emulator", "--aws-port")
+        self.port = port
+        self.server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> Emulator:
+        self.server.start()
+        return self
+
+    def stop(self) -> None:
+        self.server.stop()
+
+
+@dataclass(frozen=True)
+class MappingSettings:
+    batch_size: int
+    batching_window_seconds: int
+    maximum_concurrency: int
+
+
+def register_function(session: Any, queue_arn: str, mapping: MappingSettings, timeout_seconds: int) -> str:
+    """Create the aggregator function and its event source mapping; return the mapping UUID.
+
+    The function's code is a placeholder: the local runtime runs
+    ``courier.handler.lambda_handler`` in-process, as the mapping would.
+    """
+    iam = session.client("iam")
+    lam = session.client("lambda")
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}],
+    }
+    try:
+        role_arn = iam.create_role(RoleName=ROLE_NAME, AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
+    except iam.exceptions.EntityAlreadyExistsException:
+        role_arn = iam.get_role(RoleName=ROLE_NAME)["Role"]["Arn"]
+    code = io.BytesIO()
+    with zipfile.ZipFile(code, "w") as archive:
+        archive.writestr("README.txt", "The local stack runs courier.handler.lambda_handler in-process.\n")
+    try:
+        lam.create_function(
+            FunctionName=FUNCTION_NAME,
+            Runtime="python3.12",
+            Architectures=["arm64"],
+            Role=role_arn,
+            Handler=HANDLER,
+            Code={"ZipFile": code.getvalue()},
+            Timeout=timeout_seconds,
+            MemorySize=1024,
+        )
+    except lam.exceptions.ResourceConflictException:
+        pass
+    existing = lam.list_event_source_mappings(FunctionName=FUNCTION_NAME, EventSourceArn=queue_arn)["EventSourceMappings"]
+    if existing:
+        return str(existing[0]["UUID"])
+    created = lam.create_event_source_mapping(
+        EventSourceArn=queue_arn,
+        FunctionName=FUNCTION_NAME,
+        BatchSize=mapping.batch_size,
+        MaximumBatchingWindowInSeconds=mapping.batching_window_seconds,
+        FunctionResponseTypes=["ReportBatchItemFailures"],
+        ScalingConfig={"MaximumConcurrency": max(2, mapping.maximum_concurrency)},
+        Enabled=True,
+    )
+    _detach_moto_self_invocation(queue_arn)
+    return str(created["UUID"])
+
+
+def _detach_moto_self_invocation(queue_arn: str) -> None:
+    """moto invokes a mapped function itself (through Docker) when a message arrives.
+
+    Our poller is the runtime here, so the queue forgets the mapping while moto's
+    Lambda API keeps it: get/update/list of the mapping behave as in AWS.
+    """
+    from moto.sqs.models import sqs_backends
+
+    for regions in sqs_backends.values():
+        for backend in regions.values():
+            for queue in backend.queues.values():
+                if queue.queue_arn == queue_arn:
+                    queue.lambda_event_source_mappings.clear()

@@ -1,0 +1,237 @@
+"""The whole pipeline on one machine: emulator, Lambda runtime, NiFi receiver, traffic.
+
+Everything listens on 127.0.0.1 only. The handler that runs here is the one
+that runs in AWS (``courier.handler.lambda_handler``), configured through the
+same ``COURIER_*`` and ``AWS_ENDPOINT_URL`` variables.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import logging
+import os
+import secrets
+import ssl
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import boto3
+
+from courier import handler
+from courier.delivery import Credentials
+from courier.errors import CourierError
+from courier.local.emulator import Emulator, MappingSettings, ensure_port_free, register_function
+from courier.local.lambda_runtime import EventSourcePoller
+from courier.local.provision import Stack, provision
+from courier.local.receiver import CONTENT_PATH, Receiver
+from courier.local.traffic import Uploader
+
+REGION = "eu-west-2"
+STACK_FILE = "stack.json"
+FAKE_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "courier-local", "AWS_SECRET_ACCESS_KEY": "courier-local"}
+
+
+class StackError(CourierError):
+    reason = "local_stack"
+
+
+@dataclass(frozen=True)
+class LocalConfig:
+    state_dir: Path = Path(".courier")
+    aws_port: int = 4566
+    nifi_port: int = 8443
+    batch_size: int = 100
+    batching_window_seconds: int = 2
+    concurrency: int = 2
+    function_timeout_seconds: int = 30
+    visibility_timeout_seconds: int = 10
+    extra_env: dict[str, str] = field(default_factory=dict)  # further COURIER_* settings for the handler
+
+    @property
+    def mapping(self) -> MappingSettings:
+        return MappingSettings(self.batch_size, self.batching_window_seconds, self.concurrency)
+
+
+def aws_environment(endpoint: str) -> dict[str, str]:
+    """What a shell, the aws CLI or boto3 needs to talk to the emulator."""
+    return {"AWS_ENDPOINT_URL": endpoint, "AWS_DEFAULT_REGION": REGION, **FAKE_CREDENTIALS}
+
+
+def read_stack_file(state_dir: Path) -> dict[str, Any] | None:
+    path = state_dir / STACK_FILE
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+class LocalStack:
+    def __init__(self, config: LocalConfig) -> None:
+        self.config = config
+        self.state_dir = config.state_dir.resolve()
+        self.emulator: Emulator | None = None
+        self.receiver: Receiver | None = None
+        self.poller: EventSourcePoller | None = None
+        self.uploader: Uploader | None = None
+        self.resources: Stack | None = None
+        self.session: Any = None
+        self.mapping_uuid = ""
+        self._lock_file: Any = None
+        self._log_stream: Any = None
+        self._saved_stdout: Any = None
+
+    # --- start ----------------------------------------------------------------
+
+    def start(self) -> LocalStack:
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        self._take_lock()
+        ensure_port_free(self.config.aws_port, "AWS emulator", "--aws-port")
+        ensure_port_free(self.config.nifi_port, "NiFi receiver", "--nifi-port")
+        password = secrets.token_urlsafe(24)
+        ca_path, tls = self._tls()
+        self.receiver = Receiver(
+            self.state_dir, Credentials(username="courier", password=password), port=self.config.nifi_port, tls=tls
+        ).start()
+        self.emulator = Emulator(self.config.aws_port).start()
+        env = {
+            **aws_environment(self.emulator.endpoint),
+            "COURIER_ARCHIVE_BUCKET": "courier-archive",
+            "COURIER_NIFI_URL": f"https://127.0.0.1:{self.config.nifi_port}{CONTENT_PATH}",
+            "COURIER_NIFI_CA_BUNDLE": str(ca_path),
+            "COURIER_CLAIM_LEASE_SECONDS": str(self.config.function_timeout_seconds + 5),
+            **self.config.extra_env,
+        }
+        os.environ.update(env)
+        self._route_logs()
+        self.session = boto3.session.Session(region_name=REGION)
+        self.resources = provision(
+            self.session, {"username": "courier", "password": password}, self.config.visibility_timeout_seconds
+        )
+        self.mapping_uuid = register_function(
+            self.session, self.resources.queue_arn, self.config.mapping, self.config.function_timeout_seconds
+        )
+        handler.reset()
+        self.poller = EventSourcePoller(
+            self.session,
+            self.resources.queue_url,
+            self.resources.queue_arn,
+            self.mapping_uuid,
+            self.config.mapping,
+            handler.lambda_handler,
+            self.config.function_timeout_seconds,
+        ).start()
+        self._write_stack_file(ca_path)
+        return self
+
+    def _take_lock(self) -> None:
+        self._lock_file = open(self.state_dir / "stack.lock", "w")  # noqa: SIM115 - held for the stack's life
+        try:
+            fcntl.flock(self._lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            raise StackError(f"another courier local stack is running with state dir {self.state_dir}") from None
+
+    def _tls(self) -> tuple[Path, ssl.SSLContext]:
+        """A CA made at start-up, and the receiver's certificate signed by it."""
+        import trustme
+
+        ca = trustme.CA(organization_name="courier local CA")
+        ca_path = self.state_dir / "ca.pem"
+        ca.cert_pem.write_to_path(str(ca_path))
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.minimum_version = ssl.TLSVersion.TLSv1_2
+        ca.issue_cert("127.0.0.1", "localhost").configure_cert(context)
+        return ca_path, context
+
+    def _route_logs(self) -> None:
+        """The handler's stdout (JSON logs and EMF metrics, what CloudWatch Logs would get)
+        goes to <state-dir>/lambda.log, not over the live view."""
+        self._log_stream = open(self.state_dir / "lambda.log", "a", encoding="utf-8", buffering=1)  # noqa: SIM115
+        for log_handler in logging.getLogger("courier").handlers:
+            if isinstance(log_handler, logging.StreamHandler):
+                log_handler.setStream(self._log_stream)
+        self._saved_stdout = sys.stdout
+        sys.stdout = self._log_stream
+
+    def _write_stack_file(self, ca_path: Path) -> None:
+        assert self.emulator and self.receiver and self.resources
+        info = {
+            "pid": os.getpid(),
+            "started_at": time.time(),
+            "aws_endpoint": self.emulator.endpoint,
+            "nifi_url": self.receiver.url(),
+            "admin_url": f"https://127.0.0.1:{self.receiver.port}",
+            "ca_bundle": str(ca_path),
+            "mapping_uuid": self.mapping_uuid,
+            "resources": asdict(self.resources),
+        }
+        (self.state_dir / STACK_FILE).write_text(json.dumps(info, indent=2))
+
+    # --- traffic ----------------------------------------------------------------
+
+    def start_demo(self, rate: float, size: int = 27_000) -> Uploader:
+        assert self.resources
+        self.uploader = Uploader(self.session.client("s3"), self.resources.landing_bucket, rate=rate, size=size).start()
+        return self.uploader
+
+    # --- state ------------------------------------------------------------------
+
+    def depths(self) -> tuple[int, int, int]:
+        """(visible, in flight, DLQ) message counts."""
+        assert self.resources
+        sqs = self.session.client("sqs")
+        names = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+        main = sqs.get_queue_attributes(QueueUrl=self.resources.queue_url, AttributeNames=names)["Attributes"]
+        dlq = sqs.get_queue_attributes(QueueUrl=self.resources.dlq_url, AttributeNames=names[:1])["Attributes"]
+        return int(main[names[0]]), int(main[names[1]]), int(dlq[names[0]])
+
+    def drain(self, timeout: float) -> bool:
+        """Wait until the queue is empty (nothing visible, nothing in flight); False on timeout."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            visible, in_flight, _ = self.depths()
+            if visible == 0 and in_flight == 0:
+                return True
+            time.sleep(0.5)
+        return False
+
+    def summary(self) -> dict[str, int]:
+        assert self.receiver
+        uploaded = self.uploader.stats.keys if self.uploader else []
+        with self.receiver.state.lock:
+            deliveries = dict(self.receiver.state.deliveries)
+        assert self.resources
+        delivered_uploads = [k for k in uploaded if (self.resources.landing_bucket, k[0], k[1]) in deliveries]
+        _, _, dlq = self.depths()
+        return {
+            "uploaded": len(uploaded),
+            "delivered": len(delivered_uploads),
+            "lost": len(uploaded) - len(delivered_uploads),
+            "duplicated": sum(n - 1 for n in deliveries.values()),
+            "dlq": dlq,
+        }
+
+    # --- stop -------------------------------------------------------------------
+
+    def stop(self) -> None:
+        if self.uploader:
+            self.uploader.stop()
+        if self.poller:
+            self.poller.stop()
+        handler.reset()
+        if self.receiver:
+            self.receiver.stop()
+        if self.emulator:
+            self.emulator.stop()
+        (self.state_dir / STACK_FILE).unlink(missing_ok=True)
+        if self._log_stream:
+            sys.stdout = self._saved_stdout
+            for log_handler in logging.getLogger("courier").handlers:
+                if isinstance(log_handler, logging.StreamHandler) and log_handler.stream is self._log_stream:
+                    log_handler.setStream(sys.stdout)
+            self._log_stream.close()
+        if self._lock_file:
+            self._lock_file.close()
