@@ -83,6 +83,7 @@ class LocalStack:
         self._lock_file: Any = None
         self._log_stream: Any = None
         self._saved_stdout: Any = None
+        self._stack_file_written = False
 
     # --- start ----------------------------------------------------------------
 
@@ -169,6 +170,7 @@ class LocalStack:
             "resources": asdict(self.resources),
         }
         (self.state_dir / STACK_FILE).write_text(json.dumps(info, indent=2))
+        self._stack_file_written = True
 
     # --- traffic ----------------------------------------------------------------
 
@@ -226,7 +228,8 @@ class LocalStack:
             self.receiver.stop()
         if self.emulator:
             self.emulator.stop()
-        (self.state_dir / STACK_FILE).unlink(missing_ok=True)
+        if self._stack_file_written:  # never remove the file of another running instance
+            (self.state_dir / STACK_FILE).unlink(missing_ok=True)
         if self._log_stream:
             sys.stdout = self._saved_stdout
             for log_handler in logging.getLogger("courier").handlers:

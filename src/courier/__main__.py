@@ -1,0 +1,3 @@
+from courier.cli import app
+
+app(prog_name="courier")

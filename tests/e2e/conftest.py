@@ -1,0 +1,70 @@
+"""Fixtures that start the local stack in-process on free loopback ports."""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from courier.local.stack import LocalConfig, LocalStack
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def wait_until(condition: Callable[[], bool], timeout: float, interval: float = 0.25) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(interval)
+    return condition()
+
+
+def start_stack(state_dir: Path, **overrides) -> LocalStack:
+    config = LocalConfig(
+        state_dir=state_dir,
+        aws_port=free_port(),
+        nifi_port=free_port(),
+        batching_window_seconds=1,
+        visibility_timeout_seconds=2,
+        function_timeout_seconds=5,
+        **overrides,
+    )
+    return LocalStack(config).start()
+
+
+@pytest.fixture
+def stack_factory(tmp_path: Path) -> Iterator[Callable[..., LocalStack]]:
+    saved = dict(os.environ)
+    started: list[LocalStack] = []
+
+    def make(**overrides) -> LocalStack:
+        stack = start_stack(tmp_path / f"state{len(started)}", **overrides)
+        started.append(stack)
+        return stack
+
+    yield make
+    for stack in started:
+        endpoint = stack.emulator.endpoint if stack.emulator else None
+        stack.stop()
+        if endpoint:
+            try:  # moto's backends are process-wide: leave nothing for the next test
+                urllib.request.urlopen(urllib.request.Request(f"{endpoint}/moto-api/reset", method="POST"), timeout=5)
+            except OSError:
+                pass
+    os.environ.clear()
+    os.environ.update(saved)
+
+
+@pytest.fixture
+def local_stack(stack_factory) -> LocalStack:
+    return stack_factory()

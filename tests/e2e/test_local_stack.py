@@ -1,0 +1,103 @@
+"""The whole pipeline on the local stack: upload, deliver, archive, drill faults."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import tarfile
+
+from courier.adapters.s3 import SHA256_METADATA
+from conftest import wait_until
+
+AWKWARD_KEYS = ["plain.json", "with space.json", "plus+sign.json", "percent%20.json", "unicodé/日本語.json", "deep/a/b/c/d.json", "a", "a/b"]
+
+
+def upload(stack, keys):
+    s3 = stack.session.client("s3")
+    sent = {}
+    for i, key in enumerate(keys):
+        body = json.dumps({"key": key, "i": i}).encode() * 50
+        s3.put_object(Bucket=stack.resources.landing_bucket, Key=key, Body=body)
+        sent[key] = body
+    return sent
+
+
+def delivered_files(stack) -> dict[str, list[bytes]]:
+    files: dict[str, list[bytes]] = {}
+    for path in stack.receiver.state.received_dir.glob("*.tar.gz"):
+        with tarfile.open(path, "r:gz") as tar:
+            for entry in json.load(tar.extractfile("manifest.json"))["files"]:
+                files.setdefault(entry["key"], []).append(tar.extractfile(entry["member"]).read())
+    return files
+
+
+def distinct(stack) -> int:
+    return stack.receiver.state.stats()["distinct_files"]
+
+
+def test_every_uploaded_file_is_delivered_exactly_once_and_archived(local_stack):
+    sent = upload(local_stack, AWKWARD_KEYS)
+    assert wait_until(lambda: distinct(local_stack) == len(sent), timeout=30)
+    assert local_stack.drain(10)
+    delivered = delivered_files(local_stack)
+    assert {k: v for k, v in delivered.items()} == {k: [v] for k, v in sent.items()}
+
+    s3 = local_stack.session.client("s3")
+    archive = local_stack.resources.archive_bucket
+    archived = {o["Key"] for o in s3.list_objects_v2(Bucket=archive).get("Contents", [])}
+    journal = [json.loads(line) for line in (local_stack.state_dir / "received.jsonl").read_text().splitlines()]
+    assert len(archived) == len(journal) == len(local_stack.receiver.state.bundles)
+    for entry in journal:
+        (key,) = [k for k in archived if k.endswith(f"/{entry['sha256']}.tar.gz")]
+        obj = s3.get_object(Bucket=archive, Key=key)
+        body = obj["Body"].read()
+        assert obj["Metadata"][SHA256_METADATA] == entry["sha256"] == hashlib.sha256(body).hexdigest()
+        assert (local_stack.state_dir / "received" / f"{entry['sha256']}.tar.gz").read_bytes() == body
+    assert local_stack.summary()["dlq"] == 0
+
+
+def test_duplicate_s3_event_for_a_delivered_file_causes_no_second_delivery(local_stack):
+    upload(local_stack, ["dup.json"])
+    assert wait_until(lambda: distinct(local_stack) == 1, timeout=20)
+    assert local_stack.drain(10)
+    sqs = local_stack.session.client("sqs")
+    # Replay the exact notification S3 sent (as S3's at-least-once delivery may).
+    s3 = local_stack.session.client("s3")
+    head = s3.head_object(Bucket=local_stack.resources.landing_bucket, Key="dup.json")
+    body = {
+        "Records": [
+            {
+                "eventVersion": "2.1",
+                "eventSource": "aws:s3",
+                "awsRegion": "eu-west-2",
+                "eventTime": "2026-11-25T10:00:00.000Z",
+                "eventName": "ObjectCreated:Put",
+                "s3": {
+                    "s3SchemaVersion": "1.0",
+                    "bucket": {"name": local_stack.resources.landing_bucket},
+                    "object": {"key": "dup.json", "size": head["ContentLength"], "eTag": head["ETag"].strip('"')},
+                },
+            }
+        ]
+    }
+    sqs.send_message(QueueUrl=local_stack.resources.queue_url, MessageBody=json.dumps(body))
+    assert wait_until(lambda: local_stack.poller.stats.snapshot()["messages_deleted"] >= 2, timeout=20)
+    assert local_stack.drain(10)
+    stats = local_stack.receiver.state.stats()
+    assert stats["bundles_received"] == 1 and stats["duplicate_deliveries"] == 0
+
+
+def test_unavailable_then_reject_hash_faults_retry_until_delivered(local_stack):
+    local_stack.receiver.state.set_mode("unavailable")
+    sent = upload(local_stack, [f"outage-{i}.json" for i in range(5)])
+    assert wait_until(lambda: local_stack.receiver.state.responses[503] >= 1, timeout=20)
+    local_stack.receiver.state.set_mode("reject-hash")
+    assert wait_until(lambda: local_stack.receiver.state.responses[422] >= 1, timeout=20)
+    assert distinct(local_stack) == 0
+    local_stack.receiver.state.set_mode("ok")
+    assert wait_until(lambda: distinct(local_stack) == len(sent), timeout=40)
+    assert local_stack.drain(10)
+    assert {k: v[0] for k, v in delivered_files(local_stack).items()} == sent
+    summary_dlq = local_stack.depths()[2]
+    assert summary_dlq == 0
