@@ -9,6 +9,7 @@ acknowledged (delivered now, delivered before, or nothing to deliver).
 
 from __future__ import annotations
 
+import hashlib
 import time
 import uuid
 from collections import Counter
@@ -20,9 +21,9 @@ from typing import Any, Protocol
 from aws_lambda_powertools.metrics import MetricUnit
 
 from courier.bundle import Bundle, FetchedFile, archive_key, build_bundle, plan_bundles
-from courier.errors import ClaimBusyError, CourierError, ObjectTooLargeError
+from courier.errors import ClaimBusyError, CourierError, NiFiHashRejectedError, ObjectTooLargeError
 from courier.events import ObjectIdentity, ObjectRef, parse_batch
-from courier.ledger.base import BaseLedger, ClaimStatus
+from courier.ledger.base import BaseLedger, ClaimStatus, FailureNote
 from courier.observability import count, logger
 
 
@@ -38,6 +39,24 @@ class Receiver(Protocol):
     def post(self, data: bytes, sha256: str, bundle_id: str, file_count: int, archive_key: str) -> int: ...
 
 
+class Gate(Protocol):
+    """The circuit breaker, as the aggregator sees it."""
+
+    def admits(self) -> bool: ...
+
+    def guard(self, deliver: Callable[..., int]) -> Callable[..., int]: ...
+
+
+class Hider(Protocol):
+    def hide(self, records: Iterable[Mapping[str, Any]]) -> None: ...
+
+
+# Failures that mean "NiFi is down": hidden for longer while the circuit is open.
+OUTAGE_REASONS = frozenset({"breaker_open", "nifi_unavailable", "nifi_auth"})
+# Failures not worth a note for `courier dlq list` (transient by nature, and frequent).
+UNNOTED_REASONS = frozenset({"breaker_open", "claim_busy"})
+
+
 @dataclass
 class FileJob:
     ref: ObjectRef
@@ -51,6 +70,8 @@ class BatchResult:
     skipped: list[ObjectIdentity] = field(default_factory=list)
     bundles: list[tuple[str, Bundle]] = field(default_factory=list)  # (archive key, bundle) delivered
     failed_files: Counter[str] = field(default_factory=Counter)  # reason -> files
+    details: dict[str, str] = field(default_factory=dict)  # messageId -> error text (no content)
+    objects: dict[str, set[str]] = field(default_factory=dict)  # messageId -> s3://bucket/key named
 
     def response(self) -> dict[str, list[dict[str, str]]]:
         """The partial batch response of ``ReportBatchItemFailures``."""
@@ -68,11 +89,16 @@ class Aggregator:
         max_bundle_bytes: int,
         concurrency: int,
         clock: Callable[[], float] = time.time,
+        breaker: Gate | None = None,
+        backoff: Hider | None = None,
     ) -> None:
         self.ledger = ledger
         self.landing = landing
         self.archive = archive
         self.receiver = receiver
+        self.breaker = breaker
+        self.backoff = backoff
+        self.deliver = breaker.guard(receiver.post) if breaker else receiver.post
         self.archive_prefix = archive_prefix
         self.max_bundle_bytes = max_bundle_bytes
         self.clock = clock
@@ -80,7 +106,10 @@ class Aggregator:
         self.pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="courier")
 
     def process(self, records: Iterable[Mapping[str, Any]]) -> BatchResult:
+        records = list(records)
         result = BatchResult()
+        if self.breaker is not None and not self.breaker.admits():
+            return self._fail_fast(records, result)
         token = uuid.uuid4().hex
         jobs = self._collect(records, result)
         jobs = self._reject_oversized(jobs, result)
@@ -90,7 +119,44 @@ class Aggregator:
             self._ship(group, {f.identity: claimed[f.identity] for f in group}, token, result)
         for reason, files in sorted(result.failed_files.items()):
             count("FilesFailed", files, reason=reason)
+        self._after_failures(records, result)
         return result
+
+    def _fail_fast(self, records: list[Mapping[str, Any]], result: BatchResult) -> BatchResult:
+        """Circuit open: no ledger, no S3, no HTTP. Every message goes back, hidden for a while."""
+        for record in records:
+            result.failed[str(record.get("messageId", ""))] = "breaker_open"
+        logger.info("NiFi circuit open; failing the batch fast", extra={"messages": len(records)})
+        count("BreakerFastFail", len(records))
+        if self.backoff is not None:
+            self.backoff.hide(records)
+        return result
+
+    def _after_failures(self, records: list[Mapping[str, Any]], result: BatchResult) -> None:
+        if not result.failed:
+            return
+        by_id = {str(r.get("messageId", "")): r for r in records}
+        notes = [
+            FailureNote(
+                message_id=mid,
+                reason=reason,
+                detail=result.details.get(mid, reason),
+                receive_count=_receive_count(by_id.get(mid, {})),
+                objects=tuple(sorted(result.objects.get(mid, ()))),
+            )
+            for mid, reason in result.failed.items()
+            if reason not in UNNOTED_REASONS
+        ]
+        if notes:
+            try:
+                self.ledger.note_failures(notes)
+            except CourierError as exc:
+                logger.warning("failure notes not written", extra={"error": str(exc)})
+        # A failure that tripped (or re-opened) the circuit: hide those messages like fast-failed ones.
+        if self.backoff is not None and self.breaker is not None and not self.breaker.admits():
+            outage = [by_id[m] for m, reason in result.failed.items() if reason in OUTAGE_REASONS and m in by_id]
+            if outage:
+                self.backoff.hide(outage)
 
     # --- steps ----------------------------------------------------------------
 
@@ -100,6 +166,7 @@ class Aggregator:
         for message in parse_batch(records):
             if message.error is not None:
                 result.failed[message.message_id] = message.error.reason
+                result.details[message.message_id] = str(message.error)
                 logger.warning(
                     "message is not an S3 event notification",
                     extra={"message_id": message.message_id, "error": str(message.error), "reason": message.error.reason},
@@ -173,7 +240,7 @@ class Aggregator:
             key = archive_key(self.archive_prefix, bundle)
             self.archive.put(key, bundle)
             count("BundlesArchived")
-            status = self.receiver.post(bundle.data, bundle.sha256, bundle.bundle_id, bundle.file_count, key)
+            status = self._post(bundle, key)
         except Exception as exc:  # one bundle's failure must not take the others down
             error = exc if isinstance(exc, CourierError) else None
             reason = error.reason if error else "internal_error"
@@ -207,6 +274,22 @@ class Aggregator:
 
     # --- helpers --------------------------------------------------------------
 
+    def _post(self, bundle: Bundle, key: str) -> int:
+        """Deliver; on a 422 send once more (the bytes are verified first), then give up loudly."""
+        try:
+            return self.deliver(bundle.data, bundle.sha256, bundle.bundle_id, bundle.file_count, key)
+        except NiFiHashRejectedError:
+            if hashlib.sha256(bundle.data).hexdigest() != bundle.sha256:
+                raise  # our memory corrupted the bytes: the retry rebuilds from the files
+            count("HashRejected")
+            try:
+                return self.deliver(bundle.data, bundle.sha256, bundle.bundle_id, bundle.file_count, key)
+            except NiFiHashRejectedError:
+                # The same verified bytes were rejected twice: corruption on the network path.
+                logger.error("NiFi rejected the same verified bundle twice: corruption on the path", extra={"sha256": bundle.sha256, "archive_key": key})
+                count("HashRejectedTwice")
+                raise
+
     def _record_delivery(self, bundle: Bundle, key: str, status: int, acked_at: float, group: list[FetchedFile]) -> None:
         logger.info(
             "bundle delivered",
@@ -233,6 +316,8 @@ class Aggregator:
         reason = reason or (error.reason if error else "internal_error")
         for message_id in job.message_ids:
             result.failed.setdefault(message_id, reason)
+            result.details.setdefault(message_id, str(error) if error else reason)
+            result.objects.setdefault(message_id, set()).add(f"s3://{job.ref.bucket}/{job.ref.key}")
         if error is not None and not isinstance(error, ClaimBusyError):
             logger.warning(
                 "file failed; its messages go back to the queue",
@@ -249,3 +334,10 @@ class Aggregator:
                 logger.warning("claim not released", extra={"key": identity.key, "error": str(exc)})
 
         list(self.pool.map(release, identities))
+
+
+def _receive_count(record: Mapping[str, Any]) -> int:
+    try:
+        return int(record.get("attributes", {}).get("ApproximateReceiveCount", "1"))
+    except (TypeError, ValueError):
+        return 1

@@ -92,6 +92,30 @@ def _setting(default: Any, parse: Callable[[str, str], Any], doc: str, required:
     return field(default=default, metadata={"parse": parse, "doc": doc, "required": required})
 
 
+def read_settings(cls: type, environ: Mapping[str, str] | None = None) -> Any:
+    """Build a settings dataclass whose fields were declared with ``_setting``."""
+    env = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    for f in fields(cls):
+        name = PREFIX + f.name.upper()
+        raw = env.get(name)
+        if raw is None or (raw.strip() == "" and f.metadata["required"]):
+            if f.metadata["required"]:
+                raise ConfigError(f"{name} is required: {f.metadata['doc']}")
+            continue
+        values[f.name] = f.metadata["parse"](name, raw)
+    return cls(**values)
+
+
+def reference(cls: type) -> list[tuple[str, str, str]]:
+    """(variable, default, meaning) rows for the README and ``courier config``."""
+    rows = []
+    for f in fields(cls):
+        default = "(required)" if f.metadata["required"] else ("(unset)" if f.default is None else str(f.default))
+        rows.append((PREFIX + f.name.upper(), default, f.metadata["doc"]))
+    return rows
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything a user tunes. Field ``x`` is read from ``COURIER_X``."""
@@ -114,19 +138,14 @@ class Settings:
     secret_max_age_seconds: int = _setting(300, _int(0, 86400), "How long credentials are cached across warm invocations.")
     log_level: str = _setting("INFO", _choice("DEBUG", "INFO", "WARNING", "ERROR"), "Log level of the JSON logs.")
 
+    breaker_failure_threshold: int = _setting(3, _int(1, 100), "Consecutive failed deliveries (per execution environment) that open the NiFi circuit.")
+    breaker_recovery_seconds: int = _setting(60, _int(1, 3600), "Seconds the circuit stays open before one probe delivery is allowed.")
+    breaker_success_threshold: int = _setting(1, _int(1, 10), "Successful probe deliveries that close the circuit again.")
+    breaker_cache_seconds: int = _setting(5, _int(1, 60), "How long an invocation trusts its cached read of the breaker state.")
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
-        env = os.environ if environ is None else environ
-        values: dict[str, Any] = {}
-        for f in fields(cls):
-            name = PREFIX + f.name.upper()
-            raw = env.get(name)
-            if raw is None or (raw.strip() == "" and f.metadata["required"]):
-                if f.metadata["required"]:
-                    raise ConfigError(f"{name} is required: {f.metadata['doc']}")
-                continue
-            values[f.name] = f.metadata["parse"](name, raw)
-        settings = cls(**values)
+        settings = read_settings(cls, environ)
         settings._check_consistency()
         return settings
 
@@ -141,9 +160,21 @@ class Settings:
 
     @classmethod
     def reference(cls) -> list[tuple[str, str, str]]:
-        """(variable, default, meaning) rows for the README and ``courier config``."""
-        rows = []
-        for f in fields(cls):
-            default = "(required)" if f.metadata["required"] else ("(unset)" if f.default is None else str(f.default))
-            rows.append((PREFIX + f.name.upper(), default, f.metadata["doc"]))
-        return rows
+        return reference(cls)
+
+
+@dataclass(frozen=True)
+class ControllerSettings:
+    """Settings of the breaker controller function (its own, smaller set)."""
+
+    esm_uuid: str = _setting(None, _text, "UUID of the aggregator's SQS event source mapping the controller pauses.", required=True)
+    breaker_table: str = _setting("courier-breaker", _text, "DynamoDB table of the circuit breaker state.")
+    breaker_recovery_seconds: int = _setting(60, _int(1, 3600), "Seconds the circuit stays open before one probe delivery is allowed.")
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> ControllerSettings:
+        return read_settings(cls, environ)
+
+    @classmethod
+    def reference(cls) -> list[tuple[str, str, str]]:
+        return reference(cls)

@@ -127,6 +127,12 @@ class NiFiHashRejectedError(DeliveryError, RetryableError):
     reason = "nifi_hash_rejected"
 
 
+class BreakerOpenError(RetryableError):
+    """The NiFi circuit is open: nothing was sent (fail fast)."""
+
+    reason = "breaker_open"
+
+
 class NiFiRejectedError(DeliveryError, PermanentError):
     """Any other 4xx: NiFi refuses the request itself."""
 

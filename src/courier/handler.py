@@ -17,7 +17,9 @@ from botocore.config import Config
 from courier.adapters.nifi import NiFiClient
 from courier.adapters.s3 import ArchiveStore, LandingStore
 from courier.adapters.secrets import CredentialsSource
+from courier.adapters.sqs import VisibilityBackoff
 from courier.aggregator import Aggregator
+from courier.breaker import Breaker, persistence
 from courier.config import Settings
 from courier.ledger.dynamodb import DynamoDBLedger
 from courier.observability import logger, metrics
@@ -57,6 +59,14 @@ def build_runtime(settings: Settings, session: Any = None) -> Runtime:
         connect_timeout=settings.connect_timeout_seconds,
         read_timeout=settings.read_timeout_seconds,
     )
+    dynamodb = session.client("dynamodb", config=config)
+    breaker = Breaker(
+        persistence(dynamodb, settings.breaker_table),
+        failure_threshold=settings.breaker_failure_threshold,
+        recovery_seconds=settings.breaker_recovery_seconds,
+        success_threshold=settings.breaker_success_threshold,
+        cache_seconds=settings.breaker_cache_seconds,
+    )
     aggregator = Aggregator(
         ledger=ledger,
         landing=LandingStore(s3, max_object_bytes=settings.max_bundle_bytes),
@@ -65,6 +75,8 @@ def build_runtime(settings: Settings, session: Any = None) -> Runtime:
         archive_prefix=settings.archive_prefix,
         max_bundle_bytes=settings.max_bundle_bytes,
         concurrency=settings.fetch_concurrency,
+        breaker=breaker,
+        backoff=VisibilityBackoff(session.client("sqs", config=config), base_seconds=settings.breaker_recovery_seconds),
     )
     return Runtime(settings=settings, aggregator=aggregator, nifi=nifi)
 

@@ -34,6 +34,12 @@ PARTITION_KEY = "object_name"
 SORT_KEY = "revision"
 EXPIRY_ATTRIBUTE = "expires_at"
 
+# Failure notes share the table: why a message failed last, for `courier dlq list`.
+# They outlive the DLQ's retention (4 days in the queue + 14 in the DLQ).
+NOTE_PREFIX = "message#"
+NOTE_SORT_KEY = "last-error"
+NOTE_TTL_SECONDS = 18 * 86400
+
 IN_PROGRESS = "IN_PROGRESS"
 COMPLETE = "COMPLETE"
 
@@ -54,6 +60,18 @@ class LedgerRecord:
     bundle_key: str | None = None
     bundle_sha256: str | None = None
     completed_at: int | None = None
+
+
+@dataclass(frozen=True)
+class FailureNote:
+    """Why a message failed last: metadata only (object identity, reason, error text)."""
+
+    message_id: str
+    reason: str
+    detail: str
+    receive_count: int
+    objects: tuple[str, ...] = ()  # s3://bucket/key of the files the message names
+    at: int = 0
 
 
 class BaseLedger(ABC):
@@ -112,7 +130,22 @@ class BaseLedger(ABC):
         now = self.now()
         return [r for r in self._records_of(f"{bucket}/{key}") if r.expires_at > now]
 
+    def note_failures(self, notes: Iterable[FailureNote]) -> None:
+        now = self.now()
+        self._put_notes([FailureNote(n.message_id, n.reason, n.detail, n.receive_count, n.objects, now) for n in notes], now + NOTE_TTL_SECONDS)
+
+    def failure_note(self, message_id: str) -> FailureNote | None:
+        return self._get_note(message_id)
+
     # --- storage (backends) -------------------------------------------------
+
+    @abstractmethod
+    def _put_notes(self, notes: list[FailureNote], expires_at: int) -> None:
+        """Write failure notes (overwriting older notes of the same messages)."""
+
+    @abstractmethod
+    def _get_note(self, message_id: str) -> FailureNote | None:
+        """The failure note of a message, if any."""
 
     @abstractmethod
     def _put_if_claimable(self, record: LedgerRecord, now: int) -> LedgerRecord | None:

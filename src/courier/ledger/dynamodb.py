@@ -18,9 +18,12 @@ from courier.events import ObjectIdentity
 from courier.ledger.base import (
     EXPIRY_ATTRIBUTE,
     IN_PROGRESS,
+    NOTE_PREFIX,
+    NOTE_SORT_KEY,
     PARTITION_KEY,
     SORT_KEY,
     BaseLedger,
+    FailureNote,
     LedgerRecord,
 )
 
@@ -120,20 +123,56 @@ class DynamoDBLedger(BaseLedger):
         return _from_item(item)
 
     def _put_many(self, records: list[LedgerRecord]) -> None:
-        for start in range(0, len(records), _BATCH_WRITE_LIMIT):
-            requests = [{"PutRequest": {"Item": _to_item(r)}} for r in records[start : start + _BATCH_WRITE_LIMIT]]
+        self._batch_put([_to_item(r) for r in records], "complete")
+
+    def _put_notes(self, notes: list[FailureNote], expires_at: int) -> None:
+        items = [
+            {
+                PARTITION_KEY: {"S": NOTE_PREFIX + n.message_id},
+                SORT_KEY: {"S": NOTE_SORT_KEY},
+                "reason": {"S": n.reason},
+                "detail": {"S": n.detail[:1000]},
+                "receive_count": {"N": str(n.receive_count)},
+                "objects": {"L": [{"S": o} for o in n.objects]},
+                "at": {"N": str(n.at)},
+                EXPIRY_ATTRIBUTE: {"N": str(expires_at)},
+            }
+            for n in notes
+        ]
+        self._batch_put(items, "note")
+
+    def _get_note(self, message_id: str) -> FailureNote | None:
+        key = {PARTITION_KEY: {"S": NOTE_PREFIX + message_id}, SORT_KEY: {"S": NOTE_SORT_KEY}}
+        try:
+            item = self.client.get_item(TableName=self.table_name, Key=key).get("Item")
+        except (ClientError, BotoCoreError) as exc:
+            raise _unavailable("read note", exc) from exc
+        if not item:
+            return None
+        return FailureNote(
+            message_id=message_id,
+            reason=item["reason"]["S"],
+            detail=item.get("detail", {}).get("S", ""),
+            receive_count=int(item["receive_count"]["N"]),
+            objects=tuple(o["S"] for o in item.get("objects", {}).get("L", [])),
+            at=int(item["at"]["N"]),
+        )
+
+    def _batch_put(self, items: list[dict[str, Any]], action: str) -> None:
+        for start in range(0, len(items), _BATCH_WRITE_LIMIT):
+            requests = [{"PutRequest": {"Item": item}} for item in items[start : start + _BATCH_WRITE_LIMIT]]
             pending: dict[str, Any] = {self.table_name: requests}
             for attempt in range(_UNPROCESSED_RETRIES):
                 try:
                     response = self.client.batch_write_item(RequestItems=pending)
                 except (ClientError, BotoCoreError) as exc:
-                    raise _unavailable("complete", exc) from exc
+                    raise _unavailable(action, exc) from exc
                 pending = response.get("UnprocessedItems") or {}
                 if not pending:
                     break
                 time.sleep(min(0.05 * 2**attempt, 1.0))
             else:
-                raise LedgerUnavailableError("idempotency ledger complete failed: items left unprocessed")
+                raise LedgerUnavailableError(f"idempotency ledger {action} failed: items left unprocessed")
 
     def _delete_if_owned(self, identity: ObjectIdentity, token: str) -> None:
         try:
