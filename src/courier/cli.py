@@ -119,6 +119,8 @@ def local_up(
     batching_window: Annotated[int, typer.Option(help="MaximumBatchingWindowInSeconds.")] = 2,
     concurrency: Annotated[int, typer.Option(help="Concurrent invocations (MaximumConcurrency).")] = 2,
     visibility_timeout: Annotated[int, typer.Option(help="Queue visibility timeout, seconds.")] = 10,
+    breaker_recovery: Annotated[int, typer.Option(help="Breaker recovery timeout, seconds (AWS default 60).")] = 10,
+    controller_period: Annotated[float, typer.Option(help="Breaker controller period, seconds (AWS: 60).")] = 2.0,
     drain_timeout: Annotated[float, typer.Option(help="Seconds to wait for in-flight files at Ctrl-C.")] = 30.0,
     duration: Annotated[float | None, typer.Option(help="Stop by itself after this many seconds.")] = None,
 ) -> None:
@@ -134,6 +136,8 @@ def local_up(
         batching_window_seconds=batching_window,
         concurrency=concurrency,
         visibility_timeout_seconds=visibility_timeout,
+        breaker_recovery_seconds=breaker_recovery,
+        controller_period_seconds=controller_period,
     )
     console = Console(file=sys.stdout)  # bound now: the stack sends the handler's stdout to lambda.log
     stack = LocalStack(cfg)

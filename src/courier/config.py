@@ -142,6 +142,7 @@ class Settings:
     breaker_recovery_seconds: int = _setting(60, _int(1, 3600), "Seconds the circuit stays open before one probe delivery is allowed.")
     breaker_success_threshold: int = _setting(1, _int(1, 10), "Successful probe deliveries that close the circuit again.")
     breaker_cache_seconds: int = _setting(5, _int(1, 60), "How long an invocation trusts its cached read of the breaker state.")
+    park_seconds: int = _setting(39600, _int(60, 39600), "How long a message failed by an outage stays invisible unless the controller releases it on recovery (max 11 h).")
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:

@@ -5,8 +5,10 @@ drain the backlog into the DLQ. This small function (every minute from an
 EventBridge schedule in AWS; a loop in ``courier local up``) reads the breaker
 and disables the mapping while the circuit is open, then re-enables it once the
 recovery timeout has passed, so the next invocation is the half-open probe. If
-the probe fails the circuit re-opens and the next run pauses again. Only this
-function may update the mapping; the aggregator cannot change its own config.
+the probe fails the circuit re-opens and the next run pauses again. Once the
+circuit is closed it releases the messages the outage parked (see
+``adapters/parking.py``). Only this function may update the mapping; the
+aggregator cannot change its own configuration.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.circuit_breaker import CircuitBreakerConfig, CircuitState
 
+from courier.adapters.parking import ParkingLot
 from courier.breaker import CIRCUIT_NAME, persistence
 from courier.observability import count, logger
 
@@ -34,6 +37,7 @@ class Decision:
     breaker_state: str
     enabled_before: bool
     enabled_after: bool
+    released: int = 0  # parked messages made visible again
 
     @property
     def changed(self) -> bool:
@@ -48,6 +52,7 @@ class Controller:
         mapping_uuid: str,
         breaker_table: str,
         recovery_seconds: int,
+        sqs_client: Any = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.lam = lambda_client
@@ -55,6 +60,7 @@ class Controller:
         self.recovery_seconds = recovery_seconds
         self.clock = clock
         self.store = persistence(dynamodb_client, breaker_table)
+        self.parking = ParkingLot(sqs_client, dynamodb_client, breaker_table) if sqs_client is not None else None
         self.store.configure(config=CircuitBreakerConfig(recovery_timeout=recovery_seconds, local_cache_max_age=1), circuit_name=CIRCUIT_NAME)
 
     def run_once(self) -> Decision:
@@ -69,7 +75,10 @@ class Controller:
                 extra={"mapping": self.mapping_uuid, "breaker_state": record.state.value},
             )
             count("MappingResumed" if want else "MappingPaused")
-        return Decision(record.state.value, enabled, want)
+        released = 0
+        if record.state is CircuitState.CLOSED and self.parking is not None:
+            released = self.parking.release_all()
+        return Decision(record.state.value, enabled, want, released)
 
 
 _controller: Controller | None = None
@@ -91,6 +100,12 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
             settings.esm_uuid,
             settings.breaker_table,
             settings.breaker_recovery_seconds,
+            sqs_client=session.client("sqs"),
         )
     decision = _controller.run_once()
-    return {"breaker_state": decision.breaker_state, "mapping_enabled": decision.enabled_after, "changed": decision.changed}
+    return {
+        "breaker_state": decision.breaker_state,
+        "mapping_enabled": decision.enabled_after,
+        "changed": decision.changed,
+        "released": decision.released,
+    }

@@ -17,7 +17,7 @@ from botocore.config import Config
 from courier.adapters.nifi import NiFiClient
 from courier.adapters.s3 import ArchiveStore, LandingStore
 from courier.adapters.secrets import CredentialsSource
-from courier.adapters.sqs import VisibilityBackoff
+from courier.adapters.parking import ParkingLot
 from courier.aggregator import Aggregator
 from courier.breaker import Breaker, persistence
 from courier.config import Settings
@@ -76,7 +76,7 @@ def build_runtime(settings: Settings, session: Any = None) -> Runtime:
         max_bundle_bytes=settings.max_bundle_bytes,
         concurrency=settings.fetch_concurrency,
         breaker=breaker,
-        backoff=VisibilityBackoff(session.client("sqs", config=config), base_seconds=settings.breaker_recovery_seconds),
+        backoff=ParkingLot(session.client("sqs", config=config), dynamodb, settings.breaker_table, settings.park_seconds),
     )
     return Runtime(settings=settings, aggregator=aggregator, nifi=nifi)
 

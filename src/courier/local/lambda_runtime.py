@@ -98,6 +98,7 @@ class PollerStats:
     messages_deleted: int = 0
     messages_failed: int = 0
     in_flight: int = 0
+    receive_counts: dict[str, int] = field(default_factory=dict)  # messageId -> highest ApproximateReceiveCount seen
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def snapshot(self) -> dict[str, int]:
@@ -108,6 +109,7 @@ class PollerStats:
                 "messages_deleted": self.messages_deleted,
                 "messages_failed": self.messages_failed,
                 "in_flight": self.in_flight,
+                "max_receive_count": max(self.receive_counts.values(), default=0),
             }
 
 
@@ -223,6 +225,9 @@ class EventSourcePoller:
         ids = [r["messageId"] for r in records]
         with self.stats.lock:
             self.stats.in_flight += len(batch)
+            for m in batch:
+                seen = int(m.get("Attributes", {}).get("ApproximateReceiveCount", "1"))
+                self.stats.receive_counts[m["MessageId"]] = max(seen, self.stats.receive_counts.get(m["MessageId"], 0))
         try:
             response = self.handler({"Records": records}, LambdaContext(self.function_timeout_seconds, self.region))
             failed = failed_message_ids(response, ids)

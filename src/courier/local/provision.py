@@ -20,6 +20,7 @@ DLQ = "courier-dlq"
 IDEMPOTENCY_TABLE = "courier-idempotency"
 BREAKER_TABLE = "courier-breaker"
 BREAKER_KEY = "id"  # Powertools circuit breaker DynamoDB persistence default
+BREAKER_EXPIRY_ATTRIBUTE = "expiration"  # also the TTL of parked-message records
 SECRET_ID = "courier/nifi"
 QUEUE_RETENTION_SECONDS = 4 * 86400  # NFR-04
 DLQ_RETENTION_SECONDS = 14 * 86400  # outlives the source queue: a moved message keeps its age
@@ -80,7 +81,7 @@ def provision(session: Any, credentials: dict[str, str], visibility_timeout: int
         keys=[(PARTITION_KEY, "HASH"), (SORT_KEY, "RANGE")],
         ttl_attribute=EXPIRY_ATTRIBUTE,
     )
-    _create_table(dynamodb, BREAKER_TABLE, keys=[(BREAKER_KEY, "HASH")])
+    _create_table(dynamodb, BREAKER_TABLE, keys=[(BREAKER_KEY, "HASH")], ttl_attribute=BREAKER_EXPIRY_ATTRIBUTE)
 
     secret = json.dumps(credentials)
     try:

@@ -14,6 +14,7 @@ import os
 import secrets
 import ssl
 import sys
+import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -22,6 +23,7 @@ from typing import Any
 import boto3
 
 from courier import handler
+from courier.controller import Controller
 from courier.delivery import Credentials
 from courier.errors import CourierError
 from courier.local.emulator import Emulator, MappingSettings, ensure_port_free, register_function
@@ -49,6 +51,8 @@ class LocalConfig:
     concurrency: int = 2
     function_timeout_seconds: int = 30
     visibility_timeout_seconds: int = 10
+    breaker_recovery_seconds: int = 10  # short, so outage drills are quick to watch; AWS default is 60
+    controller_period_seconds: float = 2.0  # AWS: every minute (EventBridge schedule)
     extra_env: dict[str, str] = field(default_factory=dict)  # further COURIER_* settings for the handler
 
     @property
@@ -84,6 +88,9 @@ class LocalStack:
         self._log_stream: Any = None
         self._saved_stdout: Any = None
         self._stack_file_written = False
+        self._stopping = threading.Event()
+        self._controller_thread: threading.Thread | None = None
+        self.controller: Controller | None = None
 
     # --- start ----------------------------------------------------------------
 
@@ -104,6 +111,8 @@ class LocalStack:
             "COURIER_NIFI_URL": f"https://127.0.0.1:{self.config.nifi_port}{CONTENT_PATH}",
             "COURIER_NIFI_CA_BUNDLE": str(ca_path),
             "COURIER_CLAIM_LEASE_SECONDS": str(self.config.function_timeout_seconds + 5),
+            "COURIER_BREAKER_RECOVERY_SECONDS": str(self.config.breaker_recovery_seconds),
+            "COURIER_BREAKER_CACHE_SECONDS": "1",
             **self.config.extra_env,
         }
         os.environ.update(env)
@@ -125,8 +134,26 @@ class LocalStack:
             handler.lambda_handler,
             self.config.function_timeout_seconds,
         ).start()
+        self.controller = Controller(
+            self.session.client("lambda"),
+            self.session.client("dynamodb"),
+            self.mapping_uuid,
+            self.resources.breaker_table,
+            self.config.breaker_recovery_seconds,
+            sqs_client=self.session.client("sqs"),
+        )
+        self._controller_thread = threading.Thread(target=self._control, name="breaker-controller", daemon=True)
+        self._controller_thread.start()
         self._write_stack_file(ca_path)
         return self
+
+    def _control(self) -> None:
+        """The breaker controller's schedule, as EventBridge runs it in AWS."""
+        while not self._stopping.wait(self.config.controller_period_seconds):
+            try:
+                self.controller.run_once()
+            except Exception as exc:  # noqa: BLE001 - keep the schedule going, as EventBridge would
+                logging.getLogger("courier").warning("breaker controller run failed: %s", type(exc).__name__)
 
     def _take_lock(self) -> None:
         self._lock_file = open(self.state_dir / "stack.lock", "w")  # noqa: SIM115 - held for the stack's life
@@ -174,9 +201,9 @@ class LocalStack:
 
     # --- traffic ----------------------------------------------------------------
 
-    def start_demo(self, rate: float, size: int = 27_000) -> Uploader:
+    def start_demo(self, rate: float, size: int = 27_000, seed: int | None = None) -> Uploader:
         assert self.resources
-        self.uploader = Uploader(self.session.client("s3"), self.resources.landing_bucket, rate=rate, size=size).start()
+        self.uploader = Uploader(self.session.client("s3"), self.resources.landing_bucket, rate=rate, size=size, seed=seed).start()
         return self.uploader
 
     # --- state ------------------------------------------------------------------
@@ -219,6 +246,9 @@ class LocalStack:
     # --- stop -------------------------------------------------------------------
 
     def stop(self) -> None:
+        self._stopping.set()
+        if self._controller_thread:
+            self._controller_thread.join(10)
         if self.uploader:
             self.uploader.stop()
         if self.poller:

@@ -1,0 +1,140 @@
+"""Park the messages of an outage out of sight, and bring them all back when NiFi recovers.
+
+While NiFi is down the controller pauses the event source mapping, but every
+probe window still hands messages to the function. Returned with the queue's
+normal visibility timeout, the same messages would be received window after
+window until maxReceiveCount burns them into the DLQ. So a message that fails
+because of the outage is *parked*: its visibility is raised to
+``park_seconds`` (11 hours by default, just under SQS's 12-hour maximum) and its receipt handle is
+recorded in the breaker table. When the circuit closes, the controller
+*releases* every parked message (visibility 0), so the backlog drains at once
+instead of waiting out the park. If a release fails, the message comes back
+on its own when the park ends: nothing is lost either way.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from courier.observability import count, logger
+
+# SQS caps a message's visibility at 12 hours counted from its receive; the hour
+# left over covers the time the invocation already ran (at most 15 minutes).
+MAX_PARK_SECONDS = 11 * 3600
+PARKED_PREFIX = "parked#"
+EXPIRY_ATTRIBUTE = "expiration"  # the breaker table's TTL attribute (Powertools' default)
+_SQS_BATCH = 10
+_DDB_BATCH = 25
+
+
+def _queue_url(client: Any, arn: str, cache: dict[str, str]) -> str:
+    if arn not in cache:
+        _, _, _, _, account, name = arn.split(":", 5)
+        cache[arn] = client.get_queue_url(QueueName=name, QueueOwnerAWSAccountId=account)["QueueUrl"]
+    return cache[arn]
+
+
+class ParkingLot:
+    def __init__(
+        self, sqs: Any, dynamodb: Any, table: str, park_seconds: int = MAX_PARK_SECONDS, clock: Callable[[], float] = time.time
+    ) -> None:
+        self.sqs = sqs
+        self.dynamodb = dynamodb
+        self.table = table
+        self.park_seconds = min(park_seconds, MAX_PARK_SECONDS)
+        self.clock = clock
+        self._urls: dict[str, str] = {}
+
+    # --- the aggregator's side --------------------------------------------------
+
+    def hide(self, records: Iterable[Mapping[str, Any]]) -> None:
+        """Park messages. Best effort: an unparked message reappears after the normal timeout."""
+        records = list(records)
+        try:
+            self._record(records)
+            for url, chunk in self._chunks(records):
+                self.sqs.change_message_visibility_batch(
+                    QueueUrl=url,
+                    Entries=[
+                        {"Id": str(i), "ReceiptHandle": r["receiptHandle"], "VisibilityTimeout": self.park_seconds}
+                        for i, r in enumerate(chunk)
+                    ],
+                )
+            count("MessagesParked", len(records))
+        except (BotoCoreError, ClientError, ValueError, KeyError) as exc:
+            code = exc.response.get("Error", {}).get("Code") if isinstance(exc, ClientError) else type(exc).__name__
+            logger.warning("could not park failed messages; they reappear after the visibility timeout", extra={"error": code})
+
+    def _chunks(self, records: list[Mapping[str, Any]]) -> Iterable[tuple[str, list[Mapping[str, Any]]]]:
+        by_queue: dict[str, list[Mapping[str, Any]]] = {}
+        for record in records:
+            by_queue.setdefault(str(record["eventSourceARN"]), []).append(record)
+        for arn, queued in by_queue.items():
+            url = _queue_url(self.sqs, arn, self._urls)
+            for start in range(0, len(queued), _SQS_BATCH):
+                yield url, queued[start : start + _SQS_BATCH]
+
+    def _record(self, records: list[Mapping[str, Any]]) -> None:
+        # Written before the visibility change: a handle we cannot release later is harmless,
+        # a parked message nobody knows of waits out the whole park.
+        now = int(self.clock())
+        items = [
+            {
+                "id": {"S": PARKED_PREFIX + str(r["messageId"])},
+                "receipt_handle": {"S": str(r["receiptHandle"])},
+                "queue_arn": {"S": str(r["eventSourceARN"])},
+                "parked_at": {"N": str(now)},
+                EXPIRY_ATTRIBUTE: {"N": str(now + self.park_seconds)},
+            }
+            for r in records
+        ]
+        for start in range(0, len(items), _DDB_BATCH):
+            pending: dict[str, Any] = {self.table: [{"PutRequest": {"Item": i}} for i in items[start : start + _DDB_BATCH]]}
+            while pending:
+                pending = self.dynamodb.batch_write_item(RequestItems=pending).get("UnprocessedItems") or {}
+
+    # --- the controller's side --------------------------------------------------
+
+    def parked(self) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = []
+        paginator = self.dynamodb.get_paginator("scan")
+        for page in paginator.paginate(
+            TableName=self.table,
+            FilterExpression="begins_with(#id, :prefix)",
+            ExpressionAttributeNames={"#id": "id"},
+            ExpressionAttributeValues={":prefix": {"S": PARKED_PREFIX}},
+        ):
+            items.extend(page.get("Items", []))
+        return items
+
+    def release_all(self) -> int:
+        """Make every parked message visible again; return how many were released."""
+        items = self.parked()
+        released = 0
+        by_queue: dict[str, list[dict[str, Any]]] = {}
+        for item in items:
+            by_queue.setdefault(item["queue_arn"]["S"], []).append(item)
+        for arn, queued in by_queue.items():
+            url = _queue_url(self.sqs, arn, self._urls)
+            for start in range(0, len(queued), _SQS_BATCH):
+                chunk = queued[start : start + _SQS_BATCH]
+                response = self.sqs.change_message_visibility_batch(
+                    QueueUrl=url,
+                    Entries=[{"Id": str(i), "ReceiptHandle": it["receipt_handle"]["S"], "VisibilityTimeout": 0} for i, it in enumerate(chunk)],
+                )
+                # A failed entry was received again since it was parked (its handle changed): nothing to do.
+                released += len(response.get("Successful", []))
+        for start in range(0, len(items), _DDB_BATCH):
+            pending: dict[str, Any] = {
+                self.table: [{"DeleteRequest": {"Key": {"id": it["id"]}}} for it in items[start : start + _DDB_BATCH]]
+            }
+            while pending:
+                pending = self.dynamodb.batch_write_item(RequestItems=pending).get("UnprocessedItems") or {}
+        if items:
+            logger.warning("released parked messages", extra={"parked": len(items), "released": released})
+            count("MessagesReleased", released)
+        return released
