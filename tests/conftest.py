@@ -25,3 +25,19 @@ for name in [n for n in os.environ if n.startswith("COURIER_")]:
 def clean_courier_env(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in [n for n in os.environ if n.startswith("COURIER_")]:
         monkeypatch.delenv(name)
+
+
+@pytest.fixture
+def json_logs():
+    """The JSON log lines courier writes (as CloudWatch Logs would get them), as one string."""
+    import io
+    import logging
+
+    from courier.observability import logger
+
+    stream = io.StringIO()
+    capture = logging.StreamHandler(stream)
+    capture.setFormatter(logger.registered_formatter)
+    logger.addHandler(capture)
+    yield stream
+    logger.removeHandler(capture)

@@ -15,9 +15,9 @@ import boto3
 from botocore.config import Config
 
 from courier.adapters.nifi import NiFiClient
+from courier.adapters.parking import ParkingLot
 from courier.adapters.s3 import ArchiveStore, LandingStore
 from courier.adapters.secrets import CredentialsSource
-from courier.adapters.parking import ParkingLot
 from courier.aggregator import Aggregator
 from courier.breaker import Breaker, persistence
 from courier.config import Settings

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import tarfile
 
-from courier.adapters.s3 import SHA256_METADATA
 from conftest import wait_until
+from courier.adapters.s3 import SHA256_METADATA
 
 AWKWARD_KEYS = ["plain.json", "with space.json", "plus+sign.json", "percent%20.json", "unicodé/日本語.json", "deep/a/b/c/d.json", "a", "a/b"]
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import sys
 import time
 
-from courier.status import breaker_state
 from conftest import wait_until
+from courier.status import breaker_state
 
 RECOVERY = 2  # seconds; the AWS default is 60
 PERIOD = 0.5  # controller period; AWS runs it every minute

@@ -23,6 +23,32 @@ from support import notification, s3_record, sqs_record
 USERNAME, PASSWORD = "courier", "s3cr3t-Pa55word-0f-NiFi"
 
 
+@pytest.fixture(autouse=True)
+def fresh_breaker_counters() -> None:
+    """Powertools counts failures per execution environment, at module level: each test is a new one."""
+    from aws_lambda_powertools.utilities.circuit_breaker import base
+
+    for table in (base._LOCAL_FAILURES, base._LOCAL_SUCCESSES, base._LAST_OBSERVED_STATE):
+        table.clear()
+
+
+@pytest.fixture
+def queued(aws: Any, stack: Stack):
+    """The messages S3 (moto) put on the queue, as Lambda records, with real receipt handles."""
+    from courier.local.lambda_runtime import lambda_sqs_record
+
+    def receive() -> list[dict[str, Any]]:
+        sqs = aws.client("sqs")
+        records = []
+        while True:
+            got = sqs.receive_message(QueueUrl=stack.queue_url, MaxNumberOfMessages=10, AttributeNames=["All"]).get("Messages", [])
+            if not got:
+                return records
+            records += [lambda_sqs_record(m, stack.queue_arn, "eu-west-2") for m in got]
+
+    return receive
+
+
 @pytest.fixture(scope="session")
 def ca() -> trustme.CA:
     return trustme.CA()

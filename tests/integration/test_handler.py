@@ -4,18 +4,16 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import io
 import json
-import logging
 import tarfile
 
 import pytest
 
+from conftest import PASSWORD, USERNAME
 from courier import handler
 from courier.adapters.s3 import SHA256_METADATA
 from courier.local.receiver import CONTENT_PATH
 from support import TEST_EVENT, notification, s3_record, sqs_record
-from conftest import PASSWORD, USERNAME
 
 
 def archived(aws, stack):
@@ -205,13 +203,7 @@ def test_lambda_handler_reads_settings_from_the_environment(monkeypatch, env, la
     assert len(receiver.state.bundles) == 1
 
 
-def test_logs_and_metrics_carry_no_content_or_credentials(monkeypatch, env, land, receiver, capsys, aws, stack):
-    from courier.observability import logger
-
-    logs = io.StringIO()
-    capture = logging.StreamHandler(logs)
-    capture.setFormatter(logger.registered_formatter)  # the JSON lines as CloudWatch gets them
-    logger.addHandler(capture)
+def test_logs_and_metrics_carry_no_content_or_credentials(monkeypatch, env, land, receiver, capsys, json_logs):
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     payload = b'{"ssn": "SECRET-PAYLOAD-7731"}'
@@ -225,9 +217,8 @@ def test_logs_and_metrics_carry_no_content_or_credentials(monkeypatch, env, land
         handler.lambda_handler({"Records": records}, LambdaContext())
     finally:
         handler.reset()
-        logger.removeHandler(capture)
     out = capsys.readouterr()
-    text = out.out + out.err + logs.getvalue()
+    text = out.out + out.err + json_logs.getvalue()
     assert '"bundle delivered"' in text and "FilesDelivered" in text  # the logs and EMF were captured
     basic = base64.b64encode(f"{USERNAME}:{PASSWORD}".encode()).decode()
     for secret in ("SECRET-PAYLOAD-7731", PASSWORD, basic):

@@ -11,9 +11,9 @@ import ssl
 
 import httpx
 
+from courier.adapters.secrets import CredentialsSource
 from courier.delivery import error_for_status, is_auth_failure, request_headers
 from courier.errors import NiFiUnavailableError
-from courier.adapters.secrets import CredentialsSource
 
 
 def tls_context(ca_bundle: str | None) -> ssl.SSLContext:

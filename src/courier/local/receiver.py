@@ -31,8 +31,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from courier.events import parse_event_time
 from courier.delivery import BUNDLE_ID_HEADER, FILE_COUNT_HEADER, SHA256_HEADER, Credentials
+from courier.events import parse_event_time
 
 CONTENT_PATH = "/contentListener"
 # "error" (HTTP 500) is an extra beyond the NiFi contract, for drills of a broken NiFi.

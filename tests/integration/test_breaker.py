@@ -1,0 +1,155 @@
+"""The NiFi circuit breaker, the controller and parking, against moto's DynamoDB, SQS and Lambda."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+
+import pytest
+from aws_lambda_powertools.utilities.circuit_breaker import CircuitState
+
+from courier.breaker import CIRCUIT_NAME, Breaker, persistence
+from courier.controller import Controller, mapping_should_run
+from courier.errors import BreakerOpenError, NiFiHashRejectedError, NiFiUnavailableError
+
+
+def make_breaker(aws, stack, recovery=1, threshold=2, success=1):
+    return Breaker(persistence(aws.client("dynamodb"), stack.breaker_table), threshold, recovery, success, cache_seconds=1)
+
+
+def state(aws, stack) -> str:
+    item = aws.client("dynamodb").get_item(TableName=stack.breaker_table, Key={"id": {"S": CIRCUIT_NAME}}).get("Item")
+    return item["state"]["S"] if item else "CLOSED"
+
+
+def failing(*_):
+    raise NiFiUnavailableError("down", 503)
+
+
+def test_closed_open_half_open_closed(aws, stack):
+    breaker = make_breaker(aws, stack)
+    deliver = breaker.guard(failing)
+    for _ in range(2):
+        with pytest.raises(NiFiUnavailableError):
+            deliver()
+    assert state(aws, stack) == "OPEN" and not breaker.admits()
+    with pytest.raises(BreakerOpenError):
+        deliver()
+    time.sleep(2.1)
+    assert breaker.admits()  # a probe is due
+    healthy = make_breaker(aws, stack).guard(lambda *_: 200)
+    assert healthy() == 200
+    assert state(aws, stack) == "CLOSED" and breaker.admits()
+
+
+def test_failed_probe_reopens(aws, stack):
+    breaker = make_breaker(aws, stack)
+    deliver = breaker.guard(failing)
+    for _ in range(2):
+        with pytest.raises(NiFiUnavailableError):
+            deliver()
+    time.sleep(2.1)
+    with pytest.raises(NiFiUnavailableError):
+        deliver()  # the probe
+    assert state(aws, stack) == "OPEN"
+    assert not make_breaker(aws, stack, recovery=5).admits()  # re-opened just now: no probe due
+
+
+def test_hash_rejection_does_not_trip_the_breaker(aws, stack):
+    breaker = make_breaker(aws, stack, threshold=1)
+
+    def rejecting(*_):
+        raise NiFiHashRejectedError("422", 422)
+
+    for _ in range(3):
+        with pytest.raises(NiFiHashRejectedError):
+            breaker.guard(rejecting)()
+    assert state(aws, stack) == "CLOSED"
+
+
+def test_two_invocations_racing_for_the_half_open_probe_yield_one_probe(aws, stack):
+    breaker = make_breaker(aws, stack)
+    for _ in range(2):
+        with pytest.raises(NiFiUnavailableError):
+            breaker.guard(failing)()
+    time.sleep(2.1)
+    calls = []
+    outcomes = []
+    start = threading.Barrier(2)
+
+    def slow_probe(*_):
+        calls.append(threading.get_ident())
+        time.sleep(0.5)
+        return 200
+
+    def invocation():
+        start.wait()
+        try:
+            outcomes.append(make_breaker(aws, stack).guard(slow_probe)())
+        except BreakerOpenError:
+            outcomes.append("fail-fast")
+
+    threads = [threading.Thread(target=invocation) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(calls) == 1
+    assert sorted(map(str, outcomes)) == ["200", "fail-fast"]
+
+
+@pytest.mark.parametrize(
+    ("circuit", "opened_ago", "expected"),
+    [(CircuitState.CLOSED, None, True), (CircuitState.HALF_OPEN, 0, True), (CircuitState.OPEN, 10, False), (CircuitState.OPEN, 61, True)],
+)
+def test_mapping_runs_unless_open_and_no_probe_due(circuit, opened_ago, expected):
+    now = 1_000_000
+    opened_at = None if opened_ago is None else now - opened_ago
+    assert mapping_should_run(circuit, opened_at, now, recovery_seconds=60) is expected
+
+
+def mapping(aws, stack):
+    from courier.local.emulator import MappingSettings, register_function
+
+    return register_function(aws, stack.queue_arn, MappingSettings(10, 1, 2), timeout_seconds=30)
+
+
+def test_controller_pauses_while_open_and_resumes_when_a_probe_is_due(aws, stack):
+    uuid = mapping(aws, stack)
+    lam = aws.client("lambda")
+    controller = Controller(lam, aws.client("dynamodb"), uuid, stack.breaker_table, recovery_seconds=3)
+    assert controller.run_once().enabled_after is True
+    breaker = make_breaker(aws, stack, recovery=3)
+    for _ in range(2):
+        with pytest.raises(NiFiUnavailableError):
+            breaker.guard(failing)()
+    time.sleep(1.1)  # controller's cache
+    paused = controller.run_once()
+    assert paused.breaker_state == "OPEN" and paused.changed and paused.enabled_after is False
+    assert lam.get_event_source_mapping(UUID=uuid)["State"] == "Disabled"
+    time.sleep(2.1)
+    resumed = controller.run_once()
+    assert resumed.enabled_after is True and lam.get_event_source_mapping(UUID=uuid)["State"] == "Enabled"
+
+
+def test_parked_messages_are_released_when_the_circuit_closes(aws, stack):
+    from courier.adapters.parking import ParkingLot
+    from courier.local.lambda_runtime import lambda_sqs_record
+
+    sqs = aws.client("sqs")
+    for i in range(3):
+        sqs.send_message(QueueUrl=stack.queue_url, MessageBody=json.dumps({"n": i}))
+    received = []
+    while len(received) < 4:  # the provisioning's s3:TestEvent plus ours
+        received += sqs.receive_message(QueueUrl=stack.queue_url, MaxNumberOfMessages=10, VisibilityTimeout=1).get("Messages", [])
+    records = [lambda_sqs_record(m, stack.queue_arn, "eu-west-2") for m in received]
+    lot = ParkingLot(sqs, aws.client("dynamodb"), stack.breaker_table, park_seconds=3600)
+    lot.hide(records)
+    time.sleep(1.5)
+    assert sqs.receive_message(QueueUrl=stack.queue_url, MaxNumberOfMessages=10).get("Messages", []) == []
+    assert len(lot.parked()) == 4
+    assert lot.release_all() == 4
+    assert lot.parked() == []
+    back = sqs.receive_message(QueueUrl=stack.queue_url, MaxNumberOfMessages=10).get("Messages", [])
+    assert {m["MessageId"] for m in back} == {m["MessageId"] for m in received}

@@ -1,0 +1,77 @@
+"""An invocation can die anywhere (timeout, out of memory): nothing is lost."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+
+class Crash(BaseException):
+    """What a Lambda timeout looks like from inside: nothing after it runs."""
+
+
+def crash_before(obj, method):
+    def boom(*args, **kwargs):
+        raise Crash(method)
+
+    setattr(obj, method, boom)
+
+
+def crash_after(obj, method):
+    original = getattr(obj, method)
+
+    def boom(*args, **kwargs):
+        original(*args, **kwargs)
+        raise Crash(method)
+
+    setattr(obj, method, boom)
+
+
+def after_lease(runtime):
+    """The retry comes when the message reappears, after the crashed claim's lease lapsed."""
+    ledger = runtime.aggregator.ledger
+    ledger.clock = lambda: time.time() + ledger.lease_seconds + 1
+
+
+@pytest.mark.parametrize(
+    ("where", "inject"),
+    [
+        ("after claiming", lambda rt: crash_before(rt.aggregator.landing, "fetch")),
+        ("after archiving", lambda rt: crash_after(rt.aggregator.archive, "put")),
+    ],
+)
+def test_crash_before_delivery_loses_nothing_and_the_retry_delivers_once(runtime, land, receiver, where, inject):
+    files = [land(f"{where}/{i}.json", f"{i}".encode()) for i in range(3)]
+    messages = [f.message(f"m{i}") for i, f in enumerate(files)]
+    healthy = runtime.aggregator.landing.fetch, runtime.aggregator.archive.put
+    inject(runtime)
+    with pytest.raises(Crash):
+        runtime.aggregator.process(messages)
+    runtime.aggregator.landing.fetch, runtime.aggregator.archive.put = healthy
+
+    blocked = runtime.aggregator.process(messages)  # the lease still holds: no concurrent delivery
+    assert set(blocked.failed.values()) == {"claim_busy"} and receiver.state.bundles == []
+    after_lease(runtime)
+    retried = runtime.aggregator.process(messages)
+    assert retried.failed == {} and len(retried.delivered) == 3
+    assert len(receiver.state.bundles) == 1
+
+
+def test_crash_after_the_post_before_the_ledger_update_redelivers_the_same_sha256(runtime, land, receiver):
+    files = [land(f"post/{i}.json", f"{i}".encode()) for i in range(3)]
+    messages = [f.message(f"m{i}") for i, f in enumerate(files)]
+    healthy = runtime.aggregator.ledger.complete
+    crash_before(runtime.aggregator.ledger, "complete")
+    with pytest.raises(Crash):
+        runtime.aggregator.process(messages)
+    runtime.aggregator.ledger.complete = healthy
+    assert len(receiver.state.bundles) == 1  # NiFi got it; the ledger does not know
+
+    after_lease(runtime)
+    retried = runtime.aggregator.process(messages)
+    assert retried.failed == {}
+    first, second = receiver.state.bundles
+    assert first.sha256 == second.sha256  # the duplicate NiFi's DetectDuplicate drops
+    assert receiver.state.stats()["distinct_bundles"] == 1
+    assert runtime.aggregator.process(messages).skipped  # and now the ledger knows

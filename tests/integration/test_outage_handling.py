@@ -1,0 +1,60 @@
+"""The handler's side of an outage: fail fast, park, notes for the DLQ, the 422 retry."""
+
+from __future__ import annotations
+
+import json
+
+from courier.adapters.parking import ParkingLot
+from courier.config import Settings
+from courier.handler import build_runtime
+
+
+def runtime_with(aws, env, **settings):
+    extra = {f"COURIER_{k.upper()}": str(v) for k, v in settings.items()}
+    return build_runtime(Settings.from_env({**env, **extra}), aws)
+
+
+def test_open_circuit_fails_fast_without_any_http_call_and_parks_the_batch(aws, env, stack, land, receiver, queued):
+    runtime = runtime_with(aws, env, breaker_failure_threshold=1, breaker_recovery_seconds=600, breaker_cache_seconds=1)
+    receiver.state.set_mode("unavailable")
+    land("first.json", b"{}")
+    tripping = runtime.aggregator.process(queued())
+    assert set(tripping.failed.values()) == {"nifi_unavailable"}
+    calls_before = sum(receiver.state.responses.values())
+
+    receiver.state.set_mode("ok")
+    land("second.json", b"{}")
+    records = queued()
+    result = runtime.aggregator.process(records)
+    assert set(result.failed) == {r["messageId"] for r in records} and set(result.failed.values()) == {"breaker_open"}
+    assert sum(receiver.state.responses.values()) == calls_before  # no HTTP call at all
+    parked = ParkingLot(aws.client("sqs"), aws.client("dynamodb"), stack.breaker_table).parked()
+    assert {p["id"]["S"].split("#", 1)[1] for p in parked} >= {r["messageId"] for r in records}
+    assert queued() == []  # parked: not visible again after the normal timeout
+
+
+def test_hash_rejected_twice_is_retried_once_then_failed(runtime, land, receiver, json_logs):
+    from courier.observability import metrics
+
+    metrics.clear_metrics()
+    receiver.state.set_mode("reject-hash")
+    result = runtime.aggregator.process([land("x.json", b"{}").message("m")])
+    assert result.failed == {"m": "nifi_hash_rejected"}
+    assert receiver.state.responses[422] == 2
+    assert "HashRejectedTwice" in metrics.metric_set  # the alarm's metric
+    metrics.clear_metrics()
+    assert "corruption on the path" in json_logs.getvalue()
+
+
+def test_failed_message_leaves_a_note_with_its_reason(runtime, land, aws, stack):
+    from support import sqs_record
+
+    gone = land("gone.json", b"{}")
+    aws.client("s3").delete_object(Bucket=stack.landing_bucket, Key=gone.key, VersionId=gone.version_id)
+    runtime.aggregator.process([gone.message("m-gone"), sqs_record("not json", message_id="m-bad")])
+    gone_note = runtime.aggregator.ledger.failure_note("m-gone")
+    bad_note = runtime.aggregator.ledger.failure_note("m-bad")
+    assert gone_note.reason == "object_missing" and gone_note.objects == (f"s3://{stack.landing_bucket}/gone.json",)
+    assert "no longer exists" in gone_note.detail
+    assert bad_note.reason == "malformed_event" and bad_note.objects == ()
+    assert "not json" not in json.dumps(bad_note.__dict__)  # the body itself is never recorded
