@@ -26,6 +26,8 @@ from courier.errors import CourierError
 app = typer.Typer(help="courier: S3 landing files, bundled, hashed, archived and delivered to NiFi.", no_args_is_help=True)
 local_app = typer.Typer(help="The whole pipeline on this machine (AWS emulator, Lambda runtime, NiFi receiver).", no_args_is_help=True)
 app.add_typer(local_app, name="local")
+dlq_app = typer.Typer(help="What is in the dead-letter queue, and moving it back.", no_args_is_help=True)
+app.add_typer(dlq_app, name="dlq")
 
 console = Console()
 err = Console(stderr=True)
@@ -200,6 +202,75 @@ def local_upload(
     console.print(f"uploaded {stats.uploaded} files ({stats.bytes / 1e6:.1f} MB), {stats.failed} failed")
     if errors:
         raise fail(f"{len(errors)} uploads failed; first: {errors[0]}")
+
+
+def _queues(session: Any, stack_info: dict[str, Any] | None) -> dict[str, str]:
+    from courier.local.provision import DLQ, QUEUE
+
+    sqs = session.client("sqs")
+    urls = {}
+    for role, name in (("queue", QUEUE), ("dlq", DLQ)):
+        url = (stack_info or {}).get("resources", {}).get(f"{role}_url") or sqs.get_queue_url(QueueName=name)["QueueUrl"]
+        urls[role + "_url"] = url
+        urls[role + "_arn"] = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    return urls
+
+
+@dlq_app.command("list")
+def dlq_list(
+    state_dir: StateDir = Path(".courier"),
+    as_json: Annotated[bool, typer.Option("--json", help="JSON lines instead of a table.")] = False,
+    limit: Annotated[int, typer.Option(help="List at most this many messages.")] = 1000,
+) -> None:
+    """Messages in the DLQ: id, receive count, the S3 objects they name, the last error recorded."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from courier.dlq import list_dead_letters
+    from courier.ledger.dynamodb import DynamoDBLedger
+
+    stack_info = _stack_info(state_dir)
+    session = _session(stack_info)
+    try:
+        queues = _queues(session, stack_info)
+        table = os.environ.get("COURIER_IDEMPOTENCY_TABLE", "courier-idempotency")
+        ledger = DynamoDBLedger(session.client("dynamodb"), table, ttl_seconds=0, lease_seconds=0)
+        letters = list_dead_letters(session.client("sqs"), queues["dlq_url"], ledger, limit)
+    except (BotoCoreError, ClientError, CourierError) as exc:
+        raise fail(f"could not read the DLQ: {exc}") from None
+    if as_json:
+        for letter in letters:
+            print(json.dumps(letter.as_dict()))
+        return
+    table_view = Table("message id", "receives", "objects", "reason", "last error", title=f"DLQ: {len(letters)} messages")
+    for letter in letters:
+        table_view.add_row(letter.message_id, str(letter.receive_count), "\n".join(letter.objects) or "-", letter.reason or "-", letter.detail or "-")
+    console.print(table_view)
+
+
+@dlq_app.command("redrive")
+def dlq_redrive(
+    state_dir: StateDir = Path(".courier"),
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Show what would move; move nothing.")] = False,
+    max_messages: Annotated[int | None, typer.Option("--max", help="Move at most this many messages.")] = None,
+) -> None:
+    """Move DLQ messages back to the main queue (after the cause is fixed)."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from courier.dlq import redrive
+
+    stack_info = _stack_info(state_dir)
+    session = _session(stack_info)
+    try:
+        queues = _queues(session, stack_info)
+        result = redrive(session.client("sqs"), queues["dlq_url"], queues["dlq_arn"], queues["queue_url"], queues["queue_arn"], max_messages, dry_run)
+    except (BotoCoreError, ClientError) as exc:
+        raise fail(f"redrive failed: {exc}") from None
+    if dry_run:
+        console.print(f"would move {len(result.would_move)} messages: " + " ".join(result.would_move), highlight=False)
+    elif result.task_handle:
+        console.print(f"SQS message move task started ({result.task_handle}); watch `courier status` for the DLQ to empty", highlight=False)
+    else:
+        console.print(f"moved {result.moved} messages back to the queue")
 
 
 def main() -> None:  # pragma: no cover - console script entry
