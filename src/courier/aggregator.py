@@ -20,7 +20,7 @@ from typing import Any, Protocol
 
 from aws_lambda_powertools.metrics import MetricUnit
 
-from courier.bundle import Bundle, FetchedFile, archive_key, build_bundle, plan_bundles
+from courier.bundle import Bundle, FetchedFile, archive_key, build_bundle, index_key, index_lines, plan_bundles
 from courier.errors import ClaimBusyError, CourierError, NiFiHashRejectedError, ObjectTooLargeError
 from courier.events import ObjectIdentity, ObjectRef, parse_batch
 from courier.ledger.base import BaseLedger, ClaimStatus, FailureNote
@@ -33,6 +33,8 @@ class Landing(Protocol):
 
 class Archive(Protocol):
     def put(self, key: str, bundle: Bundle) -> None: ...
+
+    def put_index(self, key: str, lines: bytes) -> None: ...
 
 
 class Receiver(Protocol):
@@ -239,6 +241,7 @@ class Aggregator:
             bundle = build_bundle(group)
             key = archive_key(self.archive_prefix, bundle)
             self.archive.put(key, bundle)
+            self.archive.put_index(index_key(bundle), index_lines(bundle, key))
             count("BundlesArchived")
             status = self._post(bundle, key)
         except Exception as exc:  # one bundle's failure must not take the others down

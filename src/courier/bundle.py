@@ -164,3 +164,38 @@ def gzip_deterministic(data: bytes) -> bytes:
 def archive_key(prefix: str, bundle: Bundle) -> str:
     """Time-partitioned (by the bundle's event time) and content-addressed."""
     return f"{prefix}/{bundle.created_at:%Y/%m/%d/%H}/{bundle.sha256}.tar.gz"
+
+
+INDEX_PREFIX = "index"
+
+
+def index_key(bundle: Bundle) -> str:
+    """Where the bundle's lines of the archive index go: same hour partition as the bundle.
+
+    The index stays in a storage class that can be read at once (only ``bundles/``
+    moves to Deep Archive), so ``courier replay --file`` finds a file's bundle
+    long after the 7-day ledger forgot it.
+    """
+    return f"{INDEX_PREFIX}/{bundle.created_at:%Y/%m/%d/%H}/{bundle.sha256}.jsonl"
+
+
+def index_lines(bundle: Bundle, key: str) -> bytes:
+    lines = [
+        json.dumps(
+            {
+                "bucket": entry["bucket"],
+                "key": entry["key"],
+                "version_id": entry["version_id"],
+                "etag": entry["etag"],
+                "sha256": entry["sha256"],
+                "event_time": entry["event_time"],
+                "bundle_key": key,
+                "bundle_sha256": bundle.sha256,
+                "bundle_id": bundle.bundle_id,
+            },
+            ensure_ascii=False,
+            sort_keys=True,
+        )
+        for entry in bundle.manifest["files"]
+    ]
+    return ("\n".join(lines) + "\n").encode("utf-8")

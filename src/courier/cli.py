@@ -28,6 +28,11 @@ local_app = typer.Typer(help="The whole pipeline on this machine (AWS emulator, 
 app.add_typer(local_app, name="local")
 dlq_app = typer.Typer(help="What is in the dead-letter queue, and moving it back.", no_args_is_help=True)
 app.add_typer(dlq_app, name="dlq")
+archive_app = typer.Typer(help="Audit the archive of bundles.", no_args_is_help=True)
+app.add_typer(archive_app, name="archive")
+
+# Exit codes of `courier replay` and `courier archive verify` (documented in docs/runbooks/).
+EXIT_OK, EXIT_ERROR, EXIT_NOTHING, EXIT_INTEGRITY, EXIT_NIFI, EXIT_INCOMPLETE = 0, 1, 2, 3, 4, 5
 
 console = Console()
 err = Console(stderr=True)
@@ -271,6 +276,166 @@ def dlq_redrive(
         console.print(f"SQS message move task started ({result.task_handle}); watch `courier status` for the DLQ to empty", highlight=False)
     else:
         console.print(f"moved {result.moved} messages back to the queue")
+
+
+def _local_defaults(stack_info: dict[str, Any] | None) -> None:
+    """With a local stack running, commands need no COURIER_* settings of their own."""
+    if stack_info:
+        os.environ.setdefault("COURIER_ARCHIVE_BUCKET", stack_info["resources"]["archive_bucket"])
+        os.environ.setdefault("COURIER_NIFI_URL", stack_info["nifi_url"])
+        os.environ.setdefault("COURIER_NIFI_CA_BUNDLE", stack_info["ca_bundle"])
+
+
+def _settings_and_session(state_dir: Path) -> tuple[Settings, Any]:
+    stack_info = _stack_info(state_dir)
+    _local_defaults(stack_info)
+    try:
+        settings = Settings.from_env()
+    except CourierError as exc:
+        raise fail(str(exc)) from None
+    return settings, _session(stack_info)
+
+
+def _time_range(start: str | None, end: str | None, default_days: int) -> tuple[Any, Any]:
+    from datetime import UTC, datetime, timedelta
+
+    from courier.replay import parse_when
+
+    try:
+        until = parse_when(end) if end else datetime.now(UTC)
+        since = parse_when(start) if start else until - timedelta(days=default_days)
+    except (ValueError, TypeError):
+        raise fail(f"--from/--to must be ISO dates or times (e.g. 2026-11-25T10:00Z), got {start!r}/{end!r}") from None
+    return since, until
+
+
+@app.command()
+def replay(
+    bundle: Annotated[list[str] | None, typer.Option("--bundle", help="Archive key of a bundle (repeatable).")] = None,
+    start: Annotated[str | None, typer.Option("--from", help="Replay bundles archived from this time (UTC, ISO).")] = None,
+    end: Annotated[str | None, typer.Option("--to", help="... up to this time (default: now).")] = None,
+    source_file: Annotated[str | None, typer.Option("--file", help="Replay the bundle that delivered this landing key.")] = None,
+    source_bucket: Annotated[str, typer.Option("--source-bucket", help="Landing bucket of --file.")] = "courier-landing",
+    tier: Annotated[str, typer.Option(help="Restore tier for archived bundles: Standard or Bulk.")] = "Standard",
+    days: Annotated[int, typer.Option(help="Days a restored copy stays readable.")] = 7,
+    wait: Annotated[bool, typer.Option(help="Wait for restores to finish, then send.")] = False,
+    poll_interval: Annotated[float, typer.Option(help="Seconds between restore checks with --wait (1-900).")] = 300.0,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="List what would be restored and sent; send nothing.")] = False,
+    state_dir: StateDir = Path(".courier"),
+) -> None:
+    """Send archived bundles to NiFi again (restoring them from Glacier first if needed).
+
+    Exit codes: 0 done (or restores started / in progress), 1 error, 2 nothing
+    matched, 3 a bundle failed its SHA-256 check, 4 NiFi unavailable (stopped),
+    5 some bundles missing or rejected.
+    """
+    import time as _time
+
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from courier.adapters.nifi import NiFiClient
+    from courier.adapters.secrets import CredentialsSource
+    from courier.breaker import Breaker, persistence
+    from courier.ledger.dynamodb import DynamoDBLedger
+    from courier.replay import BreakerStop, Outcome, Replayer, bundles_between, bundles_of_file
+
+    if tier not in ("Standard", "Bulk"):
+        raise fail(f"--tier must be Standard or Bulk, got {tier!r}")
+    if not 1 <= poll_interval <= 900:
+        raise fail("--poll-interval must be between 1 and 900 seconds")
+    if not (bundle or start or end or source_file):
+        raise fail("say what to replay: --bundle KEY, --from/--to, or --file SOURCE_KEY")
+    settings, session = _settings_and_session(state_dir)
+    s3 = session.client("s3")
+    try:
+        keys = list(bundle or [])
+        if start or end:
+            since, until = _time_range(start, end, default_days=1)
+            keys += bundles_between(s3, settings.archive_bucket, settings.archive_prefix, since, until)
+        if source_file:
+            since, until = _time_range(start, end, default_days=30)
+            ledger = DynamoDBLedger(session.client("dynamodb"), settings.idempotency_table, ttl_seconds=0, lease_seconds=0)
+            found, where = bundles_of_file(s3, settings.archive_bucket, ledger, source_bucket, source_file, since, until)
+            console.print(f"{source_file}: {len(found)} bundle(s) found through the {where}", highlight=False, soft_wrap=True)
+            keys += found
+    except (BotoCoreError, ClientError, CourierError) as exc:
+        raise fail(f"could not select bundles: {exc}") from None
+    keys = sorted(dict.fromkeys(keys))
+    if not keys:
+        raise fail("no bundle matched the selection", EXIT_NOTHING)
+
+    credentials = CredentialsSource(session.client("secretsmanager"), settings.nifi_secret_id, settings.secret_max_age_seconds)
+    nifi = NiFiClient(settings.nifi_url, credentials, settings.nifi_ca_bundle, settings.connect_timeout_seconds, settings.read_timeout_seconds)
+    breaker = Breaker(
+        persistence(session.client("dynamodb"), settings.breaker_table),
+        settings.breaker_failure_threshold,
+        settings.breaker_recovery_seconds,
+        settings.breaker_success_threshold,
+        settings.breaker_cache_seconds,
+    )
+    replayer = Replayer(s3, settings.archive_bucket, breaker.guard(nifi.post), breaker.admits, tier, days, dry_run)
+    results = []
+    code = EXIT_OK
+    try:
+        for key in keys:
+            result = replayer.replay(key)
+            if wait and result.outcome in (Outcome.RESTORE_STARTED, Outcome.RESTORE_IN_PROGRESS):
+                with console.status(f"waiting for the restore of {key} ({result.detail})"):
+                    while not replayer.is_restored(key):
+                        _time.sleep(poll_interval)
+                result = replayer.replay(key)
+            results.append(result)
+            console.print(f"{result.outcome.value:>20}  {key}  {result.detail}", highlight=False, soft_wrap=True)
+    except BreakerStop as exc:
+        err.print(f"[red]stopped:[/red] {exc}", highlight=False, soft_wrap=True)
+        code = EXIT_NIFI
+    except (BotoCoreError, ClientError) as exc:
+        err.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+        code = EXIT_ERROR
+    finally:
+        nifi.close()
+    sent = [r for r in results if r.outcome is Outcome.SENT]
+    table = Table("bundles", "files", "bytes", "sent", "skipped", "failed", title="replay summary" + (" (dry run)" if dry_run else ""))
+    pending = [r for r in results if r.outcome in (Outcome.RESTORE_STARTED, Outcome.RESTORE_IN_PROGRESS, Outcome.WOULD_SEND)]
+    failed = [r for r in results if r.outcome in (Outcome.HASH_MISMATCH, Outcome.MISSING, Outcome.FAILED)]
+    table.add_row(str(len(keys)), str(sum(r.files for r in sent)), str(sum(r.bytes for r in sent)), str(len(sent)), str(len(pending)), str(len(failed)))
+    console.print(table)
+    if code == EXIT_OK and any(r.outcome is Outcome.HASH_MISMATCH for r in results):
+        code = EXIT_INTEGRITY
+    elif code == EXIT_OK and failed:
+        code = EXIT_INCOMPLETE
+    raise typer.Exit(code)
+
+
+@archive_app.command("verify")
+def archive_verify(
+    start: Annotated[str | None, typer.Option("--from", help="First hour to audit (UTC, ISO; default: 24 h ago).")] = None,
+    end: Annotated[str | None, typer.Option("--to", help="Last hour to audit (default: now).")] = None,
+    deep: Annotated[bool, typer.Option(help="Download, rehash and check every manifest entry (restored or hot bundles).")] = False,
+    state_dir: StateDir = Path(".courier"),
+) -> None:
+    """Audit archived bundles: metadata SHA-256 against S3's checksum; --deep also the bytes and manifests.
+
+    Exit codes: 0 all good, 1 error, 2 no bundle in the range, 3 problems found.
+    """
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from courier.replay import bundles_between, verify_archive
+
+    settings, session = _settings_and_session(state_dir)
+    since, until = _time_range(start, end, default_days=1)
+    s3 = session.client("s3")
+    try:
+        keys = bundles_between(s3, settings.archive_bucket, settings.archive_prefix, since, until)
+        if not keys:
+            raise fail(f"no bundle archived between {since:%Y-%m-%d %H:00} and {until:%Y-%m-%d %H:00}", EXIT_NOTHING)
+        checked, findings = verify_archive(s3, settings.archive_bucket, keys, deep)
+    except (BotoCoreError, ClientError) as exc:
+        raise fail(f"could not audit the archive: {exc}") from None
+    for finding in findings:
+        console.print(f"[red]PROBLEM[/red] {finding.key}: {finding.problem}", highlight=False, soft_wrap=True)
+    console.print(f"checked {checked} bundles{' (deep)' if deep else ''}: {len(findings)} problems")
+    raise typer.Exit(EXIT_INTEGRITY if findings else EXIT_OK)
 
 
 def main() -> None:  # pragma: no cover - console script entry

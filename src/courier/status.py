@@ -116,7 +116,7 @@ def gather(session: Any, stack_info: dict[str, Any] | None) -> dict[str, Any]:
         bucket = resources.get("archive_bucket", ARCHIVE_BUCKET)
         stats = receiver_stats(stack_info["admin_url"], stack_info["ca_bundle"])
         status.update(
-            bundles_archived=sum(page.get("KeyCount", 0) for page in paginator.paginate(Bucket=bucket)),
+            bundles_archived=sum(page.get("KeyCount", 0) for page in paginator.paginate(Bucket=bucket, Prefix="bundles/")),
             files_delivered=stats["distinct_files"],
             duplicate_deliveries=stats["duplicate_deliveries"],
             latency_seconds=stats["latency_seconds"],

@@ -44,7 +44,7 @@ def test_every_uploaded_file_is_delivered_exactly_once_and_archived(local_stack)
 
     s3 = local_stack.session.client("s3")
     archive = local_stack.resources.archive_bucket
-    archived = {o["Key"] for o in s3.list_objects_v2(Bucket=archive).get("Contents", [])}
+    archived = {o["Key"] for o in s3.list_objects_v2(Bucket=archive, Prefix="bundles/").get("Contents", [])}
     journal = [json.loads(line) for line in (local_stack.state_dir / "received.jsonl").read_text().splitlines()]
     assert len(archived) == len(journal) == len(local_stack.receiver.state.bundles)
     for entry in journal:

@@ -18,7 +18,7 @@ from support import TEST_EVENT, notification, s3_record, sqs_record
 
 def archived(aws, stack):
     s3 = aws.client("s3")
-    keys = [o["Key"] for o in s3.list_objects_v2(Bucket=stack.archive_bucket).get("Contents", [])]
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket=stack.archive_bucket, Prefix="bundles/").get("Contents", [])]
     return {k: s3.get_object(Bucket=stack.archive_bucket, Key=k) for k in keys}
 
 

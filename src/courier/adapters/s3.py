@@ -59,6 +59,23 @@ class ArchiveStore:
         self.bucket = bucket
         self.kms_key_id = kms_key_id
 
+    def put_index(self, key: str, lines: bytes) -> None:
+        """One JSON line per file of a bundle (see ``bundle.index_key``)."""
+        args: dict[str, Any] = {"Bucket": self.bucket, "Key": key, "Body": lines, "ContentType": "application/x-ndjson"}
+        self._encryption(args)
+        try:
+            self.client.put_object(**args)
+        except ClientError as exc:
+            raise StorageUnavailableError(f"archive index PUT of {key} failed: {_code(exc)}") from exc
+        except BotoCoreError as exc:
+            raise StorageUnavailableError(f"archive index PUT of {key} failed: {type(exc).__name__}") from exc
+
+    def _encryption(self, args: dict[str, Any]) -> None:
+        if self.kms_key_id:
+            args.update(ServerSideEncryption="aws:kms", SSEKMSKeyId=self.kms_key_id)
+        else:
+            args["ServerSideEncryption"] = "AES256"
+
     def put(self, key: str, bundle: Bundle) -> None:
         """Write the bundle; S3 verifies ``ChecksumSHA256`` and rejects a corrupted upload."""
         args: dict[str, Any] = {
@@ -66,6 +83,7 @@ class ArchiveStore:
             "Key": key,
             "Body": bundle.data,
             "ContentType": "application/gzip",
+            "ChecksumAlgorithm": "SHA256",
             "ChecksumSHA256": base64.b64encode(bytes.fromhex(bundle.sha256)).decode("ascii"),
             "Metadata": {
                 SHA256_METADATA: bundle.sha256,
@@ -73,10 +91,7 @@ class ArchiveStore:
                 "file-count": str(bundle.file_count),
             },
         }
-        if self.kms_key_id:
-            args.update(ServerSideEncryption="aws:kms", SSEKMSKeyId=self.kms_key_id)
-        else:
-            args["ServerSideEncryption"] = "AES256"
+        self._encryption(args)
         try:
             self.client.put_object(**args)
         except ClientError as exc:

@@ -36,7 +36,10 @@ class LiveView:
         stats = stack.receiver.state.stats()
         visible, in_flight, dlq = stack.depths()
         s3 = stack.session.client("s3")
-        archived = sum(p.get("KeyCount", 0) for p in s3.get_paginator("list_objects_v2").paginate(Bucket=stack.resources.archive_bucket))
+        archived = sum(
+            p.get("KeyCount", 0)
+            for p in s3.get_paginator("list_objects_v2").paginate(Bucket=stack.resources.archive_bucket, Prefix="bundles/")
+        )
         return {
             "uploaded": stack.uploader.stats.uploaded if stack.uploader else 0,
             "delivered": stats["distinct_files"],
