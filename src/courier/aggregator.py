@@ -36,6 +36,8 @@ class Archive(Protocol):
 
     def put_index(self, key: str, lines: bytes) -> None: ...
 
+    def mark_delivered(self, key: str) -> None: ...
+
 
 class Receiver(Protocol):
     def post(self, data: bytes, sha256: str, bundle_id: str, file_count: int, archive_key: str) -> int: ...
@@ -267,6 +269,11 @@ class Aggregator:
         self._record_delivery(bundle, key, status, acked_at, group)
         result.delivered.extend(bundle.identities)
         result.bundles.append((key, bundle))
+        try:
+            self.archive.mark_delivered(key)
+        except CourierError as exc:
+            # Only replays by time range look at the tag; the files themselves are safe.
+            logger.warning("bundle delivered but not tagged as delivered", extra={"archive_key": key, "error": str(exc)})
         try:
             self.ledger.complete(bundle.identities, key, bundle.sha256)
         except CourierError as exc:

@@ -321,6 +321,9 @@ def replay(
     wait: Annotated[bool, typer.Option(help="Wait for restores to finish, then send.")] = False,
     poll_interval: Annotated[float, typer.Option(help="Seconds between restore checks with --wait (1-900).")] = 300.0,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="List what would be restored and sent; send nothing.")] = False,
+    include_undelivered: Annotated[
+        bool, typer.Option(help="With --from/--to, also send bundles NiFi never acknowledged (their files went out in later bundles).")
+    ] = False,
     state_dir: StateDir = Path(".courier"),
 ) -> None:
     """Send archived bundles to NiFi again (restoring them from Glacier first if needed).
@@ -337,7 +340,7 @@ def replay(
     from courier.adapters.secrets import CredentialsSource
     from courier.breaker import Breaker, persistence
     from courier.ledger.dynamodb import DynamoDBLedger
-    from courier.replay import BreakerStop, Outcome, Replayer, bundles_between, bundles_of_file
+    from courier.replay import BreakerStop, Outcome, Replayer, bundles_between, bundles_of_file, only_delivered
 
     if tier not in ("Standard", "Bulk"):
         raise fail(f"--tier must be Standard or Bulk, got {tier!r}")
@@ -351,7 +354,12 @@ def replay(
         keys = list(bundle or [])
         if start or end:
             since, until = _time_range(start, end, default_days=1)
-            keys += bundles_between(s3, settings.archive_bucket, settings.archive_prefix, since, until)
+            in_range = bundles_between(s3, settings.archive_bucket, settings.archive_prefix, since, until)
+            if not include_undelivered:
+                in_range, attempts = only_delivered(s3, settings.archive_bucket, in_range)
+                if attempts:
+                    console.print(f"skipping {len(attempts)} archived attempt(s) NiFi never acknowledged (--include-undelivered sends them)")
+            keys += in_range
         if source_file:
             since, until = _time_range(start, end, default_days=30)
             ledger = DynamoDBLedger(session.client("dynamodb"), settings.idempotency_table, ttl_seconds=0, lease_seconds=0)

@@ -24,7 +24,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from courier.adapters.s3 import SHA256_METADATA
+from courier.adapters.s3 import DELIVERED_TAG, SHA256_METADATA
 from courier.bundle import INDEX_PREFIX, MANIFEST_NAME
 from courier.errors import CourierError, DeliveryError, RetryableError
 from courier.ledger.base import COMPLETE, BaseLedger
@@ -71,11 +71,25 @@ def _list(s3: Any, bucket: str, prefix: str) -> list[str]:
 
 
 def bundles_between(s3: Any, bucket: str, prefix: str, start: datetime, end: datetime) -> list[str]:
-    """Archive keys in the hour partitions from ``start`` to ``end`` (inclusive)."""
+    """Archive keys in the hour partitions from ``start`` to ``end`` (inclusive), listed a day at a time."""
+    hours = {f"{prefix}/{h:%Y/%m/%d/%H}/" for h in hours_between(start, end)}
+    days = sorted({h[: -len("HH/")] for h in hours})
     keys: list[str] = []
-    for hour in hours_between(start, end):
-        keys.extend(k for k in _list(s3, bucket, f"{prefix}/{hour:%Y/%m/%d/%H}/") if k.endswith(".tar.gz"))
+    for day in days:
+        keys.extend(k for k in _list(s3, bucket, day) if k.endswith(".tar.gz") and k[: len(day) + 3] in hours)
     return keys
+
+
+def was_delivered(s3: Any, bucket: str, key: str) -> bool:
+    tags = s3.get_object_tagging(Bucket=bucket, Key=key).get("TagSet", [])
+    return any(t["Key"] == DELIVERED_TAG and t["Value"] == "true" for t in tags)
+
+
+def only_delivered(s3: Any, bucket: str, keys: list[str]) -> tuple[list[str], list[str]]:
+    """(delivered, never acknowledged) among ``keys``."""
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        flags = list(pool.map(lambda k: was_delivered(s3, bucket, k), keys))
+    return [k for k, f in zip(keys, flags, strict=True) if f], [k for k, f in zip(keys, flags, strict=True) if not f]
 
 
 def bundles_of_file(
@@ -99,7 +113,8 @@ def bundles_of_file(
 
     with ThreadPoolExecutor(max_workers=16) as pool:
         found_in_index = sorted(set().union(*pool.map(search, index_keys))) if index_keys else []
-    return found_in_index, "index"
+    # The index is written at archive time, before delivery: keep the bundles NiFi acknowledged.
+    return only_delivered(s3, archive_bucket, found_in_index)[0], "index"
 
 
 def restore_state(head: dict[str, Any]) -> str:

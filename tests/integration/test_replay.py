@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from typer.testing import CliRunner
@@ -124,3 +125,18 @@ def test_nothing_selected_is_its_own_exit_code(cli_env):
     assert result.exit_code == 5 and "missing" in result.output
     empty = courier("replay", "--from", "2001-01-01T00:00Z", "--to", "2001-01-01T01:00Z")
     assert empty.exit_code == 2 and "no bundle matched" in empty.output
+
+
+def test_time_range_replay_skips_attempts_nifi_never_acknowledged(runtime, land, receiver, cli_env):
+    receiver.state.set_mode("unavailable")
+    failed_attempt = runtime.aggregator.process([land("attempt.json", b"1").message()])
+    assert failed_attempt.failed
+    receiver.state.set_mode("ok")
+    runtime.aggregator.process([land("later.json", b"2").message()])
+    wipe(receiver)
+    since = (datetime.now(UTC) - timedelta(hours=2)).strftime("%Y-%m-%dT%H:%MZ")
+    result = courier("replay", "--from", since)
+    assert "skipping 1 archived attempt" in result.output
+    assert len(receiver.state.bundles) == 1
+    everything = courier("replay", "--from", since, "--include-undelivered", "--dry-run")
+    assert everything.output.count("would send") == 2

@@ -17,6 +17,9 @@ from courier.events import ObjectRef
 
 _MISSING_CODES = {"NoSuchKey", "NoSuchVersion", "404", "NotFound"}
 SHA256_METADATA = "sha256"  # x-amz-meta-sha256 on every archived bundle
+# Bundles are archived before delivery, so the archive also holds attempts NiFi never
+# acknowledged; this tag marks the ones it did, so replays by time range skip the others.
+DELIVERED_TAG = "courier-delivered"
 
 
 def _code(exc: ClientError) -> str:
@@ -69,6 +72,16 @@ class ArchiveStore:
             raise StorageUnavailableError(f"archive index PUT of {key} failed: {_code(exc)}") from exc
         except BotoCoreError as exc:
             raise StorageUnavailableError(f"archive index PUT of {key} failed: {type(exc).__name__}") from exc
+
+    def mark_delivered(self, key: str) -> None:
+        try:
+            self.client.put_object_tagging(
+                Bucket=self.bucket, Key=key, Tagging={"TagSet": [{"Key": DELIVERED_TAG, "Value": "true"}]}
+            )
+        except ClientError as exc:
+            raise StorageUnavailableError(f"tagging {key} as delivered failed: {_code(exc)}") from exc
+        except BotoCoreError as exc:
+            raise StorageUnavailableError(f"tagging {key} as delivered failed: {type(exc).__name__}") from exc
 
     def _encryption(self, args: dict[str, Any]) -> None:
         if self.kms_key_id:

@@ -67,6 +67,7 @@ class ReceiverState:
         self.files_received = 0
         self.deliveries: Counter[tuple[str, str, str]] = Counter()  # (bucket, key, version or etag) -> times
         self.latencies: list[float] = []  # acknowledgement time minus S3 event time, per file
+        self.replays = 0
 
     def set_mode(self, mode: str) -> None:
         if mode not in FAULT_MODES:
@@ -95,10 +96,11 @@ class ReceiverState:
         with self.lock:
             self.bundles.append(entry)
             self.files_received += file_count
-            for f in files:
+            if replay:  # a deliberate resend: neither a new delivery nor a duplicate
+                self.replays += 1
+            for f in files if not replay else ():
                 self.deliveries[(f["bucket"], f["key"], f.get("version_id") or f.get("etag") or "")] += 1
-                if not replay:
-                    self.latencies.append(entry.received_at - parse_event_time(f["event_time"]).timestamp())
+                self.latencies.append(entry.received_at - parse_event_time(f["event_time"]).timestamp())
             with self.journal.open("a", encoding="utf-8") as journal:
                 journal.write(
                     json.dumps(
@@ -123,6 +125,7 @@ class ReceiverState:
                 "files_received": self.files_received,
                 "distinct_files": len(self.deliveries),
                 "duplicate_deliveries": sum(n - 1 for n in self.deliveries.values()),
+                "replayed_bundles": self.replays,
                 "latency_seconds": percentiles(self.latencies),
                 "responses": {str(k): v for k, v in sorted(self.responses.items())},
             }
