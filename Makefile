@@ -4,7 +4,9 @@ PYTHON ?= $(shell for p in python3.13 python3.12 python3.11 python3; do \
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test clean
+CHECKOV_VENV := .venv-checkov
+
+.PHONY: run test package clean
 
 $(BIN)/python:
 	@test -n "$(PYTHON)" || { echo "error: Python 3.11+ not found (set PYTHON=/path/to/python3.11)"; exit 1; }
@@ -23,8 +25,19 @@ $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 run: $(VENV)/.installed
 	$(BIN)/courier local up --demo
 
-test: $(VENV)/.installed-dev
-	$(BIN)/python -m pytest
+# checkov lives in its own venv: it pins a fork of python-hcl2 that shares the
+# import name `hcl2` with the real python-hcl2 the tests use.
+$(CHECKOV_VENV)/.installed: | $(BIN)/python
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet 'checkov>=3.2'
+	@touch $@
+
+test: $(VENV)/.installed-dev $(CHECKOV_VENV)/.installed
+	CHECKOV_BIN=$(CURDIR)/$(CHECKOV_VENV)/bin/checkov $(BIN)/python -m pytest
+
+package: $(VENV)/.installed
+	$(BIN)/python scripts/package_lambda.py --out dist/courier-lambda.zip
 
 clean:
-	rm -rf $(VENV) .courier build dist src/*.egg-info .pytest_cache
+	rm -rf $(VENV) $(CHECKOV_VENV) .courier build dist src/*.egg-info .pytest_cache

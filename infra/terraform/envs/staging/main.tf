@@ -1,0 +1,25 @@
+# courier, staging environment.
+module "courier" {
+  source = "../../modules/pipeline"
+
+  environment             = "staging"
+  landing_bucket_name     = var.settings.landing_bucket_name
+  archive_bucket_name     = var.settings.archive_bucket_name
+  package_path            = var.settings.package_path
+  uploader_principal_arns = var.settings.uploader_principal_arns
+  uploader_source_cidrs   = var.settings.uploader_source_cidrs
+  replay_role_arns        = var.settings.replay_role_arns
+  vpc_id                  = var.settings.vpc_id
+  vpc_cidr                = var.settings.vpc_cidr
+  private_subnet_ids      = var.settings.private_subnet_ids
+  private_route_table_ids = var.settings.private_route_table_ids
+  nifi_url                = var.settings.nifi_url
+  nifi_cidr               = var.settings.nifi_cidr
+  nifi_ca_bundle_path     = var.settings.nifi_ca_bundle_path
+  rotation_lambda_arn     = var.settings.rotation_lambda_arn
+  alert_emails            = var.settings.alert_emails
+
+  function_memory_mb    = 1024
+  maximum_concurrency   = 4
+  monthly_budget_amount = 100
+}

@@ -1,0 +1,289 @@
+# The aggregator function (section 4, phase 2/4): private subnets, egress only to
+# NiFi and the VPC endpoints, a least-privilege role that cannot change its own
+# configuration, published versions behind a `live` alias shifted by CodeDeploy.
+
+data "aws_partition" "current" {}
+data "aws_region" "current" {}
+data "aws_caller_identity" "current" {}
+
+locals {
+  function_arn = "arn:${data.aws_partition.current.partition}:lambda:${data.aws_region.current.name}:${data.aws_caller_identity.current.account_id}:function:${var.name}"
+  log_group    = "/aws/lambda/${var.name}"
+}
+
+resource "aws_cloudwatch_log_group" "this" {
+  # checkov:skip=CKV_AWS_158:Logs carry metadata only (no content, no credentials); encrypted by CloudWatch's own keys.
+  name              = local.log_group
+  retention_in_days = var.log_retention_days
+  tags              = var.tags
+}
+
+data "aws_iam_policy_document" "assume" {
+  statement {
+    actions = ["sts:AssumeRole"]
+
+    principals {
+      type        = "Service"
+      identifiers = ["lambda.amazonaws.com"]
+    }
+  }
+}
+
+resource "aws_iam_role" "this" {
+  name               = "${var.name}-role"
+  assume_role_policy = data.aws_iam_policy_document.assume.json
+  tags               = var.tags
+}
+
+data "aws_iam_policy_document" "this" {
+  statement {
+    sid       = "ReadLandedFiles"
+    actions   = ["s3:GetObject", "s3:GetObjectVersion"]
+    resources = ["${var.landing_bucket_arn}/*"]
+  }
+
+  statement {
+    sid       = "WriteBundlesOnly"
+    actions   = ["s3:PutObject", "s3:PutObjectTagging"]
+    resources = ["${var.archive_bucket_arn}/*"]
+  }
+
+  statement {
+    sid = "IdempotencyLedger"
+    actions = [
+      "dynamodb:GetItem",
+      "dynamodb:PutItem",
+      "dynamodb:DeleteItem",
+      "dynamodb:Query",
+      "dynamodb:BatchWriteItem",
+    ]
+    resources = [var.idempotency_table_arn]
+  }
+
+  statement {
+    sid = "CircuitBreakerAndParking"
+    actions = [
+      "dynamodb:GetItem",
+      "dynamodb:PutItem",
+      "dynamodb:UpdateItem",
+      "dynamodb:BatchWriteItem",
+    ]
+    resources = [var.breaker_table_arn]
+  }
+
+  statement {
+    sid       = "NiFiCredentials"
+    actions   = ["secretsmanager:GetSecretValue"]
+    resources = [var.secret_arn]
+  }
+
+  statement {
+    sid = "ConsumeAndParkMessages"
+    actions = [
+      "sqs:ReceiveMessage",
+      "sqs:DeleteMessage",
+      "sqs:GetQueueAttributes",
+      "sqs:GetQueueUrl",
+      "sqs:ChangeMessageVisibility",
+    ]
+    resources = [var.queue_arn]
+  }
+
+  statement {
+    sid       = "OwnLogs"
+    actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
+    resources = ["${aws_cloudwatch_log_group.this.arn}:*"]
+  }
+
+  statement {
+    sid    = "NeverChangeItself"
+    effect = "Deny"
+    actions = [
+      "lambda:UpdateFunctionConfiguration",
+      "lambda:UpdateFunctionCode",
+      "lambda:UpdateEventSourceMapping",
+      "lambda:DeleteEventSourceMapping",
+      "lambda:PutFunctionConcurrency",
+      "lambda:DeleteFunction",
+      "lambda:UpdateAlias",
+      "lambda:AddPermission",
+    ]
+    resources = [
+      local.function_arn,
+      "${local.function_arn}:*",
+      "arn:${data.aws_partition.current.partition}:lambda:${data.aws_region.current.name}:${data.aws_caller_identity.current.account_id}:event-source-mapping:*",
+    ]
+  }
+}
+
+resource "aws_iam_role_policy" "this" {
+  name   = "${var.name}-least-privilege"
+  role   = aws_iam_role.this.id
+  policy = data.aws_iam_policy_document.this.json
+}
+
+# ENI management for VPC functions: AWS's managed policy (its actions do not take resource ARNs).
+resource "aws_iam_role_policy_attachment" "vpc" {
+  role       = aws_iam_role.this.name
+  policy_arn = "arn:${data.aws_partition.current.partition}:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole"
+}
+
+resource "aws_security_group" "this" {
+  name        = "${var.name}-egress"
+  description = "courier aggregator: no ingress; egress only to NiFi and the VPC endpoints"
+  vpc_id      = var.vpc_id
+  tags        = var.tags
+
+  egress {
+    description = "NiFi over VPN / Direct Connect"
+    from_port   = var.nifi_port
+    to_port     = var.nifi_port
+    protocol    = "tcp"
+    cidr_blocks = [var.nifi_cidr]
+  }
+
+  egress {
+    description     = "S3 and DynamoDB gateway endpoints"
+    from_port       = 443
+    to_port         = 443
+    protocol        = "tcp"
+    prefix_list_ids = [var.s3_prefix_list_id, var.dynamodb_prefix_list_id]
+  }
+
+  egress {
+    description     = "Secrets Manager and SQS interface endpoints"
+    from_port       = 443
+    to_port         = 443
+    protocol        = "tcp"
+    security_groups = [var.endpoint_security_group_id]
+  }
+}
+
+resource "aws_lambda_function" "this" {
+  # checkov:skip=CKV_AWS_116:Invoked synchronously by the SQS event source mapping; failures go back to the queue and its DLQ, a function DLQ would never receive anything.
+  # checkov:skip=CKV_AWS_50:Tracing is by EMF metrics and structured logs; X-Ray needs a resource-wide permission for little gain here.
+  # checkov:skip=CKV_AWS_272:The package is built reproducibly by `make package` in CI; enable AWS Signer code signing in the environment if required.
+  # checkov:skip=CKV_AWS_173:Environment variables hold names and URLs only; the credential lives in Secrets Manager.
+  function_name                  = var.name
+  role                           = aws_iam_role.this.arn
+  handler                        = "courier.handler.lambda_handler"
+  runtime                        = var.runtime
+  architectures                  = ["arm64"]
+  memory_size                    = var.memory_mb
+  timeout                        = var.timeout_seconds
+  reserved_concurrent_executions = var.reserved_concurrency
+  filename                       = var.package_path
+  source_code_hash               = filebase64sha256(var.package_path)
+  publish                        = true
+  tags                           = var.tags
+
+  vpc_config {
+    subnet_ids         = var.subnet_ids
+    security_group_ids = [aws_security_group.this.id]
+  }
+
+  environment {
+    variables = merge(
+      {
+        COURIER_ARCHIVE_BUCKET           = var.archive_bucket_name
+        COURIER_NIFI_URL                 = var.nifi_url
+        COURIER_NIFI_SECRET_ID           = var.secret_name
+        COURIER_NIFI_CA_BUNDLE           = var.nifi_ca_bundle_path
+        COURIER_IDEMPOTENCY_TABLE        = var.idempotency_table_name
+        COURIER_BREAKER_TABLE            = var.breaker_table_name
+        COURIER_BREAKER_RECOVERY_SECONDS = tostring(var.breaker_recovery_seconds)
+        COURIER_CLAIM_LEASE_SECONDS      = tostring(var.timeout_seconds + 60)
+        POWERTOOLS_SERVICE_NAME          = "courier"
+      },
+      var.extra_environment,
+    )
+  }
+
+  lifecycle {
+    precondition {
+      condition     = var.reserved_concurrency >= var.maximum_concurrency
+      error_message = "reserved_concurrency must be at least maximum_concurrency."
+    }
+  }
+
+  depends_on = [aws_cloudwatch_log_group.this, aws_iam_role_policy.this]
+}
+
+resource "aws_lambda_alias" "this" {
+  name             = "live"
+  function_name    = aws_lambda_function.this.function_name
+  function_version = aws_lambda_function.this.version
+
+  lifecycle {
+    # CodeDeploy shifts the alias between versions after the first apply.
+    ignore_changes = [function_version, routing_config]
+  }
+}
+
+resource "aws_lambda_event_source_mapping" "this" {
+  event_source_arn                   = var.queue_arn
+  function_name                      = aws_lambda_alias.this.arn
+  batch_size                         = var.batch_size
+  maximum_batching_window_in_seconds = var.batching_window_seconds
+  function_response_types            = ["ReportBatchItemFailures"]
+  enabled                            = true
+
+  scaling_config {
+    maximum_concurrency = var.maximum_concurrency
+  }
+
+  lifecycle {
+    # The breaker controller pauses and resumes the mapping; Terraform must not fight it.
+    ignore_changes = [enabled]
+  }
+}
+
+resource "aws_codedeploy_app" "this" {
+  name             = var.name
+  compute_platform = "Lambda"
+  tags             = var.tags
+}
+
+data "aws_iam_policy_document" "codedeploy_assume" {
+  statement {
+    actions = ["sts:AssumeRole"]
+
+    principals {
+      type        = "Service"
+      identifiers = ["codedeploy.amazonaws.com"]
+    }
+  }
+}
+
+resource "aws_iam_role" "codedeploy" {
+  name               = "${var.name}-codedeploy"
+  assume_role_policy = data.aws_iam_policy_document.codedeploy_assume.json
+  tags               = var.tags
+}
+
+resource "aws_iam_role_policy_attachment" "codedeploy" {
+  role       = aws_iam_role.codedeploy.name
+  policy_arn = "arn:${data.aws_partition.current.partition}:iam::aws:policy/service-role/AWSCodeDeployRoleForLambdaLimited"
+}
+
+resource "aws_codedeploy_deployment_group" "this" {
+  app_name               = aws_codedeploy_app.this.name
+  deployment_group_name  = "${var.name}-live"
+  service_role_arn       = aws_iam_role.codedeploy.arn
+  deployment_config_name = var.deployment_config_name
+
+  deployment_style {
+    deployment_type   = "BLUE_GREEN"
+    deployment_option = "WITH_TRAFFIC_CONTROL"
+  }
+
+  auto_rollback_configuration {
+    enabled = true
+    events  = ["DEPLOYMENT_FAILURE", "DEPLOYMENT_STOP_ON_ALARM"]
+  }
+
+  alarm_configuration {
+    enabled = length(var.rollback_alarm_names) > 0
+    alarms  = var.rollback_alarm_names
+  }
+}

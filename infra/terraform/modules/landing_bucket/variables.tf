@@ -1,0 +1,67 @@
+variable "name" {
+  description = "Name of the landing bucket (globally unique)."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$", var.name))
+    error_message = "name must be a valid S3 bucket name."
+  }
+}
+
+variable "expiration_days" {
+  description = "Days a current object is kept before it expires (NFR-03: 7). Range 1-365."
+  type        = number
+  default     = 7
+
+  validation {
+    condition     = var.expiration_days >= 1 && var.expiration_days <= 365
+    error_message = "expiration_days must be between 1 and 365."
+  }
+}
+
+variable "noncurrent_expiration_days" {
+  description = "Days a noncurrent (overwritten or deleted) version is kept. Range 1-30."
+  type        = number
+  default     = 1
+
+  validation {
+    condition     = var.noncurrent_expiration_days >= 1 && var.noncurrent_expiration_days <= 30
+    error_message = "noncurrent_expiration_days must be between 1 and 30."
+  }
+}
+
+variable "queue_arn" {
+  description = "ARN of the SQS queue that receives the s3:ObjectCreated:* notifications."
+  type        = string
+}
+
+variable "uploader_principal_arns" {
+  description = "IAM principals (roles/users) of the external party: they may only s3:PutObject."
+  type        = list(string)
+
+  validation {
+    condition     = length(var.uploader_principal_arns) > 0 && alltrue([for a in var.uploader_principal_arns : can(regex("^arn:aws[a-z-]*:iam::[0-9]{12}:(role|user)/", a))])
+    error_message = "uploader_principal_arns must be IAM role or user ARNs."
+  }
+}
+
+variable "uploader_source_cidrs" {
+  description = "Source IP ranges (CIDR) the external party uploads from (aws:SourceIp). Never 0.0.0.0/0."
+  type        = list(string)
+
+  validation {
+    condition     = length(var.uploader_source_cidrs) > 0 && alltrue([for c in var.uploader_source_cidrs : can(cidrhost(c, 0)) && c != "0.0.0.0/0"])
+    error_message = "uploader_source_cidrs must be valid CIDR blocks and must not include 0.0.0.0/0."
+  }
+}
+
+variable "reader_role_arns" {
+  description = "Roles allowed to read landed objects (the aggregator's role)."
+  type        = list(string)
+}
+
+variable "tags" {
+  description = "Tags for every resource."
+  type        = map(string)
+  default     = {}
+}

@@ -1,0 +1,315 @@
+# NFR-07 and section 5.3: alarms for every way courier can stop delivering, a
+# composite "not delivering" alarm, anomaly detection on incoming traffic,
+# a budget and a dashboard.
+
+locals {
+  namespace    = "Courier"
+  service_dims = { service = "courier" }
+  alarm_topic  = [aws_sns_topic.this.arn]
+}
+
+resource "aws_sns_topic" "this" {
+  name              = "${var.name}-alerts"
+  kms_master_key_id = "alias/aws/sns"
+  tags              = var.tags
+}
+
+resource "aws_sns_topic_subscription" "email" {
+  for_each  = toset(var.alert_emails)
+  topic_arn = aws_sns_topic.this.arn
+  protocol  = "email"
+  endpoint  = each.value
+}
+
+resource "aws_cloudwatch_metric_alarm" "backlog" {
+  alarm_name          = "${var.name}-backlog-age"
+  alarm_description   = "Oldest message older than one hour (NFR-04). Runbook: docs/runbooks/backlog-and-data-age.md"
+  namespace           = "AWS/SQS"
+  metric_name         = "ApproximateAgeOfOldestMessage"
+  dimensions          = { QueueName = var.queue_name }
+  statistic           = "Maximum"
+  period              = 300
+  evaluation_periods  = 1
+  threshold           = var.backlog_age_seconds
+  comparison_operator = "GreaterThanThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.alarm_topic
+  ok_actions          = local.alarm_topic
+  tags                = var.tags
+}
+
+resource "aws_cloudwatch_metric_alarm" "data_expiring" {
+  alarm_name          = "${var.name}-data-expiring"
+  alarm_description   = "Oldest message near the queue retention: data about to be deleted by SQS. Runbook: docs/runbooks/backlog-and-data-age.md"
+  namespace           = "AWS/SQS"
+  metric_name         = "ApproximateAgeOfOldestMessage"
+  dimensions          = { QueueName = var.queue_name }
+  statistic           = "Maximum"
+  period              = 300
+  evaluation_periods  = 1
+  threshold           = floor(var.queue_retention_seconds * var.data_expiry_fraction)
+  comparison_operator = "GreaterThanThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.alarm_topic
+  tags                = var.tags
+}
+
+resource "aws_cloudwatch_metric_alarm" "dlq" {
+  alarm_name          = "${var.name}-dlq-not-empty"
+  alarm_description   = "A message reached the DLQ. Runbook: docs/runbooks/dlq.md"
+  namespace           = "AWS/SQS"
+  metric_name         = "ApproximateNumberOfMessagesVisible"
+  dimensions          = { QueueName = var.dlq_name }
+  statistic           = "Maximum"
+  period              = 60
+  evaluation_periods  = 1
+  threshold           = 0
+  comparison_operator = "GreaterThanThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.alarm_topic
+  ok_actions          = local.alarm_topic
+  tags                = var.tags
+}
+
+resource "aws_cloudwatch_metric_alarm" "function_errors" {
+  for_each            = { aggregator = var.function_name, controller = var.controller_function_name }
+  alarm_name          = "${var.name}-${each.key}-errors"
+  alarm_description   = "Unhandled errors of ${each.value} (also rolls back a canary deployment)."
+  namespace           = "AWS/Lambda"
+  metric_name         = "Errors"
+  dimensions          = { FunctionName = each.value }
+  statistic           = "Sum"
+  period              = 60
+  evaluation_periods  = 3
+  threshold           = 0
+  comparison_operator = "GreaterThanThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.alarm_topic
+  tags                = var.tags
+}
+
+resource "aws_cloudwatch_metric_alarm" "throttles" {
+  alarm_name          = "${var.name}-aggregator-throttles"
+  alarm_description   = "The aggregator is throttled: raise reserved concurrency or lower maximum_concurrency."
+  namespace           = "AWS/Lambda"
+  metric_name         = "Throttles"
+  dimensions          = { FunctionName = var.function_name }
+  statistic           = "Sum"
+  period              = 300
+  evaluation_periods  = 1
+  threshold           = 0
+  comparison_operator = "GreaterThanThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.alarm_topic
+  tags                = var.tags
+}
+
+resource "aws_cloudwatch_metric_alarm" "breaker_open" {
+  alarm_name          = "${var.name}-breaker-open"
+  alarm_description   = "The NiFi circuit opened: NiFi is down or refusing. Runbook: docs/runbooks/nifi-outage.md"
+  namespace           = local.namespace
+  metric_name         = "BreakerFastFail"
+  dimensions          = local.service_dims
+  statistic           = "Sum"
+  period              = 60
+  evaluation_periods  = 1
+  threshold           = 0
+  comparison_operator = "GreaterThanThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.alarm_topic
+  ok_actions          = local.alarm_topic
+  tags                = var.tags
+}
+
+resource "aws_cloudwatch_metric_alarm" "latency_p95" {
+  alarm_name          = "${var.name}-latency-p95"
+  alarm_description   = "p95 of landing-to-NiFi latency above ${var.latency_p95_seconds} s (NFR-02)."
+  namespace           = local.namespace
+  metric_name         = "DeliveryLatency"
+  dimensions          = local.service_dims
+  extended_statistic  = "p95"
+  period              = 300
+  evaluation_periods  = 2
+  threshold           = var.latency_p95_seconds
+  comparison_operator = "GreaterThanThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.alarm_topic
+  tags                = var.tags
+}
+
+resource "aws_cloudwatch_metric_alarm" "latency_p999" {
+  alarm_name          = "${var.name}-latency-p99-9"
+  alarm_description   = "p99.9 of landing-to-NiFi latency above ${var.latency_p999_seconds} s (NFR-02)."
+  namespace           = local.namespace
+  metric_name         = "DeliveryLatency"
+  dimensions          = local.service_dims
+  extended_statistic  = "p99.9"
+  period              = 3600
+  evaluation_periods  = 1
+  threshold           = var.latency_p999_seconds
+  comparison_operator = "GreaterThanThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.alarm_topic
+  tags                = var.tags
+}
+
+resource "aws_cloudwatch_metric_alarm" "auth_failures" {
+  alarm_name          = "${var.name}-nifi-auth-failures"
+  alarm_description   = "NiFi refused the credentials after a secret re-read. Runbook: docs/runbooks/rotate-nifi-secret.md"
+  namespace           = local.namespace
+  metric_name         = "FilesFailed"
+  dimensions          = merge(local.service_dims, { reason = "nifi_auth" })
+  statistic           = "Sum"
+  period              = 60
+  evaluation_periods  = 1
+  threshold           = 0
+  comparison_operator = "GreaterThanThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.alarm_topic
+  tags                = var.tags
+}
+
+resource "aws_cloudwatch_metric_alarm" "corruption" {
+  alarm_name          = "${var.name}-hash-rejected-twice"
+  alarm_description   = "NiFi rejected the same verified bundle twice: corruption on the network path."
+  namespace           = local.namespace
+  metric_name         = "HashRejectedTwice"
+  dimensions          = local.service_dims
+  statistic           = "Sum"
+  period              = 300
+  evaluation_periods  = 1
+  threshold           = 0
+  comparison_operator = "GreaterThanThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.alarm_topic
+  tags                = var.tags
+}
+
+resource "aws_cloudwatch_composite_alarm" "this" {
+  alarm_name        = "${var.name}-not-delivering"
+  alarm_description = "courier is not delivering: a backlog, an open circuit, or the aggregator failing."
+  alarm_rule = join(" OR ", [
+    "ALARM(\"${aws_cloudwatch_metric_alarm.backlog.alarm_name}\")",
+    "ALARM(\"${aws_cloudwatch_metric_alarm.breaker_open.alarm_name}\")",
+    "ALARM(\"${aws_cloudwatch_metric_alarm.function_errors["aggregator"].alarm_name}\")",
+  ])
+  alarm_actions = local.alarm_topic
+  ok_actions    = local.alarm_topic
+  tags          = var.tags
+}
+
+resource "aws_cloudwatch_metric_alarm" "traffic_anomaly" {
+  alarm_name          = "${var.name}-incoming-anomaly"
+  alarm_description   = "Unusual number of files announced (denial-of-wallet early warning, section 5.3)."
+  comparison_operator = "GreaterThanUpperThreshold"
+  evaluation_periods  = 3
+  threshold_metric_id = "band"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.alarm_topic
+  tags                = var.tags
+
+  metric_query {
+    id          = "band"
+    expression  = "ANOMALY_DETECTION_BAND(sent, 3)"
+    label       = "expected NumberOfMessagesSent"
+    return_data = true
+  }
+
+  metric_query {
+    id          = "sent"
+    return_data = true
+
+    metric {
+      namespace   = "AWS/SQS"
+      metric_name = "NumberOfMessagesSent"
+      dimensions  = { QueueName = var.queue_name }
+      stat        = "Sum"
+      period      = 300
+    }
+  }
+}
+
+resource "aws_budgets_budget" "this" {
+  name         = "${var.name}-monthly"
+  budget_type  = "COST"
+  limit_amount = tostring(var.monthly_budget_amount)
+  limit_unit   = var.budget_currency
+  time_unit    = "MONTHLY"
+
+  cost_filter {
+    name   = "TagKeyValue"
+    values = ["user:application$courier"]
+  }
+
+  notification {
+    comparison_operator       = "GREATER_THAN"
+    threshold                 = 80
+    threshold_type            = "PERCENTAGE"
+    notification_type         = "ACTUAL"
+    subscriber_sns_topic_arns = [aws_sns_topic.this.arn]
+  }
+
+  notification {
+    comparison_operator       = "GREATER_THAN"
+    threshold                 = 100
+    threshold_type            = "PERCENTAGE"
+    notification_type         = "FORECASTED"
+    subscriber_sns_topic_arns = [aws_sns_topic.this.arn]
+  }
+}
+
+resource "aws_cloudwatch_dashboard" "this" {
+  dashboard_name = var.name
+  dashboard_body = jsonencode({
+    widgets = [
+      {
+        type = "metric", x = 0, y = 0, width = 12, height = 6
+        properties = {
+          title = "Queue backlog", view = "timeSeries", stat = "Maximum", period = 60, region = data.aws_region.current.name
+          metrics = [
+            ["AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", var.queue_name],
+            ["AWS/SQS", "ApproximateAgeOfOldestMessage", "QueueName", var.queue_name, { yAxis = "right" }],
+            ["AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", var.dlq_name],
+          ]
+        }
+      },
+      {
+        type = "metric", x = 12, y = 0, width = 12, height = 6
+        properties = {
+          title = "Delivery latency (s)", view = "timeSeries", period = 300, region = data.aws_region.current.name
+          metrics = [
+            [local.namespace, "DeliveryLatency", "service", "courier", { stat = "p50" }],
+            [local.namespace, "DeliveryLatency", "service", "courier", { stat = "p95" }],
+            [local.namespace, "DeliveryLatency", "service", "courier", { stat = "p99.9" }],
+          ]
+          annotations = { horizontal = [{ value = var.latency_p95_seconds, label = "p95 SLO" }, { value = var.latency_p999_seconds, label = "p99.9 SLO" }] }
+        }
+      },
+      {
+        type = "metric", x = 0, y = 6, width = 12, height = 6
+        properties = {
+          title = "Files and bundles", view = "timeSeries", stat = "Sum", period = 60, region = data.aws_region.current.name
+          metrics = [
+            [local.namespace, "FilesReceived", "service", "courier"],
+            [local.namespace, "FilesDelivered", "service", "courier"],
+            [local.namespace, "BundlesDelivered", "service", "courier"],
+            [local.namespace, "BreakerFastFail", "service", "courier"],
+          ]
+        }
+      },
+      {
+        type = "metric", x = 12, y = 6, width = 12, height = 6
+        properties = {
+          title = "Aggregator", view = "timeSeries", stat = "Sum", period = 60, region = data.aws_region.current.name
+          metrics = [
+            ["AWS/Lambda", "Errors", "FunctionName", var.function_name],
+            ["AWS/Lambda", "Throttles", "FunctionName", var.function_name],
+            ["AWS/Lambda", "Duration", "FunctionName", var.function_name, { stat = "p95", yAxis = "right" }],
+          ]
+        }
+      },
+    ]
+  })
+}
+
+data "aws_region" "current" {}

@@ -1,0 +1,14 @@
+output "s3_prefix_list_id" {
+  description = "Prefix list of the S3 gateway endpoint (for security group egress)."
+  value       = aws_vpc_endpoint.this.prefix_list_id
+}
+
+output "dynamodb_prefix_list_id" {
+  description = "Prefix list of the DynamoDB gateway endpoint (for security group egress)."
+  value       = aws_vpc_endpoint.dynamodb.prefix_list_id
+}
+
+output "endpoint_security_group_id" {
+  description = "Security group of the interface endpoints (Secrets Manager, SQS)."
+  value       = aws_security_group.endpoints.id
+}

@@ -1,0 +1,132 @@
+# The whole of courier in one account and region, composed from the modules.
+
+data "aws_caller_identity" "current" {}
+data "aws_region" "current" {}
+
+locals {
+  tags = merge({ application = "courier", environment = var.environment }, var.tags)
+}
+
+module "queue" {
+  source = "../queue"
+
+  name                     = "${var.name}-queue"
+  dlq_name                 = "${var.name}-dlq"
+  function_timeout_seconds = var.function_timeout_seconds
+  batching_window_seconds  = var.batching_window_seconds
+  source_bucket_arn        = "arn:aws:s3:::${var.landing_bucket_name}"
+  source_account_id        = data.aws_caller_identity.current.account_id
+  tags                     = local.tags
+}
+
+module "state_tables" {
+  source = "../state_tables"
+
+  idempotency_table_name = "${var.name}-idempotency"
+  breaker_table_name     = "${var.name}-breaker"
+  tags                   = local.tags
+}
+
+module "secrets" {
+  source = "../secrets"
+
+  name                = "${var.name}/nifi"
+  rotation_lambda_arn = var.rotation_lambda_arn
+  tags                = local.tags
+}
+
+module "network_endpoints" {
+  source = "../network_endpoints"
+
+  name                    = var.name
+  vpc_id                  = var.vpc_id
+  vpc_cidr                = var.vpc_cidr
+  private_subnet_ids      = var.private_subnet_ids
+  private_route_table_ids = var.private_route_table_ids
+  region                  = data.aws_region.current.name
+  tags                    = local.tags
+}
+
+module "aggregator" {
+  source = "../aggregator"
+
+  name                       = "${var.name}-aggregator"
+  package_path               = var.package_path
+  memory_mb                  = var.function_memory_mb
+  timeout_seconds            = var.function_timeout_seconds
+  batch_size                 = var.batch_size
+  batching_window_seconds    = var.batching_window_seconds
+  maximum_concurrency        = var.maximum_concurrency
+  vpc_id                     = var.vpc_id
+  subnet_ids                 = var.private_subnet_ids
+  nifi_url                   = var.nifi_url
+  nifi_cidr                  = var.nifi_cidr
+  nifi_port                  = var.nifi_port
+  nifi_ca_bundle_path        = var.nifi_ca_bundle_path
+  s3_prefix_list_id          = module.network_endpoints.s3_prefix_list_id
+  dynamodb_prefix_list_id    = module.network_endpoints.dynamodb_prefix_list_id
+  endpoint_security_group_id = module.network_endpoints.endpoint_security_group_id
+  landing_bucket_arn         = "arn:aws:s3:::${var.landing_bucket_name}"
+  archive_bucket_name        = var.archive_bucket_name
+  archive_bucket_arn         = "arn:aws:s3:::${var.archive_bucket_name}"
+  idempotency_table_name     = module.state_tables.idempotency_table_name
+  idempotency_table_arn      = module.state_tables.idempotency_table_arn
+  breaker_table_name         = module.state_tables.breaker_table_name
+  breaker_table_arn          = module.state_tables.breaker_table_arn
+  secret_arn                 = module.secrets.arn
+  secret_name                = module.secrets.name
+  queue_arn                  = module.queue.queue_arn
+  breaker_recovery_seconds   = var.breaker_recovery_seconds
+  rollback_alarm_names       = ["${var.name}-aggregator-errors", "${var.name}-breaker-open"]
+  tags                       = local.tags
+}
+
+module "breaker_controller" {
+  source = "../breaker_controller"
+
+  name                      = "${var.name}-breaker-controller"
+  package_path              = var.package_path
+  breaker_table_name        = module.state_tables.breaker_table_name
+  breaker_table_arn         = module.state_tables.breaker_table_arn
+  breaker_recovery_seconds  = var.breaker_recovery_seconds
+  event_source_mapping_uuid = module.aggregator.event_source_mapping_uuid
+  event_source_mapping_arn  = module.aggregator.event_source_mapping_arn
+  queue_arn                 = module.queue.queue_arn
+  tags                      = local.tags
+}
+
+module "landing_bucket" {
+  source = "../landing_bucket"
+
+  name                    = var.landing_bucket_name
+  queue_arn               = module.queue.queue_arn
+  uploader_principal_arns = var.uploader_principal_arns
+  uploader_source_cidrs   = var.uploader_source_cidrs
+  reader_role_arns        = [module.aggregator.role_arn]
+  tags                    = local.tags
+
+  depends_on = [module.queue]
+}
+
+module "archive_bucket" {
+  source = "../archive_bucket"
+
+  name                    = var.archive_bucket_name
+  deep_archive_after_days = var.deep_archive_after_days
+  writer_role_arns        = [module.aggregator.role_arn]
+  replay_role_arns        = var.replay_role_arns
+  tags                    = local.tags
+}
+
+module "monitoring" {
+  source = "../monitoring"
+
+  name                     = var.name
+  queue_name               = module.queue.queue_name
+  dlq_name                 = module.queue.dlq_name
+  function_name            = module.aggregator.function_name
+  controller_function_name = module.breaker_controller.function_name
+  alert_emails             = var.alert_emails
+  monthly_budget_amount    = var.monthly_budget_amount
+  tags                     = local.tags
+}

@@ -1,0 +1,153 @@
+variable "environment" {
+  description = "Environment name (staging, prod); suffixes bucket names and tags resources."
+  type        = string
+
+  validation {
+    condition     = contains(["staging", "prod"], var.environment)
+    error_message = "environment must be staging or prod."
+  }
+}
+
+variable "name" {
+  description = "Name prefix of every resource. Defaults match the local stack (courier-landing, courier-queue, ...)."
+  type        = string
+  default     = "courier"
+}
+
+variable "landing_bucket_name" {
+  description = "Globally unique name of the landing bucket."
+  type        = string
+}
+
+variable "archive_bucket_name" {
+  description = "Globally unique name of the archive bucket."
+  type        = string
+}
+
+variable "package_path" {
+  description = "Deployment zip from `make package`."
+  type        = string
+}
+
+variable "uploader_principal_arns" {
+  description = "IAM principals of the external party (PutObject only)."
+  type        = list(string)
+}
+
+variable "uploader_source_cidrs" {
+  description = "Source IP ranges of the external party (aws:SourceIp)."
+  type        = list(string)
+}
+
+variable "replay_role_arns" {
+  description = "Operator roles allowed to read and restore bundles (courier replay / archive verify)."
+  type        = list(string)
+  default     = []
+}
+
+variable "vpc_id" {
+  description = "VPC with private subnets and the VPN / Direct Connect route to NiFi."
+  type        = string
+}
+
+variable "vpc_cidr" {
+  description = "CIDR of that VPC."
+  type        = string
+}
+
+variable "private_subnet_ids" {
+  description = "Private subnets (one per AZ) for the function and interface endpoints."
+  type        = list(string)
+}
+
+variable "private_route_table_ids" {
+  description = "Route tables of the private subnets."
+  type        = list(string)
+}
+
+variable "nifi_url" {
+  description = "https URL of NiFi's /contentListener."
+  type        = string
+}
+
+variable "nifi_cidr" {
+  description = "Address range of NiFi."
+  type        = string
+}
+
+variable "nifi_port" {
+  description = "NiFi's HTTPS port."
+  type        = number
+  default     = 8443
+}
+
+variable "nifi_ca_bundle_path" {
+  description = "Path of NiFi's CA bundle inside the package ('' for the system trust store)."
+  type        = string
+  default     = ""
+}
+
+variable "rotation_lambda_arn" {
+  description = "Function that rotates the NiFi secret."
+  type        = string
+}
+
+variable "function_memory_mb" {
+  description = "Memory of the aggregator in MB."
+  type        = number
+  default     = 1024
+}
+
+variable "function_timeout_seconds" {
+  description = "Timeout of the aggregator in seconds."
+  type        = number
+  default     = 120
+}
+
+variable "batch_size" {
+  description = "Event source mapping BatchSize."
+  type        = number
+  default     = 1000
+}
+
+variable "batching_window_seconds" {
+  description = "Event source mapping MaximumBatchingWindowInSeconds."
+  type        = number
+  default     = 20
+}
+
+variable "maximum_concurrency" {
+  description = "Event source mapping MaximumConcurrency."
+  type        = number
+  default     = 10
+}
+
+variable "breaker_recovery_seconds" {
+  description = "Circuit breaker recovery timeout in seconds."
+  type        = number
+  default     = 60
+}
+
+variable "deep_archive_after_days" {
+  description = "Days before bundles move to Deep Archive."
+  type        = number
+  default     = 7
+}
+
+variable "alert_emails" {
+  description = "Who gets the alerts."
+  type        = list(string)
+  default     = []
+}
+
+variable "monthly_budget_amount" {
+  description = "Monthly budget in the account's billing currency."
+  type        = number
+  default     = 200
+}
+
+variable "tags" {
+  description = "Extra tags."
+  type        = map(string)
+  default     = {}
+}

@@ -1,0 +1,34 @@
+output "queue_arn" {
+  description = "ARN of the main queue."
+  value       = aws_sqs_queue.this.arn
+}
+
+output "queue_url" {
+  description = "URL of the main queue."
+  value       = aws_sqs_queue.this.id
+}
+
+output "queue_name" {
+  description = "Name of the main queue."
+  value       = aws_sqs_queue.this.name
+}
+
+output "dlq_arn" {
+  description = "ARN of the dead-letter queue."
+  value       = aws_sqs_queue.dlq.arn
+}
+
+output "dlq_name" {
+  description = "Name of the dead-letter queue."
+  value       = aws_sqs_queue.dlq.name
+}
+
+output "visibility_timeout_seconds" {
+  description = "The derived visibility timeout (6 x function timeout + batching window)."
+  value       = local.visibility_timeout_seconds
+}
+
+output "policy_id" {
+  description = "Id of the queue policy; the bucket notification must wait for it."
+  value       = aws_sqs_queue_policy.this.id
+}

@@ -1,0 +1,73 @@
+variable "name" {
+  description = "Name of the main queue; the DLQ is \"<name>\" with \"-queue\" replaced by \"-dlq\" unless dlq_name is set."
+  type        = string
+}
+
+variable "dlq_name" {
+  description = "Name of the dead-letter queue."
+  type        = string
+}
+
+variable "retention_seconds" {
+  description = "Message retention of the main queue in seconds (NFR-04: 4 days = 345600). Range 3600-1209600."
+  type        = number
+  default     = 345600
+
+  validation {
+    condition     = var.retention_seconds >= 3600 && var.retention_seconds <= 1209600
+    error_message = "retention_seconds must be between 3600 and 1209600."
+  }
+}
+
+variable "dlq_retention_seconds" {
+  description = "Message retention of the DLQ in seconds (14 days = 1209600): it must outlive the main queue, since a moved message keeps its age."
+  type        = number
+  default     = 1209600
+
+  validation {
+    condition     = var.dlq_retention_seconds <= 1209600
+    error_message = "dlq_retention_seconds must be at most 1209600 (14 days)."
+  }
+}
+
+variable "max_receive_count" {
+  description = "Receives before a message moves to the DLQ. Range 2-20."
+  type        = number
+  default     = 5
+
+  validation {
+    condition     = var.max_receive_count >= 2 && var.max_receive_count <= 20
+    error_message = "max_receive_count must be between 2 and 20."
+  }
+}
+
+variable "function_timeout_seconds" {
+  description = "Timeout of the aggregator function in seconds; the visibility timeout is derived from it."
+  type        = number
+}
+
+variable "batching_window_seconds" {
+  description = "Maximum batching window of the event source mapping in seconds; added to the visibility timeout."
+  type        = number
+}
+
+variable "source_bucket_arn" {
+  description = "ARN of the landing bucket, the only sender allowed (aws:SourceArn)."
+  type        = string
+}
+
+variable "source_account_id" {
+  description = "Account owning the landing bucket (aws:SourceAccount)."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[0-9]{12}$", var.source_account_id))
+    error_message = "source_account_id must be a 12-digit account id."
+  }
+}
+
+variable "tags" {
+  description = "Tags for every resource."
+  type        = map(string)
+  default     = {}
+}

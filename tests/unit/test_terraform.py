@@ -1,0 +1,276 @@
+"""Every setting the infrastructure issue asks for, read from the Terraform itself."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from courier.ledger.base import EXPIRY_ATTRIBUTE, PARTITION_KEY, SORT_KEY
+from courier.local import provision
+from terraform import MODULES, data_sources, default, load, locals_, resources, statements, variables
+
+MODULE_NAMES = sorted(p.name for p in MODULES.iterdir() if p.is_dir())
+
+
+def policy(module: str, name: str = "this") -> list[dict]:
+    return statements(data_sources(module)[("aws_iam_policy_document", name)])
+
+
+def by_sid(module: str, name: str = "this") -> dict[str, dict]:
+    return {s["sid"]: s for s in policy(module, name) if "sid" in s}
+
+
+# --- conventions ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("module", MODULE_NAMES)
+def test_module_has_the_standard_files(module):
+    for file in ("main.tf", "variables.tf", "outputs.tf", "versions.tf", "README.md"):
+        assert (MODULES / module / file).is_file(), f"{module}/{file}"
+
+
+@pytest.mark.parametrize("module", MODULE_NAMES)
+def test_every_variable_is_typed_and_described(module):
+    for name, body in variables(module).items():
+        assert "type" in body, f"{module}.{name} has no type"
+        assert len(body.get("description", "")) > 10, f"{module}.{name} has no description"
+
+
+@pytest.mark.parametrize("module", [m for m in MODULE_NAMES if m != "pipeline"])
+def test_main_resource_is_named_this(module):
+    assert any(name == "this" for _, name in resources(module))
+
+
+def test_envs_compose_the_pipeline_in_eu_west_2():
+    for env in ("staging", "prod"):
+        text = (MODULES.parent / "envs" / env / "main.tf").read_text()
+        assert 'source = "../../modules/pipeline"' in text and f'environment             = "{env}"' in text
+        assert 'default     = "eu-west-2"' in (MODULES.parent / "envs" / env / "variables.tf").read_text()
+
+
+# --- landing bucket ---------------------------------------------------------------
+
+
+def test_landing_bucket_versioned_expiring_encrypted_private():
+    r = resources("landing_bucket")
+    assert r[("aws_s3_bucket_versioning", "this")]["versioning_configuration"][0]["status"] == "Enabled"
+    rule = r[("aws_s3_bucket_lifecycle_configuration", "this")]["rule"][0]
+    assert rule["expiration"][0]["days"] == "${var.expiration_days}" and default("landing_bucket", "expiration_days") == 7
+    assert rule["noncurrent_version_expiration"][0]["noncurrent_days"] == "${var.noncurrent_expiration_days}"
+    assert default("landing_bucket", "noncurrent_expiration_days") <= 7
+    sse = r[("aws_s3_bucket_server_side_encryption_configuration", "this")]["rule"][0]["apply_server_side_encryption_by_default"][0]
+    assert sse["sse_algorithm"] == "AES256"
+    block = r[("aws_s3_bucket_public_access_block", "this")]
+    assert all(block[k] is True for k in ("block_public_acls", "block_public_policy", "ignore_public_acls", "restrict_public_buckets"))
+    assert r[("aws_s3_bucket_notification", "this")]["queue"][0]["events"] == ["s3:ObjectCreated:*"]
+
+
+@pytest.mark.parametrize("module", ["landing_bucket", "archive_bucket"])
+def test_buckets_deny_requests_without_tls_or_below_tls_1_2(module):
+    sids = by_sid(module)
+    assert sids["DenyInsecureTransport"]["effect"] == "Deny"
+    assert ("Bool", "aws:SecureTransport", ["false"]) in [(c["test"], c["variable"], c["values"]) for c in sids["DenyInsecureTransport"]["condition"]]
+    tls = sids["DenyTlsBelow12"]["condition"][0]
+    assert (sids["DenyTlsBelow12"]["effect"], tls["test"], tls["variable"], tls["values"]) == ("Deny", "NumericLessThan", "s3:TlsVersion", ["1.2"])
+
+
+def test_external_party_may_only_put_from_its_source_ranges():
+    sids = by_sid("landing_bucket")
+    allow = sids["UploaderMayOnlyPut"]
+    assert allow["actions"] == ["s3:PutObject"]
+    condition = allow["condition"][0]
+    assert (condition["test"], condition["variable"], condition["values"]) == ("IpAddress", "aws:SourceIp", "${var.uploader_source_cidrs}")
+    deny = sids["UploaderMayNotReadListOrDelete"]
+    assert deny["effect"] == "Deny"
+    assert {"s3:GetObject", "s3:ListBucket", "s3:DeleteObject", "s3:DeleteObjectVersion"} <= set(deny["actions"])
+    assert sids["UploaderPutOnlyFromItsRanges"]["condition"][0]["test"] == "NotIpAddress"
+    validation = variables("landing_bucket")["uploader_source_cidrs"]["validation"][0]["condition"]
+    assert "0.0.0.0/0" in validation
+
+
+# --- archive bucket -------------------------------------------------------------------
+
+
+def test_archive_moves_bundles_to_deep_archive_and_writer_only_puts():
+    r = resources("archive_bucket")
+    assert r[("aws_s3_bucket_versioning", "this")]["versioning_configuration"][0]["status"] == "Enabled"
+    rules = {rule["id"]: rule for rule in r[("aws_s3_bucket_lifecycle_configuration", "this")]["rule"]}
+    transition = rules["bundles-to-deep-archive"]["transition"][0]
+    assert transition == {"days": "${var.deep_archive_after_days}", "storage_class": "DEEP_ARCHIVE"}
+    assert rules["bundles-to-deep-archive"]["filter"][0]["prefix"] == "${var.bundle_prefix}/"
+    assert default("archive_bucket", "bundle_prefix") == "bundles"
+    sids = by_sid("archive_bucket")
+    assert set(sids["WriterMayOnlyPut"]["actions"]) == {"s3:PutObject", "s3:PutObjectTagging"}
+    assert sids["WriterMayNotReadOrDelete"]["effect"] == "Deny"
+    assert {"s3:GetObject", "s3:DeleteObject"} <= set(sids["WriterMayNotReadOrDelete"]["actions"])
+    assert "s3:RestoreObject" in sids["ReplayMayReadAndRestore"]["actions"]
+
+
+# --- queue ------------------------------------------------------------------------------
+
+
+def test_queue_retention_visibility_redrive_and_sender():
+    r = resources("queue")
+    queue, dlq = r[("aws_sqs_queue", "this")], r[("aws_sqs_queue", "dlq")]
+    assert default("queue", "retention_seconds") == 345600 == provision.QUEUE_RETENTION_SECONDS
+    assert default("queue", "dlq_retention_seconds") == 1209600 == provision.DLQ_RETENTION_SECONDS
+    assert queue["sqs_managed_sse_enabled"] is True and dlq["sqs_managed_sse_enabled"] is True
+    assert queue["visibility_timeout_seconds"] == "${local.visibility_timeout_seconds}"
+    formula = locals_("queue")["visibility_timeout_seconds"].replace(" ", "")
+    assert formula == "${6*var.function_timeout_seconds+var.batching_window_seconds}"
+    assert "maxReceiveCount = var.max_receive_count" in queue["redrive_policy"]
+    assert default("queue", "max_receive_count") == 5 == provision.MAX_RECEIVE_COUNT
+    sender = by_sid("queue")["OnlyTheLandingBucketSends"]
+    assert sender["principals"][0]["identifiers"] == ["s3.amazonaws.com"] and sender["actions"] == ["sqs:SendMessage"]
+    tests = {(c["test"], c["variable"]) for c in sender["condition"]}
+    assert tests == {("ArnEquals", "aws:SourceArn"), ("StringEquals", "aws:SourceAccount")}
+
+
+# --- state tables -------------------------------------------------------------------------
+
+
+def test_tables_match_the_code_and_are_protected():
+    r = resources("state_tables")
+    ledger, breaker = r[("aws_dynamodb_table", "this")], r[("aws_dynamodb_table", "breaker")]
+    assert (ledger["hash_key"], ledger["range_key"]) == (PARTITION_KEY, SORT_KEY)
+    assert ledger["ttl"][0] == {"attribute_name": EXPIRY_ATTRIBUTE, "enabled": True}
+    assert breaker["hash_key"] == provision.BREAKER_KEY
+    assert breaker["ttl"][0]["attribute_name"] == provision.BREAKER_EXPIRY_ATTRIBUTE
+    for table in (ledger, breaker):
+        assert table["billing_mode"] == "PAY_PER_REQUEST"
+        assert table["server_side_encryption"][0]["enabled"] is True
+        assert table["point_in_time_recovery"][0]["enabled"] is True
+
+
+# --- functions ----------------------------------------------------------------------------
+
+
+def test_aggregator_runs_on_arm64_in_a_vpc_behind_a_live_alias():
+    r = resources("aggregator")
+    function = r[("aws_lambda_function", "this")]
+    assert function["architectures"] == ["arm64"] and function["handler"] == "courier.handler.lambda_handler"
+    assert default("aggregator", "runtime").startswith("python3.1")
+    assert function["memory_size"] == "${var.memory_mb}" and function["timeout"] == "${var.timeout_seconds}"
+    assert function["vpc_config"][0]["security_group_ids"] == ["${aws_security_group.this.id}"]
+    assert r[("aws_lambda_alias", "this")]["name"] == "live"
+    group = r[("aws_codedeploy_deployment_group", "this")]
+    assert "Canary" in default("aggregator", "deployment_config_name")
+    assert set(group["auto_rollback_configuration"][0]["events"]) == {"DEPLOYMENT_FAILURE", "DEPLOYMENT_STOP_ON_ALARM"}
+
+
+def test_event_source_mapping_reports_batch_item_failures():
+    mapping = resources("aggregator")[("aws_lambda_event_source_mapping", "this")]
+    assert mapping["function_response_types"] == ["ReportBatchItemFailures"]
+    assert mapping["function_name"] == "${aws_lambda_alias.this.arn}"
+    assert mapping["maximum_batching_window_in_seconds"] == "${var.batching_window_seconds}"
+    assert mapping["scaling_config"][0]["maximum_concurrency"] == "${var.maximum_concurrency}"
+    # A batching window plus the slowest invocation must leave the 2-minute p95 (NFR-02) intact.
+    assert default("aggregator", "batching_window_seconds") <= 30
+    assert "enabled" in mapping["lifecycle"][0]["ignore_changes"][0]  # owned by the breaker controller
+
+
+def test_aggregator_egress_is_only_nifi_and_the_endpoints():
+    group = resources("aggregator")[("aws_security_group", "this")]
+    assert "ingress" not in group
+    egress = group["egress"]
+    assert len(egress) == 3
+    assert all("0.0.0.0/0" not in str(rule.get("cidr_blocks", "")) for rule in egress)
+    assert egress[0]["cidr_blocks"] == ["${var.nifi_cidr}"] and egress[0]["from_port"] == "${var.nifi_port}"
+    assert {rule.get("from_port") for rule in egress[1:]} == {443}
+
+
+def allow_statements(module: str) -> list[dict]:
+    return [s for s in policy(module) if s.get("effect", "Allow") == "Allow"]
+
+
+@pytest.mark.parametrize("module", ["aggregator", "breaker_controller"])
+def test_roles_are_least_privilege(module):
+    for statement in allow_statements(module):
+        for action in statement["actions"]:
+            assert "*" not in action, f"{module}: wildcard action {action}"
+        for resource in statement["resources"]:
+            assert resource != "*" and not resource.endswith(":*:*"), f"{module}: wildcard resource {resource}"
+
+
+def test_aggregator_cannot_change_its_own_configuration():
+    actions = {a for s in allow_statements("aggregator") for a in s["actions"]}
+    assert not any(a.startswith("lambda:") for a in actions)
+    deny = by_sid("aggregator")["NeverChangeItself"]
+    assert deny["effect"] == "Deny" and {"lambda:UpdateFunctionConfiguration", "lambda:UpdateEventSourceMapping"} <= set(deny["actions"])
+    assert {"s3:DeleteObject", "s3:GetObject"}.isdisjoint(a for s in allow_statements("aggregator") if "archive" in str(s["resources"]) for a in s["actions"])
+
+
+def test_controller_may_only_update_the_aggregators_mapping_every_minute():
+    r = resources("breaker_controller")
+    assert r[("aws_lambda_function", "this")]["handler"] == "courier.controller.lambda_handler"
+    assert default("breaker_controller", "schedule_expression") == "rate(1 minute)"
+    statement = by_sid("breaker_controller")["PauseAndResumeOnlyThatMapping"]
+    assert statement["actions"] == ["lambda:GetEventSourceMapping", "lambda:UpdateEventSourceMapping"]
+    assert statement["resources"] == ["${var.event_source_mapping_arn}"]
+
+
+def test_handlers_named_in_terraform_exist():
+    from courier import controller, handler
+
+    assert callable(handler.lambda_handler) and callable(controller.lambda_handler)
+
+
+# --- secrets and monitoring -------------------------------------------------------------------
+
+
+def test_secret_rotates_on_a_schedule():
+    rotation = resources("secrets")[("aws_secretsmanager_secret_rotation", "this")]
+    assert rotation["rotation_lambda_arn"] == "${var.rotation_lambda_arn}"
+    assert rotation["rotation_rules"][0]["automatically_after_days"] == "${var.rotation_days}"
+
+
+def test_alarms_cover_backlog_expiry_dlq_errors_breaker_slo_and_auth():
+    r = resources("monitoring")
+    alarms = {name: body for (rtype, name), body in r.items() if rtype == "aws_cloudwatch_metric_alarm"}
+    assert alarms["backlog"]["metric_name"] == "ApproximateAgeOfOldestMessage" and default("monitoring", "backlog_age_seconds") == 3600
+    assert "var.queue_retention_seconds * var.data_expiry_fraction" in alarms["data_expiring"]["threshold"]
+    assert alarms["dlq"]["dimensions"] == {"QueueName": "${var.dlq_name}"}
+    assert alarms["latency_p95"]["extended_statistic"] == "p95" and default("monitoring", "latency_p95_seconds") == 120
+    assert alarms["latency_p999"]["extended_statistic"] == "p99.9" and default("monitoring", "latency_p999_seconds") == 180
+    assert "nifi_auth" in str(alarms["auth_failures"]["dimensions"])
+    assert {"function_errors", "throttles", "breaker_open", "corruption", "traffic_anomaly"} <= set(alarms)
+    assert "ANOMALY_DETECTION_BAND" in str(alarms["traffic_anomaly"]["metric_query"])
+    assert "NumberOfMessagesSent" in str(alarms["traffic_anomaly"]["metric_query"])
+    assert ("aws_cloudwatch_composite_alarm", "this") in r and ("aws_budgets_budget", "this") in r
+    assert ("aws_cloudwatch_dashboard", "this") in r and r[("aws_sns_topic", "this")]["kms_master_key_id"] == "alias/aws/sns"
+
+
+def test_alarm_metrics_are_ones_the_code_emits():
+    from pathlib import Path
+
+    source = "".join(p.read_text() for p in (Path(__file__).parents[2] / "src" / "courier").rglob("*.py"))
+    monitoring = (MODULES / "monitoring" / "main.tf").read_text()
+    for metric in set(re.findall(r'metric_name\s*=\s*"([A-Za-z]+)"', monitoring)):
+        if metric in {"ApproximateAgeOfOldestMessage", "ApproximateNumberOfMessagesVisible", "Errors", "Throttles", "NumberOfMessagesSent"}:
+            continue
+        assert f'"{metric}"' in source, f"alarm on {metric}, which the code never emits"
+
+
+# --- drift between the local stack and the Terraform defaults -------------------------------------
+
+
+def test_local_stack_uses_the_terraform_names_and_settings():
+    pipeline = load("pipeline")
+    text = (MODULES / "pipeline" / "main.tf").read_text()
+    name = default("pipeline", "name")
+    names = {
+        "queue": f"{name}-queue",
+        "dlq": f"{name}-dlq",
+        "idempotency": f"{name}-idempotency",
+        "breaker": f"{name}-breaker",
+        "secret": f"{name}/nifi",
+    }
+    assert '"${var.name}-queue"' in text and '"${var.name}-dlq"' in text and '"${var.name}/nifi"' in text
+    assert (names["queue"], names["dlq"]) == (provision.QUEUE, provision.DLQ)
+    assert (names["idempotency"], names["breaker"]) == (provision.IDEMPOTENCY_TABLE, provision.BREAKER_TABLE)
+    assert names["secret"] == provision.SECRET_ID
+    assert default("state_tables", "idempotency_table_name") == provision.IDEMPOTENCY_TABLE
+    assert default("state_tables", "breaker_table_name") == provision.BREAKER_TABLE
+    assert default("secrets", "name") == provision.SECRET_ID
+    assert pipeline["module"]  # parsed
