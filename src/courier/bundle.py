@@ -9,7 +9,6 @@ other than what the S3 events say.
 
 from __future__ import annotations
 
-import gzip
 import hashlib
 import io
 import json
@@ -19,12 +18,14 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from isal import igzip
+
 from courier.events import ObjectIdentity, ObjectRef
 from courier.member_names import member_name, unique_names
 
 MANIFEST_NAME = "manifest.json"
 MANIFEST_FORMAT = "courier-bundle/1"
-GZIP_LEVEL = 6
+GZIP_LEVEL = 2  # ISA-L levels are 0-3
 _BUNDLE_NAMESPACE = uuid.UUID("5f0c3c1e-8c57-4d55-9a57-6f1d3c0b2a11")
 
 
@@ -157,8 +158,13 @@ def build_bundle(files: Sequence[FetchedFile]) -> Bundle:
 
 
 def gzip_deterministic(data: bytes) -> bytes:
-    """Standard gzip (RFC 1952) with mtime 0 and no file name in the header."""
-    return gzip.compress(data, compresslevel=GZIP_LEVEL, mtime=0)
+    """Standard gzip (RFC 1952) with mtime 0 and no file name in the header.
+
+    ISA-L's deflate at level 2 is ~15x faster than GNU ``gzip -6`` on courier's
+    data for about 4% more bytes (``make bench``); its output is ordinary gzip that
+    Python, GNU gzip and NiFi decompress.
+    """
+    return igzip.compress(data, compresslevel=GZIP_LEVEL, mtime=0)
 
 
 def archive_key(prefix: str, bundle: Bundle) -> str:

@@ -131,7 +131,7 @@ class Settings:
     nifi_allow_http: bool = _setting(False, _bool, "Allow a plain http:// NiFi URL. Local use only.")
     connect_timeout_seconds: float = _setting(5.0, _float(0.1, 60), "TCP+TLS connect timeout to NiFi.")
     read_timeout_seconds: float = _setting(60.0, _float(1, 600), "Time NiFi may take to answer a POST.")
-    fetch_concurrency: int = _setting(16, _int(1, 128), "Parallel S3 GETs and ledger calls per invocation.")
+    fetch_concurrency: int = _setting(32, _int(1, 128), "Parallel claims and S3 GETs per invocation.")
     max_bundle_bytes: int = _setting(64 * MIB, _int(1024, 1024 * MIB), "Maximum uncompressed file bytes per bundle; bigger batches are split.")
     claim_lease_seconds: int = _setting(960, _int(10, 86400), "How long a claim blocks other invocations if its holder dies (above the function timeout).")
     ledger_ttl_days: int = _setting(7, _int(1, 365), "Days a ledger item lives (DynamoDB TTL).")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import socket
 import time
-import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -47,13 +46,11 @@ def stack_factory(tmp_path: Path) -> Iterator[Callable[..., LocalStack]]:
 
     yield make
     for stack in started:
-        endpoint = stack.emulator.endpoint if stack.emulator else None
         stack.stop()
-        if endpoint:
-            try:  # moto's backends are process-wide: leave nothing for the next test
-                urllib.request.urlopen(urllib.request.Request(f"{endpoint}/moto-api/reset", method="POST"), timeout=5)
-            except OSError:
-                pass
+    # moto's backends are process-wide (the in-process server shares them): leave nothing behind.
+    from moto.moto_api._internal.models import moto_api_backend
+
+    moto_api_backend.reset()
     os.environ.clear()
     os.environ.update(saved)
 

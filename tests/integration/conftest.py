@@ -75,6 +75,9 @@ def receiver(ca: trustme.CA, tmp_path: Path) -> Iterator[Receiver]:
 
 @pytest.fixture
 def aws() -> Iterator[Any]:
+    from courier.local.emulator import make_conditional_writes_atomic
+
+    make_conditional_writes_atomic()  # as real DynamoDB is: racing conditional writes, one winner
     with mock_aws():
         yield boto3.session.Session(region_name="eu-west-2")
 

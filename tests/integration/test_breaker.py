@@ -69,11 +69,13 @@ def test_hash_rejection_does_not_trip_the_breaker(aws, stack):
 
 
 def test_two_invocations_racing_for_the_half_open_probe_yield_one_probe(aws, stack):
-    breaker = make_breaker(aws, stack)
+    # Recovery (and so the probe lease) of 3 s: Powertools counts whole seconds, and a
+    # lease of 1 s could lapse while the 0.5-s probe runs, letting a second prober take over.
+    breaker = make_breaker(aws, stack, recovery=3)
     for _ in range(2):
         with pytest.raises(NiFiUnavailableError):
             breaker.guard(failing)()
-    time.sleep(2.1)
+    time.sleep(3.1)
     calls = []
     outcomes = []
     start = threading.Barrier(2)
@@ -86,7 +88,7 @@ def test_two_invocations_racing_for_the_half_open_probe_yield_one_probe(aws, sta
     def invocation():
         start.wait()
         try:
-            outcomes.append(make_breaker(aws, stack).guard(slow_probe)())
+            outcomes.append(make_breaker(aws, stack, recovery=3).guard(slow_probe)())
         except BreakerOpenError:
             outcomes.append("fail-fast")
 

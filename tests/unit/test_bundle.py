@@ -140,3 +140,14 @@ def test_a_key_that_is_also_a_directory_of_another_key_extracts(tmp_path: Path):
         tar.extractall(tmp_path, filter="data")
     contents = sorted(p.read_bytes() for p in tmp_path.rglob("*") if p.is_file() and p.name != MANIFEST_NAME)
     assert contents == [b"file a", b"file a/b"]
+
+
+def test_bundle_decompresses_with_gnu_gzip(tmp_path: Path):
+    import shutil
+    import subprocess
+
+    if shutil.which("gzip") is None:
+        pytest.fail("GNU gzip is part of every Debian base image this project runs on")
+    bundle = build_bundle([fetched(k, k.encode("utf-8", "replace") * 100) for k in AWKWARD_KEYS])
+    plain = subprocess.run(["gzip", "-dc"], input=bundle.data, capture_output=True, check=True).stdout
+    assert plain == gzip.decompress(bundle.data)

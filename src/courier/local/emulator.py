@@ -12,6 +12,7 @@ import io
 import json
 import logging
 import socket
+import threading
 import zipfile
 from dataclasses import dataclass
 from typing import Any
@@ -37,6 +38,32 @@ def ensure_port_free(port: int, what: str, flag: str) -> None:
             raise PortInUseError(f"port {port} on 127.0.0.1 ({what}) is in use; stop what uses it or pick another with {flag}") from None
 
 
+_ATOMIC = threading.RLock()
+
+
+def make_conditional_writes_atomic() -> None:
+    """Give moto's DynamoDB the per-item atomicity real DynamoDB has.
+
+    moto checks a ConditionExpression and then writes, with nothing in between to
+    stop a second request thread; two conditional writes racing for one item can
+    both succeed. courier's ledger claims and the breaker's probe election rely on
+    exactly that not happening, so every write runs under one lock here.
+    """
+    from moto.dynamodb.models import DynamoDBBackend
+
+    if getattr(DynamoDBBackend, "_courier_atomic", False):
+        return
+    for name in ("put_item", "update_item", "delete_item", "transact_write_items"):
+        original = getattr(DynamoDBBackend, name)
+
+        def locked(self: Any, *args: Any, __original: Any = original, **kwargs: Any) -> Any:
+            with _ATOMIC:
+                return __original(self, *args, **kwargs)
+
+        setattr(DynamoDBBackend, name, locked)
+    DynamoDBBackend._courier_atomic = True  # type: ignore[attr-defined]
+
+
 class Emulator:
     """moto's ThreadedMotoServer, bound to loopback only."""
 
@@ -44,6 +71,7 @@ class Emulator:
         from moto.server import ThreadedMotoServer
 
         logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no access log over the live view
+        make_conditional_writes_atomic()
         ensure_port_free(port, "AWS emulator", "--aws-port")
         self.port = port
         self.server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)

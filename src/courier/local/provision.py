@@ -55,19 +55,18 @@ def provision(session: Any, credentials: dict[str, str], visibility_timeout: int
             ServerSideEncryptionConfiguration={"Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]},
         )
 
-    dlq_url = sqs.create_queue(
-        QueueName=DLQ, Attributes={"MessageRetentionPeriod": str(DLQ_RETENTION_SECONDS), "SqsManagedSseEnabled": "true"}
-    )["QueueUrl"]
+    dlq_url = _create_queue(sqs, DLQ, {"MessageRetentionPeriod": str(DLQ_RETENTION_SECONDS), "SqsManagedSseEnabled": "true"})
     dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    queue_url = sqs.create_queue(
-        QueueName=QUEUE,
-        Attributes={
+    queue_url = _create_queue(
+        sqs,
+        QUEUE,
+        {
             "MessageRetentionPeriod": str(QUEUE_RETENTION_SECONDS),
             "VisibilityTimeout": str(visibility_timeout),
             "SqsManagedSseEnabled": "true",
             "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": MAX_RECEIVE_COUNT}),
         },
-    )["QueueUrl"]
+    )
     queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
 
     s3.put_bucket_notification_configuration(
@@ -100,6 +99,15 @@ def provision(session: Any, credentials: dict[str, str], visibility_timeout: int
         breaker_table=BREAKER_TABLE,
         secret_id=SECRET_ID,
     )
+
+
+def _create_queue(sqs: Any, name: str, attributes: dict[str, str]) -> str:
+    try:
+        return str(sqs.create_queue(QueueName=name, Attributes=attributes)["QueueUrl"])
+    except sqs.exceptions.QueueNameExists:  # exists with other settings: bring it in line
+        url = str(sqs.get_queue_url(QueueName=name)["QueueUrl"])
+        sqs.set_queue_attributes(QueueUrl=url, Attributes=attributes)
+        return url
 
 
 def _create_bucket(s3: Any, bucket: str, region: str | None) -> None:
