@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 
 CHECKOV_VENV := .venv-checkov
 
-.PHONY: run test package clean
+.PHONY: run test bench package clean
 
 $(BIN)/python:
 	@test -n "$(PYTHON)" || { echo "error: Python 3.11+ not found (set PYTHON=/path/to/python3.11)"; exit 1; }
@@ -15,7 +15,7 @@ $(BIN)/python:
 
 # Stamp files re-run the install only when pyproject.toml changes.
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e .
+	$(BIN)/python -m pip install --quiet -e '.[local,report]'
 	@touch $@
 
 $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
@@ -35,6 +35,9 @@ $(CHECKOV_VENV)/.installed: | $(BIN)/python
 
 test: $(VENV)/.installed-dev $(CHECKOV_VENV)/.installed
 	CHECKOV_BIN=$(CURDIR)/$(CHECKOV_VENV)/bin/checkov $(BIN)/python -m pytest
+
+bench: $(VENV)/.installed-dev
+	$(BIN)/python -m bench
 
 package: $(VENV)/.installed
 	$(BIN)/python scripts/package_lambda.py --out dist/courier-lambda.zip

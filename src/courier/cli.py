@@ -153,6 +153,9 @@ def local_up(
     except CourierError as exc:
         stack.stop()
         raise fail(str(exc)) from None
+    except ImportError as exc:
+        stack.stop()
+        raise fail(f"the local stack needs the package {exc.name!r}: pip install 'courier[local]' (make run does)") from None
     stop = threading.Event()
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -444,6 +447,50 @@ def archive_verify(
         console.print(f"[red]PROBLEM[/red] {finding.key}: {finding.problem}", highlight=False, soft_wrap=True)
     console.print(f"checked {checked} bundles{' (deep)' if deep else ''}: {len(findings)} problems")
     raise typer.Exit(EXIT_INTEGRITY if findings else EXIT_OK)
+
+
+@app.command("slo-report")
+def slo_report(
+    since: Annotated[str | None, typer.Option(help="Only files acknowledged from this time (UTC, ISO).")] = None,
+    out: Annotated[Path, typer.Option(help="Directory for latency.png and latency.json.")] = Path("slo-report"),
+    state_dir: StateDir = Path(".courier"),
+    aws: Annotated[bool, typer.Option("--aws", help="Read the DeliveryLatency metric from CloudWatch instead of a local state dir.")] = False,
+) -> None:
+    """End-to-end latency (S3 event to NiFi acknowledgement) against the 2- and 3-minute SLOs.
+
+    Locally: every file of a local-stack run (its state dir), as a PNG histogram with
+    the SLO lines and p50/p95/p99/p99.9 marked, and a JSON summary. With --aws: the
+    percentiles of the DeliveryLatency metric (JSON only).
+    """
+    from datetime import UTC, datetime, timedelta
+
+    from courier import slo
+
+    since_at = _time_range(since, None, default_days=1)[0] if since else None
+    out.mkdir(parents=True, exist_ok=True)
+    if aws:
+        until = datetime.now(UTC)
+        summary = slo.cloudwatch_summary(_session(None).client("cloudwatch"), since_at or until - timedelta(days=1), until)
+    else:
+        if not (state_dir / "received.jsonl").exists():
+            raise fail(f"no local run in {state_dir} (expected {state_dir / 'received.jsonl'}); use --state-dir or --aws")
+        latencies = slo.local_latencies(state_dir, since_at)
+        summary = slo.summarise(latencies)
+        if latencies:
+            try:
+                slo.plot(latencies, summary, out / "latency.png", "courier end-to-end latency")
+            except ImportError:
+                raise fail("the histogram needs matplotlib: pip install 'courier[report]'") from None
+    (out / "latency.json").write_text(json.dumps(summary, indent=2))
+    if not summary.get("files"):
+        raise fail("no delivered files in that range", EXIT_NOTHING)
+    seconds = summary["seconds"]
+    console.print(
+        f"{summary['files']} files: p50 {seconds['p50']:.1f} s, p95 {seconds['p95']:.1f} s, p99 {seconds['p99']:.1f} s, "
+        f"p99.9 {seconds['p99.9']:.1f} s; SLO {'met' if summary['slo_met'] else 'MISSED'}; report in {out}/",
+        highlight=False,
+        soft_wrap=True,
+    )
 
 
 def main() -> None:  # pragma: no cover - console script entry

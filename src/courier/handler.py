@@ -8,6 +8,7 @@ SDK variable) points boto3 at an emulator for local runs.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,6 +26,9 @@ from courier.ledger.dynamodb import DynamoDBLedger
 from courier.observability import logger, metrics
 
 DAY = 86400
+
+# A batch of test events or fast failures has no per-file metrics; that is normal, not worth a warning.
+warnings.filterwarnings("ignore", message="No application metrics to publish", category=UserWarning)
 
 
 @dataclass

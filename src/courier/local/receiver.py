@@ -61,6 +61,7 @@ class ReceiverState:
         self.credentials = credentials
         self.mode = "ok"
         self.mode_changed = threading.Event()
+        self.delay_seconds = 0.0  # added before every answer (benchmarks: NiFi's round trip)
         self.timeout_hold_seconds = timeout_hold_seconds
         self.responses: Counter[int] = Counter()
         self.bundles: list[ReceivedBundle] = []
@@ -214,6 +215,8 @@ class _Handler(BaseHTTPRequestHandler):
         self._reply(200, {"mode": mode})
 
     def _receive(self, body: bytes) -> None:
+        if self.state.delay_seconds:
+            time.sleep(self.state.delay_seconds)
         with self.state.lock:
             mode, changed = self.state.mode, self.state.mode_changed
         if mode in ("unavailable", "error"):

@@ -1,0 +1,95 @@
+"""Benchmark 3: wall, CPU, peak RSS and Lambda GB-seconds by batch size (10, 100, 1,000, 5,000).
+
+The emulator runs in this process (moto server); each batch is handled in a child
+process, so the child's peak RSS is the handler's own.
+
+    python -m bench.cost_memory
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from bench.common import files, report, save
+from bench.world import land, new_session, provisioned, receiver
+
+COMMAND = ".venv/bin/python -m bench.cost_memory"
+SIZES = (10, 100, 1000, 5000)
+MEMORY_MB = 1024  # the Terraform default of the aggregator
+
+
+def child(spec_path: str) -> None:
+    """Run one invocation of the records in spec_path; print wall, CPU, RSS."""
+    from bench.common import inject_latency
+    from bench.world import new_session as session_factory
+    from courier.config import Settings
+    from courier.handler import build_runtime
+
+    spec = json.loads(Path(spec_path).read_text())
+    session = session_factory()
+    inject_latency(session)
+    runtime = build_runtime(Settings.from_env(spec["env"]), session)
+    records = spec["records"]
+    baseline = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    wall, cpu = time.perf_counter(), time.process_time()
+    result = runtime.aggregator.process(records)
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(json.dumps({"wall": wall, "cpu": cpu, "peak_rss_mb": peak / 1024, "baseline_rss_mb": baseline / 1024,
+                      "failed": len(result.failed), "bundles": len(result.bundles), "raw_bytes": sum(b.raw_bytes for _, b in result.bundles)}))
+
+
+def main() -> dict:
+    from moto.server import ThreadedMotoServer
+
+    from courier.local.emulator import ensure_port_free, make_conditional_writes_atomic
+
+    make_conditional_writes_atomic()
+    port = 4599
+    ensure_port_free(port, "benchmark emulator", "(edit bench/cost_memory.py)")
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    os.environ["AWS_ENDPOINT_URL"] = f"http://127.0.0.1:{port}"
+    rows, figures = [], {"memory_mb": MEMORY_MB, "sizes": {}}
+    try:
+        with receiver(delay=0.050) as (nifi, ca):
+            session = new_session()
+            stack = provisioned(session)
+            for size in SIZES:
+                records = land(session, stack, files(size, seed=size), f"cost{size}")
+                env = {"COURIER_ARCHIVE_BUCKET": stack.archive_bucket, "COURIER_NIFI_URL": nifi.url(), "COURIER_NIFI_CA_BUNDLE": ca}
+                with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as spec:
+                    json.dump({"env": env, "records": records}, spec)
+                out = subprocess.run([sys.executable, "-m", "bench.cost_memory", "--child", spec.name], capture_output=True, text=True, check=True,
+                                     env={**os.environ, "PYTHONWARNINGS": "ignore"})
+                os.unlink(spec.name)
+                run = json.loads(out.stdout.strip().splitlines()[-1])
+                assert run["failed"] == 0, run
+                gb_s_per_file = run["wall"] * MEMORY_MB / 1024 / size
+                raw_mb = run["raw_bytes"] / 1e6
+                allowed = 2.5 * raw_mb + 150
+                run.update(gb_s_per_file=gb_s_per_file, gb_s_per_million_files=gb_s_per_file * 1e6, memory_target_mb=allowed, raw_mb=raw_mb)
+                figures["sizes"][str(size)] = run
+                target = "target <= 0.004" if size == 100 else ""
+                rows.append((f"{size:>5} files", f"{run['wall']:.2f} s wall", f"CPU {run['cpu']:.2f} s"))
+                rows.append(("", f"{run['peak_rss_mb']:.0f} MB peak", f"target <= {allowed:.0f} MB (2.5 x {raw_mb:.0f} MB + 150)"))
+                rows.append(("", f"{gb_s_per_file:.5f} GB-s/file", f"{gb_s_per_file * 1e6:,.0f} GB-s per million files {target}"))
+    finally:
+        server.stop()
+    report(f"cost and memory by batch size (Lambda at {MEMORY_MB} MB, AWS-like latencies injected)", rows, COMMAND)
+    save("cost_memory", figures, COMMAND)
+    return figures
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 3 and sys.argv[1] == "--child":
+        child(sys.argv[2])
+    else:
+        main()
