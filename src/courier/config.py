@@ -20,30 +20,25 @@ PREFIX = "COURIER_"
 MIB = 1024 * 1024
 
 
-def _int(lo: int, hi: int) -> Callable[[str, str], int]:
-    def parse(name: str, raw: str) -> int:
+def _number(cast: Callable[[str], Any], kind: str, lo: float, hi: float) -> Callable[[str, str], Any]:
+    def parse(name: str, raw: str) -> Any:
         try:
-            value = int(raw)
+            value = cast(raw)
         except ValueError:
-            raise ConfigError(f"{name} must be an integer between {lo} and {hi}, got {raw!r}") from None
-        if not lo <= value <= hi:
-            raise ConfigError(f"{name} must be an integer between {lo} and {hi}, got {raw!r}")
+            value = None
+        if value is None or not lo <= value <= hi:
+            raise ConfigError(f"{name} must be {kind} between {lo} and {hi}, got {raw!r}")
         return value
 
     return parse
+
+
+def _int(lo: int, hi: int) -> Callable[[str, str], int]:
+    return _number(int, "an integer", lo, hi)
 
 
 def _float(lo: float, hi: float) -> Callable[[str, str], float]:
-    def parse(name: str, raw: str) -> float:
-        try:
-            value = float(raw)
-        except ValueError:
-            raise ConfigError(f"{name} must be a number between {lo} and {hi}, got {raw!r}") from None
-        if not lo <= value <= hi:
-            raise ConfigError(f"{name} must be a number between {lo} and {hi}, got {raw!r}")
-        return value
-
-    return parse
+    return _number(float, "a number", lo, hi)
 
 
 def _bool(name: str, raw: str) -> bool:

@@ -66,21 +66,27 @@ def plot(latencies: list[float], summary: dict[str, Any], path: Path, title: str
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(10, 5), dpi=110)
-    upper = max(SLO_P999_SECONDS * 1.05, max(latencies) * 1.05)
-    ax.hist(latencies, bins=80, range=(0, upper), color="#4c72b0")
-    ax.set_yscale("log")
-    ax.axvline(SLO_P95_SECONDS, color="#dd8452", linestyle="--", label="2-minute SLO (95%)")
-    ax.axvline(SLO_P999_SECONDS, color="#c44e52", linestyle="--", label="3-minute SLO (99.9%)")
     colours = {"p50": "#55a868", "p95": "#8172b3", "p99": "#937860", "p99.9": "#da8bc3"}
-    for name, value in summary["seconds"].items():
-        if name in colours:
-            ax.axvline(value, color=colours[name], linewidth=1.5, label=f"{name} = {value:.1f} s")
-    ax.set_xlabel("seconds from S3 event to NiFi acknowledgement")
-    ax.set_ylabel("files (log scale)")
-    ax.set_title(f"{title}: {summary['files']} files, {summary['within_2_minutes'] * 100:.2f}% within 2 min, "
+    fig, (whole, zoom) = plt.subplots(1, 2, figsize=(13, 5), dpi=110, gridspec_kw={"width_ratios": [3, 2]})
+    upper = max(SLO_P999_SECONDS * 1.05, max(latencies) * 1.05)
+    zoom_upper = max(latencies) * 1.1 or 1.0
+    for ax, limit, bins in ((whole, upper, 120), (zoom, zoom_upper, 60)):
+        ax.hist(latencies, bins=bins, range=(0, limit), color="#4c72b0")
+        ax.set_yscale("log")
+        ax.set_xlabel("seconds from S3 event to NiFi acknowledgement")
+        for name, value in summary["seconds"].items():
+            if name in colours:
+                ax.axvline(value, color=colours[name], linewidth=1.5, label=f"{name} = {value:.1f} s")
+    for value, label, colour in ((SLO_P95_SECONDS, "2-minute SLO (95%)", "#dd8452"), (SLO_P999_SECONDS, "3-minute SLO (99.9%)", "#c44e52")):
+        whole.axvline(value, color=colour, linestyle="--", label=label)
+        if value <= zoom_upper:
+            zoom.axvline(value, color=colour, linestyle="--")
+    whole.set_ylabel("files (log scale)")
+    whole.set_title("whole range, with the SLO lines", fontsize=10)
+    zoom.set_title(f"0 to {zoom_upper:.1f} s", fontsize=10)
+    whole.legend(loc="upper right", fontsize=8)
+    fig.suptitle(f"{title}: {summary['files']} files, {summary['within_2_minutes'] * 100:.2f}% within 2 min, "
                  f"{summary['within_3_minutes'] * 100:.3f}% within 3 min")
-    ax.legend(loc="upper right", fontsize=8)
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)

@@ -7,6 +7,8 @@ version is permanent, anything else (throttling, 5xx, network) is retryable.
 from __future__ import annotations
 
 import base64
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -24,6 +26,17 @@ DELIVERED_TAG = "courier-delivered"
 
 def _code(exc: ClientError) -> str:
     return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+@contextmanager
+def _storage_errors(action: str) -> Iterator[None]:
+    """Throttling, 5xx and network errors of a write become one retryable error."""
+    try:
+        yield
+    except ClientError as exc:
+        raise StorageUnavailableError(f"{action} failed: {_code(exc)}") from exc
+    except BotoCoreError as exc:
+        raise StorageUnavailableError(f"{action} failed: {type(exc).__name__}") from exc
 
 
 class LandingStore:
@@ -66,22 +79,14 @@ class ArchiveStore:
         """One JSON line per file of a bundle (see ``bundle.index_key``)."""
         args: dict[str, Any] = {"Bucket": self.bucket, "Key": key, "Body": lines, "ContentType": "application/x-ndjson"}
         self._encryption(args)
-        try:
+        with _storage_errors(f"archive index PUT of {key}"):
             self.client.put_object(**args)
-        except ClientError as exc:
-            raise StorageUnavailableError(f"archive index PUT of {key} failed: {_code(exc)}") from exc
-        except BotoCoreError as exc:
-            raise StorageUnavailableError(f"archive index PUT of {key} failed: {type(exc).__name__}") from exc
 
     def mark_delivered(self, key: str) -> None:
-        try:
+        with _storage_errors(f"tagging {key} as delivered"):
             self.client.put_object_tagging(
                 Bucket=self.bucket, Key=key, Tagging={"TagSet": [{"Key": DELIVERED_TAG, "Value": "true"}]}
             )
-        except ClientError as exc:
-            raise StorageUnavailableError(f"tagging {key} as delivered failed: {_code(exc)}") from exc
-        except BotoCoreError as exc:
-            raise StorageUnavailableError(f"tagging {key} as delivered failed: {type(exc).__name__}") from exc
 
     def _encryption(self, args: dict[str, Any]) -> None:
         if self.kms_key_id:
@@ -105,9 +110,5 @@ class ArchiveStore:
             },
         }
         self._encryption(args)
-        try:
+        with _storage_errors(f"archive PUT of {key}"):
             self.client.put_object(**args)
-        except ClientError as exc:
-            raise StorageUnavailableError(f"archive PUT of {key} failed: {_code(exc)}") from exc
-        except BotoCoreError as exc:
-            raise StorageUnavailableError(f"archive PUT of {key} failed: {type(exc).__name__}") from exc
