@@ -1,0 +1,70 @@
+"""A latency-only AWS for the handler benchmark: calls cost their injected latency, nothing else.
+
+moto does the real work of S3 and DynamoDB in the benchmark's own process, under
+its GIL, so with moto the measurement is dominated by the emulator's CPU, not by
+courier's design. This stub answers the happy path's calls from memory without
+evaluating anything (no conditions, no conflicts), while botocore still
+serialises every request and parses every response as it would against AWS.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from botocore.awsrequest import AWSResponse
+
+
+class _Raw:
+    def __init__(self, body: bytes) -> None:
+        self.body = body
+
+    def stream(self, **_: Any):
+        yield self.body
+
+    def read(self, *_: Any) -> bytes:
+        body, self.body = self.body, b""
+        return body
+
+
+def _response(status: int, body: bytes = b"", headers: dict[str, str] | None = None) -> AWSResponse:
+    return AWSResponse("https://stub", status, {"content-length": str(len(body)), **(headers or {})}, _Raw(body))
+
+
+class StubAWS:
+    def __init__(self, secret: dict[str, str]) -> None:
+        self.objects: dict[str, bytes] = {}
+        self.secret = json.dumps(secret)
+
+    def body(self, bucket: str, key: str) -> bytes:
+        """What was put at bucket/key (virtual-hosted URLs carry only the key in the path)."""
+        return self.objects[key]
+
+    def install(self, session: Any) -> None:
+        session._session.register("before-send", self.answer)
+
+    def answer(self, request: Any, **_: Any) -> AWSResponse:
+        target = request.headers.get("X-Amz-Target", b"")
+        target = target.decode() if isinstance(target, bytes) else target
+        if target:
+            return self._json(target.split(".")[-1], json.loads(request.body or b"{}"))
+        return self._s3(request)
+
+    def _json(self, operation: str, body: dict[str, Any]) -> AWSResponse:
+        answers = {
+            "GetSecretValue": {"ARN": "arn:aws:secretsmanager:eu-west-2:1:secret:courier/nifi", "Name": "courier/nifi", "SecretString": self.secret, "VersionId": "v1"},
+            "BatchWriteItem": {"UnprocessedItems": {}},
+        }
+        return _response(200, json.dumps(answers.get(operation, {})).encode(), {"content-type": "application/x-amz-json-1.0"})
+
+    def _s3(self, request: Any) -> AWSResponse:
+        path = request.url.split("://", 1)[1].split("/", 1)[1].split("?", 1)[0]
+        if request.method == "PUT" and "tagging" not in request.url:
+            body = request.body if isinstance(request.body, bytes) else request.body.read()
+            self.objects[path] = body
+            return _response(200, headers={"ETag": '"%s"' % hashlib.md5(body).hexdigest()})  # noqa: S324 - S3's ETag
+        if request.method == "PUT":
+            return _response(200)
+        body = self.objects[path]
+        return _response(200, body, {"ETag": '"%s"' % hashlib.md5(body).hexdigest(), "content-type": "application/json"})  # noqa: S324
