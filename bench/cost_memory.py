@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 from bench.common import files, report, save
-from bench.world import land, new_session, provisioned, receiver
+from bench.world import new_session, provisioned, receiver, record_for
 
 COMMAND = ".venv/bin/python -m bench.cost_memory"
 SIZES = (10, 100, 1000, 5000)
@@ -47,10 +47,13 @@ def child(spec_path: str) -> None:
 
 
 def main() -> dict:
+    import logging
+
     from moto.server import ThreadedMotoServer
 
     from courier.local.emulator import ensure_port_free, make_conditional_writes_atomic
 
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
     make_conditional_writes_atomic()
     port = 4599
     ensure_port_free(port, "benchmark emulator", "(edit bench/cost_memory.py)")
@@ -62,8 +65,15 @@ def main() -> dict:
         with receiver(delay=0.050) as (nifi, ca):
             session = new_session()
             stack = provisioned(session)
+            s3 = session.client("s3")
+            # moto's S3 -> SQS notifications slow down as the queue grows: build the records here.
+            s3.put_bucket_notification_configuration(Bucket=stack.landing_bucket, NotificationConfiguration={})
             for size in SIZES:
-                records = land(session, stack, files(size, seed=size), f"cost{size}")
+                records = []
+                for i, body in enumerate(files(size, seed=size)):
+                    key = f"cost{size}/{i:06d}.json"
+                    put = s3.put_object(Bucket=stack.landing_bucket, Key=key, Body=body)
+                    records.append(record_for(stack.landing_bucket, key, put, len(body), stack.queue_arn))
                 env = {"COURIER_ARCHIVE_BUCKET": stack.archive_bucket, "COURIER_NIFI_URL": nifi.url(), "COURIER_NIFI_CA_BUNDLE": ca}
                 with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as spec:
                     json.dump({"env": env, "records": records}, spec)

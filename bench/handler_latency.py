@@ -55,11 +55,10 @@ def sequential(session, stack, records, nifi_post) -> None:
 
 def with_stub(contents: list[bytes]) -> dict:
     """The same invocation against the latency-only stub: the design's own critical path."""
-    from courier.events import parse_message
-    from courier.local.provision import Stack
-
     from bench.stub_aws import StubAWS
     from bench.world import record_for
+    from courier.events import parse_message
+    from courier.local.provision import Stack
 
     stack = Stack("courier-landing", "courier-archive", "", "arn:aws:sqs:eu-west-2:1:courier-queue", "", "", "courier-idempotency", "courier-breaker", "courier/nifi")
     warm, builds = [], []

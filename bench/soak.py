@@ -1,7 +1,8 @@
 """Benchmark 4: many warm invocations in one process, as Lambda reuses an environment.
 
-RSS, open file descriptors and threads after warm-up vs at the end. The emulator
-(moto server) runs in a separate process so its growing storage is not counted.
+RSS, open file descriptors and threads after warm-up vs at the end. The AWS side
+is the in-memory stub of benchmark 2 (it keeps nothing it does not have to), so
+what grows is courier's.
 
     python -m bench.soak [invocations]
 """
@@ -10,7 +11,6 @@ from __future__ import annotations
 
 import os
 import resource
-import subprocess
 import sys
 import threading
 import time
@@ -34,52 +34,51 @@ def fds() -> int:
     return len(os.listdir("/proc/self/fd"))
 
 
-def emulator(port: int) -> subprocess.Popen:
-    code = (
-        "import sys, time; from moto.server import ThreadedMotoServer; "
-        "from courier.local.emulator import make_conditional_writes_atomic; make_conditional_writes_atomic(); "
-        f"s = ThreadedMotoServer(ip_address='127.0.0.1', port={port}, verbose=False); s.start(); print('up', flush=True); "
-        "sys.stdin.read()"
-    )
-    proc = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-    assert proc.stdout.readline().strip() == "up"
-    return proc
-
-
 def main(invocations: int = INVOCATIONS) -> dict:
-    from bench.world import new_session, provisioned, receiver, record_for
+    from bench.stub_aws import StubAWS
+    from bench.world import new_session, receiver, record_for
     from courier import handler
-    from courier.local.emulator import ensure_port_free
     from courier.local.lambda_runtime import LambdaContext
 
-    port = 4598
-    ensure_port_free(port, "soak emulator", "(edit bench/soak.py)")
-    proc = emulator(port)
-    os.environ.update(AWS_ENDPOINT_URL=f"http://127.0.0.1:{port}", POWERTOOLS_METRICS_DISABLED="true", COURIER_LOG_LEVEL="ERROR")
+    os.environ.update(POWERTOOLS_METRICS_DISABLED="true", COURIER_LOG_LEVEL="ERROR")
     samples = []
-    try:
-        with receiver() as (nifi, ca):
+    with receiver() as (nifi, ca):
+        # The AWS side is the in-memory stub, so this process's memory is courier's and the
+        # run is short; the handler is the real one, reused as Lambda reuses it.
+        stub = StubAWS({"username": "bench", "password": "bench"}, keep_writes=False)
+        os.environ.update(COURIER_ARCHIVE_BUCKET="courier-archive", COURIER_NIFI_URL=nifi.url(), COURIER_NIFI_CA_BUNDLE=ca)
+        original = handler.build_runtime
+
+        def stubbed(settings, session=None):
             session = new_session()
-            stack = provisioned(session)
-            os.environ.update(COURIER_ARCHIVE_BUCKET=stack.archive_bucket, COURIER_NIFI_URL=nifi.url(), COURIER_NIFI_CA_BUNDLE=ca)
-            handler.reset()
-            s3 = session.client("s3")
-            # No notifications piling up in the emulator: the records are built here.
-            s3.put_bucket_notification_configuration(Bucket=stack.landing_bucket, NotificationConfiguration={})
-            start = time.perf_counter()
+            stub.install(session)
+            return original(settings, session)
+
+        handler.build_runtime = stubbed
+        handler.reset()
+        s3 = new_session()
+        stub.install(s3)
+        s3 = s3.client("s3")
+        start = time.perf_counter()
+        try:
             for i in range(invocations):
                 key, body = f"soak/{i:06d}.json", b'{"i": %d}' % i
-                put = s3.put_object(Bucket=stack.landing_bucket, Key=key, Body=body)
-                records = [record_for(stack.landing_bucket, key, put, len(body), stack.queue_arn)]
+                put = s3.put_object(Bucket="courier-landing", Key=key, Body=body)
+                records = [record_for("courier-landing", key, put, len(body), "arn:aws:sqs:eu-west-2:1:courier-queue")]
                 response = handler.lambda_handler({"Records": records}, LambdaContext(60, "eu-west-2"))
                 assert response == {"batchItemFailures": []}, response
                 if i + 1 == WARMUP or (i + 1) % 1000 == 0:
+                    # The receiver runs in this process too and remembers every bundle it got:
+                    # that bookkeeping is the harness's, not courier's, so it is dropped before sampling.
+                    with nifi.state.lock:
+                        nifi.state.bundles.clear()
+                        nifi.state.deliveries.clear()
+                        nifi.state.latencies.clear()
                     samples.append({"invocation": i + 1, "rss_mb": rss_mb(), "fds": fds(), "threads": threading.active_count()})
-            elapsed = time.perf_counter() - start
+        finally:
+            handler.build_runtime = original
             handler.reset()
-    finally:
-        proc.stdin.close()
-        proc.wait(timeout=30)
+        elapsed = time.perf_counter() - start
     warm, end = samples[0], samples[-1]
     figures = {
         "invocations": invocations,

@@ -33,9 +33,12 @@ def _response(status: int, body: bytes = b"", headers: dict[str, str] | None = N
 
 
 class StubAWS:
-    def __init__(self, secret: dict[str, str]) -> None:
+    def __init__(self, secret: dict[str, str], keep_writes: bool = True) -> None:
         self.objects: dict[str, bytes] = {}
         self.secret = json.dumps(secret)
+        # A soak must not measure the stub's own storage: then only landed files are
+        # kept, and each only until it is read.
+        self.keep_writes = keep_writes
 
     def body(self, bucket: str, key: str) -> bytes:
         """What was put at bucket/key (virtual-hosted URLs carry only the key in the path)."""
@@ -62,9 +65,10 @@ class StubAWS:
         path = request.url.split("://", 1)[1].split("/", 1)[1].split("?", 1)[0]
         if request.method == "PUT" and "tagging" not in request.url:
             body = request.body if isinstance(request.body, bytes) else request.body.read()
-            self.objects[path] = body
+            if self.keep_writes or not path.startswith(("bundles/", "index/")):
+                self.objects[path] = body
             return _response(200, headers={"ETag": '"%s"' % hashlib.md5(body).hexdigest()})  # noqa: S324 - S3's ETag
         if request.method == "PUT":
             return _response(200)
-        body = self.objects[path]
+        body = self.objects[path] if self.keep_writes else self.objects.pop(path)
         return _response(200, body, {"ETag": '"%s"' % hashlib.md5(body).hexdigest(), "content-type": "application/json"})  # noqa: S324
