@@ -39,7 +39,8 @@ def test_every_variable_is_typed_and_described(module):
 
 @pytest.mark.parametrize("module", [m for m in MODULE_NAMES if m != "pipeline"])
 def test_main_resource_is_named_this(module):
-    assert any(name == "this" for _, name in resources(module))
+    main = list(resources(module)) or list(data_sources(module))  # s3_tls_policy holds only a policy document
+    assert any(name == "this" for _, name in main)
 
 
 def test_envs_compose_the_pipeline_in_eu_west_2():
@@ -68,11 +69,15 @@ def test_landing_bucket_versioned_expiring_encrypted_private():
 
 @pytest.mark.parametrize("module", ["landing_bucket", "archive_bucket"])
 def test_buckets_deny_requests_without_tls_or_below_tls_1_2(module):
-    sids = by_sid(module)
+    sids = by_sid("s3_tls_policy")
     assert sids["DenyInsecureTransport"]["effect"] == "Deny"
     assert ("Bool", "aws:SecureTransport", ["false"]) in [(c["test"], c["variable"], c["values"]) for c in sids["DenyInsecureTransport"]["condition"]]
     tls = sids["DenyTlsBelow12"]["condition"][0]
     assert (sids["DenyTlsBelow12"]["effect"], tls["test"], tls["variable"], tls["values"]) == ("Deny", "NumericLessThan", "s3:TlsVersion", ["1.2"])
+    # ... and each bucket's policy is built on those statements, for its own ARN.
+    modules = {name: body for block in load(module).get("module", []) for name, body in block.items()}
+    assert modules["tls"]["source"] == "../s3_tls_policy" and modules["tls"]["bucket_arn"] == "${aws_s3_bucket.this.arn}"
+    assert data_sources(module)[("aws_iam_policy_document", "this")]["source_policy_documents"] == ["${module.tls.json}"]
 
 
 def test_external_party_may_only_put_from_its_source_ranges():

@@ -70,48 +70,14 @@ resource "aws_s3_bucket_notification" "this" {
   }
 }
 
+module "tls" {
+  source = "../s3_tls_policy"
+
+  bucket_arn = aws_s3_bucket.this.arn
+}
+
 data "aws_iam_policy_document" "this" {
-  statement {
-    sid     = "DenyInsecureTransport"
-    effect  = "Deny"
-    actions = ["s3:*"]
-    resources = [
-      aws_s3_bucket.this.arn,
-      "${aws_s3_bucket.this.arn}/*",
-    ]
-
-    principals {
-      type        = "*"
-      identifiers = ["*"]
-    }
-
-    condition {
-      test     = "Bool"
-      variable = "aws:SecureTransport"
-      values   = ["false"]
-    }
-  }
-
-  statement {
-    sid     = "DenyTlsBelow12"
-    effect  = "Deny"
-    actions = ["s3:*"]
-    resources = [
-      aws_s3_bucket.this.arn,
-      "${aws_s3_bucket.this.arn}/*",
-    ]
-
-    principals {
-      type        = "*"
-      identifiers = ["*"]
-    }
-
-    condition {
-      test     = "NumericLessThan"
-      variable = "s3:TlsVersion"
-      values   = ["1.2"]
-    }
-  }
+  source_policy_documents = [module.tls.json]
 
   statement {
     sid       = "UploaderMayOnlyPut"
