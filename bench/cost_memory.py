@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -25,6 +24,15 @@ SIZES = (10, 100, 1000, 5000)
 MEMORY_MB = 1024  # the Terraform default of the aggregator
 
 
+def _status_mb(field: str) -> float:
+    """VmHWM / VmRSS of this process. Not ru_maxrss: Linux carries that over from the
+    parent across fork and exec, so a child would report the parent's peak."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError(f"{field} not in /proc/self/status")
+
+
 def child(spec_path: str) -> None:
     """Run one invocation of the records in spec_path; print wall, CPU, RSS."""
     from bench.common import inject_latency
@@ -37,12 +45,12 @@ def child(spec_path: str) -> None:
     inject_latency(session)
     runtime = build_runtime(Settings.from_env(spec["env"]), session)
     records = spec["records"]
-    baseline = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    baseline = _status_mb("VmRSS")
     wall, cpu = time.perf_counter(), time.process_time()
     result = runtime.aggregator.process(records)
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    print(json.dumps({"wall": wall, "cpu": cpu, "peak_rss_mb": peak / 1024, "baseline_rss_mb": baseline / 1024,
+    peak = _status_mb("VmHWM")
+    print(json.dumps({"wall": wall, "cpu": cpu, "peak_rss_mb": peak, "baseline_rss_mb": baseline,
                       "failed": len(result.failed), "bundles": len(result.bundles), "raw_bytes": sum(b.raw_bytes for _, b in result.bundles)}))
 
 
