@@ -339,9 +339,7 @@ def replay(
 
     from botocore.exceptions import BotoCoreError, ClientError
 
-    from courier.adapters.nifi import NiFiClient
-    from courier.adapters.secrets import CredentialsSource
-    from courier.breaker import Breaker, persistence
+    from courier.handler import make_breaker, make_nifi_client
     from courier.ledger.dynamodb import DynamoDBLedger
     from courier.replay import BreakerStop, Outcome, Replayer, bundles_between, bundles_of_file, only_delivered
 
@@ -375,15 +373,8 @@ def replay(
     if not keys:
         raise fail("no bundle matched the selection", EXIT_NOTHING)
 
-    credentials = CredentialsSource(session.client("secretsmanager"), settings.nifi_secret_id, settings.secret_max_age_seconds)
-    nifi = NiFiClient(settings.nifi_url, credentials, settings.nifi_ca_bundle, settings.connect_timeout_seconds, settings.read_timeout_seconds)
-    breaker = Breaker(
-        persistence(session.client("dynamodb"), settings.breaker_table),
-        settings.breaker_failure_threshold,
-        settings.breaker_recovery_seconds,
-        settings.breaker_success_threshold,
-        settings.breaker_cache_seconds,
-    )
+    nifi = make_nifi_client(settings, session.client("secretsmanager"))
+    breaker = make_breaker(settings, session.client("dynamodb"))
     replayer = Replayer(s3, settings.archive_bucket, breaker.guard(nifi.post), breaker.admits, tier, days, dry_run)
     results = []
     code = EXIT_OK

@@ -38,6 +38,29 @@ class Runtime:
     nifi: NiFiClient
 
 
+def make_nifi_client(settings: Settings, secretsmanager: Any) -> NiFiClient:
+    """NiFi delivery as the settings describe it (also used by `courier replay`)."""
+    credentials = CredentialsSource(secretsmanager, settings.nifi_secret_id, settings.secret_max_age_seconds)
+    return NiFiClient(
+        settings.nifi_url,
+        credentials,
+        ca_bundle=settings.nifi_ca_bundle,
+        connect_timeout=settings.connect_timeout_seconds,
+        read_timeout=settings.read_timeout_seconds,
+    )
+
+
+def make_breaker(settings: Settings, dynamodb: Any) -> Breaker:
+    """The shared NiFi circuit as the settings describe it (also used by `courier replay`)."""
+    return Breaker(
+        persistence(dynamodb, settings.breaker_table),
+        failure_threshold=settings.breaker_failure_threshold,
+        recovery_seconds=settings.breaker_recovery_seconds,
+        success_threshold=settings.breaker_success_threshold,
+        cache_seconds=settings.breaker_cache_seconds,
+    )
+
+
 def build_runtime(settings: Settings, session: Any = None) -> Runtime:
     session = session or boto3.session.Session()
     config = Config(
@@ -47,30 +70,15 @@ def build_runtime(settings: Settings, session: Any = None) -> Runtime:
         read_timeout=30,
     )
     s3 = session.client("s3", config=config)
+    dynamodb = session.client("dynamodb", config=config)
     ledger = DynamoDBLedger(
-        session.client("dynamodb", config=config),
+        dynamodb,
         settings.idempotency_table,
         ttl_seconds=settings.ledger_ttl_days * DAY,
         lease_seconds=settings.claim_lease_seconds,
     )
-    credentials = CredentialsSource(
-        session.client("secretsmanager", config=config), settings.nifi_secret_id, settings.secret_max_age_seconds
-    )
-    nifi = NiFiClient(
-        settings.nifi_url,
-        credentials,
-        ca_bundle=settings.nifi_ca_bundle,
-        connect_timeout=settings.connect_timeout_seconds,
-        read_timeout=settings.read_timeout_seconds,
-    )
-    dynamodb = session.client("dynamodb", config=config)
-    breaker = Breaker(
-        persistence(dynamodb, settings.breaker_table),
-        failure_threshold=settings.breaker_failure_threshold,
-        recovery_seconds=settings.breaker_recovery_seconds,
-        success_threshold=settings.breaker_success_threshold,
-        cache_seconds=settings.breaker_cache_seconds,
-    )
+    nifi = make_nifi_client(settings, session.client("secretsmanager", config=config))
+    breaker = make_breaker(settings, dynamodb)
     aggregator = Aggregator(
         ledger=ledger,
         landing=LandingStore(s3, max_object_bytes=settings.max_bundle_bytes),
