@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 from bench.common import files, report, save
-from bench.world import new_session, provisioned, receiver, record_for
+from bench.world import fake_nifi, new_session, provisioned, record_for
 
 COMMAND = ".venv/bin/python -m bench.cost_memory"
 SIZES = (10, 100, 1000, 5000)
@@ -37,8 +37,8 @@ def child(spec_path: str) -> None:
     """Run one invocation of the records in spec_path; print wall, CPU, RSS."""
     from bench.common import inject_latency
     from bench.world import new_session as session_factory
+    from courier.compose import build_runtime
     from courier.config import Settings
-    from courier.handler import build_runtime
 
     spec = json.loads(Path(spec_path).read_text())
     session = session_factory()
@@ -70,7 +70,7 @@ def main() -> dict:
     os.environ["AWS_ENDPOINT_URL"] = f"http://127.0.0.1:{port}"
     rows, figures = [], {"memory_mb": MEMORY_MB, "sizes": {}}
     try:
-        with receiver(delay=0.050) as (nifi, ca):
+        with fake_nifi(delay=0.050) as (nifi, ca):
             session = new_session()
             stack = provisioned(session)
             s3 = session.client("s3")

@@ -13,7 +13,7 @@ import time
 from moto import mock_aws
 
 from bench.common import AWS_LATENCY, NIFI_LATENCY, files, inject_latency, report, save
-from bench.world import land, new_session, provisioned, receiver, runtime
+from bench.world import fake_nifi, land, new_session, provisioned, runtime
 from courier.bundle import FetchedFile, archive_key, build_bundle
 from courier.local.emulator import make_conditional_writes_atomic
 
@@ -62,7 +62,7 @@ def with_stub(contents: list[bytes]) -> dict:
 
     stack = Stack("courier-landing", "courier-archive", "", "arn:aws:sqs:eu-west-2:1:courier-queue", "", "", "courier-idempotency", "courier-breaker", "courier/nifi")
     warm, builds = [], []
-    with receiver(delay=NIFI_LATENCY) as (nifi, ca):
+    with fake_nifi(delay=NIFI_LATENCY) as (nifi, ca):
         session = new_session()
         stub = StubAWS({"username": "bench", "password": "bench"})
         inject_latency(session)
@@ -108,7 +108,7 @@ def with_stub(contents: list[bytes]) -> dict:
 def main() -> dict:
     make_conditional_writes_atomic()
     contents = files(FILES)
-    with mock_aws(), receiver(delay=NIFI_LATENCY) as (nifi, ca):
+    with mock_aws(), fake_nifi(delay=NIFI_LATENCY) as (nifi, ca):
         session = new_session()
         stack = provisioned(session)
         inject_latency(session)

@@ -36,13 +36,13 @@ def fds() -> int:
 
 def main(invocations: int = INVOCATIONS) -> dict:
     from bench.stub_aws import StubAWS
-    from bench.world import new_session, receiver, record_for
+    from bench.world import fake_nifi, new_session, record_for
     from courier import handler
     from courier.local.lambda_runtime import LambdaContext
 
     os.environ.update(POWERTOOLS_METRICS_DISABLED="true", COURIER_LOG_LEVEL="ERROR")
     samples = []
-    with receiver() as (nifi, ca):
+    with fake_nifi() as (nifi, ca):
         # The AWS side is the in-memory stub, so this process's memory is courier's and the
         # run is short; the handler is the real one, reused as Lambda reuses it.
         stub = StubAWS({"username": "bench", "password": "bench"}, keep_writes=False)

@@ -13,25 +13,25 @@ from typing import Any, Iterator
 import boto3
 import trustme
 
+from courier.compose import Runtime, build_runtime
 from courier.config import Settings
 from courier.delivery import Credentials
-from courier.handler import Runtime, build_runtime
-from courier.local.lambda_runtime import lambda_sqs_record
+from courier.events import lambda_sqs_record
+from courier.local.fake_nifi import FakeNiFi
 from courier.local.provision import Stack, provision
-from courier.local.receiver import Receiver
 
 os.environ.update(AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench", AWS_DEFAULT_REGION="eu-west-2")
 
 
 @contextmanager
-def receiver(delay: float = 0.0) -> Iterator[tuple[Receiver, str]]:
+def fake_nifi(delay: float = 0.0) -> Iterator[tuple[FakeNiFi, str]]:
     with tempfile.TemporaryDirectory() as tmp:
         ca = trustme.CA()
         ca_path = Path(tmp, "ca.pem")
         ca.cert_pem.write_to_path(str(ca_path))
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         ca.issue_cert("127.0.0.1").configure_cert(context)
-        server = Receiver(Path(tmp, "nifi"), Credentials(username="bench", password="bench"), tls=context).start()
+        server = FakeNiFi(Path(tmp, "nifi"), Credentials(username="bench", password="bench"), tls=context).start()
         server.state.delay_seconds = delay
         try:
             yield server, str(ca_path)
@@ -39,7 +39,7 @@ def receiver(delay: float = 0.0) -> Iterator[tuple[Receiver, str]]:
             server.stop()
 
 
-def runtime(session: Any, stack: Stack, nifi: Receiver, ca: str, **settings: str) -> Runtime:
+def runtime(session: Any, stack: Stack, nifi: FakeNiFi, ca: str, **settings: str) -> Runtime:
     env = {
         "COURIER_ARCHIVE_BUCKET": stack.archive_bucket,
         "COURIER_NIFI_URL": nifi.url(),

@@ -1,8 +1,8 @@
 """One invocation's work: parse, deduplicate, fetch, bundle, archive, deliver, acknowledge.
 
 The policy lives here; the I/O is behind the ports given to the constructor
-(ledger, landing store, archive store, NiFi client), so this module has no
-boto3 or HTTP in it. The result is the set of SQS messageIds that failed: a
+(``courier.ports``: ledger, landing, archive, NiFi, breaker, parking lot), so
+this module has no boto3 or HTTP in it. The result is the set of SQS messageIds that failed: a
 message fails when any file it announces failed; everything else is
 acknowledged (delivered now, delivered before, or nothing to deliver).
 """
@@ -16,7 +16,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 
@@ -24,38 +24,10 @@ from courier.bundle import Bundle, FetchedFile, archive_key, build_bundle, index
 from courier.errors import ClaimBusyError, CourierError, NiFiHashRejectedError, ObjectTooLargeError
 from courier.events import ObjectIdentity, ObjectRef, parse_batch
 from courier.ledger.base import BaseLedger, ClaimStatus, FailureNote
-from courier.observability import count, logger
+from courier.observability import logger, metric
+from courier.ports import Archive, Breaker, Landing, NiFi, ParkingLot
 
-
-class Landing(Protocol):
-    def fetch(self, ref: ObjectRef) -> FetchedFile: ...
-
-
-class Archive(Protocol):
-    def put(self, key: str, bundle: Bundle) -> None: ...
-
-    def put_index(self, key: str, lines: bytes) -> None: ...
-
-    def mark_delivered(self, key: str) -> None: ...
-
-
-class Receiver(Protocol):
-    def post(self, data: bytes, sha256: str, bundle_id: str, file_count: int, archive_key: str) -> int: ...
-
-
-class Gate(Protocol):
-    """The circuit breaker, as the aggregator sees it."""
-
-    def admits(self) -> bool: ...
-
-    def guard(self, deliver: Callable[..., int]) -> Callable[..., int]: ...
-
-
-class Hider(Protocol):
-    def hide(self, records: Iterable[Mapping[str, Any]]) -> None: ...
-
-
-# Failures that mean "NiFi is down": hidden for longer while the circuit is open.
+# Failures that mean "NiFi is down": parked while the circuit is open.
 OUTAGE_REASONS = frozenset({"breaker_open", "nifi_unavailable", "nifi_auth"})
 # Failures not worth a note for `courier dlq list` (transient by nature, and frequent).
 UNNOTED_REASONS = frozenset({"breaker_open", "claim_busy"})
@@ -83,26 +55,59 @@ class BatchResult:
 
 
 class Aggregator:
+    """One SQS batch in, one partial batch response out: the pipeline's policy, with no I/O of its own.
+
+    Parameters
+    ----------
+    ledger
+        The idempotency ledger: claims, completions, releases, failure notes.
+    landing
+        Reads the landed revision each event names.
+    archive
+        Writes bundles and their index lines, and tags the delivered ones.
+    nifi
+        POSTs a bundle to NiFi.
+    archive_prefix
+        Key prefix of archived bundles (``bundles``).
+    max_bundle_bytes
+        Uncompressed bytes per bundle; bigger batches are split, bigger files refused.
+    concurrency
+        Parallel claims and fetches (a thread pool kept across warm invocations).
+    clock
+        Epoch seconds; injectable for tests.
+    breaker
+        The shared NiFi circuit; None delivers without one.
+    parking_lot
+        Where outage-failed messages wait; None leaves them to the queue's visibility timeout.
+
+    Example
+    -------
+    >>> aggregator = Aggregator(ledger, landing, archive, nifi, "bundles", 64 * 2**20, 32, breaker=breaker)  # doctest: +SKIP
+    >>> result = aggregator.process(event["Records"])  # doctest: +SKIP
+    >>> result.response()  # doctest: +SKIP
+    {'batchItemFailures': []}
+    """
+
     def __init__(
         self,
         ledger: BaseLedger,
         landing: Landing,
         archive: Archive,
-        receiver: Receiver,
+        nifi: NiFi,
         archive_prefix: str,
         max_bundle_bytes: int,
         concurrency: int,
         clock: Callable[[], float] = time.time,
-        breaker: Gate | None = None,
-        backoff: Hider | None = None,
+        breaker: Breaker | None = None,
+        parking_lot: ParkingLot | None = None,
     ) -> None:
         self.ledger = ledger
         self.landing = landing
         self.archive = archive
-        self.receiver = receiver
+        self.nifi = nifi
         self.breaker = breaker
-        self.backoff = backoff
-        self.deliver = breaker.guard(receiver.post) if breaker else receiver.post
+        self.parking_lot = parking_lot
+        self.deliver = breaker.guard(nifi.post) if breaker else nifi.post
         self.archive_prefix = archive_prefix
         self.max_bundle_bytes = max_bundle_bytes
         self.clock = clock
@@ -121,7 +126,7 @@ class Aggregator:
         for group in plan_bundles(fetched, self.max_bundle_bytes):
             self._ship(group, {f.identity: jobs[f.identity] for f in group}, token, result)
         for reason, files in sorted(result.failed_files.items()):
-            count("FilesFailed", files, reason=reason)
+            metric("FilesFailed", files, reason=reason)
         self._after_failures(records, result)
         return result
 
@@ -130,9 +135,9 @@ class Aggregator:
         for record in records:
             result.failed[str(record.get("messageId", ""))] = "breaker_open"
         logger.info("NiFi circuit open; failing the batch fast", extra={"messages": len(records)})
-        count("BreakerFastFail", len(records))
-        if self.backoff is not None:
-            self.backoff.hide(records)
+        metric("BreakerFastFail", len(records))
+        if self.parking_lot is not None:
+            self.parking_lot.park(records)
         return result
 
     def _after_failures(self, records: list[Mapping[str, Any]], result: BatchResult) -> None:
@@ -156,10 +161,10 @@ class Aggregator:
             except CourierError as exc:
                 logger.warning("failure notes not written", extra={"error": str(exc)})
         # A failure that tripped (or re-opened) the circuit: hide those messages like fast-failed ones.
-        if self.backoff is not None and self.breaker is not None and not self.breaker.admits():
+        if self.parking_lot is not None and self.breaker is not None and not self.breaker.admits():
             outage = [by_id[m] for m, reason in result.failed.items() if reason in OUTAGE_REASONS and m in by_id]
             if outage:
-                self.backoff.hide(outage)
+                self.parking_lot.park(outage)
 
     # --- steps ----------------------------------------------------------------
 
@@ -174,16 +179,16 @@ class Aggregator:
                     "message is not an S3 event notification",
                     extra={"message_id": message.message_id, "error": str(message.error), "reason": message.error.reason},
                 )
-                count("MessagesFailed", reason=message.error.reason)
+                metric("MessagesFailed", reason=message.error.reason)
             elif message.ignored is not None:
                 logger.info("event acknowledged without delivery", extra={"message_id": message.message_id, "event": message.ignored})
-                count("EventsIgnored")
+                metric("EventsIgnored")
             else:
                 for ref in message.objects:
                     announced += 1
                     jobs.setdefault(ref.identity, FileJob(ref)).message_ids.add(message.message_id)
-        count("FilesReceived", len(jobs))
-        count("FilesDuplicateInBatch", announced - len(jobs))
+        metric("FilesReceived", len(jobs))
+        metric("FilesDuplicateInBatch", announced - len(jobs))
         return jobs
 
     def _reject_oversized(self, jobs: dict[ObjectIdentity, FileJob], result: BatchResult) -> dict[ObjectIdentity, FileJob]:
@@ -225,7 +230,7 @@ class Aggregator:
             elif outcome is ClaimStatus.COMPLETE:
                 result.skipped.append(identity)
                 logger.info("file already delivered; skipped", extra={"key": identity.key, "bucket": identity.bucket})
-                count("FilesSkippedDuplicate")
+                metric("FilesSkippedDuplicate")
             elif outcome is ClaimStatus.BUSY:
                 self._fail(job, ClaimBusyError(f"{identity} is being delivered by another invocation"), result)
             else:
@@ -242,7 +247,7 @@ class Aggregator:
             index = self.pool.submit(self.archive.put_index, index_key(bundle), index_lines(bundle, key))
             self.archive.put(key, bundle)
             index.result()
-            count("BundlesArchived")
+            metric("BundlesArchived")
             status = self._post(bundle, key)
         except Exception as exc:  # one bundle's failure must not take the others down
             error = exc if isinstance(exc, CourierError) else None
@@ -274,7 +279,7 @@ class Aggregator:
             # Delivered: acknowledging is right. Until its lease lapses the claim keeps
             # duplicates out; after that a duplicate event would deliver again (same SHA-256).
             logger.error("delivered but not marked complete", extra={"bundle_id": bundle.bundle_id, "error": str(exc)})
-            count("LedgerCompleteFailed")
+            metric("LedgerCompleteFailed")
         try:
             tagged.result()
         except CourierError as exc:
@@ -290,13 +295,13 @@ class Aggregator:
         except NiFiHashRejectedError:
             if hashlib.sha256(bundle.data).hexdigest() != bundle.sha256:
                 raise  # our memory corrupted the bytes: the retry rebuilds from the files
-            count("HashRejected")
+            metric("HashRejected")
             try:
                 return self.deliver(bundle.data, bundle.sha256, bundle.bundle_id, bundle.file_count, key)
             except NiFiHashRejectedError:
                 # The same verified bytes were rejected twice: corruption on the network path.
                 logger.error("NiFi rejected the same verified bundle twice: corruption on the path", extra={"sha256": bundle.sha256, "archive_key": key})
-                count("HashRejectedTwice")
+                metric("HashRejectedTwice")
                 raise
 
     def _record_delivery(self, bundle: Bundle, key: str, status: int, acked_at: float, group: list[FetchedFile]) -> None:
@@ -312,14 +317,14 @@ class Aggregator:
                 "status": status,
             },
         )
-        count("BundlesDelivered")
-        count("FilesDelivered", bundle.file_count)
-        count("BundleRawBytes", bundle.raw_bytes, MetricUnit.Bytes)
-        count("BundleCompressedBytes", len(bundle.data), MetricUnit.Bytes)
-        count("NiFiResponses", status_code=str(status))
+        metric("BundlesDelivered")
+        metric("FilesDelivered", bundle.file_count)
+        metric("BundleRawBytes", bundle.raw_bytes, MetricUnit.Bytes)
+        metric("BundleCompressedBytes", len(bundle.data), MetricUnit.Bytes)
+        metric("NiFiResponses", status_code=str(status))
         for f in group:
             latency = max(0.0, acked_at - f.ref.event_time.timestamp())
-            count("DeliveryLatency", latency, MetricUnit.Seconds)
+            metric("DeliveryLatency", latency, MetricUnit.Seconds)
 
     def _fail(self, job: FileJob, error: CourierError | None, result: BatchResult, reason: str | None = None) -> None:
         reason = reason or (error.reason if error else "internal_error")

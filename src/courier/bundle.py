@@ -17,6 +17,7 @@ import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from isal import igzip
 
@@ -205,3 +206,23 @@ def index_lines(bundle: Bundle, key: str) -> bytes:
         for entry in bundle.manifest["files"]
     ]
     return ("\n".join(lines) + "\n").encode("utf-8")
+
+
+def read_manifest(data: bytes) -> dict[str, Any]:
+    """The manifest of a courier bundle; ValueError (or a tarfile/OSError) when ``data`` is not one."""
+    with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tar:
+        member = tar.extractfile(MANIFEST_NAME)
+        if member is None:
+            raise ValueError("bundle has no manifest")
+        manifest = json.load(member)
+    if not isinstance(manifest, dict):
+        raise ValueError("bundle manifest is not a JSON object")
+    return manifest
+
+
+def manifest_files(data: bytes) -> list[dict[str, Any]]:
+    """The manifest's file entries of a courier bundle; [] for anything else."""
+    try:
+        return list(read_manifest(data)["files"])
+    except (tarfile.TarError, OSError, KeyError, ValueError, TypeError):
+        return []

@@ -163,7 +163,7 @@ def local_up(
     for name, value in aws_environment(stack.emulator.endpoint).items():  # type: ignore[union-attr]
         console.print(f"  export {name}={value}", highlight=False)
     console.print(f"  aws --endpoint-url {stack.emulator.endpoint} s3 cp FILE s3://courier-landing/incoming/FILE", highlight=False, soft_wrap=True)  # type: ignore[union-attr]
-    console.print(f"  NiFi receiver: {stack.receiver.url()}  (CA: {stack.state_dir / 'ca.pem'})", highlight=False)  # type: ignore[union-attr]
+    console.print(f"  NiFi receiver: {stack.fake_nifi.url()}  (CA: {stack.state_dir / 'ca.pem'})", highlight=False)  # type: ignore[union-attr]
     if demo:
         stack.start_demo(rate)
     started = time.monotonic()
@@ -213,7 +213,7 @@ def local_upload(
 
 
 def _queues(session: Any, stack_info: dict[str, Any] | None) -> dict[str, str]:
-    from courier.local.provision import DLQ, QUEUE
+    from courier.resources import DLQ, QUEUE
 
     sqs = session.client("sqs")
     urls = {}
@@ -339,9 +339,10 @@ def replay(
 
     from botocore.exceptions import BotoCoreError, ClientError
 
-    from courier.handler import make_breaker, make_nifi_client
+    from courier.compose import make_breaker, make_nifi_client
+    from courier.errors import ReplayHaltedError
     from courier.ledger.dynamodb import DynamoDBLedger
-    from courier.replay import BreakerStop, Outcome, Replayer, bundles_between, bundles_of_file, only_delivered
+    from courier.replay import Outcome, Replayer, bundles_between, bundles_of_file, only_delivered
 
     if tier not in ("Standard", "Bulk"):
         raise fail(f"--tier must be Standard or Bulk, got {tier!r}")
@@ -388,7 +389,7 @@ def replay(
                 result = replayer.replay(key)
             results.append(result)
             console.print(f"{result.outcome.value:>20}  {key}  {result.detail}", highlight=False, soft_wrap=True)
-    except BreakerStop as exc:
+    except ReplayHaltedError as exc:
         err.print(f"[red]stopped:[/red] {exc}", highlight=False, soft_wrap=True)
         code = EXIT_NIFI
     except (BotoCoreError, ClientError) as exc:

@@ -18,16 +18,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from aws_lambda_powertools.utilities.circuit_breaker import CircuitBreakerConfig, CircuitState
+from courier.observability import logger, metric
+from courier.ports import Breaker, EventSourceMapping, ParkingLot
 
-from courier.adapters.parking import ParkingLot
-from courier.breaker import CIRCUIT_NAME, persistence
-from courier.observability import count, logger
+OPEN, CLOSED = "OPEN", "CLOSED"
 
 
-def mapping_should_run(state: CircuitState, opened_at: int | None, now: float, recovery_seconds: int) -> bool:
+def mapping_should_run(state: str, opened_at: int | None, now: float, recovery_seconds: int) -> bool:
     """Pure decision: poll the queue unless the circuit is open and its probe is not due yet."""
-    if state is not CircuitState.OPEN:
+    if state != OPEN:
         return True
     return now >= (opened_at or 0) + recovery_seconds
 
@@ -45,40 +44,57 @@ class Decision:
 
 
 class Controller:
+    """One run of the breaker controller: read the circuit, switch the mapping, release parked messages.
+
+    Parameters
+    ----------
+    breaker
+        The shared NiFi circuit (read only here).
+    event_source_mapping
+        The aggregator's SQS event source mapping, which only the controller may switch.
+    recovery_seconds
+        The breaker's recovery timeout: how long the mapping stays paused after the circuit opened.
+    parking_lot
+        Where the outage parked its messages; None releases nothing.
+    clock
+        Epoch seconds; injectable for tests.
+
+    Example
+    -------
+    >>> controller = Controller(breaker, LambdaEventSourceMapping(lam, uuid), 60, parking_lot)  # doctest: +SKIP
+    >>> controller.run_once()  # doctest: +SKIP
+    Decision(breaker_state='CLOSED', enabled_before=True, enabled_after=True, released=0)
+    """
+
     def __init__(
         self,
-        lambda_client: Any,
-        dynamodb_client: Any,
-        mapping_uuid: str,
-        breaker_table: str,
+        breaker: Breaker,
+        event_source_mapping: EventSourceMapping,
         recovery_seconds: int,
-        sqs_client: Any = None,
+        parking_lot: ParkingLot | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self.lam = lambda_client
-        self.mapping_uuid = mapping_uuid
+        self.breaker = breaker
+        self.event_source_mapping = event_source_mapping
         self.recovery_seconds = recovery_seconds
+        self.parking_lot = parking_lot
         self.clock = clock
-        self.store = persistence(dynamodb_client, breaker_table)
-        self.parking = ParkingLot(sqs_client, dynamodb_client, breaker_table) if sqs_client is not None else None
-        self.store.configure(config=CircuitBreakerConfig(recovery_timeout=recovery_seconds, local_cache_max_age=1), circuit_name=CIRCUIT_NAME)
 
     def run_once(self) -> Decision:
-        record = self.store.get_state(CIRCUIT_NAME)
-        mapping = self.lam.get_event_source_mapping(UUID=self.mapping_uuid)
-        enabled = mapping.get("State") in ("Enabled", "Enabling", "Updating")
-        want = mapping_should_run(record.state, record.opened_at, self.clock(), self.recovery_seconds)
+        reading = self.breaker.read()
+        enabled = self.event_source_mapping.enabled()
+        want = mapping_should_run(reading.state, reading.opened_at, self.clock(), self.recovery_seconds)
         if want != enabled:
-            self.lam.update_event_source_mapping(UUID=self.mapping_uuid, Enabled=want)
+            self.event_source_mapping.set_enabled(want)
             logger.warning(
                 "event source mapping " + ("resumed" if want else "paused"),
-                extra={"mapping": self.mapping_uuid, "breaker_state": record.state.value},
+                extra={"breaker_state": reading.state},
             )
-            count("MappingResumed" if want else "MappingPaused")
+            metric("MappingResumed" if want else "MappingPaused")
         released = 0
-        if record.state is CircuitState.CLOSED and self.parking is not None:
-            released = self.parking.release_all()
-        return Decision(record.state.value, enabled, want, released)
+        if reading.state == CLOSED and self.parking_lot is not None:
+            released = self.parking_lot.release_all()
+        return Decision(reading.state, enabled, want, released)
 
 
 _controller: Controller | None = None
@@ -88,20 +104,10 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """Entry point of the controller function (EventBridge schedule, every minute)."""
     global _controller
     if _controller is None:
-        import boto3
-
+        from courier.compose import build_controller
         from courier.config import ControllerSettings
 
-        settings = ControllerSettings.from_env()
-        session = boto3.session.Session()
-        _controller = Controller(
-            session.client("lambda"),
-            session.client("dynamodb"),
-            settings.esm_uuid,
-            settings.breaker_table,
-            settings.breaker_recovery_seconds,
-            sqs_client=session.client("sqs"),
-        )
+        _controller = build_controller(ControllerSettings.from_env())
     decision = _controller.run_once()
     return {
         "breaker_state": decision.breaker_state,

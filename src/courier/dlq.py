@@ -16,9 +16,8 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from courier.events import parse_message
+from courier.events import lambda_sqs_record, parse_message
 from courier.ledger.base import BaseLedger
-from courier.local.lambda_runtime import lambda_sqs_record
 
 _PEEK_SECONDS = 30
 _BATCH = 10

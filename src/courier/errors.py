@@ -1,6 +1,33 @@
 """The one error hierarchy of courier.
 
-Every failure the pipeline expects is one of these. The split that matters:
+Every failure courier expects is one of these::
+
+    CourierError
+    ├── ConfigError ...................... a COURIER_* setting is missing or invalid
+    ├── AwsCallError ..................... an AWS call of an operator tool or the controller failed
+    ├── ReplayHaltedError ................ NiFi cannot take replays now: `courier replay` stops
+    ├── LocalStackError .................. the local stack cannot start
+    │   └── PortInUseError
+    ├── DeliveryError .................... NiFi did not acknowledge a bundle (carries ``status``)
+    │   ├── NiFiUnavailableError *
+    │   ├── NiFiAuthError *
+    │   ├── NiFiHashRejectedError *
+    │   └── NiFiRejectedError †
+    ├── RetryableError ................... the same message may succeed later
+    │   ├── ClaimBusyError
+    │   ├── LedgerUnavailableError
+    │   ├── StorageUnavailableError
+    │   ├── SecretUnavailableError
+    │   ├── BreakerOpenError
+    │   └── (*) the NiFi errors marked above
+    └── PermanentError ................... retrying the same message cannot help
+        ├── MalformedEventError
+        ├── ObjectMissingError
+        ├── ObjectTooLargeError
+        ├── SecretFormatError
+        └── (†) NiFiRejectedError
+
+The split that matters to the aggregator:
 
 * ``RetryableError``: the same message may well succeed later (NiFi down, a claim
   held by another invocation, DynamoDB throttled). The message goes back to the
@@ -10,7 +37,8 @@ Every failure the pipeline expects is one of these. The split that matters:
   limit). The message still goes back to the queue, so the redrive policy moves
   it to the DLQ after maxReceiveCount receives, where an operator sees it.
 
-Adapters translate library errors at the boundary with ``raise ... from exc``;
+Adapters translate library errors at the boundary with ``raise ... from exc``
+(``courier.adapters.aws`` holds the one mapping from AWS error codes);
 nothing above the adapters catches a botocore or httpx exception.
 Each error carries a short ``reason`` used as a metric dimension and log field.
 """
@@ -28,6 +56,34 @@ class ConfigError(CourierError):
     """A setting is missing or invalid. The message names the variable."""
 
     reason = "config"
+
+
+class AwsCallError(CourierError):
+    """An AWS call failed (denied, throttled, unreachable). The message names the action and AWS's error code."""
+
+    reason = "aws_call_failed"
+
+    def __init__(self, message: str, code: str = "") -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class ReplayHaltedError(CourierError):
+    """NiFi cannot take replays now (circuit open, NiFi unavailable, credentials unreadable): stop, do not hammer it."""
+
+    reason = "replay_halted"
+
+
+class LocalStackError(CourierError):
+    """The local stack cannot start (another one runs with the same state dir, a port is taken)."""
+
+    reason = "local_stack"
+
+
+class PortInUseError(LocalStackError):
+    """A port the local stack needs on 127.0.0.1 is taken; the message names it and the flag that moves it."""
+
+    reason = "port_in_use"
 
 
 class RetryableError(CourierError):

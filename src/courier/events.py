@@ -148,5 +148,29 @@ def parse_message(raw: Mapping[str, Any]) -> ParsedMessage:
     return ParsedMessage(message_id, objects=tuple(objects), receive_count=receive_count)
 
 
+def lambda_sqs_record(message: Mapping[str, Any], queue_arn: str, region: str) -> dict[str, Any]:
+    """Turn an SQS ReceiveMessage entry into the record Lambda passes to the handler."""
+    return {
+        "messageId": message["MessageId"],
+        "receiptHandle": message["ReceiptHandle"],
+        "body": message["Body"],
+        "attributes": dict(message.get("Attributes", {})),
+        "messageAttributes": {
+            name: {
+                "stringValue": value.get("StringValue"),
+                "binaryValue": value.get("BinaryValue"),
+                "stringListValues": [],
+                "binaryListValues": [],
+                "dataType": value.get("DataType"),
+            }
+            for name, value in message.get("MessageAttributes", {}).items()
+        },
+        "md5OfBody": message.get("MD5OfBody", ""),
+        "eventSource": "aws:sqs",
+        "eventSourceARN": queue_arn,
+        "awsRegion": region,
+    }
+
+
 def parse_batch(records: Iterable[Mapping[str, Any]]) -> list[ParsedMessage]:
     return [parse_message(r) for r in records]

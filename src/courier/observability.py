@@ -17,8 +17,13 @@ logger = Logger(service=SERVICE)
 metrics = Metrics(namespace=NAMESPACE, service=SERVICE)
 
 
-def count(name: str, value: float = 1, unit: MetricUnit = MetricUnit.Count, **dimensions: str) -> None:
-    """Add a metric; with dimensions it is emitted on its own (e.g. failures by reason)."""
+def metric(name: str, value: float = 1, unit: MetricUnit = MetricUnit.Count, **dimensions: str) -> None:
+    """Record one metric value: a count by default, or a latency or byte size with ``unit``.
+
+    Without dimensions the value joins the invocation's EMF document (flushed by
+    ``@metrics.log_metrics``); with dimensions (e.g. failures by reason) it is
+    emitted on its own at once. A zero count without dimensions is not recorded.
+    """
     if value == 0 and not dimensions:
         return
     if not dimensions:

@@ -25,8 +25,8 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from courier.adapters.s3 import DELIVERED_TAG, SHA256_METADATA
-from courier.bundle import INDEX_PREFIX, MANIFEST_NAME
-from courier.errors import CourierError, DeliveryError, RetryableError
+from courier.bundle import INDEX_PREFIX, MANIFEST_NAME, read_manifest
+from courier.errors import CourierError, DeliveryError, ReplayHaltedError, RetryableError
 from courier.ledger.base import COMPLETE, BaseLedger
 
 COLD_CLASSES = {"GLACIER", "DEEP_ARCHIVE"}
@@ -127,14 +127,6 @@ def restore_state(head: dict[str, Any]) -> str:
     return "in-progress" if match.group(1) == "true" else "ready"
 
 
-def manifest_of(data: bytes) -> dict[str, Any]:
-    with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tar:
-        member = tar.extractfile(MANIFEST_NAME)
-        if member is None:
-            raise ValueError("bundle has no manifest")
-        return json.load(member)
-
-
 @dataclass
 class Replayer:
     s3: Any
@@ -163,17 +155,17 @@ class Replayer:
         actual = hashlib.sha256(data).hexdigest()
         if not expected or actual != expected:
             return BundleResult(key, Outcome.HASH_MISMATCH, f"metadata sha256 {expected}, bytes hash to {actual}", bytes=len(data))
-        manifest = manifest_of(data)
+        manifest = read_manifest(data)
         if not self.admits():
-            raise BreakerStop("NiFi circuit is open: not replaying until it recovers (see `courier status`)")
+            raise ReplayHaltedError("NiFi circuit is open: not replaying until it recovers (see `courier status`)")
         try:
             self.post(data, actual, manifest["bundle_id"], manifest["file_count"], key, replay=True)
         except DeliveryError as exc:
             if isinstance(exc, RetryableError):
-                raise BreakerStop(f"NiFi did not take the replay: {exc}") from exc
+                raise ReplayHaltedError(f"NiFi did not take the replay: {exc}") from exc
             return BundleResult(key, Outcome.FAILED, str(exc), manifest["file_count"], len(data))
         except CourierError as exc:
-            raise BreakerStop(str(exc)) from exc
+            raise ReplayHaltedError(str(exc)) from exc
         return BundleResult(key, Outcome.SENT, f"sha256 {actual}", manifest["file_count"], len(data))
 
     def _restore(self, key: str, head: dict[str, Any], state: str) -> BundleResult:
@@ -190,12 +182,6 @@ class Replayer:
 
     def is_restored(self, key: str) -> bool:
         return restore_state(self.s3.head_object(Bucket=self.bucket, Key=key)) == "ready"
-
-
-class BreakerStop(CourierError):
-    """NiFi cannot take replays now: stop instead of hammering it."""
-
-    reason = "breaker_open"
 
 
 # --- archive verify -------------------------------------------------------------

@@ -15,8 +15,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from courier.bundle import manifest_files
 from courier.events import parse_event_time
-from courier.local.receiver import manifest_files
+from courier.observability import NAMESPACE, SERVICE
 
 SLO_P95_SECONDS = 120.0
 SLO_P999_SECONDS = 180.0
@@ -27,6 +28,18 @@ def quantile(ordered: list[float], q: float) -> float:
     """Nearest-rank quantile of sorted values."""
     rank = max(1, math.ceil(q * len(ordered)))
     return ordered[rank - 1]
+
+
+def percentiles(values: list[float]) -> dict[str, float | None]:
+    """Count, p50/p95/p99/p99.9 and max of ``values`` (None when empty), as the live view and stats show them."""
+    ordered = sorted(values)
+
+    def at(q: float) -> float | None:
+        if not ordered:
+            return None
+        return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 3)
+
+    return {"count": len(ordered), "p50": at(0.50), "p95": at(0.95), "p99": at(0.99), "p999": at(0.999), "max": at(1.0)}
 
 
 def local_latencies(state_dir: Path, since: datetime | None = None) -> list[float]:
@@ -94,7 +107,6 @@ def plot(latencies: list[float], summary: dict[str, Any], path: Path, title: str
 
 def cloudwatch_summary(cloudwatch: Any, since: datetime, until: datetime) -> dict[str, Any]:
     """Percentiles of the DeliveryLatency EMF metric (no per-file values: no histogram)."""
-    from courier.observability import NAMESPACE, SERVICE
 
     points = cloudwatch.get_metric_statistics(
         Namespace=NAMESPACE,

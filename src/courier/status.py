@@ -15,9 +15,8 @@ import urllib.request
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from courier.local.emulator import FUNCTION_NAME
-from courier.local.provision import ARCHIVE_BUCKET, BREAKER_TABLE, DLQ, QUEUE, QUEUE_RETENTION_SECONDS
 from courier.observability import NAMESPACE, SERVICE
+from courier.resources import ARCHIVE_BUCKET, BREAKER_TABLE, DLQ, FUNCTION_NAME, QUEUE, QUEUE_RETENTION_SECONDS
 
 _QUEUE_ATTRIBUTES = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
 

@@ -22,7 +22,7 @@ def test_poison_message_lands_in_the_dlq_with_its_reason_and_is_redriven(stack_f
                          "s3": {"bucket": {"name": stack.resources.landing_bucket}, "object": {"key": "never%2Bexisted.json", "size": 3, "eTag": "abc"}}}]}
     poison_id = sqs.send_message(QueueUrl=stack.resources.queue_url, MessageBody=json.dumps(body))["MessageId"]
     s3.put_object(Bucket=stack.resources.landing_bucket, Key="healthy.json", Body=b"{}")  # batch-mate, must not be held back
-    assert wait_until(lambda: stack.receiver.state.stats()["distinct_files"] == 1, timeout=20)
+    assert wait_until(lambda: stack.fake_nifi.state.stats()["distinct_files"] == 1, timeout=20)
     assert wait_until(lambda: stack.depths()[2] == 1, timeout=60)  # after maxReceiveCount receives
     assert stack.poller.stats.receive_counts[poison_id] == 5  # no sooner than the policy says
 

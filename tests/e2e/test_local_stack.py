@@ -24,7 +24,7 @@ def upload(stack, keys):
 
 def delivered_files(stack) -> dict[str, list[bytes]]:
     files: dict[str, list[bytes]] = {}
-    for path in stack.receiver.state.received_dir.glob("*.tar.gz"):
+    for path in stack.fake_nifi.state.received_dir.glob("*.tar.gz"):
         with tarfile.open(path, "r:gz") as tar:
             for entry in json.load(tar.extractfile("manifest.json"))["files"]:
                 files.setdefault(entry["key"], []).append(tar.extractfile(entry["member"]).read())
@@ -32,7 +32,7 @@ def delivered_files(stack) -> dict[str, list[bytes]]:
 
 
 def distinct(stack) -> int:
-    return stack.receiver.state.stats()["distinct_files"]
+    return stack.fake_nifi.state.stats()["distinct_files"]
 
 
 def test_every_uploaded_file_is_delivered_exactly_once_and_archived(local_stack):
@@ -46,7 +46,7 @@ def test_every_uploaded_file_is_delivered_exactly_once_and_archived(local_stack)
     archive = local_stack.resources.archive_bucket
     archived = {o["Key"] for o in s3.list_objects_v2(Bucket=archive, Prefix="bundles/").get("Contents", [])}
     journal = [json.loads(line) for line in (local_stack.state_dir / "received.jsonl").read_text().splitlines()]
-    assert len(archived) == len(journal) == len(local_stack.receiver.state.bundles)
+    assert len(archived) == len(journal) == len(local_stack.fake_nifi.state.bundles)
     for entry in journal:
         (key,) = [k for k in archived if k.endswith(f"/{entry['sha256']}.tar.gz")]
         obj = s3.get_object(Bucket=archive, Key=key)
@@ -83,18 +83,18 @@ def test_duplicate_s3_event_for_a_delivered_file_causes_no_second_delivery(local
     sqs.send_message(QueueUrl=local_stack.resources.queue_url, MessageBody=json.dumps(body))
     assert wait_until(lambda: local_stack.poller.stats.snapshot()["messages_deleted"] >= 2, timeout=20)
     assert local_stack.drain(10)
-    stats = local_stack.receiver.state.stats()
+    stats = local_stack.fake_nifi.state.stats()
     assert stats["bundles_received"] == 1 and stats["duplicate_deliveries"] == 0
 
 
 def test_unavailable_then_reject_hash_faults_retry_until_delivered(local_stack):
-    local_stack.receiver.state.set_mode("unavailable")
+    local_stack.fake_nifi.state.set_mode("unavailable")
     sent = upload(local_stack, [f"outage-{i}.json" for i in range(5)])
-    assert wait_until(lambda: local_stack.receiver.state.responses[503] >= 1, timeout=20)
-    local_stack.receiver.state.set_mode("reject-hash")
-    assert wait_until(lambda: local_stack.receiver.state.responses[422] >= 1, timeout=20)
+    assert wait_until(lambda: local_stack.fake_nifi.state.responses[503] >= 1, timeout=20)
+    local_stack.fake_nifi.state.set_mode("reject-hash")
+    assert wait_until(lambda: local_stack.fake_nifi.state.responses[422] >= 1, timeout=20)
     assert distinct(local_stack) == 0
-    local_stack.receiver.state.set_mode("ok")
+    local_stack.fake_nifi.state.set_mode("ok")
     assert wait_until(lambda: distinct(local_stack) == len(sent), timeout=40)
     assert local_stack.drain(10)
     assert {k: v[0] for k, v in delivered_files(local_stack).items()} == sent

@@ -16,9 +16,9 @@ def test_long_outage_loses_nothing_burns_nothing_and_resumes_by_itself(stack_fac
     # Visibility timeout above the longest invocation, as in AWS (where it is 6x the function timeout).
     stack = stack_factory(breaker_recovery_seconds=RECOVERY, controller_period_seconds=PERIOD, visibility_timeout_seconds=10)
     uploader = stack.start_demo(rate=2, size=4000, seed=1)
-    assert wait_until(lambda: stack.receiver.state.stats()["distinct_files"] >= 4, timeout=20)
+    assert wait_until(lambda: stack.fake_nifi.state.stats()["distinct_files"] >= 4, timeout=20)
 
-    stack.receiver.state.set_mode("unavailable")
+    stack.fake_nifi.state.set_mode("unavailable")
     outage_started = time.monotonic()
     dynamodb = stack.session.client("dynamodb")
     saw_paused_while_open = False
@@ -29,11 +29,11 @@ def test_long_outage_loses_nothing_burns_nothing_and_resumes_by_itself(stack_fac
         if breaker_state(dynamodb, stack.resources.breaker_table) == "OPEN" and not stack.poller.enabled.is_set():
             saw_paused_while_open = True
         time.sleep(0.5)
-    delivered_before_recovery = stack.receiver.state.responses[200]
+    delivered_before_recovery = stack.fake_nifi.state.responses[200]
 
-    stack.receiver.state.set_mode("ok")
+    stack.fake_nifi.state.set_mode("ok")
     recovered = time.monotonic()
-    assert wait_until(lambda: stack.receiver.state.responses[200] > delivered_before_recovery, timeout=30, interval=0.1)
+    assert wait_until(lambda: stack.fake_nifi.state.responses[200] > delivered_before_recovery, timeout=30, interval=0.1)
     resumed_after = time.monotonic() - recovered
     time.sleep(3)
     uploader.stop()

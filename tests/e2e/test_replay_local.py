@@ -14,9 +14,9 @@ def test_replaying_a_time_range_restores_the_receivers_store(local_stack):
     s3 = local_stack.session.client("s3")
     for i in range(12):
         s3.put_object(Bucket=local_stack.resources.landing_bucket, Key=f"replay/{i}.json", Body=f'{{"i": {i}}}'.encode())
-    assert wait_until(lambda: local_stack.receiver.state.stats()["distinct_files"] == 12, timeout=30)
+    assert wait_until(lambda: local_stack.fake_nifi.state.stats()["distinct_files"] == 12, timeout=30)
     assert local_stack.drain(10)
-    received = local_stack.receiver.state.received_dir
+    received = local_stack.fake_nifi.state.received_dir
     before = {p.name: p.read_bytes() for p in received.glob("*.tar.gz")}
     shutil.rmtree(received)
     received.mkdir()
@@ -29,4 +29,4 @@ def test_replaying_a_time_range_restores_the_receivers_store(local_stack):
     assert result.returncode == 0, result.stdout + result.stderr
     after = {p.name: p.read_bytes() for p in received.glob("*.tar.gz")}
     assert after == before and len(after) >= 1
-    assert all(b.replay for b in local_stack.receiver.state.bundles[-len(after):])
+    assert all(b.replay for b in local_stack.fake_nifi.state.bundles[-len(after):])

@@ -16,7 +16,7 @@ def test_slo_report_of_a_local_run_writes_a_histogram_and_a_summary(local_stack,
     s3 = local_stack.session.client("s3")
     for i in range(20):
         s3.put_object(Bucket=local_stack.resources.landing_bucket, Key=f"slo/{i}.json", Body=b"{}")
-    assert wait_until(lambda: local_stack.receiver.state.stats()["distinct_files"] == 20, timeout=30)
+    assert wait_until(lambda: local_stack.fake_nifi.state.stats()["distinct_files"] == 20, timeout=30)
     out = tmp_path / "report"
     result = subprocess.run([sys.executable, "-m", "courier", "slo-report", "--state-dir", str(local_stack.state_dir), "--out", str(out)],
                             capture_output=True, text=True, timeout=120)
@@ -37,5 +37,5 @@ def test_locust_uploads_to_the_local_stack(local_stack):
         capture_output=True, text=True, timeout=120, env=env,
     )
     assert result.returncode == 0, result.stderr[-2000:]
-    assert wait_until(lambda: local_stack.receiver.state.stats()["distinct_files"] >= 8, timeout=30)
+    assert wait_until(lambda: local_stack.fake_nifi.state.stats()["distinct_files"] >= 8, timeout=30)
     assert "PutObject" in result.stdout + result.stderr

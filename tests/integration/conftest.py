@@ -13,11 +13,11 @@ import pytest
 import trustme
 from moto import mock_aws
 
+from courier.compose import Runtime, build_runtime
 from courier.config import Settings
 from courier.delivery import Credentials
-from courier.handler import Runtime, build_runtime
+from courier.local.fake_nifi import FakeNiFi
 from courier.local.provision import Stack, provision
-from courier.local.receiver import Receiver
 from support import notification, s3_record, sqs_record
 
 USERNAME, PASSWORD = "courier", "s3cr3t-Pa55word-0f-NiFi"
@@ -35,7 +35,7 @@ def fresh_breaker_counters() -> None:
 @pytest.fixture
 def queued(aws: Any, stack: Stack):
     """The messages S3 (moto) put on the queue, as Lambda records, with real receipt handles."""
-    from courier.local.lambda_runtime import lambda_sqs_record
+    from courier.events import lambda_sqs_record
 
     def receive() -> list[dict[str, Any]]:
         sqs = aws.client("sqs")
@@ -62,13 +62,13 @@ def ca_bundle(ca: trustme.CA, tmp_path_factory: pytest.TempPathFactory) -> str:
 
 
 @pytest.fixture
-def receiver(ca: trustme.CA, tmp_path: Path) -> Iterator[Receiver]:
+def fake_nifi(ca: trustme.CA, tmp_path: Path) -> Iterator[FakeNiFi]:
     import ssl
 
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     ca.issue_cert("127.0.0.1", "localhost").configure_cert(context)
-    server = Receiver(tmp_path / "nifi", Credentials(username=USERNAME, password=PASSWORD), tls=context).start()
+    server = FakeNiFi(tmp_path / "nifi", Credentials(username=USERNAME, password=PASSWORD), tls=context).start()
     yield server
     server.stop()
 
@@ -88,10 +88,10 @@ def stack(aws: Any) -> Stack:
 
 
 @pytest.fixture
-def env(stack: Stack, receiver: Receiver, ca_bundle: str) -> dict[str, str]:
+def env(stack: Stack, fake_nifi: FakeNiFi, ca_bundle: str) -> dict[str, str]:
     return {
         "COURIER_ARCHIVE_BUCKET": stack.archive_bucket,
-        "COURIER_NIFI_URL": receiver.url(),
+        "COURIER_NIFI_URL": fake_nifi.url(),
         "COURIER_NIFI_CA_BUNDLE": ca_bundle,
         "COURIER_READ_TIMEOUT_SECONDS": "2",
         "COURIER_CONNECT_TIMEOUT_SECONDS": "1",

@@ -9,13 +9,14 @@ import time
 import pytest
 from aws_lambda_powertools.utilities.circuit_breaker import CircuitState
 
-from courier.breaker import CIRCUIT_NAME, Breaker, persistence
+from courier.adapters.breaker import CIRCUIT_NAME, DynamoDBBreaker, persistence
+from courier.adapters.mapping import LambdaEventSourceMapping
 from courier.controller import Controller, mapping_should_run
 from courier.errors import BreakerOpenError, NiFiHashRejectedError, NiFiUnavailableError
 
 
 def make_breaker(aws, stack, recovery=1, threshold=2, success=1):
-    return Breaker(persistence(aws.client("dynamodb"), stack.breaker_table), threshold, recovery, success, cache_seconds=1)
+    return DynamoDBBreaker(persistence(aws.client("dynamodb"), stack.breaker_table), threshold, recovery, success, cache_seconds=1)
 
 
 def state(aws, stack) -> str:
@@ -120,7 +121,8 @@ def mapping(aws, stack):
 def test_controller_pauses_while_open_and_resumes_when_a_probe_is_due(aws, stack):
     uuid = mapping(aws, stack)
     lam = aws.client("lambda")
-    controller = Controller(lam, aws.client("dynamodb"), uuid, stack.breaker_table, recovery_seconds=3)
+    reader = DynamoDBBreaker(persistence(aws.client("dynamodb"), stack.breaker_table), recovery_seconds=3, cache_seconds=1)
+    controller = Controller(reader, LambdaEventSourceMapping(lam, uuid), recovery_seconds=3)
     assert controller.run_once().enabled_after is True
     breaker = make_breaker(aws, stack, recovery=3)
     for _ in range(2):
@@ -136,8 +138,8 @@ def test_controller_pauses_while_open_and_resumes_when_a_probe_is_due(aws, stack
 
 
 def test_parked_messages_are_released_when_the_circuit_closes(aws, stack):
-    from courier.adapters.parking import ParkingLot
-    from courier.local.lambda_runtime import lambda_sqs_record
+    from courier.adapters.parking import SQSParkingLot
+    from courier.events import lambda_sqs_record
 
     sqs = aws.client("sqs")
     for i in range(3):
@@ -146,8 +148,8 @@ def test_parked_messages_are_released_when_the_circuit_closes(aws, stack):
     while len(received) < 4:  # the provisioning's s3:TestEvent plus ours
         received += sqs.receive_message(QueueUrl=stack.queue_url, MaxNumberOfMessages=10, VisibilityTimeout=1).get("Messages", [])
     records = [lambda_sqs_record(m, stack.queue_arn, "eu-west-2") for m in received]
-    lot = ParkingLot(sqs, aws.client("dynamodb"), stack.breaker_table, park_seconds=3600)
-    lot.hide(records)
+    lot = SQSParkingLot(sqs, aws.client("dynamodb"), stack.breaker_table, park_seconds=3600)
+    lot.park(records)
     time.sleep(1.5)
     assert sqs.receive_message(QueueUrl=stack.queue_url, MaxNumberOfMessages=10).get("Messages", []) == []
     assert len(lot.parked()) == 4

@@ -49,7 +49,7 @@ def after_lease(runtime):
         ("after archiving", lambda rt: crash_after(rt.aggregator.archive, "put")),
     ],
 )
-def test_crash_before_delivery_loses_nothing_and_the_retry_delivers_once(runtime, land, receiver, where, inject):
+def test_crash_before_delivery_loses_nothing_and_the_retry_delivers_once(runtime, land, fake_nifi, where, inject):
     files = [land(f"{where}/{i}.json", f"{i}".encode()) for i in range(3)]
     messages = [f.message(f"m{i}") for i, f in enumerate(files)]
     healthy = runtime.aggregator.landing.fetch, runtime.aggregator.archive.put
@@ -60,7 +60,7 @@ def test_crash_before_delivery_loses_nothing_and_the_retry_delivers_once(runtime
     runtime.aggregator.landing.fetch, runtime.aggregator.archive.put = healthy
     ledger = runtime.aggregator.ledger
     held = {f"m{i}" for i, f in enumerate(files) if any(r.status == "IN_PROGRESS" for r in ledger.lookup("courier-landing", f.key))}
-    assert held and receiver.state.bundles == []  # the crash claimed files and delivered nothing
+    assert held and fake_nifi.state.bundles == []  # the crash claimed files and delivered nothing
 
     # Before the leases lapse, the claimed files wait (never delivered twice concurrently);
     # a file the crash never got to claim is simply delivered.
@@ -69,10 +69,10 @@ def test_crash_before_delivery_loses_nothing_and_the_retry_delivers_once(runtime
     after_lease(runtime)
     retried = runtime.aggregator.process(messages)
     assert retried.failed == {}
-    assert {key: n for (_, key, _), n in receiver.state.deliveries.items()} == {f.key: 1 for f in files}
+    assert {key: n for (_, key, _), n in fake_nifi.state.deliveries.items()} == {f.key: 1 for f in files}
 
 
-def test_crash_after_the_post_before_the_ledger_update_redelivers_the_same_sha256(runtime, land, receiver):
+def test_crash_after_the_post_before_the_ledger_update_redelivers_the_same_sha256(runtime, land, fake_nifi):
     files = [land(f"post/{i}.json", f"{i}".encode()) for i in range(3)]
     messages = [f.message(f"m{i}") for i, f in enumerate(files)]
     healthy = runtime.aggregator.ledger.complete
@@ -81,12 +81,12 @@ def test_crash_after_the_post_before_the_ledger_update_redelivers_the_same_sha25
         runtime.aggregator.process(messages)
     new_environment(runtime)
     runtime.aggregator.ledger.complete = healthy
-    assert len(receiver.state.bundles) == 1  # NiFi got it; the ledger does not know
+    assert len(fake_nifi.state.bundles) == 1  # NiFi got it; the ledger does not know
 
     after_lease(runtime)
     retried = runtime.aggregator.process(messages)
     assert retried.failed == {}
-    first, second = receiver.state.bundles
+    first, second = fake_nifi.state.bundles
     assert first.sha256 == second.sha256  # the duplicate NiFi's DetectDuplicate drops
-    assert receiver.state.stats()["distinct_bundles"] == 1
+    assert fake_nifi.state.stats()["distinct_bundles"] == 1
     assert runtime.aggregator.process(messages).skipped  # and now the ledger knows

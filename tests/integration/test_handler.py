@@ -12,7 +12,7 @@ import pytest
 from conftest import PASSWORD, USERNAME
 from courier import handler
 from courier.adapters.s3 import SHA256_METADATA
-from courier.local.receiver import CONTENT_PATH
+from courier.local.fake_nifi import CONTENT_PATH
 from support import TEST_EVENT, notification, s3_record, sqs_record
 
 
@@ -22,10 +22,10 @@ def archived(aws, stack):
     return {k: s3.get_object(Bucket=stack.archive_bucket, Key=k) for k in keys}
 
 
-def received_files(receiver) -> dict[str, bytes]:
+def received_files(fake_nifi) -> dict[str, bytes]:
     """key -> content over every bundle the receiver accepted."""
     files: dict[str, bytes] = {}
-    for path in sorted(receiver.state.received_dir.glob("*.tar.gz")):
+    for path in sorted(fake_nifi.state.received_dir.glob("*.tar.gz")):
         with tarfile.open(path, mode="r:gz") as tar:
             manifest = json.load(tar.extractfile("manifest.json"))
             for entry in manifest["files"]:
@@ -33,21 +33,21 @@ def received_files(receiver) -> dict[str, bytes]:
     return files
 
 
-def test_successful_batch_is_archived_and_delivered(runtime, land, receiver, aws, stack):
+def test_successful_batch_is_archived_and_delivered(runtime, land, fake_nifi, aws, stack):
     files = [land(f"in/file-{i}.json", json.dumps({"n": i}).encode()) for i in range(5)]
     result = runtime.aggregator.process([f.message() for f in files])
     assert result.response() == {"batchItemFailures": []}
-    assert received_files(receiver) == {f.key: f.content for f in files}
+    assert received_files(fake_nifi) == {f.key: f.content for f in files}
     ((key, obj),) = archived(aws, stack).items()
     body = obj["Body"].read()
-    (bundle,) = receiver.state.bundles
+    (bundle,) = fake_nifi.state.bundles
     assert key == f"bundles/{key.split('/', 1)[1]}" and key.endswith(f"/{bundle.sha256}.tar.gz")
     assert obj["Metadata"][SHA256_METADATA] == bundle.sha256 == hashlib.sha256(body).hexdigest()
     assert obj["ContentType"] == "application/gzip" and obj["ServerSideEncryption"] == "AES256"
     assert bundle.file_count == 5
 
 
-def test_header_hash_equals_body_hash_and_archive_metadata(runtime, land, receiver, aws, stack):
+def test_header_hash_equals_body_hash_and_archive_metadata(runtime, land, fake_nifi, aws, stack):
     seen = {}
     original = runtime.nifi.http.post
 
@@ -70,23 +70,23 @@ def test_header_hash_equals_body_hash_and_archive_metadata(runtime, land, receiv
     assert put_params["ChecksumSHA256"] == base64.b64encode(bytes.fromhex(sha)).decode()
 
 
-def test_duplicate_event_is_not_redelivered(runtime, land, receiver):
+def test_duplicate_event_is_not_redelivered(runtime, land, fake_nifi):
     landed = land("once.json", b"{}")
     assert runtime.aggregator.process([landed.message()]).response()["batchItemFailures"] == []
     again = runtime.aggregator.process([landed.message()])
     assert again.response()["batchItemFailures"] == []
     assert [i.key for i in again.skipped] == ["once.json"]
-    assert len(receiver.state.bundles) == 1
+    assert len(fake_nifi.state.bundles) == 1
 
 
-def test_same_object_twice_in_one_batch_is_bundled_once(runtime, land, receiver):
+def test_same_object_twice_in_one_batch_is_bundled_once(runtime, land, fake_nifi):
     landed = land("twice.json", b"{}")
     result = runtime.aggregator.process([landed.message("m1"), landed.message("m2")])
     assert result.response()["batchItemFailures"] == []
-    assert receiver.state.bundles[0].file_count == 1
+    assert fake_nifi.state.bundles[0].file_count == 1
 
 
-def test_partial_failure_returns_exactly_the_failed_message_ids(runtime, land, receiver, aws, stack):
+def test_partial_failure_returns_exactly_the_failed_message_ids(runtime, land, fake_nifi, aws, stack):
     good = [land(f"good-{i}.json", b"{}") for i in range(3)]
     deleted = land("deleted.json", b"{}")
     aws.client("s3").delete_object(Bucket=stack.landing_bucket, Key=deleted.key, VersionId=deleted.version_id)
@@ -95,29 +95,29 @@ def test_partial_failure_returns_exactly_the_failed_message_ids(runtime, land, r
     result = runtime.aggregator.process(records)
     assert result.response() == {"batchItemFailures": [{"itemIdentifier": "deleted"}, {"itemIdentifier": "malformed"}]}
     assert result.failed == {"deleted": "object_missing", "malformed": "malformed_event"}
-    assert set(received_files(receiver)) == {g.key for g in good}
+    assert set(received_files(fake_nifi)) == {g.key for g in good}
 
 
-def test_awkward_keys_round_trip(runtime, land, receiver):
+def test_awkward_keys_round_trip(runtime, land, fake_nifi):
     keys = ["with space.json", "plus+sign.json", "percent%41.json", "unicodé/日本.json", "deep/a/b/c/d/e.json", "../escape.json", "a", "a/b"]
     files = [land(k, f"content of {k}".encode()) for k in keys]
     assert runtime.aggregator.process([f.message() for f in files]).failed == {}
-    assert received_files(receiver) == {f.key: f.content for f in files}
+    assert received_files(fake_nifi) == {f.key: f.content for f in files}
 
 
-def test_zero_byte_file_is_delivered(runtime, land, receiver):
+def test_zero_byte_file_is_delivered(runtime, land, fake_nifi):
     landed = land("empty.json", b"")
     assert runtime.aggregator.process([landed.message()]).failed == {}
-    assert received_files(receiver) == {"empty.json": b""}
+    assert received_files(fake_nifi) == {"empty.json": b""}
 
 
-def test_test_event_and_other_events_are_acknowledged_without_delivery(runtime, receiver, stack):
+def test_test_event_and_other_events_are_acknowledged_without_delivery(runtime, fake_nifi, stack):
     removed = sqs_record(notification(s3_record(stack.landing_bucket, "x", event_name="ObjectRemoved:Delete")))
     result = runtime.aggregator.process([sqs_record(TEST_EVENT), removed])
-    assert result.failed == {} and receiver.state.bundles == []
+    assert result.failed == {} and fake_nifi.state.bundles == []
 
 
-def test_batch_above_the_limit_is_split_into_bundles(aws, env, land, receiver):
+def test_batch_above_the_limit_is_split_into_bundles(aws, env, land, fake_nifi):
     from courier.config import Settings
 
     runtime = handler.build_runtime(Settings.from_env({**env, "COURIER_MAX_BUNDLE_BYTES": "2048"}), aws)
@@ -125,24 +125,24 @@ def test_batch_above_the_limit_is_split_into_bundles(aws, env, land, receiver):
     too_big = land("huge.json", b"x" * 4096)
     result = runtime.aggregator.process([f.message(f"m{i}") for i, f in enumerate(files)] + [too_big.message("huge")])
     assert result.failed == {"huge": "object_too_large"}
-    assert len(receiver.state.bundles) == 3 and sum(b.file_count for b in receiver.state.bundles) == 5
-    assert received_files(receiver) == {f.key: f.content for f in files}
+    assert len(fake_nifi.state.bundles) == 3 and sum(b.file_count for b in fake_nifi.state.bundles) == 5
+    assert received_files(fake_nifi) == {f.key: f.content for f in files}
 
 
 @pytest.mark.parametrize("mode", ["error", "unavailable", "timeout", "reset"])
-def test_nifi_failure_marks_nothing_complete_and_the_retry_delivers(runtime, land, receiver, mode):
+def test_nifi_failure_marks_nothing_complete_and_the_retry_delivers(runtime, land, fake_nifi, mode):
     files = [land(f"f{i}.json", b"{}") for i in range(3)]
     messages = [f.message(f"m{i}") for i, f in enumerate(files)]
-    receiver.state.set_mode(mode)
+    fake_nifi.state.set_mode(mode)
     failed = runtime.aggregator.process(messages)
     assert sorted(failed.failed) == ["m0", "m1", "m2"]
     assert set(failed.failed.values()) == {"nifi_unavailable"}
     for f in files:
         assert all(r.status != "COMPLETE" for r in runtime.aggregator.ledger.lookup(f.record["s3"]["bucket"]["name"], f.key))
-    receiver.state.set_mode("ok")
+    fake_nifi.state.set_mode("ok")
     retried = runtime.aggregator.process(messages)
     assert retried.failed == {} and len(retried.delivered) == 3
-    assert received_files(receiver) == {f.key: f.content for f in files}
+    assert received_files(fake_nifi) == {f.key: f.content for f in files}
 
 
 def test_connection_refused_fails_the_bundle(aws, env, land):
@@ -158,40 +158,40 @@ def test_connection_refused_fails_the_bundle(aws, env, land):
     assert result.failed == {"m": "nifi_unavailable"}
 
 
-def test_hash_rejection_fails_the_bundle(runtime, land, receiver):
-    receiver.state.set_mode("reject-hash")
+def test_hash_rejection_fails_the_bundle(runtime, land, fake_nifi):
+    fake_nifi.state.set_mode("reject-hash")
     assert runtime.aggregator.process([land("x.json", b"{}").message("m")]).failed == {"m": "nifi_hash_rejected"}
 
 
-def test_rotated_secret_is_reread_after_a_401(runtime, land, receiver, aws, stack):
+def test_rotated_secret_is_reread_after_a_401(runtime, land, fake_nifi, aws, stack):
     from courier.delivery import Credentials
 
     assert runtime.aggregator.process([land("before.json", b"{}").message()]).failed == {}  # caches the secret
     new = {"username": USERNAME, "password": "rotated-" + PASSWORD}
     aws.client("secretsmanager").put_secret_value(SecretId=stack.secret_id, SecretString=json.dumps(new))
-    receiver.state.set_credentials(Credentials(**new))
+    fake_nifi.state.set_credentials(Credentials(**new))
     result = runtime.aggregator.process([land("after.json", b"{}").message()])
     assert result.failed == {}
-    assert receiver.state.responses[401] == 1 and receiver.state.responses[200] == 2
+    assert fake_nifi.state.responses[401] == 1 and fake_nifi.state.responses[200] == 2
 
 
-def test_wrong_credentials_after_reread_are_an_auth_failure(runtime, land, receiver):
+def test_wrong_credentials_after_reread_are_an_auth_failure(runtime, land, fake_nifi):
     from courier.delivery import Credentials
 
-    receiver.state.set_credentials(Credentials(username="someone", password="else"))
+    fake_nifi.state.set_credentials(Credentials(username="someone", password="else"))
     result = runtime.aggregator.process([land("x.json", b"{}").message("m")])
-    assert result.failed == {"m": "nifi_auth"} and receiver.state.responses[401] == 2
+    assert result.failed == {"m": "nifi_auth"} and fake_nifi.state.responses[401] == 2
 
 
-def test_bearer_token_secret_is_supported(runtime, land, receiver, aws, stack):
+def test_bearer_token_secret_is_supported(runtime, land, fake_nifi, aws, stack):
     from courier.delivery import Credentials
 
     aws.client("secretsmanager").put_secret_value(SecretId=stack.secret_id, SecretString=json.dumps({"token": "tok-1"}))
-    receiver.state.set_credentials(Credentials(token="tok-1"))
+    fake_nifi.state.set_credentials(Credentials(token="tok-1"))
     assert runtime.aggregator.process([land("x.json", b"{}").message()]).failed == {}
 
 
-def test_lambda_handler_reads_settings_from_the_environment(monkeypatch, env, land, receiver):
+def test_lambda_handler_reads_settings_from_the_environment(monkeypatch, env, land, fake_nifi):
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     handler.reset()
@@ -200,20 +200,20 @@ def test_lambda_handler_reads_settings_from_the_environment(monkeypatch, env, la
     finally:
         handler.reset()
     assert response == {"batchItemFailures": []}
-    assert len(receiver.state.bundles) == 1
+    assert len(fake_nifi.state.bundles) == 1
 
 
-def test_logs_and_metrics_carry_no_content_or_credentials(monkeypatch, env, land, receiver, capsys, json_logs):
+def test_logs_and_metrics_carry_no_content_or_credentials(monkeypatch, env, land, fake_nifi, capsys, json_logs):
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     payload = b'{"ssn": "SECRET-PAYLOAD-7731"}'
     records = [land(f"p{i}.json", payload).message() for i in range(3)] + [sqs_record('{"Records": "SECRET-PAYLOAD-7731"}')]
-    receiver.state.set_mode("unavailable")
+    fake_nifi.state.set_mode("unavailable")
     handler.reset()
     try:
         monkeypatch.setenv("COURIER_LOG_LEVEL", "DEBUG")
         handler.lambda_handler({"Records": records}, LambdaContext())
-        receiver.state.set_mode("ok")
+        fake_nifi.state.set_mode("ok")
         handler.lambda_handler({"Records": records}, LambdaContext())
     finally:
         handler.reset()

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 
-from courier.adapters.parking import ParkingLot
+from courier.adapters.parking import SQSParkingLot
+from courier.compose import build_runtime
 from courier.config import Settings
-from courier.handler import build_runtime
 
 
 def runtime_with(aws, env, **settings):
@@ -14,33 +14,33 @@ def runtime_with(aws, env, **settings):
     return build_runtime(Settings.from_env({**env, **extra}), aws)
 
 
-def test_open_circuit_fails_fast_without_any_http_call_and_parks_the_batch(aws, env, stack, land, receiver, queued):
+def test_open_circuit_fails_fast_without_any_http_call_and_parks_the_batch(aws, env, stack, land, fake_nifi, queued):
     runtime = runtime_with(aws, env, breaker_failure_threshold=1, breaker_recovery_seconds=600, breaker_cache_seconds=1)
-    receiver.state.set_mode("unavailable")
+    fake_nifi.state.set_mode("unavailable")
     land("first.json", b"{}")
     tripping = runtime.aggregator.process(queued())
     assert set(tripping.failed.values()) == {"nifi_unavailable"}
-    calls_before = sum(receiver.state.responses.values())
+    calls_before = sum(fake_nifi.state.responses.values())
 
-    receiver.state.set_mode("ok")
+    fake_nifi.state.set_mode("ok")
     land("second.json", b"{}")
     records = queued()
     result = runtime.aggregator.process(records)
     assert set(result.failed) == {r["messageId"] for r in records} and set(result.failed.values()) == {"breaker_open"}
-    assert sum(receiver.state.responses.values()) == calls_before  # no HTTP call at all
-    parked = ParkingLot(aws.client("sqs"), aws.client("dynamodb"), stack.breaker_table).parked()
+    assert sum(fake_nifi.state.responses.values()) == calls_before  # no HTTP call at all
+    parked = SQSParkingLot(aws.client("sqs"), aws.client("dynamodb"), stack.breaker_table).parked()
     assert {p["id"]["S"].split("#", 1)[1] for p in parked} >= {r["messageId"] for r in records}
     assert queued() == []  # parked: not visible again after the normal timeout
 
 
-def test_hash_rejected_twice_is_retried_once_then_failed(runtime, land, receiver, json_logs):
+def test_hash_rejected_twice_is_retried_once_then_failed(runtime, land, fake_nifi, json_logs):
     from courier.observability import metrics
 
     metrics.clear_metrics()
-    receiver.state.set_mode("reject-hash")
+    fake_nifi.state.set_mode("reject-hash")
     result = runtime.aggregator.process([land("x.json", b"{}").message("m")])
     assert result.failed == {"m": "nifi_hash_rejected"}
-    assert receiver.state.responses[422] == 2
+    assert fake_nifi.state.responses[422] == 2
     assert "HashRejectedTwice" in metrics.metric_set  # the alarm's metric
     metrics.clear_metrics()
     assert "corruption on the path" in json_logs.getvalue()

@@ -14,7 +14,7 @@ runner = CliRunner()
 
 
 @pytest.fixture
-def delivered(runtime, land, receiver, aws, stack):
+def delivered(runtime, land, fake_nifi, aws, stack):
     """Three files delivered in one bundle; returns (archive key, archived bytes)."""
     result = runtime.aggregator.process([land(f"replay/{i}.json", f"file {i}".encode()).message() for i in range(3)])
     ((key, bundle),) = result.bundles
@@ -27,30 +27,30 @@ def cli_env(monkeypatch, env):
         monkeypatch.setenv(name, value)
 
 
-def wipe(receiver):
-    shutil.rmtree(receiver.state.received_dir)
-    receiver.state.received_dir.mkdir()
-    receiver.state.bundles.clear()
+def wipe(fake_nifi):
+    shutil.rmtree(fake_nifi.state.received_dir)
+    fake_nifi.state.received_dir.mkdir()
+    fake_nifi.state.bundles.clear()
 
 
 def courier(*args):
     return runner.invoke(app, list(args))
 
 
-def test_replay_of_a_standard_bundle_sends_identical_bytes_and_headers(delivered, receiver, cli_env):
+def test_replay_of_a_standard_bundle_sends_identical_bytes_and_headers(delivered, fake_nifi, cli_env):
     key, data = delivered
-    original = receiver.state.bundles[0]
-    wipe(receiver)
+    original = fake_nifi.state.bundles[0]
+    wipe(fake_nifi)
     result = courier("replay", "--bundle", key)
     assert result.exit_code == 0, result.output
-    (replayed,) = receiver.state.bundles
-    assert (receiver.state.received_dir / f"{replayed.sha256}.tar.gz").read_bytes() == data
+    (replayed,) = fake_nifi.state.bundles
+    assert (fake_nifi.state.received_dir / f"{replayed.sha256}.tar.gz").read_bytes() == data
     assert (replayed.sha256, replayed.bundle_id, replayed.file_count) == (original.sha256, original.bundle_id, original.file_count)
     assert replayed.replay is True and original.replay is False
     assert "sent" in result.output
 
 
-def test_deep_archive_bundle_is_restored_first_then_replayed(delivered, receiver, cli_env, aws, stack):
+def test_deep_archive_bundle_is_restored_first_then_replayed(delivered, fake_nifi, cli_env, aws, stack):
     from botocore.exceptions import ClientError
 
     key, _ = delivered
@@ -58,28 +58,28 @@ def test_deep_archive_bundle_is_restored_first_then_replayed(delivered, receiver
     s3.copy_object(Bucket=stack.archive_bucket, Key=key, CopySource={"Bucket": stack.archive_bucket, "Key": key}, StorageClass="DEEP_ARCHIVE", MetadataDirective="COPY")
     with pytest.raises(ClientError, match="InvalidObjectState"):
         s3.get_object(Bucket=stack.archive_bucket, Key=key)
-    wipe(receiver)
+    wipe(fake_nifi)
     first = courier("replay", "--bundle", key, "--tier", "Bulk")
     assert first.exit_code == 0, first.output
     assert "restore started" in first.output and "expected by" in first.output
-    assert receiver.state.bundles == []
+    assert fake_nifi.state.bundles == []
     # moto completes restores at once; in AWS this is the next morning's run (or --wait).
     second = courier("replay", "--bundle", key)
     assert second.exit_code == 0, second.output
-    assert len(receiver.state.bundles) == 1
+    assert len(fake_nifi.state.bundles) == 1
 
 
-def test_tampered_bundle_is_refused_and_reported_by_verify(delivered, receiver, cli_env, aws, stack):
+def test_tampered_bundle_is_refused_and_reported_by_verify(delivered, fake_nifi, cli_env, aws, stack):
     key, data = delivered
     s3 = aws.client("s3")
     metadata = s3.head_object(Bucket=stack.archive_bucket, Key=key)["Metadata"]
     tampered = bytearray(data)
     tampered[len(tampered) // 2] ^= 0xFF
     s3.put_object(Bucket=stack.archive_bucket, Key=key, Body=bytes(tampered), Metadata=metadata)
-    wipe(receiver)
+    wipe(fake_nifi)
     refused = courier("replay", "--bundle", key)
     assert refused.exit_code == 3 and "hash mismatch" in refused.output
-    assert receiver.state.bundles == []
+    assert fake_nifi.state.bundles == []
     shallow = courier("archive", "verify")
     assert shallow.exit_code == 3 and key in shallow.output
     deep = courier("archive", "verify", "--deep")
@@ -92,9 +92,9 @@ def test_verify_passes_a_healthy_archive(delivered, cli_env):
     assert "checked 1 bundles (deep): 0 problems" in result.output
 
 
-def test_file_finds_its_bundle_through_the_ledger_and_then_the_index(delivered, receiver, cli_env, aws, stack):
+def test_file_finds_its_bundle_through_the_ledger_and_then_the_index(delivered, fake_nifi, cli_env, aws, stack):
     key, _ = delivered
-    wipe(receiver)
+    wipe(fake_nifi)
     by_ledger = courier("replay", "--file", "replay/1.json", "--dry-run")
     assert by_ledger.exit_code == 0 and "found through the ledger" in by_ledger.output and key in by_ledger.output
     dynamodb = aws.client("dynamodb")
@@ -102,20 +102,20 @@ def test_file_finds_its_bundle_through_the_ledger_and_then_the_index(delivered, 
         dynamodb.delete_item(TableName=stack.idempotency_table, Key={"object_name": item["object_name"], "revision": item["revision"]})
     by_index = courier("replay", "--file", "replay/1.json")
     assert by_index.exit_code == 0, by_index.output
-    assert "found through the index" in by_index.output and len(receiver.state.bundles) == 1
+    assert "found through the index" in by_index.output and len(fake_nifi.state.bundles) == 1
 
 
-def test_dry_run_sends_nothing(delivered, receiver, cli_env):
+def test_dry_run_sends_nothing(delivered, fake_nifi, cli_env):
     key, _ = delivered
-    wipe(receiver)
+    wipe(fake_nifi)
     result = courier("replay", "--bundle", key, "--dry-run")
     assert result.exit_code == 0 and "would send" in result.output
-    assert receiver.state.bundles == []
+    assert fake_nifi.state.bundles == []
 
 
-def test_replay_stops_when_nifi_is_down(delivered, receiver, cli_env):
+def test_replay_stops_when_nifi_is_down(delivered, fake_nifi, cli_env):
     key, _ = delivered
-    receiver.state.set_mode("unavailable")
+    fake_nifi.state.set_mode("unavailable")
     result = courier("replay", "--bundle", key)
     assert result.exit_code == 4 and "stopped" in result.output
 
@@ -127,16 +127,16 @@ def test_nothing_selected_is_its_own_exit_code(cli_env):
     assert empty.exit_code == 2 and "no bundle matched" in empty.output
 
 
-def test_time_range_replay_skips_attempts_nifi_never_acknowledged(runtime, land, receiver, cli_env):
-    receiver.state.set_mode("unavailable")
+def test_time_range_replay_skips_attempts_nifi_never_acknowledged(runtime, land, fake_nifi, cli_env):
+    fake_nifi.state.set_mode("unavailable")
     failed_attempt = runtime.aggregator.process([land("attempt.json", b"1").message()])
     assert failed_attempt.failed
-    receiver.state.set_mode("ok")
+    fake_nifi.state.set_mode("ok")
     runtime.aggregator.process([land("later.json", b"2").message()])
-    wipe(receiver)
+    wipe(fake_nifi)
     since = (datetime.now(UTC) - timedelta(hours=2)).strftime("%Y-%m-%dT%H:%MZ")
     result = courier("replay", "--from", since)
     assert "skipping 1 archived attempt" in result.output
-    assert len(receiver.state.bundles) == 1
+    assert len(fake_nifi.state.bundles) == 1
     everything = courier("replay", "--from", since, "--include-undelivered", "--dry-run")
     assert everything.output.count("would send") == 2

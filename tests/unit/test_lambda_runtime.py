@@ -2,7 +2,8 @@
 
 import pytest
 
-from courier.local.lambda_runtime import failed_message_ids, lambda_sqs_record
+from courier.events import lambda_sqs_record
+from courier.local.lambda_runtime import failed_message_ids
 
 IDS = ["a", "b", "c"]
 

@@ -18,27 +18,49 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
-
-from courier.observability import count, logger
+from courier.adapters.aws import batch_write, translated
+from courier.errors import CourierError
+from courier.observability import logger, metric
+from courier.resources import BREAKER_EXPIRY_ATTRIBUTE
 
 # SQS caps a message's visibility at 12 hours counted from its receive; the hour
 # left over covers the time the invocation already ran (at most 15 minutes).
 MAX_PARK_SECONDS = 11 * 3600
 PARKED_PREFIX = "parked#"
-EXPIRY_ATTRIBUTE = "expiration"  # the breaker table's TTL attribute (Powertools' default)
 _SQS_BATCH = 10
-_DDB_BATCH = 25
 
 
 def _queue_url(client: Any, arn: str, cache: dict[str, str]) -> str:
     if arn not in cache:
         _, _, _, _, account, name = arn.split(":", 5)
-        cache[arn] = client.get_queue_url(QueueName=name, QueueOwnerAWSAccountId=account)["QueueUrl"]
+        with translated(f"looking up the queue {name}"):
+            cache[arn] = client.get_queue_url(QueueName=name, QueueOwnerAWSAccountId=account)["QueueUrl"]
     return cache[arn]
 
 
-class ParkingLot:
+class SQSParkingLot:
+    """Parks the SQS messages of an outage (long visibility, handle recorded) and releases them all on recovery.
+
+    Parameters
+    ----------
+    sqs
+        A boto3 SQS client (visibility changes).
+    dynamodb
+        A boto3 DynamoDB client (the records of parked messages, kept in the breaker table).
+    table
+        The breaker table.
+    park_seconds
+        How long a parked message stays invisible unless released; capped at 11 hours.
+    clock
+        Epoch seconds; injectable for tests.
+
+    Example
+    -------
+    >>> lot = SQSParkingLot(boto3.client("sqs"), boto3.client("dynamodb"), "courier-breaker")  # doctest: +SKIP
+    >>> lot.park(records)            # the aggregator, when NiFi is down  # doctest: +SKIP
+    >>> released = lot.release_all()  # the controller, once the circuit closed  # doctest: +SKIP
+    """
+
     def __init__(
         self, sqs: Any, dynamodb: Any, table: str, park_seconds: int = MAX_PARK_SECONDS, clock: Callable[[], float] = time.time
     ) -> None:
@@ -51,23 +73,24 @@ class ParkingLot:
 
     # --- the aggregator's side --------------------------------------------------
 
-    def hide(self, records: Iterable[Mapping[str, Any]]) -> None:
+    def park(self, records: Iterable[Mapping[str, Any]]) -> None:
         """Park messages. Best effort: an unparked message reappears after the normal timeout."""
         records = list(records)
         try:
             self._record(records)
             for url, chunk in self._chunks(records):
-                self.sqs.change_message_visibility_batch(
-                    QueueUrl=url,
-                    Entries=[
-                        {"Id": str(i), "ReceiptHandle": r["receiptHandle"], "VisibilityTimeout": self.park_seconds}
-                        for i, r in enumerate(chunk)
-                    ],
-                )
-            count("MessagesParked", len(records))
-        except (BotoCoreError, ClientError, ValueError, KeyError) as exc:
-            code = exc.response.get("Error", {}).get("Code") if isinstance(exc, ClientError) else type(exc).__name__
-            logger.warning("could not park failed messages; they reappear after the visibility timeout", extra={"error": code})
+                with translated("parking messages (ChangeMessageVisibilityBatch)"):
+                    self.sqs.change_message_visibility_batch(
+                        QueueUrl=url,
+                        Entries=[
+                            {"Id": str(i), "ReceiptHandle": r["receiptHandle"], "VisibilityTimeout": self.park_seconds}
+                            for i, r in enumerate(chunk)
+                        ],
+                    )
+            metric("MessagesParked", len(records))
+        except (CourierError, ValueError, KeyError) as exc:
+            error = str(exc) if isinstance(exc, CourierError) else type(exc).__name__
+            logger.warning("could not park failed messages; they reappear after the visibility timeout", extra={"error": error})
 
     def _chunks(self, records: list[Mapping[str, Any]]) -> Iterable[tuple[str, list[Mapping[str, Any]]]]:
         by_queue: dict[str, list[Mapping[str, Any]]] = {}
@@ -88,27 +111,25 @@ class ParkingLot:
                 "receipt_handle": {"S": str(r["receiptHandle"])},
                 "queue_arn": {"S": str(r["eventSourceARN"])},
                 "parked_at": {"N": str(now)},
-                EXPIRY_ATTRIBUTE: {"N": str(now + self.park_seconds)},
+                BREAKER_EXPIRY_ATTRIBUTE: {"N": str(now + self.park_seconds)},
             }
             for r in records
         ]
-        for start in range(0, len(items), _DDB_BATCH):
-            pending: dict[str, Any] = {self.table: [{"PutRequest": {"Item": i}} for i in items[start : start + _DDB_BATCH]]}
-            while pending:
-                pending = self.dynamodb.batch_write_item(RequestItems=pending).get("UnprocessedItems") or {}
+        batch_write(self.dynamodb, self.table, [{"PutRequest": {"Item": i}} for i in items], "recording parked messages")
 
     # --- the controller's side --------------------------------------------------
 
     def parked(self) -> list[dict[str, Any]]:
         items: list[dict[str, Any]] = []
-        paginator = self.dynamodb.get_paginator("scan")
-        for page in paginator.paginate(
-            TableName=self.table,
-            FilterExpression="begins_with(#id, :prefix)",
-            ExpressionAttributeNames={"#id": "id"},
-            ExpressionAttributeValues={":prefix": {"S": PARKED_PREFIX}},
-        ):
-            items.extend(page.get("Items", []))
+        with translated("listing parked messages"):
+            paginator = self.dynamodb.get_paginator("scan")
+            for page in paginator.paginate(
+                TableName=self.table,
+                FilterExpression="begins_with(#id, :prefix)",
+                ExpressionAttributeNames={"#id": "id"},
+                ExpressionAttributeValues={":prefix": {"S": PARKED_PREFIX}},
+            ):
+                items.extend(page.get("Items", []))
         return items
 
     def release_all(self) -> int:
@@ -122,19 +143,15 @@ class ParkingLot:
             url = _queue_url(self.sqs, arn, self._urls)
             for start in range(0, len(queued), _SQS_BATCH):
                 chunk = queued[start : start + _SQS_BATCH]
-                response = self.sqs.change_message_visibility_batch(
-                    QueueUrl=url,
-                    Entries=[{"Id": str(i), "ReceiptHandle": it["receipt_handle"]["S"], "VisibilityTimeout": 0} for i, it in enumerate(chunk)],
-                )
+                with translated("releasing parked messages (ChangeMessageVisibilityBatch)"):
+                    response = self.sqs.change_message_visibility_batch(
+                        QueueUrl=url,
+                        Entries=[{"Id": str(i), "ReceiptHandle": it["receipt_handle"]["S"], "VisibilityTimeout": 0} for i, it in enumerate(chunk)],
+                    )
                 # A failed entry was received again since it was parked (its handle changed): nothing to do.
                 released += len(response.get("Successful", []))
-        for start in range(0, len(items), _DDB_BATCH):
-            pending: dict[str, Any] = {
-                self.table: [{"DeleteRequest": {"Key": {"id": it["id"]}}} for it in items[start : start + _DDB_BATCH]]
-            }
-            while pending:
-                pending = self.dynamodb.batch_write_item(RequestItems=pending).get("UnprocessedItems") or {}
+        batch_write(self.dynamodb, self.table, [{"DeleteRequest": {"Key": {"id": it["id"]}}} for it in items], "forgetting released messages")
         if items:
             logger.warning("released parked messages", extra={"parked": len(items), "released": released})
-            count("MessagesReleased", released)
+            metric("MessagesReleased", released)
         return released

@@ -7,39 +7,41 @@ version is permanent, anything else (throttling, 5xx, network) is retryable.
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
-
+from courier.adapters.aws import translated
 from courier.bundle import Bundle, FetchedFile
 from courier.errors import ObjectMissingError, ObjectTooLargeError, StorageUnavailableError
 from courier.events import ObjectRef
 
-_MISSING_CODES = {"NoSuchKey", "NoSuchVersion", "404", "NotFound"}
 SHA256_METADATA = "sha256"  # x-amz-meta-sha256 on every archived bundle
 # Bundles are archived before delivery, so the archive also holds attempts NiFi never
 # acknowledged; this tag marks the ones it did, so replays by time range skip the others.
 DELIVERED_TAG = "courier-delivered"
 
 
-def _code(exc: ClientError) -> str:
-    return str(exc.response.get("Error", {}).get("Code", ""))
+def _storage_errors(action: str) -> AbstractContextManager[None]:
+    """Throttling, 5xx and network errors become one retryable error."""
+    return translated(action, StorageUnavailableError)
 
 
-@contextmanager
-def _storage_errors(action: str) -> Iterator[None]:
-    """Throttling, 5xx and network errors of a write become one retryable error."""
-    try:
-        yield
-    except ClientError as exc:
-        raise StorageUnavailableError(f"{action} failed: {_code(exc)}") from exc
-    except BotoCoreError as exc:
-        raise StorageUnavailableError(f"{action} failed: {type(exc).__name__}") from exc
+class S3Landing:
+    """The landing bucket as the aggregator reads it: the exact revision an event names.
 
+    Parameters
+    ----------
+    client
+        A boto3 S3 client.
+    max_object_bytes
+        A file longer than this is refused (:class:`ObjectTooLargeError`) without reading its body.
 
-class LandingStore:
+    Example
+    -------
+    >>> landing = S3Landing(boto3.client("s3"), max_object_bytes=64 * 1024 * 1024)  # doctest: +SKIP
+    >>> fetched = landing.fetch(ref)  # doctest: +SKIP
+    """
+
     def __init__(self, client: Any, max_object_bytes: int) -> None:
         self.client = client
         self.max_object_bytes = max_object_bytes
@@ -48,19 +50,14 @@ class LandingStore:
         args: dict[str, Any] = {"Bucket": ref.bucket, "Key": ref.key}
         if ref.version_id:
             args["VersionId"] = ref.version_id
-        try:
+        missing = ObjectMissingError(f"{ref.identity} no longer exists in the landing bucket")
+        with translated(f"landing GET of {ref.identity}", StorageUnavailableError, missing=missing):
             response = self.client.get_object(**args)
             length = int(response.get("ContentLength", 0))
             if length > self.max_object_bytes:
                 response["Body"].close()
                 raise ObjectTooLargeError(f"{ref.identity} is {length} bytes, above the bundle limit")
             content = response["Body"].read()
-        except ClientError as exc:
-            if _code(exc) in _MISSING_CODES:
-                raise ObjectMissingError(f"{ref.identity} no longer exists in the landing bucket") from exc
-            raise StorageUnavailableError(f"landing GET of {ref.identity} failed: {_code(exc)}") from exc
-        except BotoCoreError as exc:
-            raise StorageUnavailableError(f"landing GET of {ref.identity} failed: {type(exc).__name__}") from exc
         return FetchedFile(
             ref=ref,
             content=content,
@@ -69,7 +66,24 @@ class LandingStore:
         )
 
 
-class ArchiveStore:
+class S3Archive:
+    """The archive bucket as the aggregator writes it: bundles, their index lines, the delivered tag.
+
+    Parameters
+    ----------
+    client
+        A boto3 S3 client.
+    bucket
+        The archive bucket.
+    kms_key_id
+        KMS key for SSE-KMS; None means SSE-S3 (AES256).
+
+    Example
+    -------
+    >>> archive = S3Archive(boto3.client("s3"), "courier-archive")  # doctest: +SKIP
+    >>> archive.put("bundles/2026/11/26/10/<sha256>.tar.gz", bundle)  # doctest: +SKIP
+    """
+
     def __init__(self, client: Any, bucket: str, kms_key_id: str | None = None) -> None:
         self.client = client
         self.bucket = bucket

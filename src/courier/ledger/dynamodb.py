@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import ClientError
 
+from courier.adapters.aws import CONDITION_FAILED, batch_write, error_code, translated
 from courier.errors import LedgerUnavailableError
 from courier.events import ObjectIdentity
 from courier.ledger.base import (
@@ -29,8 +31,6 @@ from courier.ledger.base import (
 
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
-_BATCH_WRITE_LIMIT = 25
-_UNPROCESSED_RETRIES = 8
 
 
 def _key(identity: ObjectIdentity) -> dict[str, Any]:
@@ -68,9 +68,8 @@ def _from_item(item: dict[str, Any]) -> LedgerRecord:
     )
 
 
-def _unavailable(action: str, exc: Exception) -> LedgerUnavailableError:
-    code = exc.response.get("Error", {}).get("Code", "") if isinstance(exc, ClientError) else type(exc).__name__
-    return LedgerUnavailableError(f"idempotency ledger {action} failed: {code}")
+def _ledger(action: str) -> AbstractContextManager[None]:
+    return translated(f"idempotency ledger {action}", LedgerUnavailableError)
 
 
 class DynamoDBLedger(BaseLedger):
@@ -87,36 +86,26 @@ class DynamoDBLedger(BaseLedger):
         self.table_name = table_name
 
     def _put_if_claimable(self, record: LedgerRecord, now: int) -> LedgerRecord | None:
-        try:
-            self.client.put_item(
-                TableName=self.table_name,
-                Item=_to_item(record),
-                ConditionExpression=(
-                    "attribute_not_exists(#pk) OR #exp <= :now OR (#status = :in_progress AND #lease <= :now)"
-                ),
-                ExpressionAttributeNames={
-                    "#pk": PARTITION_KEY,
-                    "#exp": EXPIRY_ATTRIBUTE,
-                    "#status": "status",
-                    "#lease": "lease_until",
-                },
-                ExpressionAttributeValues={":now": {"N": str(now)}, ":in_progress": {"S": IN_PROGRESS}},
-                ReturnValuesOnConditionCheckFailure="ALL_OLD",
-            )
-            return None
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
-                raise _unavailable("claim", exc) from exc
-            old = exc.response.get("Item")
-            if old:
-                return _from_item(old)
-        except BotoCoreError as exc:
-            raise _unavailable("claim", exc) from exc
+        with _ledger("claim"):
+            try:
+                self.client.put_item(
+                    TableName=self.table_name,
+                    Item=_to_item(record),
+                    ConditionExpression="attribute_not_exists(#pk) OR #exp <= :now OR (#status = :in_progress AND #lease <= :now)",
+                    ExpressionAttributeNames={"#pk": PARTITION_KEY, "#exp": EXPIRY_ATTRIBUTE, "#status": "status", "#lease": "lease_until"},
+                    ExpressionAttributeValues={":now": {"N": str(now)}, ":in_progress": {"S": IN_PROGRESS}},
+                    ReturnValuesOnConditionCheckFailure="ALL_OLD",
+                )
+                return None
+            except ClientError as exc:
+                if error_code(exc) != CONDITION_FAILED:
+                    raise
+                old = exc.response.get("Item")
+        if old:
+            return _from_item(old)
         # Endpoints that do not return the old item: read it (consistently).
-        try:
+        with _ledger("read"):
             found = self.client.get_item(TableName=self.table_name, Key=_key(record.identity), ConsistentRead=True)
-        except (ClientError, BotoCoreError) as exc:
-            raise _unavailable("read", exc) from exc
         item = found.get("Item")
         if item is None:  # deleted between the two calls: treat as busy, the retry will claim it
             return LedgerRecord(record.identity, IN_PROGRESS, expires_at=now + 1, lease_until=now + 1)
@@ -143,10 +132,8 @@ class DynamoDBLedger(BaseLedger):
 
     def _get_note(self, message_id: str) -> FailureNote | None:
         key = {PARTITION_KEY: {"S": NOTE_PREFIX + message_id}, SORT_KEY: {"S": NOTE_SORT_KEY}}
-        try:
+        with _ledger("read note"):
             item = self.client.get_item(TableName=self.table_name, Key=key).get("Item")
-        except (ClientError, BotoCoreError) as exc:
-            raise _unavailable("read note", exc) from exc
         if not item:
             return None
         return FailureNote(
@@ -159,39 +146,25 @@ class DynamoDBLedger(BaseLedger):
         )
 
     def _batch_put(self, items: list[dict[str, Any]], action: str) -> None:
-        for start in range(0, len(items), _BATCH_WRITE_LIMIT):
-            requests = [{"PutRequest": {"Item": item}} for item in items[start : start + _BATCH_WRITE_LIMIT]]
-            pending: dict[str, Any] = {self.table_name: requests}
-            for attempt in range(_UNPROCESSED_RETRIES):
-                try:
-                    response = self.client.batch_write_item(RequestItems=pending)
-                except (ClientError, BotoCoreError) as exc:
-                    raise _unavailable(action, exc) from exc
-                pending = response.get("UnprocessedItems") or {}
-                if not pending:
-                    break
-                time.sleep(min(0.05 * 2**attempt, 1.0))
-            else:
-                raise LedgerUnavailableError(f"idempotency ledger {action} failed: items left unprocessed")
+        requests = [{"PutRequest": {"Item": item}} for item in items]
+        batch_write(self.client, self.table_name, requests, f"idempotency ledger {action}", LedgerUnavailableError)
 
     def _delete_if_owned(self, identity: ObjectIdentity, token: str) -> None:
-        try:
-            self.client.delete_item(
-                TableName=self.table_name,
-                Key=_key(identity),
-                ConditionExpression="#status = :in_progress AND #token = :token",
-                ExpressionAttributeNames={"#status": "status", "#token": "claim_token"},
-                ExpressionAttributeValues={":in_progress": {"S": IN_PROGRESS}, ":token": {"S": token}},
-            )
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
-                return
-            raise _unavailable("release", exc) from exc
-        except BotoCoreError as exc:
-            raise _unavailable("release", exc) from exc
+        with _ledger("release"):
+            try:
+                self.client.delete_item(
+                    TableName=self.table_name,
+                    Key=_key(identity),
+                    ConditionExpression="#status = :in_progress AND #token = :token",
+                    ExpressionAttributeNames={"#status": "status", "#token": "claim_token"},
+                    ExpressionAttributeValues={":in_progress": {"S": IN_PROGRESS}, ":token": {"S": token}},
+                )
+            except ClientError as exc:
+                if error_code(exc) != CONDITION_FAILED:
+                    raise
 
     def _records_of(self, object_name: str) -> list[LedgerRecord]:
-        try:
+        with _ledger("lookup"):
             paginator = self.client.get_paginator("query")
             pages = paginator.paginate(
                 TableName=self.table_name,
@@ -200,5 +173,3 @@ class DynamoDBLedger(BaseLedger):
                 ExpressionAttributeValues={":name": {"S": object_name}},
             )
             return [_from_item(item) for page in pages for item in page.get("Items", [])]
-        except (ClientError, BotoCoreError) as exc:
-            raise _unavailable("lookup", exc) from exc

@@ -17,16 +17,10 @@ import zipfile
 from dataclasses import dataclass
 from typing import Any
 
-from courier.errors import CourierError
+from courier.errors import PortInUseError
+from courier.resources import FUNCTION_HANDLER, FUNCTION_NAME
 
-FUNCTION_NAME = "courier-aggregator"
-HANDLER = "courier.handler.lambda_handler"
-ROLE_NAME = "courier-aggregator"
-
-
-class PortInUseError(CourierError):
-    reason = "port_in_use"
-
+ROLE_NAME = FUNCTION_NAME
 
 def ensure_port_free(port: int, what: str, flag: str) -> None:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
@@ -120,7 +114,7 @@ def register_function(session: Any, queue_arn: str, mapping: MappingSettings, ti
             Runtime="python3.12",
             Architectures=["arm64"],
             Role=role_arn,
-            Handler=HANDLER,
+            Handler=FUNCTION_HANDLER,
             Code={"ZipFile": code.getvalue()},
             Timeout=timeout_seconds,
             MemorySize=1024,

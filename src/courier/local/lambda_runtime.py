@@ -18,35 +18,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from courier.local.emulator import FUNCTION_NAME, MappingSettings
+from courier.events import lambda_sqs_record
+from courier.local.emulator import MappingSettings
 from courier.observability import logger
+from courier.resources import FUNCTION_NAME
 
 _SQS_RECEIVE_MAX = 10
 _MAX_LONG_POLL_SECONDS = 20
-
-
-def lambda_sqs_record(message: Mapping[str, Any], queue_arn: str, region: str) -> dict[str, Any]:
-    """Turn an SQS ReceiveMessage entry into the record Lambda passes to the handler."""
-    return {
-        "messageId": message["MessageId"],
-        "receiptHandle": message["ReceiptHandle"],
-        "body": message["Body"],
-        "attributes": dict(message.get("Attributes", {})),
-        "messageAttributes": {
-            name: {
-                "stringValue": value.get("StringValue"),
-                "binaryValue": value.get("BinaryValue"),
-                "stringListValues": [],
-                "binaryListValues": [],
-                "dataType": value.get("DataType"),
-            }
-            for name, value in message.get("MessageAttributes", {}).items()
-        },
-        "md5OfBody": message.get("MD5OfBody", ""),
-        "eventSource": "aws:sqs",
-        "eventSourceARN": queue_arn,
-        "awsRegion": region,
-    }
 
 
 def failed_message_ids(response: Any, message_ids: list[str]) -> set[str]:

@@ -1,7 +1,8 @@
 """Create every emulated AWS resource courier needs, the way the Terraform does.
 
-One function, :func:`provision`, so the local stack, the tests and the drift
-check against ``infra/terraform`` read names and settings from one place.
+One function, :func:`provision`, so the local stack and the tests create the
+same resources; their names and retention figures come from
+:mod:`courier.resources`, which the Terraform drift test also reads.
 """
 
 from __future__ import annotations
@@ -11,20 +12,20 @@ from dataclasses import dataclass
 from typing import Any
 
 from courier.ledger.base import EXPIRY_ATTRIBUTE, PARTITION_KEY, SORT_KEY
-
-# Defaults shared with infra/terraform (a test keeps the two in step).
-LANDING_BUCKET = "courier-landing"
-ARCHIVE_BUCKET = "courier-archive"
-QUEUE = "courier-queue"
-DLQ = "courier-dlq"
-IDEMPOTENCY_TABLE = "courier-idempotency"
-BREAKER_TABLE = "courier-breaker"
-BREAKER_KEY = "id"  # Powertools circuit breaker DynamoDB persistence default
-BREAKER_EXPIRY_ATTRIBUTE = "expiration"  # also the TTL of parked-message records
-SECRET_ID = "courier/nifi"
-QUEUE_RETENTION_SECONDS = 4 * 86400  # NFR-04
-DLQ_RETENTION_SECONDS = 14 * 86400  # outlives the source queue: a moved message keeps its age
-MAX_RECEIVE_COUNT = 5
+from courier.resources import (
+    ARCHIVE_BUCKET,
+    BREAKER_EXPIRY_ATTRIBUTE,
+    BREAKER_KEY,
+    BREAKER_TABLE,
+    DLQ,
+    DLQ_RETENTION_SECONDS,
+    IDEMPOTENCY_TABLE,
+    LANDING_BUCKET,
+    MAX_RECEIVE_COUNT,
+    QUEUE,
+    QUEUE_RETENTION_SECONDS,
+    SECRET_ID,
+)
 
 
 @dataclass(frozen=True)

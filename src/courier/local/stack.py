@@ -23,22 +23,20 @@ from typing import Any
 import boto3
 
 from courier import handler
+from courier.compose import build_controller
+from courier.config import ControllerSettings
 from courier.controller import Controller
 from courier.delivery import Credentials
-from courier.errors import CourierError
+from courier.errors import LocalStackError
 from courier.local.emulator import Emulator, MappingSettings, ensure_port_free, register_function
+from courier.local.fake_nifi import CONTENT_PATH, FakeNiFi
 from courier.local.lambda_runtime import EventSourcePoller
 from courier.local.provision import Stack, provision
-from courier.local.receiver import CONTENT_PATH, Receiver
 from courier.local.traffic import Uploader
 
 REGION = "eu-west-2"
 STACK_FILE = "stack.json"
 FAKE_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "courier-local", "AWS_SECRET_ACCESS_KEY": "courier-local"}
-
-
-class StackError(CourierError):
-    reason = "local_stack"
 
 
 @dataclass(frozen=True)
@@ -78,7 +76,7 @@ class LocalStack:
         self.config = config
         self.state_dir = config.state_dir.resolve()
         self.emulator: Emulator | None = None
-        self.receiver: Receiver | None = None
+        self.fake_nifi: FakeNiFi | None = None
         self.poller: EventSourcePoller | None = None
         self.uploader: Uploader | None = None
         self.resources: Stack | None = None
@@ -101,7 +99,7 @@ class LocalStack:
         ensure_port_free(self.config.nifi_port, "NiFi receiver", "--nifi-port")
         password = secrets.token_urlsafe(24)
         ca_path, tls = self._tls()
-        self.receiver = Receiver(
+        self.fake_nifi = FakeNiFi(
             self.state_dir, Credentials(username="courier", password=password), port=self.config.nifi_port, tls=tls
         ).start()
         self.emulator = Emulator(self.config.aws_port).start()
@@ -134,13 +132,13 @@ class LocalStack:
             handler.lambda_handler,
             self.config.function_timeout_seconds,
         ).start()
-        self.controller = Controller(
-            self.session.client("lambda"),
-            self.session.client("dynamodb"),
-            self.mapping_uuid,
-            self.resources.breaker_table,
-            self.config.breaker_recovery_seconds,
-            sqs_client=self.session.client("sqs"),
+        self.controller = build_controller(
+            ControllerSettings(
+                esm_uuid=self.mapping_uuid,
+                breaker_table=self.resources.breaker_table,
+                breaker_recovery_seconds=self.config.breaker_recovery_seconds,
+            ),
+            self.session,
         )
         self._controller_thread = threading.Thread(target=self._control, name="breaker-controller", daemon=True)
         self._controller_thread.start()
@@ -160,7 +158,7 @@ class LocalStack:
         try:
             fcntl.flock(self._lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
-            raise StackError(f"another courier local stack is running with state dir {self.state_dir}") from None
+            raise LocalStackError(f"another courier local stack is running with state dir {self.state_dir}") from None
 
     def _tls(self) -> tuple[Path, ssl.SSLContext]:
         """A CA made at start-up, and the receiver's certificate signed by it."""
@@ -185,13 +183,13 @@ class LocalStack:
         sys.stdout = self._log_stream
 
     def _write_stack_file(self, ca_path: Path) -> None:
-        assert self.emulator and self.receiver and self.resources
+        assert self.emulator and self.fake_nifi and self.resources
         info = {
             "pid": os.getpid(),
             "started_at": time.time(),
             "aws_endpoint": self.emulator.endpoint,
-            "nifi_url": self.receiver.url(),
-            "admin_url": f"https://127.0.0.1:{self.receiver.port}",
+            "nifi_url": self.fake_nifi.url(),
+            "admin_url": f"https://127.0.0.1:{self.fake_nifi.port}",
             "ca_bundle": str(ca_path),
             "mapping_uuid": self.mapping_uuid,
             "resources": asdict(self.resources),
@@ -228,10 +226,10 @@ class LocalStack:
         return False
 
     def summary(self) -> dict[str, int]:
-        assert self.receiver
+        assert self.fake_nifi
         uploaded = self.uploader.stats.keys if self.uploader else []
-        with self.receiver.state.lock:
-            deliveries = dict(self.receiver.state.deliveries)
+        with self.fake_nifi.state.lock:
+            deliveries = dict(self.fake_nifi.state.deliveries)
         assert self.resources
         delivered_uploads = [k for k in uploaded if (self.resources.landing_bucket, k[0], k[1]) in deliveries]
         _, _, dlq = self.depths()
@@ -254,8 +252,8 @@ class LocalStack:
         if self.poller:
             self.poller.stop()
         handler.reset()
-        if self.receiver:
-            self.receiver.stop()
+        if self.fake_nifi:
+            self.fake_nifi.stop()
         if self.emulator:
             self.emulator.stop()
         if self._stack_file_written:  # never remove the file of another running instance

@@ -33,7 +33,7 @@ class LiveView:
 
     def snapshot(self) -> dict[str, Any]:
         stack = self.stack
-        stats = stack.receiver.state.stats()
+        stats = stack.fake_nifi.state.stats()
         visible, in_flight, dlq = stack.depths()
         s3 = stack.session.client("s3")
         archived = sum(

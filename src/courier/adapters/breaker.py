@@ -4,8 +4,11 @@ Shared by every concurrent invocation through the breaker table. Outages
 (connection errors, timeouts, 5xx/503) and auth failures (401/403 after one
 secret re-read) count as failures; a 422 hash rejection is a data problem and
 does not. While the circuit is open the handler makes no HTTP call at all
-(:meth:`Breaker.admits` is checked before any fetch), and the breaker
+(:meth:`DynamoDBBreaker.admits` is checked before any fetch), and the breaker
 controller pauses the SQS event source mapping.
+
+It is an adapter: Powertools' persistence speaks to DynamoDB through the boto3
+client it is given.
 """
 
 from __future__ import annotations
@@ -24,7 +27,8 @@ from aws_lambda_powertools.utilities.circuit_breaker import (
 from aws_lambda_powertools.utilities.circuit_breaker.persistence import CircuitBreakerDynamoDBPersistence
 
 from courier.errors import BreakerOpenError, NiFiAuthError, NiFiUnavailableError
-from courier.observability import count, logger
+from courier.observability import logger, metric
+from courier.ports import BreakerReading
 
 CIRCUIT_NAME = "nifi"
 COUNTED_FAILURES = (NiFiUnavailableError, NiFiAuthError)
@@ -40,18 +44,42 @@ def _on_transition(transition: CircuitTransition) -> None:
         "circuit breaker transition",
         extra={"circuit": transition.circuit_name, "from": transition.from_state.value, "to": transition.to_state.value},
     )
-    count("BreakerTransitions", from_state=transition.from_state.value, to_state=transition.to_state.value)
+    metric("BreakerTransitions", from_state=transition.from_state.value, to_state=transition.to_state.value)
     if transition.to_state is CircuitState.OPEN:
-        count("BreakerOpened")
+        metric("BreakerOpened")
 
 
-class Breaker:
+class DynamoDBBreaker:
+    """The NiFi circuit, shared through a DynamoDB table by every invocation and the controller.
+
+    Parameters
+    ----------
+    store
+        Powertools' ``CircuitBreakerDynamoDBPersistence`` over the breaker table (see :func:`persistence`).
+    failure_threshold
+        Consecutive counted failures (outages, auth failures) that open the circuit.
+    recovery_seconds
+        How long the circuit stays open before one probe delivery is allowed.
+    success_threshold
+        Successful probes that close it again.
+    cache_seconds
+        How long a read of the shared state is trusted before DynamoDB is asked again.
+    clock
+        Epoch seconds; injectable for tests.
+
+    Example
+    -------
+    >>> breaker = DynamoDBBreaker(persistence(boto3.client("dynamodb"), "courier-breaker"), 3, 60, 1)  # doctest: +SKIP
+    >>> deliver = breaker.guard(nifi.post)  # doctest: +SKIP
+    >>> if breaker.admits(): deliver(data, sha256, bundle_id, file_count, key)  # doctest: +SKIP
+    """
+
     def __init__(
         self,
         store: CircuitBreakerDynamoDBPersistence,
-        failure_threshold: int,
-        recovery_seconds: int,
-        success_threshold: int,
+        failure_threshold: int = 3,
+        recovery_seconds: int = 60,
+        success_threshold: int = 1,
         cache_seconds: int = 5,
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -77,6 +105,11 @@ class Breaker:
             return self.clock() >= opened_at + self.recovery_seconds  # this invocation may become the probe
         lease = record.probe_lease_expiry
         return lease is not None and self.clock() >= lease  # HALF_OPEN: only a lapsed prober is replaced
+
+    def read(self) -> BreakerReading:
+        """The shared state as stored (through the local cache of ``cache_seconds``)."""
+        record = self.store.get_state(CIRCUIT_NAME)
+        return BreakerReading(record.state.value, record.opened_at)
 
     def guard(self, deliver: Callable[..., int]) -> Callable[..., int]:
         protected = circuit_breaker(

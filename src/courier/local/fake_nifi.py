@@ -1,4 +1,4 @@
-"""A NiFi-contract receiver for local runs and tests.
+"""A fake NiFi: the NiFi-contract receiver of local runs and tests.
 
 It implements what the shipped NiFi flow (``nifi/``) implements:
 ``POST /contentListener`` checks the credentials, hashes the body and answers
@@ -16,13 +16,11 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import io
 import ipaddress
 import json
 import socket
 import ssl
 import struct
-import tarfile
 import threading
 import time
 from collections import Counter
@@ -31,8 +29,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from courier.bundle import manifest_files
 from courier.delivery import BUNDLE_ID_HEADER, FILE_COUNT_HEADER, SHA256_HEADER, Credentials
 from courier.events import parse_event_time
+from courier.slo import percentiles
 
 CONTENT_PATH = "/contentListener"
 # "error" (HTTP 500) is an extra beyond the NiFi contract, for drills of a broken NiFi.
@@ -49,7 +49,7 @@ class ReceivedBundle:
     replay: bool
 
 
-class ReceiverState:
+class FakeNiFiState:
     """Everything the handler threads share, behind one lock."""
 
     def __init__(self, state_dir: Path, credentials: Credentials, timeout_hold_seconds: float = 120.0) -> None:
@@ -132,29 +132,8 @@ class ReceiverState:
             }
 
 
-def manifest_files(body: bytes) -> list[dict[str, Any]]:
-    """The manifest's file entries of a courier bundle; [] for anything else."""
-    try:
-        with tarfile.open(fileobj=io.BytesIO(body), mode="r:gz") as tar:
-            member = tar.extractfile("manifest.json")
-            return list(json.load(member)["files"]) if member else []
-    except (tarfile.TarError, OSError, KeyError, ValueError, TypeError):
-        return []
-
-
-def percentiles(values: list[float]) -> dict[str, float | None]:
-    ordered = sorted(values)
-
-    def at(q: float) -> float | None:
-        if not ordered:
-            return None
-        return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 3)
-
-    return {"count": len(ordered), "p50": at(0.50), "p95": at(0.95), "p99": at(0.99), "p999": at(0.999), "max": at(1.0)}
-
-
 class _Handler(BaseHTTPRequestHandler):
-    server: _ReceiverServer
+    server: _FakeNiFiServer
     protocol_version = "HTTP/1.1"
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - keep stderr clean
@@ -167,7 +146,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     @property
-    def state(self) -> ReceiverState:
+    def state(self) -> FakeNiFiState:
         return self.server.state
 
     def _reply(self, status: int, payload: dict[str, Any]) -> None:
@@ -255,11 +234,11 @@ class _Handler(BaseHTTPRequestHandler):
         self._reply(200, {"sha256": actual})
 
 
-class _ReceiverServer(ThreadingHTTPServer):
+class _FakeNiFiServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True  # Linux still refuses a second listener on the port
 
-    def __init__(self, address: tuple[str, int], state: ReceiverState, context: ssl.SSLContext | None) -> None:
+    def __init__(self, address: tuple[str, int], state: FakeNiFiState, context: ssl.SSLContext | None) -> None:
         super().__init__(address, _Handler)
         self.state = state
         if context is not None:
@@ -271,8 +250,8 @@ class _ReceiverServer(ThreadingHTTPServer):
         return
 
 
-class Receiver:
-    """The receiver server, run on a background thread."""
+class FakeNiFi:
+    """A fake NiFi: the HTTPS server of the NiFi contract (see the module docstring), run on a background thread."""
 
     def __init__(
         self,
@@ -282,8 +261,8 @@ class Receiver:
         port: int = 0,
         tls: ssl.SSLContext | None = None,
     ) -> None:
-        self.state = ReceiverState(state_dir, credentials)
-        self.server = _ReceiverServer((host, port), self.state, tls)
+        self.state = FakeNiFiState(state_dir, credentials)
+        self.server = _FakeNiFiServer((host, port), self.state, tls)
         self.thread = threading.Thread(target=self.server.serve_forever, name="nifi-receiver", daemon=True)
 
     @property
@@ -293,7 +272,7 @@ class Receiver:
     def url(self, scheme: str = "https") -> str:
         return f"{scheme}://127.0.0.1:{self.port}{CONTENT_PATH}"
 
-    def start(self) -> Receiver:
+    def start(self) -> FakeNiFi:
         self.thread.start()
         return self
 

@@ -1,0 +1,96 @@
+"""The one place that reads botocore's errors: codes, their meaning to courier, bounded batch writes.
+
+Every adapter that calls AWS translates failures through :func:`translated`, so
+the mapping from AWS error codes to courier's errors lives here once, and
+nothing above the adapters ever sees a ``ClientError``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from courier.errors import AwsCallError, CourierError
+
+# What S3 answers for a key or version that is not there (HEAD answers a bare 404).
+MISSING_CODES = frozenset({"NoSuchKey", "NoSuchVersion", "404", "NotFound"})
+# What an endpoint answers for a call it does not implement (older regions, emulators).
+NOT_IMPLEMENTED_CODES = frozenset(
+    {"UnsupportedOperation", "InvalidAction", "AWS.SimpleQueueService.UnsupportedOperation", "NotImplemented", "InvalidParameterValue", "404"}
+)
+ACCESS_DENIED_CODES = frozenset({"AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "403"})
+CONDITION_FAILED = "ConditionalCheckFailedException"
+
+BATCH_WRITE_LIMIT = 25  # DynamoDB BatchWriteItem takes at most 25 requests
+_BATCH_ATTEMPTS = 8
+
+
+def error_code(exc: BaseException) -> str:
+    """AWS's error code of a ``ClientError``; the class name of any other botocore error."""
+    if isinstance(exc, ClientError):
+        return str(exc.response.get("Error", {}).get("Code", ""))
+    return type(exc).__name__
+
+
+def describe(action: str, exc: BaseException) -> str:
+    code = error_code(exc)
+    if code in ACCESS_DENIED_CODES:
+        return f"{action} was denied ({code}): the caller lacks the permission for it"
+    return f"{action} failed: {code}"
+
+
+@contextmanager
+def translated(
+    action: str,
+    error: Callable[[str], CourierError] = AwsCallError,
+    missing: CourierError | None = None,
+) -> Iterator[None]:
+    """Turn any botocore failure inside the block into a courier error naming ``action``.
+
+    ``missing`` is raised instead for the not-found codes, when the caller treats
+    "not there" differently from "could not ask".
+    """
+    try:
+        yield
+    except ClientError as exc:
+        if missing is not None and error_code(exc) in MISSING_CODES:
+            raise missing from exc
+        raise _make(error, describe(action, exc), exc) from exc
+    except BotoCoreError as exc:
+        raise _make(error, describe(action, exc), exc) from exc
+
+
+def _make(error: Callable[[str], CourierError], message: str, exc: BaseException) -> CourierError:
+    made = error(message)
+    if isinstance(made, AwsCallError):
+        made.code = error_code(exc)
+    return made
+
+
+def batch_write(
+    client: Any,
+    table: str,
+    requests: list[dict[str, Any]],
+    action: str,
+    error: Callable[[str], CourierError] = AwsCallError,
+    sleep: Callable[[float], None] = time.sleep,
+) -> None:
+    """BatchWriteItem in chunks of 25, retrying ``UnprocessedItems`` with backoff, a bounded number of times.
+
+    ``requests`` are ``{"PutRequest": ...}`` or ``{"DeleteRequest": ...}`` entries.
+    Raises ``error`` when DynamoDB fails or still leaves items unprocessed at the end.
+    """
+    for start in range(0, len(requests), BATCH_WRITE_LIMIT):
+        pending: dict[str, Any] = {table: requests[start : start + BATCH_WRITE_LIMIT]}
+        for attempt in range(_BATCH_ATTEMPTS):
+            with translated(action, error):
+                pending = client.batch_write_item(RequestItems=pending).get("UnprocessedItems") or {}
+            if not pending:
+                break
+            sleep(min(0.05 * 2**attempt, 1.0))
+        else:
+            raise error(f"{action} failed: items left unprocessed after {_BATCH_ATTEMPTS} attempts")

@@ -1,0 +1,122 @@
+"""Wiring: build courier's parts from settings and a boto3 session.
+
+The composition roots (the Lambda handler, the controller's entry point, the
+CLI and the local stack) call these and nothing else to get a working object
+graph, so every client is configured in one place. Nothing here runs at import
+time: clients are made when a function is called.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from botocore.config import Config
+
+from courier.adapters.breaker import DynamoDBBreaker, persistence
+from courier.adapters.mapping import LambdaEventSourceMapping
+from courier.adapters.nifi import NiFiClient
+from courier.adapters.parking import SQSParkingLot
+from courier.adapters.s3 import S3Archive, S3Landing
+from courier.adapters.secrets import CredentialsSource
+from courier.aggregator import Aggregator
+from courier.config import ControllerSettings, Settings
+from courier.controller import Controller
+from courier.ledger.dynamodb import DynamoDBLedger
+
+DAY = 86400
+# The controller reads the circuit once a minute: a cached read would only delay its decision.
+CONTROLLER_CACHE_SECONDS = 1
+
+
+@dataclass
+class Runtime:
+    """What one warm Lambda execution environment keeps between invocations."""
+
+    settings: Settings
+    aggregator: Aggregator
+    nifi: NiFiClient
+
+
+def session_or_default(session: Any = None) -> Any:
+    import boto3
+
+    return session or boto3.session.Session()
+
+
+def client_config(settings: Settings) -> Config:
+    return Config(
+        max_pool_connections=max(10, settings.fetch_concurrency),
+        retries={"mode": "standard", "max_attempts": 3},
+        connect_timeout=5,
+        read_timeout=30,
+    )
+
+
+def make_nifi_client(settings: Settings, secretsmanager: Any) -> NiFiClient:
+    """NiFi delivery as the settings describe it (the aggregator and `courier replay`)."""
+    credentials = CredentialsSource(secretsmanager, settings.nifi_secret_id, settings.secret_max_age_seconds)
+    return NiFiClient(
+        settings.nifi_url,
+        credentials,
+        ca_bundle=settings.nifi_ca_bundle,
+        connect_timeout=settings.connect_timeout_seconds,
+        read_timeout=settings.read_timeout_seconds,
+    )
+
+
+def make_breaker(settings: Settings, dynamodb: Any) -> DynamoDBBreaker:
+    """The shared NiFi circuit as the settings describe it (the aggregator and `courier replay`)."""
+    return DynamoDBBreaker(
+        persistence(dynamodb, settings.breaker_table),
+        failure_threshold=settings.breaker_failure_threshold,
+        recovery_seconds=settings.breaker_recovery_seconds,
+        success_threshold=settings.breaker_success_threshold,
+        cache_seconds=settings.breaker_cache_seconds,
+    )
+
+
+def make_ledger(settings: Settings, dynamodb: Any) -> DynamoDBLedger:
+    return DynamoDBLedger(
+        dynamodb,
+        settings.idempotency_table,
+        ttl_seconds=settings.ledger_ttl_days * DAY,
+        lease_seconds=settings.claim_lease_seconds,
+    )
+
+
+def build_runtime(settings: Settings, session: Any = None) -> Runtime:
+    """The aggregator with every port wired to AWS and NiFi."""
+    session = session_or_default(session)
+    config = client_config(settings)
+    s3 = session.client("s3", config=config)
+    dynamodb = session.client("dynamodb", config=config)
+    nifi = make_nifi_client(settings, session.client("secretsmanager", config=config))
+    aggregator = Aggregator(
+        ledger=make_ledger(settings, dynamodb),
+        landing=S3Landing(s3, max_object_bytes=settings.max_bundle_bytes),
+        archive=S3Archive(s3, settings.archive_bucket, settings.archive_kms_key_id),
+        nifi=nifi,
+        archive_prefix=settings.archive_prefix,
+        max_bundle_bytes=settings.max_bundle_bytes,
+        concurrency=settings.fetch_concurrency,
+        breaker=make_breaker(settings, dynamodb),
+        parking_lot=SQSParkingLot(session.client("sqs", config=config), dynamodb, settings.breaker_table, settings.park_seconds),
+    )
+    return Runtime(settings=settings, aggregator=aggregator, nifi=nifi)
+
+
+def build_controller(settings: ControllerSettings, session: Any = None) -> Controller:
+    """The breaker controller with its breaker, mapping and parking lot wired to AWS."""
+    session = session_or_default(session)
+    dynamodb = session.client("dynamodb")
+    return Controller(
+        breaker=DynamoDBBreaker(
+            persistence(dynamodb, settings.breaker_table),
+            recovery_seconds=settings.breaker_recovery_seconds,
+            cache_seconds=CONTROLLER_CACHE_SECONDS,
+        ),
+        event_source_mapping=LambdaEventSourceMapping(session.client("lambda"), settings.esm_uuid),
+        recovery_seconds=settings.breaker_recovery_seconds,
+        parking_lot=SQSParkingLot(session.client("sqs"), dynamodb, settings.breaker_table),
+    )
