@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import re
 
+import hcl2
 import pytest
 
 from courier.ledger.base import EXPIRY_ATTRIBUTE, PARTITION_KEY, SORT_KEY
-from courier.local import provision
+from courier import resources as provision
 from terraform import MODULES, data_sources, default, load, locals_, resources, statements, variables
 
 MODULE_NAMES = sorted(p.name for p in MODULES.iterdir() if p.is_dir())
@@ -37,17 +38,43 @@ def test_every_variable_is_typed_and_described(module):
         assert len(body.get("description", "")) > 10, f"{module}.{name} has no description"
 
 
-@pytest.mark.parametrize("module", [m for m in MODULE_NAMES if m != "pipeline"])
+# Modules whose main resources are several: each is named for what it is, and none is `this`.
+SEVERAL_MAIN_RESOURCES = {"state_tables": {("aws_dynamodb_table", "idempotency"), ("aws_dynamodb_table", "breaker")}}
+
+
+@pytest.mark.parametrize("module", [m for m in MODULE_NAMES if m not in {"pipeline", *SEVERAL_MAIN_RESOURCES}])
 def test_main_resource_is_named_this(module):
     main = list(resources(module)) or list(data_sources(module))  # s3_tls_policy holds only a policy document
     assert any(name == "this" for _, name in main)
 
 
+@pytest.mark.parametrize("module", sorted(SEVERAL_MAIN_RESOURCES))
+def test_this_is_reserved_for_a_single_main_resource(module):
+    assert SEVERAL_MAIN_RESOURCES[module] <= set(resources(module))
+    assert not any(name == "this" for _, name in resources(module))
+
+
+ENVS = MODULES.parent / "envs"
+ENV_VALUES = {"staging": {"maximum_concurrency": 4, "monthly_budget_amount": 100}, "prod": {"maximum_concurrency": 10, "monthly_budget_amount": 250}}
+
+
 def test_envs_compose_the_pipeline_in_eu_west_2():
     for env in ("staging", "prod"):
-        text = (MODULES.parent / "envs" / env / "main.tf").read_text()
-        assert 'source = "../../modules/pipeline"' in text and f'environment             = "{env}"' in text
-        assert 'default     = "eu-west-2"' in (MODULES.parent / "envs" / env / "variables.tf").read_text()
+        text = (ENVS / env / "main.tf").read_text()
+        assert 'source = "../../modules/pipeline"' in text and "environment             = local.environment" in text
+        assert f'environment           = "{env}"' in (ENVS / env / "env.tf").read_text()
+        assert 'default     = "eu-west-2"' in (ENVS / env / "variables.tf").read_text()
+
+
+def test_envs_share_one_layout_and_differ_only_in_env_tf():
+    for env, values in ENV_VALUES.items():
+        shared = {p.name for p in (ENVS / env).glob("*.tf") if p.is_symlink()}
+        assert shared == {"main.tf", "variables.tf", "outputs.tf", "versions.tf"}
+        assert all((ENVS / env / name).resolve().parent == (ENVS / "_shared").resolve() for name in shared)
+        with open(ENVS / env / "env.tf", encoding="utf-8") as handle:
+            (block,) = hcl2.load(handle)["locals"]
+        assert {k: block[k] for k in values} == values
+        assert {p.name for p in (ENVS / env).glob("*.tf") if not p.is_symlink()} == {"env.tf"}
 
 
 # --- landing bucket ---------------------------------------------------------------
@@ -137,7 +164,7 @@ def test_queue_retention_visibility_redrive_and_sender():
 
 def test_tables_match_the_code_and_are_protected():
     r = resources("state_tables")
-    ledger, breaker = r[("aws_dynamodb_table", "this")], r[("aws_dynamodb_table", "breaker")]
+    ledger, breaker = r[("aws_dynamodb_table", "idempotency")], r[("aws_dynamodb_table", "breaker")]
     assert (ledger["hash_key"], ledger["range_key"]) == (PARTITION_KEY, SORT_KEY)
     assert ledger["ttl"][0] == {"attribute_name": EXPIRY_ATTRIBUTE, "enabled": True}
     assert breaker["hash_key"] == provision.BREAKER_KEY

@@ -1,7 +1,8 @@
 # DynamoDB state: the idempotency ledger (one item per file revision, 7-day TTL
 # set by the code) and the circuit breaker (Powertools' schema, plus parked messages).
+# Two main resources, so neither is called `this`.
 
-resource "aws_dynamodb_table" "this" {
+resource "aws_dynamodb_table" "idempotency" {
   # checkov:skip=CKV_AWS_119:Encrypted with the AWS-owned key, as the design's section 5.1 specifies.
   name         = var.idempotency_table_name
   billing_mode = "PAY_PER_REQUEST"

@@ -1,11 +1,11 @@
 output "idempotency_table_name" {
   description = "Name of the idempotency ledger table."
-  value       = aws_dynamodb_table.this.name
+  value       = aws_dynamodb_table.idempotency.name
 }
 
 output "idempotency_table_arn" {
   description = "ARN of the idempotency ledger table."
-  value       = aws_dynamodb_table.this.arn
+  value       = aws_dynamodb_table.idempotency.arn
 }
 
 output "breaker_table_name" {

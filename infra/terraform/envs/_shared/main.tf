@@ -1,0 +1,26 @@
+# courier, one environment. Every env directory links here and adds only env.tf,
+# the handful of values that differ between environments.
+module "courier" {
+  source = "../../modules/pipeline"
+
+  environment             = local.environment
+  landing_bucket_name     = var.settings.landing_bucket_name
+  archive_bucket_name     = var.settings.archive_bucket_name
+  package_path            = var.settings.package_path
+  uploader_principal_arns = var.settings.uploader_principal_arns
+  uploader_source_cidrs   = var.settings.uploader_source_cidrs
+  replay_role_arns        = var.settings.replay_role_arns
+  vpc_id                  = var.settings.vpc_id
+  vpc_cidr                = var.settings.vpc_cidr
+  private_subnet_ids      = var.settings.private_subnet_ids
+  private_route_table_ids = var.settings.private_route_table_ids
+  nifi_url                = var.settings.nifi_url
+  nifi_cidr               = var.settings.nifi_cidr
+  nifi_ca_bundle_path     = var.settings.nifi_ca_bundle_path
+  rotation_lambda_arn     = var.settings.rotation_lambda_arn
+  alert_emails            = var.settings.alert_emails
+
+  function_memory_mb    = local.function_memory_mb
+  maximum_concurrency   = local.maximum_concurrency
+  monthly_budget_amount = local.monthly_budget_amount
+}

@@ -1,0 +1,26 @@
+variable "region" {
+  description = "AWS region."
+  type        = string
+  default     = "eu-west-2"
+}
+
+variable "settings" {
+  description = "The deployment's values; see terraform.tfvars.example and modules/pipeline/variables.tf for each field."
+  type = object({
+    landing_bucket_name     = string
+    archive_bucket_name     = string
+    package_path            = string
+    uploader_principal_arns = list(string)
+    uploader_source_cidrs   = list(string)
+    replay_role_arns        = optional(list(string), [])
+    vpc_id                  = string
+    vpc_cidr                = string
+    private_subnet_ids      = list(string)
+    private_route_table_ids = list(string)
+    nifi_url                = string
+    nifi_cidr               = string
+    nifi_ca_bundle_path     = optional(string, "")
+    rotation_lambda_arn     = string
+    alert_emails            = optional(list(string), [])
+  })
+}

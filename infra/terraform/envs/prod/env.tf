@@ -1,0 +1,7 @@
+# What makes this environment prod; everything else is the shared layout in ../_shared.
+locals {
+  environment           = "prod"
+  function_memory_mb    = 1024
+  maximum_concurrency   = 10
+  monthly_budget_amount = 250
+}
