@@ -113,7 +113,26 @@ def reference(cls: type) -> list[tuple[str, str, str]]:
 
 @dataclass(frozen=True)
 class Settings:
-    """Everything a user tunes. Field ``x`` is read from ``COURIER_X``."""
+    """Everything a user tunes, read once and frozen. Field ``x`` is read from ``COURIER_X``.
+
+    Build it with :meth:`from_env`; every field is declared with its parser,
+    default and meaning, so ``courier config`` and the README's table come from
+    here too. A missing or invalid value raises :class:`ConfigError` with one
+    line naming the variable.
+
+    Parameters
+    ----------
+    archive_bucket, nifi_url
+        Required: where bundles are archived, where they are POSTed.
+    (every other field)
+        Optional, with the default ``courier config`` lists.
+
+    Example
+    -------
+    >>> settings = Settings.from_env({"COURIER_ARCHIVE_BUCKET": "a", "COURIER_NIFI_URL": "https://nifi:9443/x"})
+    >>> settings.max_bundle_bytes
+    67108864
+    """
 
     archive_bucket: str = _setting(None, _text, "S3 bucket that receives the bundles.", required=True)
     nifi_url: str = _setting(None, _text, "NiFi ListenHTTP/HandleHttpRequest URL bundles are POSTed to.", required=True)

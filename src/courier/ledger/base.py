@@ -15,6 +15,19 @@ lazily, so expiry is checked here too) or ``IN_PROGRESS`` with a lapsed lease
 and skip) or busy (another live invocation: retry later, never deliver twice
 concurrently).
 
+The claim lease on a timeline (``L`` = ``lease_seconds``, above the function
+timeout; ``T`` = ``ttl_seconds``)::
+
+    t0            t0 + timeout         t0 + L                    t0 + T
+    |-- claimed: IN_PROGRESS, token A --|                          |
+    |   others get BUSY ----------------------------|              |
+    |   A acknowledged by NiFi -> COMPLETE (others get COMPLETE) ------> expires
+    |   A failed -> released (item deleted): the retry claims at once
+    |   A died (timeout, OOM): nothing released ----|-> lease lapsed:
+    |                                               |   the next claim (token B) wins
+    |                                               |   A's late release is ignored
+    |                                               |   (it no longer owns the item)
+
 Backends only store; this class owns the rules. The layout follows
 Powertools' idempotency persistence (``base.py`` vs ``dynamodb.py``).
 """
@@ -75,6 +88,28 @@ class FailureNote:
 
 
 class BaseLedger(ABC):
+    """The idempotency ledger's policy over a storage backend: claim, complete, release, look up, notes.
+
+    Subclasses implement only the storage primitives (the ``_``-methods); the
+    rules of who may deliver a file live here, so every backend applies the
+    same ones.
+
+    Parameters
+    ----------
+    ttl_seconds
+        How long an item lives (7 days by default in courier's settings).
+    lease_seconds
+        How long a claim keeps others out if its holder dies; above the function timeout.
+    clock
+        Epoch seconds; injectable for tests.
+
+    Example
+    -------
+    >>> ledger = DynamoDBLedger(boto3.client("dynamodb"), "courier-idempotency", 7 * 86400, 960)  # doctest: +SKIP
+    >>> if ledger.claim(identity, token) is ClaimStatus.CLAIMED:  # doctest: +SKIP
+    ...     deliver(); ledger.complete([identity], archive_key, sha256)
+    """
+
     def __init__(self, ttl_seconds: int, lease_seconds: int, clock: Callable[[], float] = time.time) -> None:
         self.ttl_seconds = ttl_seconds
         self.lease_seconds = lease_seconds
