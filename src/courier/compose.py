@@ -13,6 +13,7 @@ from typing import Any
 
 from botocore.config import Config
 
+from courier import budget
 from courier.adapters.breaker import DynamoDBBreaker, persistence
 from courier.adapters.mapping import LambdaEventSourceMapping
 from courier.adapters.nifi import NiFiClient
@@ -102,6 +103,7 @@ def build_runtime(settings: Settings, session: Any = None) -> Runtime:
         concurrency=settings.fetch_concurrency,
         breaker=make_breaker(settings, dynamodb),
         parking_lot=SQSParkingLot(session.client("sqs", config=config), dynamodb, settings.breaker_table, settings.park_seconds),
+        post_budget_seconds=budget.post_budget_seconds(settings.connect_timeout_seconds, settings.read_timeout_seconds or 0),
     )
     return Runtime(settings=settings, aggregator=aggregator, nifi=nifi)
 

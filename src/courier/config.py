@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from courier import budget
 from courier.errors import ConfigError
 
 PREFIX = "COURIER_"
@@ -143,8 +144,11 @@ class Settings:
     nifi_secret_id: str = _setting("courier/nifi", _text, "Secrets Manager id of the NiFi credentials.")
     nifi_ca_bundle: str | None = _setting(None, _optional_file, "PEM CA bundle that signs NiFi's certificate; unset uses the system trust store.")
     nifi_allow_http: bool = _setting(False, _bool, "Allow a plain http:// NiFi URL. Local use only.")
+    function_timeout_seconds: int = _setting(120, _int(3, 900), "The function's timeout (Terraform sets it); the POST timeouts derive from it.")
     connect_timeout_seconds: float = _setting(5.0, _float(0.1, 60), "TCP+TLS connect timeout to NiFi.")
-    read_timeout_seconds: float = _setting(60.0, _float(1, 600), "Time NiFi may take to answer a POST.")
+    read_timeout_seconds: float | None = _setting(
+        None, _float(1, 600), "Time NiFi may take to take the body or answer a POST; unset derives it from the function timeout."
+    )
     fetch_concurrency: int = _setting(32, _int(1, 128), "Parallel claims and S3 GETs per invocation.")
     max_bundle_bytes: int = _setting(64 * MIB, _int(1024, 1024 * MIB), "Maximum uncompressed file bytes per bundle; bigger batches are split.")
     claim_lease_seconds: int = _setting(960, _int(10, 86400), "How long a claim blocks other invocations if its holder dies (above the function timeout).")
@@ -161,10 +165,20 @@ class Settings:
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         settings = read_settings(cls, environ)
+        if settings.read_timeout_seconds is None:
+            derived = budget.read_timeout_for(settings.function_timeout_seconds, settings.connect_timeout_seconds)
+            settings = replace(settings, read_timeout_seconds=round(derived, 3))
         settings._check_consistency()
         return settings
 
     def _check_consistency(self) -> None:
+        assert self.read_timeout_seconds is not None
+        problems = budget.violated(
+            self.function_timeout_seconds, self.connect_timeout_seconds, self.read_timeout_seconds, self.claim_lease_seconds
+        )
+        if problems:
+            names = "COURIER_FUNCTION_TIMEOUT_SECONDS, COURIER_CONNECT_TIMEOUT_SECONDS, COURIER_READ_TIMEOUT_SECONDS"
+            raise ConfigError(f"{names} and COURIER_CLAIM_LEASE_SECONDS do not fit: {problems[0]}")
         url = urlsplit(self.nifi_url)
         if url.scheme not in {"https", "http"} or not url.hostname:
             raise ConfigError(f"COURIER_NIFI_URL must be an https:// URL, got {self.nifi_url!r}")

@@ -43,7 +43,8 @@ def reset() -> None:
 @logger.inject_lambda_context(clear_state=True)
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     records = event.get("Records") or []
-    result = runtime().aggregator.process(records)
+    remaining = getattr(context, "get_remaining_time_in_millis", None)
+    result = runtime().aggregator.process(records, remaining_ms=remaining)
     logger.info(
         "batch processed",
         extra={

@@ -7,8 +7,8 @@ import re
 import hcl2
 import pytest
 
-from courier.ledger.base import EXPIRY_ATTRIBUTE, PARTITION_KEY, SORT_KEY
 from courier import resources as provision
+from courier.ledger.base import EXPIRY_ATTRIBUTE, PARTITION_KEY, SORT_KEY
 from terraform import MODULES, data_sources, default, load, locals_, resources, statements, variables
 
 MODULE_NAMES = sorted(p.name for p in MODULES.iterdir() if p.is_dir())
@@ -306,3 +306,37 @@ def test_local_stack_uses_the_terraform_names_and_settings():
     assert default("state_tables", "breaker_table_name") == provision.BREAKER_TABLE
     assert default("secrets", "name") == provision.SECRET_ID
     assert pipeline["module"]  # parsed
+
+
+# --- the time budget: the relations between timeouts hold for what the Terraform deploys -----------
+
+
+def _function_timeouts() -> list[int]:
+    condition = variables("aggregator")["timeout_seconds"]["validation"][0]["condition"]
+    low, high = (int(n) for n in re.findall(r"(\d+)", condition))
+    return sorted({low, default("aggregator", "timeout_seconds"), default("pipeline", "function_timeout_seconds"), high})
+
+
+def test_every_deployable_function_timeout_keeps_the_time_budget():
+    from courier import budget
+    from courier.config import Settings
+
+    # python-hcl2 keeps merge({...}, var.extra_environment) as one expression string.
+    environment = str(resources("aggregator")[("aws_lambda_function", "this")]["environment"][0]["variables"])
+    lease_extra = int(re.search(r"COURIER_CLAIM_LEASE_SECONDS.{0,20}var\.timeout_seconds\s*\+\s*(\d+)", environment).group(1))
+    visibility = locals_("queue")["visibility_timeout_seconds"].replace(" ", "")
+    assert visibility == "${6*var.function_timeout_seconds+var.batching_window_seconds}"
+    window = default("pipeline", "batching_window_seconds")
+    for timeout in _function_timeouts():
+        settings = Settings.from_env(
+            {"COURIER_ARCHIVE_BUCKET": "a", "COURIER_NIFI_URL": "https://nifi/x", "COURIER_FUNCTION_TIMEOUT_SECONDS": str(timeout),
+             "COURIER_CLAIM_LEASE_SECONDS": str(timeout + lease_extra)}
+        )
+        assert budget.violated(
+            timeout, settings.connect_timeout_seconds, settings.read_timeout_seconds, timeout + lease_extra,
+            budget.VISIBILITY_FACTOR * timeout + window, window,
+        ) == []
+
+
+def test_the_function_timeout_reaches_the_code():
+    assert "COURIER_FUNCTION_TIMEOUT_SECONDS = tostring(var.timeout_seconds)" in (MODULES / "aggregator" / "main.tf").read_text()

@@ -109,6 +109,9 @@ class LocalStack:
             "COURIER_NIFI_URL": f"https://127.0.0.1:{self.config.nifi_port}{CONTENT_PATH}",
             "COURIER_NIFI_CA_BUNDLE": str(ca_path),
             "COURIER_CLAIM_LEASE_SECONDS": str(self.config.function_timeout_seconds + 5),
+            "COURIER_FUNCTION_TIMEOUT_SECONDS": str(self.config.function_timeout_seconds),
+            # Loopback connects at once; the short connect timeout leaves the 30-s local function a real read timeout.
+            "COURIER_CONNECT_TIMEOUT_SECONDS": "2",
             "COURIER_BREAKER_RECOVERY_SECONDS": str(self.config.breaker_recovery_seconds),
             "COURIER_BREAKER_CACHE_SECONDS": "1",
             **self.config.extra_env,

@@ -32,13 +32,13 @@ variable "memory_mb" {
 }
 
 variable "timeout_seconds" {
-  description = "Function timeout in seconds (10-900). The queue's visibility timeout is derived from it."
+  description = "Function timeout in seconds (40-900). The queue's visibility timeout, the claim lease and the NiFi POST timeouts derive from it (src/courier/budget.py)."
   type        = number
   default     = 120
 
   validation {
-    condition     = var.timeout_seconds >= 10 && var.timeout_seconds <= 900
-    error_message = "timeout_seconds must be between 10 and 900."
+    condition     = var.timeout_seconds >= 40 && var.timeout_seconds <= 900
+    error_message = "timeout_seconds must be between 40 and 900: below 40 s one POST budget (2 x (5 s connect + 2 x 1 s)) does not fit in half the time left after 10 s of bookkeeping."
   }
 }
 

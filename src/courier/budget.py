@@ -1,0 +1,71 @@
+"""The time budget of one invocation, and the relations between timeouts that keep it (pure).
+
+A POST to NiFi can take its connect timeout, then its write timeout for the
+body, then its read timeout for the answer; a 401 (secret re-read) or a 422
+(resend) doubles that. An invocation must always have time left after its last
+POST to record the outcome (ledger, tags, notes, the batch response), or a
+timeout kills it with claims held and the batch redelivered whole. So:
+
+* the POST timeouts are derived from the function timeout (:func:`read_timeout_for`)
+  so that one bundle's POST budget takes at most half of the time the function
+  has besides its bookkeeping, leaving the other half for claims, fetches and
+  building;
+* before each POST the aggregator checks the time left (:func:`post_budget_seconds`
+  plus :data:`BOOKKEEPING_SECONDS`) and gives the bundle back when it is short;
+* :func:`violated` states the relations between function timeout, claim lease,
+  visibility timeout and POST budget, for the settings check and the Terraform tests.
+"""
+
+from __future__ import annotations
+
+BOOKKEEPING_SECONDS = 10.0  # after the last POST: complete/release in the ledger, tag, notes, response
+POST_ATTEMPTS = 2  # a 401 re-read of the secret or a 422 resend sends the same bundle a second time
+VISIBILITY_FACTOR = 6  # AWS's guidance for SQS event sources: visibility >= 6 x function timeout (+ window)
+MIN_READ_TIMEOUT_SECONDS = 1.0
+
+
+def post_seconds(connect_timeout: float, read_timeout: float) -> float:
+    """Worst case of one POST: connect, write the body (httpx's write timeout = read timeout), read the answer."""
+    return connect_timeout + 2 * read_timeout
+
+
+def post_budget_seconds(connect_timeout: float, read_timeout: float) -> float:
+    """Worst case of delivering one bundle: every attempt it may take."""
+    return POST_ATTEMPTS * post_seconds(connect_timeout, read_timeout)
+
+
+def max_post_budget_seconds(function_timeout: float) -> float:
+    """Half of what the function has besides bookkeeping: the other half is for claims, fetches and builds."""
+    return (function_timeout - BOOKKEEPING_SECONDS) / 2
+
+
+def read_timeout_for(function_timeout: float, connect_timeout: float) -> float:
+    """The largest read (and write) timeout whose POST budget fits :func:`max_post_budget_seconds`."""
+    per_attempt = max_post_budget_seconds(function_timeout) / POST_ATTEMPTS
+    return max(MIN_READ_TIMEOUT_SECONDS, (per_attempt - connect_timeout) / 2)
+
+
+def violated(
+    function_timeout: float,
+    connect_timeout: float,
+    read_timeout: float,
+    lease_seconds: float | None = None,
+    visibility_timeout: float | None = None,
+    batching_window: float = 0,
+) -> list[str]:
+    """The relations these values break, each as one sentence; [] when all hold."""
+    problems = []
+    budget = post_budget_seconds(connect_timeout, read_timeout)
+    if budget > max_post_budget_seconds(function_timeout):
+        problems.append(
+            f"a bundle's POST budget ({budget:g} s: {POST_ATTEMPTS} x (connect {connect_timeout:g} + 2 x read {read_timeout:g}))"
+            f" exceeds half of the function timeout ({function_timeout:g} s) less {BOOKKEEPING_SECONDS:g} s of bookkeeping"
+        )
+    if lease_seconds is not None and lease_seconds <= function_timeout:
+        problems.append(f"the claim lease ({lease_seconds:g} s) must outlast the function timeout ({function_timeout:g} s)")
+    if visibility_timeout is not None and visibility_timeout < VISIBILITY_FACTOR * function_timeout + batching_window:
+        problems.append(
+            f"the visibility timeout ({visibility_timeout:g} s) must be at least {VISIBILITY_FACTOR} x the function timeout"
+            f" + the batching window ({VISIBILITY_FACTOR * function_timeout + batching_window:g} s)"
+        )
+    return problems
