@@ -10,6 +10,7 @@ acknowledged (delivered now, delivered before, or nothing to deliver).
 from __future__ import annotations
 
 import hashlib
+import tarfile
 import time
 import uuid
 from collections import Counter
@@ -20,10 +21,28 @@ from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 
-from courier.bundle import Bundle, FetchedFile, archive_key, build_bundle, index_key, index_lines, plan_bundles
-from courier.errors import ClaimBusyError, CourierError, NiFiHashRejectedError, ObjectTooLargeError
+from courier import budget
+from courier.bundle import (
+    Bundle,
+    FetchedFile,
+    archive_key,
+    build_bundle,
+    bundle_from_archive,
+    index_key,
+    index_lines,
+    plan_bundles,
+)
+from courier.errors import (
+    ArchiveCorruptError,
+    BundleNotIntactError,
+    ClaimBusyError,
+    CourierError,
+    NiFiHashRejectedError,
+    ObjectTooLargeError,
+    TimeBudgetError,
+)
 from courier.events import ObjectIdentity, ObjectRef, parse_batch
-from courier.ledger.base import BaseLedger, ClaimStatus, FailureNote
+from courier.ledger.base import BaseLedger, ClaimStatus, FailureNote, LedgerRecord
 from courier.observability import logger, metric
 from courier.ports import Archive, Breaker, Landing, NiFi, ParkingLot
 
@@ -37,6 +56,7 @@ UNNOTED_REASONS = frozenset({"breaker_open", "claim_busy"})
 class FileJob:
     ref: ObjectRef
     message_ids: set[str] = field(default_factory=set)
+    assigned_sha256: str | None = None  # set when the file sits in an archived bundle to resend
 
 
 @dataclass
@@ -79,6 +99,9 @@ class Aggregator:
         The shared NiFi circuit; None delivers without one.
     parking_lot
         Where outage-failed messages wait; None leaves them to the queue's visibility timeout.
+    post_budget_seconds
+        Worst-case time to deliver one bundle (``courier.budget``): a bundle is only
+        POSTed while that much plus the bookkeeping time is left of the invocation.
 
     Example
     -------
@@ -100,6 +123,7 @@ class Aggregator:
         clock: Callable[[], float] = time.time,
         breaker: Breaker | None = None,
         parking_lot: ParkingLot | None = None,
+        post_budget_seconds: float = 0.0,
     ) -> None:
         self.ledger = ledger
         self.landing = landing
@@ -108,21 +132,27 @@ class Aggregator:
         self.breaker = breaker
         self.parking_lot = parking_lot
         self.deliver = breaker.guard(nifi.post) if breaker else nifi.post
+        self.post_budget_seconds = post_budget_seconds
+        self.remaining_ms: Callable[[], int] | None = None
         self.archive_prefix = archive_prefix
         self.max_bundle_bytes = max_bundle_bytes
         self.clock = clock
         # Reused across warm invocations: threads are created once, lazily.
         self.pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="courier")
 
-    def process(self, records: Iterable[Mapping[str, Any]]) -> BatchResult:
+    def process(self, records: Iterable[Mapping[str, Any]], remaining_ms: Callable[[], int] | None = None) -> BatchResult:
+        """Handle one batch; ``remaining_ms`` is the Lambda context's clock of the time left, if any."""
         records = list(records)
+        self.remaining_ms = remaining_ms
         result = BatchResult()
         if self.breaker is not None and not self.breaker.admits():
             return self._fail_fast(records, result)
         token = uuid.uuid4().hex
         jobs = self._collect(records, result)
         jobs = self._reject_oversized(jobs, result)
-        fetched = self._claim_and_fetch(jobs, token, result)
+        fetched, resends = self._claim_and_fetch(jobs, token, result)
+        for key, assigned in sorted(resends.items()):
+            self._resend(key, assigned, token, result)
         for group in plan_bundles(fetched, self.max_bundle_bytes):
             self._ship(group, {f.identity: jobs[f.identity] for f in group}, token, result)
         for reason, files in sorted(result.failed_files.items()):
@@ -202,31 +232,40 @@ class Aggregator:
                 kept[identity] = job
         return kept
 
-    def _claim_and_fetch(self, jobs: dict[ObjectIdentity, FileJob], token: str, result: BatchResult) -> list[FetchedFile]:
-        """Claim each file and fetch the ones we got, in one pool task per file.
+    def _claim_and_fetch(
+        self, jobs: dict[ObjectIdentity, FileJob], token: str, result: BatchResult
+    ) -> tuple[list[FetchedFile], dict[str, list[FileJob]]]:
+        """Claim each file and fetch the ones to build; collect the ones to resend, by bundle.
 
         One task per file puts a claim's and a GET's latency on the same wave of the
-        pool, instead of waiting for every claim before the first GET.
+        pool, instead of waiting for every claim before the first GET. A task never
+        raises: whatever goes wrong fails that file alone, with its claim released.
         """
 
-        def claim_then_fetch(job: FileJob) -> ClaimStatus | FetchedFile | CourierError:
+        def claim_then_fetch(job: FileJob) -> FetchedFile | LedgerRecord | ClaimStatus | Exception:
             try:
-                status = self.ledger.claim(job.ref.identity, token)
-            except CourierError as exc:
+                status, record = self.ledger.claim_with_record(job.ref.identity, token)
+            except Exception as exc:  # noqa: BLE001 - a task's failure is its file's, never the batch's
                 return exc
+            if status is ClaimStatus.ASSIGNED and record is not None:
+                return record
             if status is not ClaimStatus.CLAIMED:
                 return status
             try:
                 return self.landing.fetch(job.ref)
-            except CourierError as exc:
+            except Exception as exc:  # noqa: BLE001
                 self.ledger_release(job.ref.identity, token)
                 return exc
 
         fetched = []
+        resends: dict[str, list[FileJob]] = {}
         for job, outcome in zip(jobs.values(), self.pool.map(claim_then_fetch, jobs.values()), strict=True):
             identity = job.ref.identity
             if isinstance(outcome, FetchedFile):
                 fetched.append(outcome)
+            elif isinstance(outcome, LedgerRecord):
+                job.assigned_sha256 = outcome.bundle_sha256
+                resends.setdefault(str(outcome.bundle_key), []).append(job)
             elif outcome is ClaimStatus.COMPLETE:
                 result.skipped.append(identity)
                 logger.info("file already delivered; skipped", extra={"key": identity.key, "bucket": identity.bucket})
@@ -235,11 +274,12 @@ class Aggregator:
                 self._fail(job, ClaimBusyError(f"{identity} is being delivered by another invocation"), result)
             else:
                 self._fail(job, outcome, result)
-        return fetched
+        return fetched, resends
 
     def _ship(self, group: list[FetchedFile], jobs: dict[ObjectIdentity, FileJob], token: str, result: BatchResult) -> None:
-        """Archive, then deliver, then mark complete: one bundle, all or nothing."""
+        """Archive, assign, deliver, mark complete: one new bundle, all or nothing."""
         bundle: Bundle | None = None
+        assigned = False
         try:
             bundle = build_bundle(group)
             key = archive_key(self.archive_prefix, bundle)
@@ -248,45 +288,108 @@ class Aggregator:
             self.archive.put(key, bundle)
             index.result()
             metric("BundlesArchived")
+            self._check_time(bundle)
+            # From here on these files only ever go out in this bundle, whatever happens to this invocation.
+            if not self.ledger.assign(bundle.identities, token, key, bundle.sha256):
+                raise ClaimBusyError(f"bundle {bundle.bundle_id}: a file was claimed by another invocation; not sent")
+            assigned = True
             status = self._post(bundle, key)
-        except Exception as exc:  # one bundle's failure must not take the others down
-            error = exc if isinstance(exc, CourierError) else None
-            reason = error.reason if error else "internal_error"
-            log = logger.warning if error else logger.exception
-            log(
-                "bundle not delivered; its messages go back to the queue",
-                extra={
-                    "bundle_id": bundle.bundle_id if bundle else None,
-                    "sha256": bundle.sha256 if bundle else None,
-                    "files": len(group),
-                    "reason": reason,
-                    "error": str(exc) if error else type(exc).__name__,
-                    "status": getattr(exc, "status", None),
-                },
-            )
-            for f in group:
-                self._fail(jobs[f.identity], error, result, reason=reason)
-            self._release([f.identity for f in group], token)
+        except Exception as exc:  # noqa: BLE001 - one bundle's failure must not take the others down
+            self._bundle_failed(bundle, exc, [jobs[f.identity] for f in group], token, assigned, result)
             return
+        self._acknowledged(bundle, key, status, [f.ref for f in group], result)
+
+    def _resend(self, key: str, jobs: list[FileJob], token: str, result: BatchResult) -> None:
+        """Send an archived bundle again, byte for byte: its files were assigned to it before a POST."""
+        bundle: Bundle | None = None
+        assigned = True
+        try:
+            data = self.archive.get(key)
+            expected = jobs[0].assigned_sha256
+            if hashlib.sha256(data).hexdigest() != expected:
+                raise ArchiveCorruptError(f"archived bundle {key} does not hash to {expected}")
+            try:
+                bundle = bundle_from_archive(data)
+            except (ValueError, OSError, tarfile.TarError) as exc:
+                raise ArchiveCorruptError(f"archived bundle {key} is unreadable: {exc}") from None
+            if not self.ledger.bundle_intact(bundle.identities, key):
+                for job in jobs:
+                    self.ledger.abandon(job.ref.identity, token, key)
+                assigned = False
+                raise BundleNotIntactError(f"bundle {key} was never assigned whole, so never sent: its files are built afresh")
+            self._check_time(bundle)
+            status = self._post(bundle, key)
+        except Exception as exc:  # noqa: BLE001
+            self._bundle_failed(bundle, exc, jobs, token, assigned, result, archive=key)
+            return
+        metric("BundlesResent")
+        self._acknowledged(bundle, key, status, [job.ref for job in jobs], result)
+
+    def _bundle_failed(
+        self,
+        bundle: Bundle | None,
+        exc: BaseException,
+        jobs: list[FileJob],
+        token: str,
+        assigned: bool,
+        result: BatchResult,
+        archive: str | None = None,
+    ) -> None:
+        error = exc if isinstance(exc, CourierError) else None
+        reason = error.reason if error else "internal_error"
+        log = logger.warning if error else logger.exception
+        log(
+            "bundle not delivered; its messages go back to the queue",
+            extra={
+                "bundle_id": bundle.bundle_id if bundle else None,
+                "sha256": bundle.sha256 if bundle else None,
+                "archive_key": archive,
+                "files": len(jobs),
+                "reason": reason,
+                "error": str(exc) if error else type(exc).__name__,
+                "status": getattr(exc, "status", None),
+                "resend": archive is not None,
+            },
+        )
+        for job in jobs:
+            self._fail(job, error, result, reason=reason)
+        identities = [job.ref.identity for job in jobs]
+        if assigned:  # the assignment stays: the retry resends this very bundle at once
+            list(self.pool.map(lambda identity: self._quietly(self.ledger.release_assigned, identity, token), identities))
+        else:
+            self._release(identities, token)
+
+    def _acknowledged(self, bundle: Bundle, key: str, status: int, refs: list[ObjectRef], result: BatchResult) -> None:
         acked_at = self.clock()
-        self._record_delivery(bundle, key, status, acked_at, group)
-        result.delivered.extend(bundle.identities)
+        self._record_delivery(bundle, key, status, acked_at, refs)
+        result.delivered.extend(ref.identity for ref in refs)
         result.bundles.append((key, bundle))
         tagged = self.pool.submit(self.archive.mark_delivered, key)
         try:
+            # Every file of the bundle, also those whose messages are not in this batch.
             self.ledger.complete(bundle.identities, key, bundle.sha256)
         except CourierError as exc:
-            # Delivered: acknowledging is right. Until its lease lapses the claim keeps
-            # duplicates out; after that a duplicate event would deliver again (same SHA-256).
+            # Delivered: acknowledging is right. The assignment stays, so a retry of any of
+            # these files resends this same bundle (same SHA-256), never a different one.
             logger.error("delivered but not marked complete", extra={"bundle_id": bundle.bundle_id, "error": str(exc)})
             metric("LedgerCompleteFailed")
         try:
             tagged.result()
         except CourierError as exc:
-            # Only replays by time range look at the tag; the files themselves are safe.
+            # Only replays by time range and the archive's lifecycle look at the tag; the files themselves are safe.
             logger.warning("bundle delivered but not tagged as delivered", extra={"archive_key": key, "error": str(exc)})
 
     # --- helpers --------------------------------------------------------------
+
+    def _check_time(self, bundle: Bundle) -> None:
+        """Give the bundle back unless a whole POST and the bookkeeping after it still fit in the invocation."""
+        if self.remaining_ms is None:
+            return
+        left = self.remaining_ms() / 1000
+        needed = self.post_budget_seconds + budget.BOOKKEEPING_SECONDS
+        if left < needed:
+            metric("BundlesDeferred")
+            raise TimeBudgetError(f"{left:.1f} s left, a POST of bundle {bundle.bundle_id} may need {needed:.1f} s: given back")
 
     def _post(self, bundle: Bundle, key: str) -> int:
         """Deliver; on a 422 send once more (the bytes are verified first), then give up loudly."""
@@ -294,7 +397,8 @@ class Aggregator:
             return self.deliver(bundle.data, bundle.sha256, bundle.bundle_id, bundle.file_count, key)
         except NiFiHashRejectedError:
             if hashlib.sha256(bundle.data).hexdigest() != bundle.sha256:
-                raise  # our memory corrupted the bytes: the retry rebuilds from the files
+                raise  # our memory corrupted the bytes: the retry sends the archived copy
+            self._check_time(bundle)
             metric("HashRejected")
             try:
                 return self.deliver(bundle.data, bundle.sha256, bundle.bundle_id, bundle.file_count, key)
@@ -304,7 +408,7 @@ class Aggregator:
                 metric("HashRejectedTwice")
                 raise
 
-    def _record_delivery(self, bundle: Bundle, key: str, status: int, acked_at: float, group: list[FetchedFile]) -> None:
+    def _record_delivery(self, bundle: Bundle, key: str, status: int, acked_at: float, refs: list[ObjectRef]) -> None:
         logger.info(
             "bundle delivered",
             extra={
@@ -322,8 +426,8 @@ class Aggregator:
         metric("BundleRawBytes", bundle.raw_bytes, MetricUnit.Bytes)
         metric("BundleCompressedBytes", len(bundle.data), MetricUnit.Bytes)
         metric("NiFiResponses", status_code=str(status))
-        for f in group:
-            latency = max(0.0, acked_at - f.ref.event_time.timestamp())
+        for ref in refs:
+            latency = max(0.0, acked_at - ref.event_time.timestamp())
             metric("DeliveryLatency", latency, MetricUnit.Seconds)
 
     def _fail(self, job: FileJob, error: CourierError | None, result: BatchResult, reason: str | None = None) -> None:
@@ -340,11 +444,14 @@ class Aggregator:
         result.failed_files[reason] += 1
 
     def ledger_release(self, identity: ObjectIdentity, token: str) -> None:
+        self._quietly(self.ledger.release, identity, token)
+
+    def _quietly(self, release: Callable[[ObjectIdentity, str], None], identity: ObjectIdentity, token: str) -> None:
         try:
-            self.ledger.release(identity, token)
-        except CourierError as exc:
+            release(identity, token)
+        except Exception as exc:  # noqa: BLE001
             # The lease lapses on its own; the retry waits for it.
-            logger.warning("claim not released", extra={"key": identity.key, "error": str(exc)})
+            logger.warning("claim not released", extra={"key": identity.key, "error": str(exc) if isinstance(exc, CourierError) else type(exc).__name__})
 
     def _release(self, identities: list[ObjectIdentity], token: str) -> None:
         list(self.pool.map(lambda identity: self.ledger_release(identity, token), identities))

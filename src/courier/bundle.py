@@ -21,7 +21,7 @@ from typing import Any
 
 from isal import igzip
 
-from courier.events import ObjectIdentity, ObjectRef
+from courier.events import ObjectIdentity, ObjectRef, parse_event_time
 from courier.member_names import member_name, unique_names
 
 MANIFEST_NAME = "manifest.json"
@@ -117,6 +117,7 @@ def build_manifest(bundle_id: str, created_at: datetime, entries: list[tuple[str
                 "member": name,
                 "bucket": f.ref.bucket,
                 "key": f.ref.key,
+                "revision": f.identity.revision,
                 "version_id": f.version_id,
                 "etag": f.etag,
                 "size": f.size,
@@ -226,3 +227,21 @@ def manifest_files(data: bytes) -> list[dict[str, Any]]:
         return list(read_manifest(data)["files"])
     except (tarfile.TarError, OSError, KeyError, ValueError, TypeError):
         return []
+
+
+def bundle_from_archive(data: bytes) -> Bundle:
+    """The bundle an archived object holds, to resend it byte for byte (ValueError if it is not one)."""
+    manifest = read_manifest(data)
+    try:
+        identities = tuple(sorted(ObjectIdentity(f["bucket"], f["key"], f["revision"]) for f in manifest["files"]))
+        return Bundle(
+            bundle_id=str(manifest["bundle_id"]),
+            created_at=parse_event_time(manifest["created_at"]),
+            data=data,
+            sha256=hashlib.sha256(data).hexdigest(),
+            manifest=manifest,
+            identities=identities,
+            raw_bytes=int(manifest["total_bytes"]),
+        )
+    except (KeyError, TypeError) as exc:
+        raise ValueError(f"bundle manifest lacks {exc}") from None

@@ -19,12 +19,15 @@ Every failure courier expects is one of these::
     │   ├── StorageUnavailableError
     │   ├── SecretUnavailableError
     │   ├── BreakerOpenError
+    │   ├── BundleNotIntactError
+    │   ├── TimeBudgetError
     │   └── (*) the NiFi errors marked above
     └── PermanentError ................... retrying the same message cannot help
         ├── MalformedEventError
         ├── ObjectMissingError
         ├── ObjectTooLargeError
         ├── SecretFormatError
+        ├── ArchiveCorruptError
         └── (†) NiFiRejectedError
 
 The split that matters to the aggregator:
@@ -144,6 +147,24 @@ class SecretUnavailableError(RetryableError):
     """The NiFi credentials could not be read from Secrets Manager."""
 
     reason = "secret_unavailable"
+
+
+class BundleNotIntactError(RetryableError):
+    """A file was assigned to a bundle that was never assigned whole, so never sent: it is built afresh."""
+
+    reason = "bundle_not_intact"
+
+
+class TimeBudgetError(RetryableError):
+    """Too little of the invocation's time is left to POST a bundle and record the answer: given back."""
+
+    reason = "time_budget"
+
+
+class ArchiveCorruptError(PermanentError):
+    """The archived bundle a file is assigned to is missing or does not hash to its SHA-256: it cannot be resent."""
+
+    reason = "archive_corrupt"
 
 
 class SecretFormatError(PermanentError):

@@ -69,3 +69,67 @@ def test_many_files_complete_in_batches(aws, stack):
         one.claim(f, "t")
     one.complete(files, "bundles/k.tar.gz", "cd" * 32)
     assert all(one.claim(f, "u") is ClaimStatus.COMPLETE for f in files)
+
+
+OTHER = ObjectIdentity("landing", "dir/other.json", "e:abc")
+KEY, SHA = "bundles/2026/11/26/10/" + "cd" * 32 + ".tar.gz", "cd" * 32
+
+
+def test_an_assigned_file_is_resent_by_whoever_takes_over_its_lapsed_lease(aws, stack):
+    clock = Clock()
+    first = ledger(aws, stack, clock, lease=60)
+    assert first.claim(FILE, "a") is ClaimStatus.CLAIMED
+    assert first.assign([FILE], "a", KEY, SHA)
+    assert first.claim(FILE, "b") is ClaimStatus.BUSY  # the POST may still be under way
+    clock.now += 61
+    status, record = first.claim_with_record(FILE, "b")
+    assert status is ClaimStatus.ASSIGNED and (record.bundle_key, record.bundle_sha256, record.claim_token) == (KEY, SHA, "b")
+    assert first.claim(FILE, "c") is ClaimStatus.BUSY  # b holds the lease now
+
+
+def test_a_failed_post_unlocks_the_assignment_for_an_immediate_resend(aws, stack):
+    clock = Clock()
+    one = ledger(aws, stack, clock)
+    one.claim(FILE, "a")
+    one.assign([FILE], "a", KEY, SHA)
+    one.release_assigned(FILE, "someone-else")  # not ours: nothing happens
+    assert one.claim(FILE, "b") is ClaimStatus.BUSY
+    one.release_assigned(FILE, "a")
+    assert one.claim(FILE, "b") is ClaimStatus.ASSIGNED
+
+
+def test_assignment_is_all_or_none_when_a_file_is_no_longer_ours(aws, stack):
+    clock = Clock()
+    one = ledger(aws, stack, clock, lease=60)
+    one.claim(FILE, "a")
+    one.claim(OTHER, "a")
+    clock.now += 61
+    assert one.claim(OTHER, "b") is ClaimStatus.CLAIMED  # a's lease lapsed; b took OTHER
+    assert not one.assign([FILE, OTHER], "a", KEY, SHA)
+    records = one.records([FILE, OTHER])
+    assert FILE not in records  # rolled back: never sent, so nothing to resend
+    assert records[OTHER].status == "IN_PROGRESS" and records[OTHER].claim_token == "b"
+
+
+def test_a_bundle_is_intact_only_while_every_file_is_assigned_to_it(aws, stack):
+    clock = Clock()
+    one = ledger(aws, stack, clock)
+    for identity in (FILE, OTHER):
+        one.claim(identity, "a")
+    assert one.assign([FILE, OTHER], "a", KEY, SHA)
+    assert one.bundle_intact([FILE, OTHER], KEY)
+    one.complete([FILE], KEY, SHA)
+    assert one.bundle_intact([FILE, OTHER], KEY)
+    assert not one.bundle_intact([FILE, OTHER], "bundles/another.tar.gz")
+    one.abandon(OTHER, "a", KEY)
+    assert not one.bundle_intact([FILE, OTHER], KEY)
+
+
+def test_assigning_more_than_one_transaction_of_files(aws, stack):
+    clock = Clock()
+    one = ledger(aws, stack, clock)
+    files = [ObjectIdentity("landing", f"many/{i}", "v:1") for i in range(230)]
+    for identity in files:
+        one.claim(identity, "a")
+    assert one.assign(files, "a", KEY, SHA)
+    assert {r.status for r in one.records(files).values()} == {"ASSIGNED"} and len(one.records(files)) == 230

@@ -12,7 +12,7 @@ from typing import Any
 
 from courier.adapters.aws import translated
 from courier.bundle import Bundle, FetchedFile
-from courier.errors import ObjectMissingError, ObjectTooLargeError, StorageUnavailableError
+from courier.errors import ArchiveCorruptError, ObjectMissingError, ObjectTooLargeError, StorageUnavailableError
 from courier.events import ObjectRef
 
 SHA256_METADATA = "sha256"  # x-amz-meta-sha256 on every archived bundle
@@ -95,6 +95,12 @@ class S3Archive:
         self._encryption(args)
         with _storage_errors(f"archive index PUT of {key}"):
             self.client.put_object(**args)
+
+    def get(self, key: str) -> bytes:
+        """An archived bundle's bytes (it stays in a readable class until delivered)."""
+        missing = ArchiveCorruptError(f"archived bundle {key} is missing")
+        with translated(f"archive GET of {key}", StorageUnavailableError, missing=missing):
+            return self.client.get_object(Bucket=self.bucket, Key=key)["Body"].read()
 
     def mark_delivered(self, key: str) -> None:
         with _storage_errors(f"tagging {key} as delivered"):

@@ -4,16 +4,22 @@ One item per landed file revision. Its life:
 
 * absent -> ``IN_PROGRESS`` (claimed with a token and a lease) when an
   invocation starts working on the file;
-* ``IN_PROGRESS`` -> ``COMPLETE`` (with the archive key of the bundle) only
-  after NiFi acknowledged that bundle;
-* ``IN_PROGRESS`` -> absent (released) when the bundle failed, so the retry can
-  claim it again.
+* ``IN_PROGRESS`` -> ``ASSIGNED`` (with the archive key and SHA-256 of the
+  bundle it was placed in) once that bundle is archived, *before* it is POSTed;
+  from then on the file only ever goes out in that bundle, byte for byte;
+* ``IN_PROGRESS`` or ``ASSIGNED`` -> ``COMPLETE`` only after NiFi acknowledged
+  the bundle;
+* ``IN_PROGRESS`` -> absent (released) when the file failed before its bundle
+  was assigned, so the retry claims it again and builds afresh;
+* ``ASSIGNED`` -> ``ASSIGNED`` unlocked (lease 0) when the POST failed, so the
+  retry takes the lease over at once and resends the archived bundle.
 
 A claim is granted when the item is absent, expired (DynamoDB's TTL deletes
 lazily, so expiry is checked here too) or ``IN_PROGRESS`` with a lapsed lease
-(its holder died). Otherwise the file is either done (``COMPLETE``: acknowledge
-and skip) or busy (another live invocation: retry later, never deliver twice
-concurrently).
+(its holder died). An ``ASSIGNED`` item with a lapsed lease is taken over as
+``ASSIGNED``: resend that bundle, do not rebuild. Otherwise the file is either
+done (``COMPLETE``: acknowledge and skip) or busy (another live invocation:
+retry later, never deliver twice concurrently).
 
 The claim lease on a timeline (``L`` = ``lease_seconds``, above the function
 timeout; ``T`` = ``ttl_seconds``)::
@@ -54,11 +60,13 @@ NOTE_SORT_KEY = "last-error"
 NOTE_TTL_SECONDS = 18 * 86400
 
 IN_PROGRESS = "IN_PROGRESS"
+ASSIGNED = "ASSIGNED"
 COMPLETE = "COMPLETE"
 
 
 class ClaimStatus(enum.Enum):
-    CLAIMED = "claimed"  # ours to deliver
+    CLAIMED = "claimed"  # ours to fetch, bundle and deliver
+    ASSIGNED = "assigned"  # ours to resend: it sits in an archived bundle whose POST was attempted
     COMPLETE = "complete"  # delivered before: acknowledge, skip
     BUSY = "busy"  # another live invocation holds it: retry later
 
@@ -121,6 +129,10 @@ class BaseLedger(ABC):
     # --- policy -------------------------------------------------------------
 
     def claim(self, identity: ObjectIdentity, token: str) -> ClaimStatus:
+        return self.claim_with_record(identity, token)[0]
+
+    def claim_with_record(self, identity: ObjectIdentity, token: str) -> tuple[ClaimStatus, LedgerRecord | None]:
+        """Claim a file; for ``ASSIGNED`` also the record naming the bundle to resend."""
         now = self.now()
         record = LedgerRecord(
             identity=identity,
@@ -131,8 +143,12 @@ class BaseLedger(ABC):
         )
         existing = self._put_if_claimable(record, now)
         if existing is None:
-            return ClaimStatus.CLAIMED
-        return self.status_of(existing, now)
+            return ClaimStatus.CLAIMED, record
+        if existing.status == ASSIGNED and existing.expires_at > now and existing.lease_until <= now:
+            taken = self._relock_assigned(identity, token, now + self.lease_seconds, now)
+            if taken is not None:
+                return ClaimStatus.ASSIGNED, taken
+        return self.status_of(existing, now), existing
 
     def status_of(self, existing: LedgerRecord, now: int) -> ClaimStatus:
         if existing.expires_at > now and existing.status == COMPLETE:
@@ -159,6 +175,48 @@ class BaseLedger(ABC):
     def release(self, identity: ObjectIdentity, token: str) -> None:
         """Give a claim back. A claim someone else took over after our lease lapsed is left alone."""
         self._delete_if_owned(identity, token)
+
+    def assign(self, identities: Iterable[ObjectIdentity], token: str, bundle_key: str, bundle_sha256: str) -> bool:
+        """Place claimed files in an archived bundle, all or none; call before the bundle's first POST.
+
+        False when any of them is no longer ours (our lease lapsed and another
+        invocation claimed it): then none stays assigned and the bundle must not
+        be sent, or a file could go out in two different bundles.
+        """
+        identities = list(identities)
+        lost = set(self._assign_if_owned(identities, token, bundle_key, bundle_sha256))
+        if not lost:
+            return True
+        for identity in identities:
+            if identity not in lost:
+                self._unassign_if_owned(identity, token, bundle_key)
+        return False
+
+    def release_assigned(self, identity: ObjectIdentity, token: str) -> None:
+        """After a failed POST: keep the assignment, drop our lease, so the retry resends at once."""
+        self._unlock_if_owned(identity, token)
+
+    def abandon(self, identity: ObjectIdentity, token: str, bundle_key: str) -> None:
+        """Forget an assignment to a bundle that was never sent (it was not assigned whole)."""
+        self._unassign_if_owned(identity, token, bundle_key)
+
+    def records(self, identities: Iterable[ObjectIdentity]) -> dict[ObjectIdentity, LedgerRecord]:
+        """The live records of these files (consistent reads); absent or expired ones are left out."""
+        now = self.now()
+        return {r.identity: r for r in self._get_many(list(identities)) if r.expires_at > now}
+
+    def bundle_intact(self, identities: Iterable[ObjectIdentity], bundle_key: str) -> bool:
+        """True when every file of a bundle is assigned to it (or completed through it).
+
+        A bundle is POSTed only after all its files were assigned, and an
+        assignment only ever turns into COMPLETE, so a bundle that is not intact
+        was never sent: it can be abandoned and its files built afresh.
+        """
+        identities = list(identities)
+        found = self.records(identities)
+        return all(
+            i in found and found[i].bundle_key == bundle_key and found[i].status in (ASSIGNED, COMPLETE) for i in identities
+        )
 
     def lookup(self, bucket: str, key: str) -> list[LedgerRecord]:
         """Every live record of ``bucket/key`` (all revisions), for replay and support."""
@@ -190,6 +248,29 @@ class BaseLedger(ABC):
     @abstractmethod
     def _put_many(self, records: list[LedgerRecord]) -> None:
         """Write records unconditionally."""
+
+    @abstractmethod
+    def _relock_assigned(self, identity: ObjectIdentity, token: str, lease_until: int, now: int) -> LedgerRecord | None:
+        """If the item is ASSIGNED with ``lease_until <= now``, set its token and lease; return it, else None."""
+
+    @abstractmethod
+    def _assign_if_owned(
+        self, identities: list[ObjectIdentity], token: str, bundle_key: str, bundle_sha256: str
+    ) -> list[ObjectIdentity]:
+        """Turn each item that is IN_PROGRESS with ``claim_token == token`` into ASSIGNED with the bundle's key
+        and SHA-256. Return the identities whose condition failed (nothing written for those)."""
+
+    @abstractmethod
+    def _unassign_if_owned(self, identity: ObjectIdentity, token: str, bundle_key: str) -> None:
+        """Delete the item if it is ASSIGNED to ``bundle_key`` with ``claim_token == token``; else do nothing."""
+
+    @abstractmethod
+    def _unlock_if_owned(self, identity: ObjectIdentity, token: str) -> None:
+        """Set ``lease_until`` to 0 if the item is ASSIGNED with ``claim_token == token``; else do nothing."""
+
+    @abstractmethod
+    def _get_many(self, identities: list[ObjectIdentity]) -> list[LedgerRecord]:
+        """The items of these identities that exist (consistent reads)."""
 
     @abstractmethod
     def _delete_if_owned(self, identity: ObjectIdentity, token: str) -> None:

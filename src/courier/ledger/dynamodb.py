@@ -18,6 +18,7 @@ from courier.adapters.aws import CONDITION_FAILED, batch_write, error_code, tran
 from courier.errors import LedgerUnavailableError
 from courier.events import ObjectIdentity
 from courier.ledger.base import (
+    ASSIGNED,
     EXPIRY_ATTRIBUTE,
     IN_PROGRESS,
     NOTE_PREFIX,
@@ -31,6 +32,9 @@ from courier.ledger.base import (
 
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
+_TRANSACTION_LIMIT = 100  # TransactWriteItems takes at most 100 actions
+_BATCH_GET_LIMIT = 100  # BatchGetItem takes at most 100 keys
+_BATCH_GET_ATTEMPTS = 8
 
 
 def _key(identity: ObjectIdentity) -> dict[str, Any]:
@@ -111,6 +115,120 @@ class DynamoDBLedger(BaseLedger):
             return LedgerRecord(record.identity, IN_PROGRESS, expires_at=now + 1, lease_until=now + 1)
         return _from_item(item)
 
+    def _relock_assigned(self, identity: ObjectIdentity, token: str, lease_until: int, now: int) -> LedgerRecord | None:
+        with _ledger("take over"):
+            try:
+                response = self.client.update_item(
+                    TableName=self.table_name,
+                    Key=_key(identity),
+                    UpdateExpression="SET #token = :token, #lease = :lease",
+                    ConditionExpression="#status = :assigned AND #lease <= :now",
+                    ExpressionAttributeNames={"#token": "claim_token", "#lease": "lease_until", "#status": "status"},
+                    ExpressionAttributeValues={
+                        ":token": {"S": token},
+                        ":lease": {"N": str(lease_until)},
+                        ":assigned": {"S": ASSIGNED},
+                        ":now": {"N": str(now)},
+                    },
+                    ReturnValues="ALL_NEW",
+                )
+            except ClientError as exc:
+                if error_code(exc) != CONDITION_FAILED:
+                    raise
+                return None
+        return _from_item(response["Attributes"])
+
+    def _assign_if_owned(
+        self, identities: list[ObjectIdentity], token: str, bundle_key: str, bundle_sha256: str
+    ) -> list[ObjectIdentity]:
+        # One transaction per 100 files (DynamoDB's limit): a chunk is written whole or not at all,
+        # and its cancellation reasons name the files that are no longer ours.
+        lost: list[ObjectIdentity] = []
+        for start in range(0, len(identities), _TRANSACTION_LIMIT):
+            pending = identities[start : start + _TRANSACTION_LIMIT]
+            while pending:
+                failed = self._assign_chunk(pending, token, bundle_key, bundle_sha256)
+                if not failed:
+                    break
+                lost += failed
+                pending = [i for i in pending if i not in failed]
+        return lost
+
+    def _assign_chunk(self, identities: list[ObjectIdentity], token: str, bundle_key: str, sha256: str) -> list[ObjectIdentity]:
+        updates = [
+            {
+                "Update": {
+                    "TableName": self.table_name,
+                    "Key": _key(identity),
+                    "UpdateExpression": "SET #status = :assigned, bundle_key = :key, bundle_sha256 = :sha",
+                    "ConditionExpression": "#status = :in_progress AND #token = :token",
+                    "ExpressionAttributeNames": {"#status": "status", "#token": "claim_token"},
+                    "ExpressionAttributeValues": {
+                        ":assigned": {"S": ASSIGNED},
+                        ":in_progress": {"S": IN_PROGRESS},
+                        ":token": {"S": token},
+                        ":key": {"S": bundle_key},
+                        ":sha": {"S": sha256},
+                    },
+                }
+            }
+            for identity in identities
+        ]
+        with _ledger("assign"):
+            try:
+                self.client.transact_write_items(TransactItems=updates)
+            except ClientError as exc:
+                if error_code(exc) != "TransactionCanceledException":
+                    raise
+                reasons = exc.response.get("CancellationReasons") or []
+                failed = [i for i, r in zip(identities, reasons, strict=False) if r.get("Code") == "ConditionalCheckFailed"]
+                if not failed:
+                    raise  # cancelled for another reason (a conflict, throttling): the caller retries later
+                return failed
+        return []
+
+    def _unassign_if_owned(self, identity: ObjectIdentity, token: str, bundle_key: str) -> None:
+        self._conditional_delete(
+            identity,
+            "#status = :assigned AND #token = :token AND bundle_key = :key",
+            {":assigned": {"S": ASSIGNED}, ":token": {"S": token}, ":key": {"S": bundle_key}},
+            "abandon",
+        )
+
+    def _unlock_if_owned(self, identity: ObjectIdentity, token: str) -> None:
+        with _ledger("unlock"):
+            try:
+                self.client.update_item(
+                    TableName=self.table_name,
+                    Key=_key(identity),
+                    UpdateExpression="SET #lease = :zero",
+                    ConditionExpression="#status = :assigned AND #token = :token",
+                    ExpressionAttributeNames={"#lease": "lease_until", "#status": "status", "#token": "claim_token"},
+                    ExpressionAttributeValues={":zero": {"N": "0"}, ":assigned": {"S": ASSIGNED}, ":token": {"S": token}},
+                )
+            except ClientError as exc:
+                if error_code(exc) != CONDITION_FAILED:
+                    raise
+
+    def _get_many(self, identities: list[ObjectIdentity]) -> list[LedgerRecord]:
+        found: list[LedgerRecord] = []
+        unique = list(dict.fromkeys(identities))
+        for start in range(0, len(unique), _BATCH_GET_LIMIT):
+            pending: dict[str, Any] = {
+                self.table_name: {"Keys": [_key(i) for i in unique[start : start + _BATCH_GET_LIMIT]], "ConsistentRead": True}
+            }
+            for attempt in range(_BATCH_GET_ATTEMPTS):
+                with _ledger("read"):
+                    response = self.client.batch_get_item(RequestItems=pending)
+                found += [_from_item(item) for item in response.get("Responses", {}).get(self.table_name, [])]
+                pending = response.get("UnprocessedKeys") or {}
+                if not pending:
+                    break
+                time.sleep(min(0.05 * 2**attempt, 1.0))
+            else:
+                raise LedgerUnavailableError("idempotency ledger read failed: keys left unprocessed")
+        return found
+
     def _put_many(self, records: list[LedgerRecord]) -> None:
         self._batch_put([_to_item(r) for r in records], "complete")
 
@@ -150,14 +268,19 @@ class DynamoDBLedger(BaseLedger):
         batch_write(self.client, self.table_name, requests, f"idempotency ledger {action}", LedgerUnavailableError)
 
     def _delete_if_owned(self, identity: ObjectIdentity, token: str) -> None:
-        with _ledger("release"):
+        self._conditional_delete(
+            identity, "#status = :in_progress AND #token = :token", {":in_progress": {"S": IN_PROGRESS}, ":token": {"S": token}}, "release"
+        )
+
+    def _conditional_delete(self, identity: ObjectIdentity, condition: str, values: dict[str, Any], action: str) -> None:
+        with _ledger(action):
             try:
                 self.client.delete_item(
                     TableName=self.table_name,
                     Key=_key(identity),
-                    ConditionExpression="#status = :in_progress AND #token = :token",
+                    ConditionExpression=condition,
                     ExpressionAttributeNames={"#status": "status", "#token": "claim_token"},
-                    ExpressionAttributeValues={":in_progress": {"S": IN_PROGRESS}, ":token": {"S": token}},
+                    ExpressionAttributeValues=values,
                 )
             except ClientError as exc:
                 if error_code(exc) != CONDITION_FAILED:

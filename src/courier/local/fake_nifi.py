@@ -9,7 +9,7 @@ as ``<state-dir>/received/<sha256>.tar.gz`` and logged to
 
 Admin API on the same server (loopback clients only): ``GET /admin/stats`` and
 ``POST /admin/fault`` with ``{"mode": "ok" | "unavailable" | "timeout" |
-"reset" | "reject-hash" | "error"}``.
+"reset" | "reject-hash" | "error" | "ack-lost"}``.
 """
 
 from __future__ import annotations
@@ -36,7 +36,9 @@ from courier.slo import percentiles
 
 CONTENT_PATH = "/contentListener"
 # "error" (HTTP 500) is an extra beyond the NiFi contract, for drills of a broken NiFi.
-FAULT_MODES = ("ok", "unavailable", "timeout", "reset", "reject-hash", "error")
+# "ack-lost" stores the bundle exactly as on success, then drops the connection unanswered:
+# NiFi committed, courier never heard it (a read timeout or reset after the commit).
+FAULT_MODES = ("ok", "unavailable", "timeout", "reset", "reject-hash", "error", "ack-lost")
 MAX_BODY_BYTES = 512 * 1024 * 1024
 
 
@@ -67,6 +69,7 @@ class FakeNiFiState:
         self.bundles: list[ReceivedBundle] = []
         self.files_received = 0
         self.deliveries: Counter[tuple[str, str, str]] = Counter()  # (bucket, key, version or etag) -> times
+        self.bundles_of_file: dict[tuple[str, str, str], set[str]] = {}  # the distinct bundle SHA-256s a file came in
         self.latencies: list[float] = []  # acknowledgement time minus S3 event time, per file
         self.replays = 0
 
@@ -101,6 +104,7 @@ class FakeNiFiState:
                 self.replays += 1
             for f in files if not replay else ():
                 self.deliveries[(f["bucket"], f["key"], f.get("version_id") or f.get("etag") or "")] += 1
+                self.bundles_of_file.setdefault((f["bucket"], f["key"], f.get("revision") or ""), set()).add(sha256)
                 self.latencies.append(entry.received_at - parse_event_time(f["event_time"]).timestamp())
             with self.journal.open("a", encoding="utf-8") as journal:
                 journal.write(
@@ -126,6 +130,8 @@ class FakeNiFiState:
                 "files_received": self.files_received,
                 "distinct_files": len(self.deliveries),
                 "duplicate_deliveries": sum(n - 1 for n in self.deliveries.values()),
+                # The guarantee: a file may arrive more than once, but only ever inside one distinct bundle.
+                "files_in_several_bundles": sum(1 for shas in self.bundles_of_file.values() if len(shas) > 1),
                 "replayed_bundles": self.replays,
                 "latency_seconds": percentiles(self.latencies),
                 "responses": {str(k): v for k, v in sorted(self.responses.items())},
@@ -213,9 +219,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             return
         if mode == "reset":
-            self.request.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-            self.close_connection = True
-            self.request.close()
+            self._drop_connection()
             return
         if not self.state.authorized(self.headers.get("Authorization")):
             self._reply(401, {"error": "bad credentials"})
@@ -231,7 +235,16 @@ class _Handler(BaseHTTPRequestHandler):
             file_count = 0
         replay = (self.headers.get("X-Courier-Replay") or "").lower() == "true"
         self.state.accept(body, actual, self.headers.get(BUNDLE_ID_HEADER, ""), file_count, replay)
+        if mode == "ack-lost":
+            self._drop_connection()
+            return
         self._reply(200, {"sha256": actual})
+
+    def _drop_connection(self) -> None:
+        """Close with a TCP reset and no answer at all."""
+        self.request.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        self.close_connection = True
+        self.request.close()
 
 
 class _FakeNiFiServer(ThreadingHTTPServer):
