@@ -9,7 +9,7 @@ time: clients are made when a function is called.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from botocore.config import Config
 
@@ -24,6 +24,9 @@ from courier.aggregator import Aggregator
 from courier.config import ControllerSettings, Settings
 from courier.controller import Controller
 from courier.ledger.dynamodb import DynamoDBLedger
+
+if TYPE_CHECKING:
+    import httpx
 
 DAY = 86400
 # The controller reads the circuit once a minute: a cached read would only delay its decision.
@@ -54,8 +57,11 @@ def client_config(settings: Settings) -> Config:
     )
 
 
-def make_nifi_client(settings: Settings, secretsmanager: Any) -> NiFiClient:
-    """NiFi delivery as the settings describe it (the aggregator and `courier replay`)."""
+def make_nifi_client(settings: Settings, secretsmanager: Any, transport: httpx.BaseTransport | None = None) -> NiFiClient:
+    """NiFi delivery as the settings describe it (the aggregator and `courier replay`).
+
+    ``transport`` replaces httpx's own (tests watch the wire through it); None in production.
+    """
     credentials = CredentialsSource(secretsmanager, settings.nifi_secret_id, settings.secret_max_age_seconds)
     return NiFiClient(
         settings.nifi_url,
@@ -63,6 +69,7 @@ def make_nifi_client(settings: Settings, secretsmanager: Any) -> NiFiClient:
         ca_bundle=settings.nifi_ca_bundle,
         connect_timeout=settings.connect_timeout_seconds,
         read_timeout=settings.read_timeout_seconds,
+        transport=transport,
     )
 
 
@@ -86,13 +93,13 @@ def make_ledger(settings: Settings, dynamodb: Any) -> DynamoDBLedger:
     )
 
 
-def build_runtime(settings: Settings, session: Any = None) -> Runtime:
-    """The aggregator with every port wired to AWS and NiFi."""
+def build_runtime(settings: Settings, session: Any = None, transport: httpx.BaseTransport | None = None) -> Runtime:
+    """The aggregator with every port wired to AWS and NiFi (``transport``: see :func:`make_nifi_client`)."""
     session = session_or_default(session)
     config = client_config(settings)
     s3 = session.client("s3", config=config)
     dynamodb = session.client("dynamodb", config=config)
-    nifi = make_nifi_client(settings, session.client("secretsmanager", config=config))
+    nifi = make_nifi_client(settings, session.client("secretsmanager", config=config), transport)
     aggregator = Aggregator(
         ledger=make_ledger(settings, dynamodb),
         landing=S3Landing(s3, max_object_bytes=settings.max_bundle_bytes),

@@ -7,11 +7,10 @@ import threading
 import time
 
 import pytest
-from aws_lambda_powertools.utilities.circuit_breaker import CircuitState
 
 from courier.adapters.breaker import CIRCUIT_NAME, DynamoDBBreaker, persistence
 from courier.adapters.mapping import LambdaEventSourceMapping
-from courier.controller import Controller, mapping_should_run
+from courier.controller import Controller
 from courier.errors import BreakerOpenError, NiFiHashRejectedError, NiFiUnavailableError
 
 
@@ -100,16 +99,6 @@ def test_two_invocations_racing_for_the_half_open_probe_yield_one_probe(aws, sta
         t.join()
     assert len(calls) == 1
     assert sorted(map(str, outcomes)) == ["200", "fail-fast"]
-
-
-@pytest.mark.parametrize(
-    ("circuit", "opened_ago", "expected"),
-    [(CircuitState.CLOSED, None, True), (CircuitState.HALF_OPEN, 0, True), (CircuitState.OPEN, 10, False), (CircuitState.OPEN, 61, True)],
-)
-def test_mapping_runs_unless_open_and_no_probe_due(circuit, opened_ago, expected):
-    now = 1_000_000
-    opened_at = None if opened_ago is None else now - opened_ago
-    assert mapping_should_run(circuit, opened_at, now, recovery_seconds=60) is expected
 
 
 def mapping(aws, stack):

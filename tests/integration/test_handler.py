@@ -7,12 +7,17 @@ import hashlib
 import json
 import tarfile
 
+import httpx
 import pytest
 
 from conftest import PASSWORD, USERNAME
 from courier import handler
+from courier.adapters.nifi import tls_context
 from courier.adapters.s3 import SHA256_METADATA
+from courier.compose import build_runtime
+from courier.config import Settings
 from courier.local.fake_nifi import CONTENT_PATH
+from fakes import RecordingTransport
 from support import TEST_EVENT, notification, s3_record, sqs_record
 
 
@@ -47,26 +52,25 @@ def test_successful_batch_is_archived_and_delivered(runtime, land, fake_nifi, aw
     assert bundle.file_count == 5
 
 
-def test_header_hash_equals_body_hash_and_archive_metadata(runtime, land, fake_nifi, aws, stack):
-    seen = {}
-    original = runtime.nifi.http.post
-
-    def spy(url, content, headers):
-        seen.update(headers=headers, content=content)
-        return original(url, content=content, headers=headers)
-
-    runtime.nifi.http.post = spy
-    put_params = {}
-    runtime.aggregator.archive.client.meta.events.register(
-        "provide-client-params.s3.PutObject", lambda params, **_: put_params.update(params)
-    )
-    runtime.aggregator.process([land("a.json", b'{"a": 1}').message()])
-    sha = hashlib.sha256(seen["content"]).hexdigest()
-    assert seen["headers"]["X-Content-SHA256"] == sha
-    assert "Content-Encoding" not in seen["headers"]
+def test_header_hash_equals_body_hash_and_archive_metadata(aws, env, land, fake_nifi, stack):
+    settings = Settings.from_env(env)
+    # Watch the wire: the runtime's own NiFiClient sends through a real HTTPS transport with its TLS context.
+    wire = RecordingTransport(httpx.HTTPTransport(verify=tls_context(settings.nifi_ca_bundle)))
+    puts = []
+    aws.events.register("provide-client-params.s3.PutObject", lambda params, **_: puts.append(dict(params)))
+    runtime = build_runtime(settings, aws, transport=wire)
+    try:
+        runtime.aggregator.process([land("a.json", b'{"a": 1}').message()])
+    finally:
+        runtime.nifi.close()
+    (sent,) = wire.requests
+    sha = hashlib.sha256(sent.body).hexdigest()
+    assert sent.headers["X-Content-SHA256"] == sha
+    assert "Content-Encoding" not in sent.headers
     (obj,) = archived(aws, stack).values()
     assert obj["Metadata"][SHA256_METADATA] == sha
     # S3 verifies the upload against this checksum (moto accepts it but does not store it).
+    (put_params,) = [p for p in puts if p["Key"].startswith("bundles/")]
     assert put_params["ChecksumSHA256"] == base64.b64encode(bytes.fromhex(sha)).decode()
 
 
@@ -118,8 +122,6 @@ def test_test_event_and_other_events_are_acknowledged_without_delivery(runtime, 
 
 
 def test_batch_above_the_limit_is_split_into_bundles(aws, env, land, fake_nifi):
-    from courier.config import Settings
-
     runtime = handler.build_runtime(Settings.from_env({**env, "COURIER_MAX_BUNDLE_BYTES": "2048"}), aws)
     files = [land(f"big-{i}.json", bytes([65 + i]) * 900) for i in range(5)]
     too_big = land("huge.json", b"x" * 4096)
@@ -147,8 +149,6 @@ def test_nifi_failure_marks_nothing_complete_and_the_retry_delivers(runtime, lan
 
 def test_connection_refused_fails_the_bundle(aws, env, land):
     import socket
-
-    from courier.config import Settings
 
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

@@ -1,0 +1,440 @@
+"""In-memory fakes of courier's own ports (``courier.ports``), for unit tests of the core without moto.
+
+Each fake keeps to its port's contract and no more: it stores what it is given,
+answers the way the real adapter answers (including the errors the adapter
+translates to), and records the calls a test wants to assert on. Failures are
+injected by naming them, never by patching the object under test.
+
+NiFi is not faked as a port: :class:`FakeNiFi` is an ``httpx.MockTransport``
+behind a real :class:`~courier.adapters.nifi.NiFiClient`, so headers, the
+401 re-read and the status mapping are the production ones.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from courier.adapters.breaker import COUNTED_FAILURES
+from courier.adapters.nifi import NiFiClient
+from courier.bundle import Bundle, FetchedFile
+from courier.delivery import SHA256_HEADER, Credentials
+from courier.errors import (
+    BreakerOpenError,
+    CourierError,
+    LedgerUnavailableError,
+    ObjectMissingError,
+    ObjectTooLargeError,
+    StorageUnavailableError,
+)
+from courier.events import ObjectIdentity, ObjectRef, decode_key
+from courier.ledger.base import IN_PROGRESS, BaseLedger, FailureNote, LedgerRecord
+from courier.ports import BreakerReading
+from support import s3_record
+
+LANDING_BUCKET = "courier-landing"
+NIFI_URL = "https://nifi.test/contentListener"
+USERNAME, PASSWORD = "courier", "s3cr3t"
+
+
+class FakeClock:
+    """Epoch seconds that only move when a test says so (ledger leases, TTLs, the breaker's recovery)."""
+
+    def __init__(self, now: float = 1_800_000_000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+# --- ledger ------------------------------------------------------------------------
+
+
+class InMemoryLedger(BaseLedger):
+    """The ledger's storage primitives over a dict; the policy is the real one in ``BaseLedger``.
+
+    Like DynamoDB it deletes nothing on expiry (TTL is lazy, the policy checks
+    ``expires_at``), and the conditional claim is atomic: the aggregator claims
+    from a thread pool. ``fail("complete")`` (or claim, release, lookup, note)
+    makes that operation raise ``LedgerUnavailableError``, as the DynamoDB
+    backend does when DynamoDB fails.
+    """
+
+    def __init__(self, ttl_seconds: int = 7 * 86400, lease_seconds: int = 900, clock: Callable[[], float] = time.time) -> None:
+        super().__init__(ttl_seconds=ttl_seconds, lease_seconds=lease_seconds, clock=clock)
+        self.items: dict[tuple[str, str], LedgerRecord] = {}  # (object_name, revision) -> record
+        self.notes: dict[str, tuple[FailureNote, int]] = {}  # message id -> (note, expires_at)
+        self.calls: list[str] = []  # operations, in order
+        self.failing: set[str] = set()
+        self.lock = threading.Lock()
+
+    def fail(self, *operations: str) -> None:
+        self.failing.update(operations)
+
+    def _enter(self, operation: str) -> None:
+        self.calls.append(operation)
+        if operation in self.failing:
+            raise LedgerUnavailableError(f"idempotency ledger {operation} failed (injected)")
+
+    @staticmethod
+    def _key(identity: ObjectIdentity) -> tuple[str, str]:
+        return identity.object_name, identity.revision
+
+    def _put_if_claimable(self, record: LedgerRecord, now: int) -> LedgerRecord | None:
+        with self.lock:
+            self._enter("claim")
+            existing = self.items.get(self._key(record.identity))
+            claimable = (
+                existing is None
+                or existing.expires_at <= now
+                or (existing.status == IN_PROGRESS and existing.lease_until <= now)
+            )
+            if not claimable:
+                return existing
+            self.items[self._key(record.identity)] = record
+            return None
+
+    def _put_many(self, records: list[LedgerRecord]) -> None:
+        with self.lock:
+            self._enter("complete")
+            for record in records:
+                self.items[self._key(record.identity)] = record
+
+    def _delete_if_owned(self, identity: ObjectIdentity, token: str) -> None:
+        with self.lock:
+            self._enter("release")
+            existing = self.items.get(self._key(identity))
+            if existing is not None and existing.status == IN_PROGRESS and existing.claim_token == token:
+                del self.items[self._key(identity)]
+
+    def _records_of(self, object_name: str) -> list[LedgerRecord]:
+        with self.lock:
+            self._enter("lookup")
+            return [r for (name, _), r in self.items.items() if name == object_name]
+
+    def _put_notes(self, notes: list[FailureNote], expires_at: int) -> None:
+        with self.lock:
+            self._enter("note")
+            for note in notes:
+                # The DynamoDB backend keeps the first 1000 characters of the detail.
+                kept = FailureNote(note.message_id, note.reason, note.detail[:1000], note.receive_count, note.objects, note.at)
+                self.notes[note.message_id] = (kept, expires_at)
+
+    def _get_note(self, message_id: str) -> FailureNote | None:
+        with self.lock:
+            self._enter("read note")
+            found = self.notes.get(message_id)
+            return found[0] if found else None
+
+    # --- for assertions ---------------------------------------------------------
+
+    def record_of(self, identity: ObjectIdentity) -> LedgerRecord | None:
+        """The stored item, expired or not (what a scan of the table would show)."""
+        return self.items.get(self._key(identity))
+
+
+# --- S3 ------------------------------------------------------------------------------
+
+
+class FakeLanding:
+    """A versioned landing bucket in a dict, read the way ``S3Landing.fetch`` reads it.
+
+    ``land`` stores a file and returns the S3 event record that announces it.
+    ``fail(key, error)`` makes every fetch of that key raise ``error``
+    (``ObjectMissingError``, ``StorageUnavailableError``: what ``S3Landing`` translates to).
+    """
+
+    def __init__(self, max_object_bytes: int | None = None) -> None:
+        self.max_object_bytes = max_object_bytes
+        self.objects: dict[tuple[str, str, str], bytes] = {}  # (bucket, key, version id) -> content
+        self.errors: dict[tuple[str, str], CourierError] = {}
+        self.fetched: list[ObjectIdentity] = []
+        self.versions = 0
+
+    def land(self, key: str, content: bytes, bucket: str = LANDING_BUCKET, size: int | None = None) -> dict[str, Any]:
+        self.versions += 1
+        version_id = f"v{self.versions}"
+        self.objects[(bucket, key, version_id)] = content
+        etag = hashlib.md5(content).hexdigest()  # noqa: S324 - S3's ETag of a single-part upload
+        return s3_record(bucket, key, version_id=version_id, etag=etag, size=len(content) if size is None else size)
+
+    def delete(self, record: Mapping[str, Any]) -> None:
+        """Delete the revision an event record announced (a later fetch: ObjectMissingError)."""
+        s3 = record["s3"]
+        self.objects.pop((s3["bucket"]["name"], decode_key(s3["object"]["key"]), s3["object"]["versionId"]), None)
+
+    def fail(self, key: str, error: CourierError, bucket: str = LANDING_BUCKET) -> None:
+        self.errors[(bucket, key)] = error
+
+    def fetch(self, ref: ObjectRef) -> FetchedFile:
+        self.fetched.append(ref.identity)
+        if (ref.bucket, ref.key) in self.errors:
+            raise self.errors[(ref.bucket, ref.key)]
+        content = self.objects.get((ref.bucket, ref.key, ref.version_id or ""))
+        if content is None:
+            raise ObjectMissingError(f"{ref.identity} no longer exists in the landing bucket")
+        if self.max_object_bytes is not None and len(content) > self.max_object_bytes:
+            raise ObjectTooLargeError(f"{ref.identity} is {len(content)} bytes, above the bundle limit")
+        return FetchedFile(ref=ref, content=content, version_id=ref.version_id, etag=hashlib.md5(content).hexdigest())  # noqa: S324
+
+
+class FakeArchive:
+    """The archive bucket in dicts: bundles by key, index lines by key, the keys tagged delivered.
+
+    ``fail("put")`` (or ``put_index``, ``mark_delivered``) makes that call raise
+    ``StorageUnavailableError``, as ``S3Archive`` does when S3 fails.
+    """
+
+    def __init__(self) -> None:
+        self.bundles: dict[str, Bundle] = {}
+        self.index: dict[str, bytes] = {}
+        self.delivered: set[str] = set()
+        self.calls: list[str] = []
+        self.failing: set[str] = set()
+        self.lock = threading.Lock()  # put_index runs on the aggregator's pool
+
+    def fail(self, *operations: str) -> None:
+        self.failing.update(operations)
+
+    def _enter(self, operation: str, key: str) -> None:
+        with self.lock:
+            self.calls.append(operation)
+        if operation in self.failing:
+            raise StorageUnavailableError(f"archive {operation} of {key} failed (injected)")
+
+    def put(self, key: str, bundle: Bundle) -> None:
+        self._enter("put", key)
+        self.bundles[key] = bundle
+
+    def put_index(self, key: str, lines: bytes) -> None:
+        self._enter("put_index", key)
+        self.index[key] = lines
+
+    def mark_delivered(self, key: str) -> None:
+        self._enter("mark_delivered", key)
+        if key not in self.bundles:  # S3 cannot tag an object that does not exist
+            raise StorageUnavailableError(f"tagging {key}: no such key")
+        self.delivered.add(key)
+
+
+# --- NiFi ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SentRequest:
+    """One request as it went over the wire: body, headers, and (for FakeNiFi) the status answered."""
+
+    body: bytes
+    headers: httpx.Headers
+    status: int | None = None
+
+    @property
+    def sha256(self) -> str:
+        return self.headers[SHA256_HEADER]
+
+
+class FakeCredentialsSource:
+    """The secret as ``CredentialsSource`` serves it: cached until ``get(refresh=True)``.
+
+    Rotate by setting ``stored``: the cached credentials stay in use until a 401 makes the client refresh.
+    """
+
+    def __init__(self, credentials: Credentials | None = None) -> None:
+        self.stored = credentials or Credentials(username=USERNAME, password=PASSWORD)
+        self.cached = self.stored
+        self.reads: list[bool] = []  # the refresh flag of every read
+
+    def get(self, refresh: bool = False) -> Credentials:
+        self.reads.append(refresh)
+        if refresh:
+            self.cached = self.stored
+        return self.cached
+
+
+class FakeNiFi:
+    """NiFi's side of the delivery contract, as an ``httpx.MockTransport``.
+
+    ``mode`` says how it answers: ``"ok"`` is the contract (401 on credentials
+    other than ``credentials``, 422 when the body's SHA-256 is not the header's,
+    200 otherwise); an int answers that status; ``"timeout"`` and ``"reset"``
+    raise the httpx errors of a hung or dropped connection. ``script(...)``
+    queues answers for the next requests, then ``mode`` applies again.
+    Every request is kept in ``requests`` (body, headers, status answered).
+    """
+
+    def __init__(self, credentials: Credentials | None = None) -> None:
+        self.credentials = credentials or Credentials(username=USERNAME, password=PASSWORD)
+        self.mode: str | int = "ok"
+        self.queued: deque[str | int] = deque()
+        self.requests: list[SentRequest] = []
+        self.lock = threading.Lock()
+
+    def script(self, *answers: str | int) -> None:
+        self.queued.extend(answers)
+
+    def client(self, credentials: FakeCredentialsSource | None = None) -> NiFiClient:
+        """A real NiFiClient sending to this fake."""
+        source = credentials or FakeCredentialsSource(self.credentials)
+        transport = httpx.MockTransport(self.handle)
+        return NiFiClient(NIFI_URL, source, ca_bundle=None, connect_timeout=1, read_timeout=1, transport=transport)
+
+    def handle(self, request: httpx.Request) -> httpx.Response:
+        body = request.read()
+        with self.lock:
+            answer = self.queued.popleft() if self.queued else self.mode
+        if answer == "timeout":
+            self._keep(request, body, None)
+            raise httpx.ReadTimeout("NiFi did not answer (injected)", request=request)
+        if answer == "reset":
+            self._keep(request, body, None)
+            raise httpx.RemoteProtocolError("connection reset (injected)", request=request)
+        status = answer if isinstance(answer, int) else self._contract(request, body)
+        self._keep(request, body, status)
+        return httpx.Response(status)
+
+    def _contract(self, request: httpx.Request, body: bytes) -> int:
+        if not hmac.compare_digest(request.headers.get("Authorization", ""), self.credentials.authorization()):
+            return 401
+        return 200 if hashlib.sha256(body).hexdigest() == request.headers.get(SHA256_HEADER) else 422
+
+    def _keep(self, request: httpx.Request, body: bytes, status: int | None) -> None:
+        with self.lock:
+            self.requests.append(SentRequest(body, httpx.Headers(request.headers), status))
+
+    @property
+    def accepted(self) -> list[SentRequest]:
+        return [r for r in self.requests if r.status is not None and 200 <= r.status < 300]
+
+
+class RecordingTransport(httpx.BaseTransport):
+    """Passes every request on to ``inner`` (a real ``httpx.HTTPTransport``) and keeps what was sent: a spy at the wire."""
+
+    def __init__(self, inner: httpx.BaseTransport) -> None:
+        self.inner = inner
+        self.requests: list[SentRequest] = []
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        body = request.read()
+        response = self.inner.handle_request(request)
+        self.requests.append(SentRequest(body, httpx.Headers(request.headers), response.status_code))
+        return response
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+# --- breaker, parking lot, event source mapping ------------------------------------
+
+
+class FakeBreaker:
+    """The Breaker port's state machine in memory, as Powertools runs it for one execution environment.
+
+    CLOSED: calls go through; ``failure_threshold`` consecutive counted failures
+    (``NiFiUnavailableError``, ``NiFiAuthError``: the production ``COUNTED_FAILURES``)
+    open it, and a success resets the count. OPEN: ``admits()`` is False and a
+    guarded call raises ``BreakerOpenError`` without calling NiFi until
+    ``recovery_seconds`` passed; then the next call becomes the HALF_OPEN probe
+    (holding the probe lease for ``recovery_seconds``): a success closes the
+    circuit, a counted failure re-opens it. Other errors (a 422) pass through
+    and move nothing.
+    """
+
+    def __init__(self, failure_threshold: int = 3, recovery_seconds: int = 60, clock: Callable[[], float] = time.time) -> None:
+        self.failure_threshold = failure_threshold
+        self.recovery_seconds = recovery_seconds
+        self.clock = clock
+        self.state = "CLOSED"
+        self.opened_at: int | None = None
+        self.probe_until = 0.0
+        self.failures = 0
+        self.transitions: list[str] = []
+
+    def open(self) -> None:
+        """Open the circuit now (what the threshold-th counted failure does)."""
+        self._move("OPEN")
+        self.opened_at = int(self.clock())
+        self.failures = 0
+
+    def admits(self) -> bool:
+        if self.state == "CLOSED":
+            return True
+        if self.state == "OPEN":
+            return self.clock() >= (self.opened_at or 0) + self.recovery_seconds
+        return self.clock() >= self.probe_until  # HALF_OPEN: only a lapsed probe is replaced
+
+    def read(self) -> BreakerReading:
+        return BreakerReading(self.state, self.opened_at)
+
+    def guard(self, deliver: Callable[..., int]) -> Callable[..., int]:
+        def call(*args: Any, **kwargs: Any) -> int:
+            if self.state == "OPEN":
+                if not self.admits():
+                    raise BreakerOpenError("NiFi circuit is open; not calling it")
+                self._move("HALF_OPEN")  # this call is the probe
+                self.probe_until = self.clock() + self.recovery_seconds
+            try:
+                status = deliver(*args, **kwargs)
+            except COUNTED_FAILURES:
+                self.failures += 1
+                if self.state == "HALF_OPEN" or self.failures >= self.failure_threshold:
+                    self.open()
+                raise
+            self.failures = 0
+            if self.state == "HALF_OPEN":
+                self._move("CLOSED")
+                self.opened_at = None
+            return status
+
+        return call
+
+    def _move(self, state: str) -> None:
+        if state != self.state:
+            self.transitions.append(f"{self.state}->{state}")
+        self.state = state
+
+
+class FakeParkingLot:
+    """Parked records in a list; ``release_all`` empties it and says how many came back."""
+
+    def __init__(self) -> None:
+        self.parked: list[Mapping[str, Any]] = []
+        self.released = 0
+
+    def park(self, records: Iterable[Mapping[str, Any]]) -> None:
+        self.parked.extend(records)
+
+    def release_all(self) -> int:
+        count = len(self.parked)
+        self.parked.clear()
+        self.released += count
+        return count
+
+    @property
+    def parked_ids(self) -> set[str]:
+        return {str(r["messageId"]) for r in self.parked}
+
+
+class FakeEventSourceMapping:
+    """An on/off switch that remembers every change the controller made."""
+
+    def __init__(self, enabled: bool = True) -> None:
+        self.is_enabled = enabled
+        self.changes: list[bool] = []
+
+    def enabled(self) -> bool:
+        return self.is_enabled
+
+    def set_enabled(self, enabled: bool) -> None:
+        self.changes.append(enabled)
+        self.is_enabled = enabled

@@ -1,0 +1,347 @@
+"""Every decision of the aggregator, on fakes of its ports (``tests/fakes.py``): no moto, no sockets.
+
+NiFi is a real ``NiFiClient`` over ``httpx.MockTransport``; the ledger is the real
+policy over an in-memory store. ``tests/integration/test_handler.py`` runs the same
+pipeline against moto and an HTTPS receiver.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from courier.aggregator import Aggregator
+from courier.bundle import index_key, read_manifest
+from courier.errors import ObjectMissingError, StorageUnavailableError
+from courier.events import ObjectIdentity, decode_key
+from courier.ledger.base import COMPLETE, IN_PROGRESS
+from fakes import (
+    LANDING_BUCKET,
+    FakeArchive,
+    FakeBreaker,
+    FakeClock,
+    FakeLanding,
+    FakeNiFi,
+    FakeParkingLot,
+    InMemoryLedger,
+    SentRequest,
+)
+from support import TEST_EVENT, notification, sqs_record
+
+MAX_BUNDLE_BYTES = 64 * 1024
+RECOVERY_SECONDS = 60
+
+
+@dataclass
+class Pipeline:
+    clock: FakeClock
+    ledger: InMemoryLedger
+    landing: FakeLanding
+    archive: FakeArchive
+    nifi: FakeNiFi
+    breaker: FakeBreaker
+    parking_lot: FakeParkingLot
+    aggregator: Aggregator
+
+    def land(self, key: str, content: bytes = b"{}", message_id: str | None = None, size: int | None = None) -> dict[str, Any]:
+        """Land one file and return the SQS message announcing it."""
+        return sqs_record(notification(self.landing.land(key, content, size=size)), message_id=message_id or f"m-{key}")
+
+    def status_of(self, message: dict[str, Any]) -> str | None:
+        """The ledger status of the (single) file a message announces; None when no record is left."""
+        record = self.ledger.record_of(identity(message))
+        return record.status if record else None
+
+
+def identity(message: dict[str, Any]) -> ObjectIdentity:
+    (record,) = json.loads(message["body"])["Records"]
+    s3 = record["s3"]
+    return ObjectIdentity(s3["bucket"]["name"], decode_key(s3["object"]["key"]), f"v:{s3['object']['versionId']}")
+
+
+def keys_in(request: SentRequest) -> set[str]:
+    return {entry["key"] for entry in read_manifest(request.body)["files"]}
+
+
+@pytest.fixture
+def make() -> Iterator[Any]:
+    built: list[Pipeline] = []
+
+    def build(max_bundle_bytes: int = MAX_BUNDLE_BYTES, failure_threshold: int = 3) -> Pipeline:
+        clock = FakeClock()
+        nifi = FakeNiFi()
+        parts = {
+            "ledger": InMemoryLedger(ttl_seconds=7 * 86400, lease_seconds=900, clock=clock),
+            "landing": FakeLanding(),
+            "archive": FakeArchive(),
+            "breaker": FakeBreaker(failure_threshold=failure_threshold, recovery_seconds=RECOVERY_SECONDS, clock=clock),
+            "parking_lot": FakeParkingLot(),
+        }
+        aggregator = Aggregator(
+            nifi=nifi.client(), archive_prefix="bundles", max_bundle_bytes=max_bundle_bytes, concurrency=4, clock=clock, **parts
+        )
+        pipeline = Pipeline(clock=clock, nifi=nifi, aggregator=aggregator, **parts)
+        built.append(pipeline)
+        return pipeline
+
+    yield build
+    for pipeline in built:
+        pipeline.aggregator.pool.shutdown()
+        pipeline.aggregator.nifi.close()
+
+
+# --- delivery and duplicates -------------------------------------------------------
+
+
+def test_a_landed_file_is_archived_delivered_completed_and_acknowledged(make):
+    p = make()
+    message = p.land("in/a.json", b'{"a": 1}')
+    result = p.aggregator.process([message])
+    assert result.response() == {"batchItemFailures": []}
+    ((key, bundle),) = result.bundles
+    (sent,) = p.nifi.requests
+    assert sent.status == 200 and sent.body == bundle.data == p.archive.bundles[key].data
+    assert sent.sha256 == hashlib.sha256(sent.body).hexdigest() == bundle.sha256
+    assert "Content-Encoding" not in sent.headers
+    assert keys_in(sent) == {"in/a.json"}
+    assert p.archive.delivered == {key} and set(p.archive.index) == {index_key(bundle)}
+    (record,) = p.ledger.lookup(LANDING_BUCKET, "in/a.json")
+    assert (record.status, record.bundle_key, record.bundle_sha256) == (COMPLETE, key, bundle.sha256)
+
+
+def test_the_same_event_again_is_acknowledged_and_not_posted_again(make):
+    p = make()
+    message = p.land("once.json")
+    p.aggregator.process([message])
+    again = p.aggregator.process([message])
+    assert again.failed == {} and again.skipped == [identity(message)]
+    assert len(p.nifi.requests) == 1
+
+
+def test_a_file_the_ledger_says_is_complete_is_skipped_without_a_fetch(make):
+    p = make()
+    message = p.land("done.json")
+    p.ledger.claim(identity(message), "earlier-invocation")
+    p.ledger.complete([identity(message)], "bundles/earlier.tar.gz", "ab" * 32)
+    result = p.aggregator.process([message])
+    assert result.response() == {"batchItemFailures": []}
+    assert result.skipped == [identity(message)] and result.delivered == []
+    assert p.landing.fetched == [] and p.archive.calls == [] and p.nifi.requests == []
+
+
+def test_the_same_file_in_two_messages_is_bundled_once_and_both_are_acknowledged(make):
+    p = make()
+    message = p.land("twice.json", message_id="m1")
+    result = p.aggregator.process([message, {**message, "messageId": "m2"}])
+    assert result.failed == {}
+    (sent,) = p.nifi.requests
+    assert read_manifest(sent.body)["file_count"] == 1
+
+
+# --- claims -----------------------------------------------------------------------
+
+
+def test_a_file_claimed_by_a_live_invocation_fails_its_message_with_claim_busy(make):
+    p = make()
+    message = p.land("busy.json", message_id="m")
+    p.ledger.claim(identity(message), "another-invocation")
+    result = p.aggregator.process([message])
+    assert result.failed == {"m": "claim_busy"}
+    assert p.landing.fetched == [] and p.nifi.requests == []
+    assert p.ledger.record_of(identity(message)).claim_token == "another-invocation"  # not ours to release
+    assert "note" not in p.ledger.calls  # busy is transient and frequent: no note for `courier dlq list`
+
+
+def test_a_ledger_that_cannot_claim_fails_the_message_without_a_fetch(make):
+    p = make()
+    p.ledger.fail("claim")
+    result = p.aggregator.process([p.land("x.json", message_id="m")])
+    assert result.failed == {"m": "ledger_unavailable"}
+    assert p.landing.fetched == [] and p.nifi.requests == []
+
+
+# --- size -------------------------------------------------------------------------
+
+
+def test_a_file_the_event_says_is_too_large_fails_without_a_claim_or_a_fetch(make):
+    p = make()
+    message = p.land("huge.json", b"x", message_id="m", size=MAX_BUNDLE_BYTES + 1)
+    result = p.aggregator.process([message])
+    assert result.failed == {"m": "object_too_large"}
+    assert p.landing.fetched == [] and "claim" not in p.ledger.calls and p.nifi.requests == []
+    assert p.ledger.failure_note("m").reason == "object_too_large"
+
+
+def test_a_batch_above_max_bundle_bytes_is_split_into_several_bundles(make):
+    p = make(max_bundle_bytes=2048)
+    messages = [p.land(f"big-{i}.json", bytes([65 + i]) * 900) for i in range(5)]
+    result = p.aggregator.process(messages)
+    assert result.failed == {}
+    assert len(p.nifi.requests) == len(p.archive.bundles) == len(p.archive.delivered) == 3
+    manifests = [read_manifest(r.body) for r in p.nifi.requests]
+    assert all(m["total_bytes"] <= 2048 for m in manifests)
+    assert sorted(e["key"] for m in manifests for e in m["files"]) == [f"big-{i}.json" for i in range(5)]
+    assert all(p.status_of(m) == COMPLETE for m in messages)
+
+
+# --- NiFi's answers -----------------------------------------------------------------
+
+
+def test_a_422_is_sent_once_more_with_identical_bytes_then_delivered(make):
+    p = make()
+    message = p.land("x.json", message_id="m")
+    p.nifi.script(422)
+    result = p.aggregator.process([message])
+    assert result.failed == {}
+    first, second = p.nifi.requests
+    assert (first.status, second.status) == (422, 200)
+    assert first.body == second.body and first.sha256 == second.sha256
+    assert p.status_of(message) == COMPLETE
+
+
+def test_a_second_422_fails_the_bundle_as_nifi_hash_rejected_and_releases_its_claims(make):
+    p = make()
+    message = p.land("x.json", message_id="m")
+    p.nifi.script(422, 422)
+    result = p.aggregator.process([message])
+    assert result.failed == {"m": "nifi_hash_rejected"}
+    assert [r.status for r in p.nifi.requests] == [422, 422]
+    assert p.status_of(message) is None  # released: the retry claims it again
+    assert len(p.archive.bundles) == 1 and p.archive.delivered == set()  # archived, never tagged delivered
+    assert p.breaker.state == "CLOSED"  # a data problem, not an outage
+    assert p.ledger.failure_note("m").reason == "nifi_hash_rejected"
+
+
+@pytest.mark.parametrize(
+    ("mode", "reason"),
+    [(503, "nifi_unavailable"), ("timeout", "nifi_unavailable"), ("reset", "nifi_unavailable"), (400, "nifi_rejected")],
+)
+def test_a_failed_post_fails_the_messages_and_marks_nothing_complete(make, mode, reason):
+    p = make()
+    messages = [p.land(f"f{i}.json", message_id=f"m{i}") for i in range(3)]
+    p.nifi.mode = mode
+    result = p.aggregator.process(messages)
+    assert result.failed == {f"m{i}": reason for i in range(3)}
+    assert all(p.status_of(m) is None for m in messages)
+    p.nifi.mode = "ok"
+    assert p.aggregator.process(messages).failed == {}  # the retry claims and delivers
+
+
+# --- circuit breaker and parking -----------------------------------------------------
+
+
+def test_an_open_circuit_fails_the_batch_fast_touching_nothing_and_parks_it(make):
+    p = make()
+    records = [p.land("a.json", message_id="m1"), p.land("b.json", message_id="m2"), sqs_record("{not json", message_id="m3")]
+    p.breaker.open()
+    result = p.aggregator.process(records)
+    assert result.failed == {"m1": "breaker_open", "m2": "breaker_open", "m3": "breaker_open"}
+    assert p.ledger.calls == [] and p.landing.fetched == [] and p.archive.calls == [] and p.nifi.requests == []
+    assert p.parking_lot.parked == records
+
+
+def test_a_failure_that_opens_the_circuit_parks_the_outage_failed_messages(make):
+    p = make(failure_threshold=1)
+    p.nifi.mode = 503
+    result = p.aggregator.process([p.land("a.json", message_id="down"), sqs_record("{not json", message_id="malformed")])
+    assert result.failed == {"down": "nifi_unavailable", "malformed": "malformed_event"}
+    assert p.breaker.state == "OPEN"
+    assert p.parking_lot.parked_ids == {"down"}  # the malformed message goes its own way, to the DLQ
+
+
+def test_an_outage_below_the_failure_threshold_parks_nothing(make):
+    p = make(failure_threshold=3)
+    p.nifi.mode = 503
+    result = p.aggregator.process([p.land("a.json", message_id="m")])
+    assert result.failed == {"m": "nifi_unavailable"}
+    assert p.breaker.state == "CLOSED" and p.parking_lot.parked == []
+
+
+def test_after_the_recovery_timeout_one_batch_probes_and_closes_the_circuit(make):
+    p = make()
+    p.breaker.open()
+    p.clock.advance(RECOVERY_SECONDS)
+    result = p.aggregator.process([p.land("a.json", message_id="probe")])
+    assert result.failed == {} and len(p.nifi.accepted) == 1
+    assert p.breaker.transitions[-2:] == ["OPEN->HALF_OPEN", "HALF_OPEN->CLOSED"]
+
+
+# --- partial failures ----------------------------------------------------------------
+
+
+def test_one_failed_bundle_among_several_fails_only_its_messages(make):
+    p = make(max_bundle_bytes=2048)  # two 900-byte files per bundle, in key order: f0+f1, f2+f3, f4+f5
+    messages = [p.land(f"f{i}.json", bytes([65 + i]) * 900, message_id=f"m{i}") for i in range(6)]
+    p.nifi.script(200, 503)  # the second bundle meets an outage; the third is delivered
+    result = p.aggregator.process(messages)
+    assert [r.status for r in p.nifi.requests] == [200, 503, 200]
+    assert keys_in(p.nifi.requests[1]) == {"f2.json", "f3.json"}
+    assert result.failed == {"m2": "nifi_unavailable", "m3": "nifi_unavailable"}
+    assert [p.status_of(m) for m in messages] == [COMPLETE, COMPLETE, None, None, COMPLETE, COMPLETE]  # failed claims released
+    assert len(p.archive.bundles) == 3 and len(p.archive.delivered) == 2
+    assert sorted(i.key for i in result.delivered) == ["f0.json", "f1.json", "f4.json", "f5.json"]
+
+
+def test_a_malformed_message_fails_alone(make):
+    p = make()
+    good = p.land("good.json", message_id="good")
+    result = p.aggregator.process([good, sqs_record("{not json", message_id="bad"), sqs_record(TEST_EVENT, message_id="test")])
+    assert result.failed == {"bad": "malformed_event"}
+    assert p.status_of(good) == COMPLETE and len(p.nifi.accepted) == 1
+    assert p.ledger.failure_note("bad").reason == "malformed_event"
+
+
+@pytest.mark.parametrize(
+    ("break_b", "reason"),
+    [
+        (lambda landing, record: landing.delete(record), "object_missing"),
+        (lambda landing, _: landing.fail("b.json", StorageUnavailableError("S3 throttled")), "storage_unavailable"),
+        (lambda landing, _: landing.fail("b.json", ObjectMissingError("gone")), "object_missing"),
+    ],
+)
+def test_a_message_naming_two_files_fails_if_either_fails(make, break_b, reason):
+    p = make()
+    a, b = p.landing.land("a.json", b"A"), p.landing.land("b.json", b"B")
+    break_b(p.landing, b)
+    both = sqs_record(notification(a, b), message_id="both")
+    only_a = sqs_record(notification(a), message_id="only-a")
+    result = p.aggregator.process([both, only_a])
+    assert result.failed == {"both": reason}
+    assert {i.key for i in result.delivered} == {"a.json"}  # a's own message is acknowledged
+    assert p.ledger.lookup(LANDING_BUCKET, "b.json") == []  # b's claim was given back
+    assert p.ledger.failure_note("both").objects == (f"s3://{LANDING_BUCKET}/b.json",)
+
+
+def test_an_archive_that_cannot_store_the_bundle_fails_it_before_any_post(make):
+    p = make()
+    message = p.land("x.json", message_id="m")
+    p.archive.fail("put")
+    result = p.aggregator.process([message])
+    assert result.failed == {"m": "storage_unavailable"}
+    assert p.nifi.requests == [] and p.status_of(message) is None
+
+
+# --- after the 2xx ---------------------------------------------------------------------
+
+
+def test_a_ledger_that_fails_to_complete_after_a_2xx_still_acknowledges(make):
+    p = make()
+    message = p.land("x.json", message_id="m")
+    p.ledger.fail("complete")
+    result = p.aggregator.process([message])
+    assert result.failed == {} and len(p.nifi.accepted) == 1
+    assert p.archive.delivered == set(p.archive.bundles)
+    assert p.status_of(message) == IN_PROGRESS  # the claim keeps duplicates out until its lease lapses
+
+
+def test_a_bundle_delivered_but_not_tagged_is_still_acknowledged_and_complete(make):
+    p = make()
+    message = p.land("x.json", message_id="m")
+    p.archive.fail("mark_delivered")
+    assert p.aggregator.process([message]).failed == {}
+    assert p.status_of(message) == COMPLETE and p.archive.delivered == set()
