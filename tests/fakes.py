@@ -18,16 +18,17 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import httpx
 
 from courier.adapters.breaker import COUNTED_FAILURES
 from courier.adapters.nifi import NiFiClient
-from courier.bundle import Bundle, FetchedFile
+from courier.bundle import Bundle, FetchedFile, read_manifest
 from courier.delivery import SHA256_HEADER, Credentials
 from courier.errors import (
+    ArchiveCorruptError,
     BreakerOpenError,
     CourierError,
     LedgerUnavailableError,
@@ -36,7 +37,7 @@ from courier.errors import (
     StorageUnavailableError,
 )
 from courier.events import ObjectIdentity, ObjectRef, decode_key
-from courier.ledger.base import IN_PROGRESS, BaseLedger, FailureNote, LedgerRecord
+from courier.ledger.base import ASSIGNED, IN_PROGRESS, BaseLedger, FailureNote, LedgerRecord
 from courier.ports import BreakerReading
 from support import s3_record
 
@@ -117,6 +118,51 @@ class InMemoryLedger(BaseLedger):
             existing = self.items.get(self._key(identity))
             if existing is not None and existing.status == IN_PROGRESS and existing.claim_token == token:
                 del self.items[self._key(identity)]
+
+    def _relock_assigned(self, identity: ObjectIdentity, token: str, lease_until: int, now: int) -> LedgerRecord | None:
+        with self.lock:
+            self._enter("take over")
+            existing = self.items.get(self._key(identity))
+            if existing is None or existing.status != ASSIGNED or existing.lease_until > now:
+                return None
+            taken = replace(existing, claim_token=token, lease_until=lease_until)
+            self.items[self._key(identity)] = taken
+            return taken
+
+    def _assign_if_owned(
+        self, identities: list[ObjectIdentity], token: str, bundle_key: str, bundle_sha256: str
+    ) -> list[ObjectIdentity]:
+        with self.lock:
+            self._enter("assign")
+            lost = []
+            for identity in identities:
+                existing = self.items.get(self._key(identity))
+                if existing is None or existing.status != IN_PROGRESS or existing.claim_token != token:
+                    lost.append(identity)
+                    continue
+                self.items[self._key(identity)] = replace(
+                    existing, status=ASSIGNED, bundle_key=bundle_key, bundle_sha256=bundle_sha256
+                )
+            return lost
+
+    def _unassign_if_owned(self, identity: ObjectIdentity, token: str, bundle_key: str) -> None:
+        with self.lock:
+            self._enter("abandon")
+            existing = self.items.get(self._key(identity))
+            if existing and existing.status == ASSIGNED and existing.claim_token == token and existing.bundle_key == bundle_key:
+                del self.items[self._key(identity)]
+
+    def _unlock_if_owned(self, identity: ObjectIdentity, token: str) -> None:
+        with self.lock:
+            self._enter("unlock")
+            existing = self.items.get(self._key(identity))
+            if existing and existing.status == ASSIGNED and existing.claim_token == token:
+                self.items[self._key(identity)] = replace(existing, lease_until=0)
+
+    def _get_many(self, identities: list[ObjectIdentity]) -> list[LedgerRecord]:
+        with self.lock:
+            self._enter("read")
+            return [self.items[self._key(i)] for i in dict.fromkeys(identities) if self._key(i) in self.items]
 
     def _records_of(self, object_name: str) -> list[LedgerRecord]:
         with self.lock:
@@ -217,6 +263,12 @@ class FakeArchive:
         self._enter("put", key)
         self.bundles[key] = bundle
 
+    def get(self, key: str) -> bytes:
+        self._enter("get", key)
+        if key not in self.bundles:
+            raise ArchiveCorruptError(f"archived bundle {key} is missing")
+        return self.bundles[key].data
+
     def put_index(self, key: str, lines: bytes) -> None:
         self._enter("put_index", key)
         self.index[key] = lines
@@ -268,7 +320,10 @@ class FakeNiFi:
     ``mode`` says how it answers: ``"ok"`` is the contract (401 on credentials
     other than ``credentials``, 422 when the body's SHA-256 is not the header's,
     200 otherwise); an int answers that status; ``"timeout"`` and ``"reset"``
-    raise the httpx errors of a hung or dropped connection. ``script(...)``
+    raise the httpx errors of a hung or dropped connection; ``"ack-lost"``
+    accepts the bundle as ``"ok"`` would, then drops the answer (NiFi committed,
+    the client never heard it). ``during_post`` (a callable) runs inside the
+    request, while the client waits: a slow POST. ``script(...)``
     queues answers for the next requests, then ``mode`` applies again.
     Every request is kept in ``requests`` (body, headers, status answered).
     """
@@ -279,6 +334,7 @@ class FakeNiFi:
         self.queued: deque[str | int] = deque()
         self.requests: list[SentRequest] = []
         self.lock = threading.Lock()
+        self.during_post: Callable[[], None] | None = None
 
     def script(self, *answers: str | int) -> None:
         self.queued.extend(answers)
@@ -299,9 +355,22 @@ class FakeNiFi:
         if answer == "reset":
             self._keep(request, body, None)
             raise httpx.RemoteProtocolError("connection reset (injected)", request=request)
+        if self.during_post is not None:
+            slow, self.during_post = self.during_post, None
+            slow()
         status = answer if isinstance(answer, int) else self._contract(request, body)
         self._keep(request, body, status)
+        if answer == "ack-lost" and status == 200:
+            raise httpx.ReadTimeout("NiFi committed but the answer was lost (injected)", request=request)
         return httpx.Response(status)
+
+    def bundles_of_files(self) -> dict[tuple[str, str], set[str]]:
+        """(bucket, key) -> the distinct SHA-256s of the accepted, non-replay bundles that contained it."""
+        found: dict[tuple[str, str], set[str]] = {}
+        for request in self.accepted:
+            for entry in read_manifest(request.body)["files"]:
+                found.setdefault((entry["bucket"], entry["key"]), set()).add(request.sha256)
+        return found
 
     def _contract(self, request: httpx.Request, body: bytes) -> int:
         if not hmac.compare_digest(request.headers.get("Authorization", ""), self.credentials.authorization()):

@@ -19,7 +19,7 @@ from courier.aggregator import Aggregator
 from courier.bundle import index_key, read_manifest
 from courier.errors import ObjectMissingError, StorageUnavailableError
 from courier.events import ObjectIdentity, decode_key
-from courier.ledger.base import COMPLETE, IN_PROGRESS
+from courier.ledger.base import ASSIGNED, COMPLETE
 from fakes import (
     LANDING_BUCKET,
     FakeArchive,
@@ -51,6 +51,10 @@ class Pipeline:
     def land(self, key: str, content: bytes = b"{}", message_id: str | None = None, size: int | None = None) -> dict[str, Any]:
         """Land one file and return the SQS message announcing it."""
         return sqs_record(notification(self.landing.land(key, content, size=size)), message_id=message_id or f"m-{key}")
+
+    def lease_of(self, message: dict[str, Any]) -> int | None:
+        record = self.ledger.record_of(identity(message))
+        return record.lease_until if record else None
 
     def status_of(self, message: dict[str, Any]) -> str | None:
         """The ledger status of the (single) file a message announces; None when no record is left."""
@@ -211,7 +215,8 @@ def test_a_second_422_fails_the_bundle_as_nifi_hash_rejected_and_releases_its_cl
     result = p.aggregator.process([message])
     assert result.failed == {"m": "nifi_hash_rejected"}
     assert [r.status for r in p.nifi.requests] == [422, 422]
-    assert p.status_of(message) is None  # released: the retry claims it again
+    # Sent (twice) in this bundle: the file stays assigned to it, unlocked, so the retry resends it at once.
+    assert p.status_of(message) == ASSIGNED and p.lease_of(message) == 0
     assert len(p.archive.bundles) == 1 and p.archive.delivered == set()  # archived, never tagged delivered
     assert p.breaker.state == "CLOSED"  # a data problem, not an outage
     assert p.ledger.failure_note("m").reason == "nifi_hash_rejected"
@@ -227,7 +232,8 @@ def test_a_failed_post_fails_the_messages_and_marks_nothing_complete(make, mode,
     p.nifi.mode = mode
     result = p.aggregator.process(messages)
     assert result.failed == {f"m{i}": reason for i in range(3)}
-    assert all(p.status_of(m) is None for m in messages)
+    # A POST was attempted: the files stay assigned to that bundle (never a different one), unlocked for the retry.
+    assert all(p.status_of(m) == ASSIGNED and p.lease_of(m) == 0 for m in messages)
     p.nifi.mode = "ok"
     assert p.aggregator.process(messages).failed == {}  # the retry claims and delivers
 
@@ -282,7 +288,9 @@ def test_one_failed_bundle_among_several_fails_only_its_messages(make):
     assert [r.status for r in p.nifi.requests] == [200, 503, 200]
     assert keys_in(p.nifi.requests[1]) == {"f2.json", "f3.json"}
     assert result.failed == {"m2": "nifi_unavailable", "m3": "nifi_unavailable"}
-    assert [p.status_of(m) for m in messages] == [COMPLETE, COMPLETE, None, None, COMPLETE, COMPLETE]  # failed claims released
+    # the failed bundle's files stay assigned to it, unlocked for an immediate resend
+    assert [p.status_of(m) for m in messages] == [COMPLETE, COMPLETE, ASSIGNED, ASSIGNED, COMPLETE, COMPLETE]
+    assert p.lease_of(messages[2]) == p.lease_of(messages[3]) == 0
     assert len(p.archive.bundles) == 3 and len(p.archive.delivered) == 2
     assert sorted(i.key for i in result.delivered) == ["f0.json", "f1.json", "f4.json", "f5.json"]
 
@@ -336,7 +344,8 @@ def test_a_ledger_that_fails_to_complete_after_a_2xx_still_acknowledges(make):
     result = p.aggregator.process([message])
     assert result.failed == {} and len(p.nifi.accepted) == 1
     assert p.archive.delivered == set(p.archive.bundles)
-    assert p.status_of(message) == IN_PROGRESS  # the claim keeps duplicates out until its lease lapses
+    # the assignment keeps it: a duplicate event resends this same bundle, never a different one
+    assert p.status_of(message) == ASSIGNED
 
 
 def test_a_bundle_delivered_but_not_tagged_is_still_acknowledged_and_complete(make):

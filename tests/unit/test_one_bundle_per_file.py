@@ -1,0 +1,242 @@
+"""Each file reaches NiFi inside exactly one distinct bundle, whatever fails around the POST.
+
+NiFi may receive a bundle more than once, always with the same SHA-256 (its
+DetectDuplicate drops the copies); it never receives a file in two different
+bundles. Every test counts, for each file, the distinct SHA-256s of the
+bundles NiFi accepted that contain it: exactly one.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from courier.aggregator import Aggregator
+from courier.ledger.base import COMPLETE
+from fakes import FakeArchive, FakeBreaker, FakeClock, FakeLanding, FakeNiFi, FakeParkingLot, InMemoryLedger
+from support import notification, sqs_record
+
+LEASE = 900
+
+
+class Crash(BaseException):
+    """A Lambda timeout or out-of-memory kill, seen from inside: nothing after it runs."""
+
+
+@dataclass
+class World:
+    """One landing bucket, ledger, archive and NiFi, shared by every execution environment."""
+
+    clock: FakeClock = field(default_factory=FakeClock)
+    landing: FakeLanding = field(default_factory=FakeLanding)
+    archive: FakeArchive = field(default_factory=FakeArchive)
+    nifi: FakeNiFi = field(default_factory=FakeNiFi)
+    ledger: InMemoryLedger = field(init=False)
+    environments: list[Aggregator] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.ledger = InMemoryLedger(lease_seconds=LEASE, clock=self.clock)
+
+    def environment(self, max_bundle_bytes: int = 1 << 20) -> Aggregator:
+        """A fresh execution environment (a new Lambda container) of the aggregator."""
+        aggregator = Aggregator(
+            ledger=self.ledger,
+            landing=self.landing,
+            archive=self.archive,
+            nifi=self.nifi.client(),
+            archive_prefix="bundles",
+            max_bundle_bytes=max_bundle_bytes,
+            concurrency=2,
+            clock=self.clock,
+            breaker=FakeBreaker(failure_threshold=10_000, clock=self.clock),
+            parking_lot=FakeParkingLot(),
+        )
+        self.environments.append(aggregator)
+        return aggregator
+
+    def land(self, key: str) -> dict[str, Any]:
+        return sqs_record(notification(self.landing.land(key, key.encode() * 3)), message_id=f"m-{key}")
+
+    def distinct_bundles_per_file(self) -> dict[str, int]:
+        return {key: len(shas) for (_, key), shas in self.nifi.bundles_of_files().items()}
+
+    def close(self) -> None:
+        for aggregator in self.environments:
+            aggregator.pool.shutdown()
+            aggregator.nifi.close()
+
+
+@pytest.fixture
+def world() -> Iterator[World]:
+    built = World()
+    yield built
+    built.close()
+
+
+def crash_after(method: Callable[..., Any]) -> Callable[..., Any]:
+    def run_then_die(*args: Any, **kwargs: Any) -> Any:
+        method(*args, **kwargs)
+        raise Crash(method.__name__)
+
+    return run_then_die
+
+
+def test_a_lost_acknowledgement_resends_the_same_bundle(world):
+    messages = [world.land(f"lost/{i}") for i in range(3)]
+    world.nifi.mode = "ack-lost"
+    first = world.environment().process(messages)
+    assert set(first.failed.values()) == {"nifi_unavailable"}
+    world.nifi.mode = "ok"
+    retry = world.environment().process(messages)  # at once: the failed POST unlocked the assignment
+    assert retry.failed == {}
+    assert world.distinct_bundles_per_file() == {f"lost/{i}": 1 for i in range(3)}
+    assert len(world.nifi.accepted) == 2  # the same bytes twice: NiFi's DetectDuplicate drops one
+
+
+def test_a_crash_after_the_post_resends_the_archived_bundle_after_the_lease(world):
+    messages = [world.land(f"crash/{i}") for i in range(3)]
+    doomed = world.environment()
+    world.ledger.complete = crash_after(lambda *a: None)  # dies right after NiFi's 2xx
+    with pytest.raises(Crash):
+        doomed.process(messages)
+    del world.ledger.complete
+    assert world.environment().process(messages).failed == {m["messageId"]: "claim_busy" for m in messages}
+    world.clock.advance(LEASE + 1)
+    assert world.environment().process(messages).failed == {}
+    assert world.distinct_bundles_per_file() == {f"crash/{i}": 1 for i in range(3)}
+    assert {world.ledger.record_of(r.identity).status for r in world.ledger.items.values()} == {COMPLETE}
+
+
+def test_a_ledger_failure_after_the_2xx_acknowledges_and_a_redelivery_resends_the_same_bundle(world):
+    messages = [world.land(f"ledger/{i}") for i in range(2)]
+    world.ledger.fail("complete")
+    assert world.environment().process(messages).failed == {}  # delivered is delivered
+    world.ledger.failing.clear()
+    world.clock.advance(LEASE + 1)
+    assert world.environment().process(messages).failed == {}  # e.g. S3 announced the files again
+    assert world.distinct_bundles_per_file() == {"ledger/0": 1, "ledger/1": 1}
+
+
+def test_a_lease_that_lapses_during_a_slow_post_lets_the_retry_resend_only_that_bundle(world):
+    messages = [world.land(f"slow/{i}") for i in range(3)]
+    slow, retry = world.environment(), world.environment()
+    outcomes = []
+
+    def meanwhile() -> None:
+        world.clock.advance(LEASE + 1)  # the slow POST outlives the lease; the messages reappear
+        outcomes.append(retry.process(messages))
+
+    world.nifi.during_post = meanwhile
+    first = slow.process(messages)
+    assert first.failed == {} and outcomes[0].failed == {}
+    assert world.distinct_bundles_per_file() == {f"slow/{i}": 1 for i in range(3)}
+
+
+def test_a_retry_rebatched_with_a_new_file_resends_the_old_bundle_and_builds_one_for_the_new(world):
+    old = [world.land(f"rebatch/{i}") for i in range(3)]
+    doomed = world.environment()
+    world.nifi.mode = "ack-lost"
+    doomed.process(old)
+    world.nifi.mode = "ok"
+    new = world.land("rebatch/new")
+    result = world.environment().process([*old, new])
+    assert result.failed == {}
+    assert world.distinct_bundles_per_file() == {**{f"rebatch/{i}": 1 for i in range(3)}, "rebatch/new": 1}
+    assert len({r.sha256 for r in world.nifi.accepted}) == 2
+
+
+# --- a seeded random schedule of faults and batches ---------------------------------------
+
+FAULTS = ["ok", "ok", "ok", 503, "timeout", "reset", "ack-lost", 500, "crash-after-post", "crash-before-post", "lapse"]
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(seed=st.integers(min_value=0, max_value=2**32 - 1), files=st.integers(min_value=1, max_value=12))
+def test_any_schedule_of_faults_and_rebatching_delivers_every_file_in_exactly_one_bundle(seed, files):
+    rng = random.Random(seed)
+    world = World()
+    try:
+        messages = [world.land(f"chaos/{seed}/{i}") for i in range(files)]
+        for _ in range(rng.randint(1, 8)):
+            batch = rng.sample(messages, rng.randint(1, len(messages)))
+            _run_with_fault(world, batch, rng.choice(FAULTS), rng.randint(1, 1 << 20))
+        world.nifi.mode = "ok"
+        for _ in range(3):  # faults cleared: every message comes back until acknowledged
+            world.clock.advance(LEASE + 1)
+            pending = messages
+            pending = [m for m in pending if m["messageId"] in world.environment().process(pending).failed]
+            if not pending:
+                break
+        assert pending == []
+        assert world.distinct_bundles_per_file() == {f"chaos/{seed}/{i}": 1 for i in range(files)}
+    finally:
+        world.close()
+
+
+def _run_with_fault(world: World, batch: list[dict[str, Any]], fault: str | int, max_bundle_bytes: int) -> None:
+    aggregator = world.environment(max_bundle_bytes=max(64, max_bundle_bytes))
+    if fault == "lapse":
+        world.clock.advance(LEASE + 1)
+        fault = "ok"
+    world.nifi.mode = fault if fault not in ("crash-after-post", "crash-before-post") else "ok"
+    if fault == "crash-after-post":
+        world.ledger.complete = crash_after(lambda *a: None)
+    elif fault == "crash-before-post":
+        world.ledger.assign = crash_after(world.ledger.assign)
+    try:
+        aggregator.process(batch)
+    except Crash:
+        pass
+    finally:
+        world.ledger.__dict__.pop("complete", None)
+        world.ledger.__dict__.pop("assign", None)
+
+
+# --- the resend's own failure paths ----------------------------------------------------------
+
+
+def test_an_archived_bundle_that_no_longer_hashes_right_is_never_resent(world):
+    messages = [world.land("corrupt/0")]
+    world.nifi.mode = "ack-lost"
+    world.environment().process(messages)
+    (key,) = world.archive.bundles
+    original = world.archive.bundles[key]
+    flipped = bytearray(original.data)
+    flipped[len(flipped) // 2] ^= 0xFF  # a bit rot in the archive
+    world.archive.bundles[key] = type(original)(**{**vars(original), "data": bytes(flipped)})
+    world.nifi.mode = "ok"
+    result = world.environment().process(messages)
+    assert result.failed == {"m-corrupt/0": "archive_corrupt"}
+    assert len(world.nifi.requests) == 1  # only the first attempt ever went out
+
+
+def test_a_bundle_never_assigned_whole_is_abandoned_and_its_files_built_afresh(world):
+    messages = [world.land(f"partial/{i}") for i in range(2)]
+    world.ledger.assign = crash_after(world.ledger.assign)  # assigned, then died before the POST
+    with pytest.raises(Crash):
+        world.environment().process(messages)
+    del world.ledger.assign
+    (key,) = world.archive.bundles
+    other = next(r.identity for r in world.ledger.items.values() if r.identity.key == "partial/1")
+    world.ledger.abandon(other, next(iter(world.ledger.items.values())).claim_token, key)  # as if only one was assigned
+    world.clock.advance(LEASE + 1)
+    first = world.environment().process(messages[:1])
+    assert first.failed == {"m-partial/0": "bundle_not_intact"} and world.nifi.requests == []
+    assert world.environment().process(messages).failed == {}
+    assert world.distinct_bundles_per_file() == {"partial/0": 1, "partial/1": 1}
+
+
+def test_too_little_time_left_gives_the_bundle_back_before_its_post(world):
+    messages = [world.land(f"late/{i}") for i in range(2)]
+    aggregator = world.environment()
+    aggregator.post_budget_seconds = 20
+    result = aggregator.process(messages, remaining_ms=lambda: 25_000)  # 25 s < 20 s budget + 10 s bookkeeping
+    assert set(result.failed.values()) == {"time_budget"} and world.nifi.requests == []
+    assert world.ledger.items == {}  # claims released: the next attempt claims and builds at once
+    assert world.environment().process(messages, remaining_ms=lambda: 60_000).failed == {}
