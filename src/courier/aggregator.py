@@ -352,7 +352,7 @@ class Aggregator:
             },
         )
         for job in jobs:
-            self._fail(job, error, result, reason=reason)
+            self._fail(job, exc, result, reason=reason)
         identities = [job.ref.identity for job in jobs]
         if assigned:  # the assignment stays: the retry resends this very bundle at once
             list(self.pool.map(lambda identity: self._quietly(self.ledger.release_assigned, identity, token), identities))
@@ -430,16 +430,19 @@ class Aggregator:
             latency = max(0.0, acked_at - ref.event_time.timestamp())
             metric("DeliveryLatency", latency, MetricUnit.Seconds)
 
-    def _fail(self, job: FileJob, error: CourierError | None, result: BatchResult, reason: str | None = None) -> None:
-        reason = reason or (error.reason if error else "internal_error")
+    def _fail(self, job: FileJob, error: BaseException | None, result: BatchResult, reason: str | None = None) -> None:
+        known = error if isinstance(error, CourierError) else None
+        reason = reason or (known.reason if known else "internal_error")
+        # An unexpected exception's text may quote anything it touched: only its class is kept.
+        detail = str(known) if known else (type(error).__name__ if error is not None else reason)
         for message_id in job.message_ids:
             result.failed.setdefault(message_id, reason)
-            result.details.setdefault(message_id, str(error) if error else reason)
+            result.details.setdefault(message_id, detail)
             result.objects.setdefault(message_id, set()).add(f"s3://{job.ref.bucket}/{job.ref.key}")
         if error is not None and not isinstance(error, ClaimBusyError):
-            logger.warning(
+            (logger.warning if known else logger.error)(
                 "file failed; its messages go back to the queue",
-                extra={"bucket": job.ref.bucket, "key": job.ref.key, "reason": reason, "error": str(error), "message_ids": sorted(job.message_ids)},
+                extra={"bucket": job.ref.bucket, "key": job.ref.key, "reason": reason, "error": detail, "message_ids": sorted(job.message_ids)},
             )
         result.failed_files[reason] += 1
 

@@ -91,58 +91,122 @@ def parse_event_time(raw: str) -> datetime:
     return parsed.astimezone(UTC)
 
 
+# Bounds a notification's fields must stay within to be trusted (S3's own limits, with room).
+MAX_OBJECT_BYTES = 50 * 1024**4  # S3's largest object is 50 TB
+MAX_KEY_BYTES = 1024  # S3's key limit, in UTF-8
+_EARLIEST = datetime(2006, 3, 14, tzinfo=UTC)  # S3's launch: no object landed before it
+_LATEST = datetime(9000, 1, 1, tzinfo=UTC)
+
+
+def _text(value: Any, field_name: str, max_bytes: int = MAX_KEY_BYTES) -> str:
+    """A field that must be a non-empty string of valid UTF-8 (no lone surrogates) within ``max_bytes``."""
+    if not isinstance(value, str) or not value:
+        raise MalformedEventError(f"{field_name} is not a non-empty string")
+    try:
+        size = len(value.encode("utf-8"))
+    except UnicodeEncodeError:
+        raise MalformedEventError(f"{field_name} is not valid UTF-8") from None
+    if size > max_bytes:
+        raise MalformedEventError(f"{field_name} is longer than {max_bytes} bytes")
+    return value
+
+
+def _optional_text(value: Any, field_name: str) -> str | None:
+    return None if value is None or value == "" else _text(value, field_name)
+
+
+def _size(value: Any) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or value != value or not 0 <= value <= MAX_OBJECT_BYTES:
+        raise MalformedEventError("size is not a non-negative number of bytes within S3's limits")
+    if isinstance(value, float) and not value.is_integer():
+        raise MalformedEventError("size is not a whole number of bytes")
+    return int(value)
+
+
+def _event_time(value: Any) -> datetime:
+    if not isinstance(value, str):
+        raise MalformedEventError("eventTime is not a string")
+    try:
+        parsed = parse_event_time(value)
+    except (ValueError, OverflowError):
+        raise MalformedEventError("eventTime is not an ISO 8601 time") from None
+    if not _EARLIEST <= parsed <= _LATEST:
+        raise MalformedEventError("eventTime is out of range")
+    return parsed
+
+
 def _parse_record(record: Any) -> ObjectRef | str:
     """An ObjectRef, or the event name when the record is not an ObjectCreated event."""
+    if not isinstance(record.raw_event, dict):
+        raise MalformedEventError("a record is not an object")
     event_name = record.event_name
     if not isinstance(event_name, str):
         raise MalformedEventError("eventName is not a string")
     if not event_name.startswith("ObjectCreated:"):
         return event_name
     obj = record.s3.get_object
-    size = obj.get("size")
     return ObjectRef(
-        bucket=record.s3.bucket.name,
-        key=decode_key(obj.key),
-        version_id=obj.version_id or None,
-        etag=(obj.etag or "").strip('"') or None,
-        sequencer=obj.get("sequencer"),
-        size=int(size) if size is not None else None,
-        event_time=parse_event_time(record.event_time),
+        bucket=_text(record.s3.bucket.name, "bucket name"),
+        key=_text(decode_key(_text(obj.key, "key", max_bytes=3 * MAX_KEY_BYTES)), "key"),
+        version_id=_optional_text(obj.version_id, "versionId"),
+        etag=_optional_text(obj.etag.strip('"') if isinstance(obj.etag, str) else obj.etag, "eTag"),
+        sequencer=_optional_text(obj.get("sequencer"), "sequencer"),
+        size=_size(obj.get("size")),
+        event_time=_event_time(record.event_time),
         event_name=event_name,
     )
 
 
 def parse_message(raw: Mapping[str, Any]) -> ParsedMessage:
-    """Parse one SQS record. Never raises: a bad body becomes ``error``."""
-    record = SQSRecord(dict(raw))
-    message_id = str(raw.get("messageId", ""))
+    """Parse one SQS record: the trust boundary. Never raises.
+
+    Whatever the body holds, the result is either object references whose
+    fields are valid (keys valid UTF-8 within S3's limits, sizes finite
+    non-negative integers, times in range) or an ``error`` for this message
+    alone, with a reason.
+    """
+    message_id = str(raw.get("messageId", "")) if isinstance(raw, Mapping) else ""
     try:
-        receive_count = int(record.attributes.approximate_receive_count)
-    except (KeyError, TypeError, ValueError):
-        receive_count = 1
-    try:
-        body = json.loads(record.body)
-        if not isinstance(body, dict):
-            raise MalformedEventError("body is JSON but not an object")
-        if body.get("Event") == "s3:TestEvent":
-            return ParsedMessage(message_id, ignored="s3:TestEvent", receive_count=receive_count)
-        if not isinstance(body.get("Records"), list) or not body["Records"]:
-            raise MalformedEventError("body has no S3 'Records' list")
-        objects: list[ObjectRef] = []
-        skipped: list[str] = []
-        for item in S3Event(body).records:
-            parsed = _parse_record(item)
-            if isinstance(parsed, str):
-                skipped.append(parsed)
-            else:
-                parsed.identity  # noqa: B018 - validates that the object is identifiable
-                objects.append(parsed)
+        record = SQSRecord(dict(raw))
+        receive_count = _receive_count(record)
+        return _parse_body(message_id, record.body, receive_count)
     except MalformedEventError as exc:
-        return ParsedMessage(message_id, error=exc, receive_count=receive_count)
-    except (KeyError, TypeError, ValueError, AttributeError, UnicodeDecodeError) as exc:
-        # json.JSONDecodeError is a ValueError; missing fields surface as KeyError.
-        error = MalformedEventError(f"not an S3 event notification ({type(exc).__name__}: {exc})")
-        return ParsedMessage(message_id, error=error, receive_count=receive_count)
+        return ParsedMessage(message_id, error=exc)
+    except Exception as exc:  # noqa: BLE001 - the trust boundary: nothing a body holds may escape
+        # json.JSONDecodeError is a ValueError; missing fields surface as KeyError; a body nested
+        # 100k deep raises RecursionError, a size of 1e400 OverflowError.
+        return ParsedMessage(message_id, error=MalformedEventError(f"not an S3 event notification ({type(exc).__name__})"))
+
+
+def _receive_count(record: SQSRecord) -> int:
+    try:
+        return int(record.attributes.approximate_receive_count)
+    except (KeyError, TypeError, ValueError, AttributeError):
+        return 1
+
+
+def _parse_body(message_id: str, text: Any, receive_count: int) -> ParsedMessage:
+    try:
+        body = json.loads(text)
+    except (ValueError, TypeError, RecursionError) as exc:
+        raise MalformedEventError(f"body is not JSON ({type(exc).__name__})") from None
+    if not isinstance(body, dict):
+        raise MalformedEventError("body is JSON but not an object")
+    if body.get("Event") == "s3:TestEvent" and "Records" not in body:
+        return ParsedMessage(message_id, ignored="s3:TestEvent", receive_count=receive_count)
+    if not isinstance(body.get("Records"), list) or not body["Records"]:
+        raise MalformedEventError("body has no S3 'Records' list")
+    objects: list[ObjectRef] = []
+    skipped: list[str] = []
+    for item in S3Event(body).records:
+        parsed = _parse_record(item)
+        if isinstance(parsed, str):
+            skipped.append(parsed)
+        else:
+            parsed.identity  # noqa: B018 - validates that the object is identifiable
+            objects.append(parsed)
     if not objects:
         return ParsedMessage(message_id, ignored=",".join(sorted(set(skipped))), receive_count=receive_count)
     return ParsedMessage(message_id, objects=tuple(objects), receive_count=receive_count)

@@ -74,3 +74,45 @@ def test_malformed_error_does_not_echo_the_body():
 
 def test_receive_count_is_read_from_the_attributes():
     assert parse_message(sqs_record(TEST_EVENT, receive_count=4)).receive_count == 4
+
+
+# --- the trust boundary: any body fails alone, with a reason, never with an exception ---------
+
+
+def _record_with(**obj_fields):
+    record = s3_record("landing", "in/a.json", version_id="v1")
+    record["s3"]["object"].update(obj_fields)
+    return record
+
+
+HOSTILE_BODIES = {
+    "size 1e400": '{"Records": [' + json.dumps(_record_with(size=0))[:-2].replace('"size": 0', '"size": 1e400') + "}}]}",
+    "negative size": json.dumps(notification(_record_with(size=-1))),
+    "fractional size": json.dumps(notification(_record_with(size=1.5))),
+    "year 1 at +14:00": json.dumps(notification({**_record_with(), "eventTime": "0001-01-01T00:00:00+14:00"})),
+    "nested 100k deep": "[" * 100_000 + "]" * 100_000,
+    "lone surrogate key": json.dumps(notification(_record_with(key="in/\ud800.json"))),
+    "encoded surrogate key": json.dumps(notification(_record_with(key="in/%ED%A0%80.json"))),
+    "key too long": json.dumps(notification(_record_with(key="k" * 1025))),
+    "record not an object": json.dumps({"Records": [1]}),
+    "bucket not a string": json.dumps(notification({**_record_with(), "s3": {"bucket": {"name": 7}, "object": {"key": "k", "eTag": "e"}}})),
+    "not JSON bytes": "\x00\xff\xfe",
+}
+
+
+@pytest.mark.parametrize("name", sorted(HOSTILE_BODIES))
+def test_a_hostile_body_becomes_a_malformed_event_of_its_own_message(name):
+    parsed = parse_message(sqs_record(HOSTILE_BODIES[name], message_id="bad"))
+    assert parsed.message_id == "bad" and parsed.objects == ()
+    assert parsed.error is not None and parsed.error.reason == "malformed_event"
+
+
+def test_a_test_event_that_carries_records_does_not_swallow_them():
+    body = {**TEST_EVENT, "Records": [s3_record("landing", "in/a.json", version_id="v1")]}
+    parsed = parse_message(sqs_record(body))
+    assert parsed.ignored is None and [o.key for o in parsed.objects] == ["in/a.json"]
+
+
+def test_a_record_that_is_not_a_mapping_at_all_fails_alone():
+    parsed = parse_message({"messageId": "m", "body": None})
+    assert parsed.error is not None and parsed.message_id == "m"
