@@ -25,6 +25,7 @@ Every failure courier expects is one of these::
     └── PermanentError ................... retrying the same message cannot help
         ├── MalformedEventError
         ├── ObjectMissingError
+        ├── ObjectSupersededError
         ├── ObjectTooLargeError
         ├── SecretFormatError
         ├── ArchiveCorruptError
@@ -114,6 +115,12 @@ class ObjectMissingError(PermanentError):
     """The announced object (or version) no longer exists in the landing bucket."""
 
     reason = "object_missing"
+
+
+class ObjectSupersededError(PermanentError):
+    """The event named an eTag and the key now holds other content: the announced revision is gone (unversioned bucket)."""
+
+    reason = "object_superseded"
 
 
 class ObjectTooLargeError(PermanentError):

@@ -29,7 +29,7 @@ def wait_until(condition: Callable[[], bool], timeout: float, interval: float = 
 
 
 def start_stack(state_dir: Path, **overrides) -> LocalStack:
-    settings = {"batching_window_seconds": 1, "visibility_timeout_seconds": 2, "function_timeout_seconds": 5, **overrides}
+    settings = {"batching_window_seconds": 1, "visibility_timeout_seconds": 2, "function_timeout_seconds": 30, **overrides}
     config = LocalConfig(state_dir=state_dir, aws_port=free_port(), nifi_port=free_port(), **settings)
     return LocalStack(config).start()
 

@@ -100,3 +100,26 @@ def test_unavailable_then_reject_hash_faults_retry_until_delivered(local_stack):
     assert {k: v[0] for k, v in delivered_files(local_stack).items()} == sent
     summary_dlq = local_stack.depths()[2]
     assert summary_dlq == 0
+
+
+def test_a_key_written_three_times_is_delivered_once_per_version_and_a_reannouncement_adds_nothing(local_stack):
+    s3 = local_stack.session.client("s3")
+    bucket = local_stack.resources.landing_bucket
+    versions = {s3.put_object(Bucket=bucket, Key="thrice.json", Body=f"version {i}".encode())["VersionId"]: f"version {i}".encode()
+                for i in range(3)}
+    assert wait_until(lambda: len(delivered_files(local_stack).get("thrice.json", [])) == 3, timeout=30)
+    assert sorted(delivered_files(local_stack)["thrice.json"]) == sorted(versions.values())
+    bundles_before = len(local_stack.fake_nifi.state.bundles)
+    # S3 announcing one version again, exactly as AWS shapes the notification.
+    version_id = next(iter(versions))
+    head = s3.head_object(Bucket=bucket, Key="thrice.json", VersionId=version_id)
+    record = {
+        "eventVersion": "2.1", "eventSource": "aws:s3", "awsRegion": "eu-west-2", "eventTime": "2026-11-26T10:00:00.000Z",
+        "eventName": "ObjectCreated:Put",
+        "s3": {"s3SchemaVersion": "1.0", "configurationId": "courier", "bucket": {"name": bucket, "arn": f"arn:aws:s3:::{bucket}"},
+               "object": {"key": "thrice.json", "size": head["ContentLength"], "eTag": head["ETag"].strip('"'), "versionId": version_id,
+                          "sequencer": "0055AED6DCD90281E5"}},
+    }
+    local_stack.session.client("sqs").send_message(QueueUrl=local_stack.resources.queue_url, MessageBody=json.dumps({"Records": [record]}))
+    assert wait_until(lambda: local_stack.drain(1), timeout=20)
+    assert len(local_stack.fake_nifi.state.bundles) == bundles_before and len(delivered_files(local_stack)["thrice.json"]) == 3

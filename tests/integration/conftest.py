@@ -75,9 +75,10 @@ def fake_nifi(ca: trustme.CA, tmp_path: Path) -> Iterator[FakeNiFi]:
 
 @pytest.fixture
 def aws() -> Iterator[Any]:
-    from courier.local.emulator import make_conditional_writes_atomic
+    from courier.local.emulator import make_conditional_writes_atomic, make_notifications_like_aws
 
     make_conditional_writes_atomic()  # as real DynamoDB is: racing conditional writes, one winner
+    make_notifications_like_aws()  # S3 events name the version, as AWS's do
     with mock_aws():
         yield boto3.session.Session(region_name="eu-west-2")
 

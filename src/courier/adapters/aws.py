@@ -24,6 +24,7 @@ NOT_IMPLEMENTED_CODES = frozenset(
 )
 ACCESS_DENIED_CODES = frozenset({"AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "403"})
 CONDITION_FAILED = "ConditionalCheckFailedException"
+PRECONDITION_FAILED = frozenset({"PreconditionFailed", "412"})  # S3's answer to a GET whose If-Match no longer holds
 
 BATCH_WRITE_LIMIT = 25  # DynamoDB BatchWriteItem takes at most 25 requests
 _BATCH_ATTEMPTS = 8
@@ -48,17 +49,21 @@ def translated(
     action: str,
     error: Callable[[str], CourierError] = AwsCallError,
     missing: CourierError | None = None,
+    superseded: CourierError | None = None,
 ) -> Iterator[None]:
     """Turn any botocore failure inside the block into a courier error naming ``action``.
 
     ``missing`` is raised instead for the not-found codes, when the caller treats
-    "not there" differently from "could not ask".
+    "not there" differently from "could not ask"; ``superseded`` for a failed
+    precondition (the object changed since the event that named it).
     """
     try:
         yield
     except ClientError as exc:
         if missing is not None and error_code(exc) in MISSING_CODES:
             raise missing from exc
+        if superseded is not None and error_code(exc) in PRECONDITION_FAILED:
+            raise superseded from exc
         raise _make(error, describe(action, exc), exc) from exc
     except BotoCoreError as exc:
         raise _make(error, describe(action, exc), exc) from exc

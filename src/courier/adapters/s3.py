@@ -12,7 +12,13 @@ from typing import Any
 
 from courier.adapters.aws import translated
 from courier.bundle import Bundle, FetchedFile
-from courier.errors import ArchiveCorruptError, ObjectMissingError, ObjectTooLargeError, StorageUnavailableError
+from courier.errors import (
+    ArchiveCorruptError,
+    ObjectMissingError,
+    ObjectSupersededError,
+    ObjectTooLargeError,
+    StorageUnavailableError,
+)
 from courier.events import ObjectRef
 
 SHA256_METADATA = "sha256"  # x-amz-meta-sha256 on every archived bundle
@@ -47,11 +53,16 @@ class S3Landing:
         self.max_object_bytes = max_object_bytes
 
     def fetch(self, ref: ObjectRef) -> FetchedFile:
+        # Exactly the revision the event names: by version, else by content (If-Match on its eTag).
+        # Without a condition an overwrite before the GET would deliver new content under the old identity.
         args: dict[str, Any] = {"Bucket": ref.bucket, "Key": ref.key}
         if ref.version_id:
             args["VersionId"] = ref.version_id
+        elif ref.etag:
+            args["IfMatch"] = f'"{ref.etag}"'
         missing = ObjectMissingError(f"{ref.identity} no longer exists in the landing bucket")
-        with translated(f"landing GET of {ref.identity}", StorageUnavailableError, missing=missing):
+        superseded = ObjectSupersededError(f"{ref.identity} was overwritten before it was fetched: that revision is gone")
+        with translated(f"landing GET of {ref.identity}", StorageUnavailableError, missing=missing, superseded=superseded):
             response = self.client.get_object(**args)
             length = int(response.get("ContentLength", 0))
             if length > self.max_object_bytes:

@@ -9,10 +9,12 @@ the same API calls locally as in AWS.
 from __future__ import annotations
 
 import io
+import itertools
 import json
 import logging
 import socket
 import threading
+import time
 import zipfile
 from dataclasses import dataclass
 from typing import Any
@@ -58,6 +60,37 @@ def make_conditional_writes_atomic() -> None:
     DynamoDBBackend._courier_atomic = True  # type: ignore[attr-defined]
 
 
+_SEQUENCER = itertools.count(time.time_ns())
+_SEQUENCER_LOCK = threading.Lock()
+
+
+def make_notifications_like_aws() -> None:
+    """Give moto's S3 event notifications the fields AWS sends: ``versionId`` and ``sequencer``.
+
+    moto leaves both out, so on the local stack every event named its object by
+    eTag only and the aggregator could never ask for the exact version of a
+    versioned key. AWS puts ``versionId`` in the record when the bucket is
+    versioned and a ``sequencer`` (hex, increasing per key) always.
+    """
+    from moto.s3 import notifications
+
+    if getattr(notifications, "_courier_like_aws", False):
+        return
+    original = notifications._get_s3_event
+
+    def like_aws(event_name: str, bucket: Any, key: Any, notification_id: str) -> dict[str, Any]:
+        event = original(event_name, bucket, key, notification_id)
+        obj = event["Records"][0]["s3"]["object"]
+        if getattr(bucket, "is_versioned", False) and key.version_id and key.version_id != "null":
+            obj["versionId"] = key.version_id
+        with _SEQUENCER_LOCK:
+            obj["sequencer"] = f"{next(_SEQUENCER):018X}"
+        return event
+
+    notifications._get_s3_event = like_aws
+    notifications._courier_like_aws = True  # type: ignore[attr-defined]
+
+
 class Emulator:
     """moto's ThreadedMotoServer, bound to loopback only."""
 
@@ -66,6 +99,7 @@ class Emulator:
 
         logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no access log over the live view
         make_conditional_writes_atomic()
+        make_notifications_like_aws()
         ensure_port_free(port, "AWS emulator", "--aws-port")
         self.port = port
         self.server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)

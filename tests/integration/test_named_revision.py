@@ -1,0 +1,43 @@
+"""The aggregator delivers the revision an event names, never another (moto's S3, a local HTTPS NiFi)."""
+
+from __future__ import annotations
+
+import json
+import tarfile
+
+from support import notification, s3_record, sqs_record
+
+
+def contents_delivered(fake_nifi) -> list[tuple[str, bytes]]:
+    found = []
+    for path in sorted(fake_nifi.state.received_dir.glob("*.tar.gz")):
+        with tarfile.open(path, "r:gz") as tar:
+            for entry in json.load(tar.extractfile("manifest.json"))["files"]:
+                found.append((entry["version_id"], tar.extractfile(entry["member"]).read()))
+    return found
+
+
+def test_three_quick_writes_of_one_key_deliver_three_versions_each_with_its_own_content(runtime, stack, aws, queued, fake_nifi):
+    s3 = aws.client("s3")
+    versions = {s3.put_object(Bucket=stack.landing_bucket, Key="same.json", Body=f"v{i}".encode())["VersionId"]: f"v{i}".encode()
+                for i in range(3)}
+    records = [r for r in queued() if "Records" in json.loads(r["body"])]
+    assert {json.loads(r["body"])["Records"][0]["s3"]["object"]["versionId"] for r in records} == set(versions)
+    assert runtime.aggregator.process(records).failed == {}
+    assert sorted(contents_delivered(fake_nifi)) == sorted(versions.items())
+    # The same notifications again, in AWS's exact shape: every version is already delivered.
+    again = runtime.aggregator.process([sqs_record(json.loads(r["body"])) for r in records])
+    assert again.failed == {} and len(again.skipped) == 3 and len(fake_nifi.state.bundles) == 1
+
+
+def test_an_overwritten_unversioned_revision_is_superseded_not_delivered_with_new_content(runtime, stack, aws, fake_nifi):
+    s3 = aws.client("s3")
+    s3.put_bucket_versioning(Bucket=stack.landing_bucket, VersioningConfiguration={"Status": "Suspended"})
+    old = s3.put_object(Bucket=stack.landing_bucket, Key="over.json", Body=b"old")["ETag"].strip('"')
+    s3.put_object(Bucket=stack.landing_bucket, Key="over.json", Body=b"new")
+    event = sqs_record(notification(s3_record(stack.landing_bucket, "over.json", etag=old, size=3)), message_id="m-old")
+    result = runtime.aggregator.process([event])
+    assert result.failed == {"m-old": "object_superseded"}
+    assert fake_nifi.state.bundles == []  # never the new content under the old event's identity
+    note = runtime.aggregator.ledger.failure_note("m-old")
+    assert note.reason == "object_superseded" and "overwritten" in note.detail
