@@ -198,7 +198,8 @@ class FakeLanding:
 
     ``land`` stores a file and returns the S3 event record that announces it.
     ``fail(key, error)`` makes every fetch of that key raise ``error``
-    (``ObjectMissingError``, ``StorageUnavailableError``: what ``S3Landing`` translates to).
+    (``ObjectMissingError``, ``StorageUnavailableError``: what ``S3Landing`` translates to);
+    ``failing_operations.add("mark_delivered")`` makes tagging fail.
     """
 
     def __init__(self, max_object_bytes: int | None = None) -> None:
@@ -207,6 +208,8 @@ class FakeLanding:
         self.errors: dict[tuple[str, str], CourierError] = {}
         self.fetched: list[ObjectIdentity] = []
         self.versions = 0
+        self.tagged: set[ObjectIdentity] = set()  # revisions marked delivered
+        self.failing_operations: set[str] = set()
 
     def land(self, key: str, content: bytes, bucket: str = LANDING_BUCKET, size: int | None = None) -> dict[str, Any]:
         self.versions += 1
@@ -222,6 +225,12 @@ class FakeLanding:
 
     def fail(self, key: str, error: CourierError, bucket: str = LANDING_BUCKET) -> None:
         self.errors[(bucket, key)] = error
+
+    def mark_delivered(self, identity: ObjectIdentity) -> bool:
+        if "mark_delivered" in self.failing_operations:
+            raise StorageUnavailableError(f"tagging {identity} failed (injected)")
+        self.tagged.add(identity)
+        return True
 
     def fetch(self, ref: ObjectRef) -> FetchedFile:
         self.fetched.append(ref.identity)

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from courier.bundle import Bundle, FetchedFile
-from courier.events import ObjectRef
+from courier.events import ObjectIdentity, ObjectRef
 from courier.ledger.base import BaseLedger
 
 __all__ = ["Archive", "BaseLedger", "Breaker", "BreakerReading", "EventSourceMapping", "Landing", "NiFi", "ParkingLot"]
@@ -37,6 +37,10 @@ class Landing(Protocol):
     """The landing bucket: fetch the revision an event names."""
 
     def fetch(self, ref: ObjectRef) -> FetchedFile: ...
+
+    def mark_delivered(self, identity: ObjectIdentity) -> bool:
+        """Tag a delivered revision so the lifecycle may expire it; False when it cannot be tagged."""
+        ...
 
 
 class Archive(Protocol):

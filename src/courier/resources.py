@@ -25,3 +25,40 @@ BREAKER_EXPIRY_ATTRIBUTE = "expiration"  # also the TTL of parked-message record
 QUEUE_RETENTION_SECONDS = 4 * 86400  # NFR-04
 DLQ_RETENTION_SECONDS = 14 * 86400  # outlives the source queue: a moved message keeps its age
 MAX_RECEIVE_COUNT = 5
+
+# The landing bucket's lifecycle: nothing landed is deleted before it was delivered.
+# The aggregator tags each delivered revision; delivered revisions expire a week after
+# landing (NFR-03), undelivered ones only at a hard cap beyond the queue's and the
+# DLQ's retention, so a message that still names a revision always finds it.
+DELIVERED_TAG = "courier-delivered"
+LANDING_EXPIRATION_DAYS = 7
+LANDING_NONCURRENT_DAYS = 1  # a delivered revision overwritten by a newer upload
+LANDING_UNDELIVERED_CAP_DAYS = 30
+assert LANDING_UNDELIVERED_CAP_DAYS * 86400 > QUEUE_RETENTION_SECONDS + DLQ_RETENTION_SECONDS
+
+
+def landing_lifecycle(
+    expiration_days: int = LANDING_EXPIRATION_DAYS,
+    noncurrent_days: int = LANDING_NONCURRENT_DAYS,
+    cap_days: int = LANDING_UNDELIVERED_CAP_DAYS,
+) -> dict:
+    """The landing bucket's lifecycle configuration, in S3's API shape (the Terraform declares the same rules)."""
+    return {
+        "Rules": [
+            {
+                "ID": "expire-delivered",
+                "Status": "Enabled",
+                "Filter": {"Tag": {"Key": DELIVERED_TAG, "Value": "true"}},
+                "Expiration": {"Days": expiration_days},
+                "NoncurrentVersionExpiration": {"NoncurrentDays": noncurrent_days},
+            },
+            {
+                "ID": "expire-undelivered-at-cap",
+                "Status": "Enabled",
+                "Filter": {"Prefix": ""},
+                "Expiration": {"Days": cap_days},
+                "NoncurrentVersionExpiration": {"NoncurrentDays": cap_days},
+                "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 1},
+            },
+        ]
+    }

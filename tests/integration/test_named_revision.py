@@ -41,3 +41,26 @@ def test_an_overwritten_unversioned_revision_is_superseded_not_delivered_with_ne
     assert fake_nifi.state.bundles == []  # never the new content under the old event's identity
     note = runtime.aggregator.ledger.failure_note("m-old")
     assert note.reason == "object_superseded" and "overwritten" in note.detail
+
+
+def test_the_local_landing_bucket_has_the_lifecycle_that_keeps_undelivered_revisions(aws, stack):
+    from courier.resources import landing_lifecycle
+
+    rules = aws.client("s3").get_bucket_lifecycle_configuration(Bucket=stack.landing_bucket)["Rules"]
+    assert {r["ID"]: r for r in rules} == {r["ID"]: r for r in landing_lifecycle()["Rules"]}
+
+
+def test_delivery_tags_exactly_the_delivered_version_and_keeps_the_uploaders_tags(runtime, stack, aws, land, fake_nifi):
+    s3 = aws.client("s3")
+    first = land("tagged.json", b"one")
+    s3.put_object_tagging(
+        Bucket=stack.landing_bucket, Key="tagged.json", VersionId=first.version_id, Tagging={"TagSet": [{"Key": "team", "Value": "x"}]}
+    )
+    second = land("tagged.json", b"two")  # a newer, undelivered revision of the same key
+    assert runtime.aggregator.process([first.message("m1")]).failed == {}
+
+    def tags(version):
+        return s3.get_object_tagging(Bucket=stack.landing_bucket, Key="tagged.json", VersionId=version)["TagSet"]
+
+    assert sorted((t["Key"], t["Value"]) for t in tags(first.version_id)) == [("courier-delivered", "true"), ("team", "x")]
+    assert tags(second.version_id) == []  # not delivered yet: the lifecycle's cap applies

@@ -128,15 +128,29 @@ def test_archive_moves_bundles_to_deep_archive_and_writer_only_puts():
     r = resources("archive_bucket")
     assert r[("aws_s3_bucket_versioning", "this")]["versioning_configuration"][0]["status"] == "Enabled"
     rules = {rule["id"]: rule for rule in r[("aws_s3_bucket_lifecycle_configuration", "this")]["rule"]}
-    transition = rules["bundles-to-deep-archive"]["transition"][0]
+    transition = rules["delivered-bundles-to-deep-archive"]["transition"][0]
     assert transition == {"days": "${var.deep_archive_after_days}", "storage_class": "DEEP_ARCHIVE"}
-    assert rules["bundles-to-deep-archive"]["filter"][0]["prefix"] == "${var.bundle_prefix}/"
     assert default("archive_bucket", "bundle_prefix") == "bundles"
     sids = by_sid("archive_bucket")
     assert set(sids["WriterMayOnlyPut"]["actions"]) == {"s3:PutObject", "s3:PutObjectTagging"}
-    assert sids["WriterMayNotReadOrDelete"]["effect"] == "Deny"
-    assert {"s3:GetObject", "s3:DeleteObject"} <= set(sids["WriterMayNotReadOrDelete"]["actions"])
+    assert sids["WriterMayNotDeleteOrReadVersions"]["effect"] == "Deny"
+    assert {"s3:GetObjectVersion", "s3:DeleteObject", "s3:DeleteObjectVersion"} <= set(sids["WriterMayNotDeleteOrReadVersions"]["actions"])
     assert "s3:RestoreObject" in sids["ReplayMayReadAndRestore"]["actions"]
+
+
+def test_an_undelivered_bundle_stays_readable_for_its_resend():
+    rules = {rule["id"]: rule for rule in resources("archive_bucket")[("aws_s3_bucket_lifecycle_configuration", "this")]["rule"]}
+    delivered = rules["delivered-bundles-to-deep-archive"]["filter"][0]["and"][0]
+    assert delivered["prefix"] == "${var.bundle_prefix}/" and delivered["tags"] == {provision.DELIVERED_TAG: "true"}
+    later = rules["undelivered-bundles-to-deep-archive"]
+    assert "var.undelivered_transition_days" in later["transition"][0]["days"]
+    floor = int(re.search(r">= (\d+)", variables("archive_bucket")["undelivered_transition_days"]["validation"][0]["condition"]).group(1))
+    assert floor * 86400 > provision.QUEUE_RETENTION_SECONDS + provision.DLQ_RETENTION_SECONDS
+    # the writer reads bundles back (a resend), nothing else, and deletes nothing
+    read = by_sid("archive_bucket")["WriterMayReadBundlesToResend"]
+    assert read["actions"] == ["s3:GetObject"] and read["resources"] == ["${aws_s3_bucket.this.arn}/${var.bundle_prefix}/*"]
+    role = by_sid("aggregator")["ReadArchivedBundlesToResend"]
+    assert role["actions"] == ["s3:GetObject"] and role["resources"] == ["${var.archive_bucket_arn}/bundles/*"]
 
 
 # --- queue ------------------------------------------------------------------------------
@@ -230,7 +244,8 @@ def test_aggregator_cannot_change_its_own_configuration():
     assert not any(a.startswith("lambda:") for a in actions)
     deny = by_sid("aggregator")["NeverChangeItself"]
     assert deny["effect"] == "Deny" and {"lambda:UpdateFunctionConfiguration", "lambda:UpdateEventSourceMapping"} <= set(deny["actions"])
-    assert {"s3:DeleteObject", "s3:GetObject"}.isdisjoint(a for s in allow_statements("aggregator") if "archive" in str(s["resources"]) for a in s["actions"])
+    archive_actions = {a for s in allow_statements("aggregator") if "archive" in str(s["resources"]) for a in s["actions"]}
+    assert {"s3:DeleteObject", "s3:DeleteObjectVersion", "s3:GetObjectVersion"}.isdisjoint(archive_actions)
 
 
 def test_controller_may_only_update_the_aggregators_mapping_every_minute():
@@ -340,3 +355,63 @@ def test_every_deployable_function_timeout_keeps_the_time_budget():
 
 def test_the_function_timeout_reaches_the_code():
     assert "COURIER_FUNCTION_TIMEOUT_SECONDS = tostring(var.timeout_seconds)" in (MODULES / "aggregator" / "main.tf").read_text()
+
+
+
+# --- nothing landed is deleted before it was delivered ------------------------------------------
+
+
+def _terraform_landing_lifecycle() -> dict:
+    """The landing module's lifecycle rules with their defaults, in S3's API shape."""
+    days = {v: default("landing_bucket", v) for v in ("expiration_days", "noncurrent_expiration_days", "undelivered_cap_days")}
+
+    def value(expression):
+        return days[expression.removeprefix("${var.").removesuffix("}")] if isinstance(expression, str) else expression
+
+    rules = []
+    for rule in resources("landing_bucket")[("aws_s3_bucket_lifecycle_configuration", "this")]["rule"]:
+        (flt,) = rule["filter"]
+        shaped = {
+            "ID": rule["id"],
+            "Status": rule["status"],
+            "Filter": {"Tag": {"Key": flt["tag"][0]["key"], "Value": flt["tag"][0]["value"]}} if "tag" in flt else {"Prefix": flt["prefix"]},
+            "Expiration": {"Days": value(rule["expiration"][0]["days"])},
+            "NoncurrentVersionExpiration": {"NoncurrentDays": value(rule["noncurrent_version_expiration"][0]["noncurrent_days"])},
+        }
+        if "abort_incomplete_multipart_upload" in rule:
+            shaped["AbortIncompleteMultipartUpload"] = {
+                "DaysAfterInitiation": rule["abort_incomplete_multipart_upload"][0]["days_after_initiation"]
+            }
+        rules.append(shaped)
+    return {"Rules": rules}
+
+
+def test_landing_lifecycle_in_terraform_is_the_one_the_code_and_the_local_stack_use():
+    assert _terraform_landing_lifecycle() == provision.landing_lifecycle()
+
+
+def test_no_lifecycle_rule_deletes_an_undelivered_revision_while_a_message_can_name_it():
+    retention_days = (provision.QUEUE_RETENTION_SECONDS + provision.DLQ_RETENTION_SECONDS) / 86400
+    for rule in provision.landing_lifecycle()["Rules"]:
+        if rule["Filter"] != {"Tag": {"Key": provision.DELIVERED_TAG, "Value": "true"}}:
+            assert rule["Expiration"]["Days"] > retention_days
+            assert rule["NoncurrentVersionExpiration"]["NoncurrentDays"] > retention_days
+    condition = variables("landing_bucket")["undelivered_cap_days"]["validation"][0]["condition"]
+    assert int(re.search(r">= (\d+)", condition).group(1)) > retention_days
+
+
+def test_the_aggregator_may_tag_landed_revisions_and_write_its_ledger_assignments():
+    tagging = by_sid("aggregator")["TagDeliveredLandedFiles"]
+    assert set(tagging["actions"]) == {"s3:GetObjectTagging", "s3:GetObjectVersionTagging", "s3:PutObjectTagging", "s3:PutObjectVersionTagging"}
+    assert tagging["resources"] == ["${var.landing_bucket_arn}/*"]
+    assert {"dynamodb:UpdateItem", "dynamodb:BatchGetItem"} <= set(by_sid("aggregator")["IdempotencyLedger"]["actions"])
+
+
+def test_retention_alarms_read_the_queues_actual_retention():
+    monitoring = next(b["monitoring"] for b in load("pipeline")["module"] if "monitoring" in b)
+    assert monitoring["queue_retention_seconds"] == "${module.queue.retention_seconds}"
+    assert monitoring["dlq_retention_seconds"] == "${module.queue.dlq_retention_seconds}"
+    alarm = resources("monitoring")[("aws_cloudwatch_metric_alarm", "dlq_expiring")]
+    assert alarm["dimensions"] == {"QueueName": "${var.dlq_name}"} and "var.dlq_retention_seconds" in alarm["threshold"]
+    cap_days = default("landing_bucket", "undelivered_cap_days")
+    assert default("monitoring", "dlq_retention_seconds") * default("monitoring", "data_expiry_fraction") < cap_days * 86400

@@ -19,12 +19,15 @@ from courier.errors import (
     ObjectTooLargeError,
     StorageUnavailableError,
 )
-from courier.events import ObjectRef
+from courier.events import ObjectIdentity, ObjectRef
+from courier.resources import DELIVERED_TAG
 
 SHA256_METADATA = "sha256"  # x-amz-meta-sha256 on every archived bundle
 # Bundles are archived before delivery, so the archive also holds attempts NiFi never
 # acknowledged; this tag marks the ones it did, so replays by time range skip the others.
-DELIVERED_TAG = "courier-delivered"
+# On the landing bucket it marks delivered revisions, which the lifecycle may then expire.
+DELIVERED = {"Key": DELIVERED_TAG, "Value": "true"}
+MAX_TAGS = 10  # S3's limit per object
 
 
 def _storage_errors(action: str) -> AbstractContextManager[None]:
@@ -77,6 +80,26 @@ class S3Landing:
         )
 
 
+    def mark_delivered(self, identity: ObjectIdentity) -> bool:
+        """Tag a delivered revision (keeping the uploader's tags) so the lifecycle may expire it a week after landing.
+
+        Only revisions named by version are tagged: on an unversioned key the tag
+        could land on newer, undelivered content. Untagged revisions live to the
+        lifecycle's hard cap instead. Returns whether the tag was set.
+        """
+        if not identity.revision.startswith("v:"):
+            return False
+        where = {"Bucket": identity.bucket, "Key": identity.key, "VersionId": identity.revision[2:]}
+        with _storage_errors(f"tagging {identity} as delivered"):
+            tags = self.client.get_object_tagging(**where).get("TagSet", [])
+            if DELIVERED in tags:
+                return True
+            if len(tags) >= MAX_TAGS:
+                return False
+            self.client.put_object_tagging(**where, Tagging={"TagSet": [*tags, DELIVERED]})
+        return True
+
+
 class S3Archive:
     """The archive bucket as the aggregator writes it: bundles, their index lines, the delivered tag.
 
@@ -116,7 +139,7 @@ class S3Archive:
     def mark_delivered(self, key: str) -> None:
         with _storage_errors(f"tagging {key} as delivered"):
             self.client.put_object_tagging(
-                Bucket=self.bucket, Key=key, Tagging={"TagSet": [{"Key": DELIVERED_TAG, "Value": "true"}]}
+                Bucket=self.bucket, Key=key, Tagging={"TagSet": [DELIVERED]}
             )
 
     def _encryption(self, args: dict[str, Any]) -> None:

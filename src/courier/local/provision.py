@@ -25,6 +25,7 @@ from courier.resources import (
     QUEUE,
     QUEUE_RETENTION_SECONDS,
     SECRET_ID,
+    landing_lifecycle,
 )
 
 
@@ -70,6 +71,7 @@ def provision(session: Any, credentials: dict[str, str], visibility_timeout: int
     )
     queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
 
+    s3.put_bucket_lifecycle_configuration(Bucket=LANDING_BUCKET, LifecycleConfiguration=landing_lifecycle())
     s3.put_bucket_notification_configuration(
         Bucket=LANDING_BUCKET,
         NotificationConfiguration={"QueueConfigurations": [{"QueueArn": queue_arn, "Events": ["s3:ObjectCreated:*"]}]},

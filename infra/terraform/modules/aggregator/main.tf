@@ -43,6 +43,23 @@ data "aws_iam_policy_document" "this" {
   }
 
   statement {
+    sid = "TagDeliveredLandedFiles"
+    actions = [
+      "s3:GetObjectTagging",
+      "s3:GetObjectVersionTagging",
+      "s3:PutObjectTagging",
+      "s3:PutObjectVersionTagging",
+    ]
+    resources = ["${var.landing_bucket_arn}/*"]
+  }
+
+  statement {
+    sid       = "ReadArchivedBundlesToResend"
+    actions   = ["s3:GetObject"]
+    resources = ["${var.archive_bucket_arn}/bundles/*"]
+  }
+
+  statement {
     sid       = "WriteBundlesOnly"
     actions   = ["s3:PutObject", "s3:PutObjectTagging"]
     resources = ["${var.archive_bucket_arn}/*"]
@@ -53,8 +70,10 @@ data "aws_iam_policy_document" "this" {
     actions = [
       "dynamodb:GetItem",
       "dynamodb:PutItem",
+      "dynamodb:UpdateItem",
       "dynamodb:DeleteItem",
       "dynamodb:Query",
+      "dynamodb:BatchGetItem",
       "dynamodb:BatchWriteItem",
     ]
     resources = [var.idempotency_table_arn]

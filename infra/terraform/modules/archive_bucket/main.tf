@@ -1,5 +1,6 @@
 # The archive (REQ-05, NFR-03/09): the authoritative record of every bundle.
-# The aggregator may only write; operators read and restore through a separate role.
+# The aggregator writes, and reads a bundle back only to resend it byte for byte; it can
+# never delete. Operators read and restore through a separate role.
 
 resource "aws_s3_bucket" "this" {
   # checkov:skip=CKV_AWS_144:Cross-region replication is a business decision (cost vs. regional DR); enable it in the environment if required.
@@ -39,12 +40,19 @@ resource "aws_s3_bucket_public_access_block" "this" {
 resource "aws_s3_bucket_lifecycle_configuration" "this" {
   bucket = aws_s3_bucket.this.id
 
+  # A bundle stays readable until NiFi acknowledged it: a retry resends the archived bytes,
+  # and a restore from Deep Archive takes up to 48 hours. Delivered bundles (tagged by the
+  # aggregator) move after deep_archive_after_days; the rest only once no message can name
+  # them any more (queue + DLQ retention, 18 days).
   rule {
-    id     = "bundles-to-deep-archive"
+    id     = "delivered-bundles-to-deep-archive"
     status = "Enabled"
 
     filter {
-      prefix = "${var.bundle_prefix}/"
+      and {
+        prefix = "${var.bundle_prefix}/"
+        tags   = { courier-delivered = "true" }
+      }
     }
 
     transition {
@@ -54,6 +62,25 @@ resource "aws_s3_bucket_lifecycle_configuration" "this" {
 
     noncurrent_version_transition {
       noncurrent_days = var.deep_archive_after_days
+      storage_class   = "DEEP_ARCHIVE"
+    }
+  }
+
+  rule {
+    id     = "undelivered-bundles-to-deep-archive"
+    status = "Enabled"
+
+    filter {
+      prefix = "${var.bundle_prefix}/"
+    }
+
+    transition {
+      days          = max(var.deep_archive_after_days, var.undelivered_transition_days)
+      storage_class = "DEEP_ARCHIVE"
+    }
+
+    noncurrent_version_transition {
+      noncurrent_days = max(var.deep_archive_after_days, var.undelivered_transition_days)
       storage_class   = "DEEP_ARCHIVE"
     }
   }
@@ -94,10 +121,21 @@ data "aws_iam_policy_document" "this" {
   }
 
   statement {
-    sid    = "WriterMayNotReadOrDelete"
+    sid       = "WriterMayReadBundlesToResend"
+    effect    = "Allow"
+    actions   = ["s3:GetObject"]
+    resources = ["${aws_s3_bucket.this.arn}/${var.bundle_prefix}/*"]
+
+    principals {
+      type        = "AWS"
+      identifiers = var.writer_role_arns
+    }
+  }
+
+  statement {
+    sid    = "WriterMayNotDeleteOrReadVersions"
     effect = "Deny"
     actions = [
-      "s3:GetObject",
       "s3:GetObjectVersion",
       "s3:DeleteObject",
       "s3:DeleteObjectVersion",

@@ -41,3 +41,14 @@ variable "tags" {
   type        = map(string)
   default     = {}
 }
+
+variable "undelivered_transition_days" {
+  description = "Days before a bundle NiFi never acknowledged moves to Deep Archive: beyond queue + DLQ retention (18 days), so a retry can always read it. Range 19-365."
+  type        = number
+  default     = 30
+
+  validation {
+    condition     = var.undelivered_transition_days >= 19 && var.undelivered_transition_days <= 365
+    error_message = "undelivered_transition_days must be between 19 and 365: more than queue + DLQ retention (18 days)."
+  }
+}

@@ -36,14 +36,22 @@ resource "aws_s3_bucket_public_access_block" "this" {
   restrict_public_buckets = true
 }
 
+# Nothing landed is deleted before it was delivered: the aggregator tags each delivered
+# revision, which then expires a week after landing; an undelivered revision is kept to a
+# hard cap beyond the queue's and the DLQ's retention (src/courier/resources.py has the same rules).
 resource "aws_s3_bucket_lifecycle_configuration" "this" {
   bucket = aws_s3_bucket.this.id
 
   rule {
-    id     = "expire-landed-files"
+    id     = "expire-delivered"
     status = "Enabled"
 
-    filter {}
+    filter {
+      tag {
+        key   = "courier-delivered"
+        value = "true"
+      }
+    }
 
     expiration {
       days = var.expiration_days
@@ -51,6 +59,23 @@ resource "aws_s3_bucket_lifecycle_configuration" "this" {
 
     noncurrent_version_expiration {
       noncurrent_days = var.noncurrent_expiration_days
+    }
+  }
+
+  rule {
+    id     = "expire-undelivered-at-cap"
+    status = "Enabled"
+
+    filter {
+      prefix = ""
+    }
+
+    expiration {
+      days = var.undelivered_cap_days
+    }
+
+    noncurrent_version_expiration {
+      noncurrent_days = var.undelivered_cap_days
     }
 
     abort_incomplete_multipart_upload {

@@ -9,7 +9,7 @@ variable "name" {
 }
 
 variable "expiration_days" {
-  description = "Days a current object is kept before it expires (NFR-03: 7). Range 1-365."
+  description = "Days a delivered revision is kept after landing before it expires (NFR-03: 7). Range 1-365."
   type        = number
   default     = 7
 
@@ -19,8 +19,19 @@ variable "expiration_days" {
   }
 }
 
+variable "undelivered_cap_days" {
+  description = "Days an undelivered revision is kept before S3 deletes it anyway: beyond the queue's (4 d) and the DLQ's (14 d) retention, so no message can name a deleted revision. Range 19-365."
+  type        = number
+  default     = 30
+
+  validation {
+    condition     = var.undelivered_cap_days >= 19 && var.undelivered_cap_days <= 365
+    error_message = "undelivered_cap_days must be between 19 and 365: more than queue + DLQ retention (18 days)."
+  }
+}
+
 variable "noncurrent_expiration_days" {
-  description = "Days a noncurrent (overwritten or deleted) version is kept. Range 1-30."
+  description = "Days a delivered revision is kept once a newer upload made it noncurrent. Range 1-30."
   type        = number
   default     = 1
 

@@ -54,6 +54,22 @@ resource "aws_cloudwatch_metric_alarm" "data_expiring" {
   tags                = var.tags
 }
 
+resource "aws_cloudwatch_metric_alarm" "dlq_expiring" {
+  alarm_name          = "${var.name}-dlq-expiring"
+  alarm_description   = "Oldest DLQ message near the DLQ retention: fix and redrive before SQS drops it (the landing bucket keeps undelivered files longer). Runbook: docs/runbooks/dlq.md"
+  namespace           = "AWS/SQS"
+  metric_name         = "ApproximateAgeOfOldestMessage"
+  dimensions          = { QueueName = var.dlq_name }
+  statistic           = "Maximum"
+  period              = 300
+  evaluation_periods  = 1
+  threshold           = floor(var.dlq_retention_seconds * var.data_expiry_fraction)
+  comparison_operator = "GreaterThanThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.alarm_topic
+  tags                = var.tags
+}
+
 resource "aws_cloudwatch_metric_alarm" "dlq" {
   alarm_name          = "${var.name}-dlq-not-empty"
   alarm_description   = "A message reached the DLQ. Runbook: docs/runbooks/dlq.md"

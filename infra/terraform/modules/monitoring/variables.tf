@@ -26,6 +26,12 @@ variable "queue_retention_seconds" {
   default     = 345600
 }
 
+variable "dlq_retention_seconds" {
+  description = "Retention of the DLQ; the dlq-expiring alarm fires at data_expiry_fraction of it, long before the landing bucket's cap on undelivered files."
+  type        = number
+  default     = 1209600
+}
+
 variable "data_expiry_fraction" {
   description = "Fraction (0.1-0.95) of the queue retention at which the oldest message counts as about to expire."
   type        = number

@@ -124,6 +124,8 @@ module "monitoring" {
   name                     = var.name
   queue_name               = module.queue.queue_name
   dlq_name                 = module.queue.dlq_name
+  queue_retention_seconds  = module.queue.retention_seconds
+  dlq_retention_seconds    = module.queue.dlq_retention_seconds
   function_name            = module.aggregator.function_name
   controller_function_name = module.breaker_controller.function_name
   alert_emails             = var.alert_emails

@@ -32,3 +32,13 @@ output "policy_id" {
   description = "Id of the queue policy; the bucket notification must wait for it."
   value       = aws_sqs_queue_policy.this.id
 }
+
+output "retention_seconds" {
+  description = "Message retention of the main queue: the monitoring's data-expiring alarm derives from it."
+  value       = aws_sqs_queue.this.message_retention_seconds
+}
+
+output "dlq_retention_seconds" {
+  description = "Message retention of the DLQ: the monitoring's DLQ-expiring alarm derives from it."
+  value       = aws_sqs_queue.dlq.message_retention_seconds
+}
