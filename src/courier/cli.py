@@ -74,7 +74,7 @@ def config(check: Annotated[bool, typer.Option(help="Validate the COURIER_* vari
 def _session(stack_info: dict[str, Any] | None) -> Any:
     import boto3
 
-    from courier.local.stack import REGION, aws_environment
+    from courier.stackfile import REGION, aws_environment
 
     if stack_info and not os.environ.get("AWS_ENDPOINT_URL"):
         os.environ.update(aws_environment(stack_info["aws_endpoint"]))
@@ -82,9 +82,12 @@ def _session(stack_info: dict[str, Any] | None) -> Any:
 
 
 def _stack_info(state_dir: Path) -> dict[str, Any] | None:
-    from courier.local.stack import read_stack_file
+    from dataclasses import asdict
 
-    return read_stack_file(state_dir)
+    from courier.stackfile import read_stack_file
+
+    info = read_stack_file(state_dir)
+    return asdict(info) if info else None
 
 
 @app.command()
