@@ -93,6 +93,11 @@ def make_ledger(settings: Settings, dynamodb: Any) -> DynamoDBLedger:
     )
 
 
+def make_ledger_reader(table: str, dynamodb: Any) -> DynamoDBLedger:
+    """The ledger for lookups only (`courier dlq list`, `courier replay --file`): it never claims, so no TTL or lease."""
+    return DynamoDBLedger(dynamodb, table, ttl_seconds=0, lease_seconds=0)
+
+
 def build_runtime(settings: Settings, session: Any = None, transport: httpx.BaseTransport | None = None) -> Runtime:
     """The aggregator with every port wired to AWS and NiFi (``transport``: see :func:`make_nifi_client`)."""
     session = session_or_default(session)

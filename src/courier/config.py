@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import Field, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -88,19 +88,31 @@ def _setting(default: Any, parse: Callable[[str, str], Any], doc: str, required:
     return field(default=default, metadata={"parse": parse, "doc": doc, "required": required})
 
 
+def _read_field(f: Field[Any], env: Mapping[str, str]) -> Any:
+    """The parsed value of one declared setting; its default when unset."""
+    name = PREFIX + f.name.upper()
+    raw = env.get(name)
+    if raw is None or (raw.strip() == "" and f.metadata["required"]):
+        if f.metadata["required"]:
+            raise ConfigError(f"{name} is required: {f.metadata['doc']}")
+        return f.default
+    return f.metadata["parse"](name, raw)
+
+
 def read_settings(cls: type, environ: Mapping[str, str] | None = None) -> Any:
     """Build a settings dataclass whose fields were declared with ``_setting``."""
     env = os.environ if environ is None else environ
-    values: dict[str, Any] = {}
-    for f in fields(cls):
-        name = PREFIX + f.name.upper()
-        raw = env.get(name)
-        if raw is None or (raw.strip() == "" and f.metadata["required"]):
-            if f.metadata["required"]:
-                raise ConfigError(f"{name} is required: {f.metadata['doc']}")
-            continue
-        values[f.name] = f.metadata["parse"](name, raw)
-    return cls(**values)
+    return cls(**{f.name: _read_field(f, env) for f in fields(cls)})
+
+
+def read_setting(cls: type, name: str, environ: Mapping[str, str] | None = None) -> Any:
+    """One setting of ``cls``, parsed as declared (its default when unset).
+
+    For the commands that need one setting and must work without the others,
+    e.g. ``courier dlq list`` needs the ledger table but not the NiFi URL.
+    """
+    (f,) = [f for f in fields(cls) if f.name == name]
+    return _read_field(f, os.environ if environ is None else environ)
 
 
 def reference(cls: type) -> list[tuple[str, str, str]]:
@@ -137,12 +149,16 @@ class Settings:
 
     archive_bucket: str = _setting(None, _text, "S3 bucket that receives the bundles.", required=True)
     nifi_url: str = _setting(None, _text, "NiFi ListenHTTP/HandleHttpRequest URL bundles are POSTed to.", required=True)
-    archive_prefix: str = _setting("bundles", _key_prefix, "Key prefix of archived bundles (bundles/YYYY/MM/DD/HH/<sha256>.tar.gz).")
+    archive_prefix: str = _setting(
+        "bundles", _key_prefix, "Key prefix of archived bundles (bundles/YYYY/MM/DD/HH/<sha256>.tar.gz)."
+    )
     archive_kms_key_id: str | None = _setting(None, _text, "KMS key for archive SSE; unset means SSE-S3 (AES256).")
     idempotency_table: str = _setting("courier-idempotency", _text, "DynamoDB table of the idempotency ledger.")
     breaker_table: str = _setting("courier-breaker", _text, "DynamoDB table of the circuit breaker state.")
     nifi_secret_id: str = _setting("courier/nifi", _text, "Secrets Manager id of the NiFi credentials.")
-    nifi_ca_bundle: str | None = _setting(None, _optional_file, "PEM CA bundle that signs NiFi's certificate; unset uses the system trust store.")
+    nifi_ca_bundle: str | None = _setting(
+        None, _optional_file, "PEM CA bundle that signs NiFi's certificate; unset uses the system trust store."
+    )
     nifi_allow_http: bool = _setting(False, _bool, "Allow a plain http:// NiFi URL. Local use only.")
     function_timeout_seconds: int = _setting(120, _int(3, 900), "The function's timeout (Terraform sets it); the POST timeouts derive from it.")
     connect_timeout_seconds: float = _setting(5.0, _float(0.1, 60), "TCP+TLS connect timeout to NiFi.")
@@ -150,17 +166,29 @@ class Settings:
         None, _float(1, 600), "Time NiFi may take to take the body or answer a POST; unset derives it from the function timeout."
     )
     fetch_concurrency: int = _setting(32, _int(1, 128), "Parallel claims and S3 GETs per invocation.")
-    max_bundle_bytes: int = _setting(64 * MIB, _int(1024, 1024 * MIB), "Maximum uncompressed file bytes per bundle; bigger batches are split.")
-    claim_lease_seconds: int = _setting(960, _int(10, 86400), "How long a claim blocks other invocations if its holder dies (above the function timeout).")
+    max_bundle_bytes: int = _setting(
+        64 * MIB, _int(1024, 1024 * MIB), "Maximum uncompressed file bytes per bundle; bigger batches are split."
+    )
+    claim_lease_seconds: int = _setting(
+        960, _int(10, 86400), "How long a claim blocks other invocations if its holder dies (above the function timeout)."
+    )
     ledger_ttl_days: int = _setting(7, _int(1, 365), "Days a ledger item lives (DynamoDB TTL).")
     secret_max_age_seconds: int = _setting(300, _int(0, 86400), "How long credentials are cached across warm invocations.")
     log_level: str = _setting("INFO", _choice("DEBUG", "INFO", "WARNING", "ERROR"), "Log level of the JSON logs.")
 
-    breaker_failure_threshold: int = _setting(3, _int(1, 100), "Consecutive failed deliveries (per execution environment) that open the NiFi circuit.")
-    breaker_recovery_seconds: int = _setting(60, _int(1, 3600), "Seconds the circuit stays open before one probe delivery is allowed.")
+    breaker_failure_threshold: int = _setting(
+        3, _int(1, 100), "Consecutive failed deliveries (per execution environment) that open the NiFi circuit."
+    )
+    breaker_recovery_seconds: int = _setting(
+        60, _int(1, 3600), "Seconds the circuit stays open before one probe delivery is allowed."
+    )
     breaker_success_threshold: int = _setting(1, _int(1, 10), "Successful probe deliveries that close the circuit again.")
     breaker_cache_seconds: int = _setting(5, _int(1, 60), "How long an invocation trusts its cached read of the breaker state.")
-    park_seconds: int = _setting(39600, _int(60, 39600), "How long a message failed by an outage stays invisible unless the controller releases it on recovery (max 11 h).")
+    park_seconds: int = _setting(
+        39600,
+        _int(60, 39600),
+        "How long a message failed by an outage stays invisible unless the controller releases it on recovery (max 11 h).",
+    )
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -196,9 +224,13 @@ class Settings:
 class ControllerSettings:
     """Settings of the breaker controller function (its own, smaller set)."""
 
-    esm_uuid: str = _setting(None, _text, "UUID of the aggregator's SQS event source mapping the controller pauses.", required=True)
+    esm_uuid: str = _setting(
+        None, _text, "UUID of the aggregator's SQS event source mapping the controller pauses.", required=True
+    )
     breaker_table: str = _setting("courier-breaker", _text, "DynamoDB table of the circuit breaker state.")
-    breaker_recovery_seconds: int = _setting(60, _int(1, 3600), "Seconds the circuit stays open before one probe delivery is allowed.")
+    breaker_recovery_seconds: int = _setting(
+        60, _int(1, 3600), "Seconds the circuit stays open before one probe delivery is allowed."
+    )
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> ControllerSettings:

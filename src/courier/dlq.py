@@ -6,6 +6,7 @@ Redrive uses SQS's own message move task where the endpoint has it; otherwise
 it receives, sends to the source queue and only then deletes from the DLQ, so
 an interruption can at worst leave a message in both queues, never in
 neither; the idempotency ledger then keeps the file from being delivered twice.
+Both queues are reached through the ``Queue`` port (``adapters.sqs.SQSQueue``).
 """
 
 from __future__ import annotations
@@ -14,10 +15,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from botocore.exceptions import ClientError
-
 from courier.events import lambda_sqs_record, parse_message
 from courier.ledger.base import BaseLedger
+from courier.ports import Queue
 
 _PEEK_SECONDS = 30
 _BATCH = 10
@@ -48,15 +48,12 @@ def _objects(message: dict[str, Any]) -> tuple[str, ...]:
     return tuple(f"s3://{o.bucket}/{o.key}" for o in parsed.objects)
 
 
-def _peek(sqs: Any, queue_url: str, limit: int) -> Iterator[dict[str, Any]]:
+def _peek(dlq: Queue, limit: int) -> Iterator[dict[str, Any]]:
     seen: set[str] = set()
     handles: list[str] = []
     try:
         while len(seen) < limit:
-            got = sqs.receive_message(
-                QueueUrl=queue_url, MaxNumberOfMessages=_BATCH, VisibilityTimeout=_PEEK_SECONDS, AttributeNames=["All"]
-            ).get("Messages", [])
-            fresh = [m for m in got if m["MessageId"] not in seen]
+            fresh = [m for m in dlq.receive(_BATCH, _PEEK_SECONDS) if m["MessageId"] not in seen]
             if not fresh:
                 break
             for message in fresh:
@@ -64,16 +61,12 @@ def _peek(sqs: Any, queue_url: str, limit: int) -> Iterator[dict[str, Any]]:
                 handles.append(message["ReceiptHandle"])
                 yield message
     finally:
-        for start in range(0, len(handles), _BATCH):
-            sqs.change_message_visibility_batch(
-                QueueUrl=queue_url,
-                Entries=[{"Id": str(i), "ReceiptHandle": h, "VisibilityTimeout": 0} for i, h in enumerate(handles[start : start + _BATCH])],
-            )
+        dlq.make_visible(handles)
 
 
-def list_dead_letters(sqs: Any, dlq_url: str, ledger: BaseLedger | None, limit: int = 1000) -> list[DeadLetter]:
+def list_dead_letters(dlq: Queue, ledger: BaseLedger | None, limit: int = 1000) -> list[DeadLetter]:
     letters = []
-    for message in _peek(sqs, dlq_url, limit):
+    for message in _peek(dlq, limit):
         note = ledger.failure_note(message["MessageId"]) if ledger is not None else None
         attributes = message.get("Attributes", {})
         letters.append(
@@ -97,45 +90,27 @@ class RedriveResult:
     would_move: list[str] = field(default_factory=list)
 
 
-def redrive(
-    sqs: Any,
-    dlq_url: str,
-    dlq_arn: str,
-    queue_url: str,
-    queue_arn: str,
-    max_messages: int | None = None,
-    dry_run: bool = False,
-) -> RedriveResult:
+def redrive(dlq: Queue, queue: Queue, max_messages: int | None = None, dry_run: bool = False) -> RedriveResult:
     if dry_run:
-        ids = [m["MessageId"] for m in _peek(sqs, dlq_url, max_messages or 10_000)]
+        ids = [m["MessageId"] for m in _peek(dlq, max_messages or 10_000)]
         return RedriveResult(method="dry-run", would_move=ids)
     if max_messages is None:
-        try:
-            task = sqs.start_message_move_task(SourceArn=dlq_arn, DestinationArn=queue_arn)
-            return RedriveResult(method="start-message-move-task", task_handle=task.get("TaskHandle"))
-        except ClientError as exc:
-            code = exc.response.get("Error", {}).get("Code", "")
-            if code not in {"UnsupportedOperation", "InvalidAction", "AWS.SimpleQueueService.UnsupportedOperation", "NotImplemented", "InvalidParameterValue", "404"}:
-                raise
-        except NotImplementedError:
-            pass
-    return _move_by_hand(sqs, dlq_url, queue_url, max_messages)
+        # SQS's own move task cannot stop after a number of messages: only for "all".
+        task_handle = dlq.start_move_task(queue)
+        if task_handle is not None:
+            return RedriveResult(method="start-message-move-task", task_handle=task_handle)
+    return _move_by_hand(dlq, queue, max_messages)
 
 
-def _move_by_hand(sqs: Any, dlq_url: str, queue_url: str, max_messages: int | None) -> RedriveResult:
+def _move_by_hand(dlq: Queue, queue: Queue, max_messages: int | None) -> RedriveResult:
     result = RedriveResult()
     while max_messages is None or result.moved < max_messages:
         want = _BATCH if max_messages is None else min(_BATCH, max_messages - result.moved)
-        got = sqs.receive_message(
-            QueueUrl=dlq_url, MaxNumberOfMessages=want, VisibilityTimeout=60, MessageAttributeNames=["All"]
-        ).get("Messages", [])
+        got = dlq.receive(want, visibility_timeout=60)
         if not got:
             break
         for message in got:
-            send: dict[str, Any] = {"QueueUrl": queue_url, "MessageBody": message["Body"]}
-            if message.get("MessageAttributes"):
-                send["MessageAttributes"] = message["MessageAttributes"]
-            sqs.send_message(**send)  # first send ...
-            sqs.delete_message(QueueUrl=dlq_url, ReceiptHandle=message["ReceiptHandle"])  # ... then delete
+            queue.send(message["Body"], message.get("MessageAttributes"))  # first send ...
+            dlq.delete(message["ReceiptHandle"])  # ... then delete
             result.moved += 1
     return result

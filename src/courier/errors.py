@@ -6,6 +6,8 @@ Every failure courier expects is one of these::
     ├── ConfigError ...................... a COURIER_* setting is missing or invalid
     ├── AwsCallError ..................... an AWS call of an operator tool or the controller failed
     ├── ReplayHaltedError ................ NiFi cannot take replays now: `courier replay` stops
+    ├── BundleMissingError ............... an archive key names no bundle (replay reports it as missing)
+    ├── ReceiverUnavailableError ......... the local NiFi receiver's admin endpoint did not answer
     ├── LocalStackError .................. the local stack cannot start
     │   └── PortInUseError
     ├── DeliveryError .................... NiFi did not acknowledge a bundle (carries ``status``)
@@ -76,6 +78,18 @@ class ReplayHaltedError(CourierError):
     """NiFi cannot take replays now (circuit open, NiFi unavailable, credentials unreadable): stop, do not hammer it."""
 
     reason = "replay_halted"
+
+
+class BundleMissingError(CourierError):
+    """An archive key names no object: `courier replay` reports the bundle as missing and goes on."""
+
+    reason = "bundle_missing"
+
+
+class ReceiverUnavailableError(CourierError):
+    """The local stack's NiFi receiver did not answer on its admin endpoint (`courier status` of a local stack)."""
+
+    reason = "receiver_unavailable"
 
 
 class LocalStackError(CourierError):

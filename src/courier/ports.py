@@ -15,6 +15,19 @@ port                    parameter                 implementation
 ``BaseLedger``          ``ledger``                ``ledger.dynamodb.DynamoDBLedger``
 ======================  ========================  =============================================
 
+The operator commands (``courier status``, ``dlq``, ``replay``, ``archive
+verify``, ``slo-report``) read the deployed pipeline through these:
+
+======================  ========================  =============================================
+port                    parameter                 implementation
+======================  ========================  =============================================
+``ArchiveReader``       ``archive_reader``        ``adapters.s3.S3ArchiveReader``
+``Queue``               ``queue`` (or ``dlq``)    ``adapters.sqs.SQSQueue``
+``BreakerTable``        ``breaker_table``         ``adapters.breaker.DynamoDBBreakerTable``
+``Metrics``             ``metrics``               ``adapters.cloudwatch.CloudWatchMetrics``
+``ReceiverAdmin``       ``receiver_admin``        ``adapters.receiver.HTTPSReceiverAdmin``
+======================  ========================  =============================================
+
 The ledger is an abstract base class rather than a Protocol because it owns
 the claim policy (``ledger/base.py``); its backends only store.
 Fakes of every port for the unit tests live in ``tests/fakes.py``.
@@ -22,15 +35,31 @@ Fakes of every port for the unit tests live in ``tests/fakes.py``.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Protocol
 
 from courier.bundle import Bundle, FetchedFile
 from courier.events import ObjectIdentity, ObjectRef
 from courier.ledger.base import BaseLedger
 
-__all__ = ["Archive", "BaseLedger", "Breaker", "BreakerReading", "EventSourceMapping", "Landing", "NiFi", "ParkingLot"]
+__all__ = [
+    "Archive",
+    "ArchiveReader",
+    "ArchivedObject",
+    "BaseLedger",
+    "Breaker",
+    "BreakerReading",
+    "BreakerTable",
+    "EventSourceMapping",
+    "Landing",
+    "Metrics",
+    "NiFi",
+    "ParkingLot",
+    "Queue",
+    "ReceiverAdmin",
+]
 
 
 class Landing(Protocol):
@@ -99,3 +128,97 @@ class EventSourceMapping(Protocol):
     def enabled(self) -> bool: ...
 
     def set_enabled(self, enabled: bool) -> None: ...
+
+
+# --- the operator commands' ports ---------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ArchivedObject:
+    """What S3 says about an archived object without reading it.
+
+    ``storage_class`` is None for STANDARD; ``restore`` is S3's ``x-amz-restore``
+    header (``ongoing-request="true"`` while a restore runs); ``sha256`` is the
+    hex digest courier stored with the bundle, None when it is missing.
+    """
+
+    key: str
+    size: int
+    sha256: str | None = None
+    storage_class: str | None = None
+    restore: str | None = None
+
+
+class ArchiveReader(Protocol):
+    """The archive bucket as the operator tools read it: list, inspect, read and restore bundles."""
+
+    def keys(self, prefix: str) -> list[str]: ...
+
+    def count(self, prefix: str) -> int: ...
+
+    def head(self, key: str) -> ArchivedObject:
+        """Raises ``BundleMissingError`` when ``key`` names no object."""
+        ...
+
+    def read(self, key: str) -> bytes: ...
+
+    def restore(self, key: str, days: int, tier: str) -> None: ...
+
+    def was_delivered(self, key: str) -> bool:
+        """True when the aggregator tagged the bundle as acknowledged by NiFi."""
+        ...
+
+    def stored_sha256(self, key: str) -> str | None:
+        """The SHA-256 S3 itself verified at upload (hex), None when it holds none."""
+        ...
+
+
+class Queue(Protocol):
+    """One SQS queue as the operator tools use it: its depth, and moving messages by hand."""
+
+    @property
+    def arn(self) -> str: ...
+
+    def depth(self) -> tuple[int, int]:
+        """(visible, in flight) messages."""
+        ...
+
+    def receive(self, max_messages: int, visibility_timeout: int) -> list[dict[str, Any]]: ...
+
+    def make_visible(self, receipt_handles: Sequence[str]) -> None: ...
+
+    def send(self, body: str, message_attributes: Mapping[str, Any] | None = None) -> None: ...
+
+    def delete(self, receipt_handle: str) -> None: ...
+
+    def start_move_task(self, destination: Queue) -> str | None:
+        """Move every message to ``destination`` server-side; the task's handle, None where the endpoint cannot."""
+        ...
+
+
+class BreakerTable(Protocol):
+    """The breaker table read as a whole: the state of every circuit in it."""
+
+    def states(self) -> set[str]: ...
+
+
+class Metrics(Protocol):
+    """Datapoints of one metric (CloudWatch ``GetMetricStatistics``)."""
+
+    def datapoints(
+        self,
+        namespace: str,
+        metric: str,
+        dimensions: Mapping[str, str],
+        since: datetime,
+        until: datetime,
+        period: int,
+        statistics: Sequence[str] = (),
+        extended_statistics: Sequence[str] = (),
+    ) -> list[dict[str, Any]]: ...
+
+
+class ReceiverAdmin(Protocol):
+    """The local NiFi receiver's own counts (``/admin/stats``): files delivered, duplicates, latency."""
+
+    def stats(self) -> dict[str, Any]: ...

@@ -4,34 +4,39 @@ The archived bundle is the authoritative record. Replaying it is the official
 recovery procedure: restore it from Glacier / Deep Archive if needed, check
 its bytes against the SHA-256 stored with it, and POST it exactly as the
 aggregator did, plus ``X-Courier-Replay: true``.
+
+The archive is read through the ``ArchiveReader`` port, so every AWS failure
+arrives here as a courier error (see ``courier.errors``).
 """
 
 from __future__ import annotations
 
-import base64
 import enum
 import hashlib
 import io
 import json
 import re
 import tarfile
-from collections.abc import Callable, Iterable
+import time
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
-from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
-
-from courier.adapters.s3 import DELIVERED_TAG, SHA256_METADATA
 from courier.bundle import INDEX_PREFIX, MANIFEST_NAME, read_manifest
-from courier.errors import CourierError, DeliveryError, ReplayHaltedError, RetryableError
+from courier.errors import BundleMissingError, CourierError, DeliveryError, ReplayHaltedError, RetryableError
 from courier.ledger.base import COMPLETE, BaseLedger
+from courier.ports import ArchivedObject, ArchiveReader
 
 COLD_CLASSES = {"GLACIER", "DEEP_ARCHIVE"}
 # How long S3 says restores take (upper bounds), to tell the operator when to come back.
-RESTORE_HOURS = {("DEEP_ARCHIVE", "Standard"): 12, ("DEEP_ARCHIVE", "Bulk"): 48, ("GLACIER", "Standard"): 5, ("GLACIER", "Bulk"): 12}
+RESTORE_HOURS = {
+    ("DEEP_ARCHIVE", "Standard"): 12,
+    ("DEEP_ARCHIVE", "Bulk"): 48,
+    ("GLACIER", "Standard"): 5,
+    ("GLACIER", "Bulk"): 12,
+}
 _ONGOING = re.compile(r'ongoing-request="(true|false)"')
 
 
@@ -43,6 +48,10 @@ class Outcome(enum.Enum):
     HASH_MISMATCH = "hash mismatch"
     MISSING = "missing"
     FAILED = "failed"
+
+
+PENDING = frozenset({Outcome.RESTORE_STARTED, Outcome.RESTORE_IN_PROGRESS, Outcome.WOULD_SEND})
+UNSENT = frozenset({Outcome.HASH_MISMATCH, Outcome.MISSING, Outcome.FAILED})
 
 
 @dataclass
@@ -63,49 +72,36 @@ def hours_between(start: datetime, end: datetime) -> list[datetime]:
     return hours
 
 
-def _list(s3: Any, bucket: str, prefix: str) -> list[str]:
-    keys: list[str] = []
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
-        keys.extend(o["Key"] for o in page.get("Contents", []))
-    return keys
-
-
-def bundles_between(s3: Any, bucket: str, prefix: str, start: datetime, end: datetime) -> list[str]:
+def bundles_between(archive_reader: ArchiveReader, prefix: str, start: datetime, end: datetime) -> list[str]:
     """Archive keys in the hour partitions from ``start`` to ``end`` (inclusive), listed a day at a time."""
     hours = {f"{prefix}/{h:%Y/%m/%d/%H}/" for h in hours_between(start, end)}
     days = sorted({h[: -len("HH/")] for h in hours})
     keys: list[str] = []
     for day in days:
-        keys.extend(k for k in _list(s3, bucket, day) if k.endswith(".tar.gz") and k[: len(day) + 3] in hours)
+        keys.extend(k for k in archive_reader.keys(day) if k.endswith(".tar.gz") and k[: len(day) + 3] in hours)
     return keys
 
 
-def was_delivered(s3: Any, bucket: str, key: str) -> bool:
-    tags = s3.get_object_tagging(Bucket=bucket, Key=key).get("TagSet", [])
-    return any(t["Key"] == DELIVERED_TAG and t["Value"] == "true" for t in tags)
-
-
-def only_delivered(s3: Any, bucket: str, keys: list[str]) -> tuple[list[str], list[str]]:
+def only_delivered(archive_reader: ArchiveReader, keys: list[str]) -> tuple[list[str], list[str]]:
     """(delivered, never acknowledged) among ``keys``."""
     with ThreadPoolExecutor(max_workers=16) as pool:
-        flags = list(pool.map(lambda k: was_delivered(s3, bucket, k), keys))
+        flags = list(pool.map(archive_reader.was_delivered, keys))
     return [k for k, f in zip(keys, flags, strict=True) if f], [k for k, f in zip(keys, flags, strict=True) if not f]
 
 
 def bundles_of_file(
-    s3: Any, archive_bucket: str, ledger: BaseLedger | None, bucket: str, key: str, start: datetime, end: datetime
+    archive_reader: ArchiveReader, ledger: BaseLedger | None, bucket: str, key: str, start: datetime, end: datetime
 ) -> tuple[list[str], str]:
     """The bundle(s) that delivered ``bucket/key``: from the ledger while it remembers, else the index."""
     if ledger is not None:
         found = sorted({r.bundle_key for r in ledger.lookup(bucket, key) if r.status == COMPLETE and r.bundle_key})
         if found:
             return found, "ledger"
-    index_keys = [k for hour in hours_between(start, end) for k in _list(s3, archive_bucket, f"{INDEX_PREFIX}/{hour:%Y/%m/%d/%H}/")]
+    index_keys = [k for hour in hours_between(start, end) for k in archive_reader.keys(f"{INDEX_PREFIX}/{hour:%Y/%m/%d/%H}/")]
 
     def search(index_key: str) -> set[str]:
-        body = s3.get_object(Bucket=archive_bucket, Key=index_key)["Body"].read().decode("utf-8")
         hits = set()
-        for line in body.splitlines():
+        for line in archive_reader.read(index_key).decode("utf-8").splitlines():
             entry = json.loads(line)
             if entry["bucket"] == bucket and entry["key"] == key:
                 hits.add(entry["bundle_key"])
@@ -114,14 +110,68 @@ def bundles_of_file(
     with ThreadPoolExecutor(max_workers=16) as pool:
         found_in_index = sorted(set().union(*pool.map(search, index_keys))) if index_keys else []
     # The index is written at archive time, before delivery: keep the bundles NiFi acknowledged.
-    return only_delivered(s3, archive_bucket, found_in_index)[0], "index"
+    return only_delivered(archive_reader, found_in_index)[0], "index"
 
 
-def restore_state(head: dict[str, Any]) -> str:
+@dataclass(frozen=True)
+class SourceFile:
+    """A landing file whose bundle(s) to replay (``courier replay --file``), looked for between ``since`` and ``until``."""
+
+    bucket: str
+    key: str
+    since: datetime
+    until: datetime
+
+
+@dataclass(frozen=True)
+class Selection:
+    """The bundles a replay sends, sorted and each once, and what the operator should hear about how they were chosen.
+
+    ``unacknowledged`` are archived attempts of the time range that NiFi never
+    acknowledged and that were left out; ``of_file`` and ``found_through``
+    (``"ledger"`` or ``"index"``) answer a ``SourceFile``.
+    """
+
+    keys: list[str]
+    unacknowledged: list[str] = field(default_factory=list)
+    of_file: list[str] = field(default_factory=list)
+    found_through: str | None = None
+
+
+def select_bundles(
+    archive_reader: ArchiveReader,
+    prefix: str,
+    bundles: Sequence[str] = (),
+    between: tuple[datetime, datetime] | None = None,
+    include_undelivered: bool = False,
+    source: SourceFile | None = None,
+    ledger: BaseLedger | None = None,
+) -> Selection:
+    """The union of explicit ``bundles``, the bundles archived ``between`` two times and the bundles of ``source``.
+
+    Bundles of a time range that NiFi never acknowledged are left out unless
+    ``include_undelivered``: their files went out again in later bundles.
+    """
+    keys = list(bundles)
+    unacknowledged: list[str] = []
+    if between is not None:
+        in_range = bundles_between(archive_reader, prefix, *between)
+        if not include_undelivered:
+            in_range, unacknowledged = only_delivered(archive_reader, in_range)
+        keys += in_range
+    of_file: list[str] = []
+    found_through = None
+    if source is not None:
+        of_file, found_through = bundles_of_file(archive_reader, ledger, source.bucket, source.key, source.since, source.until)
+        keys += of_file
+    return Selection(sorted(dict.fromkeys(keys)), unacknowledged, of_file, found_through)
+
+
+def restore_state(archived: ArchivedObject) -> str:
     """'ready' (readable now), 'in-progress', or 'cold' (needs a restore)."""
-    if head.get("StorageClass") not in COLD_CLASSES:
+    if archived.storage_class not in COLD_CLASSES:
         return "ready"
-    match = _ONGOING.search(head.get("Restore") or "")
+    match = _ONGOING.search(archived.restore or "")
     if match is None:
         return "cold"
     return "in-progress" if match.group(1) == "true" else "ready"
@@ -129,8 +179,7 @@ def restore_state(head: dict[str, Any]) -> str:
 
 @dataclass
 class Replayer:
-    s3: Any
-    bucket: str
+    archive_reader: ArchiveReader
     post: Callable[..., int]  # NiFiClient.post, behind the breaker
     admits: Callable[[], bool]  # the breaker's check
     tier: str = "Standard"
@@ -140,21 +189,20 @@ class Replayer:
 
     def replay(self, key: str) -> BundleResult:
         try:
-            head = self.s3.head_object(Bucket=self.bucket, Key=key)
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in {"404", "NoSuchKey", "NotFound"}:
-                return BundleResult(key, Outcome.MISSING, "no such bundle in the archive")
-            raise
-        state = restore_state(head)
+            archived = self.archive_reader.head(key)
+        except BundleMissingError:
+            return BundleResult(key, Outcome.MISSING, "no such bundle in the archive")
+        state = restore_state(archived)
         if state != "ready":
-            return self._restore(key, head, state)
-        expected = (head.get("Metadata") or {}).get(SHA256_METADATA)
+            return self._restore(archived, state)
+        expected = archived.sha256
         if self.dry_run:
-            return BundleResult(key, Outcome.WOULD_SEND, f"sha256 {expected}", bytes=int(head.get("ContentLength", 0)))
-        data = self.s3.get_object(Bucket=self.bucket, Key=key)["Body"].read()
+            return BundleResult(key, Outcome.WOULD_SEND, f"sha256 {expected}", bytes=archived.size)
+        data = self.archive_reader.read(key)
         actual = hashlib.sha256(data).hexdigest()
         if not expected or actual != expected:
-            return BundleResult(key, Outcome.HASH_MISMATCH, f"metadata sha256 {expected}, bytes hash to {actual}", bytes=len(data))
+            detail = f"metadata sha256 {expected}, bytes hash to {actual}"
+            return BundleResult(key, Outcome.HASH_MISMATCH, detail, bytes=len(data))
         manifest = read_manifest(data)
         if not self.admits():
             raise ReplayHaltedError("NiFi circuit is open: not replaying until it recovers (see `courier status`)")
@@ -168,20 +216,51 @@ class Replayer:
             raise ReplayHaltedError(str(exc)) from exc
         return BundleResult(key, Outcome.SENT, f"sha256 {actual}", manifest["file_count"], len(data))
 
-    def _restore(self, key: str, head: dict[str, Any], state: str) -> BundleResult:
-        storage = head.get("StorageClass", "DEEP_ARCHIVE")
+    def _restore(self, archived: ArchivedObject, state: str) -> BundleResult:
+        key = archived.key
+        storage = archived.storage_class or "DEEP_ARCHIVE"
         expected_by = self.clock() + timedelta(hours=RESTORE_HOURS.get((storage, self.tier), 48))
         if state == "in-progress":
             return BundleResult(key, Outcome.RESTORE_IN_PROGRESS, f"{storage} restore already running")
         if self.dry_run:
             return BundleResult(key, Outcome.WOULD_SEND, f"{storage}: would start a {self.tier} restore first")
-        self.s3.restore_object(
-            Bucket=self.bucket, Key=key, RestoreRequest={"Days": self.restore_days, "GlacierJobParameters": {"Tier": self.tier}}
-        )
-        return BundleResult(key, Outcome.RESTORE_STARTED, f"{storage} {self.tier} restore started, expected by {expected_by:%Y-%m-%d %H:%M} UTC")
+        self.archive_reader.restore(key, self.restore_days, self.tier)
+        detail = f"{storage} {self.tier} restore started, expected by {expected_by:%Y-%m-%d %H:%M} UTC"
+        return BundleResult(key, Outcome.RESTORE_STARTED, detail)
 
     def is_restored(self, key: str) -> bool:
-        return restore_state(self.s3.head_object(Bucket=self.bucket, Key=key)) == "ready"
+        return restore_state(self.archive_reader.head(key)) == "ready"
+
+    def wait_until_restored(self, key: str, poll_interval: float, sleep: Callable[[float], None] = time.sleep) -> None:
+        while not self.is_restored(key):
+            sleep(poll_interval)
+
+
+@dataclass(frozen=True)
+class Tally:
+    """The replay summary: bundles asked for; files, bytes and bundles sent; pending and unsent bundles."""
+
+    bundles: int
+    files: int
+    bytes: int
+    sent: int
+    pending: int
+    unsent: int
+    hash_mismatch: bool
+
+    @classmethod
+    def of(cls, keys: Sequence[str], results: Iterable[BundleResult]) -> Tally:
+        results = list(results)
+        sent = [r for r in results if r.outcome is Outcome.SENT]
+        return cls(
+            bundles=len(keys),
+            files=sum(r.files for r in sent),
+            bytes=sum(r.bytes for r in sent),
+            sent=len(sent),
+            pending=sum(1 for r in results if r.outcome in PENDING),
+            unsent=sum(1 for r in results if r.outcome in UNSENT),
+            hash_mismatch=any(r.outcome is Outcome.HASH_MISMATCH for r in results),
+        )
 
 
 # --- archive verify -------------------------------------------------------------
@@ -193,27 +272,26 @@ class Finding:
     problem: str
 
 
-def verify_bundle(s3: Any, bucket: str, key: str, deep: bool) -> list[Finding]:
+def verify_bundle(archive_reader: ArchiveReader, key: str, deep: bool) -> list[Finding]:
     """Metadata hash vs S3's stored checksum; with ``deep`` also the bytes and every manifest entry."""
     try:
-        head = s3.head_object(Bucket=bucket, Key=key)
-        attributes = s3.get_object_attributes(Bucket=bucket, Key=key, ObjectAttributes=["Checksum", "ObjectSize"])
-    except (ClientError, BotoCoreError) as exc:
+        archived = archive_reader.head(key)
+        stored = archive_reader.stored_sha256(key)
+    except CourierError as exc:
         return [Finding(key, f"unreadable: {exc}")]
     findings = []
-    expected = (head.get("Metadata") or {}).get(SHA256_METADATA)
+    expected = archived.sha256
     if not expected:
         return [Finding(key, "missing sha256 metadata")]
-    stored = (attributes.get("Checksum") or {}).get("ChecksumSHA256")
     if not stored:
         findings.append(Finding(key, "S3 holds no SHA-256 checksum for this object"))
-    elif base64.b64decode(stored).hex() != expected:
-        findings.append(Finding(key, f"metadata sha256 {expected} differs from S3's checksum {base64.b64decode(stored).hex()}"))
+    elif stored != expected:
+        findings.append(Finding(key, f"metadata sha256 {expected} differs from S3's checksum {stored}"))
     if not deep:
         return findings
-    if restore_state(head) != "ready":
+    if restore_state(archived) != "ready":
         return findings  # checked by metadata only until restored
-    data = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+    data = archive_reader.read(key)
     actual = hashlib.sha256(data).hexdigest()
     if actual != expected:
         findings.append(Finding(key, f"bytes hash to {actual}, metadata says {expected}"))
@@ -231,10 +309,10 @@ def verify_bundle(s3: Any, bucket: str, key: str, deep: bool) -> list[Finding]:
     return findings
 
 
-def verify_archive(s3: Any, bucket: str, keys: Iterable[str], deep: bool, workers: int = 8) -> tuple[int, list[Finding]]:
+def verify_archive(archive_reader: ArchiveReader, keys: Iterable[str], deep: bool, workers: int = 8) -> tuple[int, list[Finding]]:
     keys = list(keys)
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        findings = [f for found in pool.map(lambda k: verify_bundle(s3, bucket, k, deep), keys) for f in found]
+        findings = [f for found in pool.map(lambda k: verify_bundle(archive_reader, k, deep), keys) for f in found]
     return len(keys), findings
 
 
@@ -245,3 +323,13 @@ def parse_when(text: str) -> datetime:
     except ValueError:
         parsed = parsedate_to_datetime(text)
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def time_range(start: str | None, end: str | None, default_days: float, now: datetime | None = None) -> tuple[datetime, datetime]:
+    """(since, until) of ``--from``/``--to``: until defaults to now, since to ``default_days`` before until.
+
+    Raises ``ValueError`` (or ``TypeError``, from the HTTP-date parser) when either does not parse.
+    """
+    until = parse_when(end) if end else (now or datetime.now(UTC))
+    since = parse_when(start) if start else until - timedelta(days=default_days)
+    return since, until

@@ -18,6 +18,7 @@ from typing import Any
 from courier.bundle import manifest_files
 from courier.events import parse_event_time
 from courier.observability import NAMESPACE, SERVICE
+from courier.ports import Metrics
 
 SLO_P95_SECONDS = 120.0
 SLO_P999_SECONDS = 180.0
@@ -90,7 +91,8 @@ def plot(latencies: list[float], summary: dict[str, Any], path: Path, title: str
         for name, value in summary["seconds"].items():
             if name in colours:
                 ax.axvline(value, color=colours[name], linewidth=1.5, label=f"{name} = {value:.1f} s")
-    for value, label, colour in ((SLO_P95_SECONDS, "2-minute SLO (95%)", "#dd8452"), (SLO_P999_SECONDS, "3-minute SLO (99.9%)", "#c44e52")):
+    slo_lines = ((SLO_P95_SECONDS, "2-minute SLO (95%)", "#dd8452"), (SLO_P999_SECONDS, "3-minute SLO (99.9%)", "#c44e52"))
+    for value, label, colour in slo_lines:
         whole.axvline(value, color=colour, linestyle="--", label=label)
         if value <= zoom_upper:
             zoom.axvline(value, color=colour, linestyle="--")
@@ -105,19 +107,18 @@ def plot(latencies: list[float], summary: dict[str, Any], path: Path, title: str
     plt.close(fig)
 
 
-def cloudwatch_summary(cloudwatch: Any, since: datetime, until: datetime) -> dict[str, Any]:
+def cloudwatch_summary(metrics: Metrics, since: datetime, until: datetime) -> dict[str, Any]:
     """Percentiles of the DeliveryLatency EMF metric (no per-file values: no histogram)."""
-
-    points = cloudwatch.get_metric_statistics(
-        Namespace=NAMESPACE,
-        MetricName="DeliveryLatency",
-        Dimensions=[{"Name": "service", "Value": SERVICE}],
-        StartTime=since,
-        EndTime=until,
-        Period=max(60, int((until - since).total_seconds()) // 60 * 60),
-        ExtendedStatistics=list(QUANTILES),
-        Statistics=["SampleCount", "Maximum"],
-    ).get("Datapoints", [])
+    points = metrics.datapoints(
+        NAMESPACE,
+        "DeliveryLatency",
+        {"service": SERVICE},
+        since,
+        until,
+        max(60, int((until - since).total_seconds()) // 60 * 60),
+        statistics=["SampleCount", "Maximum"],
+        extended_statistics=list(QUANTILES),
+    )
     if not points:
         return {"files": 0}
     point = max(points, key=lambda p: p["SampleCount"])

@@ -6,6 +6,7 @@ import sys
 import time
 
 from conftest import wait_until
+from courier.adapters.breaker import DynamoDBBreakerTable
 from courier.status import breaker_state
 
 RECOVERY = 2  # seconds; the AWS default is 60
@@ -20,13 +21,13 @@ def test_long_outage_loses_nothing_burns_nothing_and_resumes_by_itself(stack_fac
 
     stack.fake_nifi.state.set_mode("unavailable")
     outage_started = time.monotonic()
-    dynamodb = stack.session.client("dynamodb")
+    breaker_table = DynamoDBBreakerTable(stack.session.client("dynamodb"), stack.resources.breaker_table)
     saw_paused_while_open = False
     max_dlq = 0
     while time.monotonic() - outage_started < 21 * RECOVERY:
         _, _, dlq = stack.depths()
         max_dlq = max(max_dlq, dlq)
-        if breaker_state(dynamodb, stack.resources.breaker_table) == "OPEN" and not stack.poller.enabled.is_set():
+        if breaker_state(breaker_table) == "OPEN" and not stack.poller.enabled.is_set():
             saw_paused_while_open = True
         time.sleep(0.5)
     delivered_before_recovery = stack.fake_nifi.state.responses[200]

@@ -55,3 +55,14 @@ def test_reference_lists_every_variable():
     names = [row[0] for row in Settings.reference()]
     assert "COURIER_ARCHIVE_BUCKET" in names and all(n.startswith("COURIER_") for n in names)
     assert len(names) == len(set(names)) == len(Settings.__dataclass_fields__)
+
+
+def test_one_setting_is_read_without_the_required_others():
+    from courier.config import read_setting
+
+    assert read_setting(Settings, "idempotency_table", {}) == "courier-idempotency"
+    assert read_setting(Settings, "idempotency_table", {"COURIER_IDEMPOTENCY_TABLE": " ledger "}) == "ledger"
+    with pytest.raises(ConfigError, match="^COURIER_IDEMPOTENCY_TABLE must not be empty"):
+        read_setting(Settings, "idempotency_table", {"COURIER_IDEMPOTENCY_TABLE": " "})
+    with pytest.raises(ConfigError, match="^COURIER_ARCHIVE_BUCKET is required"):
+        read_setting(Settings, "archive_bucket", {})

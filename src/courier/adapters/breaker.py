@@ -26,6 +26,7 @@ from aws_lambda_powertools.utilities.circuit_breaker import (
 )
 from aws_lambda_powertools.utilities.circuit_breaker.persistence import CircuitBreakerDynamoDBPersistence
 
+from courier.adapters.aws import translated
 from courier.errors import BreakerOpenError, NiFiAuthError, NiFiUnavailableError
 from courier.observability import logger, metric
 from courier.ports import BreakerReading
@@ -123,3 +124,36 @@ class DynamoDBBreaker:
                 raise BreakerOpenError("NiFi circuit is open; not calling it") from exc
 
         return call
+
+
+class DynamoDBBreakerTable:
+    """Every circuit in the breaker table at once, as `courier status` and the live view show it.
+
+    Reads the table directly rather than through Powertools, which reads one
+    circuit by name; failures become :class:`~courier.errors.AwsCallError`.
+
+    Parameters
+    ----------
+    client
+        A boto3 DynamoDB client.
+    table
+        The breaker table.
+
+    Example
+    -------
+    >>> DynamoDBBreakerTable(boto3.client("dynamodb"), "courier-breaker").states()  # doctest: +SKIP
+    {'CLOSED'}
+    """
+
+    def __init__(self, client: Any, table: str) -> None:
+        self.client = client
+        self.table = table
+
+    def states(self) -> set[str]:
+        """The state of every circuit; empty when none was ever written."""
+        with translated(f"reading the breaker table {self.table}"):
+            pages = self.client.get_paginator("scan").paginate(
+                TableName=self.table, ProjectionExpression="#s", ExpressionAttributeNames={"#s": "state"}
+            )
+            # The parked-message records share the table and have no state.
+            return {item["state"]["S"] for page in pages for item in page.get("Items", []) if "state" in item}

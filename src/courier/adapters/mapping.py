@@ -29,6 +29,13 @@ class LambdaEventSourceMapping:
         self.client = client
         self.uuid = uuid
 
+    @classmethod
+    def of_function(cls, client: Any, function_name: str) -> LambdaEventSourceMapping | None:
+        """The first event source mapping of ``function_name`` (`courier status` without a UUID); None if it has none."""
+        with translated(f"listing the event source mappings of {function_name}"):
+            found = client.list_event_source_mappings(FunctionName=function_name).get("EventSourceMappings", [])
+        return cls(client, str(found[0]["UUID"])) if found else None
+
     def enabled(self) -> bool:
         """True while the mapping polls the queue (or is about to)."""
         with translated(f"reading event source mapping {self.uuid}"):

@@ -1,7 +1,9 @@
-"""S3 adapters: read landed files, write archived bundles.
+"""S3 adapters: read landed files, write archived bundles, and read the archive back for the operator tools.
 
-Both take a boto3 S3 client. Errors are translated here: a missing object or
-version is permanent, anything else (throttling, 5xx, network) is retryable.
+All take a boto3 S3 client. Errors are translated here: for the aggregator a
+missing object or version is permanent, anything else (throttling, 5xx,
+network) is retryable; for the operator tools a missing bundle is its own
+error and anything else an :class:`~courier.errors.AwsCallError`.
 """
 
 from __future__ import annotations
@@ -14,12 +16,14 @@ from courier.adapters.aws import translated
 from courier.bundle import Bundle, FetchedFile
 from courier.errors import (
     ArchiveCorruptError,
+    BundleMissingError,
     ObjectMissingError,
     ObjectSupersededError,
     ObjectTooLargeError,
     StorageUnavailableError,
 )
 from courier.events import ObjectIdentity, ObjectRef
+from courier.ports import ArchivedObject
 from courier.resources import DELIVERED_TAG
 
 SHA256_METADATA = "sha256"  # x-amz-meta-sha256 on every archived bundle
@@ -166,3 +170,76 @@ class S3Archive:
         self._encryption(args)
         with _storage_errors(f"archive PUT of {key}"):
             self.client.put_object(**args)
+
+
+class S3ArchiveReader:
+    """The archive bucket as the operator tools read it (`courier replay`, `archive verify`, `status`).
+
+    Every botocore failure becomes an :class:`~courier.errors.AwsCallError` naming
+    the action; a key that names no object becomes a
+    :class:`~courier.errors.BundleMissingError`, which replay reports as a missing
+    bundle rather than a failure to ask.
+
+    Parameters
+    ----------
+    client
+        A boto3 S3 client.
+    bucket
+        The archive bucket.
+
+    Example
+    -------
+    >>> archive_reader = S3ArchiveReader(boto3.client("s3"), "courier-archive")  # doctest: +SKIP
+    >>> for key in archive_reader.keys("bundles/2026/11/26/"):  # doctest: +SKIP
+    ...     print(key, archive_reader.head(key).storage_class, archive_reader.was_delivered(key))
+    """
+
+    def __init__(self, client: Any, bucket: str) -> None:
+        self.client = client
+        self.bucket = bucket
+
+    def _pages(self, prefix: str) -> list[dict[str, Any]]:
+        with translated(f"listing s3://{self.bucket}/{prefix}"):
+            return list(self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix))
+
+    def keys(self, prefix: str) -> list[str]:
+        return [o["Key"] for page in self._pages(prefix) for o in page.get("Contents", [])]
+
+    def count(self, prefix: str) -> int:
+        return sum(page.get("KeyCount", 0) for page in self._pages(prefix))
+
+    def head(self, key: str) -> ArchivedObject:
+        missing = BundleMissingError(f"no object {key} in s3://{self.bucket}")
+        with translated(f"HEAD of archived {key}", missing=missing):
+            head = self.client.head_object(Bucket=self.bucket, Key=key)
+        return ArchivedObject(
+            key=key,
+            size=int(head.get("ContentLength", 0)),
+            sha256=(head.get("Metadata") or {}).get(SHA256_METADATA) or None,
+            storage_class=head.get("StorageClass"),
+            restore=head.get("Restore"),
+        )
+
+    def read(self, key: str) -> bytes:
+        with translated(f"GET of archived {key}"):
+            return self.client.get_object(Bucket=self.bucket, Key=key)["Body"].read()
+
+    def restore(self, key: str, days: int, tier: str) -> None:
+        with translated(f"restore of archived {key}"):
+            self.client.restore_object(
+                Bucket=self.bucket, Key=key, RestoreRequest={"Days": days, "GlacierJobParameters": {"Tier": tier}}
+            )
+
+    def was_delivered(self, key: str) -> bool:
+        with translated(f"reading the tags of archived {key}"):
+            tags = self.client.get_object_tagging(Bucket=self.bucket, Key=key).get("TagSet", [])
+        return any(t["Key"] == DELIVERED_TAG and t["Value"] == "true" for t in tags)
+
+    def stored_sha256(self, key: str) -> str | None:
+        with translated(f"reading the checksum of archived {key}"):
+            attributes = self.client.get_object_attributes(
+                Bucket=self.bucket, Key=key, ObjectAttributes=["Checksum", "ObjectSize"]
+            )
+        stored = (attributes.get("Checksum") or {}).get("ChecksumSHA256")
+        # S3 keeps the checksum base64-encoded; courier's metadata and manifests are hex.
+        return base64.b64decode(stored).hex() if stored else None

@@ -8,7 +8,6 @@ same ``COURIER_*`` and ``AWS_ENDPOINT_URL`` variables.
 from __future__ import annotations
 
 import fcntl
-import json
 import logging
 import os
 import secrets
@@ -33,10 +32,7 @@ from courier.local.fake_nifi import CONTENT_PATH, FakeNiFi
 from courier.local.lambda_runtime import EventSourcePoller
 from courier.local.provision import Stack, provision
 from courier.local.traffic import Uploader
-
-REGION = "eu-west-2"
-STACK_FILE = "stack.json"
-FAKE_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "courier-local", "AWS_SECRET_ACCESS_KEY": "courier-local"}
+from courier.stackfile import REGION, STACK_FILE, StackInfo, aws_environment, write_stack_file
 
 
 @dataclass(frozen=True)
@@ -56,19 +52,6 @@ class LocalConfig:
     @property
     def mapping(self) -> MappingSettings:
         return MappingSettings(self.batch_size, self.batching_window_seconds, self.concurrency)
-
-
-def aws_environment(endpoint: str) -> dict[str, str]:
-    """What a shell, the aws CLI or boto3 needs to talk to the emulator."""
-    return {"AWS_ENDPOINT_URL": endpoint, "AWS_DEFAULT_REGION": REGION, **FAKE_CREDENTIALS}
-
-
-def read_stack_file(state_dir: Path) -> dict[str, Any] | None:
-    path = state_dir / STACK_FILE
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
 
 
 class LocalStack:
@@ -187,24 +170,25 @@ class LocalStack:
 
     def _write_stack_file(self, ca_path: Path) -> None:
         assert self.emulator and self.fake_nifi and self.resources
-        info = {
-            "pid": os.getpid(),
-            "started_at": time.time(),
-            "aws_endpoint": self.emulator.endpoint,
-            "nifi_url": self.fake_nifi.url(),
-            "admin_url": f"https://127.0.0.1:{self.fake_nifi.port}",
-            "ca_bundle": str(ca_path),
-            "mapping_uuid": self.mapping_uuid,
-            "resources": asdict(self.resources),
-        }
-        (self.state_dir / STACK_FILE).write_text(json.dumps(info, indent=2))
+        info = StackInfo(
+            pid=os.getpid(),
+            started_at=time.time(),
+            aws_endpoint=self.emulator.endpoint,
+            nifi_url=self.fake_nifi.url(),
+            admin_url=f"https://127.0.0.1:{self.fake_nifi.port}",
+            ca_bundle=str(ca_path),
+            mapping_uuid=self.mapping_uuid,
+            resources=asdict(self.resources),
+        )
+        write_stack_file(self.state_dir, info)
         self._stack_file_written = True
 
     # --- traffic ----------------------------------------------------------------
 
     def start_demo(self, rate: float, size: int = 27_000, seed: int | None = None) -> Uploader:
         assert self.resources
-        self.uploader = Uploader(self.session.client("s3"), self.resources.landing_bucket, rate=rate, size=size, seed=seed).start()
+        s3 = self.session.client("s3")
+        self.uploader = Uploader(s3, self.resources.landing_bucket, rate=rate, size=size, seed=seed).start()
         return self.uploader
 
     # --- state ------------------------------------------------------------------

@@ -8,6 +8,7 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
+from courier.adapters.breaker import DynamoDBBreakerTable
 from courier.status import breaker_state
 
 
@@ -48,7 +49,7 @@ class LiveView:
             "in_flight": in_flight,
             "dlq": dlq,
             "bundles_archived": archived,
-            "breaker": breaker_state(stack.session.client("dynamodb"), stack.resources.breaker_table),
+            "breaker": breaker_state(DynamoDBBreakerTable(stack.session.client("dynamodb"), stack.resources.breaker_table)),
             "mapping": "enabled" if stack.poller.enabled.is_set() else "paused",
             "receiver": stats["mode"],
             "latency": stats["latency_seconds"],

@@ -1,0 +1,111 @@
+"""One SQS queue as the operator tools use it (`courier dlq`, `courier status`)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from courier.adapters.aws import NOT_IMPLEMENTED_CODES, translated
+from courier.errors import AwsCallError
+from courier.ports import Queue
+
+_BATCH = 10  # SQS's limit per batch call
+_DEPTH_ATTRIBUTES = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+
+
+class SQSQueue:
+    """One queue: its depth, receiving, sending and deleting messages, and SQS's own message move task.
+
+    Every botocore failure becomes an :class:`~courier.errors.AwsCallError` naming the action.
+
+    Parameters
+    ----------
+    client
+        A boto3 SQS client.
+    url
+        The queue's URL.
+    arn
+        The queue's ARN, if known; otherwise it is asked for once, when first needed.
+
+    Example
+    -------
+    >>> sqs = boto3.client("sqs")  # doctest: +SKIP
+    >>> dlq, queue = SQSQueue.named(sqs, "courier-dlq"), SQSQueue.named(sqs, "courier-queue")  # doctest: +SKIP
+    >>> visible, in_flight = dlq.depth()  # doctest: +SKIP
+    >>> handle = dlq.start_move_task(queue)  # None where the endpoint has no move tasks  # doctest: +SKIP
+    """
+
+    def __init__(self, client: Any, url: str, arn: str | None = None) -> None:
+        self.client = client
+        self.url = url
+        self._arn = arn
+
+    @classmethod
+    def named(cls, client: Any, name: str, url: str | None = None) -> SQSQueue:
+        """The queue called ``name``; its URL is looked up unless given."""
+        if url is None:
+            with translated(f"looking up the queue {name}"):
+                url = client.get_queue_url(QueueName=name)["QueueUrl"]
+        return cls(client, url)
+
+    @property
+    def arn(self) -> str:
+        if self._arn is None:
+            with translated(f"reading the ARN of {self.url}"):
+                attributes = self.client.get_queue_attributes(QueueUrl=self.url, AttributeNames=["QueueArn"])["Attributes"]
+            self._arn = str(attributes["QueueArn"])
+        return self._arn
+
+    def depth(self) -> tuple[int, int]:
+        """(visible, in flight) messages, as SQS approximates them."""
+        with translated(f"reading the depth of {self.url}"):
+            attributes = self.client.get_queue_attributes(QueueUrl=self.url, AttributeNames=_DEPTH_ATTRIBUTES)["Attributes"]
+        return int(attributes[_DEPTH_ATTRIBUTES[0]]), int(attributes[_DEPTH_ATTRIBUTES[1]])
+
+    def receive(self, max_messages: int, visibility_timeout: int) -> list[dict[str, Any]]:
+        """Up to ``max_messages`` (at most 10) messages, with their system and message attributes."""
+        with translated(f"receiving from {self.url}"):
+            return self.client.receive_message(
+                QueueUrl=self.url,
+                MaxNumberOfMessages=max_messages,
+                VisibilityTimeout=visibility_timeout,
+                AttributeNames=["All"],
+                MessageAttributeNames=["All"],
+            ).get("Messages", [])
+
+    def make_visible(self, receipt_handles: Sequence[str]) -> None:
+        for start in range(0, len(receipt_handles), _BATCH):
+            chunk = receipt_handles[start : start + _BATCH]
+            entries = [{"Id": str(i), "ReceiptHandle": h, "VisibilityTimeout": 0} for i, h in enumerate(chunk)]
+            with translated(f"making messages of {self.url} visible again"):
+                self.client.change_message_visibility_batch(QueueUrl=self.url, Entries=entries)
+
+    def send(self, body: str, message_attributes: Mapping[str, Any] | None = None) -> None:
+        args: dict[str, Any] = {"QueueUrl": self.url, "MessageBody": body}
+        if message_attributes:
+            args["MessageAttributes"] = dict(message_attributes)
+        with translated(f"sending to {self.url}"):
+            self.client.send_message(**args)
+
+    def delete(self, receipt_handle: str) -> None:
+        with translated(f"deleting a message from {self.url}"):
+            self.client.delete_message(QueueUrl=self.url, ReceiptHandle=receipt_handle)
+
+    def start_move_task(self, destination: Queue) -> str | None:
+        """Start SQS's message move task to ``destination``: its handle, or None where the endpoint has none.
+
+        Older regions and emulators answer with one of the not-implemented codes
+        (moto in-process raises ``NotImplementedError``); the caller then moves by hand.
+        """
+        # Looked up first: a failed lookup is an error, not a sign that move tasks are missing.
+        source, target = self.arn, destination.arn
+        try:
+            with translated(f"starting a message move task from {self.url}"):
+                task = self.client.start_message_move_task(SourceArn=source, DestinationArn=target)
+        except AwsCallError as exc:
+            if exc.code in NOT_IMPLEMENTED_CODES:
+                return None
+            raise
+        except NotImplementedError:
+            return None
+        return str(task.get("TaskHandle", ""))

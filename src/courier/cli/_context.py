@@ -1,0 +1,137 @@
+"""What every operator command starts from: the local stack if one runs, boto3 clients, settings.
+
+Nothing here writes to ``os.environ``. Against a local stack, each client is
+given the emulator's endpoint and credentials, and the settings are read from
+the environment laid over the stack's defaults, so the process environment is
+the same after a command as before it.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from courier.adapters.sqs import SQSQueue
+from courier.cli._render import fail
+from courier.config import Settings, read_setting
+from courier.errors import ConfigError
+from courier.replay import time_range
+from courier.resources import DLQ, QUEUE
+from courier.stackfile import FAKE_CREDENTIALS, REGION, StackInfo, read_stack_file
+
+StateDir = Annotated[Path, typer.Option("--state-dir", envvar="COURIER_STATE_DIR", help="Where the local stack keeps its state.")]
+
+
+class Clients:
+    """Makes the boto3 clients of one command, pointed at the local stack's emulator when one runs.
+
+    Parameters
+    ----------
+    session
+        The boto3 session the clients come from.
+    endpoint_url
+        The emulator's URL, given to every client; None for AWS (or whatever ``AWS_ENDPOINT_URL`` names).
+
+    Example
+    -------
+    >>> clients = Clients.for_stack(read_stack_file(Path(".courier")))  # doctest: +SKIP
+    >>> clients("sqs").list_queues()  # doctest: +SKIP
+    """
+
+    def __init__(self, session: Any, endpoint_url: str | None = None) -> None:
+        self.session = session
+        self.endpoint_url = endpoint_url
+
+    @classmethod
+    def for_stack(cls, stack: StackInfo | None, environ: Mapping[str, str] | None = None) -> Clients:
+        """The stack's emulator, unless the environment names an endpoint of its own; else AWS."""
+        import boto3  # here, not at the top: `courier --help` need not load it
+
+        env = os.environ if environ is None else environ
+        if stack is not None and not env.get("AWS_ENDPOINT_URL"):
+            session = boto3.session.Session(
+                aws_access_key_id=FAKE_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+                aws_secret_access_key=FAKE_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+                region_name=REGION,
+            )
+            return cls(session, stack.aws_endpoint)
+        return cls(boto3.session.Session(region_name=env.get("AWS_DEFAULT_REGION", REGION)))
+
+    def __call__(self, service: str) -> Any:
+        return self.session.client(service, endpoint_url=self.endpoint_url)
+
+
+def local_defaults(stack: StackInfo | None) -> dict[str, str]:
+    """With a local stack running, commands need no COURIER_* settings of their own."""
+    if stack is None:
+        return {}
+    return {
+        "COURIER_ARCHIVE_BUCKET": stack.resources["archive_bucket"],
+        "COURIER_NIFI_URL": stack.nifi_url,
+        "COURIER_NIFI_CA_BUNDLE": stack.ca_bundle,
+    }
+
+
+@dataclass(frozen=True)
+class Context:
+    """What one operator command runs against.
+
+    Parameters
+    ----------
+    stack
+        The local stack of ``--state-dir``, or None: then the AWS account of the environment.
+    clients
+        Makes the boto3 clients (see :class:`Clients`).
+    environ
+        Where the ``COURIER_*`` settings are read: the environment laid over the stack's defaults.
+
+    Example
+    -------
+    >>> context = Context.load(Path(".courier"))  # doctest: +SKIP
+    >>> settings = context.settings()  # doctest: +SKIP
+    >>> reader = S3ArchiveReader(context.clients("s3"), settings.archive_bucket)  # doctest: +SKIP
+    """
+
+    stack: StackInfo | None
+    clients: Clients
+    environ: Mapping[str, str]
+
+    @classmethod
+    def load(cls, state_dir: Path, environ: Mapping[str, str] | None = None) -> Context:
+        env = dict(os.environ if environ is None else environ)
+        stack = read_stack_file(state_dir)
+        return cls(stack, Clients.for_stack(stack, env), {**local_defaults(stack), **env})
+
+    def settings(self) -> Settings:
+        """Every setting, validated; a missing or invalid one ends the command with its one-line message."""
+        try:
+            return Settings.from_env(self.environ)
+        except ConfigError as exc:
+            raise fail(str(exc)) from None
+
+    def setting(self, name: str) -> Any:
+        """One setting (raises ``ConfigError``), for commands that must work while others are unset."""
+        return read_setting(Settings, name, self.environ)
+
+    def resource(self, role: str) -> str | None:
+        """A resource of the local stack by role (``queue_url``, ``breaker_table``, ...); None for AWS."""
+        return self.stack.resources.get(role) if self.stack else None
+
+    def queues(self) -> tuple[SQSQueue, SQSQueue]:
+        """(main queue, DLQ): the stack's, or looked up by name."""
+        sqs = self.clients("sqs")
+        return SQSQueue.named(sqs, QUEUE, self.resource("queue_url")), SQSQueue.named(sqs, DLQ, self.resource("dlq_url"))
+
+
+def parse_range(start: str | None, end: str | None, default_days: int) -> tuple[datetime, datetime]:
+    """``--from``/``--to`` as datetimes (see ``courier.replay.time_range``); unparseable ones end the command."""
+    try:
+        return time_range(start, end, default_days)
+    except (ValueError, TypeError):
+        raise fail(f"--from/--to must be ISO dates or times (e.g. 2026-11-25T10:00Z), got {start!r}/{end!r}") from None

@@ -1,0 +1,32 @@
+"""How a ``courier`` command ends."""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    """The exit codes of every ``courier`` command, documented here once (the runbooks in docs/runbooks/ rely on them).
+
+    ==============  =====  ===========================================================================
+    ``OK``          0      done; for ``replay`` also: restores started or still in progress
+    ``ERROR``       1      an error: a bad option, a missing setting, AWS or the receiver unreachable
+    ``NOTHING``     2      nothing to do: no bundle matched (``replay``, ``archive verify``), no
+                           delivered file in the range (``slo-report``)
+    ``INTEGRITY``   3      a bundle failed its SHA-256 check (``replay``), the audit found problems
+                           (``archive verify``)
+    ``NIFI``        4      NiFi cannot take replays now (unavailable, circuit open): ``replay`` stopped
+    ``INCOMPLETE``  5      some bundles were missing or rejected by NiFi (``replay``)
+    ==============  =====  ===========================================================================
+
+    Example
+    -------
+    >>> raise typer.Exit(ExitCode.NOTHING)  # doctest: +SKIP
+    """
+
+    OK = 0
+    ERROR = 1
+    NOTHING = 2
+    INTEGRITY = 3
+    NIFI = 4
+    INCOMPLETE = 5

@@ -1,0 +1,91 @@
+"""What the commands print: the consoles, one-line failures and the tables of each command."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from courier.cli._exit import ExitCode
+from courier.dlq import DeadLetter, RedriveResult
+from courier.replay import BundleResult, Finding, Tally
+
+console = Console()
+err = Console(stderr=True)
+
+
+def fail(message: str, code: ExitCode = ExitCode.ERROR) -> typer.Exit:
+    """Print ``error: message`` on stderr as one line; raise what it returns to end the command with ``code``."""
+    err.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
+    return typer.Exit(code)
+
+
+def settings_table(rows: Iterable[tuple[str, str, str]]) -> Table:
+    table = Table("variable", "default", "meaning")
+    for row in rows:
+        table.add_row(*row)
+    return table
+
+
+def status(snapshot: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(snapshot, default=str))
+        return
+    table = Table("metric", "value", show_header=False)
+    for key, value in snapshot.items():
+        table.add_row(key, json.dumps(value) if isinstance(value, dict) else str(value))
+    console.print(table)
+
+
+def dead_letters(letters: list[DeadLetter], as_json: bool) -> None:
+    if as_json:
+        for letter in letters:
+            print(json.dumps(letter.as_dict()))
+        return
+    table = Table("message id", "receives", "objects", "reason", "last error", title=f"DLQ: {len(letters)} messages")
+    for letter in letters:
+        objects = "\n".join(letter.objects) or "-"
+        table.add_row(letter.message_id, str(letter.receive_count), objects, letter.reason or "-", letter.detail or "-")
+    console.print(table)
+
+
+def redriven(result: RedriveResult, dry_run: bool) -> None:
+    if dry_run:
+        console.print(f"would move {len(result.would_move)} messages: " + " ".join(result.would_move), highlight=False)
+    elif result.task_handle:
+        message = f"SQS message move task started ({result.task_handle}); watch `courier status` for the DLQ to empty"
+        console.print(message, highlight=False)
+    else:
+        console.print(f"moved {result.moved} messages back to the queue")
+
+
+def replayed(result: BundleResult) -> None:
+    console.print(f"{result.outcome.value:>20}  {result.key}  {result.detail}", highlight=False, soft_wrap=True)
+
+
+def replay_summary(tally: Tally, dry_run: bool) -> None:
+    title = "replay summary" + (" (dry run)" if dry_run else "")
+    table = Table("bundles", "files", "bytes", "sent", "skipped", "failed", title=title)
+    table.add_row(*(str(n) for n in (tally.bundles, tally.files, tally.bytes, tally.sent, tally.pending, tally.unsent)))
+    console.print(table)
+
+
+def findings(checked: int, found: list[Finding], deep: bool) -> None:
+    for finding in found:
+        console.print(f"[red]PROBLEM[/red] {finding.key}: {finding.problem}", highlight=False, soft_wrap=True)
+    console.print(f"checked {checked} bundles{' (deep)' if deep else ''}: {len(found)} problems")
+
+
+def slo_summary(summary: dict[str, Any], out: Path) -> None:
+    seconds = summary["seconds"]
+    console.print(
+        f"{summary['files']} files: p50 {seconds['p50']:.1f} s, p95 {seconds['p95']:.1f} s, p99 {seconds['p99']:.1f} s, "
+        f"p99.9 {seconds['p99.9']:.1f} s; SLO {'met' if summary['slo_met'] else 'MISSED'}; report in {out}/",
+        highlight=False,
+        soft_wrap=True,
+    )

@@ -1,0 +1,51 @@
+"""``courier dlq``: what is in the dead-letter queue, and moving it back."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from courier.cli import _render
+from courier.cli._context import Context, StateDir
+from courier.cli._render import fail
+from courier.dlq import list_dead_letters, redrive
+from courier.errors import CourierError
+
+app = typer.Typer(help="What is in the dead-letter queue, and moving it back.", no_args_is_help=True)
+
+
+@app.command("list")
+def dlq_list(
+    state_dir: StateDir = Path(".courier"),
+    as_json: Annotated[bool, typer.Option("--json", help="JSON lines instead of a table.")] = False,
+    limit: Annotated[int, typer.Option(help="List at most this many messages.")] = 1000,
+) -> None:
+    """Messages in the DLQ: id, receive count, the S3 objects they name, the last error recorded."""
+    from courier.compose import make_ledger_reader  # Powertools and boto3: loaded when a command runs, not for --help
+
+    context = Context.load(state_dir)
+    try:
+        _, dlq = context.queues()
+        ledger = make_ledger_reader(context.setting("idempotency_table"), context.clients("dynamodb"))
+        letters = list_dead_letters(dlq, ledger, limit)
+    except CourierError as exc:
+        raise fail(f"could not read the DLQ: {exc}") from None
+    _render.dead_letters(letters, as_json)
+
+
+@app.command("redrive")
+def dlq_redrive(
+    state_dir: StateDir = Path(".courier"),
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Show what would move; move nothing.")] = False,
+    max_messages: Annotated[int | None, typer.Option("--max", help="Move at most this many messages.")] = None,
+) -> None:
+    """Move DLQ messages back to the main queue (after the cause is fixed)."""
+    context = Context.load(state_dir)
+    try:
+        queue, dlq = context.queues()
+        result = redrive(dlq, queue, max_messages, dry_run)
+    except CourierError as exc:
+        raise fail(f"redrive failed: {exc}") from None
+    _render.redriven(result, dry_run)

@@ -1,0 +1,138 @@
+"""``courier local``: the whole pipeline on this machine.
+
+The composition root of the local stack, and so the one CLI module that may
+import ``courier.local``, only inside its commands: the emulator is an optional
+extra (``courier[local]``), and every other command works without it.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from courier.cli._context import Context, StateDir
+from courier.cli._render import console, fail
+from courier.errors import CourierError
+from courier.resources import LANDING_BUCKET
+from courier.stackfile import aws_environment
+
+app = typer.Typer(help="The whole pipeline on this machine (AWS emulator, Lambda runtime, NiFi receiver).", no_args_is_help=True)
+
+
+@app.command("up")
+def local_up(
+    state_dir: StateDir = Path(".courier"),
+    aws_port: Annotated[int, typer.Option(help="Port of the AWS emulator (moto server).")] = 4566,
+    nifi_port: Annotated[int, typer.Option(help="HTTPS port of the NiFi-contract receiver.")] = 8443,
+    demo: Annotated[bool, typer.Option(help="Upload demo files like an external party would.")] = False,
+    rate: Annotated[float, typer.Option(help="Demo upload rate, files per second.")] = 10.0,
+    batch_size: Annotated[int, typer.Option(help="Event source mapping BatchSize.")] = 100,
+    batching_window: Annotated[int, typer.Option(help="MaximumBatchingWindowInSeconds.")] = 2,
+    concurrency: Annotated[int, typer.Option(help="Concurrent invocations (MaximumConcurrency).")] = 2,
+    visibility_timeout: Annotated[int, typer.Option(help="Queue visibility timeout, seconds.")] = 10,
+    breaker_recovery: Annotated[int, typer.Option(help="Breaker recovery timeout, seconds (AWS default 60).")] = 10,
+    controller_period: Annotated[float, typer.Option(help="Breaker controller period, seconds (AWS: 60).")] = 2.0,
+    drain_timeout: Annotated[float, typer.Option(help="Seconds to wait for in-flight files at Ctrl-C.")] = 30.0,
+    duration: Annotated[float | None, typer.Option(help="Stop by itself after this many seconds.")] = None,
+) -> None:
+    """Start the local stack in the foreground; Ctrl-C stops traffic, drains and prints a summary."""
+    from courier.local.stack import LocalConfig
+
+    out = Console(file=sys.stdout)  # bound now: the stack sends the handler's stdout to lambda.log
+    stack = _start(
+        LocalConfig(
+            state_dir=state_dir, aws_port=aws_port, nifi_port=nifi_port, batch_size=batch_size,
+            batching_window_seconds=batching_window, concurrency=concurrency, visibility_timeout_seconds=visibility_timeout,
+            breaker_recovery_seconds=breaker_recovery, controller_period_seconds=controller_period,
+        )
+    )
+    stop = threading.Event()
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    _how_to_connect(stack, out)
+    if demo:
+        stack.start_demo(rate)
+    _watch(stack, out, stop, duration)
+    _drain_and_summarise(stack, out, drain_timeout)
+
+
+def _start(config: Any) -> Any:
+    from courier.local.stack import LocalStack
+
+    stack = LocalStack(config)
+    try:
+        stack.start()
+    except CourierError as exc:
+        stack.stop()
+        raise fail(str(exc)) from None
+    except ImportError as exc:
+        stack.stop()
+        raise fail(f"the local stack needs the package {exc.name!r}: pip install 'courier[local]' (make run does)") from None
+    return stack
+
+
+def _how_to_connect(stack: Any, out: Console) -> None:
+    endpoint = stack.emulator.endpoint
+    out.print("[bold]courier local stack is up[/bold] (Ctrl-C to stop). To talk to it from another shell:")
+    for name, value in aws_environment(endpoint).items():
+        out.print(f"  export {name}={value}", highlight=False)
+    out.print(f"  aws --endpoint-url {endpoint} s3 cp FILE s3://{LANDING_BUCKET}/incoming/FILE", highlight=False, soft_wrap=True)
+    out.print(f"  NiFi receiver: {stack.fake_nifi.url()}  (CA: {stack.state_dir / 'ca.pem'})", highlight=False)
+
+
+def _watch(stack: Any, out: Console, stop: threading.Event, duration: float | None) -> None:
+    """The live view, refreshed every second until Ctrl-C (or ``duration``)."""
+    from courier.local.view import LiveView
+
+    started = time.monotonic()
+    with LiveView(stack, out) as view:
+        while not stop.wait(1.0):
+            view.refresh()
+            if duration is not None and time.monotonic() - started >= duration:
+                break
+
+
+def _drain_and_summarise(stack: Any, out: Console, drain_timeout: float) -> None:
+    out.print("stopping: traffic off, draining in-flight files ...")
+    if stack.uploader:
+        stack.uploader.stop()
+    drained = stack.drain(drain_timeout)
+    summary = stack.summary()
+    stack.stop()
+    table = Table("uploaded", "delivered", "lost", "duplicated", "dlq", title="summary")
+    table.add_row(*(str(summary[k]) for k in ("uploaded", "delivered", "lost", "duplicated", "dlq")))
+    out.print(table)
+    if not drained:
+        lost = f"queue not empty after {drain_timeout:.0f}s; undelivered files stay in the emulator, which is gone now"
+        out.print(f"[yellow]{lost}[/yellow]")
+
+
+@app.command("upload")
+def local_upload(
+    rate: Annotated[float, typer.Option(help="Files per second.")] = 10.0,
+    duration: Annotated[float, typer.Option(help="Seconds to upload for.")] = 60.0,
+    size: Annotated[int, typer.Option(help="Approximate bytes per file.")] = 27_000,
+    prefix: Annotated[str, typer.Option(help="Key prefix in the landing bucket.")] = "incoming",
+    bucket: Annotated[str, typer.Option(help="Landing bucket.")] = LANDING_BUCKET,
+    state_dir: StateDir = Path(".courier"),
+) -> None:
+    """Upload realistic files to the landing bucket (the local stack, or AWS when no stack runs)."""
+    from courier.local.traffic import Uploader
+
+    errors: list[str] = []
+    s3 = Context.load(state_dir).clients("s3")
+    # The uploader counts and reports each failed PUT itself: nothing here to catch.
+    uploader = Uploader(s3, bucket, rate=rate, size=size, prefix=prefix, on_error=lambda e: errors.append(str(e)))
+    signal.signal(signal.SIGINT, lambda *_: uploader.stopping.set())
+    stats = uploader.run(duration=duration)
+    console.print(f"uploaded {stats.uploaded} files ({stats.bytes / 1e6:.1f} MB), {stats.failed} failed")
+    if errors:
+        raise fail(f"{len(errors)} uploads failed; first: {errors[0]}")

@@ -1,0 +1,144 @@
+"""``courier replay``: send archived bundles to NiFi again."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from courier.adapters.s3 import S3ArchiveReader
+from courier.cli import _render
+from courier.cli._context import Context, StateDir, parse_range
+from courier.cli._exit import ExitCode
+from courier.cli._render import console, err, fail
+from courier.config import Settings
+from courier.errors import CourierError, ReplayHaltedError
+from courier.replay import BundleResult, Outcome, Replayer, SourceFile, Tally, select_bundles
+from courier.resources import LANDING_BUCKET
+
+if TYPE_CHECKING:
+    from courier.adapters.nifi import NiFiClient
+
+_RESTORING = (Outcome.RESTORE_STARTED, Outcome.RESTORE_IN_PROGRESS)
+
+
+def replay(
+    bundle: Annotated[list[str] | None, typer.Option("--bundle", help="Archive key of a bundle (repeatable).")] = None,
+    start: Annotated[str | None, typer.Option("--from", help="Replay bundles archived from this time (UTC, ISO).")] = None,
+    end: Annotated[str | None, typer.Option("--to", help="... up to this time (default: now).")] = None,
+    source_file: Annotated[str | None, typer.Option("--file", help="Replay the bundle that delivered this landing key.")] = None,
+    source_bucket: Annotated[str, typer.Option("--source-bucket", help="Landing bucket of --file.")] = LANDING_BUCKET,
+    tier: Annotated[str, typer.Option(help="Restore tier for archived bundles: Standard or Bulk.")] = "Standard",
+    days: Annotated[int, typer.Option(help="Days a restored copy stays readable.")] = 7,
+    wait: Annotated[bool, typer.Option(help="Wait for restores to finish, then send.")] = False,
+    poll_interval: Annotated[float, typer.Option(help="Seconds between restore checks with --wait (1-900).")] = 300.0,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="List what would be restored and sent; send nothing.")] = False,
+    include_undelivered: Annotated[
+        bool,
+        typer.Option(help="With --from/--to, also send bundles NiFi never acknowledged (their files went out in later bundles)."),
+    ] = False,
+    state_dir: StateDir = Path(".courier"),
+) -> None:
+    """Send archived bundles to NiFi again (restoring them from Glacier first if needed).
+
+    Exit codes: 0 done (or restores started / in progress), 1 error, 2 nothing
+    matched, 3 a bundle failed its SHA-256 check, 4 NiFi unavailable (stopped),
+    5 some bundles missing or rejected.
+    """
+    _check_options(tier, poll_interval, bool(bundle or start or end or source_file))
+    context = Context.load(state_dir)
+    settings = context.settings()
+    archive_reader = S3ArchiveReader(context.clients("s3"), settings.archive_bucket)
+    between = parse_range(start, end, default_days=1) if start or end else None
+    source = SourceFile(source_bucket, source_file, *parse_range(start, end, default_days=30)) if source_file else None
+    keys = _select(context, settings, archive_reader, bundle or [], between, source, include_undelivered)
+    replayer, nifi = _replayer(context, settings, archive_reader, tier, days, dry_run)
+    try:
+        results, code = _replay_all(replayer, keys, wait, poll_interval)
+    finally:
+        nifi.close()
+    tally = Tally.of(keys, results)
+    _render.replay_summary(tally, dry_run)
+    raise typer.Exit(_exit_code(code, tally))
+
+
+def _check_options(tier: str, poll_interval: float, selected: bool) -> None:
+    if tier not in ("Standard", "Bulk"):
+        raise fail(f"--tier must be Standard or Bulk, got {tier!r}")
+    if not 1 <= poll_interval <= 900:
+        raise fail("--poll-interval must be between 1 and 900 seconds")
+    if not selected:
+        raise fail("say what to replay: --bundle KEY, --from/--to, or --file SOURCE_KEY")
+
+
+def _select(
+    context: Context,
+    settings: Settings,
+    archive_reader: S3ArchiveReader,
+    bundles: list[str],
+    between: tuple[datetime, datetime] | None,
+    source: SourceFile | None,
+    include_undelivered: bool,
+) -> list[str]:
+    """The keys to replay, telling the operator what was left out and how a --file was found; none ends the command."""
+    from courier.compose import make_ledger_reader
+
+    ledger = make_ledger_reader(settings.idempotency_table, context.clients("dynamodb")) if source else None
+    try:
+        selection = select_bundles(archive_reader, settings.archive_prefix, bundles, between, include_undelivered, source, ledger)
+    except CourierError as exc:
+        raise fail(f"could not select bundles: {exc}") from None
+    if selection.unacknowledged:
+        skipped = len(selection.unacknowledged)
+        console.print(f"skipping {skipped} archived attempt(s) NiFi never acknowledged (--include-undelivered sends them)")
+    if source:
+        found = f"{source.key}: {len(selection.of_file)} bundle(s) found through the {selection.found_through}"
+        console.print(found, highlight=False, soft_wrap=True)
+    if not selection.keys:
+        raise fail("no bundle matched the selection", ExitCode.NOTHING)
+    return selection.keys
+
+
+def _replayer(
+    context: Context, settings: Settings, archive_reader: S3ArchiveReader, tier: str, days: int, dry_run: bool
+) -> tuple[Replayer, NiFiClient]:
+    """The replayer, and the NiFi client to close after it.
+
+    It posts through the circuit the aggregator shares, so a replay cannot hammer a NiFi that is down.
+    """
+    from courier.compose import make_breaker, make_nifi_client  # Powertools and httpx: loaded when a command runs, not for --help
+
+    nifi = make_nifi_client(settings, context.clients("secretsmanager"))
+    breaker = make_breaker(settings, context.clients("dynamodb"))
+    return Replayer(archive_reader, breaker.guard(nifi.post), breaker.admits, tier, days, dry_run), nifi
+
+
+def _replay_all(replayer: Replayer, keys: list[str], wait: bool, poll_interval: float) -> tuple[list[BundleResult], ExitCode]:
+    """Replay each bundle in turn (waiting for its restore with ``wait``); stop at the first error."""
+    results: list[BundleResult] = []
+    try:
+        for key in keys:
+            result = replayer.replay(key)
+            if wait and result.outcome in _RESTORING:
+                with console.status(f"waiting for the restore of {key} ({result.detail})"):
+                    replayer.wait_until_restored(key, poll_interval)
+                result = replayer.replay(key)
+            results.append(result)
+            _render.replayed(result)
+    except ReplayHaltedError as exc:
+        err.print(f"[red]stopped:[/red] {exc}", highlight=False, soft_wrap=True)
+        return results, ExitCode.NIFI
+    except CourierError as exc:
+        err.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+        return results, ExitCode.ERROR
+    return results, ExitCode.OK
+
+
+def _exit_code(code: ExitCode, tally: Tally) -> ExitCode:
+    if code is ExitCode.OK and tally.hash_mismatch:
+        return ExitCode.INTEGRITY
+    if code is ExitCode.OK and tally.unsent:
+        return ExitCode.INCOMPLETE
+    return code

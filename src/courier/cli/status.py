@@ -1,0 +1,61 @@
+"""``courier status``: the figures an operator looks at first."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from courier.adapters.cloudwatch import CloudWatchMetrics
+from courier.adapters.mapping import LambdaEventSourceMapping
+from courier.adapters.receiver import HTTPSReceiverAdmin
+from courier.adapters.s3 import S3ArchiveReader
+from courier.cli import _render
+from courier.cli._context import Context, StateDir
+from courier.cli._render import fail
+from courier.errors import CourierError
+from courier.resources import ARCHIVE_BUCKET, BREAKER_TABLE, FUNCTION_NAME
+from courier.status import LocalSources, StatusSources, gather
+
+
+def status(
+    state_dir: StateDir = Path(".courier"),
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object instead of a table.")] = False,
+) -> None:
+    """Queue and DLQ depth, mapping and breaker state, bundles, deliveries and latency.
+
+    Talks to the running local stack of --state-dir when there is one, else to
+    the AWS account of the environment (AWS_ENDPOINT_URL for an emulator).
+    """
+    context = Context.load(state_dir)
+    try:
+        snapshot = gather(sources(context))
+    except CourierError as exc:
+        raise fail(f"could not read the pipeline's state: {exc}") from None
+    _render.status(snapshot, as_json)
+
+
+def sources(context: Context) -> StatusSources:
+    """A local stack's own records, or AWS's CloudWatch metrics, besides what both have."""
+    from courier.adapters.breaker import DynamoDBBreakerTable  # Powertools and boto3: loaded when a command runs, not for --help
+
+    queue, dlq = context.queues()
+    lambda_client = context.clients("lambda")
+    uuid = context.stack.mapping_uuid if context.stack else None
+    if uuid:
+        mapping: LambdaEventSourceMapping | None = LambdaEventSourceMapping(lambda_client, uuid)
+    else:
+        mapping = LambdaEventSourceMapping.of_function(lambda_client, FUNCTION_NAME)
+    common = {
+        "queue": queue,
+        "dlq": dlq,
+        "breaker_table": DynamoDBBreakerTable(context.clients("dynamodb"), context.resource("breaker_table") or BREAKER_TABLE),
+        "mapping": mapping,
+        "mapping_uuid": mapping.uuid if mapping else None,
+    }
+    if context.stack is None:
+        return StatusSources(**common, metrics=CloudWatchMetrics(context.clients("cloudwatch")))
+    archive_reader = S3ArchiveReader(context.clients("s3"), context.resource("archive_bucket") or ARCHIVE_BUCKET)
+    receiver_admin = HTTPSReceiverAdmin(context.stack.admin_url, context.stack.ca_bundle)
+    return StatusSources(**common, local=LocalSources(archive_reader, receiver_admin))

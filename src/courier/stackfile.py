@@ -1,0 +1,74 @@
+"""``<state-dir>/stack.json``: how the operator commands find a running local stack.
+
+The file is a contract between ``courier local up``, which writes it once the
+stack is up and removes it when it stops, and the operator commands
+(``courier status``, ``dlq``, ``replay``, ``archive verify``), which then talk
+to the stack it names instead of AWS. It lives in the product rather than in
+``courier.local`` because those commands must work without the emulator
+installed: ``courier.local`` imports this module, never the reverse.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+REGION = "eu-west-2"
+STACK_FILE = "stack.json"
+# The emulator accepts any credentials; fixed ones keep a developer's real keys out of its requests.
+FAKE_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "courier-local", "AWS_SECRET_ACCESS_KEY": "courier-local"}
+
+
+def aws_environment(endpoint: str) -> dict[str, str]:
+    """What a shell, the aws CLI or boto3 needs to talk to the emulator."""
+    return {"AWS_ENDPOINT_URL": endpoint, "AWS_DEFAULT_REGION": REGION, **FAKE_CREDENTIALS}
+
+
+@dataclass(frozen=True)
+class StackInfo:
+    """One running local stack, as its ``stack.json`` describes it.
+
+    Parameters
+    ----------
+    pid, started_at
+        The process that runs the stack, and when it started (epoch seconds).
+    aws_endpoint
+        URL of the AWS emulator.
+    nifi_url, admin_url
+        The NiFi receiver's content URL, and the base URL of its ``/admin`` endpoints.
+    ca_bundle
+        PEM file of the CA that signed the receiver's certificate.
+    mapping_uuid
+        UUID of the aggregator's event source mapping.
+    resources
+        The provisioned resources by role (``archive_bucket``, ``queue_url``, ``dlq_url``, ``breaker_table``, ...).
+
+    Example
+    -------
+    >>> info = read_stack_file(Path(".courier"))  # doctest: +SKIP
+    >>> info.resources["queue_url"] if info else "no local stack"  # doctest: +SKIP
+    """
+
+    pid: int
+    started_at: float
+    aws_endpoint: str
+    nifi_url: str
+    admin_url: str
+    ca_bundle: str
+    mapping_uuid: str
+    resources: dict[str, str] = field(default_factory=dict)
+
+
+def write_stack_file(state_dir: Path, info: StackInfo) -> Path:
+    path = state_dir / STACK_FILE
+    path.write_text(json.dumps(asdict(info), indent=2))
+    return path
+
+
+def read_stack_file(state_dir: Path) -> StackInfo | None:
+    """The stack running with ``state_dir``; None when there is none (or its file is unreadable)."""
+    try:
+        return StackInfo(**json.loads((state_dir / STACK_FILE).read_text()))
+    except (OSError, ValueError, TypeError):
+        return None

@@ -1,0 +1,247 @@
+"""The operator tools' domain (replay selection and outcomes, redrive, status) against in-memory ports."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from courier.dlq import redrive
+from courier.errors import BundleMissingError
+from courier.events import ObjectIdentity
+from courier.ledger.base import COMPLETE, LedgerRecord
+from courier.ports import ArchivedObject
+from courier.replay import BundleResult, Outcome, Replayer, SourceFile, Tally, restore_state, select_bundles, time_range
+from courier.status import LocalSources, StatusSources, breaker_state, gather
+
+T0 = datetime(2026, 11, 25, 10, 30, tzinfo=UTC)
+
+
+def bundle_key(hour: datetime, name: str) -> str:
+    return f"bundles/{hour:%Y/%m/%d/%H}/{name}.tar.gz"
+
+
+@dataclass
+class MemoryArchive:
+    """An ArchiveReader over a dict: key -> (bytes, storage class)."""
+
+    objects: dict[str, bytes] = field(default_factory=dict)
+    delivered: set[str] = field(default_factory=set)
+    cold: set[str] = field(default_factory=set)
+    restored: list[tuple[str, int, str]] = field(default_factory=list)
+
+    def keys(self, prefix: str) -> list[str]:
+        return sorted(k for k in self.objects if k.startswith(prefix))
+
+    def count(self, prefix: str) -> int:
+        return len(self.keys(prefix))
+
+    def head(self, key: str) -> ArchivedObject:
+        if key not in self.objects:
+            raise BundleMissingError(key)
+        data = self.objects[key]
+        return ArchivedObject(key, len(data), hashlib.sha256(data).hexdigest(), "DEEP_ARCHIVE" if key in self.cold else None)
+
+    def read(self, key: str) -> bytes:
+        return self.objects[key]
+
+    def restore(self, key: str, days: int, tier: str) -> None:
+        self.restored.append((key, days, tier))
+
+    def was_delivered(self, key: str) -> bool:
+        return key in self.delivered
+
+    def stored_sha256(self, key: str) -> str | None:
+        return hashlib.sha256(self.objects[key]).hexdigest()
+
+
+class LedgerOf:
+    def __init__(self, *bundle_keys: str) -> None:
+        self.bundle_keys = bundle_keys
+
+    def lookup(self, bucket: str, key: str) -> list[LedgerRecord]:
+        identity = ObjectIdentity(bucket, key, "e:1")
+        return [LedgerRecord(identity, COMPLETE, expires_at=0, bundle_key=k) for k in self.bundle_keys]
+
+
+# --- selection ----------------------------------------------------------------------
+
+
+def test_a_time_range_selects_the_delivered_bundles_of_its_hours_only():
+    hour = T0.replace(minute=0)
+    inside, attempt = bundle_key(hour, "a"), bundle_key(hour, "b")
+    before, later_hour = bundle_key(hour - timedelta(hours=2), "c"), bundle_key(hour + timedelta(hours=1), "d")
+    not_a_bundle = f"bundles/{hour:%Y/%m/%d/%H}/notes.txt"
+    archive = MemoryArchive({k: b"x" for k in (inside, attempt, before, later_hour, not_a_bundle)})
+    archive.delivered = {inside, before, later_hour}
+    selection = select_bundles(archive, "bundles", between=(T0 - timedelta(minutes=30), T0))
+    assert (selection.keys, selection.unacknowledged) == ([inside], [attempt])
+    everything = select_bundles(archive, "bundles", between=(T0 - timedelta(minutes=30), T0), include_undelivered=True)
+    assert everything.keys == sorted([inside, attempt]) and everything.unacknowledged == []
+
+
+def test_explicit_bundles_and_a_range_are_one_sorted_list_without_repeats():
+    hour = T0.replace(minute=0)
+    a, b = bundle_key(hour, "a"), bundle_key(hour, "b")
+    archive = MemoryArchive({a: b"1", b: b"2"}, delivered={a, b})
+    assert select_bundles(archive, "bundles", [b, "bundles/x.tar.gz", b], between=(T0, T0)).keys == [a, b, "bundles/x.tar.gz"]
+
+
+def test_a_file_is_found_through_the_ledger_while_it_remembers():
+    source = SourceFile("landing", "in/f.json", T0 - timedelta(days=30), T0)
+    selection = select_bundles(MemoryArchive(), "bundles", source=source, ledger=LedgerOf("bundles/k.tar.gz"))
+    assert (selection.keys, selection.of_file, selection.found_through) == (["bundles/k.tar.gz"], ["bundles/k.tar.gz"], "ledger")
+
+
+def test_a_file_is_found_through_the_index_once_the_ledger_forgot_keeping_acknowledged_bundles():
+    hour = T0.replace(minute=0)
+    delivered, attempt = bundle_key(hour, "a"), bundle_key(hour, "b")
+    lines = [{"bucket": "landing", "key": "in/f.json", "bundle_key": k} for k in (delivered, attempt)]
+    lines.append({"bucket": "landing", "key": "in/other.json", "bundle_key": bundle_key(hour, "c")})
+    index = f"index/{hour:%Y/%m/%d/%H}/a.jsonl"
+    archive = MemoryArchive({index: "\n".join(json.dumps(line) for line in lines).encode()}, delivered={delivered})
+    selection = select_bundles(archive, "bundles", source=SourceFile("landing", "in/f.json", T0, T0), ledger=LedgerOf())
+    assert (selection.keys, selection.found_through) == ([delivered], "index")
+
+
+def test_time_range_defaults_and_refusals():
+    assert time_range(None, None, 1, now=T0) == (T0 - timedelta(days=1), T0)
+    assert time_range("2026-11-25T10:00Z", None, 30, now=T0) == (datetime(2026, 11, 25, 10, tzinfo=UTC), T0)
+    assert time_range(None, "2026-11-25", 30)[0] == datetime(2026, 10, 26, tzinfo=UTC)
+    with pytest.raises((ValueError, TypeError)):
+        time_range("yesterday-ish", None, 1)
+
+
+# --- replaying one bundle ---------------------------------------------------------------
+
+
+def replayer(archive: MemoryArchive, posted: list[Any], admits: bool = True, dry_run: bool = False) -> Replayer:
+    post = lambda *args, **kwargs: posted.append(args) or 200  # noqa: E731
+    return Replayer(archive, post, lambda: admits, "Bulk", 3, dry_run, clock=lambda: T0)
+
+
+def test_a_missing_bundle_is_an_outcome_and_a_cold_one_is_restored_first():
+    archive = MemoryArchive({"bundles/cold.tar.gz": b"x"}, cold={"bundles/cold.tar.gz"})
+    posted: list[Any] = []
+    assert replayer(archive, posted).replay("bundles/none.tar.gz").outcome is Outcome.MISSING
+    result = replayer(archive, posted).replay("bundles/cold.tar.gz")
+    assert result.outcome is Outcome.RESTORE_STARTED and "expected by 2026-11-27 10:30 UTC" in result.detail
+    assert archive.restored == [("bundles/cold.tar.gz", 3, "Bulk")] and posted == []
+
+
+def test_restore_state_reads_s3s_restore_header():
+    def glacier(restore: str | None = None) -> ArchivedObject:
+        return ArchivedObject("k", 1, storage_class="GLACIER", restore=restore)
+
+    assert restore_state(ArchivedObject("k", 1)) == "ready"
+    assert restore_state(glacier()) == "cold"
+    assert restore_state(glacier('ongoing-request="true"')) == "in-progress"
+    assert restore_state(glacier('ongoing-request="false", expiry-date="x"')) == "ready"
+
+
+def test_tally_counts_what_the_summary_shows():
+    results = [
+        BundleResult("a", Outcome.SENT, files=3, bytes=100),
+        BundleResult("b", Outcome.SENT, files=2, bytes=50),
+        BundleResult("c", Outcome.RESTORE_STARTED),
+        BundleResult("d", Outcome.MISSING),
+        BundleResult("e", Outcome.HASH_MISMATCH, bytes=7),
+    ]
+    assert Tally.of(["a", "b", "c", "d", "e", "f"], results) == Tally(6, 5, 150, 2, 1, 2, hash_mismatch=True)
+    assert Tally.of(["a"], results[:1]).hash_mismatch is False
+
+
+# --- redrive and status -------------------------------------------------------------------
+
+
+@dataclass
+class MemoryQueue:
+    arn: str
+    messages: list[dict[str, Any]] = field(default_factory=list)
+    move_task: str | None = None
+    in_flight: int = 0
+
+    def depth(self) -> tuple[int, int]:
+        return len(self.messages), self.in_flight
+
+    def receive(self, max_messages: int, visibility_timeout: int) -> list[dict[str, Any]]:
+        return self.messages[:max_messages]
+
+    def make_visible(self, receipt_handles: Any) -> None:
+        pass
+
+    def send(self, body: str, message_attributes: Any = None) -> None:
+        self.messages.append({"MessageId": body, "ReceiptHandle": body, "Body": body})
+
+    def delete(self, receipt_handle: str) -> None:
+        self.messages = [m for m in self.messages if m["ReceiptHandle"] != receipt_handle]
+
+    def start_move_task(self, destination: Any) -> str | None:
+        return self.move_task
+
+
+def test_redrive_uses_the_move_task_where_there_is_one_and_moves_by_hand_otherwise():
+    queue = MemoryQueue("arn:queue")
+    dlq = MemoryQueue("arn:dlq", move_task="task-1")
+    for n in range(3):
+        dlq.send(f"m{n}")
+    assert (redrive(dlq, queue).method, redrive(dlq, queue).task_handle) == ("start-message-move-task", "task-1")
+    assert redrive(dlq, queue, max_messages=2).moved == 2  # a move task cannot stop at a count
+    dlq.move_task = None
+    assert redrive(dlq, queue).moved == 1 and dlq.messages == [] and len(queue.messages) == 3
+
+
+class States:
+    def __init__(self, *states: str) -> None:
+        self._states = set(states)
+
+    def states(self) -> set[str]:
+        return self._states
+
+
+class Mapping:
+    def enabled(self) -> bool:
+        return True
+
+
+def test_breaker_state_is_the_worst_circuit():
+    assert breaker_state(States()) == "CLOSED"
+    assert breaker_state(States("CLOSED", "HALF_OPEN")) == "HALF_OPEN"
+    assert breaker_state(States("HALF_OPEN", "OPEN")) == "OPEN"
+
+
+def test_status_of_a_local_stack_comes_from_its_receiver():
+    class Receiver:
+        def stats(self) -> dict[str, Any]:
+            return {"distinct_files": 7, "duplicate_deliveries": 0, "latency_seconds": {"p50": 1.0}, "mode": "ok"}
+
+    archive = MemoryArchive({"bundles/a.tar.gz": b"", "index/a.jsonl": b""})
+    local = LocalSources(archive, Receiver())
+    queue, dlq = MemoryQueue("q", [{}], in_flight=2), MemoryQueue("d", [{}])
+    snapshot = gather(StatusSources(queue, dlq, States("OPEN"), Mapping(), "uuid", local))
+    assert list(snapshot)[:7] == [
+        "queue_depth", "in_flight", "dlq_depth", "esm_enabled", "esm_uuid", "breaker_state", "queue_retention_seconds"
+    ]
+    assert (snapshot["queue_depth"], snapshot["in_flight"], snapshot["dlq_depth"]) == (1, 2, 1)
+    assert (snapshot["esm_enabled"], snapshot["esm_uuid"], snapshot["breaker_state"]) == (True, "uuid", "OPEN")
+    assert (snapshot["bundles_archived"], snapshot["files_delivered"], snapshot["receiver_mode"]) == (1, 7, "ok")
+
+
+def test_status_in_aws_comes_from_cloudwatch():
+    class Metrics:
+        def datapoints(self, namespace: str, metric: str, *args: Any, **kwargs: Any) -> list[dict[str, Any]]:
+            return {
+                "BundlesArchived": [{"Sum": 4.0}],
+                "FilesDelivered": [{"Sum": 40.0}, {"Sum": 2.0}],
+                "DeliveryLatency": [{"ExtendedStatistics": {"p50": 2.0, "p95": 3.0, "p99": 4.0}}],
+                "ApproximateAgeOfOldestMessage": [{"Maximum": 5.0}, {"Maximum": 9.0}],
+            }[metric]
+
+    snapshot = gather(StatusSources(MemoryQueue("q"), MemoryQueue("d"), States(), None, None, metrics=Metrics()))
+    assert (snapshot["esm_enabled"], snapshot["esm_uuid"], snapshot["breaker_state"]) == (None, None, "CLOSED")
+    assert (snapshot["bundles_archived"], snapshot["files_delivered"], snapshot["oldest_message_age_seconds"]) == (4, 42, 9.0)
+    assert snapshot["latency_seconds"] == {"p50": 2.0, "p95": 3.0, "p99": 4.0} and snapshot["window"] == "last hour"
