@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 
 CHECKOV_VENV := .venv-checkov
 
-.PHONY: run test bench package clean
+.PHONY: run test lint bench package clean
 
 $(BIN)/python:
 	@test -n "$(PYTHON)" || { echo "error: Python 3.11+ not found (set PYTHON=/path/to/python3.11)"; exit 1; }
@@ -33,8 +33,15 @@ $(CHECKOV_VENV)/.installed: | $(BIN)/python
 	$(CHECKOV_VENV)/bin/python -m pip install --quiet 'checkov>=3.2'
 	@touch $@
 
+LINTED := src tests bench scripts loadtest
+
 test: $(VENV)/.installed-dev $(CHECKOV_VENV)/.installed
+	$(BIN)/ruff check $(LINTED)
 	CHECKOV_BIN=$(CURDIR)/$(CHECKOV_VENV)/bin/checkov $(BIN)/python -m pytest
+
+lint: $(VENV)/.installed-dev
+	$(BIN)/ruff check $(LINTED)
+	$(BIN)/ruff format --check $(LINTED)
 
 bench: $(VENV)/.installed-dev
 	$(BIN)/python -m bench

@@ -1,6 +1,6 @@
 """Benchmark 1: bundle build (tar + manifest + gzip + SHA-256) against GNU `gzip -6`.
 
-    python -m bench.bundle_throughput
+python -m bench.bundle_throughput
 """
 
 from __future__ import annotations
@@ -20,7 +20,12 @@ COMMAND = ".venv/bin/python -m bench.bundle_throughput"
 def fetched(contents: list[bytes]) -> list[FetchedFile]:
     now = datetime.now(UTC)
     return [
-        FetchedFile(ObjectRef("landing", f"incoming/{i:05d}.json", f"v{i}", "etag", None, len(c), now, "ObjectCreated:Put"), c, f"v{i}", "etag")
+        FetchedFile(
+            ObjectRef("landing", f"incoming/{i:05d}.json", f"v{i}", "etag", None, len(c), now, "ObjectCreated:Put"),
+            c,
+            f"v{i}",
+            "etag",
+        )
         for i, c in enumerate(contents)
     ]
 

@@ -51,7 +51,13 @@ def machine() -> dict[str, Any]:
 
 def save(name: str, figures: dict[str, Any], command: str) -> None:
     RESULTS.mkdir(exist_ok=True)
-    payload = {"benchmark": name, "command": command, "machine": machine(), "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), **figures}
+    payload = {
+        "benchmark": name,
+        "command": command,
+        "machine": machine(),
+        "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        **figures,
+    }
     (RESULTS / f"{name}.json").write_text(json.dumps(payload, indent=2))
 
 

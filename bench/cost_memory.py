@@ -50,8 +50,19 @@ def child(spec_path: str) -> None:
     result = runtime.aggregator.process(records)
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
     peak = _status_mb("VmHWM")
-    print(json.dumps({"wall": wall, "cpu": cpu, "peak_rss_mb": peak, "baseline_rss_mb": baseline,
-                      "failed": len(result.failed), "bundles": len(result.bundles), "raw_bytes": sum(b.raw_bytes for _, b in result.bundles)}))
+    print(
+        json.dumps(
+            {
+                "wall": wall,
+                "cpu": cpu,
+                "peak_rss_mb": peak,
+                "baseline_rss_mb": baseline,
+                "failed": len(result.failed),
+                "bundles": len(result.bundles),
+                "raw_bytes": sum(b.raw_bytes for _, b in result.bundles),
+            }
+        )
+    )
 
 
 def main() -> dict:
@@ -82,22 +93,38 @@ def main() -> dict:
                     key = f"cost{size}/{i:06d}.json"
                     put = s3.put_object(Bucket=stack.landing_bucket, Key=key, Body=body)
                     records.append(record_for(stack.landing_bucket, key, put, len(body), stack.queue_arn))
-                env = {"COURIER_ARCHIVE_BUCKET": stack.archive_bucket, "COURIER_NIFI_URL": nifi.url(), "COURIER_NIFI_CA_BUNDLE": ca}
+                env = {
+                    "COURIER_ARCHIVE_BUCKET": stack.archive_bucket,
+                    "COURIER_NIFI_URL": nifi.url(),
+                    "COURIER_NIFI_CA_BUNDLE": ca,
+                }
                 with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as spec:
                     json.dump({"env": env, "records": records}, spec)
-                out = subprocess.run([sys.executable, "-m", "bench.cost_memory", "--child", spec.name], capture_output=True, text=True, check=True,
-                                     env={**os.environ, "PYTHONWARNINGS": "ignore"})
+                out = subprocess.run(
+                    [sys.executable, "-m", "bench.cost_memory", "--child", spec.name],
+                    capture_output=True,
+                    text=True,
+                    check=True,
+                    env={**os.environ, "PYTHONWARNINGS": "ignore"},
+                )
                 os.unlink(spec.name)
                 run = json.loads(out.stdout.strip().splitlines()[-1])
                 assert run["failed"] == 0, run
                 gb_s_per_file = run["wall"] * MEMORY_MB / 1024 / size
                 raw_mb = run["raw_bytes"] / 1e6
                 allowed = 2.5 * raw_mb + 150
-                run.update(gb_s_per_file=gb_s_per_file, gb_s_per_million_files=gb_s_per_file * 1e6, memory_target_mb=allowed, raw_mb=raw_mb)
+                run.update(
+                    gb_s_per_file=gb_s_per_file,
+                    gb_s_per_million_files=gb_s_per_file * 1e6,
+                    memory_target_mb=allowed,
+                    raw_mb=raw_mb,
+                )
                 figures["sizes"][str(size)] = run
                 target = "target <= 0.004" if size == 100 else ""
                 rows.append((f"{size:>5} files", f"{run['wall']:.2f} s wall", f"CPU {run['cpu']:.2f} s"))
-                rows.append(("", f"{run['peak_rss_mb']:.0f} MB peak", f"target <= {allowed:.0f} MB (2.5 x {raw_mb:.0f} MB + 150)"))
+                rows.append(
+                    ("", f"{run['peak_rss_mb']:.0f} MB peak", f"target <= {allowed:.0f} MB (2.5 x {raw_mb:.0f} MB + 150)")
+                )
                 rows.append(("", f"{gb_s_per_file:.5f} GB-s/file", f"{gb_s_per_file * 1e6:,.0f} GB-s per million files {target}"))
     finally:
         server.stop()

@@ -42,7 +42,10 @@ def sequential(session, stack, records, nifi_post) -> None:
     got = []
     for record in records:
         ref = parse_message(record).objects[0]
-        ddb.get_item(TableName=stack.idempotency_table, Key={"object_name": {"S": ref.identity.object_name}, "revision": {"S": ref.identity.revision}})
+        ddb.get_item(
+            TableName=stack.idempotency_table,
+            Key={"object_name": {"S": ref.identity.object_name}, "revision": {"S": ref.identity.revision}},
+        )
         body = s3.get_object(Bucket=ref.bucket, Key=ref.key)["Body"].read()
         got.append(FetchedFile(ref, body, None, ref.etag))
     bundle = build_bundle(got)
@@ -50,7 +53,14 @@ def sequential(session, stack, records, nifi_post) -> None:
     s3.put_object(Bucket=stack.archive_bucket, Key=key, Body=bundle.data, Metadata={"sha256": bundle.sha256})
     nifi_post(bundle.data, bundle.sha256, bundle.bundle_id, bundle.file_count, key)
     for f in got:
-        ddb.put_item(TableName=stack.idempotency_table, Item={"object_name": {"S": f.identity.object_name}, "revision": {"S": f.identity.revision}, "status": {"S": "COMPLETE"}})
+        ddb.put_item(
+            TableName=stack.idempotency_table,
+            Item={
+                "object_name": {"S": f.identity.object_name},
+                "revision": {"S": f.identity.revision},
+                "status": {"S": "COMPLETE"},
+            },
+        )
 
 
 def with_stub(contents: list[bytes]) -> dict:
@@ -60,7 +70,17 @@ def with_stub(contents: list[bytes]) -> dict:
     from courier.events import parse_message
     from courier.local.provision import Stack
 
-    stack = Stack("courier-landing", "courier-archive", "", "arn:aws:sqs:eu-west-2:1:courier-queue", "", "", "courier-idempotency", "courier-breaker", "courier/nifi")
+    stack = Stack(
+        "courier-landing",
+        "courier-archive",
+        "",
+        "arn:aws:sqs:eu-west-2:1:courier-queue",
+        "",
+        "",
+        "courier-idempotency",
+        "courier-breaker",
+        "courier/nifi",
+    )
     warm, builds = [], []
     with fake_nifi(delay=NIFI_LATENCY) as (nifi, ca):
         session = new_session()
@@ -150,8 +170,12 @@ def main() -> dict:
         "sequential_s": statistics.median(seq),
         "speedup_vs_sequential": statistics.median(seq) / measured,
         "bundle_build_s": build_s,
-        "latency_only_stub": stub | {"critical_path_bound_s": stub_limit, "ratio_to_bound": stub["warm_invocation_s"] / stub_limit,
-                                     "speedup_vs_sequential": stub["sequential_s"] / stub["warm_invocation_s"]},
+        "latency_only_stub": stub
+        | {
+            "critical_path_bound_s": stub_limit,
+            "ratio_to_bound": stub["warm_invocation_s"] / stub_limit,
+            "speedup_vs_sequential": stub["sequential_s"] / stub["warm_invocation_s"],
+        },
         "latencies": {f"{s}.{o}": v for (s, o), v in AWS_LATENCY.items()} | {"nifi": NIFI_LATENCY},
     }
     report(
@@ -159,7 +183,11 @@ def main() -> dict:
         [
             ("cold invocation", f"{cold * 1000:.0f} ms", "(secret + breaker read once)"),
             ("warm invocation", f"{measured * 1000:.0f} ms", f"median of {ROUNDS}"),
-            ("critical-path bound", f"{limit * 1000:.0f} ms", f"{math.ceil(FILES / concurrency)} waves of claim+GET, build, PUT, NiFi, ledger"),
+            (
+                "critical-path bound",
+                f"{limit * 1000:.0f} ms",
+                f"{math.ceil(FILES / concurrency)} waves of claim+GET, build, PUT, NiFi, ledger",
+            ),
             ("ratio to bound", f"{figures['ratio_to_bound']:.2f}x", "target <= 1.3x"),
             ("sequential reference", f"{figures['sequential_s'] * 1000:.0f} ms", ""),
             ("speed-up vs sequential", f"{figures['speedup_vs_sequential']:.1f}x", "target >= 10x"),
@@ -186,7 +214,16 @@ def _refetch(session, result):
     out = []
     for entry in bundle.manifest["files"]:
         body = s3.get_object(Bucket=entry["bucket"], Key=entry["key"])["Body"].read()
-        ref = ObjectRef(entry["bucket"], entry["key"], entry["version_id"], entry["etag"], None, entry["size"], bundle.created_at, "ObjectCreated:Put")
+        ref = ObjectRef(
+            entry["bucket"],
+            entry["key"],
+            entry["version_id"],
+            entry["etag"],
+            None,
+            entry["size"],
+            bundle.created_at,
+            "ObjectCreated:Put",
+        )
         out.append(FetchedFile(ref, body, entry["version_id"], entry["etag"]))
     return out
 

@@ -56,7 +56,12 @@ class StubAWS:
 
     def _json(self, operation: str, body: dict[str, Any]) -> AWSResponse:
         answers = {
-            "GetSecretValue": {"ARN": "arn:aws:secretsmanager:eu-west-2:1:secret:courier/nifi", "Name": "courier/nifi", "SecretString": self.secret, "VersionId": "v1"},
+            "GetSecretValue": {
+                "ARN": "arn:aws:secretsmanager:eu-west-2:1:secret:courier/nifi",
+                "Name": "courier/nifi",
+                "SecretString": self.secret,
+                "VersionId": "v1",
+            },
             "BatchWriteItem": {"UnprocessedItems": {}},
         }
         return _response(200, json.dumps(answers.get(operation, {})).encode(), {"content-type": "application/x-amz-json-1.0"})
@@ -67,8 +72,8 @@ class StubAWS:
             body = request.body if isinstance(request.body, bytes) else request.body.read()
             if self.keep_writes or not path.startswith(("bundles/", "index/")):
                 self.objects[path] = body
-            return _response(200, headers={"ETag": '"%s"' % hashlib.md5(body).hexdigest()})  # noqa: S324 - S3's ETag
+            return _response(200, headers={"ETag": f'"{hashlib.md5(body).hexdigest()}"'})  # noqa: S324 - S3's ETag
         if request.method == "PUT":
             return _response(200)
         body = self.objects[path] if self.keep_writes else self.objects.pop(path)
-        return _response(200, body, {"ETag": '"%s"' % hashlib.md5(body).hexdigest(), "content-type": "application/json"})  # noqa: S324
+        return _response(200, body, {"ETag": f'"{hashlib.md5(body).hexdigest()}"', "content-type": "application/json"})  # noqa: S324

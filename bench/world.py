@@ -6,9 +6,10 @@ import json
 import os
 import ssl
 import tempfile
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import boto3
 import trustme
@@ -64,7 +65,9 @@ def drain_queue(session: Any, stack: Stack) -> list[dict[str, Any]]:
         got = sqs.receive_message(QueueUrl=stack.queue_url, MaxNumberOfMessages=10, AttributeNames=["All"]).get("Messages", [])
         if not got:
             return records
-        sqs.delete_message_batch(QueueUrl=stack.queue_url, Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(got)])
+        sqs.delete_message_batch(
+            QueueUrl=stack.queue_url, Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(got)]
+        )
         records += [lambda_sqs_record(m, stack.queue_arn, "eu-west-2") for m in got if '"s3:TestEvent"' not in m["Body"]]
 
 
@@ -84,7 +87,21 @@ def record_for(bucket: str, key: str, response: dict[str, Any], size: int, queue
     obj = {"key": quote_plus(key, safe="/"), "size": size, "eTag": response["ETag"].strip('"'), "sequencer": "00"}
     if response.get("VersionId"):
         obj["versionId"] = response["VersionId"]
-    body = {"Records": [{"eventVersion": "2.1", "eventSource": "aws:s3", "eventTime": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
-                         "eventName": "ObjectCreated:Put", "s3": {"bucket": {"name": bucket}, "object": obj}}]}
-    message = {"MessageId": f"m-{key}", "ReceiptHandle": f"r-{key}", "Body": json.dumps(body), "Attributes": {"ApproximateReceiveCount": "1"}}
+    body = {
+        "Records": [
+            {
+                "eventVersion": "2.1",
+                "eventSource": "aws:s3",
+                "eventTime": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
+                "eventName": "ObjectCreated:Put",
+                "s3": {"bucket": {"name": bucket}, "object": obj},
+            }
+        ]
+    }
+    message = {
+        "MessageId": f"m-{key}",
+        "ReceiptHandle": f"r-{key}",
+        "Body": json.dumps(body),
+        "Attributes": {"ApproximateReceiveCount": "1"},
+    }
     return lambda_sqs_record(message, queue_arn, "eu-west-2")

@@ -46,8 +46,12 @@ class ExternalParty(User):
         except Exception as exc:  # noqa: BLE001 - reported to locust as a failure
             exception = exc
         events.request.fire(
-            request_type="S3", name="PutObject", response_time=(time.perf_counter() - start) * 1000,
-            response_length=len(body), exception=exception, context={},
+            request_type="S3",
+            name="PutObject",
+            response_time=(time.perf_counter() - start) * 1000,
+            response_length=len(body),
+            exception=exception,
+            context={},
         )
 
 

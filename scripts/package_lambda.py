@@ -39,9 +39,23 @@ def runtime_requirements() -> list[str]:
 def install(target: Path, python_version: str, platform: str) -> None:
     subprocess.run(
         [
-            sys.executable, "-m", "pip", "install", "--quiet", "--no-compile", "--disable-pip-version-check",
-            "--target", str(target), "--platform", platform, "--implementation", "cp",
-            "--python-version", python_version, "--only-binary=:all:", *runtime_requirements(),
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--no-compile",
+            "--disable-pip-version-check",
+            "--target",
+            str(target),
+            "--platform",
+            platform,
+            "--implementation",
+            "cp",
+            "--python-version",
+            python_version,
+            "--only-binary=:all:",
+            *runtime_requirements(),
         ],
         check=True,
     )

@@ -97,9 +97,7 @@ class InMemoryLedger(BaseLedger):
             self._enter("claim")
             existing = self.items.get(self._key(record.identity))
             claimable = (
-                existing is None
-                or existing.expires_at <= now
-                or (existing.status == IN_PROGRESS and existing.lease_until <= now)
+                existing is None or existing.expires_at <= now or (existing.status == IN_PROGRESS and existing.lease_until <= now)
             )
             if not claimable:
                 return existing

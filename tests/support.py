@@ -35,7 +35,12 @@ def s3_record(
         "awsRegion": "eu-west-2",
         "eventTime": when,
         "eventName": event_name,
-        "s3": {"s3SchemaVersion": "1.0", "configurationId": "courier", "bucket": {"name": bucket, "arn": f"arn:aws:s3:::{bucket}"}, "object": obj},
+        "s3": {
+            "s3SchemaVersion": "1.0",
+            "configurationId": "courier",
+            "bucket": {"name": bucket, "arn": f"arn:aws:s3:::{bucket}"},
+            "object": obj,
+        },
     }
 
 

@@ -211,7 +211,9 @@ class Aggregator:
                 )
                 metric("MessagesFailed", reason=message.error.reason)
             elif message.ignored is not None:
-                logger.info("event acknowledged without delivery", extra={"message_id": message.message_id, "event": message.ignored})
+                logger.info(
+                    "event acknowledged without delivery", extra={"message_id": message.message_id, "event": message.ignored}
+                )
                 metric("EventsIgnored")
             else:
                 for ref in message.objects:
@@ -226,7 +228,9 @@ class Aggregator:
         kept = {}
         for identity, job in jobs.items():
             if job.ref.size is not None and job.ref.size > self.max_bundle_bytes:
-                error = ObjectTooLargeError(f"{identity} is {job.ref.size} bytes, above the bundle limit of {self.max_bundle_bytes}")
+                error = ObjectTooLargeError(
+                    f"{identity} is {job.ref.size} bytes, above the bundle limit of {self.max_bundle_bytes}"
+                )
                 self._fail(job, error, result)
             else:
                 kept[identity] = job
@@ -422,7 +426,10 @@ class Aggregator:
                 return self.deliver(bundle.data, bundle.sha256, bundle.bundle_id, bundle.file_count, key)
             except NiFiHashRejectedError:
                 # The same verified bytes were rejected twice: corruption on the network path.
-                logger.error("NiFi rejected the same verified bundle twice: corruption on the path", extra={"sha256": bundle.sha256, "archive_key": key})
+                logger.error(
+                    "NiFi rejected the same verified bundle twice: corruption on the path",
+                    extra={"sha256": bundle.sha256, "archive_key": key},
+                )
                 metric("HashRejectedTwice")
                 raise
 
@@ -460,7 +467,13 @@ class Aggregator:
         if error is not None and not isinstance(error, ClaimBusyError):
             (logger.warning if known else logger.error)(
                 "file failed; its messages go back to the queue",
-                extra={"bucket": job.ref.bucket, "key": job.ref.key, "reason": reason, "error": detail, "message_ids": sorted(job.message_ids)},
+                extra={
+                    "bucket": job.ref.bucket,
+                    "key": job.ref.key,
+                    "reason": reason,
+                    "error": detail,
+                    "message_ids": sorted(job.message_ids),
+                },
             )
         result.failed_files[reason] += 1
 
@@ -472,7 +485,10 @@ class Aggregator:
             release(identity, token)
         except Exception as exc:  # noqa: BLE001
             # The lease lapses on its own; the retry waits for it.
-            logger.warning("claim not released", extra={"key": identity.key, "error": str(exc) if isinstance(exc, CourierError) else type(exc).__name__})
+            logger.warning(
+                "claim not released",
+                extra={"key": identity.key, "error": str(exc) if isinstance(exc, CourierError) else type(exc).__name__},
+            )
 
     def _release(self, identities: list[ObjectIdentity], token: str) -> None:
         list(self.pool.map(lambda identity: self.ledger_release(identity, token), identities))

@@ -160,7 +160,9 @@ class Settings:
         None, _optional_file, "PEM CA bundle that signs NiFi's certificate; unset uses the system trust store."
     )
     nifi_allow_http: bool = _setting(False, _bool, "Allow a plain http:// NiFi URL. Local use only.")
-    function_timeout_seconds: int = _setting(120, _int(3, 900), "The function's timeout (Terraform sets it); the POST timeouts derive from it.")
+    function_timeout_seconds: int = _setting(
+        120, _int(3, 900), "The function's timeout (Terraform sets it); the POST timeouts derive from it."
+    )
     connect_timeout_seconds: float = _setting(5.0, _float(0.1, 60), "TCP+TLS connect timeout to NiFi.")
     read_timeout_seconds: float | None = _setting(
         None, _float(1, 600), "Time NiFi may take to take the body or answer a POST; unset derives it from the function timeout."
@@ -211,9 +213,7 @@ class Settings:
         if url.scheme not in {"https", "http"} or not url.hostname:
             raise ConfigError(f"COURIER_NIFI_URL must be an https:// URL, got {self.nifi_url!r}")
         if url.scheme == "http" and not self.nifi_allow_http:
-            raise ConfigError(
-                "COURIER_NIFI_URL is plain http://; use https:// or set COURIER_NIFI_ALLOW_HTTP=true for local use"
-            )
+            raise ConfigError("COURIER_NIFI_URL is plain http://; use https:// or set COURIER_NIFI_ALLOW_HTTP=true for local use")
 
     @classmethod
     def reference(cls) -> list[tuple[str, str, str]]:

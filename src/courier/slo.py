@@ -100,8 +100,10 @@ def plot(latencies: list[float], summary: dict[str, Any], path: Path, title: str
     whole.set_title("whole range, with the SLO lines", fontsize=10)
     zoom.set_title(f"0 to {zoom_upper:.1f} s", fontsize=10)
     whole.legend(loc="upper right", fontsize=8)
-    fig.suptitle(f"{title}: {summary['files']} files, {summary['within_2_minutes'] * 100:.2f}% within 2 min, "
-                 f"{summary['within_3_minutes'] * 100:.3f}% within 3 min")
+    fig.suptitle(
+        f"{title}: {summary['files']} files, {summary['within_2_minutes'] * 100:.2f}% within 2 min, "
+        f"{summary['within_3_minutes'] * 100:.3f}% within 3 min"
+    )
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)

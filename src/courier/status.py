@@ -86,6 +86,9 @@ def local_delivery(local: LocalSources) -> dict[str, Any]:
         "bundles_archived": local.archive_reader.count("bundles/"),
         "files_delivered": stats["distinct_files"],
         "duplicate_deliveries": stats["duplicate_deliveries"],
+        # The guarantee to watch during an ack-lost drill: copies of a bundle, never a file in two bundles.
+        "distinct_bundles": stats["distinct_bundles"],
+        "files_in_several_bundles": stats["files_in_several_bundles"],
         "latency_seconds": stats["latency_seconds"],
         "receiver_mode": stats["mode"],
         "oldest_message_age_seconds": None,

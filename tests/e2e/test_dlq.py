@@ -18,8 +18,20 @@ def test_poison_message_lands_in_the_dlq_with_its_reason_and_is_redriven(stack_f
     sqs = stack.session.client("sqs")
     s3 = stack.session.client("s3")
     # An object that never existed: the message can never succeed.
-    body = {"Records": [{"eventVersion": "2.1", "eventSource": "aws:s3", "eventTime": "2026-11-25T10:00:00.000Z", "eventName": "ObjectCreated:Put",
-                         "s3": {"bucket": {"name": stack.resources.landing_bucket}, "object": {"key": "never%2Bexisted.json", "size": 3, "eTag": "abc"}}}]}
+    body = {
+        "Records": [
+            {
+                "eventVersion": "2.1",
+                "eventSource": "aws:s3",
+                "eventTime": "2026-11-25T10:00:00.000Z",
+                "eventName": "ObjectCreated:Put",
+                "s3": {
+                    "bucket": {"name": stack.resources.landing_bucket},
+                    "object": {"key": "never%2Bexisted.json", "size": 3, "eTag": "abc"},
+                },
+            }
+        ]
+    }
     poison_id = sqs.send_message(QueueUrl=stack.resources.queue_url, MessageBody=json.dumps(body))["MessageId"]
     s3.put_object(Bucket=stack.resources.landing_bucket, Key="healthy.json", Body=b"{}")  # batch-mate, must not be held back
     assert wait_until(lambda: stack.fake_nifi.state.stats()["distinct_files"] == 1, timeout=20)
@@ -43,5 +55,7 @@ def test_poison_message_lands_in_the_dlq_with_its_reason_and_is_redriven(stack_f
     moved = courier("dlq", "redrive", "--max", "5", "--state-dir", state)
     assert moved.returncode == 0 and "moved 1 messages" in moved.stdout, moved.stderr
     assert stack.depths()[2] == 0
-    bodies = [m["Body"] for m in sqs.receive_message(QueueUrl=stack.resources.queue_url, MaxNumberOfMessages=10).get("Messages", [])]
+    bodies = [
+        m["Body"] for m in sqs.receive_message(QueueUrl=stack.resources.queue_url, MaxNumberOfMessages=10).get("Messages", [])
+    ]
     assert json.dumps(body) in bodies

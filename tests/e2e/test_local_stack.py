@@ -9,7 +9,16 @@ import tarfile
 from conftest import wait_until
 from courier.adapters.s3 import SHA256_METADATA
 
-AWKWARD_KEYS = ["plain.json", "with space.json", "plus+sign.json", "percent%20.json", "unicodé/日本語.json", "deep/a/b/c/d.json", "a", "a/b"]
+AWKWARD_KEYS = [
+    "plain.json",
+    "with space.json",
+    "plus+sign.json",
+    "percent%20.json",
+    "unicodé/日本語.json",
+    "deep/a/b/c/d.json",
+    "a",
+    "a/b",
+]
 
 
 def upload(stack, keys):
@@ -75,7 +84,13 @@ def test_duplicate_s3_event_for_a_delivered_file_causes_no_second_delivery(local
                 "s3": {
                     "s3SchemaVersion": "1.0",
                     "bucket": {"name": local_stack.resources.landing_bucket},
-                    "object": {"key": "dup.json", "size": head["ContentLength"], "eTag": head["ETag"].strip('"')},
+                    "object": {
+                        "key": "dup.json",
+                        "size": head["ContentLength"],
+                        "eTag": head["ETag"].strip('"'),
+                        "versionId": head["VersionId"],  # the landing bucket is versioned: S3 names the version
+                        "sequencer": "0055AED6DCD90281E5",
+                    },
                 },
             }
         ]
@@ -105,8 +120,10 @@ def test_unavailable_then_reject_hash_faults_retry_until_delivered(local_stack):
 def test_a_key_written_three_times_is_delivered_once_per_version_and_a_reannouncement_adds_nothing(local_stack):
     s3 = local_stack.session.client("s3")
     bucket = local_stack.resources.landing_bucket
-    versions = {s3.put_object(Bucket=bucket, Key="thrice.json", Body=f"version {i}".encode())["VersionId"]: f"version {i}".encode()
-                for i in range(3)}
+    versions = {
+        s3.put_object(Bucket=bucket, Key="thrice.json", Body=f"version {i}".encode())["VersionId"]: f"version {i}".encode()
+        for i in range(3)
+    }
     assert wait_until(lambda: len(delivered_files(local_stack).get("thrice.json", [])) == 3, timeout=30)
     assert sorted(delivered_files(local_stack)["thrice.json"]) == sorted(versions.values())
     bundles_before = len(local_stack.fake_nifi.state.bundles)
@@ -114,12 +131,63 @@ def test_a_key_written_three_times_is_delivered_once_per_version_and_a_reannounc
     version_id = next(iter(versions))
     head = s3.head_object(Bucket=bucket, Key="thrice.json", VersionId=version_id)
     record = {
-        "eventVersion": "2.1", "eventSource": "aws:s3", "awsRegion": "eu-west-2", "eventTime": "2026-11-26T10:00:00.000Z",
+        "eventVersion": "2.1",
+        "eventSource": "aws:s3",
+        "awsRegion": "eu-west-2",
+        "eventTime": "2026-11-26T10:00:00.000Z",
         "eventName": "ObjectCreated:Put",
-        "s3": {"s3SchemaVersion": "1.0", "configurationId": "courier", "bucket": {"name": bucket, "arn": f"arn:aws:s3:::{bucket}"},
-               "object": {"key": "thrice.json", "size": head["ContentLength"], "eTag": head["ETag"].strip('"'), "versionId": version_id,
-                          "sequencer": "0055AED6DCD90281E5"}},
+        "s3": {
+            "s3SchemaVersion": "1.0",
+            "configurationId": "courier",
+            "bucket": {"name": bucket, "arn": f"arn:aws:s3:::{bucket}"},
+            "object": {
+                "key": "thrice.json",
+                "size": head["ContentLength"],
+                "eTag": head["ETag"].strip('"'),
+                "versionId": version_id,
+                "sequencer": "0055AED6DCD90281E5",
+            },
+        },
     }
-    local_stack.session.client("sqs").send_message(QueueUrl=local_stack.resources.queue_url, MessageBody=json.dumps({"Records": [record]}))
+    local_stack.session.client("sqs").send_message(
+        QueueUrl=local_stack.resources.queue_url, MessageBody=json.dumps({"Records": [record]})
+    )
     assert wait_until(lambda: local_stack.drain(1), timeout=20)
     assert len(local_stack.fake_nifi.state.bundles) == bundles_before and len(delivered_files(local_stack)["thrice.json"]) == 3
+
+
+def admin_fault(stack, mode: str) -> dict:
+    """What an operator does with curl: POST /admin/fault on the receiver's HTTPS admin API."""
+    import ssl
+    import urllib.request
+
+    request = urllib.request.Request(
+        f"https://127.0.0.1:{stack.fake_nifi.port}/admin/fault", data=json.dumps({"mode": mode}).encode(), method="POST"
+    )
+    context = ssl.create_default_context(cafile=str(stack.state_dir / "ca.pem"))
+    with urllib.request.urlopen(request, context=context, timeout=5) as response:  # noqa: S310 - loopback, our CA
+        return json.load(response)
+
+
+def test_a_lost_acknowledgement_is_resent_as_the_same_bundle(local_stack):
+    from typer.testing import CliRunner
+
+    from courier.cli import app
+
+    assert admin_fault(local_stack, "ack-lost") == {"mode": "ack-lost"}
+    sent = upload(local_stack, [f"acklost/{i}.json" for i in range(5)])
+    assert wait_until(lambda: local_stack.fake_nifi.state.stats()["files_received"] >= len(sent), timeout=30)
+    admin_fault(local_stack, "ok")
+    assert wait_until(lambda: local_stack.summary()["lost"] == 0 and local_stack.drain(1), timeout=60), local_stack.summary()
+
+    result = CliRunner().invoke(app, ["status", "--json", "--state-dir", str(local_stack.state_dir)])
+    assert result.exit_code == 0, result.output
+    status = json.loads(result.output)
+    assert status["files_delivered"] == len(sent) and status["files_in_several_bundles"] == 0
+    assert status["duplicate_deliveries"] >= 1  # NiFi stored the first copies; its DetectDuplicate drops the resends
+    bundles_of = {}
+    for path in local_stack.fake_nifi.state.received_dir.glob("*.tar.gz"):
+        with tarfile.open(path, "r:gz") as tar:
+            for entry in json.load(tar.extractfile("manifest.json"))["files"]:
+                bundles_of.setdefault(entry["key"], set()).add(path.name)
+    assert {key: len(names) for key, names in bundles_of.items()} == {key: 1 for key in sent}

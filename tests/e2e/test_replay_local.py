@@ -24,9 +24,11 @@ def test_replaying_a_time_range_restores_the_receivers_store(local_stack):
     since = (datetime.now(UTC) - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%MZ")
     result = subprocess.run(
         [sys.executable, "-m", "courier", "replay", "--from", since, "--state-dir", str(local_stack.state_dir)],
-        capture_output=True, text=True, timeout=120,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode == 0, result.stdout + result.stderr
     after = {p.name: p.read_bytes() for p in received.glob("*.tar.gz")}
     assert after == before and len(after) >= 1
-    assert all(b.replay for b in local_stack.fake_nifi.state.bundles[-len(after):])
+    assert all(b.replay for b in local_stack.fake_nifi.state.bundles[-len(after) :])

@@ -18,8 +18,12 @@ def test_slo_report_of_a_local_run_writes_a_histogram_and_a_summary(local_stack,
         s3.put_object(Bucket=local_stack.resources.landing_bucket, Key=f"slo/{i}.json", Body=b"{}")
     assert wait_until(lambda: local_stack.fake_nifi.state.stats()["distinct_files"] == 20, timeout=30)
     out = tmp_path / "report"
-    result = subprocess.run([sys.executable, "-m", "courier", "slo-report", "--state-dir", str(local_stack.state_dir), "--out", str(out)],
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-m", "courier", "slo-report", "--state-dir", str(local_stack.state_dir), "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stderr
     summary = json.loads((out / "latency.json").read_text())
     assert summary["files"] == 20 and summary["slo_met"] is True
@@ -33,8 +37,23 @@ def test_locust_uploads_to_the_local_stack(local_stack):
     assert locust, "locust is a dev dependency"
     env = {**os.environ, "AWS_ENDPOINT_URL": local_stack.emulator.endpoint}
     result = subprocess.run(
-        [locust, "-f", str(Path(__file__).parents[2] / "loadtest" / "locustfile.py"), "--headless", "-u", "4", "-r", "4", "-t", "4s", "--only-summary"],
-        capture_output=True, text=True, timeout=120, env=env,
+        [
+            locust,
+            "-f",
+            str(Path(__file__).parents[2] / "loadtest" / "locustfile.py"),
+            "--headless",
+            "-u",
+            "4",
+            "-r",
+            "4",
+            "-t",
+            "4s",
+            "--only-summary",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
     )
     assert result.returncode == 0, result.stderr[-2000:]
     assert wait_until(lambda: local_stack.fake_nifi.state.stats()["distinct_files"] >= 8, timeout=30)

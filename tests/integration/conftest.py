@@ -41,7 +41,9 @@ def queued(aws: Any, stack: Stack):
         sqs = aws.client("sqs")
         records = []
         while True:
-            got = sqs.receive_message(QueueUrl=stack.queue_url, MaxNumberOfMessages=10, AttributeNames=["All"]).get("Messages", [])
+            got = sqs.receive_message(QueueUrl=stack.queue_url, MaxNumberOfMessages=10, AttributeNames=["All"]).get(
+                "Messages", []
+            )
             if not got:
                 return records
             records += [lambda_sqs_record(m, stack.queue_arn, "eu-west-2") for m in got]

@@ -15,7 +15,9 @@ from courier.errors import BreakerOpenError, NiFiHashRejectedError, NiFiUnavaila
 
 
 def make_breaker(aws, stack, recovery=1, threshold=2, success=1):
-    return DynamoDBBreaker(persistence(aws.client("dynamodb"), stack.breaker_table), threshold, recovery, success, cache_seconds=1)
+    return DynamoDBBreaker(
+        persistence(aws.client("dynamodb"), stack.breaker_table), threshold, recovery, success, cache_seconds=1
+    )
 
 
 def state(aws, stack) -> str:

@@ -59,7 +59,9 @@ def test_crash_before_delivery_loses_nothing_and_the_retry_delivers_once(runtime
     new_environment(runtime)
     runtime.aggregator.landing.fetch, runtime.aggregator.archive.put = healthy
     ledger = runtime.aggregator.ledger
-    held = {f"m{i}" for i, f in enumerate(files) if any(r.status == "IN_PROGRESS" for r in ledger.lookup("courier-landing", f.key))}
+    held = {
+        f"m{i}" for i, f in enumerate(files) if any(r.status == "IN_PROGRESS" for r in ledger.lookup("courier-landing", f.key))
+    }
     assert held and fake_nifi.state.bundles == []  # the crash claimed files and delivered nothing
 
     # Before the leases lapse, the claimed files wait (never delivered twice concurrently);

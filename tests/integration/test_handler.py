@@ -95,7 +95,11 @@ def test_partial_failure_returns_exactly_the_failed_message_ids(runtime, land, f
     deleted = land("deleted.json", b"{}")
     aws.client("s3").delete_object(Bucket=stack.landing_bucket, Key=deleted.key, VersionId=deleted.version_id)
     records = [g.message(f"good-{i}") for i, g in enumerate(good)]
-    records += [deleted.message("deleted"), sqs_record("{not json", message_id="malformed"), sqs_record(TEST_EVENT, message_id="test-event")]
+    records += [
+        deleted.message("deleted"),
+        sqs_record("{not json", message_id="malformed"),
+        sqs_record(TEST_EVENT, message_id="test-event"),
+    ]
     result = runtime.aggregator.process(records)
     assert result.response() == {"batchItemFailures": [{"itemIdentifier": "deleted"}, {"itemIdentifier": "malformed"}]}
     assert result.failed == {"deleted": "object_missing", "malformed": "malformed_event"}
@@ -103,7 +107,16 @@ def test_partial_failure_returns_exactly_the_failed_message_ids(runtime, land, f
 
 
 def test_awkward_keys_round_trip(runtime, land, fake_nifi):
-    keys = ["with space.json", "plus+sign.json", "percent%41.json", "unicodé/日本.json", "deep/a/b/c/d/e.json", "../escape.json", "a", "a/b"]
+    keys = [
+        "with space.json",
+        "plus+sign.json",
+        "percent%41.json",
+        "unicodé/日本.json",
+        "deep/a/b/c/d/e.json",
+        "../escape.json",
+        "a",
+        "a/b",
+    ]
     files = [land(k, f"content of {k}".encode()) for k in keys]
     assert runtime.aggregator.process([f.message() for f in files]).failed == {}
     assert received_files(fake_nifi) == {f.key: f.content for f in files}
@@ -153,7 +166,9 @@ def test_connection_refused_fails_the_bundle(aws, env, land):
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    runtime = handler.build_runtime(Settings.from_env({**env, "COURIER_NIFI_URL": f"https://127.0.0.1:{port}{CONTENT_PATH}"}), aws)
+    runtime = handler.build_runtime(
+        Settings.from_env({**env, "COURIER_NIFI_URL": f"https://127.0.0.1:{port}{CONTENT_PATH}"}), aws
+    )
     result = runtime.aggregator.process([land("x.json", b"{}").message("m")])
     assert result.failed == {"m": "nifi_unavailable"}
 

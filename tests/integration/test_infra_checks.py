@@ -24,8 +24,19 @@ def checkov() -> str:
 
 def test_checkov_finds_no_failed_check():
     result = subprocess.run(
-        [checkov(), "-d", str(ROOT / "infra" / "terraform"), "--framework", "terraform", "--compact", "--quiet", "--skip-download"],
-        capture_output=True, text=True, timeout=600,
+        [
+            checkov(),
+            "-d",
+            str(ROOT / "infra" / "terraform"),
+            "--framework",
+            "terraform",
+            "--compact",
+            "--quiet",
+            "--skip-download",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     summary = re.search(r"Passed checks: (\d+), Failed checks: (\d+), Skipped checks: (\d+)", result.stdout)
     assert summary, result.stdout[-2000:] + result.stderr[-2000:]
@@ -42,7 +53,12 @@ def test_every_skipped_check_says_why():
 
 
 def build(out: Path) -> Path:
-    subprocess.run([sys.executable, str(ROOT / "scripts" / "package_lambda.py"), "--out", str(out)], check=True, capture_output=True, timeout=600)
+    subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "package_lambda.py"), "--out", str(out)],
+        check=True,
+        capture_output=True,
+        timeout=600,
+    )
     return out
 
 

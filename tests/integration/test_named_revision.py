@@ -19,8 +19,10 @@ def contents_delivered(fake_nifi) -> list[tuple[str, bytes]]:
 
 def test_three_quick_writes_of_one_key_deliver_three_versions_each_with_its_own_content(runtime, stack, aws, queued, fake_nifi):
     s3 = aws.client("s3")
-    versions = {s3.put_object(Bucket=stack.landing_bucket, Key="same.json", Body=f"v{i}".encode())["VersionId"]: f"v{i}".encode()
-                for i in range(3)}
+    versions = {
+        s3.put_object(Bucket=stack.landing_bucket, Key="same.json", Body=f"v{i}".encode())["VersionId"]: f"v{i}".encode()
+        for i in range(3)
+    }
     records = [r for r in queued() if "Records" in json.loads(r["body"])]
     assert {json.loads(r["body"])["Records"][0]["s3"]["object"]["versionId"] for r in records} == set(versions)
     assert runtime.aggregator.process(records).failed == {}
@@ -54,7 +56,10 @@ def test_delivery_tags_exactly_the_delivered_version_and_keeps_the_uploaders_tag
     s3 = aws.client("s3")
     first = land("tagged.json", b"one")
     s3.put_object_tagging(
-        Bucket=stack.landing_bucket, Key="tagged.json", VersionId=first.version_id, Tagging={"TagSet": [{"Key": "team", "Value": "x"}]}
+        Bucket=stack.landing_bucket,
+        Key="tagged.json",
+        VersionId=first.version_id,
+        Tagging={"TagSet": [{"Key": "team", "Value": "x"}]},
     )
     second = land("tagged.json", b"two")  # a newer, undelivered revision of the same key
     assert runtime.aggregator.process([first.message("m1")]).failed == {}

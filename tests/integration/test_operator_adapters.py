@@ -26,8 +26,12 @@ def archived(aws, stack):
     digest = hashlib.sha256(data).hexdigest()
     key = "bundles/2026/11/26/10/" + digest + ".tar.gz"
     aws.client("s3").put_object(
-        Bucket=stack.archive_bucket, Key=key, Body=data, Metadata={"sha256": digest},
-        ChecksumAlgorithm="SHA256", ChecksumSHA256=base64.b64encode(bytes.fromhex(digest)).decode(),
+        Bucket=stack.archive_bucket,
+        Key=key,
+        Body=data,
+        Metadata={"sha256": digest},
+        ChecksumAlgorithm="SHA256",
+        ChecksumSHA256=base64.b64encode(bytes.fromhex(digest)).decode(),
     )
     return key, data, digest
 
@@ -50,8 +54,13 @@ def test_archive_reader_lists_heads_reads_and_checks_a_bundle(aws, stack, archiv
 def test_archive_reader_restores_a_deep_archive_bundle(aws, stack, archived):
     key, _, _ = archived
     s3 = aws.client("s3")
-    s3.copy_object(Bucket=stack.archive_bucket, Key=key, CopySource={"Bucket": stack.archive_bucket, "Key": key},
-                   StorageClass="DEEP_ARCHIVE", MetadataDirective="COPY")
+    s3.copy_object(
+        Bucket=stack.archive_bucket,
+        Key=key,
+        CopySource={"Bucket": stack.archive_bucket, "Key": key},
+        StorageClass="DEEP_ARCHIVE",
+        MetadataDirective="COPY",
+    )
     reader = S3ArchiveReader(s3, stack.archive_bucket)
     assert reader.head(key).storage_class == "DEEP_ARCHIVE"
     with pytest.raises(AwsCallError, match=f"GET of archived {key} failed: InvalidObjectState") as raised:
@@ -118,9 +127,17 @@ def test_mapping_of_a_function(aws, stack):
 def test_cloudwatch_datapoints(aws):
     client = aws.client("cloudwatch")
     now = datetime.now(UTC)
-    client.put_metric_data(Namespace="courier", MetricData=[
-        {"MetricName": "FilesDelivered", "Dimensions": [{"Name": "service", "Value": "courier"}], "Value": 3, "Timestamp": now}
-    ])
+    client.put_metric_data(
+        Namespace="courier",
+        MetricData=[
+            {
+                "MetricName": "FilesDelivered",
+                "Dimensions": [{"Name": "service", "Value": "courier"}],
+                "Value": 3,
+                "Timestamp": now,
+            }
+        ],
+    )
     since, until = now - timedelta(hours=1), now + timedelta(minutes=1)
     metrics = CloudWatchMetrics(client)
     points = metrics.datapoints("courier", "FilesDelivered", {"service": "courier"}, since, until, 3600, statistics=["Sum"])

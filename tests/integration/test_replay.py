@@ -45,7 +45,11 @@ def test_replay_of_a_standard_bundle_sends_identical_bytes_and_headers(delivered
     assert result.exit_code == 0, result.output
     (replayed,) = fake_nifi.state.bundles
     assert (fake_nifi.state.received_dir / f"{replayed.sha256}.tar.gz").read_bytes() == data
-    assert (replayed.sha256, replayed.bundle_id, replayed.file_count) == (original.sha256, original.bundle_id, original.file_count)
+    assert (replayed.sha256, replayed.bundle_id, replayed.file_count) == (
+        original.sha256,
+        original.bundle_id,
+        original.file_count,
+    )
     assert replayed.replay is True and original.replay is False
     assert "sent" in result.output
 
@@ -55,7 +59,13 @@ def test_deep_archive_bundle_is_restored_first_then_replayed(delivered, fake_nif
 
     key, _ = delivered
     s3 = aws.client("s3")
-    s3.copy_object(Bucket=stack.archive_bucket, Key=key, CopySource={"Bucket": stack.archive_bucket, "Key": key}, StorageClass="DEEP_ARCHIVE", MetadataDirective="COPY")
+    s3.copy_object(
+        Bucket=stack.archive_bucket,
+        Key=key,
+        CopySource={"Bucket": stack.archive_bucket, "Key": key},
+        StorageClass="DEEP_ARCHIVE",
+        MetadataDirective="COPY",
+    )
     with pytest.raises(ClientError, match="InvalidObjectState"):
         s3.get_object(Bucket=stack.archive_bucket, Key=key)
     wipe(fake_nifi)
@@ -99,7 +109,9 @@ def test_file_finds_its_bundle_through_the_ledger_and_then_the_index(delivered, 
     assert by_ledger.exit_code == 0 and "found through the ledger" in by_ledger.output and key in by_ledger.output
     dynamodb = aws.client("dynamodb")
     for item in dynamodb.scan(TableName=stack.idempotency_table)["Items"]:
-        dynamodb.delete_item(TableName=stack.idempotency_table, Key={"object_name": item["object_name"], "revision": item["revision"]})
+        dynamodb.delete_item(
+            TableName=stack.idempotency_table, Key={"object_name": item["object_name"], "revision": item["revision"]}
+        )
     by_index = courier("replay", "--file", "replay/1.json")
     assert by_index.exit_code == 0, by_index.output
     assert "found through the index" in by_index.output and len(fake_nifi.state.bundles) == 1

@@ -10,7 +10,16 @@ PACKAGE = Path(__file__).resolve().parents[2] / "src" / "courier"
 # courier/local that may import it, and only inside its commands (never at module import).
 LOCAL_STACK_ROOT = PACKAGE / "cli" / "local.py"
 # The pure core: parsing, bundles, manifest, delivery decisions, ledger policy, the aggregator's policy.
-PURE_CORE = ["events.py", "bundle.py", "member_names.py", "delivery.py", "aggregator.py", "controller.py", "ports.py", "ledger/base.py"]
+PURE_CORE = [
+    "events.py",
+    "bundle.py",
+    "member_names.py",
+    "delivery.py",
+    "aggregator.py",
+    "controller.py",
+    "ports.py",
+    "ledger/base.py",
+]
 IO_LIBRARIES = {"boto3", "botocore", "httpx", "moto"}
 
 
@@ -75,4 +84,19 @@ def test_only_adapters_catch_or_name_botocore_errors():
 def test_the_rule_checker_sees_a_violation(tmp_path):
     sample = tmp_path / "sample.py"
     sample.write_text("from courier.local.stack import LocalStack\n\ndef f():\n    import courier.local.view\n")
-    assert imported_modules(sample) == [("courier.local.stack", True), ("courier.local.stack.LocalStack", True), ("courier.local.view", False)]
+    assert imported_modules(sample) == [
+        ("courier.local.stack", True),
+        ("courier.local.stack.LocalStack", True),
+        ("courier.local.view", False),
+    ]
+
+
+def test_every_cli_command_is_thin():
+    """The work lives in the domain modules; a command parses options, calls, renders (about 40 lines at most)."""
+    long_commands = []
+    for path in (PACKAGE / "cli").glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.FunctionDef) and any("command" in ast.unparse(d) for d in node.decorator_list):
+                if node.end_lineno - node.lineno + 1 > 40:
+                    long_commands.append(f"{path.name}:{node.name}")
+    assert long_commands == []

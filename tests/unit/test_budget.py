@@ -40,9 +40,7 @@ def test_a_lease_shorter_than_the_function_timeout_is_refused():
         Settings.from_env(REQUIRED | {"COURIER_CLAIM_LEASE_SECONDS": "100"})
 
 
-@pytest.mark.parametrize(
-    ("visibility", "window", "ok"), [(720, 0, True), (740, 20, True), (739, 20, False), (600, 0, False)]
-)
+@pytest.mark.parametrize(("visibility", "window", "ok"), [(720, 0, True), (740, 20, True), (739, 20, False), (600, 0, False)])
 def test_visibility_must_cover_six_function_timeouts_and_the_window(visibility, window, ok):
     problems = budget.violated(120, 5, budget.read_timeout_for(120, 5), 180, visibility, window)
     assert (problems == []) is ok

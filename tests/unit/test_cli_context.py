@@ -35,7 +35,12 @@ def stack_dir(tmp_path, clean_courier_env):
 
 def test_exit_codes_keep_their_numbers():
     assert [(c.name, int(c)) for c in ExitCode] == [
-        ("OK", 0), ("ERROR", 1), ("NOTHING", 2), ("INTEGRITY", 3), ("NIFI", 4), ("INCOMPLETE", 5)
+        ("OK", 0),
+        ("ERROR", 1),
+        ("NOTHING", 2),
+        ("INTEGRITY", 3),
+        ("NIFI", 4),
+        ("INCOMPLETE", 5),
     ]
 
 
@@ -52,7 +57,11 @@ def test_a_local_stack_gives_the_endpoint_credentials_and_settings(stack_dir):
 
 
 def test_the_environment_overrides_the_stacks_defaults(stack_dir):
-    environ = {"COURIER_ARCHIVE_BUCKET": "mine", "COURIER_IDEMPOTENCY_TABLE": "ledger", "AWS_ENDPOINT_URL": "http://127.0.0.1:4999"}
+    environ = {
+        "COURIER_ARCHIVE_BUCKET": "mine",
+        "COURIER_IDEMPOTENCY_TABLE": "ledger",
+        "AWS_ENDPOINT_URL": "http://127.0.0.1:4999",
+    }
     context = Context.load(stack_dir, environ=environ)
     assert context.settings().archive_bucket == "mine"
     assert context.setting("idempotency_table") == "ledger"

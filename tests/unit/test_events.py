@@ -55,7 +55,17 @@ def test_events_other_than_object_created_are_ignored():
         json.dumps({"Records": []}),
         json.dumps({"Records": [{"eventName": "ObjectCreated:Put"}]}),
         json.dumps({"hello": "world"}),
-        json.dumps({"Records": [{"eventName": "ObjectCreated:Put", "eventTime": "bad", "s3": {"bucket": {"name": "b"}, "object": {"key": "k", "eTag": "e"}}}]}),
+        json.dumps(
+            {
+                "Records": [
+                    {
+                        "eventName": "ObjectCreated:Put",
+                        "eventTime": "bad",
+                        "s3": {"bucket": {"name": "b"}, "object": {"key": "k", "eTag": "e"}},
+                    }
+                ]
+            }
+        ),
     ],
 )
 def test_malformed_body_is_an_error_of_that_message_only(body):
@@ -95,7 +105,9 @@ HOSTILE_BODIES = {
     "encoded surrogate key": json.dumps(notification(_record_with(key="in/%ED%A0%80.json"))),
     "key too long": json.dumps(notification(_record_with(key="k" * 1025))),
     "record not an object": json.dumps({"Records": [1]}),
-    "bucket not a string": json.dumps(notification({**_record_with(), "s3": {"bucket": {"name": 7}, "object": {"key": "k", "eTag": "e"}}})),
+    "bucket not a string": json.dumps(
+        notification({**_record_with(), "s3": {"bucket": {"name": 7}, "object": {"key": "k", "eTag": "e"}}})
+    ),
     "not JSON bytes": "\x00\xff\xfe",
 }
 

@@ -34,7 +34,13 @@ def test_malformed_responses_fail_the_whole_batch(response):
 
 
 def test_sqs_message_becomes_a_lambda_record():
-    message = {"MessageId": "m", "ReceiptHandle": "r", "Body": "{}", "MD5OfBody": "x", "Attributes": {"ApproximateReceiveCount": "2"}}
+    message = {
+        "MessageId": "m",
+        "ReceiptHandle": "r",
+        "Body": "{}",
+        "MD5OfBody": "x",
+        "Attributes": {"ApproximateReceiveCount": "2"},
+    }
     record = lambda_sqs_record(message, "arn:aws:sqs:eu-west-2:1:q", "eu-west-2")
     assert record["messageId"] == "m" and record["receiptHandle"] == "r" and record["eventSource"] == "aws:sqs"
     assert record["attributes"]["ApproximateReceiveCount"] == "2" and record["eventSourceARN"].endswith(":q")

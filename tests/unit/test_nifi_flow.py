@@ -20,7 +20,11 @@ def by_name(flow):
 
 def edges(flow):
     names = {c["identifier"]: c["name"] for c in flow["processors"] + flow["outputPorts"]}
-    return {(names[c["source"]["id"]], rel, names[c["destination"]["id"]]) for c in flow["connections"] for rel in c["selectedRelationships"]}
+    return {
+        (names[c["source"]["id"]], rel, names[c["destination"]["id"]])
+        for c in flow["connections"]
+        for rel in c["selectedRelationships"]
+    }
 
 
 def test_processors_of_the_contract_are_present(flow):

@@ -217,18 +217,32 @@ def test_breaker_state_is_the_worst_circuit():
 def test_status_of_a_local_stack_comes_from_its_receiver():
     class Receiver:
         def stats(self) -> dict[str, Any]:
-            return {"distinct_files": 7, "duplicate_deliveries": 0, "latency_seconds": {"p50": 1.0}, "mode": "ok"}
+            return {
+                "distinct_files": 7,
+                "duplicate_deliveries": 2,
+                "distinct_bundles": 3,
+                "files_in_several_bundles": 0,
+                "latency_seconds": {"p50": 1.0},
+                "mode": "ok",
+            }
 
     archive = MemoryArchive({"bundles/a.tar.gz": b"", "index/a.jsonl": b""})
     local = LocalSources(archive, Receiver())
     queue, dlq = MemoryQueue("q", [{}], in_flight=2), MemoryQueue("d", [{}])
     snapshot = gather(StatusSources(queue, dlq, States("OPEN"), Mapping(), "uuid", local))
     assert list(snapshot)[:7] == [
-        "queue_depth", "in_flight", "dlq_depth", "esm_enabled", "esm_uuid", "breaker_state", "queue_retention_seconds"
+        "queue_depth",
+        "in_flight",
+        "dlq_depth",
+        "esm_enabled",
+        "esm_uuid",
+        "breaker_state",
+        "queue_retention_seconds",
     ]
     assert (snapshot["queue_depth"], snapshot["in_flight"], snapshot["dlq_depth"]) == (1, 2, 1)
     assert (snapshot["esm_enabled"], snapshot["esm_uuid"], snapshot["breaker_state"]) == (True, "uuid", "OPEN")
     assert (snapshot["bundles_archived"], snapshot["files_delivered"], snapshot["receiver_mode"]) == (1, 7, "ok")
+    assert (snapshot["duplicate_deliveries"], snapshot["distinct_bundles"], snapshot["files_in_several_bundles"]) == (2, 3, 0)
 
 
 def test_status_in_aws_comes_from_cloudwatch():

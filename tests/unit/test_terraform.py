@@ -55,7 +55,10 @@ def test_this_is_reserved_for_a_single_main_resource(module):
 
 
 ENVS = MODULES.parent / "envs"
-ENV_VALUES = {"staging": {"maximum_concurrency": 4, "monthly_budget_amount": 100}, "prod": {"maximum_concurrency": 10, "monthly_budget_amount": 250}}
+ENV_VALUES = {
+    "staging": {"maximum_concurrency": 4, "monthly_budget_amount": 100},
+    "prod": {"maximum_concurrency": 10, "monthly_budget_amount": 250},
+}
 
 
 def test_envs_compose_the_pipeline_in_eu_west_2():
@@ -87,10 +90,14 @@ def test_landing_bucket_versioned_expiring_encrypted_private():
     assert rule["expiration"][0]["days"] == "${var.expiration_days}" and default("landing_bucket", "expiration_days") == 7
     assert rule["noncurrent_version_expiration"][0]["noncurrent_days"] == "${var.noncurrent_expiration_days}"
     assert default("landing_bucket", "noncurrent_expiration_days") <= 7
-    sse = r[("aws_s3_bucket_server_side_encryption_configuration", "this")]["rule"][0]["apply_server_side_encryption_by_default"][0]
+    sse = r[("aws_s3_bucket_server_side_encryption_configuration", "this")]["rule"][0]["apply_server_side_encryption_by_default"][
+        0
+    ]
     assert sse["sse_algorithm"] == "AES256"
     block = r[("aws_s3_bucket_public_access_block", "this")]
-    assert all(block[k] is True for k in ("block_public_acls", "block_public_policy", "ignore_public_acls", "restrict_public_buckets"))
+    assert all(
+        block[k] is True for k in ("block_public_acls", "block_public_policy", "ignore_public_acls", "restrict_public_buckets")
+    )
     assert r[("aws_s3_bucket_notification", "this")]["queue"][0]["events"] == ["s3:ObjectCreated:*"]
 
 
@@ -98,9 +105,16 @@ def test_landing_bucket_versioned_expiring_encrypted_private():
 def test_buckets_deny_requests_without_tls_or_below_tls_1_2(module):
     sids = by_sid("s3_tls_policy")
     assert sids["DenyInsecureTransport"]["effect"] == "Deny"
-    assert ("Bool", "aws:SecureTransport", ["false"]) in [(c["test"], c["variable"], c["values"]) for c in sids["DenyInsecureTransport"]["condition"]]
+    assert ("Bool", "aws:SecureTransport", ["false"]) in [
+        (c["test"], c["variable"], c["values"]) for c in sids["DenyInsecureTransport"]["condition"]
+    ]
     tls = sids["DenyTlsBelow12"]["condition"][0]
-    assert (sids["DenyTlsBelow12"]["effect"], tls["test"], tls["variable"], tls["values"]) == ("Deny", "NumericLessThan", "s3:TlsVersion", ["1.2"])
+    assert (sids["DenyTlsBelow12"]["effect"], tls["test"], tls["variable"], tls["values"]) == (
+        "Deny",
+        "NumericLessThan",
+        "s3:TlsVersion",
+        ["1.2"],
+    )
     # ... and each bucket's policy is built on those statements, for its own ARN.
     modules = {name: body for block in load(module).get("module", []) for name, body in block.items()}
     assert modules["tls"]["source"] == "../s3_tls_policy" and modules["tls"]["bucket_arn"] == "${aws_s3_bucket.this.arn}"
@@ -112,7 +126,11 @@ def test_external_party_may_only_put_from_its_source_ranges():
     allow = sids["UploaderMayOnlyPut"]
     assert allow["actions"] == ["s3:PutObject"]
     condition = allow["condition"][0]
-    assert (condition["test"], condition["variable"], condition["values"]) == ("IpAddress", "aws:SourceIp", "${var.uploader_source_cidrs}")
+    assert (condition["test"], condition["variable"], condition["values"]) == (
+        "IpAddress",
+        "aws:SourceIp",
+        "${var.uploader_source_cidrs}",
+    )
     deny = sids["UploaderMayNotReadListOrDelete"]
     assert deny["effect"] == "Deny"
     assert {"s3:GetObject", "s3:ListBucket", "s3:DeleteObject", "s3:DeleteObjectVersion"} <= set(deny["actions"])
@@ -134,7 +152,9 @@ def test_archive_moves_bundles_to_deep_archive_and_writer_only_puts():
     sids = by_sid("archive_bucket")
     assert set(sids["WriterMayOnlyPut"]["actions"]) == {"s3:PutObject", "s3:PutObjectTagging"}
     assert sids["WriterMayNotDeleteOrReadVersions"]["effect"] == "Deny"
-    assert {"s3:GetObjectVersion", "s3:DeleteObject", "s3:DeleteObjectVersion"} <= set(sids["WriterMayNotDeleteOrReadVersions"]["actions"])
+    assert {"s3:GetObjectVersion", "s3:DeleteObject", "s3:DeleteObjectVersion"} <= set(
+        sids["WriterMayNotDeleteOrReadVersions"]["actions"]
+    )
     assert "s3:RestoreObject" in sids["ReplayMayReadAndRestore"]["actions"]
 
 
@@ -144,7 +164,9 @@ def test_an_undelivered_bundle_stays_readable_for_its_resend():
     assert delivered["prefix"] == "${var.bundle_prefix}/" and delivered["tags"] == {provision.DELIVERED_TAG: "true"}
     later = rules["undelivered-bundles-to-deep-archive"]
     assert "var.undelivered_transition_days" in later["transition"][0]["days"]
-    floor = int(re.search(r">= (\d+)", variables("archive_bucket")["undelivered_transition_days"]["validation"][0]["condition"]).group(1))
+    floor = int(
+        re.search(r">= (\d+)", variables("archive_bucket")["undelivered_transition_days"]["validation"][0]["condition"]).group(1)
+    )
     assert floor * 86400 > provision.QUEUE_RETENTION_SECONDS + provision.DLQ_RETENTION_SECONDS
     # the writer reads bundles back (a resend), nothing else, and deletes nothing
     read = by_sid("archive_bucket")["WriterMayReadBundlesToResend"]
@@ -243,7 +265,9 @@ def test_aggregator_cannot_change_its_own_configuration():
     actions = {a for s in allow_statements("aggregator") for a in s["actions"]}
     assert not any(a.startswith("lambda:") for a in actions)
     deny = by_sid("aggregator")["NeverChangeItself"]
-    assert deny["effect"] == "Deny" and {"lambda:UpdateFunctionConfiguration", "lambda:UpdateEventSourceMapping"} <= set(deny["actions"])
+    assert deny["effect"] == "Deny" and {"lambda:UpdateFunctionConfiguration", "lambda:UpdateEventSourceMapping"} <= set(
+        deny["actions"]
+    )
     archive_actions = {a for s in allow_statements("aggregator") if "archive" in str(s["resources"]) for a in s["actions"]}
     assert {"s3:DeleteObject", "s3:DeleteObjectVersion", "s3:GetObjectVersion"}.isdisjoint(archive_actions)
 
@@ -275,7 +299,10 @@ def test_secret_rotates_on_a_schedule():
 def test_alarms_cover_backlog_expiry_dlq_errors_breaker_slo_and_auth():
     r = resources("monitoring")
     alarms = {name: body for (rtype, name), body in r.items() if rtype == "aws_cloudwatch_metric_alarm"}
-    assert alarms["backlog"]["metric_name"] == "ApproximateAgeOfOldestMessage" and default("monitoring", "backlog_age_seconds") == 3600
+    assert (
+        alarms["backlog"]["metric_name"] == "ApproximateAgeOfOldestMessage"
+        and default("monitoring", "backlog_age_seconds") == 3600
+    )
     assert "var.queue_retention_seconds * var.data_expiry_fraction" in alarms["data_expiring"]["threshold"]
     assert alarms["dlq"]["dimensions"] == {"QueueName": "${var.dlq_name}"}
     assert alarms["latency_p95"]["extended_statistic"] == "p95" and default("monitoring", "latency_p95_seconds") == 120
@@ -294,7 +321,13 @@ def test_alarm_metrics_are_ones_the_code_emits():
     source = "".join(p.read_text() for p in (Path(__file__).parents[2] / "src" / "courier").rglob("*.py"))
     monitoring = (MODULES / "monitoring" / "main.tf").read_text()
     for metric in set(re.findall(r'metric_name\s*=\s*"([A-Za-z]+)"', monitoring)):
-        if metric in {"ApproximateAgeOfOldestMessage", "ApproximateNumberOfMessagesVisible", "Errors", "Throttles", "NumberOfMessagesSent"}:
+        if metric in {
+            "ApproximateAgeOfOldestMessage",
+            "ApproximateNumberOfMessagesVisible",
+            "Errors",
+            "Throttles",
+            "NumberOfMessagesSent",
+        }:
             continue
         assert f'"{metric}"' in source, f"alarm on {metric}, which the code never emits"
 
@@ -344,18 +377,28 @@ def test_every_deployable_function_timeout_keeps_the_time_budget():
     window = default("pipeline", "batching_window_seconds")
     for timeout in _function_timeouts():
         settings = Settings.from_env(
-            {"COURIER_ARCHIVE_BUCKET": "a", "COURIER_NIFI_URL": "https://nifi/x", "COURIER_FUNCTION_TIMEOUT_SECONDS": str(timeout),
-             "COURIER_CLAIM_LEASE_SECONDS": str(timeout + lease_extra)}
+            {
+                "COURIER_ARCHIVE_BUCKET": "a",
+                "COURIER_NIFI_URL": "https://nifi/x",
+                "COURIER_FUNCTION_TIMEOUT_SECONDS": str(timeout),
+                "COURIER_CLAIM_LEASE_SECONDS": str(timeout + lease_extra),
+            }
         )
-        assert budget.violated(
-            timeout, settings.connect_timeout_seconds, settings.read_timeout_seconds, timeout + lease_extra,
-            budget.VISIBILITY_FACTOR * timeout + window, window,
-        ) == []
+        assert (
+            budget.violated(
+                timeout,
+                settings.connect_timeout_seconds,
+                settings.read_timeout_seconds,
+                timeout + lease_extra,
+                budget.VISIBILITY_FACTOR * timeout + window,
+                window,
+            )
+            == []
+        )
 
 
 def test_the_function_timeout_reaches_the_code():
     assert "COURIER_FUNCTION_TIMEOUT_SECONDS = tostring(var.timeout_seconds)" in (MODULES / "aggregator" / "main.tf").read_text()
-
 
 
 # --- nothing landed is deleted before it was delivered ------------------------------------------
@@ -374,7 +417,9 @@ def _terraform_landing_lifecycle() -> dict:
         shaped = {
             "ID": rule["id"],
             "Status": rule["status"],
-            "Filter": {"Tag": {"Key": flt["tag"][0]["key"], "Value": flt["tag"][0]["value"]}} if "tag" in flt else {"Prefix": flt["prefix"]},
+            "Filter": {"Tag": {"Key": flt["tag"][0]["key"], "Value": flt["tag"][0]["value"]}}
+            if "tag" in flt
+            else {"Prefix": flt["prefix"]},
             "Expiration": {"Days": value(rule["expiration"][0]["days"])},
             "NoncurrentVersionExpiration": {"NoncurrentDays": value(rule["noncurrent_version_expiration"][0]["noncurrent_days"])},
         }
@@ -402,7 +447,12 @@ def test_no_lifecycle_rule_deletes_an_undelivered_revision_while_a_message_can_n
 
 def test_the_aggregator_may_tag_landed_revisions_and_write_its_ledger_assignments():
     tagging = by_sid("aggregator")["TagDeliveredLandedFiles"]
-    assert set(tagging["actions"]) == {"s3:GetObjectTagging", "s3:GetObjectVersionTagging", "s3:PutObjectTagging", "s3:PutObjectVersionTagging"}
+    assert set(tagging["actions"]) == {
+        "s3:GetObjectTagging",
+        "s3:GetObjectVersionTagging",
+        "s3:PutObjectTagging",
+        "s3:PutObjectVersionTagging",
+    }
     assert tagging["resources"] == ["${var.landing_bucket_arn}/*"]
     assert {"dynamodb:UpdateItem", "dynamodb:BatchGetItem"} <= set(by_sid("aggregator")["IdempotencyLedger"]["actions"])
 

@@ -55,13 +55,23 @@ def test_any_bodies_mixed_with_valid_messages_fail_alone(bad, good):
     clock = FakeClock()
     landing, archive, nifi, ledger = FakeLanding(), FakeArchive(), FakeNiFi(), InMemoryLedger(clock=clock)
     aggregator = Aggregator(
-        ledger=ledger, landing=landing, archive=archive, nifi=nifi.client(), archive_prefix="bundles", max_bundle_bytes=1 << 20,
-        concurrency=2, clock=clock, breaker=FakeBreaker(clock=clock), parking_lot=FakeParkingLot(),
+        ledger=ledger,
+        landing=landing,
+        archive=archive,
+        nifi=nifi.client(),
+        archive_prefix="bundles",
+        max_bundle_bytes=1 << 20,
+        concurrency=2,
+        clock=clock,
+        breaker=FakeBreaker(clock=clock),
+        parking_lot=FakeParkingLot(),
     )
     try:
         valid = [sqs_record(notification(landing.land(f"good/{i}.json", b"ok")), message_id=f"good-{i}") for i in range(good)]
         hostile = [sqs_record(body, message_id=f"bad-{i}") for i, body in enumerate(bad)]
-        mixed = [m for pair in zip(hostile, valid + [None] * len(hostile), strict=False) for m in pair if m] + valid[len(hostile):]
+        mixed = [m for pair in zip(hostile, valid + [None] * len(hostile), strict=False) for m in pair if m] + valid[
+            len(hostile) :
+        ]
         result = aggregator.process(mixed)
         assert not any(m.startswith("good-") for m in result.failed)  # every valid message went through
         delivered = {entry for request in nifi.accepted for entry in json.loads(_manifest(request.body))}

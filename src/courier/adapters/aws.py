@@ -20,7 +20,14 @@ from courier.errors import AwsCallError, CourierError
 MISSING_CODES = frozenset({"NoSuchKey", "NoSuchVersion", "404", "NotFound"})
 # What an endpoint answers for a call it does not implement (older regions, emulators).
 NOT_IMPLEMENTED_CODES = frozenset(
-    {"UnsupportedOperation", "InvalidAction", "AWS.SimpleQueueService.UnsupportedOperation", "NotImplemented", "InvalidParameterValue", "404"}
+    {
+        "UnsupportedOperation",
+        "InvalidAction",
+        "AWS.SimpleQueueService.UnsupportedOperation",
+        "NotImplemented",
+        "InvalidParameterValue",
+        "404",
+    }
 )
 ACCESS_DENIED_CODES = frozenset({"AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "403"})
 CONDITION_FAILED = "ConditionalCheckFailedException"

@@ -146,11 +146,19 @@ class SQSParkingLot:
                 with translated("releasing parked messages (ChangeMessageVisibilityBatch)"):
                     response = self.sqs.change_message_visibility_batch(
                         QueueUrl=url,
-                        Entries=[{"Id": str(i), "ReceiptHandle": it["receipt_handle"]["S"], "VisibilityTimeout": 0} for i, it in enumerate(chunk)],
+                        Entries=[
+                            {"Id": str(i), "ReceiptHandle": it["receipt_handle"]["S"], "VisibilityTimeout": 0}
+                            for i, it in enumerate(chunk)
+                        ],
                     )
                 # A failed entry was received again since it was parked (its handle changed): nothing to do.
                 released += len(response.get("Successful", []))
-        batch_write(self.dynamodb, self.table, [{"DeleteRequest": {"Key": {"id": it["id"]}}} for it in items], "forgetting released messages")
+        batch_write(
+            self.dynamodb,
+            self.table,
+            [{"DeleteRequest": {"Key": {"id": it["id"]}}} for it in items],
+            "forgetting released messages",
+        )
         if items:
             logger.warning("released parked messages", extra={"parked": len(items), "released": released})
             metric("MessagesReleased", released)

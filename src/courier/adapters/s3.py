@@ -83,7 +83,6 @@ class S3Landing:
             etag=(response.get("ETag") or "").strip('"') or ref.etag,
         )
 
-
     def mark_delivered(self, identity: ObjectIdentity) -> bool:
         """Tag a delivered revision (keeping the uploader's tags) so the lifecycle may expire it a week after landing.
 
@@ -142,9 +141,7 @@ class S3Archive:
 
     def mark_delivered(self, key: str) -> None:
         with _storage_errors(f"tagging {key} as delivered"):
-            self.client.put_object_tagging(
-                Bucket=self.bucket, Key=key, Tagging={"TagSet": [DELIVERED]}
-            )
+            self.client.put_object_tagging(Bucket=self.bucket, Key=key, Tagging={"TagSet": [DELIVERED]})
 
     def _encryption(self, args: dict[str, Any]) -> None:
         if self.kms_key_id:

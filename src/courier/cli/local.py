@@ -49,9 +49,15 @@ def local_up(
     out = Console(file=sys.stdout)  # bound now: the stack sends the handler's stdout to lambda.log
     stack = _start(
         LocalConfig(
-            state_dir=state_dir, aws_port=aws_port, nifi_port=nifi_port, batch_size=batch_size,
-            batching_window_seconds=batching_window, concurrency=concurrency, visibility_timeout_seconds=visibility_timeout,
-            breaker_recovery_seconds=breaker_recovery, controller_period_seconds=controller_period,
+            state_dir=state_dir,
+            aws_port=aws_port,
+            nifi_port=nifi_port,
+            batch_size=batch_size,
+            batching_window_seconds=batching_window,
+            concurrency=concurrency,
+            visibility_timeout_seconds=visibility_timeout,
+            breaker_recovery_seconds=breaker_recovery,
+            controller_period_seconds=controller_period,
         )
     )
     stop = threading.Event()

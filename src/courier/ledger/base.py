@@ -225,7 +225,10 @@ class BaseLedger(ABC):
 
     def note_failures(self, notes: Iterable[FailureNote]) -> None:
         now = self.now()
-        self._put_notes([FailureNote(n.message_id, n.reason, n.detail, n.receive_count, n.objects, now) for n in notes], now + NOTE_TTL_SECONDS)
+        self._put_notes(
+            [FailureNote(n.message_id, n.reason, n.detail, n.receive_count, n.objects, now) for n in notes],
+            now + NOTE_TTL_SECONDS,
+        )
 
     def failure_note(self, message_id: str) -> FailureNote | None:
         return self._get_note(message_id)

@@ -32,6 +32,8 @@ from courier.ledger.base import (
 
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
+# Absent, expired (TTL deletes lazily), or IN_PROGRESS with a lapsed lease; never ASSIGNED.
+_CLAIMABLE = "attribute_not_exists(#pk) OR #exp <= :now OR (#status = :in_progress AND #lease <= :now)"
 _TRANSACTION_LIMIT = 100  # TransactWriteItems takes at most 100 actions
 _BATCH_GET_LIMIT = 100  # BatchGetItem takes at most 100 keys
 _BATCH_GET_ATTEMPTS = 8
@@ -95,8 +97,13 @@ class DynamoDBLedger(BaseLedger):
                 self.client.put_item(
                     TableName=self.table_name,
                     Item=_to_item(record),
-                    ConditionExpression="attribute_not_exists(#pk) OR #exp <= :now OR (#status = :in_progress AND #lease <= :now)",
-                    ExpressionAttributeNames={"#pk": PARTITION_KEY, "#exp": EXPIRY_ATTRIBUTE, "#status": "status", "#lease": "lease_until"},
+                    ConditionExpression=_CLAIMABLE,
+                    ExpressionAttributeNames={
+                        "#pk": PARTITION_KEY,
+                        "#exp": EXPIRY_ATTRIBUTE,
+                        "#status": "status",
+                        "#lease": "lease_until",
+                    },
                     ExpressionAttributeValues={":now": {"N": str(now)}, ":in_progress": {"S": IN_PROGRESS}},
                     ReturnValuesOnConditionCheckFailure="ALL_OLD",
                 )
@@ -269,7 +276,10 @@ class DynamoDBLedger(BaseLedger):
 
     def _delete_if_owned(self, identity: ObjectIdentity, token: str) -> None:
         self._conditional_delete(
-            identity, "#status = :in_progress AND #token = :token", {":in_progress": {"S": IN_PROGRESS}, ":token": {"S": token}}, "release"
+            identity,
+            "#status = :in_progress AND #token = :token",
+            {":in_progress": {"S": IN_PROGRESS}, ":token": {"S": token}},
+            "release",
         )
 
     def _conditional_delete(self, identity: ObjectIdentity, condition: str, values: dict[str, Any], action: str) -> None:

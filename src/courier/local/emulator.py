@@ -24,6 +24,7 @@ from courier.resources import FUNCTION_HANDLER, FUNCTION_NAME
 
 ROLE_NAME = FUNCTION_NAME
 
+
 def ensure_port_free(port: int, what: str, flag: str) -> None:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         # As the servers do: connections of a previous run in TIME_WAIT must not count as "in use".
@@ -31,7 +32,9 @@ def ensure_port_free(port: int, what: str, flag: str) -> None:
         try:
             probe.bind(("127.0.0.1", port))
         except OSError:
-            raise PortInUseError(f"port {port} on 127.0.0.1 ({what}) is in use; stop what uses it or pick another with {flag}") from None
+            raise PortInUseError(
+                f"port {port} on 127.0.0.1 ({what}) is in use; stop what uses it or pick another with {flag}"
+            ) from None
 
 
 _ATOMIC = threading.RLock()

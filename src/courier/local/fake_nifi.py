@@ -201,7 +201,7 @@ class _Handler(BaseHTTPRequestHandler):
             mode = json.loads(body)["mode"]
             self.state.set_mode(mode)
         except (ValueError, KeyError, TypeError) as exc:
-            self._reply(400, {"error": str(exc) or "expected {\"mode\": ...}"})
+            self._reply(400, {"error": str(exc) or 'expected {"mode": ...}'})
             return
         self._reply(200, {"mode": mode})
 

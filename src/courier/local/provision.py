@@ -135,6 +135,4 @@ def _create_table(dynamodb: Any, name: str, keys: list[tuple[str, str]], ttl_att
     except dynamodb.exceptions.ResourceInUseException:
         return
     if ttl_attribute:
-        dynamodb.update_time_to_live(
-            TableName=name, TimeToLiveSpecification={"Enabled": True, "AttributeName": ttl_attribute}
-        )
+        dynamodb.update_time_to_live(TableName=name, TimeToLiveSpecification={"Enabled": True, "AttributeName": ttl_attribute})

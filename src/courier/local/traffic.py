@@ -32,7 +32,8 @@ def realistic_file(rng: random.Random, target_bytes: int = 27_000) -> bytes:
         record = {
             "event_id": str(uuid.UUID(int=rng.getrandbits(128))),
             "account": f"AC{rng.randrange(10**9):09d}",
-            "ts": f"2026-11-25T{rng.randrange(24):02d}:{rng.randrange(60):02d}:{rng.randrange(60):02d}.{rng.randrange(1000):03d}Z",
+            "ts": f"2026-11-25T{rng.randrange(24):02d}:{rng.randrange(60):02d}:{rng.randrange(60):02d}"
+            f".{rng.randrange(1000):03d}Z",
             "amount": round(rng.uniform(0, 10_000), 2),
             "currency": rng.choice(["GBP", "EUR", "USD"]),
             "status": rng.choice(["settled", "pending", "reversed"]),
