@@ -29,8 +29,10 @@ from courier.bundle import Bundle, FetchedFile, read_manifest
 from courier.delivery import SHA256_HEADER, Credentials
 from courier.errors import (
     ArchiveCorruptError,
+    AwsCallError,
     BreakerOpenError,
     CourierError,
+    DependencyUnavailableError,
     LedgerUnavailableError,
     ObjectMissingError,
     ObjectTooLargeError,
@@ -435,6 +437,8 @@ class FakeBreaker:
         self.probe_until = 0.0
         self.failures = 0
         self.transitions: list[str] = []
+        self.dependency: str | None = None
+        self.unreadable = False  # read() raises, as a throttled GetItem makes the real one raise
 
     def open(self) -> None:
         """Open the circuit now (what the threshold-th counted failure does)."""
@@ -450,7 +454,24 @@ class FakeBreaker:
         return self.clock() >= self.probe_until  # HALF_OPEN: only a lapsed probe is replaced
 
     def read(self) -> BreakerReading:
-        return BreakerReading(self.state, self.opened_at)
+        if self.unreadable:
+            raise AwsCallError("reading the circuit failed: ThrottlingException (injected)", "ThrottlingException")
+        return BreakerReading(self.state, self.opened_at, self.dependency)
+
+    def record_failure(self, dependency: str, reason: str) -> None:
+        self.dependency = dependency
+
+        def failed() -> int:
+            raise DependencyUnavailableError(f"{dependency} failed the whole batch ({reason})", dependency)
+
+        try:
+            self.guard(failed)()
+        except (DependencyUnavailableError, BreakerOpenError):
+            pass
+
+    def close(self) -> None:
+        self._move("CLOSED")
+        self.opened_at = None
 
     def guard(self, deliver: Callable[..., int]) -> Callable[..., int]:
         def call(*args: Any, **kwargs: Any) -> int:
@@ -495,6 +516,9 @@ class FakeParkingLot:
         self.parked.clear()
         self.released += count
         return count
+
+    def has_parked(self) -> bool:
+        return bool(self.parked)
 
     @property
     def parked_ids(self) -> set[str]:

@@ -38,6 +38,7 @@ from courier.errors import (
     ClaimBusyError,
     CourierError,
     NiFiHashRejectedError,
+    NiFiRejectedError,
     ObjectTooLargeError,
     TimeBudgetError,
 )
@@ -46,8 +47,19 @@ from courier.ledger.base import BaseLedger, ClaimStatus, FailureNote, LedgerReco
 from courier.observability import logger, metric
 from courier.ports import Archive, Breaker, Landing, NiFi, ParkingLot
 
+RESEND_LOCK = "courier#resend"  # the ledger "bucket" of the per-bundle resend leases
+
+# A reason that failed every file of a batch is about a dependency, not about the files:
+# it counts as an outage of that dependency (breaker, parking, controller probe), never a DLQ.
+SYSTEMIC_REASONS = {
+    "ledger_unavailable": "dynamodb",
+    "storage_unavailable": "s3",
+    "secret_unavailable": "secretsmanager",
+    "secret_format": "secretsmanager",
+    "nifi_rejected": "nifi",
+}
 # Failures that mean "NiFi is down": parked while the circuit is open.
-OUTAGE_REASONS = frozenset({"breaker_open", "nifi_unavailable", "nifi_auth"})
+OUTAGE_REASONS = frozenset({"breaker_open", "nifi_unavailable", "nifi_auth", "dependency_unavailable", *SYSTEMIC_REASONS})
 # Failures not worth a note for `courier dlq list` (transient by nature, and frequent).
 UNNOTED_REASONS = frozenset({"breaker_open", "claim_busy"})
 
@@ -157,8 +169,21 @@ class Aggregator:
             self._ship(group, {f.identity: jobs[f.identity] for f in group}, token, result)
         for reason, files in sorted(result.failed_files.items()):
             metric("FilesFailed", files, reason=reason)
+        self._count_systemic(result)
         self._after_failures(records, result)
         return result
+
+    def _count_systemic(self, result: BatchResult) -> None:
+        """A dependency that failed every file of the batch is counted by the breaker, like NiFi down."""
+        if self.breaker is None or result.delivered or result.skipped or not result.failed_files:
+            return
+        if not set(result.failed_files) <= set(SYSTEMIC_REASONS):
+            return
+        reason = result.failed_files.most_common(1)[0][0]
+        dependency = SYSTEMIC_REASONS[reason]
+        logger.error("a dependency failed the whole batch", extra={"dependency": dependency, "reason": reason})
+        metric("DependencyFailures", 1, dependency=dependency)
+        self.breaker.record_failure(dependency, reason)
 
     def _fail_fast(self, records: list[Mapping[str, Any]], result: BatchResult) -> BatchResult:
         """Circuit open: no ledger, no S3, no HTTP. Every message goes back, hidden for a while."""
@@ -287,27 +312,43 @@ class Aggregator:
         try:
             bundle = build_bundle(group)
             key = archive_key(self.archive_prefix, bundle)
+            self._check_time(bundle)  # before anything is written: a bundle given back leaves nothing behind
             # The bundle and its index lines go up side by side: both before the POST.
             index = self.pool.submit(self.archive.put_index, index_key(bundle), index_lines(bundle, key))
             self.archive.put(key, bundle)
             index.result()
             metric("BundlesArchived")
-            self._check_time(bundle)
             # From here on these files only ever go out in this bundle, whatever happens to this invocation.
             if not self.ledger.assign(bundle.identities, token, key, bundle.sha256):
                 raise ClaimBusyError(f"bundle {bundle.bundle_id}: a file was claimed by another invocation; not sent")
             assigned = True
+            self._check_time(bundle)  # the assignment took time too
             status = self._post(bundle, key)
+        except NiFiRejectedError as exc:
+            # NiFi answered this first POST with a definitive refusal: it holds no copy, so the assignment
+            # is dropped and the files are built afresh, instead of pinning them to a bundle NiFi refuses.
+            for job in (jobs[f.identity] for f in group):
+                self._quietly(lambda identity, token: self.ledger.abandon(identity, token, key), job.ref.identity, token)
+            self._bundle_failed(bundle, exc, [jobs[f.identity] for f in group], token, False, result)
+            return
         except Exception as exc:  # noqa: BLE001 - one bundle's failure must not take the others down
             self._bundle_failed(bundle, exc, [jobs[f.identity] for f in group], token, assigned, result)
             return
         self._acknowledged(bundle, key, status, [f.ref for f in group], result)
 
     def _resend(self, key: str, jobs: list[FileJob], token: str, result: BatchResult) -> None:
-        """Send an archived bundle again, byte for byte: its files were assigned to it before a POST."""
+        """Send an archived bundle again, byte for byte: its files were assigned to it before a POST.
+
+        One invocation at a time resends a given bundle (a lease on the bundle in the
+        ledger): after an outage its files' messages come back in several batches at
+        once, and each would otherwise send the same bytes again.
+        """
         bundle: Bundle | None = None
         assigned = True
+        lock = ObjectIdentity(RESEND_LOCK, key, "resend")
         try:
+            if self.ledger.claim(lock, token) is not ClaimStatus.CLAIMED:
+                raise ClaimBusyError(f"bundle {key} is being resent by another invocation")
             data = self.archive.get(key)
             expected = jobs[0].assigned_sha256
             if hashlib.sha256(data).hexdigest() != expected:
@@ -325,9 +366,12 @@ class Aggregator:
             status = self._post(bundle, key)
         except Exception as exc:  # noqa: BLE001
             self._bundle_failed(bundle, exc, jobs, token, assigned, result, archive=key)
-            return
-        metric("BundlesResent")
-        self._acknowledged(bundle, key, status, [job.ref for job in jobs], result)
+        else:
+            metric("BundlesResent")
+            self._acknowledged(bundle, key, status, [job.ref for job in jobs], result)
+        finally:
+            # Only once its files are complete: a resend lease given up earlier lets another invocation send it again.
+            self.ledger_release(lock, token)
 
     def _bundle_failed(
         self,

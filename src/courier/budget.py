@@ -18,6 +18,8 @@ timeout kills it with claims held and the batch redelivered whole. So:
 
 from __future__ import annotations
 
+from courier.resources import DLQ_RETENTION_SECONDS
+
 BOOKKEEPING_SECONDS = 10.0  # after the last POST: complete/release in the ledger, tag, notes, response
 POST_ATTEMPTS = 2  # a 401 re-read of the secret or a 422 resend sends the same bundle a second time
 VISIBILITY_FACTOR = 6  # AWS's guidance for SQS event sources: visibility >= 6 x function timeout (+ window)
@@ -52,6 +54,7 @@ def violated(
     lease_seconds: float | None = None,
     visibility_timeout: float | None = None,
     batching_window: float = 0,
+    ledger_ttl_seconds: float | None = None,
 ) -> list[str]:
     """The relations these values break, each as one sentence; [] when all hold."""
     problems = []
@@ -67,5 +70,10 @@ def violated(
         problems.append(
             f"the visibility timeout ({visibility_timeout:g} s) must be at least {VISIBILITY_FACTOR} x the function timeout"
             f" + the batching window ({VISIBILITY_FACTOR * function_timeout + batching_window:g} s)"
+        )
+    if ledger_ttl_seconds is not None and ledger_ttl_seconds <= DLQ_RETENTION_SECONDS:
+        problems.append(
+            f"the ledger's TTL ({ledger_ttl_seconds / 86400:g} d) must outlast a message ({DLQ_RETENTION_SECONDS / 86400:g} d):"
+            " a copy arriving after its file's record expired would be built into a second bundle"
         )
     return problems

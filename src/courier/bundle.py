@@ -245,3 +245,30 @@ def bundle_from_archive(data: bytes) -> Bundle:
         )
     except (KeyError, TypeError) as exc:
         raise ValueError(f"bundle manifest lacks {exc}") from None
+
+
+PROBE_ARCHIVE_KEY = "probe"  # canaries are never archived
+
+
+def probe_bundle(at: datetime) -> Bundle:
+    """A canary: a real tar.gz with only a manifest that says it is a probe, so NiFi checks it like any bundle.
+
+    The breaker controller POSTs it (with ``X-Courier-Probe: true``) to see whether
+    delivery works again; NiFi's flow answers and drops it.
+    """
+    bundle_id = str(uuid.uuid5(_BUNDLE_NAMESPACE, f"probe\x00{_iso(at)}"))
+    manifest = {
+        "format": MANIFEST_FORMAT,
+        "probe": True,
+        "bundle_id": bundle_id,
+        "created_at": _iso(at),
+        "file_count": 0,
+        "total_bytes": 0,
+        "files": [],
+    }
+    manifest_bytes = json.dumps(manifest, sort_keys=True, separators=(",", ":")).encode("utf-8")
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        tar.addfile(_tarinfo(MANIFEST_NAME, len(manifest_bytes)), io.BytesIO(manifest_bytes))
+    data = gzip_deterministic(raw.getvalue())
+    return Bundle(bundle_id, at, data, hashlib.sha256(data).hexdigest(), manifest, (), 0)

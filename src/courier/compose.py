@@ -18,6 +18,7 @@ from courier.adapters.breaker import DynamoDBBreaker, persistence
 from courier.adapters.mapping import LambdaEventSourceMapping
 from courier.adapters.nifi import NiFiClient
 from courier.adapters.parking import SQSParkingLot
+from courier.adapters.probe import CanaryProbe
 from courier.adapters.s3 import S3Archive, S3Landing
 from courier.adapters.secrets import CredentialsSource
 from courier.aggregator import Aggregator
@@ -120,17 +121,36 @@ def build_runtime(settings: Settings, session: Any = None, transport: httpx.Base
     return Runtime(settings=settings, aggregator=aggregator, nifi=nifi)
 
 
-def build_controller(settings: ControllerSettings, session: Any = None) -> Controller:
-    """The breaker controller with its breaker, mapping and parking lot wired to AWS."""
+def build_controller(controller: ControllerSettings, settings: Settings | None = None, session: Any = None) -> Controller:
+    """The breaker controller with its breaker, mapping, parking lot and (given ``settings``) its canary probe."""
     session = session_or_default(session)
     dynamodb = session.client("dynamodb")
+    probe = make_probe(settings, session, dynamodb) if settings is not None else None
     return Controller(
         breaker=DynamoDBBreaker(
-            persistence(dynamodb, settings.breaker_table),
-            recovery_seconds=settings.breaker_recovery_seconds,
+            persistence(dynamodb, controller.breaker_table),
+            failure_threshold=settings.breaker_failure_threshold if settings else 3,
+            recovery_seconds=controller.breaker_recovery_seconds,
+            success_threshold=settings.breaker_success_threshold if settings else 1,
             cache_seconds=CONTROLLER_CACHE_SECONDS,
         ),
-        event_source_mapping=LambdaEventSourceMapping(session.client("lambda"), settings.esm_uuid),
-        recovery_seconds=settings.breaker_recovery_seconds,
-        parking_lot=SQSParkingLot(session.client("sqs"), dynamodb, settings.breaker_table),
+        event_source_mapping=LambdaEventSourceMapping(session.client("lambda"), controller.esm_uuid),
+        recovery_seconds=controller.breaker_recovery_seconds,
+        parking_lot=SQSParkingLot(session.client("sqs"), dynamodb, controller.breaker_table),
+        probe=probe,
+        success_threshold=settings.breaker_success_threshold if settings else 1,
+    )
+
+
+def make_probe(settings: Settings, session: Any, dynamodb: Any) -> CanaryProbe:
+    """The controller's canary over the same secret, ledger, buckets and NiFi endpoint as the aggregator."""
+    secrets = session.client("secretsmanager")
+    credentials = CredentialsSource(secrets, settings.nifi_secret_id, 0)
+    return CanaryProbe(
+        make_nifi_client(settings, secrets),
+        credentials,
+        dynamodb,
+        session.client("s3"),
+        settings.idempotency_table,
+        [b for b in (settings.landing_bucket, settings.archive_bucket) if b],
     )

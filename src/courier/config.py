@@ -149,6 +149,11 @@ class Settings:
 
     archive_bucket: str = _setting(None, _text, "S3 bucket that receives the bundles.", required=True)
     nifi_url: str = _setting(None, _text, "NiFi ListenHTTP/HandleHttpRequest URL bundles are POSTed to.", required=True)
+    landing_bucket: str | None = _setting(
+        None,
+        _text,
+        "The landing bucket: the controller's probe checks it (the aggregator reads whichever bucket an event names).",
+    )
     archive_prefix: str = _setting(
         "bundles", _key_prefix, "Key prefix of archived bundles (bundles/YYYY/MM/DD/HH/<sha256>.tar.gz)."
     )
@@ -174,7 +179,9 @@ class Settings:
     claim_lease_seconds: int = _setting(
         960, _int(10, 86400), "How long a claim blocks other invocations if its holder dies (above the function timeout)."
     )
-    ledger_ttl_days: int = _setting(7, _int(1, 365), "Days a ledger item lives (DynamoDB TTL).")
+    ledger_ttl_days: int = _setting(
+        15, _int(1, 365), "Days a ledger item lives (DynamoDB TTL); longer than a message can (14 days), or a late copy rebuilds."
+    )
     secret_max_age_seconds: int = _setting(300, _int(0, 86400), "How long credentials are cached across warm invocations.")
     log_level: str = _setting("INFO", _choice("DEBUG", "INFO", "WARNING", "ERROR"), "Log level of the JSON logs.")
 
@@ -204,11 +211,15 @@ class Settings:
     def _check_consistency(self) -> None:
         assert self.read_timeout_seconds is not None
         problems = budget.violated(
-            self.function_timeout_seconds, self.connect_timeout_seconds, self.read_timeout_seconds, self.claim_lease_seconds
+            self.function_timeout_seconds,
+            self.connect_timeout_seconds,
+            self.read_timeout_seconds,
+            self.claim_lease_seconds,
+            ledger_ttl_seconds=self.ledger_ttl_days * 86400,
         )
         if problems:
             names = "COURIER_FUNCTION_TIMEOUT_SECONDS, COURIER_CONNECT_TIMEOUT_SECONDS, COURIER_READ_TIMEOUT_SECONDS"
-            raise ConfigError(f"{names} and COURIER_CLAIM_LEASE_SECONDS do not fit: {problems[0]}")
+            raise ConfigError(f"{names}, COURIER_CLAIM_LEASE_SECONDS and COURIER_LEDGER_TTL_DAYS do not fit: {problems[0]}")
         url = urlsplit(self.nifi_url)
         if url.scheme not in {"https", "http"} or not url.hostname:
             raise ConfigError(f"COURIER_NIFI_URL must be an https:// URL, got {self.nifi_url!r}")

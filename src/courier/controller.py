@@ -18,10 +18,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from courier.observability import logger, metric
-from courier.ports import Breaker, EventSourceMapping, ParkingLot
+from courier.errors import BreakerOpenError, CourierError, DependencyUnavailableError
+from courier.observability import logger, metric, metrics
+from courier.ports import Breaker, BreakerReading, DependencyProbe, EventSourceMapping, ParkingLot
 
-OPEN, CLOSED = "OPEN", "CLOSED"
+OPEN, HALF_OPEN, CLOSED, MISSING = "OPEN", "HALF_OPEN", "CLOSED", "MISSING"
+UNREADABLE = "UNREADABLE"
+# The breaker state as a number, published every run so an alarm can use M of N periods.
+STATE_VALUE = {CLOSED: 0, MISSING: 0, HALF_OPEN: 1, OPEN: 2}
 
 
 def mapping_should_run(state: str, opened_at: int | None, now: float, recovery_seconds: int) -> bool:
@@ -34,9 +38,11 @@ def mapping_should_run(state: str, opened_at: int | None, now: float, recovery_s
 @dataclass(frozen=True)
 class Decision:
     breaker_state: str
-    enabled_before: bool
-    enabled_after: bool
+    enabled_before: bool | None
+    enabled_after: bool | None
     released: int = 0  # parked messages made visible again
+    probed: str | None = None  # "ok" or the dependency that failed the controller's own probe
+    dependency: str | None = None  # what tripped the circuit, while it is not closed
 
     @property
     def changed(self) -> bool:
@@ -44,26 +50,37 @@ class Decision:
 
 
 class Controller:
-    """One run of the breaker controller: read the circuit, switch the mapping, release parked messages.
+    """One run of the breaker controller: read the circuit, probe it when due, switch the mapping, release parked messages.
+
+    It fails closed: it releases the parked backlog only after a consistent read
+    shows a real CLOSED item; a read error, or a missing item while messages are
+    parked, makes it do nothing that minute (or probe first). When the recovery
+    timeout has passed it probes every dependency itself (``probe``), so recovery
+    never waits for a new upload: success closes the circuit through the same
+    breaker state the aggregator reads, and the backlog is released at once.
 
     Parameters
     ----------
     breaker
-        The shared NiFi circuit (read only here).
+        The shared circuit.
     event_source_mapping
         The aggregator's SQS event source mapping, which only the controller may switch.
     recovery_seconds
         The breaker's recovery timeout: how long the mapping stays paused after the circuit opened.
     parking_lot
         Where the outage parked its messages; None releases nothing.
+    probe
+        The canary down every dependency's real path; None leaves probing to the next aggregator batch.
+    success_threshold
+        Successful probes that close the circuit (the breaker's setting).
     clock
         Epoch seconds; injectable for tests.
 
     Example
     -------
-    >>> controller = Controller(breaker, LambdaEventSourceMapping(lam, uuid), 60, parking_lot)  # doctest: +SKIP
+    >>> controller = Controller(breaker, LambdaEventSourceMapping(lam, uuid), 60, parking_lot, probe)  # doctest: +SKIP
     >>> controller.run_once()  # doctest: +SKIP
-    Decision(breaker_state='CLOSED', enabled_before=True, enabled_after=True, released=0)
+    Decision(breaker_state='CLOSED', enabled_before=True, enabled_after=True, released=0, probed=None, dependency=None)
     """
 
     def __init__(
@@ -72,46 +89,113 @@ class Controller:
         event_source_mapping: EventSourceMapping,
         recovery_seconds: int,
         parking_lot: ParkingLot | None = None,
+        probe: DependencyProbe | None = None,
+        success_threshold: int = 1,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.breaker = breaker
         self.event_source_mapping = event_source_mapping
         self.recovery_seconds = recovery_seconds
         self.parking_lot = parking_lot
+        self.probe = probe
+        self.success_threshold = success_threshold
         self.clock = clock
 
     def run_once(self) -> Decision:
-        reading = self.breaker.read()
+        try:
+            reading = self.breaker.read()
+            reading, probed = self._probe_if_due(reading)
+        except CourierError as exc:
+            # Fail closed: without a reliable reading, touch neither the mapping nor the parked messages.
+            logger.warning("breaker state unreadable; the controller does nothing this run", extra={"error": str(exc)})
+            metric("ControllerRunsSkipped")
+            return Decision(UNREADABLE, None, None)
         enabled = self.event_source_mapping.enabled()
         want = mapping_should_run(reading.state, reading.opened_at, self.clock(), self.recovery_seconds)
         if want != enabled:
             self.event_source_mapping.set_enabled(want)
             logger.warning(
                 "event source mapping " + ("resumed" if want else "paused"),
-                extra={"breaker_state": reading.state},
+                extra={"breaker_state": reading.state, "dependency": reading.dependency},
             )
             metric("MappingResumed" if want else "MappingPaused")
         released = 0
         if reading.state == CLOSED and self.parking_lot is not None:
             released = self.parking_lot.release_all()
-        return Decision(reading.state, enabled, want, released)
+        dependency = reading.dependency if reading.state in (OPEN, HALF_OPEN) else None
+        self._publish(reading.state, dependency)
+        return Decision(reading.state, enabled, want, released, probed, dependency)
+
+    def _probe_if_due(self, reading: BreakerReading) -> tuple[BreakerReading, str | None]:
+        if self.probe is None:
+            return reading, None
+        due = reading.state == OPEN and self.clock() >= (reading.opened_at or 0) + self.recovery_seconds
+        if due:
+            outcome = self._probe_through_breaker()
+            return self.breaker.read(), outcome
+        if reading.state == MISSING and self.parking_lot is not None and self.parking_lot.has_parked():
+            # Messages were parked, so the circuit was open; its item is gone. Probe before any release.
+            outcome = self._probe_directly()
+            if outcome == "ok":
+                self.breaker.close()
+            return self.breaker.read(), outcome
+        return reading, None
+
+    def _probe_through_breaker(self) -> str:
+        def canary() -> int:
+            self.probe.check()  # type: ignore[union-attr]
+            return 200
+
+        guarded = self.breaker.guard(canary)
+        for _ in range(self.success_threshold):
+            try:
+                guarded()
+            except DependencyUnavailableError as exc:
+                self._probe_failed(exc)
+                return exc.dependency
+            except BreakerOpenError:
+                return "busy"  # another invocation holds the probe lease
+        logger.warning("controller probe succeeded: every dependency answers")
+        metric("ControllerProbes", outcome="ok")
+        return "ok"
+
+    def _probe_directly(self) -> str:
+        try:
+            self.probe.check()  # type: ignore[union-attr]
+        except DependencyUnavailableError as exc:
+            self._probe_failed(exc)
+            return exc.dependency
+        metric("ControllerProbes", outcome="ok")
+        return "ok"
+
+    def _probe_failed(self, exc: DependencyUnavailableError) -> None:
+        logger.warning("controller probe failed", extra={"dependency": exc.dependency, "error": str(exc)})
+        metric("ControllerProbes", outcome="failed", dependency=exc.dependency)
+
+    def _publish(self, state: str, dependency: str | None) -> None:
+        metric("BreakerState", STATE_VALUE.get(state, 0), circuit="nifi")  # dimensioned: a 0 is published too
+        if dependency is not None:
+            metric("DependencyDown", 1, dependency=dependency)
 
 
 _controller: Controller | None = None
 
 
+@metrics.log_metrics(raise_on_empty_metrics=False)
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """Entry point of the controller function (EventBridge schedule, every minute)."""
     global _controller
     if _controller is None:
         from courier.compose import build_controller
-        from courier.config import ControllerSettings
+        from courier.config import ControllerSettings, Settings
 
-        _controller = build_controller(ControllerSettings.from_env())
+        _controller = build_controller(ControllerSettings.from_env(), Settings.from_env())
     decision = _controller.run_once()
     return {
         "breaker_state": decision.breaker_state,
         "mapping_enabled": decision.enabled_after,
         "changed": decision.changed,
         "released": decision.released,
+        "probed": decision.probed,
+        "dependency": decision.dependency,
     }

@@ -27,6 +27,8 @@ BUNDLE_ID_HEADER = "X-Courier-Bundle-Id"
 FILE_COUNT_HEADER = "X-Courier-File-Count"
 ARCHIVE_KEY_HEADER = "X-Courier-Archive-Key"
 REPLAY_HEADER = "X-Courier-Replay"
+# A canary of the breaker controller: NiFi checks it like any bundle (TLS, credentials, hash), answers, then drops it.
+PROBE_HEADER = "X-Courier-Probe"
 
 
 @dataclass(frozen=True)
@@ -48,7 +50,13 @@ class Credentials:
 
 
 def request_headers(
-    sha256: str, bundle_id: str, file_count: int, archive_key: str, credentials: Credentials, replay: bool = False
+    sha256: str,
+    bundle_id: str,
+    file_count: int,
+    archive_key: str,
+    credentials: Credentials,
+    replay: bool = False,
+    probe: bool = False,
 ) -> dict[str, str]:
     headers = {
         "Content-Type": CONTENT_TYPE,
@@ -60,6 +68,8 @@ def request_headers(
     }
     if replay:
         headers[REPLAY_HEADER] = "true"
+    if probe:
+        headers[PROBE_HEADER] = "true"
     return headers
 
 

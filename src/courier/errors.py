@@ -21,6 +21,7 @@ Every failure courier expects is one of these::
     │   ├── StorageUnavailableError
     │   ├── SecretUnavailableError
     │   ├── BreakerOpenError
+    │   ├── DependencyUnavailableError
     │   ├── BundleNotIntactError
     │   ├── TimeBudgetError
     │   └── (*) the NiFi errors marked above
@@ -168,6 +169,19 @@ class SecretUnavailableError(RetryableError):
     """The NiFi credentials could not be read from Secrets Manager."""
 
     reason = "secret_unavailable"
+
+
+class DependencyUnavailableError(RetryableError):
+    """A dependency failed the whole batch (or the controller's probe): counted by the breaker like a NiFi outage.
+
+    ``dependency`` names it: ``nifi``, ``secretsmanager``, ``dynamodb`` or ``s3``.
+    """
+
+    reason = "dependency_unavailable"
+
+    def __init__(self, message: str, dependency: str) -> None:
+        super().__init__(message)
+        self.dependency = dependency
 
 
 class BundleNotIntactError(RetryableError):

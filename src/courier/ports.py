@@ -12,6 +12,7 @@ port                    parameter                 implementation
 ``Breaker``             ``breaker``               ``adapters.breaker.DynamoDBBreaker``
 ``ParkingLot``          ``parking_lot``           ``adapters.parking.SQSParkingLot``
 ``EventSourceMapping``  ``event_source_mapping``  ``adapters.mapping.LambdaEventSourceMapping``
+``DependencyProbe``     ``probe``                 ``adapters.probe.CanaryProbe``
 ``BaseLedger``          ``ledger``                ``ledger.dynamodb.DynamoDBLedger``
 ======================  ========================  =============================================
 
@@ -52,6 +53,7 @@ __all__ = [
     "Breaker",
     "BreakerReading",
     "BreakerTable",
+    "DependencyProbe",
     "EventSourceMapping",
     "Landing",
     "Metrics",
@@ -89,15 +91,30 @@ class Archive(Protocol):
 class NiFi(Protocol):
     """NiFi's HTTPS endpoint: POST one bundle, return the 2xx status or raise a ``DeliveryError``."""
 
-    def post(self, data: bytes, sha256: str, bundle_id: str, file_count: int, archive_key: str, replay: bool = False) -> int: ...
+    def post(
+        self,
+        data: bytes,
+        sha256: str,
+        bundle_id: str,
+        file_count: int,
+        archive_key: str,
+        replay: bool = False,
+        probe: bool = False,
+    ) -> int: ...
 
 
 @dataclass(frozen=True)
 class BreakerReading:
-    """The shared circuit as stored: ``state`` is CLOSED, OPEN or HALF_OPEN; ``opened_at`` epoch seconds."""
+    """The shared circuit as stored.
+
+    ``state`` is CLOSED, OPEN or HALF_OPEN, or MISSING when no item exists (never
+    opened, or gone); ``opened_at`` is in epoch seconds; ``dependency`` names what
+    tripped it last (``nifi``, ``secretsmanager``, ``dynamodb``, ``s3``), if known.
+    """
 
     state: str
     opened_at: int | None = None
+    dependency: str | None = None
 
 
 class Breaker(Protocol):
@@ -111,7 +128,25 @@ class Breaker(Protocol):
         """``deliver`` wrapped so that its outcomes move the circuit; raises ``BreakerOpenError`` when open."""
         ...
 
-    def read(self) -> BreakerReading: ...
+    def read(self) -> BreakerReading:
+        """The state, consistently read from the store; raises ``AwsCallError`` when it cannot be read."""
+        ...
+
+    def record_failure(self, dependency: str, reason: str) -> None:
+        """Count a batch that a dependency failed as a whole, as an outage of that dependency."""
+        ...
+
+    def close(self) -> None:
+        """Mark the circuit CLOSED after a successful probe outside ``guard`` (no item existed to move)."""
+        ...
+
+
+class DependencyProbe(Protocol):
+    """What the controller sends to see whether every dependency works again (a canary down the real path)."""
+
+    def check(self) -> None:
+        """Return when all dependencies answered; raise ``DependencyUnavailableError`` naming the first that did not."""
+        ...
 
 
 class ParkingLot(Protocol):
@@ -120,6 +155,8 @@ class ParkingLot(Protocol):
     def park(self, records: Iterable[Mapping[str, Any]]) -> None: ...
 
     def release_all(self) -> int: ...
+
+    def has_parked(self) -> bool: ...
 
 
 class EventSourceMapping(Protocol):

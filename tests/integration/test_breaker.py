@@ -148,3 +148,68 @@ def test_parked_messages_are_released_when_the_circuit_closes(aws, stack):
     assert lot.parked() == []
     back = sqs.receive_message(QueueUrl=stack.queue_url, MaxNumberOfMessages=10).get("Messages", [])
     assert {m["MessageId"] for m in back} == {m["MessageId"] for m in received}
+
+
+# --- failing closed, the long-lived item, the probe owner, the cause --------------------------------
+
+
+def test_an_open_circuit_outlives_the_queue_and_dlq_retention_without_a_write(aws, stack):
+    from courier.resources import DLQ_RETENTION_SECONDS
+
+    breaker = make_breaker(aws, stack, recovery=60)
+    for _ in range(2):
+        with pytest.raises(NiFiUnavailableError):
+            breaker.guard(failing)()
+    item = aws.client("dynamodb").get_item(TableName=stack.breaker_table, Key={"id": {"S": CIRCUIT_NAME}})["Item"]
+    assert item["state"]["S"] == "OPEN"
+    assert int(item["expiration"]["N"]) >= time.time() + DLQ_RETENTION_SECONDS  # Powertools alone: recovery + 1 h
+
+
+def test_a_strict_read_names_the_state_the_cause_and_a_missing_item(aws, stack):
+    breaker = make_breaker(aws, stack, recovery=60)
+    assert breaker.read().state == "MISSING"
+    for _ in range(2):
+        breaker.record_failure("dynamodb", "ledger_unavailable")
+    reading = breaker.read()
+    assert (reading.state, reading.dependency) == ("OPEN", "dynamodb") and reading.opened_at
+
+
+def test_a_read_that_fails_raises_instead_of_reading_closed(aws, stack):
+    from courier.errors import AwsCallError
+
+    class Throttled:
+        def __init__(self, real):
+            self.real = real
+
+        def __getattr__(self, name):
+            if name in ("batch_get_item", "get_item"):
+                return self._throttle
+            return getattr(self.real, name)
+
+        def _throttle(self, **_):
+            from botocore.exceptions import ClientError
+
+            raise ClientError({"Error": {"Code": "ThrottlingException", "Message": "slow down"}}, "BatchGetItem")
+
+    breaker = DynamoDBBreaker(persistence(Throttled(aws.client("dynamodb")), stack.breaker_table), 2, 60, 1, cache_seconds=1)
+    with pytest.raises(AwsCallError, match="ThrottlingException"):
+        breaker.read()
+    assert breaker.admits()  # the aggregator's own check still fails open, as Powertools intends
+
+
+def test_the_owner_of_the_probe_lease_is_admitted_until_the_circuit_closes(aws, stack):
+    breaker = make_breaker(aws, stack, recovery=1, success=2)
+    for _ in range(2):
+        with pytest.raises(NiFiUnavailableError):
+            breaker.guard(failing)()
+    time.sleep(1.1)
+    assert breaker.guard(lambda: 200)() == 200  # the first probe: HALF_OPEN, this thread owns the lease
+    time.sleep(1.1)  # past the 1-s cache
+    assert state(aws, stack) == "HALF_OPEN" and breaker.admits()  # the owner goes on
+    assert breaker.guard(lambda: 200)() == 200
+    assert state(aws, stack) == "CLOSED"
+    other = []
+    thread = threading.Thread(target=lambda: other.append(make_breaker(aws, stack, recovery=1, success=2).admits()))
+    thread.start()
+    thread.join()
+    assert other == [True]

@@ -44,3 +44,9 @@ def test_a_lease_shorter_than_the_function_timeout_is_refused():
 def test_visibility_must_cover_six_function_timeouts_and_the_window(visibility, window, ok):
     problems = budget.violated(120, 5, budget.read_timeout_for(120, 5), 180, visibility, window)
     assert (problems == []) is ok
+
+
+def test_a_ledger_ttl_shorter_than_a_message_can_live_is_refused():
+    with pytest.raises(ConfigError, match="COURIER_LEDGER_TTL_DAYS"):
+        Settings.from_env(REQUIRED | {"COURIER_LEDGER_TTL_DAYS": "7"})
+    assert Settings.from_env(REQUIRED).ledger_ttl_days * 86400 > 14 * 86400

@@ -102,3 +102,101 @@ def test_a_half_open_circuit_keeps_the_mapping_running_but_releases_nothing(cont
 
 def test_without_a_parking_lot_nothing_is_released(breaker, mapping, clock):
     assert Controller(breaker, mapping, RECOVERY_SECONDS, clock=clock).run_once().released == 0
+
+
+# --- recovery without a new upload, and failing closed --------------------------------------------
+
+
+class ScriptedProbe:
+    """The DependencyProbe port: fails naming ``down`` while it is set, else every dependency answers."""
+
+    def __init__(self, down: str | None = None) -> None:
+        self.down = down
+        self.checks = 0
+
+    def check(self) -> None:
+        from courier.errors import DependencyUnavailableError
+
+        self.checks += 1
+        if self.down:
+            raise DependencyUnavailableError(f"{self.down} down (scripted)", self.down)
+
+
+def probing(breaker, mapping, parking_lot, clock, probe) -> Controller:
+    return Controller(breaker, mapping, RECOVERY_SECONDS, parking_lot, probe=probe, clock=clock)
+
+
+def test_when_the_recovery_timeout_passed_the_controller_probes_closes_and_releases_with_no_new_upload(
+    breaker, mapping, parking_lot, clock
+):
+    breaker.open()
+    mapping.set_enabled(False)
+    clock.advance(RECOVERY_SECONDS)
+    probe = ScriptedProbe()
+    decision = probing(breaker, mapping, parking_lot, clock, probe).run_once()
+    assert probe.checks == 1 and decision.probed == "ok"
+    assert decision.breaker_state == "CLOSED" and breaker.state == "CLOSED"
+    assert decision.released == 2 and parking_lot.parked == [] and mapping.enabled()
+
+
+def test_a_failed_probe_reopens_and_releases_nothing(breaker, mapping, parking_lot, clock):
+    breaker.open()
+    mapping.set_enabled(False)
+    clock.advance(RECOVERY_SECONDS)
+    decision = probing(breaker, mapping, parking_lot, clock, ScriptedProbe(down="nifi")).run_once()
+    assert decision.probed == "nifi" and breaker.state == "OPEN" and breaker.opened_at == int(clock())
+    assert decision.released == 0 and len(parking_lot.parked) == 2 and not mapping.enabled()
+
+
+def test_no_probe_before_the_recovery_timeout(breaker, mapping, parking_lot, clock):
+    breaker.open()
+    probe = ScriptedProbe()
+    decision = probing(breaker, mapping, parking_lot, clock, probe).run_once()
+    assert probe.checks == 0 and decision.breaker_state == "OPEN" and decision.released == 0
+
+
+def test_an_unreadable_breaker_changes_nothing_that_run(breaker, mapping, parking_lot, clock):
+    breaker.open()
+    mapping.set_enabled(False)
+    breaker.unreadable = True
+    decision = probing(breaker, mapping, parking_lot, clock, ScriptedProbe()).run_once()
+    assert decision.breaker_state == "UNREADABLE" and decision.released == 0
+    assert len(parking_lot.parked) == 2 and not mapping.enabled() and mapping.changes == [False]
+
+
+def test_a_missing_circuit_with_parked_messages_is_probed_before_anything_is_released(mapping, parking_lot, clock):
+    class Gone(FakeBreaker):
+        """The circuit's item is gone (never written, or deleted) until something writes it again."""
+
+        missing = True
+
+        def read(self):
+            reading = super().read()
+            return type(reading)("MISSING", None, None) if self.missing else reading
+
+        def close(self):
+            self.missing = False
+            super().close()
+
+    gone = Gone(recovery_seconds=RECOVERY_SECONDS, clock=clock)
+    down = probing(gone, mapping, parking_lot, clock, ScriptedProbe(down="dynamodb")).run_once()
+    assert down.probed == "dynamodb" and down.released == 0 and len(parking_lot.parked) == 2
+    up = probing(gone, mapping, parking_lot, clock, ScriptedProbe()).run_once()
+    assert up.probed == "ok" and up.breaker_state == "CLOSED" and up.released == 2
+
+
+def test_the_paused_dependency_is_named_while_the_circuit_is_open(breaker, mapping, parking_lot, clock):
+    breaker.record_failure("secretsmanager", "secret_unavailable")
+    breaker.open()
+    decision = probing(breaker, mapping, parking_lot, clock, ScriptedProbe()).run_once()
+    assert decision.breaker_state == "OPEN" and decision.dependency == "secretsmanager"
+
+
+def test_the_controller_publishes_the_breaker_state_every_run_even_when_closed(breaker, mapping, parking_lot, clock, capsys):
+    from courier.controller import lambda_handler  # noqa: F401 - the entry point flushes with @metrics.log_metrics
+    from courier.observability import metrics
+
+    probing(breaker, mapping, parking_lot, clock, ScriptedProbe()).run_once()
+    out = capsys.readouterr().out
+    assert '"BreakerState"' in out and '"circuit":"nifi"' in out
+    metrics.clear_metrics()

@@ -48,9 +48,12 @@ def test_a_live_claim_of_another_token_is_busy(ledger, clock):
     assert ledger.record_of(FILE).claim_token == "a"
 
 
-def test_a_claim_is_busy_even_for_its_own_token_while_the_lease_lives(ledger):
+def test_a_claim_that_meets_its_own_write_is_ours(ledger):
+    # A token is one invocation's, which claims each file once: meeting it again means botocore retried
+    # a claim whose first answer was lost after DynamoDB wrote it. Reading BUSY there burnt a receive.
     ledger.claim(FILE, "a")
-    assert ledger.claim(FILE, "a") is ClaimStatus.BUSY  # the policy never trusts a token to re-enter
+    assert ledger.claim(FILE, "a") is ClaimStatus.CLAIMED
+    assert ledger.claim(FILE, "b") is ClaimStatus.BUSY
 
 
 def test_a_lapsed_lease_of_a_crashed_invocation_can_be_claimed(ledger, clock):
@@ -125,3 +128,22 @@ def test_a_newer_failure_note_replaces_the_older_one(ledger, clock):
     ledger.note_failures([FailureNote("m-1", "nifi_unavailable", "NiFi unavailable (HTTP 503)", 2)])
     got = ledger.failure_note("m-1")
     assert (got.reason, got.receive_count, got.at) == ("nifi_unavailable", 2, int(clock.now))
+
+
+def test_an_assignment_that_fails_midway_leaves_nothing_assigned(clock):
+    from courier.errors import LedgerUnavailableError
+    from courier.events import ObjectIdentity
+    from fakes import InMemoryLedger
+
+    class ThrottledMidway(InMemoryLedger):
+        def _assign_if_owned(self, identities, token, bundle_key, bundle_sha256):
+            super()._assign_if_owned(identities[:1], token, bundle_key, bundle_sha256)  # the first chunk committed
+            raise LedgerUnavailableError("idempotency ledger assign failed: ThrottlingException")
+
+    ledger = ThrottledMidway(lease_seconds=LEASE, clock=clock)
+    files = [ObjectIdentity("landing", f"k{i}", "v:1") for i in range(3)]
+    for identity in files:
+        ledger.claim(identity, "a")
+    with pytest.raises(LedgerUnavailableError):
+        ledger.assign(files, "a", "bundles/b.tar.gz", "ab" * 32)
+    assert all(ledger.record_of(i) is None or ledger.record_of(i).status == "IN_PROGRESS" for i in files)

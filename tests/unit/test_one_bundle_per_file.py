@@ -240,3 +240,17 @@ def test_too_little_time_left_gives_the_bundle_back_before_its_post(world):
     assert set(result.failed.values()) == {"time_budget"} and world.nifi.requests == []
     assert world.ledger.items == {}  # claims released: the next attempt claims and builds at once
     assert world.environment().process(messages, remaining_ms=lambda: 60_000).failed == {}
+
+
+def test_messages_of_one_bundle_coming_back_in_two_batches_resend_it_once(world):
+    messages = [world.land(f"split/{i}") for i in range(4)]
+    world.nifi.mode = 503
+    world.environment().process(messages)  # one bundle, assigned, never acknowledged
+    world.nifi.mode = "ok"
+    first, second = world.environment(), world.environment()
+    outcomes = []
+    world.nifi.during_post = lambda: outcomes.append(second.process(messages[2:]))  # the other half, at the same time
+    assert first.process(messages[:2]).failed == {}
+    assert set(outcomes[0].failed.values()) == {"claim_busy"}  # waits while the bundle is being resent
+    assert world.environment().process(messages[2:]).skipped  # and then finds its files delivered
+    assert len(world.nifi.accepted) == 1 and world.distinct_bundles_per_file() == {f"split/{i}": 1 for i in range(4)}

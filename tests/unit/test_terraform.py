@@ -462,6 +462,8 @@ def test_retention_alarms_read_the_queues_actual_retention():
     assert monitoring["queue_retention_seconds"] == "${module.queue.retention_seconds}"
     assert monitoring["dlq_retention_seconds"] == "${module.queue.dlq_retention_seconds}"
     alarm = resources("monitoring")[("aws_cloudwatch_metric_alarm", "dlq_expiring")]
-    assert alarm["dimensions"] == {"QueueName": "${var.dlq_name}"} and "var.dlq_retention_seconds" in alarm["threshold"]
+    assert alarm["dimensions"] == {"QueueName": "${var.dlq_name}"}
+    expected = "${floor((var.dlq_retention_seconds-var.queue_retention_seconds)*var.data_expiry_fraction)}"
+    assert alarm["threshold"].replace(" ", "") == expected
     cap_days = default("landing_bucket", "undelivered_cap_days")
     assert default("monitoring", "dlq_retention_seconds") * default("monitoring", "data_expiry_fraction") < cap_days * 86400

@@ -24,20 +24,38 @@ from aws_lambda_powertools.utilities.circuit_breaker import (
     CircuitTransition,
     circuit_breaker,
 )
+from aws_lambda_powertools.utilities.circuit_breaker import base as powertools_base
 from aws_lambda_powertools.utilities.circuit_breaker.persistence import CircuitBreakerDynamoDBPersistence
 
 from courier.adapters.aws import translated
-from courier.errors import BreakerOpenError, NiFiAuthError, NiFiUnavailableError
+from courier.errors import BreakerOpenError, DependencyUnavailableError, NiFiAuthError, NiFiUnavailableError
 from courier.observability import logger, metric
 from courier.ports import BreakerReading
+from courier.resources import BREAKER_EXPIRY_ATTRIBUTE, BREAKER_KEY, DLQ_RETENTION_SECONDS
 
+# One circuit for delivery: NiFi, and every dependency the batch needs on the way there.
 CIRCUIT_NAME = "nifi"
-COUNTED_FAILURES = (NiFiUnavailableError, NiFiAuthError)
+CAUSE_ID = "cause#" + CIRCUIT_NAME  # what tripped the circuit last, for status, logs and the controller's metric
+COUNTED_FAILURES = (NiFiUnavailableError, NiFiAuthError, DependencyUnavailableError)
+MISSING = "MISSING"
+
+
+class _LongLivedPersistence(CircuitBreakerDynamoDBPersistence):
+    """Powertools' DynamoDB persistence, with a TTL that cannot delete an open circuit during an outage.
+
+    Powertools stamps ``now + recovery + 1 h`` on every write; an outage with no
+    write for that long (every message parked, the mapping paused) let DynamoDB
+    delete the OPEN item, after which every reader saw CLOSED. Items now live as
+    long as a message can (the DLQ's retention) after their last write.
+    """
+
+    def _durable_ttl(self, name: str) -> int:
+        return int(time.time()) + self._settings_for(name).recovery_timeout + DLQ_RETENTION_SECONDS
 
 
 def persistence(client: Any, table: str) -> CircuitBreakerDynamoDBPersistence:
     # The circuit name is the item's "id", so every function sharing the table shares the circuit.
-    return CircuitBreakerDynamoDBPersistence(table_name=table, boto3_client=client)
+    return _LongLivedPersistence(table_name=table, boto3_client=client)
 
 
 def _on_transition(transition: CircuitTransition) -> None:
@@ -95,6 +113,7 @@ class DynamoDBBreaker:
             local_cache_max_age=cache_seconds,
         )
         store.configure(config=self.config, circuit_name=CIRCUIT_NAME)
+        self._last_cause: tuple[str, str] = ("nifi", "nifi_unavailable")
 
     def admits(self) -> bool:
         """False while the circuit is open and no probe is due: fail fast, touch nothing."""
@@ -104,17 +123,38 @@ class DynamoDBBreaker:
         if record.state is CircuitState.OPEN:
             opened_at = record.opened_at if record.opened_at is not None else 0
             return self.clock() >= opened_at + self.recovery_seconds  # this invocation may become the probe
+        if record.half_open_owner == powertools_base._probe_owner_id():
+            return True  # HALF_OPEN: the probe's owner goes on probing until success_threshold closes it
         lease = record.probe_lease_expiry
-        return lease is not None and self.clock() >= lease  # HALF_OPEN: only a lapsed prober is replaced
+        return lease is not None and self.clock() >= lease  # only a lapsed prober is replaced
 
     def read(self) -> BreakerReading:
-        """The shared state as stored (through the local cache of ``cache_seconds``)."""
-        record = self.store.get_state(CIRCUIT_NAME)
-        return BreakerReading(record.state.value, record.opened_at)
+        """The state as stored, read consistently: no cache, and no "CLOSED" on a failed read.
+
+        Powertools' own read fails open (CLOSED) on any error, which is right for a
+        breaker in front of calls but wrong for the controller deciding to release a
+        backlog: it must see a real CLOSED. A read error raises ``AwsCallError``.
+        """
+        with translated(f"reading the circuit in {self.store.table_name}"):
+            items = self.store.client.batch_get_item(
+                RequestItems={
+                    self.store.table_name: {
+                        "Keys": [{BREAKER_KEY: {"S": CIRCUIT_NAME}}, {BREAKER_KEY: {"S": CAUSE_ID}}],
+                        "ConsistentRead": True,
+                    }
+                }
+            )["Responses"].get(self.store.table_name, [])
+        by_id = {item[BREAKER_KEY]["S"]: item for item in items}
+        dependency = by_id.get(CAUSE_ID, {}).get("dependency", {}).get("S")
+        circuit = by_id.get(CIRCUIT_NAME)
+        if circuit is None:
+            return BreakerReading(MISSING, None, dependency)
+        opened_at = circuit.get("opened_at", {}).get("N")
+        return BreakerReading(circuit["state"]["S"], int(opened_at) if opened_at else None, dependency)
 
     def guard(self, deliver: Callable[..., int]) -> Callable[..., int]:
         protected = circuit_breaker(
-            name=CIRCUIT_NAME, persistence_store=self.store, config=self.config, on_transition=_on_transition
+            name=CIRCUIT_NAME, persistence_store=self.store, config=self.config, on_transition=self._on_transition
         )(deliver)
 
         def call(*args: Any, **kwargs: Any) -> int:
@@ -122,8 +162,50 @@ class DynamoDBBreaker:
                 return protected(*args, **kwargs)
             except CircuitBreakerOpenError as exc:
                 raise BreakerOpenError("NiFi circuit is open; not calling it") from exc
+            except (NiFiUnavailableError, NiFiAuthError) as exc:
+                self._last_cause = ("nifi", exc.reason)
+                raise
 
         return call
+
+    def record_failure(self, dependency: str, reason: str) -> None:
+        """Count a batch that ``dependency`` failed as a whole, exactly as a failed delivery counts."""
+        self._last_cause = (dependency, reason)
+
+        def failed() -> int:
+            raise DependencyUnavailableError(f"{dependency} failed the whole batch ({reason})", dependency)
+
+        try:
+            self.guard(failed)()
+        except (DependencyUnavailableError, BreakerOpenError):
+            pass
+        self._write_cause(dependency, reason)
+
+    def close(self) -> None:
+        self.store.save_closed(CIRCUIT_NAME)
+        metric("BreakerTransitions", from_state=MISSING, to_state=CircuitState.CLOSED.value)
+
+    def _on_transition(self, transition: CircuitTransition) -> None:
+        _on_transition(transition)
+        if transition.to_state is CircuitState.OPEN:
+            self._write_cause(*self._last_cause)
+
+    def _write_cause(self, dependency: str, reason: str) -> None:
+        now = int(self.clock())
+        try:
+            self.store.client.put_item(
+                TableName=self.store.table_name,
+                Item={
+                    BREAKER_KEY: {"S": CAUSE_ID},
+                    "dependency": {"S": dependency},
+                    "reason": {"S": reason},
+                    "at": {"N": str(now)},
+                    BREAKER_EXPIRY_ATTRIBUTE: {"N": str(now + DLQ_RETENTION_SECONDS)},
+                },
+            )
+        except Exception as exc:  # noqa: BLE001 - the cause only labels status and logs; the circuit itself is written
+            extra = {"dependency": dependency, "error": type(exc).__name__}
+            logger.warning("could not record what tripped the circuit", extra=extra)
 
 
 class DynamoDBBreakerTable:

@@ -83,21 +83,39 @@ class NiFiClient:
             # reads ``verify`` then: loading the trust store for it would only cost time (~20 ms).
             self.http = httpx.Client(transport=transport, timeout=timeout, follow_redirects=False)
 
-    def post(self, data: bytes, sha256: str, bundle_id: str, file_count: int, archive_key: str, replay: bool = False) -> int:
+    def post(
+        self,
+        data: bytes,
+        sha256: str,
+        bundle_id: str,
+        file_count: int,
+        archive_key: str,
+        replay: bool = False,
+        probe: bool = False,
+    ) -> int:
         """Deliver once; re-read the secret and try once more on 401/403. Returns the 2xx status."""
-        status = self._post_once(data, sha256, bundle_id, file_count, archive_key, replay, refresh=False)
+        kind = {"replay": replay, "probe": probe}
+        status = self._post_once(data, sha256, bundle_id, file_count, archive_key, refresh=False, **kind)
         if is_auth_failure(status):
-            status = self._post_once(data, sha256, bundle_id, file_count, archive_key, replay, refresh=True)
+            status = self._post_once(data, sha256, bundle_id, file_count, archive_key, refresh=True, **kind)
         error = error_for_status(status)
         if error is not None:
             raise error
         return status
 
     def _post_once(
-        self, data: bytes, sha256: str, bundle_id: str, file_count: int, archive_key: str, replay: bool, refresh: bool
+        self,
+        data: bytes,
+        sha256: str,
+        bundle_id: str,
+        file_count: int,
+        archive_key: str,
+        refresh: bool,
+        replay: bool,
+        probe: bool,
     ) -> int:
         credentials = self.credentials.get(refresh=refresh)
-        headers = request_headers(sha256, bundle_id, file_count, archive_key, credentials, replay=replay)
+        headers = request_headers(sha256, bundle_id, file_count, archive_key, credentials, replay=replay, probe=probe)
         try:
             response = self.http.post(self.url, content=data, headers=headers)
         except httpx.TimeoutException as exc:

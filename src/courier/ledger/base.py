@@ -144,6 +144,9 @@ class BaseLedger(ABC):
         existing = self._put_if_claimable(record, now)
         if existing is None:
             return ClaimStatus.CLAIMED, record
+        if existing.claim_token == token and existing.lease_until > now:
+            # Our own write: botocore retried a claim whose first answer was lost, and the retry met it.
+            return (ClaimStatus.ASSIGNED if existing.status == ASSIGNED else ClaimStatus.CLAIMED), existing
         if existing.status == ASSIGNED and existing.expires_at > now and existing.lease_until <= now:
             taken = self._relock_assigned(identity, token, now + self.lease_seconds, now)
             if taken is not None:
@@ -184,13 +187,24 @@ class BaseLedger(ABC):
         be sent, or a file could go out in two different bundles.
         """
         identities = list(identities)
-        lost = set(self._assign_if_owned(identities, token, bundle_key, bundle_sha256))
+        try:
+            lost = set(self._assign_if_owned(identities, token, bundle_key, bundle_sha256))
+        except Exception:
+            # Some chunks may have committed before the failure: undo them, the bundle was never sent.
+            self._undo_assignment(identities, set(), token, bundle_key)
+            raise
         if not lost:
             return True
+        self._undo_assignment(identities, lost, token, bundle_key)
+        return False
+
+    def _undo_assignment(self, identities: list[ObjectIdentity], lost: set[ObjectIdentity], token: str, key: str) -> None:
         for identity in identities:
             if identity not in lost:
-                self._unassign_if_owned(identity, token, bundle_key)
-        return False
+                try:
+                    self._unassign_if_owned(identity, token, key)
+                except Exception:  # noqa: BLE001 - left assigned, it is abandoned on its next attempt (bundle not intact)
+                    continue
 
     def release_assigned(self, identity: ObjectIdentity, token: str) -> None:
         """After a failed POST: keep the assignment, drop our lease, so the retry resends at once."""

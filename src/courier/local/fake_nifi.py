@@ -7,6 +7,9 @@ bad credentials and 503 during an injected outage. Accepted bundles are stored
 as ``<state-dir>/received/<sha256>.tar.gz`` and logged to
 ``<state-dir>/received.jsonl``.
 
+A request with ``X-Courier-Probe: true`` (the breaker controller's canary) is
+checked the same way, answered 200 and dropped: counted, never stored.
+
 Admin API on the same server (loopback clients only): ``GET /admin/stats`` and
 ``POST /admin/fault`` with ``{"mode": "ok" | "unavailable" | "timeout" |
 "reset" | "reject-hash" | "error" | "ack-lost"}``.
@@ -30,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from courier.bundle import manifest_files
-from courier.delivery import BUNDLE_ID_HEADER, FILE_COUNT_HEADER, SHA256_HEADER, Credentials
+from courier.delivery import BUNDLE_ID_HEADER, FILE_COUNT_HEADER, PROBE_HEADER, SHA256_HEADER, Credentials
 from courier.events import parse_event_time
 from courier.slo import percentiles
 
@@ -72,6 +75,7 @@ class FakeNiFiState:
         self.bundles_of_file: dict[tuple[str, str, str], set[str]] = {}  # the distinct bundle SHA-256s a file came in
         self.latencies: list[float] = []  # acknowledgement time minus S3 event time, per file
         self.replays = 0
+        self.probes = 0  # canaries of the breaker controller, answered and dropped
 
     def set_mode(self, mode: str) -> None:
         if mode not in FAULT_MODES:
@@ -133,6 +137,7 @@ class FakeNiFiState:
                 # The guarantee: a file may arrive more than once, but only ever inside one distinct bundle.
                 "files_in_several_bundles": sum(1 for shas in self.bundles_of_file.values() if len(shas) > 1),
                 "replayed_bundles": self.replays,
+                "probes": self.probes,
                 "latency_seconds": percentiles(self.latencies),
                 "responses": {str(k): v for k, v in sorted(self.responses.items())},
             }
@@ -233,6 +238,12 @@ class _Handler(BaseHTTPRequestHandler):
             file_count = int(self.headers.get(FILE_COUNT_HEADER, "0"))
         except ValueError:
             file_count = 0
+        if (self.headers.get(PROBE_HEADER) or "").lower() == "true":
+            # The controller's canary: checked like any bundle above, answered, never stored.
+            with self.state.lock:
+                self.state.probes += 1
+            self._reply(200, {"sha256": actual, "probe": True})
+            return
         replay = (self.headers.get("X-Courier-Replay") or "").lower() == "true"
         self.state.accept(body, actual, self.headers.get(BUNDLE_ID_HEADER, ""), file_count, replay)
         if mode == "ack-lost":

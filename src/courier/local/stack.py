@@ -23,7 +23,7 @@ import boto3
 
 from courier import handler
 from courier.compose import build_controller
-from courier.config import ControllerSettings
+from courier.config import ControllerSettings, Settings
 from courier.controller import Controller
 from courier.delivery import Credentials
 from courier.errors import LocalStackError
@@ -89,6 +89,7 @@ class LocalStack:
         env = {
             **aws_environment(self.emulator.endpoint),
             "COURIER_ARCHIVE_BUCKET": "courier-archive",
+            "COURIER_LANDING_BUCKET": "courier-landing",
             "COURIER_NIFI_URL": f"https://127.0.0.1:{self.config.nifi_port}{CONTENT_PATH}",
             "COURIER_NIFI_CA_BUNDLE": str(ca_path),
             "COURIER_CLAIM_LEASE_SECONDS": str(self.config.function_timeout_seconds + 5),
@@ -124,6 +125,7 @@ class LocalStack:
                 breaker_table=self.resources.breaker_table,
                 breaker_recovery_seconds=self.config.breaker_recovery_seconds,
             ),
+            Settings.from_env(),  # what the handler reads too: the controller's canary takes the same path
             self.session,
         )
         self._controller_thread = threading.Thread(target=self._control, name="breaker-controller", daemon=True)

@@ -63,7 +63,9 @@ resource "aws_cloudwatch_metric_alarm" "dlq_expiring" {
   statistic           = "Maximum"
   period              = 300
   evaluation_periods  = 1
-  threshold           = floor(var.dlq_retention_seconds * var.data_expiry_fraction)
+  # The DLQ's age counts from the move, its expiry from the first enqueue: a message can arrive
+  # with up to the main queue's retention already spent.
+  threshold           = floor((var.dlq_retention_seconds - var.queue_retention_seconds) * var.data_expiry_fraction)
   comparison_operator = "GreaterThanThreshold"
   treat_missing_data  = "notBreaching"
   alarm_actions       = local.alarm_topic
