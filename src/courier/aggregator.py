@@ -80,6 +80,7 @@ class BatchResult:
     failed_files: Counter[str] = field(default_factory=Counter)  # reason -> files
     details: dict[str, str] = field(default_factory=dict)  # messageId -> error text (no content)
     objects: dict[str, set[str]] = field(default_factory=dict)  # messageId -> s3://bucket/key named
+    systemic: str | None = None  # the dependency that failed the whole batch, if one did
 
     def response(self) -> dict[str, list[dict[str, str]]]:
         """The partial batch response of ``ReportBatchItemFailures``."""
@@ -181,6 +182,7 @@ class Aggregator:
             return
         reason = result.failed_files.most_common(1)[0][0]
         dependency = SYSTEMIC_REASONS[reason]
+        result.systemic = dependency
         logger.error("a dependency failed the whole batch", extra={"dependency": dependency, "reason": reason})
         metric("DependencyFailures", 1, dependency=dependency)
         self.breaker.record_failure(dependency, reason)
@@ -215,8 +217,12 @@ class Aggregator:
                 self.ledger.note_failures(notes)
             except CourierError as exc:
                 logger.warning("failure notes not written", extra={"error": str(exc)})
-        # A failure that tripped (or re-opened) the circuit: hide those messages like fast-failed ones.
-        if self.parking_lot is not None and self.breaker is not None and not self.breaker.admits():
+        # A failure that tripped (or re-opened) the circuit, or a dependency that failed the whole batch: park
+        # those messages like fast-failed ones. The controller releases them as soon as it reads the circuit
+        # CLOSED, so a passing blip costs a controller period, and a long outage burns no receives.
+        if self.parking_lot is None or self.breaker is None:
+            return
+        if result.systemic or not self.breaker.admits():
             outage = [by_id[m] for m, reason in result.failed.items() if reason in OUTAGE_REASONS and m in by_id]
             if outage:
                 self.parking_lot.park(outage)

@@ -143,9 +143,9 @@ def test_parked_messages_are_released_when_the_circuit_closes(aws, stack):
     lot.park(records)
     time.sleep(1.5)
     assert sqs.receive_message(QueueUrl=stack.queue_url, MaxNumberOfMessages=10).get("Messages", []) == []
-    assert len(lot.parked()) == 4
+    assert len(lot.parked()) == 4 and lot.has_parked()
     assert lot.release_all() == 4
-    assert lot.parked() == []
+    assert lot.parked() == [] and not lot.has_parked()
     back = sqs.receive_message(QueueUrl=stack.queue_url, MaxNumberOfMessages=10).get("Messages", [])
     assert {m["MessageId"] for m in back} == {m["MessageId"] for m in received}
 

@@ -78,6 +78,12 @@ class SQSParkingLot:
         records = list(records)
         try:
             self._record(records)
+        except CourierError as exc:
+            # DynamoDB itself may be what is down. Parked anyway: such a message cannot be released early
+            # and comes back when its park ends, but it does not burn a receive every visibility timeout.
+            logger.warning("parked messages not recorded; they come back when the park ends", extra={"error": str(exc)})
+            metric("MessagesParkedUnrecorded", len(records))
+        try:
             for url, chunk in self._chunks(records):
                 with translated("parking messages (ChangeMessageVisibilityBatch)"):
                     self.sqs.change_message_visibility_batch(
@@ -131,6 +137,9 @@ class SQSParkingLot:
             ):
                 items.extend(page.get("Items", []))
         return items
+
+    def has_parked(self) -> bool:
+        return bool(self.parked())
 
     def release_all(self) -> int:
         """Make every parked message visible again; return how many were released."""

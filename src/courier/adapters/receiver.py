@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import ssl
+import urllib.error
 import urllib.request
 from typing import Any
 
@@ -35,10 +36,36 @@ class HTTPSReceiverAdmin:
         self.timeout = timeout
 
     def stats(self) -> dict[str, Any]:
-        url = f"{self.admin_url}/admin/stats"
+        return self._call("/admin/stats")
+
+    def set_fault(self, mode: str) -> dict[str, Any]:
+        """The receiver's NiFi fault mode (``ok``, ``unavailable``, ``ack-lost``, ...)."""
+        return self._call("/admin/fault", {"mode": mode})
+
+    def set_aws_fault(self, service: str, error: str, rate: float, operation: str | None = None) -> dict[str, Any]:
+        """Fail ``rate`` of the function's requests to ``service`` with AWS's ``error``; rate 0 clears the service."""
+        return self._call("/admin/aws-fault", {"service": service, "error": error, "rate": rate, "operation": operation})
+
+    def aws_faults(self) -> dict[str, Any]:
+        return self._call("/admin/aws-fault")
+
+    def _call(self, path: str, payload: dict[str, Any] | None = None) -> dict[str, Any]:
+        url = f"{self.admin_url}{path}"
+        data = None if payload is None else json.dumps(payload).encode()
+        request = urllib.request.Request(url, data=data, method="GET" if data is None else "POST")
         try:
             context = ssl.create_default_context(cafile=self.ca_bundle)
-            with urllib.request.urlopen(url, context=context, timeout=self.timeout) as response:  # noqa: S310 - https only
+            with urllib.request.urlopen(request, context=context, timeout=self.timeout) as response:  # noqa: S310 - https only
                 return json.load(response)
+        except urllib.error.HTTPError as exc:
+            detail = _error_of(exc)
+            raise ReceiverUnavailableError(f"the local stack refused {path}: {detail}") from exc
         except (OSError, ValueError) as exc:
             raise ReceiverUnavailableError(f"the NiFi receiver did not answer at {url}: {exc}") from exc
+
+
+def _error_of(exc: urllib.error.HTTPError) -> str:
+    try:
+        return str(json.load(exc).get("error", exc.reason))
+    except (ValueError, OSError):
+        return str(exc.reason)

@@ -142,3 +142,56 @@ def local_upload(
     console.print(f"uploaded {stats.uploaded} files ({stats.bytes / 1e6:.1f} MB), {stats.failed} failed")
     if errors:
         raise fail(f"{len(errors)} uploads failed; first: {errors[0]}")
+
+
+fault_app = typer.Typer(help="Drill faults on the running local stack: NiFi's answers, or AWS's.", no_args_is_help=True)
+app.add_typer(fault_app, name="fault")
+
+NIFI_MODES = ("ok", "unavailable", "timeout", "reset", "reject-hash", "error", "ack-lost")
+
+
+def _admin(state_dir: Path) -> Any:
+    from courier.adapters.receiver import HTTPSReceiverAdmin
+
+    stack = Context.load(state_dir).stack
+    if stack is None:
+        raise fail(f"no local stack runs with state dir {state_dir}: start one with `courier local up`")
+    return HTTPSReceiverAdmin(stack.admin_url, stack.ca_bundle)
+
+
+@fault_app.command("nifi")
+def fault_nifi(
+    mode: Annotated[str, typer.Option(help=f"How the NiFi receiver answers: {', '.join(NIFI_MODES)}.")],
+    state_dir: StateDir = Path(".courier"),
+) -> None:
+    """Make the local NiFi receiver answer like a NiFi in trouble (`ok` clears it)."""
+    if mode not in NIFI_MODES:
+        raise fail(f"--mode must be one of {', '.join(NIFI_MODES)}, got {mode!r}")
+    try:
+        answer = _admin(state_dir).set_fault(mode)
+    except CourierError as exc:
+        raise fail(str(exc)) from None
+    console.print(f"NiFi receiver mode: {answer['mode']}", highlight=False)
+
+
+@fault_app.command("aws")
+def fault_aws(
+    service: Annotated[str, typer.Option(help="s3, dynamodb, sqs or secretsmanager.")],
+    error: Annotated[str, typer.Option(help="AWS error code, e.g. ThrottlingException, SlowDown, InternalError.")] = "",
+    rate: Annotated[float, typer.Option(help="Fraction of the function's requests that fail (0 clears the service).")] = 1.0,
+    operation: Annotated[str | None, typer.Option(help="Only this operation, e.g. PutItem.")] = None,
+    state_dir: StateDir = Path(".courier"),
+) -> None:
+    """Fail the aggregator's and the controller's calls to one AWS service, as AWS would answer them."""
+    try:
+        answer = _admin(state_dir).set_aws_fault(service, error, rate, operation)
+    except CourierError as exc:
+        raise fail(str(exc)) from None
+    active = (
+        ", ".join(
+            f"{f['service']}: {f['error']} at {f['rate']:g}" + (f" ({f['operation']})" if f["operation"] else "")
+            for f in answer["faults"]
+        )
+        or "none"
+    )
+    console.print(f"AWS faults active: {active}", highlight=False)

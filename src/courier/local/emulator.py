@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from courier.errors import PortInUseError
+from courier.local.aws_faults import AwsFaults
 from courier.resources import FUNCTION_HANDLER, FUNCTION_NAME
 
 ROLE_NAME = FUNCTION_NAME
@@ -94,18 +95,35 @@ def make_notifications_like_aws() -> None:
     notifications._courier_like_aws = True  # type: ignore[attr-defined]
 
 
+def _server_with_faults(port: int, faults: AwsFaults | None) -> Any:
+    """moto's threaded server, its WSGI app wrapped by the AWS fault injection (the request path a client meets)."""
+    from moto.moto_server.threaded_moto_server import ThreadedMotoServer
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+    from werkzeug.serving import make_server
+
+    class FaultyMotoServer(ThreadedMotoServer):
+        def _server_entry(self) -> None:
+            app: Any = DomainDispatcherApplication(create_backend_app)
+            if faults is not None:
+                app = faults.middleware(app)
+            self._server = make_server(self._ip_address, self._port, app, True, request_handler=MotoRequestHandler)
+            self._server_ready_event.set()
+            self._server.serve_forever()
+
+    return FaultyMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+
+
 class Emulator:
-    """moto's ThreadedMotoServer, bound to loopback only."""
+    """moto's ThreadedMotoServer, bound to loopback only, with AWS faults injectable on its request path."""
 
-    def __init__(self, port: int) -> None:
-        from moto.server import ThreadedMotoServer
-
+    def __init__(self, port: int, faults: AwsFaults | None = None) -> None:
         logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no access log over the live view
         make_conditional_writes_atomic()
         make_notifications_like_aws()
         ensure_port_free(port, "AWS emulator", "--aws-port")
         self.port = port
-        self.server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+        self.faults = faults
+        self.server = _server_with_faults(port, faults)
 
     @property
     def endpoint(self) -> str:

@@ -10,7 +10,10 @@ as ``<state-dir>/received/<sha256>.tar.gz`` and logged to
 A request with ``X-Courier-Probe: true`` (the breaker controller's canary) is
 checked the same way, answered 200 and dropped: counted, never stored.
 
-Admin API on the same server (loopback clients only): ``GET /admin/stats`` and
+Admin API on the same server (loopback clients only): ``GET /admin/stats``,
+``POST /admin/aws-fault`` with ``{"service": "s3" | "dynamodb" | "sqs" |
+"secretsmanager", "error": "<AWS error code>", "rate": 0.0-1.0, "operation":
+optional}`` (``GET`` lists what is active; see ``local/aws_faults.py``) and
 ``POST /admin/fault`` with ``{"mode": "ok" | "unavailable" | "timeout" |
 "reset" | "reject-hash" | "error" | "ack-lost"}``.
 """
@@ -76,6 +79,7 @@ class FakeNiFiState:
         self.latencies: list[float] = []  # acknowledgement time minus S3 event time, per file
         self.replays = 0
         self.probes = 0  # canaries of the breaker controller, answered and dropped
+        self.aws_faults: Any = None  # the local stack's AwsFaults, set through /admin/aws-fault
 
     def set_mode(self, mode: str) -> None:
         if mode not in FAULT_MODES:
@@ -187,6 +191,8 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:  # noqa: N802 - http.server naming
         if self.path == "/admin/stats" and self._is_loopback():
             self._reply(200, self.state.stats())
+        elif self.path == "/admin/aws-fault" and self._is_loopback() and self.state.aws_faults is not None:
+            self._reply(200, self.state.aws_faults.snapshot())
         else:
             self._reply(404, {"error": "not found"})
 
@@ -196,6 +202,8 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if self.path == "/admin/fault" and self._is_loopback():
             self._set_fault(body)
+        elif self.path == "/admin/aws-fault" and self._is_loopback() and self.state.aws_faults is not None:
+            self._set_aws_fault(body)
         elif self.path == CONTENT_PATH:
             self._receive(body)
         else:
@@ -209,6 +217,17 @@ class _Handler(BaseHTTPRequestHandler):
             self._reply(400, {"error": str(exc) or 'expected {"mode": ...}'})
             return
         self._reply(200, {"mode": mode})
+
+    def _set_aws_fault(self, body: bytes) -> None:
+        from courier.local.aws_faults import Fault
+
+        try:
+            fault = Fault.parse(json.loads(body))
+        except ValueError as exc:
+            self._reply(400, {"error": str(exc)})
+            return
+        self.state.aws_faults.set(fault)
+        self._reply(200, self.state.aws_faults.snapshot())
 
     def _receive(self, body: bytes) -> None:
         if self.state.delay_seconds:

@@ -27,12 +27,13 @@ from courier.config import ControllerSettings, Settings
 from courier.controller import Controller
 from courier.delivery import Credentials
 from courier.errors import LocalStackError
+from courier.local.aws_faults import AwsFaults
 from courier.local.emulator import Emulator, MappingSettings, ensure_port_free, register_function
 from courier.local.fake_nifi import CONTENT_PATH, FakeNiFi
 from courier.local.lambda_runtime import EventSourcePoller
 from courier.local.provision import Stack, provision
 from courier.local.traffic import Uploader
-from courier.stackfile import REGION, STACK_FILE, StackInfo, aws_environment, write_stack_file
+from courier.stackfile import FAKE_CREDENTIALS, REGION, STACK_FILE, StackInfo, aws_environment, write_stack_file
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,9 @@ class LocalConfig:
     @property
     def mapping(self) -> MappingSettings:
         return MappingSettings(self.batch_size, self.batching_window_seconds, self.concurrency)
+
+
+FUNCTION_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "courier-function", "AWS_SECRET_ACCESS_KEY": "courier-function"}
 
 
 class LocalStack:
@@ -85,9 +89,13 @@ class LocalStack:
         self.fake_nifi = FakeNiFi(
             self.state_dir, Credentials(username="courier", password=password), port=self.config.nifi_port, tls=tls
         ).start()
-        self.emulator = Emulator(self.config.aws_port).start()
+        self.aws_faults = AwsFaults(FUNCTION_CREDENTIALS["AWS_ACCESS_KEY_ID"])
+        self.fake_nifi.state.aws_faults = self.aws_faults  # the admin API sets them
+        self.emulator = Emulator(self.config.aws_port, self.aws_faults).start()
         env = {
             **aws_environment(self.emulator.endpoint),
+            # The function's own credentials (its execution role in AWS): the AWS faults of a drill hit only these.
+            **FUNCTION_CREDENTIALS,
             "COURIER_ARCHIVE_BUCKET": "courier-archive",
             "COURIER_LANDING_BUCKET": "courier-landing",
             "COURIER_NIFI_URL": f"https://127.0.0.1:{self.config.nifi_port}{CONTENT_PATH}",
@@ -102,7 +110,12 @@ class LocalStack:
         }
         os.environ.update(env)
         self._route_logs()
-        self.session = boto3.session.Session(region_name=REGION)
+        # The stack's own calls (provisioning, the event source mapping, demo uploads) sign as the operator does.
+        self.session = boto3.session.Session(
+            region_name=REGION,
+            aws_access_key_id=FAKE_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=FAKE_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+        )
         self.resources = provision(
             self.session, {"username": "courier", "password": password}, self.config.visibility_timeout_seconds
         )
@@ -126,7 +139,7 @@ class LocalStack:
                 breaker_recovery_seconds=self.config.breaker_recovery_seconds,
             ),
             Settings.from_env(),  # what the handler reads too: the controller's canary takes the same path
-            self.session,
+            boto3.session.Session(region_name=REGION),  # the function's credentials, as the handler's
         )
         self._controller_thread = threading.Thread(target=self._control, name="breaker-controller", daemon=True)
         self._controller_thread.start()
