@@ -69,6 +69,13 @@ class LambdaContext:
         return max(0, int((self._deadline - time.monotonic()) * 1000))
 
 
+class InvocationKilled(BaseException):
+    """An invocation killed mid-flight (a timeout, out of memory): nothing after it runs, its whole batch comes back.
+
+    A BaseException so that no ``except Exception`` in the handler can stop it, as nothing stops a Lambda kill.
+    """
+
+
 @dataclass
 class PollerStats:
     invocations: int = 0
@@ -76,6 +83,7 @@ class PollerStats:
     messages_deleted: int = 0
     messages_failed: int = 0
     in_flight: int = 0
+    killed: int = 0
     receive_counts: dict[str, int] = field(default_factory=dict)  # messageId -> highest ApproximateReceiveCount seen
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -87,6 +95,7 @@ class PollerStats:
                 "messages_deleted": self.messages_deleted,
                 "messages_failed": self.messages_failed,
                 "in_flight": self.in_flight,
+                "killed": self.killed,
                 "max_receive_count": max(self.receive_counts.values(), default=0),
             }
 
@@ -209,6 +218,14 @@ class EventSourcePoller:
         try:
             response = self.handler({"Records": records}, LambdaContext(self.function_timeout_seconds, self.region))
             failed = failed_message_ids(response, ids)
+        except InvocationKilled:
+            # Killed: no response at all, the messages reappear after the visibility timeout.
+            logger.error("invocation killed mid-flight; the whole batch goes back to the queue")
+            with self.stats.lock:
+                self.stats.in_flight -= len(batch)
+                self.stats.invocations += 1
+                self.stats.killed += 1
+            return
         except Exception as exc:  # noqa: BLE001 - a raising handler fails the whole batch, as in AWS
             logger.error("handler raised; the whole batch goes back to the queue", extra={"error": type(exc).__name__})
             failed = set(ids)
