@@ -281,6 +281,151 @@ def test_controller_may_only_update_the_aggregators_mapping_every_minute():
     assert statement["resources"] == ["${var.event_source_mapping_arn}"]
 
 
+def _environment(module: str) -> dict[str, str]:
+    """A function's environment map, name -> expression (python-hcl2 keeps merge({...}, ...) as one string)."""
+    text = resources(module)[("aws_lambda_function", "this")]["environment"][0]["variables"]
+    return {name: value.strip() for name, value in re.findall(r"\b([A-Z][A-Z0-9_]+) = ([^,}]+)", text)}
+
+
+def _pipeline_module(name: str) -> dict:
+    return next(block[name] for block in load("pipeline")["module"] if name in block)
+
+
+def _as_deployed(module: str, expression: str) -> str:
+    """An expression of a module with each var.x replaced by what modules/pipeline passes (or its default)."""
+    passed = _pipeline_module(module)
+
+    def value(match: re.Match) -> str:
+        name = match.group(1)
+        return str(passed[name]) if name in passed else f"default:{default(module, name)}"
+
+    return re.sub(r"var\.([a-z_]+)", value, expression)
+
+
+# Settings that follow each function's own timeout (same formula, its own var.timeout_seconds).
+PER_FUNCTION_SETTINGS = {"COURIER_FUNCTION_TIMEOUT_SECONDS", "COURIER_CLAIM_LEASE_SECONDS"}
+
+
+def test_controller_gets_the_aggregators_settings_for_its_probe():
+    from courier.config import PREFIX, ControllerSettings, Settings
+
+    aggregator, controller = _environment("aggregator"), _environment("breaker_controller")
+    assert set(aggregator) <= set(controller)  # every setting a delivery reads, the probe reads too
+    for name in set(aggregator) - PER_FUNCTION_SETTINGS:
+        assert _as_deployed("breaker_controller", controller[name]) == _as_deployed("aggregator", aggregator[name]), name
+    for name in PER_FUNCTION_SETTINGS:
+        assert controller[name] == aggregator[name] and "var.timeout_seconds" in controller[name], name
+    for module in ("aggregator", "breaker_controller"):
+        assert resources(module)[("aws_lambda_function", "this")]["timeout"] == "${var.timeout_seconds}"
+    # The probe checks the landing bucket too, and pauses the one mapping.
+    assert _as_deployed("breaker_controller", controller["COURIER_LANDING_BUCKET"]) == "${var.landing_bucket_name}"
+    assert _pipeline_module("landing_bucket")["name"] == "${var.landing_bucket_name}"
+    assert _as_deployed("breaker_controller", controller["COURIER_ESM_UUID"]) == "${module.aggregator.event_source_mapping_uuid}"
+    # ... and every name is one the code reads.
+    known = {PREFIX + f.upper() for cls in (Settings, ControllerSettings) for f in cls.__dataclass_fields__}
+    assert {n for n in controller if n.startswith(PREFIX)} <= known
+    assert {"COURIER_LANDING_BUCKET", "COURIER_FUNCTION_TIMEOUT_SECONDS", "COURIER_ESM_UUID"} <= set(controller)
+
+
+def _controller_timeouts() -> list[int]:
+    condition = variables("breaker_controller")["timeout_seconds"]["validation"][0]["condition"]
+    low, high = (int(n) for n in re.findall(r"(\d+)", condition))
+    return sorted({low, default("breaker_controller", "timeout_seconds"), high})
+
+
+def test_controller_timeout_fits_a_probe_and_the_schedule():
+    from courier import budget
+    from courier.config import ControllerSettings, Settings
+
+    assert default("breaker_controller", "timeout_seconds") == 60
+    assert default("breaker_controller", "schedule_expression") == "rate(1 minute)"
+    period = 60
+    lease = _environment("breaker_controller")["COURIER_CLAIM_LEASE_SECONDS"]
+    lease_extra = int(re.search(r"var\.timeout_seconds\s*\+\s*(\d+)", lease).group(1))
+    for timeout in _controller_timeouts():
+        assert timeout <= period  # a run never outlasts the schedule (reserved concurrency 1)
+        env = {
+            "COURIER_ARCHIVE_BUCKET": "a",
+            "COURIER_LANDING_BUCKET": "l",
+            "COURIER_NIFI_URL": "https://nifi/x",
+            "COURIER_NIFI_CA_BUNDLE": "",
+            "COURIER_FUNCTION_TIMEOUT_SECONDS": str(timeout),
+            "COURIER_CLAIM_LEASE_SECONDS": str(timeout + lease_extra),
+            "COURIER_ESM_UUID": "u",
+        }
+        settings = Settings.from_env(env)  # raises if the probe's POST budget does not fit the timeout
+        ControllerSettings.from_env(env)
+        post = budget.post_budget_seconds(settings.connect_timeout_seconds, settings.read_timeout_seconds)
+        assert post <= budget.max_post_budget_seconds(timeout)
+
+
+def test_controller_may_read_what_it_probes_and_nothing_more():
+    sids = by_sid("breaker_controller")
+    assert sids["ProbeNiFiCredentials"]["actions"] == ["secretsmanager:GetSecretValue"]
+    assert sids["ProbeNiFiCredentials"]["resources"] == ["${var.secret_arn}"]
+    assert sids["ProbeLedgerRead"]["actions"] == ["dynamodb:GetItem"]
+    assert sids["ProbeLedgerRead"]["resources"] == ["${var.idempotency_table_arn}"]
+    assert sids["ProbeBuckets"]["actions"] == ["s3:ListBucket"]  # HeadBucket; no object is read
+    assert set(sids["ProbeBuckets"]["resources"]) == {"${var.landing_bucket_arn}", "${var.archive_bucket_arn}"}
+    breaker = sids["CircuitBreakerAndParkedMessages"]
+    assert breaker["resources"] == ["${var.breaker_table_arn}"]
+    assert set(breaker["actions"]) == {
+        "dynamodb:BatchGetItem",  # the consistent read of `nifi` and `cause#nifi`
+        "dynamodb:GetItem",  # Powertools' breaker around the probe ...
+        "dynamodb:PutItem",
+        "dynamodb:UpdateItem",  # ... writing its transitions
+        "dynamodb:Scan",  # the parked-message records
+        "dynamodb:BatchWriteItem",
+    }
+    # Nothing else on the ledger, the secret or the buckets, and nothing on any object.
+    by_resource: dict[str, set[str]] = {}
+    for statement in allow_statements("breaker_controller"):
+        for resource in statement["resources"]:
+            by_resource.setdefault(resource, set()).update(statement["actions"])
+    assert by_resource["${var.idempotency_table_arn}"] == {"dynamodb:GetItem"}
+    assert by_resource["${var.secret_arn}"] == {"secretsmanager:GetSecretValue"}
+    assert by_resource["${var.landing_bucket_arn}"] == by_resource["${var.archive_bucket_arn}"] == {"s3:ListBucket"}
+    assert not any("/*" in r and "bucket" in r for r in by_resource)
+    # The pipeline hands it the same secret, ledger and buckets as the aggregator.
+    controller, aggregator = _pipeline_module("breaker_controller"), _pipeline_module("aggregator")
+    for name in ("secret_arn", "idempotency_table_arn", "breaker_table_arn", "landing_bucket_arn", "archive_bucket_arn"):
+        assert controller[name] == aggregator[name], name
+
+
+def test_controller_runs_in_the_aggregators_subnets_with_its_egress():
+    controller, aggregator = resources("breaker_controller"), resources("aggregator")
+    vpc = controller[("aws_lambda_function", "this")]["vpc_config"][0]
+    assert vpc == {"subnet_ids": "${var.subnet_ids}", "security_group_ids": ["${aws_security_group.this.id}"]}
+    group = controller[("aws_security_group", "this")]
+    assert "ingress" not in group
+
+    def rules(module_resources):
+        return [
+            {k: v for k, v in rule.items() if k != "description"}
+            for rule in module_resources[("aws_security_group", "this")]["egress"]
+        ]
+
+    assert rules(controller) == rules(aggregator)  # NiFi's port to nifi_cidr, 443 to the endpoints, nothing else
+    wired, agg = _pipeline_module("breaker_controller"), _pipeline_module("aggregator")
+    for name in (
+        "vpc_id",
+        "subnet_ids",
+        "nifi_cidr",
+        "nifi_port",
+        "s3_prefix_list_id",
+        "dynamodb_prefix_list_id",
+        "endpoint_security_group_id",
+    ):
+        assert wired[name] == agg[name], name
+    # ENIs as the aggregator gets them; and the Lambda API (the mapping) is reachable without a NAT.
+    attachment = controller[("aws_iam_role_policy_attachment", "vpc")]["policy_arn"]
+    assert attachment == aggregator[("aws_iam_role_policy_attachment", "vpc")]["policy_arn"]
+    assert attachment.endswith("service-role/AWSLambdaVPCAccessExecutionRole")
+    endpoint = resources("network_endpoints")[("aws_vpc_endpoint", "lambda")]
+    assert endpoint["service_name"].endswith(".lambda") and endpoint["vpc_endpoint_type"] == "Interface"
+    assert endpoint["security_group_ids"] == ["${aws_security_group.endpoints.id}"]
+
+
 def test_handlers_named_in_terraform_exist():
     from courier import controller, handler
 
