@@ -460,6 +460,25 @@ def test_alarms_cover_backlog_expiry_dlq_errors_breaker_slo_and_auth():
     assert ("aws_cloudwatch_dashboard", "this") in r and r[("aws_sns_topic", "this")]["kms_master_key_id"] == "alias/aws/sns"
 
 
+def test_breaker_alarm_needs_the_circuit_open_in_3_of_5_minutes_or_the_controller_silent():
+    alarm = resources("monitoring")[("aws_cloudwatch_metric_alarm", "breaker_open")]
+    assert (alarm["namespace"], alarm["metric_name"]) == ("${local.namespace}", "BreakerState")
+    assert locals_("monitoring")["namespace"] == "Courier"
+    assert alarm["dimensions"] == '${merge(local.service_dims, {circuit = "nifi"})}'
+    assert locals_("monitoring")["service_dims"] == {"service": "courier"}
+    assert (alarm["statistic"], alarm["period"]) == ("Maximum", 60)
+    assert (alarm["threshold"], alarm["comparison_operator"]) == (2, "GreaterThanOrEqualToThreshold")  # 2 is OPEN
+    assert (alarm["datapoints_to_alarm"], alarm["evaluation_periods"]) == (3, 5)
+    # The controller publishes every minute whatever the state: no data means it is not running.
+    assert alarm["treat_missing_data"] == "breaching"
+    from courier.controller import OPEN, STATE_VALUE
+
+    assert STATE_VALUE[OPEN] == alarm["threshold"] and max(STATE_VALUE.values()) == alarm["threshold"]
+    # The CodeDeploy canary and the composite alarm still use it, by its name.
+    assert alarm["alarm_name"] == "${var.name}-breaker-open"
+    assert "${var.name}-breaker-open" in _pipeline_module("aggregator")["rollback_alarm_names"]
+
+
 def test_alarm_metrics_are_ones_the_code_emits():
     from pathlib import Path
 
