@@ -188,7 +188,7 @@ def test_queue_retention_visibility_redrive_and_sender():
     formula = locals_("queue")["visibility_timeout_seconds"].replace(" ", "")
     assert formula == "${6*var.function_timeout_seconds+var.batching_window_seconds}"
     assert "maxReceiveCount = var.max_receive_count" in queue["redrive_policy"]
-    assert default("queue", "max_receive_count") == 5 == provision.MAX_RECEIVE_COUNT
+    assert default("queue", "max_receive_count") == 10 == provision.MAX_RECEIVE_COUNT
     sender = by_sid("queue")["OnlyTheLandingBucketSends"]
     assert sender["principals"][0]["identifiers"] == ["s3.amazonaws.com"] and sender["actions"] == ["sqs:SendMessage"]
     tests = {(c["test"], c["variable"]) for c in sender["condition"]}
@@ -631,3 +631,39 @@ def test_retention_alarms_read_the_queues_actual_retention():
     assert alarm["threshold"].replace(" ", "") == expected
     cap_days = default("landing_bucket", "undelivered_cap_days")
     assert default("monitoring", "dlq_retention_seconds") * default("monitoring", "data_expiry_fraction") < cap_days * 86400
+
+
+# --- an outage runs into the queue's retention before any message reaches the DLQ ----------------
+
+
+def test_a_message_outlives_an_outage_within_the_retention():
+    """During an outage each receive parks a message for the park time (11 h), so it reaches the DLQ
+    only after max_receive_count receives. With (max_receive_count - 1) x park above the queue's
+    retention (9 x 11 h = 99 h > 96 h, counting one receive that was not parked), an outage never
+    moves a message to the DLQ: the retention is what ends first, and the data-age alarm (72 h)
+    fires before it.
+
+    The trade-off: a poison message is not parked; it comes back after each visibility timeout
+    (6 x 120 s + 20 s = 740 s), so it now reaches the DLQ after max_receive_count x 740 s =
+    10 x 740 s = 7400 s, about 2 h 3 min, where 5 receives took 3700 s, about 1 h 2 min.
+    """
+    from courier.adapters.parking import MAX_PARK_SECONDS
+    from courier.config import Settings, read_setting
+
+    receives = default("queue", "max_receive_count")
+    assert receives == provision.MAX_RECEIVE_COUNT
+    park = min(read_setting(Settings, "park_seconds", {}), MAX_PARK_SECONDS)
+    assert "COURIER_PARK_SECONDS" not in _environment("aggregator")  # the default is what is deployed
+    retention = default("queue", "retention_seconds")
+    assert retention == provision.QUEUE_RETENTION_SECONDS == default("monitoring", "queue_retention_seconds")
+    expiring = resources("monitoring")[("aws_cloudwatch_metric_alarm", "data_expiring")]["threshold"]
+    assert expiring.replace(" ", "") == "${floor(var.queue_retention_seconds*var.data_expiry_fraction)}"
+    data_age_alarm = int(retention * default("monitoring", "data_expiry_fraction"))
+
+    survives = (receives - 1) * park
+    assert survives > retention, f"a message reaches the DLQ after {survives / 3600:g} h of outage"
+    assert data_age_alarm < retention and data_age_alarm < survives
+
+    # ... and a poison message still reaches the DLQ within hours.
+    visibility = 6 * default("pipeline", "function_timeout_seconds") + default("pipeline", "batching_window_seconds")
+    assert receives * visibility == 7400 <= 3 * 3600
