@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 from conftest import wait_until
+from courier.resources import MAX_RECEIVE_COUNT
 
 
 def courier(*args: str) -> subprocess.CompletedProcess:
@@ -36,7 +37,7 @@ def test_poison_message_lands_in_the_dlq_with_its_reason_and_is_redriven(stack_f
     s3.put_object(Bucket=stack.resources.landing_bucket, Key="healthy.json", Body=b"{}")  # batch-mate, must not be held back
     assert wait_until(lambda: stack.fake_nifi.state.stats()["distinct_files"] == 1, timeout=20)
     assert wait_until(lambda: stack.depths()[2] == 1, timeout=60)  # after maxReceiveCount receives
-    assert stack.poller.stats.receive_counts[poison_id] == 5  # no sooner than the policy says
+    assert stack.poller.stats.receive_counts[poison_id] == MAX_RECEIVE_COUNT  # no sooner than the policy says
 
     state = str(stack.state_dir)
     listed = courier("dlq", "list", "--json", "--state-dir", state)

@@ -40,11 +40,52 @@ def test_request_to_response_path_is_connected(flow):
         ("Check credentials", "authorized", "Hash body"),
         ("Check credentials", "unmatched", "Respond 401"),
         ("Hash body", "success", "Compare hash"),
-        ("Compare hash", "hash-matches", "Respond 200"),
+        ("Compare hash", "hash-matches", "Route probes"),
         ("Compare hash", "unmatched", "Respond 422"),
+        ("Route probes", "unmatched", "Respond 200"),
         ("Respond 200", "success", "Drop duplicate bundles (optional)"),
         ("Drop duplicate bundles (optional)", "non-duplicate", "to customer flow"),
     }
+
+
+def reachable(flow, start, relationship=None):
+    """Names reachable from ``start`` (leaving it only by ``relationship``, if given)."""
+    graph = edges(flow)
+    seen, todo = set(), [dst for src, rel, dst in graph if src == start and relationship in (None, rel)]
+    while todo:
+        name = todo.pop()
+        if name not in seen:
+            seen.add(name)
+            todo += [dst for src, _, dst in graph if src == name]
+    return seen
+
+
+def test_probes_are_answered_200_after_both_checks_and_dropped(flow):
+    procs = by_name(flow)
+    rules = [
+        (p["name"], relationship, expression)
+        for p in flow["processors"]
+        if p["type"].endswith("RouteOnAttribute")
+        for relationship, expression in p["properties"].items()
+        if "X-Courier-Probe" in expression
+    ]
+    assert len(rules) == 1, rules
+    router, relationship, expression = rules[0]
+    assert expression == "${'http.headers.X-Courier-Probe':equalsIgnoreCase('true')}"  # courier sends "true"
+    assert procs[router]["properties"]["Routing Strategy"] == "Route to Property name"
+    # Only a request that passed the credential and the hash check gets there.
+    assert {(src, rel) for src, rel, dst in edges(flow) if dst == router} == {("Compare hash", "hash-matches")}
+    assert {(src, rel) for src, rel, dst in edges(flow) if dst == "Compare hash"} == {("Hash body", "success")}
+    assert {(src, rel) for src, rel, dst in edges(flow) if dst == "Hash body"} == {("Check credentials", "authorized")}
+    # It is answered 200 by a HandleHttpResponse, and then dropped.
+    (responder,) = {dst for src, rel, dst in edges(flow) if src == router and rel == relationship}
+    answer = procs[responder]
+    assert answer["type"].endswith("HandleHttpResponse") and answer["properties"]["HTTP Status Code"] == "200"
+    assert answer["properties"]["HTTP Context Map"] == procs["Respond 200"]["properties"]["HTTP Context Map"]
+    assert {"success", "failure"} <= set(answer["autoTerminatedRelationships"])
+    assert reachable(flow, router, relationship) == {responder}  # never DetectDuplicate, never the output port
+    # Every other accepted bundle goes on as before.
+    assert {"Respond 200", "Drop duplicate bundles (optional)", "to customer flow"} <= reachable(flow, router, "unmatched")
 
 
 def test_hash_is_sha256_compared_with_the_header(flow):

@@ -188,7 +188,7 @@ def test_queue_retention_visibility_redrive_and_sender():
     formula = locals_("queue")["visibility_timeout_seconds"].replace(" ", "")
     assert formula == "${6*var.function_timeout_seconds+var.batching_window_seconds}"
     assert "maxReceiveCount = var.max_receive_count" in queue["redrive_policy"]
-    assert default("queue", "max_receive_count") == 5 == provision.MAX_RECEIVE_COUNT
+    assert default("queue", "max_receive_count") == 10 == provision.MAX_RECEIVE_COUNT
     sender = by_sid("queue")["OnlyTheLandingBucketSends"]
     assert sender["principals"][0]["identifiers"] == ["s3.amazonaws.com"] and sender["actions"] == ["sqs:SendMessage"]
     tests = {(c["test"], c["variable"]) for c in sender["condition"]}
@@ -281,6 +281,151 @@ def test_controller_may_only_update_the_aggregators_mapping_every_minute():
     assert statement["resources"] == ["${var.event_source_mapping_arn}"]
 
 
+def _environment(module: str) -> dict[str, str]:
+    """A function's environment map, name -> expression (python-hcl2 keeps merge({...}, ...) as one string)."""
+    text = resources(module)[("aws_lambda_function", "this")]["environment"][0]["variables"]
+    return {name: value.strip() for name, value in re.findall(r"\b([A-Z][A-Z0-9_]+) = ([^,}]+)", text)}
+
+
+def _pipeline_module(name: str) -> dict:
+    return next(block[name] for block in load("pipeline")["module"] if name in block)
+
+
+def _as_deployed(module: str, expression: str) -> str:
+    """An expression of a module with each var.x replaced by what modules/pipeline passes (or its default)."""
+    passed = _pipeline_module(module)
+
+    def value(match: re.Match) -> str:
+        name = match.group(1)
+        return str(passed[name]) if name in passed else f"default:{default(module, name)}"
+
+    return re.sub(r"var\.([a-z_]+)", value, expression)
+
+
+# Settings that follow each function's own timeout (same formula, its own var.timeout_seconds).
+PER_FUNCTION_SETTINGS = {"COURIER_FUNCTION_TIMEOUT_SECONDS", "COURIER_CLAIM_LEASE_SECONDS"}
+
+
+def test_controller_gets_the_aggregators_settings_for_its_probe():
+    from courier.config import PREFIX, ControllerSettings, Settings
+
+    aggregator, controller = _environment("aggregator"), _environment("breaker_controller")
+    assert set(aggregator) <= set(controller)  # every setting a delivery reads, the probe reads too
+    for name in set(aggregator) - PER_FUNCTION_SETTINGS:
+        assert _as_deployed("breaker_controller", controller[name]) == _as_deployed("aggregator", aggregator[name]), name
+    for name in PER_FUNCTION_SETTINGS:
+        assert controller[name] == aggregator[name] and "var.timeout_seconds" in controller[name], name
+    for module in ("aggregator", "breaker_controller"):
+        assert resources(module)[("aws_lambda_function", "this")]["timeout"] == "${var.timeout_seconds}"
+    # The probe checks the landing bucket too, and pauses the one mapping.
+    assert _as_deployed("breaker_controller", controller["COURIER_LANDING_BUCKET"]) == "${var.landing_bucket_name}"
+    assert _pipeline_module("landing_bucket")["name"] == "${var.landing_bucket_name}"
+    assert _as_deployed("breaker_controller", controller["COURIER_ESM_UUID"]) == "${module.aggregator.event_source_mapping_uuid}"
+    # ... and every name is one the code reads.
+    known = {PREFIX + f.upper() for cls in (Settings, ControllerSettings) for f in cls.__dataclass_fields__}
+    assert {n for n in controller if n.startswith(PREFIX)} <= known
+    assert {"COURIER_LANDING_BUCKET", "COURIER_FUNCTION_TIMEOUT_SECONDS", "COURIER_ESM_UUID"} <= set(controller)
+
+
+def _controller_timeouts() -> list[int]:
+    condition = variables("breaker_controller")["timeout_seconds"]["validation"][0]["condition"]
+    low, high = (int(n) for n in re.findall(r"(\d+)", condition))
+    return sorted({low, default("breaker_controller", "timeout_seconds"), high})
+
+
+def test_controller_timeout_fits_a_probe_and_the_schedule():
+    from courier import budget
+    from courier.config import ControllerSettings, Settings
+
+    assert default("breaker_controller", "timeout_seconds") == 60
+    assert default("breaker_controller", "schedule_expression") == "rate(1 minute)"
+    period = 60
+    lease = _environment("breaker_controller")["COURIER_CLAIM_LEASE_SECONDS"]
+    lease_extra = int(re.search(r"var\.timeout_seconds\s*\+\s*(\d+)", lease).group(1))
+    for timeout in _controller_timeouts():
+        assert timeout <= period  # a run never outlasts the schedule (reserved concurrency 1)
+        env = {
+            "COURIER_ARCHIVE_BUCKET": "a",
+            "COURIER_LANDING_BUCKET": "l",
+            "COURIER_NIFI_URL": "https://nifi/x",
+            "COURIER_NIFI_CA_BUNDLE": "",
+            "COURIER_FUNCTION_TIMEOUT_SECONDS": str(timeout),
+            "COURIER_CLAIM_LEASE_SECONDS": str(timeout + lease_extra),
+            "COURIER_ESM_UUID": "u",
+        }
+        settings = Settings.from_env(env)  # raises if the probe's POST budget does not fit the timeout
+        ControllerSettings.from_env(env)
+        post = budget.post_budget_seconds(settings.connect_timeout_seconds, settings.read_timeout_seconds)
+        assert post <= budget.max_post_budget_seconds(timeout)
+
+
+def test_controller_may_read_what_it_probes_and_nothing_more():
+    sids = by_sid("breaker_controller")
+    assert sids["ProbeNiFiCredentials"]["actions"] == ["secretsmanager:GetSecretValue"]
+    assert sids["ProbeNiFiCredentials"]["resources"] == ["${var.secret_arn}"]
+    assert sids["ProbeLedgerRead"]["actions"] == ["dynamodb:GetItem"]
+    assert sids["ProbeLedgerRead"]["resources"] == ["${var.idempotency_table_arn}"]
+    assert sids["ProbeBuckets"]["actions"] == ["s3:ListBucket"]  # HeadBucket; no object is read
+    assert set(sids["ProbeBuckets"]["resources"]) == {"${var.landing_bucket_arn}", "${var.archive_bucket_arn}"}
+    breaker = sids["CircuitBreakerAndParkedMessages"]
+    assert breaker["resources"] == ["${var.breaker_table_arn}"]
+    assert set(breaker["actions"]) == {
+        "dynamodb:BatchGetItem",  # the consistent read of `nifi` and `cause#nifi`
+        "dynamodb:GetItem",  # Powertools' breaker around the probe ...
+        "dynamodb:PutItem",
+        "dynamodb:UpdateItem",  # ... writing its transitions
+        "dynamodb:Scan",  # the parked-message records
+        "dynamodb:BatchWriteItem",
+    }
+    # Nothing else on the ledger, the secret or the buckets, and nothing on any object.
+    by_resource: dict[str, set[str]] = {}
+    for statement in allow_statements("breaker_controller"):
+        for resource in statement["resources"]:
+            by_resource.setdefault(resource, set()).update(statement["actions"])
+    assert by_resource["${var.idempotency_table_arn}"] == {"dynamodb:GetItem"}
+    assert by_resource["${var.secret_arn}"] == {"secretsmanager:GetSecretValue"}
+    assert by_resource["${var.landing_bucket_arn}"] == by_resource["${var.archive_bucket_arn}"] == {"s3:ListBucket"}
+    assert not any("/*" in r and "bucket" in r for r in by_resource)
+    # The pipeline hands it the same secret, ledger and buckets as the aggregator.
+    controller, aggregator = _pipeline_module("breaker_controller"), _pipeline_module("aggregator")
+    for name in ("secret_arn", "idempotency_table_arn", "breaker_table_arn", "landing_bucket_arn", "archive_bucket_arn"):
+        assert controller[name] == aggregator[name], name
+
+
+def test_controller_runs_in_the_aggregators_subnets_with_its_egress():
+    controller, aggregator = resources("breaker_controller"), resources("aggregator")
+    vpc = controller[("aws_lambda_function", "this")]["vpc_config"][0]
+    assert vpc == {"subnet_ids": "${var.subnet_ids}", "security_group_ids": ["${aws_security_group.this.id}"]}
+    group = controller[("aws_security_group", "this")]
+    assert "ingress" not in group
+
+    def rules(module_resources):
+        return [
+            {k: v for k, v in rule.items() if k != "description"}
+            for rule in module_resources[("aws_security_group", "this")]["egress"]
+        ]
+
+    assert rules(controller) == rules(aggregator)  # NiFi's port to nifi_cidr, 443 to the endpoints, nothing else
+    wired, agg = _pipeline_module("breaker_controller"), _pipeline_module("aggregator")
+    for name in (
+        "vpc_id",
+        "subnet_ids",
+        "nifi_cidr",
+        "nifi_port",
+        "s3_prefix_list_id",
+        "dynamodb_prefix_list_id",
+        "endpoint_security_group_id",
+    ):
+        assert wired[name] == agg[name], name
+    # ENIs as the aggregator gets them; and the Lambda API (the mapping) is reachable without a NAT.
+    attachment = controller[("aws_iam_role_policy_attachment", "vpc")]["policy_arn"]
+    assert attachment == aggregator[("aws_iam_role_policy_attachment", "vpc")]["policy_arn"]
+    assert attachment.endswith("service-role/AWSLambdaVPCAccessExecutionRole")
+    endpoint = resources("network_endpoints")[("aws_vpc_endpoint", "lambda")]
+    assert endpoint["service_name"].endswith(".lambda") and endpoint["vpc_endpoint_type"] == "Interface"
+    assert endpoint["security_group_ids"] == ["${aws_security_group.endpoints.id}"]
+
+
 def test_handlers_named_in_terraform_exist():
     from courier import controller, handler
 
@@ -313,6 +458,25 @@ def test_alarms_cover_backlog_expiry_dlq_errors_breaker_slo_and_auth():
     assert "NumberOfMessagesSent" in str(alarms["traffic_anomaly"]["metric_query"])
     assert ("aws_cloudwatch_composite_alarm", "this") in r and ("aws_budgets_budget", "this") in r
     assert ("aws_cloudwatch_dashboard", "this") in r and r[("aws_sns_topic", "this")]["kms_master_key_id"] == "alias/aws/sns"
+
+
+def test_breaker_alarm_needs_the_circuit_open_in_3_of_5_minutes_or_the_controller_silent():
+    alarm = resources("monitoring")[("aws_cloudwatch_metric_alarm", "breaker_open")]
+    assert (alarm["namespace"], alarm["metric_name"]) == ("${local.namespace}", "BreakerState")
+    assert locals_("monitoring")["namespace"] == "Courier"
+    assert alarm["dimensions"] == '${merge(local.service_dims, {circuit = "nifi"})}'
+    assert locals_("monitoring")["service_dims"] == {"service": "courier"}
+    assert (alarm["statistic"], alarm["period"]) == ("Maximum", 60)
+    assert (alarm["threshold"], alarm["comparison_operator"]) == (2, "GreaterThanOrEqualToThreshold")  # 2 is OPEN
+    assert (alarm["datapoints_to_alarm"], alarm["evaluation_periods"]) == (3, 5)
+    # The controller publishes every minute whatever the state: no data means it is not running.
+    assert alarm["treat_missing_data"] == "breaching"
+    from courier.controller import OPEN, STATE_VALUE
+
+    assert STATE_VALUE[OPEN] == alarm["threshold"] and max(STATE_VALUE.values()) == alarm["threshold"]
+    # The CodeDeploy canary and the composite alarm still use it, by its name.
+    assert alarm["alarm_name"] == "${var.name}-breaker-open"
+    assert "${var.name}-breaker-open" in _pipeline_module("aggregator")["rollback_alarm_names"]
 
 
 def test_alarm_metrics_are_ones_the_code_emits():
@@ -467,3 +631,39 @@ def test_retention_alarms_read_the_queues_actual_retention():
     assert alarm["threshold"].replace(" ", "") == expected
     cap_days = default("landing_bucket", "undelivered_cap_days")
     assert default("monitoring", "dlq_retention_seconds") * default("monitoring", "data_expiry_fraction") < cap_days * 86400
+
+
+# --- an outage runs into the queue's retention before any message reaches the DLQ ----------------
+
+
+def test_a_message_outlives_an_outage_within_the_retention():
+    """During an outage each receive parks a message for the park time (11 h), so it reaches the DLQ
+    only after max_receive_count receives. With (max_receive_count - 1) x park above the queue's
+    retention (9 x 11 h = 99 h > 96 h, counting one receive that was not parked), an outage never
+    moves a message to the DLQ: the retention is what ends first, and the data-age alarm (72 h)
+    fires before it.
+
+    The trade-off: a poison message is not parked; it comes back after each visibility timeout
+    (6 x 120 s + 20 s = 740 s), so it now reaches the DLQ after max_receive_count x 740 s =
+    10 x 740 s = 7400 s, about 2 h 3 min, where 5 receives took 3700 s, about 1 h 2 min.
+    """
+    from courier.adapters.parking import MAX_PARK_SECONDS
+    from courier.config import Settings, read_setting
+
+    receives = default("queue", "max_receive_count")
+    assert receives == provision.MAX_RECEIVE_COUNT
+    park = min(read_setting(Settings, "park_seconds", {}), MAX_PARK_SECONDS)
+    assert "COURIER_PARK_SECONDS" not in _environment("aggregator")  # the default is what is deployed
+    retention = default("queue", "retention_seconds")
+    assert retention == provision.QUEUE_RETENTION_SECONDS == default("monitoring", "queue_retention_seconds")
+    expiring = resources("monitoring")[("aws_cloudwatch_metric_alarm", "data_expiring")]["threshold"]
+    assert expiring.replace(" ", "") == "${floor(var.queue_retention_seconds*var.data_expiry_fraction)}"
+    data_age_alarm = int(retention * default("monitoring", "data_expiry_fraction"))
+
+    survives = (receives - 1) * park
+    assert survives > retention, f"a message reaches the DLQ after {survives / 3600:g} h of outage"
+    assert data_age_alarm < retention and data_age_alarm < survives
+
+    # ... and a poison message still reaches the DLQ within hours.
+    visibility = 6 * default("pipeline", "function_timeout_seconds") + default("pipeline", "batching_window_seconds")
+    assert receives * visibility == 7400 <= 3 * 3600

@@ -1,6 +1,11 @@
 # The breaker controller (NFR-04/08): every minute, pause the aggregator's event
-# source mapping while the NiFi circuit is open, resume it when a probe is due,
-# and release parked messages once the circuit is closed.
+# source mapping while the NiFi circuit is open, probe every dependency itself
+# once the recovery timeout has passed (the NiFi secret, a ledger read, both
+# buckets, a probe bundle POSTed to NiFi), and release parked messages once the
+# circuit is closed. The probe takes the aggregator's path: the same private
+# subnets, egress and COURIER_* settings, and read-only rights on what it checks.
+
+data "aws_partition" "current" {}
 
 resource "aws_cloudwatch_log_group" "this" {
   # checkov:skip=CKV_AWS_158:Logs carry metadata only; encrypted by CloudWatch's own keys.
@@ -28,9 +33,38 @@ resource "aws_iam_role" "this" {
 
 data "aws_iam_policy_document" "this" {
   statement {
-    sid       = "ReadBreakerAndParkedMessages"
-    actions   = ["dynamodb:GetItem", "dynamodb:Scan", "dynamodb:BatchWriteItem"]
+    # BatchGetItem: the consistent read of `nifi` and `cause#nifi`; GetItem, PutItem and
+    # UpdateItem: Powertools' breaker writing the probe's transitions; Scan and
+    # BatchWriteItem: the parked-message records it releases and forgets.
+    sid = "CircuitBreakerAndParkedMessages"
+    actions = [
+      "dynamodb:BatchGetItem",
+      "dynamodb:GetItem",
+      "dynamodb:PutItem",
+      "dynamodb:UpdateItem",
+      "dynamodb:Scan",
+      "dynamodb:BatchWriteItem",
+    ]
     resources = [var.breaker_table_arn]
+  }
+
+  statement {
+    sid       = "ProbeNiFiCredentials"
+    actions   = ["secretsmanager:GetSecretValue"]
+    resources = [var.secret_arn]
+  }
+
+  statement {
+    sid       = "ProbeLedgerRead"
+    actions   = ["dynamodb:GetItem"]
+    resources = [var.idempotency_table_arn]
+  }
+
+  statement {
+    # HeadBucket is authorised by s3:ListBucket on the bucket itself; no object is read.
+    sid       = "ProbeBuckets"
+    actions   = ["s3:ListBucket"]
+    resources = [var.landing_bucket_arn, var.archive_bucket_arn]
   }
 
   statement {
@@ -58,34 +92,96 @@ resource "aws_iam_role_policy" "this" {
   policy = data.aws_iam_policy_document.this.json
 }
 
+# ENI management for VPC functions: AWS's managed policy, as the aggregator has it (its actions take no resource ARNs).
+resource "aws_iam_role_policy_attachment" "vpc" {
+  role       = aws_iam_role.this.name
+  policy_arn = "arn:${data.aws_partition.current.partition}:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole"
+}
+
+resource "aws_security_group" "this" {
+  name        = "${var.name}-egress"
+  description = "courier breaker controller: no ingress; egress only to NiFi and the VPC endpoints"
+  vpc_id      = var.vpc_id
+  tags        = var.tags
+
+  egress {
+    description = "NiFi over VPN / Direct Connect (the probe bundle)"
+    from_port   = var.nifi_port
+    to_port     = var.nifi_port
+    protocol    = "tcp"
+    cidr_blocks = [var.nifi_cidr]
+  }
+
+  egress {
+    description     = "S3 and DynamoDB gateway endpoints"
+    from_port       = 443
+    to_port         = 443
+    protocol        = "tcp"
+    prefix_list_ids = [var.s3_prefix_list_id, var.dynamodb_prefix_list_id]
+  }
+
+  egress {
+    description     = "Secrets Manager, SQS and Lambda interface endpoints"
+    from_port       = 443
+    to_port         = 443
+    protocol        = "tcp"
+    security_groups = [var.endpoint_security_group_id]
+  }
+}
+
 resource "aws_lambda_function" "this" {
   # checkov:skip=CKV_AWS_116:Invoked by a schedule every minute; a missed run is simply the next run.
   # checkov:skip=CKV_AWS_50:Tracing is by logs; X-Ray needs a resource-wide permission for little gain here.
   # checkov:skip=CKV_AWS_272:The package is built reproducibly by `make package` in CI; enable AWS Signer code signing in the environment if required.
-  # checkov:skip=CKV_AWS_173:Environment variables hold names only.
-  # checkov:skip=CKV_AWS_117:Touches only the Lambda, DynamoDB and SQS control/data planes and no customer data; outside the VPC it needs no Lambda interface endpoint.
+  # checkov:skip=CKV_AWS_173:Environment variables hold names and URLs only; the credential lives in Secrets Manager.
   function_name                  = var.name
   role                           = aws_iam_role.this.arn
   handler                        = "courier.controller.lambda_handler"
   runtime                        = var.runtime
   architectures                  = ["arm64"]
   memory_size                    = 256
-  timeout                        = 50
+  # 60 s by default: a run is the breaker read, four dependency checks (the secret, a ledger
+  # read, two HeadBuckets), the probe POST, the mapping switch and the release of parked
+  # messages. COURIER_FUNCTION_TIMEOUT_SECONDS carries the same value and the probe's POST
+  # timeouts derive from it (src/courier/budget.py): at 60 s its POST budget is at most 25 s
+  # (2 x (5 s connect + 2 x 3.75 s read)), half of what is left after 10 s of bookkeeping, so the
+  # other half is for the AWS calls. And it does not outlast the one-minute schedule, so with a
+  # reserved concurrency of 1 runs do not queue up behind a slow one.
+  timeout                        = var.timeout_seconds
   reserved_concurrent_executions = 1
   filename                       = var.package_path
   source_code_hash               = filebase64sha256(var.package_path)
   tags                           = var.tags
 
-  environment {
-    variables = {
-      COURIER_ESM_UUID                 = var.event_source_mapping_uuid
-      COURIER_BREAKER_TABLE            = var.breaker_table_name
-      COURIER_BREAKER_RECOVERY_SECONDS = tostring(var.breaker_recovery_seconds)
-      POWERTOOLS_SERVICE_NAME          = "courier"
-    }
+  vpc_config {
+    subnet_ids         = var.subnet_ids
+    security_group_ids = [aws_security_group.this.id]
   }
 
-  depends_on = [aws_cloudwatch_log_group.this, aws_iam_role_policy.this]
+  environment {
+    # The aggregator's COURIER_* settings (Settings.from_env), so the probe checks the same secret,
+    # ledger, buckets and NiFi endpoint; plus the controller's own (ControllerSettings). The function
+    # timeout and claim lease are this function's own: the probe's POST timeouts derive from them.
+    variables = merge(
+      {
+        COURIER_ARCHIVE_BUCKET           = var.archive_bucket_name
+        COURIER_LANDING_BUCKET           = var.landing_bucket_name
+        COURIER_NIFI_URL                 = var.nifi_url
+        COURIER_NIFI_SECRET_ID           = var.secret_name
+        COURIER_NIFI_CA_BUNDLE           = var.nifi_ca_bundle_path
+        COURIER_IDEMPOTENCY_TABLE        = var.idempotency_table_name
+        COURIER_BREAKER_TABLE            = var.breaker_table_name
+        COURIER_BREAKER_RECOVERY_SECONDS = tostring(var.breaker_recovery_seconds)
+        COURIER_CLAIM_LEASE_SECONDS      = tostring(var.timeout_seconds + 60)
+        COURIER_FUNCTION_TIMEOUT_SECONDS = tostring(var.timeout_seconds)
+        COURIER_ESM_UUID                 = var.event_source_mapping_uuid
+        POWERTOOLS_SERVICE_NAME          = "courier"
+      },
+      var.extra_environment,
+    )
+  }
+
+  depends_on = [aws_cloudwatch_log_group.this, aws_iam_role_policy.this, aws_iam_role_policy_attachment.vpc]
 }
 
 resource "aws_cloudwatch_event_rule" "this" {

@@ -20,6 +20,18 @@ variable "runtime" {
   }
 }
 
+variable "timeout_seconds" {
+  description = "Function timeout in seconds (40-60). Also COURIER_FUNCTION_TIMEOUT_SECONDS: the probe's NiFi POST timeouts derive from it (src/courier/budget.py)."
+  type        = number
+  default     = 60
+
+  validation {
+    # At most the one-minute schedule: with a reserved concurrency of 1 a longer run would throttle the next.
+    condition     = var.timeout_seconds >= 40 && var.timeout_seconds <= 60
+    error_message = "timeout_seconds must be between 40 and 60: below 40 s one POST budget (2 x (5 s connect + 2 x 1 s)) does not fit in half the time left after 10 s of bookkeeping; above 60 s a run outlasts the one-minute schedule."
+  }
+}
+
 variable "schedule_expression" {
   description = "How often the controller runs (EventBridge). The design's target assumes one minute."
   type        = string
@@ -55,6 +67,114 @@ variable "event_source_mapping_arn" {
 variable "queue_arn" {
   description = "ARN of the main queue (releasing parked messages)."
   type        = string
+}
+
+variable "vpc_id" {
+  description = "VPC of the private subnets (the aggregator's)."
+  type        = string
+}
+
+variable "subnet_ids" {
+  description = "Private subnets the function runs in (the aggregator's): the probe takes the aggregator's path to NiFi."
+  type        = list(string)
+}
+
+variable "nifi_cidr" {
+  description = "Address range of the on-premise NiFi (over VPN / Direct Connect); the only non-AWS egress."
+  type        = string
+
+  validation {
+    condition     = can(cidrhost(var.nifi_cidr, 0)) && var.nifi_cidr != "0.0.0.0/0"
+    error_message = "nifi_cidr must be a CIDR block other than 0.0.0.0/0."
+  }
+}
+
+variable "nifi_port" {
+  description = "HTTPS port of NiFi's listener."
+  type        = number
+  default     = 8443
+}
+
+variable "nifi_url" {
+  description = "COURIER_NIFI_URL: https URL of NiFi's /contentListener (the aggregator's)."
+  type        = string
+
+  validation {
+    condition     = startswith(var.nifi_url, "https://")
+    error_message = "nifi_url must be an https:// URL."
+  }
+}
+
+variable "nifi_ca_bundle_path" {
+  description = "COURIER_NIFI_CA_BUNDLE: path of the CA bundle inside the package (or a layer). Empty: system trust store."
+  type        = string
+  default     = ""
+}
+
+variable "s3_prefix_list_id" {
+  description = "Prefix list of the S3 gateway endpoint."
+  type        = string
+}
+
+variable "dynamodb_prefix_list_id" {
+  description = "Prefix list of the DynamoDB gateway endpoint."
+  type        = string
+}
+
+variable "endpoint_security_group_id" {
+  description = "Security group of the interface endpoints (Secrets Manager, SQS, Lambda)."
+  type        = string
+}
+
+variable "landing_bucket_name" {
+  description = "Name of the landing bucket (COURIER_LANDING_BUCKET; the probe checks it answers)."
+  type        = string
+}
+
+variable "landing_bucket_arn" {
+  description = "ARN of the landing bucket (HeadBucket only)."
+  type        = string
+}
+
+variable "archive_bucket_name" {
+  description = "Name of the archive bucket (COURIER_ARCHIVE_BUCKET; the probe checks it answers)."
+  type        = string
+}
+
+variable "archive_bucket_arn" {
+  description = "ARN of the archive bucket (HeadBucket only)."
+  type        = string
+}
+
+variable "idempotency_table_name" {
+  description = "Name of the idempotency ledger table (COURIER_IDEMPOTENCY_TABLE; the probe reads one item)."
+  type        = string
+}
+
+variable "idempotency_table_arn" {
+  description = "ARN of the idempotency ledger table (GetItem only)."
+  type        = string
+}
+
+variable "secret_arn" {
+  description = "ARN of the NiFi credentials secret (the probe reads it)."
+  type        = string
+}
+
+variable "secret_name" {
+  description = "Name of the NiFi credentials secret (COURIER_NIFI_SECRET_ID)."
+  type        = string
+}
+
+variable "extra_environment" {
+  description = "Further COURIER_* settings; give it the aggregator's extra_environment so the probe behaves like a delivery."
+  type        = map(string)
+  default     = {}
+
+  validation {
+    condition     = alltrue([for k in keys(var.extra_environment) : startswith(k, "COURIER_") || startswith(k, "POWERTOOLS_")])
+    error_message = "extra_environment may only hold COURIER_* and POWERTOOLS_* variables."
+  }
 }
 
 variable "log_retention_days" {

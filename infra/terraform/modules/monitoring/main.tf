@@ -123,17 +123,26 @@ resource "aws_cloudwatch_metric_alarm" "throttles" {
 }
 
 resource "aws_cloudwatch_metric_alarm" "breaker_open" {
+  # The breaker controller publishes BreakerState (0 closed, 1 half-open, 2 open) every minute.
+  # Open in 3 of the last 5 minutes is an outage, not one failed batch or one failed probe: the
+  # old 1-of-1 alarm on BreakerFastFail flapped with every probe window.
+  # Missing data is breaching: the controller publishes on every run, whatever the state, so a
+  # minute without a value means it did not run or could not read the circuit. Then nothing
+  # pauses, probes, resumes or releases parked messages, which stops delivery as surely as an
+  # open circuit; "missing" would hide that behind the last state, and the controller's error
+  # alarm does not see a schedule that no longer invokes it. 3 of 5 absorbs late or skipped minutes.
   alarm_name          = "${var.name}-breaker-open"
-  alarm_description   = "The NiFi circuit opened: NiFi is down or refusing. Runbook: docs/runbooks/nifi-outage.md"
+  alarm_description   = "The NiFi circuit was open in 3 of the last 5 minutes (BreakerState = 2), or the breaker controller stopped reporting it. Runbook: docs/runbooks/nifi-outage.md"
   namespace           = local.namespace
-  metric_name         = "BreakerFastFail"
-  dimensions          = local.service_dims
-  statistic           = "Sum"
+  metric_name         = "BreakerState"
+  dimensions          = merge(local.service_dims, { circuit = "nifi" })
+  statistic           = "Maximum"
   period              = 60
-  evaluation_periods  = 1
-  threshold           = 0
-  comparison_operator = "GreaterThanThreshold"
-  treat_missing_data  = "notBreaching"
+  evaluation_periods  = 5
+  datapoints_to_alarm = 3
+  threshold           = 2
+  comparison_operator = "GreaterThanOrEqualToThreshold"
+  treat_missing_data  = "breaching"
   alarm_actions       = local.alarm_topic
   ok_actions          = local.alarm_topic
   tags                = var.tags
@@ -312,6 +321,7 @@ resource "aws_cloudwatch_dashboard" "this" {
             [local.namespace, "FilesDelivered", "service", "courier"],
             [local.namespace, "BundlesDelivered", "service", "courier"],
             [local.namespace, "BreakerFastFail", "service", "courier"],
+            [local.namespace, "BreakerState", "service", "courier", "circuit", "nifi", { stat = "Maximum", yAxis = "right" }],
           ]
         }
       },

@@ -1,5 +1,7 @@
-# Private paths to AWS services for the aggregator in private subnets (section 5.1):
-# S3 and DynamoDB gateway endpoints, Secrets Manager and SQS interface endpoints.
+# Private paths to AWS services for the functions in private subnets (section 5.1):
+# S3 and DynamoDB gateway endpoints, Secrets Manager and SQS interface endpoints, and a
+# Lambda interface endpoint for the breaker controller, which pauses and resumes the
+# aggregator's event source mapping from inside the VPC.
 
 resource "aws_vpc_endpoint" "this" {
   vpc_id            = var.vpc_id
@@ -50,4 +52,14 @@ resource "aws_vpc_endpoint" "sqs" {
   security_group_ids  = [aws_security_group.endpoints.id]
   private_dns_enabled = true
   tags                = merge(var.tags, { Name = "${var.name}-sqs" })
+}
+
+resource "aws_vpc_endpoint" "lambda" {
+  vpc_id              = var.vpc_id
+  service_name        = "com.amazonaws.${var.region}.lambda"
+  vpc_endpoint_type   = "Interface"
+  subnet_ids          = var.private_subnet_ids
+  security_group_ids  = [aws_security_group.endpoints.id]
+  private_dns_enabled = true
+  tags                = merge(var.tags, { Name = "${var.name}-lambda" })
 }

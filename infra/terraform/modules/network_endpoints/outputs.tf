@@ -9,6 +9,6 @@ output "dynamodb_prefix_list_id" {
 }
 
 output "endpoint_security_group_id" {
-  description = "Security group of the interface endpoints (Secrets Manager, SQS)."
+  description = "Security group of the interface endpoints (Secrets Manager, SQS, Lambda)."
   value       = aws_security_group.endpoints.id
 }

@@ -4,7 +4,7 @@ variable "name" {
 }
 
 variable "vpc_id" {
-  description = "VPC of the aggregator's private subnets."
+  description = "VPC of the functions' private subnets."
   type        = string
 }
 

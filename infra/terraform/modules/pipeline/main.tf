@@ -84,15 +84,32 @@ module "aggregator" {
 module "breaker_controller" {
   source = "../breaker_controller"
 
-  name                      = "${var.name}-breaker-controller"
-  package_path              = var.package_path
-  breaker_table_name        = module.state_tables.breaker_table_name
-  breaker_table_arn         = module.state_tables.breaker_table_arn
-  breaker_recovery_seconds  = var.breaker_recovery_seconds
-  event_source_mapping_uuid = module.aggregator.event_source_mapping_uuid
-  event_source_mapping_arn  = module.aggregator.event_source_mapping_arn
-  queue_arn                 = module.queue.queue_arn
-  tags                      = local.tags
+  name                       = "${var.name}-breaker-controller"
+  package_path               = var.package_path
+  vpc_id                     = var.vpc_id
+  subnet_ids                 = var.private_subnet_ids
+  nifi_url                   = var.nifi_url
+  nifi_cidr                  = var.nifi_cidr
+  nifi_port                  = var.nifi_port
+  nifi_ca_bundle_path        = var.nifi_ca_bundle_path
+  s3_prefix_list_id          = module.network_endpoints.s3_prefix_list_id
+  dynamodb_prefix_list_id    = module.network_endpoints.dynamodb_prefix_list_id
+  endpoint_security_group_id = module.network_endpoints.endpoint_security_group_id
+  landing_bucket_name        = var.landing_bucket_name
+  landing_bucket_arn         = "arn:aws:s3:::${var.landing_bucket_name}"
+  archive_bucket_name        = var.archive_bucket_name
+  archive_bucket_arn         = "arn:aws:s3:::${var.archive_bucket_name}"
+  idempotency_table_name     = module.state_tables.idempotency_table_name
+  idempotency_table_arn      = module.state_tables.idempotency_table_arn
+  breaker_table_name         = module.state_tables.breaker_table_name
+  breaker_table_arn          = module.state_tables.breaker_table_arn
+  secret_arn                 = module.secrets.arn
+  secret_name                = module.secrets.name
+  breaker_recovery_seconds   = var.breaker_recovery_seconds
+  event_source_mapping_uuid  = module.aggregator.event_source_mapping_uuid
+  event_source_mapping_arn   = module.aggregator.event_source_mapping_arn
+  queue_arn                  = module.queue.queue_arn
+  tags                       = local.tags
 }
 
 module "landing_bucket" {
