@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 
 CHECKOV_VENV := .venv-checkov
 
-.PHONY: run test lint bench package clean
+.PHONY: run test lint chaos bench package clean
 
 $(BIN)/python:
 	@test -n "$(PYTHON)" || { echo "error: Python 3.11+ not found (set PYTHON=/path/to/python3.11)"; exit 1; }
@@ -43,6 +43,10 @@ lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check $(LINTED)
 	$(BIN)/ruff format --check $(LINTED)
 
+# 15 minutes of seeded faults on a local stack of its own (ports 4576/8453), then the report.
+chaos: $(VENV)/.installed-dev
+	$(BIN)/python -m courier.local.chaos --duration 900
+
 bench: $(VENV)/.installed-dev
 	$(BIN)/python -m bench
 
@@ -50,4 +54,4 @@ package: $(VENV)/.installed
 	$(BIN)/python scripts/package_lambda.py --out dist/courier-lambda.zip
 
 clean:
-	rm -rf $(VENV) $(CHECKOV_VENV) .courier build dist src/*.egg-info .pytest_cache
+	rm -rf $(VENV) $(CHECKOV_VENV) .courier .courier-chaos build dist src/*.egg-info .pytest_cache

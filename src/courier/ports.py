@@ -238,6 +238,10 @@ class BreakerTable(Protocol):
 
     def states(self) -> set[str]: ...
 
+    def dependency(self) -> str | None:
+        """What tripped the circuit last (``nifi``, ``secretsmanager``, ``dynamodb``, ``s3``), if recorded."""
+        ...
+
 
 class Metrics(Protocol):
     """Datapoints of one metric (CloudWatch ``GetMetricStatistics``)."""

@@ -107,6 +107,8 @@ def gather(sources: StatusSources) -> dict[str, Any]:
         "breaker_state": breaker_state(sources.breaker_table),
         "queue_retention_seconds": QUEUE_RETENTION_SECONDS,
     }
+    # Which dependency the pause is about: NiFi, or an AWS service that failed whole batches.
+    status["paused_dependency"] = sources.breaker_table.dependency() if status["breaker_state"] != "CLOSED" else None
     if sources.local is not None:
         status.update(local_delivery(sources.local))
     elif sources.metrics is not None:

@@ -196,11 +196,15 @@ def test_redrive_uses_the_move_task_where_there_is_one_and_moves_by_hand_otherwi
 
 
 class States:
-    def __init__(self, *states: str) -> None:
+    def __init__(self, *states: str, dependency: str | None = "nifi") -> None:
         self._states = set(states)
+        self._dependency = dependency
 
     def states(self) -> set[str]:
         return self._states
+
+    def dependency(self) -> str | None:
+        return self._dependency
 
 
 class Mapping:
@@ -241,6 +245,7 @@ def test_status_of_a_local_stack_comes_from_its_receiver():
     ]
     assert (snapshot["queue_depth"], snapshot["in_flight"], snapshot["dlq_depth"]) == (1, 2, 1)
     assert (snapshot["esm_enabled"], snapshot["esm_uuid"], snapshot["breaker_state"]) == (True, "uuid", "OPEN")
+    assert snapshot["paused_dependency"] == "nifi"
     assert (snapshot["bundles_archived"], snapshot["files_delivered"], snapshot["receiver_mode"]) == (1, 7, "ok")
     assert (snapshot["duplicate_deliveries"], snapshot["distinct_bundles"], snapshot["files_in_several_bundles"]) == (2, 3, 0)
 
@@ -259,3 +264,11 @@ def test_status_in_aws_comes_from_cloudwatch():
     assert (snapshot["esm_enabled"], snapshot["esm_uuid"], snapshot["breaker_state"]) == (None, None, "CLOSED")
     assert (snapshot["bundles_archived"], snapshot["files_delivered"], snapshot["oldest_message_age_seconds"]) == (4, 42, 9.0)
     assert snapshot["latency_seconds"] == {"p50": 2.0, "p95": 3.0, "p99": 4.0} and snapshot["window"] == "last hour"
+
+
+def test_status_names_the_paused_dependency_only_while_the_circuit_is_not_closed():
+    queue, dlq = MemoryQueue("q", []), MemoryQueue("d", [])
+    paused = gather(StatusSources(queue, dlq, States("OPEN", dependency="s3"), Mapping(), "uuid", None))
+    assert paused["paused_dependency"] == "s3"
+    closed = gather(StatusSources(queue, dlq, States("CLOSED", dependency="s3"), Mapping(), "uuid", None))
+    assert closed["paused_dependency"] is None

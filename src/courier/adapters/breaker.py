@@ -239,3 +239,8 @@ class DynamoDBBreakerTable:
             )
             # The parked-message records share the table and have no state.
             return {item["state"]["S"] for page in pages for item in page.get("Items", []) if "state" in item}
+
+    def dependency(self) -> str | None:
+        with translated(f"reading the breaker table {self.table}"):
+            item = self.client.get_item(TableName=self.table, Key={BREAKER_KEY: {"S": CAUSE_ID}}).get("Item") or {}
+        return item.get("dependency", {}).get("S")
