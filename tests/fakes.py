@@ -456,7 +456,8 @@ class FakeBreaker:
     def read(self) -> BreakerReading:
         if self.unreadable:
             raise AwsCallError("reading the circuit failed: ThrottlingException (injected)", "ThrottlingException")
-        return BreakerReading(self.state, self.opened_at, self.dependency)
+        lease = int(self.probe_until) if self.state == "HALF_OPEN" else None
+        return BreakerReading(self.state, self.opened_at, self.dependency, lease)
 
     def record_failure(self, dependency: str, reason: str) -> None:
         self.dependency = dependency

@@ -58,6 +58,8 @@ SYSTEMIC_REASONS = {
     "secret_format": "secretsmanager",
     "nifi_rejected": "nifi",
 }
+# Reasons that one object alone can cause (its KMS key, its ACL): systemic only when two or more files failed so.
+PER_OBJECT_POSSIBLE = frozenset({"storage_unavailable"})
 # Failures that mean "NiFi is down": parked while the circuit is open.
 OUTAGE_REASONS = frozenset({"breaker_open", "nifi_unavailable", "nifi_auth", "dependency_unavailable", *SYSTEMIC_REASONS})
 # Failures not worth a note for `courier dlq list` (transient by nature, and frequent).
@@ -181,6 +183,8 @@ class Aggregator:
         if not set(result.failed_files) <= set(SYSTEMIC_REASONS):
             return
         reason = result.failed_files.most_common(1)[0][0]
+        if reason in PER_OBJECT_POSSIBLE and sum(result.failed_files.values()) < 2:
+            return  # one object's AccessDenied or KMS error looks the same: it takes two files to see an outage
         dependency = SYSTEMIC_REASONS[reason]
         result.systemic = dependency
         logger.error("a dependency failed the whole batch", extra={"dependency": dependency, "reason": reason})

@@ -153,4 +153,6 @@ def make_probe(settings: Settings, session: Any, dynamodb: Any) -> CanaryProbe:
         session.client("s3"),
         settings.idempotency_table,
         [b for b in (settings.landing_bucket, settings.archive_bucket) if b],
+        archive_bucket=settings.archive_bucket,
+        kms_key_id=settings.archive_kms_key_id,
     )

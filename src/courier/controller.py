@@ -105,13 +105,16 @@ class Controller:
         try:
             reading = self.breaker.read()
             reading, probed = self._probe_if_due(reading)
-        except CourierError as exc:
-            # Fail closed: without a reliable reading, touch neither the mapping nor the parked messages.
-            logger.warning("breaker state unreadable; the controller does nothing this run", extra={"error": str(exc)})
+        except Exception as exc:  # noqa: BLE001 - fail closed, whatever failed (Powertools' own writes raise botocore errors)
+            # Without a reliable reading, touch neither the mapping nor the parked messages.
+            error = str(exc) if isinstance(exc, CourierError) else type(exc).__name__
+            logger.warning("breaker state unreadable; the controller does nothing this run", extra={"error": error})
             metric("ControllerRunsSkipped")
             return Decision(UNREADABLE, None, None)
         enabled = self.event_source_mapping.enabled()
         want = mapping_should_run(reading.state, reading.opened_at, self.clock(), self.recovery_seconds)
+        if probed not in (None, "ok", "busy"):
+            want = False  # our own probe just failed: whatever the circuit reads, nothing would get through
         if want != enabled:
             self.event_source_mapping.set_enabled(want)
             logger.warning(
@@ -129,7 +132,11 @@ class Controller:
     def _probe_if_due(self, reading: BreakerReading) -> tuple[BreakerReading, str | None]:
         if self.probe is None:
             return reading, None
-        due = reading.state == OPEN and self.clock() >= (reading.opened_at or 0) + self.recovery_seconds
+        now = self.clock()
+        due = (reading.state == OPEN and now >= (reading.opened_at or 0) + self.recovery_seconds) or (
+            # A prober that died (or whose closing write was lost) holds the lease: take over once it lapsed.
+            reading.state == HALF_OPEN and reading.probe_lease_until is not None and now >= reading.probe_lease_until
+        )
         if due:
             outcome = self._probe_through_breaker()
             return self.breaker.read(), outcome

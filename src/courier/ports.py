@@ -115,6 +115,7 @@ class BreakerReading:
     state: str
     opened_at: int | None = None
     dependency: str | None = None
+    probe_lease_until: int | None = None  # HALF_OPEN: when the prober's lease lapses
 
 
 class Breaker(Protocol):

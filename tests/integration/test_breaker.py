@@ -213,3 +213,69 @@ def test_the_owner_of_the_probe_lease_is_admitted_until_the_circuit_closes(aws, 
     thread.start()
     thread.join()
     assert other == [True]
+
+
+def test_a_failed_controller_probe_keeps_the_dependency_that_tripped_the_circuit(aws, stack):
+    from courier.errors import DependencyUnavailableError
+
+    breaker = make_breaker(aws, stack, recovery=1)
+    for _ in range(2):
+        breaker.record_failure("secretsmanager", "secret_unavailable")
+    time.sleep(1.1)
+
+    def probe() -> int:
+        raise DependencyUnavailableError("probe of secretsmanager failed", "secretsmanager")
+
+    with pytest.raises(DependencyUnavailableError):
+        breaker.guard(probe)()
+    assert breaker.read().dependency == "secretsmanager" and breaker.read().state == "OPEN"
+
+
+def test_a_throttled_read_of_the_circuit_raises_instead_of_reading_missing(aws, stack):
+    from courier.errors import AwsCallError
+
+    class Unprocessed:
+        def __init__(self, real):
+            self.real = real
+
+        def __getattr__(self, name):
+            return getattr(self.real, name)
+
+        def batch_get_item(self, RequestItems):  # noqa: N803 - boto3's parameter name
+            return {"Responses": {}, "UnprocessedKeys": RequestItems}
+
+    breaker = DynamoDBBreaker(persistence(Unprocessed(aws.client("dynamodb")), stack.breaker_table), 2, 60, 1)
+    with pytest.raises(AwsCallError, match="throttled"):
+        breaker.read()
+
+
+def test_a_message_parked_again_during_a_release_keeps_its_new_record(aws, stack, queued):
+    from courier.adapters.parking import SQSParkingLot
+
+    sqs, dynamodb = aws.client("sqs"), aws.client("dynamodb")
+    sqs.send_message(QueueUrl=stack.queue_url, MessageBody="{}")
+    records = queued()
+    lot = SQSParkingLot(sqs, dynamodb, stack.breaker_table, park_seconds=3600)
+    lot.park(records)
+    (stale,) = [i for i in lot.parked() if i["id"]["S"].endswith(records[-1]["messageId"])]
+    again = [dict(records[-1], receiptHandle="a-newer-handle")]
+    lot._record(again)  # received and parked again between the release's scan and its delete
+    lot._forget(stale)
+    assert [i["receipt_handle"]["S"] for i in lot.parked() if i["id"] == stale["id"]] == ["a-newer-handle"]
+
+
+def test_the_canary_writes_where_a_delivery_writes_and_names_the_failing_dependency(aws, stack, env):
+    from courier.adapters.probe import CanaryProbe
+    from courier.compose import make_probe
+    from courier.config import Settings
+    from courier.errors import DependencyUnavailableError
+
+    settings = Settings.from_env({**env, "COURIER_LANDING_BUCKET": stack.landing_bucket})
+    probe: CanaryProbe = make_probe(settings, aws, aws.client("dynamodb"))
+    probe.check()
+    assert aws.client("s3").list_objects_v2(Bucket=stack.archive_bucket, Prefix="probes/")["KeyCount"] == 1
+    probe.archive_bucket = "no-such-bucket"
+    with pytest.raises(DependencyUnavailableError) as caught:
+        probe.check()
+    assert caught.value.dependency == "s3"
+    probe.nifi.close()

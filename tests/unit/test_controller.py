@@ -200,3 +200,35 @@ def test_the_controller_publishes_the_breaker_state_every_run_even_when_closed(b
     out = capsys.readouterr().out
     assert '"BreakerState"' in out and '"circuit":"nifi"' in out
     metrics.clear_metrics()
+
+
+def test_a_half_open_circuit_whose_prober_died_is_taken_over_and_closed(breaker, mapping, parking_lot, clock):
+    breaker.open()
+    clock.advance(RECOVERY_SECONDS)
+    breaker._move("HALF_OPEN")  # an aggregator's probe got the lease, then was killed mid-POST
+    breaker.probe_until = clock() + RECOVERY_SECONDS
+    probe = ScriptedProbe()
+    assert probing(breaker, mapping, parking_lot, clock, probe).run_once().probed is None  # its lease still lives
+    clock.advance(RECOVERY_SECONDS)
+    decision = probing(breaker, mapping, parking_lot, clock, probe).run_once()
+    assert decision.probed == "ok" and decision.breaker_state == "CLOSED" and decision.released == 2
+
+
+def test_after_its_own_failed_probe_the_controller_keeps_the_mapping_paused_whatever_the_circuit_reads(
+    breaker, mapping, parking_lot, clock
+):
+    class ReopenLost(FakeBreaker):
+        """Powertools swallows a failed save_reopen: the circuit still reads HALF_OPEN after the failed probe."""
+
+        def open(self):
+            if self.state == "HALF_OPEN":
+                return
+            super().open()
+
+    stuck = ReopenLost(recovery_seconds=RECOVERY_SECONDS, clock=clock)
+    stuck.open()
+    mapping.set_enabled(False)
+    clock.advance(RECOVERY_SECONDS)
+    decision = probing(stuck, mapping, parking_lot, clock, ScriptedProbe(down="nifi")).run_once()
+    assert decision.probed == "nifi" and decision.breaker_state == "HALF_OPEN"
+    assert not mapping.enabled() and decision.released == 0

@@ -126,3 +126,11 @@ def test_after_the_dependency_heals_a_due_batch_probes_and_closes_the_circuit(wo
     (fresh,) = batches(world, 1)
     assert run(world, [dict(m, messageId=m["messageId"] + "-again") for m in fresh]) == {}
     assert world["breaker"].state == "CLOSED"
+
+
+def test_one_file_failing_on_s3_again_and_again_is_not_an_outage(world):
+    world["landing"].fail("lonely/bad.json", StorageUnavailableError("landing GET failed: AccessDenied"))
+    lonely = sqs_record(notification(world["landing"].land("lonely/bad.json", b"no")), message_id="lonely")
+    for _ in range(THRESHOLD + 2):
+        assert run(world, [lonely]) == {"lonely": "storage_unavailable"}
+    assert world["breaker"].state == "CLOSED" and world["parking_lot"].parked == []

@@ -28,7 +28,7 @@ from aws_lambda_powertools.utilities.circuit_breaker import base as powertools_b
 from aws_lambda_powertools.utilities.circuit_breaker.persistence import CircuitBreakerDynamoDBPersistence
 
 from courier.adapters.aws import translated
-from courier.errors import BreakerOpenError, DependencyUnavailableError, NiFiAuthError, NiFiUnavailableError
+from courier.errors import AwsCallError, BreakerOpenError, DependencyUnavailableError, NiFiAuthError, NiFiUnavailableError
 from courier.observability import logger, metric
 from courier.ports import BreakerReading
 from courier.resources import BREAKER_EXPIRY_ATTRIBUTE, BREAKER_KEY, DLQ_RETENTION_SECONDS
@@ -136,21 +136,28 @@ class DynamoDBBreaker:
         backlog: it must see a real CLOSED. A read error raises ``AwsCallError``.
         """
         with translated(f"reading the circuit in {self.store.table_name}"):
-            items = self.store.client.batch_get_item(
+            response = self.store.client.batch_get_item(
                 RequestItems={
                     self.store.table_name: {
                         "Keys": [{BREAKER_KEY: {"S": CIRCUIT_NAME}}, {BREAKER_KEY: {"S": CAUSE_ID}}],
                         "ConsistentRead": True,
                     }
                 }
-            )["Responses"].get(self.store.table_name, [])
+            )
+        if response.get("UnprocessedKeys"):
+            # Throttled: a missing item here would read as MISSING, which it is not.
+            raise AwsCallError(f"reading the circuit in {self.store.table_name} was throttled", "UnprocessedKeys")
+        items = response["Responses"].get(self.store.table_name, [])
         by_id = {item[BREAKER_KEY]["S"]: item for item in items}
         dependency = by_id.get(CAUSE_ID, {}).get("dependency", {}).get("S")
         circuit = by_id.get(CIRCUIT_NAME)
         if circuit is None:
             return BreakerReading(MISSING, None, dependency)
         opened_at = circuit.get("opened_at", {}).get("N")
-        return BreakerReading(circuit["state"]["S"], int(opened_at) if opened_at else None, dependency)
+        lease = circuit.get("probe_lease_expiry", {}).get("N")
+        return BreakerReading(
+            circuit["state"]["S"], int(opened_at) if opened_at else None, dependency, int(lease) if lease else None
+        )
 
     def guard(self, deliver: Callable[..., int]) -> Callable[..., int]:
         protected = circuit_breaker(
@@ -164,6 +171,9 @@ class DynamoDBBreaker:
                 raise BreakerOpenError("NiFi circuit is open; not calling it") from exc
             except (NiFiUnavailableError, NiFiAuthError) as exc:
                 self._last_cause = ("nifi", exc.reason)
+                raise
+            except DependencyUnavailableError as exc:
+                self._last_cause = (exc.dependency, exc.reason)  # the controller's probe names what failed
                 raise
 
         return call

@@ -18,7 +18,9 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from courier.adapters.aws import batch_write, translated
+from botocore.exceptions import ClientError
+
+from courier.adapters.aws import CONDITION_FAILED, batch_write, error_code, translated
 from courier.errors import CourierError
 from courier.observability import logger, metric
 from courier.resources import BREAKER_EXPIRY_ATTRIBUTE
@@ -138,6 +140,20 @@ class SQSParkingLot:
                 items.extend(page.get("Items", []))
         return items
 
+    def _forget(self, item: dict[str, Any]) -> None:
+        """Delete a released message's record, unless it was parked again meanwhile (a new receipt handle)."""
+        with translated("forgetting a released message"):
+            try:
+                self.dynamodb.delete_item(
+                    TableName=self.table,
+                    Key={"id": item["id"]},
+                    ConditionExpression="receipt_handle = :handle",
+                    ExpressionAttributeValues={":handle": item["receipt_handle"]},
+                )
+            except ClientError as exc:
+                if error_code(exc) != CONDITION_FAILED:
+                    raise
+
     def has_parked(self) -> bool:
         return bool(self.parked())
 
@@ -162,12 +178,8 @@ class SQSParkingLot:
                     )
                 # A failed entry was received again since it was parked (its handle changed): nothing to do.
                 released += len(response.get("Successful", []))
-        batch_write(
-            self.dynamodb,
-            self.table,
-            [{"DeleteRequest": {"Key": {"id": it["id"]}}} for it in items],
-            "forgetting released messages",
-        )
+        for item in items:
+            self._forget(item)
         if items:
             logger.warning("released parked messages", extra={"parked": len(items), "released": released})
             metric("MessagesReleased", released)

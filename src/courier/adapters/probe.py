@@ -12,14 +12,17 @@ from courier.adapters.nifi import NiFiClient
 from courier.adapters.secrets import CredentialsSource
 from courier.bundle import PROBE_ARCHIVE_KEY, probe_bundle
 from courier.errors import CourierError, DependencyUnavailableError
-from courier.ledger.base import PARTITION_KEY, SORT_KEY
+from courier.ledger.base import EXPIRY_ATTRIBUTE, PARTITION_KEY, SORT_KEY
+
+PROBE_PREFIX = "probes"  # archive keys of the controller's canaries (a lifecycle rule expires them)
 
 
 class CanaryProbe:
     """Checks what a delivery needs, in the order a batch needs it, and names the first that fails.
 
-    Secrets Manager (the NiFi secret, re-read and parsed), DynamoDB (a read of the
-    ledger), S3 (both buckets answer), then NiFi itself: a tiny bundle whose manifest
+    Secrets Manager (the NiFi secret, re-read and parsed), DynamoDB (a conditional
+    write to the ledger), S3 (both buckets answer, and the archive takes a PUT the
+    way a bundle is archived), then NiFi itself: a tiny bundle whose manifest
     marks it as a probe, POSTed with ``X-Courier-Probe: true`` over the same TLS,
     credentials and hash check as a real bundle. NiFi's flow answers it and drops it.
 
@@ -35,6 +38,8 @@ class CanaryProbe:
         The idempotency ledger's table.
     buckets
         The landing and archive buckets.
+    archive_bucket, kms_key_id
+        Where the canary is written as a bundle would be (``probes/``); None skips the write.
     clock
         Epoch seconds; injectable for tests.
 
@@ -53,8 +58,12 @@ class CanaryProbe:
         s3: Any,
         ledger_table: str,
         buckets: list[str],
+        archive_bucket: str | None = None,
+        kms_key_id: str | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        self.archive_bucket = archive_bucket
+        self.kms_key_id = kms_key_id
         self.nifi = nifi
         self.credentials = credentials
         self.dynamodb = dynamodb
@@ -65,10 +74,13 @@ class CanaryProbe:
 
     def check(self) -> None:
         self._step("secretsmanager", lambda: self.credentials.get(refresh=True))
-        self._step("dynamodb", self._read_ledger)
+        self._step("dynamodb", self._write_ledger)
         for bucket in self.buckets:
             self._step("s3", lambda bucket=bucket: self._head(bucket))
-        self._step("nifi", self._canary)
+        bundle = probe_bundle(datetime.fromtimestamp(int(self.clock()), UTC))
+        if self.archive_bucket:
+            self._step("s3", lambda: self._put_archive(bundle))
+        self._step("nifi", lambda: self.nifi.post(bundle.data, bundle.sha256, bundle.bundle_id, 0, PROBE_ARCHIVE_KEY, probe=True))
 
     def _step(self, dependency: str, check: Callable[[], Any]) -> None:
         try:
@@ -76,15 +88,35 @@ class CanaryProbe:
         except CourierError as exc:
             raise DependencyUnavailableError(f"probe of {dependency} failed: {exc}", dependency) from exc
 
-    def _read_ledger(self) -> None:
-        with translated(f"probe read of {self.ledger_table}"):
-            key = {PARTITION_KEY: {"S": "probe#courier"}, SORT_KEY: {"S": "probe"}}
-            self.dynamodb.get_item(TableName=self.ledger_table, Key=key)
+    def _write_ledger(self) -> None:
+        # A conditional write, as a claim is: reads can work while writes are throttled or denied.
+        now = int(self.clock())
+        with translated(f"probe write to {self.ledger_table}"):
+            self.dynamodb.put_item(
+                TableName=self.ledger_table,
+                Item={
+                    PARTITION_KEY: {"S": "probe#courier"},
+                    SORT_KEY: {"S": "probe"},
+                    EXPIRY_ATTRIBUTE: {"N": str(now + 86400)},
+                    "at": {"N": str(now)},
+                },
+                ConditionExpression="attribute_not_exists(#at) OR #at <= :now",
+                ExpressionAttributeNames={"#at": "at"},
+                ExpressionAttributeValues={":now": {"N": str(now)}},
+            )
+
+    def _put_archive(self, bundle: Any) -> None:
+        # The write a bundle's archiving needs (same bucket, same encryption), under a prefix that expires in a day.
+        with translated(f"probe PUT to {self.archive_bucket}"):
+            args: dict[str, Any] = {
+                "Bucket": self.archive_bucket,
+                "Key": f"{PROBE_PREFIX}/{bundle.bundle_id}.tar.gz",
+                "Body": bundle.data,
+                "ChecksumAlgorithm": "SHA256",
+            }
+            args.update({"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": self.kms_key_id} if self.kms_key_id else {})
+            self.s3.put_object(**args)
 
     def _head(self, bucket: str) -> None:
         with translated(f"probe of bucket {bucket}"):
             self.s3.head_bucket(Bucket=bucket)
-
-    def _canary(self) -> None:
-        bundle = probe_bundle(datetime.fromtimestamp(int(self.clock()), UTC))
-        self.nifi.post(bundle.data, bundle.sha256, bundle.bundle_id, 0, PROBE_ARCHIVE_KEY, probe=True)

@@ -85,6 +85,20 @@ resource "aws_s3_bucket_lifecycle_configuration" "this" {
     }
   }
 
+  # The breaker controller's canaries: written as a bundle would be, worthless a day later.
+  rule {
+    id     = "expire-probes"
+    status = "Enabled"
+
+    filter {
+      prefix = "probes/"
+    }
+
+    expiration {
+      days = 1
+    }
+  }
+
   rule {
     id     = "abort-incomplete-uploads"
     status = "Enabled"

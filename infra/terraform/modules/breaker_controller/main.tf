@@ -35,7 +35,7 @@ data "aws_iam_policy_document" "this" {
   statement {
     # BatchGetItem: the consistent read of `nifi` and `cause#nifi`; GetItem, PutItem and
     # UpdateItem: Powertools' breaker writing the probe's transitions; Scan and
-    # BatchWriteItem: the parked-message records it releases and forgets.
+    # DeleteItem: the parked-message records it releases and forgets.
     sid = "CircuitBreakerAndParkedMessages"
     actions = [
       "dynamodb:BatchGetItem",
@@ -43,7 +43,7 @@ data "aws_iam_policy_document" "this" {
       "dynamodb:PutItem",
       "dynamodb:UpdateItem",
       "dynamodb:Scan",
-      "dynamodb:BatchWriteItem",
+      "dynamodb:DeleteItem",
     ]
     resources = [var.breaker_table_arn]
   }
@@ -55,9 +55,15 @@ data "aws_iam_policy_document" "this" {
   }
 
   statement {
-    sid       = "ProbeLedgerRead"
-    actions   = ["dynamodb:GetItem"]
+    sid       = "ProbeLedgerWrite"
+    actions   = ["dynamodb:PutItem"]
     resources = [var.idempotency_table_arn]
+  }
+
+  statement {
+    sid       = "ProbeArchiveWrite"
+    actions   = ["s3:PutObject"]
+    resources = ["${var.archive_bucket_arn}/probes/*"]
   }
 
   statement {
