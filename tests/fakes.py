@@ -521,6 +521,10 @@ class FakeParkingLot:
     def has_parked(self) -> bool:
         return bool(self.parked)
 
+    def oldest_age_seconds(self) -> float | None:
+        sent = [int(r.get("attributes", {}).get("SentTimestamp", 0)) / 1000 for r in self.parked]
+        return (time.time() - min(sent)) if sent else None
+
     @property
     def parked_ids(self) -> set[str]:
         return {str(r["messageId"]) for r in self.parked}

@@ -18,6 +18,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from aws_lambda_powertools.metrics import MetricUnit
+
 from courier.errors import BreakerOpenError, CourierError, DependencyUnavailableError
 from courier.observability import logger, metric, metrics
 from courier.ports import Breaker, BreakerReading, DependencyProbe, EventSourceMapping, ParkingLot
@@ -127,6 +129,8 @@ class Controller:
             released = self.parking_lot.release_all()
         dependency = reading.dependency if reading.state in (OPEN, HALF_OPEN) else None
         self._publish(reading.state, dependency)
+        if reading.state != CLOSED and self.parking_lot is not None:
+            self._publish_parked_age()
         return Decision(reading.state, enabled, want, released, probed, dependency)
 
     def _probe_if_due(self, reading: BreakerReading) -> tuple[BreakerReading, str | None]:
@@ -178,6 +182,14 @@ class Controller:
     def _probe_failed(self, exc: DependencyUnavailableError) -> None:
         logger.warning("controller probe failed", extra={"dependency": exc.dependency, "error": str(exc)})
         metric("ControllerProbes", outcome="failed", dependency=exc.dependency)
+
+    def _publish_parked_age(self) -> None:
+        try:
+            age = self.parking_lot.oldest_age_seconds()  # type: ignore[union-attr]
+        except Exception:  # noqa: BLE001 - the metric only feeds an alarm; a failed read is not this run's business
+            return
+        if age is not None:
+            metric("OldestParkedMessageAge", age, MetricUnit.Seconds, queue="main")
 
     def _publish(self, state: str, dependency: str | None) -> None:
         metric("BreakerState", STATE_VALUE.get(state, 0), circuit="nifi")  # dimensioned: a 0 is published too

@@ -159,6 +159,10 @@ class ParkingLot(Protocol):
 
     def has_parked(self) -> bool: ...
 
+    def oldest_age_seconds(self) -> float | None:
+        """Seconds since SQS first took the oldest parked message; None when none is parked."""
+        ...
+
 
 class EventSourceMapping(Protocol):
     """The aggregator's SQS event source mapping, as the breaker controller switches it."""

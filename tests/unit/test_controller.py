@@ -232,3 +232,12 @@ def test_after_its_own_failed_probe_the_controller_keeps_the_mapping_paused_what
     decision = probing(stuck, mapping, parking_lot, clock, ScriptedProbe(down="nifi")).run_once()
     assert decision.probed == "nifi" and decision.breaker_state == "HALF_OPEN"
     assert not mapping.enabled() and decision.released == 0
+
+
+def test_while_the_circuit_is_open_the_controller_publishes_the_age_of_the_oldest_parked_message(breaker, mapping, clock, capsys):
+    lot = FakeParkingLot()
+    lot.park([{"messageId": "old", "attributes": {"SentTimestamp": str(int((clock() - 3600) * 1000))}}])
+    breaker.open()
+    Controller(breaker, mapping, RECOVERY_SECONDS, lot, clock=clock).run_once()
+    out = capsys.readouterr().out
+    assert '"OldestParkedMessageAge"' in out and '"queue":"main"' in out

@@ -669,3 +669,10 @@ def test_a_message_outlives_an_outage_within_the_retention():
     # ... and a poison message still reaches the DLQ within hours.
     visibility = 6 * default("pipeline", "function_timeout_seconds") + default("pipeline", "batching_window_seconds")
     assert receives * visibility == 8880 <= 3 * 3600
+
+
+def test_the_data_age_alarm_also_sees_messages_parked_through_an_outage():
+    alarm = resources("monitoring")[("aws_cloudwatch_metric_alarm", "parked_data_expiring")]
+    assert alarm["metric_name"] == "OldestParkedMessageAge" and alarm["namespace"] == "${local.namespace}"
+    expiring = resources("monitoring")[("aws_cloudwatch_metric_alarm", "data_expiring")]
+    assert alarm["threshold"] == expiring["threshold"]

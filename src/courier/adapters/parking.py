@@ -32,6 +32,13 @@ PARKED_PREFIX = "parked#"
 _SQS_BATCH = 10
 
 
+def _sent_at(record: Mapping[str, Any], default: int) -> int:
+    try:
+        return int(record.get("attributes", {}).get("SentTimestamp", "")) // 1000
+    except (TypeError, ValueError, AttributeError):
+        return default
+
+
 def _queue_url(client: Any, arn: str, cache: dict[str, str]) -> str:
     if arn not in cache:
         _, _, _, _, account, name = arn.split(":", 5)
@@ -119,6 +126,8 @@ class SQSParkingLot:
                 "receipt_handle": {"S": str(r["receiptHandle"])},
                 "queue_arn": {"S": str(r["eventSourceARN"])},
                 "parked_at": {"N": str(now)},
+                # When SQS first took the message: its retention counts from here.
+                "sent_at": {"N": str(_sent_at(r, now))},
                 BREAKER_EXPIRY_ATTRIBUTE: {"N": str(now + self.park_seconds)},
             }
             for r in records
@@ -153,6 +162,15 @@ class SQSParkingLot:
             except ClientError as exc:
                 if error_code(exc) != CONDITION_FAILED:
                     raise
+
+    def oldest_age_seconds(self) -> float | None:
+        """Age of the oldest parked message since SQS first took it; None when nothing is parked.
+
+        SQS's ApproximateAgeOfOldestMessage skips messages received three times or more, which
+        every message parked through a long outage is: this is the age the data-age alarm needs.
+        """
+        sent = [int(item["sent_at"]["N"]) for item in self.parked() if "sent_at" in item]
+        return self.clock() - min(sent) if sent else None
 
     def has_parked(self) -> bool:
         return bool(self.parked())

@@ -54,6 +54,24 @@ resource "aws_cloudwatch_metric_alarm" "data_expiring" {
   tags                = var.tags
 }
 
+# SQS's own age metric skips messages received three times or more, which every message parked
+# through a long outage is: the controller publishes the oldest parked message's age instead.
+resource "aws_cloudwatch_metric_alarm" "parked_data_expiring" {
+  alarm_name          = "${var.name}-parked-data-expiring"
+  alarm_description   = "A message parked through an outage is near the queue retention. Runbook: docs/runbooks/backlog-and-data-age.md"
+  namespace           = local.namespace
+  metric_name         = "OldestParkedMessageAge"
+  dimensions          = merge(local.service_dims, { queue = "main" })
+  statistic           = "Maximum"
+  period              = 300
+  evaluation_periods  = 1
+  threshold           = floor(var.queue_retention_seconds * var.data_expiry_fraction)
+  comparison_operator = "GreaterThanThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.alarm_topic
+  tags                = var.tags
+}
+
 resource "aws_cloudwatch_metric_alarm" "dlq_expiring" {
   alarm_name          = "${var.name}-dlq-expiring"
   alarm_description   = "Oldest DLQ message near the DLQ retention: fix and redrive before SQS drops it (the landing bucket keeps undelivered files longer). Runbook: docs/runbooks/dlq.md"
