@@ -10,6 +10,7 @@ from __future__ import annotations
 import sys
 
 from courier.local.chaos import CHAOS_VISIBILITY_SECONDS, Chaos
+from courier.resources import MAX_RECEIVE_COUNT
 
 
 def test_a_seeded_chaos_schedule_breaks_none_of_the_guarantees(stack_factory):
@@ -26,3 +27,4 @@ def test_a_seeded_chaos_schedule_breaks_none_of_the_guarantees(stack_factory):
     assert set(report.dlq_bodies) <= set(report.poison)  # nothing in the DLQ but the planted poison
     assert "OPEN" in report.breaker_states_seen and report.final_breaker_state == "CLOSED"  # opened and closed by itself
     assert report.drain_seconds is not None
+    assert report.kills > 0 and report.max_receives < MAX_RECEIVE_COUNT  # faults cost receives, never the DLQ
