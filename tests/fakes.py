@@ -209,6 +209,7 @@ class FakeLanding:
         self.fetched: list[ObjectIdentity] = []
         self.versions = 0
         self.tagged: set[ObjectIdentity] = set()  # revisions marked delivered
+        self.journal: list[str] | None = None  # shared with FakeNiFi.journal: the order of fetches and POSTs
         self.failing_operations: set[str] = set()
 
     def land(self, key: str, content: bytes, bucket: str = LANDING_BUCKET, size: int | None = None) -> dict[str, Any]:
@@ -233,6 +234,8 @@ class FakeLanding:
         return True
 
     def fetch(self, ref: ObjectRef) -> FetchedFile:
+        if self.journal is not None:
+            self.journal.append("fetch")
         self.fetched.append(ref.identity)
         if (ref.bucket, ref.key) in self.errors:
             raise self.errors[(ref.bucket, ref.key)]
@@ -344,6 +347,7 @@ class FakeNiFi:
         self.requests: list[SentRequest] = []
         self.lock = threading.Lock()
         self.during_post: Callable[[], None] | None = None
+        self.journal: list[str] | None = None  # shared with FakeLanding.journal: the order of fetches and POSTs
 
     def script(self, *answers: str | int) -> None:
         self.queued.extend(answers)
@@ -356,6 +360,8 @@ class FakeNiFi:
 
     def handle(self, request: httpx.Request) -> httpx.Response:
         body = request.read()
+        if self.journal is not None:
+            self.journal.append("post")
         with self.lock:
             answer = self.queued.popleft() if self.queued else self.mode
         if answer == "timeout":

@@ -31,6 +31,7 @@ from courier.bundle import (
     index_key,
     index_lines,
     plan_bundles,
+    plan_by_size,
 )
 from courier.errors import (
     ArchiveCorruptError,
@@ -165,11 +166,15 @@ class Aggregator:
         token = uuid.uuid4().hex
         jobs = self._collect(records, result)
         jobs = self._reject_oversized(jobs, result)
-        fetched, resends = self._claim_and_fetch(jobs, token, result)
-        for key, assigned in sorted(resends.items()):
-            self._resend(key, assigned, token, result)
-        for group in plan_bundles(fetched, self.max_bundle_bytes):
-            self._ship(group, {f.identity: jobs[f.identity] for f in group}, token, result)
+        # One bundle's worth at a time, planned from the sizes the events announce: what the invocation holds
+        # in memory is bounded by the bundle limit, not by the batch (1000 files of up to 64 MiB each).
+        planned = plan_by_size(jobs.values(), lambda job: job.ref.size or 0, lambda job: job.ref.identity, self.max_bundle_bytes)
+        for wave in planned:
+            fetched, resends = self._claim_and_fetch({job.ref.identity: job for job in wave}, token, result)
+            for key, assigned in sorted(resends.items()):
+                self._resend(key, assigned, token, result)
+            for group in plan_bundles(fetched, self.max_bundle_bytes):
+                self._ship(group, {f.identity: jobs[f.identity] for f in group}, token, result)
         for reason, files in sorted(result.failed_files.items()):
             metric("FilesFailed", files, reason=reason)
         self._count_systemic(result)

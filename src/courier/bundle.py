@@ -14,15 +14,17 @@ import io
 import json
 import tarfile
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from isal import igzip
 
 from courier.events import ObjectIdentity, ObjectRef, parse_event_time
 from courier.member_names import member_name, unique_names
+
+T = TypeVar("T")
 
 MANIFEST_NAME = "manifest.json"
 MANIFEST_FORMAT = "courier-bundle/1"
@@ -78,17 +80,24 @@ def plan_bundles(files: Sequence[FetchedFile], max_bytes: int) -> list[list[Fetc
 
     Callers must have rejected any single file above ``max_bytes``.
     """
-    groups: list[list[FetchedFile]] = []
-    current: list[FetchedFile] = []
-    current_bytes = 0
-    for f in sorted(files, key=lambda f: f.identity):
+    for f in files:
         if f.size > max_bytes:
             raise ValueError(f"{f.identity} is larger than the bundle limit")
-        if current and current_bytes + f.size > max_bytes:
+    return plan_by_size(files, lambda f: f.size, lambda f: f.identity, max_bytes)
+
+
+def plan_by_size(items: Iterable[T], size_of: Callable[[T], int], order: Callable[[T], Any], max_bytes: int) -> list[list[T]]:
+    """Greedy groups of at most ``max_bytes`` (by ``size_of``), in ``order``; an item above the limit stands alone."""
+    groups: list[list[T]] = []
+    current: list[T] = []
+    current_bytes = 0
+    for item in sorted(items, key=order):
+        size = size_of(item)
+        if current and current_bytes + size > max_bytes:
             groups.append(current)
             current, current_bytes = [], 0
-        current.append(f)
-        current_bytes += f.size
+        current.append(item)
+        current_bytes += size
     if current:
         groups.append(current)
     return groups

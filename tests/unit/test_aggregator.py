@@ -374,3 +374,12 @@ def test_a_revision_that_cannot_be_tagged_is_still_acknowledged(make):
     message = p.land("tag/fails.json")
     result = p.aggregator.process([message])
     assert result.failed == {} and p.status_of(message) == COMPLETE and p.landing.tagged == set()
+
+
+def test_a_batch_is_fetched_and_shipped_one_bundle_at_a_time_so_memory_follows_the_bundle_not_the_batch(make):
+    p = make(max_bundle_bytes=1000)
+    messages = [p.land(f"wave/{i}.json", b"x" * 400, message_id=f"m{i}") for i in range(6)]  # 2 files a bundle
+    order: list[str] = []
+    p.landing.journal = p.nifi.journal = order
+    assert p.aggregator.process(messages).failed == {}
+    assert order == ["fetch", "fetch", "post"] * 3  # never more than one bundle's files fetched ahead of its POST
