@@ -94,8 +94,9 @@ class SQSQueue:
     def start_move_task(self, destination: Queue) -> str | None:
         """Start SQS's message move task to ``destination``: its handle, or None where the endpoint has none.
 
-        Older regions and emulators answer with one of the not-implemented codes
-        (moto in-process raises ``NotImplementedError``); the caller then moves by hand.
+        Older regions and emulators answer with one of the not-implemented codes (moto's
+        server with an HTML 500 page, moto in-process raises ``NotImplementedError``); the
+        caller then moves by hand, which is slower but as safe.
         """
         # Looked up first: a failed lookup is an error, not a sign that move tasks are missing.
         source, target = self.arn, destination.arn
