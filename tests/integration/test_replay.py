@@ -152,3 +152,40 @@ def test_time_range_replay_skips_attempts_nifi_never_acknowledged(runtime, land,
     assert len(fake_nifi.state.bundles) == 1
     everything = courier("replay", "--from", since, "--include-undelivered", "--dry-run")
     assert everything.output.count("would send") == 2
+
+
+def test_a_time_range_replays_the_bundles_of_those_seconds_only(runtime, land, fake_nifi, cli_env):
+    ten = datetime(2026, 11, 25, 10, tzinfo=UTC)
+    for name, offset in (("early", timedelta(seconds=5)), ("late", timedelta(minutes=3)), ("next", timedelta(hours=1))):
+        landed = land(f"{name}.json", name.encode())
+        landed.record["eventTime"] = (ten + offset).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+        assert runtime.aggregator.process([landed.message()]).failed == {}
+    wipe(fake_nifi)
+    result = courier("replay", "--from", "2026-11-25T10:00Z", "--to", "2026-11-25T10:00:10Z")
+    assert result.exit_code == 0, result.output
+    assert "bundles from 2026-11-25T10:00:00Z to 2026-11-25T10:00:10Z: 1" in result.output
+    assert [b.file_count for b in fake_nifi.state.bundles] == [1] and list(received_keys(fake_nifi)) == ["early.json"]
+
+
+def test_with_file_the_time_range_only_narrows_the_search(runtime, land, fake_nifi, cli_env):
+    for name in ("wanted", "bystander"):
+        runtime.aggregator.process([land(f"{name}.json", name.encode()).message()])
+    wipe(fake_nifi)
+    since = (datetime.now(UTC) - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%MZ")
+    result = courier("replay", "--file", "wanted.json", "--from", since)
+    assert result.exit_code == 0, result.output
+    assert list(received_keys(fake_nifi)) == ["wanted.json"]
+
+
+def received_keys(fake_nifi):
+    import json
+    import tarfile
+
+    for path in sorted(fake_nifi.state.received_dir.glob("*.tar.gz")):
+        with tarfile.open(path, mode="r:gz") as tar:
+            yield from (entry["key"] for entry in json.load(tar.extractfile("manifest.json"))["files"])
+
+
+def test_replay_help_says_what_the_times_select():
+    words = [w for w in courier("replay", "--help").output.split() if w not in {"│", "|"}]
+    assert "time (the event time of their newest file, as in the archive key)" in " ".join(words)
