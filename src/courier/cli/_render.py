@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from courier.cli._exit import ExitCode
-from courier.dlq import DeadLetter, RedriveResult
+from courier.dlq import DeadLetter, DeleteResult, RedriveResult
 from courier.replay import BundleResult, Finding, Tally
 
 console = Console()
@@ -62,6 +62,17 @@ def redriven(result: RedriveResult, dry_run: bool) -> None:
         console.print(message, highlight=False)
     else:
         console.print(f"moved {result.moved} messages back to the queue")
+
+
+def deleted(result: DeleteResult) -> None:
+    verb = "would delete" if result.dry_run else "deleted"
+    listed = f": {' '.join(result.deleted)}" if result.deleted else ""
+    console.print(f"{verb} {plural(len(result.deleted), 'message')} from the DLQ{listed}", highlight=False, soft_wrap=True)
+
+
+def plural(count: int, noun: str) -> str:
+    """``1 message``, ``2 messages``, ``0 messages``."""
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
 
 
 def replayed(result: BundleResult) -> None:
