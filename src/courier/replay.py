@@ -51,7 +51,6 @@ class Outcome(enum.Enum):
     FAILED = "failed"
 
 
-PENDING = frozenset({Outcome.RESTORE_STARTED, Outcome.RESTORE_IN_PROGRESS, Outcome.WOULD_SEND})
 UNSENT = frozenset({Outcome.HASH_MISMATCH, Outcome.MISSING, Outcome.FAILED})
 
 
@@ -293,26 +292,29 @@ class Replayer:
 
 @dataclass(frozen=True)
 class Tally:
-    """The replay summary: bundles asked for; files, bytes and bundles sent; pending and unsent bundles."""
+    """The replay summary: bundles asked for; files, bytes and bundles sent (or, in a dry run, that would be sent);
+    bundles waiting for a restore; bundles not sent (missing, hash mismatch, rejected)."""
 
     bundles: int
     files: int
     bytes: int
     sent: int
-    pending: int
+    would_send: int
+    restoring: int
     unsent: int
     hash_mismatch: bool
 
     @classmethod
     def of(cls, keys: Sequence[str], results: Iterable[BundleResult]) -> Tally:
         results = list(results)
-        sent = [r for r in results if r.outcome is Outcome.SENT]
+        going = [r for r in results if r.outcome in (Outcome.SENT, Outcome.WOULD_SEND)]
         return cls(
             bundles=len(keys),
-            files=sum(r.files for r in sent),
-            bytes=sum(r.bytes for r in sent),
-            sent=len(sent),
-            pending=sum(1 for r in results if r.outcome in PENDING),
+            files=sum(r.files for r in going),
+            bytes=sum(r.bytes for r in going),
+            sent=sum(1 for r in results if r.outcome is Outcome.SENT),
+            would_send=sum(1 for r in results if r.outcome is Outcome.WOULD_SEND),
+            restoring=sum(1 for r in results if r.outcome in (Outcome.RESTORE_STARTED, Outcome.RESTORE_IN_PROGRESS)),
             unsent=sum(1 for r in results if r.outcome in UNSENT),
             hash_mismatch=any(r.outcome is Outcome.HASH_MISMATCH for r in results),
         )

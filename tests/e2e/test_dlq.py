@@ -54,7 +54,7 @@ def test_poison_message_lands_in_the_dlq_with_its_reason_and_is_redriven(stack_f
     stack.poller.stop()  # hold consumption so the moved message can be seen on the main queue
     s3.put_object(Bucket=stack.resources.landing_bucket, Key="never+existed.json", Body=b"now")
     moved = courier("dlq", "redrive", "--max", "5", "--state-dir", state)
-    assert moved.returncode == 0 and "moved 1 messages" in moved.stdout, moved.stderr
+    assert moved.returncode == 0 and "moved 1 message back" in moved.stdout, moved.stderr
     assert stack.depths()[2] == 0
     bodies = [
         m["Body"] for m in sqs.receive_message(QueueUrl=stack.resources.queue_url, MaxNumberOfMessages=10).get("Messages", [])

@@ -99,7 +99,7 @@ def test_tampered_bundle_is_refused_and_reported_by_verify(delivered, fake_nifi,
 def test_verify_passes_a_healthy_archive(delivered, cli_env):
     result = courier("archive", "verify", "--deep")
     assert result.exit_code == 0, result.output
-    assert "checked 1 bundles (deep): 0 problems" in result.output
+    assert "checked 1 bundle (deep): 0 problems" in result.output
 
 
 def test_file_finds_its_bundle_through_the_ledger_and_then_the_index(delivered, fake_nifi, cli_env, aws, stack):

@@ -87,7 +87,7 @@ def test_commands_against_a_stack_file_leave_the_environment_alone(stack_dir, mo
     assert len(status.output.strip().splitlines()) == 1
     # The stack's settings were used: the archive bucket is not asked for, the time is.
     verify = runner.invoke(app, ["archive", "verify", "--from", "someday", "--state-dir", str(stack_dir)])
-    assert verify.exit_code == ExitCode.ERROR and "--from/--to must be ISO dates" in verify.output
+    assert verify.exit_code == ExitCode.ERROR and "--from 'someday' is not a time" in verify.output
     dlq = runner.invoke(app, ["dlq", "list", "--state-dir", str(stack_dir)])
     assert dlq.exit_code == ExitCode.ERROR and dlq.output.startswith("error: could not read the DLQ:")
     assert dict(os.environ) == before

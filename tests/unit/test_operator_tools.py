@@ -192,8 +192,10 @@ def test_tally_counts_what_the_summary_shows():
         BundleResult("d", Outcome.MISSING),
         BundleResult("e", Outcome.HASH_MISMATCH, bytes=7),
     ]
-    assert Tally.of(["a", "b", "c", "d", "e", "f"], results) == Tally(6, 5, 150, 2, 1, 2, hash_mismatch=True)
+    assert Tally.of(["a", "b", "c", "d", "e", "f"], results) == Tally(6, 5, 150, 2, 0, 1, 2, hash_mismatch=True)
     assert Tally.of(["a"], results[:1]).hash_mismatch is False
+    dry = [BundleResult("a", Outcome.WOULD_SEND, bytes=40), BundleResult("b", Outcome.RESTORE_IN_PROGRESS)]
+    assert Tally.of(["a", "b"], dry) == Tally(2, 0, 40, 0, 1, 1, 0, hash_mismatch=False)  # would send is not "skipped"
 
 
 # --- redrive and status -------------------------------------------------------------------

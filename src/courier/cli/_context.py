@@ -21,7 +21,7 @@ from courier.adapters.sqs import SQSQueue
 from courier.cli._render import fail
 from courier.config import Settings, read_setting
 from courier.errors import ConfigError
-from courier.replay import time_range
+from courier.replay import parse_when, time_range
 from courier.resources import DLQ, QUEUE
 from courier.stackfile import FAKE_CREDENTIALS, REGION, StackInfo, read_stack_file
 
@@ -129,9 +129,18 @@ class Context:
         return SQSQueue.named(sqs, QUEUE, self.resource("queue_url")), SQSQueue.named(sqs, DLQ, self.resource("dlq_url"))
 
 
+TIME_FORMS = "an ISO date (2026-11-25), an ISO time (2026-11-25T10:00Z, 2026-11-25T10:00:00+01:00) or an HTTP date"
+
+
 def parse_range(start: str | None, end: str | None, default_days: int) -> tuple[datetime, datetime]:
-    """``--from``/``--to`` as datetimes (see ``courier.replay.time_range``); unparseable ones end the command."""
-    try:
-        return time_range(start, end, default_days)
-    except (ValueError, TypeError):
-        raise fail(f"--from/--to must be ISO dates or times (e.g. 2026-11-25T10:00Z), got {start!r}/{end!r}") from None
+    """``--from``/``--to`` as datetimes (see ``courier.replay.time_range``); an unparseable or reversed pair ends the command."""
+    for option, text in (("--from", start), ("--to", end)):
+        try:
+            if text:
+                parse_when(text)
+        except (ValueError, TypeError):
+            raise fail(f"{option} {text!r} is not a time: give {TIME_FORMS} (UTC unless it says otherwise)") from None
+    since, until = time_range(start, end, default_days)
+    if since > until:
+        raise fail(f"--from {since:%Y-%m-%dT%H:%M:%SZ} is after --to {until:%Y-%m-%dT%H:%M:%SZ}")
+    return since, until

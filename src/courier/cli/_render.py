@@ -47,7 +47,7 @@ def dead_letters(letters: list[DeadLetter], as_json: bool) -> None:
         for letter in letters:
             print(json.dumps(letter.as_dict()))
         return
-    table = Table("message id", "receives", "objects", "reason", "last error", title=f"DLQ: {len(letters)} messages")
+    table = Table("message id", "receives", "objects", "reason", "last error", title=f"DLQ: {plural(len(letters), 'message')}")
     for letter in letters:
         objects = "\n".join(letter.objects) or "-"
         table.add_row(letter.message_id, str(letter.receive_count), objects, letter.reason or "-", letter.detail or "-")
@@ -56,12 +56,13 @@ def dead_letters(letters: list[DeadLetter], as_json: bool) -> None:
 
 def redriven(result: RedriveResult, dry_run: bool) -> None:
     if dry_run:
-        console.print(f"would move {len(result.would_move)} messages: " + " ".join(result.would_move), highlight=False)
+        listed = f": {' '.join(result.would_move)}" if result.would_move else ""
+        console.print(f"would move {plural(len(result.would_move), 'message')}{listed}", highlight=False, soft_wrap=True)
     elif result.task_handle:
         message = f"SQS message move task started ({result.task_handle}); watch `courier status` for the DLQ to empty"
         console.print(message, highlight=False)
     else:
-        console.print(f"moved {result.moved} messages back to the queue")
+        console.print(f"moved {plural(result.moved, 'message')} back to the queue")
 
 
 def deleted(result: DeleteResult) -> None:
@@ -80,16 +81,20 @@ def replayed(result: BundleResult) -> None:
 
 
 def replay_summary(tally: Tally, dry_run: bool) -> None:
-    title = "replay summary" + (" (dry run)" if dry_run else "")
-    table = Table("bundles", "files", "bytes", "sent", "skipped", "failed", title=title)
-    table.add_row(*(str(n) for n in (tally.bundles, tally.files, tally.bytes, tally.sent, tally.pending, tally.unsent)))
+    if dry_run:  # nothing was read, so no file count; what would go is not "skipped"
+        table = Table("bundles", "bytes", "would send", "restoring", "failed", title="replay summary (dry run)")
+        row = (tally.bundles, tally.bytes, tally.would_send, tally.restoring, tally.unsent)
+    else:
+        table = Table("bundles", "files", "bytes", "sent", "restoring", "failed", title="replay summary")
+        row = (tally.bundles, tally.files, tally.bytes, tally.sent, tally.restoring, tally.unsent)
+    table.add_row(*(str(n) for n in row))
     console.print(table)
 
 
 def findings(checked: int, found: list[Finding], deep: bool) -> None:
     for finding in found:
         console.print(f"[red]PROBLEM[/red] {finding.key}: {finding.problem}", highlight=False, soft_wrap=True)
-    console.print(f"checked {checked} bundles{' (deep)' if deep else ''}: {len(found)} problems")
+    console.print(f"checked {plural(checked, 'bundle')}{' (deep)' if deep else ''}: {plural(len(found), 'problem')}")
 
 
 def slo_summary(summary: dict[str, Any], out: Path) -> None:
