@@ -101,9 +101,10 @@ def test_dlq_delete_command_against_the_stack(aws, stack, monkeypatch, clean_cou
     runner = CliRunner()
     dry = runner.invoke(app, ["dlq", "delete", "--all-reason", "object_missing", "--dry-run"])
     assert dry.exit_code == 0, dry.output
-    assert dry.output.startswith("would delete 2 messages from the DLQ: ")
+    assert dry.stdout.startswith("would delete 2 messages from the DLQ: ")
+    assert dry.stderr.startswith("no local stack in ")  # and so it says where it went
     one = runner.invoke(app, ["dlq", "delete", "--message-id", ids[2]])
-    assert (one.exit_code, one.output.strip()) == (0, f"deleted 1 message from the DLQ: {ids[2]}")
+    assert (one.exit_code, one.stdout.strip()) == (0, f"deleted 1 message from the DLQ: {ids[2]}")
     assert runner.invoke(app, ["dlq", "delete"]).exit_code == 1
     gone = runner.invoke(app, ["dlq", "delete", "--message-id", ids[2]])
     assert gone.exit_code == 1 and "deleted 0 messages from the DLQ" in gone.output and f"not in the DLQ: {ids[2]}" in gone.output

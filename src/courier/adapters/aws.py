@@ -34,6 +34,7 @@ NOT_IMPLEMENTED_CODES = frozenset(
     }
 )
 ACCESS_DENIED_CODES = frozenset({"AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "403"})
+NO_CREDENTIALS_CODES = frozenset({"NoCredentialsError", "PartialCredentialsError"})  # botocore found no usable keys
 CONDITION_FAILED = "ConditionalCheckFailedException"
 PRECONDITION_FAILED = frozenset({"PreconditionFailed", "412"})  # S3's answer to a GET whose If-Match no longer holds
 
@@ -52,6 +53,8 @@ def describe(action: str, exc: BaseException) -> str:
     code = error_code(exc)
     if code in ACCESS_DENIED_CODES:
         return f"{action} was denied ({code}): the caller lacks the permission for it"
+    if code in NO_CREDENTIALS_CODES:
+        return f"{action} failed: no AWS credentials found ({code}); set AWS_PROFILE or log in (aws sso login / aws configure)"
     return f"{action} failed: {code}"
 
 

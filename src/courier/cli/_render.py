@@ -25,6 +25,11 @@ def fail(message: str, code: ExitCode = ExitCode.ERROR) -> typer.Exit:
     return typer.Exit(code)
 
 
+def notice(message: str) -> None:
+    """One line on stderr that says what the command is about to do, out of the way of its output (and of --json)."""
+    err.print(f"[dim]{message}[/dim]", highlight=False, soft_wrap=True)
+
+
 def settings_table(rows: Iterable[tuple[str, str, str]]) -> Table:
     table = Table("variable", "default", "meaning")
     for row in rows:
