@@ -53,3 +53,14 @@ def test_a_bad_time_names_the_option_and_the_accepted_forms_in_one_line(start, e
         parse_range(start, end, default_days=1)
     err = capsys.readouterr().err
     assert message in err and len(err.strip().splitlines()) == 1 and "None" not in err
+
+
+def test_status_marks_the_figures_only_aws_has_instead_of_printing_none():
+    snapshot = {
+        "queue_retention_seconds": 1209600,
+        "oldest_message_age_seconds": None,
+        "aws_only": ["oldest_message_age_seconds"],
+    }
+    table = printed(_render.status, snapshot, False)
+    assert "n/a locally (AWS only: CloudWatch)" in table and "1209600" in table
+    assert "None" not in table and "aws_only" not in table

@@ -207,9 +207,13 @@ class MemoryQueue:
     messages: list[dict[str, Any]] = field(default_factory=list)
     move_task: str | None = None
     in_flight: int = 0
+    retention: int = 345600
 
     def depth(self) -> tuple[int, int]:
         return len(self.messages), self.in_flight
+
+    def retention_seconds(self) -> int:
+        return self.retention
 
     def receive(self, max_messages: int, visibility_timeout: int) -> list[dict[str, Any]]:
         return self.messages[:max_messages]
@@ -275,8 +279,10 @@ def test_status_of_a_local_stack_comes_from_its_receiver():
 
     archive = MemoryArchive({"bundles/a.tar.gz": b"", "index/a.jsonl": b""})
     local = LocalSources(archive, Receiver())
-    queue, dlq = MemoryQueue("q", [{}], in_flight=2), MemoryQueue("d", [{}])
+    queue, dlq = MemoryQueue("q", [{}], in_flight=2, retention=1209600), MemoryQueue("d", [{}])
     snapshot = gather(StatusSources(queue, dlq, States("OPEN"), Mapping(), "uuid", local))
+    assert snapshot["queue_retention_seconds"] == 1209600  # the queue's own, not the default
+    assert snapshot["oldest_message_age_seconds"] is None and snapshot["aws_only"] == ["oldest_message_age_seconds"]
     assert list(snapshot)[:7] == [
         "queue_depth",
         "in_flight",
@@ -307,6 +313,7 @@ def test_status_in_aws_comes_from_cloudwatch():
     assert (snapshot["esm_enabled"], snapshot["esm_uuid"], snapshot["breaker_state"]) == (None, None, "CLOSED")
     assert (snapshot["bundles_archived"], snapshot["files_delivered"], snapshot["oldest_message_age_seconds"]) == (4, 42, 9.0)
     assert snapshot["latency_seconds"] == {"p50": 2.0, "p95": 3.0, "p99": 4.0} and snapshot["window"] == "last hour"
+    assert "aws_only" not in snapshot
 
 
 def test_status_names_the_paused_dependency_only_while_the_circuit_is_not_closed():

@@ -62,6 +62,12 @@ class SQSQueue:
             attributes = self.client.get_queue_attributes(QueueUrl=self.url, AttributeNames=_DEPTH_ATTRIBUTES)["Attributes"]
         return int(attributes[_DEPTH_ATTRIBUTES[0]]), int(attributes[_DEPTH_ATTRIBUTES[1]])
 
+    def retention_seconds(self) -> int:
+        """``MessageRetentionPeriod`` as the queue has it now (an operator may have raised it during an outage)."""
+        with translated(f"reading the retention of {self.url}"):
+            attributes = self.client.get_queue_attributes(QueueUrl=self.url, AttributeNames=["MessageRetentionPeriod"])
+        return int(attributes["Attributes"]["MessageRetentionPeriod"])
+
     def receive(self, max_messages: int, visibility_timeout: int) -> list[dict[str, Any]]:
         """Up to ``max_messages`` (at most 10) messages, with their system and message attributes."""
         with translated(f"receiving from {self.url}"):

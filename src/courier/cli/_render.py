@@ -42,8 +42,15 @@ def status(snapshot: dict[str, Any], as_json: bool) -> None:
         print(json.dumps(snapshot, default=str))
         return
     table = Table("metric", "value", show_header=False)
+    aws_only = set(snapshot.get("aws_only", ()))
     for key, value in snapshot.items():
-        table.add_row(key, json.dumps(value) if isinstance(value, dict) else str(value))
+        if key == "aws_only":
+            continue
+        if key in aws_only and value is None:
+            shown = "n/a locally (AWS only: CloudWatch)"
+        else:
+            shown = json.dumps(value) if isinstance(value, dict) else str(value)
+        table.add_row(key, shown)
     console.print(table)
 
 
