@@ -129,7 +129,23 @@ def _move_by_hand(dlq: Queue, queue: Queue, max_messages: int | None) -> Redrive
 
 @dataclass
 class DeleteResult:
-    """What ``delete_dead_letters`` deleted (or, in a dry run, would delete), and the ids asked for but not found."""
+    """What ``delete_dead_letters`` deleted (or, in a dry run, would delete), and the ids asked for but not found.
+
+    Parameters
+    ----------
+    deleted
+        Message ids deleted, or with ``dry_run`` the ids that would be.
+    not_found
+        Message ids asked for by ``--message-id`` that the DLQ did not hold.
+    dry_run
+        Whether nothing was deleted.
+
+    Example
+    -------
+    >>> result = delete_dead_letters(dlq, ledger, reason="object_missing", dry_run=True)  # doctest: +SKIP
+    >>> result.deleted  # doctest: +SKIP
+    ['f3049464-32b0-41e9-8c18-259267717521']
+    """
 
     deleted: list[str] = field(default_factory=list)
     not_found: list[str] = field(default_factory=list)
