@@ -29,16 +29,23 @@ def s3_record(
     if version_id is not None:
         obj["versionId"] = version_id
     when = (event_time or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    # The sample of "Event message structure" in the S3 user guide, field for field.
     return {
         "eventVersion": "2.1",
         "eventSource": "aws:s3",
         "awsRegion": "eu-west-2",
         "eventTime": when,
         "eventName": event_name,
+        "userIdentity": {"principalId": "AIDAJDPLRKLG7UEXAMPLE"},
+        "requestParameters": {"sourceIPAddress": "172.16.0.1"},
+        "responseElements": {
+            "x-amz-request-id": "C3D13FE58DE4C810",
+            "x-amz-id-2": "FMyUVURIY8/IgAtTv8xRjskZQpcIZ9KG4V5Wp6S7S/JRWeUWerMUE5JgHvANOjpD",
+        },
         "s3": {
             "s3SchemaVersion": "1.0",
             "configurationId": "courier",
-            "bucket": {"name": bucket, "arn": f"arn:aws:s3:::{bucket}"},
+            "bucket": {"name": bucket, "ownerIdentity": {"principalId": "A3NL1KOZZKExample"}, "arn": f"arn:aws:s3:::{bucket}"},
             "object": obj,
         },
     }
@@ -69,3 +76,67 @@ def notification(*records: dict[str, Any]) -> dict[str, Any]:
 
 
 TEST_EVENT = {"Service": "Amazon S3", "Event": "s3:TestEvent", "Time": "2026-11-25T10:00:00.000Z", "Bucket": "courier-landing"}
+
+
+TOPIC_ARN = "arn:aws:sns:eu-west-2:123456789012:courier-landing-events"
+
+
+def sns_notification(message: str | dict[str, Any], *, message_id: str | None = None) -> dict[str, Any]:
+    """What SNS puts in an SQS body with raw message delivery off (SNS developer guide, "Fanout to Amazon SQS queues")."""
+    return {
+        "Type": "Notification",
+        "MessageId": message_id or str(uuid.uuid4()),
+        "TopicArn": TOPIC_ARN,
+        "Subject": "Amazon S3 Notification",
+        "Message": message if isinstance(message, str) else json.dumps(message),
+        "Timestamp": "2026-11-25T10:00:00.901Z",
+        "SignatureVersion": "1",
+        "Signature": (
+            "EXAMPLEpH+DcEwjAPg8O9mY8dReBSwksfg2S7WKQcikcNKWLQjwu6A4VbeS0QHVCkhRS7fUQvi2egU3N858fiTDN6bkkOxYDVrY0Ad8L10Hs3zH81mtnPk5"
+            "uvvolIC1CXGu43obcgFxeL3khZl8IKvO61GWB6jI9b5+gLPoBc1Q="
+        ),
+        "SigningCertURL": "https://sns.eu-west-2.amazonaws.com/SimpleNotificationService-f3ecfb7224c7233fe7bb5f59f96de52f.pem",
+        "UnsubscribeURL": (
+            "https://sns.eu-west-2.amazonaws.com/?Action=Unsubscribe"
+            f"&SubscriptionArn={TOPIC_ARN}:c9135db0-26c4-47ec-8998-413945fb5a96"
+        ),
+    }
+
+
+def eventbridge_object_created(
+    bucket: str,
+    key: str,
+    *,
+    version_id: str | None = None,
+    etag: str | None = "d41d8cd98f00b204e9800998ecf8427e",
+    size: int = 0,
+    sequencer: str = "0055AED6DCD90281E5",
+    reason: str = "PutObject",
+    detail_type: str = "Object Created",
+    event_time: datetime | None = None,
+) -> dict[str, Any]:
+    """The "Object Created" sample of the S3 user guide's EventBridge event message structure; the key is not encoded."""
+    obj: dict[str, Any] = {"key": key, "size": size, "sequencer": sequencer}
+    if etag is not None:
+        obj["etag"] = etag
+    if version_id is not None:
+        obj["version-id"] = version_id
+    return {
+        "version": "0",
+        "id": str(uuid.uuid4()),
+        "detail-type": detail_type,
+        "source": "aws.s3",
+        "account": "123456789012",
+        "time": (event_time or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "region": "eu-west-2",
+        "resources": [f"arn:aws:s3:::{bucket}"],
+        "detail": {
+            "version": "0",
+            "bucket": {"name": bucket},
+            "object": obj,
+            "request-id": "N4N7GDK58NMKJ12R",
+            "requester": "123456789012",
+            "source-ip-address": "1.2.3.4",
+            "reason": reason,
+        },
+    }

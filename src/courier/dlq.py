@@ -1,4 +1,4 @@
-"""Look into the dead-letter queue and move messages back (``courier dlq``).
+"""Look into the dead-letter queue, move messages back, or delete them (``courier dlq``).
 
 Listing peeks: messages are received with a short visibility timeout and made
 visible again at once, so listing changes nothing but their receive count.
@@ -6,17 +6,20 @@ Redrive uses SQS's own message move task where the endpoint has it; otherwise
 it receives, sends to the source queue and only then deletes from the DLQ, so
 an interruption can at worst leave a message in both queues, never in
 neither; the idempotency ledger then keeps the file from being delivered twice.
+Deleting receives the DLQ's messages and deletes those it was asked for (by
+message id, or every message whose last failure had a given reason); the
+others are made visible again at once, as listing does.
 Both queues are reached through the ``Queue`` port (``adapters.sqs.SQSQueue``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from courier.events import lambda_sqs_record, parse_message
-from courier.ledger.base import BaseLedger
+from courier.ledger.base import BaseLedger, FailureNote
 from courier.ports import Queue
 
 _PEEK_SECONDS = 30
@@ -48,6 +51,14 @@ def _objects(message: dict[str, Any]) -> tuple[str, ...]:
     return tuple(f"s3://{o.bucket}/{o.key}" for o in parsed.objects)
 
 
+def _reason(message: dict[str, Any], note: FailureNote | None) -> str | None:
+    """The last failure's reason: the ledger's note while it keeps it, else what the body itself shows (unparseable)."""
+    if note is not None:
+        return note.reason
+    parsed = parse_message(lambda_sqs_record(message, "arn:aws:sqs:::dlq", ""))
+    return parsed.error.reason if parsed.error is not None else None
+
+
 def _peek(dlq: Queue, limit: int) -> Iterator[dict[str, Any]]:
     seen: set[str] = set()
     handles: list[str] = []
@@ -75,7 +86,7 @@ def list_dead_letters(dlq: Queue, ledger: BaseLedger | None, limit: int = 1000) 
                 receive_count=int(attributes.get("ApproximateReceiveCount", 0)),
                 sent_at_ms=int(attributes.get("SentTimestamp", 0)),
                 objects=_objects(message) or (note.objects if note else ()),
-                reason=note.reason if note else None,
+                reason=_reason(message, note),
                 detail=note.detail if note else None,
             )
         )
@@ -114,3 +125,73 @@ def _move_by_hand(dlq: Queue, queue: Queue, max_messages: int | None) -> Redrive
             dlq.delete(message["ReceiptHandle"])  # ... then delete
             result.moved += 1
     return result
+
+
+@dataclass
+class DeleteResult:
+    """What ``delete_dead_letters`` deleted (or, in a dry run, would delete), and the ids asked for but not found.
+
+    Parameters
+    ----------
+    deleted
+        Message ids deleted, or with ``dry_run`` the ids that would be.
+    not_found
+        Message ids asked for by ``--message-id`` that the DLQ did not hold.
+    dry_run
+        Whether nothing was deleted.
+
+    Example
+    -------
+    >>> result = delete_dead_letters(dlq, ledger, reason="object_missing", dry_run=True)  # doctest: +SKIP
+    >>> result.deleted  # doctest: +SKIP
+    ['f3049464-32b0-41e9-8c18-259267717521']
+    """
+
+    deleted: list[str] = field(default_factory=list)
+    not_found: list[str] = field(default_factory=list)
+    dry_run: bool = False
+
+
+def delete_dead_letters(
+    dlq: Queue,
+    ledger: BaseLedger | None,
+    message_ids: Collection[str] = (),
+    reason: str | None = None,
+    dry_run: bool = False,
+    limit: int = 10_000,
+) -> DeleteResult:
+    """Delete the DLQ messages named by id, and those whose last failure had ``reason``.
+
+    Messages that match neither are made visible again at once. ``dry_run`` deletes
+    nothing and reports what would go. Raises ``ValueError`` when asked for nothing.
+    """
+    if not message_ids and reason is None:
+        raise ValueError("name the messages to delete: message ids, or a reason")
+    result, keep, seen = DeleteResult(dry_run=dry_run), [], set()
+    try:
+        while len(seen) < limit:
+            fresh = [m for m in dlq.receive(_BATCH, _PEEK_SECONDS) if m["MessageId"] not in seen]
+            if not fresh:
+                break
+            for message in fresh:
+                seen.add(message["MessageId"])
+                if not _is_named(message, ledger, message_ids, reason):
+                    keep.append(message["ReceiptHandle"])
+                    continue
+                if dry_run:
+                    keep.append(message["ReceiptHandle"])
+                else:
+                    dlq.delete(message["ReceiptHandle"])
+                result.deleted.append(message["MessageId"])
+    finally:
+        dlq.make_visible(keep)
+    result.not_found = [m for m in message_ids if m not in seen]
+    return result
+
+
+def _is_named(message: dict[str, Any], ledger: BaseLedger | None, message_ids: Collection[str], reason: str | None) -> bool:
+    if message["MessageId"] in message_ids:
+        return True
+    if reason is None:
+        return False
+    return _reason(message, ledger.failure_note(message["MessageId"]) if ledger is not None else None) == reason

@@ -1,9 +1,17 @@
 """Parse an SQS batch of S3 event notifications into object references (pure).
 
-The S3 -> SQS notification puts one S3 event (usually one record, possibly
-several) in each SQS body. Keys arrive URL-encoded the way S3 encodes them:
-``+`` for a space, ``%2B`` for a literal plus, percent-encoded UTF-8 otherwise,
-so ``unquote_plus`` is the exact inverse.
+S3 announces a new object on the queue in one of three envelopes, detected per message:
+
+* the plain S3 notification (bucket notification straight to SQS, or through SNS with raw
+  message delivery on): one S3 event, usually one record, possibly several. Keys arrive
+  URL-encoded the way S3 encodes them: ``+`` for a space, ``%2B`` for a literal plus,
+  percent-encoded UTF-8 otherwise, so ``unquote_plus`` is the exact inverse;
+* an SNS ``Notification`` (raw message delivery off) whose ``Message`` is the plain
+  notification as a JSON string (a wrapped ``s3:TestEvent`` included);
+* an EventBridge ``Object Created`` event, one object in ``detail``, its key *not* encoded.
+
+All three become the same ``ObjectRef`` with the same ``ObjectIdentity`` for the same
+revision, so a file announced through two paths is claimed, and delivered, once.
 """
 
 from __future__ import annotations
@@ -125,16 +133,20 @@ def _size(value: Any) -> int | None:
     return int(value)
 
 
-def _event_time(value: Any) -> datetime:
+def _event_time(value: Any, field_name: str = "eventTime") -> datetime:
     if not isinstance(value, str):
-        raise MalformedEventError("eventTime is not a string")
+        raise MalformedEventError(f"{field_name} is not a string")
     try:
         parsed = parse_event_time(value)
     except (ValueError, OverflowError):
-        raise MalformedEventError("eventTime is not an ISO 8601 time") from None
+        raise MalformedEventError(f"{field_name} is not an ISO 8601 time") from None
     if not _EARLIEST <= parsed <= _LATEST:
-        raise MalformedEventError("eventTime is out of range")
+        raise MalformedEventError(f"{field_name} is out of range")
     return parsed
+
+
+def _etag(value: Any, field_name: str) -> str | None:
+    return _optional_text(value.strip('"') if isinstance(value, str) else value, field_name)
 
 
 def _parse_record(record: Any) -> ObjectRef | str:
@@ -151,7 +163,7 @@ def _parse_record(record: Any) -> ObjectRef | str:
         bucket=_text(record.s3.bucket.name, "bucket name"),
         key=_text(decode_key(_text(obj.key, "key", max_bytes=3 * MAX_KEY_BYTES)), "key"),
         version_id=_optional_text(obj.version_id, "versionId"),
-        etag=_optional_text(obj.etag.strip('"') if isinstance(obj.etag, str) else obj.etag, "eTag"),
+        etag=_etag(obj.etag, "eTag"),
         sequencer=_optional_text(obj.get("sequencer"), "sequencer"),
         size=_size(obj.get("size")),
         event_time=_event_time(record.event_time),
@@ -187,13 +199,29 @@ def _receive_count(record: SQSRecord) -> int:
         return 1
 
 
-def _parse_body(message_id: str, text: Any, receive_count: int) -> ParsedMessage:
+def _json_object(text: Any, what: str) -> dict[str, Any]:
     try:
-        body = json.loads(text)
+        value = json.loads(text)
     except (ValueError, TypeError, RecursionError) as exc:
-        raise MalformedEventError(f"body is not JSON ({type(exc).__name__})") from None
-    if not isinstance(body, dict):
-        raise MalformedEventError("body is JSON but not an object")
+        raise MalformedEventError(f"{what} is not JSON ({type(exc).__name__})") from None
+    if not isinstance(value, dict):
+        raise MalformedEventError(f"{what} is JSON but not an object")
+    return value
+
+
+def _parse_body(message_id: str, text: Any, receive_count: int) -> ParsedMessage:
+    body = _json_object(text, "body")
+    if body.get("Type") == "Notification" and "Message" in body:
+        if not isinstance(body["Message"], str):
+            raise MalformedEventError("SNS Message is not a string")
+        # Only one level: an S3 notification is never wrapped twice, and recursing would let a body nest at will.
+        return _parse_s3_notification(message_id, _json_object(body["Message"], "SNS Message"), receive_count)
+    if body.get("source") == "aws.s3" and "detail-type" in body:
+        return _parse_eventbridge(message_id, body, receive_count)
+    return _parse_s3_notification(message_id, body, receive_count)
+
+
+def _parse_s3_notification(message_id: str, body: dict[str, Any], receive_count: int) -> ParsedMessage:
     if body.get("Event") == "s3:TestEvent" and "Records" not in body:
         return ParsedMessage(message_id, ignored="s3:TestEvent", receive_count=receive_count)
     if not isinstance(body.get("Records"), list) or not body["Records"]:
@@ -210,6 +238,39 @@ def _parse_body(message_id: str, text: Any, receive_count: int) -> ParsedMessage
     if not objects:
         return ParsedMessage(message_id, ignored=",".join(sorted(set(skipped))), receive_count=receive_count)
     return ParsedMessage(message_id, objects=tuple(objects), receive_count=receive_count)
+
+
+# EventBridge names the API call (``reason``); the S3 notification names the event. Mapping one onto the
+# other keeps ``event_name`` meaning the same whichever path announced the object.
+_EVENTBRIDGE_REASONS = {
+    "PutObject": "ObjectCreated:Put",
+    "POST Object": "ObjectCreated:Post",
+    "CopyObject": "ObjectCreated:Copy",
+    "CompleteMultipartUpload": "ObjectCreated:CompleteMultipartUpload",
+}
+
+
+def _parse_eventbridge(message_id: str, body: dict[str, Any], receive_count: int) -> ParsedMessage:
+    detail_type = _text(body["detail-type"], "detail-type")
+    if detail_type != "Object Created":
+        return ParsedMessage(message_id, ignored=detail_type, receive_count=receive_count)
+    detail = body.get("detail")
+    if not isinstance(detail, dict) or not isinstance(detail.get("bucket"), dict) or not isinstance(detail.get("object"), dict):
+        raise MalformedEventError("EventBridge detail has no bucket and object")
+    obj = detail["object"]
+    reason = _optional_text(detail.get("reason"), "reason")
+    ref = ObjectRef(
+        bucket=_text(detail["bucket"].get("name"), "bucket name"),
+        key=_text(obj.get("key"), "key"),  # EventBridge sends the key as it is, not URL-encoded
+        version_id=_optional_text(obj.get("version-id"), "version-id"),
+        etag=_etag(obj.get("etag"), "etag"),
+        sequencer=_optional_text(obj.get("sequencer"), "sequencer"),
+        size=_size(obj.get("size")),
+        event_time=_event_time(body.get("time"), "time"),
+        event_name=_EVENTBRIDGE_REASONS.get(reason or "", f"ObjectCreated:{reason or 'Unknown'}"),
+    )
+    ref.identity  # noqa: B018 - validates that the object is identifiable
+    return ParsedMessage(message_id, objects=(ref,), receive_count=receive_count)
 
 
 def lambda_sqs_record(message: Mapping[str, Any], queue_arn: str, region: str) -> dict[str, Any]:

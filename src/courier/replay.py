@@ -26,6 +26,7 @@ from email.utils import parsedate_to_datetime
 
 from courier.bundle import INDEX_PREFIX, MANIFEST_NAME, read_manifest
 from courier.errors import BundleMissingError, CourierError, DeliveryError, ReplayHaltedError, RetryableError
+from courier.events import parse_event_time
 from courier.ledger.base import COMPLETE, BaseLedger
 from courier.ports import ArchivedObject, ArchiveReader
 
@@ -50,7 +51,6 @@ class Outcome(enum.Enum):
     FAILED = "failed"
 
 
-PENDING = frozenset({Outcome.RESTORE_STARTED, Outcome.RESTORE_IN_PROGRESS, Outcome.WOULD_SEND})
 UNSENT = frozenset({Outcome.HASH_MISMATCH, Outcome.MISSING, Outcome.FAILED})
 
 
@@ -72,14 +72,65 @@ def hours_between(start: datetime, end: datetime) -> list[datetime]:
     return hours
 
 
-def bundles_between(archive_reader: ArchiveReader, prefix: str, start: datetime, end: datetime) -> list[str]:
-    """Archive keys in the hour partitions from ``start`` to ``end`` (inclusive), listed a day at a time."""
+def bundles_in_hours(archive_reader: ArchiveReader, prefix: str, start: datetime, end: datetime) -> list[str]:
+    """Archive keys in the hour partitions from ``start``'s hour to ``end``'s (inclusive), listed a day at a time."""
     hours = {f"{prefix}/{h:%Y/%m/%d/%H}/" for h in hours_between(start, end)}
     days = sorted({h[: -len("HH/")] for h in hours})
     keys: list[str] = []
     for day in days:
         keys.extend(k for k in archive_reader.keys(day) if k.endswith(".tar.gz") and k[: len(day) + 3] in hours)
     return keys
+
+
+def bundles_between(archive_reader: ArchiveReader, prefix: str, start: datetime, end: datetime) -> tuple[list[str], list[str]]:
+    """(bundles whose time lies from ``start`` to ``end`` inclusive, bundles kept without a known time).
+
+    A bundle's time is its ``created_at``, the event time of its newest file, which also names
+    its hour partition. Hours wholly inside the range are taken as listed; in the first and
+    last hour each bundle's time is read from its index lines, so a ten-second range selects
+    ten seconds and not two hours. A bundle of an edge hour without index lines is kept by
+    its hour (the second list), so that no bundle is silently dropped.
+    """
+    start, end = start.astimezone(UTC), end.astimezone(UTC)
+    keys = bundles_in_hours(archive_reader, prefix, start, end)
+    edge_hours = [h for h in hours_between(start, end) if h < start or h + timedelta(hours=1) > end]
+    edge_partitions = {f"{prefix}/{h:%Y/%m/%d/%H}/" for h in edge_hours}
+    edge = [k for k in keys if k[: k.rindex("/") + 1] in edge_partitions]
+    times = _bundle_times(archive_reader, prefix, edge, edge_hours)
+    untimed = [k for k in edge if times[k] is None]
+
+    def within(key: str) -> bool:
+        time = times.get(key)  # None for the whole hours, and for the untimed
+        return time is None or start <= time <= end
+
+    return [k for k in keys if within(k)], untimed
+
+
+def _index_key_of(prefix: str, bundle_key: str) -> str:
+    """``<prefix>/YYYY/MM/DD/HH/<sha>.tar.gz`` -> ``index/YYYY/MM/DD/HH/<sha>.jsonl`` (see ``bundle.index_key``)."""
+    return f"{INDEX_PREFIX}/{bundle_key[len(prefix) + 1 : -len('.tar.gz')]}.jsonl"
+
+
+def _bundle_times(
+    archive_reader: ArchiveReader, prefix: str, keys: list[str], hours: Iterable[datetime]
+) -> dict[str, datetime | None]:
+    """Each bundle's ``created_at`` (the newest event time of its index lines); None where it has no readable index."""
+    if not keys:
+        return {}
+    existing = {k for h in hours for k in archive_reader.keys(f"{INDEX_PREFIX}/{h:%Y/%m/%d/%H}/")}
+
+    def created_at(key: str) -> datetime | None:
+        index = _index_key_of(prefix, key)
+        if index not in existing:
+            return None
+        try:
+            lines = archive_reader.read(index).decode("utf-8").splitlines()
+            return max(parse_event_time(json.loads(line)["event_time"]) for line in lines if line.strip())
+        except (ValueError, KeyError, TypeError):  # a damaged index tells no time; the hour still holds the bundle
+            return None
+
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        return dict(zip(keys, pool.map(created_at, keys), strict=True))
 
 
 def only_delivered(archive_reader: ArchiveReader, keys: list[str]) -> tuple[list[str], list[str]]:
@@ -128,12 +179,14 @@ class Selection:
     """The bundles a replay sends, sorted and each once, and what the operator should hear about how they were chosen.
 
     ``unacknowledged`` are archived attempts of the time range that NiFi never
-    acknowledged and that were left out; ``of_file`` and ``found_through``
-    (``"ledger"`` or ``"index"``) answer a ``SourceFile``.
+    acknowledged and that were left out; ``untimed`` bundles of the range's edge hours
+    whose time the index could not tell, kept by their hour; ``of_file`` and
+    ``found_through`` (``"ledger"`` or ``"index"``) answer a ``SourceFile``.
     """
 
     keys: list[str]
     unacknowledged: list[str] = field(default_factory=list)
+    untimed: list[str] = field(default_factory=list)
     of_file: list[str] = field(default_factory=list)
     found_through: str | None = None
 
@@ -154,8 +207,9 @@ def select_bundles(
     """
     keys = list(bundles)
     unacknowledged: list[str] = []
+    untimed: list[str] = []
     if between is not None:
-        in_range = bundles_between(archive_reader, prefix, *between)
+        in_range, untimed = bundles_between(archive_reader, prefix, *between)
         if not include_undelivered:
             in_range, unacknowledged = only_delivered(archive_reader, in_range)
         keys += in_range
@@ -164,7 +218,7 @@ def select_bundles(
     if source is not None:
         of_file, found_through = bundles_of_file(archive_reader, ledger, source.bucket, source.key, source.since, source.until)
         keys += of_file
-    return Selection(sorted(dict.fromkeys(keys)), unacknowledged, of_file, found_through)
+    return Selection(sorted(dict.fromkeys(keys)), unacknowledged, untimed, of_file, found_through)
 
 
 def restore_state(archived: ArchivedObject) -> str:
@@ -238,26 +292,29 @@ class Replayer:
 
 @dataclass(frozen=True)
 class Tally:
-    """The replay summary: bundles asked for; files, bytes and bundles sent; pending and unsent bundles."""
+    """The replay summary: bundles asked for; files, bytes and bundles sent (or, in a dry run, that would be sent);
+    bundles waiting for a restore; bundles not sent (missing, hash mismatch, rejected)."""
 
     bundles: int
     files: int
     bytes: int
     sent: int
-    pending: int
+    would_send: int
+    restoring: int
     unsent: int
     hash_mismatch: bool
 
     @classmethod
     def of(cls, keys: Sequence[str], results: Iterable[BundleResult]) -> Tally:
         results = list(results)
-        sent = [r for r in results if r.outcome is Outcome.SENT]
+        going = [r for r in results if r.outcome in (Outcome.SENT, Outcome.WOULD_SEND)]
         return cls(
             bundles=len(keys),
-            files=sum(r.files for r in sent),
-            bytes=sum(r.bytes for r in sent),
-            sent=len(sent),
-            pending=sum(1 for r in results if r.outcome in PENDING),
+            files=sum(r.files for r in going),
+            bytes=sum(r.bytes for r in going),
+            sent=sum(1 for r in results if r.outcome is Outcome.SENT),
+            would_send=sum(1 for r in results if r.outcome is Outcome.WOULD_SEND),
+            restoring=sum(1 for r in results if r.outcome in (Outcome.RESTORE_STARTED, Outcome.RESTORE_IN_PROGRESS)),
             unsent=sum(1 for r in results if r.outcome in UNSENT),
             hash_mismatch=any(r.outcome is Outcome.HASH_MISMATCH for r in results),
         )

@@ -11,6 +11,7 @@ installed: ``courier.local`` imports this module, never the reverse.
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -58,6 +59,25 @@ class StackInfo:
     ca_bundle: str
     mapping_uuid: str
     resources: dict[str, str] = field(default_factory=dict)
+
+    def is_running(self) -> bool:
+        """Whether the process that wrote the file still runs: a stack killed without its cleanup leaves the file behind."""
+        return process_alive(self.pid)
+
+
+def process_alive(pid: int) -> bool:
+    """Signal 0 checks that ``pid`` exists without signalling it (0 and negatives would name process groups)."""
+    if not isinstance(pid, int) or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # it exists, under another user
+        return True
+    except OverflowError:
+        return False
+    return True
 
 
 def write_stack_file(state_dir: Path, info: StackInfo) -> Path:

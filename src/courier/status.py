@@ -4,8 +4,12 @@ Queue and DLQ depth, the age of the oldest message (data about to expire),
 the event source mapping's state, the breaker state, bundles archived, files
 delivered and end-to-end latency. Locally the last three come from the NiFi
 receiver (it measures acknowledgement time minus S3 event time per file); in
-AWS from the CloudWatch metrics the handler emits. Every figure is read
-through a port (``courier.ports``), so failures arrive as courier errors.
+AWS from the CloudWatch metrics the handler emits. The queue's retention is
+read from the queue itself. Figures only AWS has are named in ``aws_only``
+(locally they are null): SQS's age of the oldest message is a CloudWatch
+metric the emulator does not publish, and reading messages to compute it would
+add to their receive counts. Every figure is read through a port
+(``courier.ports``), so failures arrive as courier errors.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from typing import Any
 
 from courier.observability import NAMESPACE, SERVICE
 from courier.ports import ArchiveReader, BreakerTable, EventSourceMapping, Metrics, Queue, ReceiverAdmin
-from courier.resources import QUEUE, QUEUE_RETENTION_SECONDS
+from courier.resources import QUEUE
 
 
 @dataclass(frozen=True)
@@ -80,6 +84,9 @@ def cloudwatch_delivery(metrics: Metrics) -> dict[str, Any]:
     }
 
 
+AWS_ONLY = ("oldest_message_age_seconds",)  # null locally: see the module's docstring
+
+
 def local_delivery(local: LocalSources) -> dict[str, Any]:
     stats = local.receiver_admin.stats()
     return {
@@ -92,6 +99,7 @@ def local_delivery(local: LocalSources) -> dict[str, Any]:
         "latency_seconds": stats["latency_seconds"],
         "receiver_mode": stats["mode"],
         "oldest_message_age_seconds": None,
+        "aws_only": list(AWS_ONLY),
     }
 
 
@@ -105,7 +113,7 @@ def gather(sources: StatusSources) -> dict[str, Any]:
         "esm_enabled": sources.mapping.enabled() if sources.mapping is not None else None,
         "esm_uuid": sources.mapping_uuid,
         "breaker_state": breaker_state(sources.breaker_table),
-        "queue_retention_seconds": QUEUE_RETENTION_SECONDS,
+        "queue_retention_seconds": sources.queue.retention_seconds(),
     }
     # Which dependency the pause is about: NiFi, or an AWS service that failed whole batches.
     status["paused_dependency"] = sources.breaker_table.dependency() if status["breaker_state"] != "CLOSED" else None

@@ -1,5 +1,16 @@
+"""Redrive and delete against moto: in-process, and through moto's HTTP server as the local stack runs it."""
+
+from __future__ import annotations
+
+import socket
+
+import boto3
+import pytest
+
 from courier.adapters.sqs import SQSQueue
-from courier.dlq import list_dead_letters, redrive
+from courier.compose import make_ledger_reader
+from courier.dlq import delete_dead_letters, list_dead_letters, redrive
+from courier.ledger.base import FailureNote
 
 
 def test_redrive_falls_back_to_receive_send_delete_and_moves_everything(aws, stack):
@@ -22,3 +33,79 @@ def test_redrive_max_moves_no_more(aws, stack):
         sqs.send_message(QueueUrl=stack.dlq_url, MessageBody=f'{{"n": {i}}}')
     assert redrive(dlq, queue, max_messages=2).moved == 2
     assert len(list_dead_letters(dlq, None)) == 3
+
+
+@pytest.fixture
+def moto_server():
+    """moto's standalone server on a free loopback port: it answers StartMessageMoveTask with an HTML 500 page."""
+    from moto.moto_server.threaded_moto_server import ThreadedMotoServer
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    yield f"http://127.0.0.1:{port}"
+    server.stop()
+
+
+def test_plain_redrive_over_http_falls_back_when_the_move_task_answers_500(moto_server):
+    sqs = boto3.client("sqs", endpoint_url=moto_server, region_name="eu-west-2", aws_access_key_id="x", aws_secret_access_key="x")
+    dlq = SQSQueue(sqs, sqs.create_queue(QueueName="courier-dlq")["QueueUrl"])
+    queue = SQSQueue(sqs, sqs.create_queue(QueueName="courier-queue")["QueueUrl"])
+    for i in range(3):
+        sqs.send_message(QueueUrl=dlq.url, MessageBody=f'{{"n": {i}}}')
+    assert dlq.start_move_task(queue) is None  # the emulator's HTML 500, not an error of the redrive
+    result = redrive(dlq, queue)
+    assert (result.moved, result.method) == (3, "receive-send-delete")
+    assert dlq.depth() == (0, 0) and queue.depth() == (3, 0)
+
+
+def _dead_letters(aws, stack, count):
+    """``count`` messages in the DLQ; the first two noted as object_missing, the rest not noted (malformed bodies)."""
+    sqs = aws.client("sqs")
+    ids = [sqs.send_message(QueueUrl=stack.dlq_url, MessageBody=f'{{"n": {i}}}')["MessageId"] for i in range(count)]
+    ledger = make_ledger_reader(stack.idempotency_table, aws.client("dynamodb"))
+    ledger.note_failures([FailureNote(mid, "object_missing", "gone", 10) for mid in ids[:2]])
+    return SQSQueue(sqs, stack.dlq_url, stack.dlq_arn), ledger, ids
+
+
+def test_delete_by_message_id_deletes_exactly_that_message_and_a_dry_run_nothing(aws, stack):
+    dlq, ledger, ids = _dead_letters(aws, stack, 4)
+    dry = delete_dead_letters(dlq, ledger, [ids[3], "no-such-id"], dry_run=True)
+    assert (dry.deleted, dry.not_found, dry.dry_run) == ([ids[3]], ["no-such-id"], True)
+    assert len(list_dead_letters(dlq, None)) == 4
+    done = delete_dead_letters(dlq, ledger, [ids[3]])
+    assert done.deleted == [ids[3]] and done.not_found == []
+    assert sorted(letter.message_id for letter in list_dead_letters(dlq, None)) == sorted(ids[:3])
+
+
+def test_delete_all_of_a_reason_reads_the_ledgers_notes_and_the_bodies(aws, stack):
+    dlq, ledger, ids = _dead_letters(aws, stack, 4)
+    aws.client("sqs").send_message(QueueUrl=stack.dlq_url, MessageBody="not json")
+    missing = delete_dead_letters(dlq, ledger, reason="object_missing")
+    assert sorted(missing.deleted) == sorted(ids[:2])
+    malformed = delete_dead_letters(dlq, ledger, reason="malformed_event")  # no note: the body itself is not S3's
+    assert len(malformed.deleted) == 3 and list_dead_letters(dlq, None) == []
+
+
+def test_dlq_delete_command_against_the_stack(aws, stack, monkeypatch, clean_courier_env, tmp_path):
+    from typer.testing import CliRunner
+
+    from courier.cli import app
+    from courier.cli._context import Clients
+
+    dlq, _, ids = _dead_letters(aws, stack, 3)
+    monkeypatch.setattr(Clients, "for_stack", classmethod(lambda cls, stack_info, environ=None: cls(aws)))
+    monkeypatch.setenv("COURIER_STATE_DIR", str(tmp_path))  # no local stack: the queues are looked up by name
+    runner = CliRunner()
+    dry = runner.invoke(app, ["dlq", "delete", "--all-reason", "object_missing", "--dry-run"])
+    assert dry.exit_code == 0, dry.output
+    assert dry.stdout.startswith("would delete 2 messages from the DLQ: ")
+    assert dry.stderr.startswith("no local stack in ")  # and so it says where it went
+    one = runner.invoke(app, ["dlq", "delete", "--message-id", ids[2]])
+    assert (one.exit_code, one.stdout.strip()) == (0, f"deleted 1 message from the DLQ: {ids[2]}")
+    assert runner.invoke(app, ["dlq", "delete"]).exit_code == 1
+    gone = runner.invoke(app, ["dlq", "delete", "--message-id", ids[2]])
+    assert gone.exit_code == 1 and "deleted 0 messages from the DLQ" in gone.output and f"not in the DLQ: {ids[2]}" in gone.output
+    assert len(list_dead_letters(dlq, None)) == 2

@@ -18,7 +18,7 @@ from courier.compose import build_runtime
 from courier.config import Settings
 from courier.local.fake_nifi import CONTENT_PATH
 from fakes import RecordingTransport
-from support import TEST_EVENT, notification, s3_record, sqs_record
+from support import TEST_EVENT, eventbridge_object_created, notification, s3_record, sns_notification, sqs_record
 
 
 def archived(aws, stack):
@@ -126,6 +126,32 @@ def test_zero_byte_file_is_delivered(runtime, land, fake_nifi):
     landed = land("empty.json", b"")
     assert runtime.aggregator.process([landed.message()]).failed == {}
     assert received_files(fake_nifi) == {"empty.json": b""}
+
+
+def _through_every_path(landed, bucket):
+    """The same revision as S3 -> SQS, S3 -> SNS -> SQS (raw delivery off) and S3 -> EventBridge -> SQS announce it."""
+    eventbridge = eventbridge_object_created(
+        bucket, landed.key, version_id=landed.version_id, etag=landed.etag, size=len(landed.content)
+    )
+    return {
+        "plain": landed.message("plain"),
+        "sns": sqs_record(sns_notification(notification(landed.record)), message_id="sns"),
+        "eventbridge": sqs_record(eventbridge, message_id="eventbridge"),
+    }
+
+
+def test_a_file_announced_through_sns_and_eventbridge_is_delivered_once(runtime, land, fake_nifi, stack):
+    in_one_batch, one_by_one = land("in/with space+plus.json", b"1"), land("in/later.json", b"2")
+    assert runtime.aggregator.process(list(_through_every_path(in_one_batch, stack.landing_bucket).values())).failed == {}
+    for message in _through_every_path(one_by_one, stack.landing_bucket).values():
+        assert runtime.aggregator.process([message]).failed == {}
+    assert received_files(fake_nifi) == {"in/with space+plus.json": b"1", "in/later.json": b"2"}
+    assert [b.file_count for b in fake_nifi.state.bundles] == [1, 1]
+
+
+def test_an_sns_wrapped_test_event_is_acknowledged(runtime, fake_nifi):
+    result = runtime.aggregator.process([sqs_record(sns_notification(TEST_EVENT), message_id="wrapped")])
+    assert result.failed == {} and fake_nifi.state.bundles == []
 
 
 def test_test_event_and_other_events_are_acknowledged_without_delivery(runtime, fake_nifi, stack):

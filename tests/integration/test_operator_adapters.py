@@ -98,6 +98,14 @@ def test_queue_depth_receive_send_delete_and_no_move_task_on_moto(aws, stack):
     assert dlq.start_move_task(queue) is None  # moto has no message move tasks: the caller moves by hand
 
 
+def test_queue_retention_is_read_from_the_queue_as_it_is_set_now(aws, stack):
+    sqs = aws.client("sqs")
+    queue = SQSQueue(sqs, stack.queue_url)
+    assert queue.retention_seconds() == 345600
+    sqs.set_queue_attributes(QueueUrl=stack.queue_url, Attributes={"MessageRetentionPeriod": "1209600"})  # raised in an outage
+    assert queue.retention_seconds() == 1209600
+
+
 def test_queue_failures_are_courier_errors(aws, stack):
     with pytest.raises(AwsCallError, match="looking up the queue courier-nothing failed"):
         SQSQueue.named(aws.client("sqs"), "courier-nothing")

@@ -99,7 +99,7 @@ def test_tampered_bundle_is_refused_and_reported_by_verify(delivered, fake_nifi,
 def test_verify_passes_a_healthy_archive(delivered, cli_env):
     result = courier("archive", "verify", "--deep")
     assert result.exit_code == 0, result.output
-    assert "checked 1 bundles (deep): 0 problems" in result.output
+    assert "checked 1 bundle (deep): 0 problems" in result.output
 
 
 def test_file_finds_its_bundle_through_the_ledger_and_then_the_index(delivered, fake_nifi, cli_env, aws, stack):
@@ -151,4 +151,41 @@ def test_time_range_replay_skips_attempts_nifi_never_acknowledged(runtime, land,
     assert "skipping 1 archived attempt" in result.output
     assert len(fake_nifi.state.bundles) == 1
     everything = courier("replay", "--from", since, "--include-undelivered", "--dry-run")
-    assert everything.output.count("would send") == 2
+    assert sum(line.strip().startswith("would send  bundles/") for line in everything.output.splitlines()) == 2
+
+
+def test_a_time_range_replays_the_bundles_of_those_seconds_only(runtime, land, fake_nifi, cli_env):
+    ten = datetime(2026, 11, 25, 10, tzinfo=UTC)
+    for name, offset in (("early", timedelta(seconds=5)), ("late", timedelta(minutes=3)), ("next", timedelta(hours=1))):
+        landed = land(f"{name}.json", name.encode())
+        landed.record["eventTime"] = (ten + offset).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+        assert runtime.aggregator.process([landed.message()]).failed == {}
+    wipe(fake_nifi)
+    result = courier("replay", "--from", "2026-11-25T10:00Z", "--to", "2026-11-25T10:00:10Z")
+    assert result.exit_code == 0, result.output
+    assert "bundles from 2026-11-25T10:00:00Z to 2026-11-25T10:00:10Z: 1" in result.output
+    assert [b.file_count for b in fake_nifi.state.bundles] == [1] and list(received_keys(fake_nifi)) == ["early.json"]
+
+
+def test_with_file_the_time_range_only_narrows_the_search(runtime, land, fake_nifi, cli_env):
+    for name in ("wanted", "bystander"):
+        runtime.aggregator.process([land(f"{name}.json", name.encode()).message()])
+    wipe(fake_nifi)
+    since = (datetime.now(UTC) - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%MZ")
+    result = courier("replay", "--file", "wanted.json", "--from", since)
+    assert result.exit_code == 0, result.output
+    assert list(received_keys(fake_nifi)) == ["wanted.json"]
+
+
+def received_keys(fake_nifi):
+    import json
+    import tarfile
+
+    for path in sorted(fake_nifi.state.received_dir.glob("*.tar.gz")):
+        with tarfile.open(path, mode="r:gz") as tar:
+            yield from (entry["key"] for entry in json.load(tar.extractfile("manifest.json"))["files"])
+
+
+def test_replay_help_says_what_the_times_select():
+    words = [w for w in courier("replay", "--help").output.split() if w not in {"│", "|"}]
+    assert "time (the event time of their newest file, as in the archive key)" in " ".join(words)

@@ -87,7 +87,7 @@ def test_commands_against_a_stack_file_leave_the_environment_alone(stack_dir, mo
     assert len(status.output.strip().splitlines()) == 1
     # The stack's settings were used: the archive bucket is not asked for, the time is.
     verify = runner.invoke(app, ["archive", "verify", "--from", "someday", "--state-dir", str(stack_dir)])
-    assert verify.exit_code == ExitCode.ERROR and "--from/--to must be ISO dates" in verify.output
+    assert verify.exit_code == ExitCode.ERROR and "--from 'someday' is not a time" in verify.output
     dlq = runner.invoke(app, ["dlq", "list", "--state-dir", str(stack_dir)])
     assert dlq.exit_code == ExitCode.ERROR and dlq.output.startswith("error: could not read the DLQ:")
     assert dict(os.environ) == before
@@ -96,4 +96,69 @@ def test_commands_against_a_stack_file_leave_the_environment_alone(stack_dir, mo
 def test_without_a_stack_the_settings_must_be_in_the_environment(tmp_path, clean_courier_env):
     verify = runner.invoke(app, ["archive", "verify", "--state-dir", str(tmp_path)])
     assert verify.exit_code == ExitCode.ERROR
-    assert verify.output.strip() == "error: COURIER_ARCHIVE_BUCKET is required: S3 bucket that receives the bundles."
+    assert (
+        verify.stderr.strip().splitlines()[-1]
+        == "error: COURIER_ARCHIVE_BUCKET is required: S3 bucket that receives the bundles."
+    )
+
+
+# --- which stack a command talks to, said in one line ---------------------------------------
+
+
+def _dead_pid() -> int:
+    import subprocess
+    import sys
+
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    return child.pid
+
+
+def test_a_dead_stacks_leftover_file_says_stack_not_running_at_once(stack_dir):
+    import dataclasses
+    import time
+
+    from courier.stackfile import read_stack_file
+
+    write_stack_file(stack_dir, dataclasses.replace(read_stack_file(stack_dir), pid=_dead_pid()))
+    for command in (["status"], ["dlq", "list"], ["replay", "--bundle", "k"], ["local", "fault", "nifi", "--mode", "ok"]):
+        started = time.monotonic()
+        result = runner.invoke(app, [*command, "--state-dir", str(stack_dir)])
+        assert time.monotonic() - started < 2, command  # no timeout against an endpoint nobody serves
+        assert result.exit_code == ExitCode.ERROR, command
+        (line,) = result.output.strip().splitlines()
+        assert line.startswith("error: local stack not running: ") and "courier local up" in line, line
+
+
+def test_a_running_stack_is_recognised_by_its_pid(stack_dir):
+    from courier.stackfile import process_alive, read_stack_file
+
+    assert read_stack_file(stack_dir).is_running()  # pid 1 always runs
+    assert process_alive(os.getpid()) and not process_alive(_dead_pid()) and not process_alive(0) and not process_alive(-1)
+
+
+@pytest.mark.parametrize(
+    ("environ", "target"),
+    [
+        ({"AWS_PROFILE": "prod"}, "using AWS (region eu-west-2, profile prod)"),
+        ({"AWS_DEFAULT_REGION": "eu-central-1"}, "using AWS (region eu-central-1, profile default)"),
+        ({"AWS_ENDPOINT_URL": UNREACHABLE}, f"using the AWS endpoint {UNREACHABLE}"),
+    ],
+)
+def test_without_a_stack_the_fallback_to_aws_is_said_in_one_line_on_stderr(tmp_path, environ, target, capsys):
+    Context.load(tmp_path, environ=environ)
+    assert capsys.readouterr().err.strip() == f"no local stack in {tmp_path}: {target}"
+    Context.load(tmp_path, environ=environ, fallback_to_aws=False)
+    assert capsys.readouterr().err == ""
+
+
+def test_slo_report_against_aws_without_credentials_is_one_line(tmp_path, monkeypatch):
+    for name in [n for n in os.environ if n.startswith("AWS_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")  # no instance metadata to wait for
+    result = runner.invoke(app, ["slo-report", "--aws", "--out", str(tmp_path / "out")])
+    assert result.exit_code == ExitCode.ERROR and isinstance(result.exception, SystemExit)  # an exit, not a traceback
+    (line,) = result.output.strip().splitlines()
+    assert line.startswith("error: could not read the DeliveryLatency metric: ") and "no AWS credentials found" in line

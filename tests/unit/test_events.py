@@ -3,7 +3,7 @@ import json
 import pytest
 
 from courier.events import decode_key, parse_batch, parse_message
-from support import TEST_EVENT, notification, s3_record, sqs_record
+from support import TEST_EVENT, eventbridge_object_created, notification, s3_record, sns_notification, sqs_record
 
 
 @pytest.mark.parametrize(
@@ -128,3 +128,143 @@ def test_a_test_event_that_carries_records_does_not_swallow_them():
 def test_a_record_that_is_not_a_mapping_at_all_fails_alone():
     parsed = parse_message({"messageId": "m", "body": None})
     assert parsed.error is not None and parsed.message_id == "m"
+
+
+# --- the three envelopes S3 notifications arrive in -----------------------------------------
+
+KEY = "in/café report+final 100%.json"
+
+
+def _paths(**revision):
+    """The same revision announced as a plain notification, through SNS (raw delivery off) and through EventBridge."""
+    plain = notification(s3_record("landing", KEY, size=42, **revision))
+    eventbridge_fields = {
+        "version_id": revision.get("version_id"),
+        "etag": revision.get("etag", "d41d8cd98f00b204e9800998ecf8427e"),
+    }
+    if "sequencer" in revision:
+        eventbridge_fields["sequencer"] = revision["sequencer"]
+    return {
+        "plain": plain,
+        "sns": sns_notification(plain),
+        "eventbridge": eventbridge_object_created("landing", KEY, size=42, **eventbridge_fields),
+    }
+
+
+@pytest.mark.parametrize(
+    "revision",
+    [
+        {"version_id": "096fKKXTRTtl3on89fVO.nfljtsv6qko"},
+        {"etag": "b1946ac92492d2347c6235b4d2611184"},
+        {"etag": None, "sequencer": "00617F0829"},
+    ],
+    ids=["versioned", "by-etag", "by-sequencer"],
+)
+def test_the_same_revision_has_one_identity_whichever_path_announced_it(revision):
+    parsed = {path: parse_message(sqs_record(body, message_id=path)) for path, body in _paths(**revision).items()}
+    assert all(p.error is None and p.ignored is None for p in parsed.values()), parsed
+    refs = {path: p.objects[0] for path, p in parsed.items()}
+    assert {ref.identity for ref in refs.values()} == {refs["plain"].identity}
+    assert {(ref.bucket, ref.key, ref.size, ref.event_name) for ref in refs.values()} == {
+        ("landing", KEY, 42, "ObjectCreated:Put")
+    }
+
+
+def test_sns_with_raw_message_delivery_on_is_the_plain_notification():
+    # Raw delivery puts S3's own JSON in the body, with no SNS fields around it.
+    parsed = parse_message(sqs_record(notification(s3_record("landing", KEY, version_id="v1"))))
+    assert parsed.objects[0].key == KEY and parsed.objects[0].identity.revision == "v:v1"
+
+
+def test_a_test_event_wrapped_by_sns_is_acknowledged():
+    parsed = parse_message(sqs_record(sns_notification(TEST_EVENT)))
+    assert parsed.ignored == "s3:TestEvent" and parsed.objects == () and parsed.error is None
+
+
+def test_sns_wrapping_several_records_yields_them_all():
+    plain = notification(s3_record("landing", "a.json", version_id="1"), s3_record("landing", "b.json", version_id="2"))
+    assert [o.key for o in parse_message(sqs_record(sns_notification(plain))).objects] == ["a.json", "b.json"]
+
+
+def test_eventbridge_keys_are_not_url_decoded():
+    parsed = parse_message(sqs_record(eventbridge_object_created("landing", "in/a%2Bb+c.json", version_id="v1")))
+    assert parsed.objects[0].key == "in/a%2Bb+c.json"
+
+
+@pytest.mark.parametrize(
+    ("reason", "event_name"),
+    [
+        ("PutObject", "ObjectCreated:Put"),
+        ("CopyObject", "ObjectCreated:Copy"),
+        ("CompleteMultipartUpload", "ObjectCreated:CompleteMultipartUpload"),
+    ],
+)
+def test_eventbridge_reasons_map_to_s3_event_names(reason, event_name):
+    parsed = parse_message(sqs_record(eventbridge_object_created("landing", "k", version_id="v", reason=reason)))
+    assert parsed.objects[0].event_name == event_name
+
+
+def test_eventbridge_events_other_than_object_created_are_ignored():
+    parsed = parse_message(
+        sqs_record(eventbridge_object_created("landing", "k", detail_type="Object Deleted", reason="DeleteObject"))
+    )
+    assert parsed.ignored == "Object Deleted" and parsed.error is None
+
+
+def _eventbridge_without(*path):
+    event = eventbridge_object_created("landing", "in/a.json", version_id="v1")
+    target = event
+    for step in path[:-1]:
+        target = target[step]
+    del target[path[-1]]
+    return event
+
+
+def _eventbridge_without_revision():
+    event = eventbridge_object_created("landing", "in/a.json", etag=None)
+    del event["detail"]["object"]["sequencer"]
+    return event
+
+
+def _eventbridge_with_size(size):
+    event = eventbridge_object_created("landing", "in/a.json", version_id="v1")
+    event["detail"]["object"]["size"] = size
+    return event
+
+
+def _eventbridge_with_key(key):
+    event = eventbridge_object_created("landing", "in/a.json", version_id="v1")
+    event["detail"]["object"]["key"] = key
+    return json.dumps(event)
+
+
+HOSTILE_ENVELOPES = {
+    "SNS Message not JSON": json.dumps(sns_notification("this is not json")),
+    "SNS Message not a string": json.dumps({**sns_notification(TEST_EVENT), "Message": {"Records": []}}),
+    "SNS Message a JSON list": json.dumps(sns_notification("[1, 2]")),
+    "SNS Message nested 100k deep": json.dumps(sns_notification("[" * 100_000 + "]" * 100_000)),
+    "SNS Message not an S3 event": json.dumps(sns_notification({"hello": "world"})),
+    "SNS wrapping SNS": json.dumps(sns_notification(sns_notification(notification(s3_record("landing", "k"))))),
+    "SNS lone surrogate key": json.dumps(sns_notification(notification(_record_with(key="in/\ud800.json")))),
+    "EventBridge detail missing": json.dumps(_eventbridge_without("detail")),
+    "EventBridge object missing": json.dumps(_eventbridge_without("detail", "object")),
+    "EventBridge bucket name missing": json.dumps(_eventbridge_without("detail", "bucket", "name")),
+    "EventBridge key missing": json.dumps(_eventbridge_without("detail", "object", "key")),
+    "EventBridge time missing": json.dumps(_eventbridge_without("time")),
+    "EventBridge no revision": json.dumps(_eventbridge_without_revision()),
+    "EventBridge lone surrogate key": _eventbridge_with_key("in/\ud800.json"),
+    "EventBridge key too long": _eventbridge_with_key("k" * 1025),
+    "EventBridge detail-type not a string": json.dumps({**eventbridge_object_created("landing", "k"), "detail-type": 7}),
+    "EventBridge negative size": json.dumps(_eventbridge_with_size(-1)),
+    "EventBridge size 1e400": json.dumps(_eventbridge_with_size(0)).replace('"size": 0', '"size": 1e400'),
+}
+
+
+@pytest.mark.parametrize("name", sorted(HOSTILE_ENVELOPES))
+def test_a_hostile_envelope_becomes_a_malformed_event_of_its_own_message(name):
+    good = sqs_record(eventbridge_object_created("landing", "good.json", version_id="v1"), message_id="good")
+    bad = sqs_record(HOSTILE_ENVELOPES[name], message_id="bad")
+    parsed = {p.message_id: p for p in parse_batch([bad, good])}
+    assert parsed["bad"].objects == () and parsed["bad"].error is not None
+    assert parsed["bad"].error.reason == "malformed_event"
+    assert parsed["good"].error is None and [o.key for o in parsed["good"].objects] == ["good.json"]

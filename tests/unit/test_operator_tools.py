@@ -33,6 +33,7 @@ class MemoryArchive:
     delivered: set[str] = field(default_factory=set)
     cold: set[str] = field(default_factory=set)
     restored: list[tuple[str, int, str]] = field(default_factory=list)
+    reads: list[str] = field(default_factory=list)
 
     def keys(self, prefix: str) -> list[str]:
         return sorted(k for k in self.objects if k.startswith(prefix))
@@ -47,6 +48,7 @@ class MemoryArchive:
         return ArchivedObject(key, len(data), hashlib.sha256(data).hexdigest(), "DEEP_ARCHIVE" if key in self.cold else None)
 
     def read(self, key: str) -> bytes:
+        self.reads.append(key)
         return self.objects[key]
 
     def restore(self, key: str, days: int, tier: str) -> None:
@@ -82,6 +84,45 @@ def test_a_time_range_selects_the_delivered_bundles_of_its_hours_only():
     assert (selection.keys, selection.unacknowledged) == ([inside], [attempt])
     everything = select_bundles(archive, "bundles", between=(T0 - timedelta(minutes=30), T0), include_undelivered=True)
     assert everything.keys == sorted([inside, attempt]) and everything.unacknowledged == []
+
+
+def _with_index(archive: MemoryArchive, bundle: str, *event_times: datetime) -> None:
+    """The index lines the aggregator writes beside ``bundle`` (see ``courier.bundle.index_lines``)."""
+    index = "index/" + bundle[len("bundles/") : -len(".tar.gz")] + ".jsonl"
+    lines = [
+        json.dumps({"bucket": "landing", "key": f"k{i}", "event_time": f"{t:%Y-%m-%dT%H:%M:%S.%fZ}", "bundle_key": bundle})
+        for i, t in enumerate(event_times)
+    ]
+    archive.objects[index] = ("\n".join(lines) + "\n").encode()
+    archive.objects[bundle] = b"x"
+    archive.delivered.add(bundle)
+
+
+def test_a_time_range_is_honoured_to_the_second_through_the_index():
+    ten = datetime(2026, 11, 25, 10, tzinfo=UTC)
+    archive = MemoryArchive()
+    early, late, next_hour = bundle_key(ten, "early"), bundle_key(ten, "late"), bundle_key(ten + timedelta(hours=1), "next")
+    _with_index(archive, early, ten + timedelta(seconds=2), ten + timedelta(seconds=5))  # its time: its newest file, 10:00:05
+    _with_index(archive, late, ten + timedelta(minutes=3))
+    _with_index(archive, next_hour, ten + timedelta(hours=1, minutes=1))
+    ten_seconds = select_bundles(archive, "bundles", between=(ten, ten + timedelta(seconds=10)))
+    assert (ten_seconds.keys, ten_seconds.untimed) == ([early], [])
+    assert select_bundles(archive, "bundles", between=(ten + timedelta(seconds=6), ten + timedelta(minutes=5))).keys == [late]
+    # 09:30 to 11:30: hour 10 lies wholly inside, so only the edge hours' indexes are read.
+    archive.reads.clear()
+    wide = select_bundles(archive, "bundles", between=(ten - timedelta(minutes=30), ten + timedelta(minutes=90)))
+    assert wide.keys == sorted([early, late, next_hour])
+    assert archive.reads == ["index/" + next_hour[len("bundles/") : -len(".tar.gz")] + ".jsonl"]
+
+
+def test_a_bundle_of_an_edge_hour_without_index_lines_is_kept_and_reported():
+    ten = datetime(2026, 11, 25, 10, tzinfo=UTC)
+    archive = MemoryArchive({bundle_key(ten, "old"): b"x"}, delivered={bundle_key(ten, "old")})
+    archive.objects["index/2026/11/25/10/damaged.jsonl"] = b"not json"
+    _with_index(archive, bundle_key(ten, "damaged"), ten)
+    archive.objects["index/2026/11/25/10/damaged.jsonl"] = b"not json"
+    selection = select_bundles(archive, "bundles", between=(ten + timedelta(minutes=1), ten + timedelta(minutes=2)))
+    assert selection.keys == selection.untimed == sorted([bundle_key(ten, "old"), bundle_key(ten, "damaged")])
 
 
 def test_explicit_bundles_and_a_range_are_one_sorted_list_without_repeats():
@@ -151,8 +192,10 @@ def test_tally_counts_what_the_summary_shows():
         BundleResult("d", Outcome.MISSING),
         BundleResult("e", Outcome.HASH_MISMATCH, bytes=7),
     ]
-    assert Tally.of(["a", "b", "c", "d", "e", "f"], results) == Tally(6, 5, 150, 2, 1, 2, hash_mismatch=True)
+    assert Tally.of(["a", "b", "c", "d", "e", "f"], results) == Tally(6, 5, 150, 2, 0, 1, 2, hash_mismatch=True)
     assert Tally.of(["a"], results[:1]).hash_mismatch is False
+    dry = [BundleResult("a", Outcome.WOULD_SEND, bytes=40), BundleResult("b", Outcome.RESTORE_IN_PROGRESS)]
+    assert Tally.of(["a", "b"], dry) == Tally(2, 0, 40, 0, 1, 1, 0, hash_mismatch=False)  # would send is not "skipped"
 
 
 # --- redrive and status -------------------------------------------------------------------
@@ -164,9 +207,13 @@ class MemoryQueue:
     messages: list[dict[str, Any]] = field(default_factory=list)
     move_task: str | None = None
     in_flight: int = 0
+    retention: int = 345600
 
     def depth(self) -> tuple[int, int]:
         return len(self.messages), self.in_flight
+
+    def retention_seconds(self) -> int:
+        return self.retention
 
     def receive(self, max_messages: int, visibility_timeout: int) -> list[dict[str, Any]]:
         return self.messages[:max_messages]
@@ -232,8 +279,10 @@ def test_status_of_a_local_stack_comes_from_its_receiver():
 
     archive = MemoryArchive({"bundles/a.tar.gz": b"", "index/a.jsonl": b""})
     local = LocalSources(archive, Receiver())
-    queue, dlq = MemoryQueue("q", [{}], in_flight=2), MemoryQueue("d", [{}])
+    queue, dlq = MemoryQueue("q", [{}], in_flight=2, retention=1209600), MemoryQueue("d", [{}])
     snapshot = gather(StatusSources(queue, dlq, States("OPEN"), Mapping(), "uuid", local))
+    assert snapshot["queue_retention_seconds"] == 1209600  # the queue's own, not the default
+    assert snapshot["oldest_message_age_seconds"] is None and snapshot["aws_only"] == ["oldest_message_age_seconds"]
     assert list(snapshot)[:7] == [
         "queue_depth",
         "in_flight",
@@ -264,6 +313,7 @@ def test_status_in_aws_comes_from_cloudwatch():
     assert (snapshot["esm_enabled"], snapshot["esm_uuid"], snapshot["breaker_state"]) == (None, None, "CLOSED")
     assert (snapshot["bundles_archived"], snapshot["files_delivered"], snapshot["oldest_message_age_seconds"]) == (4, 42, 9.0)
     assert snapshot["latency_seconds"] == {"p50": 2.0, "p95": 3.0, "p99": 4.0} and snapshot["window"] == "last hour"
+    assert "aws_only" not in snapshot
 
 
 def test_status_names_the_paused_dependency_only_while_the_circuit_is_not_closed():

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import shutil
+import subprocess
 
 import hcl2
 import pytest
@@ -98,7 +100,8 @@ def test_landing_bucket_versioned_expiring_encrypted_private():
     assert all(
         block[k] is True for k in ("block_public_acls", "block_public_policy", "ignore_public_acls", "restrict_public_buckets")
     )
-    assert r[("aws_s3_bucket_notification", "this")]["queue"][0]["events"] == ["s3:ObjectCreated:*"]
+    (queue,) = [d["queue"] for d in r[("aws_s3_bucket_notification", "this")]["dynamic"] if "queue" in d]
+    assert queue["content"][0]["events"] == ["s3:ObjectCreated:*"]
 
 
 @pytest.mark.parametrize("module", ["landing_bucket", "archive_bucket"])
@@ -193,6 +196,127 @@ def test_queue_retention_visibility_redrive_and_sender():
     assert sender["principals"][0]["identifiers"] == ["s3.amazonaws.com"] and sender["actions"] == ["sqs:SendMessage"]
     tests = {(c["test"], c["variable"]) for c in sender["condition"]}
     assert tests == {("ArnEquals", "aws:SourceArn"), ("StringEquals", "aws:SourceAccount")}
+
+
+# --- the notification path: bucket notification, SNS topic or EventBridge rule ---------------------
+
+
+def _dynamic_statements(module: str) -> dict[str, tuple[str, dict]]:
+    """sid -> (the for_each that switches the statement on, the statement)."""
+    document = data_sources(module)[("aws_iam_policy_document", "this")]
+    return {
+        d["statement"]["content"][0]["sid"]: (d["statement"]["for_each"], d["statement"]["content"][0])
+        for d in document["dynamic"]
+    }
+
+
+def _sender(statement: dict) -> tuple[str, list[str], list[tuple[str, str, list[str]]]]:
+    conditions = [(c["test"], c["variable"], c["values"]) for c in statement["condition"]]
+    return statement["principals"][0]["identifiers"][0], statement["actions"], conditions
+
+
+def test_queue_modes_come_from_one_validated_input():
+    locals_text = locals_("queue")["notification_path"].replace(" ", "")
+    assert locals_text == (
+        '${var.notification_source.sns_topic_arn!=null?"sns":var.notification_source.eventbridge_bus_name!=null?"eventbridge":"bucket"}'
+    )
+    queue_var, pipeline_var = variables("queue")["notification_source"], variables("pipeline")["notification_source"]
+    assert queue_var == pipeline_var and queue_var["default"] == {} and queue_var["nullable"] is False
+    conditions = [v["condition"] for v in queue_var["validation"]]
+    assert (
+        "${var.notification_source.sns_topic_arn == null || var.notification_source.eventbridge_bus_name == null}" in conditions
+    )
+
+
+def test_exactly_one_sender_may_write_to_the_queue_per_mode():
+    statements_ = _dynamic_statements("queue")
+    bucket_on, bucket = statements_["OnlyTheLandingBucketSends"]
+    sns_on, sns = statements_["OnlyTheLandingTopicSends"]
+    rule_on, rule = statements_["OnlyTheObjectCreatedRuleSends"]
+    assert bucket_on == '${local.notification_path == "bucket" ? [var.source_bucket_arn] : []}'
+    assert sns_on == '${local.notification_path == "sns" ? [var.notification_source.sns_topic_arn] : []}'
+    assert rule_on == "${aws_cloudwatch_event_rule.object_created[*].arn}"  # exists only in the eventbridge mode
+    assert _sender(sns) == ("sns.amazonaws.com", ["sqs:SendMessage"], [("ArnEquals", "aws:SourceArn", ["${statement.value}"])])
+    assert _sender(rule) == (
+        "events.amazonaws.com",
+        ["sqs:SendMessage"],
+        [("ArnEquals", "aws:SourceArn", ["${statement.value}"])],
+    )
+    assert _sender(bucket)[0] == "s3.amazonaws.com"
+    assert all(s["resources"] == ["${aws_sqs_queue.this.arn}"] and s["effect"] == "Allow" for _, s in statements_.values())
+
+
+def test_sns_mode_subscribes_the_queue_to_the_existing_topic():
+    subscription = resources("queue")[("aws_sns_topic_subscription", "landing")]
+    assert subscription["count"] == '${local.notification_path == "sns" ? 1 : 0}'
+    assert subscription["protocol"] == "sqs" and subscription["endpoint"] == "${aws_sqs_queue.this.arn}"
+    assert subscription["topic_arn"] == "${var.notification_source.sns_topic_arn}"
+    assert subscription["raw_message_delivery"] == "${var.notification_source.sns_raw_message_delivery}"
+    assert subscription["depends_on"] == ["${aws_sqs_queue_policy.this}"]  # no message is sent before the queue accepts it
+
+
+def test_eventbridge_mode_routes_the_landing_buckets_object_created_to_the_queue():
+    r = resources("queue")
+    rule, target = r[("aws_cloudwatch_event_rule", "object_created")], r[("aws_cloudwatch_event_target", "object_created")]
+    assert rule["count"] == target["count"] == '${local.notification_path == "eventbridge" ? 1 : 0}'
+    assert rule["event_bus_name"] == target["event_bus_name"] == "${var.notification_source.eventbridge_bus_name}"
+    pattern = rule["event_pattern"].replace(" ", "")
+    for part in (
+        'source=["aws.s3"]',
+        '"detail-type"=["Object Created"]'.replace(" ", ""),
+        "bucket={name=[local.source_bucket_name]}",
+    ):
+        assert part in pattern
+    assert locals_("queue")["source_bucket_name"] == '${element(split(":::", var.source_bucket_arn), 1)}'
+    assert (
+        target["arn"] == "${aws_sqs_queue.this.arn}" and target["rule"] == "${aws_cloudwatch_event_rule.object_created[0].name}"
+    )
+
+
+def test_the_pipeline_switches_the_bucket_notification_with_the_queue():
+    queue, landing = _pipeline_module("queue"), _pipeline_module("landing_bucket")
+    assert queue["notification_source"] == "${var.notification_source}"
+    assert landing["sns_topic_arn"] == "${var.notification_source.sns_topic_arn}"
+    assert landing["eventbridge"] == "${var.notification_source.eventbridge_bus_name != null}"
+    notification = resources("landing_bucket")[("aws_s3_bucket_notification", "this")]
+    paths = {name: body for d in notification["dynamic"] for name, body in d.items()}
+    assert paths["queue"]["for_each"] == "${var.sns_topic_arn == null && !var.eventbridge ? [var.queue_arn] : []}"
+    assert paths["topic"]["for_each"] == "${var.sns_topic_arn == null ? [] : [var.sns_topic_arn]}"
+    assert notification["eventbridge"] == "${var.eventbridge}"
+    assert notification["lifecycle"][0]["precondition"][0]["condition"] == "${!(var.eventbridge && var.sns_topic_arn != null)}"
+    shared = (ENVS / "_shared" / "main.tf").read_text()
+    assert "notification_source     = var.settings.notification_source" in shared
+
+
+NOTIFICATION_SOURCES = {
+    "{}": True,
+    '{ sns_topic_arn = "arn:aws:sns:eu-west-2:123456789012:landing-events" }': True,
+    '{ sns_topic_arn = "arn:aws:sns:eu-west-2:123456789012:landing-events", sns_raw_message_delivery = true }': True,
+    '{ eventbridge_bus_name = "default" }': True,
+    '{ sns_topic_arn = "arn:aws:sns:eu-west-2:123456789012:t", eventbridge_bus_name = "default" }': False,
+    '{ sns_topic_arn = "landing-events" }': False,
+    '{ sns_topic_arn = "arn:aws:sns:eu-west-2:123456789012:landing.fifo" }': False,
+    '{ eventbridge_bus_name = "not a bus" }': False,
+}
+
+
+@pytest.mark.skipif(shutil.which("terraform") is None, reason="terraform is not installed (CI has none)")
+@pytest.mark.parametrize("value", sorted(NOTIFICATION_SOURCES))
+def test_notification_source_validation_accepts_one_mode_at_a_time(value, tmp_path):
+    # The variable block alone needs no provider, so `terraform plan` evaluates its validations offline.
+    text = (MODULES / "queue" / "variables.tf").read_text()
+    block = text[text.index('variable "notification_source"') : text.index('variable "tags"')]
+    (tmp_path / "main.tf").write_text(block + 'output "source" { value = var.notification_source }\n')
+    env = {"PATH": "/usr/bin:/bin:/usr/local/bin", "TF_IN_AUTOMATION": "1", "CHECKPOINT_DISABLE": "1", "HOME": str(tmp_path)}
+    subprocess.run(["terraform", "init", "-input=false"], cwd=tmp_path, env=env, capture_output=True, check=True)
+    plan = subprocess.run(
+        ["terraform", "plan", "-input=false", "-no-color", "-var", f"notification_source={value}"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert (plan.returncode == 0) is NOTIFICATION_SOURCES[value], plan.stderr
 
 
 # --- state tables -------------------------------------------------------------------------

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from courier.aggregator import Aggregator
 from fakes import FakeArchive, FakeBreaker, FakeClock, FakeLanding, FakeNiFi, FakeParkingLot, InMemoryLedger
-from support import notification, sqs_record
+from support import notification, sns_notification, sqs_record
 
 # Any code point, lone surrogates included: JSON can carry them ("\ud800"), UTF-8 cannot.
 any_text = st.text(alphabet=st.characters(exclude_categories=()), max_size=12)
@@ -46,6 +46,38 @@ bodies = st.one_of(
     st.integers(min_value=1, max_value=200_000).map(lambda depth: "[" * depth + "]" * depth),
     st.binary().map(lambda b: b.decode("latin-1")),
     st.lists(hostile_records, min_size=1, max_size=3).map(lambda rs: json.dumps({"Records": rs})),
+    # The same hostile records wrapped by SNS, and EventBridge envelopes with hostile details.
+    st.lists(hostile_records, min_size=1, max_size=3).map(lambda rs: json.dumps(sns_notification({"Records": rs}))),
+    st.one_of(any_text, json_values).map(lambda m: json.dumps({"Type": "Notification", "Message": m})),
+    st.fixed_dictionaries(
+        {
+            "source": st.just("aws.s3"),
+            "detail-type": st.one_of(st.just("Object Created"), json_values),
+            "time": st.one_of(st.just("2026-11-26T10:00:00Z"), any_text, json_values),
+            "detail": st.one_of(
+                json_values,
+                st.fixed_dictionaries(
+                    {
+                        "bucket": st.one_of(
+                            st.fixed_dictionaries({"name": st.one_of(st.just("courier-landing"), json_values)}), json_values
+                        ),
+                        "object": st.one_of(
+                            json_values,
+                            st.fixed_dictionaries(
+                                {
+                                    "key": st.one_of(any_text, json_values),
+                                    "size": st.one_of(st.integers(), st.floats(), json_values),
+                                    "etag": st.one_of(st.just("d41d8cd98f00b204e9800998ecf8427e"), json_values),
+                                    "version-id": st.one_of(st.none(), any_text, json_values),
+                                }
+                            ),
+                        ),
+                        "reason": st.one_of(st.just("PutObject"), json_values),
+                    }
+                ),
+            ),
+        }
+    ).map(json.dumps),
 )
 
 

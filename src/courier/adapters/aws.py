@@ -18,7 +18,9 @@ from courier.errors import AwsCallError, CourierError
 
 # What S3 answers for a key or version that is not there (HEAD answers a bare 404).
 MISSING_CODES = frozenset({"NoSuchKey", "NoSuchVersion", "404", "NotFound"})
-# What an endpoint answers for a call it does not implement (older regions, emulators).
+# What an endpoint answers for a call it does not implement (older regions, emulators). A bare HTTP
+# status as the code means the answer was not in AWS's error format at all: moto's server answers a
+# call it lacks with a 500 HTML page (botocore code "500"), where AWS's own 500s carry a named code.
 NOT_IMPLEMENTED_CODES = frozenset(
     {
         "UnsupportedOperation",
@@ -27,9 +29,12 @@ NOT_IMPLEMENTED_CODES = frozenset(
         "NotImplemented",
         "InvalidParameterValue",
         "404",
+        "500",
+        "501",
     }
 )
 ACCESS_DENIED_CODES = frozenset({"AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "403"})
+NO_CREDENTIALS_CODES = frozenset({"NoCredentialsError", "PartialCredentialsError"})  # botocore found no usable keys
 CONDITION_FAILED = "ConditionalCheckFailedException"
 PRECONDITION_FAILED = frozenset({"PreconditionFailed", "412"})  # S3's answer to a GET whose If-Match no longer holds
 
@@ -48,6 +53,8 @@ def describe(action: str, exc: BaseException) -> str:
     code = error_code(exc)
     if code in ACCESS_DENIED_CODES:
         return f"{action} was denied ({code}): the caller lacks the permission for it"
+    if code in NO_CREDENTIALS_CODES:
+        return f"{action} failed: no AWS credentials found ({code}); set AWS_PROFILE or log in (aws sso login / aws configure)"
     return f"{action} failed: {code}"
 
 

@@ -62,6 +62,12 @@ class SQSQueue:
             attributes = self.client.get_queue_attributes(QueueUrl=self.url, AttributeNames=_DEPTH_ATTRIBUTES)["Attributes"]
         return int(attributes[_DEPTH_ATTRIBUTES[0]]), int(attributes[_DEPTH_ATTRIBUTES[1]])
 
+    def retention_seconds(self) -> int:
+        """``MessageRetentionPeriod`` as the queue has it now (an operator may have raised it during an outage)."""
+        with translated(f"reading the retention of {self.url}"):
+            attributes = self.client.get_queue_attributes(QueueUrl=self.url, AttributeNames=["MessageRetentionPeriod"])
+        return int(attributes["Attributes"]["MessageRetentionPeriod"])
+
     def receive(self, max_messages: int, visibility_timeout: int) -> list[dict[str, Any]]:
         """Up to ``max_messages`` (at most 10) messages, with their system and message attributes."""
         with translated(f"receiving from {self.url}"):
@@ -94,8 +100,9 @@ class SQSQueue:
     def start_move_task(self, destination: Queue) -> str | None:
         """Start SQS's message move task to ``destination``: its handle, or None where the endpoint has none.
 
-        Older regions and emulators answer with one of the not-implemented codes
-        (moto in-process raises ``NotImplementedError``); the caller then moves by hand.
+        Older regions and emulators answer with one of the not-implemented codes (moto's
+        server with an HTML 500 page, moto in-process raises ``NotImplementedError``); the
+        caller then moves by hand, which is slower but as safe.
         """
         # Looked up first: a failed lookup is an error, not a sign that move tasks are missing.
         source, target = self.arn, destination.arn

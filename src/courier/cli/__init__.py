@@ -16,7 +16,7 @@ never a traceback.
 ``replay``         ``replay``
 ``slo``            ``slo-report``
 ``local``          ``local up``, ``local upload`` (the only module that imports ``courier.local``)
-``dlq``            ``dlq list``, ``dlq redrive``
+``dlq``            ``dlq list``, ``dlq redrive``, ``dlq delete``
 ``archive``        ``archive verify``
 =================  ============================================================================
 """

@@ -18,12 +18,12 @@ from typing import Annotated, Any
 import typer
 
 from courier.adapters.sqs import SQSQueue
-from courier.cli._render import fail
+from courier.cli._render import fail, notice
 from courier.config import Settings, read_setting
 from courier.errors import ConfigError
-from courier.replay import time_range
+from courier.replay import parse_when, time_range
 from courier.resources import DLQ, QUEUE
-from courier.stackfile import FAKE_CREDENTIALS, REGION, StackInfo, read_stack_file
+from courier.stackfile import FAKE_CREDENTIALS, REGION, STACK_FILE, StackInfo, read_stack_file
 
 StateDir = Annotated[Path, typer.Option("--state-dir", envvar="COURIER_STATE_DIR", help="Where the local stack keeps its state.")]
 
@@ -67,6 +67,13 @@ class Clients:
         return self.session.client(service, endpoint_url=self.endpoint_url)
 
 
+def aws_target(env: Mapping[str, str]) -> str:
+    """Where a command without a local stack goes, as :class:`Clients` will go there."""
+    if env.get("AWS_ENDPOINT_URL"):
+        return f"using the AWS endpoint {env['AWS_ENDPOINT_URL']}"
+    return f"using AWS (region {env.get('AWS_DEFAULT_REGION', REGION)}, profile {env.get('AWS_PROFILE', 'default')})"
+
+
 def local_defaults(stack: StackInfo | None) -> dict[str, str]:
     """With a local stack running, commands need no COURIER_* settings of their own."""
     if stack is None:
@@ -103,9 +110,22 @@ class Context:
     environ: Mapping[str, str]
 
     @classmethod
-    def load(cls, state_dir: Path, environ: Mapping[str, str] | None = None) -> Context:
+    def load(cls, state_dir: Path, environ: Mapping[str, str] | None = None, fallback_to_aws: bool = True) -> Context:
+        """The stack of ``state_dir``; a dead stack's leftover file ends the command at once.
+
+        Without a stack the command talks to AWS, and says so in one line on stderr (unless
+        ``fallback_to_aws`` is False: the command needs a local stack and says so itself).
+        """
         env = dict(os.environ if environ is None else environ)
         stack = read_stack_file(state_dir)
+        if stack is not None and not stack.is_running():
+            # Not a timeout against an endpoint nobody serves: the pid in the file tells at once.
+            raise fail(
+                f"local stack not running: {state_dir / STACK_FILE} is left over from pid {stack.pid}, which has exited; "
+                "start it with `courier local up`, or delete that file to use AWS"
+            )
+        if stack is None and fallback_to_aws:
+            notice(f"no local stack in {state_dir}: {aws_target(env)}")
         return cls(stack, Clients.for_stack(stack, env), {**local_defaults(stack), **env})
 
     def settings(self) -> Settings:
@@ -129,9 +149,18 @@ class Context:
         return SQSQueue.named(sqs, QUEUE, self.resource("queue_url")), SQSQueue.named(sqs, DLQ, self.resource("dlq_url"))
 
 
+TIME_FORMS = "an ISO date (2026-11-25), an ISO time (2026-11-25T10:00Z, 2026-11-25T10:00:00+01:00) or an HTTP date"
+
+
 def parse_range(start: str | None, end: str | None, default_days: int) -> tuple[datetime, datetime]:
-    """``--from``/``--to`` as datetimes (see ``courier.replay.time_range``); unparseable ones end the command."""
-    try:
-        return time_range(start, end, default_days)
-    except (ValueError, TypeError):
-        raise fail(f"--from/--to must be ISO dates or times (e.g. 2026-11-25T10:00Z), got {start!r}/{end!r}") from None
+    """``--from``/``--to`` as datetimes (see ``courier.replay.time_range``); an unparseable or reversed pair ends the command."""
+    for option, text in (("--from", start), ("--to", end)):
+        try:
+            if text:
+                parse_when(text)
+        except (ValueError, TypeError):
+            raise fail(f"{option} {text!r} is not a time: give {TIME_FORMS} (UTC unless it says otherwise)") from None
+    since, until = time_range(start, end, default_days)
+    if since > until:
+        raise fail(f"--from {since:%Y-%m-%dT%H:%M:%SZ} is after --to {until:%Y-%m-%dT%H:%M:%SZ}")
+    return since, until

@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from courier.cli._exit import ExitCode
-from courier.dlq import DeadLetter, RedriveResult
+from courier.dlq import DeadLetter, DeleteResult, RedriveResult
 from courier.replay import BundleResult, Finding, Tally
 
 console = Console()
@@ -23,6 +23,11 @@ def fail(message: str, code: ExitCode = ExitCode.ERROR) -> typer.Exit:
     """Print ``error: message`` on stderr as one line; raise what it returns to end the command with ``code``."""
     err.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
     return typer.Exit(code)
+
+
+def notice(message: str) -> None:
+    """One line on stderr that says what the command is about to do, out of the way of its output (and of --json)."""
+    err.print(f"[dim]{message}[/dim]", highlight=False, soft_wrap=True)
 
 
 def settings_table(rows: Iterable[tuple[str, str, str]]) -> Table:
@@ -37,8 +42,15 @@ def status(snapshot: dict[str, Any], as_json: bool) -> None:
         print(json.dumps(snapshot, default=str))
         return
     table = Table("metric", "value", show_header=False)
+    aws_only = set(snapshot.get("aws_only", ()))
     for key, value in snapshot.items():
-        table.add_row(key, json.dumps(value) if isinstance(value, dict) else str(value))
+        if key == "aws_only":
+            continue
+        if key in aws_only and value is None:
+            shown = "n/a locally (AWS only: CloudWatch)"
+        else:
+            shown = json.dumps(value) if isinstance(value, dict) else str(value)
+        table.add_row(key, shown)
     console.print(table)
 
 
@@ -47,7 +59,7 @@ def dead_letters(letters: list[DeadLetter], as_json: bool) -> None:
         for letter in letters:
             print(json.dumps(letter.as_dict()))
         return
-    table = Table("message id", "receives", "objects", "reason", "last error", title=f"DLQ: {len(letters)} messages")
+    table = Table("message id", "receives", "objects", "reason", "last error", title=f"DLQ: {plural(len(letters), 'message')}")
     for letter in letters:
         objects = "\n".join(letter.objects) or "-"
         table.add_row(letter.message_id, str(letter.receive_count), objects, letter.reason or "-", letter.detail or "-")
@@ -56,12 +68,24 @@ def dead_letters(letters: list[DeadLetter], as_json: bool) -> None:
 
 def redriven(result: RedriveResult, dry_run: bool) -> None:
     if dry_run:
-        console.print(f"would move {len(result.would_move)} messages: " + " ".join(result.would_move), highlight=False)
+        listed = f": {' '.join(result.would_move)}" if result.would_move else ""
+        console.print(f"would move {plural(len(result.would_move), 'message')}{listed}", highlight=False, soft_wrap=True)
     elif result.task_handle:
         message = f"SQS message move task started ({result.task_handle}); watch `courier status` for the DLQ to empty"
         console.print(message, highlight=False)
     else:
-        console.print(f"moved {result.moved} messages back to the queue")
+        console.print(f"moved {plural(result.moved, 'message')} back to the queue")
+
+
+def deleted(result: DeleteResult) -> None:
+    verb = "would delete" if result.dry_run else "deleted"
+    listed = f": {' '.join(result.deleted)}" if result.deleted else ""
+    console.print(f"{verb} {plural(len(result.deleted), 'message')} from the DLQ{listed}", highlight=False, soft_wrap=True)
+
+
+def plural(count: int, noun: str) -> str:
+    """``1 message``, ``2 messages``, ``0 messages``."""
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
 
 
 def replayed(result: BundleResult) -> None:
@@ -69,16 +93,20 @@ def replayed(result: BundleResult) -> None:
 
 
 def replay_summary(tally: Tally, dry_run: bool) -> None:
-    title = "replay summary" + (" (dry run)" if dry_run else "")
-    table = Table("bundles", "files", "bytes", "sent", "skipped", "failed", title=title)
-    table.add_row(*(str(n) for n in (tally.bundles, tally.files, tally.bytes, tally.sent, tally.pending, tally.unsent)))
+    if dry_run:  # nothing was read, so no file count; what would go is not "skipped"
+        table = Table("bundles", "bytes", "would send", "restoring", "failed", title="replay summary (dry run)")
+        row = (tally.bundles, tally.bytes, tally.would_send, tally.restoring, tally.unsent)
+    else:
+        table = Table("bundles", "files", "bytes", "sent", "restoring", "failed", title="replay summary")
+        row = (tally.bundles, tally.files, tally.bytes, tally.sent, tally.restoring, tally.unsent)
+    table.add_row(*(str(n) for n in row))
     console.print(table)
 
 
 def findings(checked: int, found: list[Finding], deep: bool) -> None:
     for finding in found:
         console.print(f"[red]PROBLEM[/red] {finding.key}: {finding.problem}", highlight=False, soft_wrap=True)
-    console.print(f"checked {checked} bundles{' (deep)' if deep else ''}: {len(found)} problems")
+    console.print(f"checked {plural(checked, 'bundle')}{' (deep)' if deep else ''}: {plural(len(found), 'problem')}")
 
 
 def slo_summary(summary: dict[str, Any], out: Path) -> None:

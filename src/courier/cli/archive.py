@@ -13,7 +13,7 @@ from courier.cli._context import Context, StateDir, parse_range
 from courier.cli._exit import ExitCode
 from courier.cli._render import fail
 from courier.errors import CourierError
-from courier.replay import bundles_between, verify_archive
+from courier.replay import bundles_in_hours, verify_archive
 
 app = typer.Typer(help="Audit the archive of bundles.", no_args_is_help=True)
 
@@ -36,7 +36,7 @@ def archive_verify(
     since, until = parse_range(start, end, default_days=1)
     archive_reader = S3ArchiveReader(context.clients("s3"), settings.archive_bucket)
     try:
-        keys = bundles_between(archive_reader, settings.archive_prefix, since, until)
+        keys = bundles_in_hours(archive_reader, settings.archive_prefix, since, until)
         if not keys:
             raise fail(f"no bundle archived between {since:%Y-%m-%d %H:00} and {until:%Y-%m-%d %H:00}", ExitCode.NOTHING)
         checked, found = verify_archive(archive_reader, keys, deep)

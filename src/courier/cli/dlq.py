@@ -1,4 +1,4 @@
-"""``courier dlq``: what is in the dead-letter queue, and moving it back."""
+"""``courier dlq``: what is in the dead-letter queue, moving it back, or deleting it."""
 
 from __future__ import annotations
 
@@ -10,10 +10,10 @@ import typer
 from courier.cli import _render
 from courier.cli._context import Context, StateDir
 from courier.cli._render import fail
-from courier.dlq import list_dead_letters, redrive
+from courier.dlq import delete_dead_letters, list_dead_letters, redrive
 from courier.errors import CourierError
 
-app = typer.Typer(help="What is in the dead-letter queue, and moving it back.", no_args_is_help=True)
+app = typer.Typer(help="What is in the dead-letter queue, moving it back, or deleting it.", no_args_is_help=True)
 
 
 @app.command("list")
@@ -49,3 +49,29 @@ def dlq_redrive(
     except CourierError as exc:
         raise fail(f"redrive failed: {exc}") from None
     _render.redriven(result, dry_run)
+
+
+@app.command("delete")
+def dlq_delete(
+    message_id: Annotated[list[str] | None, typer.Option("--message-id", help="Delete this message (repeatable).")] = None,
+    all_reason: Annotated[
+        str | None, typer.Option("--all-reason", help="Delete every message whose last failure had this reason (see `dlq list`).")
+    ] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Show what would be deleted; delete nothing.")] = False,
+    state_dir: StateDir = Path(".courier"),
+) -> None:
+    """Delete DLQ messages for good, once understood (a malformed body, a file uploaded again)."""
+    from courier.compose import make_ledger_reader
+
+    if not message_id and not all_reason:
+        raise fail("say what to delete: --message-id ID (repeatable) and/or --all-reason REASON")
+    context = Context.load(state_dir)
+    try:
+        _, dlq = context.queues()
+        ledger = make_ledger_reader(context.setting("idempotency_table"), context.clients("dynamodb")) if all_reason else None
+        result = delete_dead_letters(dlq, ledger, message_id or [], all_reason, dry_run)
+    except CourierError as exc:
+        raise fail(f"could not delete from the DLQ: {exc}") from None
+    _render.deleted(result)
+    if result.not_found:
+        raise fail(f"not in the DLQ: {', '.join(result.not_found)}")

@@ -153,7 +153,7 @@ NIFI_MODES = ("ok", "unavailable", "timeout", "reset", "reject-hash", "error", "
 def _admin(state_dir: Path) -> Any:
     from courier.adapters.receiver import HTTPSReceiverAdmin
 
-    stack = Context.load(state_dir).stack
+    stack = Context.load(state_dir, fallback_to_aws=False).stack
     if stack is None:
         raise fail(f"no local stack runs with state dir {state_dir}: start one with `courier local up`")
     return HTTPSReceiverAdmin(stack.admin_url, stack.ca_bundle)

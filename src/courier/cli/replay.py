@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -26,8 +26,15 @@ _RESTORING = (Outcome.RESTORE_STARTED, Outcome.RESTORE_IN_PROGRESS)
 
 def replay(
     bundle: Annotated[list[str] | None, typer.Option("--bundle", help="Archive key of a bundle (repeatable).")] = None,
-    start: Annotated[str | None, typer.Option("--from", help="Replay bundles archived from this time (UTC, ISO).")] = None,
-    end: Annotated[str | None, typer.Option("--to", help="... up to this time (default: now).")] = None,
+    start: Annotated[
+        str | None,
+        typer.Option(
+            "--from",
+            help="Replay bundles whose time (the event time of their newest file, as in the archive key) is at or after this "
+            "time (ISO, UTC unless it says otherwise; default: 1 day before --to). With --file: where to search the index.",
+        ),
+    ] = None,
+    end: Annotated[str | None, typer.Option("--to", help="... and at or before this time (default: now).")] = None,
     source_file: Annotated[str | None, typer.Option("--file", help="Replay the bundle that delivered this landing key.")] = None,
     source_bucket: Annotated[str, typer.Option("--source-bucket", help="Landing bucket of --file.")] = LANDING_BUCKET,
     tier: Annotated[str, typer.Option(help="Restore tier for archived bundles: Standard or Bulk.")] = "Standard",
@@ -51,7 +58,8 @@ def replay(
     context = Context.load(state_dir)
     settings = context.settings()
     archive_reader = S3ArchiveReader(context.clients("s3"), settings.archive_bucket)
-    between = parse_range(start, end, default_days=1) if start or end else None
+    # With --file, --from/--to only narrow the index search: they must not add every bundle of the range.
+    between = parse_range(start, end, default_days=1) if (start or end) and not source_file else None
     source = SourceFile(source_bucket, source_file, *parse_range(start, end, default_days=30)) if source_file else None
     keys = _select(context, settings, archive_reader, bundle or [], between, source, include_undelivered)
     replayer, nifi = _replayer(context, settings, archive_reader, tier, days, dry_run)
@@ -90,6 +98,10 @@ def _select(
         selection = select_bundles(archive_reader, settings.archive_prefix, bundles, between, include_undelivered, source, ledger)
     except CourierError as exc:
         raise fail(f"could not select bundles: {exc}") from None
+    if between is not None:
+        console.print(f"bundles from {_utc(between[0])} to {_utc(between[1])}: {len(selection.keys)}", highlight=False)
+    if selection.untimed:
+        console.print(f"{len(selection.untimed)} bundle(s) of the edge hours have no index lines: kept by their hour")
     if selection.unacknowledged:
         skipped = len(selection.unacknowledged)
         console.print(f"skipping {skipped} archived attempt(s) NiFi never acknowledged (--include-undelivered sends them)")
@@ -99,6 +111,10 @@ def _select(
     if not selection.keys:
         raise fail("no bundle matched the selection", ExitCode.NOTHING)
     return selection.keys
+
+
+def _utc(when: datetime) -> str:
+    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ").replace(".000000Z", "Z")
 
 
 def _replayer(

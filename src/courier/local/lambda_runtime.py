@@ -52,6 +52,15 @@ def failed_message_ids(response: Any, message_ids: list[str]) -> set[str]:
     return failed
 
 
+def describe_error(exc: BaseException) -> str:
+    """What a log line says of an error: its class and its message (a ConfigError's names the variable).
+
+    The class alone (``"ConfigError"``) left an operator guessing which setting was wrong.
+    """
+    message = " ".join(str(exc).split())[:300]
+    return f"{type(exc).__name__}: {message}" if message else type(exc).__name__
+
+
 class LambdaContext:
     """What the Lambda runtime passes as ``context``."""
 
@@ -173,7 +182,7 @@ class EventSourcePoller:
             try:
                 batch = self._collect()
             except Exception as exc:  # noqa: BLE001 - the emulator is shutting down or busy
-                logger.warning("queue poll failed", extra={"error": type(exc).__name__})
+                logger.warning("queue poll failed", extra={"error": describe_error(exc)})
                 self.stopping.wait(1.0)
                 continue
             if batch:
@@ -227,7 +236,7 @@ class EventSourcePoller:
                 self.stats.killed += 1
             return
         except Exception as exc:  # noqa: BLE001 - a raising handler fails the whole batch, as in AWS
-            logger.error("handler raised; the whole batch goes back to the queue", extra={"error": type(exc).__name__})
+            logger.error("handler raised; the whole batch goes back to the queue", extra={"error": describe_error(exc)})
             failed = set(ids)
             with self.stats.lock:
                 self.stats.errors += 1

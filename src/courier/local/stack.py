@@ -15,6 +15,7 @@ import ssl
 import sys
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,7 +31,7 @@ from courier.errors import LocalStackError
 from courier.local.aws_faults import AwsFaults
 from courier.local.emulator import Emulator, MappingSettings, ensure_port_free, register_function
 from courier.local.fake_nifi import CONTENT_PATH, FakeNiFi
-from courier.local.lambda_runtime import EventSourcePoller
+from courier.local.lambda_runtime import EventSourcePoller, describe_error
 from courier.local.provision import Stack, provision
 from courier.local.traffic import Uploader
 from courier.stackfile import FAKE_CREDENTIALS, REGION, STACK_FILE, StackInfo, aws_environment, write_stack_file
@@ -79,7 +80,39 @@ class LocalStack:
 
     # --- start ----------------------------------------------------------------
 
+    def function_environment(self, ca_path: Path | None) -> dict[str, str]:
+        """What the emulated function's environment adds to this process's (``AWS_*`` and ``COURIER_*``).
+
+        ``ca_path`` is None before the stack made its CA: the CA bundle is then left unset.
+        """
+        return {
+            **aws_environment(f"http://127.0.0.1:{self.config.aws_port}"),
+            # The function's own credentials (its execution role in AWS): the AWS faults of a drill hit only these.
+            **FUNCTION_CREDENTIALS,
+            "COURIER_ARCHIVE_BUCKET": "courier-archive",
+            "COURIER_LANDING_BUCKET": "courier-landing",
+            "COURIER_NIFI_URL": f"https://127.0.0.1:{self.config.nifi_port}{CONTENT_PATH}",
+            "COURIER_NIFI_CA_BUNDLE": str(ca_path) if ca_path else "",
+            "COURIER_CLAIM_LEASE_SECONDS": str(self.config.function_timeout_seconds + 5),
+            "COURIER_FUNCTION_TIMEOUT_SECONDS": str(self.config.function_timeout_seconds),
+            # Loopback connects at once; the short connect timeout leaves the 30-s local function a real read timeout.
+            "COURIER_CONNECT_TIMEOUT_SECONDS": "2",
+            "COURIER_BREAKER_RECOVERY_SECONDS": str(self.config.breaker_recovery_seconds),
+            "COURIER_BREAKER_CACHE_SECONDS": "1",
+            **self.config.extra_env,
+        }
+
+    def check_settings(self, environ: Mapping[str, str] | None = None) -> Settings:
+        """The settings the function will read, validated before anything starts.
+
+        A bad ``COURIER_*`` value (``COURIER_FETCH_CONCURRENCY=abc``) raises its one-line
+        ``ConfigError`` here, instead of a stack that starts and then fails every invocation.
+        The CA does not exist yet: its path is the one setting checked only once it does.
+        """
+        return Settings.from_env({**(os.environ if environ is None else environ), **self.function_environment(None)})
+
     def start(self) -> LocalStack:
+        self.check_settings()
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self._take_lock()
         ensure_port_free(self.config.aws_port, "AWS emulator", "--aws-port")
@@ -92,22 +125,7 @@ class LocalStack:
         self.aws_faults = AwsFaults(FUNCTION_CREDENTIALS["AWS_ACCESS_KEY_ID"])
         self.fake_nifi.state.aws_faults = self.aws_faults  # the admin API sets them
         self.emulator = Emulator(self.config.aws_port, self.aws_faults).start()
-        env = {
-            **aws_environment(self.emulator.endpoint),
-            # The function's own credentials (its execution role in AWS): the AWS faults of a drill hit only these.
-            **FUNCTION_CREDENTIALS,
-            "COURIER_ARCHIVE_BUCKET": "courier-archive",
-            "COURIER_LANDING_BUCKET": "courier-landing",
-            "COURIER_NIFI_URL": f"https://127.0.0.1:{self.config.nifi_port}{CONTENT_PATH}",
-            "COURIER_NIFI_CA_BUNDLE": str(ca_path),
-            "COURIER_CLAIM_LEASE_SECONDS": str(self.config.function_timeout_seconds + 5),
-            "COURIER_FUNCTION_TIMEOUT_SECONDS": str(self.config.function_timeout_seconds),
-            # Loopback connects at once; the short connect timeout leaves the 30-s local function a real read timeout.
-            "COURIER_CONNECT_TIMEOUT_SECONDS": "2",
-            "COURIER_BREAKER_RECOVERY_SECONDS": str(self.config.breaker_recovery_seconds),
-            "COURIER_BREAKER_CACHE_SECONDS": "1",
-            **self.config.extra_env,
-        }
+        env = self.function_environment(ca_path)
         os.environ.update(env)
         self._route_logs()
         # The stack's own calls (provisioning, the event source mapping, demo uploads) sign as the operator does.
@@ -152,7 +170,7 @@ class LocalStack:
             try:
                 self.controller.run_once()
             except Exception as exc:  # noqa: BLE001 - keep the schedule going, as EventBridge would
-                logging.getLogger("courier").warning("breaker controller run failed: %s", type(exc).__name__)
+                logging.getLogger("courier").warning("breaker controller run failed: %s", describe_error(exc))
 
     def _take_lock(self) -> None:
         self._lock_file = open(self.state_dir / "stack.lock", "w")  # noqa: SIM115 - held for the stack's life

@@ -19,6 +19,7 @@ module "courier" {
   nifi_ca_bundle_path     = var.settings.nifi_ca_bundle_path
   rotation_lambda_arn     = var.settings.rotation_lambda_arn
   alert_emails            = var.settings.alert_emails
+  notification_source     = var.settings.notification_source
 
   function_memory_mb    = local.function_memory_mb
   maximum_concurrency   = local.maximum_concurrency

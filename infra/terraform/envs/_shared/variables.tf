@@ -22,5 +22,10 @@ variable "settings" {
     nifi_ca_bundle_path     = optional(string, "")
     rotation_lambda_arn     = string
     alert_emails            = optional(list(string), [])
+    notification_source = optional(object({
+      sns_topic_arn            = optional(string)
+      sns_raw_message_delivery = optional(bool, false)
+      eventbridge_bus_name     = optional(string)
+    }), {})
   })
 }

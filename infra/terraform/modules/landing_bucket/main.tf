@@ -86,12 +86,35 @@ resource "aws_s3_bucket_lifecycle_configuration" "this" {
   depends_on = [aws_s3_bucket_versioning.this]
 }
 
+# One notification path: straight to the queue, to an SNS topic the queue subscribes to, or to EventBridge.
 resource "aws_s3_bucket_notification" "this" {
-  bucket = aws_s3_bucket.this.id
+  bucket      = aws_s3_bucket.this.id
+  eventbridge = var.eventbridge
 
-  queue {
-    queue_arn = var.queue_arn
-    events    = ["s3:ObjectCreated:*"]
+  dynamic "queue" {
+    for_each = var.sns_topic_arn == null && !var.eventbridge ? [var.queue_arn] : []
+
+    content {
+      queue_arn = queue.value
+      events    = ["s3:ObjectCreated:*"]
+    }
+  }
+
+  dynamic "topic" {
+    for_each = var.sns_topic_arn == null ? [] : [var.sns_topic_arn]
+
+    content {
+      topic_arn = topic.value
+      events    = ["s3:ObjectCreated:*"]
+    }
+  }
+
+  lifecycle {
+    # A precondition, not a validation: Terraform < 1.9 cannot compare two variables in one.
+    precondition {
+      condition     = !(var.eventbridge && var.sns_topic_arn != null)
+      error_message = "Notify through SNS or through EventBridge, not both."
+    }
   }
 }
 

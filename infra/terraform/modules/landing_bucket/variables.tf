@@ -42,8 +42,20 @@ variable "noncurrent_expiration_days" {
 }
 
 variable "queue_arn" {
-  description = "ARN of the SQS queue that receives the s3:ObjectCreated:* notifications."
+  description = "ARN of the SQS queue that receives the s3:ObjectCreated:* notifications (unless sns_topic_arn or eventbridge is set)."
   type        = string
+}
+
+variable "sns_topic_arn" {
+  description = "When set, the bucket publishes its s3:ObjectCreated:* notifications to this SNS topic instead of the queue."
+  type        = string
+  default     = null
+}
+
+variable "eventbridge" {
+  description = "When true, the bucket sends its events to EventBridge instead of notifying the queue (a rule routes them on)."
+  type        = bool
+  default     = false
 }
 
 variable "uploader_principal_arns" {

@@ -16,6 +16,7 @@ module "queue" {
   batching_window_seconds  = var.batching_window_seconds
   source_bucket_arn        = "arn:aws:s3:::${var.landing_bucket_name}"
   source_account_id        = data.aws_caller_identity.current.account_id
+  notification_source      = var.notification_source
   tags                     = local.tags
 }
 
@@ -117,6 +118,8 @@ module "landing_bucket" {
 
   name                    = var.landing_bucket_name
   queue_arn               = module.queue.queue_arn
+  sns_topic_arn           = var.notification_source.sns_topic_arn
+  eventbridge             = var.notification_source.eventbridge_bus_name != null
   uploader_principal_arns = var.uploader_principal_arns
   uploader_source_cidrs   = var.uploader_source_cidrs
   reader_role_arns        = [module.aggregator.role_arn]

@@ -146,6 +146,32 @@ variable "monthly_budget_amount" {
   default     = 200
 }
 
+variable "notification_source" {
+  description = "How S3 announces new objects to the queue. Empty (default): the landing bucket's own notification. sns_topic_arn: subscribe the queue to that existing topic, which the bucket publishes to (sns_raw_message_delivery optional, either body is parsed). eventbridge_bus_name: a rule on that bus for aws.s3 Object Created of the landing bucket (S3 sends to the account's \"default\" bus). One path at a time."
+  type = object({
+    sns_topic_arn            = optional(string)
+    sns_raw_message_delivery = optional(bool, false)
+    eventbridge_bus_name     = optional(string)
+  })
+  default  = {}
+  nullable = false
+
+  validation {
+    condition     = var.notification_source.sns_topic_arn == null || var.notification_source.eventbridge_bus_name == null
+    error_message = "notification_source: set sns_topic_arn or eventbridge_bus_name, not both; one notification path at a time."
+  }
+
+  validation {
+    condition     = var.notification_source.sns_topic_arn == null || can(regex("^arn:aws[a-z-]*:sns:[a-z0-9-]+:[0-9]{12}:[A-Za-z0-9_-]{1,256}$", var.notification_source.sns_topic_arn))
+    error_message = "notification_source.sns_topic_arn must be the ARN of a standard SNS topic (FIFO topics cannot feed a standard queue)."
+  }
+
+  validation {
+    condition     = var.notification_source.eventbridge_bus_name == null || can(regex("^[A-Za-z0-9._-]{1,256}$", var.notification_source.eventbridge_bus_name))
+    error_message = "notification_source.eventbridge_bus_name must be an event bus name, such as \"default\"."
+  }
+}
+
 variable "tags" {
   description = "Extra tags."
   type        = map(string)

@@ -4,6 +4,10 @@ locals {
   # AWS's guidance for Lambda event sources: at least six times the function timeout,
   # plus the batching window during which received messages wait for the batch to fill.
   visibility_timeout_seconds = 6 * var.function_timeout_seconds + var.batching_window_seconds
+
+  # Exactly one sender may put messages on the queue: the path the notifications take.
+  notification_path  = var.notification_source.sns_topic_arn != null ? "sns" : var.notification_source.eventbridge_bus_name != null ? "eventbridge" : "bucket"
+  source_bucket_name = element(split(":::", var.source_bucket_arn), 1)
 }
 
 resource "aws_sqs_queue" "dlq" {
@@ -44,27 +48,75 @@ resource "aws_sqs_queue_redrive_allow_policy" "dlq" {
 }
 
 data "aws_iam_policy_document" "this" {
-  statement {
-    sid       = "OnlyTheLandingBucketSends"
-    effect    = "Allow"
-    actions   = ["sqs:SendMessage"]
-    resources = [aws_sqs_queue.this.arn]
+  dynamic "statement" {
+    for_each = local.notification_path == "bucket" ? [var.source_bucket_arn] : []
 
-    principals {
-      type        = "Service"
-      identifiers = ["s3.amazonaws.com"]
+    content {
+      sid       = "OnlyTheLandingBucketSends"
+      effect    = "Allow"
+      actions   = ["sqs:SendMessage"]
+      resources = [aws_sqs_queue.this.arn]
+
+      principals {
+        type        = "Service"
+        identifiers = ["s3.amazonaws.com"]
+      }
+
+      condition {
+        test     = "ArnEquals"
+        variable = "aws:SourceArn"
+        values   = [statement.value]
+      }
+
+      condition {
+        test     = "StringEquals"
+        variable = "aws:SourceAccount"
+        values   = [var.source_account_id]
+      }
     }
+  }
 
-    condition {
-      test     = "ArnEquals"
-      variable = "aws:SourceArn"
-      values   = [var.source_bucket_arn]
+  dynamic "statement" {
+    for_each = local.notification_path == "sns" ? [var.notification_source.sns_topic_arn] : []
+
+    content {
+      sid       = "OnlyTheLandingTopicSends"
+      effect    = "Allow"
+      actions   = ["sqs:SendMessage"]
+      resources = [aws_sqs_queue.this.arn]
+
+      principals {
+        type        = "Service"
+        identifiers = ["sns.amazonaws.com"]
+      }
+
+      condition {
+        test     = "ArnEquals"
+        variable = "aws:SourceArn"
+        values   = [statement.value]
+      }
     }
+  }
 
-    condition {
-      test     = "StringEquals"
-      variable = "aws:SourceAccount"
-      values   = [var.source_account_id]
+  dynamic "statement" {
+    for_each = aws_cloudwatch_event_rule.object_created[*].arn
+
+    content {
+      sid       = "OnlyTheObjectCreatedRuleSends"
+      effect    = "Allow"
+      actions   = ["sqs:SendMessage"]
+      resources = [aws_sqs_queue.this.arn]
+
+      principals {
+        type        = "Service"
+        identifiers = ["events.amazonaws.com"]
+      }
+
+      condition {
+        test     = "ArnEquals"
+        variable = "aws:SourceArn"
+        values   = [statement.value]
+      }
     }
   }
 
@@ -90,4 +142,45 @@ data "aws_iam_policy_document" "this" {
 resource "aws_sqs_queue_policy" "this" {
   queue_url = aws_sqs_queue.this.id
   policy    = data.aws_iam_policy_document.this.json
+}
+
+# S3 -> SNS -> SQS: the queue subscribes to a topic the landing bucket publishes to (the topic's own
+# policy must let s3.amazonaws.com publish). The parser reads the SNS envelope and a raw body alike.
+resource "aws_sns_topic_subscription" "landing" {
+  count = local.notification_path == "sns" ? 1 : 0
+
+  topic_arn            = var.notification_source.sns_topic_arn
+  protocol             = "sqs"
+  endpoint             = aws_sqs_queue.this.arn
+  raw_message_delivery = var.notification_source.sns_raw_message_delivery
+
+  depends_on = [aws_sqs_queue_policy.this]
+}
+
+# S3 -> EventBridge -> SQS: a rule for the landing bucket's Object Created events on the bus.
+resource "aws_cloudwatch_event_rule" "object_created" {
+  count = local.notification_path == "eventbridge" ? 1 : 0
+
+  name           = "${var.name}-object-created"
+  description    = "Objects created in ${local.source_bucket_name}, for courier."
+  event_bus_name = var.notification_source.eventbridge_bus_name
+  tags           = var.tags
+
+  event_pattern = jsonencode({
+    source        = ["aws.s3"]
+    "detail-type" = ["Object Created"]
+    detail = {
+      bucket = { name = [local.source_bucket_name] }
+    }
+  })
+}
+
+resource "aws_cloudwatch_event_target" "object_created" {
+  count = local.notification_path == "eventbridge" ? 1 : 0
+
+  rule           = aws_cloudwatch_event_rule.object_created[0].name
+  event_bus_name = var.notification_source.eventbridge_bus_name
+  arn            = aws_sqs_queue.this.arn
+
+  depends_on = [aws_sqs_queue_policy.this]
 }

@@ -42,3 +42,8 @@ output "dlq_retention_seconds" {
   description = "Message retention of the DLQ: the monitoring's DLQ-expiring alarm derives from it."
   value       = aws_sqs_queue.dlq.message_retention_seconds
 }
+
+output "notification_path" {
+  description = "Which path announces new objects to the queue: bucket, sns or eventbridge."
+  value       = local.notification_path
+}
