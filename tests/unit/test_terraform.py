@@ -175,6 +175,23 @@ def test_an_undelivered_bundle_stays_readable_for_its_resend():
     assert role["actions"] == ["s3:GetObject"] and role["resources"] == ["${var.archive_bucket_arn}/bundles/*"]
 
 
+def test_small_bundles_reach_deep_archive_too():
+    """S3's default since 2024 keeps objects under 128 KB out of every transition; a quiet hour's
+    bundle must still move, so the archive sets the default size rule deliberately."""
+    lifecycle = resources("archive_bucket")[("aws_s3_bucket_lifecycle_configuration", "this")]
+    assert lifecycle["transition_default_minimum_object_size"] == "varies_by_storage_class"
+    text = (MODULES / "archive_bucket" / "main.tf").read_text()
+    assert "128 KB" in text and "40 KB" in text  # the why and the per-object trade-off are written down
+
+
+@pytest.mark.parametrize("module", ["landing_bucket", "archive_bucket"])
+def test_every_lifecycle_rule_has_a_non_empty_filter(module):
+    # `filter {}` makes newer providers warn (and will become an error); `filter { prefix = "" }` says "all".
+    for rule in resources(module)[("aws_s3_bucket_lifecycle_configuration", "this")]["rule"]:
+        (flt,) = rule["filter"]
+        assert flt, f"{module}: rule {rule['id']} has an empty filter"
+
+
 # --- queue ------------------------------------------------------------------------------
 
 
