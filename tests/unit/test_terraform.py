@@ -212,6 +212,18 @@ def test_queue_retention_visibility_redrive_and_sender():
     assert tests == {("ArnEquals", "aws:SourceArn"), ("StringEquals", "aws:SourceAccount")}
 
 
+@pytest.mark.parametrize(("document", "queue"), [("this", "this"), ("dlq", "dlq")])
+def test_both_queues_deny_every_action_without_tls(document, queue):
+    deny = by_sid("queue", document)["DenyInsecureTransport"]
+    assert deny["effect"] == "Deny" and deny["actions"] == ["sqs:*"]
+    assert deny["resources"] == [f"${{aws_sqs_queue.{queue}.arn}}"]
+    assert deny["principals"][0] == {"type": "*", "identifiers": ["*"]}
+    assert ("Bool", "aws:SecureTransport", ["false"]) in [(c["test"], c["variable"], c["values"]) for c in deny["condition"]]
+    attached = resources("queue")[("aws_sqs_queue_policy", document)]
+    assert attached["queue_url"] == f"${{aws_sqs_queue.{queue}.id}}"
+    assert attached["policy"] == f"${{data.aws_iam_policy_document.{document}.json}}"
+
+
 # --- state tables -------------------------------------------------------------------------
 
 

@@ -68,10 +68,12 @@ data "aws_iam_policy_document" "this" {
     }
   }
 
+  # Every action, not only send/receive/delete: GetQueueAttributes, ChangeMessageVisibility,
+  # PurgeQueue and the policy calls must not go over plain HTTP either.
   statement {
     sid       = "DenyInsecureTransport"
     effect    = "Deny"
-    actions   = ["sqs:SendMessage", "sqs:ReceiveMessage", "sqs:DeleteMessage"]
+    actions   = ["sqs:*"]
     resources = [aws_sqs_queue.this.arn]
 
     principals {
@@ -90,4 +92,30 @@ data "aws_iam_policy_document" "this" {
 resource "aws_sqs_queue_policy" "this" {
   queue_url = aws_sqs_queue.this.id
   policy    = data.aws_iam_policy_document.this.json
+}
+
+# The DLQ holds the same messages (object keys of undelivered files): the same TLS-only rule.
+data "aws_iam_policy_document" "dlq" {
+  statement {
+    sid       = "DenyInsecureTransport"
+    effect    = "Deny"
+    actions   = ["sqs:*"]
+    resources = [aws_sqs_queue.dlq.arn]
+
+    principals {
+      type        = "*"
+      identifiers = ["*"]
+    }
+
+    condition {
+      test     = "Bool"
+      variable = "aws:SecureTransport"
+      values   = ["false"]
+    }
+  }
+}
+
+resource "aws_sqs_queue_policy" "dlq" {
+  queue_url = aws_sqs_queue.dlq.id
+  policy    = data.aws_iam_policy_document.dlq.json
 }
