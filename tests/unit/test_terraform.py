@@ -158,6 +158,24 @@ def test_archive_moves_bundles_to_deep_archive_and_writer_only_puts():
     assert "s3:RestoreObject" in sids["ReplayMayReadAndRestore"]["actions"]
 
 
+def test_the_archive_writer_puts_only_bundles_and_index_lines():
+    from courier.bundle import INDEX_PREFIX
+    from courier.config import Settings, read_setting
+
+    bundles = read_setting(Settings, "archive_prefix", {})
+    assert (default("archive_bucket", "bundle_prefix"), default("archive_bucket", "index_prefix")) == (bundles, INDEX_PREFIX)
+    prefixes = ["${aws_s3_bucket.this.arn}/${var.bundle_prefix}/*", "${aws_s3_bucket.this.arn}/${var.index_prefix}/*"]
+    sids = by_sid("archive_bucket")
+    assert sids["WriterMayOnlyPut"]["resources"] == prefixes
+    elsewhere = sids["WriterMayNotPutElsewhere"]
+    assert elsewhere["effect"] == "Deny" and elsewhere["not_resources"] == prefixes
+    assert set(elsewhere["actions"]) == set(sids["WriterMayOnlyPut"]["actions"])
+    # The role's own statement names the same two prefixes (the code's defaults).
+    role = by_sid("aggregator")["WriteBundlesAndIndexOnly"]
+    assert role["resources"] == [f"${{var.archive_bucket_arn}}/{bundles}/*", f"${{var.archive_bucket_arn}}/{INDEX_PREFIX}/*"]
+    assert "COURIER_ARCHIVE_PREFIX" not in _environment("aggregator")  # the default is what is deployed
+
+
 def test_an_undelivered_bundle_stays_readable_for_its_resend():
     rules = {rule["id"]: rule for rule in resources("archive_bucket")[("aws_s3_bucket_lifecycle_configuration", "this")]["rule"]}
     delivered = rules["delivered-bundles-to-deep-archive"]["filter"][0]["and"][0]

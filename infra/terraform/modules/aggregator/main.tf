@@ -60,9 +60,10 @@ data "aws_iam_policy_document" "this" {
   }
 
   statement {
-    sid       = "WriteBundlesOnly"
+    # Bundles and their index lines (courier.bundle.archive_key / index_key); nothing else.
+    sid       = "WriteBundlesAndIndexOnly"
     actions   = ["s3:PutObject", "s3:PutObjectTagging"]
-    resources = ["${var.archive_bucket_arn}/*"]
+    resources = ["${var.archive_bucket_arn}/bundles/*", "${var.archive_bucket_arn}/index/*"]
   }
 
   statement {

@@ -122,11 +122,31 @@ module "tls" {
 data "aws_iam_policy_document" "this" {
   source_policy_documents = [module.tls.json]
 
+  # The writer puts bundles and their index lines, nothing else, nowhere else.
   statement {
-    sid       = "WriterMayOnlyPut"
-    effect    = "Allow"
-    actions   = ["s3:PutObject", "s3:PutObjectTagging"]
-    resources = ["${aws_s3_bucket.this.arn}/*"]
+    sid     = "WriterMayOnlyPut"
+    effect  = "Allow"
+    actions = ["s3:PutObject", "s3:PutObjectTagging"]
+    resources = [
+      "${aws_s3_bucket.this.arn}/${var.bundle_prefix}/*",
+      "${aws_s3_bucket.this.arn}/${var.index_prefix}/*",
+    ]
+
+    principals {
+      type        = "AWS"
+      identifiers = var.writer_role_arns
+    }
+  }
+
+  # ... and whatever its own role were given later, it cannot put outside those two prefixes.
+  statement {
+    sid     = "WriterMayNotPutElsewhere"
+    effect  = "Deny"
+    actions = ["s3:PutObject", "s3:PutObjectTagging"]
+    not_resources = [
+      "${aws_s3_bucket.this.arn}/${var.bundle_prefix}/*",
+      "${aws_s3_bucket.this.arn}/${var.index_prefix}/*",
+    ]
 
     principals {
       type        = "AWS"
