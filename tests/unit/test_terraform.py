@@ -488,6 +488,14 @@ def test_secret_rotates_on_a_schedule():
     assert rotation["rotation_rules"][0]["automatically_after_days"] == "${var.rotation_days}"
 
 
+def test_apply_does_not_rotate_a_secret_that_has_no_value_yet():
+    rotation = resources("secrets")[("aws_secretsmanager_secret_rotation", "this")]
+    assert rotation["rotate_immediately"] is False  # the provider's default is true
+    assert "aws_secretsmanager_secret_version" not in {t for t, _ in resources("secrets")}  # no value in the state
+    readme = (MODULES.parent / "README.md").read_text()
+    assert "secretsmanager.amazonaws.com" in readme and "lambda:InvokeFunction" in readme  # the invoke permission
+
+
 def test_alarms_cover_backlog_expiry_dlq_errors_breaker_slo_and_auth():
     r = resources("monitoring")
     alarms = {name: body for (rtype, name), body in r.items() if rtype == "aws_cloudwatch_metric_alarm"}
