@@ -97,3 +97,18 @@ def test_without_a_stack_the_settings_must_be_in_the_environment(tmp_path, clean
     verify = runner.invoke(app, ["archive", "verify", "--state-dir", str(tmp_path)])
     assert verify.exit_code == ExitCode.ERROR
     assert verify.output.strip() == "error: COURIER_ARCHIVE_BUCKET is required: S3 bucket that receives the bundles."
+
+
+def test_on_aws_the_names_carry_the_environment_from_courier_name(tmp_path, clean_courier_env):
+    """The Terraform names every resource courier-<env>-...; the commands find them by COURIER_NAME."""
+    from courier.resources import BREAKER_TABLE, DLQ, FUNCTION_NAME, QUEUE
+
+    prod = Context.load(tmp_path, environ={"COURIER_NAME": "courier-prod"})
+    assert [prod.aws_name(n) for n in (QUEUE, DLQ, FUNCTION_NAME, BREAKER_TABLE)] == [
+        "courier-prod-queue",
+        "courier-prod-dlq",
+        "courier-prod-aggregator",
+        "courier-prod-breaker",
+    ]
+    unset = Context.load(tmp_path, environ={})
+    assert unset.aws_name(QUEUE) == QUEUE  # the local stack's names

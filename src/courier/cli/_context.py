@@ -22,7 +22,7 @@ from courier.cli._render import fail
 from courier.config import Settings, read_setting
 from courier.errors import ConfigError
 from courier.replay import time_range
-from courier.resources import DLQ, QUEUE
+from courier.resources import DLQ, NAME_PREFIX, QUEUE, with_prefix
 from courier.stackfile import FAKE_CREDENTIALS, REGION, StackInfo, read_stack_file
 
 StateDir = Annotated[Path, typer.Option("--state-dir", envvar="COURIER_STATE_DIR", help="Where the local stack keeps its state.")]
@@ -123,10 +123,18 @@ class Context:
         """A resource of the local stack by role (``queue_url``, ``breaker_table``, ...); None for AWS."""
         return self.stack.resources.get(role) if self.stack else None
 
+    def aws_name(self, name: str) -> str:
+        """A resource's name as an environment's Terraform made it: COURIER_NAME (``courier-<env>``)
+        in place of the local stack's ``courier`` prefix; unchanged when COURIER_NAME is unset."""
+        return with_prefix(name, self.environ.get("COURIER_NAME") or NAME_PREFIX)
+
     def queues(self) -> tuple[SQSQueue, SQSQueue]:
         """(main queue, DLQ): the stack's, or looked up by name."""
         sqs = self.clients("sqs")
-        return SQSQueue.named(sqs, QUEUE, self.resource("queue_url")), SQSQueue.named(sqs, DLQ, self.resource("dlq_url"))
+        return (
+            SQSQueue.named(sqs, self.aws_name(QUEUE), self.resource("queue_url")),
+            SQSQueue.named(sqs, self.aws_name(DLQ), self.resource("dlq_url")),
+        )
 
 
 def parse_range(start: str | None, end: str | None, default_days: int) -> tuple[datetime, datetime]:
