@@ -619,8 +619,8 @@ def test_breaker_alarm_needs_the_circuit_open_in_3_of_5_minutes_or_the_controlle
 
     assert STATE_VALUE[OPEN] == alarm["threshold"] and max(STATE_VALUE.values()) == alarm["threshold"]
     # The CodeDeploy canary and the composite alarm still use it, by its name.
-    assert alarm["alarm_name"] == "${var.name}-breaker-open"
-    assert "${var.name}-breaker-open" in _pipeline_module("aggregator")["rollback_alarm_names"]
+    assert alarm["alarm_name"] == "${var.name}-breaker-open" and _pipeline_module("monitoring")["name"] == "${local.name}"
+    assert "${local.name}-breaker-open" in _pipeline_module("aggregator")["rollback_alarm_names"]
 
 
 def test_alarm_metrics_are_ones_the_code_emits():
@@ -643,10 +643,15 @@ def test_alarm_metrics_are_ones_the_code_emits():
 # --- drift between the local stack and the Terraform defaults -------------------------------------
 
 
+# The local stack's name prefix: the pipeline's names with `courier` where an environment has
+# courier-<environment> (modules/pipeline: name = coalesce(var.name, "courier-${var.environment}")).
+LOCAL_STACK_PREFIX = "courier"
+
+
 def test_local_stack_uses_the_terraform_names_and_settings():
     pipeline = load("pipeline")
     text = (MODULES / "pipeline" / "main.tf").read_text()
-    name = default("pipeline", "name")
+    name = LOCAL_STACK_PREFIX
     names = {
         "queue": f"{name}-queue",
         "dlq": f"{name}-dlq",
@@ -654,7 +659,7 @@ def test_local_stack_uses_the_terraform_names_and_settings():
         "breaker": f"{name}-breaker",
         "secret": f"{name}/nifi",
     }
-    assert '"${var.name}-queue"' in text and '"${var.name}-dlq"' in text and '"${var.name}/nifi"' in text
+    assert '"${local.name}-queue"' in text and '"${local.name}-dlq"' in text and '"${local.name}/nifi"' in text
     assert (names["queue"], names["dlq"]) == (provision.QUEUE, provision.DLQ)
     assert (names["idempotency"], names["breaker"]) == (provision.IDEMPOTENCY_TABLE, provision.BREAKER_TABLE)
     assert names["secret"] == provision.SECRET_ID
@@ -662,6 +667,84 @@ def test_local_stack_uses_the_terraform_names_and_settings():
     assert default("state_tables", "breaker_table_name") == provision.BREAKER_TABLE
     assert default("secrets", "name") == provision.SECRET_ID
     assert pipeline["module"]  # parsed
+
+
+# --- staging and prod can share an account: every name carries the environment --------------------
+
+# Resources whose name must be unique in an account and region (or in a shared VPC), and the argument
+# that names them.
+ACCOUNT_SCOPED_NAMES = {
+    "aws_iam_role": "name",
+    "aws_sqs_queue": "name",
+    "aws_dynamodb_table": "name",
+    "aws_secretsmanager_secret": "name",
+    "aws_lambda_function": "function_name",
+    "aws_cloudwatch_log_group": "name",
+    "aws_codedeploy_app": "name",
+    "aws_sns_topic": "name",
+    "aws_kms_alias": "name",
+    "aws_cloudwatch_dashboard": "dashboard_name",
+    "aws_cloudwatch_event_rule": "name",
+    "aws_cloudwatch_metric_alarm": "alarm_name",
+    "aws_cloudwatch_composite_alarm": "alarm_name",
+    "aws_budgets_budget": "name",
+    "aws_security_group": "name",
+    "aws_s3_bucket": "bucket",
+}
+
+
+def _with_locals(module: str, expression: str) -> str:
+    known = locals_(module)
+    return re.sub(r"local\.(\w+)", lambda m: str(known.get(m.group(1), m.group(0))), expression)
+
+
+def test_the_name_prefix_is_courier_and_the_environment():
+    assert variables("pipeline")["name"]["default"] is None
+    assert locals_("pipeline")["name"] == '${coalesce(var.name, "courier-${var.environment}")}'
+    shared = next(iter(hcl2.load(open(ENVS / "_shared" / "main.tf", encoding="utf-8"))["module"][0].values()))
+    assert "name" not in shared and shared["environment"] == "${local.environment}"  # derived, per environment
+    assert {env: f"courier-{env}" for env in ENV_VALUES} == {"staging": "courier-staging", "prod": "courier-prod"}
+
+
+@pytest.mark.parametrize("module", [m for m in MODULE_NAMES if m != "pipeline"])
+def test_every_account_scoped_name_comes_from_an_input_the_pipeline_prefixes(module):
+    call = _pipeline_module(module) if module != "s3_tls_policy" else {}
+    for (rtype, name), body in resources(module).items():
+        if rtype not in ACCOUNT_SCOPED_NAMES:
+            continue
+        expression = _with_locals(module, str(body[ACCOUNT_SCOPED_NAMES[rtype]]))
+        inputs = set(re.findall(r"var\.(\w+)", expression))
+        assert inputs, f"{module}: {rtype}.{name} has a fixed name: {expression}"
+        for variable in inputs:
+            passed = str(call.get(variable, f"default {variables(module)[variable].get('default')}"))
+            assert "local.name" in passed or re.fullmatch(r"\$\{var\.(landing|archive)_bucket_name\}", passed), (
+                f"{module}: {rtype}.{name} is named by var.{variable} = {passed}, which does not carry the environment"
+            )
+
+
+def test_operators_get_the_settings_that_find_an_environments_resources():
+    from courier.config import PREFIX, ControllerSettings, Settings
+
+    (output,) = [b["operator_environment"] for b in load("pipeline", "outputs.tf")["output"] if "operator_environment" in b]
+    keys = set(output["value"])
+    known = {PREFIX + f.upper() for cls in (Settings, ControllerSettings) for f in cls.__dataclass_fields__}
+    assert "COURIER_NAME" in keys and keys - {"COURIER_NAME"} <= known
+    assert {"COURIER_IDEMPOTENCY_TABLE", "COURIER_BREAKER_TABLE", "COURIER_NIFI_SECRET_ID", "COURIER_ARCHIVE_BUCKET"} <= keys
+    assert "COURIER_NAME" in (MODULES.parents[2] / "docs" / "runbooks" / "README.md").read_text()
+
+
+def test_both_bucket_names_must_carry_the_environment():
+    (identity,) = [b for (t, n), b in data_sources("pipeline").items() if (t, n) == ("aws_caller_identity", "current")]
+    (check,) = identity["lifecycle"][0]["precondition"]
+    assert "var.landing_bucket_name" in check["condition"] and "var.archive_bucket_name" in check["condition"]
+    part = re.search(r'regex\("(.*?)", bucket\)', check["condition"]).group(1).replace("${var.environment}", "{env}")
+    for env in ENV_VALUES:
+        pattern = part.replace("{env}", env)
+        assert re.search(pattern, f"example-courier-landing-{env}") and re.search(pattern, f"{env}.archive.example")
+        assert not re.search(pattern, "example-courier-landing") and not re.search(pattern, f"example-non{env}-x")
+    for env in ENV_VALUES:
+        example = (ENVS / env / "terraform.tfvars.example").read_text()
+        assert f'-{env}"' in example
 
 
 # --- the time budget: the relations between timeouts hold for what the Terraform deploys -----------

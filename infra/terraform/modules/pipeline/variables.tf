@@ -1,5 +1,5 @@
 variable "environment" {
-  description = "Environment name (staging, prod); suffixes bucket names and tags resources."
+  description = "Environment name (staging, prod): part of every resource name (courier-<environment>-..., see name), required in both bucket names, and a tag on every resource."
   type        = string
 
   validation {
@@ -9,9 +9,9 @@ variable "environment" {
 }
 
 variable "name" {
-  description = "Name prefix of every resource. Defaults match the local stack (courier-landing, courier-queue, ...)."
+  description = "Name prefix of every resource; null (the default) means courier-<environment>. The local stack's names are the same with the prefix courier (courier-queue, ...)."
   type        = string
-  default     = "courier"
+  default     = null
 }
 
 variable "landing_bucket_name" {
