@@ -601,7 +601,38 @@ def test_alarms_cover_backlog_expiry_dlq_errors_breaker_slo_and_auth():
     assert "ANOMALY_DETECTION_BAND" in str(alarms["traffic_anomaly"]["metric_query"])
     assert "NumberOfMessagesSent" in str(alarms["traffic_anomaly"]["metric_query"])
     assert ("aws_cloudwatch_composite_alarm", "this") in r and ("aws_budgets_budget", "this") in r
-    assert ("aws_cloudwatch_dashboard", "this") in r and r[("aws_sns_topic", "this")]["kms_master_key_id"] == "alias/aws/sns"
+    assert ("aws_cloudwatch_dashboard", "this") in r
+
+
+def test_alarms_and_budgets_can_publish_to_the_encrypted_topic():
+    r = resources("monitoring")
+    # A customer-managed key: alias/aws/sns cannot let CloudWatch or Budgets encrypt a message.
+    assert r[("aws_sns_topic", "this")]["kms_master_key_id"] == "${aws_kms_key.alerts.arn}"
+    key = r[("aws_kms_key", "alerts")]
+    assert key["enable_key_rotation"] is True and key["policy"] == "${data.aws_iam_policy_document.alerts_key.json}"
+    key_policy = by_sid("monitoring", "alerts_key")
+    for sid, service in (("CloudWatchAlarmsEncryptNotifications", "cloudwatch"), ("BudgetsEncryptNotifications", "budgets")):
+        statement = key_policy[sid]
+        assert statement["principals"][0] == {"type": "Service", "identifiers": [f"{service}.amazonaws.com"]}
+        assert set(statement["actions"]) == {"kms:GenerateDataKey*", "kms:Decrypt"}
+    assert "root" in key_policy["AccountAdministersTheKey"]["principals"][0]["identifiers"][0]  # the key stays manageable
+    # The topic policy lets both services of this account publish; the budget waits for it.
+    topic = by_sid("monitoring", "topic")
+    assert r[("aws_sns_topic_policy", "this")]["policy"] == "${data.aws_iam_policy_document.topic.json}"
+    for sid, service in (("CloudWatchAlarmsPublish", "cloudwatch"), ("BudgetsPublish", "budgets")):
+        statement = topic[sid]
+        assert statement["actions"] == ["sns:Publish"] and statement["resources"] == ["${aws_sns_topic.this.arn}"]
+        assert statement["principals"][0]["identifiers"] == [f"{service}.amazonaws.com"]
+        assert ("StringEquals", "aws:SourceAccount") in {(c["test"], c["variable"]) for c in statement["condition"]}
+    assert "${aws_sns_topic_policy.this}" in r[("aws_budgets_budget", "this")]["depends_on"]
+    # Every alarm, the composite and the budget notify that topic and no other.
+    for (rtype, name), body in r.items():
+        for actions in ("alarm_actions", "ok_actions"):
+            if actions in body:
+                assert body[actions] == "${local.alarm_topic}", f"{rtype}.{name}"
+    assert locals_("monitoring")["alarm_topic"] == ["${aws_sns_topic.this.arn}"]
+    for notification in r[("aws_budgets_budget", "this")]["notification"]:
+        assert notification["subscriber_sns_topic_arns"] == ["${aws_sns_topic.this.arn}"]
 
 
 def test_breaker_alarm_needs_the_circuit_open_in_3_of_5_minutes_or_the_controller_silent():

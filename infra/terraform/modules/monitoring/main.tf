@@ -8,10 +8,145 @@ locals {
   alarm_topic  = [aws_sns_topic.this.arn]
 }
 
+data "aws_caller_identity" "current" {}
+data "aws_partition" "current" {}
+
+# The alert topic's key. Not AWS's alias/aws/sns: that key's policy cannot be changed, it does not
+# let cloudwatch.amazonaws.com or budgets.amazonaws.com use it, and so no alarm and no budget
+# notification could ever be published to the topic. This key's policy lets both services
+# encrypt the messages they publish (kms:GenerateDataKey*, kms:Decrypt). CodeDeploy does not
+# notify here (the deployment group has no triggers); if it ever does, it needs the same.
+data "aws_iam_policy_document" "alerts_key" {
+  # checkov:skip=CKV_AWS_109:A key policy's Resource "*" is this key itself; the account root keeps administering it (AWS's default key policy), or nobody could.
+  # checkov:skip=CKV_AWS_111:A key policy's Resource "*" is this key itself; the account root keeps administering it (AWS's default key policy), or nobody could.
+  # checkov:skip=CKV_AWS_356:A key policy's Resource "*" is this key itself, the only resource a key policy can name.
+  statement {
+    sid       = "AccountAdministersTheKey"
+    actions   = ["kms:*"]
+    resources = ["*"]
+
+    principals {
+      type        = "AWS"
+      identifiers = ["arn:${data.aws_partition.current.partition}:iam::${data.aws_caller_identity.current.account_id}:root"]
+    }
+  }
+
+  # As AWS documents it for alarm actions on an encrypted topic (no condition: the key serves only this topic).
+  statement {
+    sid       = "CloudWatchAlarmsEncryptNotifications"
+    actions   = ["kms:GenerateDataKey*", "kms:Decrypt"]
+    resources = ["*"]
+
+    principals {
+      type        = "Service"
+      identifiers = ["cloudwatch.amazonaws.com"]
+    }
+  }
+
+  statement {
+    sid       = "BudgetsEncryptNotifications"
+    actions   = ["kms:GenerateDataKey*", "kms:Decrypt"]
+    resources = ["*"]
+
+    principals {
+      type        = "Service"
+      identifiers = ["budgets.amazonaws.com"]
+    }
+
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [data.aws_caller_identity.current.account_id]
+    }
+  }
+}
+
+resource "aws_kms_key" "alerts" {
+  description             = "${var.name} alert topic: CloudWatch alarms and AWS Budgets publish to it"
+  enable_key_rotation     = true
+  deletion_window_in_days = 30
+  policy                  = data.aws_iam_policy_document.alerts_key.json
+  tags                    = var.tags
+}
+
+resource "aws_kms_alias" "alerts" {
+  name          = "alias/${var.name}-alerts"
+  target_key_id = aws_kms_key.alerts.key_id
+}
+
 resource "aws_sns_topic" "this" {
   name              = "${var.name}-alerts"
-  kms_master_key_id = "alias/aws/sns"
+  kms_master_key_id = aws_kms_key.alerts.arn
   tags              = var.tags
+}
+
+# Who may publish: CloudWatch alarms and AWS Budgets of this account (the default topic policy,
+# replaced here, let only the account's own principals). The account keeps managing the topic.
+data "aws_iam_policy_document" "topic" {
+  statement {
+    sid = "AccountManagesTheTopic"
+    actions = [
+      "sns:GetTopicAttributes",
+      "sns:SetTopicAttributes",
+      "sns:AddPermission",
+      "sns:RemovePermission",
+      "sns:DeleteTopic",
+      "sns:Subscribe",
+      "sns:ListSubscriptionsByTopic",
+      "sns:Publish",
+    ]
+    resources = [aws_sns_topic.this.arn]
+
+    principals {
+      type        = "AWS"
+      identifiers = ["arn:${data.aws_partition.current.partition}:iam::${data.aws_caller_identity.current.account_id}:root"]
+    }
+  }
+
+  statement {
+    sid       = "CloudWatchAlarmsPublish"
+    actions   = ["sns:Publish"]
+    resources = [aws_sns_topic.this.arn]
+
+    principals {
+      type        = "Service"
+      identifiers = ["cloudwatch.amazonaws.com"]
+    }
+
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [data.aws_caller_identity.current.account_id]
+    }
+  }
+
+  statement {
+    sid       = "BudgetsPublish"
+    actions   = ["sns:Publish"]
+    resources = [aws_sns_topic.this.arn]
+
+    principals {
+      type        = "Service"
+      identifiers = ["budgets.amazonaws.com"]
+    }
+
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [data.aws_caller_identity.current.account_id]
+    }
+
+    condition {
+      test     = "ArnLike"
+      variable = "aws:SourceArn"
+      values   = ["arn:${data.aws_partition.current.partition}:budgets::${data.aws_caller_identity.current.account_id}:*"]
+    }
+  }
+}
+
+resource "aws_sns_topic_policy" "this" {
+  arn    = aws_sns_topic.this.arn
+  policy = data.aws_iam_policy_document.topic.json
 }
 
 resource "aws_sns_topic_subscription" "email" {
@@ -283,6 +418,9 @@ resource "aws_budgets_budget" "this" {
     notification_type         = "FORECASTED"
     subscriber_sns_topic_arns = [aws_sns_topic.this.arn]
   }
+
+  # Budgets checks that it may publish to the topic when a notification is created.
+  depends_on = [aws_sns_topic_policy.this]
 }
 
 resource "aws_cloudwatch_dashboard" "this" {
