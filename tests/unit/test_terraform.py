@@ -635,6 +635,40 @@ def test_alarms_and_budgets_can_publish_to_the_encrypted_topic():
         assert notification["subscriber_sns_topic_arns"] == ["${aws_sns_topic.this.arn}"]
 
 
+# The design's section 7 (GBP per month at 10 files/s) for what carries the application tag, plus
+# the interface endpoints this Terraform adds (infra/terraform/README.md's cost table).
+DESIGN_TAGGED_GBP = {"s3_landing": 120, "s3_archive": 1, "sqs": 8, "lambda": 3, "dynamodb": 5, "cloudwatch": 12}
+INTERFACE_ENDPOINTS_GBP = 42
+
+
+def test_the_budget_sees_courier_costs_and_follows_the_design_in_gbp():
+    r = resources("monitoring")
+    budget = r[("aws_budgets_budget", "this")]
+    # Only what carries application = courier, and that tag is activated for cost allocation.
+    tag_filter = '${format("user:%s$%s", var.cost_tag_key, var.cost_tag_value)}'
+    assert budget["cost_filter"][0] == {"name": "TagKeyValue", "values": [tag_filter]}
+    tag = r[("aws_ce_cost_allocation_tag", "application")]
+    assert (tag["tag_key"], tag["status"]) == ("${var.cost_tag_key}", "Active")
+    assert tag["count"] == "${var.manage_cost_allocation_tag ? 1 : 0}"
+    assert default("monitoring", "manage_cost_allocation_tag") is default("pipeline", "manage_cost_allocation_tag") is True
+    assert "${aws_ce_cost_allocation_tag.application}" in budget["depends_on"]
+    wired = _pipeline_module("monitoring")
+    assert (wired["cost_tag_key"], wired["cost_tag_value"]) == ("application", "${local.application}")
+    assert locals_("pipeline")["application"] == "courier" and "application = local.application" in locals_("pipeline")["tags"]
+    # Amounts are GBP, converted into the unit Budgets accepts.
+    assert budget["limit_amount"] == "${tostring(ceil(var.monthly_budget_amount * var.gbp_exchange_rate))}"
+    assert budget["limit_unit"] == "${var.budget_currency}" and default("monitoring", "budget_currency") == "USD"
+    assert "GBP" in variables("monitoring")["monthly_budget_amount"]["description"]
+    # The thresholds: the 80% actual alert stays quiet at the design's expected prod cost, and fires above it.
+    expected = sum(DESIGN_TAGGED_GBP.values()) + INTERFACE_ENDPOINTS_GBP
+    actual, forecast = sorted(n["threshold"] for n in budget["notification"])
+    assert (actual, forecast) == (80, 100)
+    prod = ENV_VALUES["prod"]["monthly_budget_amount"]
+    assert expected <= prod * actual / 100 <= 1.1 * expected
+    assert ENV_VALUES["staging"]["monthly_budget_amount"] < prod
+    assert default("monitoring", "monthly_budget_amount") == default("pipeline", "monthly_budget_amount") == prod
+
+
 def test_breaker_alarm_needs_the_circuit_open_in_3_of_5_minutes_or_the_controller_silent():
     alarm = resources("monitoring")[("aws_cloudwatch_metric_alarm", "breaker_open")]
     assert (alarm["namespace"], alarm["metric_name"]) == ("${local.namespace}", "BreakerState")

@@ -20,6 +20,10 @@ module "courier" {
   rotation_lambda_arn     = var.settings.rotation_lambda_arn
   alert_emails            = var.settings.alert_emails
 
+  manage_cost_allocation_tag = var.settings.manage_cost_allocation_tag
+  budget_currency            = var.settings.budget_currency
+  gbp_exchange_rate          = var.settings.gbp_exchange_rate
+
   function_memory_mb    = local.function_memory_mb
   maximum_concurrency   = local.maximum_concurrency
   monthly_budget_amount = local.monthly_budget_amount

@@ -22,5 +22,9 @@ variable "settings" {
     nifi_ca_bundle_path     = optional(string, "")
     rotation_lambda_arn     = string
     alert_emails            = optional(list(string), [])
+    # The account's billing settings; the defaults suit a standalone account (modules/monitoring).
+    manage_cost_allocation_tag = optional(bool, true)
+    budget_currency            = optional(string, "USD")
+    gbp_exchange_rate          = optional(number, 1.27)
   })
 }

@@ -391,16 +391,37 @@ resource "aws_cloudwatch_metric_alarm" "traffic_anomaly" {
   }
 }
 
+# The budget counts only costs tagged application = courier, and Cost Explorer (which Budgets
+# reads) sees a tag only once it is activated as a cost allocation tag: until then the budget
+# sees nothing and never alerts. Activation is account-wide (the payer account's, in an
+# Organization: there set manage_cost_allocation_tag = false and activate it once by hand), and
+# Billing knows a key only some hours after the first resource carries it, so the very first
+# apply may have to be repeated the next day (README).
+resource "aws_ce_cost_allocation_tag" "application" {
+  count   = var.manage_cost_allocation_tag ? 1 : 0
+  tag_key = var.cost_tag_key
+  status  = "Active"
+}
+
 resource "aws_budgets_budget" "this" {
-  name         = "${var.name}-monthly"
-  budget_type  = "COST"
-  limit_amount = tostring(var.monthly_budget_amount)
+  name        = "${var.name}-monthly"
+  budget_type = "COST"
+  # The amount is the design's, in GBP; Budgets takes USD (it rejects other units unless the
+  # account supports them), so it is converted at gbp_exchange_rate.
+  limit_amount = tostring(ceil(var.monthly_budget_amount * var.gbp_exchange_rate))
   limit_unit   = var.budget_currency
   time_unit    = "MONTHLY"
 
   cost_filter {
     name   = "TagKeyValue"
-    values = ["user:application$courier"]
+    values = [format("user:%s$%s", var.cost_tag_key, var.cost_tag_value)]
+  }
+
+  lifecycle {
+    precondition {
+      condition     = var.budget_currency != "GBP" || var.gbp_exchange_rate == 1
+      error_message = "A budget in GBP takes the amount as it is: set gbp_exchange_rate = 1."
+    }
   }
 
   notification {
@@ -420,7 +441,7 @@ resource "aws_budgets_budget" "this" {
   }
 
   # Budgets checks that it may publish to the topic when a notification is created.
-  depends_on = [aws_sns_topic_policy.this]
+  depends_on = [aws_sns_topic_policy.this, aws_ce_cost_allocation_tag.application]
 }
 
 resource "aws_cloudwatch_dashboard" "this" {

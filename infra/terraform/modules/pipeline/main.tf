@@ -16,8 +16,9 @@ data "aws_region" "current" {}
 locals {
   # Every name carries the environment (courier-staging-queue, courier-prod-queue, ...), so
   # staging and prod can share an account. The local stack's names are these with name = "courier".
-  name = coalesce(var.name, "courier-${var.environment}")
-  tags = merge({ application = "courier", environment = var.environment }, var.tags)
+  name        = coalesce(var.name, "courier-${var.environment}")
+  application = "courier" # the cost allocation tag's value: the budget counts what carries it
+  tags        = merge({ application = local.application, environment = var.environment }, var.tags)
 }
 
 module "queue" {
@@ -151,14 +152,19 @@ module "archive_bucket" {
 module "monitoring" {
   source = "../monitoring"
 
-  name                     = local.name
-  queue_name               = module.queue.queue_name
-  dlq_name                 = module.queue.dlq_name
-  queue_retention_seconds  = module.queue.retention_seconds
-  dlq_retention_seconds    = module.queue.dlq_retention_seconds
-  function_name            = module.aggregator.function_name
-  controller_function_name = module.breaker_controller.function_name
-  alert_emails             = var.alert_emails
-  monthly_budget_amount    = var.monthly_budget_amount
-  tags                     = local.tags
+  name                       = local.name
+  queue_name                 = module.queue.queue_name
+  dlq_name                   = module.queue.dlq_name
+  queue_retention_seconds    = module.queue.retention_seconds
+  dlq_retention_seconds      = module.queue.dlq_retention_seconds
+  function_name              = module.aggregator.function_name
+  controller_function_name   = module.breaker_controller.function_name
+  alert_emails               = var.alert_emails
+  monthly_budget_amount      = var.monthly_budget_amount
+  budget_currency            = var.budget_currency
+  gbp_exchange_rate          = var.gbp_exchange_rate
+  manage_cost_allocation_tag = var.manage_cost_allocation_tag
+  cost_tag_key               = "application"
+  cost_tag_value             = local.application
+  tags                       = local.tags
 }

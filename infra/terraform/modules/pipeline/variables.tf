@@ -141,9 +141,27 @@ variable "alert_emails" {
 }
 
 variable "monthly_budget_amount" {
-  description = "Monthly budget in the account's billing currency."
+  description = "Monthly budget in GBP (the design's figures; see modules/monitoring)."
   type        = number
-  default     = 200
+  default     = 250
+}
+
+variable "budget_currency" {
+  description = "Unit of the budget's limit (USD, what AWS Budgets accepts; see modules/monitoring)."
+  type        = string
+  default     = "USD"
+}
+
+variable "gbp_exchange_rate" {
+  description = "budget_currency per GBP (1 when budget_currency is GBP)."
+  type        = number
+  default     = 1.27
+}
+
+variable "manage_cost_allocation_tag" {
+  description = "Activate the application tag for cost allocation (false in an Organization member account)."
+  type        = bool
+  default     = true
 }
 
 variable "tags" {
