@@ -669,6 +669,28 @@ def test_the_budget_sees_courier_costs_and_follows_the_design_in_gbp():
     assert default("monitoring", "monthly_budget_amount") == default("pipeline", "monthly_budget_amount") == prod
 
 
+def test_a_backlog_of_an_hours_worth_of_files_alarms():
+    """NFR-04: "Alerts will trigger if the backlog exceeds 1 hour's worth of data" - by count too, not only by age."""
+    alarm = resources("monitoring")[("aws_cloudwatch_metric_alarm", "backlog_depth")]
+    queries = {q["id"]: q for q in alarm["metric_query"]}
+    assert queries["backlog"]["expression"] == "visible + in_flight" and queries["backlog"]["return_data"] is True
+    metrics = {i: queries[i]["metric"][0] for i in ("visible", "in_flight")}
+    assert metrics["visible"]["metric_name"] == "ApproximateNumberOfMessagesVisible"
+    assert metrics["in_flight"]["metric_name"] == "ApproximateNumberOfMessagesNotVisible"  # parked messages are in flight
+    assert all(m["dimensions"] == {"QueueName": "${var.queue_name}"} and m["namespace"] == "AWS/SQS" for m in metrics.values())
+    assert (alarm["threshold"], alarm["comparison_operator"]) == ("${var.expected_files_per_hour}", "GreaterThanThreshold")
+    design_files_per_second = 10  # section 1: ~864,000 objects per day
+    assert default("monitoring", "expected_files_per_hour") == default("pipeline", "expected_files_per_hour")
+    assert default("pipeline", "expected_files_per_hour") == design_files_per_second * 3600 == 864_000 // 24
+    assert _pipeline_module("monitoring")["expected_files_per_hour"] == "${var.expected_files_per_hour}"
+    assert alarm["alarm_actions"] == "${local.alarm_topic}" and "runbooks/backlog" in alarm["alarm_description"]
+    assert "backlog_depth" in resources("monitoring")[("aws_cloudwatch_composite_alarm", "this")]["alarm_rule"]
+    # Far above what normal processing keeps in flight: every concurrent batch full at once.
+    assert default("aggregator", "maximum_concurrency") * default("aggregator", "batch_size") < default(
+        "pipeline", "expected_files_per_hour"
+    )
+
+
 def test_breaker_alarm_needs_the_circuit_open_in_3_of_5_minutes_or_the_controller_silent():
     alarm = resources("monitoring")[("aws_cloudwatch_metric_alarm", "breaker_open")]
     assert (alarm["namespace"], alarm["metric_name"]) == ("${local.namespace}", "BreakerState")
@@ -697,6 +719,7 @@ def test_alarm_metrics_are_ones_the_code_emits():
         if metric in {
             "ApproximateAgeOfOldestMessage",
             "ApproximateNumberOfMessagesVisible",
+            "ApproximateNumberOfMessagesNotVisible",
             "Errors",
             "Throttles",
             "NumberOfMessagesSent",

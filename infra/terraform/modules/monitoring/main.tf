@@ -173,6 +173,55 @@ resource "aws_cloudwatch_metric_alarm" "backlog" {
   tags                = var.tags
 }
 
+# NFR-04's other backlog alert: "the backlog exceeds 1 hour's worth of data", by count, not age.
+# Visible plus in-flight: during an outage the aggregator parks messages (invisible for 11 h),
+# so the visible count alone would fall while the backlog grows. Normal processing keeps at most
+# a few batches in flight, far below an hour's worth. Two 5-minute periods: a burst that drains
+# is not a backlog.
+resource "aws_cloudwatch_metric_alarm" "backlog_depth" {
+  alarm_name          = "${var.name}-backlog-depth"
+  alarm_description   = "More than an hour's worth of files waiting (NFR-04): queued plus in-flight messages above ${var.expected_files_per_hour}, the expected files per hour. Runbook: docs/runbooks/backlog-and-data-age.md"
+  comparison_operator = "GreaterThanThreshold"
+  threshold           = var.expected_files_per_hour
+  evaluation_periods  = 2
+  datapoints_to_alarm = 2
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.alarm_topic
+  ok_actions          = local.alarm_topic
+  tags                = var.tags
+
+  metric_query {
+    id          = "backlog"
+    expression  = "visible + in_flight"
+    label       = "messages waiting or in flight"
+    return_data = true
+  }
+
+  metric_query {
+    id = "visible"
+
+    metric {
+      namespace   = "AWS/SQS"
+      metric_name = "ApproximateNumberOfMessagesVisible"
+      dimensions  = { QueueName = var.queue_name }
+      stat        = "Maximum"
+      period      = 300
+    }
+  }
+
+  metric_query {
+    id = "in_flight"
+
+    metric {
+      namespace   = "AWS/SQS"
+      metric_name = "ApproximateNumberOfMessagesNotVisible"
+      dimensions  = { QueueName = var.queue_name }
+      stat        = "Maximum"
+      period      = 300
+    }
+  }
+}
+
 resource "aws_cloudwatch_metric_alarm" "data_expiring" {
   alarm_name          = "${var.name}-data-expiring"
   alarm_description   = "Oldest message near the queue retention: data about to be deleted by SQS. Runbook: docs/runbooks/backlog-and-data-age.md"
@@ -349,9 +398,10 @@ resource "aws_cloudwatch_metric_alarm" "corruption" {
 
 resource "aws_cloudwatch_composite_alarm" "this" {
   alarm_name        = "${var.name}-not-delivering"
-  alarm_description = "courier is not delivering: a backlog, an open circuit, or the aggregator failing."
+  alarm_description = "courier is not delivering: a backlog (by age or by count), an open circuit, or the aggregator failing."
   alarm_rule = join(" OR ", [
     "ALARM(\"${aws_cloudwatch_metric_alarm.backlog.alarm_name}\")",
+    "ALARM(\"${aws_cloudwatch_metric_alarm.backlog_depth.alarm_name}\")",
     "ALARM(\"${aws_cloudwatch_metric_alarm.breaker_open.alarm_name}\")",
     "ALARM(\"${aws_cloudwatch_metric_alarm.function_errors["aggregator"].alarm_name}\")",
   ])
@@ -454,6 +504,7 @@ resource "aws_cloudwatch_dashboard" "this" {
           title = "Queue backlog", view = "timeSeries", stat = "Maximum", period = 60, region = data.aws_region.current.name
           metrics = [
             ["AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", var.queue_name],
+            ["AWS/SQS", "ApproximateNumberOfMessagesNotVisible", "QueueName", var.queue_name],
             ["AWS/SQS", "ApproximateAgeOfOldestMessage", "QueueName", var.queue_name, { yAxis = "right" }],
             ["AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", var.dlq_name],
           ]

@@ -49,6 +49,17 @@ variable "backlog_age_seconds" {
   default     = 3600
 }
 
+variable "expected_files_per_hour" {
+  description = "Files the landing bucket receives in an hour at the expected load: the backlog-depth alarm fires above this many messages (NFR-04: 1 hour's worth of data). The design's baseline is 864,000 files a day, 10 files/s: 36000."
+  type        = number
+  default     = 36000
+
+  validation {
+    condition     = var.expected_files_per_hour >= 1
+    error_message = "expected_files_per_hour must be at least 1."
+  }
+}
+
 variable "function_name" {
   description = "Name of the aggregator function."
   type        = string

@@ -159,6 +159,7 @@ module "monitoring" {
   dlq_retention_seconds      = module.queue.dlq_retention_seconds
   function_name              = module.aggregator.function_name
   controller_function_name   = module.breaker_controller.function_name
+  expected_files_per_hour    = var.expected_files_per_hour
   alert_emails               = var.alert_emails
   monthly_budget_amount      = var.monthly_budget_amount
   budget_currency            = var.budget_currency

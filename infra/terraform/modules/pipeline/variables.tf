@@ -134,6 +134,12 @@ variable "deep_archive_after_days" {
   default     = 7
 }
 
+variable "expected_files_per_hour" {
+  description = "Files landing in an hour at the expected load (design: 10 files/s = 36000); a queue deeper than this is a backlog (NFR-04)."
+  type        = number
+  default     = 36000
+}
+
 variable "alert_emails" {
   description = "Who gets the alerts."
   type        = list(string)
