@@ -562,6 +562,31 @@ def test_controller_runs_in_the_aggregators_subnets_with_its_egress():
     assert endpoint["security_group_ids"] == ["${aws_security_group.endpoints.id}"]
 
 
+@pytest.mark.parametrize(("service", "resource"), [("s3", "this"), ("dynamodb", "dynamodb")])
+def test_each_gateway_endpoint_is_created_or_the_vpcs_own_is_used(service, resource):
+    switch = f"create_{service}_gateway_endpoint"
+    endpoint = resources("network_endpoints")[("aws_vpc_endpoint", resource)]
+    assert endpoint["count"] == f"${{var.{switch} ? 1 : 0}}" and endpoint["vpc_endpoint_type"] == "Gateway"
+    existing = data_sources("network_endpoints")[("aws_vpc_endpoint", service)]
+    assert existing["count"] == f"${{var.{switch} ? 0 : 1}}"
+    assert existing["filter"][0] == {"name": "vpc-endpoint-type", "values": ["Gateway"]}
+    (check,) = existing["lifecycle"][0]["postcondition"]
+    assert check["condition"] == "${length(setsubtract(var.private_route_table_ids, self.route_table_ids)) == 0}"
+    # Defaulting to create, and settable from each environment.
+    assert default("network_endpoints", switch) is True and default("pipeline", switch) is True
+    assert _pipeline_module("network_endpoints")[switch] == f"${{var.{switch}}}"
+    assert re.search(rf"\b{switch}\s+= optional\(bool, true\)", (ENVS / "_shared" / "variables.tf").read_text())
+    assert f"var.settings.{switch}" in (ENVS / "_shared" / "main.tf").read_text()
+    # The functions' egress uses the service's prefix list, the same for either endpoint.
+    (output,) = [
+        b[f"{service}_prefix_list_id"]
+        for b in load("network_endpoints", "outputs.tf")["output"]
+        if f"{service}_prefix_list_id" in b
+    ]
+    assert output["value"] == f"${{data.aws_prefix_list.{service}.id}}"
+    assert data_sources("network_endpoints")[("aws_prefix_list", service)]["name"] == f"com.amazonaws.${{var.region}}.{service}"
+
+
 def test_handlers_named_in_terraform_exist():
     from courier import controller, handler
 

@@ -20,6 +20,9 @@ module "courier" {
   rotation_lambda_arn     = var.settings.rotation_lambda_arn
   alert_emails            = var.settings.alert_emails
 
+  create_s3_gateway_endpoint       = var.settings.create_s3_gateway_endpoint
+  create_dynamodb_gateway_endpoint = var.settings.create_dynamodb_gateway_endpoint
+
   manage_cost_allocation_tag = var.settings.manage_cost_allocation_tag
   budget_currency            = var.settings.budget_currency
   gbp_exchange_rate          = var.settings.gbp_exchange_rate

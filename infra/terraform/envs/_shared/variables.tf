@@ -22,6 +22,9 @@ variable "settings" {
     nifi_ca_bundle_path     = optional(string, "")
     rotation_lambda_arn     = string
     alert_emails            = optional(list(string), [])
+    # The VPC's own S3 / DynamoDB gateway endpoints, if it has them (modules/network_endpoints).
+    create_s3_gateway_endpoint       = optional(bool, true)
+    create_dynamodb_gateway_endpoint = optional(bool, true)
     # The account's billing settings; the defaults suit a standalone account (modules/monitoring).
     manage_cost_allocation_tag = optional(bool, true)
     budget_currency            = optional(string, "USD")

@@ -1,11 +1,11 @@
 output "s3_prefix_list_id" {
   description = "Prefix list of the S3 gateway endpoint (for security group egress)."
-  value       = aws_vpc_endpoint.this.prefix_list_id
+  value       = data.aws_prefix_list.s3.id
 }
 
 output "dynamodb_prefix_list_id" {
   description = "Prefix list of the DynamoDB gateway endpoint (for security group egress)."
-  value       = aws_vpc_endpoint.dynamodb.prefix_list_id
+  value       = data.aws_prefix_list.dynamodb.id
 }
 
 output "endpoint_security_group_id" {

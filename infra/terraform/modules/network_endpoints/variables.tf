@@ -28,6 +28,18 @@ variable "private_route_table_ids" {
   type        = list(string)
 }
 
+variable "create_s3_gateway_endpoint" {
+  description = "Create the S3 gateway endpoint on private_route_table_ids (true), or use the one the VPC has (false: it must serve all of them, and its policy must allow courier's buckets; see README)."
+  type        = bool
+  default     = true
+}
+
+variable "create_dynamodb_gateway_endpoint" {
+  description = "Create the DynamoDB gateway endpoint on private_route_table_ids (true), or use the one the VPC has (false: it must serve all of them, and its policy must allow courier's tables; see README)."
+  type        = bool
+  default     = true
+}
+
 variable "region" {
   description = "AWS region (endpoint service names)."
   type        = string

@@ -59,6 +59,9 @@ module "network_endpoints" {
   private_route_table_ids = var.private_route_table_ids
   region                  = data.aws_region.current.name
   tags                    = local.tags
+
+  create_s3_gateway_endpoint       = var.create_s3_gateway_endpoint
+  create_dynamodb_gateway_endpoint = var.create_dynamodb_gateway_endpoint
 }
 
 module "aggregator" {

@@ -65,6 +65,18 @@ variable "private_route_table_ids" {
   type        = list(string)
 }
 
+variable "create_s3_gateway_endpoint" {
+  description = "Create the S3 gateway endpoint (true), or use the VPC's existing one (false)."
+  type        = bool
+  default     = true
+}
+
+variable "create_dynamodb_gateway_endpoint" {
+  description = "Create the DynamoDB gateway endpoint (true), or use the VPC's existing one (false)."
+  type        = bool
+  default     = true
+}
+
 variable "nifi_url" {
   description = "https URL of NiFi's /contentListener."
   type        = string
