@@ -15,7 +15,11 @@ MODULES = TERRAFORM / "modules"
 
 def _clean(value: Any) -> Any:
     if isinstance(value, dict):
-        return {_unquote(k): _clean(v) for k, v in value.items() if k not in {"__is_block__", "__start_line__", "__end_line__"}}
+        return {
+            _unquote(k): _clean(v)
+            for k, v in value.items()
+            if k not in {"__is_block__", "__start_line__", "__end_line__", "__comments__"}
+        }
     if isinstance(value, list):
         return [_clean(v) for v in value]
     if isinstance(value, str):

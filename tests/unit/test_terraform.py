@@ -587,6 +587,54 @@ def test_each_gateway_endpoint_is_created_or_the_vpcs_own_is_used(service, resou
     assert data_sources("network_endpoints")[("aws_prefix_list", service)]["name"] == f"com.amazonaws.${{var.region}}.{service}"
 
 
+# Each endpoint: its policy document, the service's action prefix, and the pipeline inputs that
+# name courier's resources of that service.
+ENDPOINTS = {
+    ("aws_vpc_endpoint", "this"): ("s3", "s3:", {"landing_bucket_arn", "archive_bucket_arn"}),
+    ("aws_vpc_endpoint", "dynamodb"): ("dynamodb", "dynamodb:", {"table_arns"}),
+    ("aws_vpc_endpoint", "secretsmanager"): ("secretsmanager", "secretsmanager:", {"secret_arn"}),
+    ("aws_vpc_endpoint", "sqs"): ("sqs", "sqs:", {"queue_arn"}),
+    ("aws_vpc_endpoint", "lambda"): ("lambda", "lambda:", {"event_source_mapping_arn"}),
+}
+
+
+def test_every_endpoint_has_a_policy_for_courier_only():
+    r = resources("network_endpoints")
+    assert {k for k in r if k[0] == "aws_vpc_endpoint"} == set(ENDPOINTS)
+    wired = _pipeline_module("network_endpoints")
+    for key, (document, prefix, inputs) in ENDPOINTS.items():
+        assert r[key]["policy"] == f"${{data.aws_iam_policy_document.{document}.json}}", key
+        (statement,) = policy("network_endpoints", document)
+        assert statement.get("effect", "Allow") == "Allow" and all(a.startswith(prefix) for a in statement["actions"])
+        assert not any("*" in a for a in statement["actions"])
+        # Only courier's resources (the module's inputs), and only for this account's principals.
+        named = set(re.findall(r"var\.(\w+)", _with_locals("network_endpoints", str(statement["resources"]))))
+        assert named == inputs, (document, named)
+        assert ("StringEquals", "aws:PrincipalAccount") in {(c["test"], c["variable"]) for c in statement["condition"]}
+        assert statement["principals"] == [{"type": "AWS", "identifiers": ["*"]}]
+        for name in inputs:
+            assert "module." in str(wired[name]) or "var." in str(wired[name]), name
+    assert wired["table_arns"] == ["${module.state_tables.idempotency_table_arn}", "${module.state_tables.breaker_table_arn}"]
+    assert wired["event_source_mapping_arn"] == "${module.aggregator.event_source_mapping_arn}"
+    assert wired["secret_arn"] == "${module.secrets.arn}" and wired["queue_arn"] == "${module.queue.queue_arn}"
+    assert wired["landing_bucket_arn"] == _pipeline_module("aggregator")["landing_bucket_arn"]
+    assert wired["archive_bucket_arn"] == _pipeline_module("aggregator")["archive_bucket_arn"]
+
+
+def test_endpoint_policies_let_through_everything_the_functions_do():
+    """A function's call that its endpoint's policy does not allow fails in AWS as surely as a
+    missing role permission: the endpoint policy must cover the union of both roles' actions."""
+    allowed = {prefix: set(policy("network_endpoints", doc)[0]["actions"]) for doc, prefix, _ in ENDPOINTS.values()}
+    for module in FUNCTION_MODULES:
+        for statement in policy(module):
+            if statement.get("effect", "Allow") != "Allow":
+                continue
+            for action in statement["actions"]:
+                prefix = action.split(":")[0] + ":"
+                if prefix in allowed:
+                    assert action in allowed[prefix], f"{module} uses {action}, which its endpoint refuses"
+
+
 def test_handlers_named_in_terraform_exist():
     from courier import controller, handler
 

@@ -13,6 +13,7 @@ resource "aws_vpc_endpoint" "this" {
   service_name      = "com.amazonaws.${var.region}.s3"
   vpc_endpoint_type = "Gateway"
   route_table_ids   = var.private_route_table_ids
+  policy            = data.aws_iam_policy_document.s3.json
   tags              = merge(var.tags, { Name = "${var.name}-s3" })
 }
 
@@ -22,6 +23,7 @@ resource "aws_vpc_endpoint" "dynamodb" {
   service_name      = "com.amazonaws.${var.region}.dynamodb"
   vpc_endpoint_type = "Gateway"
   route_table_ids   = var.private_route_table_ids
+  policy            = data.aws_iam_policy_document.dynamodb.json
   tags              = merge(var.tags, { Name = "${var.name}-dynamodb" })
 }
 
@@ -93,6 +95,7 @@ resource "aws_vpc_endpoint" "secretsmanager" {
   subnet_ids          = var.private_subnet_ids
   security_group_ids  = [aws_security_group.endpoints.id]
   private_dns_enabled = true
+  policy              = data.aws_iam_policy_document.secretsmanager.json
   tags                = merge(var.tags, { Name = "${var.name}-secretsmanager" })
 }
 
@@ -103,6 +106,7 @@ resource "aws_vpc_endpoint" "sqs" {
   subnet_ids          = var.private_subnet_ids
   security_group_ids  = [aws_security_group.endpoints.id]
   private_dns_enabled = true
+  policy              = data.aws_iam_policy_document.sqs.json
   tags                = merge(var.tags, { Name = "${var.name}-sqs" })
 }
 
@@ -113,5 +117,142 @@ resource "aws_vpc_endpoint" "lambda" {
   subnet_ids          = var.private_subnet_ids
   security_group_ids  = [aws_security_group.endpoints.id]
   private_dns_enabled = true
+  policy              = data.aws_iam_policy_document.lambda.json
   tags                = merge(var.tags, { Name = "${var.name}-lambda" })
+}
+
+# Endpoint policies: what may pass through each endpoint, whoever asks. Each allows only what
+# courier's two functions do (and the secret's rotation), only on courier's resources, only for
+# principals of this account. The interface endpoints answer the service's name for the whole
+# VPC (private DNS), so any other workload in the VPC that uses these services goes through
+# them too and is refused: give such a VPC its own endpoints (README).
+data "aws_caller_identity" "current" {}
+
+locals {
+  bucket_arns = [var.landing_bucket_arn, var.archive_bucket_arn]
+}
+
+data "aws_iam_policy_document" "s3" {
+  statement {
+    sid = "CourierBucketsOnly"
+    actions = [
+      "s3:GetObject",
+      "s3:GetObjectVersion",
+      "s3:GetObjectTagging",
+      "s3:GetObjectVersionTagging",
+      "s3:PutObject",
+      "s3:PutObjectTagging",
+      "s3:PutObjectVersionTagging",
+      "s3:ListBucket",
+    ]
+    resources = concat(local.bucket_arns, [for arn in local.bucket_arns : "${arn}/*"])
+
+    principals {
+      type        = "AWS"
+      identifiers = ["*"]
+    }
+
+    condition {
+      test     = "StringEquals"
+      variable = "aws:PrincipalAccount"
+      values   = [data.aws_caller_identity.current.account_id]
+    }
+  }
+}
+
+data "aws_iam_policy_document" "dynamodb" {
+  statement {
+    sid = "CourierTablesOnly"
+    actions = [
+      "dynamodb:GetItem",
+      "dynamodb:PutItem",
+      "dynamodb:UpdateItem",
+      "dynamodb:DeleteItem",
+      "dynamodb:Query",
+      "dynamodb:Scan",
+      "dynamodb:BatchGetItem",
+      "dynamodb:BatchWriteItem",
+    ]
+    resources = var.table_arns
+
+    principals {
+      type        = "AWS"
+      identifiers = ["*"]
+    }
+
+    condition {
+      test     = "StringEquals"
+      variable = "aws:PrincipalAccount"
+      values   = [data.aws_caller_identity.current.account_id]
+    }
+  }
+}
+
+data "aws_iam_policy_document" "secretsmanager" {
+  statement {
+    # GetSecretValue for the functions; the other three for a rotation function in this VPC.
+    sid = "CourierSecretOnly"
+    actions = [
+      "secretsmanager:GetSecretValue",
+      "secretsmanager:DescribeSecret",
+      "secretsmanager:PutSecretValue",
+      "secretsmanager:UpdateSecretVersionStage",
+    ]
+    resources = [var.secret_arn]
+
+    principals {
+      type        = "AWS"
+      identifiers = ["*"]
+    }
+
+    condition {
+      test     = "StringEquals"
+      variable = "aws:PrincipalAccount"
+      values   = [data.aws_caller_identity.current.account_id]
+    }
+  }
+}
+
+data "aws_iam_policy_document" "sqs" {
+  statement {
+    sid = "CourierQueueOnly"
+    actions = [
+      "sqs:ReceiveMessage",
+      "sqs:DeleteMessage",
+      "sqs:ChangeMessageVisibility",
+      "sqs:GetQueueAttributes",
+      "sqs:GetQueueUrl",
+    ]
+    resources = [var.queue_arn]
+
+    principals {
+      type        = "AWS"
+      identifiers = ["*"]
+    }
+
+    condition {
+      test     = "StringEquals"
+      variable = "aws:PrincipalAccount"
+      values   = [data.aws_caller_identity.current.account_id]
+    }
+  }
+}
+
+data "aws_iam_policy_document" "lambda" {
+  statement {
+    sid       = "CourierMappingOnly"
+    actions   = ["lambda:GetEventSourceMapping", "lambda:UpdateEventSourceMapping"]
+    resources = [var.event_source_mapping_arn]
+
+    principals {
+      type        = "AWS"
+      identifiers = ["*"]
+    }
+
+    condition {
+      test     = "StringEquals"
+      variable = "aws:PrincipalAccount"
+      values   = [data.aws_caller_identity.current.account_id]
+    }
+  }
 }

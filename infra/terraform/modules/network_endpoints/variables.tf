@@ -45,6 +45,36 @@ variable "region" {
   type        = string
 }
 
+variable "landing_bucket_arn" {
+  description = "ARN of the landing bucket (the S3 endpoint's policy allows courier's buckets only)."
+  type        = string
+}
+
+variable "archive_bucket_arn" {
+  description = "ARN of the archive bucket (the S3 endpoint's policy allows courier's buckets only)."
+  type        = string
+}
+
+variable "table_arns" {
+  description = "ARNs of the idempotency and breaker tables (the DynamoDB endpoint's policy allows these only)."
+  type        = list(string)
+}
+
+variable "secret_arn" {
+  description = "ARN of the NiFi secret (the Secrets Manager endpoint's policy allows this one only)."
+  type        = string
+}
+
+variable "queue_arn" {
+  description = "ARN of the main queue (the SQS endpoint's policy allows this one only)."
+  type        = string
+}
+
+variable "event_source_mapping_arn" {
+  description = "ARN of the aggregator's event source mapping (the Lambda endpoint's policy allows only the controller's calls on it)."
+  type        = string
+}
+
 variable "tags" {
   description = "Tags for every resource."
   type        = map(string)

@@ -62,6 +62,14 @@ module "network_endpoints" {
 
   create_s3_gateway_endpoint       = var.create_s3_gateway_endpoint
   create_dynamodb_gateway_endpoint = var.create_dynamodb_gateway_endpoint
+
+  # What the endpoint policies allow: courier's resources only.
+  landing_bucket_arn       = "arn:aws:s3:::${var.landing_bucket_name}"
+  archive_bucket_arn       = "arn:aws:s3:::${var.archive_bucket_name}"
+  table_arns               = [module.state_tables.idempotency_table_arn, module.state_tables.breaker_table_arn]
+  secret_arn               = module.secrets.arn
+  queue_arn                = module.queue.queue_arn
+  event_source_mapping_arn = module.aggregator.event_source_mapping_arn
 }
 
 module "aggregator" {

@@ -40,3 +40,11 @@ output "operator_environment" {
     COURIER_NIFI_SECRET_ID    = module.secrets.name
   }
 }
+
+output "gateway_endpoint_policies" {
+  description = "The S3 and DynamoDB gateway endpoints' policies (JSON); with the VPC's own endpoints, their owner adds these statements."
+  value = {
+    s3       = module.network_endpoints.s3_endpoint_policy_json
+    dynamodb = module.network_endpoints.dynamodb_endpoint_policy_json
+  }
+}
