@@ -80,6 +80,19 @@ def test_envs_share_one_layout_and_differ_only_in_env_tf():
         assert {p.name for p in (ENVS / env).glob("*.tf") if not p.is_symlink()} == {"env.tf"}
 
 
+def test_the_readme_lists_the_prerequisites_and_what_is_not_checked_here():
+    readme = (MODULES.parent / "README.md").read_text()
+    for needed in (
+        "enableDnsSupport",  # private DNS of the interface endpoints
+        "Resolver",  # NiFi's on-premise name from inside the VPC
+        "cost allocation tag",
+        ".terraform.lock.hcl",
+        "terraform providers lock -platform=linux_amd64 -platform=linux_arm64 -platform=darwin_arm64",
+        "cannot be run here",  # terraform validate/plan/apply
+    ):
+        assert needed in readme, needed
+
+
 # --- landing bucket ---------------------------------------------------------------
 
 
