@@ -86,6 +86,29 @@ def module_dir(caller: Config, call: dict[str, Any]) -> Path:
     return (caller.path / call["source"]).resolve()
 
 
+# --- declarations ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=IDS)
+def test_nothing_is_declared_twice(path):
+    c = config(path)
+    for kind in ("resource", "data", "variable", "output", "module"):
+        labels = [label for parsed in c.files.values() for label in blocks_list(parsed, kind)]
+        assert len(labels) == len(set(labels)), (
+            f"{c.name}: {kind} declared twice: {sorted(x for x in labels if labels.count(x) > 1)}"
+        )
+    local_names = [k for parsed in c.files.values() for block in parsed.get("locals", []) for k in block]
+    assert len(local_names) == len(set(local_names)), f"{c.name}: a local declared twice"
+
+
+def blocks_list(parsed: dict[str, Any], kind: str) -> list[tuple[str, ...]]:
+    found = []
+    for block in parsed.get(kind, []):
+        for label, body in block.items():
+            found += [(label, name) for name in body] if kind in {"resource", "data"} else [(label,)]
+    return found
+
+
 # --- var., local., resources, data sources ------------------------------------------------------
 
 
