@@ -15,7 +15,11 @@ MODULES = TERRAFORM / "modules"
 
 def _clean(value: Any) -> Any:
     if isinstance(value, dict):
-        return {_unquote(k): _clean(v) for k, v in value.items() if k not in {"__is_block__", "__start_line__", "__end_line__"}}
+        return {
+            _unquote(k): _clean(v)
+            for k, v in value.items()
+            if k not in {"__is_block__", "__start_line__", "__end_line__", "__comments__"}
+        }
     if isinstance(value, list):
         return [_clean(v) for v in value]
     if isinstance(value, str):
@@ -75,3 +79,39 @@ def conditions(statement: dict[str, Any]) -> list[tuple[str, str, list[str]]]:
 
 def refs(expression: str) -> set[str]:
     return set(re.findall(r"var\.[a-z_]+", expression))
+
+
+ENVS = TERRAFORM / "envs"
+
+
+@cache
+def load_file(path: Path) -> dict[str, Any]:
+    """Any .tf file (a module's, an environment's), cleaned like load()."""
+    with open(path, encoding="utf-8") as handle:
+        return _clean(hcl2.load(handle))
+
+
+def blocks(config: dict[str, Any], kind: str) -> dict[tuple[str, ...], dict[str, Any]]:
+    """Labelled blocks of one kind: resource/data -> (type, name), variable/output/module -> (name,)."""
+    found: dict[tuple[str, ...], dict[str, Any]] = {}
+    for block in config.get(kind, []):
+        for label, body in block.items():
+            if kind in {"resource", "data"}:
+                for name, inner in body.items():
+                    found[(label, name)] = inner
+            else:
+                found[(label,)] = body
+    return found
+
+
+def strings(value: Any, skip: frozenset[str] = frozenset({"description"})) -> list[str]:
+    """Every string in a parsed block, except the values of `skip` keys (prose, not expressions)."""
+    if isinstance(value, dict):
+        return [s for k, v in value.items() if k not in skip for s in strings(v, skip)]
+    if isinstance(value, list):
+        return [s for v in value for s in strings(v, skip)]
+    return [value] if isinstance(value, str) else []
+
+
+def version_tuple(version: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in version.split("."))

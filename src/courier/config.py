@@ -149,6 +149,9 @@ class Settings:
 
     archive_bucket: str = _setting(None, _text, "S3 bucket that receives the bundles.", required=True)
     nifi_url: str = _setting(None, _text, "NiFi ListenHTTP/HandleHttpRequest URL bundles are POSTed to.", required=True)
+    name: str = _setting(
+        "courier", _text, "Prefix of courier's AWS resource names: courier-<environment> as the Terraform makes them."
+    )
     landing_bucket: str | None = _setting(
         None,
         _text,

@@ -8,6 +8,10 @@ fails when the Terraform and this module drift apart.
 
 from __future__ import annotations
 
+# The local stack's names start with NAME_PREFIX; on AWS each environment's start with
+# courier-<environment> instead (courier-prod-queue, ...; infra/terraform/modules/pipeline),
+# and operator commands take that prefix from COURIER_NAME.
+NAME_PREFIX = "courier"
 LANDING_BUCKET = "courier-landing"
 ARCHIVE_BUCKET = "courier-archive"
 QUEUE = "courier-queue"
@@ -17,6 +21,16 @@ BREAKER_TABLE = "courier-breaker"
 SECRET_ID = "courier/nifi"
 FUNCTION_NAME = "courier-aggregator"
 FUNCTION_HANDLER = "courier.handler.lambda_handler"
+
+
+def with_prefix(name: str, prefix: str) -> str:
+    """One of the names above under an environment's prefix.
+
+    >>> with_prefix(QUEUE, "courier-prod"), with_prefix(SECRET_ID, "courier-prod")
+    ('courier-prod-queue', 'courier-prod/nifi')
+    """
+    return prefix + name.removeprefix(NAME_PREFIX)
+
 
 # The breaker table's schema is Powertools' circuit breaker persistence default.
 BREAKER_KEY = "id"

@@ -47,6 +47,7 @@ class StatusSources:
     mapping_uuid: str | None = None
     local: LocalSources | None = None
     metrics: Metrics | None = None
+    queue_name: str = QUEUE  # the CloudWatch dimension of the queue's age (courier-<env>-queue on AWS)
 
 
 def breaker_state(breaker_table: BreakerTable) -> str:
@@ -121,5 +122,5 @@ def gather(sources: StatusSources) -> dict[str, Any]:
         status.update(local_delivery(sources.local))
     elif sources.metrics is not None:
         status.update(cloudwatch_delivery(sources.metrics))
-        status["oldest_message_age_seconds"] = oldest_message_age_seconds(sources.metrics, QUEUE)
+        status["oldest_message_age_seconds"] = oldest_message_age_seconds(sources.metrics, sources.queue_name)
     return status

@@ -162,3 +162,18 @@ def test_slo_report_against_aws_without_credentials_is_one_line(tmp_path, monkey
     assert result.exit_code == ExitCode.ERROR and isinstance(result.exception, SystemExit)  # an exit, not a traceback
     (line,) = result.output.strip().splitlines()
     assert line.startswith("error: could not read the DeliveryLatency metric: ") and "no AWS credentials found" in line
+
+
+def test_on_aws_the_names_carry_the_environment_from_courier_name(tmp_path, clean_courier_env):
+    """The Terraform names every resource courier-<env>-...; the commands find them by COURIER_NAME."""
+    from courier.resources import BREAKER_TABLE, DLQ, FUNCTION_NAME, QUEUE
+
+    prod = Context.load(tmp_path, environ={"COURIER_NAME": "courier-prod"})
+    assert [prod.aws_name(n) for n in (QUEUE, DLQ, FUNCTION_NAME, BREAKER_TABLE)] == [
+        "courier-prod-queue",
+        "courier-prod-dlq",
+        "courier-prod-aggregator",
+        "courier-prod-breaker",
+    ]
+    unset = Context.load(tmp_path, environ={})
+    assert unset.aws_name(QUEUE) == QUEUE  # the local stack's names

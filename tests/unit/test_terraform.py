@@ -82,6 +82,19 @@ def test_envs_share_one_layout_and_differ_only_in_env_tf():
         assert {p.name for p in (ENVS / env).glob("*.tf") if not p.is_symlink()} == {"env.tf"}
 
 
+def test_the_readme_lists_the_prerequisites_and_what_is_not_checked_here():
+    readme = (MODULES.parent / "README.md").read_text()
+    for needed in (
+        "enableDnsSupport",  # private DNS of the interface endpoints
+        "Resolver",  # NiFi's on-premise name from inside the VPC
+        "cost allocation tag",
+        ".terraform.lock.hcl",
+        "terraform providers lock -platform=linux_amd64 -platform=linux_arm64 -platform=darwin_arm64",
+        "cannot be run here",  # terraform validate/plan/apply
+    ):
+        assert needed in readme, needed
+
+
 # --- landing bucket ---------------------------------------------------------------
 
 
@@ -161,6 +174,24 @@ def test_archive_moves_bundles_to_deep_archive_and_writer_only_puts():
     assert "s3:RestoreObject" in sids["ReplayMayReadAndRestore"]["actions"]
 
 
+def test_the_archive_writer_puts_only_bundles_and_index_lines():
+    from courier.bundle import INDEX_PREFIX
+    from courier.config import Settings, read_setting
+
+    bundles = read_setting(Settings, "archive_prefix", {})
+    assert (default("archive_bucket", "bundle_prefix"), default("archive_bucket", "index_prefix")) == (bundles, INDEX_PREFIX)
+    prefixes = ["${aws_s3_bucket.this.arn}/${var.bundle_prefix}/*", "${aws_s3_bucket.this.arn}/${var.index_prefix}/*"]
+    sids = by_sid("archive_bucket")
+    assert sids["WriterMayOnlyPut"]["resources"] == prefixes
+    elsewhere = sids["WriterMayNotPutElsewhere"]
+    assert elsewhere["effect"] == "Deny" and elsewhere["not_resources"] == prefixes
+    assert set(elsewhere["actions"]) == set(sids["WriterMayOnlyPut"]["actions"])
+    # The role's own statement names the same two prefixes (the code's defaults).
+    role = by_sid("aggregator")["WriteBundlesAndIndexOnly"]
+    assert role["resources"] == [f"${{var.archive_bucket_arn}}/{bundles}/*", f"${{var.archive_bucket_arn}}/{INDEX_PREFIX}/*"]
+    assert "COURIER_ARCHIVE_PREFIX" not in _environment("aggregator")  # the default is what is deployed
+
+
 def test_an_undelivered_bundle_stays_readable_for_its_resend():
     rules = {rule["id"]: rule for rule in resources("archive_bucket")[("aws_s3_bucket_lifecycle_configuration", "this")]["rule"]}
     delivered = rules["delivered-bundles-to-deep-archive"]["filter"][0]["and"][0]
@@ -176,6 +207,23 @@ def test_an_undelivered_bundle_stays_readable_for_its_resend():
     assert read["actions"] == ["s3:GetObject"] and read["resources"] == ["${aws_s3_bucket.this.arn}/${var.bundle_prefix}/*"]
     role = by_sid("aggregator")["ReadArchivedBundlesToResend"]
     assert role["actions"] == ["s3:GetObject"] and role["resources"] == ["${var.archive_bucket_arn}/bundles/*"]
+
+
+def test_small_bundles_reach_deep_archive_too():
+    """S3's default since 2024 keeps objects under 128 KB out of every transition; a quiet hour's
+    bundle must still move, so the archive sets the default size rule deliberately."""
+    lifecycle = resources("archive_bucket")[("aws_s3_bucket_lifecycle_configuration", "this")]
+    assert lifecycle["transition_default_minimum_object_size"] == "varies_by_storage_class"
+    text = (MODULES / "archive_bucket" / "main.tf").read_text()
+    assert "128 KB" in text and "40 KB" in text  # the why and the per-object trade-off are written down
+
+
+@pytest.mark.parametrize("module", ["landing_bucket", "archive_bucket"])
+def test_every_lifecycle_rule_has_a_non_empty_filter(module):
+    # `filter {}` makes newer providers warn (and will become an error); `filter { prefix = "" }` says "all".
+    for rule in resources(module)[("aws_s3_bucket_lifecycle_configuration", "this")]["rule"]:
+        (flt,) = rule["filter"]
+        assert flt, f"{module}: rule {rule['id']} has an empty filter"
 
 
 # --- queue ------------------------------------------------------------------------------
@@ -319,6 +367,18 @@ def test_notification_source_validation_accepts_one_mode_at_a_time(value, tmp_pa
     assert (plan.returncode == 0) is NOTIFICATION_SOURCES[value], plan.stderr
 
 
+@pytest.mark.parametrize(("document", "queue"), [("this", "this"), ("dlq", "dlq")])
+def test_both_queues_deny_every_action_without_tls(document, queue):
+    deny = by_sid("queue", document)["DenyInsecureTransport"]
+    assert deny["effect"] == "Deny" and deny["actions"] == ["sqs:*"]
+    assert deny["resources"] == [f"${{aws_sqs_queue.{queue}.arn}}"]
+    assert deny["principals"][0] == {"type": "*", "identifiers": ["*"]}
+    assert ("Bool", "aws:SecureTransport", ["false"]) in [(c["test"], c["variable"], c["values"]) for c in deny["condition"]]
+    attached = resources("queue")[("aws_sqs_queue_policy", document)]
+    assert attached["queue_url"] == f"${{aws_sqs_queue.{queue}.id}}"
+    assert attached["policy"] == f"${{data.aws_iam_policy_document.{document}.json}}"
+
+
 # --- state tables -------------------------------------------------------------------------
 
 
@@ -376,13 +436,103 @@ def allow_statements(module: str) -> list[dict]:
     return [s for s in policy(module) if s.get("effect", "Allow") == "Allow"]
 
 
-@pytest.mark.parametrize("module", ["aggregator", "breaker_controller"])
+FUNCTION_MODULES = ["aggregator", "breaker_controller"]
+
+# The only `*` resource a function role may hold: EC2's Describe actions that Lambda needs for the
+# function's ENIs support no resource-level permissions, so AWS accepts nothing but "*" for them.
+STAR_ONLY_ACTIONS = {"ec2:DescribeNetworkInterfaces", "ec2:DescribeSubnets"}
+
+
+def _attached_to_function_role(module: str) -> dict[tuple[str, str], dict]:
+    """Every policy resource (inline or managed attachment) on the function's role."""
+    return {
+        key: body
+        for key, body in resources(module).items()
+        if key[0] in {"aws_iam_role_policy", "aws_iam_role_policy_attachment", "aws_iam_role_policies_exclusive"}
+        and re.fullmatch(r"\$\{aws_iam_role\.this\.(id|name)\}", str(body.get("role", body.get("role_name", ""))))
+    }
+
+
+def function_role_statements(module: str) -> list[dict]:
+    """The Allow statements of every inline policy on the function's role."""
+    found = []
+    for (rtype, _), body in _attached_to_function_role(module).items():
+        if rtype != "aws_iam_role_policy":
+            continue
+        document = re.fullmatch(r"\$\{data\.aws_iam_policy_document\.(\w+)\.json\}", body["policy"]).group(1)
+        found += [s for s in policy(module, document) if s.get("effect", "Allow") == "Allow"]
+    return found
+
+
+@pytest.mark.parametrize("module", FUNCTION_MODULES)
+def test_function_roles_hold_no_managed_policy(module):
+    # A managed policy's document is not in this repository, so nothing here could check it;
+    # AWSLambdaVPCAccessExecutionRole, for one, grants the ENI actions and logs on `*`.
+    attached = {k: v for k, v in _attached_to_function_role(module).items() if k[0] != "aws_iam_role_policy"}
+    assert not attached, f"{module}: managed policies {attached}"
+    assert not any(t == "aws_iam_role" and "managed_policy_arns" in b for (t, _), b in resources(module).items())
+
+
+@pytest.mark.parametrize("module", FUNCTION_MODULES)
 def test_roles_are_least_privilege(module):
-    for statement in allow_statements(module):
+    statements = function_role_statements(module)
+    assert {s["sid"] for s in statements} >= {s["sid"] for s in allow_statements(module)}  # this one and vpc
+    for statement in statements:
         for action in statement["actions"]:
             assert "*" not in action, f"{module}: wildcard action {action}"
-        for resource in statement["resources"]:
-            assert resource != "*" and not resource.endswith(":*:*"), f"{module}: wildcard resource {resource}"
+        listed = statement["resources"]
+        # A list, or one expression that builds the list (concat(...), local.subnet_arns).
+        for resource in [listed] if isinstance(listed, str) else listed:
+            if resource == "*":
+                assert set(statement["actions"]) <= STAR_ONLY_ACTIONS, f"{module}: `*` for {statement['actions']}"
+                continue
+            assert '"*"' not in resource and not resource.endswith(":*:*"), f"{module}: wildcard resource {resource}"
+    # The exception is written down where it is made.
+    assert "support no resource-level permissions" in (MODULES / module / "main.tf").read_text()
+
+
+@pytest.mark.parametrize("module", FUNCTION_MODULES)
+def test_function_enis_only_in_its_subnets_with_its_group(module):
+    sids = by_sid(module, "vpc")
+    create = sids["CreateEnisOnlyInOwnSubnetsWithOwnGroup"]
+    assert create["actions"] == ["ec2:CreateNetworkInterface"]
+    expected = '${concat(["${local.ec2_arn}:network-interface/*", aws_security_group.this.arn], local.subnet_arns)}'
+    assert create["resources"] == expected
+    assert locals_(module)["subnet_arns"] == '${[for id in var.subnet_ids : "${local.ec2_arn}:subnet/${id}"]}'
+    manage = sids["ManageEnisOnlyInOwnSubnets"]
+    assert manage["resources"] == ["${local.ec2_arn}:network-interface/*"]
+    assert [(c["test"], c["variable"], c["values"]) for c in manage["condition"]] == [
+        ("ArnEquals", "ec2:Subnet", "${local.subnet_arns}")
+    ]
+    describe = sids["DescribeActionsTakeOnlyStar"]
+    assert describe["resources"] == ["*"] and set(describe["actions"]) == STAR_ONLY_ACTIONS
+    # Everything AWSLambdaVPCAccessExecutionRole grants for ENIs is covered, and nothing else.
+    actions = {a for s in sids.values() for a in s["actions"]}
+    assert actions == {
+        "ec2:CreateNetworkInterface",
+        "ec2:DescribeNetworkInterfaces",
+        "ec2:DescribeSubnets",
+        "ec2:DeleteNetworkInterface",
+        "ec2:AssignPrivateIpAddresses",
+        "ec2:UnassignPrivateIpAddresses",
+    }
+
+
+@pytest.mark.parametrize("module", ["aggregator", "breaker_controller", "monitoring", "secrets"])
+def test_whatever_uses_a_role_waits_for_its_policies(module):
+    """A function (or deployment group) created before its role's policies fails, or starts
+    without its rights: IAM is not ordered by the references alone."""
+    r = resources(module)
+    for key, body in r.items():
+        used_roles = set(re.findall(r"aws_iam_role\.(\w+)\.arn", str({k: v for k, v in body.items() if k != "depends_on"})))
+        for role in used_roles:
+            policies = {
+                f"${{{t}.{n}}}"
+                for (t, n), b in r.items()
+                if t in {"aws_iam_role_policy", "aws_iam_role_policy_attachment"}
+                and re.search(rf"aws_iam_role\.{role}\.(id|name)", str(b.get("role", "")))
+            }
+            assert policies <= set(body.get("depends_on", [])), f"{module}: {key} must depend on {policies}"
 
 
 def test_aggregator_cannot_change_its_own_configuration():
@@ -544,12 +694,84 @@ def test_controller_runs_in_the_aggregators_subnets_with_its_egress():
     ):
         assert wired[name] == agg[name], name
     # ENIs as the aggregator gets them; and the Lambda API (the mapping) is reachable without a NAT.
-    attachment = controller[("aws_iam_role_policy_attachment", "vpc")]["policy_arn"]
-    assert attachment == aggregator[("aws_iam_role_policy_attachment", "vpc")]["policy_arn"]
-    assert attachment.endswith("service-role/AWSLambdaVPCAccessExecutionRole")
+    assert policy("breaker_controller", "vpc") == policy("aggregator", "vpc")
+    assert locals_("breaker_controller")["subnet_arns"] == locals_("aggregator")["subnet_arns"]
     endpoint = resources("network_endpoints")[("aws_vpc_endpoint", "lambda")]
     assert endpoint["service_name"].endswith(".lambda") and endpoint["vpc_endpoint_type"] == "Interface"
     assert endpoint["security_group_ids"] == ["${aws_security_group.endpoints.id}"]
+
+
+@pytest.mark.parametrize(("service", "resource"), [("s3", "this"), ("dynamodb", "dynamodb")])
+def test_each_gateway_endpoint_is_created_or_the_vpcs_own_is_used(service, resource):
+    switch = f"create_{service}_gateway_endpoint"
+    endpoint = resources("network_endpoints")[("aws_vpc_endpoint", resource)]
+    assert endpoint["count"] == f"${{var.{switch} ? 1 : 0}}" and endpoint["vpc_endpoint_type"] == "Gateway"
+    existing = data_sources("network_endpoints")[("aws_vpc_endpoint", service)]
+    assert existing["count"] == f"${{var.{switch} ? 0 : 1}}"
+    assert existing["filter"][0] == {"name": "vpc-endpoint-type", "values": ["Gateway"]}
+    (check,) = existing["lifecycle"][0]["postcondition"]
+    assert check["condition"] == "${length(setsubtract(var.private_route_table_ids, self.route_table_ids)) == 0}"
+    # Defaulting to create, and settable from each environment.
+    assert default("network_endpoints", switch) is True and default("pipeline", switch) is True
+    assert _pipeline_module("network_endpoints")[switch] == f"${{var.{switch}}}"
+    assert re.search(rf"\b{switch}\s+= optional\(bool, true\)", (ENVS / "_shared" / "variables.tf").read_text())
+    assert f"var.settings.{switch}" in (ENVS / "_shared" / "main.tf").read_text()
+    # The functions' egress uses the service's prefix list, the same for either endpoint.
+    (output,) = [
+        b[f"{service}_prefix_list_id"]
+        for b in load("network_endpoints", "outputs.tf")["output"]
+        if f"{service}_prefix_list_id" in b
+    ]
+    assert output["value"] == f"${{data.aws_prefix_list.{service}.id}}"
+    assert data_sources("network_endpoints")[("aws_prefix_list", service)]["name"] == f"com.amazonaws.${{var.region}}.{service}"
+
+
+# Each endpoint: its policy document, the service's action prefix, and the pipeline inputs that
+# name courier's resources of that service.
+ENDPOINTS = {
+    ("aws_vpc_endpoint", "this"): ("s3", "s3:", {"landing_bucket_arn", "archive_bucket_arn"}),
+    ("aws_vpc_endpoint", "dynamodb"): ("dynamodb", "dynamodb:", {"table_arns"}),
+    ("aws_vpc_endpoint", "secretsmanager"): ("secretsmanager", "secretsmanager:", {"secret_arn"}),
+    ("aws_vpc_endpoint", "sqs"): ("sqs", "sqs:", {"queue_arn"}),
+    ("aws_vpc_endpoint", "lambda"): ("lambda", "lambda:", {"event_source_mapping_arn"}),
+}
+
+
+def test_every_endpoint_has_a_policy_for_courier_only():
+    r = resources("network_endpoints")
+    assert {k for k in r if k[0] == "aws_vpc_endpoint"} == set(ENDPOINTS)
+    wired = _pipeline_module("network_endpoints")
+    for key, (document, prefix, inputs) in ENDPOINTS.items():
+        assert r[key]["policy"] == f"${{data.aws_iam_policy_document.{document}.json}}", key
+        (statement,) = policy("network_endpoints", document)
+        assert statement.get("effect", "Allow") == "Allow" and all(a.startswith(prefix) for a in statement["actions"])
+        assert not any("*" in a for a in statement["actions"])
+        # Only courier's resources (the module's inputs), and only for this account's principals.
+        named = set(re.findall(r"var\.(\w+)", _with_locals("network_endpoints", str(statement["resources"]))))
+        assert named == inputs, (document, named)
+        assert ("StringEquals", "aws:PrincipalAccount") in {(c["test"], c["variable"]) for c in statement["condition"]}
+        assert statement["principals"] == [{"type": "AWS", "identifiers": ["*"]}]
+        for name in inputs:
+            assert "module." in str(wired[name]) or "var." in str(wired[name]), name
+    assert wired["table_arns"] == ["${module.state_tables.idempotency_table_arn}", "${module.state_tables.breaker_table_arn}"]
+    assert wired["event_source_mapping_arn"] == "${module.aggregator.event_source_mapping_arn}"
+    assert wired["secret_arn"] == "${module.secrets.arn}" and wired["queue_arn"] == "${module.queue.queue_arn}"
+    assert wired["landing_bucket_arn"] == _pipeline_module("aggregator")["landing_bucket_arn"]
+    assert wired["archive_bucket_arn"] == _pipeline_module("aggregator")["archive_bucket_arn"]
+
+
+def test_endpoint_policies_let_through_everything_the_functions_do():
+    """A function's call that its endpoint's policy does not allow fails in AWS as surely as a
+    missing role permission: the endpoint policy must cover the union of both roles' actions."""
+    allowed = {prefix: set(policy("network_endpoints", doc)[0]["actions"]) for doc, prefix, _ in ENDPOINTS.values()}
+    for module in FUNCTION_MODULES:
+        for statement in policy(module):
+            if statement.get("effect", "Allow") != "Allow":
+                continue
+            for action in statement["actions"]:
+                prefix = action.split(":")[0] + ":"
+                if prefix in allowed:
+                    assert action in allowed[prefix], f"{module} uses {action}, which its endpoint refuses"
 
 
 def test_handlers_named_in_terraform_exist():
@@ -565,6 +787,14 @@ def test_secret_rotates_on_a_schedule():
     rotation = resources("secrets")[("aws_secretsmanager_secret_rotation", "this")]
     assert rotation["rotation_lambda_arn"] == "${var.rotation_lambda_arn}"
     assert rotation["rotation_rules"][0]["automatically_after_days"] == "${var.rotation_days}"
+
+
+def test_apply_does_not_rotate_a_secret_that_has_no_value_yet():
+    rotation = resources("secrets")[("aws_secretsmanager_secret_rotation", "this")]
+    assert rotation["rotate_immediately"] is False  # the provider's default is true
+    assert "aws_secretsmanager_secret_version" not in {t for t, _ in resources("secrets")}  # no value in the state
+    readme = (MODULES.parent / "README.md").read_text()
+    assert "secretsmanager.amazonaws.com" in readme and "lambda:InvokeFunction" in readme  # the invoke permission
 
 
 def test_alarms_cover_backlog_expiry_dlq_errors_breaker_slo_and_auth():
@@ -583,7 +813,94 @@ def test_alarms_cover_backlog_expiry_dlq_errors_breaker_slo_and_auth():
     assert "ANOMALY_DETECTION_BAND" in str(alarms["traffic_anomaly"]["metric_query"])
     assert "NumberOfMessagesSent" in str(alarms["traffic_anomaly"]["metric_query"])
     assert ("aws_cloudwatch_composite_alarm", "this") in r and ("aws_budgets_budget", "this") in r
-    assert ("aws_cloudwatch_dashboard", "this") in r and r[("aws_sns_topic", "this")]["kms_master_key_id"] == "alias/aws/sns"
+    assert ("aws_cloudwatch_dashboard", "this") in r
+
+
+def test_alarms_and_budgets_can_publish_to_the_encrypted_topic():
+    r = resources("monitoring")
+    # A customer-managed key: alias/aws/sns cannot let CloudWatch or Budgets encrypt a message.
+    assert r[("aws_sns_topic", "this")]["kms_master_key_id"] == "${aws_kms_key.alerts.arn}"
+    key = r[("aws_kms_key", "alerts")]
+    assert key["enable_key_rotation"] is True and key["policy"] == "${data.aws_iam_policy_document.alerts_key.json}"
+    key_policy = by_sid("monitoring", "alerts_key")
+    for sid, service in (("CloudWatchAlarmsEncryptNotifications", "cloudwatch"), ("BudgetsEncryptNotifications", "budgets")):
+        statement = key_policy[sid]
+        assert statement["principals"][0] == {"type": "Service", "identifiers": [f"{service}.amazonaws.com"]}
+        assert set(statement["actions"]) == {"kms:GenerateDataKey*", "kms:Decrypt"}
+    assert "root" in key_policy["AccountAdministersTheKey"]["principals"][0]["identifiers"][0]  # the key stays manageable
+    # The topic policy lets both services of this account publish; the budget waits for it.
+    topic = by_sid("monitoring", "topic")
+    assert r[("aws_sns_topic_policy", "this")]["policy"] == "${data.aws_iam_policy_document.topic.json}"
+    for sid, service in (("CloudWatchAlarmsPublish", "cloudwatch"), ("BudgetsPublish", "budgets")):
+        statement = topic[sid]
+        assert statement["actions"] == ["sns:Publish"] and statement["resources"] == ["${aws_sns_topic.this.arn}"]
+        assert statement["principals"][0]["identifiers"] == [f"{service}.amazonaws.com"]
+        assert ("StringEquals", "aws:SourceAccount") in {(c["test"], c["variable"]) for c in statement["condition"]}
+    assert "${aws_sns_topic_policy.this}" in r[("aws_budgets_budget", "this")]["depends_on"]
+    # Every alarm, the composite and the budget notify that topic and no other.
+    for (rtype, name), body in r.items():
+        for actions in ("alarm_actions", "ok_actions"):
+            if actions in body:
+                assert body[actions] == "${local.alarm_topic}", f"{rtype}.{name}"
+    assert locals_("monitoring")["alarm_topic"] == ["${aws_sns_topic.this.arn}"]
+    for notification in r[("aws_budgets_budget", "this")]["notification"]:
+        assert notification["subscriber_sns_topic_arns"] == ["${aws_sns_topic.this.arn}"]
+
+
+# The design's section 7 (GBP per month at 10 files/s) for what carries the application tag, plus
+# the interface endpoints this Terraform adds (infra/terraform/README.md's cost table).
+DESIGN_TAGGED_GBP = {"s3_landing": 120, "s3_archive": 1, "sqs": 8, "lambda": 3, "dynamodb": 5, "cloudwatch": 12}
+INTERFACE_ENDPOINTS_GBP = 42
+
+
+def test_the_budget_sees_courier_costs_and_follows_the_design_in_gbp():
+    r = resources("monitoring")
+    budget = r[("aws_budgets_budget", "this")]
+    # Only what carries application = courier, and that tag is activated for cost allocation.
+    tag_filter = '${format("user:%s$%s", var.cost_tag_key, var.cost_tag_value)}'
+    assert budget["cost_filter"][0] == {"name": "TagKeyValue", "values": [tag_filter]}
+    tag = r[("aws_ce_cost_allocation_tag", "application")]
+    assert (tag["tag_key"], tag["status"]) == ("${var.cost_tag_key}", "Active")
+    assert tag["count"] == "${var.manage_cost_allocation_tag ? 1 : 0}"
+    assert default("monitoring", "manage_cost_allocation_tag") is default("pipeline", "manage_cost_allocation_tag") is True
+    assert "${aws_ce_cost_allocation_tag.application}" in budget["depends_on"]
+    wired = _pipeline_module("monitoring")
+    assert (wired["cost_tag_key"], wired["cost_tag_value"]) == ("application", "${local.application}")
+    assert locals_("pipeline")["application"] == "courier" and "application = local.application" in locals_("pipeline")["tags"]
+    # Amounts are GBP, converted into the unit Budgets accepts.
+    assert budget["limit_amount"] == "${tostring(ceil(var.monthly_budget_amount * var.gbp_exchange_rate))}"
+    assert budget["limit_unit"] == "${var.budget_currency}" and default("monitoring", "budget_currency") == "USD"
+    assert "GBP" in variables("monitoring")["monthly_budget_amount"]["description"]
+    # The thresholds: the 80% actual alert stays quiet at the design's expected prod cost, and fires above it.
+    expected = sum(DESIGN_TAGGED_GBP.values()) + INTERFACE_ENDPOINTS_GBP
+    actual, forecast = sorted(n["threshold"] for n in budget["notification"])
+    assert (actual, forecast) == (80, 100)
+    prod = ENV_VALUES["prod"]["monthly_budget_amount"]
+    assert expected <= prod * actual / 100 <= 1.1 * expected
+    assert ENV_VALUES["staging"]["monthly_budget_amount"] < prod
+    assert default("monitoring", "monthly_budget_amount") == default("pipeline", "monthly_budget_amount") == prod
+
+
+def test_a_backlog_of_an_hours_worth_of_files_alarms():
+    """NFR-04: "Alerts will trigger if the backlog exceeds 1 hour's worth of data" - by count too, not only by age."""
+    alarm = resources("monitoring")[("aws_cloudwatch_metric_alarm", "backlog_depth")]
+    queries = {q["id"]: q for q in alarm["metric_query"]}
+    assert queries["backlog"]["expression"] == "visible + in_flight" and queries["backlog"]["return_data"] is True
+    metrics = {i: queries[i]["metric"][0] for i in ("visible", "in_flight")}
+    assert metrics["visible"]["metric_name"] == "ApproximateNumberOfMessagesVisible"
+    assert metrics["in_flight"]["metric_name"] == "ApproximateNumberOfMessagesNotVisible"  # parked messages are in flight
+    assert all(m["dimensions"] == {"QueueName": "${var.queue_name}"} and m["namespace"] == "AWS/SQS" for m in metrics.values())
+    assert (alarm["threshold"], alarm["comparison_operator"]) == ("${var.expected_files_per_hour}", "GreaterThanThreshold")
+    design_files_per_second = 10  # section 1: ~864,000 objects per day
+    assert default("monitoring", "expected_files_per_hour") == default("pipeline", "expected_files_per_hour")
+    assert default("pipeline", "expected_files_per_hour") == design_files_per_second * 3600 == 864_000 // 24
+    assert _pipeline_module("monitoring")["expected_files_per_hour"] == "${var.expected_files_per_hour}"
+    assert alarm["alarm_actions"] == "${local.alarm_topic}" and "runbooks/backlog" in alarm["alarm_description"]
+    assert "backlog_depth" in resources("monitoring")[("aws_cloudwatch_composite_alarm", "this")]["alarm_rule"]
+    # Far above what normal processing keeps in flight: every concurrent batch full at once.
+    assert default("aggregator", "maximum_concurrency") * default("aggregator", "batch_size") < default(
+        "pipeline", "expected_files_per_hour"
+    )
 
 
 def test_breaker_alarm_needs_the_circuit_open_in_3_of_5_minutes_or_the_controller_silent():
@@ -601,8 +918,8 @@ def test_breaker_alarm_needs_the_circuit_open_in_3_of_5_minutes_or_the_controlle
 
     assert STATE_VALUE[OPEN] == alarm["threshold"] and max(STATE_VALUE.values()) == alarm["threshold"]
     # The CodeDeploy canary and the composite alarm still use it, by its name.
-    assert alarm["alarm_name"] == "${var.name}-breaker-open"
-    assert "${var.name}-breaker-open" in _pipeline_module("aggregator")["rollback_alarm_names"]
+    assert alarm["alarm_name"] == "${var.name}-breaker-open" and _pipeline_module("monitoring")["name"] == "${local.name}"
+    assert "${local.name}-breaker-open" in _pipeline_module("aggregator")["rollback_alarm_names"]
 
 
 def test_alarm_metrics_are_ones_the_code_emits():
@@ -614,6 +931,7 @@ def test_alarm_metrics_are_ones_the_code_emits():
         if metric in {
             "ApproximateAgeOfOldestMessage",
             "ApproximateNumberOfMessagesVisible",
+            "ApproximateNumberOfMessagesNotVisible",
             "Errors",
             "Throttles",
             "NumberOfMessagesSent",
@@ -625,10 +943,15 @@ def test_alarm_metrics_are_ones_the_code_emits():
 # --- drift between the local stack and the Terraform defaults -------------------------------------
 
 
+# The local stack's name prefix: the pipeline's names with `courier` where an environment has
+# courier-<environment> (modules/pipeline: name = coalesce(var.name, "courier-${var.environment}")).
+LOCAL_STACK_PREFIX = "courier"
+
+
 def test_local_stack_uses_the_terraform_names_and_settings():
     pipeline = load("pipeline")
     text = (MODULES / "pipeline" / "main.tf").read_text()
-    name = default("pipeline", "name")
+    name = LOCAL_STACK_PREFIX
     names = {
         "queue": f"{name}-queue",
         "dlq": f"{name}-dlq",
@@ -636,7 +959,7 @@ def test_local_stack_uses_the_terraform_names_and_settings():
         "breaker": f"{name}-breaker",
         "secret": f"{name}/nifi",
     }
-    assert '"${var.name}-queue"' in text and '"${var.name}-dlq"' in text and '"${var.name}/nifi"' in text
+    assert '"${local.name}-queue"' in text and '"${local.name}-dlq"' in text and '"${local.name}/nifi"' in text
     assert (names["queue"], names["dlq"]) == (provision.QUEUE, provision.DLQ)
     assert (names["idempotency"], names["breaker"]) == (provision.IDEMPOTENCY_TABLE, provision.BREAKER_TABLE)
     assert names["secret"] == provision.SECRET_ID
@@ -644,6 +967,84 @@ def test_local_stack_uses_the_terraform_names_and_settings():
     assert default("state_tables", "breaker_table_name") == provision.BREAKER_TABLE
     assert default("secrets", "name") == provision.SECRET_ID
     assert pipeline["module"]  # parsed
+
+
+# --- staging and prod can share an account: every name carries the environment --------------------
+
+# Resources whose name must be unique in an account and region (or in a shared VPC), and the argument
+# that names them.
+ACCOUNT_SCOPED_NAMES = {
+    "aws_iam_role": "name",
+    "aws_sqs_queue": "name",
+    "aws_dynamodb_table": "name",
+    "aws_secretsmanager_secret": "name",
+    "aws_lambda_function": "function_name",
+    "aws_cloudwatch_log_group": "name",
+    "aws_codedeploy_app": "name",
+    "aws_sns_topic": "name",
+    "aws_kms_alias": "name",
+    "aws_cloudwatch_dashboard": "dashboard_name",
+    "aws_cloudwatch_event_rule": "name",
+    "aws_cloudwatch_metric_alarm": "alarm_name",
+    "aws_cloudwatch_composite_alarm": "alarm_name",
+    "aws_budgets_budget": "name",
+    "aws_security_group": "name",
+    "aws_s3_bucket": "bucket",
+}
+
+
+def _with_locals(module: str, expression: str) -> str:
+    known = locals_(module)
+    return re.sub(r"local\.(\w+)", lambda m: str(known.get(m.group(1), m.group(0))), expression)
+
+
+def test_the_name_prefix_is_courier_and_the_environment():
+    assert variables("pipeline")["name"]["default"] is None
+    assert locals_("pipeline")["name"] == '${coalesce(var.name, "courier-${var.environment}")}'
+    shared = next(iter(hcl2.load(open(ENVS / "_shared" / "main.tf", encoding="utf-8"))["module"][0].values()))
+    assert "name" not in shared and shared["environment"] == "${local.environment}"  # derived, per environment
+    assert {env: f"courier-{env}" for env in ENV_VALUES} == {"staging": "courier-staging", "prod": "courier-prod"}
+
+
+@pytest.mark.parametrize("module", [m for m in MODULE_NAMES if m != "pipeline"])
+def test_every_account_scoped_name_comes_from_an_input_the_pipeline_prefixes(module):
+    call = _pipeline_module(module) if module != "s3_tls_policy" else {}
+    for (rtype, name), body in resources(module).items():
+        if rtype not in ACCOUNT_SCOPED_NAMES:
+            continue
+        expression = _with_locals(module, str(body[ACCOUNT_SCOPED_NAMES[rtype]]))
+        inputs = set(re.findall(r"var\.(\w+)", expression))
+        assert inputs, f"{module}: {rtype}.{name} has a fixed name: {expression}"
+        for variable in inputs:
+            passed = str(call.get(variable, f"default {variables(module)[variable].get('default')}"))
+            assert "local.name" in passed or re.fullmatch(r"\$\{var\.(landing|archive)_bucket_name\}", passed), (
+                f"{module}: {rtype}.{name} is named by var.{variable} = {passed}, which does not carry the environment"
+            )
+
+
+def test_operators_get_the_settings_that_find_an_environments_resources():
+    from courier.config import PREFIX, ControllerSettings, Settings
+
+    (output,) = [b["operator_environment"] for b in load("pipeline", "outputs.tf")["output"] if "operator_environment" in b]
+    keys = set(output["value"])
+    known = {PREFIX + f.upper() for cls in (Settings, ControllerSettings) for f in cls.__dataclass_fields__}
+    assert "COURIER_NAME" in keys and keys - {"COURIER_NAME"} <= known
+    assert {"COURIER_IDEMPOTENCY_TABLE", "COURIER_BREAKER_TABLE", "COURIER_NIFI_SECRET_ID", "COURIER_ARCHIVE_BUCKET"} <= keys
+    assert "COURIER_NAME" in (MODULES.parents[2] / "docs" / "runbooks" / "README.md").read_text()
+
+
+def test_both_bucket_names_must_carry_the_environment():
+    (identity,) = [b for (t, n), b in data_sources("pipeline").items() if (t, n) == ("aws_caller_identity", "current")]
+    (check,) = identity["lifecycle"][0]["precondition"]
+    assert "var.landing_bucket_name" in check["condition"] and "var.archive_bucket_name" in check["condition"]
+    part = re.search(r'regex\("(.*?)", bucket\)', check["condition"]).group(1).replace("${var.environment}", "{env}")
+    for env in ENV_VALUES:
+        pattern = part.replace("{env}", env)
+        assert re.search(pattern, f"example-courier-landing-{env}") and re.search(pattern, f"{env}.archive.example")
+        assert not re.search(pattern, "example-courier-landing") and not re.search(pattern, f"example-non{env}-x")
+    for env in ENV_VALUES:
+        example = (ENVS / env / "terraform.tfvars.example").read_text()
+        assert f'-{env}"' in example
 
 
 # --- the time budget: the relations between timeouts hold for what the Terraform deploys -----------

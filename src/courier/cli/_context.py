@@ -22,7 +22,7 @@ from courier.cli._render import fail, notice
 from courier.config import Settings, read_setting
 from courier.errors import ConfigError
 from courier.replay import parse_when, time_range
-from courier.resources import DLQ, QUEUE
+from courier.resources import DLQ, QUEUE, with_prefix
 from courier.stackfile import FAKE_CREDENTIALS, REGION, STACK_FILE, StackInfo, read_stack_file
 
 StateDir = Annotated[Path, typer.Option("--state-dir", envvar="COURIER_STATE_DIR", help="Where the local stack keeps its state.")]
@@ -143,10 +143,22 @@ class Context:
         """A resource of the local stack by role (``queue_url``, ``breaker_table``, ...); None for AWS."""
         return self.stack.resources.get(role) if self.stack else None
 
+    def aws_name(self, name: str) -> str:
+        """A resource's name as an environment's Terraform made it: COURIER_NAME (``courier-<env>``)
+        in place of the local stack's ``courier`` prefix; unchanged when COURIER_NAME is unset."""
+        try:
+            prefix = self.setting("name")
+        except ConfigError as exc:
+            raise fail(str(exc)) from None
+        return with_prefix(name, prefix)
+
     def queues(self) -> tuple[SQSQueue, SQSQueue]:
         """(main queue, DLQ): the stack's, or looked up by name."""
         sqs = self.clients("sqs")
-        return SQSQueue.named(sqs, QUEUE, self.resource("queue_url")), SQSQueue.named(sqs, DLQ, self.resource("dlq_url"))
+        return (
+            SQSQueue.named(sqs, self.aws_name(QUEUE), self.resource("queue_url")),
+            SQSQueue.named(sqs, self.aws_name(DLQ), self.resource("dlq_url")),
+        )
 
 
 TIME_FORMS = "an ISO date (2026-11-25), an ISO time (2026-11-25T10:00Z, 2026-11-25T10:00:00+01:00) or an HTTP date"

@@ -15,7 +15,7 @@ from courier.cli import _render
 from courier.cli._context import Context, StateDir
 from courier.cli._render import fail
 from courier.errors import CourierError
-from courier.resources import ARCHIVE_BUCKET, BREAKER_TABLE, FUNCTION_NAME
+from courier.resources import ARCHIVE_BUCKET, BREAKER_TABLE, FUNCTION_NAME, QUEUE
 from courier.status import LocalSources, StatusSources, gather
 
 
@@ -46,16 +46,19 @@ def sources(context: Context) -> StatusSources:
     if uuid:
         mapping: LambdaEventSourceMapping | None = LambdaEventSourceMapping(lambda_client, uuid)
     else:
-        mapping = LambdaEventSourceMapping.of_function(lambda_client, FUNCTION_NAME)
+        mapping = LambdaEventSourceMapping.of_function(lambda_client, context.aws_name(FUNCTION_NAME))
+    breaker_table = context.resource("breaker_table") or context.aws_name(BREAKER_TABLE)
     common = {
         "queue": queue,
         "dlq": dlq,
-        "breaker_table": DynamoDBBreakerTable(context.clients("dynamodb"), context.resource("breaker_table") or BREAKER_TABLE),
+        "breaker_table": DynamoDBBreakerTable(context.clients("dynamodb"), breaker_table),
         "mapping": mapping,
         "mapping_uuid": mapping.uuid if mapping else None,
     }
     if context.stack is None:
-        return StatusSources(**common, metrics=CloudWatchMetrics(context.clients("cloudwatch")))
+        return StatusSources(
+            **common, metrics=CloudWatchMetrics(context.clients("cloudwatch")), queue_name=context.aws_name(QUEUE)
+        )
     archive_reader = S3ArchiveReader(context.clients("s3"), context.resource("archive_bucket") or ARCHIVE_BUCKET)
     receiver_admin = HTTPSReceiverAdmin(context.stack.admin_url, context.stack.ca_bundle)
     return StatusSources(**common, local=LocalSources(archive_reader, receiver_admin))

@@ -21,6 +21,13 @@ module "courier" {
   alert_emails            = var.settings.alert_emails
   notification_source     = var.settings.notification_source
 
+  create_s3_gateway_endpoint       = var.settings.create_s3_gateway_endpoint
+  create_dynamodb_gateway_endpoint = var.settings.create_dynamodb_gateway_endpoint
+
+  manage_cost_allocation_tag = var.settings.manage_cost_allocation_tag
+  budget_currency            = var.settings.budget_currency
+  gbp_exchange_rate          = var.settings.gbp_exchange_rate
+
   function_memory_mb    = local.function_memory_mb
   maximum_concurrency   = local.maximum_concurrency
   monthly_budget_amount = local.monthly_budget_amount

@@ -27,5 +27,12 @@ variable "settings" {
       sns_raw_message_delivery = optional(bool, false)
       eventbridge_bus_name     = optional(string)
     }), {})
+    # The VPC's own S3 / DynamoDB gateway endpoints, if it has them (modules/network_endpoints).
+    create_s3_gateway_endpoint       = optional(bool, true)
+    create_dynamodb_gateway_endpoint = optional(bool, true)
+    # The account's billing settings; the defaults suit a standalone account (modules/monitoring).
+    manage_cost_allocation_tag = optional(bool, true)
+    budget_currency            = optional(string, "USD")
+    gbp_exchange_rate          = optional(number, 1.27)
   })
 }

@@ -3,5 +3,5 @@ locals {
   environment           = "prod"
   function_memory_mb    = 1024
   maximum_concurrency   = 10
-  monthly_budget_amount = 250
+  monthly_budget_amount = 250 # GBP, the design's currency (modules/monitoring converts it for AWS Budgets)
 }

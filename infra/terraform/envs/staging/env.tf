@@ -3,5 +3,5 @@ locals {
   environment           = "staging"
   function_memory_mb    = 1024
   maximum_concurrency   = 4
-  monthly_budget_amount = 100
+  monthly_budget_amount = 100 # GBP, the design's currency (modules/monitoring converts it for AWS Budgets)
 }

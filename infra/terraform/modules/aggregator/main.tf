@@ -9,6 +9,8 @@ data "aws_caller_identity" "current" {}
 locals {
   function_arn = "arn:${data.aws_partition.current.partition}:lambda:${data.aws_region.current.name}:${data.aws_caller_identity.current.account_id}:function:${var.name}"
   log_group    = "/aws/lambda/${var.name}"
+  ec2_arn      = "arn:${data.aws_partition.current.partition}:ec2:${data.aws_region.current.name}:${data.aws_caller_identity.current.account_id}"
+  subnet_arns  = [for id in var.subnet_ids : "${local.ec2_arn}:subnet/${id}"]
 }
 
 resource "aws_cloudwatch_log_group" "this" {
@@ -60,9 +62,10 @@ data "aws_iam_policy_document" "this" {
   }
 
   statement {
-    sid       = "WriteBundlesOnly"
+    # Bundles and their index lines (courier.bundle.archive_key / index_key); nothing else.
+    sid       = "WriteBundlesAndIndexOnly"
     actions   = ["s3:PutObject", "s3:PutObjectTagging"]
-    resources = ["${var.archive_bucket_arn}/*"]
+    resources = ["${var.archive_bucket_arn}/bundles/*", "${var.archive_bucket_arn}/index/*"]
   }
 
   statement {
@@ -141,10 +144,51 @@ resource "aws_iam_role_policy" "this" {
   policy = data.aws_iam_policy_document.this.json
 }
 
-# ENI management for VPC functions: AWS's managed policy (its actions do not take resource ARNs).
-resource "aws_iam_role_policy_attachment" "vpc" {
-  role       = aws_iam_role.this.name
-  policy_arn = "arn:${data.aws_partition.current.partition}:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole"
+# ENIs for the VPC function, instead of AWS's managed AWSLambdaVPCAccessExecutionRole, which
+# grants the ENI actions and logs:* on `*` (and would make the scoped OwnLogs statement moot).
+# Lambda creates and deletes the function's ENIs with this role. Scoped as far as EC2 allows:
+# an ENI may be created only in these subnets with this function's security group (EC2
+# authorises the subnet and the security group as resources of CreateNetworkInterface), and
+# deleted or re-addressed only in these subnets (ec2:Subnet, a condition key of the
+# network-interface resource). Not exercised against AWS here (see the README).
+data "aws_iam_policy_document" "vpc" {
+  statement {
+    sid       = "CreateEnisOnlyInOwnSubnetsWithOwnGroup"
+    actions   = ["ec2:CreateNetworkInterface"]
+    resources = concat(["${local.ec2_arn}:network-interface/*", aws_security_group.this.arn], local.subnet_arns)
+  }
+
+  statement {
+    sid       = "ManageEnisOnlyInOwnSubnets"
+    actions   = ["ec2:DeleteNetworkInterface", "ec2:AssignPrivateIpAddresses", "ec2:UnassignPrivateIpAddresses"]
+    resources = ["${local.ec2_arn}:network-interface/*"]
+
+    condition {
+      test     = "ArnEquals"
+      variable = "ec2:Subnet"
+      values   = local.subnet_arns
+    }
+  }
+
+  statement {
+    # The one unavoidable `*`: these Describe actions support no resource-level permissions,
+    # so AWS accepts only "*" as their resource. Limited to this region.
+    sid       = "DescribeActionsTakeOnlyStar"
+    actions   = ["ec2:DescribeNetworkInterfaces", "ec2:DescribeSubnets"]
+    resources = ["*"]
+
+    condition {
+      test     = "StringEquals"
+      variable = "aws:RequestedRegion"
+      values   = [data.aws_region.current.name]
+    }
+  }
+}
+
+resource "aws_iam_role_policy" "vpc" {
+  name   = "${var.name}-vpc-enis"
+  role   = aws_iam_role.this.id
+  policy = data.aws_iam_policy_document.vpc.json
 }
 
 resource "aws_security_group" "this" {
@@ -226,7 +270,8 @@ resource "aws_lambda_function" "this" {
     }
   }
 
-  depends_on = [aws_cloudwatch_log_group.this, aws_iam_role_policy.this]
+  # The role's policies first: Lambda creates the ENIs with them when the function is created.
+  depends_on = [aws_cloudwatch_log_group.this, aws_iam_role_policy.this, aws_iam_role_policy.vpc]
 }
 
 resource "aws_lambda_alias" "this" {
@@ -291,6 +336,9 @@ resource "aws_codedeploy_deployment_group" "this" {
   deployment_group_name  = "${var.name}-live"
   service_role_arn       = aws_iam_role.codedeploy.arn
   deployment_config_name = var.deployment_config_name
+
+  # CodeDeploy checks the role when the group is created: its policy must be attached first.
+  depends_on = [aws_iam_role_policy_attachment.codedeploy]
 
   deployment_style {
     deployment_type   = "BLUE_GREEN"

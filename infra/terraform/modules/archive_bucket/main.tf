@@ -40,6 +40,18 @@ resource "aws_s3_bucket_public_access_block" "this" {
 resource "aws_s3_bucket_lifecycle_configuration" "this" {
   bucket = aws_s3_bucket.this.id
 
+  # Since September 2024 S3 keeps objects under 128 KB out of every lifecycle transition by
+  # default (all_storage_classes_128K), so a small bundle (a quiet hour, a partial batch) would
+  # stay in Standard for ever while the design says every bundle goes to Deep Archive.
+  # varies_by_storage_class lets objects under 128 KB move to the Glacier classes (and only
+  # those). The trade-off, per small bundle: one transition request (about $0.05 per 1,000) and
+  # Deep Archive's 40 KB of per-object overhead (32 KB at the Deep Archive rate, 8 KB at
+  # Standard's), so a bundle of a few KB costs slightly more in Deep Archive than in Standard,
+  # and one of 100 KB pays its transition back in about two years. They are few (a 20-s window at 10 files/s fills bundles of about 2 MB), and one storage
+  # class for all bundles keeps one restore procedure for replay; the index (index/) is not
+  # transitioned at all.
+  transition_default_minimum_object_size = "varies_by_storage_class"
+
   # A bundle stays readable until NiFi acknowledged it: a retry resends the archived bytes,
   # and a restore from Deep Archive takes up to 48 hours. Delivered bundles (tagged by the
   # aggregator) move after deep_archive_after_days; the rest only once no message can name
@@ -103,7 +115,9 @@ resource "aws_s3_bucket_lifecycle_configuration" "this" {
     id     = "abort-incomplete-uploads"
     status = "Enabled"
 
-    filter {}
+    filter {
+      prefix = ""
+    }
 
     abort_incomplete_multipart_upload {
       days_after_initiation = 1
@@ -122,11 +136,31 @@ module "tls" {
 data "aws_iam_policy_document" "this" {
   source_policy_documents = [module.tls.json]
 
+  # The writer puts bundles and their index lines, nothing else, nowhere else.
   statement {
-    sid       = "WriterMayOnlyPut"
-    effect    = "Allow"
-    actions   = ["s3:PutObject", "s3:PutObjectTagging"]
-    resources = ["${aws_s3_bucket.this.arn}/*"]
+    sid     = "WriterMayOnlyPut"
+    effect  = "Allow"
+    actions = ["s3:PutObject", "s3:PutObjectTagging"]
+    resources = [
+      "${aws_s3_bucket.this.arn}/${var.bundle_prefix}/*",
+      "${aws_s3_bucket.this.arn}/${var.index_prefix}/*",
+    ]
+
+    principals {
+      type        = "AWS"
+      identifiers = var.writer_role_arns
+    }
+  }
+
+  # ... and whatever its own role were given later, it cannot put outside those two prefixes.
+  statement {
+    sid     = "WriterMayNotPutElsewhere"
+    effect  = "Deny"
+    actions = ["s3:PutObject", "s3:PutObjectTagging"]
+    not_resources = [
+      "${aws_s3_bucket.this.arn}/${var.bundle_prefix}/*",
+      "${aws_s3_bucket.this.arn}/${var.index_prefix}/*",
+    ]
 
     principals {
       type        = "AWS"

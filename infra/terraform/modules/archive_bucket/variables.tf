@@ -14,6 +14,12 @@ variable "bundle_prefix" {
   default     = "bundles"
 }
 
+variable "index_prefix" {
+  description = "Key prefix of the archive index (courier.bundle.INDEX_PREFIX); the writer may put only under bundle_prefix and this."
+  type        = string
+  default     = "index"
+}
+
 variable "deep_archive_after_days" {
   description = "Days after which a bundle moves to S3 Glacier Deep Archive (NFR-03). Range 0-3650; replays within this window need no restore."
   type        = number

@@ -6,6 +6,13 @@
 # subnets, egress and COURIER_* settings, and read-only rights on what it checks.
 
 data "aws_partition" "current" {}
+data "aws_region" "current" {}
+data "aws_caller_identity" "current" {}
+
+locals {
+  ec2_arn     = "arn:${data.aws_partition.current.partition}:ec2:${data.aws_region.current.name}:${data.aws_caller_identity.current.account_id}"
+  subnet_arns = [for id in var.subnet_ids : "${local.ec2_arn}:subnet/${id}"]
+}
 
 resource "aws_cloudwatch_log_group" "this" {
   # checkov:skip=CKV_AWS_158:Logs carry metadata only; encrypted by CloudWatch's own keys.
@@ -98,10 +105,51 @@ resource "aws_iam_role_policy" "this" {
   policy = data.aws_iam_policy_document.this.json
 }
 
-# ENI management for VPC functions: AWS's managed policy, as the aggregator has it (its actions take no resource ARNs).
-resource "aws_iam_role_policy_attachment" "vpc" {
-  role       = aws_iam_role.this.name
-  policy_arn = "arn:${data.aws_partition.current.partition}:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole"
+# ENIs for the VPC function, instead of AWS's managed AWSLambdaVPCAccessExecutionRole, which
+# grants the ENI actions and logs:* on `*` (and would make the scoped OwnLogs statement moot).
+# Lambda creates and deletes the function's ENIs with this role. Scoped as far as EC2 allows:
+# an ENI may be created only in these subnets with this function's security group (EC2
+# authorises the subnet and the security group as resources of CreateNetworkInterface), and
+# deleted or re-addressed only in these subnets (ec2:Subnet, a condition key of the
+# network-interface resource). Not exercised against AWS here (see the README).
+data "aws_iam_policy_document" "vpc" {
+  statement {
+    sid       = "CreateEnisOnlyInOwnSubnetsWithOwnGroup"
+    actions   = ["ec2:CreateNetworkInterface"]
+    resources = concat(["${local.ec2_arn}:network-interface/*", aws_security_group.this.arn], local.subnet_arns)
+  }
+
+  statement {
+    sid       = "ManageEnisOnlyInOwnSubnets"
+    actions   = ["ec2:DeleteNetworkInterface", "ec2:AssignPrivateIpAddresses", "ec2:UnassignPrivateIpAddresses"]
+    resources = ["${local.ec2_arn}:network-interface/*"]
+
+    condition {
+      test     = "ArnEquals"
+      variable = "ec2:Subnet"
+      values   = local.subnet_arns
+    }
+  }
+
+  statement {
+    # The one unavoidable `*`: these Describe actions support no resource-level permissions,
+    # so AWS accepts only "*" as their resource. Limited to this region.
+    sid       = "DescribeActionsTakeOnlyStar"
+    actions   = ["ec2:DescribeNetworkInterfaces", "ec2:DescribeSubnets"]
+    resources = ["*"]
+
+    condition {
+      test     = "StringEquals"
+      variable = "aws:RequestedRegion"
+      values   = [data.aws_region.current.name]
+    }
+  }
+}
+
+resource "aws_iam_role_policy" "vpc" {
+  name   = "${var.name}-vpc-enis"
+  role   = aws_iam_role.this.id
+  policy = data.aws_iam_policy_document.vpc.json
 }
 
 resource "aws_security_group" "this" {
@@ -187,7 +235,8 @@ resource "aws_lambda_function" "this" {
     )
   }
 
-  depends_on = [aws_cloudwatch_log_group.this, aws_iam_role_policy.this, aws_iam_role_policy_attachment.vpc]
+  # The role's policies first: Lambda creates the ENIs with them when the function is created.
+  depends_on = [aws_cloudwatch_log_group.this, aws_iam_role_policy.this, aws_iam_role_policy.vpc]
 }
 
 resource "aws_cloudwatch_event_rule" "this" {

@@ -8,10 +8,145 @@ locals {
   alarm_topic  = [aws_sns_topic.this.arn]
 }
 
+data "aws_caller_identity" "current" {}
+data "aws_partition" "current" {}
+
+# The alert topic's key. Not AWS's alias/aws/sns: that key's policy cannot be changed, it does not
+# let cloudwatch.amazonaws.com or budgets.amazonaws.com use it, and so no alarm and no budget
+# notification could ever be published to the topic. This key's policy lets both services
+# encrypt the messages they publish (kms:GenerateDataKey*, kms:Decrypt). CodeDeploy does not
+# notify here (the deployment group has no triggers); if it ever does, it needs the same.
+data "aws_iam_policy_document" "alerts_key" {
+  # checkov:skip=CKV_AWS_109:A key policy's Resource "*" is this key itself; the account root keeps administering it (AWS's default key policy), or nobody could.
+  # checkov:skip=CKV_AWS_111:A key policy's Resource "*" is this key itself; the account root keeps administering it (AWS's default key policy), or nobody could.
+  # checkov:skip=CKV_AWS_356:A key policy's Resource "*" is this key itself, the only resource a key policy can name.
+  statement {
+    sid       = "AccountAdministersTheKey"
+    actions   = ["kms:*"]
+    resources = ["*"]
+
+    principals {
+      type        = "AWS"
+      identifiers = ["arn:${data.aws_partition.current.partition}:iam::${data.aws_caller_identity.current.account_id}:root"]
+    }
+  }
+
+  # As AWS documents it for alarm actions on an encrypted topic (no condition: the key serves only this topic).
+  statement {
+    sid       = "CloudWatchAlarmsEncryptNotifications"
+    actions   = ["kms:GenerateDataKey*", "kms:Decrypt"]
+    resources = ["*"]
+
+    principals {
+      type        = "Service"
+      identifiers = ["cloudwatch.amazonaws.com"]
+    }
+  }
+
+  statement {
+    sid       = "BudgetsEncryptNotifications"
+    actions   = ["kms:GenerateDataKey*", "kms:Decrypt"]
+    resources = ["*"]
+
+    principals {
+      type        = "Service"
+      identifiers = ["budgets.amazonaws.com"]
+    }
+
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [data.aws_caller_identity.current.account_id]
+    }
+  }
+}
+
+resource "aws_kms_key" "alerts" {
+  description             = "${var.name} alert topic: CloudWatch alarms and AWS Budgets publish to it"
+  enable_key_rotation     = true
+  deletion_window_in_days = 30
+  policy                  = data.aws_iam_policy_document.alerts_key.json
+  tags                    = var.tags
+}
+
+resource "aws_kms_alias" "alerts" {
+  name          = "alias/${var.name}-alerts"
+  target_key_id = aws_kms_key.alerts.key_id
+}
+
 resource "aws_sns_topic" "this" {
   name              = "${var.name}-alerts"
-  kms_master_key_id = "alias/aws/sns"
+  kms_master_key_id = aws_kms_key.alerts.arn
   tags              = var.tags
+}
+
+# Who may publish: CloudWatch alarms and AWS Budgets of this account (the default topic policy,
+# replaced here, let only the account's own principals). The account keeps managing the topic.
+data "aws_iam_policy_document" "topic" {
+  statement {
+    sid = "AccountManagesTheTopic"
+    actions = [
+      "sns:GetTopicAttributes",
+      "sns:SetTopicAttributes",
+      "sns:AddPermission",
+      "sns:RemovePermission",
+      "sns:DeleteTopic",
+      "sns:Subscribe",
+      "sns:ListSubscriptionsByTopic",
+      "sns:Publish",
+    ]
+    resources = [aws_sns_topic.this.arn]
+
+    principals {
+      type        = "AWS"
+      identifiers = ["arn:${data.aws_partition.current.partition}:iam::${data.aws_caller_identity.current.account_id}:root"]
+    }
+  }
+
+  statement {
+    sid       = "CloudWatchAlarmsPublish"
+    actions   = ["sns:Publish"]
+    resources = [aws_sns_topic.this.arn]
+
+    principals {
+      type        = "Service"
+      identifiers = ["cloudwatch.amazonaws.com"]
+    }
+
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [data.aws_caller_identity.current.account_id]
+    }
+  }
+
+  statement {
+    sid       = "BudgetsPublish"
+    actions   = ["sns:Publish"]
+    resources = [aws_sns_topic.this.arn]
+
+    principals {
+      type        = "Service"
+      identifiers = ["budgets.amazonaws.com"]
+    }
+
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [data.aws_caller_identity.current.account_id]
+    }
+
+    condition {
+      test     = "ArnLike"
+      variable = "aws:SourceArn"
+      values   = ["arn:${data.aws_partition.current.partition}:budgets::${data.aws_caller_identity.current.account_id}:*"]
+    }
+  }
+}
+
+resource "aws_sns_topic_policy" "this" {
+  arn    = aws_sns_topic.this.arn
+  policy = data.aws_iam_policy_document.topic.json
 }
 
 resource "aws_sns_topic_subscription" "email" {
@@ -36,6 +171,55 @@ resource "aws_cloudwatch_metric_alarm" "backlog" {
   alarm_actions       = local.alarm_topic
   ok_actions          = local.alarm_topic
   tags                = var.tags
+}
+
+# NFR-04's other backlog alert: "the backlog exceeds 1 hour's worth of data", by count, not age.
+# Visible plus in-flight: during an outage the aggregator parks messages (invisible for 11 h),
+# so the visible count alone would fall while the backlog grows. Normal processing keeps at most
+# a few batches in flight, far below an hour's worth. Two 5-minute periods: a burst that drains
+# is not a backlog.
+resource "aws_cloudwatch_metric_alarm" "backlog_depth" {
+  alarm_name          = "${var.name}-backlog-depth"
+  alarm_description   = "More than an hour's worth of files waiting (NFR-04): queued plus in-flight messages above ${var.expected_files_per_hour}, the expected files per hour. Runbook: docs/runbooks/backlog-and-data-age.md"
+  comparison_operator = "GreaterThanThreshold"
+  threshold           = var.expected_files_per_hour
+  evaluation_periods  = 2
+  datapoints_to_alarm = 2
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.alarm_topic
+  ok_actions          = local.alarm_topic
+  tags                = var.tags
+
+  metric_query {
+    id          = "backlog"
+    expression  = "visible + in_flight"
+    label       = "messages waiting or in flight"
+    return_data = true
+  }
+
+  metric_query {
+    id = "visible"
+
+    metric {
+      namespace   = "AWS/SQS"
+      metric_name = "ApproximateNumberOfMessagesVisible"
+      dimensions  = { QueueName = var.queue_name }
+      stat        = "Maximum"
+      period      = 300
+    }
+  }
+
+  metric_query {
+    id = "in_flight"
+
+    metric {
+      namespace   = "AWS/SQS"
+      metric_name = "ApproximateNumberOfMessagesNotVisible"
+      dimensions  = { QueueName = var.queue_name }
+      stat        = "Maximum"
+      period      = 300
+    }
+  }
 }
 
 resource "aws_cloudwatch_metric_alarm" "data_expiring" {
@@ -232,9 +416,10 @@ resource "aws_cloudwatch_metric_alarm" "corruption" {
 
 resource "aws_cloudwatch_composite_alarm" "this" {
   alarm_name        = "${var.name}-not-delivering"
-  alarm_description = "courier is not delivering: a backlog, an open circuit, or the aggregator failing."
+  alarm_description = "courier is not delivering: a backlog (by age or by count), an open circuit, or the aggregator failing."
   alarm_rule = join(" OR ", [
     "ALARM(\"${aws_cloudwatch_metric_alarm.backlog.alarm_name}\")",
+    "ALARM(\"${aws_cloudwatch_metric_alarm.backlog_depth.alarm_name}\")",
     "ALARM(\"${aws_cloudwatch_metric_alarm.breaker_open.alarm_name}\")",
     "ALARM(\"${aws_cloudwatch_metric_alarm.function_errors["aggregator"].alarm_name}\")",
   ])
@@ -274,16 +459,37 @@ resource "aws_cloudwatch_metric_alarm" "traffic_anomaly" {
   }
 }
 
+# The budget counts only costs tagged application = courier, and Cost Explorer (which Budgets
+# reads) sees a tag only once it is activated as a cost allocation tag: until then the budget
+# sees nothing and never alerts. Activation is account-wide (the payer account's, in an
+# Organization: there set manage_cost_allocation_tag = false and activate it once by hand), and
+# Billing knows a key only some hours after the first resource carries it, so the very first
+# apply may have to be repeated the next day (README).
+resource "aws_ce_cost_allocation_tag" "application" {
+  count   = var.manage_cost_allocation_tag ? 1 : 0
+  tag_key = var.cost_tag_key
+  status  = "Active"
+}
+
 resource "aws_budgets_budget" "this" {
-  name         = "${var.name}-monthly"
-  budget_type  = "COST"
-  limit_amount = tostring(var.monthly_budget_amount)
+  name        = "${var.name}-monthly"
+  budget_type = "COST"
+  # The amount is the design's, in GBP; Budgets takes USD (it rejects other units unless the
+  # account supports them), so it is converted at gbp_exchange_rate.
+  limit_amount = tostring(ceil(var.monthly_budget_amount * var.gbp_exchange_rate))
   limit_unit   = var.budget_currency
   time_unit    = "MONTHLY"
 
   cost_filter {
     name   = "TagKeyValue"
-    values = ["user:application$courier"]
+    values = [format("user:%s$%s", var.cost_tag_key, var.cost_tag_value)]
+  }
+
+  lifecycle {
+    precondition {
+      condition     = var.budget_currency != "GBP" || var.gbp_exchange_rate == 1
+      error_message = "A budget in GBP takes the amount as it is: set gbp_exchange_rate = 1."
+    }
   }
 
   notification {
@@ -301,6 +507,9 @@ resource "aws_budgets_budget" "this" {
     notification_type         = "FORECASTED"
     subscriber_sns_topic_arns = [aws_sns_topic.this.arn]
   }
+
+  # Budgets checks that it may publish to the topic when a notification is created.
+  depends_on = [aws_sns_topic_policy.this, aws_ce_cost_allocation_tag.application]
 }
 
 resource "aws_cloudwatch_dashboard" "this" {
@@ -313,6 +522,7 @@ resource "aws_cloudwatch_dashboard" "this" {
           title = "Queue backlog", view = "timeSeries", stat = "Maximum", period = 60, region = data.aws_region.current.name
           metrics = [
             ["AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", var.queue_name],
+            ["AWS/SQS", "ApproximateNumberOfMessagesNotVisible", "QueueName", var.queue_name],
             ["AWS/SQS", "ApproximateAgeOfOldestMessage", "QueueName", var.queue_name, { yAxis = "right" }],
             ["AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", var.dlq_name],
           ]

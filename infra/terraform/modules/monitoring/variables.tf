@@ -49,6 +49,17 @@ variable "backlog_age_seconds" {
   default     = 3600
 }
 
+variable "expected_files_per_hour" {
+  description = "Files the landing bucket receives in an hour at the expected load: the backlog-depth alarm fires above this many messages (NFR-04: 1 hour's worth of data). The design's baseline is 864,000 files a day, 10 files/s: 36000."
+  type        = number
+  default     = 36000
+
+  validation {
+    condition     = var.expected_files_per_hour >= 1
+    error_message = "expected_files_per_hour must be at least 1."
+  }
+}
+
 variable "function_name" {
   description = "Name of the aggregator function."
   type        = string
@@ -72,15 +83,54 @@ variable "latency_p999_seconds" {
 }
 
 variable "monthly_budget_amount" {
-  description = "Monthly cost budget, in budget_currency (the design's section 7 estimate without the network is about GBP 150)."
+  description = "Monthly cost budget in GBP, the design's currency. Section 7's estimate for what carries the application tag is about GBP 150 at 10 files/s (S3 121, SQS 8, Lambda 3, DynamoDB 5, CloudWatch 12), plus about 42 for the interface endpoints; the network is not tagged. Alerts at 80% actual and 100% forecast."
   type        = number
-  default     = 200
+  default     = 250
+
+  validation {
+    condition     = var.monthly_budget_amount > 0
+    error_message = "monthly_budget_amount must be positive."
+  }
 }
 
 variable "budget_currency" {
-  description = "Currency of the budget amount (the account's billing currency)."
+  description = "Unit of the budget's limit: USD, the unit AWS Budgets accepts for cost budgets (it rejects others with \"not in the supported unit set: [USD]\"); GBP only where the account's Budgets accepts it, with gbp_exchange_rate = 1."
   type        = string
   default     = "USD"
+
+  validation {
+    condition     = contains(["USD", "GBP"], var.budget_currency)
+    error_message = "budget_currency must be USD or GBP."
+  }
+}
+
+variable "gbp_exchange_rate" {
+  description = "budget_currency per GBP, turning monthly_budget_amount into the budget's limit (1.27 USD per GBP; 1 for GBP). Review it when the budget is reviewed."
+  type        = number
+  default     = 1.27
+
+  validation {
+    condition     = var.gbp_exchange_rate > 0
+    error_message = "gbp_exchange_rate must be positive."
+  }
+}
+
+variable "manage_cost_allocation_tag" {
+  description = "Activate cost_tag_key as a cost allocation tag (aws_ce_cost_allocation_tag): without it the budget sees no cost. false in an Organization member account (only the payer account can) or where another stack manages it."
+  type        = bool
+  default     = true
+}
+
+variable "cost_tag_key" {
+  description = "Tag key the budget filters on (every courier resource carries it)."
+  type        = string
+  default     = "application"
+}
+
+variable "cost_tag_value" {
+  description = "Value of cost_tag_key on courier's resources."
+  type        = string
+  default     = "courier"
 }
 
 variable "tags" {

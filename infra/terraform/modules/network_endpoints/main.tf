@@ -3,20 +3,74 @@
 # Lambda interface endpoint for the breaker controller, which pauses and resumes the
 # aggregator's event source mapping from inside the VPC.
 
+# The gateway endpoints are created unless the VPC has them already: a VPC on a VPN or Direct
+# Connect usually does, and a second S3 (or DynamoDB) gateway endpoint on the same route tables
+# fails (one route per prefix list and route table). With create_*_gateway_endpoint = false the
+# existing one is looked up and must serve every private route table (a postcondition checks).
 resource "aws_vpc_endpoint" "this" {
+  count             = var.create_s3_gateway_endpoint ? 1 : 0
   vpc_id            = var.vpc_id
   service_name      = "com.amazonaws.${var.region}.s3"
   vpc_endpoint_type = "Gateway"
   route_table_ids   = var.private_route_table_ids
+  policy            = data.aws_iam_policy_document.s3.json
   tags              = merge(var.tags, { Name = "${var.name}-s3" })
 }
 
 resource "aws_vpc_endpoint" "dynamodb" {
+  count             = var.create_dynamodb_gateway_endpoint ? 1 : 0
   vpc_id            = var.vpc_id
   service_name      = "com.amazonaws.${var.region}.dynamodb"
   vpc_endpoint_type = "Gateway"
   route_table_ids   = var.private_route_table_ids
+  policy            = data.aws_iam_policy_document.dynamodb.json
   tags              = merge(var.tags, { Name = "${var.name}-dynamodb" })
+}
+
+data "aws_vpc_endpoint" "s3" {
+  count        = var.create_s3_gateway_endpoint ? 0 : 1
+  vpc_id       = var.vpc_id
+  service_name = "com.amazonaws.${var.region}.s3"
+
+  filter {
+    name   = "vpc-endpoint-type"
+    values = ["Gateway"]
+  }
+
+  lifecycle {
+    postcondition {
+      condition     = length(setsubtract(var.private_route_table_ids, self.route_table_ids)) == 0
+      error_message = "The existing S3 gateway endpoint does not serve every route table in private_route_table_ids."
+    }
+  }
+}
+
+data "aws_vpc_endpoint" "dynamodb" {
+  count        = var.create_dynamodb_gateway_endpoint ? 0 : 1
+  vpc_id       = var.vpc_id
+  service_name = "com.amazonaws.${var.region}.dynamodb"
+
+  filter {
+    name   = "vpc-endpoint-type"
+    values = ["Gateway"]
+  }
+
+  lifecycle {
+    postcondition {
+      condition     = length(setsubtract(var.private_route_table_ids, self.route_table_ids)) == 0
+      error_message = "The existing DynamoDB gateway endpoint does not serve every route table in private_route_table_ids."
+    }
+  }
+}
+
+# The services' prefix lists, the same whichever endpoint (new or existing) routes to them: the
+# functions' security groups allow HTTPS to these.
+data "aws_prefix_list" "s3" {
+  name = "com.amazonaws.${var.region}.s3"
+}
+
+data "aws_prefix_list" "dynamodb" {
+  name = "com.amazonaws.${var.region}.dynamodb"
 }
 
 resource "aws_security_group" "endpoints" {
@@ -41,6 +95,7 @@ resource "aws_vpc_endpoint" "secretsmanager" {
   subnet_ids          = var.private_subnet_ids
   security_group_ids  = [aws_security_group.endpoints.id]
   private_dns_enabled = true
+  policy              = data.aws_iam_policy_document.secretsmanager.json
   tags                = merge(var.tags, { Name = "${var.name}-secretsmanager" })
 }
 
@@ -51,6 +106,7 @@ resource "aws_vpc_endpoint" "sqs" {
   subnet_ids          = var.private_subnet_ids
   security_group_ids  = [aws_security_group.endpoints.id]
   private_dns_enabled = true
+  policy              = data.aws_iam_policy_document.sqs.json
   tags                = merge(var.tags, { Name = "${var.name}-sqs" })
 }
 
@@ -61,5 +117,142 @@ resource "aws_vpc_endpoint" "lambda" {
   subnet_ids          = var.private_subnet_ids
   security_group_ids  = [aws_security_group.endpoints.id]
   private_dns_enabled = true
+  policy              = data.aws_iam_policy_document.lambda.json
   tags                = merge(var.tags, { Name = "${var.name}-lambda" })
+}
+
+# Endpoint policies: what may pass through each endpoint, whoever asks. Each allows only what
+# courier's two functions do (and the secret's rotation), only on courier's resources, only for
+# principals of this account. The interface endpoints answer the service's name for the whole
+# VPC (private DNS), so any other workload in the VPC that uses these services goes through
+# them too and is refused: give such a VPC its own endpoints (README).
+data "aws_caller_identity" "current" {}
+
+locals {
+  bucket_arns = [var.landing_bucket_arn, var.archive_bucket_arn]
+}
+
+data "aws_iam_policy_document" "s3" {
+  statement {
+    sid = "CourierBucketsOnly"
+    actions = [
+      "s3:GetObject",
+      "s3:GetObjectVersion",
+      "s3:GetObjectTagging",
+      "s3:GetObjectVersionTagging",
+      "s3:PutObject",
+      "s3:PutObjectTagging",
+      "s3:PutObjectVersionTagging",
+      "s3:ListBucket",
+    ]
+    resources = concat(local.bucket_arns, [for arn in local.bucket_arns : "${arn}/*"])
+
+    principals {
+      type        = "AWS"
+      identifiers = ["*"]
+    }
+
+    condition {
+      test     = "StringEquals"
+      variable = "aws:PrincipalAccount"
+      values   = [data.aws_caller_identity.current.account_id]
+    }
+  }
+}
+
+data "aws_iam_policy_document" "dynamodb" {
+  statement {
+    sid = "CourierTablesOnly"
+    actions = [
+      "dynamodb:GetItem",
+      "dynamodb:PutItem",
+      "dynamodb:UpdateItem",
+      "dynamodb:DeleteItem",
+      "dynamodb:Query",
+      "dynamodb:Scan",
+      "dynamodb:BatchGetItem",
+      "dynamodb:BatchWriteItem",
+    ]
+    resources = var.table_arns
+
+    principals {
+      type        = "AWS"
+      identifiers = ["*"]
+    }
+
+    condition {
+      test     = "StringEquals"
+      variable = "aws:PrincipalAccount"
+      values   = [data.aws_caller_identity.current.account_id]
+    }
+  }
+}
+
+data "aws_iam_policy_document" "secretsmanager" {
+  statement {
+    # GetSecretValue for the functions; the other three for a rotation function in this VPC.
+    sid = "CourierSecretOnly"
+    actions = [
+      "secretsmanager:GetSecretValue",
+      "secretsmanager:DescribeSecret",
+      "secretsmanager:PutSecretValue",
+      "secretsmanager:UpdateSecretVersionStage",
+    ]
+    resources = [var.secret_arn]
+
+    principals {
+      type        = "AWS"
+      identifiers = ["*"]
+    }
+
+    condition {
+      test     = "StringEquals"
+      variable = "aws:PrincipalAccount"
+      values   = [data.aws_caller_identity.current.account_id]
+    }
+  }
+}
+
+data "aws_iam_policy_document" "sqs" {
+  statement {
+    sid = "CourierQueueOnly"
+    actions = [
+      "sqs:ReceiveMessage",
+      "sqs:DeleteMessage",
+      "sqs:ChangeMessageVisibility",
+      "sqs:GetQueueAttributes",
+      "sqs:GetQueueUrl",
+    ]
+    resources = [var.queue_arn]
+
+    principals {
+      type        = "AWS"
+      identifiers = ["*"]
+    }
+
+    condition {
+      test     = "StringEquals"
+      variable = "aws:PrincipalAccount"
+      values   = [data.aws_caller_identity.current.account_id]
+    }
+  }
+}
+
+data "aws_iam_policy_document" "lambda" {
+  statement {
+    sid       = "CourierMappingOnly"
+    actions   = ["lambda:GetEventSourceMapping", "lambda:UpdateEventSourceMapping"]
+    resources = [var.event_source_mapping_arn]
+
+    principals {
+      type        = "AWS"
+      identifiers = ["*"]
+    }
+
+    condition {
+      test     = "StringEquals"
+      variable = "aws:PrincipalAccount"
+      values   = [data.aws_caller_identity.current.account_id]
+    }
+  }
 }

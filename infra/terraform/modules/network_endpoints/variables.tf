@@ -28,8 +28,50 @@ variable "private_route_table_ids" {
   type        = list(string)
 }
 
+variable "create_s3_gateway_endpoint" {
+  description = "Create the S3 gateway endpoint on private_route_table_ids (true), or use the one the VPC has (false: it must serve all of them, and its policy must allow courier's buckets; see README)."
+  type        = bool
+  default     = true
+}
+
+variable "create_dynamodb_gateway_endpoint" {
+  description = "Create the DynamoDB gateway endpoint on private_route_table_ids (true), or use the one the VPC has (false: it must serve all of them, and its policy must allow courier's tables; see README)."
+  type        = bool
+  default     = true
+}
+
 variable "region" {
   description = "AWS region (endpoint service names)."
+  type        = string
+}
+
+variable "landing_bucket_arn" {
+  description = "ARN of the landing bucket (the S3 endpoint's policy allows courier's buckets only)."
+  type        = string
+}
+
+variable "archive_bucket_arn" {
+  description = "ARN of the archive bucket (the S3 endpoint's policy allows courier's buckets only)."
+  type        = string
+}
+
+variable "table_arns" {
+  description = "ARNs of the idempotency and breaker tables (the DynamoDB endpoint's policy allows these only)."
+  type        = list(string)
+}
+
+variable "secret_arn" {
+  description = "ARN of the NiFi secret (the Secrets Manager endpoint's policy allows this one only)."
+  type        = string
+}
+
+variable "queue_arn" {
+  description = "ARN of the main queue (the SQS endpoint's policy allows this one only)."
+  type        = string
+}
+
+variable "event_source_mapping_arn" {
+  description = "ARN of the aggregator's event source mapping (the Lambda endpoint's policy allows only the controller's calls on it)."
   type        = string
 }
 

@@ -1,17 +1,31 @@
 # The whole of courier in one account and region, composed from the modules.
 
-data "aws_caller_identity" "current" {}
+data "aws_caller_identity" "current" {
+  lifecycle {
+    # The bucket names are given whole (they are global); they carry the environment too, so
+    # staging and prod can never be pointed at each other's buckets.
+    precondition {
+      condition     = alltrue([for bucket in [var.landing_bucket_name, var.archive_bucket_name] : can(regex("(^|[.-])${var.environment}($|[.-])", bucket))])
+      error_message = "landing_bucket_name and archive_bucket_name must contain the environment as a name part (e.g. example-courier-landing-staging)."
+    }
+  }
+}
+
 data "aws_region" "current" {}
 
 locals {
-  tags = merge({ application = "courier", environment = var.environment }, var.tags)
+  # Every name carries the environment (courier-staging-queue, courier-prod-queue, ...), so
+  # staging and prod can share an account. The local stack's names are these with name = "courier".
+  name        = coalesce(var.name, "courier-${var.environment}")
+  application = "courier" # the cost allocation tag's value: the budget counts what carries it
+  tags        = merge({ application = local.application, environment = var.environment }, var.tags)
 }
 
 module "queue" {
   source = "../queue"
 
-  name                     = "${var.name}-queue"
-  dlq_name                 = "${var.name}-dlq"
+  name                     = "${local.name}-queue"
+  dlq_name                 = "${local.name}-dlq"
   function_timeout_seconds = var.function_timeout_seconds
   batching_window_seconds  = var.batching_window_seconds
   source_bucket_arn        = "arn:aws:s3:::${var.landing_bucket_name}"
@@ -23,15 +37,15 @@ module "queue" {
 module "state_tables" {
   source = "../state_tables"
 
-  idempotency_table_name = "${var.name}-idempotency"
-  breaker_table_name     = "${var.name}-breaker"
+  idempotency_table_name = "${local.name}-idempotency"
+  breaker_table_name     = "${local.name}-breaker"
   tags                   = local.tags
 }
 
 module "secrets" {
   source = "../secrets"
 
-  name                = "${var.name}/nifi"
+  name                = "${local.name}/nifi"
   rotation_lambda_arn = var.rotation_lambda_arn
   tags                = local.tags
 }
@@ -39,19 +53,30 @@ module "secrets" {
 module "network_endpoints" {
   source = "../network_endpoints"
 
-  name                    = var.name
+  name                    = local.name
   vpc_id                  = var.vpc_id
   vpc_cidr                = var.vpc_cidr
   private_subnet_ids      = var.private_subnet_ids
   private_route_table_ids = var.private_route_table_ids
   region                  = data.aws_region.current.name
   tags                    = local.tags
+
+  create_s3_gateway_endpoint       = var.create_s3_gateway_endpoint
+  create_dynamodb_gateway_endpoint = var.create_dynamodb_gateway_endpoint
+
+  # What the endpoint policies allow: courier's resources only.
+  landing_bucket_arn       = "arn:aws:s3:::${var.landing_bucket_name}"
+  archive_bucket_arn       = "arn:aws:s3:::${var.archive_bucket_name}"
+  table_arns               = [module.state_tables.idempotency_table_arn, module.state_tables.breaker_table_arn]
+  secret_arn               = module.secrets.arn
+  queue_arn                = module.queue.queue_arn
+  event_source_mapping_arn = module.aggregator.event_source_mapping_arn
 }
 
 module "aggregator" {
   source = "../aggregator"
 
-  name                       = "${var.name}-aggregator"
+  name                       = "${local.name}-aggregator"
   package_path               = var.package_path
   memory_mb                  = var.function_memory_mb
   timeout_seconds            = var.function_timeout_seconds
@@ -78,14 +103,14 @@ module "aggregator" {
   secret_name                = module.secrets.name
   queue_arn                  = module.queue.queue_arn
   breaker_recovery_seconds   = var.breaker_recovery_seconds
-  rollback_alarm_names       = ["${var.name}-aggregator-errors", "${var.name}-breaker-open"]
+  rollback_alarm_names       = ["${local.name}-aggregator-errors", "${local.name}-breaker-open"]
   tags                       = local.tags
 }
 
 module "breaker_controller" {
   source = "../breaker_controller"
 
-  name                       = "${var.name}-breaker-controller"
+  name                       = "${local.name}-breaker-controller"
   package_path               = var.package_path
   vpc_id                     = var.vpc_id
   subnet_ids                 = var.private_subnet_ids
@@ -141,14 +166,20 @@ module "archive_bucket" {
 module "monitoring" {
   source = "../monitoring"
 
-  name                     = var.name
-  queue_name               = module.queue.queue_name
-  dlq_name                 = module.queue.dlq_name
-  queue_retention_seconds  = module.queue.retention_seconds
-  dlq_retention_seconds    = module.queue.dlq_retention_seconds
-  function_name            = module.aggregator.function_name
-  controller_function_name = module.breaker_controller.function_name
-  alert_emails             = var.alert_emails
-  monthly_budget_amount    = var.monthly_budget_amount
-  tags                     = local.tags
+  name                       = local.name
+  queue_name                 = module.queue.queue_name
+  dlq_name                   = module.queue.dlq_name
+  queue_retention_seconds    = module.queue.retention_seconds
+  dlq_retention_seconds      = module.queue.dlq_retention_seconds
+  function_name              = module.aggregator.function_name
+  controller_function_name   = module.breaker_controller.function_name
+  expected_files_per_hour    = var.expected_files_per_hour
+  alert_emails               = var.alert_emails
+  monthly_budget_amount      = var.monthly_budget_amount
+  budget_currency            = var.budget_currency
+  gbp_exchange_rate          = var.gbp_exchange_rate
+  manage_cost_allocation_tag = var.manage_cost_allocation_tag
+  cost_tag_key               = "application"
+  cost_tag_value             = local.application
+  tags                       = local.tags
 }

@@ -1,5 +1,5 @@
 variable "environment" {
-  description = "Environment name (staging, prod); suffixes bucket names and tags resources."
+  description = "Environment name (staging, prod): part of every resource name (courier-<environment>-..., see name), required in both bucket names, and a tag on every resource."
   type        = string
 
   validation {
@@ -9,9 +9,9 @@ variable "environment" {
 }
 
 variable "name" {
-  description = "Name prefix of every resource. Defaults match the local stack (courier-landing, courier-queue, ...)."
+  description = "Name prefix of every resource; null (the default) means courier-<environment>. The local stack's names are the same with the prefix courier (courier-queue, ...)."
   type        = string
-  default     = "courier"
+  default     = null
 }
 
 variable "landing_bucket_name" {
@@ -63,6 +63,18 @@ variable "private_subnet_ids" {
 variable "private_route_table_ids" {
   description = "Route tables of the private subnets."
   type        = list(string)
+}
+
+variable "create_s3_gateway_endpoint" {
+  description = "Create the S3 gateway endpoint (true), or use the VPC's existing one (false)."
+  type        = bool
+  default     = true
+}
+
+variable "create_dynamodb_gateway_endpoint" {
+  description = "Create the DynamoDB gateway endpoint (true), or use the VPC's existing one (false)."
+  type        = bool
+  default     = true
 }
 
 variable "nifi_url" {
@@ -134,6 +146,12 @@ variable "deep_archive_after_days" {
   default     = 7
 }
 
+variable "expected_files_per_hour" {
+  description = "Files landing in an hour at the expected load (design: 10 files/s = 36000); a queue deeper than this is a backlog (NFR-04)."
+  type        = number
+  default     = 36000
+}
+
 variable "alert_emails" {
   description = "Who gets the alerts."
   type        = list(string)
@@ -141,9 +159,27 @@ variable "alert_emails" {
 }
 
 variable "monthly_budget_amount" {
-  description = "Monthly budget in the account's billing currency."
+  description = "Monthly budget in GBP (the design's figures; see modules/monitoring)."
   type        = number
-  default     = 200
+  default     = 250
+}
+
+variable "budget_currency" {
+  description = "Unit of the budget's limit (USD, what AWS Budgets accepts; see modules/monitoring)."
+  type        = string
+  default     = "USD"
+}
+
+variable "gbp_exchange_rate" {
+  description = "budget_currency per GBP (1 when budget_currency is GBP)."
+  type        = number
+  default     = 1.27
+}
+
+variable "manage_cost_allocation_tag" {
+  description = "Activate the application tag for cost allocation (false in an Organization member account)."
+  type        = bool
+  default     = true
 }
 
 variable "notification_source" {

@@ -120,10 +120,12 @@ data "aws_iam_policy_document" "this" {
     }
   }
 
+  # Every action, not only send/receive/delete: GetQueueAttributes, ChangeMessageVisibility,
+  # PurgeQueue and the policy calls must not go over plain HTTP either.
   statement {
     sid       = "DenyInsecureTransport"
     effect    = "Deny"
-    actions   = ["sqs:SendMessage", "sqs:ReceiveMessage", "sqs:DeleteMessage"]
+    actions   = ["sqs:*"]
     resources = [aws_sqs_queue.this.arn]
 
     principals {
@@ -183,4 +185,30 @@ resource "aws_cloudwatch_event_target" "object_created" {
   arn            = aws_sqs_queue.this.arn
 
   depends_on = [aws_sqs_queue_policy.this]
+}
+
+# The DLQ holds the same messages (object keys of undelivered files): the same TLS-only rule.
+data "aws_iam_policy_document" "dlq" {
+  statement {
+    sid       = "DenyInsecureTransport"
+    effect    = "Deny"
+    actions   = ["sqs:*"]
+    resources = [aws_sqs_queue.dlq.arn]
+
+    principals {
+      type        = "*"
+      identifiers = ["*"]
+    }
+
+    condition {
+      test     = "Bool"
+      variable = "aws:SecureTransport"
+      values   = ["false"]
+    }
+  }
+}
+
+resource "aws_sqs_queue_policy" "dlq" {
+  queue_url = aws_sqs_queue.dlq.id
+  policy    = data.aws_iam_policy_document.dlq.json
 }

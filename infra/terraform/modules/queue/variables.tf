@@ -1,5 +1,5 @@
 variable "name" {
-  description = "Name of the main queue; the DLQ is \"<name>\" with \"-queue\" replaced by \"-dlq\" unless dlq_name is set."
+  description = "Name of the main queue (the DLQ is named by dlq_name)."
   type        = string
 }
 
