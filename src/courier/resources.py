@@ -40,12 +40,14 @@ QUEUE_RETENTION_SECONDS = 4 * 86400  # NFR-04
 DLQ_RETENTION_SECONDS = 14 * 86400  # outlives the source queue: a moved message keeps its age
 # Receives before SQS moves a message to the DLQ. During an outage each receive parks the
 # message for COURIER_PARK_SECONDS (11 h), so a message survives (MAX_RECEIVE_COUNT - 3) x 11 h
-# = 99 h of outage (three receives spare: batches failed before the breaker tripped, a release
-# that met the outage again), more than the 96 h the queue keeps it: the retention, and the
-# data-age alarm at 72 h before it, come first, never the DLQ. The price: a poison message (normal
-# visibility timeout, 6 x 120 s + 20 s = 740 s) reaches the DLQ after 12 x 740 s, about 2.5 h.
+# of outage (three receives spare: batches failed before the breaker tripped, a release that met
+# the outage again), more than the 96 h the queue keeps it: the retention, and the data-age alarm
+# at 72 h before it, come first, never the DLQ. When DynamoDB itself is down the parks cannot be
+# recorded or released early and back off from 5 minutes instead (adapters/parking.py); 20 receives
+# keep that case past the retention too. The price: a poison message (normal visibility timeout,
+# 6 x 120 s + 20 s = 740 s) reaches the DLQ after 20 x 740 s, about 4 h.
 # tests/unit/test_terraform.py checks the relation against the Terraform and the settings.
-MAX_RECEIVE_COUNT = 12
+MAX_RECEIVE_COUNT = 20
 
 # The landing bucket's lifecycle: nothing landed is deleted before it was delivered.
 # The aggregator tags each delivered revision; delivered revisions expire a week after

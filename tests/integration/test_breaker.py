@@ -280,3 +280,27 @@ def test_the_canary_writes_where_a_delivery_writes_and_names_the_failing_depende
         probe.check()
     assert caught.value.dependency == "s3"
     probe.nifi.close()
+
+
+def test_when_dynamodb_cannot_record_a_park_the_message_backs_off_instead(aws, stack, queued):
+    from courier.adapters.parking import UNRECORDED_PARK_BASE_SECONDS, SQSParkingLot
+
+    class DynamoDBDown:
+        def batch_write_item(self, **_):
+            from botocore.exceptions import ClientError
+
+            raise ClientError({"Error": {"Code": "InternalServerError", "Message": "down"}}, "BatchWriteItem")
+
+    sqs = aws.client("sqs")
+    sqs.send_message(QueueUrl=stack.queue_url, MessageBody="{}")
+    records = queued()
+    lot = SQSParkingLot(sqs, DynamoDBDown(), stack.breaker_table)
+
+    def park_at(receives: int) -> int:
+        return lot.unrecorded_park_seconds({"attributes": {"ApproximateReceiveCount": str(receives)}})
+
+    base = UNRECORDED_PARK_BASE_SECONDS
+    assert [park_at(n) for n in (1, 2, 7, 15)] == [base, 2 * base, 64 * base, lot.park_seconds]  # doubling, capped at 11 h
+    lot.park(records)  # the record fails, the park does not
+    time.sleep(1.1)
+    assert sqs.receive_message(QueueUrl=stack.queue_url, MaxNumberOfMessages=10).get("Messages", []) == []

@@ -30,6 +30,7 @@ from courier.resources import BREAKER_EXPIRY_ATTRIBUTE
 MAX_PARK_SECONDS = 11 * 3600
 PARKED_PREFIX = "parked#"
 _SQS_BATCH = 10
+UNRECORDED_PARK_BASE_SECONDS = 300
 
 
 def _sent_at(record: Mapping[str, Any], default: int) -> int:
@@ -85,20 +86,22 @@ class SQSParkingLot:
     def park(self, records: Iterable[Mapping[str, Any]]) -> None:
         """Park messages. Best effort: an unparked message reappears after the normal timeout."""
         records = list(records)
+        park_for: Callable[[Mapping[str, Any]], int] = self._full_park
         try:
             self._record(records)
         except CourierError as exc:
-            # DynamoDB itself may be what is down. Parked anyway: such a message cannot be released early
-            # and comes back when its park ends, but it does not burn a receive every visibility timeout.
-            logger.warning("parked messages not recorded; they come back when the park ends", extra={"error": str(exc)})
+            # DynamoDB itself may be what is down. Parked anyway, but nobody can release these early: they come
+            # back on a backoff instead (see unrecorded_park_seconds), so the backlog drains soon after the heal.
+            logger.warning("parked messages not recorded; they come back on a backoff", extra={"error": str(exc)})
             metric("MessagesParkedUnrecorded", len(records))
+            park_for = self.unrecorded_park_seconds
         try:
             for url, chunk in self._chunks(records):
                 with translated("parking messages (ChangeMessageVisibilityBatch)"):
                     self.sqs.change_message_visibility_batch(
                         QueueUrl=url,
                         Entries=[
-                            {"Id": str(i), "ReceiptHandle": r["receiptHandle"], "VisibilityTimeout": self.park_seconds}
+                            {"Id": str(i), "ReceiptHandle": r["receiptHandle"], "VisibilityTimeout": park_for(r)}
                             for i, r in enumerate(chunk)
                         ],
                     )
@@ -106,6 +109,21 @@ class SQSParkingLot:
         except (CourierError, ValueError, KeyError) as exc:
             error = str(exc) if isinstance(exc, CourierError) else type(exc).__name__
             logger.warning("could not park failed messages; they reappear after the visibility timeout", extra={"error": error})
+
+    def _full_park(self, record: Mapping[str, Any]) -> int:
+        return self.park_seconds
+
+    def unrecorded_park_seconds(self, record: Mapping[str, Any]) -> int:
+        """A park nobody can end early: 5 minutes at the first receive, doubling up to the full park.
+
+        Receives 1-8 cover about 21 h, and with maxReceiveCount 20 the 11-h parks that follow carry a message
+        past the queue's retention before the DLQ (receives 1-17: about 120 h; tests/unit/test_terraform.py).
+        """
+        try:
+            receives = max(1, int(record.get("attributes", {}).get("ApproximateReceiveCount", "1")))
+        except (TypeError, ValueError, AttributeError):
+            receives = 1
+        return int(min(self.park_seconds, UNRECORDED_PARK_BASE_SECONDS * 2 ** min(receives - 1, 16)))
 
     def _chunks(self, records: list[Mapping[str, Any]]) -> Iterable[tuple[str, list[Mapping[str, Any]]]]:
         by_queue: dict[str, list[Mapping[str, Any]]] = {}

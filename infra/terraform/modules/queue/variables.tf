@@ -33,7 +33,7 @@ variable "dlq_retention_seconds" {
 variable "max_receive_count" {
   description = "Receives before a message moves to the DLQ. Range 2-20. With 11-hour parking, (count - 1) x 11 h must exceed retention_seconds, so no outage moves a message to the DLQ before the retention ends (courier.resources.MAX_RECEIVE_COUNT)."
   type        = number
-  default     = 12
+  default     = 20
 
   validation {
     condition     = var.max_receive_count >= 2 && var.max_receive_count <= 20
