@@ -198,3 +198,12 @@ def test_an_unknown_profile_is_one_line(tmp_path, monkeypatch, clean_courier_env
     assert result.exit_code == ExitCode.ERROR and isinstance(result.exception, SystemExit), result.output
     (line,) = result.stderr.strip().splitlines()
     assert line == "error: the AWS profile 'prod' is not in ~/.aws/config or ~/.aws/credentials"
+
+
+def test_slo_report_takes_the_callers_profile(tmp_path, monkeypatch):
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    result = runner.invoke(app, ["slo-report", "--aws", "--profile", "prod", "--out", str(tmp_path / "out")])
+    assert result.exit_code == ExitCode.ERROR and isinstance(result.exception, SystemExit), result.output
+    (line,) = result.stderr.strip().splitlines()
+    assert line == "error: the AWS profile 'prod' is not in ~/.aws/config or ~/.aws/credentials"
