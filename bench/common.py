@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import functools
 import json
+import logging
 import os
 import platform
 import random
+import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, redirect_stdout
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO, TypeVar
 
 from courier.local.traffic import realistic_file
 
@@ -26,6 +29,34 @@ AWS_LATENCY = {
     ("sqs", "*"): 0.008,
 }
 NIFI_LATENCY = 0.050
+
+_figures: list[TextIO] = []  # where report() prints while a benchmark's own stdout goes to its log
+Main = TypeVar("Main", bound=Callable[..., Any])
+
+
+def figures_only(main: Main) -> Main:
+    """Run a benchmark that drives the handler with its stdout in results/<name>.log.
+
+    The handler prints EMF documents and JSON logs to stdout, as Lambda wants; between
+    the figures they were a flood. report() still prints to the terminal.
+    """
+
+    @functools.wraps(main)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        RESULTS.mkdir(exist_ok=True)
+        name = Path(main.__code__.co_filename).stem  # "__main__" as a module name under python -m
+        handlers = [h for h in logging.getLogger("courier").handlers if isinstance(h, logging.StreamHandler)]
+        _figures.append(sys.stdout)  # the stdout of whoever runs the benchmark, before ours is redirected
+        with open(RESULTS / f"{name}.log", "w", encoding="utf-8") as sink, redirect_stdout(sink):
+            previous = [h.setStream(sink) for h in handlers]
+            try:
+                return main(*args, **kwargs)
+            finally:
+                for handler, stream in zip(handlers, previous, strict=True):
+                    handler.setStream(stream)
+        _figures.pop()
+
+    return run  # type: ignore[return-value]
 
 
 def files(count: int, seed: int = 7, size: int = 27_000) -> list[bytes]:
@@ -62,11 +93,12 @@ def save(name: str, figures: dict[str, Any], command: str) -> None:
 
 
 def report(title: str, rows: list[tuple[str, str, str]], command: str) -> None:
-    print(f"\n== {title}")
+    out = _figures[-1] if _figures else sys.stdout
+    print(f"\n== {title}", file=out)
     width = max(len(r[0]) for r in rows)
     for name, value, target in rows:
-        print(f"  {name:<{width}}  {value:>16}   {target}")
-    print(f"  reproduce: {command}")
+        print(f"  {name:<{width}}  {value:>16}   {target}", file=out)
+    print(f"  reproduce: {command}", file=out)
 
 
 @contextmanager

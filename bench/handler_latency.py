@@ -12,7 +12,7 @@ import time
 
 from moto import mock_aws
 
-from bench.common import AWS_LATENCY, NIFI_LATENCY, files, inject_latency, report, save
+from bench.common import AWS_LATENCY, NIFI_LATENCY, figures_only, files, inject_latency, report, save
 from bench.world import fake_nifi, land, new_session, provisioned, runtime
 from courier.bundle import FetchedFile, archive_key, build_bundle
 from courier.local.emulator import make_conditional_writes_atomic
@@ -125,6 +125,7 @@ def with_stub(contents: list[bytes]) -> dict:
     }
 
 
+@figures_only
 def main() -> dict:
     make_conditional_writes_atomic()
     contents = files(FILES)

@@ -16,7 +16,7 @@ import threading
 import time
 from pathlib import Path
 
-from bench.common import report, save
+from bench.common import figures_only, report, save
 
 COMMAND = ".venv/bin/python -m bench.soak"
 INVOCATIONS = 10_000
@@ -34,6 +34,7 @@ def fds() -> int:
     return len(os.listdir("/proc/self/fd"))
 
 
+@figures_only
 def main(invocations: int = INVOCATIONS) -> dict:
     from bench.stub_aws import StubAWS
     from bench.world import fake_nifi, new_session, record_for

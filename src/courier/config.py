@@ -186,6 +186,9 @@ class Settings:
         15, _int(1, 365), "Days a ledger item lives (DynamoDB TTL); longer than a message can (14 days), or a late copy rebuilds."
     )
     secret_max_age_seconds: int = _setting(300, _int(0, 86400), "How long credentials are cached across warm invocations.")
+    function: str | None = _setting(
+        None, _text, "Operator commands: the deployed aggregator whose configuration they read (as --function)."
+    )
     log_level: str = _setting("INFO", _choice("DEBUG", "INFO", "WARNING", "ERROR"), "Log level of the JSON logs.")
 
     breaker_failure_threshold: int = _setting(

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import BotoCoreError, ClientError, ProfileNotFound
 
 from courier.errors import AwsCallError, CourierError
 
@@ -88,6 +88,21 @@ def _make(error: Callable[[str], CourierError], message: str, exc: BaseException
     if isinstance(made, AwsCallError):
         made.code = error_code(exc)
     return made
+
+
+def session(profile: str | None = None, region: str | None = None) -> Any:
+    """A boto3 session of the caller's own profile and region, as ``aws --profile P --region R`` would use.
+
+    An unknown profile raises ``AwsCallError`` with one line, not botocore's traceback.
+    """
+    import boto3  # here: `courier --help` need not load it
+
+    try:
+        return boto3.session.Session(profile_name=profile, region_name=region)
+    except ProfileNotFound as exc:
+        raise AwsCallError(
+            f"the AWS profile {profile!r} is not in ~/.aws/config or ~/.aws/credentials", "ProfileNotFound"
+        ) from exc
 
 
 def batch_write(

@@ -17,15 +17,28 @@ from typing import Annotated, Any
 
 import typer
 
+from courier.adapters.aws import session as aws_session
+from courier.adapters.function import DeployedFunction
 from courier.adapters.sqs import SQSQueue
 from courier.cli._render import fail, notice
 from courier.config import Settings, read_setting
-from courier.errors import ConfigError
+from courier.errors import ConfigError, CourierError
 from courier.replay import parse_when, time_range
-from courier.resources import DLQ, QUEUE, with_prefix
+from courier.resources import DLQ, FUNCTION_NAME, QUEUE, with_prefix
 from courier.stackfile import FAKE_CREDENTIALS, REGION, STACK_FILE, StackInfo, read_stack_file
 
 StateDir = Annotated[Path, typer.Option("--state-dir", envvar="COURIER_STATE_DIR", help="Where the local stack keeps its state.")]
+Function = Annotated[
+    str | None,
+    typer.Option(
+        "--function",
+        help="A deployed aggregator (e.g. courier-prod-aggregator): read the settings, queue and mapping from its "
+        "configuration (COURIER_FUNCTION).",
+    ),
+]
+# As the aws CLI has them; boto3 reads AWS_PROFILE and AWS_DEFAULT_REGION itself when they are not given.
+Profile = Annotated[str | None, typer.Option("--profile", help="The AWS profile to use (as aws --profile).")]
+Region = Annotated[str | None, typer.Option("--region", help="The AWS region to use (as aws --region).")]
 
 
 class Clients:
@@ -108,6 +121,7 @@ class Context:
     stack: StackInfo | None
     clients: Clients
     environ: Mapping[str, str]
+    deployed: DeployedFunction | None = None
 
     @classmethod
     def load(cls, state_dir: Path, environ: Mapping[str, str] | None = None, fallback_to_aws: bool = True) -> Context:
@@ -127,6 +141,48 @@ class Context:
         if stack is None and fallback_to_aws:
             notice(f"no local stack in {state_dir}: {aws_target(env)}")
         return cls(stack, Clients.for_stack(stack, env), {**local_defaults(stack), **env})
+
+    @classmethod
+    def for_operator(
+        cls,
+        state_dir: Path,
+        function: str | None = None,
+        profile: str | None = None,
+        region: str | None = None,
+        environ: Mapping[str, str] | None = None,
+    ) -> Context:
+        """An operator command's context: a function (--function or COURIER_FUNCTION), profile or region names AWS,
+        and the local stack is not looked for then; else as :meth:`load`.
+
+        Only the operator commands read COURIER_FUNCTION: one exported for prod must not send
+        `courier local upload` there.
+        """
+        env = dict(os.environ if environ is None else environ)
+        try:
+            function = function or read_setting(Settings, "function", env)
+        except ConfigError as exc:
+            raise fail(str(exc)) from None
+        if function or profile or region:
+            return cls.of_aws(env, function, profile, region)
+        return cls.load(state_dir, env)
+
+    @classmethod
+    def of_aws(cls, env: dict[str, str], function: str | None, profile: str | None, region: str | None) -> Context:
+        """AWS with the caller's own profile; with ``function``, the settings that function runs with.
+
+        The function's COURIER_* variables win over the caller's: they are what the deployed
+        stack uses. A denied call ends the command with one line naming the action.
+        """
+        try:
+            clients = Clients(aws_session(profile, region))
+            if clients.session.region_name is None:
+                raise fail("no AWS region: give --region, or set one in the profile or AWS_DEFAULT_REGION")
+            deployed = DeployedFunction.read(clients("lambda"), function) if function else None
+        except CourierError as exc:
+            raise fail(str(exc)) from None
+        where = f"region {clients.session.region_name}, profile {clients.session.profile_name}"
+        notice(f"using the deployed function {function} ({where})" if function else f"using AWS ({where})")
+        return cls(None, clients, {**env, **(deployed.environment if deployed else {})}, deployed)
 
     def settings(self) -> Settings:
         """Every setting, validated; a missing or invalid one ends the command with its one-line message."""
@@ -152,11 +208,25 @@ class Context:
             raise fail(str(exc)) from None
         return with_prefix(name, prefix)
 
+    def function_name(self) -> str:
+        """The aggregator's name: the one given by --function, else as the Terraform names it."""
+        return self.deployed.name if self.deployed else self.aws_name(FUNCTION_NAME)
+
+    def mapping_uuid(self) -> str | None:
+        """The aggregator's SQS event source mapping, when known without asking (local stack, --function)."""
+        if self.stack:
+            return self.stack.mapping_uuid
+        return self.deployed.mapping_uuid if self.deployed else None
+
+    def queue_name(self) -> str:
+        """The main queue's name: the one the function's mapping polls with --function, else as the Terraform names it."""
+        return (self.deployed.queue_name if self.deployed else None) or self.aws_name(QUEUE)
+
     def queues(self) -> tuple[SQSQueue, SQSQueue]:
-        """(main queue, DLQ): the stack's, or looked up by name."""
+        """(main queue, DLQ): the stack's, the one the function's mapping polls, or looked up by name."""
         sqs = self.clients("sqs")
         return (
-            SQSQueue.named(sqs, self.aws_name(QUEUE), self.resource("queue_url")),
+            SQSQueue.named(sqs, self.queue_name(), self.resource("queue_url")),
             SQSQueue.named(sqs, self.aws_name(DLQ), self.resource("dlq_url")),
         )
 

@@ -9,7 +9,7 @@ import typer
 
 from courier.adapters.s3 import S3ArchiveReader
 from courier.cli import _render
-from courier.cli._context import Context, StateDir, parse_range
+from courier.cli._context import Context, Function, Profile, Region, StateDir, parse_range
 from courier.cli._exit import ExitCode
 from courier.cli._render import fail
 from courier.errors import CourierError
@@ -26,12 +26,15 @@ def archive_verify(
         bool, typer.Option(help="Download, rehash and check every manifest entry (restored or hot bundles).")
     ] = False,
     state_dir: StateDir = Path(".courier"),
+    function: Function = None,
+    profile: Profile = None,
+    region: Region = None,
 ) -> None:
     """Audit archived bundles: metadata SHA-256 against S3's checksum; --deep also the bytes and manifests.
 
     Exit codes: 0 all good, 1 error, 2 no bundle in the range, 3 problems found.
     """
-    context = Context.load(state_dir)
+    context = Context.for_operator(state_dir, function, profile, region)
     settings = context.settings()
     since, until = parse_range(start, end, default_days=1)
     archive_reader = S3ArchiveReader(context.clients("s3"), settings.archive_bucket)

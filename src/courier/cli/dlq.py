@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from courier.cli import _render
-from courier.cli._context import Context, StateDir
+from courier.cli._context import Context, Function, Profile, Region, StateDir
 from courier.cli._render import fail
 from courier.dlq import delete_dead_letters, list_dead_letters, redrive
 from courier.errors import CourierError
@@ -19,13 +19,16 @@ app = typer.Typer(help="What is in the dead-letter queue, moving it back, or del
 @app.command("list")
 def dlq_list(
     state_dir: StateDir = Path(".courier"),
+    function: Function = None,
+    profile: Profile = None,
+    region: Region = None,
     as_json: Annotated[bool, typer.Option("--json", help="JSON lines instead of a table.")] = False,
     limit: Annotated[int, typer.Option(help="List at most this many messages.")] = 1000,
 ) -> None:
     """Messages in the DLQ: id, receive count, the S3 objects they name, the last error recorded."""
     from courier.compose import make_ledger_reader  # Powertools and boto3: loaded when a command runs, not for --help
 
-    context = Context.load(state_dir)
+    context = Context.for_operator(state_dir, function, profile, region)
     try:
         _, dlq = context.queues()
         ledger = make_ledger_reader(context.setting("idempotency_table"), context.clients("dynamodb"))
@@ -38,11 +41,14 @@ def dlq_list(
 @app.command("redrive")
 def dlq_redrive(
     state_dir: StateDir = Path(".courier"),
+    function: Function = None,
+    profile: Profile = None,
+    region: Region = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Show what would move; move nothing.")] = False,
     max_messages: Annotated[int | None, typer.Option("--max", help="Move at most this many messages.")] = None,
 ) -> None:
     """Move DLQ messages back to the main queue (after the cause is fixed)."""
-    context = Context.load(state_dir)
+    context = Context.for_operator(state_dir, function, profile, region)
     try:
         queue, dlq = context.queues()
         result = redrive(dlq, queue, max_messages, dry_run)
@@ -59,13 +65,16 @@ def dlq_delete(
     ] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Show what would be deleted; delete nothing.")] = False,
     state_dir: StateDir = Path(".courier"),
+    function: Function = None,
+    profile: Profile = None,
+    region: Region = None,
 ) -> None:
     """Delete DLQ messages for good, once understood (a malformed body, a file uploaded again)."""
     from courier.compose import make_ledger_reader
 
     if not message_id and not all_reason:
         raise fail("say what to delete: --message-id ID (repeatable) and/or --all-reason REASON")
-    context = Context.load(state_dir)
+    context = Context.for_operator(state_dir, function, profile, region)
     try:
         _, dlq = context.queues()
         ledger = make_ledger_reader(context.setting("idempotency_table"), context.clients("dynamodb")) if all_reason else None

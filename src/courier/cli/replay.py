@@ -10,7 +10,7 @@ import typer
 
 from courier.adapters.s3 import S3ArchiveReader
 from courier.cli import _render
-from courier.cli._context import Context, StateDir, parse_range
+from courier.cli._context import Context, Function, Profile, Region, StateDir, parse_range
 from courier.cli._exit import ExitCode
 from courier.cli._render import console, err, fail
 from courier.config import Settings
@@ -47,6 +47,9 @@ def replay(
         typer.Option(help="With --from/--to, also send bundles NiFi never acknowledged (their files went out in later bundles)."),
     ] = False,
     state_dir: StateDir = Path(".courier"),
+    function: Function = None,
+    profile: Profile = None,
+    region: Region = None,
 ) -> None:
     """Send archived bundles to NiFi again (restoring them from Glacier first if needed).
 
@@ -55,7 +58,7 @@ def replay(
     5 some bundles missing or rejected.
     """
     _check_options(tier, poll_interval, bool(bundle or start or end or source_file))
-    context = Context.load(state_dir)
+    context = Context.for_operator(state_dir, function, profile, region)
     settings = context.settings()
     archive_reader = S3ArchiveReader(context.clients("s3"), settings.archive_bucket)
     # With --file, --from/--to only narrow the index search: they must not add every bundle of the range.

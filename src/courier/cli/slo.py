@@ -12,7 +12,7 @@ import typer
 from courier import slo
 from courier.adapters.cloudwatch import CloudWatchMetrics
 from courier.cli import _render
-from courier.cli._context import Clients, StateDir, parse_range
+from courier.cli._context import Clients, Context, Profile, Region, StateDir, parse_range
 from courier.cli._exit import ExitCode
 from courier.cli._render import fail
 from courier.errors import CourierError
@@ -25,26 +25,29 @@ def slo_report(
     aws: Annotated[
         bool, typer.Option("--aws", help="Read the DeliveryLatency metric from CloudWatch instead of a local state dir.")
     ] = False,
+    profile: Profile = None,
+    region: Region = None,
 ) -> None:
     """End-to-end latency (S3 event to NiFi acknowledgement) against the 2- and 3-minute SLOs.
 
     Locally: every file of a local-stack run (its state dir), as a PNG histogram with
     the SLO lines and p50/p95/p99/p99.9 marked, and a JSON summary. With --aws: the
-    percentiles of the DeliveryLatency metric (JSON only).
+    percentiles of the DeliveryLatency metric (JSON only), with --profile/--region as the aws CLI has them.
     """
     since_at = parse_range(since, None, default_days=1)[0] if since else None
     out.mkdir(parents=True, exist_ok=True)
-    summary = _cloudwatch_summary(since_at) if aws else _local_summary(state_dir, since_at, out)
+    summary = _cloudwatch_summary(since_at, profile, region) if aws else _local_summary(state_dir, since_at, out)
     (out / "latency.json").write_text(json.dumps(summary, indent=2))
     if not summary.get("files"):
         raise fail("no delivered files in that range", ExitCode.NOTHING)
     _render.slo_summary(summary, out)
 
 
-def _cloudwatch_summary(since: datetime | None) -> dict[str, Any]:
+def _cloudwatch_summary(since: datetime | None, profile: str | None, region: str | None) -> dict[str, Any]:
     until = datetime.now(UTC)
     # The AWS account of the environment, even while a local stack runs: --aws asks for the deployed pipeline.
-    metrics = CloudWatchMetrics(Clients.for_stack(None)("cloudwatch"))
+    clients = Context.of_aws({}, None, profile, region).clients if profile or region else Clients.for_stack(None)
+    metrics = CloudWatchMetrics(clients("cloudwatch"))
     try:
         return slo.cloudwatch_summary(metrics, since or until - timedelta(days=1), until)
     except CourierError as exc:

@@ -12,23 +12,27 @@ from courier.adapters.mapping import LambdaEventSourceMapping
 from courier.adapters.receiver import HTTPSReceiverAdmin
 from courier.adapters.s3 import S3ArchiveReader
 from courier.cli import _render
-from courier.cli._context import Context, StateDir
+from courier.cli._context import Context, Function, Profile, Region, StateDir
 from courier.cli._render import fail
 from courier.errors import CourierError
-from courier.resources import ARCHIVE_BUCKET, BREAKER_TABLE, FUNCTION_NAME, QUEUE
+from courier.resources import ARCHIVE_BUCKET, BREAKER_TABLE
 from courier.status import LocalSources, StatusSources, gather
 
 
 def status(
     state_dir: StateDir = Path(".courier"),
+    function: Function = None,
+    profile: Profile = None,
+    region: Region = None,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object instead of a table.")] = False,
 ) -> None:
     """Queue and DLQ depth, mapping and breaker state, bundles, deliveries and latency.
 
     Talks to the running local stack of --state-dir when there is one, else to
-    the AWS account of the environment (AWS_ENDPOINT_URL for an emulator).
+    the AWS account of the environment (AWS_ENDPOINT_URL for an emulator); with
+    --function, to that deployed aggregator's stack, with its own settings.
     """
-    context = Context.load(state_dir)
+    context = Context.for_operator(state_dir, function, profile, region)
     try:
         snapshot = gather(sources(context))
     except CourierError as exc:
@@ -42,11 +46,11 @@ def sources(context: Context) -> StatusSources:
 
     queue, dlq = context.queues()
     lambda_client = context.clients("lambda")
-    uuid = context.stack.mapping_uuid if context.stack else None
+    uuid = context.mapping_uuid()
     if uuid:
         mapping: LambdaEventSourceMapping | None = LambdaEventSourceMapping(lambda_client, uuid)
     else:
-        mapping = LambdaEventSourceMapping.of_function(lambda_client, context.aws_name(FUNCTION_NAME))
+        mapping = LambdaEventSourceMapping.of_function(lambda_client, context.function_name())
     breaker_table = context.resource("breaker_table") or context.aws_name(BREAKER_TABLE)
     common = {
         "queue": queue,
@@ -56,9 +60,7 @@ def sources(context: Context) -> StatusSources:
         "mapping_uuid": mapping.uuid if mapping else None,
     }
     if context.stack is None:
-        return StatusSources(
-            **common, metrics=CloudWatchMetrics(context.clients("cloudwatch")), queue_name=context.aws_name(QUEUE)
-        )
+        return StatusSources(**common, metrics=CloudWatchMetrics(context.clients("cloudwatch")), queue_name=context.queue_name())
     archive_reader = S3ArchiveReader(context.clients("s3"), context.resource("archive_bucket") or ARCHIVE_BUCKET)
     receiver_admin = HTTPSReceiverAdmin(context.stack.admin_url, context.stack.ca_bundle)
     return StatusSources(**common, local=LocalSources(archive_reader, receiver_admin))

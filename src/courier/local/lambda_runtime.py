@@ -20,7 +20,7 @@ from typing import Any
 
 from courier.events import lambda_sqs_record
 from courier.local.emulator import MappingSettings
-from courier.observability import logger
+from courier.observability import invocation_metrics, logger
 from courier.resources import FUNCTION_NAME
 
 _SQS_RECEIVE_MAX = 10
@@ -225,7 +225,9 @@ class EventSourcePoller:
                 seen = int(m.get("Attributes", {}).get("ApproximateReceiveCount", "1"))
                 self.stats.receive_counts[m["MessageId"]] = max(seen, self.stats.receive_counts.get(m["MessageId"], 0))
         try:
-            response = self.handler({"Records": records}, LambdaContext(self.function_timeout_seconds, self.region))
+            # Its own metric set, as its own Lambda environment would have: concurrent invocations flush apart.
+            with invocation_metrics():
+                response = self.handler({"Records": records}, LambdaContext(self.function_timeout_seconds, self.region))
             failed = failed_message_ids(response, ids)
         except InvocationKilled:
             # Killed: no response at all, the messages reappear after the visibility timeout.

@@ -34,6 +34,7 @@ from courier.local.fake_nifi import CONTENT_PATH, FakeNiFi
 from courier.local.lambda_runtime import EventSourcePoller, describe_error
 from courier.local.provision import Stack, provision
 from courier.local.traffic import Uploader
+from courier.observability import invocation_metrics, metrics
 from courier.stackfile import FAKE_CREDENTIALS, REGION, STACK_FILE, StackInfo, aws_environment, write_stack_file
 
 
@@ -168,7 +169,12 @@ class LocalStack:
         """The breaker controller's schedule, as EventBridge runs it in AWS."""
         while not self._stopping.wait(self.config.controller_period_seconds):
             try:
-                self.controller.run_once()
+                # One scheduled invocation, one EMF document, as the controller's Lambda flushes it.
+                with invocation_metrics():
+                    try:
+                        self.controller.run_once()
+                    finally:
+                        metrics.flush_metrics()
             except Exception as exc:  # noqa: BLE001 - keep the schedule going, as EventBridge would
                 logging.getLogger("courier").warning("breaker controller run failed: %s", describe_error(exc))
 

@@ -20,7 +20,9 @@ class LiveView:
     def __init__(self, stack: Any, console: Console) -> None:
         self.stack = stack
         self.console = console
-        self.live = Live(self.render(), console=console, refresh_per_second=2, transient=False)
+        # No stdout redirect: the stack points stdout at lambda.log for the handler's EMF documents, and
+        # Live's redirect would print them above the table instead.
+        self.live = Live(self.render(), console=console, refresh_per_second=2, transient=False, redirect_stdout=False)
 
     def __enter__(self) -> LiveView:
         self.live.__enter__()
