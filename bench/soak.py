@@ -66,7 +66,8 @@ def main(invocations: int = INVOCATIONS) -> dict:
                 key, body = f"soak/{i:06d}.json", b'{"i": %d}' % i
                 put = s3.put_object(Bucket="courier-landing", Key=key, Body=body)
                 records = [record_for("courier-landing", key, put, len(body), "arn:aws:sqs:eu-west-2:1:courier-queue")]
-                response = handler.lambda_handler({"Records": records}, LambdaContext(60, "eu-west-2"))
+                # The context's timeout is the function timeout the settings assume (COURIER_FUNCTION_TIMEOUT_SECONDS).
+                response = handler.lambda_handler({"Records": records}, LambdaContext(120, "eu-west-2"))
                 assert response == {"batchItemFailures": []}, response
                 if i + 1 == WARMUP or (i + 1) % 1000 == 0:
                     # The receiver runs in this process too and remembers every bundle it got:
