@@ -11,9 +11,11 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from courier.backfill import Tally as BackfillTally
 from courier.cli._exit import ExitCode
 from courier.dlq import DeadLetter, DeleteResult, RedriveResult
 from courier.replay import BundleResult, Finding, Tally
+from courier.trace import Story
 
 console = Console()
 err = Console(stderr=True)
@@ -117,3 +119,42 @@ def slo_summary(summary: dict[str, Any], out: Path) -> None:
         highlight=False,
         soft_wrap=True,
     )
+
+
+def backfill_summary(bucket: str, tally: BackfillTally, dry_run: bool, checkpoint: Path) -> None:
+    table = Table("revisions", "count", title=f"backfill of s3://{bucket}" + (" (dry run: nothing sent)" if dry_run else ""))
+    table.add_row("listed", str(tally.listed))
+    table.add_row("would be enqueued" if dry_run else "enqueued", str(tally.enqueued))
+    table.add_row("already delivered (ledger)", str(tally.delivered))
+    table.add_row("outside --since/--until", str(tally.out_of_range))
+    console.print(table)
+    if tally.last is not None and not dry_run:
+        console.print(f"checkpoint: {tally.last.key} ({tally.last.version_id}) in {checkpoint}", highlight=False, soft_wrap=True)
+
+
+def story(told: Story, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(told.as_dict(), default=str))
+        return
+    console.print(f"s3://{told.bucket}/{told.key}: [bold]{told.verdict.value}[/bold] (revision {told.version})", soft_wrap=True)
+    revisions = Table("version", "size", "eTag", "landed at", "latest", title="revisions")
+    for r in told.revisions:
+        revisions.add_row(str(r.version_id), str(r.size), r.etag, r.last_modified.isoformat(), "yes" if r.is_latest else "")
+    console.print(revisions)
+    ledger = Table("revision", "status", "bundle", "completed at", "lease until", title="ledger (while its TTL keeps records)")
+    for rec in told.as_dict()["ledger"]:
+        ledger.add_row(
+            rec["revision"], rec["status"], rec["bundle_key"] or "-", rec["completed_at"] or "-", rec["lease_until"] or "-"
+        )
+    console.print(ledger)
+    bundles = Table(
+        "archive key", "SHA-256", "files", "NiFi acknowledged", "delivered at", title=f"bundles (from the {told.found_through})"
+    )
+    for b in told.bundles:
+        bundles.add_row(b.key, b.sha256 or "-", str(b.file_count or "-"), "yes" if b.delivered else "no", b.delivered_at or "-")
+    console.print(bundles)
+    for letter in told.dead_letters:
+        console.print(f"in the DLQ: message {letter.message_id}, reason {letter.reason}: {letter.detail or '-'}", soft_wrap=True)
+    if not told.dead_letters:
+        console.print("DLQ: no message names this file")
+    console.print(told.replays, highlight=False)
