@@ -6,11 +6,11 @@ import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from fakes import InMemoryLedger
-from support import s3_record, sqs_record
 
 from courier.backfill import Checkpoint, RateLimit, Revision, after, backfill, in_range, notification
 from courier.events import parse_message
+from fakes import InMemoryLedger
+from support import s3_record, sqs_record
 
 BUCKET = "courier-landing"
 T0 = datetime(2026, 11, 26, 3, 0, tzinfo=UTC)
@@ -35,7 +35,11 @@ def test_the_notification_parses_to_the_same_identity_as_s3s_own_event(key, vers
 def test_the_notification_has_s3s_shape():
     (record,) = notification(BUCKET, rev("a b+c"), region="eu-west-2")["Records"]
     assert (record["eventVersion"], record["eventSource"], record["eventName"]) == ("2.1", "aws:s3", "ObjectCreated:Put")
-    assert record["s3"]["bucket"] == {"name": BUCKET, "ownerIdentity": {"principalId": "courier-backfill"}, "arn": f"arn:aws:s3:::{BUCKET}"}
+    assert record["s3"]["bucket"] == {
+        "name": BUCKET,
+        "ownerIdentity": {"principalId": "courier-backfill"},
+        "arn": f"arn:aws:s3:::{BUCKET}",
+    }
     obj = record["s3"]["object"]
     assert obj["key"] == "a+b%2Bc" and obj["versionId"] == "v1" and obj["size"] == 42 and len(obj["sequencer"]) == 16
     assert record["eventTime"] == "2026-11-26T03:00:00.000Z"
@@ -93,7 +97,15 @@ def test_delivered_revisions_are_counted_and_not_sent():
 def test_out_of_range_and_dry_run_send_nothing(tmp_path):
     checkpoint = Checkpoint(tmp_path / "cp.json")
     listing = [rev("early", minutes=-5), rev("in"), rev("late", minutes=90)]
-    tally = backfill(listing, BUCKET, lambda b: pytest.fail("sent"), since=T0, until=T0 + timedelta(hours=1), checkpoint=checkpoint, dry_run=True)
+    tally = backfill(
+        listing,
+        BUCKET,
+        lambda b: pytest.fail("sent"),
+        since=T0,
+        until=T0 + timedelta(hours=1),
+        checkpoint=checkpoint,
+        dry_run=True,
+    )
     assert (tally.listed, tally.enqueued, tally.out_of_range) == (3, 1, 2)
     assert checkpoint.load() is None
 

@@ -5,11 +5,10 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 
-from fakes import InMemoryLedger
-
 from courier.backfill import Revision, notification
 from courier.ports import ArchivedObject
 from courier.trace import Verdict, trace
+from fakes import InMemoryLedger
 
 BUCKET = "courier-landing"
 T0 = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=2)
