@@ -28,7 +28,7 @@ from courier.ledger.base import COMPLETE, BaseLedger, LedgerRecord
 from courier.ports import ArchiveReader, Queue
 from courier.replay import hours_between
 
-REPLAYS_NOTE = "replays are not recorded: a replay re-posts an archived bundle and leaves no mark"
+REPLAYS_NOTE = "not recorded (a replay re-posts an archived bundle and leaves no mark on it)"
 INDEX_HOURS = 6  # a file is bundled within minutes of landing; hours more cover an outage's backlog
 
 

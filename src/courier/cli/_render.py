@@ -133,28 +133,35 @@ def backfill_summary(bucket: str, tally: BackfillTally, dry_run: bool, checkpoin
 
 
 def story(told: Story, as_json: bool) -> None:
+    """One fact a line, soft-wrapped: keys, version ids and SHA-256s are copied from here whole, never cut by a table."""
     if as_json:
         print(json.dumps(told.as_dict(), default=str))
         return
-    console.print(f"s3://{told.bucket}/{told.key}: [bold]{told.verdict.value}[/bold] (revision {told.version})", soft_wrap=True)
-    revisions = Table("version", "size", "eTag", "landed at", "latest", title="revisions")
+    lines = [f"s3://{told.bucket}/{told.key}: [bold]{told.verdict.value}[/bold] (revision {told.version or '-'})"]
+    lines.append(f"revisions ({len(told.revisions)}, from the landing bucket):")
     for r in told.revisions:
-        revisions.add_row(str(r.version_id), str(r.size), r.etag, r.last_modified.isoformat(), "yes" if r.is_latest else "")
-    console.print(revisions)
-    ledger = Table("revision", "status", "bundle", "completed at", "lease until", title="ledger (while its TTL keeps records)")
+        current = "  (current)" if r.is_latest else ""
+        lines.append(f"  {r.version_id}  {r.size} bytes  eTag {r.etag}  landed {r.last_modified:%Y-%m-%dT%H:%M:%SZ}{current}")
+    lines.append(f"ledger ({len(told.ledger)} record(s) while its TTL keeps them):")
     for rec in told.as_dict()["ledger"]:
-        ledger.add_row(
-            rec["revision"], rec["status"], rec["bundle_key"] or "-", rec["completed_at"] or "-", rec["lease_until"] or "-"
-        )
-    console.print(ledger)
-    bundles = Table(
-        "archive key", "SHA-256", "files", "NiFi acknowledged", "delivered at", title=f"bundles (from the {told.found_through})"
-    )
+        held = f"  lease until {rec['lease_until']}" if rec["status"] != "COMPLETE" and rec["lease_until"] else ""
+        bundle, completed = rec["bundle_key"] or "-", rec["completed_at"] or "-"
+        lines.append(f"  {rec['revision']}  {rec['status']}  bundle {bundle}  completed {completed}{held}")
+    found = f"found through the {told.found_through}" if told.bundles else "none found in the ledger or the archive index"
+    lines.append(f"bundles ({found}):")
     for b in told.bundles:
-        bundles.add_row(b.key, b.sha256 or "-", str(b.file_count or "-"), "yes" if b.delivered else "no", b.delivered_at or "-")
-    console.print(bundles)
+        acknowledged = "yes" if b.delivered else "no (archived, not acknowledged)"
+        lines.append(f"  {b.key}  sha256 {b.sha256 or '-'}  files {b.file_count or '-'}")
+        lines.append(
+            f"    NiFi acknowledged: {acknowledged}  delivered at {b.delivered_at or '- (not recorded after the ledger TTL)'}"
+        )
     for letter in told.dead_letters:
-        console.print(f"in the DLQ: message {letter.message_id}, reason {letter.reason}: {letter.detail or '-'}", soft_wrap=True)
+        reason = letter.reason or "no failure note (the ledger keeps notes 18 days; the message may have been put there by hand)"
+        lines.append(
+            f"DLQ: message {letter.message_id}, {letter.receive_count} receive(s), reason {reason}: {letter.detail or '-'}"
+        )
     if not told.dead_letters:
-        console.print("DLQ: no message names this file")
-    console.print(told.replays, highlight=False)
+        lines.append("DLQ: no message names this file")
+    lines.append(f"replays: {told.replays}")
+    for line in lines:
+        console.print(line, highlight=False, soft_wrap=True)
