@@ -47,7 +47,7 @@ class BundleTrace:
     file_count: int | None
     delivered: bool
     delivered_at: str | None
-    version_id: str | None
+    versions: tuple[str | None, ...]  # the file's revisions it holds (None: unversioned bucket)
 
 
 @dataclass
@@ -80,7 +80,7 @@ class Story:
 
     @property
     def verdict(self) -> Verdict:
-        if any(b.delivered and (self.version is None or b.version_id in (None, self.version)) for b in self.bundles):
+        if any(b.delivered and (self.version is None or self.version in b.versions or None in b.versions) for b in self.bundles):
             return Verdict.DELIVERED
         if self.dead_letters:
             return Verdict.FAILED
@@ -133,14 +133,17 @@ def index_entries(reader: ArchiveReader, bucket: str, key: str, since: datetime,
     return found
 
 
-def _bundle(reader: ArchiveReader, prefix: str, bundle_key: str, version_id: str | None, completed_at: int | None) -> BundleTrace:
+def _bundle(
+    reader: ArchiveReader, prefix: str, bundle_key: str, versions: list[str | None], completed_at: int | None
+) -> BundleTrace:
     index_key = f"{INDEX_PREFIX}/{bundle_key[len(prefix) + 1 : -len('.tar.gz')]}.jsonl"
     try:
         file_count: int | None = len(reader.read(index_key).decode("utf-8").splitlines())
     except Exception:  # noqa: BLE001 - the count is a nicety; a missing index line file must not hide the rest
         file_count = None
     head = reader.head(bundle_key)
-    return BundleTrace(bundle_key, head.sha256, file_count, reader.was_delivered(bundle_key), _iso(completed_at), version_id)
+    delivered = reader.was_delivered(bundle_key)
+    return BundleTrace(bundle_key, head.sha256, file_count, delivered, _iso(completed_at), tuple(dict.fromkeys(versions)))
 
 
 def trace(
@@ -162,13 +165,20 @@ def trace(
     complete = [r for r in story.ledger if r.status == COMPLETE and r.bundle_key]
     if complete:
         story.found_through = "ledger"
-        seen = {r.bundle_key: r for r in complete}
-        story.bundles = [_bundle(reader, prefix, k, _revision_of(r), r.completed_at) for k, r in seen.items()]
+        held: dict[str, list[LedgerRecord]] = {}
+        for record in complete:
+            held.setdefault(str(record.bundle_key), []).append(record)
+        story.bundles = [
+            _bundle(reader, prefix, k, [_revision_of(r) for r in rs], max(r.completed_at or 0 for r in rs))
+            for k, rs in held.items()
+        ]
     elif revisions:
         story.found_through = "archive index"
         oldest = min(r.last_modified for r in revisions).replace(minute=0, second=0, microsecond=0)
-        entries = {e["bundle_key"]: e for e in index_entries(reader, bucket, key, oldest, hours)}
-        story.bundles = [_bundle(reader, prefix, k, e.get("version_id"), None) for k, e in entries.items()]
+        in_index: dict[str, list[str | None]] = {}
+        for entry in index_entries(reader, bucket, key, oldest, hours):
+            in_index.setdefault(entry["bundle_key"], []).append(entry.get("version_id"))
+        story.bundles = [_bundle(reader, prefix, k, versions, None) for k, versions in in_index.items()]
     if dlq is not None:
         wanted = f"s3://{bucket}/{key}"
         story.dead_letters = [d for d in list_dead_letters(dlq, ledger) if wanted in d.objects]

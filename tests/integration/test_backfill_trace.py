@@ -6,6 +6,7 @@ import csv
 import gzip
 import io
 import json
+import sys
 
 import pytest
 from typer.testing import CliRunner
@@ -50,6 +51,8 @@ def test_backfill_announces_each_revision_once_and_trace_tells_each_exit_path(
     (line,) = [row for row in restarted.output.splitlines() if "already delivered" in row]
     assert "13" in line  # told apart through the ledger, not sent
 
+    shown = courier("trace", f"s3://{stack.landing_bucket}/{keys[0]}", "--state-dir", state)
+    print(f"$ courier trace  # exit {shown.exit_code}\n{shown.stdout}", file=sys.__stderr__)  # the README's excerpt
     told = courier("trace", f"s3://{stack.landing_bucket}/{keys[3]}", "--json", "--state-dir", state)
     assert told.exit_code == 0, told.output
     story = json.loads(told.stdout.splitlines()[-1])
@@ -65,6 +68,7 @@ def test_backfill_announces_each_revision_once_and_trace_tells_each_exit_path(
     aws.client("sqs").send_message(QueueUrl=stack.dlq_url, MessageBody=json.dumps(poison))
     failed = courier("trace", f"s3://{stack.landing_bucket}/new/pending.json", "--state-dir", state)
     assert failed.exit_code == 3 and "in the DLQ" in failed.output, failed.output
+    print(f"$ courier trace  # exit {failed.exit_code}\n{failed.stdout}", file=sys.__stderr__)
 
 
 def story_time(story):

@@ -76,7 +76,7 @@ def test_after_the_ledger_ttl_the_archive_index_tells():
     reader = Reader({INDEX: index_line("in/a.csv")}, {BUNDLE})
     story = trace(BUCKET, "in/a.csv", None, Lister(revision()), InMemoryLedger(), reader, "bundles", DLQ())
     assert story.verdict is Verdict.DELIVERED and story.found_through == "archive index"
-    assert story.bundles[0].version_id == "v1"
+    assert story.bundles[0].versions == ("v1",)
 
 
 def test_an_archived_bundle_nifi_never_acknowledged_is_not_delivered():
@@ -92,6 +92,15 @@ def test_a_newer_revision_not_yet_delivered_is_pending():
     story = trace(BUCKET, "in/a.csv", None, lister, ledger, Reader({}, {BUNDLE}), "bundles", DLQ())
     assert story.version == "v2" and story.verdict is Verdict.PENDING
     assert trace(BUCKET, "in/a.csv", "v1", lister, ledger, Reader({}, {BUNDLE}), "bundles", DLQ()).verdict is Verdict.DELIVERED
+
+
+def test_two_revisions_in_one_bundle_both_count():
+    ledger = InMemoryLedger()
+    ledger.complete([revision(version="v2").identity(BUCKET), revision(version="v1").identity(BUCKET)], BUNDLE, "ab" * 32)
+    lister = Lister(revision(version="v2"), revision(version="v1"))
+    for version in ("v1", "v2", None):
+        story = trace(BUCKET, "in/a.csv", version, lister, ledger, Reader({}, {BUNDLE}), "bundles", DLQ())
+        assert story.verdict is Verdict.DELIVERED and len(story.bundles) == 1
 
 
 def test_a_message_naming_the_file_in_the_dlq_is_failed():
