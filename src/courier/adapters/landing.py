@@ -16,7 +16,7 @@ from urllib.parse import unquote_plus, urlparse
 
 from courier.adapters.aws import translated
 from courier.backfill import Revision
-from courier.errors import ConfigError
+from courier.errors import InventoryError
 
 
 def _revision(version: dict[str, Any]) -> Revision:
@@ -69,7 +69,7 @@ class S3LandingLister:
 def _s3_url(url: str) -> tuple[str, str]:
     parsed = urlparse(url)
     if parsed.scheme != "s3" or not parsed.netloc or not parsed.path.strip("/"):
-        raise ConfigError(f"not an s3://bucket/key URL: {url!r}")
+        raise InventoryError(f"not an s3://bucket/key URL: {url!r}")
     return parsed.netloc, parsed.path.lstrip("/")
 
 
@@ -78,14 +78,14 @@ def read_inventory(client: Any, manifest_url: str, prefix: str = "") -> Iterator
 
     The columns come from the manifest's ``fileSchema``; keys are URL-encoded in the
     CSV files, as S3 writes them. Delete markers are skipped. ORC and Parquet reports
-    raise ``ConfigError``. The rows are sorted in memory, so that the checkpoint's key
+    raise ``InventoryError``. The rows are sorted in memory, so that the checkpoint's key
     order holds: fine for millions of rows, not for billions.
     """
     bucket, key = _s3_url(manifest_url)
     with translated(f"reading the inventory manifest {manifest_url}"):
         manifest = json.loads(client.get_object(Bucket=bucket, Key=key)["Body"].read())
     if manifest.get("fileFormat", "CSV").upper() != "CSV":
-        raise ConfigError(f"inventory format {manifest.get('fileFormat')} is not supported: only CSV reports are")
+        raise InventoryError(f"inventory format {manifest.get('fileFormat')} is not supported: only CSV reports are")
     columns = [c.strip() for c in manifest["fileSchema"].split(",")]
     destination = str(manifest.get("destinationBucket", bucket)).removeprefix("arn:aws:s3:::")
     rows: list[Revision] = []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -12,7 +13,7 @@ from courier.backfill import CHECKPOINT_FILE, Checkpoint, RateLimit, Tally, back
 from courier.cli import _render
 from courier.cli._context import Context, StateDir, parse_range
 from courier.cli._render import err, fail
-from courier.errors import CourierError
+from courier.errors import ConfigError, CourierError
 from courier.resources import LANDING_BUCKET
 
 
@@ -37,20 +38,36 @@ def backfill_command(
     Exit codes: 0 done, 1 error.
     """
     context = Context.load(state_dir)
-    settings = context.settings()
-    window = parse_range(since, until, default_days=36500) if (since or until) else (None, None)
-    bucket = settings.landing_bucket or context.aws_name(LANDING_BUCKET)
+    window = parse_range(since, until, 36500, ("--since", "--until")) if (since or until) else (None, None)
+    try:  # only the two settings it uses: backfill must not need NiFi's or the archive's
+        bucket, table = (
+            context.setting("landing_bucket") or context.aws_name(LANDING_BUCKET),
+            context.setting("idempotency_table"),
+        )
+    except ConfigError as exc:
+        raise fail(str(exc)) from None
     checkpoint = Checkpoint(checkpoint_file or state_dir / CHECKPOINT_FILE)
     if restart:
         checkpoint.clear()
     try:
-        tally = _run(context, settings, bucket, prefix, inventory, window, checkpoint, rate, dry_run)
+        tally = _run(context, table, bucket, prefix, inventory, window, checkpoint, rate, dry_run)
     except CourierError as exc:
         raise fail(f"backfill stopped: {exc} (rerun to continue after the checkpoint)") from None
     _render.backfill_summary(bucket, tally, dry_run, checkpoint.path)
 
 
-def _run(context, settings, bucket, prefix, inventory, window, checkpoint, rate, dry_run) -> Tally:  # noqa: ANN001, PLR0913
+def _run(  # noqa: PLR0913 - the command's options, passed on as they are
+    context: Context,
+    table: str,
+    bucket: str,
+    prefix: str,
+    inventory: str | None,
+    window: tuple[datetime | None, datetime | None],
+    checkpoint: Checkpoint,
+    rate: float,
+    dry_run: bool,
+) -> Tally:
+    """Announce the revisions, showing progress on stderr (the summary table goes to stdout)."""
     from courier.adapters.landing import S3LandingLister, read_inventory
     from courier.backfill import after
     from courier.compose import make_ledger_reader
@@ -61,7 +78,7 @@ def _run(context, settings, bucket, prefix, inventory, window, checkpoint, rate,
     if mark is not None:
         err.print(f"continuing after the checkpoint {mark['key']} ({mark['version_id']}); --restart starts over", highlight=False)
     queue, _ = context.queues()
-    ledger = make_ledger_reader(settings.idempotency_table, context.clients("dynamodb"))
+    ledger = make_ledger_reader(table, context.clients("dynamodb"))
     region = context.clients.session.region_name or "us-east-1"
     columns = (SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn())
     with Progress(*columns, console=err, transient=True) as bar:
