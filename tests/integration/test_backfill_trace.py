@@ -58,6 +58,14 @@ def test_backfill_announces_each_revision_once_and_trace_tells_each_exit_path(
     story = json.loads(told.stdout.splitlines()[-1])
     assert story["verdict"] == "delivered" and story["bundles"][0]["delivered"] and story["ledger"][0]["status"] == "COMPLETE"
 
+    dynamodb = aws.client("dynamodb")  # the ledger's TTL has passed: the archive index still tells
+    for item in dynamodb.scan(TableName=stack.idempotency_table)["Items"]:
+        dynamodb.delete_item(TableName=stack.idempotency_table, Key={k: item[k] for k in ("object_name", "revision")})
+    late = courier("trace", f"s3://{stack.landing_bucket}/{keys[3]}", "--json", "--state-dir", state)
+    late_story = json.loads(late.stdout.splitlines()[-1])
+    assert late.exit_code == 0 and late_story["bundles_found_through"] == "archive index" and late_story["ledger"] == []
+    assert late_story["bundles"][0]["key"] == story["bundles"][0]["key"]
+
     land("new/pending.json", b"x")
     queued()  # announced but never processed
     pending = courier("trace", f"s3://{stack.landing_bucket}/new/pending.json", "--state-dir", state)
