@@ -7,6 +7,7 @@ Every failure courier expects is one of these::
     ├── AwsCallError ..................... an AWS call of an operator tool or the controller failed
     ├── ReplayHaltedError ................ NiFi cannot take replays now: `courier replay` stops
     ├── BundleMissingError ............... an archive key names no bundle (replay reports it as missing)
+    ├── InventoryError ................... `courier backfill --inventory` names no S3 Inventory report it can read
     ├── ReceiverUnavailableError ......... the local NiFi receiver's admin endpoint did not answer
     ├── LocalStackError .................. the local stack cannot start
     │   └── PortInUseError
@@ -85,6 +86,12 @@ class BundleMissingError(CourierError):
     """An archive key names no object: `courier replay` reports the bundle as missing and goes on."""
 
     reason = "bundle_missing"
+
+
+class InventoryError(CourierError):
+    """An S3 Inventory report `courier backfill` cannot read: not an s3:// URL, or not a CSV report (ORC, Parquet)."""
+
+    reason = "inventory"
 
 
 class ReceiverUnavailableError(CourierError):

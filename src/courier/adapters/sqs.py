@@ -93,6 +93,21 @@ class SQSQueue:
         with translated(f"sending to {self.url}"):
             self.client.send_message(**args)
 
+    def send_batch(self, bodies: Sequence[str]) -> None:
+        """Send ``bodies`` with SendMessageBatch, ten to a call; entries SQS refuses are sent once more, then raise."""
+        for start in range(0, len(bodies), _BATCH):
+            pending = {str(i): body for i, body in enumerate(bodies[start : start + _BATCH])}
+            for attempt in range(2):
+                entries = [{"Id": i, "MessageBody": body} for i, body in pending.items()]
+                with translated(f"sending a batch to {self.url}"):
+                    failed = self.client.send_message_batch(QueueUrl=self.url, Entries=entries).get("Failed", [])
+                pending = {f["Id"]: pending[f["Id"]] for f in failed}
+                if not pending:
+                    break
+                if attempt == 1:
+                    codes = sorted({f.get("Code", "?") for f in failed})
+                    raise AwsCallError(f"sending a batch to {self.url} failed for {len(pending)} message(s)", ",".join(codes))
+
     def delete(self, receipt_handle: str) -> None:
         with translated(f"deleting a message from {self.url}"):
             self.client.delete_message(QueueUrl=self.url, ReceiptHandle=receipt_handle)

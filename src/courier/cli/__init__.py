@@ -14,6 +14,8 @@ never a traceback.
 ``config``         ``version``, ``config``
 ``status``         ``status``
 ``replay``         ``replay``
+``backfill``       ``backfill``
+``trace``          ``trace``
 ``slo``            ``slo-report``
 ``local``          ``local up``, ``local upload`` (the only module that imports ``courier.local``)
 ``dlq``            ``dlq list``, ``dlq redrive``, ``dlq delete``
@@ -25,7 +27,7 @@ from __future__ import annotations
 
 import typer
 
-from courier.cli import archive, config, dlq, local, replay, slo, status
+from courier.cli import archive, backfill, config, dlq, local, replay, slo, status, trace
 
 __all__ = ["app"]
 
@@ -35,6 +37,8 @@ app.command()(config.config)
 app.command()(status.status)
 app.command()(replay.replay)
 app.command("slo-report")(slo.slo_report)
+app.command("backfill")(backfill.backfill_command)
+app.command("trace")(trace.trace_command)
 app.add_typer(local.app, name="local")
 app.add_typer(dlq.app, name="dlq")
 app.add_typer(archive.app, name="archive")

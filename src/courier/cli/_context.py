@@ -234,9 +234,12 @@ class Context:
 TIME_FORMS = "an ISO date (2026-11-25), an ISO time (2026-11-25T10:00Z, 2026-11-25T10:00:00+01:00) or an HTTP date"
 
 
-def parse_range(start: str | None, end: str | None, default_days: int) -> tuple[datetime, datetime]:
-    """``--from``/``--to`` as datetimes (see ``courier.replay.time_range``); an unparseable or reversed pair ends the command."""
-    for option, text in (("--from", start), ("--to", end)):
+def parse_range(
+    start: str | None, end: str | None, default_days: int, names: tuple[str, str] = ("--from", "--to")
+) -> tuple[datetime, datetime]:
+    """``--from``/``--to`` (or the ``names`` a command gives them) as datetimes (see ``courier.replay.time_range``);
+    an unparseable or reversed pair ends the command."""
+    for option, text in zip(names, (start, end), strict=True):
         try:
             if text:
                 parse_when(text)
@@ -244,5 +247,5 @@ def parse_range(start: str | None, end: str | None, default_days: int) -> tuple[
             raise fail(f"{option} {text!r} is not a time: give {TIME_FORMS} (UTC unless it says otherwise)") from None
     since, until = time_range(start, end, default_days)
     if since > until:
-        raise fail(f"--from {since:%Y-%m-%dT%H:%M:%SZ} is after --to {until:%Y-%m-%dT%H:%M:%SZ}")
+        raise fail(f"{names[0]} {since:%Y-%m-%dT%H:%M:%SZ} is after {names[1]} {until:%Y-%m-%dT%H:%M:%SZ}")
     return since, until

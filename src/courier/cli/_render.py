@@ -11,9 +11,11 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from courier.backfill import Tally as BackfillTally
 from courier.cli._exit import ExitCode
 from courier.dlq import DeadLetter, DeleteResult, RedriveResult
 from courier.replay import BundleResult, Finding, Tally
+from courier.trace import Story
 
 console = Console()
 err = Console(stderr=True)
@@ -117,3 +119,49 @@ def slo_summary(summary: dict[str, Any], out: Path) -> None:
         highlight=False,
         soft_wrap=True,
     )
+
+
+def backfill_summary(bucket: str, tally: BackfillTally, dry_run: bool, checkpoint: Path) -> None:
+    table = Table("revisions", "count", title=f"backfill of s3://{bucket}" + (" (dry run: nothing sent)" if dry_run else ""))
+    table.add_row("listed", str(tally.listed))
+    table.add_row("would be enqueued" if dry_run else "enqueued", str(tally.enqueued))
+    table.add_row("already delivered (ledger)", str(tally.delivered))
+    table.add_row("outside --since/--until", str(tally.out_of_range))
+    console.print(table)
+    if tally.last is not None and not dry_run:
+        console.print(f"checkpoint: {tally.last.key} ({tally.last.version_id}) in {checkpoint}", highlight=False, soft_wrap=True)
+
+
+def story(told: Story, as_json: bool) -> None:
+    """One fact a line, soft-wrapped: keys, version ids and SHA-256s are copied from here whole, never cut by a table."""
+    if as_json:
+        print(json.dumps(told.as_dict(), default=str))
+        return
+    lines = [f"s3://{told.bucket}/{told.key}: [bold]{told.verdict.value}[/bold] (revision {told.version or '-'})"]
+    lines.append(f"revisions ({len(told.revisions)}, from the landing bucket):")
+    for r in told.revisions:
+        current = "  (current)" if r.is_latest else ""
+        lines.append(f"  {r.version_id}  {r.size} bytes  eTag {r.etag}  landed {r.last_modified:%Y-%m-%dT%H:%M:%SZ}{current}")
+    lines.append(f"ledger ({len(told.ledger)} record(s) while its TTL keeps them):")
+    for rec in told.as_dict()["ledger"]:
+        held = f"  lease until {rec['lease_until']}" if rec["status"] != "COMPLETE" and rec["lease_until"] else ""
+        bundle, completed = rec["bundle_key"] or "-", rec["completed_at"] or "-"
+        lines.append(f"  {rec['revision']}  {rec['status']}  bundle {bundle}  completed {completed}{held}")
+    found = f"found through the {told.found_through}" if told.bundles else "none found in the ledger or the archive index"
+    lines.append(f"bundles ({found}):")
+    for b in told.bundles:
+        acknowledged = "yes" if b.delivered else "no (archived, not acknowledged)"
+        lines.append(f"  {b.key}  sha256 {b.sha256 or '-'}  files {b.file_count or '-'}")
+        lines.append(
+            f"    NiFi acknowledged: {acknowledged}  delivered at {b.delivered_at or '- (not recorded after the ledger TTL)'}"
+        )
+    for letter in told.dead_letters:
+        reason = letter.reason or "no failure note (the ledger keeps notes 18 days; the message may have been put there by hand)"
+        lines.append(
+            f"DLQ: message {letter.message_id}, {letter.receive_count} receive(s), reason {reason}: {letter.detail or '-'}"
+        )
+    if not told.dead_letters:
+        lines.append("DLQ: no message names this file")
+    lines.append(f"replays: {told.replays}")
+    for line in lines:
+        console.print(line, highlight=False, soft_wrap=True)

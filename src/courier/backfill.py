@@ -1,0 +1,281 @@
+"""Deliver objects already in the landing bucket (``courier backfill``).
+
+Backfill does not fetch or bundle anything itself: it announces each revision on
+the main queue with the notification S3 would have sent, so the normal path
+applies (the idempotency ledger keeps what was already delivered out; the breaker
+and the DLQ work as for live traffic). Revisions come from ListObjectVersions or
+an S3 Inventory report (``adapters.s3.S3LandingLister`` / ``read_inventory``).
+
+Resuming: revisions are announced in key order (newest version of a key first, as
+ListObjectVersions lists them), and a checkpoint file keeps the last one announced;
+a rerun skips everything up to and including it.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote_plus
+
+from courier.events import ObjectIdentity
+from courier.ledger.base import COMPLETE, BaseLedger
+
+BATCH = 10  # SendMessageBatch's limit
+CHECKPOINT_FILE = "backfill-checkpoint.json"
+
+
+@dataclass(frozen=True)
+class Revision:
+    """One revision of a landing object, as a listing or an inventory report shows it.
+
+    Parameters
+    ----------
+    key
+        The object's key (decoded).
+    version_id
+        Its version id; None on an unversioned bucket (S3 then says ``null``).
+    size
+        Its size in bytes.
+    etag
+        Its ETag, without quotes.
+    last_modified
+        When it landed (UTC).
+    is_latest
+        Whether it is the current version.
+
+    Example
+    -------
+    >>> rev = Revision("in/a.csv", "3HL4kqtJ", 12, "9b2cf535f27731c974343645a3985328", datetime(2026, 11, 26, tzinfo=UTC))
+    >>> rev.identity("courier-landing").revision
+    'v:3HL4kqtJ'
+    """
+
+    key: str
+    version_id: str | None
+    size: int
+    etag: str
+    last_modified: datetime
+    is_latest: bool = True
+
+    def identity(self, bucket: str) -> ObjectIdentity:
+        """The same identity ``events.ObjectRef.identity`` gives S3's own event for this revision."""
+        return ObjectIdentity(bucket, self.key, f"v:{self.version_id}" if self.version_id else f"e:{self.etag}")
+
+    @property
+    def mark(self) -> dict[str, str | None]:
+        return {"key": self.key, "version_id": self.version_id}
+
+
+def encode_key(key: str) -> str:
+    """A key as S3 writes it into a notification: ``+`` for a space, ``%2B`` for a plus; ``events.decode_key`` inverts it."""
+    return quote_plus(key, safe="/", encoding="utf-8")
+
+
+def _iso_millis(when: datetime) -> str:
+    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{when.astimezone(UTC).microsecond // 1000:03d}Z"
+
+
+def notification(bucket: str, revision: Revision, region: str = "us-east-1") -> dict[str, Any]:
+    """The S3 event notification (``ObjectCreated:Put``, eventVersion 2.1) S3 would have sent for ``revision``.
+
+    The sequencer cannot be S3's own (it is not listed anywhere); it is made from the
+    landing time, in the same hex form, and only matters to identity on a bucket with
+    neither versions nor ETags, which S3 does not have.
+    """
+    obj: dict[str, Any] = {
+        "key": encode_key(revision.key),
+        "size": revision.size,
+        "eTag": revision.etag,
+        "sequencer": f"{int(revision.last_modified.timestamp() * 1_000_000):016X}",
+    }
+    if revision.version_id:
+        obj["versionId"] = revision.version_id
+    record = {
+        "eventVersion": "2.1",
+        "eventSource": "aws:s3",
+        "awsRegion": region,
+        "eventTime": _iso_millis(revision.last_modified),
+        "eventName": "ObjectCreated:Put",
+        "userIdentity": {"principalId": "courier-backfill"},
+        "requestParameters": {"sourceIPAddress": "127.0.0.1"},
+        "responseElements": {"x-amz-request-id": "courier-backfill", "x-amz-id-2": "courier-backfill"},
+        "s3": {
+            "s3SchemaVersion": "1.0",
+            "configurationId": "courier-backfill",
+            "bucket": {"name": bucket, "ownerIdentity": {"principalId": "courier-backfill"}, "arn": f"arn:aws:s3:::{bucket}"},
+            "object": obj,
+        },
+    }
+    return {"Records": [record]}
+
+
+def in_range(revision: Revision, since: datetime | None, until: datetime | None) -> bool:
+    """Whether the revision landed at or after ``since`` and at or before ``until`` (either may be open)."""
+    return (since is None or revision.last_modified >= since) and (until is None or revision.last_modified <= until)
+
+
+class Checkpoint:
+    """The last revision a backfill announced, kept in a small JSON file so a rerun continues after it.
+
+    Parameters
+    ----------
+    path
+        The checkpoint file (created with its directory on the first save).
+
+    Example
+    -------
+    >>> checkpoint = Checkpoint(Path(".courier") / CHECKPOINT_FILE)  # doctest: +SKIP
+    >>> revisions = after(listing, checkpoint.load())  # doctest: +SKIP
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def load(self) -> dict[str, str | None] | None:
+        if not self.path.exists():
+            return None
+        data = json.loads(self.path.read_text("utf-8"))
+        return {"key": data["key"], "version_id": data.get("version_id")}
+
+    def save(self, revision: Revision) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        # Written to a side file and renamed: an interrupted save leaves the previous checkpoint, never half of one.
+        temporary = self.path.with_suffix(".tmp")
+        temporary.write_text(json.dumps(revision.mark), "utf-8")
+        temporary.replace(self.path)
+
+    def clear(self) -> None:
+        self.path.unlink(missing_ok=True)
+
+
+def after(revisions: Iterable[Revision], mark: dict[str, str | None] | None) -> Iterator[Revision]:
+    """The revisions that come after ``mark`` in key order (all of them without a mark).
+
+    Keys before the mark's key are skipped, and the mark's key's versions up to and
+    including the marked one; if that version has gone meanwhile, the key's remaining
+    versions are announced again (the ledger keeps them from being delivered twice).
+    """
+    if mark is None:
+        yield from revisions
+        return
+    passed = False
+    for revision in revisions:
+        if not passed and revision.key == mark["key"]:
+            if revision.version_id == mark["version_id"]:
+                passed = True
+            continue
+        if not passed and revision.key < str(mark["key"]):
+            continue
+        passed = True
+        yield revision
+
+
+@dataclass
+class Tally:
+    """What a backfill did: revisions listed, announced, and left out (out of range, already delivered)."""
+
+    listed: int = 0
+    enqueued: int = 0
+    out_of_range: int = 0
+    delivered: int = 0
+    last: Revision | None = None
+    errors: list[str] = field(default_factory=list)
+
+
+def already_delivered(ledger: BaseLedger, bucket: str, revisions: Sequence[Revision]) -> set[Revision]:
+    """The revisions the ledger records as delivered: one batched read per chunk, not a query per key.
+
+    Only while the ledger remembers them (its TTL, 7 days by default); older ones are
+    announced and the aggregator's own claim skips them if they are still recorded.
+    """
+    found = ledger.records([r.identity(bucket) for r in revisions])
+    return {r for r in revisions if (rec := found.get(r.identity(bucket))) is not None and rec.status == COMPLETE}
+
+
+class RateLimit:
+    """At most ``rate`` messages a second, on average since the start.
+
+    Parameters
+    ----------
+    rate
+        Messages per second (> 0).
+    clock, sleep
+        Injected for tests.
+
+    Example
+    -------
+    >>> limit = RateLimit(50)
+    >>> limit.wait(10)  # returns at once for the first batch
+    """
+
+    def __init__(self, rate: float, clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep):
+        self.rate = rate
+        self.clock = clock
+        self.sleep = sleep
+        self.start: float | None = None
+        self.sent = 0
+
+    def wait(self, count: int) -> None:
+        """Wait until ``count`` more messages keep within the rate."""
+        if self.start is None:
+            self.start = self.clock()
+        due = self.start + self.sent / self.rate
+        now = self.clock()
+        if due > now:
+            self.sleep(due - now)
+        self.sent += count
+
+
+def backfill(
+    revisions: Iterable[Revision],
+    bucket: str,
+    send_batch: Callable[[list[str]], None],
+    since: datetime | None = None,
+    until: datetime | None = None,
+    checkpoint: Checkpoint | None = None,
+    limit: RateLimit | None = None,
+    ledger: BaseLedger | None = None,
+    dry_run: bool = False,
+    region: str = "us-east-1",
+    progress: Callable[[Tally], None] = lambda tally: None,
+) -> Tally:
+    """Announce every revision in range that the ledger does not record as delivered, ten to a batch.
+
+    ``send_batch`` sends message bodies to the main queue; with ``dry_run`` nothing is
+    sent and no checkpoint written. The checkpoint advances after each batch is sent.
+    """
+    tally = Tally()
+    chunk: list[Revision] = []
+
+    def flush() -> None:
+        delivered = already_delivered(ledger, bucket, chunk) if ledger is not None else set()
+        tally.delivered += len(delivered)
+        todo = [r for r in chunk if r not in delivered]
+        if todo and not dry_run:
+            if limit is not None:
+                limit.wait(len(todo))
+            send_batch([json.dumps(notification(bucket, r, region)) for r in todo])
+        tally.enqueued += len(todo)
+        tally.last = chunk[-1]
+        if checkpoint is not None and not dry_run:
+            checkpoint.save(chunk[-1])
+        chunk.clear()
+        progress(tally)
+
+    for revision in revisions:
+        tally.listed += 1
+        if not in_range(revision, since, until):
+            tally.out_of_range += 1
+            progress(tally)
+            continue
+        chunk.append(revision)
+        if len(chunk) == BATCH:
+            flush()
+    if chunk:
+        flush()
+    return tally
