@@ -100,3 +100,12 @@ def test_every_cli_command_is_thin():
                 if node.end_lineno - node.lineno + 1 > 40:
                     long_commands.append(f"{path.name}:{node.name}")
     assert long_commands == []
+
+
+def test_test_modules_have_unique_names_across_folders():
+    """pytest imports test modules by basename (no packages under tests/): two alike stop the whole run at collection."""
+    from collections import Counter
+
+    tests = Path(__file__).resolve().parents[1]
+    names = Counter(p.name for p in tests.rglob("test_*.py"))
+    assert [name for name, n in names.items() if n > 1] == []
