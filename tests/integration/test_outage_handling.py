@@ -41,7 +41,7 @@ def test_hash_rejected_twice_is_retried_once_then_failed(runtime, land, fake_nif
     result = runtime.aggregator.process([land("x.json", b"{}").message("m")])
     assert result.failed == {"m": "nifi_hash_rejected"}
     assert fake_nifi.state.responses[422] == 2
-    assert "HashRejectedTwice" in metrics.metric_set  # the alarm's metric
+    assert "HashRejectedTwice" in metrics.provider.metric_set  # the alarm's metric (the provider holds the sets)
     metrics.clear_metrics()
     assert "corruption on the path" in json_logs.getvalue()
 
