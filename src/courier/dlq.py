@@ -59,18 +59,24 @@ def _reason(message: dict[str, Any], note: FailureNote | None) -> str | None:
     return parsed.error.reason if parsed.error is not None else None
 
 
-def _peek(dlq: Queue, limit: int) -> Iterator[dict[str, Any]]:
+def _receive_each(dlq: Queue, limit: int) -> Iterator[dict[str, Any]]:
+    """Every DLQ message once (up to ``limit``), hidden for a short peek; the caller makes them visible again."""
     seen: set[str] = set()
+    while len(seen) < limit:
+        fresh = [m for m in dlq.receive(_BATCH, _PEEK_SECONDS) if m["MessageId"] not in seen]
+        if not fresh:
+            return
+        for message in fresh:
+            seen.add(message["MessageId"])
+            yield message
+
+
+def _peek(dlq: Queue, limit: int) -> Iterator[dict[str, Any]]:
     handles: list[str] = []
     try:
-        while len(seen) < limit:
-            fresh = [m for m in dlq.receive(_BATCH, _PEEK_SECONDS) if m["MessageId"] not in seen]
-            if not fresh:
-                break
-            for message in fresh:
-                seen.add(message["MessageId"])
-                handles.append(message["ReceiptHandle"])
-                yield message
+        for message in _receive_each(dlq, limit):
+            handles.append(message["ReceiptHandle"])
+            yield message
     finally:
         dlq.make_visible(handles)
 
@@ -169,20 +175,16 @@ def delete_dead_letters(
         raise ValueError("name the messages to delete: message ids, or a reason")
     result, keep, seen = DeleteResult(dry_run=dry_run), [], set()
     try:
-        while len(seen) < limit:
-            fresh = [m for m in dlq.receive(_BATCH, _PEEK_SECONDS) if m["MessageId"] not in seen]
-            if not fresh:
-                break
-            for message in fresh:
-                seen.add(message["MessageId"])
-                if not _is_named(message, ledger, message_ids, reason):
-                    keep.append(message["ReceiptHandle"])
-                    continue
-                if dry_run:
-                    keep.append(message["ReceiptHandle"])
-                else:
-                    dlq.delete(message["ReceiptHandle"])
-                result.deleted.append(message["MessageId"])
+        for message in _receive_each(dlq, limit):
+            seen.add(message["MessageId"])
+            if not _is_named(message, ledger, message_ids, reason):
+                keep.append(message["ReceiptHandle"])
+                continue
+            if dry_run:
+                keep.append(message["ReceiptHandle"])
+            else:
+                dlq.delete(message["ReceiptHandle"])
+            result.deleted.append(message["MessageId"])
     finally:
         dlq.make_visible(keep)
     result.not_found = [m for m in message_ids if m not in seen]
