@@ -418,7 +418,7 @@ class Aggregator:
             self._fail(job, exc, result, reason=reason)
         identities = [job.ref.identity for job in jobs]
         if assigned:  # the assignment stays: the retry resends this very bundle at once
-            list(self.pool.map(lambda identity: self._quietly(self.ledger.release_assigned, identity, token), identities))
+            self._release(identities, token, self.ledger.release_assigned)
         else:
             self._release(identities, token)
 
@@ -549,8 +549,12 @@ class Aggregator:
                 extra={"key": identity.key, "error": str(exc) if isinstance(exc, CourierError) else type(exc).__name__},
             )
 
-    def _release(self, identities: list[ObjectIdentity], token: str) -> None:
-        list(self.pool.map(lambda identity: self.ledger_release(identity, token), identities))
+    def _release(
+        self, identities: list[ObjectIdentity], token: str, release: Callable[[ObjectIdentity, str], None] | None = None
+    ) -> None:
+        """Give claims back from the pool (``release``: the ledger's release by default, or release_assigned)."""
+        how = release or self.ledger.release
+        list(self.pool.map(lambda identity: self._quietly(how, identity, token), identities))
 
 
 def _receive_count(record: Mapping[str, Any]) -> int:
