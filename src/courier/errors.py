@@ -9,6 +9,7 @@ Every failure courier expects is one of these::
     ├── BundleMissingError ............... an archive key names no bundle (replay reports it as missing)
     ├── InventoryError ................... `courier backfill --inventory` names no S3 Inventory report it can read
     ├── ReceiverUnavailableError ......... the local NiFi receiver's admin endpoint did not answer
+    ├── SecretRotationError .............. `courier secret promote` finds no pending version to promote
     ├── LocalStackError .................. the local stack cannot start
     │   └── PortInUseError
     ├── DeliveryError .................... NiFi did not acknowledge a bundle (carries ``status``)
@@ -92,6 +93,12 @@ class InventoryError(CourierError):
     """An S3 Inventory report `courier backfill` cannot read: not an s3:// URL, or not a CSV report (ORC, Parquet)."""
 
     reason = "inventory"
+
+
+class SecretRotationError(CourierError):
+    """A rotation step of the NiFi secret cannot be done (no ``AWSPENDING`` version to promote)."""
+
+    reason = "secret_rotation"
 
 
 class ReceiverUnavailableError(CourierError):
