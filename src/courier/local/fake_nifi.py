@@ -187,13 +187,13 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _reply(self, status: int, payload: dict[str, Any]) -> None:
         body = json.dumps(payload).encode()
+        with self.state.lock:  # counted before the client can see the answer: its next read of the stats includes it
+            self.state.responses[status] += 1
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
-        with self.state.lock:
-            self.state.responses[status] += 1
 
     def _read_body(self) -> bytes | None:
         try:
