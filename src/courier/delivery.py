@@ -82,6 +82,12 @@ class Credentials:
         return digest.hexdigest()
 
 
+def credential_verifier(salt: str, authorization: str) -> str:
+    """What NiFi's flow keeps of a header credential (``courier.credential.sha256``): hex SHA-256 of its salt
+    (``courier.credential.salt``) followed by the exact ``Authorization`` header value."""
+    return hashlib.sha256((salt + authorization).encode()).hexdigest()
+
+
 def request_headers(
     sha256: str,
     bundle_id: str,

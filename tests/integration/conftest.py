@@ -77,10 +77,11 @@ def fake_nifi(ca: trustme.CA, tmp_path: Path) -> Iterator[FakeNiFi]:
 
 @pytest.fixture
 def aws() -> Iterator[Any]:
-    from courier.local.emulator import make_conditional_writes_atomic, make_notifications_like_aws
+    from courier.local.emulator import make_conditional_writes_atomic, make_notifications_like_aws, make_secret_stages_like_aws
 
     make_conditional_writes_atomic()  # as real DynamoDB is: racing conditional writes, one winner
     make_notifications_like_aws()  # S3 events name the version, as AWS's do
+    make_secret_stages_like_aws()  # a read without a stage gets AWSCURRENT after a promote, as from AWS
     with mock_aws():
         yield boto3.session.Session(region_name="eu-west-2")
 

@@ -10,6 +10,7 @@ import typer
 
 from courier.cli._context import Context, Function, Profile, Region, StateDir
 from courier.cli._render import console, fail
+from courier.delivery import credential_verifier
 from courier.errors import CourierError
 
 app = typer.Typer(help="Rotate the NiFi secret: stage the new version as AWSPENDING, then promote it.", no_args_is_help=True)
@@ -69,3 +70,26 @@ def secret_promote(
     except CourierError as exc:
         raise fail(f"could not promote: {exc}") from None
     console.print(f"{secret_id}: AWSCURRENT is now version {current} (was {previous})", highlight=False)
+
+
+@app.command("verifier")
+def secret_verifier(
+    salt: Annotated[str, typer.Option(help="The flow's courier.credential.salt.")],
+    stage: Annotated[str, typer.Option(help="The version to read: AWSPENDING or AWSCURRENT.")] = "AWSPENDING",
+    state_dir: StateDir = Path(".courier"),
+    function: Function = None,
+    profile: Profile = None,
+    region: Region = None,
+) -> None:
+    """Print the flow's courier.credential.sha256 for the secret's header credential: SHA-256 of salt + Authorization."""
+    from courier.adapters.secrets import SecretRotation, parse_credentials
+
+    context = Context.for_operator(state_dir, function, profile, region)
+    try:
+        data = SecretRotation(context.clients("secretsmanager"), context.setting("nifi_secret_id")).read(stage)
+        header = parse_credentials(data).authorization()
+    except CourierError as exc:
+        raise fail(f"could not read the {stage} version: {exc}") from None
+    if header is None:
+        raise fail(f"the {stage} version holds no header credential (client certificate only): the verifier stays empty")
+    console.print(credential_verifier(salt, header), highlight=False)

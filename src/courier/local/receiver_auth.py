@@ -9,31 +9,26 @@ accepted beside the current until it is promoted.
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import secrets
 import threading
 from dataclasses import dataclass
 from typing import Any
 
-from courier.delivery import Credentials
+from courier.delivery import Credentials, credential_verifier
 
 
 def client_subject(certificate: bytes | str) -> str:
-    """The subject DN of a certificate (DER bytes or PEM text) in RFC 4514 form, ``CN=courier,O=...``:
-    the form Java's ``X500Principal.getName()`` gives NiFi's ``http.subject.dn``."""
+    """The subject DN of a certificate (DER bytes or PEM text) as NiFi prints ``http.subject.dn`` and as the
+    flow's ``courier.client.subject`` holds it: most specific first, ``", "`` between elements
+    (``CN=courier, O=courier local``)."""
     from cryptography import x509
 
     if isinstance(certificate, str):
         cert = x509.load_pem_x509_certificate(certificate.encode())
     else:
         cert = x509.load_der_x509_certificate(certificate)
-    return cert.subject.rfc4514_string()
-
-
-def credential_hash(salt: str, authorization: str) -> str:
-    """What the flow stores for a header credential: hex SHA-256 of the salt followed by the header value."""
-    return hashlib.sha256((salt + authorization).encode()).hexdigest()
+    return ", ".join(rdn.rfc4514_string() for rdn in reversed(cert.subject.rdns))
 
 
 @dataclass(frozen=True)
@@ -43,9 +38,9 @@ class AcceptedClient:
     Parameters
     ----------
     subject
-        RFC 4514 subject of the allowed client certificate; None: no certificate is allowed.
+        Subject DN of the allowed client certificate (:func:`client_subject`); None: no certificate is allowed.
     authorization_sha256
-        :func:`credential_hash` of the accepted ``Authorization`` header; None: no header credential.
+        :func:`~courier.delivery.credential_verifier` of the accepted ``Authorization`` header; None: no header credential.
 
     Example
     -------
@@ -61,7 +56,7 @@ class AcceptedClient:
         header = credentials.authorization()
         return cls(
             subject=client_subject(credentials.client_cert_pem) if credentials.client_cert_pem else None,
-            authorization_sha256=credential_hash(salt, header) if header else None,
+            authorization_sha256=credential_verifier(salt, header) if header else None,
         )
 
     def describe(self) -> dict[str, Any]:
@@ -110,7 +105,7 @@ class AcceptedClients:
             return None if any(g.subject == subject for g in generations) else 403
         if authorization is None:
             return 401
-        presented = credential_hash(self.salt, authorization)
+        presented = credential_verifier(self.salt, authorization)
         hashes = [g.authorization_sha256 for g in generations if g.authorization_sha256]
         return None if any(hmac.compare_digest(presented, h) for h in hashes) else 401
 
@@ -147,7 +142,7 @@ class AcceptedClients:
         ).authorization()
         if subject is None and header is None:
             raise ValueError("pending credentials hold neither a client certificate nor a header credential")
-        return AcceptedClient(subject, credential_hash(self.salt, header) if header else None)
+        return AcceptedClient(subject, credential_verifier(self.salt, header) if header else None)
 
     def snapshot(self) -> dict[str, Any]:
         with self.lock:
@@ -159,6 +154,6 @@ class AcceptedClients:
 
 def issue_client_certificate(ca: Any, common_name: str) -> dict[str, str]:
     """A client certificate from the stack's trustme CA: ``cert_pem``, ``key_pem``, ``subject``."""
-    leaf = ca.issue_cert(common_name=common_name, organization_name="courier local")
+    leaf = ca.issue_cert(common_name=common_name, organization_name="courier local", organization_unit_name="delivery")
     cert_pem = b"".join(blob.bytes() for blob in leaf.cert_chain_pems).decode()
     return {"cert_pem": cert_pem, "key_pem": leaf.private_key_pem.bytes().decode(), "subject": client_subject(cert_pem)}
