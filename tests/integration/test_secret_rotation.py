@@ -65,3 +65,11 @@ def test_the_receiver_takes_a_pending_certificate_by_its_subject_and_refuses_a_p
     admin.rotate_credentials({"cancel": True})
     with pytest.raises(ReceiverUnavailableError, match="no pending credentials"):
         admin.rotate_credentials({"promote": True})
+
+
+def test_staging_again_replaces_the_pending_version(aws, stack):
+    rotation = SecretRotation(aws.client("secretsmanager"), stack.secret_id)
+    rotation.stage({"password": "first-try"})
+    second = rotation.stage({"password": "second-try"})
+    assert [v for v, stages in rotation.versions().items() if PENDING in stages] == [second]
+    assert rotation.promote()[1] == second and rotation.read(CURRENT)["password"] == "second-try"

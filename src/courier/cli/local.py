@@ -270,5 +270,7 @@ def _print_accepted(answer: dict[str, Any]) -> None:
         if accepted is None:
             console.print(f"{generation}: none", highlight=False)
             continue
+        subject = accepted["client_subject"]
+        certificate = f"client certificate {subject}" if subject else "no client certificate"
         header = "header credential" if accepted["header_credential"] else "no header credential"
-        console.print(f"{generation}: client certificate {accepted['client_subject'] or '(none)'}; {header}", highlight=False)
+        console.print(f"{generation}: {certificate}; {header}", highlight=False)
