@@ -73,7 +73,7 @@ def _private_pem_file(text: str) -> Iterator[str]:
     if hasattr(os, "memfd_create") and os.path.isdir("/proc/self/fd"):
         fd = os.memfd_create("courier-client-cert", getattr(os, "MFD_CLOEXEC", 0))
         try:
-            os.write(fd, data)
+            _write_all(fd, data)
             yield f"/proc/self/fd/{fd}"
         finally:
             os.close(fd)
@@ -82,13 +82,19 @@ def _private_pem_file(text: str) -> Iterator[str]:
         path = os.path.join(private, "client.pem")
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         try:
-            os.write(fd, data)
+            _write_all(fd, data)
         finally:
             os.close(fd)
         try:
             yield path
         finally:
             os.unlink(path)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
 
 
 def certificate_failure(exc: BaseException) -> str | None:

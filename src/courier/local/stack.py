@@ -116,6 +116,8 @@ class LocalStack:
         ``ConfigError`` here, instead of a stack that starts and then fails every invocation.
         The CA does not exist yet: its path is the one setting checked only once it does.
         """
+        if self.config.nifi_auth not in NIFI_AUTH_MODES:
+            raise LocalStackError(f"--nifi-auth must be one of {', '.join(NIFI_AUTH_MODES)}, got {self.config.nifi_auth!r}")
         return Settings.from_env({**(os.environ if environ is None else environ), **self.function_environment(None)})
 
     def start(self) -> LocalStack:
@@ -208,9 +210,8 @@ class LocalStack:
         return ca, ca_path, context
 
     def _nifi_secret(self, ca: Any) -> dict[str, str]:
-        """The NiFi secret of ``config.nifi_auth``: a client certificate from the stack's CA, a password, or both."""
-        if self.config.nifi_auth not in NIFI_AUTH_MODES:
-            raise LocalStackError(f"--nifi-auth must be one of {', '.join(NIFI_AUTH_MODES)}, got {self.config.nifi_auth!r}")
+        """The NiFi secret of ``config.nifi_auth`` (checked by :meth:`check_settings`): a client certificate from the
+        stack's CA, a password, or both."""
         secret: dict[str, str] = {}
         if self.config.nifi_auth in ("mtls", "both"):
             issued = issue_client_certificate(ca, CLIENT_COMMON_NAME)
