@@ -22,6 +22,7 @@ never a traceback.
 ``secret``         ``secret stage``, ``secret promote``
 ``dlq``            ``dlq list``, ``dlq redrive``, ``dlq delete``
 ``archive``        ``archive verify``
+``deploy``         ``deploy`` (blue/green of the aggregator on AWS)
 =================  ============================================================================
 """
 
@@ -29,7 +30,7 @@ from __future__ import annotations
 
 import typer
 
-from courier.cli import archive, backfill, config, dlq, local, replay, secret, slo, status, trace
+from courier.cli import archive, backfill, config, deploy, dlq, local, replay, secret, slo, status, trace
 
 __all__ = ["app"]
 
@@ -41,6 +42,7 @@ app.command()(replay.replay)
 app.command("slo-report")(slo.slo_report)
 app.command("backfill")(backfill.backfill_command)
 app.command("trace")(trace.trace_command)
+app.command("deploy")(deploy.deploy_command)
 app.add_typer(local.app, name="local")
 app.add_typer(dlq.app, name="dlq")
 app.add_typer(archive.app, name="archive")
