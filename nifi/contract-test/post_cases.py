@@ -28,15 +28,15 @@ from pathlib import Path
 
 import httpx
 import trustme
+from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.serialization import pkcs12
 
 from courier.adapters.nifi import NiFiClient
-from courier.bundle import build_bundle, probe_bundle
+from courier.bundle import FetchedFile, build_bundle, probe_bundle
 from courier.delivery import SHA256_HEADER, Credentials
 from courier.errors import DeliveryError
 from courier.events import ObjectRef
-from courier.bundle import FetchedFile
 
 ALLOWED_SUBJECT = {"common_name": "courier", "organization_name": "courier contract test"}
 WRONG_SUBJECT = {"common_name": "somebody-else", "organization_name": "courier contract test"}
@@ -55,8 +55,6 @@ def make_certs(directory: Path) -> None:
     server = ca.issue_cert("localhost", "127.0.0.1")
     password = secrets.token_hex(16)
     key = serialization.load_pem_private_key(server.private_key_pem.bytes(), password=None)
-    from cryptography import x509
-
     certs = [x509.load_pem_x509_certificate(blob.bytes()) for blob in server.cert_chain_pems]
     keystore = directory / "server-keystore.p12"
     keystore.write_bytes(
@@ -73,8 +71,12 @@ def make_certs(directory: Path) -> None:
         "keystore_password": password,
         "clients": {
             "allowed": _leaf_files(ca.issue_cert("courier@example.invalid", **ALLOWED_SUBJECT), directory, "client-allowed"),
-            "wrong-subject": _leaf_files(ca.issue_cert("other@example.invalid", **WRONG_SUBJECT), directory, "client-wrong-subject"),
-            "wrong-ca": _leaf_files(other_ca.issue_cert("courier@example.invalid", **ALLOWED_SUBJECT), directory, "client-wrong-ca"),
+            "wrong-subject": _leaf_files(
+                ca.issue_cert("other@example.invalid", **WRONG_SUBJECT), directory, "client-wrong-subject"
+            ),
+            "wrong-ca": _leaf_files(
+                other_ca.issue_cert("courier@example.invalid", **ALLOWED_SUBJECT), directory, "client-wrong-ca"
+            ),
         },
         "token": token,
         "salt": salt,
@@ -98,6 +100,8 @@ class _CaseTransport(httpx.BaseTransport):
             headers = [(k, v) for k, v in headers if k.lower() != SHA256_HEADER.lower()]
         elif self.case["sha_header"] == "wrong":
             headers = [(k, "0" * 64 if k.lower() == SHA256_HEADER.lower() else v) for k, v in headers]
+        if self.case.get("content_encoding"):  # only in the Java test's own cases, never in cases.json
+            headers.append(("Content-Encoding", self.case["content_encoding"]))
         if self.case["header_case"] == "lower":
             headers = [(k.lower(), v) for k, v in headers]
         else:

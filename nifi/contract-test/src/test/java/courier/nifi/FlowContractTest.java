@@ -182,24 +182,52 @@ class FlowContractTest {
             harness.start();
             // What NiFi does when the connection after HandleHttpRequest reaches its back-pressure threshold.
             harness.receiver().setRelationshipUnavailable(new Relationship.Builder().name("success").build());
-            final Path observed = target.resolve("python-backpressure.json");
-            final Path oneCase = target.resolve("backpressure-case.json");
-            final ArrayNode cases = JSON.createArrayNode();
-            final ObjectNode c = cases.addObject();
-            c.put("name", "back-pressure");
-            c.put("client_cert", "allowed");
-            c.putNull("header_credential");
-            c.put("body", "bundle");
-            c.put("sha_header", "right");
-            c.put("header_case", "canonical");
-            c.put("repeat", 1);
-            JSON.writeValue(oneCase.toFile(), cases);
-            final String url = "https://127.0.0.1:" + parameters.get("courier.listen.port") + "/contentListener";
-            python(List.of("post", url, target.resolve("certs").toString(), oneCase.toString(), observed.toString()));
-            assertEquals(503, JSON.readTree(observed.toFile()).at("/back-pressure/status/0").asInt());
+            final JsonNode observed = postOwnCase(singleCase("back-pressure", null));
+            assertEquals(503, observed.at("/back-pressure/status/0").asInt());
         } finally {
             harness.stop();
         }
+    }
+
+    @Test
+    @Order(4)
+    void contentEncodingGzipIsStoredAsSentNotDecoded() throws Exception {
+        final FlowHarness harness = new FlowHarness();
+        try {
+            harness.start();
+            final JsonNode observed = postOwnCase(singleCase("content-encoding-gzip", "gzip"));
+            harness.drain();
+            assertEquals(200, observed.at("/content-encoding-gzip/status/0").asInt(), "HandleHttpRequest hashed the gzip bytes as sent");
+            assertEquals(1, harness.keptCount(observed.at("/content-encoding-gzip/sha256").asText()), "the kept FlowFile is the bundle as sent");
+        } finally {
+            harness.stop();
+        }
+    }
+
+    private static ArrayNode singleCase(final String name, final String contentEncoding) {
+        final ArrayNode cases = JSON.createArrayNode();
+        final ObjectNode c = cases.addObject();
+        c.put("name", name);
+        c.put("client_cert", "allowed");
+        c.putNull("header_credential");
+        c.put("body", "bundle");
+        c.put("sha_header", "right");
+        c.put("header_case", "canonical");
+        c.put("repeat", 1);
+        if (contentEncoding != null) {
+            c.put("content_encoding", contentEncoding);
+        }
+        return cases;
+    }
+
+    private static JsonNode postOwnCase(final ArrayNode cases) throws Exception {
+        final String name = cases.get(0).get("name").asText();
+        final Path caseFile = target.resolve(name + "-case.json");
+        final Path observed = target.resolve(name + "-observed.json");
+        JSON.writeValue(caseFile.toFile(), cases);
+        final String url = "https://127.0.0.1:" + parameters.get("courier.listen.port") + "/contentListener";
+        python(List.of("post", url, target.resolve("certs").toString(), caseFile.toString(), observed.toString()));
+        return JSON.readTree(observed.toFile());
     }
 
     /** One TestRunner per processor, sharing one enabled StandardHttpContextMap; moves FlowFiles along the flow's connections. */
