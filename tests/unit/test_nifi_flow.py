@@ -218,3 +218,14 @@ def test_readme_credential_hash_command_computes_what_the_flow_compares():
     )
     # What the flow computes: ${header:prepend(salt):hash('SHA-256')}, lowercase hex of the UTF-8 bytes.
     assert shown.stdout.strip() == hashlib.sha256((salt + authorization).encode()).hexdigest()
+
+
+def test_readme_cites_only_contract_tests_and_cases_that_exist():
+    readme = (ROOT / "nifi" / "README.md").read_text()
+    java = (ROOT / "nifi" / "contract-test" / "src" / "test" / "java" / "courier" / "nifi" / "FlowContractTest.java").read_text()
+    cited = re.findall(r"FlowContractTest\.(\w+)", readme)
+    assert cited and all(f"void {name}(" in java for name in cited), cited
+    cases = {c["name"] for c in json.loads((ROOT / "nifi" / "contract-test" / "cases.json").read_text())}
+    table_cases = set(re.findall(r"`((?:mtls|credential|wrong|no-cert)-[a-z-]*|wrong-ca|wrong-subject)`", readme))
+    assert table_cases and table_cases <= cases, table_cases - cases
+    assert cases <= table_cases, f"cases the README does not mention: {cases - table_cases}"

@@ -204,12 +204,38 @@ class FlowContractTest {
         }
     }
 
+    @Test
+    @Order(5)
+    void needAuthenticationRefusesClientsWithoutCertificateDuringTheHandshake() throws Exception {
+        final String mode = parameters.put("courier.client.auth", "Need Authentication");
+        final FlowHarness harness = new FlowHarness();
+        try {
+            harness.start();
+            final ArrayNode cases = JSON.createArrayNode();
+            addCase(cases, "need-allowed-certificate", "allowed", null, null);
+            addCase(cases, "need-no-certificate-valid-credential", "none", "valid", null);
+            final JsonNode observed = postOwnCase(cases);
+            harness.drain();
+            assertEquals(200, observed.at("/need-allowed-certificate/status/0").asInt());
+            assertEquals(0, observed.at("/need-no-certificate-valid-credential/status/0").asInt(), "no HTTP answer: refused by TLS");
+        } finally {
+            harness.stop();
+            parameters.put("courier.client.auth", mode);
+        }
+    }
+
     private static ArrayNode singleCase(final String name, final String contentEncoding) {
         final ArrayNode cases = JSON.createArrayNode();
+        addCase(cases, name, "allowed", null, contentEncoding);
+        return cases;
+    }
+
+    private static void addCase(final ArrayNode cases, final String name, final String clientCert, final String credential,
+                                final String contentEncoding) {
         final ObjectNode c = cases.addObject();
         c.put("name", name);
-        c.put("client_cert", "allowed");
-        c.putNull("header_credential");
+        c.put("client_cert", clientCert);
+        c.put("header_credential", credential);
         c.put("body", "bundle");
         c.put("sha_header", "right");
         c.put("header_case", "canonical");
@@ -217,7 +243,6 @@ class FlowContractTest {
         if (contentEncoding != null) {
             c.put("content_encoding", contentEncoding);
         }
-        return cases;
     }
 
     private static JsonNode postOwnCase(final ArrayNode cases) throws Exception {
