@@ -62,6 +62,7 @@ class FlowContractTest {
     private static JsonNode certs;
     private static Map<String, String> parameters;
     private static TestRunner cacheServerHost;
+    private static ControllerService cacheServer;
 
     @BeforeAll
     static void setUp() throws Exception {
@@ -77,7 +78,7 @@ class FlowContractTest {
         // A real map cache server (MapCacheServer, shown in NiFi as "MapCacheServer") for DetectDuplicate's MapCacheClientService.
         final int cachePort = freePort();
         cacheServerHost = TestRunners.newTestRunner(new org.apache.nifi.processors.standard.RouteOnAttribute());
-        final ControllerService cacheServer = (ControllerService) Class.forName(
+        cacheServer = (ControllerService) Class.forName(
                 "org.apache.nifi.distributed.cache.server.map.MapCacheServer").getDeclaredConstructor().newInstance();
         cacheServerHost.addControllerService("cache-server", cacheServer, Map.of("Port", String.valueOf(cachePort)));
         cacheServerHost.enableControllerService(cacheServer);
@@ -221,6 +222,23 @@ class FlowContractTest {
         } finally {
             harness.stop();
             parameters.put("courier.client.auth", mode);
+        }
+    }
+
+    @Test
+    @Order(6)
+    void unreachableDuplicateCacheIsAnswered503AndNothingIsKept() throws Exception {
+        final FlowHarness harness = new FlowHarness();
+        try {
+            harness.start();
+            cacheServerHost.disableControllerService(cacheServer);
+            final JsonNode observed = postOwnCase(singleCase("cache-down", null));
+            harness.drain();
+            assertEquals(503, observed.at("/cache-down/status/0").asInt(), "DetectDuplicate failure is answered, not dropped");
+            assertEquals(0, harness.keptCount(observed.at("/cache-down/sha256").asText()), "nothing acknowledged, nothing kept");
+        } finally {
+            harness.stop();
+            cacheServerHost.enableControllerService(cacheServer);
         }
     }
 
