@@ -4,8 +4,9 @@ The contract (see ``nifi/README.md``): NiFi hashes the body and answers 200
 when the SHA-256 equals ``X-Content-SHA256``, 422 when it does not, 401/403 on
 bad credentials, 5xx/503 when it cannot take data now.
 
-``Content-Encoding`` is never set: NiFi's HTTP listeners would un-gzip the body
-and hash the decompressed bytes, and no hash would ever match.
+``Content-Encoding`` is never set: the gzip bytes are the payload, and whatever
+honors that header (NiFi's ListenHTTP, a decompressing proxy) would un-gzip the
+body, so no hash would ever match (HandleHttpRequest itself keeps the bytes).
 """
 
 from __future__ import annotations
