@@ -22,6 +22,7 @@ from runbook import in_running_order, mismatches, runbooks
 pytestmark = pytest.mark.e2e
 
 BASH = shutil.which("bash") or "/bin/bash"
+UNIT_LIMIT_SECONDS = 240  # a drill's `until` that never comes true ends the run here, not at the overall timeout
 
 
 def environment(stack, tools: Path) -> dict[str, str]:
@@ -47,15 +48,18 @@ def environment(stack, tools: Path) -> dict[str, str]:
 
 def script(units, run: Path) -> str:
     """One bash session for the whole runbook: each unit's output and status land in run/<i>.out and run/<i>.rc,
-    and the session stops at the first unit whose status is not the expected one."""
+    and the session stops at the first unit whose status is not the expected one, or that outlives its limit."""
     lines = ["set -o pipefail"]
     for index, (_, command) in enumerate(units):
         lines += [
             f"echo {index} > {run}/current",
+            # the watchdog takes its sleep down with it when the unit finishes in time
+            f"( trap 'kill $s; exit' TERM; sleep {UNIT_LIMIT_SECONDS} & s=$!; wait $s; kill -TERM $$ ) > /dev/null 2>&1 & watchdog=$!",
             "{",
             command.text,
             f"}} > {run}/{index}.out 2>&1 < /dev/null",
             f"echo $? > {run}/{index}.rc",
+            "kill $watchdog 2>/dev/null",
             f'[ "$(cat {run}/{index}.rc)" = {command.exit} ] || exit 97',
         ]
     return "\n".join(lines) + "\n"
@@ -79,7 +83,7 @@ def test_the_runbook_runs_as_written_on_the_local_stack(path, stack_factory, tmp
     ran = int((run / "current").read_text()) if (run / "current").exists() else -1
     for index, (block, command) in enumerate(units[: ran + 1]):
         printed = (run / f"{index}.out").read_text() if (run / f"{index}.out").exists() else ""
-        status = (run / f"{index}.rc").read_text().strip() if (run / f"{index}.rc").exists() else "did not finish"
+        status = (run / f"{index}.rc").read_text().strip() if (run / f"{index}.rc").exists() else "not (still running)"
         where = f"{block.where}: {command.text.splitlines()[0]}"
         assert status == str(command.exit), (
             f"{where}\nexited {status}, the runbook expects {command.exit}:\n{printed}{finished.stderr}"
