@@ -54,7 +54,8 @@ def script(units, run: Path) -> str:
         lines += [
             f"echo {index} > {run}/current",
             # the watchdog takes its sleep down with it when the unit finishes in time
-            f"( trap 'kill $s; exit' TERM; sleep {UNIT_LIMIT_SECONDS} & s=$!; wait $s; kill -TERM $$ ) > /dev/null 2>&1 & watchdog=$!",
+            f"( trap 'kill $s; exit' TERM; sleep {UNIT_LIMIT_SECONDS} & s=$!; wait $s; kill -TERM $$ ) >/dev/null 2>&1 &",
+            "watchdog=$!",
             "{",
             command.text,
             f"}} > {run}/{index}.out 2>&1 < /dev/null",

@@ -65,7 +65,11 @@ def test_a_not_local_block_names_its_reason(tmp_path):
 @pytest.mark.parametrize(
     ("shown", "printed", "ok"),
     [
-        (["deleted 1 message from the DLQ: f3049464-32b0-41e9-8c18-259267717521"], "deleted 1 message from the DLQ: " + "0" * 8 + "-0000-4000-8000-" + "0" * 12, True),
+        (
+            ["deleted 1 message: f3049464-32b0-41e9-8c18-259267717521"],
+            "deleted 1 message: 00000000-0000-4000-8000-000000000000",
+            True,
+        ),
         (["would move 1 message: f3049464-32b0-41e9-8c18-259267717521"], "would move 0 messages", False),
         (["would delete 1 message from the DLQ: ..."], "would delete 1 message from the DLQ: abc", True),
         (["         DLQ: 2 messages    ", "┏━━━┓", "│ a │"], "DLQ: 2 messages\n┏━━━━┓", True),
@@ -76,3 +80,17 @@ def test_a_not_local_block_names_its_reason(tmp_path):
 )
 def test_output_shown_in_a_runbook_must_be_printed_again_up_to_ids_hashes_and_times(shown, printed, ok):
     assert (not mismatches(shown, printed)) is ok
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        pytest.param(p, marks=pytest.mark.xfail(strict=True, reason="awaiting h15-client")) if p.name in AWAITING_MARKS else p
+        for p in runbooks()
+    ],
+    ids=lambda p: p.stem,
+)
+def test_base64_in_a_runbook_does_not_wrap_its_output(path):
+    # GNU base64 wraps at 76 columns: a wrapped Authorization header hashes to something NiFi never sees.
+    calls = re.findall(r"base64[^|`)\n]*", path.read_text())
+    assert all("-w0" in call or "--wrap=0" in call for call in calls), f"{path.name}: {calls}"
