@@ -62,6 +62,9 @@ package: $(VENV)/.installed
 # every pin to the newest version its range allows. pip-tools resolves for the Python that runs it, so the
 # locks are compiled with the oldest supported one (3.11), whose dependency set is the widest.
 # run.txt and lambda.txt are constrained to dev.txt: the app, the Lambda and the tests share one set of versions.
+# --unsafe-package courier replaces pip-tools' default list (pip, setuptools), which are then pinned like the rest,
+# and keeps out the project itself, which the dev extra names (courier[local,report,load]): the WARNING closing
+# dev.txt says so; courier goes in editable after the lock.
 LOCK_PYTHON ?= $(shell command -v python3.11 || echo $(PYTHON))
 PIP_COMPILE = CUSTOM_COMPILE_COMMAND="make lock" $(LOCK_VENV)/bin/pip-compile --quiet --generate-hashes --strip-extras \
 	--no-emit-find-links --no-emit-index-url --no-emit-trusted-host $(if $(UPGRADE),--upgrade)
