@@ -147,6 +147,10 @@ class Breaker(Protocol):
         """Mark the circuit CLOSED after a successful probe outside ``guard`` (no item existed to move)."""
         ...
 
+    def trip(self, dependency: str, reason: str) -> None:
+        """Open the circuit now, naming ``dependency``: a probe outside ``guard`` found it down."""
+        ...
+
 
 class DependencyProbe(Protocol):
     """What the controller sends to see whether every dependency works again (a canary down the real path)."""
