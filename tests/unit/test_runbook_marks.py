@@ -8,10 +8,6 @@ import pytest
 
 from runbook import SHELL_LANGUAGES, Block, blocks, mismatches, runbooks
 
-# Rewritten with a local drill (receiver rotation, the promote command) on branch h15-client; strict, so the
-# entry has to go once the runbook marks its commands.
-AWAITING_MARKS = {"rotate-nifi-secret.md"}
-
 
 @pytest.mark.parametrize("path", runbooks(), ids=lambda p: p.stem)
 def test_every_shell_block_is_runnable_or_says_why_it_is_not_local(path):
@@ -22,10 +18,7 @@ def test_every_shell_block_is_runnable_or_says_why_it_is_not_local(path):
 
 @pytest.mark.parametrize(
     "path",
-    [
-        pytest.param(p, marks=pytest.mark.xfail(strict=True, reason="awaiting h15-client")) if p.name in AWAITING_MARKS else p
-        for p in runbooks()
-    ],
+    runbooks(),
     ids=lambda p: p.stem,
 )
 def test_every_runbook_has_steps_drilled_on_the_local_stack(path):
@@ -84,10 +77,7 @@ def test_output_shown_in_a_runbook_must_be_printed_again_up_to_ids_hashes_and_ti
 
 @pytest.mark.parametrize(
     "path",
-    [
-        pytest.param(p, marks=pytest.mark.xfail(strict=True, reason="awaiting h15-client")) if p.name in AWAITING_MARKS else p
-        for p in runbooks()
-    ],
+    runbooks(),
     ids=lambda p: p.stem,
 )
 def test_base64_in_a_runbook_does_not_wrap_its_output(path):
