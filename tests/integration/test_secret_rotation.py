@@ -40,6 +40,14 @@ def test_a_pending_version_courier_could_not_use_is_never_staged(aws, stack):
     assert PENDING not in json.dumps(rotation.versions())
 
 
+def test_a_password_without_a_username_is_refused_at_staging(aws, stack):
+    client = aws.client("secretsmanager")
+    rotation = SecretRotation(client, stack.secret_id)
+    client.put_secret_value(SecretId=stack.secret_id, SecretString=json.dumps({"token": "a-bearer-t0ken"}))
+    with pytest.raises(SecretRotationError, match="no username"):
+        rotation.stage({"password": "n3w-pa55"})
+
+
 def test_the_receiver_accepts_old_and_pending_credentials_until_the_promote(fake_nifi, ca_bundle):
     admin = HTTPSReceiverAdmin(f"https://127.0.0.1:{fake_nifi.port}", ca_bundle)
     old = Credentials(username="courier", password="s3cr3t-Pa55word-0f-NiFi").authorization()

@@ -141,7 +141,10 @@ class SecretRotation:
         """Put the current secret with ``updates`` (None removes a field) as ``AWSPENDING``; returns its version id."""
         data = {**self.read(CURRENT), **updates}
         data = {k: v for k, v in data.items() if v is not None}
-        parse_credentials(data)  # a pending version courier could not use must never be staged
+        parsed = parse_credentials(data)  # a pending version courier could not use must never be staged
+        if updates.get("password") and parsed.password is None:
+            # courier would ignore it: a password is sent only with the username beside it.
+            raise SecretRotationError(f"secret {self.secret_id} has no username: a password alone would never be sent")
         with translated(f"PutSecretValue {self.secret_id} ({PENDING})"):
             answer = self.client.put_secret_value(SecretId=self.secret_id, SecretString=json.dumps(data), VersionStages=[PENDING])
         return str(answer["VersionId"])
