@@ -28,6 +28,7 @@ from courier.config import ControllerSettings, Settings
 from courier.controller import Controller
 from courier.delivery import Credentials
 from courier.errors import LocalStackError
+from courier.local import iam
 from courier.local.aws_faults import AwsFaults
 from courier.local.emulator import Emulator, MappingSettings, ensure_port_free, register_function
 from courier.local.fake_nifi import CONTENT_PATH, FakeNiFi
@@ -57,7 +58,8 @@ class LocalConfig:
         return MappingSettings(self.batch_size, self.batching_window_seconds, self.concurrency)
 
 
-FUNCTION_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "courier-function", "AWS_SECRET_ACCESS_KEY": "courier-function"}
+# The aggregator's credentials (its execution role in AWS): an IAM user carrying only its role policy.
+FUNCTION_CREDENTIALS = iam.AGGREGATOR.environment()
 
 
 class LocalStack:
@@ -71,6 +73,7 @@ class LocalStack:
         self.resources: Stack | None = None
         self.session: Any = None
         self.mapping_uuid = ""
+        self.policies: dict[str, dict[str, Any]] = {}  # IAM user -> the policy it runs under
         self._lock_file: Any = None
         self._log_stream: Any = None
         self._saved_stdout: Any = None
@@ -123,7 +126,8 @@ class LocalStack:
         self.fake_nifi = FakeNiFi(
             self.state_dir, Credentials(username="courier", password=password), port=self.config.nifi_port, tls=tls
         ).start()
-        self.aws_faults = AwsFaults(FUNCTION_CREDENTIALS["AWS_ACCESS_KEY_ID"])
+        # A drill's AWS faults hit both functions (an outage hits every caller), never the operator.
+        self.aws_faults = AwsFaults(iam.AGGREGATOR.access_key, iam.CONTROLLER.access_key)
         self.fake_nifi.state.aws_faults = self.aws_faults  # the admin API sets them
         self.emulator = Emulator(self.config.aws_port, self.aws_faults).start()
         env = self.function_environment(ca_path)
@@ -141,6 +145,9 @@ class LocalStack:
         self.mapping_uuid = register_function(
             self.session, self.resources.queue_arn, self.config.mapping, self.config.function_timeout_seconds
         )
+        # Each function under its own role policy from here on, enforced by the emulator.
+        secret_arn = self.session.client("secretsmanager").describe_secret(SecretId=self.resources.secret_id)["ARN"]
+        self.policies = iam.grant_functions(REGION, self.resources.queue_arn, secret_arn, self.mapping_uuid)
         handler.reset()
         self.poller = EventSourcePoller(
             self.session,
@@ -158,7 +165,8 @@ class LocalStack:
                 breaker_recovery_seconds=self.config.breaker_recovery_seconds,
             ),
             Settings.from_env(),  # what the handler reads too: the controller's canary takes the same path
-            boto3.session.Session(region_name=REGION),  # the function's credentials, as the handler's
+            # The controller's own credentials (its execution role): only breaker_controller.json.tftpl.
+            boto3.session.Session(region_name=REGION, **iam.CONTROLLER.session_arguments()),
         )
         self._controller_thread = threading.Thread(target=self._control, name="breaker-controller", daemon=True)
         self._controller_thread.start()
