@@ -47,6 +47,8 @@ def test_the_pipeline_delivers_under_each_functions_own_policy_with_nothing_refu
         (policy,) = users[principal.user].policies.values()
         assert json.loads(policy) == local_stack.policies[principal.user]
         assert {k.access_key_id for k in users[principal.user].access_keys} == {principal.access_key}
+    # The mapping receives and deletes with the aggregator's credentials (its execution role in AWS).
+    assert local_stack.poller.sqs._request_signer._credentials.access_key == iam.AGGREGATOR.access_key
     s3 = local_stack.session.client("s3")
     keys = [f"iam/{i}.json" for i in range(20)]
     for key in keys:
@@ -123,6 +125,9 @@ def test_the_aggregator_is_refused_what_the_design_forbids(local_stack):
         (denial,) = refused(call)
         assert (denial.principal.rsplit("/", 1)[-1], denial.action, denial.resource) == (iam.AGGREGATOR.user, action, resource)
     assert operator_s3.head_object(Bucket=archive, Key="bundles/old.tar.gz")  # still there
+    # A refusal shows in the stack's log, where a developer looks when a policy lacks something.
+    log = (stack.state_dir / "lambda.log").read_text()
+    assert f"IAM denied {iam.AGGREGATOR.user} lambda:UpdateEventSourceMapping on {mapping_arn}" in log
 
 
 def test_the_controller_is_refused_what_the_design_forbids(local_stack):

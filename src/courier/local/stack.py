@@ -157,6 +157,8 @@ class LocalStack:
             self.config.mapping,
             handler.lambda_handler,
             self.config.function_timeout_seconds,
+            # The mapping receives and deletes with the aggregator's role, as in AWS.
+            consumer_session=boto3.session.Session(region_name=REGION, **iam.AGGREGATOR.session_arguments()),
         ).start()
         self.controller = build_controller(
             ControllerSettings(
