@@ -101,6 +101,7 @@ OPERATOR = Principal("courier-operator", "courier-local", None)
 # The operator stands in for the account administrator who applies the Terraform and runs
 # the operator commands; it is no product role and Terraform never sees it. Its actions are
 # limited to the services the local stack emulates, so a call to anything else is refused.
+# moto names an action by the request's signing name, so CloudWatch's is `monitoring:`.
 OPERATOR_SERVICES = ("s3", "sqs", "dynamodb", "secretsmanager", "lambda", "iam", "sts", "logs", "monitoring", "events")
 OPERATOR_POLICY = {
     "Version": "2012-10-17",
