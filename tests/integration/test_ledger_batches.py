@@ -220,3 +220,39 @@ def test_release_many_of_more_than_100_files_takes_a_transaction_per_100(aws):
     ledger.release_many(batch, TOKEN)
     assert client.calls == Counter(transact_write_items=2)
     assert ledger.records(batch) == {}
+
+
+def test_the_emulator_checks_a_transaction_without_copying_the_tables_it_touches(aws, monkeypatch):
+    from moto.dynamodb.models.table import Table
+
+    ledger = fresh_ledger(aws, Clock())
+    ledger.complete(files(300, "done"), "bundles/k", "ab" * 32)
+
+    def refuse(*_: Any) -> None:
+        raise AssertionError("the whole table was copied")
+
+    monkeypatch.setattr(Table, "__deepcopy__", refuse, raising=False)  # moto's own version copies it to roll back
+    batch = files(3) + files(1, "done")
+    claims = ledger.claim_many(batch, TOKEN)  # one refused (complete), then the rest written
+    assert [claims[i][0] for i in batch] == [ClaimStatus.CLAIMED] * 3 + [ClaimStatus.COMPLETE]
+
+
+def test_the_emulator_puts_back_what_a_transaction_wrote_before_one_of_its_writes_failed(aws):
+    ledger = fresh_ledger(aws, Clock())
+    a, b = files(2)
+    ledger.claim_many([b], "other")
+    client = aws.client("dynamodb")
+    put_a = {"Put": {"TableName": ledger.table_name, "Item": {"object_name": {"S": a.object_name}, "revision": {"S": "v:1"}}}}
+    # Adding a number to a string attribute fails only when the write runs, after the put of `a` succeeded.
+    bad_b = {
+        "Update": {
+            "TableName": ledger.table_name,
+            "Key": {"object_name": {"S": b.object_name}, "revision": {"S": "v:1"}},
+            "UpdateExpression": "ADD #s :one",
+            "ExpressionAttributeNames": {"#s": "status"},
+            "ExpressionAttributeValues": {":one": {"N": "1"}},
+        }
+    }
+    with pytest.raises(ClientError):
+        client.transact_write_items(TransactItems=[put_a, bad_b])
+    assert set(ledger.records([a, b])) == {b}  # `a` was taken out again: all or nothing
