@@ -1,6 +1,6 @@
 """`make bench`: every benchmark, each printing its figures next to its target, then docs/performance.md's figures.
 
-    python -m bench [--baseline-duration 600] [--baseline-rate 25] [--sweep 10,20,30,40] [--sweep-duration 60]
+python -m bench [--baseline-duration 600] [--baseline-rate 25] [--sweep 10,20,30,40] [--sweep-duration 60]
 """
 
 import argparse

@@ -23,7 +23,7 @@ COMMAND = ".venv/bin/python -m bench.cost_memory"
 SIZES = (10, 100, 1000, 5000)
 MEMORY_MB = 1024  # the Terraform default of the aggregator
 MEMORY_SIZES = (512, 1024, 1769)  # Lambda memory sizes the GB-s per file is printed for
-RECOMMENDED_MB = 1024  # what the README recommends (see its "Memory size" paragraph); the target applies here
+RECOMMENDED_MB = 512  # what the README recommends (its "Memory size" paragraph); the GB-s target applies here
 FULL_VCPU_MB = 1769  # Lambda gives a function one full vCPU at 1769 MB, and that share of one below
 GB_S_TARGET = 0.004
 

@@ -222,12 +222,24 @@ def main(args: argparse.Namespace | None = None) -> dict[str, Any]:
     figures = {"emulator_ceiling": ceiling, "baseline": baseline, "sweep": [results[p.name] for p in phases]}
     seconds = baseline["latency"].get("seconds", {})
     rows = [
-        ("emulator ceiling", f"{ceiling['files_per_s']:.1f} files/s", f"PUT->SQS->GET->delete, no courier, {ceiling['workers']} loops"),
+        (
+            "emulator ceiling",
+            f"{ceiling['files_per_s']:.1f} files/s",
+            f"PUT->SQS->GET->delete, no courier, {ceiling['workers']} loops",
+        ),
         ("offered", f"{baseline['offered_files_per_s']:g} files/s", f"for {baseline['duration_s']:.0f} s; target 25 for 600"),
         ("uploaded", f"{baseline['uploaded']} ({baseline['uploaded_files_per_s']:.1f}/s)", ""),
         ("delivered / lost", f"{baseline['delivered']} / {baseline['lost']}", "target: 0 lost"),
-        ("duplicated / DLQ", f"{baseline['duplicated']} / {baseline['dlq']}", "drained" if baseline["drained"] else "NOT drained"),
-        ("sustained", f"{baseline['sustained_files_per_s']:.1f} files/s", "acknowledged while uploads ran, after the first tenth"),
+        (
+            "duplicated / DLQ",
+            f"{baseline['duplicated']} / {baseline['dlq']}",
+            "drained" if baseline["drained"] else "NOT drained",
+        ),
+        (
+            "sustained",
+            f"{baseline['sustained_files_per_s']:.1f} files/s",
+            "acknowledged while uploads ran, after the first tenth",
+        ),
         ("of the emulator ceiling", f"{baseline['fraction_of_emulator_ceiling'] * 100:.0f}%", ""),
         ("p50 / p95", f"{seconds.get('p50', 0):.1f} / {seconds.get('p95', 0):.1f} s", "S3 event to NiFi ack"),
         ("p99", f"{seconds.get('p99', 0):.1f} s", f"target <= {TARGET_P99_SECONDS:g} s"),

@@ -37,9 +37,14 @@ def rows(r: dict[str, dict[str, Any]]) -> list[tuple[str, str, str, str]]:
     b = r.get("bundle_throughput")
     if b:
         out.append(("bundle build vs `gzip -6`", f"{b['throughput_ratio']:.1f}x", ">= 5x", verdict(b["throughput_ratio"] >= 5)))
-        out.append(("bundle size vs `gzip -6`", f"{b['size_vs_gzip6'] * 100:+.1f}%", "<= +5%", verdict(b["size_vs_gzip6"] <= 0.05)))
+        out.append(
+            ("bundle size vs `gzip -6`", f"{b['size_vs_gzip6'] * 100:+.1f}%", "<= +5%", verdict(b["size_vs_gzip6"] <= 0.05))
+        )
     else:
-        out += [("bundle build vs `gzip -6`", NOT_MEASURED, ">= 5x", ""), ("bundle size vs `gzip -6`", NOT_MEASURED, "<= +5%", "")]
+        out += [
+            ("bundle build vs `gzip -6`", NOT_MEASURED, ">= 5x", ""),
+            ("bundle size vs `gzip -6`", NOT_MEASURED, "<= +5%", ""),
+        ]
     h = r.get("handler_latency")
     if h:
         s = h["latency_only_stub"]
@@ -85,7 +90,12 @@ def rows(r: dict[str, dict[str, Any]]) -> list[tuple[str, str, str, str]]:
     if large:
         for name, run in large.get("batches", {}).items():
             out.append(
-                (f"peak RSS, {name}", f"{run['peak_rss_mb']:.0f} MB", f"<= budget {run['budget_mb']} MB", verdict(run["peak_rss_mb"] <= run["budget_mb"]))
+                (
+                    f"peak RSS, {name}",
+                    f"{run['peak_rss_mb']:.0f} MB",
+                    f"<= budget {run['budget_mb']} MB",
+                    verdict(run["peak_rss_mb"] <= run["budget_mb"]),
+                )
             )
         if "large" in large:
             big = large["large"]
@@ -112,8 +122,22 @@ def rows(r: dict[str, dict[str, Any]]) -> list[tuple[str, str, str, str]]:
                 verdict(full),
             )
         )
-        out.append(("local stack: lost / duplicated / DLQ", f"{base['lost']} / {base['duplicated']} / {base['dlq']}", "0 lost", verdict(base["lost"] == 0)))
-        out.append(("local stack: p99, S3 event to NiFi ack", f"{p99:.1f} s" if p99 is not None else "-", "<= 10 s", verdict(p99 is not None and p99 <= 10)))
+        out.append(
+            (
+                "local stack: lost / duplicated / DLQ",
+                f"{base['lost']} / {base['duplicated']} / {base['dlq']}",
+                "0 lost",
+                verdict(base["lost"] == 0),
+            )
+        )
+        out.append(
+            (
+                "local stack: p99, S3 event to NiFi ack",
+                f"{p99:.1f} s" if p99 is not None else "-",
+                "<= 10 s",
+                verdict(p99 is not None and p99 <= 10),
+            )
+        )
         out.append(("emulator's own ceiling (PUT->SQS->GET->delete)", f"{ceiling['files_per_s']:.1f} files/s", "", ""))
         out.append(
             (
@@ -127,7 +151,14 @@ def rows(r: dict[str, dict[str, Any]]) -> list[tuple[str, str, str, str]]:
         out.append(("local stack baseline (25 files/s, 10 min)", NOT_MEASURED, "0 lost, p99 <= 10 s", ""))
     so = r.get("soak")
     if so:
-        out.append(("soak: RSS growth over 10,000 invocations", f"{so['rss_growth'] * 100:+.1f}%", "<= +5%", verdict(so["rss_growth"] <= 0.05)))
+        out.append(
+            (
+                "soak: RSS growth over 10,000 invocations",
+                f"{so['rss_growth'] * 100:+.1f}%",
+                "<= +5%",
+                verdict(so["rss_growth"] <= 0.05),
+            )
+        )
     return out
 
 
@@ -136,7 +167,9 @@ def table(r: dict[str, dict[str, Any]]) -> str:
     lines += [f"| {a} | {b} | {c} | {d} |" for a, b, c, d in rows(r)]
     runs = sorted({(v.get("when", "?"), k) for k, v in r.items()})
     machine = next(iter(r.values()), {}).get("machine", {})
-    missing = [n for n in ("bundle_throughput", "handler_latency", "cost_memory", "large_file", "local_baseline", "soak") if n not in r]
+    missing = [
+        n for n in ("bundle_throughput", "handler_latency", "cost_memory", "large_file", "local_baseline", "soak") if n not in r
+    ]
     lines.append("")
     if runs:
         lines.append(

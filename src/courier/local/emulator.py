@@ -113,7 +113,11 @@ def _transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> No
         condition = op.get("ConditionExpression")
         names, values = op.get("ExpressionAttributeNames"), op.get("ExpressionAttributeValues")
         if condition is not None and not get_filter_expression(condition, names, values).expr(current):
-            old = current.to_json()["Attributes"] if current and op.get("ReturnValuesOnConditionCheckFailure") == "ALL_OLD" else None
+            old = (
+                current.to_json()["Attributes"]
+                if current and op.get("ReturnValuesOnConditionCheckFailure") == "ALL_OLD"
+                else None
+            )
             reasons.append(("ConditionalCheckFailed", "The conditional request failed", old))
             continue
         reasons.append((None, None, None))
