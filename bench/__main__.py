@@ -7,6 +7,11 @@ import argparse
 
 from bench import bundle_throughput, cost_memory, handler_latency, local_baseline, render_docs, soak
 
+try:  # peak RSS by batch composition and the large file (issue 13, parts 1 and 2): on its own branch until merged
+    from bench import large_file
+except ImportError:
+    large_file = None
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
     local_baseline.add_arguments(parser)
@@ -14,6 +19,8 @@ if __name__ == "__main__":
     bundle_throughput.main()
     handler = handler_latency.main()
     cost_memory.main(stub=handler["latency_only_stub"])
+    if large_file is not None:
+        large_file.main()
     soak.main()
     local_baseline.main(args)
     render_docs.main()
