@@ -33,9 +33,10 @@ class Clock:
 class Counted:
     """A DynamoDB client that counts its calls by operation (and can cancel the first transactions like a conflict would)."""
 
-    def __init__(self, client: Any, conflicts: int = 0, conflicting: str = "") -> None:
+    def __init__(self, client: Any, conflicts: int = 0, conflicting: str = "", fail_call: int = 0) -> None:
         self.client = client
         self.calls: Counter[str] = Counter()
+        self.fail_call = fail_call  # the nth transaction fails as DynamoDB failing would (0: none)
         self.conflicts = conflicts  # how many transactions to cancel
         self.conflicting = conflicting  # the object name whose action is reported as conflicting
 
@@ -44,6 +45,8 @@ class Counted:
 
         def call(*args: Any, **kwargs: Any) -> Any:
             self.calls[name] += 1
+            if name == "transact_write_items" and self.calls[name] == self.fail_call:
+                raise ClientError({"Error": {"Code": "InternalServerError", "Message": "injected"}}, "TransactWriteItems")
             if name == "transact_write_items" and self.conflicts:
                 self.conflicts -= 1
                 items = kwargs["TransactItems"]
@@ -124,6 +127,15 @@ def test_claim_many_drops_busy_and_complete_files_and_claims_the_rest_in_one_mor
     # One cancelled transaction names the three refused claims at once; the second writes the seven.
     assert client.calls == Counter(transact_write_items=2)
     assert ledger.records([batch[1]])[batch[1]].claim_token == "other"  # left alone
+
+
+def test_claim_many_gives_back_the_claims_it_wrote_when_a_later_chunk_fails(aws):
+    client = Counted(aws.client("dynamodb"), fail_call=2)
+    ledger = fresh_ledger(aws, Clock(), client)
+    batch = files(150)
+    with pytest.raises(LedgerUnavailableError, match="InternalServerError"):
+        ledger.claim_many(batch, TOKEN)
+    assert ledger.records(batch) == {}  # the first 100 were released: nobody waits for their leases
 
 
 def test_claim_many_recognises_its_own_retried_claim_as_still_its_own(aws):

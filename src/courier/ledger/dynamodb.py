@@ -160,7 +160,11 @@ class DynamoDBLedger(BaseLedger):
                 }
                 for record in chunk
             ]
-            refused = transact_write(self.client, puts, "idempotency ledger claim", LedgerUnavailableError)
+            try:
+                refused = transact_write(self.client, puts, "idempotency ledger claim", LedgerUnavailableError)
+            except LedgerUnavailableError:
+                self._give_back([i for i, found in existing.items() if found is None], str(chunk[0].claim_token))
+                raise
             for index, record in enumerate(chunk):
                 reason = refused.get(index)
                 if reason is None:
@@ -175,6 +179,15 @@ class DynamoDBLedger(BaseLedger):
             found = {r.identity: r for r in self._get_many(unread)}
             existing.update({i: found.get(i) or _busy(i, now) for i in unread})
         return existing
+
+    def _give_back(self, claimed: list[ObjectIdentity], token: str) -> None:
+        """Release the claims of the chunks written before a later one failed: the caller fails them all."""
+        if not claimed:
+            return
+        try:
+            self._delete_many_if_owned(claimed, token)
+        except LedgerUnavailableError:
+            pass  # their leases lapse on their own
 
     def _delete_many_if_owned(self, identities: list[ObjectIdentity], token: str) -> None:
         # Conditional deletes, 100 per transaction: BatchWriteItem takes no conditions, and a release must
