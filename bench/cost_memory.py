@@ -156,12 +156,11 @@ def main(stub: dict | None = None) -> dict:
                     raw_mb=raw_mb,
                 )
                 figures["sizes"][str(size)] = run
-                target = "target <= 0.004" if size == 100 else ""
                 rows.append((f"{size:>5} files", f"{run['wall']:.2f} s wall", f"CPU {run['cpu']:.2f} s"))
                 rows.append(
                     ("", f"{run['peak_rss_mb']:.0f} MB peak", f"target <= {allowed:.0f} MB (2.5 x {raw_mb:.0f} MB + 150)")
                 )
-                rows.append(("", f"{gb_s_per_file:.5f} GB-s/file", f"{gb_s_per_file * 1e6:,.0f} GB-s per million files {target}"))
+                rows.append(("", f"{gb_s_per_file:.5f} GB-s/file", "moto's wall, not Lambda's: the target is the stub's, below"))
     finally:
         server.stop()
         os.environ.pop("AWS_ENDPOINT_URL", None)
