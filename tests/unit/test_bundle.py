@@ -50,16 +50,6 @@ def test_same_files_in_another_order_give_the_same_bytes():
     assert a.data == b.data and a.sha256 == b.sha256 and a.bundle_id == b.bundle_id
 
 
-def test_the_copy_buffer_size_does_not_change_the_bytes(monkeypatch):
-    import courier.bundle
-
-    rng = random.Random(3)
-    files = [fetched(f"big{i}.json", rng.randbytes(40_000 + i * 7_001), offset=i) for i in range(6)]
-    with_big_buffer = build_bundle(files)
-    monkeypatch.setattr(courier.bundle, "COPY_BUFFER", None)  # tarfile's own 16 KiB pieces
-    assert build_bundle(files).data == with_big_buffer.data
-
-
 def test_sha256_is_of_the_exact_gzip_bytes():
     bundle = build_bundle([fetched("a.json", b"{}")])
     assert bundle.sha256 == hashlib.sha256(bundle.data).hexdigest()
