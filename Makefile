@@ -47,8 +47,9 @@ lint: $(VENV)/.installed-dev
 chaos: $(VENV)/.installed-dev
 	$(BIN)/python -m courier.local.chaos --duration 900
 
+# BENCH_ARGS: e.g. "--baseline-duration 60 --sweep ''" for a short look (python -m bench --help).
 bench: $(VENV)/.installed-dev
-	$(BIN)/python -m bench
+	$(BIN)/python -m bench $(BENCH_ARGS)
 
 package: $(VENV)/.installed
 	$(BIN)/python scripts/package_lambda.py --out dist/courier-lambda.zip
