@@ -33,10 +33,11 @@ class Clock:
 class Counted:
     """A DynamoDB client that counts its calls by operation (and can cancel the first transactions like a conflict would)."""
 
-    def __init__(self, client: Any, conflicts: int = 0, conflicting: str = "", fail_call: int = 0) -> None:
+    def __init__(self, client: Any, conflicts: int = 0, conflicting: str = "", fail_call: int = 0, fail_code: str = "") -> None:
         self.client = client
         self.calls: Counter[str] = Counter()
         self.fail_call = fail_call  # the nth transaction fails as DynamoDB failing would (0: none)
+        self.fail_code = fail_code  # every transaction fails with this code ("": none)
         self.conflicts = conflicts  # how many transactions to cancel
         self.conflicting = conflicting  # the object name whose action is reported as conflicting
 
@@ -45,13 +46,15 @@ class Counted:
 
         def call(*args: Any, **kwargs: Any) -> Any:
             self.calls[name] += 1
+            if name == "transact_write_items" and self.fail_code:
+                raise ClientError({"Error": {"Code": self.fail_code, "Message": "injected"}}, "TransactWriteItems")
             if name == "transact_write_items" and self.calls[name] == self.fail_call:
                 raise ClientError({"Error": {"Code": "InternalServerError", "Message": "injected"}}, "TransactWriteItems")
-            if name == "transact_write_items" and self.conflicts:
+            items = kwargs.get("TransactItems", [])
+            names = [str(next(iter(item.values())).get("Key") or next(iter(item.values())).get("Item")) for item in items]
+            if name == "transact_write_items" and self.conflicts and any(self.conflicting in n for n in names):
                 self.conflicts -= 1
-                items = kwargs["TransactItems"]
-                names = [next(iter(item.values())).get("Key", next(iter(item.values())).get("Item", {})) for item in items]
-                reasons = [{"Code": "TransactionConflict" if self.conflicting in str(n) else "None"} for n in names]
+                reasons = [{"Code": "TransactionConflict" if self.conflicting in n else "None"} for n in names]
                 raise ClientError(
                     {"Error": {"Code": "TransactionCanceledException", "Message": "cancelled"}, "CancellationReasons": reasons},
                     "TransactWriteItems",
@@ -268,3 +271,22 @@ def test_the_emulator_puts_back_what_a_transaction_wrote_before_one_of_its_write
     with pytest.raises(ClientError):
         client.transact_write_items(TransactItems=[put_a, bad_b])
     assert set(ledger.records([a, b])) == {b}  # `a` was taken out again: all or nothing
+
+
+def test_claim_many_backs_off_a_bounded_number_of_times_under_throttling_then_fails(aws, monkeypatch):
+    client = Counted(aws.client("dynamodb"), fail_code="ThrottlingException")
+    ledger = fresh_ledger(aws, Clock(), client)
+    sleeps: list[float] = []
+    monkeypatch.setattr("courier.adapters.aws.backoff", sleeps.append)
+    with pytest.raises(LedgerUnavailableError, match="still throttled"):
+        ledger.claim_many(files(3), TOKEN)
+    assert client.calls["transact_write_items"] == 8 and len(sleeps) == 7 and max(sleeps) <= 1.0
+
+
+def test_claim_many_fails_at_once_on_an_error_that_retrying_cannot_fix(aws, monkeypatch):
+    client = Counted(aws.client("dynamodb"), fail_code="ValidationException")
+    ledger = fresh_ledger(aws, Clock(), client)
+    monkeypatch.setattr("courier.adapters.aws.backoff", lambda _: pytest.fail("no backoff for a validation error"))
+    with pytest.raises(LedgerUnavailableError, match="ValidationException"):
+        ledger.claim_many(files(3), TOKEN)
+    assert client.calls["transact_write_items"] == 1

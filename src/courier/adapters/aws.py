@@ -193,9 +193,14 @@ def transact_write(
         codes = [str(r.get("Code") or "None") for r in reasons]
         unexpected = sorted({c for c in codes if c not in _TRANSIENT_REASONS and c not in ("None", REFUSED_BY_CONDITION)})
         if unexpected:
-            raise _make(error, f"{action} failed: {CANCELLED} ({', '.join(unexpected)})", last)
-        refused.update((i, r) for i, r, c in zip(pending, reasons, codes, strict=True) if c == REFUSED_BY_CONDITION)
-        transient = [i for i, c in zip(pending, codes, strict=True) if c in _TRANSIENT_REASONS] if reasons else list(pending)
+            raise _make(error, f"{action} failed: {CANCELLED} ({', '.join(unexpected)})", last) from last
+        if reasons:
+            refused.update((i, r) for i, r, c in zip(pending, reasons, codes, strict=True) if c == REFUSED_BY_CONDITION)
+            transient = [i for i, c in zip(pending, codes, strict=True) if c in _TRANSIENT_REASONS]
+        else:  # the call itself was throttled: all of it goes again
+            transient = list(pending)
+        if not transient and not any(i in refused for i in pending):
+            raise _make(error, f"{action} failed: {CANCELLED} without a reason", last) from last  # never loop on it
         pending = [i for i in pending if i not in refused]
         if not transient:
             continue  # only refusals: the rest goes again at once, fewer each time
@@ -205,7 +210,7 @@ def transact_write(
             continue
         throttled = [c for c in codes if c != CONFLICT and c in _TRANSIENT_REASONS] or not reasons
         if throttled:
-            raise _make(error, f"{action} failed: still throttled after {_BATCH_ATTEMPTS} attempts", last)
+            raise _make(error, f"{action} failed: still throttled after {_BATCH_ATTEMPTS} attempts", last) from last
         # Still meeting other writers of these items: give them up, write the rest.
         refused.update((i, {"Code": CONFLICT}) for i in transient)
         pending = [i for i in pending if i not in refused]
