@@ -51,8 +51,9 @@ lint: $(VENV)/.installed-dev
 chaos: $(VENV)/.installed-dev
 	$(BIN)/python -m courier.local.chaos --duration 900
 
+# BENCH_ARGS: e.g. "--baseline-duration 60 --sweep ''" for a short look (python -m bench --help).
 bench: $(VENV)/.installed-dev
-	$(BIN)/python -m bench
+	$(BIN)/python -m bench $(BENCH_ARGS)
 
 # The Lambda's own lock: requirements/lambda.txt, the same versions for arm64 (scripts/package_lambda.py).
 package: $(VENV)/.installed

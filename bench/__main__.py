@@ -1,9 +1,26 @@
-"""`make bench`: every benchmark, each printing its figures next to its target."""
+"""`make bench`: every benchmark, each printing its figures next to its target, then docs/performance.md's figures.
 
-from bench import bundle_throughput, cost_memory, handler_latency, soak
+python -m bench [--baseline-duration 600] [--baseline-rate 25] [--sweep 10,20,30,40] [--sweep-duration 60]
+"""
+
+import argparse
+
+from bench import bundle_throughput, cost_memory, handler_latency, local_baseline, render_docs, soak
+
+try:  # peak RSS by batch composition and the large file (issue 13, parts 1 and 2): on its own branch until merged
+    from bench import large_file
+except ImportError:
+    large_file = None
 
 if __name__ == "__main__":
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
+    local_baseline.add_arguments(parser)
+    args = parser.parse_args()
     bundle_throughput.main()
-    handler_latency.main()
-    cost_memory.main()
+    handler = handler_latency.main()
+    cost_memory.main(stub=handler["latency_only_stub"])
+    if large_file is not None:
+        large_file.main()
     soak.main()
+    local_baseline.main(args)
+    render_docs.main()

@@ -27,6 +27,9 @@ class _Raw:
         body, self.body = self.body, b""
         return body
 
+    def close(self) -> None:
+        self.body = b""
+
 
 def _response(status: int, body: bytes = b"", headers: dict[str, str] | None = None) -> AWSResponse:
     return AWSResponse("https://stub", status, {"content-length": str(len(body)), **(headers or {})}, _Raw(body))
@@ -70,6 +73,8 @@ class StubAWS:
         path = request.url.split("://", 1)[1].split("/", 1)[1].split("?", 1)[0]
         if request.method == "PUT" and "tagging" not in request.url:
             body = request.body if isinstance(request.body, bytes) else request.body.read()
+            if request.headers.get("x-amz-decoded-content-length"):
+                body = _unchunk(body)  # botocore sent it aws-chunked, with a checksum trailer: keep what S3 would keep
             if self.keep_writes or not path.startswith(("bundles/", "index/")):
                 self.objects[path] = body
             return _response(200, headers={"ETag": f'"{hashlib.md5(body).hexdigest()}"'})  # noqa: S324 - S3's ETag
@@ -77,3 +82,15 @@ class StubAWS:
             return _response(200)
         body = self.objects[path] if self.keep_writes else self.objects.pop(path)
         return _response(200, body, {"ETag": f'"{hashlib.md5(body).hexdigest()}"', "content-type": "application/json"})  # noqa: S324
+
+
+def _unchunk(body: bytes) -> bytes:
+    """The payload of an ``aws-chunked`` body: ``<hex size>\r\n<bytes>\r\n`` ... ``0\r\n<trailers>``."""
+    out, at = [], 0
+    while True:
+        end = body.index(b"\r\n", at)
+        size = int(body[at:end].split(b";")[0], 16)
+        if size == 0:
+            return b"".join(out)
+        out.append(body[end + 2 : end + 2 + size])
+        at = end + 2 + size + 2

@@ -279,18 +279,22 @@ class Aggregator:
     def _claim_and_fetch(
         self, jobs: dict[ObjectIdentity, FileJob], token: str, result: BatchResult
     ) -> tuple[list[FetchedFile], dict[str, list[FileJob]]]:
-        """Claim each file and fetch the ones to build; collect the ones to resend, by bundle.
+        """Claim the files in one ledger call and fetch the ones to build; collect the ones to resend, by bundle.
 
-        One task per file puts a claim's and a GET's latency on the same wave of the
-        pool, instead of waiting for every claim before the first GET. A task never
-        raises: whatever goes wrong fails that file alone, with its claim released.
+        One ``claim_many`` (a transaction per 100 files) instead of a conditional write
+        per file, then the GETs from the pool. A fetch never raises: whatever goes wrong
+        fails that file alone, and the claims of the failed fetches go back in one call.
         """
+        try:
+            claims = self.ledger.claim_many([job.ref.identity for job in jobs.values()], token)
+        except Exception as exc:  # noqa: BLE001 - the ledger failed: every file of the wave fails with it
+            claims = {identity: exc for identity in jobs}
 
-        def claim_then_fetch(job: FileJob) -> FetchedFile | LedgerRecord | ClaimStatus | Exception:
-            try:
-                status, record = self.ledger.claim_with_record(job.ref.identity, token)
-            except Exception as exc:  # noqa: BLE001 - a task's failure is its file's, never the batch's
-                return exc
+        def fetch(job: FileJob) -> FetchedFile | LedgerRecord | ClaimStatus | Exception:
+            claim = claims[job.ref.identity]
+            if isinstance(claim, Exception):
+                return claim
+            status, record = claim
             if status is ClaimStatus.ASSIGNED and record is not None:
                 return record
             if status is not ClaimStatus.CLAIMED:
@@ -298,12 +302,19 @@ class Aggregator:
             try:
                 return self.landing.fetch(job.ref)
             except Exception as exc:  # noqa: BLE001
-                self.ledger_release(job.ref.identity, token)
                 return exc
 
+        outcomes = list(self.pool.map(fetch, jobs.values()))
+        unfetched = [
+            job.ref.identity
+            for job, outcome in zip(jobs.values(), outcomes, strict=True)
+            if isinstance(outcome, Exception) and not isinstance(claims[job.ref.identity], Exception)
+        ]
+        if unfetched:
+            self._release(unfetched, token)
         fetched = []
         resends: dict[str, list[FileJob]] = {}
-        for job, outcome in zip(jobs.values(), self.pool.map(claim_then_fetch, jobs.values()), strict=True):
+        for job, outcome in zip(jobs.values(), outcomes, strict=True):
             identity = job.ref.identity
             if isinstance(outcome, FetchedFile):
                 fetched.append(outcome)
@@ -552,9 +563,18 @@ class Aggregator:
     def _release(
         self, identities: list[ObjectIdentity], token: str, release: Callable[[ObjectIdentity, str], None] | None = None
     ) -> None:
-        """Give claims back from the pool (``release``: the ledger's release by default, or release_assigned)."""
-        how = release or self.ledger.release
-        list(self.pool.map(lambda identity: self._quietly(how, identity, token), identities))
+        """Give claims back: plain claims in one ``release_many``; with ``release`` (release_assigned), one each from the pool."""
+        if release is not None:
+            list(self.pool.map(lambda identity: self._quietly(release, identity, token), identities))
+            return
+        try:
+            self.ledger.release_many(identities, token)
+        except Exception as exc:  # noqa: BLE001
+            # The leases lapse on their own; the retry waits for them.
+            logger.warning(
+                "claims not released",
+                extra={"files": len(identities), "error": str(exc) if isinstance(exc, CourierError) else type(exc).__name__},
+            )
 
 
 def _receive_count(record: Mapping[str, Any]) -> int:

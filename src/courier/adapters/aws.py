@@ -40,6 +40,21 @@ PRECONDITION_FAILED = frozenset({"PreconditionFailed", "412"})  # S3's answer to
 
 BATCH_WRITE_LIMIT = 25  # DynamoDB BatchWriteItem takes at most 25 requests
 _BATCH_ATTEMPTS = 8
+TRANSACT_LIMIT = 100  # DynamoDB TransactWriteItems takes at most 100 actions
+CANCELLED = "TransactionCanceledException"
+REFUSED_BY_CONDITION = "ConditionalCheckFailed"  # an action's cancellation reason when its own condition failed
+CONFLICT = "TransactionConflict"  # another request was writing the item at the same moment
+# Cancellation reasons that say "not now" (the action itself is fine), and the top-level codes that say the same.
+_TRANSIENT_REASONS = frozenset({CONFLICT, "ThrottlingError", "ProvisionedThroughputExceeded", "RequestLimitExceeded"})
+_TRANSIENT_CODES = frozenset(
+    {
+        "ThrottlingException",
+        "ProvisionedThroughputExceededException",
+        "RequestLimitExceeded",
+        "TransactionConflictException",
+        "TransactionInProgressException",
+    }
+)
 
 
 def error_code(exc: BaseException) -> str:
@@ -128,3 +143,75 @@ def batch_write(
             sleep(min(0.05 * 2**attempt, 1.0))
         else:
             raise error(f"{action} failed: items left unprocessed after {_BATCH_ATTEMPTS} attempts")
+
+
+def backoff(seconds: float) -> None:
+    """The pause between retries of :func:`transact_write` (a seam for tests)."""
+    time.sleep(seconds)
+
+
+def transact_write(
+    client: Any,
+    actions: list[dict[str, Any]],
+    action: str,
+    error: Callable[[str], CourierError] = AwsCallError,
+    sleep: Callable[[float], None] | None = None,
+) -> dict[int, dict[str, Any]]:
+    """TransactWriteItems of up to 100 actions, until each one is written or refused by its own condition.
+
+    Returns, by index into ``actions``, the cancellation reason of every action that
+    was not written: ``Code`` is ``ConditionalCheckFailed`` (with the old ``Item`` when
+    the action asked for ``ReturnValuesOnConditionCheckFailure=ALL_OLD``), or
+    ``TransactionConflict`` for an action still meeting a concurrent write of its item
+    after the bounded retries. A cancelled transaction writes nothing, so the actions
+    that were not refused go again without the refused ones; conflicts and throttling
+    (in the reasons or as the call's own error) are retried with backoff a bounded
+    number of times, after which throttling raises ``error``. Any other failure
+    raises ``error`` at once. The actions must name distinct items (DynamoDB refuses
+    two actions on one item in a transaction).
+    """
+    if len(actions) > TRANSACT_LIMIT:
+        raise ValueError(f"a transaction takes at most {TRANSACT_LIMIT} actions, not {len(actions)}")
+    sleep = sleep or backoff
+    refused: dict[int, dict[str, Any]] = {}
+    pending = list(range(len(actions)))
+    attempt = 0
+    while pending:
+        try:
+            client.transact_write_items(TransactItems=[actions[i] for i in pending])
+            return refused
+        except ClientError as exc:
+            code = error_code(exc)
+            if code not in _TRANSIENT_CODES and code != CANCELLED:
+                raise _make(error, describe(action, exc), exc) from exc
+            reasons = list(exc.response.get("CancellationReasons") or []) if code == CANCELLED else []
+            if code == CANCELLED and len(reasons) != len(pending):
+                raise _make(error, f"{action} failed: cancelled without a reason for each action", exc) from exc
+            last = exc
+        except BotoCoreError as exc:
+            raise _make(error, describe(action, exc), exc) from exc
+        codes = [str(r.get("Code") or "None") for r in reasons]
+        unexpected = sorted({c for c in codes if c not in _TRANSIENT_REASONS and c not in ("None", REFUSED_BY_CONDITION)})
+        if unexpected:
+            raise _make(error, f"{action} failed: {CANCELLED} ({', '.join(unexpected)})", last) from last
+        if reasons:
+            refused.update((i, r) for i, r, c in zip(pending, reasons, codes, strict=True) if c == REFUSED_BY_CONDITION)
+            transient = [i for i, c in zip(pending, codes, strict=True) if c in _TRANSIENT_REASONS]
+        else:  # the call itself was throttled: all of it goes again
+            transient = list(pending)
+        if not transient and not any(i in refused for i in pending):
+            raise _make(error, f"{action} failed: {CANCELLED} without a reason", last) from last  # never loop on it
+        pending = [i for i in pending if i not in refused]
+        if not transient:
+            continue  # only refusals: the rest goes again at once, fewer each time
+        attempt += 1
+        if attempt < _BATCH_ATTEMPTS:
+            sleep(min(0.05 * 2**attempt, 1.0))
+            continue
+        throttled = [c for c in codes if c != CONFLICT and c in _TRANSIENT_REASONS] or not reasons
+        if throttled:
+            raise _make(error, f"{action} failed: still throttled after {_BATCH_ATTEMPTS} attempts", last) from last
+        # Still meeting other writers of these items: give them up, write the rest.
+        refused.update((i, {"Code": CONFLICT}) for i in transient)
+        pending = [i for i in pending if i not in refused]
+    return refused

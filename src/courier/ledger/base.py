@@ -43,7 +43,7 @@ from __future__ import annotations
 import enum
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from courier.events import ObjectIdentity
@@ -144,6 +144,39 @@ class BaseLedger(ABC):
         existing = self._put_if_claimable(record, now)
         if existing is None:
             return ClaimStatus.CLAIMED, record
+        return self._settle(identity, token, existing, now)
+
+    def claim_many(
+        self, identities: Sequence[ObjectIdentity], token: str
+    ) -> dict[ObjectIdentity, tuple[ClaimStatus, LedgerRecord | None]]:
+        """Claim several files at once: for each, what :meth:`claim_with_record` would answer.
+
+        Duplicates are claimed once. Backends write the claims in as few calls as
+        they can (DynamoDB: one transaction per 100 files); the rules for a file
+        someone else holds are the same as for a single claim.
+        """
+        now = self.now()
+        records = {
+            identity: LedgerRecord(
+                identity=identity,
+                status=IN_PROGRESS,
+                claim_token=token,
+                lease_until=now + self.lease_seconds,
+                expires_at=now + self.ttl_seconds,
+            )
+            for identity in dict.fromkeys(identities)
+        }
+        existing = self._put_many_if_claimable(list(records.values()), now)
+        out: dict[ObjectIdentity, tuple[ClaimStatus, LedgerRecord | None]] = {}
+        for identity, record in records.items():
+            found = existing.get(identity)
+            out[identity] = (ClaimStatus.CLAIMED, record) if found is None else self._settle(identity, token, found, now)
+        return out
+
+    def _settle(
+        self, identity: ObjectIdentity, token: str, existing: LedgerRecord, now: int
+    ) -> tuple[ClaimStatus, LedgerRecord | None]:
+        """The answer to a claim whose write was refused because ``existing`` is there."""
         if existing.claim_token == token and existing.lease_until > now:
             # Our own write: botocore retried a claim whose first answer was lost, and the retry met it.
             return (ClaimStatus.ASSIGNED if existing.status == ASSIGNED else ClaimStatus.CLAIMED), existing
@@ -178,6 +211,10 @@ class BaseLedger(ABC):
     def release(self, identity: ObjectIdentity, token: str) -> None:
         """Give a claim back. A claim someone else took over after our lease lapsed is left alone."""
         self._delete_if_owned(identity, token)
+
+    def release_many(self, identities: Sequence[ObjectIdentity], token: str) -> None:
+        """:meth:`release` for several files, in as few calls as the backend can (DynamoDB: one per 100)."""
+        self._delete_many_if_owned(list(dict.fromkeys(identities)), token)
 
     def assign(self, identities: Iterable[ObjectIdentity], token: str, bundle_key: str, bundle_sha256: str) -> bool:
         """Place claimed files in an archived bundle, all or none; call before the bundle's first POST.
@@ -261,6 +298,16 @@ class BaseLedger(ABC):
     def _put_if_claimable(self, record: LedgerRecord, now: int) -> LedgerRecord | None:
         """Write ``record`` if no item exists, or it expired (``expires_at <= now``), or it is
         IN_PROGRESS with ``lease_until <= now``. Return None when written, else the existing item."""
+
+    def _put_many_if_claimable(self, records: list[LedgerRecord], now: int) -> dict[ObjectIdentity, LedgerRecord | None]:
+        """:meth:`_put_if_claimable` for each record (distinct identities): None for each written, else the
+        existing item. Backends that can write several conditionally in one call override this."""
+        return {record.identity: self._put_if_claimable(record, now) for record in records}
+
+    def _delete_many_if_owned(self, identities: list[ObjectIdentity], token: str) -> None:
+        """:meth:`_delete_if_owned` for each identity (distinct); backends override it to batch."""
+        for identity in identities:
+            self._delete_if_owned(identity, token)
 
     @abstractmethod
     def _put_many(self, records: list[LedgerRecord]) -> None:

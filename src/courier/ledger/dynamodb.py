@@ -14,7 +14,15 @@ from typing import Any
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
-from courier.adapters.aws import CONDITION_FAILED, batch_write, error_code, translated
+from courier.adapters.aws import (
+    CONDITION_FAILED,
+    REFUSED_BY_CONDITION,
+    TRANSACT_LIMIT,
+    batch_write,
+    error_code,
+    transact_write,
+    translated,
+)
 from courier.errors import LedgerUnavailableError
 from courier.events import ObjectIdentity
 from courier.ledger.base import (
@@ -34,7 +42,9 @@ _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
 # Absent, expired (TTL deletes lazily), or IN_PROGRESS with a lapsed lease; never ASSIGNED.
 _CLAIMABLE = "attribute_not_exists(#pk) OR #exp <= :now OR (#status = :in_progress AND #lease <= :now)"
-_TRANSACTION_LIMIT = 100  # TransactWriteItems takes at most 100 actions
+_TRANSACTION_LIMIT = TRANSACT_LIMIT
+_CLAIM_NAMES = {"#pk": PARTITION_KEY, "#exp": EXPIRY_ATTRIBUTE, "#status": "status", "#lease": "lease_until"}
+_OWNED = "#status = :in_progress AND #token = :token"
 _BATCH_GET_LIMIT = 100  # BatchGetItem takes at most 100 keys
 _BATCH_GET_ATTEMPTS = 8
 
@@ -72,6 +82,12 @@ def _from_item(item: dict[str, Any]) -> LedgerRecord:
         bundle_sha256=plain.get("bundle_sha256"),
         completed_at=int(plain["completed_at"]) if "completed_at" in plain else None,
     )
+
+
+def _busy(identity: ObjectIdentity, now: int) -> LedgerRecord:
+    """Stands for an item that changed under a claim (deleted after refusing it, or being written right now):
+    the policy reads it as busy, and the retry sorts it out."""
+    return LedgerRecord(identity, IN_PROGRESS, expires_at=now + 1, lease_until=now + 1)
 
 
 def _ledger(action: str) -> AbstractContextManager[None]:
@@ -119,8 +135,78 @@ class DynamoDBLedger(BaseLedger):
             found = self.client.get_item(TableName=self.table_name, Key=_key(record.identity), ConsistentRead=True)
         item = found.get("Item")
         if item is None:  # deleted between the two calls: treat as busy, the retry will claim it
-            return LedgerRecord(record.identity, IN_PROGRESS, expires_at=now + 1, lease_until=now + 1)
+            return _busy(record.identity, now)
         return _from_item(item)
+
+    def _put_many_if_claimable(self, records: list[LedgerRecord], now: int) -> dict[ObjectIdentity, LedgerRecord | None]:
+        # One transaction per 100 claims instead of a PutItem each. A transaction is all or nothing, so the
+        # claims refused by their condition (busy, complete, assigned, or our own retried write) are taken
+        # out with the old item DynamoDB returns, and the rest is written again without them.
+        values = {":now": {"N": str(now)}, ":in_progress": {"S": IN_PROGRESS}}
+        existing: dict[ObjectIdentity, LedgerRecord | None] = {}
+        unread: list[ObjectIdentity] = []
+        for start in range(0, len(records), _TRANSACTION_LIMIT):
+            chunk = records[start : start + _TRANSACTION_LIMIT]
+            puts = [
+                {
+                    "Put": {
+                        "TableName": self.table_name,
+                        "Item": _to_item(record),
+                        "ConditionExpression": _CLAIMABLE,
+                        "ExpressionAttributeNames": _CLAIM_NAMES,
+                        "ExpressionAttributeValues": values,
+                        "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+                    }
+                }
+                for record in chunk
+            ]
+            try:
+                refused = transact_write(self.client, puts, "idempotency ledger claim", LedgerUnavailableError)
+            except LedgerUnavailableError:
+                self._give_back([i for i, found in existing.items() if found is None], str(chunk[0].claim_token))
+                raise
+            for index, record in enumerate(chunk):
+                reason = refused.get(index)
+                if reason is None:
+                    existing[record.identity] = None
+                elif reason.get("Code") != REFUSED_BY_CONDITION:
+                    existing[record.identity] = _busy(record.identity, now)  # another writer on it right now
+                elif reason.get("Item"):
+                    existing[record.identity] = _from_item(reason["Item"])
+                else:
+                    unread.append(record.identity)
+        if unread:  # endpoints that do not return the old item: read them (consistently)
+            found = {r.identity: r for r in self._get_many(unread)}
+            existing.update({i: found.get(i) or _busy(i, now) for i in unread})
+        return existing
+
+    def _give_back(self, claimed: list[ObjectIdentity], token: str) -> None:
+        """Release the claims of the chunks written before a later one failed: the caller fails them all."""
+        if not claimed:
+            return
+        try:
+            self._delete_many_if_owned(claimed, token)
+        except LedgerUnavailableError:
+            pass  # their leases lapse on their own
+
+    def _delete_many_if_owned(self, identities: list[ObjectIdentity], token: str) -> None:
+        # Conditional deletes, 100 per transaction: BatchWriteItem takes no conditions, and a release must
+        # never delete a claim another invocation took over. The refused ones are exactly those: left alone.
+        values = {":in_progress": {"S": IN_PROGRESS}, ":token": {"S": token}}
+        for start in range(0, len(identities), _TRANSACTION_LIMIT):
+            deletes = [
+                {
+                    "Delete": {
+                        "TableName": self.table_name,
+                        "Key": _key(identity),
+                        "ConditionExpression": _OWNED,
+                        "ExpressionAttributeNames": {"#status": "status", "#token": "claim_token"},
+                        "ExpressionAttributeValues": values,
+                    }
+                }
+                for identity in identities[start : start + _TRANSACTION_LIMIT]
+            ]
+            transact_write(self.client, deletes, "idempotency ledger release", LedgerUnavailableError)
 
     def _relock_assigned(self, identity: ObjectIdentity, token: str, lease_until: int, now: int) -> LedgerRecord | None:
         with _ledger("take over"):
@@ -277,7 +363,7 @@ class DynamoDBLedger(BaseLedger):
     def _delete_if_owned(self, identity: ObjectIdentity, token: str) -> None:
         self._conditional_delete(
             identity,
-            "#status = :in_progress AND #token = :token",
+            _OWNED,
             {":in_progress": {"S": IN_PROGRESS}, ":token": {"S": token}},
             "release",
         )
