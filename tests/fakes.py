@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import io
 import threading
 import time
 from collections import deque
@@ -25,7 +26,7 @@ import httpx
 
 from courier.adapters.breaker import COUNTED_FAILURES
 from courier.adapters.nifi import NiFiClient
-from courier.bundle import Bundle, FetchedFile, read_manifest
+from courier.bundle import Body, Bundle, read_manifest
 from courier.delivery import SHA256_HEADER, Credentials
 from courier.errors import (
     ArchiveCorruptError,
@@ -40,7 +41,7 @@ from courier.errors import (
 )
 from courier.events import ObjectIdentity, ObjectRef, decode_key
 from courier.ledger.base import ASSIGNED, IN_PROGRESS, BaseLedger, FailureNote, LedgerRecord
-from courier.ports import BreakerReading
+from courier.ports import BreakerReading, ObjectStream
 from support import s3_record
 
 LANDING_BUCKET = "courier-landing"
@@ -197,6 +198,8 @@ class FakeLanding:
     """A versioned landing bucket in a dict, read the way ``S3Landing.fetch`` reads it.
 
     ``land`` stores a file and returns the S3 event record that announces it.
+    ``open`` hands its body out as a stream, as ``S3Landing.open`` does; ``opened_sizes``
+    keeps the length of each opened body (what a test of admission asserts on).
     ``fail(key, error)`` makes every fetch of that key raise ``error``
     (``ObjectMissingError``, ``StorageUnavailableError``: what ``S3Landing`` translates to);
     ``failing_operations.add("mark_delivered")`` makes tagging fail.
@@ -207,6 +210,7 @@ class FakeLanding:
         self.objects: dict[tuple[str, str, str], bytes] = {}  # (bucket, key, version id) -> content
         self.errors: dict[tuple[str, str], CourierError] = {}
         self.fetched: list[ObjectIdentity] = []
+        self.opened_sizes: list[int] = []
         self.versions = 0
         self.tagged: set[ObjectIdentity] = set()  # revisions marked delivered
         self.journal: list[str] | None = None  # shared with FakeNiFi.journal: the order of fetches and POSTs
@@ -233,7 +237,7 @@ class FakeLanding:
         self.tagged.add(identity)
         return True
 
-    def fetch(self, ref: ObjectRef) -> FetchedFile:
+    def open(self, ref: ObjectRef) -> ObjectStream:
         if self.journal is not None:
             self.journal.append("fetch")
         self.fetched.append(ref.identity)
@@ -243,8 +247,10 @@ class FakeLanding:
         if content is None:
             raise ObjectMissingError(f"{ref.identity} no longer exists in the landing bucket")
         if self.max_object_bytes is not None and len(content) > self.max_object_bytes:
-            raise ObjectTooLargeError(f"{ref.identity} is {len(content)} bytes, above the bundle limit")
-        return FetchedFile(ref=ref, content=content, version_id=ref.version_id, etag=hashlib.md5(content).hexdigest())  # noqa: S324
+            raise ObjectTooLargeError(f"{ref.identity} is {len(content)} bytes, above the ceiling")
+        self.opened_sizes.append(len(content))
+        etag = hashlib.md5(content).hexdigest()  # noqa: S324 - S3's ETag of a single-part upload
+        return ObjectStream(len(content), io.BytesIO(content), ref.version_id, etag)
 
 
 class FakeArchive:
@@ -272,14 +278,16 @@ class FakeArchive:
             raise StorageUnavailableError(f"archive {operation} of {key} failed (injected)")
 
     def put(self, key: str, bundle: Bundle) -> None:
+        """Keeps a copy of the bytes, as S3 does: the aggregator closes the bundle's spool after."""
         self._enter("put", key)
-        self.bundles[key] = bundle
+        self.bundles[key] = replace(bundle, body=Body.of(bundle.body.read()))
 
-    def get(self, key: str) -> bytes:
+    def open(self, key: str) -> ObjectStream:
         self._enter("get", key)
         if key not in self.bundles:
             raise ArchiveCorruptError(f"archived bundle {key} is missing")
-        return self.bundles[key].data
+        data = self.bundles[key].data
+        return ObjectStream(len(data), io.BytesIO(data))
 
     def put_index(self, key: str, lines: bytes) -> None:
         self._enter("put_index", key)
@@ -509,14 +517,20 @@ class FakeBreaker:
 
 
 class FakeParkingLot:
-    """Parked records in a list; ``release_all`` empties it and says how many came back."""
+    """Parked records in a list; ``release_all`` empties it and says how many came back; deferred ones in ``deferred``."""
 
     def __init__(self) -> None:
         self.parked: list[Mapping[str, Any]] = []
+        self.deferred: list[Mapping[str, Any]] = []  # made visible again soon: no room in the invocation
+        self.defer_seconds: int | None = None
         self.released = 0
 
     def park(self, records: Iterable[Mapping[str, Any]]) -> None:
         self.parked.extend(records)
+
+    def defer(self, records: Iterable[Mapping[str, Any]], seconds: int) -> None:
+        self.deferred.extend(records)
+        self.defer_seconds = seconds
 
     def release_all(self) -> int:
         count = len(self.parked)

@@ -3,15 +3,21 @@
 Verification is always on for https: against the configured CA bundle, or the
 system trust store when none is configured; TLS 1.2 is the client minimum.
 Plain http is only reachable when the settings explicitly allow it.
+
+A bundle body in a spool is streamed, never read whole: httpx sends a generator
+of chunks, and the explicit ``Content-Length`` (the bundle's size) makes it a
+plain body of known length rather than a chunked one, as NiFi's listener expects.
 """
 
 from __future__ import annotations
 
 import ssl
+from collections.abc import Iterator
 
 import httpx
 
 from courier.adapters.secrets import CredentialsSource
+from courier.bundle import Body
 from courier.delivery import error_for_status, is_auth_failure, request_headers
 from courier.errors import NiFiUnavailableError
 
@@ -85,7 +91,7 @@ class NiFiClient:
 
     def post(
         self,
-        data: bytes,
+        data: bytes | Body,
         sha256: str,
         bundle_id: str,
         file_count: int,
@@ -105,7 +111,7 @@ class NiFiClient:
 
     def _post_once(
         self,
-        data: bytes,
+        data: bytes | Body,
         sha256: str,
         bundle_id: str,
         file_count: int,
@@ -116,8 +122,12 @@ class NiFiClient:
     ) -> int:
         credentials = self.credentials.get(refresh=refresh)
         headers = request_headers(sha256, bundle_id, file_count, archive_key, credentials, replay=replay, probe=probe)
+        content: bytes | Iterator[bytes] = data if isinstance(data, bytes) else data.chunks()
+        if not isinstance(data, bytes):
+            # httpx would send a generator chunked; with the length given it sends a plain body of that length.
+            headers = {**headers, "Content-Length": str(data.size)}
         try:
-            response = self.http.post(self.url, content=data, headers=headers)
+            response = self.http.post(self.url, content=content, headers=headers)
         except httpx.TimeoutException as exc:
             raise NiFiUnavailableError(f"NiFi timed out ({type(exc).__name__})") from exc
         except httpx.TransportError as exc:

@@ -43,7 +43,7 @@ from __future__ import annotations
 import enum
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from courier.events import ObjectIdentity
@@ -152,6 +152,22 @@ class BaseLedger(ABC):
             if taken is not None:
                 return ClaimStatus.ASSIGNED, taken
         return self.status_of(existing, now), existing
+
+    def claim_many(
+        self, identities: Sequence[ObjectIdentity], token: str
+    ) -> dict[ObjectIdentity, tuple[ClaimStatus, LedgerRecord | None]]:
+        """Claim several files: each one's outcome as :meth:`claim_with_record` gives it.
+
+        This default claims one by one; a backend may batch the writes (the same
+        rules per item). A failure raises, leaving the claims already made to be
+        released by the caller (``release_many``) or to lapse with their lease.
+        """
+        return {identity: self.claim_with_record(identity, token) for identity in identities}
+
+    def release_many(self, identities: Sequence[ObjectIdentity], token: str) -> None:
+        """Give several claims back (:meth:`release` for each); a backend may batch the deletes."""
+        for identity in identities:
+            self.release(identity, token)
 
     def status_of(self, existing: LedgerRecord, now: int) -> ClaimStatus:
         if existing.expires_at > now and existing.status == COMPLETE:
