@@ -5,7 +5,9 @@ It implements what the shipped NiFi flow (``nifi/``) implements:
 200 when the SHA-256 equals ``X-Content-SHA256``, 422 when it does not, 401 on
 bad credentials and 503 during an injected outage. Accepted bundles are stored
 as ``<state-dir>/received/<sha256>.tar.gz`` and logged to
-``<state-dir>/received.jsonl``.
+``<state-dir>/received.jsonl``. A bundle's body is streamed to a file beside
+the store while it is hashed, never held in memory, so bundles of any size are
+verified whole before the answer, as NiFi's flow does.
 
 A request with ``X-Courier-Probe: true`` (the breaker controller's canary) is
 checked the same way, answered 200 and dropped: counted, never stored.
@@ -27,6 +29,7 @@ import json
 import socket
 import ssl
 import struct
+import tempfile
 import threading
 import time
 from collections import Counter
@@ -45,7 +48,9 @@ CONTENT_PATH = "/contentListener"
 # "ack-lost" stores the bundle exactly as on success, then drops the connection unanswered:
 # NiFi committed, courier never heard it (a read timeout or reset after the commit).
 FAULT_MODES = ("ok", "unavailable", "timeout", "reset", "reject-hash", "error", "ack-lost")
-MAX_BODY_BYTES = 512 * 1024 * 1024
+MAX_BODY_BYTES = 512 * 1024 * 1024  # admin requests, read into memory
+MAX_BUNDLE_BYTES = 64 * 1024**3  # bundles, streamed to disk
+BODY_CHUNK = 1024 * 1024
 
 
 @dataclass
@@ -98,12 +103,11 @@ class FakeNiFiState:
             expected = self.credentials.authorization()
         return header is not None and hmac.compare_digest(header.encode(), expected.encode())
 
-    def accept(self, body: bytes, sha256: str, bundle_id: str, file_count: int, replay: bool) -> None:
-        files = manifest_files(body)
-        path = self.received_dir / f"{sha256}.tar.gz"
-        tmp = path.with_suffix(".part")
-        tmp.write_bytes(body)
-        tmp.replace(path)
+    def accept(self, body: Path, sha256: str, bundle_id: str, file_count: int, replay: bool) -> None:
+        """Store a verified body (a file in ``received/``, moved into place) and count its files."""
+        with body.open("rb") as stream:
+            files = manifest_files(stream)
+        body.replace(self.received_dir / f"{sha256}.tar.gz")
         entry = ReceivedBundle(sha256, bundle_id, file_count, time.time(), replay)
         with self.lock:
             self.bundles.append(entry)
@@ -196,7 +200,38 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             self._reply(404, {"error": "not found"})
 
+    def _stream_body(self) -> tuple[Path, str] | None:
+        """A bundle's body streamed to a ``.part`` file in ``received/`` and hashed on the way; None when answered."""
+        try:
+            length = int(self.headers.get("Content-Length", ""))
+        except ValueError:
+            self._reply(411, {"error": "Content-Length required"})
+            return None
+        if length < 0 or length > MAX_BUNDLE_BYTES:
+            self._reply(413, {"error": "body too large"})
+            return None
+        digest = hashlib.sha256()
+        with tempfile.NamedTemporaryFile(dir=self.state.received_dir, suffix=".part", delete=False) as part:
+            left = length
+            while left and (chunk := self.rfile.read(min(BODY_CHUNK, left))):
+                digest.update(chunk)
+                part.write(chunk)
+                left -= len(chunk)
+        if left:  # the client went away mid-body
+            Path(part.name).unlink(missing_ok=True)
+            self.close_connection = True
+            return None
+        return Path(part.name), digest.hexdigest()
+
     def do_POST(self) -> None:  # noqa: N802 - http.server naming
+        if self.path == CONTENT_PATH:
+            streamed = self._stream_body()
+            if streamed is not None:
+                try:
+                    self._receive(*streamed)
+                finally:
+                    streamed[0].unlink(missing_ok=True)  # gone already when accepted (moved into the store)
+            return
         body = self._read_body()
         if body is None:
             return
@@ -204,8 +239,6 @@ class _Handler(BaseHTTPRequestHandler):
             self._set_fault(body)
         elif self.path == "/admin/aws-fault" and self._is_loopback() and self.state.aws_faults is not None:
             self._set_aws_fault(body)
-        elif self.path == CONTENT_PATH:
-            self._receive(body)
         else:
             self._reply(404, {"error": "not found"})
 
@@ -229,7 +262,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.state.aws_faults.set(fault)
         self._reply(200, self.state.aws_faults.snapshot())
 
-    def _receive(self, body: bytes) -> None:
+    def _receive(self, body: Path, actual: str) -> None:
         if self.state.delay_seconds:
             time.sleep(self.state.delay_seconds)
         with self.state.lock:
@@ -249,7 +282,6 @@ class _Handler(BaseHTTPRequestHandler):
             self._reply(401, {"error": "bad credentials"})
             return
         claimed = (self.headers.get(SHA256_HEADER) or "").strip().lower()
-        actual = hashlib.sha256(body).hexdigest()
         if mode == "reject-hash" or not hmac.compare_digest(claimed, actual):
             self._reply(422, {"error": "SHA-256 mismatch", "computed": actual})
             return
