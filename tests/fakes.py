@@ -20,6 +20,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
+from datetime import datetime
 from typing import Any
 
 import httpx
@@ -42,6 +43,7 @@ from courier.errors import (
 from courier.events import ObjectIdentity, ObjectRef, decode_key
 from courier.ledger.base import ASSIGNED, IN_PROGRESS, BaseLedger, FailureNote, LedgerRecord
 from courier.ports import BreakerReading, ObjectStream
+from courier.spool import Spools
 from support import s3_record
 
 LANDING_BUCKET = "courier-landing"
@@ -216,12 +218,15 @@ class FakeLanding:
         self.journal: list[str] | None = None  # shared with FakeNiFi.journal: the order of fetches and POSTs
         self.failing_operations: set[str] = set()
 
-    def land(self, key: str, content: bytes, bucket: str = LANDING_BUCKET, size: int | None = None) -> dict[str, Any]:
+    def land(
+        self, key: str, content: bytes, bucket: str = LANDING_BUCKET, size: int | None = None, event_time: datetime | None = None
+    ) -> dict[str, Any]:
         self.versions += 1
         version_id = f"v{self.versions}"
         self.objects[(bucket, key, version_id)] = content
         etag = hashlib.md5(content).hexdigest()  # noqa: S324 - S3's ETag of a single-part upload
-        return s3_record(bucket, key, version_id=version_id, etag=etag, size=len(content) if size is None else size)
+        size = len(content) if size is None else size
+        return s3_record(bucket, key, version_id=version_id, etag=etag, size=size, event_time=event_time)
 
     def delete(self, record: Mapping[str, Any]) -> None:
         """Delete the revision an event record announced (a later fetch: ObjectMissingError)."""
@@ -563,3 +568,30 @@ class FakeEventSourceMapping:
     def set_enabled(self, enabled: bool) -> None:
         self.changes.append(enabled)
         self.is_enabled = enabled
+
+
+# --- spools --------------------------------------------------------------------------
+
+
+class FakeSpools(Spools):
+    """Real spools (memory, then a temporary directory) with a disk of ``disk_bytes`` free, whatever the machine has.
+
+    ``peak_in_memory`` is the most the open in-memory spools held at once; ``on_disk``
+    counts the spools made on disk from the start (they did not fit the budget).
+    """
+
+    def __init__(self, memory_bytes: int, disk_bytes: int = 1 << 40, directory: str | None = None) -> None:
+        super().__init__(memory_bytes, directory)
+        self.disk_bytes = disk_bytes
+        self.peak_in_memory = 0
+        self.on_disk = 0
+
+    def new(self, expected: int) -> Any:
+        spool = super().new(expected)
+        with self.lock:
+            self.peak_in_memory = max(self.peak_in_memory, self.in_memory)
+            self.on_disk += 0 if hasattr(spool, "rollover") else 1
+        return spool
+
+    def disk_free(self) -> int:
+        return self.disk_bytes

@@ -54,7 +54,7 @@ from courier.errors import (
     TimeBudgetError,
 )
 from courier.events import ObjectIdentity, ObjectRef, parse_batch
-from courier.ledger.base import BaseLedger, ClaimStatus, FailureNote, LedgerRecord
+from courier.ledger.base import BaseLedger, ClaimStatus, FailureNote
 from courier.observability import logger, metric
 from courier.ports import Archive, Breaker, Landing, NiFi, ParkingLot
 from courier.spool import Spools, close_quietly

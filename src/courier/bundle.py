@@ -312,9 +312,12 @@ class _Exactly:
     def read(self, n: int = -1) -> bytes:
         n = self.left if n < 0 else min(n, self.left)
         data = self.file.read(n) if n else b""
+        while len(data) < n:  # a stream may give less than asked before its end
+            more = self.file.read(n - len(data))
+            if not more:
+                raise ValueError(f"{self.name}: the body ended {self.left - len(data)} bytes short of its size")
+            data += more
         self.left -= len(data)
-        if len(data) < n:
-            raise ValueError(f"{self.name}: the body ended {self.left} bytes short of its size")
         return data
 
 
@@ -345,15 +348,11 @@ class GzipWriter:
     def write(self, data: bytes) -> int:
         self.pending += data
         self.offset += len(data)
-        if len(self.pending) >= COMPRESS_BLOCK:
-            whole = len(self.pending) - len(self.pending) % COMPRESS_BLOCK
-            view = memoryview(self.pending)
-            for start in range(0, whole, COMPRESS_BLOCK):
-                block = view[start : start + COMPRESS_BLOCK]
-                self.crc = isal_zlib.crc32(block, self.crc)
-                self._emit(self.compressor.compress(block))
-            view.release()
-            del self.pending[:whole]
+        while len(self.pending) >= COMPRESS_BLOCK:
+            block = bytes(self.pending[:COMPRESS_BLOCK])
+            del self.pending[:COMPRESS_BLOCK]
+            self.crc = isal_zlib.crc32(block, self.crc)
+            self._emit(self.compressor.compress(block))
         return len(data)
 
     def tell(self) -> int:

@@ -195,7 +195,9 @@ class Settings:
         " AWS_LAMBDA_FUNCTION_MEMORY_SIZE (of 1024 MB when unknown).",
     )
     spool_dir: str | None = _setting(
-        None, _directory, "Where spools go once the memory budget is full; unset: $TMPDIR, else /tmp (Lambda's ephemeral storage)."
+        None,
+        _directory,
+        "Where spools go once the memory budget is full; unset: $TMPDIR, else /tmp (Lambda's ephemeral storage).",
     )
     ephemeral_storage_mb: int = _setting(
         512, _int(512, 10240), "The function's ephemeral storage (/tmp) in MB, as Terraform sets it: caps the largest file."
@@ -248,9 +250,8 @@ class Settings:
         if settings.memory_budget_mb is None:
             settings = replace(settings, memory_budget_mb=budget.memory_budget_mb(function_mb or budget.ASSUMED_FUNCTION_MB))
         elif function_mb is not None and settings.memory_budget_mb >= function_mb:
-            raise ConfigError(
-                f"COURIER_MEMORY_BUDGET_MB must be below the function's memory ({function_mb} MB), got {settings.memory_budget_mb}"
-            )
+            got = settings.memory_budget_mb
+            raise ConfigError(f"COURIER_MEMORY_BUDGET_MB must be below the function's memory ({function_mb} MB), got {got}")
         ceiling = settings.object_ceiling_bytes()
         if settings.max_object_bytes is None:
             settings = replace(settings, max_object_bytes=ceiling)
