@@ -17,10 +17,13 @@ timeout kills it with claims held and the batch redelivered whole. So:
 
 It also sizes what one invocation may take on (docs/large-files.md):
 
-* :func:`memory_budget_mb`: the bytes of files and bundles held in memory, half of the
-  function's memory; the other half is the runtime's (Python, boto3, httpx: ~120 MB
-  measured), the buffers outside the spools (fetch chunks, compressor blocks, one
-  multipart part: < 50 MB) and the allocator's slack;
+* :func:`memory_budget_mb`: the peak memory an invocation keeps to, half of the
+  function's memory (the other half is headroom: the allocator's slack, and a margin
+  against out-of-memory kills, which take the whole batch back to the queue); of it,
+  :func:`spool_memory_bytes` is what files and bundles may hold in memory, the budget
+  less :data:`RUNTIME_RESERVE_MB` for the runtime (Python, boto3, httpx: 75 MB measured
+  before the first file) and the buffers outside the spools (fetch chunks, compressor
+  blocks, one multipart part: < 50 MB);
 * :func:`object_ceiling_bytes`: the largest file one invocation can deliver, by time (the
   work time at :data:`STREAM_MB_PER_SECOND`) and by disk (its spool and its bundle's spool
   in the ephemeral storage).
@@ -37,6 +40,8 @@ MIN_READ_TIMEOUT_SECONDS = 1.0
 MIB = 1024 * 1024
 ASSUMED_FUNCTION_MB = 1024  # outside Lambda (local stack, tests), where AWS_LAMBDA_FUNCTION_MEMORY_SIZE is unset
 MIN_MEMORY_BUDGET_MB = 32
+RUNTIME_RESERVE_MB = 128
+MIN_SPOOL_MEMORY_MB = 8
 # Raw bytes per second a large file moves end to end (GET, tar.gz, archive, POST): a third of the
 # rate measured on the local stack (`make bench`, bench/large_file.py), for Lambda's slower CPU and network.
 STREAM_MB_PER_SECOND = 40.0
@@ -100,6 +105,11 @@ def violated(
 def memory_budget_mb(function_mb: int) -> int:
     """Half the function's memory for files and bundles (see the module docstring), at least 32 MB."""
     return max(MIN_MEMORY_BUDGET_MB, function_mb // 2)
+
+
+def spool_memory_bytes(memory_budget_mb: int) -> int:
+    """What spools may hold in memory: the budget less the runtime's reserve (at least 8 MB: below, spools use disk)."""
+    return max(MIN_SPOOL_MEMORY_MB, memory_budget_mb - RUNTIME_RESERVE_MB) * MIB
 
 
 def work_seconds(function_timeout: float, post_budget: float) -> float:

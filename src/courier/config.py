@@ -191,8 +191,8 @@ class Settings:
     memory_budget_mb: int | None = _setting(
         None,
         _int(16, 10240),
-        "Memory an invocation may hold of files and bundles (more spills to the spool directory); unset: half of"
-        " AWS_LAMBDA_FUNCTION_MEMORY_SIZE (of 1024 MB when unknown).",
+        "Peak memory an invocation keeps to: files and bundles beyond it less 128 MB for the runtime go to the spool"
+        " directory; unset: half of AWS_LAMBDA_FUNCTION_MEMORY_SIZE (of 1024 MB when unknown).",
     )
     spool_dir: str | None = _setting(
         None,
