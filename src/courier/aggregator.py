@@ -75,8 +75,11 @@ PER_OBJECT_POSSIBLE = frozenset({"storage_unavailable"})
 # Failures that mean "NiFi is down": parked while the circuit is open.
 OUTAGE_REASONS = frozenset({"breaker_open", "nifi_unavailable", "nifi_auth", "dependency_unavailable", *SYSTEMIC_REASONS})
 # Failures not worth a note for `courier dlq list` (transient by nature, and frequent).
-UNNOTED_REASONS = frozenset({"breaker_open", "claim_busy", "deferred"})
+UNNOTED_REASONS = frozenset({"breaker_open", "claim_busy"})
 DEFERRED = "deferred"  # no room in this invocation: back to the queue unclaimed, visible again soon
+# A deferral is not a failure and leaves no note, unless the message is halfway to the DLQ (maxReceiveCount 20):
+# then `courier dlq list` must be able to say why it got there.
+DEFER_NOTE_RECEIVES = 10
 # A deferred message is visible again after this long. Each receive counts toward maxReceiveCount (20), so
 # not 0: a message bounced at once by a busy fleet would burn receives in seconds. Groups are admitted
 # oldest first, so a deferred file is ahead of newer ones in its next batch (docs/large-files.md).
@@ -257,7 +260,7 @@ class Aggregator:
                 objects=tuple(sorted(result.objects.get(mid, ()))),
             )
             for mid, reason in result.failed.items()
-            if reason not in UNNOTED_REASONS
+            if reason not in UNNOTED_REASONS and (reason != DEFERRED or _receive_count(by_id.get(mid, {})) >= DEFER_NOTE_RECEIVES)
         ]
         if notes:
             try:

@@ -8,6 +8,8 @@ variable, what it must be, and what it was.
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import Field, dataclass, field, fields, replace
 from pathlib import Path
@@ -199,8 +201,11 @@ class Settings:
         _directory,
         "Where spools go once the memory budget is full; unset: $TMPDIR, else /tmp (Lambda's ephemeral storage).",
     )
-    ephemeral_storage_mb: int = _setting(
-        512, _int(512, 10240), "The function's ephemeral storage (/tmp) in MB, as Terraform sets it: caps the largest file."
+    ephemeral_storage_mb: int | None = _setting(
+        None,
+        _int(512, 10 * 1024 * 1024),
+        "Disk for spools in MB: caps the largest file; unset: the size of the spool directory's file system"
+        " (on Lambda its ephemeral storage, which Terraform sets).",
     )
     stream_mb_per_second: float = _setting(
         budget.STREAM_MB_PER_SECOND,
@@ -252,6 +257,9 @@ class Settings:
         elif function_mb is not None and settings.memory_budget_mb >= function_mb:
             got = settings.memory_budget_mb
             raise ConfigError(f"COURIER_MEMORY_BUDGET_MB must be below the function's memory ({function_mb} MB), got {got}")
+        if settings.ephemeral_storage_mb is None:
+            spools = settings.spool_dir or tempfile.gettempdir()
+            settings = replace(settings, ephemeral_storage_mb=shutil.disk_usage(spools).total // budget.MIB)
         ceiling = settings.object_ceiling_bytes()
         if settings.max_object_bytes is None:
             settings = replace(settings, max_object_bytes=ceiling)
@@ -269,7 +277,7 @@ class Settings:
             self.function_timeout_seconds,
             budget.post_budget_seconds(self.connect_timeout_seconds, self.read_timeout_seconds or 0),
             self.stream_mb_per_second,
-            self.ephemeral_storage_mb,
+            self.ephemeral_storage_mb or 0,
         )
 
     def _check_consistency(self) -> None:

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from courier import budget
-from courier.aggregator import DEFER_SECONDS, Aggregator
+from courier.aggregator import DEFER_NOTE_RECEIVES, DEFER_SECONDS, Aggregator
 from courier.bundle import read_manifest
 from courier.ports import ObjectStream
 from fakes import FakeArchive, FakeClock, FakeLanding, FakeNiFi, FakeParkingLot, FakeSpools, InMemoryLedger
@@ -185,3 +185,12 @@ def test_a_message_with_a_failed_file_reports_the_failure_not_the_deferral(make)
     result = run.process([ok, both], seconds=1)
     assert result.failed == {"both": "object_missing"}
     assert run.ledger.failure_note("both").reason == "object_missing"
+
+
+def test_a_message_deferred_again_and_again_leaves_a_note_halfway_to_the_dlq(make):
+    run = make()
+    messages = [run.land("big-0.bin", 2 * MB, age_seconds=9), run.land("big-1.bin", 2 * MB, age_seconds=1)]
+    messages[1]["attributes"]["ApproximateReceiveCount"] = str(DEFER_NOTE_RECEIVES)
+    result = run.process(messages, seconds=3)  # big-0 takes 2 s; big-1 would need 2 more
+    assert result.failed == {"big-1.bin": "deferred"}
+    assert run.ledger.failure_note("big-1.bin").reason == "deferred"

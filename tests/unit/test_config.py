@@ -91,7 +91,7 @@ def test_a_memory_budget_not_below_the_function_memory_is_one_line_naming_it():
 
 
 def test_the_ceiling_is_derived_from_the_time_and_the_ephemeral_storage():
-    small_disk = Settings.from_env(BASE)  # 512 MB of /tmp: a file and its bundle in 448 MB
+    small_disk = Settings.from_env({**BASE, "COURIER_EPHEMERAL_STORAGE_MB": "512"})  # a file and its bundle in 448 MB
     assert small_disk.max_object_bytes == int(448 * 2**20 / 2.02)
     big_disk = Settings.from_env({**BASE, "COURIER_EPHEMERAL_STORAGE_MB": "10240"})  # now the 120 s timeout decides
     work = 120 - 55 - 10  # timeout - POST budget (half of 110 s) - bookkeeping
@@ -101,6 +101,14 @@ def test_the_ceiling_is_derived_from_the_time_and_the_ephemeral_storage():
 
 
 def test_an_explicit_ceiling_above_what_fits_is_one_line_naming_it():
-    assert Settings.from_env({**BASE, "COURIER_MAX_OBJECT_BYTES": "1000000"}).max_object_bytes == 1_000_000
+    small_disk = {**BASE, "COURIER_EPHEMERAL_STORAGE_MB": "512"}
+    assert Settings.from_env({**small_disk, "COURIER_MAX_OBJECT_BYTES": "1000000"}).max_object_bytes == 1_000_000
     with pytest.raises(ConfigError, match="^COURIER_MAX_OBJECT_BYTES must be at most 232"):
-        Settings.from_env({**BASE, "COURIER_MAX_OBJECT_BYTES": str(10**12)})
+        Settings.from_env({**small_disk, "COURIER_MAX_OBJECT_BYTES": str(10**12)})
+
+
+def test_the_disk_for_spools_is_the_spool_directorys_file_system_unless_set(tmp_path):
+    import shutil
+
+    settings = Settings.from_env({**BASE, "COURIER_SPOOL_DIR": str(tmp_path)})
+    assert settings.ephemeral_storage_mb == shutil.disk_usage(tmp_path).total // 2**20
