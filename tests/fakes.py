@@ -590,7 +590,7 @@ class FakeSpools(Spools):
         spool = super().new(expected)
         with self.lock:
             self.peak_in_memory = max(self.peak_in_memory, self.in_memory)
-            self.on_disk += 0 if hasattr(spool, "rollover") else 1
+            self.on_disk += 0 if hasattr(spool, "on_disk") else 1
         return spool
 
     def disk_free(self) -> int:

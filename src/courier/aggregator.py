@@ -87,6 +87,7 @@ DEFER_SECONDS = 30
 # What a bundle's gzip may take beyond its files' bytes (tar headers, manifest, incompressible data).
 BUNDLE_OVERHEAD = 1.01
 BUNDLE_OVERHEAD_BYTES = 1 << 20
+CLAIM_BATCH = 100  # identities per claim_many call (DynamoDB's TransactWriteItems takes 100 items); batches run in parallel
 
 
 @dataclass
@@ -375,8 +376,12 @@ class Aggregator:
 
         A fetch never raises: whatever goes wrong fails that file alone, with its claim released.
         """
+        identities = list(jobs)
+        batches = [identities[i : i + CLAIM_BATCH] for i in range(0, len(identities), CLAIM_BATCH)]
         try:
-            claims = self.ledger.claim_many(list(jobs), token)
+            claims = {}
+            for claimed in self.pool.map(lambda batch: self.ledger.claim_many(batch, token), batches):
+                claims.update(claimed)
         except Exception as exc:  # noqa: BLE001 - the group's claims failed: its files go back
             self._release(list(jobs), token)
             for job in jobs.values():
