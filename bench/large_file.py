@@ -125,6 +125,33 @@ def _invoke(records: list[dict[str, Any]], env: dict[str, str], process_env: dic
     return run
 
 
+def plot(figures: dict[str, Any], path: Path) -> None:
+    """Peak RSS by batch composition against the budget and the large-file target (needs matplotlib)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = [name.split(":")[0] for name in figures.get("batches", {})]
+    peaks = [run["peak_rss_mb"] for run in figures.get("batches", {}).values()]
+    if "large" in figures:
+        names.append(f"1 x {figures['large']['size_bytes'] / 2**30:.0f} GiB")
+        peaks.append(figures["large"]["peak_rss_mb"])
+    budget_mb = budget.memory_budget_mb(figures["function_mb"])
+    fig, ax = plt.subplots(figsize=(7, 3.5))
+    ax.bar(names, peaks, color="#4c72b0")
+    ax.axhline(budget_mb, color="#c44e52", linestyle="--", label=f"budget {budget_mb} MB (half of {figures['function_mb']} MB)")
+    ax.axhline(LARGE_RSS_TARGET_MB, color="#55a868", linestyle=":", label=f"large-file target {LARGE_RSS_TARGET_MB} MB")
+    for x, peak in enumerate(peaks):
+        ax.text(x, peak + 8, f"{peak:.0f}", ha="center")
+    ax.set_ylabel("peak RSS (MB, VmHWM)")
+    ax.set_title("peak RSS of one invocation by batch composition")
+    ax.legend(loc="upper left", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
 def main(only: str | None = None, size_mb: int = 2048) -> dict[str, Any]:
     import logging
 
@@ -223,6 +250,10 @@ def main(only: str | None = None, size_mb: int = 2048) -> dict[str, Any]:
         server.stop()
     report(f"memory by batch composition, large files (function of {FUNCTION_MB} MB)", rows, COMMAND)
     save("large_file", figures, COMMAND)
+    try:
+        plot(figures, Path(__file__).parent / "results" / "large_file.png")
+    except ImportError:
+        pass  # the graph needs matplotlib (courier[report]); the figures are in the JSON
     return figures
 
 

@@ -42,8 +42,8 @@ ASSUMED_FUNCTION_MB = 1024  # outside Lambda (local stack, tests), where AWS_LAM
 MIN_MEMORY_BUDGET_MB = 32
 RUNTIME_RESERVE_MB = 128
 MIN_SPOOL_MEMORY_MB = 8
-# Raw bytes per second a large file moves end to end (GET, tar.gz, archive, POST): a third of the
-# rate measured on the local stack (`make bench`, bench/large_file.py), for Lambda's slower CPU and network.
+# Raw bytes per second a large file moves end to end (GET, tar.gz, archive, POST): below the 56 MB/s measured
+# locally for 2 GiB (bench/large_file.py, docs/performance.md), for Lambda's fractional vCPU and the path to NiFi.
 STREAM_MB_PER_SECOND = 40.0
 CEILING_TIME_MARGIN = 0.9  # of the work time: the estimate is a rate, not a promise
 DISK_RESERVE_MB = 64  # of the ephemeral storage, for everything else that writes to /tmp

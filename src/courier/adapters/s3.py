@@ -216,7 +216,7 @@ class S3Archive:
                         **where, PartNumber=number, Body=part, ChecksumAlgorithm="SHA256", ChecksumSHA256=checksum
                     )
                 parts.append({"PartNumber": number, "ETag": answer["ETag"], "ChecksumSHA256": checksum})
-                del part
+                del part  # before the next part is read: one part in memory, not two
             with _storage_errors(action):
                 self.client.complete_multipart_upload(**where, MultipartUpload={"Parts": parts})
         except BaseException:
