@@ -15,8 +15,11 @@ import pytest
 
 from courier import handler
 from courier.adapters import s3 as s3_adapter
+from courier.adapters.parking import SQSParkingLot
+from courier.adapters.s3 import S3ArchiveReader
 from courier.bundle import read_manifest
 from courier.config import Settings
+from courier.replay import verify_bundle
 from fakes import RecordingTransport
 
 MIB = 2**20
@@ -76,6 +79,10 @@ def test_a_file_above_the_bundle_limit_goes_by_multipart_upload_and_a_streamed_p
     (entry,) = read_manifest(archived)["files"]
     assert entry["key"] == "exports/large.csv" and entry["sha256"] == large.sha256
     assert list(spool_dir.iterdir()) == []  # disk spools are unlinked at once
+    # S3 keeps only a checksum of the parts' checksums: `archive verify` checks the parts, and --deep the whole.
+    reader = S3ArchiveReader(aws.client("s3"), stack.archive_bucket)
+    assert reader.stored_sha256(key) is None and reader.head(key).multipart
+    assert verify_bundle(reader, key, deep=True) == []
 
 
 def test_the_resend_of_a_large_bundle_streams_the_archived_bytes_again(aws, env, land, fake_nifi, spool_dir, small_parts):
@@ -112,3 +119,12 @@ def test_a_200_mb_file_is_delivered_whole_and_verified_by_the_receiver(aws, env,
     assert entry["size"] == len(content) and entry["sha256"] == hashlib.sha256(content).hexdigest()
     head: dict[str, Any] = aws.client("s3").head_object(Bucket=stack.archive_bucket, Key=key)
     assert "-" in head["ETag"] and head["Metadata"]["sha256"] == bundle.sha256
+
+
+def test_deferred_messages_are_visible_again_after_the_short_delay(aws, stack, land, queued):
+    land("deferred.json", b"{}")
+    records = [r for r in queued() if "deferred.json" in r["body"]]
+    assert records and queued() == []  # received: invisible for the queue's visibility timeout
+    lot = SQSParkingLot(aws.client("sqs"), aws.client("dynamodb"), stack.breaker_table)
+    lot.defer(records, 0)
+    assert [r["messageId"] for r in queued()] == [r["messageId"] for r in records]
