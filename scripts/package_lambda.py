@@ -1,11 +1,15 @@
 """Build the Lambda deployment zip: courier plus its runtime dependencies, for arm64.
 
-Dependencies come from pyproject.toml minus what the Lambda runtime provides
-(boto3, botocore) and what only the CLI needs (typer, rich); pip installs them
-as wheels for the target platform (no compiler). The zip is reproducible:
-sorted entries, fixed timestamps and permissions, no caches or tests.
+Dependencies are pyproject.toml's minus what the Lambda runtime provides
+(boto3, botocore) and what only the CLI needs (typer, rich), at the versions and
+hashes of requirements/lambda.txt (``make lock`` compiles it from
+``--requirements``, constrained to the versions the tests run with). pip
+installs them as wheels for the target platform (no compiler) and refuses any
+file whose hash the lock does not list. The zip is reproducible: sorted
+entries, fixed timestamps and permissions, no caches or tests.
 
     python scripts/package_lambda.py --out dist/courier-lambda.zip
+    python scripts/package_lambda.py --requirements   # what requirements/lambda.txt is compiled from
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import zipfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+LOCK = ROOT / "requirements" / "lambda.txt"
 PROVIDED_OR_CLI_ONLY = {"boto3", "botocore", "typer", "rich"}
 EXCLUDED_PARTS = {"__pycache__", "tests", "test", "bin"}
 EPOCH = (1980, 1, 1, 0, 0, 0)
@@ -55,7 +60,9 @@ def install(target: Path, python_version: str, platform: str) -> None:
             "--python-version",
             python_version,
             "--only-binary=:all:",
-            *runtime_requirements(),
+            "--require-hashes",
+            "--requirement",
+            str(LOCK),
         ],
         check=True,
     )
@@ -83,7 +90,11 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=ROOT / "dist" / "courier-lambda.zip")
     parser.add_argument("--python-version", default="3.12", help="Lambda runtime's Python (default 3.12)")
     parser.add_argument("--platform", default="manylinux2014_aarch64", help="wheel platform (default arm64)")
+    parser.add_argument("--requirements", action="store_true", help="print the runtime requirements the lock is compiled from")
     args = parser.parse_args()
+    if args.requirements:
+        print("\n".join(runtime_requirements()))
+        return 0
     with tempfile.TemporaryDirectory() as tmp:
         install(Path(tmp), args.python_version, args.platform)
         write_zip(Path(tmp), args.out)

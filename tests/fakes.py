@@ -493,6 +493,10 @@ class FakeBreaker:
         self._move("CLOSED")
         self.opened_at = None
 
+    def trip(self, dependency: str, reason: str) -> None:
+        self.dependency = dependency
+        self.open()
+
     def guard(self, deliver: Callable[..., int]) -> Callable[..., int]:
         def call(*args: Any, **kwargs: Any) -> int:
             if self.state == "OPEN":

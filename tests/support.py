@@ -64,7 +64,9 @@ def sqs_record(body: str | dict, message_id: str | None = None, receive_count: i
             "ApproximateFirstReceiveTimestamp": "1700000000001",
         },
         "messageAttributes": {},
-        "md5OfBody": hashlib.md5(text.encode()).hexdigest(),  # noqa: S324 - SQS's own checksum
+        # SQS's own checksum. SQS never delivers a lone surrogate, but the trust-boundary tests hand the product any str:
+        # 'surrogatepass' lets this helper build such a record instead of crashing before the product sees it.
+        "md5OfBody": hashlib.md5(text.encode("utf-8", "surrogatepass")).hexdigest(),  # noqa: S324
         "eventSource": "aws:sqs",
         "eventSourceARN": QUEUE_ARN,
         "awsRegion": "eu-west-2",

@@ -172,7 +172,9 @@ class Settings:
     archive_kms_key_id: str | None = _setting(None, _text, "KMS key for archive SSE; unset means SSE-S3 (AES256).")
     idempotency_table: str = _setting("courier-idempotency", _text, "DynamoDB table of the idempotency ledger.")
     breaker_table: str = _setting("courier-breaker", _text, "DynamoDB table of the circuit breaker state.")
-    nifi_secret_id: str = _setting("courier/nifi", _text, "Secrets Manager id of the NiFi credentials.")
+    nifi_secret_id: str = _setting(
+        "courier/nifi", _text, "Secrets Manager id of the NiFi secret: a client certificate and/or a header credential."
+    )
     nifi_ca_bundle: str | None = _setting(
         None, _optional_file, "PEM CA bundle that signs NiFi's certificate; unset uses the system trust store."
     )

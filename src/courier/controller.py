@@ -128,6 +128,9 @@ class Controller:
         if reading.state == CLOSED and self.parking_lot is not None:
             released = self.parking_lot.release_all()
         dependency = reading.dependency if reading.state in (OPEN, HALF_OPEN) else None
+        if probed not in (None, "ok", "busy") and reading.state not in (OPEN, HALF_OPEN):
+            # Our probe failed but the circuit could not be opened (its write was lost): alarm on what we enforce.
+            reading, dependency = BreakerReading(OPEN, reading.opened_at, probed, None), probed
         self._publish(reading.state, dependency)
         if reading.state != CLOSED and self.parking_lot is not None:
             self._publish_parked_age()
@@ -175,6 +178,9 @@ class Controller:
             self.probe.check()  # type: ignore[union-attr]
         except DependencyUnavailableError as exc:
             self._probe_failed(exc)
+            # The controller is about to pause the pipeline: open the circuit too, so that status, the
+            # BreakerState alarm and the next probe all see the outage it found (not a CLOSED circuit).
+            self.breaker.trip(exc.dependency, exc.reason)
             return exc.dependency
         metric("ControllerProbes", outcome="ok")
         return "ok"

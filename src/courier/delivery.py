@@ -4,13 +4,15 @@ The contract (see ``nifi/README.md``): NiFi hashes the body and answers 200
 when the SHA-256 equals ``X-Content-SHA256``, 422 when it does not, 401/403 on
 bad credentials, 5xx/503 when it cannot take data now.
 
-``Content-Encoding`` is never set: NiFi's HTTP listeners would un-gzip the body
-and hash the decompressed bytes, and no hash would ever match.
+``Content-Encoding`` is never set: the gzip bytes are the payload, and whatever
+honors that header (NiFi's ListenHTTP, a decompressing proxy) would un-gzip the
+body, so no hash would ever match (HandleHttpRequest itself keeps the bytes).
 """
 
 from __future__ import annotations
 
 import base64
+import hashlib
 from dataclasses import dataclass, field
 
 from courier.errors import (
@@ -33,20 +35,58 @@ PROBE_HEADER = "X-Courier-Probe"
 
 @dataclass(frozen=True)
 class Credentials:
-    """NiFi credentials: basic auth (username + password) or a bearer token.
+    """What courier presents to NiFi: a client certificate (mTLS), a header credential, or both.
 
-    ``repr`` never shows the secret parts, so a stray log of this object is safe.
+    The header credential is basic auth (``username`` + ``password``) or a bearer ``token``;
+    the client certificate is ``client_cert_pem`` (the certificate, optionally followed by its
+    chain) with ``client_key_pem`` (an unencrypted PEM private key). ``ca_pem`` is the CA that
+    signed NiFi's server certificate, when the secret carries it. ``repr`` never shows the
+    password, token or key, so a stray log of this object is safe.
+
+    Example
+    -------
+    >>> Credentials(username="courier", password="s3cr3t").authorization()
+    'Basic Y291cmllcjpzM2NyM3Q='
+    >>> Credentials(client_cert_pem="-----BEGIN CERTIFICATE-----...", client_key_pem="...").authorization() is None
+    True
     """
 
     username: str | None = None
     password: str | None = field(default=None, repr=False)
     token: str | None = field(default=None, repr=False)
+    client_cert_pem: str | None = field(default=None, repr=False)
+    client_key_pem: str | None = field(default=None, repr=False)
+    ca_pem: str | None = field(default=None, repr=False)
 
-    def authorization(self) -> str:
+    @property
+    def has_header_credential(self) -> bool:
+        return bool(self.token) or (self.username is not None and self.password is not None)
+
+    @property
+    def has_client_certificate(self) -> bool:
+        return bool(self.client_cert_pem and self.client_key_pem)
+
+    def authorization(self) -> str | None:
+        """The ``Authorization`` header, or None when only the client certificate authenticates."""
         if self.token:
             return f"Bearer {self.token}"
+        if self.username is None or self.password is None:
+            return None
         raw = f"{self.username}:{self.password}".encode()
         return "Basic " + base64.b64encode(raw).decode("ascii")
+
+    def tls_identity(self) -> str:
+        """A digest of the TLS material (certificate, key, CA): the client's TLS context is rebuilt when it changes."""
+        digest = hashlib.sha256()
+        for part in (self.client_cert_pem, self.client_key_pem, self.ca_pem):
+            digest.update((part or "").encode() + b"\0")
+        return digest.hexdigest()
+
+
+def credential_verifier(salt: str, authorization: str) -> str:
+    """What NiFi's flow keeps of a header credential (``courier.credential.sha256``): hex SHA-256 of its salt
+    (``courier.credential.salt``) followed by the exact ``Authorization`` header value."""
+    return hashlib.sha256((salt + authorization).encode()).hexdigest()
 
 
 def request_headers(
@@ -64,8 +104,10 @@ def request_headers(
         BUNDLE_ID_HEADER: bundle_id,
         FILE_COUNT_HEADER: str(file_count),
         ARCHIVE_KEY_HEADER: archive_key,
-        "Authorization": credentials.authorization(),
     }
+    authorization = credentials.authorization()
+    if authorization is not None:  # mTLS alone sends none
+        headers["Authorization"] = authorization
     if replay:
         headers[REPLAY_HEADER] = "true"
     if probe:

@@ -8,7 +8,9 @@ Every failure courier expects is one of these::
     ├── ReplayHaltedError ................ NiFi cannot take replays now: `courier replay` stops
     ├── BundleMissingError ............... an archive key names no bundle (replay reports it as missing)
     ├── InventoryError ................... `courier backfill --inventory` names no S3 Inventory report it can read
+    ├── DeployError ...................... `courier deploy` cannot start: no package, the alias mid-shift
     ├── ReceiverUnavailableError ......... the local NiFi receiver's admin endpoint did not answer
+    ├── SecretRotationError .............. `courier secret promote` finds no pending version to promote
     ├── LocalStackError .................. the local stack cannot start
     │   └── PortInUseError
     ├── DeliveryError .................... NiFi did not acknowledge a bundle (carries ``status``)
@@ -92,6 +94,18 @@ class InventoryError(CourierError):
     """An S3 Inventory report `courier backfill` cannot read: not an s3:// URL, or not a CSV report (ORC, Parquet)."""
 
     reason = "inventory"
+
+
+class DeployError(CourierError):
+    """`courier deploy` cannot go on: the package is missing, or the live alias is already being shifted."""
+
+    reason = "deploy"
+
+
+class SecretRotationError(CourierError):
+    """A rotation step of the NiFi secret cannot be done (no ``AWSPENDING`` version to promote)."""
+
+    reason = "secret_rotation"
 
 
 class ReceiverUnavailableError(CourierError):

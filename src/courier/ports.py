@@ -27,6 +27,7 @@ port                    parameter                 implementation
 ``BreakerTable``        ``breaker_table``         ``adapters.breaker.DynamoDBBreakerTable``
 ``Metrics``             ``metrics``               ``adapters.cloudwatch.CloudWatchMetrics``
 ``ReceiverAdmin``       ``receiver_admin``        ``adapters.receiver.HTTPSReceiverAdmin``
+``BlueGreen``           ``blue_green``            ``adapters.deploy.LambdaCodeDeploy``
 ======================  ========================  =============================================
 
 The ledger is an abstract base class rather than a Protocol because it owns
@@ -50,16 +51,21 @@ __all__ = [
     "ArchiveReader",
     "ArchivedObject",
     "BaseLedger",
+    "BlueGreen",
     "Breaker",
     "BreakerReading",
     "BreakerTable",
     "DependencyProbe",
+    "DeploymentGroup",
+    "DeploymentState",
     "EventSourceMapping",
     "Landing",
+    "LiveAlias",
     "Metrics",
     "NiFi",
     "ObjectStream",
     "ParkingLot",
+    "PublishedVersion",
     "Queue",
     "ReceiverAdmin",
 ]
@@ -164,6 +170,10 @@ class Breaker(Protocol):
 
     def close(self) -> None:
         """Mark the circuit CLOSED after a successful probe outside ``guard`` (no item existed to move)."""
+        ...
+
+    def trip(self, dependency: str, reason: str) -> None:
+        """Open the circuit now, naming ``dependency``: a probe outside ``guard`` found it down."""
         ...
 
 
@@ -304,3 +314,75 @@ class ReceiverAdmin(Protocol):
     """The local NiFi receiver's own counts (``/admin/stats``): files delivered, duplicates, latency."""
 
     def stats(self) -> dict[str, Any]: ...
+
+
+# --- `courier deploy`'s port ----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LiveAlias:
+    """The aggregator's ``live`` alias and the code behind it, before a deployment.
+
+    ``code_sha256`` is Lambda's CodeSha256 (base64 SHA-256 of the zip) of the version the alias
+    points to, ``latest_sha256`` that of ``$LATEST``; ``weights`` the alias's additional version
+    weights, non-empty only while traffic is being shifted.
+    """
+
+    version: str
+    code_sha256: str
+    latest_sha256: str
+    weights: Mapping[str, float]
+
+
+@dataclass(frozen=True)
+class DeploymentGroup:
+    """A CodeDeploy deployment group as a deployment will use it: its traffic shifting and rollback."""
+
+    config_name: str
+    alarms: tuple[str, ...]
+    alarms_enabled: bool
+    rollback_events: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class PublishedVersion:
+    """A published version of the function: its number and Lambda's CodeSha256 of its code."""
+
+    version: str
+    code_sha256: str
+
+
+@dataclass(frozen=True)
+class DeploymentState:
+    """One look at a running or finished CodeDeploy deployment.
+
+    ``status`` is CodeDeploy's (Created, Queued, InProgress, Baking, Succeeded, Failed, Stopped,
+    Ready); ``target_weight`` the share of the alias's traffic on the new version (0.0-1.0);
+    the error and rollback fields are CodeDeploy's ``errorInformation`` and ``rollbackInfo``.
+    """
+
+    status: str
+    target_weight: float = 0.0
+    error_code: str | None = None
+    error_message: str | None = None
+    rollback_deployment_id: str | None = None
+    rollback_message: str | None = None
+
+
+class BlueGreen(Protocol):
+    """The aggregator's versions, its ``live`` alias and its CodeDeploy group, as `courier deploy` uses them."""
+
+    def live(self) -> LiveAlias: ...
+
+    def group(self) -> DeploymentGroup: ...
+
+    def publish(self, package: bytes, code_sha256: str, upload: bool) -> PublishedVersion:
+        """A published version holding ``package``: uploaded now, or (``upload`` False) published from ``$LATEST``,
+        which holds it already."""
+        ...
+
+    def start(self, appspec: str, appspec_sha256: str, description: str) -> str:
+        """Create a deployment of the group with this AppSpec; its id."""
+        ...
+
+    def state(self, deployment_id: str, target_version: str) -> DeploymentState: ...

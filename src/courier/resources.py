@@ -21,6 +21,12 @@ BREAKER_TABLE = "courier-breaker"
 SECRET_ID = "courier/nifi"
 FUNCTION_NAME = "courier-aggregator"
 FUNCTION_HANDLER = "courier.handler.lambda_handler"
+# Blue/green of the aggregator (infra/terraform/modules/aggregator): the event source mapping invokes
+# the LIVE_ALIAS, which CodeDeploy shifts between published versions; the CodeDeploy application is
+# named as the function, its deployment group <function>-live. `courier deploy` uses these.
+LIVE_ALIAS = "live"
+DEPLOYMENT_GROUP_SUFFIX = "-live"
+PACKAGE_PATH = "dist/courier-lambda.zip"  # what `make package` writes
 
 
 def with_prefix(name: str, prefix: str) -> str:

@@ -77,10 +77,11 @@ def fake_nifi(ca: trustme.CA, tmp_path: Path) -> Iterator[FakeNiFi]:
 
 @pytest.fixture
 def aws() -> Iterator[Any]:
-    from courier.local.emulator import make_conditional_writes_atomic, make_notifications_like_aws
+    from courier.local.emulator import make_conditional_writes_atomic, make_notifications_like_aws, make_secret_stages_like_aws
 
     make_conditional_writes_atomic()  # as real DynamoDB is: racing conditional writes, one winner
     make_notifications_like_aws()  # S3 events name the version, as AWS's do
+    make_secret_stages_like_aws()  # a read without a stage gets AWSCURRENT after a promote, as from AWS
     with mock_aws():
         yield boto3.session.Session(region_name="eu-west-2")
 
@@ -135,3 +136,51 @@ def land(aws: Any, stack: Stack):
         return Landed(key, content, response.get("VersionId"), etag, record)
 
     return put
+
+
+CLIENT_CN = "courier"
+
+
+@dataclass(frozen=True)
+class ClientCerts:
+    """Client certificates as the secret holds them: ``allowed`` (CN=courier from the receiver's CA),
+    ``wrong_subject`` (same CA, another CN) and ``wrong_ca`` (CN=courier from another CA)."""
+
+    allowed: dict[str, str]
+    wrong_subject: dict[str, str]
+    wrong_ca: dict[str, str]
+
+    @staticmethod
+    def secret(issued: dict[str, str], **extra: str) -> dict[str, str]:
+        return {"client_cert_pem": issued["cert_pem"], "client_key_pem": issued["key_pem"], **extra}
+
+
+@pytest.fixture(scope="session")
+def client_certs(ca: trustme.CA) -> ClientCerts:
+    from courier.local.receiver_auth import issue_client_certificate
+
+    return ClientCerts(
+        allowed=issue_client_certificate(ca, CLIENT_CN),
+        wrong_subject=issue_client_certificate(ca, "someone-else"),
+        wrong_ca=issue_client_certificate(trustme.CA(), CLIENT_CN),
+    )
+
+
+@pytest.fixture
+def mtls_nifi(ca: trustme.CA, client_certs: ClientCerts, tmp_path: Path) -> Iterator[FakeNiFi]:
+    """The receiver as the flow is configured: client certificates wanted from ``ca`` (CN=courier allowed), and the
+    header credential (USERNAME/PASSWORD) for clients without a certificate."""
+    import ssl
+
+    from courier.adapters.secrets import parse_credentials
+
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    ca.issue_cert("127.0.0.1", "localhost").configure_cert(context)
+    ca.configure_trust(context)
+    context.verify_mode = ssl.CERT_OPTIONAL
+    secret = ClientCerts.secret(client_certs.allowed, username=USERNAME, password=PASSWORD)
+    server = FakeNiFi(tmp_path / "mtls-nifi", parse_credentials(secret), tls=context)
+    server.state.client_ca = ca
+    yield server.start()
+    server.stop()

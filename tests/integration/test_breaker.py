@@ -175,6 +175,14 @@ def test_a_strict_read_names_the_state_the_cause_and_a_missing_item(aws, stack):
     assert (reading.state, reading.dependency) == ("OPEN", "dynamodb") and reading.opened_at
 
 
+def test_a_trip_opens_a_missing_circuit_at_once_naming_the_dependency(aws, stack):
+    breaker = make_breaker(aws, stack, recovery=60)
+    breaker.trip("s3", "archive_unavailable")
+    reading = breaker.read()
+    assert (reading.state, reading.dependency) == ("OPEN", "s3") and reading.opened_at
+    assert not make_breaker(aws, stack, recovery=60).admits()  # another invocation fails fast too
+
+
 def test_a_read_that_fails_raises_instead_of_reading_closed(aws, stack):
     from courier.errors import AwsCallError
 

@@ -17,6 +17,7 @@ PURE_CORE = [
     "delivery.py",
     "aggregator.py",
     "controller.py",
+    "deploy.py",
     "ports.py",
     "ledger/base.py",
 ]

@@ -178,11 +178,40 @@ def test_a_missing_circuit_with_parked_messages_is_probed_before_anything_is_rel
             self.missing = False
             super().close()
 
+        def trip(self, dependency, reason):
+            self.missing = False
+            super().trip(dependency, reason)
+
     gone = Gone(recovery_seconds=RECOVERY_SECONDS, clock=clock)
     down = probing(gone, mapping, parking_lot, clock, ScriptedProbe(down="dynamodb")).run_once()
     assert down.probed == "dynamodb" and down.released == 0 and len(parking_lot.parked) == 2
+    assert down.breaker_state == "OPEN" and down.dependency == "dynamodb" and not mapping.enabled()
+    clock.advance(RECOVERY_SECONDS)
     up = probing(gone, mapping, parking_lot, clock, ScriptedProbe()).run_once()
     assert up.probed == "ok" and up.breaker_state == "CLOSED" and up.released == 2
+
+
+def test_a_failed_own_probe_is_published_as_an_open_circuit_even_when_opening_it_was_lost(mapping, parking_lot, clock, capsys):
+    from courier.controller import lambda_handler  # noqa: F401 - the entry point flushes with @metrics.log_metrics
+    from courier.observability import metrics
+
+    class GoneForGood(FakeBreaker):
+        """No circuit item, and writing one fails silently (the store is what is down)."""
+
+        def read(self):
+            reading = super().read()
+            return type(reading)("MISSING", None, None)
+
+        def trip(self, dependency, reason):
+            pass
+
+    decision = probing(GoneForGood(clock=clock), mapping, parking_lot, clock, ScriptedProbe(down="s3")).run_once()
+    assert decision.breaker_state == "OPEN" and decision.dependency == "s3" and not mapping.enabled()
+    metrics.flush_metrics()
+    out = capsys.readouterr().out
+    assert '"BreakerState":2' in out.replace(" ", "") or '"BreakerState":[2' in out.replace(" ", "")
+    assert '"dependency":"s3"' in out.replace(" ", "")
+    metrics.clear_metrics()
 
 
 def test_the_paused_dependency_is_named_while_the_circuit_is_open(breaker, mapping, parking_lot, clock):

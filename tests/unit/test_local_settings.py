@@ -39,3 +39,16 @@ def test_runtime_logs_carry_the_error_message_not_only_its_class():
     assert described == "ConfigError: COURIER_FETCH_CONCURRENCY must be an integer between 1 and 128, got 'abc'"
     assert describe_error(RuntimeError()) == "RuntimeError"
     assert describe_error(ValueError("line one\nline two")) == "ValueError: line one line two"
+
+
+def test_an_unknown_nifi_auth_mode_stops_local_up_before_starting_anything(tmp_path, clean_courier_env, monkeypatch):
+    started = []
+    monkeypatch.setattr("courier.local.stack.Emulator.start", lambda self: started.append("emulator") or self)
+    monkeypatch.setattr("courier.local.stack.FakeNiFi.start", lambda self: started.append("nifi") or self)
+    args = ["local", "up", "--state-dir", str(tmp_path / "state"), "--aws-port", "1", "--nifi-port", "2", "--nifi-auth", "tls"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 1
+    assert [line for line in result.output.splitlines() if line.strip()] == [
+        "error: --nifi-auth must be one of mtls, header, both, got 'tls'"
+    ], result.output
+    assert started == [] and not (tmp_path / "state").exists()

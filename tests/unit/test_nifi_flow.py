@@ -1,56 +1,66 @@
-"""The shipped NiFi flow implements the contract: processors present and wired."""
+"""The shipped NiFi flow holds together for every supported NiFi release, without Java.
 
+The property, sensitivity and relationship names come from ``nifi/contract-test/property-names/<version>.json``,
+which the contract test (tests/integration/test_nifi_contract.py) generates from NiFi's own jars and keeps in
+step. That test also runs the flow; these checks cover what makes a flow definition wrong before it runs.
+"""
+
+from __future__ import annotations
+
+import hashlib
 import json
+import re
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
 
-FLOW = Path(__file__).parents[2] / "nifi" / "courier-receiver.json"
+ROOT = Path(__file__).parents[2]
+FLOW = ROOT / "nifi" / "courier-receiver.json"
+TABLES = sorted((ROOT / "nifi" / "contract-test" / "property-names").glob("*.json"))
+PARAMETER = re.compile(r"#\{([^}]+)\}")
+ROUTE = "org.apache.nifi.processors.standard.RouteOnAttribute"
+RESPONSE = "org.apache.nifi.processors.standard.HandleHttpResponse"
+LISTENER = "org.apache.nifi.processors.standard.HandleHttpRequest"
 
 
 @pytest.fixture(scope="module")
-def flow():
-    return json.loads(FLOW.read_text())["flowContents"]
+def definition():
+    return json.loads(FLOW.read_text())
+
+
+@pytest.fixture(scope="module")
+def flow(definition):
+    return definition["flowContents"]
+
+
+def names(flow):
+    return {c["identifier"]: c["name"] for c in flow["processors"] + flow["outputPorts"]}
 
 
 def by_name(flow):
-    components = flow["processors"] + flow["outputPorts"]
-    return {c["name"]: c for c in components}
+    return {p["name"]: p for p in flow["processors"]}
 
 
 def edges(flow):
-    names = {c["identifier"]: c["name"] for c in flow["processors"] + flow["outputPorts"]}
+    ids = names(flow)
     return {
-        (names[c["source"]["id"]], rel, names[c["destination"]["id"]])
+        (ids[c["source"]["id"]], rel, ids[c["destination"]["id"]])
         for c in flow["connections"]
         for rel in c["selectedRelationships"]
     }
 
 
-def test_processors_of_the_contract_are_present(flow):
-    types = {p["type"].rsplit(".", 1)[1] for p in flow["processors"]}
-    assert {"HandleHttpRequest", "CryptographicHashContent", "RouteOnAttribute", "HandleHttpResponse", "DetectDuplicate"} <= types
-    services = {s["type"].rsplit(".", 1)[1] for s in flow["controllerServices"]}
-    assert {"StandardHttpContextMap", "StandardSSLContextService"} <= services
+def relationships(component, table):
+    """What the processor offers: RouteOnAttribute's are 'unmatched' plus one per routing rule (dynamic property)."""
+    if component["type"] == ROUTE:
+        return {"unmatched"} | {name for name in component["properties"] if name != "Routing Strategy"}
+    return set(table[component["type"]]["relationships"])
 
 
-def test_request_to_response_path_is_connected(flow):
-    assert edges(flow) >= {
-        ("Receive bundle", "success", "Check credentials"),
-        ("Check credentials", "authorized", "Hash body"),
-        ("Check credentials", "unmatched", "Respond 401"),
-        ("Hash body", "success", "Compare hash"),
-        ("Compare hash", "hash-matches", "Route probes"),
-        ("Compare hash", "unmatched", "Respond 422"),
-        ("Route probes", "unmatched", "Respond 200"),
-        ("Respond 200", "success", "Drop duplicate bundles (optional)"),
-        ("Drop duplicate bundles (optional)", "non-duplicate", "to customer flow"),
-    }
-
-
-def reachable(flow, start, relationship=None):
-    """Names reachable from ``start`` (leaving it only by ``relationship``, if given)."""
-    graph = edges(flow)
+def reachable(flow, start, relationship=None, without=frozenset()):
+    graph = edges(flow) - set(without)
     seen, todo = set(), [dst for src, rel, dst in graph if src == start and relationship in (None, rel)]
     while todo:
         name = todo.pop()
@@ -60,60 +70,162 @@ def reachable(flow, start, relationship=None):
     return seen
 
 
-def test_probes_are_answered_200_after_both_checks_and_dropped(flow):
-    procs = by_name(flow)
-    rules = [
-        (p["name"], relationship, expression)
-        for p in flow["processors"]
-        if p["type"].endswith("RouteOnAttribute")
-        for relationship, expression in p["properties"].items()
-        if "X-Courier-Probe" in expression
-    ]
-    assert len(rules) == 1, rules
-    router, relationship, expression = rules[0]
-    assert expression == "${'http.headers.X-Courier-Probe':equalsIgnoreCase('true')}"  # courier sends "true"
-    assert procs[router]["properties"]["Routing Strategy"] == "Route to Property name"
-    # Only a request that passed the credential and the hash check gets there.
-    assert {(src, rel) for src, rel, dst in edges(flow) if dst == router} == {("Compare hash", "hash-matches")}
-    assert {(src, rel) for src, rel, dst in edges(flow) if dst == "Compare hash"} == {("Hash body", "success")}
-    assert {(src, rel) for src, rel, dst in edges(flow) if dst == "Hash body"} == {("Check credentials", "authorized")}
-    # It is answered 200 by a HandleHttpResponse, and then dropped.
-    (responder,) = {dst for src, rel, dst in edges(flow) if src == router and rel == relationship}
-    answer = procs[responder]
-    assert answer["type"].endswith("HandleHttpResponse") and answer["properties"]["HTTP Status Code"] == "200"
-    assert answer["properties"]["HTTP Context Map"] == procs["Respond 200"]["properties"]["HTTP Context Map"]
-    assert {"success", "failure"} <= set(answer["autoTerminatedRelationships"])
-    assert reachable(flow, router, relationship) == {responder}  # never DetectDuplicate, never the output port
-    # Every other accepted bundle goes on as before.
-    assert {"Respond 200", "Drop duplicate bundles (optional)", "to customer flow"} <= reachable(flow, router, "unmatched")
+def status_of(flow, name):
+    component = by_name(flow).get(name)
+    return component["properties"]["HTTP Status Code"] if component and component["type"] == RESPONSE else None
 
 
-def test_hash_is_sha256_compared_with_the_header(flow):
-    procs = by_name(flow)
-    assert procs["Hash body"]["properties"]["Hash Algorithm"] == "SHA-256"
-    assert "content_SHA-256" in procs["Compare hash"]["properties"]["hash-matches"]
-    assert "X-Content-SHA256" in procs["Compare hash"]["properties"]["hash-matches"]
-    assert procs["Respond 200"]["properties"]["HTTP Status Code"] == "200"
-    assert procs["Respond 422"]["properties"]["HTTP Status Code"] == "422"
-    assert procs["Respond 401"]["properties"]["HTTP Status Code"] == "401"
+def listener(flow):
+    (receive,) = [p for p in flow["processors"] if p["type"] == LISTENER]
+    return receive
 
 
-def test_listener_uses_tls_and_the_context_map(flow):
-    receive = by_name(flow)["Receive bundle"]["properties"]
-    service_ids = {s["identifier"]: s["type"] for s in flow["controllerServices"]}
-    assert service_ids[receive["SSL Context Service"]].endswith("StandardSSLContextService")
-    assert service_ids[receive["HTTP Context Map"]].endswith("StandardHttpContextMap")
+@pytest.mark.parametrize("table_path", TABLES, ids=lambda p: p.stem)
+def test_every_property_is_one_the_supported_nifi_release_declares(flow, table_path):
+    table = json.loads(table_path.read_text())
+    for component in flow["processors"] + flow["controllerServices"]:
+        declared = set(table[component["type"]]["properties"])
+        unknown = set(component["properties"]) - declared
+        if component["type"] == ROUTE:
+            unknown -= {name for name in component["properties"] if name != "Routing Strategy"}  # the routing rules
+        assert not unknown, f"{component['name']}: not properties of {component['type']} in NiFi {table_path.stem}: {unknown}"
+
+
+@pytest.mark.parametrize("table_path", TABLES, ids=lambda p: p.stem)
+def test_sensitive_parameters_are_referenced_only_whole_by_sensitive_properties(definition, flow, table_path):
+    table = json.loads(table_path.read_text())
+    parameters = {p["name"]: p for p in definition["parameterContexts"]["courier-receiver"]["parameters"]}
+    for component in flow["processors"] + flow["controllerServices"]:
+        sensitive_properties = set(table[component["type"]]["sensitive"])
+        for prop, value in component["properties"].items():
+            for referenced in PARAMETER.findall(value):
+                assert referenced in parameters, f"{component['name']}/{prop}: unknown parameter {referenced}"
+                if parameters[referenced]["sensitive"]:
+                    assert prop in sensitive_properties, (
+                        f"{component['name']}/{prop} is not sensitive but references {referenced}"
+                    )
+                    assert value == f"#{{{referenced}}}", (
+                        f"{component['name']}/{prop}: a sensitive parameter must be the whole value"
+                    )
+                else:
+                    assert prop not in sensitive_properties, f"{component['name']}/{prop} is sensitive, {referenced} is not"
+    secret = {name for name, p in parameters.items() if p["sensitive"]}
+    assert secret == {"courier.keystore.password", "courier.truststore.password"}
+    assert all(parameters[name]["value"] is None for name in secret), "no secret value ships in the flow"
+
+
+@pytest.mark.parametrize("table_path", TABLES, ids=lambda p: p.stem)
+def test_every_relationship_is_routed_or_auto_terminated_and_never_both(flow, table_path):
+    table = json.loads(table_path.read_text())
+    out = edges(flow)
+    for component in flow["processors"]:
+        connected = {rel for src, rel, _ in out if src == component["name"]}
+        terminated = set(component["autoTerminatedRelationships"])
+        assert not connected & terminated, component["name"]
+        assert connected | terminated == relationships(component, table), component["name"]
+
+
+def test_every_request_gets_an_answer_on_every_path(flow):
+    """From the listener, every relationship of every processor before an answer leads to a HandleHttpResponse."""
+    processors = by_name(flow)
+    answered = {name for name, p in processors.items() if p["type"] == RESPONSE}
+    before_answer = {listener(flow)["name"]} | (reachable(flow, listener(flow)["name"]) - answered)
+    for name in before_answer - {p["name"] for p in flow["outputPorts"]}:
+        component = processors[name]
+        for rel in {rel for src, rel, _ in edges(flow) if src == name} | set(component["autoTerminatedRelationships"]):
+            assert rel not in component["autoTerminatedRelationships"], f"{name}/{rel} drops a request without an answer"
+            assert reachable(flow, name, rel) & answered, f"{name}/{rel} never answers"
+
+
+def test_200_only_after_the_hash_is_verified_and_duplicates_checked(flow):
+    ok = {name for name in by_name(flow) if status_of(flow, name) == "200"}
+    assert ok
+    verified = {("Verify hash", "verified", "Route probes")}
+    assert not ok & reachable(flow, "Receive bundle", without=verified), "a 200 without the hash check"
+    expression = by_name(flow)["Verify hash"]["properties"]["verified"]
+    assert "fileSize:gt(0)" in expression, "an empty body must not be verified"
+    assert "equalsIgnoreCase(${'content_SHA-256'})" in expression
+    # A bundle (not a probe) reaches a 200 only through the duplicate check, which sees it before the answer.
+    assert not ok & reachable(flow, "Route probes", "unmatched", without={e for e in edges(flow) if e[0] == "Detect duplicate"})
+
+
+def test_kept_bundles_reach_the_output_port_only_as_non_duplicates(flow):
+    port = flow["outputPorts"][0]["name"]
+    into_port = {(src, rel) for src, rel, dst in edges(flow) if dst == port}
+    assert into_port == {("Detect duplicate", "non-duplicate")}
+    # The same FlowFile also goes to the answer: the port's copy does not depend on the 200 being delivered.
+    assert "Respond 200" in reachable(flow, "Detect duplicate", "non-duplicate")
+
+
+def test_duplicate_cache_failure_is_answered_503_never_dropped(flow):
+    detect = by_name(flow)["Detect duplicate"]
+    assert "failure" not in detect["autoTerminatedRelationships"]
+    (target,) = {dst for src, rel, dst in edges(flow) if src == "Detect duplicate" and rel == "failure"}
+    assert status_of(flow, target) == "503"
+    assert detect["properties"]["Cache Entry Identifier"] == "${'content_SHA-256'}"
+
+
+def test_probes_are_answered_200_and_never_kept_or_deduplicated(flow):
+    rule = by_name(flow)["Route probes"]["properties"]["probe"]
+    assert rule == "${anyMatchingAttribute('(?i)http[.]headers[.]x-courier-probe'):equalsIgnoreCase('true')}"
+    downstream = reachable(flow, "Route probes", "probe")
+    assert {status_of(flow, name) for name in downstream} - {None} == {"200"}
+    assert "Detect duplicate" not in downstream and flow["outputPorts"][0]["name"] not in downstream
+
+
+def test_header_attributes_are_matched_whatever_the_case_of_the_header_name(flow):
+    for component in flow["processors"]:
+        for prop, value in component["properties"].items():
+            if "http.headers" in value or "http[.]headers" in value:
+                assert "http.headers." not in value, f"{component['name']}/{prop} reads a header attribute by its exact case"
+                assert all(m.startswith("(?i)") for m in re.findall(r"anyMatchingAttribute\('([^']*)'\)", value))
+
+
+def test_clients_are_authorized_by_certificate_subject_or_salted_credential(flow):
+    rules = by_name(flow)["Authorize client"]["properties"]
+    assert "#{courier.client.subject}" in rules["allowed-certificate"]
+    assert (
+        "prepend('#{courier.credential.salt}'):hash('SHA-256'):equals('#{courier.credential.sha256}')"
+        in rules["valid-credential"]
+    )
+    assert rules["valid-credential"].startswith("${http.subject.dn:isEmpty():and(")  # a presented certificate decides alone
+    out = {rel: status_of(flow, dst) for src, rel, dst in edges(flow) if src == "Authorize client" and status_of(flow, dst)}
+    assert out == {"unmatched": "401", "forbidden-certificate": "403"}
+
+
+def test_listener_is_https_on_a_free_port_with_client_authentication(definition, flow):
+    receive = listener(flow)["properties"]
+    services = {s["identifier"]: s for s in flow["controllerServices"]}
+    assert services[receive["SSL Context Service"]]["type"] == "org.apache.nifi.ssl.StandardRestrictedSSLContextService"
+    assert services[receive["HTTP Context Map"]]["type"] == "org.apache.nifi.http.StandardHttpContextMap"
+    parameters = {p["name"]: p["value"] for p in definition["parameterContexts"]["courier-receiver"]["parameters"]}
+    assert parameters["courier.listen.port"] not in {"8443", "8080"}  # NiFi 2's own UI ports
+    assert receive["Client Authentication"] == "#{courier.client.auth}"
+    assert parameters["courier.client.auth"] in {"Want Authentication", "Need Authentication"}
     assert receive["Allowed Paths"] == "/contentListener" and receive["Allow POST"] == "true"
 
 
-def test_every_connection_ends_at_a_component_of_the_group(flow):
-    ids = {c["identifier"] for c in flow["processors"] + flow["outputPorts"]}
-    for connection in flow["connections"]:
-        assert connection["source"]["id"] in ids and connection["destination"]["id"] in ids
+@pytest.mark.skipif(shutil.which("bash") is None or shutil.which("sha256sum") is None, reason="needs bash and sha256sum")
+def test_readme_credential_hash_command_computes_what_the_flow_compares():
+    readme = (ROOT / "nifi" / "README.md").read_text()
+    (command,) = [line.strip() for line in readme.splitlines() if "sha256sum" in line and "SALT" in line]
+    salt, authorization = "3f9a1c", "Bearer tok-en_with/odd=chars"
+    shown = subprocess.run(
+        ["bash", "-c", command],
+        env={"SALT": salt, "AUTHORIZATION": authorization, "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+    )
+    # What the flow computes: ${header:prepend(salt):hash('SHA-256')}, lowercase hex of the UTF-8 bytes.
+    assert shown.stdout.strip() == hashlib.sha256((salt + authorization).encode()).hexdigest()
 
 
-def test_secrets_are_sensitive_parameters():
-    parameters = json.loads(FLOW.read_text())["parameterContexts"]["courier-receiver"]["parameters"]
-    sensitive = {p["name"] for p in parameters if p["sensitive"]}
-    assert sensitive == {"courier.keystore.password", "courier.truststore.password"}
-    assert all(p["value"] is None for p in parameters if p["sensitive"])
+def test_readme_cites_only_contract_tests_and_cases_that_exist():
+    readme = (ROOT / "nifi" / "README.md").read_text()
+    java = (ROOT / "nifi" / "contract-test" / "src" / "test" / "java" / "courier" / "nifi" / "FlowContractTest.java").read_text()
+    cited = re.findall(r"FlowContractTest\.(\w+)", readme)
+    assert cited and all(f"void {name}(" in java for name in cited), cited
+    cases = {c["name"] for c in json.loads((ROOT / "nifi" / "contract-test" / "cases.json").read_text())}
+    table_cases = set(re.findall(r"`((?:mtls|credential|wrong|no-cert)-[a-z-]*|wrong-ca|wrong-subject)`", readme))
+    assert table_cases and table_cases <= cases, table_cases - cases
+    assert cases <= table_cases, f"cases the README does not mention: {cases - table_cases}"

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 
-from hypothesis import HealthCheck, given, settings
+import pytest
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from courier.aggregator import Aggregator
@@ -81,15 +82,30 @@ bodies = st.one_of(
 )
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(bad=st.lists(bodies, min_size=1, max_size=5), good=st.integers(min_value=1, max_value=4))
-def test_any_bodies_mixed_with_valid_messages_fail_alone(bad, good):
+# SQS never delivers these (its bodies are valid Unicode), but the product must not crash on any str the runtime hands over:
+# a lone surrogate as the whole body, and unescaped inside a key of an otherwise good notification.
+LONE_SURROGATE_BODY = "\ud800"
+LONE_SURROGATE_IN_A_KEY = json.dumps(
+    {
+        "Records": [
+            {
+                "eventName": "ObjectCreated:Put",
+                "eventTime": "2026-11-26T10:00:00.000Z",
+                "s3": {"bucket": {"name": "courier-landing"}, "object": {"key": "a\udfffb", "size": 1}},
+            }
+        ]
+    },
+    ensure_ascii=False,
+)
+
+
+def aggregator_with_fakes() -> tuple[Aggregator, FakeLanding, FakeNiFi, InMemoryLedger]:
     clock = FakeClock()
-    landing, archive, nifi, ledger = FakeLanding(), FakeArchive(), FakeNiFi(), InMemoryLedger(clock=clock)
+    landing, nifi, ledger = FakeLanding(), FakeNiFi(), InMemoryLedger(clock=clock)
     aggregator = Aggregator(
         ledger=ledger,
         landing=landing,
-        archive=archive,
+        archive=FakeArchive(),
         nifi=nifi.client(),
         archive_prefix="bundles",
         max_bundle_bytes=1 << 20,
@@ -98,6 +114,15 @@ def test_any_bodies_mixed_with_valid_messages_fail_alone(bad, good):
         breaker=FakeBreaker(clock=clock),
         parking_lot=FakeParkingLot(),
     )
+    return aggregator, landing, nifi, ledger
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(bad=st.lists(bodies, min_size=1, max_size=5), good=st.integers(min_value=1, max_value=4))
+@example(bad=[LONE_SURROGATE_BODY], good=1)
+@example(bad=[LONE_SURROGATE_IN_A_KEY, LONE_SURROGATE_BODY], good=2)
+def test_any_bodies_mixed_with_valid_messages_fail_alone(bad, good):
+    aggregator, landing, nifi, ledger = aggregator_with_fakes()
     try:
         valid = [sqs_record(notification(landing.land(f"good/{i}.json", b"ok")), message_id=f"good-{i}") for i in range(good)]
         hostile = [sqs_record(body, message_id=f"bad-{i}") for i, body in enumerate(bad)]
@@ -118,3 +143,16 @@ def _manifest(body: bytes) -> str:
     from courier.bundle import read_manifest
 
     return json.dumps([entry["key"] for entry in read_manifest(body)["files"]])
+
+
+@pytest.mark.parametrize("body", [LONE_SURROGATE_BODY, LONE_SURROGATE_IN_A_KEY], ids=["whole-body", "in-a-key"])
+def test_a_lone_surrogate_fails_its_message_alone_as_malformed(body):
+    aggregator, landing, nifi, _ = aggregator_with_fakes()
+    try:
+        good = sqs_record(notification(landing.land("good/0.json", b"ok")), message_id="good-0")
+        result = aggregator.process([sqs_record(body, message_id="bad-0"), good])
+        assert result.failed == {"bad-0": "malformed_event"}
+        assert nifi.accepted
+    finally:
+        aggregator.pool.shutdown()
+        aggregator.nifi.close()

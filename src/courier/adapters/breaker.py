@@ -195,6 +195,12 @@ class DynamoDBBreaker:
         self.store.save_closed(CIRCUIT_NAME)
         metric("BreakerTransitions", from_state=MISSING, to_state=CircuitState.CLOSED.value)
 
+    def trip(self, dependency: str, reason: str) -> None:
+        """Open the circuit at once (no threshold): the controller's own canary found ``dependency`` down."""
+        self.store.save_reopen(CIRCUIT_NAME, int(self.clock()))
+        metric("BreakerTransitions", from_state=MISSING, to_state=CircuitState.OPEN.value)
+        self._write_cause(dependency, reason)
+
     def _on_transition(self, transition: CircuitTransition) -> None:
         _on_transition(transition)
         if transition.to_state is CircuitState.OPEN:

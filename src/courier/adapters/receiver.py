@@ -49,6 +49,18 @@ class HTTPSReceiverAdmin:
     def aws_faults(self) -> dict[str, Any]:
         return self._call("/admin/aws-fault")
 
+    def credentials(self) -> dict[str, Any]:
+        """What the receiver accepts now and pending (subjects, whether a header credential is set; no secret)."""
+        return self._call("/admin/credentials")
+
+    def rotate_credentials(self, request: dict[str, Any]) -> dict[str, Any]:
+        """``{"pending": <secret shape>}``, ``{"promote": True}`` or ``{"cancel": True}``."""
+        return self._call("/admin/credentials", request)
+
+    def issue_client_cert(self, common_name: str) -> dict[str, str]:
+        """A client certificate from the local stack's CA: ``cert_pem``, ``key_pem``, ``subject``."""
+        return self._call("/admin/client-cert", {"common_name": common_name})
+
     def _call(self, path: str, payload: dict[str, Any] | None = None) -> dict[str, Any]:
         url = f"{self.admin_url}{path}"
         data = None if payload is None else json.dumps(payload).encode()

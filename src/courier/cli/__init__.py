@@ -17,9 +17,12 @@ never a traceback.
 ``backfill``       ``backfill``
 ``trace``          ``trace``
 ``slo``            ``slo-report``
-``local``          ``local up``, ``local upload`` (the only module that imports ``courier.local``)
+``local``          ``local up``, ``local upload``, ``local fault``, ``local receiver`` (the only module that
+                   imports ``courier.local``)
+``secret``         ``secret stage``, ``secret promote``
 ``dlq``            ``dlq list``, ``dlq redrive``, ``dlq delete``
 ``archive``        ``archive verify``
+``deploy``         ``deploy`` (blue/green of the aggregator on AWS)
 =================  ============================================================================
 """
 
@@ -27,7 +30,7 @@ from __future__ import annotations
 
 import typer
 
-from courier.cli import archive, backfill, config, dlq, local, replay, slo, status, trace
+from courier.cli import archive, backfill, config, deploy, dlq, local, replay, secret, slo, status, trace
 
 __all__ = ["app"]
 
@@ -39,6 +42,8 @@ app.command()(replay.replay)
 app.command("slo-report")(slo.slo_report)
 app.command("backfill")(backfill.backfill_command)
 app.command("trace")(trace.trace_command)
+app.command("deploy")(deploy.deploy_command)
 app.add_typer(local.app, name="local")
 app.add_typer(dlq.app, name="dlq")
 app.add_typer(archive.app, name="archive")
+app.add_typer(secret.app, name="secret")

@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import typer
 from rich.console import Console
+from rich.progress import BarColumn, Progress, SpinnerColumn, TaskProgressColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from courier.backfill import Tally as BackfillTally
 from courier.cli._exit import ExitCode
+from courier.deploy import Outcome, Plan
 from courier.dlq import DeadLetter, DeleteResult, RedriveResult
+from courier.ports import DeploymentState
 from courier.replay import BundleResult, Finding, Tally
 from courier.trace import Story
 
@@ -163,5 +167,54 @@ def story(told: Story, as_json: bool) -> None:
     if not told.dead_letters:
         lines.append("DLQ: no message names this file")
     lines.append(f"replays: {told.replays}")
+    for line in lines:
+        console.print(line, highlight=False, soft_wrap=True)
+
+
+def deploy_plan(planned: Plan, dry_run: bool) -> None:
+    """What `courier deploy` will do (or, with --dry-run, would do), one fact a line."""
+    target, live, group, package = planned.target, planned.live, planned.group, planned.package
+    lines = [
+        f"[bold]{'plan (dry run: nothing changed)' if dry_run else 'deploying'}[/bold]",
+        f"function   {target.function}: alias {target.alias} on version {live.version} (CodeSha256 {live.code_sha256})",
+        f"package    {package.path}: {len(package.content) / 2**20:.1f} MB, CodeSha256 {package.code_sha256}",
+    ]
+    if planned.already_live:
+        lines.append(f"[bold]nothing to deploy[/bold]: version {live.version} behind {target.alias} already runs this package")
+    else:
+        publish = "upload the package, publish a version" if planned.uploads else "publish $LATEST (terraform apply uploaded it)"
+        lines += [
+            f"1. {publish}; wait for it to be ready",
+            f"2. CodeDeploy {target.application}/{target.group}: shift {target.alias} from version {live.version} to it, "
+            f"{group.config_name}",
+            f"   rollback on {', '.join(group.rollback_events) or 'NOTHING (auto rollback is off)'}; "
+            f"alarms {', '.join(group.alarms) or 'none'}{'' if group.alarms_enabled else ' (not monitored)'}",
+            "3. wait for the deployment and report",
+        ]
+    for line in lines:
+        console.print(line, highlight=False, soft_wrap=True)
+
+
+@contextmanager
+def deploy_progress() -> Iterator[Callable[[str, DeploymentState], None]]:
+    """A spinner on stderr with the deployment's status and the traffic on the new version."""
+    columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=err, transient=True) as bar:
+        task = bar.add_task("starting", total=100)
+
+        def progress(deployment_id: str, state: DeploymentState) -> None:
+            bar.update(task, description=f"{deployment_id} {state.status}", completed=round(state.target_weight * 100))
+
+        yield progress
+
+
+def deployed(outcome: Outcome) -> None:
+    planned = outcome.plan
+    verdict = "[green]succeeded[/green]" if outcome.succeeded else f"[red]{outcome.state.status}[/red]"
+    lines = [
+        f"deployment {outcome.deployment_id}: {verdict}",
+        f"{planned.target.function}:{planned.target.alias}: version {planned.live.version} -> {outcome.target_version}, "
+        f"{outcome.state.target_weight:.0%} of the traffic on {outcome.target_version}",
+    ]
     for line in lines:
         console.print(line, highlight=False, soft_wrap=True)

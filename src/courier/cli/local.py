@@ -24,6 +24,9 @@ from courier.errors import CourierError
 from courier.resources import LANDING_BUCKET
 from courier.stackfile import aws_environment
 
+NiFiAuth = Annotated[
+    str, typer.Option(help="How courier authenticates to the receiver: mtls (a client certificate), header, or both.")
+]
 app = typer.Typer(help="The whole pipeline on this machine (AWS emulator, Lambda runtime, NiFi receiver).", no_args_is_help=True)
 
 
@@ -41,6 +44,7 @@ def local_up(
     breaker_recovery: Annotated[int, typer.Option(help="Breaker recovery timeout, seconds (AWS default 60).")] = 10,
     controller_period: Annotated[float, typer.Option(help="Breaker controller period, seconds (AWS: 60).")] = 2.0,
     drain_timeout: Annotated[float, typer.Option(help="Seconds to wait for in-flight files at Ctrl-C.")] = 30.0,
+    nifi_auth: NiFiAuth = "mtls",
     duration: Annotated[float | None, typer.Option(help="Stop by itself after this many seconds.")] = None,
 ) -> None:
     """Start the local stack in the foreground; Ctrl-C stops traffic, drains and prints a summary."""
@@ -58,16 +62,22 @@ def local_up(
             visibility_timeout_seconds=visibility_timeout,
             breaker_recovery_seconds=breaker_recovery,
             controller_period_seconds=controller_period,
+            nifi_auth=nifi_auth,
         )
     )
-    stop = threading.Event()
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    stop = _stop_on_signals()
     _how_to_connect(stack, out)
     if demo:
         stack.start_demo(rate)
     _watch(stack, out, stop, duration)
     _drain_and_summarise(stack, out, drain_timeout)
+
+
+def _stop_on_signals() -> threading.Event:
+    stop = threading.Event()
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    return stop
 
 
 def _start(config: Any) -> Any:
@@ -195,3 +205,72 @@ def fault_aws(
         or "none"
     )
     console.print(f"AWS faults active: {active}", highlight=False)
+
+
+receiver_app = typer.Typer(
+    help="Rotate what the local NiFi receiver accepts, as a NiFi admin changes the flow's parameters.", no_args_is_help=True
+)
+app.add_typer(receiver_app, name="receiver")
+
+
+@receiver_app.command("accept-pending")
+def receiver_accept_pending(state_dir: StateDir = Path(".courier")) -> None:
+    """Accept the secret's AWSPENDING credentials beside the current ones (the rotation window)."""
+    from courier.adapters.secrets import PENDING, SecretRotation
+
+    context = Context.load(state_dir, fallback_to_aws=False)
+    try:
+        pending = SecretRotation(context.clients("secretsmanager"), context.setting("nifi_secret_id")).read(PENDING)
+        pending.pop("client_key_pem", None)  # the receiver reads the certificate's subject; the key stays in the secret
+        _print_accepted(_admin(state_dir).rotate_credentials({"pending": pending}))
+    except CourierError as exc:
+        raise fail(str(exc)) from None
+
+
+@receiver_app.command("promote")
+def receiver_promote(state_dir: StateDir = Path(".courier")) -> None:
+    """Accept only the pending credentials from now on: the old password or certificate is refused."""
+    try:
+        _print_accepted(_admin(state_dir).rotate_credentials({"promote": True}))
+    except CourierError as exc:
+        raise fail(str(exc)) from None
+
+
+@receiver_app.command("show")
+def receiver_show(state_dir: StateDir = Path(".courier")) -> None:
+    """What the receiver accepts now, and during a rotation what it accepts besides."""
+    try:
+        _print_accepted(_admin(state_dir).credentials())
+    except CourierError as exc:
+        raise fail(str(exc)) from None
+
+
+@receiver_app.command("issue-cert")
+def receiver_issue_cert(
+    out: Annotated[Path, typer.Option(file_okay=False, help="Directory for client.pem and client.key (created, 0700).")],
+    common_name: Annotated[str, typer.Option(help="The certificate's CN.")] = "courier",
+    state_dir: StateDir = Path(".courier"),
+) -> None:
+    """Issue a client certificate from the local stack's CA (your site's PKI does this for a real NiFi)."""
+    try:
+        issued = _admin(state_dir).issue_client_cert(common_name)
+    except CourierError as exc:
+        raise fail(str(exc)) from None
+    out.mkdir(mode=0o700, parents=True, exist_ok=True)
+    for name, text in (("client.pem", issued["cert_pem"]), ("client.key", issued["key_pem"])):
+        path = out / name
+        path.touch(mode=0o600)  # created private before the key is written into it
+        path.write_text(text)
+    console.print(f"issued {issued['subject']}: {out / 'client.pem'}, {out / 'client.key'}", highlight=False)
+
+
+def _print_accepted(answer: dict[str, Any]) -> None:
+    for generation in ("current", "pending"):
+        accepted = answer.get(generation)
+        if accepted is None:
+            console.print(f"{generation}: none", highlight=False)
+            continue
+        subject = accepted["client_subject"]
+        certificate = f"client certificate {subject}" if subject else "no client certificate"
+        header = "header credential" if accepted["header_credential"] else "no header credential"
+        console.print(f"{generation}: {certificate}; {header}", highlight=False)

@@ -95,6 +95,29 @@ def make_notifications_like_aws() -> None:
     notifications._courier_like_aws = True  # type: ignore[attr-defined]
 
 
+def make_secret_stages_like_aws() -> None:
+    """Make GetSecretValue without a version answer the ``AWSCURRENT`` version after UpdateSecretVersionStage moved it.
+
+    moto keeps a "default version" that only PutSecretValue and rotation update: after
+    ``courier secret promote`` (UpdateSecretVersionStage) every read without a VersionStage,
+    Powertools' and the aws CLI's included, still got the old version. AWS answers AWSCURRENT.
+    """
+    from moto.secretsmanager.models import SecretsManagerBackend
+
+    if getattr(SecretsManagerBackend, "_courier_like_aws", False):
+        return
+    original = SecretsManagerBackend.update_secret_version_stage
+
+    def like_aws(self: Any, secret_id: str, version_stage: str, remove_from_version_id: str, move_to_version_id: str) -> Any:
+        answer = original(self, secret_id, version_stage, remove_from_version_id, move_to_version_id)
+        if version_stage == "AWSCURRENT" and move_to_version_id:
+            self.secrets[secret_id].set_default_version_id(move_to_version_id)
+        return answer
+
+    SecretsManagerBackend.update_secret_version_stage = like_aws
+    SecretsManagerBackend._courier_like_aws = True  # type: ignore[attr-defined]
+
+
 def _server_with_faults(port: int, faults: AwsFaults | None) -> Any:
     """moto's threaded server, its WSGI app wrapped by the AWS fault injection (the request path a client meets)."""
     from moto.moto_server.threaded_moto_server import ThreadedMotoServer
@@ -120,6 +143,7 @@ class Emulator:
         logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no access log over the live view
         make_conditional_writes_atomic()
         make_notifications_like_aws()
+        make_secret_stages_like_aws()
         ensure_port_free(port, "AWS emulator", "--aws-port")
         self.port = port
         self.faults = faults

@@ -1,13 +1,25 @@
 """A fake NiFi: the NiFi-contract receiver of local runs and tests.
 
-It implements what the shipped NiFi flow (``nifi/``) implements:
-``POST /contentListener`` checks the credentials, hashes the body and answers
-200 when the SHA-256 equals ``X-Content-SHA256``, 422 when it does not, 401 on
-bad credentials and 503 during an injected outage. Accepted bundles are stored
-as ``<state-dir>/received/<sha256>.tar.gz`` and logged to
-``<state-dir>/received.jsonl``. A bundle's body is streamed to a file beside
-the store while it is hashed, never held in memory, so bundles of any size are
-verified whole before the answer, as NiFi's flow does.
+It implements what the shipped NiFi flow (``nifi/``) implements, request for
+request (``tests/integration/test_receiver_parity.py`` runs the cases of
+``nifi/contract-test/cases.json`` that the NiFi contract test runs against
+NiFi's own processors): ``POST /contentListener`` checks the client, hashes
+the body and answers 200 when the SHA-256 equals ``X-Content-SHA256``, 422
+when it does not (or is missing, or the body is empty), and 503 during an
+injected outage. Accepted bundles are stored as
+``<state-dir>/received/<sha256>.tar.gz`` and logged to
+``<state-dir>/received.jsonl``.
+A bundle's body is streamed to a file beside the store while it is hashed,
+never held in memory, so bundles of any size are verified whole before the
+answer, as NiFi's flow does.
+
+Client checks, as the flow's (its TLS context *wants* a client certificate):
+a certificate from another CA fails the TLS handshake; a certificate from the
+CA whose subject is not allowed is 403, whatever the header says; an allowed
+certificate is enough (mTLS); without a certificate the ``Authorization``
+header must match the salted hash (SHA-256 of salt + header, the flow keeps
+only that) or it is 401. With no header credential configured, only mTLS gets
+in.
 
 A request with ``X-Courier-Probe: true`` (the breaker controller's canary) is
 checked the same way, answered 200 and dropped: counted, never stored.
@@ -18,6 +30,15 @@ Admin API on the same server (loopback clients only): ``GET /admin/stats``,
 optional}`` (``GET`` lists what is active; see ``local/aws_faults.py``) and
 ``POST /admin/fault`` with ``{"mode": "ok" | "unavailable" | "timeout" |
 "reset" | "reject-hash" | "error" | "ack-lost"}``.
+
+Credential rotation (the drill of ``docs/runbooks/rotate-nifi-secret.md``):
+``GET /admin/credentials`` shows what is accepted (subjects, whether a header
+credential is set; never a secret); ``POST /admin/credentials`` with
+``{"pending": {<the secret's shape, or "client_subject">}}`` accepts the
+pending credentials beside the current ones, ``{"promote": true}`` makes the
+pending the only ones, ``{"cancel": true}`` drops them. ``POST
+/admin/client-cert`` with ``{"common_name": ...}`` issues a client certificate
+from the stack's CA (the local stand-in for the site's PKI).
 """
 
 from __future__ import annotations
@@ -41,6 +62,7 @@ from typing import Any
 from courier.bundle import manifest_files
 from courier.delivery import BUNDLE_ID_HEADER, FILE_COUNT_HEADER, PROBE_HEADER, SHA256_HEADER, Credentials
 from courier.events import parse_event_time
+from courier.local.receiver_auth import AcceptedClients, issue_client_certificate
 from courier.slo import percentiles
 
 CONTENT_PATH = "/contentListener"
@@ -71,7 +93,8 @@ class FakeNiFiState:
         self.received_dir.mkdir(parents=True, exist_ok=True)
         self.journal = state_dir / "received.jsonl"
         self.lock = threading.Lock()
-        self.credentials = credentials
+        self.clients = AcceptedClients.of(credentials)
+        self.client_ca: Any = None  # the stack's trustme CA: /admin/client-cert issues from it
         self.mode = "ok"
         self.mode_changed = threading.Event()
         self.delay_seconds = 0.0  # added before every answer (benchmarks: NiFi's round trip)
@@ -95,13 +118,12 @@ class FakeNiFiState:
             self.mode_changed = threading.Event()
 
     def set_credentials(self, credentials: Credentials) -> None:
-        with self.lock:
-            self.credentials = credentials
+        """Accept exactly these credentials from now on (no rotation window)."""
+        self.clients.replace(credentials)
 
-    def authorized(self, header: str | None) -> bool:
-        with self.lock:
-            expected = self.credentials.authorization()
-        return header is not None and hmac.compare_digest(header.encode(), expected.encode())
+    def refusal(self, peer_certificate: bytes | None, authorization: str | None) -> int | None:
+        """None when the client may deliver; else the flow's answer: 403 (certificate not allowed) or 401."""
+        return self.clients.refusal(peer_certificate, authorization)
 
     def accept(self, body: Path, sha256: str, bundle_id: str, file_count: int, replay: bool) -> None:
         """Store a verified body (a file in ``received/``, moved into place) and count its files."""
@@ -170,13 +192,13 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _reply(self, status: int, payload: dict[str, Any]) -> None:
         body = json.dumps(payload).encode()
+        with self.state.lock:  # counted before the client can see the answer: its next read of the stats includes it
+            self.state.responses[status] += 1
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
-        with self.state.lock:
-            self.state.responses[status] += 1
 
     def _read_body(self) -> bytes | None:
         try:
@@ -197,6 +219,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._reply(200, self.state.stats())
         elif self.path == "/admin/aws-fault" and self._is_loopback() and self.state.aws_faults is not None:
             self._reply(200, self.state.aws_faults.snapshot())
+        elif self.path == "/admin/credentials" and self._is_loopback():
+            self._reply(200, self.state.clients.snapshot())
         else:
             self._reply(404, {"error": "not found"})
 
@@ -239,6 +263,10 @@ class _Handler(BaseHTTPRequestHandler):
             self._set_fault(body)
         elif self.path == "/admin/aws-fault" and self._is_loopback() and self.state.aws_faults is not None:
             self._set_aws_fault(body)
+        elif self.path == "/admin/credentials" and self._is_loopback():
+            self._rotate_credentials(body)
+        elif self.path == "/admin/client-cert" and self._is_loopback() and self.state.client_ca is not None:
+            self._issue_client_cert(body)
         else:
             self._reply(404, {"error": "not found"})
 
@@ -262,6 +290,26 @@ class _Handler(BaseHTTPRequestHandler):
         self.state.aws_faults.set(fault)
         self._reply(200, self.state.aws_faults.snapshot())
 
+    def _rotate_credentials(self, body: bytes) -> None:
+        try:
+            self._reply(200, self.state.clients.rotate(json.loads(body)))
+        except (ValueError, TypeError, AttributeError) as exc:
+            self._reply(400, {"error": str(exc)})
+
+    def _issue_client_cert(self, body: bytes) -> None:
+        try:
+            common_name = json.loads(body or b"{}").get("common_name") or "courier"
+            if not isinstance(common_name, str):
+                raise ValueError("common_name must be a string")
+        except (ValueError, AttributeError) as exc:
+            self._reply(400, {"error": str(exc)})
+            return
+        self._reply(200, issue_client_certificate(self.state.client_ca, common_name))
+
+    def _peer_certificate(self) -> bytes | None:
+        getpeercert = getattr(self.request, "getpeercert", None)  # plain http (tests) has no TLS
+        return getpeercert(binary_form=True) if getpeercert else None
+
     def _receive(self, body: Path, actual: str) -> None:
         if self.state.delay_seconds:
             time.sleep(self.state.delay_seconds)
@@ -278,10 +326,15 @@ class _Handler(BaseHTTPRequestHandler):
         if mode == "reset":
             self._drop_connection()
             return
-        if not self.state.authorized(self.headers.get("Authorization")):
-            self._reply(401, {"error": "bad credentials"})
+        refused = self.state.refusal(self._peer_certificate(), self.headers.get("Authorization"))
+        if refused is not None:
+            self._reply(refused, {"error": "client certificate not allowed" if refused == 403 else "bad credentials"})
             return
+        # http.server's headers match names case-insensitively, as the flow does (a proxy may lowercase them).
         claimed = (self.headers.get(SHA256_HEADER) or "").strip().lower()
+        if not body.stat().st_size:  # the flow's CryptographicHashContent fails an empty body: 422, never a 200 for nothing
+            self._reply(422, {"error": "empty body", "computed": actual})
+            return
         if mode == "reject-hash" or not hmac.compare_digest(claimed, actual):
             self._reply(422, {"error": "SHA-256 mismatch", "computed": actual})
             return

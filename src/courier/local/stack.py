@@ -23,16 +23,17 @@ from typing import Any
 import boto3
 
 from courier import handler
+from courier.adapters.secrets import parse_credentials
 from courier.compose import build_controller
 from courier.config import ControllerSettings, Settings
 from courier.controller import Controller
-from courier.delivery import Credentials
 from courier.errors import LocalStackError
 from courier.local.aws_faults import AwsFaults
 from courier.local.emulator import Emulator, MappingSettings, ensure_port_free, register_function
 from courier.local.fake_nifi import CONTENT_PATH, FakeNiFi
 from courier.local.lambda_runtime import EventSourcePoller, describe_error
 from courier.local.provision import Stack, provision
+from courier.local.receiver_auth import issue_client_certificate
 from courier.local.traffic import Uploader
 from courier.observability import invocation_metrics, metrics
 from courier.stackfile import FAKE_CREDENTIALS, REGION, STACK_FILE, StackInfo, aws_environment, write_stack_file
@@ -51,12 +52,17 @@ class LocalConfig:
     breaker_recovery_seconds: int = 10  # short, so outage drills are quick to watch; AWS default is 60
     controller_period_seconds: float = 2.0  # AWS: every minute (EventBridge schedule)
     extra_env: dict[str, str] = field(default_factory=dict)  # further COURIER_* settings for the handler
+    # How courier authenticates to the receiver (NIFI_AUTH_MODES): a client certificate (the recommended mode),
+    # the header credential, or both; the secret holds what the mode needs, the receiver accepts just that.
+    nifi_auth: str = "mtls"
 
     @property
     def mapping(self) -> MappingSettings:
         return MappingSettings(self.batch_size, self.batching_window_seconds, self.concurrency)
 
 
+NIFI_AUTH_MODES = ("mtls", "header", "both")
+CLIENT_COMMON_NAME = "courier"
 FUNCTION_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "courier-function", "AWS_SECRET_ACCESS_KEY": "courier-function"}
 
 
@@ -110,6 +116,8 @@ class LocalStack:
         ``ConfigError`` here, instead of a stack that starts and then fails every invocation.
         The CA does not exist yet: its path is the one setting checked only once it does.
         """
+        if self.config.nifi_auth not in NIFI_AUTH_MODES:
+            raise LocalStackError(f"--nifi-auth must be one of {', '.join(NIFI_AUTH_MODES)}, got {self.config.nifi_auth!r}")
         return Settings.from_env({**(os.environ if environ is None else environ), **self.function_environment(None)})
 
     def start(self) -> LocalStack:
@@ -118,11 +126,11 @@ class LocalStack:
         self._take_lock()
         ensure_port_free(self.config.aws_port, "AWS emulator", "--aws-port")
         ensure_port_free(self.config.nifi_port, "NiFi receiver", "--nifi-port")
-        password = secrets.token_urlsafe(24)
-        ca_path, tls = self._tls()
-        self.fake_nifi = FakeNiFi(
-            self.state_dir, Credentials(username="courier", password=password), port=self.config.nifi_port, tls=tls
-        ).start()
+        ca, ca_path, tls = self._tls()
+        secret = self._nifi_secret(ca)
+        self.fake_nifi = FakeNiFi(self.state_dir, parse_credentials(secret), port=self.config.nifi_port, tls=tls)
+        self.fake_nifi.state.client_ca = ca  # `courier local nifi-credentials issue-cert` issues from it
+        self.fake_nifi.start()
         self.aws_faults = AwsFaults(FUNCTION_CREDENTIALS["AWS_ACCESS_KEY_ID"])
         self.fake_nifi.state.aws_faults = self.aws_faults  # the admin API sets them
         self.emulator = Emulator(self.config.aws_port, self.aws_faults).start()
@@ -135,9 +143,7 @@ class LocalStack:
             aws_access_key_id=FAKE_CREDENTIALS["AWS_ACCESS_KEY_ID"],
             aws_secret_access_key=FAKE_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
         )
-        self.resources = provision(
-            self.session, {"username": "courier", "password": password}, self.config.visibility_timeout_seconds
-        )
+        self.resources = provision(self.session, secret, self.config.visibility_timeout_seconds)
         self.mapping_uuid = register_function(
             self.session, self.resources.queue_arn, self.config.mapping, self.config.function_timeout_seconds
         )
@@ -185,8 +191,12 @@ class LocalStack:
         except OSError:
             raise LocalStackError(f"another courier local stack is running with state dir {self.state_dir}") from None
 
-    def _tls(self) -> tuple[Path, ssl.SSLContext]:
-        """A CA made at start-up, and the receiver's certificate signed by it."""
+    def _tls(self) -> tuple[Any, Path, ssl.SSLContext]:
+        """A CA made at start-up, the receiver's certificate signed by it, and client certificates wanted from it.
+
+        As the flow's SSL context service: a client certificate is asked for but not required (the header
+        credential is the other mode); one from another CA fails the handshake.
+        """
         import trustme
 
         ca = trustme.CA(organization_name="courier local CA")
@@ -195,7 +205,20 @@ class LocalStack:
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.minimum_version = ssl.TLSVersion.TLSv1_2
         ca.issue_cert("127.0.0.1", "localhost").configure_cert(context)
-        return ca_path, context
+        ca.configure_trust(context)
+        context.verify_mode = ssl.CERT_OPTIONAL
+        return ca, ca_path, context
+
+    def _nifi_secret(self, ca: Any) -> dict[str, str]:
+        """The NiFi secret of ``config.nifi_auth`` (checked by :meth:`check_settings`): a client certificate from the
+        stack's CA, a password, or both."""
+        secret: dict[str, str] = {}
+        if self.config.nifi_auth in ("mtls", "both"):
+            issued = issue_client_certificate(ca, CLIENT_COMMON_NAME)
+            secret.update(client_cert_pem=issued["cert_pem"], client_key_pem=issued["key_pem"])
+        if self.config.nifi_auth in ("header", "both"):
+            secret.update(username="courier", password=secrets.token_urlsafe(24))
+        return secret
 
     def _route_logs(self) -> None:
         """The handler's stdout (JSON logs and EMF metrics, what CloudWatch Logs would get)

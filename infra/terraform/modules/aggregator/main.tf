@@ -288,7 +288,10 @@ resource "aws_lambda_alias" "this" {
   function_version = aws_lambda_function.this.version
 
   lifecycle {
-    # CodeDeploy shifts the alias between versions after the first apply.
+    # CodeDeploy owns the alias after the first apply (`courier deploy`). Without these, every apply
+    # that publishes a version would point `live` at it at once, all the traffic with no canary and
+    # no alarm rollback, and an apply during a deployment would reset the canary's routing_config
+    # under CodeDeploy's feet. The function_version above is only the alias's first version.
     ignore_changes = [function_version, routing_config]
   }
 }

@@ -1,0 +1,185 @@
+"""The Python half of the NiFi contract test: test certificates, and courier's own client POSTing the cases.
+
+Started by the JUnit test (FlowContractTest) with the interpreter given as ``-Dpython=...`` and
+``PYTHONPATH`` pointing at courier's ``src``:
+
+    python post_cases.py certs DIR
+        Writes a CA, NiFi's server keystore (PKCS12), client certificates (allowed subject, wrong
+        subject, and one from another CA) and the header credential (salt, Authorization value and
+        the verifier the flow compares) into DIR, described by DIR/certs.json.
+
+    python post_cases.py post URL DIR CASES OUT
+        POSTs every case of CASES (cases.json) to URL with courier.adapters.nifi.NiFiClient, over
+        real TLS with the case's client certificate, and writes {name: {"status": [..], "sha256": ..}}
+        to OUT. A refused TLS handshake is status 0.
+
+Each case gets its own real bundle (courier.bundle.build_bundle), or courier's probe bundle.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+import ssl
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+import trustme
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.serialization import pkcs12
+
+from courier.adapters.nifi import NiFiClient
+from courier.bundle import FetchedFile, build_bundle, probe_bundle
+from courier.delivery import SHA256_HEADER, Credentials
+from courier.errors import DeliveryError
+from courier.events import ObjectRef
+
+ALLOWED_SUBJECT = {"common_name": "courier", "organization_name": "courier contract test"}
+WRONG_SUBJECT = {"common_name": "somebody-else", "organization_name": "courier contract test"}
+
+
+def _leaf_files(cert: trustme.LeafCert, directory: Path, name: str) -> dict[str, str]:
+    chain, key = directory / f"{name}.pem", directory / f"{name}.key"
+    chain.write_bytes(b"".join(blob.bytes() for blob in cert.cert_chain_pems))
+    key.write_bytes(cert.private_key_pem.bytes())
+    return {"cert": str(chain), "key": str(key)}
+
+
+def make_certs(directory: Path) -> None:
+    directory.mkdir(parents=True, exist_ok=True)
+    ca, other_ca = trustme.CA(), trustme.CA()
+    server = ca.issue_cert("localhost", "127.0.0.1")
+    password = secrets.token_hex(16)
+    key = serialization.load_pem_private_key(server.private_key_pem.bytes(), password=None)
+    certs = [x509.load_pem_x509_certificate(blob.bytes()) for blob in server.cert_chain_pems]
+    keystore = directory / "server-keystore.p12"
+    keystore.write_bytes(
+        pkcs12.serialize_key_and_certificates(
+            b"nifi", key, certs[0], certs[1:], serialization.BestAvailableEncryption(password.encode())
+        )
+    )
+    ca.cert_pem.write_to_path(str(directory / "ca.pem"))
+    salt, token = secrets.token_hex(16), secrets.token_urlsafe(32)
+    authorization = Credentials(token=token).authorization()
+    description = {
+        "ca": str(directory / "ca.pem"),
+        "keystore": str(keystore),
+        "keystore_password": password,
+        "clients": {
+            "allowed": _leaf_files(ca.issue_cert("courier@example.invalid", **ALLOWED_SUBJECT), directory, "client-allowed"),
+            "wrong-subject": _leaf_files(
+                ca.issue_cert("other@example.invalid", **WRONG_SUBJECT), directory, "client-wrong-subject"
+            ),
+            "wrong-ca": _leaf_files(
+                other_ca.issue_cert("courier@example.invalid", **ALLOWED_SUBJECT), directory, "client-wrong-ca"
+            ),
+        },
+        "token": token,
+        "salt": salt,
+        # What the flow compares: lowercase hex SHA-256 of salt + the exact Authorization header value.
+        "credential_sha256": hashlib.sha256((salt + authorization).encode()).hexdigest(),
+    }
+    (directory / "certs.json").write_text(json.dumps(description, indent=2))
+
+
+class _CaseTransport(httpx.BaseTransport):
+    """Real TLS transport that shapes the request the way the case says (header names, hash, credential)."""
+
+    def __init__(self, inner: httpx.HTTPTransport, case: dict) -> None:
+        self.inner, self.case = inner, case
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        headers = [(k, v) for k, v in request.headers.multi_items()]
+        if self.case["header_credential"] in (None, "missing"):
+            headers = [(k, v) for k, v in headers if k.lower() != "authorization"]
+        if self.case["sha_header"] == "missing":
+            headers = [(k, v) for k, v in headers if k.lower() != SHA256_HEADER.lower()]
+        elif self.case["sha_header"] == "wrong":
+            headers = [(k, "0" * 64 if k.lower() == SHA256_HEADER.lower() else v) for k, v in headers]
+        if self.case.get("content_encoding"):  # only in the Java test's own cases, never in cases.json
+            headers.append(("Content-Encoding", self.case["content_encoding"]))
+        if self.case["header_case"] == "lower":
+            headers = [(k.lower(), v) for k, v in headers]
+        else:
+            canonical = {h.lower(): h for h in ("X-Content-SHA256", "Authorization", "X-Courier-Probe", "Content-Type")}
+            headers = [(canonical.get(k.lower(), k), v) for k, v in headers]
+        shaped = httpx.Request(request.method, request.url, headers=headers, content=request.content)
+        return self.inner.handle_request(shaped)
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+class _FixedCredentials:
+    def __init__(self, credentials: Credentials) -> None:
+        self.credentials = credentials
+
+    def get(self, refresh: bool = False) -> Credentials:
+        return self.credentials
+
+
+def _bundle_for(case: dict) -> tuple[bytes, str, bool]:
+    if case["body"] == "probe":
+        # Distinct per case, like the controller's (one per minute).
+        at = datetime(2026, 1, 1, tzinfo=UTC) + timedelta(minutes=sum(map(ord, case["name"])))
+        probe = probe_bundle(at)
+        return probe.data, probe.sha256, True
+    if case["body"] == "empty":
+        return b"", hashlib.sha256(b"").hexdigest(), False
+    key, at = f"contract/{case['name']}.csv", datetime(2026, 1, 1, tzinfo=UTC)
+    ref = ObjectRef("landing", key, None, f"etag-{case['name']}", None, None, at, "ObjectCreated:Put")
+    bundle = build_bundle([FetchedFile(ref, f"case,{case['name']}\n".encode() * 1000, None, f"etag-{case['name']}")])
+    return bundle.data, bundle.sha256, False
+
+
+def post_cases(url: str, directory: Path, cases_file: Path, out: Path) -> None:
+    described = json.loads((directory / "certs.json").read_text())
+    results = {}
+    for case in json.loads(cases_file.read_text()):
+        context = ssl.create_default_context(cafile=described["ca"])
+        context.minimum_version = ssl.TLSVersion.TLSv1_2
+        if case["client_cert"] != "none":
+            client = described["clients"][case["client_cert"]]
+            context.load_cert_chain(client["cert"], client["key"])
+        token = {"valid": described["token"], "wrong": "not-the-token"}.get(case["header_credential"] or "", "unused")
+        nifi = NiFiClient(
+            url,
+            _FixedCredentials(Credentials(token=token)),
+            ca_bundle=None,
+            connect_timeout=10,
+            read_timeout=60,
+            transport=_CaseTransport(httpx.HTTPTransport(verify=context), case),
+        )
+        data, sha256, probe = _bundle_for(case)
+        statuses = []
+        try:
+            for _ in range(case["repeat"]):
+                try:
+                    statuses.append(nifi.post(data, sha256, f"bundle-{case['name']}", 1, f"contract/{case['name']}", probe=probe))
+                except DeliveryError as exc:
+                    # A refused handshake has no HTTP status: 0.
+                    statuses.append(exc.status or 0)
+        finally:
+            nifi.close()
+        results[case["name"]] = {"status": statuses, "sha256": sha256}
+        print(f"{case['name']}: {statuses}", flush=True)
+    out.write_text(json.dumps(results, indent=2))
+
+
+def main(argv: list[str]) -> int:
+    if argv[:1] == ["certs"] and len(argv) == 2:
+        make_certs(Path(argv[1]))
+        return 0
+    if argv[:1] == ["post"] and len(argv) == 5:
+        post_cases(argv[1], Path(argv[2]), Path(argv[3]), Path(argv[4]))
+        return 0
+    print("usage: post_cases.py certs DIR | post URL DIR CASES OUT", file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,131 @@
+"""The aggregator's versions, ``live`` alias and CodeDeploy group, through the Lambda and CodeDeploy APIs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from botocore.exceptions import ClientError, WaiterError
+
+from courier.adapters.aws import describe, translated
+from courier.deploy import Target
+from courier.errors import AwsCallError, DeployError
+from courier.ports import DeploymentGroup, DeploymentState, LiveAlias, PublishedVersion
+
+# An update of a 2-MB zip settles in seconds; a VPC function's can take a minute or two.
+_UPDATE_WAIT = {"Delay": 2, "MaxAttempts": 150}
+
+
+class LambdaCodeDeploy:
+    """:class:`~courier.ports.BlueGreen` on AWS: a Lambda client and a CodeDeploy client, both given.
+
+    Parameters
+    ----------
+    lambda_client, codedeploy_client
+        boto3 clients of the environment's account and region.
+    target
+        The function, alias, application and group (:meth:`courier.deploy.Target.of_environment`).
+
+    Every denied or failed call raises ``AwsCallError`` naming the action, e.g.
+    ``lambda:UpdateFunctionCode on courier-prod-aggregator was denied (AccessDeniedException)``.
+
+    Example
+    -------
+    >>> target = Target.of_environment("prod")
+    >>> blue_green = LambdaCodeDeploy(boto3.client("lambda"), boto3.client("codedeploy"), target)  # doctest: +SKIP
+    >>> blue_green.live().version  # doctest: +SKIP
+    '7'
+    """
+
+    def __init__(self, lambda_client: Any, codedeploy_client: Any, target: Target) -> None:
+        self.lambda_client = lambda_client
+        self.codedeploy = codedeploy_client
+        self.target = target
+
+    def live(self) -> LiveAlias:
+        function, alias = self.target.function, self.target.alias
+        gone = DeployError(f"no alias {function}:{alias} in this account and region: is --env (or --region) right?")
+        with translated(f"lambda:GetAlias on {function}:{alias}", missing=gone):
+            found = self.lambda_client.get_alias(FunctionName=function, Name=alias)
+        version = str(found["FunctionVersion"])
+        weights = (found.get("RoutingConfig") or {}).get("AdditionalVersionWeights") or {}
+        return LiveAlias(version, self._code_sha256(version), self._code_sha256("$LATEST"), dict(weights))
+
+    def group(self) -> DeploymentGroup:
+        application, group = self.target.application, self.target.group
+        gone = DeployError(f"no CodeDeploy deployment group {group} in application {application}")
+        with translated(f"codedeploy:GetDeploymentGroup on {application}/{group}", missing=gone):
+            info = self.codedeploy.get_deployment_group(applicationName=application, deploymentGroupName=group)
+        info = info["deploymentGroupInfo"]
+        alarms = info.get("alarmConfiguration") or {}
+        rollback = info.get("autoRollbackConfiguration") or {}
+        return DeploymentGroup(
+            config_name=str(info.get("deploymentConfigName", "")),
+            alarms=tuple(a["name"] for a in alarms.get("alarms", [])),
+            alarms_enabled=bool(alarms.get("enabled")),
+            rollback_events=tuple(rollback.get("events", [])) if rollback.get("enabled") else (),
+        )
+
+    def publish(self, package: bytes, code_sha256: str, upload: bool) -> PublishedVersion:
+        function = self.target.function
+        if not upload:
+            # `terraform apply` uploaded this package already (and published it): uploading it again
+            # would change nothing; PublishVersion returns that version, or publishes $LATEST.
+            with translated(f"lambda:PublishVersion on {function}"):
+                published = self.lambda_client.publish_version(FunctionName=function, CodeSha256=code_sha256)
+        else:
+            with translated(f"lambda:UpdateFunctionCode on {function}"):
+                published = self.lambda_client.update_function_code(FunctionName=function, ZipFile=package, Publish=True)
+        version = str(published["Version"])
+        self._wait_updated(version)
+        return PublishedVersion(version, str(published["CodeSha256"]))
+
+    def start(self, appspec: str, appspec_sha256: str, description: str) -> str:
+        application, group = self.target.application, self.target.group
+        with translated(f"codedeploy:CreateDeployment on {application}/{group}"):
+            created = self.codedeploy.create_deployment(
+                applicationName=application,
+                deploymentGroupName=group,
+                description=description,
+                revision={"revisionType": "AppSpecContent", "appSpecContent": {"content": appspec, "sha256": appspec_sha256}},
+            )
+        return str(created["deploymentId"])
+
+    def state(self, deployment_id: str, target_version: str) -> DeploymentState:
+        with translated(f"codedeploy:GetDeployment of {deployment_id}"):
+            info = self.codedeploy.get_deployment(deploymentId=deployment_id)["deploymentInfo"]
+        with translated(f"lambda:GetAlias on {self.target.function}:{self.target.alias}"):
+            alias = self.lambda_client.get_alias(FunctionName=self.target.function, Name=self.target.alias)
+        weights = (alias.get("RoutingConfig") or {}).get("AdditionalVersionWeights") or {}
+        weight = 1.0 if str(alias["FunctionVersion"]) == target_version else float(weights.get(target_version, 0.0))
+        error = info.get("errorInformation") or {}
+        rollback = info.get("rollbackInfo") or {}
+        return DeploymentState(
+            status=str(info["status"]),
+            target_weight=weight,
+            error_code=error.get("code"),
+            error_message=error.get("message"),
+            rollback_deployment_id=rollback.get("rollbackDeploymentId"),
+            rollback_message=rollback.get("rollbackMessage"),
+        )
+
+    def _code_sha256(self, qualifier: str) -> str:
+        function = self.target.function
+        with translated(f"lambda:GetFunctionConfiguration on {function}:{qualifier}"):
+            found = self.lambda_client.get_function_configuration(FunctionName=function, Qualifier=qualifier)
+        return str(found["CodeSha256"])
+
+    def _wait_updated(self, version: str) -> None:
+        """Until the version's LastUpdateStatus is Successful: CodeDeploy cannot shift to a version still updating."""
+        function = self.target.function
+        waiter = self.lambda_client.get_waiter("function_updated_v2")
+        try:
+            waiter.wait(FunctionName=function, Qualifier=version, WaiterConfig=_UPDATE_WAIT)
+        except WaiterError as exc:
+            response = exc.last_response or {}
+            code = (response.get("Error") or {}).get("Code")
+            if code:  # the GetFunction call itself failed (denied, throttled)
+                raise AwsCallError(
+                    describe(f"lambda:GetFunction on {function}:{version}", ClientError(response, "GetFunction")), code
+                ) from None
+            reason = (response.get("Configuration") or {}).get("LastUpdateStatusReason") or "its update did not succeed"
+            raise DeployError(f"version {version} of {function} did not become ready: {reason}") from None
