@@ -75,3 +75,19 @@ def test_a_bundle_up_to_the_threshold_goes_in_one_put_with_the_whole_objects_sha
     (put,) = client.named("put_object")
     assert put["ChecksumSHA256"] == base64.b64encode(hashlib.sha256(data).digest()).decode()
     assert put["ContentLength"] == 100 and put["Body"].read() == data
+
+
+def test_a_get_whose_body_will_not_close_still_gives_its_bytes():
+    class Unclosable:
+        def __init__(self) -> None:
+            self.data = b"all of it"
+
+        def read(self, size: int | None = None) -> bytes:
+            data, self.data = self.data, b""
+            return data
+
+    client = RecordingS3()
+    client.get_object = lambda **_: {"ContentLength": 9, "Body": Unclosable()}  # type: ignore[method-assign]
+    stream = S3Archive(client, "archive").open("bundles/k.tar.gz")
+    assert stream.size == 9 and stream.body.read(100) == b"all of it"
+    stream.body.close()  # the connection is simply not reused

@@ -58,7 +58,10 @@ class _TranslatedBody:
             return self.body.read(size if size >= 0 else None)
 
     def close(self) -> None:
-        self.body.close()
+        try:
+            self.body.close()
+        except Exception:  # noqa: BLE001 - a body that will not close (its connection dropped) leaves nothing to undo
+            return
 
 
 def _storage_errors(action: str) -> AbstractContextManager[None]:
