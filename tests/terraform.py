@@ -115,3 +115,47 @@ def strings(value: Any, skip: frozenset[str] = frozenset({"description"})) -> li
 
 def version_tuple(version: str) -> tuple[int, ...]:
     return tuple(int(part) for part in version.split("."))
+
+
+POLICIES = TERRAFORM / "policies"
+# The one form a module renders a policy template in: templatefile("<path>", {name = expression, ...}).
+TEMPLATEFILE = re.compile(r'^\$\{templatefile\("\$\{path\.module\}/([^"]+)", \{(.*)\}\)\}$', re.S)
+
+
+def templatefile_call(expression: str) -> tuple[Path, dict[str, str]] | None:
+    """The template file and the variables of a `templatefile(...)` expression, or None if it is not one."""
+    match = TEMPLATEFILE.match(expression)
+    if not match:
+        return None
+    path, body = match.groups()
+    variables = dict(re.findall(r"(\w+) = ([^,]+?)(?:,|$)", body.strip()))
+    return path, {name: value.strip() for name, value in variables.items()}
+
+
+def template_statements(module: str, expression: str) -> list[dict[str, Any]]:
+    """A policy template's statements as the module renders them, in the shape of an
+    aws_iam_policy_document's (sid, effect, actions, resources, condition), each `${name}` replaced
+    by the expression the module passes for it (`${var.queue_arn}`), so the same assertions read both."""
+    import json
+
+    relative, passed = templatefile_call(expression)
+    text = (MODULES / module / relative).resolve().read_text(encoding="utf-8")
+    used = set(re.findall(r"\$\{(\w+)\}", text))
+    assert used == set(passed), f"{module}: the template uses {sorted(used)}, the module passes {sorted(passed)}"
+    document = json.loads(re.sub(r"\$\{(\w+)\}", lambda m: "${" + passed[m.group(1)] + "}", text))
+
+    def listed(value: Any) -> list[Any]:
+        return value if isinstance(value, list) else [value]
+
+    found = []
+    for statement in listed(document["Statement"]):
+        shaped: dict[str, Any] = {"sid": statement.get("Sid"), "effect": statement["Effect"]}
+        shaped["actions"] = listed(statement["Action"])
+        shaped["resources"] = listed(statement["Resource"])
+        shaped["condition"] = [
+            {"test": test, "variable": key, "values": listed(values)}
+            for test, keys in statement.get("Condition", {}).items()
+            for key, values in keys.items()
+        ]
+        found.append({k: v for k, v in shaped.items() if v not in (None, [])})
+    return found

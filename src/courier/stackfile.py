@@ -17,7 +17,8 @@ from pathlib import Path
 
 REGION = "eu-west-2"
 STACK_FILE = "stack.json"
-# The emulator accepts any credentials; fixed ones keep a developer's real keys out of its requests.
+# The emulator's operator (its administrator; courier.local.iam): the emulator enforces IAM and knows
+# only its own users' keys, and fixed ones keep a developer's real keys out of its requests.
 FAKE_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "courier-local", "AWS_SECRET_ACCESS_KEY": "courier-local"}
 
 

@@ -47,12 +47,19 @@ def stack_factory(tmp_path: Path) -> Iterator[Callable[..., LocalStack]]:
     yield make
     for stack in started:
         stack.stop()
+    # Every e2e test runs under the emulator's IAM enforcement: a request the stack's own
+    # policies refused is a policy that lacks what the code needs (tests that provoke a
+    # denial on purpose take theirs with iam.take_denials()).
+    from courier.local import iam
+
+    denials = iam.take_denials()
     # moto's backends are process-wide (the in-process server shares them): leave nothing behind.
     from moto.moto_api._internal.models import moto_api_backend
 
     moto_api_backend.reset()
     os.environ.clear()
     os.environ.update(saved)
+    assert not denials, f"the emulator refused requests under the stack's IAM policies: {denials}"
 
 
 @pytest.fixture

@@ -72,3 +72,38 @@ def test_lambda_package_holds_the_handler_and_its_dependencies_and_nothing_else(
     assert package.stat().st_size < 10_000_000
     again = build(tmp_path / "b.zip")
     assert hashlib.sha256(package.read_bytes()).hexdigest() == hashlib.sha256(again.read_bytes()).hexdigest()  # reproducible
+
+
+def test_checkov_passes_the_role_policy_templates_as_rendered(tmp_path):
+    """checkov cannot render templatefile(), so over the modules it no longer sees the function
+    roles' policies; here it reads them rendered (with the local stack's ARNs) as plain documents."""
+    import json
+
+    from courier.local import iam
+
+    values = iam.local_values(
+        "eu-west-2",
+        "arn:aws:sqs:eu-west-2:123456789012:courier-queue",
+        "arn:aws:secretsmanager:eu-west-2:123456789012:secret:courier/nifi-AbCdEf",
+        "0c4a2a4e-9e8c-4a1e-9d4e-1f2a3b4c5d6e",
+    )
+    blocks = []
+    for principal in (iam.AGGREGATOR, iam.CONTROLLER):
+        document = iam.render(iam.policy_template(principal.template), values[principal.template])
+        blocks.append(
+            f'resource "aws_iam_policy" "{principal.user}" {{\n  name   = "{principal.user}"\n'
+            f"  policy = <<POLICY\n{json.dumps(document, indent=2)}\nPOLICY\n}}\n"
+        )
+    (tmp_path / "main.tf").write_text("\n".join(blocks))
+    result = subprocess.run(
+        [checkov(), "-d", str(tmp_path), "--framework", "terraform", "--skip-download", "-o", "json"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    report = json.loads(result.stdout)
+    assert report["summary"]["failed"] == 0, [c["check_id"] for c in report["results"]["failed_checks"]]
+    passed = {(c["resource"], c["check_id"]) for c in report["results"]["passed_checks"]}
+    for principal in (iam.AGGREGATOR, iam.CONTROLLER):
+        for check in ("CKV_AWS_355", "CKV_AWS_290", "CKV_AWS_288", "CKV_AWS_62"):  # no `*` resource, no unconstrained write ...
+            assert (f"aws_iam_policy.{principal.user}", check) in passed, (principal.user, check)

@@ -56,6 +56,15 @@ def test_a_local_stack_gives_the_endpoint_credentials_and_settings(stack_dir):
     assert context.setting("idempotency_table") == "courier-idempotency"
 
 
+def test_on_the_stacks_own_endpoint_commands_sign_as_its_operator(stack_dir):
+    # The process running the stack holds the aggregator's credentials and AWS_ENDPOINT_URL; the
+    # emulator enforces IAM, so an operator command must not sign with the aggregator's.
+    environ = {"AWS_ENDPOINT_URL": UNREACHABLE, "AWS_ACCESS_KEY_ID": "courier-function", "AWS_SECRET_ACCESS_KEY": "x"}
+    clients = Context.load(stack_dir, environ=environ).clients
+    assert clients.endpoint_url == UNREACHABLE
+    assert clients.session.get_credentials().access_key == FAKE_CREDENTIALS["AWS_ACCESS_KEY_ID"]
+
+
 def test_the_environment_overrides_the_stacks_defaults(stack_dir):
     environ = {
         "COURIER_ARCHIVE_BUCKET": "mine",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
@@ -11,13 +12,30 @@ import pytest
 
 from courier import resources as provision
 from courier.ledger.base import EXPIRY_ATTRIBUTE, PARTITION_KEY, SORT_KEY
-from terraform import MODULES, data_sources, default, load, locals_, resources, statements, variables
+from terraform import (
+    MODULES,
+    POLICIES,
+    data_sources,
+    default,
+    load,
+    locals_,
+    resources,
+    statements,
+    template_statements,
+    templatefile_call,
+    variables,
+)
 
 MODULE_NAMES = sorted(p.name for p in MODULES.iterdir() if p.is_dir())
 
 
 def policy(module: str, name: str = "this") -> list[dict]:
-    return statements(data_sources(module)[("aws_iam_policy_document", name)])
+    """The statements of a module's policy `name`: its aws_iam_policy_document, or the template an
+    aws_iam_role_policy of that name renders (infra/terraform/policies, read as the module renders it)."""
+    document = data_sources(module).get(("aws_iam_policy_document", name))
+    if document is not None:
+        return statements(document)
+    return template_statements(module, resources(module)[("aws_iam_role_policy", name)]["policy"])
 
 
 def by_sid(module: str, name: str = "this") -> dict[str, dict]:
@@ -459,9 +477,29 @@ def function_role_statements(module: str) -> list[dict]:
     for (rtype, _), body in _attached_to_function_role(module).items():
         if rtype != "aws_iam_role_policy":
             continue
-        document = re.fullmatch(r"\$\{data\.aws_iam_policy_document\.(\w+)\.json\}", body["policy"]).group(1)
-        found += [s for s in policy(module, document) if s.get("effect", "Allow") == "Allow"]
+        if templatefile_call(body["policy"]):
+            document = template_statements(module, body["policy"])
+        else:
+            name = re.fullmatch(r"\$\{data\.aws_iam_policy_document\.(\w+)\.json\}", body["policy"]).group(1)
+            document = policy(module, name)
+        found += [s for s in document if s.get("effect", "Allow") == "Allow"]
     return found
+
+
+@pytest.mark.parametrize("module", FUNCTION_MODULES)
+def test_function_roles_render_their_policy_from_the_one_template_the_local_stack_enforces(module):
+    # One document per role, in infra/terraform/policies: Terraform renders it with templatefile,
+    # the local stack with the emulator's ARNs (courier.local.iam), and runs the function under it.
+    assert ("aws_iam_policy_document", "this") not in data_sources(module)
+    path, passed = templatefile_call(resources(module)[("aws_iam_role_policy", "this")]["policy"])
+    assert path == f"../../policies/{module}.json.tftpl" and (POLICIES / f"{module}.json.tftpl").is_file()
+    assert all(re.fullmatch(r"(var|local)\.\w+|aws_cloudwatch_log_group\.this\.arn", e) for e in passed.values()), passed
+    # Every statement is read by the checks below (least privilege, no `*`), as the module renders it.
+    assert {s["sid"] for s in policy(module)} == {s["Sid"] for s in json.loads(_placeholders_as_text(module))["Statement"]}
+
+
+def _placeholders_as_text(module: str) -> str:
+    return re.sub(r"\$\{\w+\}", "x", (POLICIES / f"{module}.json.tftpl").read_text())
 
 
 @pytest.mark.parametrize("module", FUNCTION_MODULES)

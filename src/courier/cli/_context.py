@@ -63,11 +63,16 @@ class Clients:
 
     @classmethod
     def for_stack(cls, stack: StackInfo | None, environ: Mapping[str, str] | None = None) -> Clients:
-        """The stack's emulator, unless the environment names an endpoint of its own; else AWS."""
+        """The stack's emulator, unless the environment names an endpoint of its own; else AWS.
+
+        On the stack's emulator the commands sign as its operator (``courier-local``) whatever
+        credentials the environment holds: the emulator enforces IAM, and the process that runs
+        the stack holds the aggregator's (as a Lambda's environment does).
+        """
         import boto3  # here, not at the top: `courier --help` need not load it
 
         env = os.environ if environ is None else environ
-        if stack is not None and not env.get("AWS_ENDPOINT_URL"):
+        if stack is not None and env.get("AWS_ENDPOINT_URL", "") in ("", stack.aws_endpoint):
             session = boto3.session.Session(
                 aws_access_key_id=FAKE_CREDENTIALS["AWS_ACCESS_KEY_ID"],
                 aws_secret_access_key=FAKE_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],

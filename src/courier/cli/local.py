@@ -102,6 +102,12 @@ def _how_to_connect(stack: Any, out: Console) -> None:
         out.print(f"  export {name}={value}", highlight=False)
     out.print(f"  aws --endpoint-url {endpoint} s3 cp FILE s3://{LANDING_BUCKET}/incoming/FILE", highlight=False, soft_wrap=True)
     out.print(f"  NiFi receiver: {stack.fake_nifi.url()}  (CA: {stack.state_dir / 'ca.pem'})", highlight=False)
+    out.print(
+        "  IAM is enforced: the aggregator and the breaker controller run under their own role policies"
+        " (infra/terraform/policies); the credentials above are the operator's.",
+        highlight=False,
+        soft_wrap=True,
+    )
 
 
 def _watch(stack: Any, out: Console, stop: threading.Event, duration: float | None) -> None:

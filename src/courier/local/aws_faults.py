@@ -75,21 +75,22 @@ class AwsFaults:
 
     Parameters
     ----------
-    function_access_key
-        The access key the aggregator and the controller sign with; other callers are never failed.
+    function_access_keys
+        The access keys the aggregator and the controller sign with (each its own IAM user);
+        other callers (the operator, the stack itself) are never failed.
     seed
         Seeds the draw of which requests fail, for repeatable drills.
 
     Example
     -------
-    >>> faults = AwsFaults("courier-function")
+    >>> faults = AwsFaults("courier-function", "courier-controller")
     >>> faults.set(Fault("dynamodb", "ThrottlingException", 1.0, "PutItem"))
     >>> [f.error for f in faults.active()]
     ['ThrottlingException']
     """
 
-    def __init__(self, function_access_key: str, seed: int | None = None) -> None:
-        self.function_access_key = function_access_key
+    def __init__(self, *function_access_keys: str, seed: int | None = None) -> None:
+        self.function_access_keys = frozenset(function_access_keys)
         self._faults: dict[str, Fault] = {}
         self._lock = threading.Lock()
         self._random = random.Random(seed)
@@ -117,7 +118,7 @@ class AwsFaults:
 
     def pick(self, access_key: str, service: str, operation: str) -> Fault | None:
         """The fault this request meets, if any (drawn at the fault's rate)."""
-        if access_key != self.function_access_key:
+        if access_key not in self.function_access_keys:
             return None
         with self._lock:
             fault = self._faults.get(service)

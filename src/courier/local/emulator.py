@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from courier.errors import PortInUseError
+from courier.local import iam
 from courier.local.aws_faults import AwsFaults
 from courier.resources import FUNCTION_HANDLER, FUNCTION_NAME
 
@@ -137,9 +138,14 @@ def _server_with_faults(port: int, faults: AwsFaults | None) -> Any:
 
 
 class Emulator:
-    """moto's ThreadedMotoServer, bound to loopback only, with AWS faults injectable on its request path."""
+    """moto's ThreadedMotoServer, bound to loopback only, with AWS faults injectable on its request path.
 
-    def __init__(self, port: int, faults: AwsFaults | None = None) -> None:
+    With ``enforce_iam`` (the default) moto's access control is on from the start: the operator's
+    user (``courier-local``) is the only one until :func:`courier.local.iam.add_user` adds the
+    functions', and every request is checked against its signer's policy (courier.local.iam).
+    """
+
+    def __init__(self, port: int, faults: AwsFaults | None = None, enforce_iam: bool = True) -> None:
         logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no access log over the live view
         make_conditional_writes_atomic()
         make_notifications_like_aws()
@@ -147,6 +153,8 @@ class Emulator:
         ensure_port_free(port, "AWS emulator", "--aws-port")
         self.port = port
         self.faults = faults
+        self.enforce_iam = enforce_iam
+        self._enforcing = False
         self.server = _server_with_faults(port, faults)
 
     @property
@@ -155,10 +163,17 @@ class Emulator:
 
     def start(self) -> Emulator:
         self.server.start()
+        if self.enforce_iam:
+            iam.add_user(iam.OPERATOR, iam.OPERATOR_POLICY)
+            iam.enforce()
+            self._enforcing = True
         return self
 
     def stop(self) -> None:
         self.server.stop()
+        if self._enforcing:
+            iam.relax()
+            self._enforcing = False
 
 
 @dataclass(frozen=True)

@@ -120,8 +120,11 @@ class EventSourcePoller:
         handler: Callable[[dict[str, Any], Any], Any],
         function_timeout_seconds: int,
         state_poll_seconds: float = 0.5,
+        consumer_session: Any = None,
     ) -> None:
-        self.sqs = session.client("sqs")
+        # In AWS the mapping receives and deletes with the function's execution role, and reads its own
+        # state as the Lambda service: ``consumer_session`` (default ``session``) signs the SQS calls.
+        self.sqs = (consumer_session or session).client("sqs")
         self.lam = session.client("lambda")
         self.region = session.region_name
         self.queue_url = queue_url

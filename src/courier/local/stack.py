@@ -28,6 +28,7 @@ from courier.compose import build_controller
 from courier.config import ControllerSettings, Settings
 from courier.controller import Controller
 from courier.errors import LocalStackError
+from courier.local import iam
 from courier.local.aws_faults import AwsFaults
 from courier.local.emulator import Emulator, MappingSettings, ensure_port_free, register_function
 from courier.local.fake_nifi import CONTENT_PATH, FakeNiFi
@@ -63,7 +64,8 @@ class LocalConfig:
 
 NIFI_AUTH_MODES = ("mtls", "header", "both")
 CLIENT_COMMON_NAME = "courier"
-FUNCTION_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "courier-function", "AWS_SECRET_ACCESS_KEY": "courier-function"}
+# The aggregator's credentials (its execution role in AWS): an IAM user carrying only its role policy.
+FUNCTION_CREDENTIALS = iam.AGGREGATOR.environment()
 
 
 class LocalStack:
@@ -77,6 +79,7 @@ class LocalStack:
         self.resources: Stack | None = None
         self.session: Any = None
         self.mapping_uuid = ""
+        self.policies: dict[str, dict[str, Any]] = {}  # IAM user -> the policy it runs under
         self._lock_file: Any = None
         self._log_stream: Any = None
         self._saved_stdout: Any = None
@@ -131,7 +134,8 @@ class LocalStack:
         self.fake_nifi = FakeNiFi(self.state_dir, parse_credentials(secret), port=self.config.nifi_port, tls=tls)
         self.fake_nifi.state.client_ca = ca  # `courier local nifi-credentials issue-cert` issues from it
         self.fake_nifi.start()
-        self.aws_faults = AwsFaults(FUNCTION_CREDENTIALS["AWS_ACCESS_KEY_ID"])
+        # A drill's AWS faults hit both functions (an outage hits every caller), never the operator.
+        self.aws_faults = AwsFaults(iam.AGGREGATOR.access_key, iam.CONTROLLER.access_key)
         self.fake_nifi.state.aws_faults = self.aws_faults  # the admin API sets them
         self.emulator = Emulator(self.config.aws_port, self.aws_faults).start()
         env = self.function_environment(ca_path)
@@ -147,6 +151,9 @@ class LocalStack:
         self.mapping_uuid = register_function(
             self.session, self.resources.queue_arn, self.config.mapping, self.config.function_timeout_seconds
         )
+        # Each function under its own role policy from here on, enforced by the emulator.
+        secret_arn = self.session.client("secretsmanager").describe_secret(SecretId=self.resources.secret_id)["ARN"]
+        self.policies = iam.grant_functions(REGION, self.resources.queue_arn, secret_arn, self.mapping_uuid)
         handler.reset()
         self.poller = EventSourcePoller(
             self.session,
@@ -156,6 +163,8 @@ class LocalStack:
             self.config.mapping,
             handler.lambda_handler,
             self.config.function_timeout_seconds,
+            # The mapping receives and deletes with the aggregator's role, as in AWS.
+            consumer_session=boto3.session.Session(region_name=REGION, **iam.AGGREGATOR.session_arguments()),
         ).start()
         self.controller = build_controller(
             ControllerSettings(
@@ -164,7 +173,8 @@ class LocalStack:
                 breaker_recovery_seconds=self.config.breaker_recovery_seconds,
             ),
             Settings.from_env(),  # what the handler reads too: the controller's canary takes the same path
-            boto3.session.Session(region_name=REGION),  # the function's credentials, as the handler's
+            # The controller's own credentials (its execution role): only breaker_controller.json.tftpl.
+            boto3.session.Session(region_name=REGION, **iam.CONTROLLER.session_arguments()),
         )
         self._controller_thread = threading.Thread(target=self._control, name="breaker-controller", daemon=True)
         self._controller_thread.start()

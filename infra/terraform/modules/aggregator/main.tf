@@ -7,10 +7,11 @@ data "aws_region" "current" {}
 data "aws_caller_identity" "current" {}
 
 locals {
-  function_arn = "arn:${data.aws_partition.current.partition}:lambda:${data.aws_region.current.name}:${data.aws_caller_identity.current.account_id}:function:${var.name}"
-  log_group    = "/aws/lambda/${var.name}"
-  ec2_arn      = "arn:${data.aws_partition.current.partition}:ec2:${data.aws_region.current.name}:${data.aws_caller_identity.current.account_id}"
-  subnet_arns  = [for id in var.subnet_ids : "${local.ec2_arn}:subnet/${id}"]
+  lambda_arn_prefix = "arn:${data.aws_partition.current.partition}:lambda:${data.aws_region.current.name}:${data.aws_caller_identity.current.account_id}"
+  function_arn      = "${local.lambda_arn_prefix}:function:${var.name}"
+  log_group         = "/aws/lambda/${var.name}"
+  ec2_arn           = "arn:${data.aws_partition.current.partition}:ec2:${data.aws_region.current.name}:${data.aws_caller_identity.current.account_id}"
+  subnet_arns       = [for id in var.subnet_ids : "${local.ec2_arn}:subnet/${id}"]
 }
 
 resource "aws_cloudwatch_log_group" "this" {
@@ -37,112 +38,26 @@ resource "aws_iam_role" "this" {
   tags               = var.tags
 }
 
-data "aws_iam_policy_document" "this" {
-  statement {
-    sid       = "ReadLandedFiles"
-    actions   = ["s3:GetObject", "s3:GetObjectVersion"]
-    resources = ["${var.landing_bucket_arn}/*"]
-  }
-
-  statement {
-    sid = "TagDeliveredLandedFiles"
-    actions = [
-      "s3:GetObjectTagging",
-      "s3:GetObjectVersionTagging",
-      "s3:PutObjectTagging",
-      "s3:PutObjectVersionTagging",
-    ]
-    resources = ["${var.landing_bucket_arn}/*"]
-  }
-
-  statement {
-    sid       = "ReadArchivedBundlesToResend"
-    actions   = ["s3:GetObject"]
-    resources = ["${var.archive_bucket_arn}/bundles/*"]
-  }
-
-  statement {
-    # Bundles and their index lines (courier.bundle.archive_key / index_key); nothing else.
-    sid       = "WriteBundlesAndIndexOnly"
-    # AbortMultipartUpload: a large bundle's failed multipart upload is aborted at once (PutObject covers the parts).
-    actions   = ["s3:PutObject", "s3:PutObjectTagging", "s3:AbortMultipartUpload"]
-    resources = ["${var.archive_bucket_arn}/bundles/*", "${var.archive_bucket_arn}/index/*"]
-  }
-
-  statement {
-    sid = "IdempotencyLedger"
-    actions = [
-      "dynamodb:GetItem",
-      "dynamodb:PutItem",
-      "dynamodb:UpdateItem",
-      "dynamodb:DeleteItem",
-      "dynamodb:Query",
-      "dynamodb:BatchGetItem",
-      "dynamodb:BatchWriteItem",
-    ]
-    resources = [var.idempotency_table_arn]
-  }
-
-  statement {
-    sid = "CircuitBreakerAndParking"
-    actions = [
-      "dynamodb:GetItem",
-      "dynamodb:PutItem",
-      "dynamodb:UpdateItem",
-      "dynamodb:BatchWriteItem",
-    ]
-    resources = [var.breaker_table_arn]
-  }
-
-  statement {
-    sid       = "NiFiCredentials"
-    actions   = ["secretsmanager:GetSecretValue"]
-    resources = [var.secret_arn]
-  }
-
-  statement {
-    sid = "ConsumeAndParkMessages"
-    actions = [
-      "sqs:ReceiveMessage",
-      "sqs:DeleteMessage",
-      "sqs:GetQueueAttributes",
-      "sqs:GetQueueUrl",
-      "sqs:ChangeMessageVisibility",
-    ]
-    resources = [var.queue_arn]
-  }
-
-  statement {
-    sid       = "OwnLogs"
-    actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
-    resources = ["${aws_cloudwatch_log_group.this.arn}:*"]
-  }
-
-  statement {
-    sid    = "NeverChangeItself"
-    effect = "Deny"
-    actions = [
-      "lambda:UpdateFunctionConfiguration",
-      "lambda:UpdateFunctionCode",
-      "lambda:UpdateEventSourceMapping",
-      "lambda:DeleteEventSourceMapping",
-      "lambda:PutFunctionConcurrency",
-      "lambda:DeleteFunction",
-      "lambda:UpdateAlias",
-      "lambda:AddPermission",
-    ]
-    resources = [
-      local.function_arn,
-      "${local.function_arn}:*",
-      "arn:${data.aws_partition.current.partition}:lambda:${data.aws_region.current.name}:${data.aws_caller_identity.current.account_id}:event-source-mapping:*",
-    ]
-  }
-}
-
+# The role's policy is infra/terraform/policies/aggregator.json.tftpl, the one document the
+# local stack also renders (with the emulator's ARNs) and runs the aggregator under, with the
+# emulator enforcing it (src/courier/local/iam.py; README "IAM proven by enforcement").
+# It reads landed files and tags the delivered ones, reads archived bundles to resend them, puts
+# only bundles and index lines (courier.bundle.archive_key / index_key), and may never change
+# its own function, alias or event source mapping.
 resource "aws_iam_role_policy" "this" {
   name   = "${var.name}-least-privilege"
   role   = aws_iam_role.this.id
-  policy = data.aws_iam_policy_document.this.json
+  policy = templatefile("${path.module}/../../policies/aggregator.json.tftpl", {
+    landing_bucket_arn    = var.landing_bucket_arn
+    archive_bucket_arn    = var.archive_bucket_arn
+    idempotency_table_arn = var.idempotency_table_arn
+    breaker_table_arn     = var.breaker_table_arn
+    secret_arn            = var.secret_arn
+    queue_arn             = var.queue_arn
+    log_group_arn         = aws_cloudwatch_log_group.this.arn
+    function_arn          = local.function_arn
+    lambda_arn_prefix     = local.lambda_arn_prefix
+  })
 }
 
 # ENIs for the VPC function, instead of AWS's managed AWSLambdaVPCAccessExecutionRole, which

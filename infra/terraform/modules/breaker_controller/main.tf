@@ -38,71 +38,25 @@ resource "aws_iam_role" "this" {
   tags               = var.tags
 }
 
-data "aws_iam_policy_document" "this" {
-  statement {
-    # BatchGetItem: the consistent read of `nifi` and `cause#nifi`; GetItem, PutItem and
-    # UpdateItem: Powertools' breaker writing the probe's transitions; Scan and
-    # DeleteItem: the parked-message records it releases and forgets.
-    sid = "CircuitBreakerAndParkedMessages"
-    actions = [
-      "dynamodb:BatchGetItem",
-      "dynamodb:GetItem",
-      "dynamodb:PutItem",
-      "dynamodb:UpdateItem",
-      "dynamodb:Scan",
-      "dynamodb:DeleteItem",
-    ]
-    resources = [var.breaker_table_arn]
-  }
-
-  statement {
-    sid       = "ProbeNiFiCredentials"
-    actions   = ["secretsmanager:GetSecretValue"]
-    resources = [var.secret_arn]
-  }
-
-  statement {
-    sid       = "ProbeLedgerWrite"
-    actions   = ["dynamodb:PutItem"]
-    resources = [var.idempotency_table_arn]
-  }
-
-  statement {
-    sid       = "ProbeArchiveWrite"
-    actions   = ["s3:PutObject"]
-    resources = ["${var.archive_bucket_arn}/probes/*"]
-  }
-
-  statement {
-    # HeadBucket is authorised by s3:ListBucket on the bucket itself; no object is read.
-    sid       = "ProbeBuckets"
-    actions   = ["s3:ListBucket"]
-    resources = [var.landing_bucket_arn, var.archive_bucket_arn]
-  }
-
-  statement {
-    sid       = "PauseAndResumeOnlyThatMapping"
-    actions   = ["lambda:GetEventSourceMapping", "lambda:UpdateEventSourceMapping"]
-    resources = [var.event_source_mapping_arn]
-  }
-
-  statement {
-    sid       = "ReleaseParkedMessages"
-    actions   = ["sqs:ChangeMessageVisibility", "sqs:GetQueueUrl"]
-    resources = [var.queue_arn]
-  }
-
-  statement {
-    sid       = "OwnLogs"
-    actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
-    resources = ["${aws_cloudwatch_log_group.this.arn}:*"]
-  }
-}
-
+# The role's policy is infra/terraform/policies/breaker_controller.json.tftpl, the one document
+# the local stack also renders and runs the controller under, with the emulator enforcing it
+# (src/courier/local/iam.py). On the breaker table: BatchGetItem, the consistent read of `nifi`
+# and `cause#nifi`; GetItem, PutItem and UpdateItem, Powertools' breaker writing the probe's
+# transitions; Scan and DeleteItem, the parked-message records it releases and forgets. On the
+# buckets only s3:ListBucket, which authorises the probe's HeadBucket: no object is read.
 resource "aws_iam_role_policy" "this" {
   name   = "${var.name}-least-privilege"
   role   = aws_iam_role.this.id
-  policy = data.aws_iam_policy_document.this.json
+  policy = templatefile("${path.module}/../../policies/breaker_controller.json.tftpl", {
+    breaker_table_arn        = var.breaker_table_arn
+    secret_arn               = var.secret_arn
+    idempotency_table_arn    = var.idempotency_table_arn
+    archive_bucket_arn       = var.archive_bucket_arn
+    landing_bucket_arn       = var.landing_bucket_arn
+    event_source_mapping_arn = var.event_source_mapping_arn
+    queue_arn                = var.queue_arn
+    log_group_arn            = aws_cloudwatch_log_group.this.arn
+  })
 }
 
 # ENIs for the VPC function, instead of AWS's managed AWSLambdaVPCAccessExecutionRole, which

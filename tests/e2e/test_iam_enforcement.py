@@ -1,0 +1,179 @@
+"""The role policies proven by enforcement: the local stack runs each function under its own
+rendered template (infra/terraform/policies) with the emulator's IAM enforcement on.
+
+Sufficient: the pipeline delivers under them, with no request refused (every e2e test checks
+that too, in conftest.py). Least privilege: what the design forbids each function is refused.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+
+from conftest import wait_until
+from courier.ledger.base import PARTITION_KEY, SORT_KEY
+from courier.local import iam
+from courier.resources import FUNCTION_NAME
+from courier.stackfile import REGION
+
+pytestmark = pytest.mark.e2e
+
+
+def client(stack, principal: iam.Principal, service: str) -> Any:
+    session = boto3.session.Session(region_name=REGION, **principal.session_arguments())
+    return session.client(service, endpoint_url=stack.emulator.endpoint)
+
+
+def refused(call: Callable[[], Any]) -> list[iam.Denial]:
+    """Run a call that must be refused; the denials it caused (the emulator's record of them)."""
+    iam.take_denials()
+    with pytest.raises(ClientError) as raised:
+        call()
+    assert raised.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403, raised.value.response
+    return iam.take_denials()
+
+
+def test_the_pipeline_delivers_under_each_functions_own_policy_with_nothing_refused(local_stack):
+    # Each function runs as its own IAM user carrying exactly its rendered template.
+    from moto.iam.models import iam_backends
+
+    users = iam_backends[iam.ACCOUNT_ID]["aws"].users
+    for principal in (iam.AGGREGATOR, iam.CONTROLLER):
+        (policy,) = users[principal.user].policies.values()
+        assert json.loads(policy) == local_stack.policies[principal.user]
+        assert {k.access_key_id for k in users[principal.user].access_keys} == {principal.access_key}
+    # The mapping receives and deletes with the aggregator's credentials (its execution role in AWS).
+    assert local_stack.poller.sqs._request_signer._credentials.access_key == iam.AGGREGATOR.access_key
+    s3 = local_stack.session.client("s3")
+    keys = [f"iam/{i}.json" for i in range(20)]
+    for key in keys:
+        s3.put_object(Bucket=local_stack.resources.landing_bucket, Key=key, Body=json.dumps({"key": key}).encode())
+    assert wait_until(lambda: local_stack.drain(1) and local_stack.fake_nifi.state.stats()["files_received"] >= len(keys), 60)
+    delivered = {k for (_, k, _) in local_stack.fake_nifi.state.deliveries}
+    assert set(keys) <= delivered
+    # ... and archived, and the landed files tagged delivered: all under the aggregator's policy.
+    archived = s3.list_objects_v2(Bucket=local_stack.resources.archive_bucket, Prefix="bundles/")
+    assert archived.get("KeyCount", 0) >= 1
+    tags = s3.get_object_tagging(Bucket=local_stack.resources.landing_bucket, Key=keys[0])["TagSet"]
+    assert {"Key": "courier-delivered", "Value": "true"} in tags
+    # The controller ran its schedule meanwhile (circuit reads, the mapping's state) under its own.
+    assert iam.take_denials() == []
+
+
+def test_the_aggregator_is_refused_what_the_design_forbids(local_stack):
+    stack = local_stack
+    landing, archive = stack.resources.landing_bucket, stack.resources.archive_bucket
+    operator_s3 = stack.session.client("s3")
+    operator_s3.put_object(Bucket=landing, Key="landed.json", Body=b"{}")
+    operator_s3.put_object(Bucket=archive, Key="bundles/old.tar.gz", Body=b"bundle")
+    operator_s3.create_bucket(Bucket="courier-elsewhere", CreateBucketConfiguration={"LocationConstraint": REGION})
+    operator_s3.put_object(Bucket="courier-elsewhere", Key="secret.json", Body=b"{}")
+    s3, lam = client(stack, iam.AGGREGATOR, "s3"), client(stack, iam.AGGREGATOR, "lambda")
+    ddb, sqs = client(stack, iam.AGGREGATOR, "dynamodb"), client(stack, iam.AGGREGATOR, "sqs")
+    secrets = client(stack, iam.AGGREGATOR, "secretsmanager")
+    # What it may do, for contrast: read a landed file, read a bundle to resend it.
+    assert s3.get_object(Bucket=landing, Key="landed.json")["Body"].read() == b"{}"
+    assert s3.get_object(Bucket=archive, Key="bundles/old.tar.gz")["Body"].read() == b"bundle"
+
+    secret_arn = stack.session.client("secretsmanager").describe_secret(SecretId=stack.resources.secret_id)["ARN"]
+    mapping_arn = f"arn:aws:lambda:{REGION}:{iam.ACCOUNT_ID}:event-source-mapping:{stack.mapping_uuid}"
+    function_arn = f"arn:aws:lambda:{REGION}:{iam.ACCOUNT_ID}:function:{FUNCTION_NAME}"
+    forbidden = {
+        # It never changes its own consumption or configuration (the controller's, the deployment's job).
+        ("lambda:UpdateEventSourceMapping", mapping_arn): lambda: lam.update_event_source_mapping(
+            UUID=stack.mapping_uuid, Enabled=False
+        ),
+        ("lambda:GetEventSourceMapping", mapping_arn): lambda: lam.get_event_source_mapping(UUID=stack.mapping_uuid),
+        ("lambda:UpdateFunctionConfiguration", function_arn): lambda: lam.update_function_configuration(
+            FunctionName=FUNCTION_NAME, Timeout=900
+        ),
+        # The archive is write-once: no delete, no overwrite outside bundles/ and index/.
+        ("s3:DeleteObject", f"arn:aws:s3:::{archive}/bundles/old.tar.gz"): lambda: s3.delete_object(
+            Bucket=archive, Key="bundles/old.tar.gz"
+        ),
+        ("s3:PutObject", f"arn:aws:s3:::{archive}/elsewhere/x"): lambda: s3.put_object(
+            Bucket=archive, Key="elsewhere/x", Body=b""
+        ),
+        ("s3:GetObject", f"arn:aws:s3:::{archive}/index/x"): lambda: s3.get_object(Bucket=archive, Key="index/x"),
+        # Nothing outside its buckets, no listing, no deleting landed files (the lifecycle does).
+        ("s3:GetObject", "arn:aws:s3:::courier-elsewhere/secret.json"): lambda: s3.get_object(
+            Bucket="courier-elsewhere", Key="secret.json"
+        ),
+        ("s3:ListBucket", f"arn:aws:s3:::{landing}"): lambda: s3.list_objects_v2(Bucket=landing),
+        ("s3:DeleteObject", f"arn:aws:s3:::{landing}/landed.json"): lambda: s3.delete_object(Bucket=landing, Key="landed.json"),
+        # No scans of the ledger, no writing the secret, no injecting messages or reading the DLQ.
+        ("dynamodb:Scan", stack_table(stack.resources.idempotency_table)): lambda: ddb.scan(
+            TableName=stack.resources.idempotency_table
+        ),
+        ("dynamodb:DeleteTable", stack_table(stack.resources.breaker_table)): lambda: ddb.delete_table(
+            TableName=stack.resources.breaker_table
+        ),
+        ("secretsmanager:PutSecretValue", secret_arn): lambda: secrets.put_secret_value(
+            SecretId=stack.resources.secret_id, SecretString="x"
+        ),
+        ("sqs:SendMessage", stack.resources.queue_arn): lambda: sqs.send_message(
+            QueueUrl=stack.resources.queue_url, MessageBody="{}"
+        ),
+        ("sqs:ReceiveMessage", stack.resources.dlq_arn): lambda: sqs.receive_message(QueueUrl=stack.resources.dlq_url),
+    }
+    for (action, resource), call in forbidden.items():
+        (denial,) = refused(call)
+        assert (denial.principal.rsplit("/", 1)[-1], denial.action, denial.resource) == (iam.AGGREGATOR.user, action, resource)
+    assert operator_s3.head_object(Bucket=archive, Key="bundles/old.tar.gz")  # still there
+    # A refusal shows in the stack's log, where a developer looks when a policy lacks something.
+    log = (stack.state_dir / "lambda.log").read_text()
+    assert f"IAM denied {iam.AGGREGATOR.user} lambda:UpdateEventSourceMapping on {mapping_arn}" in log
+
+
+def test_the_controller_is_refused_what_the_design_forbids(local_stack):
+    stack = local_stack
+    landing, archive = stack.resources.landing_bucket, stack.resources.archive_bucket
+    operator = stack.session
+    operator.client("s3").put_object(Bucket=landing, Key="landed.json", Body=b"{}")
+    operator.client("s3").put_object(Bucket=archive, Key="bundles/old.tar.gz", Body=b"bundle")
+    other = operator.client("sqs").create_queue(QueueName="courier-other")["QueueUrl"]
+    other_arn = operator.client("sqs").get_queue_attributes(QueueUrl=other, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    other_mapping = operator.client("lambda").create_event_source_mapping(
+        EventSourceArn=other_arn, FunctionName=FUNCTION_NAME, BatchSize=1, Enabled=True
+    )["UUID"]
+    s3, lam = client(stack, iam.CONTROLLER, "s3"), client(stack, iam.CONTROLLER, "lambda")
+    ddb, secrets = client(stack, iam.CONTROLLER, "dynamodb"), client(stack, iam.CONTROLLER, "secretsmanager")
+    # What it may do, for contrast: pause and resume the aggregator's mapping, probe the buckets and the secret.
+    lam.update_event_source_mapping(UUID=stack.mapping_uuid, Enabled=True)
+    s3.head_bucket(Bucket=landing)
+    assert secrets.get_secret_value(SecretId=stack.resources.secret_id)["SecretString"]
+
+    forbidden = {
+        # It probes the buckets' reachability; it never reads what landed or what was archived.
+        ("s3:GetObject", f"arn:aws:s3:::{landing}/landed.json"): lambda: s3.get_object(Bucket=landing, Key="landed.json"),
+        ("s3:GetObject", f"arn:aws:s3:::{archive}/bundles/old.tar.gz"): lambda: s3.get_object(
+            Bucket=archive, Key="bundles/old.tar.gz"
+        ),
+        ("s3:PutObject", f"arn:aws:s3:::{archive}/bundles/forged.tar.gz"): lambda: s3.put_object(
+            Bucket=archive, Key="bundles/forged.tar.gz", Body=b""
+        ),
+        # Only the aggregator's mapping; and not the function itself.
+        (
+            "lambda:UpdateEventSourceMapping",
+            f"arn:aws:lambda:{REGION}:{iam.ACCOUNT_ID}:event-source-mapping:{other_mapping}",
+        ): lambda: lam.update_event_source_mapping(UUID=other_mapping, Enabled=False),
+        ("lambda:UpdateFunctionConfiguration", f"arn:aws:lambda:{REGION}:{iam.ACCOUNT_ID}:function:{FUNCTION_NAME}"): lambda: (
+            lam.update_function_configuration(FunctionName=FUNCTION_NAME, Timeout=900)
+        ),
+        # The ledger only for the probe's conditional put: no reading claims.
+        ("dynamodb:GetItem", stack_table(stack.resources.idempotency_table)): lambda: ddb.get_item(
+            TableName=stack.resources.idempotency_table, Key={PARTITION_KEY: {"S": "x"}, SORT_KEY: {"S": "x"}}
+        ),
+    }
+    for (action, resource), call in forbidden.items():
+        (denial,) = refused(call)
+        assert (denial.principal.rsplit("/", 1)[-1], denial.action, denial.resource) == (iam.CONTROLLER.user, action, resource)
+
+
+def stack_table(name: str) -> str:
+    return f"arn:aws:dynamodb:{REGION}:{iam.ACCOUNT_ID}:table/{name}"
