@@ -5,12 +5,7 @@ python -m bench [--baseline-duration 600] [--baseline-rate 25] [--sweep 10,20,30
 
 import argparse
 
-from bench import bundle_throughput, cost_memory, handler_latency, local_baseline, render_docs, soak
-
-try:  # peak RSS by batch composition and the large file (issue 13, parts 1 and 2): on its own branch until merged
-    from bench import large_file
-except ImportError:
-    large_file = None
+from bench import bundle_throughput, cost_memory, handler_latency, large_file, local_baseline, render_docs, soak
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
@@ -19,8 +14,7 @@ if __name__ == "__main__":
     bundle_throughput.main()
     handler = handler_latency.main()
     cost_memory.main(stub=handler["latency_only_stub"])
-    if large_file is not None:
-        large_file.main()
+    large_file.main()  # issue 13: peak RSS against the memory budget, a 2 GB file end to end
     soak.main()
     local_baseline.main(args)
     render_docs.main()

@@ -14,18 +14,20 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import io
 import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
+from datetime import datetime
 from typing import Any
 
 import httpx
 
 from courier.adapters.breaker import COUNTED_FAILURES
 from courier.adapters.nifi import NiFiClient
-from courier.bundle import Bundle, FetchedFile, read_manifest
+from courier.bundle import Body, Bundle, read_manifest
 from courier.delivery import SHA256_HEADER, Credentials
 from courier.errors import (
     ArchiveCorruptError,
@@ -40,7 +42,8 @@ from courier.errors import (
 )
 from courier.events import ObjectIdentity, ObjectRef, decode_key
 from courier.ledger.base import ASSIGNED, IN_PROGRESS, BaseLedger, FailureNote, LedgerRecord
-from courier.ports import BreakerReading
+from courier.ports import BreakerReading, ObjectStream
+from courier.spool import Spools
 from support import s3_record
 
 LANDING_BUCKET = "courier-landing"
@@ -197,6 +200,8 @@ class FakeLanding:
     """A versioned landing bucket in a dict, read the way ``S3Landing.fetch`` reads it.
 
     ``land`` stores a file and returns the S3 event record that announces it.
+    ``open`` hands its body out as a stream, as ``S3Landing.open`` does; ``opened_sizes``
+    keeps the length of each opened body (what a test of admission asserts on).
     ``fail(key, error)`` makes every fetch of that key raise ``error``
     (``ObjectMissingError``, ``StorageUnavailableError``: what ``S3Landing`` translates to);
     ``failing_operations.add("mark_delivered")`` makes tagging fail.
@@ -207,17 +212,21 @@ class FakeLanding:
         self.objects: dict[tuple[str, str, str], bytes] = {}  # (bucket, key, version id) -> content
         self.errors: dict[tuple[str, str], CourierError] = {}
         self.fetched: list[ObjectIdentity] = []
+        self.opened_sizes: list[int] = []
         self.versions = 0
         self.tagged: set[ObjectIdentity] = set()  # revisions marked delivered
         self.journal: list[str] | None = None  # shared with FakeNiFi.journal: the order of fetches and POSTs
         self.failing_operations: set[str] = set()
 
-    def land(self, key: str, content: bytes, bucket: str = LANDING_BUCKET, size: int | None = None) -> dict[str, Any]:
+    def land(
+        self, key: str, content: bytes, bucket: str = LANDING_BUCKET, size: int | None = None, event_time: datetime | None = None
+    ) -> dict[str, Any]:
         self.versions += 1
         version_id = f"v{self.versions}"
         self.objects[(bucket, key, version_id)] = content
         etag = hashlib.md5(content).hexdigest()  # noqa: S324 - S3's ETag of a single-part upload
-        return s3_record(bucket, key, version_id=version_id, etag=etag, size=len(content) if size is None else size)
+        size = len(content) if size is None else size
+        return s3_record(bucket, key, version_id=version_id, etag=etag, size=size, event_time=event_time)
 
     def delete(self, record: Mapping[str, Any]) -> None:
         """Delete the revision an event record announced (a later fetch: ObjectMissingError)."""
@@ -233,7 +242,7 @@ class FakeLanding:
         self.tagged.add(identity)
         return True
 
-    def fetch(self, ref: ObjectRef) -> FetchedFile:
+    def open(self, ref: ObjectRef) -> ObjectStream:
         if self.journal is not None:
             self.journal.append("fetch")
         self.fetched.append(ref.identity)
@@ -243,8 +252,10 @@ class FakeLanding:
         if content is None:
             raise ObjectMissingError(f"{ref.identity} no longer exists in the landing bucket")
         if self.max_object_bytes is not None and len(content) > self.max_object_bytes:
-            raise ObjectTooLargeError(f"{ref.identity} is {len(content)} bytes, above the bundle limit")
-        return FetchedFile(ref=ref, content=content, version_id=ref.version_id, etag=hashlib.md5(content).hexdigest())  # noqa: S324
+            raise ObjectTooLargeError(f"{ref.identity} is {len(content)} bytes, above the ceiling")
+        self.opened_sizes.append(len(content))
+        etag = hashlib.md5(content).hexdigest()  # noqa: S324 - S3's ETag of a single-part upload
+        return ObjectStream(len(content), io.BytesIO(content), ref.version_id, etag)
 
 
 class FakeArchive:
@@ -272,14 +283,16 @@ class FakeArchive:
             raise StorageUnavailableError(f"archive {operation} of {key} failed (injected)")
 
     def put(self, key: str, bundle: Bundle) -> None:
+        """Keeps a copy of the bytes, as S3 does: the aggregator closes the bundle's spool after."""
         self._enter("put", key)
-        self.bundles[key] = bundle
+        self.bundles[key] = replace(bundle, body=Body.of(bundle.body.read()))
 
-    def get(self, key: str) -> bytes:
+    def open(self, key: str) -> ObjectStream:
         self._enter("get", key)
         if key not in self.bundles:
             raise ArchiveCorruptError(f"archived bundle {key} is missing")
-        return self.bundles[key].data
+        data = self.bundles[key].data
+        return ObjectStream(len(data), io.BytesIO(data))
 
     def put_index(self, key: str, lines: bytes) -> None:
         self._enter("put_index", key)
@@ -513,14 +526,20 @@ class FakeBreaker:
 
 
 class FakeParkingLot:
-    """Parked records in a list; ``release_all`` empties it and says how many came back."""
+    """Parked records in a list; ``release_all`` empties it and says how many came back; deferred ones in ``deferred``."""
 
     def __init__(self) -> None:
         self.parked: list[Mapping[str, Any]] = []
+        self.deferred: list[Mapping[str, Any]] = []  # made visible again soon: no room in the invocation
+        self.defer_seconds: int | None = None
         self.released = 0
 
     def park(self, records: Iterable[Mapping[str, Any]]) -> None:
         self.parked.extend(records)
+
+    def defer(self, records: Iterable[Mapping[str, Any]], seconds: int) -> None:
+        self.deferred.extend(records)
+        self.defer_seconds = seconds
 
     def release_all(self) -> int:
         count = len(self.parked)
@@ -553,3 +572,30 @@ class FakeEventSourceMapping:
     def set_enabled(self, enabled: bool) -> None:
         self.changes.append(enabled)
         self.is_enabled = enabled
+
+
+# --- spools --------------------------------------------------------------------------
+
+
+class FakeSpools(Spools):
+    """Real spools (memory, then a temporary directory) with a disk of ``disk_bytes`` free, whatever the machine has.
+
+    ``peak_in_memory`` is the most the open in-memory spools held at once; ``on_disk``
+    counts the spools made on disk from the start (they did not fit the budget).
+    """
+
+    def __init__(self, memory_bytes: int, disk_bytes: int = 1 << 40, directory: str | None = None) -> None:
+        super().__init__(memory_bytes, directory)
+        self.disk_bytes = disk_bytes
+        self.peak_in_memory = 0
+        self.on_disk = 0
+
+    def new(self, expected: int) -> Any:
+        spool = super().new(expected)
+        with self.lock:
+            self.peak_in_memory = max(self.peak_in_memory, self.in_memory)
+            self.on_disk += 0 if hasattr(spool, "on_disk") else 1
+        return spool
+
+    def disk_free(self) -> int:
+        return self.disk_bytes

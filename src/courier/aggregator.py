@@ -1,15 +1,23 @@
-"""One invocation's work: parse, deduplicate, fetch, bundle, archive, deliver, acknowledge.
+"""One invocation's work: parse, deduplicate, admit, claim, fetch, bundle, archive, deliver, acknowledge.
 
 The policy lives here; the I/O is behind the ports given to the constructor
 (``courier.ports``: ledger, landing, archive, NiFi, breaker, parking lot), so
 this module has no boto3 or HTTP in it. The result is the set of SQS messageIds that failed: a
-message fails when any file it announces failed; everything else is
-acknowledged (delivered now, delivered before, or nothing to deliver).
+message fails when any file it announces failed, or was deferred (no room in this
+invocation: it comes back soon, unclaimed); everything else is acknowledged
+(delivered now, delivered before, or nothing to deliver).
+
+Memory follows the budget, not the batch: bundles are planned from the sizes the
+events announce and handled one at a time (admit, claim, fetch, build, archive,
+assign, POST, complete), every byte held sits in a spool of ``courier.spool``
+(memory while the budget has room, then ``/tmp``), and a group is admitted only
+when the room and the time it needs are left. A file above the bundle limit is a
+bundle of its own, streamed end to end; above the ceiling (``max_object_bytes``,
+what one invocation can move in its time) it is refused: ``object_too_large``.
 """
 
 from __future__ import annotations
 
-import hashlib
 import tarfile
 import time
 import uuid
@@ -17,21 +25,22 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import IO, Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 
 from courier import budget
 from courier.bundle import (
+    Body,
     Bundle,
-    FetchedFile,
+    SpooledFile,
     archive_key,
-    build_bundle,
     bundle_from_archive,
+    copy_hashing,
     index_key,
     index_lines,
-    plan_bundles,
     plan_by_size,
+    write_bundle,
 )
 from courier.errors import (
     ArchiveCorruptError,
@@ -41,12 +50,14 @@ from courier.errors import (
     NiFiHashRejectedError,
     NiFiRejectedError,
     ObjectTooLargeError,
+    StorageUnavailableError,
     TimeBudgetError,
 )
 from courier.events import ObjectIdentity, ObjectRef, parse_batch
-from courier.ledger.base import BaseLedger, ClaimStatus, FailureNote, LedgerRecord
+from courier.ledger.base import BaseLedger, ClaimStatus, FailureNote
 from courier.observability import logger, metric
 from courier.ports import Archive, Breaker, Landing, NiFi, ParkingLot
+from courier.spool import Spools, close_quietly
 
 RESEND_LOCK = "courier#resend"  # the ledger "bucket" of the per-bundle resend leases
 
@@ -65,6 +76,21 @@ PER_OBJECT_POSSIBLE = frozenset({"storage_unavailable"})
 OUTAGE_REASONS = frozenset({"breaker_open", "nifi_unavailable", "nifi_auth", "dependency_unavailable", *SYSTEMIC_REASONS})
 # Failures not worth a note for `courier dlq list` (transient by nature, and frequent).
 UNNOTED_REASONS = frozenset({"breaker_open", "claim_busy"})
+DEFERRED = "deferred"  # no room in this invocation: back to the queue unclaimed, visible again soon
+# A deferral is not a failure and leaves no note, unless the message is halfway to the DLQ (maxReceiveCount 20):
+# then `courier dlq list` must be able to say why it got there.
+DEFER_NOTE_RECEIVES = 10
+# A deferred message is visible again after this long. Each receive counts toward maxReceiveCount (20), so
+# not 0: a message bounced at once by a busy fleet would burn receives in seconds. Groups are admitted
+# oldest first, so a deferred file is ahead of newer ones in its next batch (docs/large-files.md).
+DEFER_SECONDS = 30
+# What a bundle's gzip may take beyond its files' bytes (tar headers, manifest, incompressible data).
+BUNDLE_OVERHEAD = 1.01
+BUNDLE_OVERHEAD_BYTES = 1 << 20
+# Identities per claim_many call, the calls in parallel on the pool. Not DynamoDB's 100 items per transaction: four
+# transactions of 25 side by side take the time of one, a busy item cancels (and retries) a quarter as much, and
+# the default per-item loop of BaseLedger.claim_many makes 25 claims in a row rather than 100.
+CLAIM_BATCH = 25
 
 
 @dataclass
@@ -84,6 +110,7 @@ class BatchResult:
     details: dict[str, str] = field(default_factory=dict)  # messageId -> error text (no content)
     objects: dict[str, set[str]] = field(default_factory=dict)  # messageId -> s3://bucket/key named
     systemic: str | None = None  # the dependency that failed the whole batch, if one did
+    deferred: list[ObjectIdentity] = field(default_factory=list)  # back to the queue unclaimed (no room)
 
     def response(self) -> dict[str, list[dict[str, str]]]:
         """The partial batch response of ``ReportBatchItemFailures``."""
@@ -106,7 +133,7 @@ class Aggregator:
     archive_prefix
         Key prefix of archived bundles (``bundles``).
     max_bundle_bytes
-        Uncompressed bytes per bundle; bigger batches are split, bigger files refused.
+        Uncompressed bytes per bundle; bigger batches are split, a bigger file is a bundle of its own.
     concurrency
         Parallel claims and fetches (a thread pool kept across warm invocations).
     clock
@@ -118,6 +145,15 @@ class Aggregator:
     post_budget_seconds
         Worst-case time to deliver one bundle (``courier.budget``): a bundle is only
         POSTed while that much plus the bookkeeping time is left of the invocation.
+    max_object_bytes
+        The ceiling: a file above it is refused (``object_too_large``) unread; None: no ceiling.
+    spools
+        Where fetched files and built bundles are held (``courier.spool``): memory up to the
+        budget, then disk. None: a budget of twice the bundle limit, on ``tempfile``'s directory.
+    stream_bytes_per_second
+        The rate a group moves at (GET, build, archive, POST; ``courier.budget``): a group is
+        admitted only while its bytes at that rate, the POST budget and the bookkeeping fit in
+        the time left. None admits on room alone.
 
     Example
     -------
@@ -140,6 +176,9 @@ class Aggregator:
         breaker: Breaker | None = None,
         parking_lot: ParkingLot | None = None,
         post_budget_seconds: float = 0.0,
+        max_object_bytes: int | None = None,
+        spools: Spools | None = None,
+        stream_bytes_per_second: float | None = None,
     ) -> None:
         self.ledger = ledger
         self.landing = landing
@@ -152,6 +191,9 @@ class Aggregator:
         self.remaining_ms: Callable[[], int] | None = None
         self.archive_prefix = archive_prefix
         self.max_bundle_bytes = max_bundle_bytes
+        self.max_object_bytes = max_object_bytes
+        self.spools = spools or Spools(memory_bytes=2 * max_bundle_bytes)
+        self.stream_bytes_per_second = stream_bytes_per_second
         self.clock = clock
         # Reused across warm invocations: threads are created once, lazily.
         self.pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="courier")
@@ -166,15 +208,15 @@ class Aggregator:
         token = uuid.uuid4().hex
         jobs = self._collect(records, result)
         jobs = self._reject_oversized(jobs, result)
-        # One bundle's worth at a time, planned from the sizes the events announce: what the invocation holds
-        # in memory is bounded by the bundle limit, not by the batch (1000 files of up to 64 MiB each).
+        # One bundle at a time, planned from the sizes the events announce; the oldest group first,
+        # so a file deferred for lack of room is ahead of newer ones in its next batch.
         planned = plan_by_size(jobs.values(), lambda job: job.ref.size or 0, lambda job: job.ref.identity, self.max_bundle_bytes)
-        for wave in planned:
-            fetched, resends = self._claim_and_fetch({job.ref.identity: job for job in wave}, token, result)
-            for key, assigned in sorted(resends.items()):
-                self._resend(key, assigned, token, result)
-            for group in plan_bundles(fetched, self.max_bundle_bytes):
-                self._ship(group, {f.identity: jobs[f.identity] for f in group}, token, result)
+        planned.sort(key=lambda group: min(job.ref.event_time for job in group))
+        for position, group in enumerate(planned):
+            if self._admits(group, first=position == 0):
+                self._run_group(group, token, result)
+            else:
+                self._defer(group, result)
         for reason, files in sorted(result.failed_files.items()):
             metric("FilesFailed", files, reason=reason)
         self._count_systemic(result)
@@ -210,6 +252,9 @@ class Aggregator:
         if not result.failed:
             return
         by_id = {str(r.get("messageId", "")): r for r in records}
+        deferred = [by_id[m] for m, reason in result.failed.items() if reason == DEFERRED and m in by_id]
+        if deferred and self.parking_lot is not None:
+            self.parking_lot.defer(deferred, DEFER_SECONDS)
         notes = [
             FailureNote(
                 message_id=mid,
@@ -219,7 +264,7 @@ class Aggregator:
                 objects=tuple(sorted(result.objects.get(mid, ()))),
             )
             for mid, reason in result.failed.items()
-            if reason not in UNNOTED_REASONS
+            if reason not in UNNOTED_REASONS and (reason != DEFERRED or _receive_count(by_id.get(mid, {})) >= DEFER_NOTE_RECEIVES)
         ]
         if notes:
             try:
@@ -264,79 +309,143 @@ class Aggregator:
         return jobs
 
     def _reject_oversized(self, jobs: dict[ObjectIdentity, FileJob], result: BatchResult) -> dict[ObjectIdentity, FileJob]:
-        """Files the event already says are too big are never downloaded."""
+        """Files the event already says are above the ceiling are never claimed nor downloaded."""
+        if self.max_object_bytes is None:
+            return jobs
         kept = {}
         for identity, job in jobs.items():
-            if job.ref.size is not None and job.ref.size > self.max_bundle_bytes:
+            if job.ref.size is not None and job.ref.size > self.max_object_bytes:
                 error = ObjectTooLargeError(
-                    f"{identity} is {job.ref.size} bytes, above the bundle limit of {self.max_bundle_bytes}"
+                    f"{identity} is {job.ref.size} bytes, above the ceiling of {self.max_object_bytes}"
+                    " (what one invocation can deliver in its time)"
                 )
                 self._fail(job, error, result)
             else:
                 kept[identity] = job
         return kept
 
+    def _admits(self, group: list[FileJob], first: bool) -> bool:
+        """Whether this invocation has the room and the time for a group, judged from the events' sizes.
+
+        Room: the group's files and its bundle (about as many bytes again) must fit in the spools'
+        memory left plus the free disk. Time: at ``stream_bytes_per_second`` its bytes must move
+        while the POST budget and the bookkeeping still fit. The first group is always given its
+        time: it is below the ceiling, which is what a whole invocation can move.
+        """
+        raw = sum(job.ref.size or 0 for job in group)
+        need = raw + self._bundle_estimate(raw)
+        room = self.spools.room()
+        if need > room:
+            logger.info("no room for a group: deferred", extra={"files": len(group), "bytes": raw, "room": room})
+            return False
+        if first or self.remaining_ms is None or not self.stream_bytes_per_second:
+            return True
+        left = self.remaining_ms() / 1000 - self.post_budget_seconds - budget.BOOKKEEPING_SECONDS
+        seconds = raw / self.stream_bytes_per_second
+        if seconds > left:
+            logger.info("no time for a group: deferred", extra={"files": len(group), "bytes": raw, "seconds": round(seconds, 1)})
+            return False
+        return True
+
+    @staticmethod
+    def _bundle_estimate(raw: int) -> int:
+        return int(raw * BUNDLE_OVERHEAD) + BUNDLE_OVERHEAD_BYTES
+
+    def _defer(self, group: list[FileJob], result: BatchResult) -> None:
+        """Back to the queue unclaimed and unfetched: not a failure, no note, visible again soon."""
+        for job in group:
+            for message_id in job.message_ids:
+                result.failed.setdefault(message_id, DEFERRED)
+            result.deferred.append(job.ref.identity)
+        metric("FilesDeferred", len(group))
+
+    def _run_group(self, group: list[FileJob], token: str, result: BatchResult) -> None:
+        """Claim, fetch, build, archive, assign, POST, complete: one group, its spools closed after."""
+        jobs = {job.ref.identity: job for job in group}
+        fetched, resends = self._claim_and_fetch(jobs, token, result)
+        try:
+            for key, assigned in sorted(resends.items()):
+                self._resend(key, assigned, token, result)
+            # Planned again from what S3 said: an event without a size, or a wrong one, changes the plan.
+            for bundle_files in plan_by_size(fetched, lambda f: f.size, lambda f: f.identity, self.max_bundle_bytes):
+                self._ship(bundle_files, {f.identity: jobs[f.identity] for f in bundle_files}, token, result)
+        finally:
+            close_quietly(*(f.body for f in fetched))
+
     def _claim_and_fetch(
         self, jobs: dict[ObjectIdentity, FileJob], token: str, result: BatchResult
-    ) -> tuple[list[FetchedFile], dict[str, list[FileJob]]]:
-        """Claim the files in one ledger call and fetch the ones to build; collect the ones to resend, by bundle.
+    ) -> tuple[list[SpooledFile], dict[str, list[FileJob]]]:
+        """Claim a group's files at once, then fetch the claimed ones into spools; collect the ones to resend, by bundle.
 
-        One ``claim_many`` (a transaction per 100 files) instead of a conditional write
-        per file, then the GETs from the pool. A fetch never raises: whatever goes wrong
-        fails that file alone, and the claims of the failed fetches go back in one call.
+        A fetch never raises: whatever goes wrong fails that file alone, with its claim released.
         """
+        identities = list(jobs)
+        batches = [identities[i : i + CLAIM_BATCH] for i in range(0, len(identities), CLAIM_BATCH)]
         try:
-            claims = self.ledger.claim_many([job.ref.identity for job in jobs.values()], token)
-        except Exception as exc:  # noqa: BLE001 - the ledger failed: every file of the wave fails with it
-            claims = {identity: exc for identity in jobs}
+            claims = {}
+            for claimed in self.pool.map(lambda batch: self.ledger.claim_many(batch, token), batches):
+                claims.update(claimed)
+        except Exception as exc:  # noqa: BLE001 - the group's claims failed: its files go back
+            self._release(list(jobs), token)
+            for job in jobs.values():
+                self._fail(job, exc, result)
+            return [], {}
 
-        def fetch(job: FileJob) -> FetchedFile | LedgerRecord | ClaimStatus | Exception:
-            claim = claims[job.ref.identity]
-            if isinstance(claim, Exception):
-                return claim
-            status, record = claim
-            if status is ClaimStatus.ASSIGNED and record is not None:
-                return record
-            if status is not ClaimStatus.CLAIMED:
-                return status
+        def fetch(job: FileJob) -> SpooledFile | Exception:
             try:
-                return self.landing.fetch(job.ref)
+                return self._fetch(job)
             except Exception as exc:  # noqa: BLE001
+                self.ledger_release(job.ref.identity, token)
                 return exc
 
-        outcomes = list(self.pool.map(fetch, jobs.values()))
-        unfetched = [
-            job.ref.identity
-            for job, outcome in zip(jobs.values(), outcomes, strict=True)
-            if isinstance(outcome, Exception) and not isinstance(claims[job.ref.identity], Exception)
-        ]
-        if unfetched:
-            self._release(unfetched, token)
-        fetched = []
+        to_fetch: list[FileJob] = []
         resends: dict[str, list[FileJob]] = {}
-        for job, outcome in zip(jobs.values(), outcomes, strict=True):
-            identity = job.ref.identity
-            if isinstance(outcome, FetchedFile):
-                fetched.append(outcome)
-            elif isinstance(outcome, LedgerRecord):
-                job.assigned_sha256 = outcome.bundle_sha256
-                resends.setdefault(str(outcome.bundle_key), []).append(job)
-            elif outcome is ClaimStatus.COMPLETE:
+        for identity, job in jobs.items():
+            status, record = claims[identity]
+            if status is ClaimStatus.CLAIMED:
+                to_fetch.append(job)
+            elif status is ClaimStatus.ASSIGNED and record is not None:
+                job.assigned_sha256 = record.bundle_sha256
+                resends.setdefault(str(record.bundle_key), []).append(job)
+            elif status is ClaimStatus.COMPLETE:
                 result.skipped.append(identity)
                 logger.info("file already delivered; skipped", extra={"key": identity.key, "bucket": identity.bucket})
                 metric("FilesSkippedDuplicate")
-            elif outcome is ClaimStatus.BUSY:
+            else:
                 self._fail(job, ClaimBusyError(f"{identity} is being delivered by another invocation"), result)
+        fetched = []
+        for job, outcome in zip(to_fetch, self.pool.map(fetch, to_fetch), strict=True):
+            if isinstance(outcome, SpooledFile):
+                fetched.append(outcome)
             else:
                 self._fail(job, outcome, result)
         return fetched, resends
 
-    def _ship(self, group: list[FetchedFile], jobs: dict[ObjectIdentity, FileJob], token: str, result: BatchResult) -> None:
-        """Archive, assign, deliver, mark complete: one new bundle, all or nothing."""
+    def _fetch(self, job: FileJob) -> SpooledFile:
+        """Stream the landed revision into a spool, hashing it on the way (the manifest names each file's SHA-256)."""
+        ref = job.ref
+        stream = self.landing.open(ref)
+        spool: IO[bytes] | None = None
+        try:
+            spool = self.spools.new(stream.size)
+            size, sha256 = copy_hashing(stream.body, spool)
+        except BaseException:
+            close_quietly(spool)
+            raise
+        finally:
+            close_quietly(stream.body)
+        if size != stream.size:
+            spool.close()
+            raise StorageUnavailableError(f"{ref.identity}: S3 sent {size} of its {stream.size} bytes")
+        return SpooledFile(ref, spool, size, sha256, stream.version_id or ref.version_id, stream.etag or ref.etag)
+
+    def _ship(self, group: list[SpooledFile], jobs: dict[ObjectIdentity, FileJob], token: str, result: BatchResult) -> None:
+        """Build into a spool, archive, assign, deliver, mark complete: one new bundle, all or nothing."""
         bundle: Bundle | None = None
         assigned = False
+        out = self.spools.new(self._bundle_estimate(sum(f.size for f in group)))
         try:
-            bundle = build_bundle(group)
+            bundle = write_bundle(group, out)
             key = archive_key(self.archive_prefix, bundle)
             self._check_time(bundle)  # before anything is written: a bundle given back leaves nothing behind
             # The bundle and its index lines go up side by side: both before the POST.
@@ -360,6 +469,8 @@ class Aggregator:
         except Exception as exc:  # noqa: BLE001 - one bundle's failure must not take the others down
             self._bundle_failed(bundle, exc, [jobs[f.identity] for f in group], token, assigned, result)
             return
+        finally:
+            out.close()
         self._acknowledged(bundle, key, status, [f.ref for f in group], result)
 
     def _resend(self, key: str, jobs: list[FileJob], token: str, result: BatchResult) -> None:
@@ -372,15 +483,22 @@ class Aggregator:
         bundle: Bundle | None = None
         assigned = True
         lock = ObjectIdentity(RESEND_LOCK, key, "resend")
+        spool: IO[bytes] | None = None
         try:
             if self.ledger.claim(lock, token) is not ClaimStatus.CLAIMED:
                 raise ClaimBusyError(f"bundle {key} is being resent by another invocation")
-            data = self.archive.get(key)
+            # Spooled and hashed first: only bytes verified against the ledger's SHA-256 go out.
+            stream = self.archive.open(key)
+            try:
+                spool = self.spools.new(stream.size)
+                size, digest = copy_hashing(stream.body, spool)
+            finally:
+                close_quietly(stream.body)
             expected = jobs[0].assigned_sha256
-            if hashlib.sha256(data).hexdigest() != expected:
+            if digest != expected:
                 raise ArchiveCorruptError(f"archived bundle {key} does not hash to {expected}")
             try:
-                bundle = bundle_from_archive(data)
+                bundle = bundle_from_archive(Body(spool, size), digest)
             except (ValueError, OSError, tarfile.TarError) as exc:
                 raise ArchiveCorruptError(f"archived bundle {key} is unreadable: {exc}") from None
             if not self.ledger.bundle_intact(bundle.identities, key):
@@ -396,6 +514,7 @@ class Aggregator:
             metric("BundlesResent")
             self._acknowledged(bundle, key, status, [job.ref for job in jobs], result)
         finally:
+            close_quietly(spool)
             # Only once its files are complete: a resend lease given up earlier lets another invocation send it again.
             self.ledger_release(lock, token)
 
@@ -484,16 +603,16 @@ class Aggregator:
             raise TimeBudgetError(f"{left:.1f} s left, a POST of bundle {bundle.bundle_id} may need {needed:.1f} s: given back")
 
     def _post(self, bundle: Bundle, key: str) -> int:
-        """Deliver; on a 422 send once more (the bytes are verified first), then give up loudly."""
+        """Deliver (streamed from the spool); on a 422 send once more (the bytes are verified first), then give up loudly."""
         try:
-            return self.deliver(bundle.data, bundle.sha256, bundle.bundle_id, bundle.file_count, key)
+            return self.deliver(bundle.body, bundle.sha256, bundle.bundle_id, bundle.file_count, key)
         except NiFiHashRejectedError:
-            if hashlib.sha256(bundle.data).hexdigest() != bundle.sha256:
-                raise  # our memory corrupted the bytes: the retry sends the archived copy
+            if bundle.body.sha256() != bundle.sha256:
+                raise  # our spool corrupted the bytes: the retry sends the archived copy
             self._check_time(bundle)
             metric("HashRejected")
             try:
-                return self.deliver(bundle.data, bundle.sha256, bundle.bundle_id, bundle.file_count, key)
+                return self.deliver(bundle.body, bundle.sha256, bundle.bundle_id, bundle.file_count, key)
             except NiFiHashRejectedError:
                 # The same verified bytes were rejected twice: corruption on the network path.
                 logger.error(
@@ -512,14 +631,14 @@ class Aggregator:
                 "archive_key": key,
                 "files": bundle.file_count,
                 "raw_bytes": bundle.raw_bytes,
-                "bytes": len(bundle.data),
+                "bytes": bundle.size,
                 "status": status,
             },
         )
         metric("BundlesDelivered")
         metric("FilesDelivered", bundle.file_count)
         metric("BundleRawBytes", bundle.raw_bytes, MetricUnit.Bytes)
-        metric("BundleCompressedBytes", len(bundle.data), MetricUnit.Bytes)
+        metric("BundleCompressedBytes", bundle.size, MetricUnit.Bytes)
         metric("NiFiResponses", status_code=str(status))
         for ref in refs:
             latency = max(0.0, acked_at - ref.event_time.timestamp())
@@ -531,6 +650,8 @@ class Aggregator:
         # An unexpected exception's text may quote anything it touched: only its class is kept.
         detail = str(known) if known else (type(error).__name__ if error is not None else reason)
         for message_id in job.message_ids:
+            if result.failed.get(message_id) == DEFERRED:  # a failure says more than a deferral of another file
+                del result.failed[message_id]
             result.failed.setdefault(message_id, reason)
             result.details.setdefault(message_id, detail)
             result.objects.setdefault(message_id, set()).add(f"s3://{job.ref.bucket}/{job.ref.key}")
@@ -563,18 +684,15 @@ class Aggregator:
     def _release(
         self, identities: list[ObjectIdentity], token: str, release: Callable[[ObjectIdentity, str], None] | None = None
     ) -> None:
-        """Give claims back: plain claims in one ``release_many``; with ``release`` (release_assigned), one each from the pool."""
-        if release is not None:
-            list(self.pool.map(lambda identity: self._quietly(release, identity, token), identities))
+        """Give claims back: plain claims in one batched call, assigned ones (``release``) from the pool."""
+        if release is None:
+            try:
+                self.ledger.release_many(identities, token)
+            except Exception as exc:  # noqa: BLE001 - a claim not given back lapses with its lease; never fail on it
+                error = str(exc) if isinstance(exc, CourierError) else type(exc).__name__
+                logger.warning("claims not released; their leases lapse", extra={"files": len(identities), "error": error})
             return
-        try:
-            self.ledger.release_many(identities, token)
-        except Exception as exc:  # noqa: BLE001
-            # The leases lapse on their own; the retry waits for them.
-            logger.warning(
-                "claims not released",
-                extra={"files": len(identities), "error": str(exc) if isinstance(exc, CourierError) else type(exc).__name__},
-            )
+        list(self.pool.map(lambda identity: self._quietly(release, identity, token), identities))
 
 
 def _receive_count(record: Mapping[str, Any]) -> int:

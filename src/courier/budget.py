@@ -14,6 +14,19 @@ timeout kills it with claims held and the batch redelivered whole. So:
   plus :data:`BOOKKEEPING_SECONDS`) and gives the bundle back when it is short;
 * :func:`violated` states the relations between function timeout, claim lease,
   visibility timeout and POST budget, for the settings check and the Terraform tests.
+
+It also sizes what one invocation may take on (docs/large-files.md):
+
+* :func:`memory_budget_mb`: the peak memory an invocation keeps to, half of the
+  function's memory (the other half is headroom: the allocator's slack, and a margin
+  against out-of-memory kills, which take the whole batch back to the queue); of it,
+  :func:`spool_memory_bytes` is what files and bundles may hold in memory, the budget
+  less :data:`RUNTIME_RESERVE_MB` for the runtime (Python, boto3, httpx: 75 MB measured
+  before the first file) and the buffers outside the spools (fetch chunks, compressor
+  blocks, one multipart part: < 50 MB);
+* :func:`object_ceiling_bytes`: the largest file one invocation can deliver, by time (the
+  work time at :data:`STREAM_MB_PER_SECOND`) and by disk (its spool and its bundle's spool
+  in the ephemeral storage).
 """
 
 from __future__ import annotations
@@ -24,6 +37,16 @@ BOOKKEEPING_SECONDS = 10.0  # after the last POST: complete/release in the ledge
 POST_ATTEMPTS = 2  # a 401 re-read of the secret or a 422 resend sends the same bundle a second time
 VISIBILITY_FACTOR = 6  # AWS's guidance for SQS event sources: visibility >= 6 x function timeout (+ window)
 MIN_READ_TIMEOUT_SECONDS = 1.0
+MIB = 1024 * 1024
+ASSUMED_FUNCTION_MB = 1024  # outside Lambda (local stack, tests), where AWS_LAMBDA_FUNCTION_MEMORY_SIZE is unset
+MIN_MEMORY_BUDGET_MB = 32
+RUNTIME_RESERVE_MB = 128
+MIN_SPOOL_MEMORY_MB = 8
+# Raw bytes per second a large file moves end to end (GET, tar.gz, archive, POST): below the 56 MB/s measured
+# locally for 2 GiB (bench/large_file.py, docs/performance.md), for Lambda's fractional vCPU and the path to NiFi.
+STREAM_MB_PER_SECOND = 40.0
+CEILING_TIME_MARGIN = 0.9  # of the work time: the estimate is a rate, not a promise
+DISK_RESERVE_MB = 64  # of the ephemeral storage, for everything else that writes to /tmp
 
 
 def post_seconds(connect_timeout: float, read_timeout: float) -> float:
@@ -77,3 +100,29 @@ def violated(
             " a copy arriving after its file's record expired would be built into a second bundle"
         )
     return problems
+
+
+def memory_budget_mb(function_mb: int) -> int:
+    """Half the function's memory for files and bundles (see the module docstring), at least 32 MB."""
+    return max(MIN_MEMORY_BUDGET_MB, function_mb // 2)
+
+
+def spool_memory_bytes(memory_budget_mb: int) -> int:
+    """What spools may hold in memory: the budget less the runtime's reserve (at least 8 MB: below, spools use disk)."""
+    return max(MIN_SPOOL_MEMORY_MB, memory_budget_mb - RUNTIME_RESERVE_MB) * MIB
+
+
+def work_seconds(function_timeout: float, post_budget: float) -> float:
+    """What an invocation has to move bytes in, after one POST budget and the bookkeeping are kept back."""
+    return max(0.0, function_timeout - post_budget - BOOKKEEPING_SECONDS)
+
+
+def object_ceiling_bytes(function_timeout: float, post_budget: float, stream_mb_per_second: float, ephemeral_mb: int) -> int:
+    """The largest file one invocation delivers: by time at the stream rate, and by disk.
+
+    On disk a file alone needs its own spool and its bundle's (gzip of data that does not
+    compress is as large as the data), both in the ephemeral storage less a reserve.
+    """
+    by_time = CEILING_TIME_MARGIN * work_seconds(function_timeout, post_budget) * stream_mb_per_second * MIB
+    by_disk = (ephemeral_mb - DISK_RESERVE_MB) * MIB / 2.02
+    return int(min(by_time, by_disk))

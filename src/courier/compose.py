@@ -25,6 +25,7 @@ from courier.aggregator import Aggregator
 from courier.config import ControllerSettings, Settings
 from courier.controller import Controller
 from courier.ledger.dynamodb import DynamoDBLedger
+from courier.spool import Spools
 
 if TYPE_CHECKING:
     import httpx
@@ -109,9 +110,10 @@ def build_runtime(settings: Settings, session: Any = None, transport: httpx.Base
     s3 = session.client("s3", config=config)
     dynamodb = session.client("dynamodb", config=config)
     nifi = make_nifi_client(settings, session.client("secretsmanager", config=config), transport)
+    assert settings.max_object_bytes is not None and settings.memory_budget_mb is not None  # Settings.from_env derives both
     aggregator = Aggregator(
         ledger=make_ledger(settings, dynamodb),
-        landing=S3Landing(s3, max_object_bytes=settings.max_bundle_bytes),
+        landing=S3Landing(s3, max_object_bytes=settings.max_object_bytes),
         archive=S3Archive(s3, settings.archive_bucket, settings.archive_kms_key_id),
         nifi=nifi,
         archive_prefix=settings.archive_prefix,
@@ -120,6 +122,9 @@ def build_runtime(settings: Settings, session: Any = None, transport: httpx.Base
         breaker=make_breaker(settings, dynamodb),
         parking_lot=SQSParkingLot(session.client("sqs", config=config), dynamodb, settings.breaker_table, settings.park_seconds),
         post_budget_seconds=budget.post_budget_seconds(settings.connect_timeout_seconds, settings.read_timeout_seconds or 0),
+        max_object_bytes=settings.max_object_bytes,
+        spools=Spools(budget.spool_memory_bytes(settings.memory_budget_mb), settings.spool_dir),
+        stream_bytes_per_second=settings.stream_mb_per_second * budget.MIB,
     )
     return Runtime(settings=settings, aggregator=aggregator, nifi=nifi)
 

@@ -8,6 +8,8 @@ variable, what it must be, and what it was.
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import Field, dataclass, field, fields, replace
 from pathlib import Path
@@ -74,6 +76,13 @@ def _optional_file(name: str, raw: str) -> str | None:
         return None
     if not Path(value).is_file():
         raise ConfigError(f"{name} must name a readable file, got {raw!r}")
+    return value
+
+
+def _directory(name: str, raw: str) -> str:
+    value = raw.strip()
+    if not value or not Path(value).is_dir():
+        raise ConfigError(f"{name} must name an existing directory, got {raw!r}")
     return value
 
 
@@ -179,7 +188,37 @@ class Settings:
     )
     fetch_concurrency: int = _setting(32, _int(1, 128), "Parallel claims and S3 GETs per invocation.")
     max_bundle_bytes: int = _setting(
-        64 * MIB, _int(1024, 1024 * MIB), "Maximum uncompressed file bytes per bundle; bigger batches are split."
+        64 * MIB,
+        _int(1024, 1024 * MIB),
+        "Maximum uncompressed file bytes per bundle; bigger batches are split, a bigger file is a bundle of its own.",
+    )
+    memory_budget_mb: int | None = _setting(
+        None,
+        _int(16, 10240),
+        "Peak memory an invocation keeps to: files and bundles beyond it less 128 MB for the runtime go to the spool"
+        " directory; unset: half of AWS_LAMBDA_FUNCTION_MEMORY_SIZE (of 1024 MB when unknown).",
+    )
+    spool_dir: str | None = _setting(
+        None,
+        _directory,
+        "Where spools go once the memory budget is full; unset: $TMPDIR, else /tmp (Lambda's ephemeral storage).",
+    )
+    ephemeral_storage_mb: int | None = _setting(
+        None,
+        _int(512, 10 * 1024 * 1024),
+        "Disk for spools in MB: caps the largest file; unset: the size of the spool directory's file system"
+        " (on Lambda its ephemeral storage, which Terraform sets).",
+    )
+    stream_mb_per_second: float = _setting(
+        budget.STREAM_MB_PER_SECOND,
+        _float(1, 10000),
+        "Rate a bundle moves at (GET, build, archive, POST) to plan an invocation's time; measured by `make bench`.",
+    )
+    max_object_bytes: int | None = _setting(
+        None,
+        _int(1024, 10 * 1024**4),
+        "The ceiling: larger files go to the DLQ (object_too_large); unset: derived from the timeout, the rate and"
+        " the ephemeral storage, which it may not exceed.",
     )
     claim_lease_seconds: int = _setting(
         960, _int(10, 86400), "How long a claim blocks other invocations if its holder dies (above the function timeout)."
@@ -209,12 +248,39 @@ class Settings:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
-        settings = read_settings(cls, environ)
+        env = os.environ if environ is None else environ
+        settings = read_settings(cls, env)
         if settings.read_timeout_seconds is None:
             derived = budget.read_timeout_for(settings.function_timeout_seconds, settings.connect_timeout_seconds)
             settings = replace(settings, read_timeout_seconds=round(derived, 3))
+        function_mb = _function_memory_mb(env)
+        if settings.memory_budget_mb is None:
+            settings = replace(settings, memory_budget_mb=budget.memory_budget_mb(function_mb or budget.ASSUMED_FUNCTION_MB))
+        elif function_mb is not None and settings.memory_budget_mb >= function_mb:
+            got = settings.memory_budget_mb
+            raise ConfigError(f"COURIER_MEMORY_BUDGET_MB must be below the function's memory ({function_mb} MB), got {got}")
+        if settings.ephemeral_storage_mb is None:
+            spools = settings.spool_dir or tempfile.gettempdir()
+            settings = replace(settings, ephemeral_storage_mb=shutil.disk_usage(spools).total // budget.MIB)
+        ceiling = settings.object_ceiling_bytes()
+        if settings.max_object_bytes is None:
+            settings = replace(settings, max_object_bytes=ceiling)
+        elif settings.max_object_bytes > ceiling:
+            raise ConfigError(
+                f"COURIER_MAX_OBJECT_BYTES must be at most {ceiling} (what fits the timeout at COURIER_STREAM_MB_PER_SECOND"
+                f" and the ephemeral storage), got {settings.max_object_bytes}"
+            )
         settings._check_consistency()
         return settings
+
+    def object_ceiling_bytes(self) -> int:
+        """The largest file one invocation can deliver: its time at the stream rate, and the ephemeral storage."""
+        return budget.object_ceiling_bytes(
+            self.function_timeout_seconds,
+            budget.post_budget_seconds(self.connect_timeout_seconds, self.read_timeout_seconds or 0),
+            self.stream_mb_per_second,
+            self.ephemeral_storage_mb or 0,
+        )
 
     def _check_consistency(self) -> None:
         assert self.read_timeout_seconds is not None
@@ -237,6 +303,14 @@ class Settings:
     @classmethod
     def reference(cls) -> list[tuple[str, str, str]]:
         return reference(cls)
+
+
+def _function_memory_mb(env: Mapping[str, str]) -> int | None:
+    """The function's memory as Lambda announces it (``AWS_LAMBDA_FUNCTION_MEMORY_SIZE``); None outside Lambda."""
+    raw = env.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE")
+    if raw is None or not raw.strip():
+        return None
+    return _int(128, 10240)("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", raw)
 
 
 @dataclass(frozen=True)

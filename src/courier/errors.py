@@ -160,7 +160,7 @@ class ObjectSupersededError(PermanentError):
 
 
 class ObjectTooLargeError(PermanentError):
-    """A single file is larger than the maximum bundle size."""
+    """A single file is above the ceiling: larger than one invocation can deliver in its time and its disk."""
 
     reason = "object_too_large"
 

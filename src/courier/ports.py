@@ -42,7 +42,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-from courier.bundle import Bundle, FetchedFile
+from courier.bundle import Body, Bundle
 from courier.events import ObjectIdentity, ObjectRef
 from courier.ledger.base import BaseLedger
 
@@ -63,6 +63,7 @@ __all__ = [
     "LiveAlias",
     "Metrics",
     "NiFi",
+    "ObjectStream",
     "ParkingLot",
     "PublishedVersion",
     "Queue",
@@ -70,10 +71,32 @@ __all__ = [
 ]
 
 
-class Landing(Protocol):
-    """The landing bucket: fetch the revision an event names."""
+class Readable(Protocol):
+    def read(self, size: int = -1) -> bytes: ...
 
-    def fetch(self, ref: ObjectRef) -> FetchedFile: ...
+    def close(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class ObjectStream:
+    """An S3 object opened for reading: its length as S3 announced it, S3's ids, and its body.
+
+    ``body.read(n)`` gives the next bytes (``b""`` at the end) and raises the port's
+    errors (``StorageUnavailableError``) on a broken read; whoever opened it closes it.
+    """
+
+    size: int
+    body: Readable
+    version_id: str | None = None
+    etag: str | None = None
+
+
+class Landing(Protocol):
+    """The landing bucket: open the revision an event names, to stream it."""
+
+    def open(self, ref: ObjectRef) -> ObjectStream:
+        """Raises ``ObjectTooLargeError`` (body unread) when the object is above the ceiling."""
+        ...
 
     def mark_delivered(self, identity: ObjectIdentity) -> bool:
         """Tag a delivered revision so the lifecycle may expire it; False when it cannot be tagged."""
@@ -83,10 +106,12 @@ class Landing(Protocol):
 class Archive(Protocol):
     """The archive bucket: bundles, their index lines, and the tag that marks them delivered."""
 
-    def put(self, key: str, bundle: Bundle) -> None: ...
+    def put(self, key: str, bundle: Bundle) -> None:
+        """Write the bundle's body (streamed from its spool; by multipart upload when large)."""
+        ...
 
-    def get(self, key: str) -> bytes:
-        """An archived bundle's bytes, for a resend."""
+    def open(self, key: str) -> ObjectStream:
+        """An archived bundle, to stream it for a resend."""
         ...
 
     def put_index(self, key: str, lines: bytes) -> None: ...
@@ -99,7 +124,7 @@ class NiFi(Protocol):
 
     def post(
         self,
-        data: bytes,
+        data: bytes | Body,
         sha256: str,
         bundle_id: str,
         file_count: int,
@@ -165,6 +190,10 @@ class ParkingLot(Protocol):
 
     def park(self, records: Iterable[Mapping[str, Any]]) -> None: ...
 
+    def defer(self, records: Iterable[Mapping[str, Any]], seconds: int) -> None:
+        """Make messages visible again in ``seconds`` (an invocation had no room for their files). Best effort."""
+        ...
+
     def release_all(self) -> int: ...
 
     def has_parked(self) -> bool: ...
@@ -191,7 +220,8 @@ class ArchivedObject:
 
     ``storage_class`` is None for STANDARD; ``restore`` is S3's ``x-amz-restore``
     header (``ongoing-request="true"`` while a restore runs); ``sha256`` is the
-    hex digest courier stored with the bundle, None when it is missing.
+    hex digest courier stored with the bundle, None when it is missing; ``multipart``
+    says S3 verified it part by part (its ETag has a part count).
     """
 
     key: str
@@ -199,6 +229,7 @@ class ArchivedObject:
     sha256: str | None = None
     storage_class: str | None = None
     restore: str | None = None
+    multipart: bool = False  # uploaded in parts: S3 holds each part's SHA-256, not the whole object's
 
 
 class ArchiveReader(Protocol):
@@ -221,7 +252,8 @@ class ArchiveReader(Protocol):
         ...
 
     def stored_sha256(self, key: str) -> str | None:
-        """The SHA-256 S3 itself verified at upload (hex), None when it holds none."""
+        """The whole object's SHA-256 S3 itself verified at upload (hex); None when it holds none (a multipart
+        upload's checksum is of its parts' checksums)."""
         ...
 
 

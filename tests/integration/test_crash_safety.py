@@ -45,19 +45,19 @@ def after_lease(runtime):
 @pytest.mark.parametrize(
     ("where", "inject"),
     [
-        ("after claiming", lambda rt: crash_before(rt.aggregator.landing, "fetch")),
+        ("after claiming", lambda rt: crash_before(rt.aggregator.landing, "open")),
         ("after archiving", lambda rt: crash_after(rt.aggregator.archive, "put")),
     ],
 )
 def test_crash_before_delivery_loses_nothing_and_the_retry_delivers_once(runtime, land, fake_nifi, where, inject):
     files = [land(f"{where}/{i}.json", f"{i}".encode()) for i in range(3)]
     messages = [f.message(f"m{i}") for i, f in enumerate(files)]
-    healthy = runtime.aggregator.landing.fetch, runtime.aggregator.archive.put
+    healthy = runtime.aggregator.landing.open, runtime.aggregator.archive.put
     inject(runtime)
     with pytest.raises(Crash):
         runtime.aggregator.process(messages)
     new_environment(runtime)
-    runtime.aggregator.landing.fetch, runtime.aggregator.archive.put = healthy
+    runtime.aggregator.landing.open, runtime.aggregator.archive.put = healthy
     ledger = runtime.aggregator.ledger
     held = {
         f"m{i}" for i, f in enumerate(files) if any(r.status == "IN_PROGRESS" for r in ledger.lookup("courier-landing", f.key))

@@ -160,8 +160,9 @@ def test_test_event_and_other_events_are_acknowledged_without_delivery(runtime, 
     assert result.failed == {} and fake_nifi.state.bundles == []
 
 
-def test_batch_above_the_limit_is_split_into_bundles(aws, env, land, fake_nifi):
-    runtime = handler.build_runtime(Settings.from_env({**env, "COURIER_MAX_BUNDLE_BYTES": "2048"}), aws)
+def test_batch_above_the_limit_is_split_into_bundles_and_a_file_above_the_ceiling_refused(aws, env, land, fake_nifi):
+    limits = {"COURIER_MAX_BUNDLE_BYTES": "2048", "COURIER_MAX_OBJECT_BYTES": "3000"}
+    runtime = handler.build_runtime(Settings.from_env({**env, **limits}), aws)
     files = [land(f"big-{i}.json", bytes([65 + i]) * 900) for i in range(5)]
     too_big = land("huge.json", b"x" * 4096)
     result = runtime.aggregator.process([f.message(f"m{i}") for i, f in enumerate(files)] + [too_big.message("huge")])

@@ -34,6 +34,7 @@ from fakes import (
 from support import TEST_EVENT, notification, sqs_record
 
 MAX_BUNDLE_BYTES = 64 * 1024
+MAX_OBJECT_BYTES = 4 * MAX_BUNDLE_BYTES  # the ceiling: what one invocation can deliver
 RECOVERY_SECONDS = 60
 
 
@@ -76,7 +77,7 @@ def keys_in(request: SentRequest) -> set[str]:
 def make() -> Iterator[Any]:
     built: list[Pipeline] = []
 
-    def build(max_bundle_bytes: int = MAX_BUNDLE_BYTES, failure_threshold: int = 3) -> Pipeline:
+    def build(max_bundle_bytes: int = MAX_BUNDLE_BYTES, failure_threshold: int = 3, **extra: Any) -> Pipeline:
         clock = FakeClock()
         nifi = FakeNiFi()
         parts = {
@@ -87,7 +88,14 @@ def make() -> Iterator[Any]:
             "parking_lot": FakeParkingLot(),
         }
         aggregator = Aggregator(
-            nifi=nifi.client(), archive_prefix="bundles", max_bundle_bytes=max_bundle_bytes, concurrency=4, clock=clock, **parts
+            nifi=nifi.client(),
+            archive_prefix="bundles",
+            max_bundle_bytes=max_bundle_bytes,
+            concurrency=4,
+            clock=clock,
+            max_object_bytes=extra.pop("max_object_bytes", MAX_OBJECT_BYTES),
+            **parts,
+            **extra,
         )
         pipeline = Pipeline(clock=clock, nifi=nifi, aggregator=aggregator, **parts)
         built.append(pipeline)
@@ -109,7 +117,7 @@ def test_a_landed_file_is_archived_delivered_completed_and_acknowledged(make):
     assert result.response() == {"batchItemFailures": []}
     ((key, bundle),) = result.bundles
     (sent,) = p.nifi.requests
-    assert sent.status == 200 and sent.body == bundle.data == p.archive.bundles[key].data
+    assert sent.status == 200 and sent.body == p.archive.bundles[key].data
     assert sent.sha256 == hashlib.sha256(sent.body).hexdigest() == bundle.sha256
     assert "Content-Encoding" not in sent.headers
     assert keys_in(sent) == {"in/a.json"}
@@ -172,13 +180,25 @@ def test_a_ledger_that_cannot_claim_fails_the_message_without_a_fetch(make):
 # --- size -------------------------------------------------------------------------
 
 
-def test_a_file_the_event_says_is_too_large_fails_without_a_claim_or_a_fetch(make):
+def test_a_file_the_event_says_is_above_the_ceiling_fails_without_a_claim_or_a_fetch(make):
     p = make()
-    message = p.land("huge.json", b"x", message_id="m", size=MAX_BUNDLE_BYTES + 1)
+    message = p.land("huge.json", b"x", message_id="m", size=MAX_OBJECT_BYTES + 1)
     result = p.aggregator.process([message])
     assert result.failed == {"m": "object_too_large"}
     assert p.landing.fetched == [] and "claim" not in p.ledger.calls and p.nifi.requests == []
     assert p.ledger.failure_note("m").reason == "object_too_large"
+
+
+def test_a_file_above_the_bundle_limit_is_delivered_alone_in_its_own_bundle(make):
+    p = make()
+    big = bytes(range(256)) * (MAX_BUNDLE_BYTES // 256 + 10)  # above the bundle limit, below the ceiling
+    messages = [p.land("small-a.json", b"a"), p.land("big.bin", big), p.land("small-b.json", b"b")]
+    result = p.aggregator.process(messages)
+    assert result.failed == {}
+    assert sorted(sorted(keys_in(r)) for r in p.nifi.requests) == [["big.bin"], ["small-a.json", "small-b.json"]]
+    (alone,) = [r for r in p.nifi.requests if keys_in(r) == {"big.bin"}]
+    assert read_manifest(alone.body)["files"][0]["sha256"] == hashlib.sha256(big).hexdigest()
+    assert all(p.status_of(m) == COMPLETE for m in messages)
 
 
 def test_a_batch_above_max_bundle_bytes_is_split_into_several_bundles(make):

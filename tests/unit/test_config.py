@@ -29,6 +29,12 @@ def test_missing_required_variable_names_it():
         ("COURIER_LOG_LEVEL", "LOUD"),
         ("COURIER_NIFI_CA_BUNDLE", "/does/not/exist.pem"),
         ("COURIER_ARCHIVE_PREFIX", "../up"),
+        ("COURIER_MEMORY_BUDGET_MB", "a lot"),
+        ("COURIER_MEMORY_BUDGET_MB", "8"),
+        ("COURIER_SPOOL_DIR", "/does/not/exist"),
+        ("COURIER_EPHEMERAL_STORAGE_MB", "100"),
+        ("COURIER_STREAM_MB_PER_SECOND", "0"),
+        ("COURIER_MAX_OBJECT_BYTES", "-1"),
     ],
 )
 def test_invalid_value_gives_one_line_naming_the_variable(name, value):
@@ -66,3 +72,43 @@ def test_one_setting_is_read_without_the_required_others():
         read_setting(Settings, "idempotency_table", {"COURIER_IDEMPOTENCY_TABLE": " "})
     with pytest.raises(ConfigError, match="^COURIER_ARCHIVE_BUCKET is required"):
         read_setting(Settings, "archive_bucket", {})
+
+
+@pytest.mark.parametrize(("function_mb", "budget_mb"), [("1024", 512), ("512", 256), ("128", 64), ("10240", 5120)])
+def test_the_memory_budget_is_half_the_function_memory_lambda_announces(function_mb, budget_mb):
+    settings = Settings.from_env({**BASE, "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": function_mb})
+    assert settings.memory_budget_mb == budget_mb
+
+
+def test_the_memory_budget_outside_lambda_is_half_of_1024_mb_and_can_be_set():
+    assert Settings.from_env(BASE).memory_budget_mb == 512
+    assert Settings.from_env({**BASE, "COURIER_MEMORY_BUDGET_MB": "300"}).memory_budget_mb == 300
+
+
+def test_a_memory_budget_not_below_the_function_memory_is_one_line_naming_it():
+    with pytest.raises(ConfigError, match=r"^COURIER_MEMORY_BUDGET_MB must be below the function's memory \(512 MB\), got 600$"):
+        Settings.from_env({**BASE, "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "512", "COURIER_MEMORY_BUDGET_MB": "600"})
+
+
+def test_the_ceiling_is_derived_from_the_time_and_the_ephemeral_storage():
+    small_disk = Settings.from_env({**BASE, "COURIER_EPHEMERAL_STORAGE_MB": "512"})  # a file and its bundle in 448 MB
+    assert small_disk.max_object_bytes == int(448 * 2**20 / 2.02)
+    big_disk = Settings.from_env({**BASE, "COURIER_EPHEMERAL_STORAGE_MB": "10240"})  # now the 120 s timeout decides
+    work = 120 - 55 - 10  # timeout - POST budget (half of 110 s) - bookkeeping
+    assert big_disk.max_object_bytes == int(0.9 * work * 40 * 2**20)
+    longer = Settings.from_env({**BASE, "COURIER_EPHEMERAL_STORAGE_MB": "10240", "COURIER_FUNCTION_TIMEOUT_SECONDS": "900"})
+    assert longer.max_object_bytes == int((10240 - 64) * 2**20 / 2.02)  # the disk again
+
+
+def test_an_explicit_ceiling_above_what_fits_is_one_line_naming_it():
+    small_disk = {**BASE, "COURIER_EPHEMERAL_STORAGE_MB": "512"}
+    assert Settings.from_env({**small_disk, "COURIER_MAX_OBJECT_BYTES": "1000000"}).max_object_bytes == 1_000_000
+    with pytest.raises(ConfigError, match="^COURIER_MAX_OBJECT_BYTES must be at most 232"):
+        Settings.from_env({**small_disk, "COURIER_MAX_OBJECT_BYTES": str(10**12)})
+
+
+def test_the_disk_for_spools_is_the_spool_directorys_file_system_unless_set(tmp_path):
+    import shutil
+
+    settings = Settings.from_env({**BASE, "COURIER_SPOOL_DIR": str(tmp_path)})
+    assert settings.ephemeral_storage_mb == shutil.disk_usage(tmp_path).total // 2**20

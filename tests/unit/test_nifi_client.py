@@ -7,6 +7,7 @@ from contextlib import closing
 
 import pytest
 
+from courier.bundle import Body
 from courier.delivery import Credentials
 from courier.errors import NiFiAuthError, NiFiHashRejectedError, NiFiRejectedError, NiFiUnavailableError
 from fakes import FakeCredentialsSource, FakeNiFi
@@ -70,3 +71,15 @@ def test_each_failure_becomes_its_delivery_error(mode, error):
     with closing(fake.client()) as nifi, pytest.raises(error):
         post(nifi)
     assert len(fake.requests) == 1  # only 401/403 is retried here; the aggregator owns the 422 retry
+
+
+def test_a_spooled_body_goes_out_whole_with_its_length_not_chunked_and_again_after_a_401():
+    data = bytes(range(256)) * 5000  # several chunks of the stream
+    fake = FakeNiFi()
+    fake.script(401)
+    with closing(fake.client()) as nifi:
+        assert nifi.post(Body.of(data), hashlib.sha256(data).hexdigest(), "bundle-1", 1, "bundles/x.tar.gz") == 200
+    first, second = fake.requests
+    for sent in (first, second):
+        assert sent.body == data and sent.headers["Content-Length"] == str(len(data))
+        assert "Transfer-Encoding" not in sent.headers

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import pytest
@@ -18,6 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from courier.aggregator import Aggregator
+from courier.bundle import Body
 from courier.ledger.base import COMPLETE
 from fakes import FakeArchive, FakeBreaker, FakeClock, FakeLanding, FakeNiFi, FakeParkingLot, InMemoryLedger
 from support import notification, sqs_record
@@ -209,7 +210,7 @@ def test_an_archived_bundle_that_no_longer_hashes_right_is_never_resent(world):
     original = world.archive.bundles[key]
     flipped = bytearray(original.data)
     flipped[len(flipped) // 2] ^= 0xFF  # a bit rot in the archive
-    world.archive.bundles[key] = type(original)(**{**vars(original), "data": bytes(flipped)})
+    world.archive.bundles[key] = replace(original, body=Body.of(bytes(flipped)))
     world.nifi.mode = "ok"
     result = world.environment().process(messages)
     assert result.failed == {"m-corrupt/0": "archive_corrupt"}

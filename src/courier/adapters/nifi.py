@@ -12,6 +12,10 @@ gone before the first handshake: an anonymous in-memory file (``memfd_create``,
 read through ``/proc/self/fd``; Linux and Lambda), or elsewhere a 0600 file in
 a fresh 0700 directory, unlinked right after the load. The key never reaches a
 persistent disk on Lambda and never a log.
+
+A bundle body in a spool is streamed, never read whole: httpx sends a generator
+of chunks, and the explicit ``Content-Length`` (the bundle's size) makes it a
+plain body of known length rather than a chunked one, as NiFi's listener expects.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from contextlib import contextmanager
 import httpx
 
 from courier.adapters.secrets import CredentialsSource
+from courier.bundle import Body
 from courier.delivery import Credentials, error_for_status, is_auth_failure, request_headers
 from courier.errors import NiFiAuthError, NiFiUnavailableError, SecretFormatError
 
@@ -199,7 +204,7 @@ class NiFiClient:
 
     def post(
         self,
-        data: bytes,
+        data: bytes | Body,
         sha256: str,
         bundle_id: str,
         file_count: int,
@@ -221,7 +226,7 @@ class NiFiClient:
 
     def _post_once(
         self,
-        data: bytes,
+        data: bytes | Body,
         sha256: str,
         bundle_id: str,
         file_count: int,
@@ -234,8 +239,12 @@ class NiFiClient:
         credentials = self.credentials.get(refresh=refresh)
         headers = request_headers(sha256, bundle_id, file_count, archive_key, credentials, replay=replay, probe=probe)
         http = self.http_for(credentials)
+        content: bytes | Iterator[bytes] = data if isinstance(data, bytes) else data.chunks()
+        if not isinstance(data, bytes):
+            # httpx would send a generator chunked; with the length given it sends a plain body of that length.
+            headers = {**headers, "Content-Length": str(data.size)}
         try:
-            response = http.post(self.url, content=data, headers=headers)
+            response = http.post(self.url, content=content, headers=headers)
         except httpx.TimeoutException as exc:
             raise NiFiUnavailableError(f"NiFi timed out ({type(exc).__name__})") from exc
         except httpx.TransportError as exc:

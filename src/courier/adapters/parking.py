@@ -110,6 +110,27 @@ class SQSParkingLot:
             error = str(exc) if isinstance(exc, CourierError) else type(exc).__name__
             logger.warning("could not park failed messages; they reappear after the visibility timeout", extra={"error": error})
 
+    def defer(self, records: Iterable[Mapping[str, Any]], seconds: int) -> None:
+        """Make messages visible again in ``seconds`` instead of the queue's visibility timeout (6 x the function's).
+
+        For files an invocation had no room or time for: nothing is recorded (nobody releases them
+        early), and a failure here only means they come back after the normal timeout.
+        """
+        records = list(records)
+        try:
+            for url, chunk in self._chunks(records):
+                with translated("deferring messages (ChangeMessageVisibilityBatch)"):
+                    self.sqs.change_message_visibility_batch(
+                        QueueUrl=url,
+                        Entries=[
+                            {"Id": str(i), "ReceiptHandle": r["receiptHandle"], "VisibilityTimeout": seconds}
+                            for i, r in enumerate(chunk)
+                        ],
+                    )
+        except (CourierError, ValueError, KeyError) as exc:
+            error = str(exc) if isinstance(exc, CourierError) else type(exc).__name__
+            logger.warning("could not defer messages; they reappear after the visibility timeout", extra={"error": error})
+
     def _full_park(self, record: Mapping[str, Any]) -> int:
         return self.park_seconds
 

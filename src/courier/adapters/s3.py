@@ -4,16 +4,25 @@ All take a boto3 S3 client. Errors are translated here: for the aggregator a
 missing object or version is permanent, anything else (throttling, 5xx,
 network) is retryable; for the operator tools a missing bundle is its own
 error and anything else an :class:`~courier.errors.AwsCallError`.
+
+Bodies are streams both ways: a GET hands its ``StreamingBody`` out (reads
+translated too), a bundle goes up from its spool, in one PUT with the whole
+object's SHA-256 checked by S3 up to :data:`MULTIPART_THRESHOLD`, above it by
+multipart upload, one part in memory at a time, each part's SHA-256 checked by
+S3 (S3 keeps no whole-object SHA-256 of a multipart object, only a composite
+of the parts': the ``sha256`` metadata, set when the upload is created, still
+names the whole body, known from the pass that wrote it).
 """
 
 from __future__ import annotations
 
 import base64
+import hashlib
 from contextlib import AbstractContextManager
 from typing import Any
 
 from courier.adapters.aws import translated
-from courier.bundle import Bundle, FetchedFile
+from courier.bundle import Bundle
 from courier.errors import (
     ArchiveCorruptError,
     BundleMissingError,
@@ -23,7 +32,7 @@ from courier.errors import (
     StorageUnavailableError,
 )
 from courier.events import ObjectIdentity, ObjectRef
-from courier.ports import ArchivedObject
+from courier.ports import ArchivedObject, ObjectStream
 from courier.resources import DELIVERED_TAG
 
 SHA256_METADATA = "sha256"  # x-amz-meta-sha256 on every archived bundle
@@ -32,6 +41,27 @@ SHA256_METADATA = "sha256"  # x-amz-meta-sha256 on every archived bundle
 # On the landing bucket it marks delivered revisions, which the lifecycle may then expire.
 DELIVERED = {"Key": DELIVERED_TAG, "Value": "true"}
 MAX_TAGS = 10  # S3's limit per object
+# Bundles up to this go up in one PUT (S3 checks the whole object's SHA-256); bigger ones by multipart upload.
+MULTIPART_THRESHOLD = 256 * 1024 * 1024
+PART_BYTES = 16 * 1024 * 1024  # one part in memory at a time; 10,000 parts of it reach 160 GiB
+
+
+class _TranslatedBody:
+    """A GET's body whose broken reads raise ``StorageUnavailableError``, like the GET itself."""
+
+    def __init__(self, body: Any, action: str) -> None:
+        self.body = body
+        self.action = action
+
+    def read(self, size: int = -1) -> bytes:
+        with _storage_errors(self.action):
+            return self.body.read(size if size >= 0 else None)
+
+    def close(self) -> None:
+        try:
+            self.body.close()
+        except Exception:  # noqa: BLE001 - a body that will not close (its connection dropped) leaves nothing to undo
+            return
 
 
 def _storage_errors(action: str) -> AbstractContextManager[None]:
@@ -47,19 +77,21 @@ class S3Landing:
     client
         A boto3 S3 client.
     max_object_bytes
-        A file longer than this is refused (:class:`ObjectTooLargeError`) without reading its body.
+        The ceiling: a file longer than this is refused (:class:`ObjectTooLargeError`) without reading its body.
 
     Example
     -------
-    >>> landing = S3Landing(boto3.client("s3"), max_object_bytes=64 * 1024 * 1024)  # doctest: +SKIP
-    >>> fetched = landing.fetch(ref)  # doctest: +SKIP
+    >>> landing = S3Landing(boto3.client("s3"), max_object_bytes=2 * 1024**3)  # doctest: +SKIP
+    >>> stream = landing.open(ref)  # doctest: +SKIP
+    >>> first = stream.body.read(65536)  # doctest: +SKIP
     """
 
     def __init__(self, client: Any, max_object_bytes: int) -> None:
         self.client = client
         self.max_object_bytes = max_object_bytes
 
-    def fetch(self, ref: ObjectRef) -> FetchedFile:
+    def open(self, ref: ObjectRef) -> ObjectStream:
+        """The exact revision the event names, to read as a stream (its length from the GET's ContentLength)."""
         # Exactly the revision the event names: by version, else by content (If-Match on its eTag).
         # Without a condition an overwrite before the GET would deliver new content under the old identity.
         args: dict[str, Any] = {"Bucket": ref.bucket, "Key": ref.key}
@@ -67,18 +99,18 @@ class S3Landing:
             args["VersionId"] = ref.version_id
         elif ref.etag:
             args["IfMatch"] = f'"{ref.etag}"'
+        action = f"landing GET of {ref.identity}"
         missing = ObjectMissingError(f"{ref.identity} no longer exists in the landing bucket")
         superseded = ObjectSupersededError(f"{ref.identity} was overwritten before it was fetched: that revision is gone")
-        with translated(f"landing GET of {ref.identity}", StorageUnavailableError, missing=missing, superseded=superseded):
+        with translated(action, StorageUnavailableError, missing=missing, superseded=superseded):
             response = self.client.get_object(**args)
-            length = int(response.get("ContentLength", 0))
-            if length > self.max_object_bytes:
-                response["Body"].close()
-                raise ObjectTooLargeError(f"{ref.identity} is {length} bytes, above the bundle limit")
-            content = response["Body"].read()
-        return FetchedFile(
-            ref=ref,
-            content=content,
+        length = int(response.get("ContentLength", 0))
+        if length > self.max_object_bytes:
+            response["Body"].close()
+            raise ObjectTooLargeError(f"{ref.identity} is {length} bytes, above the ceiling of {self.max_object_bytes}")
+        return ObjectStream(
+            size=length,
+            body=_TranslatedBody(response["Body"], action),
             version_id=response.get("VersionId") or ref.version_id,
             etag=(response.get("ETag") or "").strip('"') or ref.etag,
         )
@@ -133,11 +165,13 @@ class S3Archive:
         with _storage_errors(f"archive index PUT of {key}"):
             self.client.put_object(**args)
 
-    def get(self, key: str) -> bytes:
-        """An archived bundle's bytes (it stays in a readable class until delivered)."""
+    def open(self, key: str) -> ObjectStream:
+        """An archived bundle to stream (it stays in a readable class until delivered)."""
+        action = f"archive GET of {key}"
         missing = ArchiveCorruptError(f"archived bundle {key} is missing")
-        with translated(f"archive GET of {key}", StorageUnavailableError, missing=missing):
-            return self.client.get_object(Bucket=self.bucket, Key=key)["Body"].read()
+        with translated(action, StorageUnavailableError, missing=missing):
+            response = self.client.get_object(Bucket=self.bucket, Key=key)
+        return ObjectStream(size=int(response.get("ContentLength", 0)), body=_TranslatedBody(response["Body"], action))
 
     def mark_delivered(self, key: str) -> None:
         with _storage_errors(f"tagging {key} as delivered"):
@@ -150,14 +184,12 @@ class S3Archive:
             args["ServerSideEncryption"] = "AES256"
 
     def put(self, key: str, bundle: Bundle) -> None:
-        """Write the bundle; S3 verifies ``ChecksumSHA256`` and rejects a corrupted upload."""
+        """Write the bundle from its spool; S3 verifies its SHA-256 (the whole object's, or each part's) on the way."""
         args: dict[str, Any] = {
             "Bucket": self.bucket,
             "Key": key,
-            "Body": bundle.data,
             "ContentType": "application/gzip",
             "ChecksumAlgorithm": "SHA256",
-            "ChecksumSHA256": base64.b64encode(bytes.fromhex(bundle.sha256)).decode("ascii"),
             "Metadata": {
                 SHA256_METADATA: bundle.sha256,
                 "bundle-id": bundle.bundle_id,
@@ -165,8 +197,38 @@ class S3Archive:
             },
         }
         self._encryption(args)
+        if bundle.size > MULTIPART_THRESHOLD:
+            self._put_multipart(key, bundle, args)
+            return
+        checksum = base64.b64encode(bytes.fromhex(bundle.sha256)).decode("ascii")
         with _storage_errors(f"archive PUT of {key}"):
-            self.client.put_object(**args)
+            self.client.put_object(**args, Body=bundle.body.reader(), ContentLength=bundle.size, ChecksumSHA256=checksum)
+
+    def _put_multipart(self, key: str, bundle: Bundle, args: dict[str, Any]) -> None:
+        """One part read from the spool at a time; an upload that fails is aborted (no parts left to pay for)."""
+        action = f"archive multipart upload of {key}"
+        with _storage_errors(action):
+            upload_id = self.client.create_multipart_upload(**args)["UploadId"]
+        where = {"Bucket": self.bucket, "Key": key, "UploadId": upload_id}
+        parts = []
+        try:
+            for number, part in enumerate(bundle.body.chunks(PART_BYTES), start=1):
+                checksum = base64.b64encode(hashlib.sha256(part).digest()).decode("ascii")
+                with _storage_errors(f"{action} (part {number})"):
+                    answer = self.client.upload_part(
+                        **where, PartNumber=number, Body=part, ChecksumAlgorithm="SHA256", ChecksumSHA256=checksum
+                    )
+                parts.append({"PartNumber": number, "ETag": answer["ETag"], "ChecksumSHA256": checksum})
+                del part  # before the next part is read: one part in memory, not two
+            with _storage_errors(action):
+                self.client.complete_multipart_upload(**where, MultipartUpload={"Parts": parts})
+        except BaseException:
+            try:
+                with _storage_errors(f"aborting the {action}"):
+                    self.client.abort_multipart_upload(**where)
+            except StorageUnavailableError:
+                pass  # the bucket's lifecycle aborts incomplete uploads after a day
+            raise
 
 
 class S3ArchiveReader:
@@ -212,6 +274,7 @@ class S3ArchiveReader:
         return ArchivedObject(
             key=key,
             size=int(head.get("ContentLength", 0)),
+            multipart="-" in str(head.get("ETag", "")),
             sha256=(head.get("Metadata") or {}).get(SHA256_METADATA) or None,
             storage_class=head.get("StorageClass"),
             restore=head.get("Restore"),
@@ -237,6 +300,9 @@ class S3ArchiveReader:
             attributes = self.client.get_object_attributes(
                 Bucket=self.bucket, Key=key, ObjectAttributes=["Checksum", "ObjectSize"]
             )
-        stored = (attributes.get("Checksum") or {}).get("ChecksumSHA256")
+        checksum = attributes.get("Checksum") or {}
+        stored = checksum.get("ChecksumSHA256")
+        if not stored or checksum.get("ChecksumType") == "COMPOSITE" or "-" in stored:
+            return None  # none, or a multipart upload's checksum of its parts' checksums: not the bundle's SHA-256
         # S3 keeps the checksum base64-encoded; courier's metadata and manifests are hex.
-        return base64.b64decode(stored).hex() if stored else None
+        return base64.b64decode(stored).hex()

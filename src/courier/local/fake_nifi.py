@@ -9,6 +9,9 @@ when it does not (or is missing, or the body is empty), and 503 during an
 injected outage. Accepted bundles are stored as
 ``<state-dir>/received/<sha256>.tar.gz`` and logged to
 ``<state-dir>/received.jsonl``.
+A bundle's body is streamed to a file beside the store while it is hashed,
+never held in memory, so bundles of any size are verified whole before the
+answer, as NiFi's flow does.
 
 Client checks, as the flow's (its TLS context *wants* a client certificate):
 a certificate from another CA fails the TLS handshake; a certificate from the
@@ -47,6 +50,7 @@ import json
 import socket
 import ssl
 import struct
+import tempfile
 import threading
 import time
 from collections import Counter
@@ -66,7 +70,9 @@ CONTENT_PATH = "/contentListener"
 # "ack-lost" stores the bundle exactly as on success, then drops the connection unanswered:
 # NiFi committed, courier never heard it (a read timeout or reset after the commit).
 FAULT_MODES = ("ok", "unavailable", "timeout", "reset", "reject-hash", "error", "ack-lost")
-MAX_BODY_BYTES = 512 * 1024 * 1024
+MAX_BODY_BYTES = 512 * 1024 * 1024  # admin requests, read into memory
+MAX_BUNDLE_BYTES = 64 * 1024**3  # bundles, streamed to disk
+BODY_CHUNK = 1024 * 1024
 
 
 @dataclass
@@ -119,12 +125,11 @@ class FakeNiFiState:
         """None when the client may deliver; else the flow's answer: 403 (certificate not allowed) or 401."""
         return self.clients.refusal(peer_certificate, authorization)
 
-    def accept(self, body: bytes, sha256: str, bundle_id: str, file_count: int, replay: bool) -> None:
-        files = manifest_files(body)
-        path = self.received_dir / f"{sha256}.tar.gz"
-        tmp = path.with_suffix(".part")
-        tmp.write_bytes(body)
-        tmp.replace(path)
+    def accept(self, body: Path, sha256: str, bundle_id: str, file_count: int, replay: bool) -> None:
+        """Store a verified body (a file in ``received/``, moved into place) and count its files."""
+        with body.open("rb") as stream:
+            files = manifest_files(stream)
+        body.replace(self.received_dir / f"{sha256}.tar.gz")
         entry = ReceivedBundle(sha256, bundle_id, file_count, time.time(), replay)
         with self.lock:
             self.bundles.append(entry)
@@ -219,7 +224,38 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             self._reply(404, {"error": "not found"})
 
+    def _stream_body(self) -> tuple[Path, str] | None:
+        """A bundle's body streamed to a ``.part`` file in ``received/`` and hashed on the way; None when answered."""
+        try:
+            length = int(self.headers.get("Content-Length", ""))
+        except ValueError:
+            self._reply(411, {"error": "Content-Length required"})
+            return None
+        if length < 0 or length > MAX_BUNDLE_BYTES:
+            self._reply(413, {"error": "body too large"})
+            return None
+        digest = hashlib.sha256()
+        with tempfile.NamedTemporaryFile(dir=self.state.received_dir, suffix=".part", delete=False) as part:
+            left = length
+            while left and (chunk := self.rfile.read(min(BODY_CHUNK, left))):
+                digest.update(chunk)
+                part.write(chunk)
+                left -= len(chunk)
+        if left:  # the client went away mid-body
+            Path(part.name).unlink(missing_ok=True)
+            self.close_connection = True
+            return None
+        return Path(part.name), digest.hexdigest()
+
     def do_POST(self) -> None:  # noqa: N802 - http.server naming
+        if self.path == CONTENT_PATH:
+            streamed = self._stream_body()
+            if streamed is not None:
+                try:
+                    self._receive(*streamed)
+                finally:
+                    streamed[0].unlink(missing_ok=True)  # gone already when accepted (moved into the store)
+            return
         body = self._read_body()
         if body is None:
             return
@@ -231,8 +267,6 @@ class _Handler(BaseHTTPRequestHandler):
             self._rotate_credentials(body)
         elif self.path == "/admin/client-cert" and self._is_loopback() and self.state.client_ca is not None:
             self._issue_client_cert(body)
-        elif self.path == CONTENT_PATH:
-            self._receive(body)
         else:
             self._reply(404, {"error": "not found"})
 
@@ -276,7 +310,7 @@ class _Handler(BaseHTTPRequestHandler):
         getpeercert = getattr(self.request, "getpeercert", None)  # plain http (tests) has no TLS
         return getpeercert(binary_form=True) if getpeercert else None
 
-    def _receive(self, body: bytes) -> None:
+    def _receive(self, body: Path, actual: str) -> None:
         if self.state.delay_seconds:
             time.sleep(self.state.delay_seconds)
         with self.state.lock:
@@ -298,8 +332,7 @@ class _Handler(BaseHTTPRequestHandler):
             return
         # http.server's headers match names case-insensitively, as the flow does (a proxy may lowercase them).
         claimed = (self.headers.get(SHA256_HEADER) or "").strip().lower()
-        actual = hashlib.sha256(body).hexdigest()
-        if not body:  # the flow's CryptographicHashContent fails an empty body: 422, never a 200 for nothing
+        if not body.stat().st_size:  # the flow's CryptographicHashContent fails an empty body: 422, never a 200 for nothing
             self._reply(422, {"error": "empty body", "computed": actual})
             return
         if mode == "reject-hash" or not hmac.compare_digest(claimed, actual):

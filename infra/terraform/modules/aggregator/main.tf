@@ -150,6 +150,13 @@ resource "aws_lambda_function" "this" {
   architectures                  = ["arm64"]
   memory_size                    = var.memory_mb
   timeout                        = var.timeout_seconds
+
+  # /tmp holds the spools of files and bundles beyond the memory budget: a large file and its bundle (docs/large-files.md).
+  # The function reads its size from the file system: the largest file it takes follows.
+  ephemeral_storage {
+    size = var.ephemeral_storage_mb
+  }
+
   reserved_concurrent_executions = var.reserved_concurrency
   filename                       = var.package_path
   source_code_hash               = filebase64sha256(var.package_path)

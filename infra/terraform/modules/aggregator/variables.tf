@@ -21,13 +21,24 @@ variable "runtime" {
 }
 
 variable "memory_mb" {
-  description = "Memory of the function in MB (128-10240). Peak memory grows with the bundle: keep it above 2.5x COURIER_MAX_BUNDLE_BYTES + 150 MB."
+  description = "Memory of the function in MB (128-10240). An invocation keeps to half of it (COURIER_MEMORY_BUDGET_MB); more spills to /tmp (docs/large-files.md)."
   type        = number
   default     = 1024
 
   validation {
     condition     = var.memory_mb >= 128 && var.memory_mb <= 10240
     error_message = "memory_mb must be between 128 and 10240."
+  }
+}
+
+variable "ephemeral_storage_mb" {
+  description = "The function's /tmp in MB (512-10240), where spools beyond the memory budget go. Caps the largest file at (this - 64) / 2.02 MB (docs/large-files.md)."
+  type        = number
+  default     = 5120
+
+  validation {
+    condition     = var.ephemeral_storage_mb >= 512 && var.ephemeral_storage_mb <= 10240
+    error_message = "ephemeral_storage_mb must be between 512 and 10240."
   }
 }
 

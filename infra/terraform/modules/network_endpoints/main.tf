@@ -143,6 +143,7 @@ data "aws_iam_policy_document" "s3" {
       "s3:PutObject",
       "s3:PutObjectTagging",
       "s3:PutObjectVersionTagging",
+      "s3:AbortMultipartUpload",
       "s3:ListBucket",
     ]
     resources = concat(local.bucket_arns, [for arn in local.bucket_arns : "${arn}/*"])

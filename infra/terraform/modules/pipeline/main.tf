@@ -79,6 +79,7 @@ module "aggregator" {
   name                       = "${local.name}-aggregator"
   package_path               = var.package_path
   memory_mb                  = var.function_memory_mb
+  ephemeral_storage_mb       = var.function_ephemeral_storage_mb
   timeout_seconds            = var.function_timeout_seconds
   batch_size                 = var.batch_size
   batching_window_seconds    = var.batching_window_seconds

@@ -110,6 +110,12 @@ variable "function_memory_mb" {
   default     = 1024
 }
 
+variable "function_ephemeral_storage_mb" {
+  description = "The aggregator's /tmp in MB (512-10240): spools of large files and bundles; it caps the largest file (docs/large-files.md)."
+  type        = number
+  default     = 5120
+}
+
 variable "function_timeout_seconds" {
   description = "Timeout of the aggregator in seconds."
   type        = number

@@ -1,0 +1,196 @@
+"""What one invocation takes on: groups admitted from the events' sizes before any claim, the rest deferred.
+
+A deferred file is neither claimed nor fetched; its message goes back to the queue
+(a batch item failure with reason ``deferred``, visible again after ``DEFER_SECONDS``)
+and leaves no failure note: it is not a failure. Bytes held sit in spools that
+keep to the memory budget, whatever the batch.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from courier import budget
+from courier.aggregator import DEFER_NOTE_RECEIVES, DEFER_SECONDS, Aggregator
+from courier.bundle import read_manifest
+from courier.ports import ObjectStream
+from fakes import FakeArchive, FakeClock, FakeLanding, FakeNiFi, FakeParkingLot, FakeSpools, InMemoryLedger
+from support import notification, sqs_record
+
+MB = 1_000_000
+RATE = 1 * MB  # bytes per second the test's invocation moves
+T0 = datetime(2026, 11, 26, 8, 0, tzinfo=UTC)
+
+
+class TimedLanding(FakeLanding):
+    """A landing bucket whose reads take time: the clock moves by size / RATE on every open."""
+
+    def __init__(self, clock: FakeClock) -> None:
+        super().__init__()
+        self.clock = clock
+
+    def open(self, ref: Any) -> ObjectStream:
+        stream = super().open(ref)
+        self.clock.advance(stream.size / RATE)
+        return stream
+
+
+@dataclass
+class Invocation:
+    clock: FakeClock
+    ledger: InMemoryLedger
+    landing: TimedLanding
+    archive: FakeArchive
+    nifi: FakeNiFi
+    parking_lot: FakeParkingLot
+    spools: FakeSpools
+    aggregator: Aggregator
+    deadline: float = 0.0
+
+    def record(self, key: str, size: int, age_seconds: float) -> dict[str, Any]:
+        """Land a file of ``size`` bytes whose event is ``age_seconds`` old; the S3 event record announcing it."""
+        content = hashlib.sha256(key.encode()).digest() * (size // 32) + b"x" * (size % 32)
+        return self.landing.land(key, content, event_time=T0 - timedelta(seconds=age_seconds))
+
+    def land(self, key: str, size: int, age_seconds: float) -> dict[str, Any]:
+        """Land a file; the SQS message announcing it, whose id is the key."""
+        return sqs_record(notification(self.record(key, size, age_seconds)), message_id=key)
+
+    def remaining_ms(self) -> int:
+        return int((self.deadline - self.clock()) * 1000)
+
+    def process(self, messages: list[dict[str, Any]], seconds: float) -> Any:
+        """One invocation with ``seconds`` of work time besides the bookkeeping."""
+        self.deadline = self.clock() + seconds + budget.BOOKKEEPING_SECONDS
+        return self.aggregator.process(messages, remaining_ms=self.remaining_ms)
+
+    def claimed(self) -> set[str]:
+        return {identity[0].split("/", 1)[1] for identity in self.ledger.items}
+
+    def delivered_keys(self) -> list[str]:
+        return sorted(e["key"] for r in self.nifi.accepted for e in read_manifest(r.body)["files"])
+
+
+@pytest.fixture
+def make() -> Iterator[Any]:
+    built: list[Aggregator] = []
+
+    def build(memory_bytes: int = 64 * MB, disk_bytes: int = 1 << 40, max_bundle_bytes: int = 1 * MB) -> Invocation:
+        clock = FakeClock()
+        ledger = InMemoryLedger(clock=clock)
+        landing = TimedLanding(clock)
+        archive = FakeArchive()
+        nifi = FakeNiFi()
+        parking_lot = FakeParkingLot()
+        spools = FakeSpools(memory_bytes, disk_bytes)
+        aggregator = Aggregator(
+            ledger,
+            landing,
+            archive,
+            nifi.client(),
+            "bundles",
+            max_bundle_bytes,
+            concurrency=4,
+            clock=clock,
+            parking_lot=parking_lot,
+            max_object_bytes=100 * MB,
+            spools=spools,
+            stream_bytes_per_second=RATE,
+        )
+        built.append(aggregator)
+        return Invocation(clock, ledger, landing, archive, nifi, parking_lot, spools, aggregator)
+
+    yield build
+    for aggregator in built:
+        aggregator.pool.shutdown()
+        aggregator.nifi.close()
+
+
+def test_a_batch_of_big_files_claims_only_what_fits_and_returns_the_rest_unclaimed_while_small_files_ship(make):
+    run = make()
+    big = [run.land(f"big-{i}.bin", 2 * MB, age_seconds=100 - i) for i in range(4)]  # oldest first
+    small = [run.land(f"small-{i}.json", 1000, age_seconds=10) for i in range(3)]
+    # 5 s of work at 1 MB/s: big-0 (2 s) and big-1 (2 s) fit, big-2 and big-3 do not; the small ones do.
+    result = run.process(big + small, seconds=5)
+    assert run.delivered_keys() == ["big-0.bin", "big-1.bin", "small-0.json", "small-1.json", "small-2.json"]
+    assert result.failed == {"big-2.bin": "deferred", "big-3.bin": "deferred"}
+    assert run.claimed() == {"big-0.bin", "big-1.bin", "small-0.json", "small-1.json", "small-2.json"}
+    assert {i.key for i in run.landing.fetched} == run.claimed()  # the deferred ones were never fetched
+    assert {r["messageId"] for r in run.parking_lot.deferred} == {"big-2.bin", "big-3.bin"}
+    assert run.parking_lot.defer_seconds == DEFER_SECONDS and run.parking_lot.parked == []
+    assert run.ledger.notes == {} and sum(result.failed_files.values()) == 0  # not a failure: no note, not counted
+
+
+def test_the_deferred_files_are_delivered_by_the_next_invocation(make):
+    run = make()
+    messages = [run.land(f"big-{i}.bin", 2 * MB, age_seconds=100 - i) for i in range(3)]
+    first = run.process(messages, seconds=3)
+    assert set(first.failed) == {"big-1.bin", "big-2.bin"}
+    second = run.process([m for m in messages if m["messageId"] in first.failed], seconds=10)
+    assert second.failed == {}
+    assert run.delivered_keys() == ["big-0.bin", "big-1.bin", "big-2.bin"]
+
+
+def test_the_oldest_group_is_always_admitted_even_when_its_estimate_exceeds_the_time_left(make):
+    run = make()
+    run.landing.clock = FakeClock()  # reads faster than the estimate: the invocation's clock stands still
+    messages = [run.land("old.bin", 3 * MB, age_seconds=9), run.land("new.bin", 3 * MB, age_seconds=1)]
+    result = run.process(messages, seconds=1)  # 3 s estimated for each, 1 s left
+    assert result.failed == {"new.bin": "deferred"} and run.delivered_keys() == ["old.bin"]
+
+
+def test_a_group_without_room_in_memory_and_on_disk_is_deferred_unclaimed(make):
+    run = make(memory_bytes=1 * MB, disk_bytes=3 * MB)  # a 2 MB file and its bundle need ~5 MB
+    messages = [run.land("big.bin", 2 * MB, age_seconds=50), run.land("small.json", 100, age_seconds=1)]
+    result = run.process(messages, seconds=60)
+    assert result.failed == {"big.bin": "deferred"}
+    assert run.delivered_keys() == ["small.json"] and run.claimed() == {"small.json"}
+
+
+def test_memory_held_stays_within_the_budget_and_what_does_not_fit_goes_to_disk(make):
+    run = make(memory_bytes=3 * MB, max_bundle_bytes=2 * MB)
+    messages = [run.land(f"f-{i}.bin", 900_000, age_seconds=i) for i in range(8)]
+    result = run.process(messages, seconds=600)
+    assert result.failed == {} and len(run.delivered_keys()) == 8
+    assert run.spools.peak_in_memory <= 3 * MB
+    assert run.spools.on_disk > 0  # the bundles' spools did not fit beside their files: they went to disk
+    assert run.spools.in_memory == 0  # every spool closed
+
+
+def test_a_file_larger_than_the_memory_budget_is_streamed_through_disk_and_delivered_whole(make):
+    run = make(memory_bytes=1 * MB)
+    message = run.land("large.bin", 5 * MB, age_seconds=1)
+    content = run.landing.objects[next(iter(run.landing.objects))]
+    result = run.process([message], seconds=600)
+    assert result.failed == {} and run.spools.peak_in_memory <= 1 * MB
+    ((_, bundle),) = run.archive.bundles.items()
+    (entry,) = bundle.manifest["files"]
+    assert entry["sha256"] == hashlib.sha256(content).hexdigest() and entry["size"] == 5 * MB
+    assert run.nifi.accepted[0].sha256 == bundle.sha256 == hashlib.sha256(bundle.data).hexdigest()
+
+
+def test_a_message_with_a_failed_file_reports_the_failure_not_the_deferral(make):
+    run = make()
+    ok = run.land("a-ok.json", 100, age_seconds=100)
+    big, gone = run.record("big.bin", 2 * MB, age_seconds=50), run.record("gone.json", 10, age_seconds=10)
+    run.landing.delete(gone)
+    both = sqs_record(notification(big, gone), message_id="both")
+    # a-ok first (the oldest); big.bin has no time left: deferred; gone.json fits, and fails
+    result = run.process([ok, both], seconds=1)
+    assert result.failed == {"both": "object_missing"}
+    assert run.ledger.failure_note("both").reason == "object_missing"
+
+
+def test_a_message_deferred_again_and_again_leaves_a_note_halfway_to_the_dlq(make):
+    run = make()
+    messages = [run.land("big-0.bin", 2 * MB, age_seconds=9), run.land("big-1.bin", 2 * MB, age_seconds=1)]
+    messages[1]["attributes"]["ApproximateReceiveCount"] = str(DEFER_NOTE_RECEIVES)
+    result = run.process(messages, seconds=3)  # big-0 takes 2 s; big-1 would need 2 more
+    assert result.failed == {"big-1.bin": "deferred"}
+    assert run.ledger.failure_note("big-1.bin").reason == "deferred"

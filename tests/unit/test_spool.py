@@ -1,0 +1,42 @@
+"""Spools: memory while the budget has room (a memory map, given back when closed), disk beyond it."""
+
+from __future__ import annotations
+
+import io
+
+from courier.spool import Spools
+
+
+def test_a_spool_in_memory_keeps_its_reservation_until_closed():
+    spools = Spools(memory_bytes=1000)
+    first, second = spools.new(600), spools.new(600)  # the second does not fit beside the first: disk
+    assert spools.in_memory == 600 and hasattr(first, "on_disk") and not hasattr(second, "on_disk")
+    first.close()
+    second.close()
+    assert spools.in_memory == 0 and spools.memory_free() == 1000
+
+
+def test_a_spool_that_outgrows_its_reservation_moves_to_disk_with_its_bytes_and_gives_the_memory_back():
+    spools = Spools(memory_bytes=1000)
+    spool = spools.new(10)
+    spool.write(b"0123456789")
+    spool.seek(4)
+    spool.write(b"ab")  # overwrite inside the reservation
+    spool.seek(0, io.SEEK_END)
+    spool.write(b"more than the ten bytes it asked for")
+    assert spool.on_disk and spools.in_memory == 0
+    spool.seek(0)
+    assert spool.read() == b"0123ab6789more than the ten bytes it asked for"
+    spool.close()
+
+
+def test_reads_stop_at_what_was_written_not_at_the_reservation():
+    spools = Spools(memory_bytes=1 << 20)
+    spool = spools.new(1000)
+    spool.write(b"abc")
+    spool.seek(0)
+    assert spool.read(100) == b"abc" and spool.read(100) == b""
+    spool.seek(0)
+    assert spool.read() == b"abc"
+    spool.close()
+    assert spools.in_memory == 0
