@@ -4,14 +4,18 @@ Started by the JUnit test (FlowContractTest) with the interpreter given as ``-Dp
 ``PYTHONPATH`` pointing at courier's ``src``:
 
     python post_cases.py certs DIR
-        Writes a CA, NiFi's server keystore (PKCS12), client certificates (allowed subject, wrong
-        subject, and one from another CA) and the header credential (salt, Authorization value and
-        the verifier the flow compares) into DIR, described by DIR/certs.json.
+        Writes a CA, NiFi's server keystore (PKCS12), client certificates (allowed subject, the next
+        subject of a rotation, wrong subject, and one from another CA) and the header credentials (salt,
+        current and next token, and the verifiers the flow compares, from courier's own
+        ``credential_verifier``) into DIR, described by DIR/certs.json.
 
     python post_cases.py post URL DIR CASES OUT
         POSTs every case of CASES (cases.json) to URL with courier.adapters.nifi.NiFiClient, over
-        real TLS with the case's client certificate, and writes {name: {"status": [..], "sha256": ..}}
-        to OUT. A refused TLS handshake is status 0.
+        real TLS built by courier's own ``tls_context`` from the case's certificate, and writes
+        {name: {"status": [..], "body_bytes": [..], "error": [..], "sha256": ..}} to OUT. No HTTP answer
+        is status 0, and ``error`` names courier's error class for it (NiFiAuthError: the handshake
+        was refused on a certificate; NiFiUnavailableError: unreachable); ``body_bytes`` is the size
+        of each answer's body.
 
 Each case gets its own real bundle (courier.bundle.build_bundle), or courier's probe bundle.
 """
@@ -21,7 +25,6 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
-import ssl
 import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -32,13 +35,14 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.serialization import pkcs12
 
-from courier.adapters.nifi import NiFiClient
+from courier.adapters.nifi import NiFiClient, tls_context
 from courier.bundle import FetchedFile, build_bundle, probe_bundle
-from courier.delivery import SHA256_HEADER, Credentials
+from courier.delivery import REPLAY_HEADER, SHA256_HEADER, Credentials, credential_verifier
 from courier.errors import DeliveryError
 from courier.events import ObjectRef
 
 ALLOWED_SUBJECT = {"common_name": "courier", "organization_name": "courier contract test"}
+NEXT_SUBJECT = {"common_name": "courier-next", "organization_name": "courier contract test"}
 WRONG_SUBJECT = {"common_name": "somebody-else", "organization_name": "courier contract test"}
 
 
@@ -63,14 +67,14 @@ def make_certs(directory: Path) -> None:
         )
     )
     ca.cert_pem.write_to_path(str(directory / "ca.pem"))
-    salt, token = secrets.token_hex(16), secrets.token_urlsafe(32)
-    authorization = Credentials(token=token).authorization()
+    salt, token, next_token = secrets.token_hex(16), secrets.token_urlsafe(32), secrets.token_urlsafe(32)
     description = {
         "ca": str(directory / "ca.pem"),
         "keystore": str(keystore),
         "keystore_password": password,
         "clients": {
             "allowed": _leaf_files(ca.issue_cert("courier@example.invalid", **ALLOWED_SUBJECT), directory, "client-allowed"),
+            "next-subject": _leaf_files(ca.issue_cert("next@example.invalid", **NEXT_SUBJECT), directory, "client-next"),
             "wrong-subject": _leaf_files(
                 ca.issue_cert("other@example.invalid", **WRONG_SUBJECT), directory, "client-wrong-subject"
             ),
@@ -79,18 +83,22 @@ def make_certs(directory: Path) -> None:
             ),
         },
         "token": token,
+        "next_token": next_token,
         "salt": salt,
-        # What the flow compares: lowercase hex SHA-256 of salt + the exact Authorization header value.
-        "credential_sha256": hashlib.sha256((salt + authorization).encode()).hexdigest(),
+        # What the flow compares (courier.credential.sha256 and .next), as `courier secret verifier` prints it.
+        "credential_sha256": credential_verifier(salt, Credentials(token=token).authorization() or ""),
+        "credential_sha256_next": credential_verifier(salt, Credentials(token=next_token).authorization() or ""),
     }
     (directory / "certs.json").write_text(json.dumps(description, indent=2))
 
 
 class _CaseTransport(httpx.BaseTransport):
-    """Real TLS transport that shapes the request the way the case says (header names, hash, credential)."""
+    """Real TLS transport that shapes the request the way the case says (header names, hash, credential),
+    and notes the size of each answer's body."""
 
     def __init__(self, inner: httpx.HTTPTransport, case: dict) -> None:
         self.inner, self.case = inner, case
+        self.body_bytes: list[int] = []
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         headers = [(k, v) for k, v in request.headers.multi_items()]
@@ -105,10 +113,15 @@ class _CaseTransport(httpx.BaseTransport):
         if self.case["header_case"] == "lower":
             headers = [(k.lower(), v) for k, v in headers]
         else:
-            canonical = {h.lower(): h for h in ("X-Content-SHA256", "Authorization", "X-Courier-Probe", "Content-Type")}
+            canonical = {
+                h.lower(): h for h in ("X-Content-SHA256", "Authorization", "X-Courier-Probe", REPLAY_HEADER, "Content-Type")
+            }
             headers = [(canonical.get(k.lower(), k), v) for k, v in headers]
         shaped = httpx.Request(request.method, request.url, headers=headers, content=request.content)
-        return self.inner.handle_request(shaped)
+        response = self.inner.handle_request(shaped)
+        response.read()
+        self.body_bytes.append(len(response.content))
+        return response
 
     def close(self) -> None:
         self.inner.close()
@@ -140,32 +153,38 @@ def post_cases(url: str, directory: Path, cases_file: Path, out: Path) -> None:
     described = json.loads((directory / "certs.json").read_text())
     results = {}
     for case in json.loads(cases_file.read_text()):
-        context = ssl.create_default_context(cafile=described["ca"])
-        context.minimum_version = ssl.TLSVersion.TLSv1_2
-        if case["client_cert"] != "none":
-            client = described["clients"][case["client_cert"]]
-            context.load_cert_chain(client["cert"], client["key"])
-        token = {"valid": described["token"], "wrong": "not-the-token"}.get(case["header_credential"] or "", "unused")
+        tokens = {"valid": described["token"], "next": described["next_token"], "wrong": "not-the-token"}
+        client = described["clients"].get(case["client_cert"], {})
+        credentials = Credentials(
+            token=tokens.get(case["header_credential"] or "", "unused"),  # "unused": _CaseTransport drops the header
+            client_cert_pem=Path(client["cert"]).read_text() if client else None,
+            client_key_pem=Path(client["key"]).read_text() if client else None,
+            ca_pem=Path(described["ca"]).read_text(),
+        )
+        # The TLS context NiFiClient builds from its secret in production; the transport only shapes headers.
+        transport = _CaseTransport(httpx.HTTPTransport(verify=tls_context(None, credentials)), case)
         nifi = NiFiClient(
-            url,
-            _FixedCredentials(Credentials(token=token)),
-            ca_bundle=None,
-            connect_timeout=10,
-            read_timeout=60,
-            transport=_CaseTransport(httpx.HTTPTransport(verify=context), case),
+            url, _FixedCredentials(credentials), ca_bundle=None, connect_timeout=10, read_timeout=60, transport=transport
         )
         data, sha256, probe = _bundle_for(case)
-        statuses = []
+        statuses, errors = [], []
         try:
-            for _ in range(case["repeat"]):
+            for attempt in range(case["repeat"]):
+                # "replay": the attempts after the first resend the bundle as `courier replay` does.
+                replay = bool(case.get("replay")) and attempt > 0
                 try:
-                    statuses.append(nifi.post(data, sha256, f"bundle-{case['name']}", 1, f"contract/{case['name']}", probe=probe))
+                    statuses.append(
+                        nifi.post(
+                            data, sha256, f"bundle-{case['name']}", 1, f"contract/{case['name']}", replay=replay, probe=probe
+                        )
+                    )
+                    errors.append(None)
                 except DeliveryError as exc:
-                    # A refused handshake has no HTTP status: 0.
-                    statuses.append(exc.status or 0)
+                    statuses.append(exc.status or 0)  # no HTTP answer: 0
+                    errors.append(None if exc.status else type(exc).__name__)
         finally:
             nifi.close()
-        results[case["name"]] = {"status": statuses, "sha256": sha256}
+        results[case["name"]] = {"status": statuses, "body_bytes": transport.body_bytes, "error": errors, "sha256": sha256}
         print(f"{case['name']}: {statuses}", flush=True)
     out.write_text(json.dumps(results, indent=2))
 

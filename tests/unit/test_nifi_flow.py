@@ -140,37 +140,90 @@ def test_every_request_gets_an_answer_on_every_path(flow):
 def test_200_only_after_the_hash_is_verified_and_duplicates_checked(flow):
     ok = {name for name in by_name(flow) if status_of(flow, name) == "200"}
     assert ok
-    verified = {("Verify hash", "verified", "Route probes")}
+    verified = {("Verify hash", "verified", "Route replays")}
     assert not ok & reachable(flow, "Receive bundle", without=verified), "a 200 without the hash check"
     expression = by_name(flow)["Verify hash"]["properties"]["verified"]
     assert "fileSize:gt(0)" in expression, "an empty body must not be verified"
     assert "equalsIgnoreCase(${'content_SHA-256'})" in expression
-    # A bundle (not a probe) reaches a 200 only through the duplicate check, which sees it before the answer.
-    assert not ok & reachable(flow, "Route probes", "unmatched", without={e for e in edges(flow) if e[0] == "Detect duplicate"})
+    # A bundle that is not a replay reaches a 200 only through the duplicate check, which sees it before the answer.
+    assert not ok & reachable(flow, "Route replays", "unmatched", without={e for e in edges(flow) if e[0] == "Detect duplicate"})
 
 
-def test_kept_bundles_reach_the_output_port_only_as_non_duplicates(flow):
+def test_kept_bundles_reach_the_output_port_only_as_non_duplicates_or_replays(flow):
     port = flow["outputPorts"][0]["name"]
     into_port = {(src, rel) for src, rel, dst in edges(flow) if dst == port}
-    assert into_port == {("Detect duplicate", "non-duplicate")}
+    assert into_port == {("Route probes", "unmatched"), ("Route replays", "replay")}
+    assert ("Detect duplicate", "non-duplicate", "Route probes") in edges(flow)
     # The same FlowFile also goes to the answer: the port's copy does not depend on the 200 being delivered.
-    assert "Respond 200" in reachable(flow, "Detect duplicate", "non-duplicate")
+    assert "Respond 200" in reachable(flow, "Route probes", "unmatched")
+    assert "Respond 200" in reachable(flow, "Route replays", "replay")
+
+
+def test_replays_bypass_duplicate_detection_and_reach_the_port_before_their_200(flow):
+    rule = by_name(flow)["Route replays"]["properties"]["replay"]
+    assert rule == "${anyMatchingAttribute('(?i)http[.]headers[.]x-courier-replay'):equalsIgnoreCase('true')}"
+    assert ("Verify hash", "verified", "Route replays") in edges(flow), "only a verified replay bypasses the cache"
+    downstream = reachable(flow, "Route replays", "replay")
+    assert "Detect duplicate" not in downstream and flow["outputPorts"][0]["name"] in downstream
+    assert {status_of(flow, name) for name in downstream} - {None} == {"200"}
 
 
 def test_duplicate_cache_failure_is_answered_503_never_dropped(flow):
     detect = by_name(flow)["Detect duplicate"]
     assert "failure" not in detect["autoTerminatedRelationships"]
-    (target,) = {dst for src, rel, dst in edges(flow) if src == "Detect duplicate" and rel == "failure"}
-    assert status_of(flow, target) == "503"
+    answers = {status_of(flow, name) for name in reachable(flow, "Detect duplicate", "failure")} - {None}
+    assert answers == {"503"}
     assert detect["properties"]["Cache Entry Identifier"] == "${'content_SHA-256'}"
 
 
-def test_probes_are_answered_200_and_never_kept_or_deduplicated(flow):
+def seconds(duration):
+    number, unit = re.fullmatch(r"(\d+)\s*(\w+)", duration).groups()
+    return int(number) * {"sec": 1, "secs": 1, "min": 60, "mins": 60}[unit]
+
+
+def test_a_failed_cache_check_is_answered_503_at_once_not_after_a_penalty(flow):
+    """DetectDuplicate penalizes what it routes to failure: NiFi holds a penalized FlowFile back for the penalty
+    duration, so with the default 30 s the context map's expiry would answer first, late."""
+    assert seconds(by_name(flow)["Detect duplicate"]["penaltyDuration"]) == 0
+    assert seconds(by_name(flow)["Hash body"]["penaltyDuration"]) == 0
+    services = {s["name"]: s["properties"] for s in flow["controllerServices"]}
+    cache_timeout = seconds(services["courier-dedup-cache"]["Communications Timeout"])
+    expiration = seconds(services["courier-http-context-map"]["Request Expiration"])
+    assert cache_timeout <= 5 and expiration == 15
+    # An unreachable cache host costs one Communications Timeout; the 503 still comes well before the expiry.
+    assert cache_timeout * 2 < expiration
+
+
+def test_error_answers_carry_no_body(flow):
+    """HandleHttpResponse writes the FlowFile content as the body: every non-200 answer is fed only by a
+    ModifyBytes that removes all content, so no error echoes the bundle back."""
+    processors = by_name(flow)
+    for name in processors:
+        if status_of(flow, name) not in (None, "200"):
+            feeders = {src for src, _, dst in edges(flow) if dst == name}
+            assert feeders, name
+            for feeder in feeders:
+                assert processors[feeder]["type"].endswith(".ModifyBytes"), f"{feeder} feeds {name} with the bundle"
+                assert processors[feeder]["properties"] == {"Remove All Content": "true"}
+
+
+def test_probes_pass_the_checks_that_fail_bundles_then_are_answered_200_and_dropped(flow):
     rule = by_name(flow)["Route probes"]["properties"]["probe"]
     assert rule == "${anyMatchingAttribute('(?i)http[.]headers[.]x-courier-probe'):equalsIgnoreCase('true')}"
+    # After the duplicate check: a cache outage or a full connection answers a probe 503 as it would a bundle.
+    assert {(src, rel) for src, rel, dst in edges(flow) if dst == "Route probes"} == {("Detect duplicate", "non-duplicate")}
     downstream = reachable(flow, "Route probes", "probe")
     assert {status_of(flow, name) for name in downstream} - {None} == {"200"}
-    assert "Detect duplicate" not in downstream and flow["outputPorts"][0]["name"] not in downstream
+    assert flow["outputPorts"][0]["name"] not in downstream
+
+
+def test_listener_reads_as_many_uploads_at_once_as_courier_sends(flow):
+    """HandleHttpRequest reads each request body in its own task: one task would make every upload wait
+    for the slowest. courier sends at most the event source mapping's maximum_concurrency bundles at once."""
+    variables = (ROOT / "infra" / "terraform" / "modules" / "aggregator" / "variables.tf").read_text()
+    block = variables[variables.index('variable "maximum_concurrency"') :]
+    concurrency = int(re.search(r"default\s*=\s*(\d+)", block).group(1))
+    assert listener(flow)["concurrentlySchedulableTaskCount"] >= concurrency
 
 
 def test_header_attributes_are_matched_whatever_the_case_of_the_header_name(flow):
@@ -185,12 +238,18 @@ def test_clients_are_authorized_by_certificate_subject_or_salted_credential(flow
     rules = by_name(flow)["Authorize client"]["properties"]
     assert "#{courier.client.subject}" in rules["allowed-certificate"]
     assert (
-        "prepend('#{courier.credential.salt}'):hash('SHA-256'):equals('#{courier.credential.sha256}')"
+        "prepend('#{courier.credential.salt}'):hash('SHA-256'):in('#{courier.credential.sha256}','#{courier.credential.sha256.next}')"
         in rules["valid-credential"]
     )
+    # During a rotation the next generation (nifi/README.md) is accepted beside the current one.
+    subjects = "${http.subject.dn:in('#{courier.client.subject}','#{courier.client.subject.next}')"
+    assert subjects in rules["allowed-certificate"] and subjects + ":not()}" in rules["forbidden-certificate"]
     assert rules["valid-credential"].startswith("${http.subject.dn:isEmpty():and(")  # a presented certificate decides alone
-    out = {rel: status_of(flow, dst) for src, rel, dst in edges(flow) if src == "Authorize client" and status_of(flow, dst)}
-    assert out == {"unmatched": "401", "forbidden-certificate": "403"}
+
+    def answers(rel):
+        return {status_of(flow, name) for name in reachable(flow, "Authorize client", rel)} - {None}
+
+    assert answers("unmatched") == {"401"} and answers("forbidden-certificate") == {"403"}
 
 
 def test_listener_is_https_on_a_free_port_with_client_authentication(definition, flow):

@@ -38,6 +38,18 @@ def test_the_server_ca_may_travel_in_the_secret():
         ({"client_key_pem": KEY, "token": "t"}, "together"),
         ({"client_cert_pem": "MIIB...", "client_key_pem": KEY}, "client_cert_pem must be PEM"),
         ({"ca_pem": CERT}, "must hold"),
+        (
+            {"client_cert_pem": CERT, "client_key_pem": KEY.replace("PRIVATE KEY", "ENCRYPTED PRIVATE KEY")},
+            "client_key_pem is an encrypted private key",
+        ),
+        (
+            {
+                "client_cert_pem": CERT,
+                "client_key_pem": "-----BEGIN RSA PRIVATE KEY-----\nProc-Type: 4,ENCRYPTED\nDEK-Info: AES-256-CBC,00\n\n"
+                "secret-key-material\n-----END RSA PRIVATE KEY-----\n",
+            },
+            "client_key_pem is an encrypted private key",
+        ),
         ({}, "must hold"),
     ],
 )

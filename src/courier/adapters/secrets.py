@@ -44,6 +44,9 @@ def parse_credentials(raw: str | bytes | dict) -> Credentials:
     pems = {name: _pem(data, name) for name in PEM_FIELDS}
     if bool(pems["client_cert_pem"]) != bool(pems["client_key_pem"]):
         raise SecretFormatError("NiFi secret must hold client_cert_pem and client_key_pem together")
+    if pems["client_key_pem"] and _encrypted(pems["client_key_pem"]):
+        # courier has no passphrase to give; OpenSSL would ask for one on a terminal (and hang a CLI run) or fail.
+        raise SecretFormatError("NiFi secret field client_key_pem is an encrypted private key: store it unencrypted")
     header: dict[str, str] = {}
     if isinstance(data.get("token"), str) and data["token"]:
         header = {"token": data["token"]}
@@ -52,6 +55,11 @@ def parse_credentials(raw: str | bytes | dict) -> Credentials:
     if not header and not pems["client_cert_pem"]:
         raise SecretFormatError(f"NiFi secret must hold {SHAPE}")
     return Credentials(**header, **pems)
+
+
+def _encrypted(key_pem: str) -> bool:
+    """PKCS#8 ``ENCRYPTED PRIVATE KEY``, or a traditional key with ``Proc-Type: 4,ENCRYPTED``."""
+    return "-----BEGIN ENCRYPTED PRIVATE KEY-----" in key_pem or "Proc-Type: 4,ENCRYPTED" in key_pem
 
 
 def _pem(data: dict[str, Any], name: str) -> str | None:

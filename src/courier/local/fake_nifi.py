@@ -6,9 +6,15 @@ request (``tests/integration/test_receiver_parity.py`` runs the cases of
 NiFi's own processors): ``POST /contentListener`` checks the client, hashes
 the body and answers 200 when the SHA-256 equals ``X-Content-SHA256``, 422
 when it does not (or is missing, or the body is empty), and 503 during an
-injected outage. Accepted bundles are stored as
+injected outage; error answers carry only a short JSON reason, never the
+bundle. Accepted bundles are stored as
 ``<state-dir>/received/<sha256>.tar.gz`` and logged to
-``<state-dir>/received.jsonl``.
+``<state-dir>/received.jsonl``, one line per 200, copies included. Each line's
+``kept`` says what the flow would have passed to its output port: the first
+copy of a SHA-256 (the flow's duplicate detection answers later copies 200
+and drops them) and every replay (``X-Courier-Replay: true``, which the flow
+routes around duplicate detection). The receiver remembers kept SHA-256s as
+long as their files stay in ``received/``.
 A bundle's body is streamed to a file beside the store while it is hashed,
 never held in memory, so bundles of any size are verified whole before the
 answer, as NiFi's flow does.
@@ -60,7 +66,7 @@ from pathlib import Path
 from typing import Any
 
 from courier.bundle import manifest_files
-from courier.delivery import BUNDLE_ID_HEADER, FILE_COUNT_HEADER, PROBE_HEADER, SHA256_HEADER, Credentials
+from courier.delivery import BUNDLE_ID_HEADER, FILE_COUNT_HEADER, PROBE_HEADER, REPLAY_HEADER, SHA256_HEADER, Credentials
 from courier.events import parse_event_time
 from courier.local.receiver_auth import AcceptedClients, issue_client_certificate
 from courier.slo import percentiles
@@ -82,6 +88,7 @@ class ReceivedBundle:
     file_count: int
     received_at: float
     replay: bool
+    kept: bool = True
 
 
 class FakeNiFiState:
@@ -106,6 +113,8 @@ class FakeNiFiState:
         self.bundles_of_file: dict[tuple[str, str, str], set[str]] = {}  # the distinct bundle SHA-256s a file came in
         self.latencies: list[float] = []  # acknowledgement time minus S3 event time, per file
         self.replays = 0
+        # The flow's duplicate cache: SHA-256s already passed on (what an earlier run left in received/ included).
+        self.kept_sha256s = {path.name.removesuffix(".tar.gz") for path in self.received_dir.glob("*.tar.gz")}
         self.probes = 0  # canaries of the breaker controller, answered and dropped
         self.aws_faults: Any = None  # the local stack's AwsFaults, set through /admin/aws-fault
 
@@ -130,8 +139,10 @@ class FakeNiFiState:
         with body.open("rb") as stream:
             files = manifest_files(stream)
         body.replace(self.received_dir / f"{sha256}.tar.gz")
-        entry = ReceivedBundle(sha256, bundle_id, file_count, time.time(), replay)
         with self.lock:
+            kept = replay or sha256 not in self.kept_sha256s
+            self.kept_sha256s.add(sha256)
+            entry = ReceivedBundle(sha256, bundle_id, file_count, time.time(), replay, kept)
             self.bundles.append(entry)
             self.files_received += file_count
             if replay:  # a deliberate resend: neither a new delivery nor a duplicate
@@ -149,6 +160,7 @@ class FakeNiFiState:
                             "bundle_id": bundle_id,
                             "file_count": file_count,
                             "replay": replay,
+                            "kept": kept,
                             "status": 200,
                         }
                     )
@@ -167,6 +179,7 @@ class FakeNiFiState:
                 # The guarantee: a file may arrive more than once, but only ever inside one distinct bundle.
                 "files_in_several_bundles": sum(1 for shas in self.bundles_of_file.values() if len(shas) > 1),
                 "replayed_bundles": self.replays,
+                "kept_bundles": sum(1 for b in self.bundles if b.kept),
                 "probes": self.probes,
                 "latency_seconds": percentiles(self.latencies),
                 "responses": {str(k): v for k, v in sorted(self.responses.items())},
@@ -348,7 +361,7 @@ class _Handler(BaseHTTPRequestHandler):
                 self.state.probes += 1
             self._reply(200, {"sha256": actual, "probe": True})
             return
-        replay = (self.headers.get("X-Courier-Replay") or "").lower() == "true"
+        replay = (self.headers.get(REPLAY_HEADER) or "").lower() == "true"
         self.state.accept(body, actual, self.headers.get(BUNDLE_ID_HEADER, ""), file_count, replay)
         if mode == "ack-lost":
             self._drop_connection()

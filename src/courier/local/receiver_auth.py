@@ -4,7 +4,21 @@ The NiFi flow keeps two things per client generation: the allowed subject of
 a client certificate (mTLS) and the salted SHA-256 of the ``Authorization``
 header (the header credential). The receiver keeps the same, never the
 password itself, and during a rotation one generation more: the pending one,
-accepted beside the current until it is promoted.
+accepted beside the current until it is promoted. The flow's parameters map
+one to one:
+
+=====================  ==================================================
+receiver               flow parameter
+=====================  ==================================================
+current.subject        ``courier.client.subject``
+current verifier       ``courier.credential.sha256``
+pending.subject        ``courier.client.subject.next``
+pending verifier       ``courier.credential.sha256.next``
+salt                   ``courier.credential.salt`` (one for both)
+=====================  ==================================================
+
+``accept-pending`` is setting the ``.next`` parameters; ``promote`` is moving
+them into the current ones and emptying them.
 """
 
 from __future__ import annotations
@@ -71,7 +85,10 @@ class AcceptedClients:
     current
         What is accepted now.
     salt
-        The salt of the header credential hash (random per receiver, as the flow's sensitive parameter).
+        The salt of the header credential hash (random per receiver). Not a secret, as the flow's
+        ``courier.credential.salt`` is not a sensitive parameter (RouteOnAttribute cannot reference one):
+        it only keeps a verifier from being looked up in precomputed tables; the credential's own
+        randomness is what protects it.
 
     Example
     -------

@@ -88,8 +88,11 @@ class FlowContractTest {
         parameters.put("courier.listen.port", String.valueOf(freePort()));
         parameters.put("courier.client.auth", defaultOf("courier.client.auth"));
         parameters.put("courier.client.subject", TestKeystores.subjectAsNiFiPrintsIt(Path.of(certs.at("/clients/allowed/cert").asText())));
+        parameters.put("courier.client.subject.next",
+                TestKeystores.subjectAsNiFiPrintsIt(Path.of(certs.at("/clients/next-subject/cert").asText())));
         parameters.put("courier.credential.salt", certs.get("salt").asText());
         parameters.put("courier.credential.sha256", certs.get("credential_sha256").asText());
+        parameters.put("courier.credential.sha256.next", certs.get("credential_sha256_next").asText());
         parameters.put("courier.keystore.path", certs.get("keystore").asText());
         parameters.put("courier.keystore.password", certs.get("keystore_password").asText());
         parameters.put("courier.truststore.path", truststore.toString());
@@ -166,6 +169,20 @@ class FlowContractTest {
                     mismatches.add(name + ": expected " + expectedStatus + " kept " + testCase.get("expect_kept").asInt()
                             + ", got " + actualStatus + " kept " + kept);
                 }
+                // HandleHttpResponse writes the FlowFile content as the body: no answer (an error least of all) echoes the
+                // bundle. One entry per HTTP answer, the client's retry after a 401/403 included.
+                observedCase.get("body_bytes").forEach(size -> {
+                    if (size.asInt() != 0) {
+                        mismatches.add(name + ": an answer has a body of " + size.asInt() + " bytes (statuses " + actualStatus + ")");
+                    }
+                });
+                for (int i = 0; i < actualStatus.size(); i++) {
+                    final String error = observedCase.at("/error").path(i).asText("");
+                    // No HTTP answer must mean the handshake was refused on the certificate, not an unreachable listener.
+                    if (actualStatus.get(i) == 0 && !"NiFiAuthError".equals(error)) {
+                        mismatches.add(name + ": no answer, but courier saw " + error + " (not a refused handshake)");
+                    }
+                }
             }
             JSON.writeValue(target.resolve("contract-results.json").toFile(), results);
             assertTrue(mismatches.isEmpty(), String.join("\n", mismatches));
@@ -236,6 +253,11 @@ class FlowContractTest {
             harness.drain();
             assertEquals(503, observed.at("/cache-down/status/0").asInt(), "DetectDuplicate failure is answered, not dropped");
             assertEquals(0, harness.keptCount(observed.at("/cache-down/sha256").asText()), "nothing acknowledged, nothing kept");
+            // The flow's own "Respond 503" answered, with an empty body: not the context map after the request expired
+            // (which is what a penalized FlowFile, held back for DetectDuplicate's penalty duration, would get).
+            assertEquals(1, harness.terminated("Respond 503", "success"), "answered by the flow, not by the request's expiry");
+            assertEquals(0, harness.terminated("Respond 503", "failure"));
+            assertEquals(0, observed.at("/cache-down/body_bytes/0").asInt(), "the 503 does not echo the bundle");
         } finally {
             harness.stop();
             cacheServerHost.enableControllerService(cacheServer);
@@ -280,6 +302,12 @@ class FlowContractTest {
         private final Set<String> started = new TreeSet<>();
         private final List<MockFlowFile> kept = new ArrayList<>();
         private final List<String> unrouted = new ArrayList<>();
+        private final Map<String, Integer> terminatedCounts = new TreeMap<>();
+        // Penalized FlowFiles: nifi-mock's session.get() hands them out at once, NiFi holds them back for the
+        // source processor's penalty duration. The harness does what NiFi does: enqueued only when that has passed.
+        private final List<Delayed> delayed = new ArrayList<>();
+        // nifi-mock keeps a FlowFile's penalized flag for good (later copies too); NiFi's penalty expires. Held back once.
+        private final Set<String> penaltyServed = new TreeSet<>();
         private final AtomicBoolean running = new AtomicBoolean();
         private final AtomicReference<Throwable> failure = new AtomicReference<>();
         private final Object lock = new Object();
@@ -350,7 +378,7 @@ class FlowContractTest {
             trigger(receiverId);
             boolean moved = true;
             while (moved) {
-                moved = false;
+                moved = releaseDelayed();
                 for (final String id : runners.keySet()) {
                     if (!id.equals(receiverId) && !runners.get(id).isQueueEmpty()) {
                         trigger(id);
@@ -385,10 +413,20 @@ class FlowContractTest {
                     final String destination = connection.at("/destination/id").asText();
                     if (OUTPUT_PORT.equals(connection.at("/destination/type").asText())) {
                         kept.addAll(flowFiles);
-                    } else {
-                        // A relationship connected twice gets a copy of each FlowFile in each connection, as in NiFi.
-                        runners.get(destination).enqueue(flowFiles.toArray(new FlowFile[0]));
+                        continue;
                     }
+                    // A relationship connected twice gets a copy of each FlowFile in each connection, as in NiFi.
+                    for (final MockFlowFile flowFile : flowFiles) {
+                        if (flowFile.isPenalized() && penaltyServed.add(flowFile.getAttribute("uuid"))) {
+                            final long penalty = millis(node.get("penaltyDuration").asText());
+                            delayed.add(new Delayed(System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(penalty), destination, flowFile));
+                        } else {
+                            runners.get(destination).enqueue(flowFile);
+                        }
+                    }
+                }
+                if (!connected && autoTerminated.contains(relationship.getName())) {
+                    terminatedCounts.merge(node.get("name").asText() + "/" + relationship.getName(), flowFiles.size(), Integer::sum);
                 }
                 if (!connected && !autoTerminated.contains(relationship.getName())) {
                     unrouted.add(node.get("name").asText() + "/" + relationship.getName());
@@ -397,11 +435,32 @@ class FlowContractTest {
             runner.clearTransferState();
         }
 
-        /** Waits until every queue is empty (the client already has all its answers). */
+        private boolean releaseDelayed() {
+            final long now = System.nanoTime();
+            boolean released = false;
+            for (final java.util.Iterator<Delayed> it = delayed.iterator(); it.hasNext(); ) {
+                final Delayed held = it.next();
+                if (now - held.releaseAt() >= 0) {
+                    runners.get(held.destination()).enqueue(held.flowFile());
+                    it.remove();
+                    released = true;
+                }
+            }
+            return released;
+        }
+
+        /** FlowFiles the named processor sent to an auto-terminated relationship (e.g. a responder's "success"). */
+        int terminated(final String processor, final String relationship) {
+            synchronized (lock) {
+                return terminatedCounts.getOrDefault(processor + "/" + relationship, 0);
+            }
+        }
+
+        /** Waits until every queue is empty and no penalized FlowFile is held back (the client already has all its answers). */
         void drain() throws Exception {
             for (int i = 0; i < 3000; i++) { // up to 30 s on a busy machine
                 synchronized (lock) {
-                    if (runners.values().stream().allMatch(TestRunner::isQueueEmpty)) {
+                    if (delayed.isEmpty() && runners.values().stream().allMatch(TestRunner::isQueueEmpty)) {
                         return;
                     }
                 }
@@ -436,6 +495,23 @@ class FlowContractTest {
                 fail("the flow pump failed", failure.get());
             }
         }
+    }
+
+    private record Delayed(long releaseAt, String destination, MockFlowFile flowFile) {
+    }
+
+    private static final Pattern DURATION = Pattern.compile("(\\d+)\\s*(ms|millis|sec|secs|seconds|min|mins|minutes)");
+
+    /** A processor's penalty duration as the flow writes it ("0 sec", "30 sec"), in milliseconds. */
+    static long millis(final String duration) {
+        final Matcher m = DURATION.matcher(duration.trim());
+        assertTrue(m.matches(), "unexpected duration " + duration);
+        final long n = Long.parseLong(m.group(1));
+        return switch (m.group(2)) {
+            case "ms", "millis" -> n;
+            case "min", "mins", "minutes" -> TimeUnit.MINUTES.toMillis(n);
+            default -> TimeUnit.SECONDS.toMillis(n);
+        };
     }
 
     // --- building components from the flow definition -------------------------------------------------------------
