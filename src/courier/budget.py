@@ -45,6 +45,16 @@ MIN_SPOOL_MEMORY_MB = 8
 # Raw bytes per second a large file moves end to end (GET, tar.gz, archive, POST): below the 56 MB/s measured
 # locally for 2 GiB (bench/large_file.py, docs/performance.md), for Lambda's fractional vCPU and the path to NiFi.
 STREAM_MB_PER_SECOND = 40.0
+# The handler's own CPU per MB streamed (2 GiB took 12.9 s of its CPU, bench/large_file.py): ~159 MB per CPU-second,
+# taken as 150. Lambda gives a function one vCPU at 1769 MB and that share of one below, so a small function
+# streams slower than the path to NiFi allows.
+STREAM_MB_PER_CPU_SECOND = 150.0
+FULL_VCPU_MB = 1769
+
+
+def stream_mb_per_second(function_mb: int) -> float:
+    """The rate to plan with when none is set: the path's rate, or less where the function's CPU share is the limit."""
+    return min(STREAM_MB_PER_SECOND, STREAM_MB_PER_CPU_SECOND * min(1.0, function_mb / FULL_VCPU_MB))
 CEILING_TIME_MARGIN = 0.9  # of the work time: the estimate is a rate, not a promise
 DISK_RESERVE_MB = 64  # of the ephemeral storage, for everything else that writes to /tmp
 

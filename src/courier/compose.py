@@ -124,7 +124,7 @@ def build_runtime(settings: Settings, session: Any = None, transport: httpx.Base
         post_budget_seconds=budget.post_budget_seconds(settings.connect_timeout_seconds, settings.read_timeout_seconds or 0),
         max_object_bytes=settings.max_object_bytes,
         spools=Spools(budget.spool_memory_bytes(settings.memory_budget_mb), settings.spool_dir),
-        stream_bytes_per_second=settings.stream_mb_per_second * budget.MIB,
+        stream_bytes_per_second=(settings.stream_mb_per_second or budget.STREAM_MB_PER_SECOND) * budget.MIB,
     )
     return Runtime(settings=settings, aggregator=aggregator, nifi=nifi)
 

@@ -209,10 +209,11 @@ class Settings:
         "Disk for spools in MB: caps the largest file; unset: the size of the spool directory's file system"
         " (on Lambda its ephemeral storage, which Terraform sets).",
     )
-    stream_mb_per_second: float = _setting(
-        budget.STREAM_MB_PER_SECOND,
+    stream_mb_per_second: float | None = _setting(
+        None,
         _float(1, 10000),
-        "Rate a bundle moves at (GET, build, archive, POST) to plan an invocation's time; measured by `make bench`.",
+        "Rate a bundle moves at (GET, build, archive, POST) to plan an invocation's time; unset: 40, less below"
+        " 472 MB of function memory (its share of a vCPU); measured by `make bench`.",
     )
     max_object_bytes: int | None = _setting(
         None,
@@ -259,6 +260,9 @@ class Settings:
         elif function_mb is not None and settings.memory_budget_mb >= function_mb:
             got = settings.memory_budget_mb
             raise ConfigError(f"COURIER_MEMORY_BUDGET_MB must be below the function's memory ({function_mb} MB), got {got}")
+        if settings.stream_mb_per_second is None:
+            rate = budget.stream_mb_per_second(function_mb or budget.ASSUMED_FUNCTION_MB)
+            settings = replace(settings, stream_mb_per_second=rate)
         if settings.ephemeral_storage_mb is None:
             spools = settings.spool_dir or tempfile.gettempdir()
             settings = replace(settings, ephemeral_storage_mb=shutil.disk_usage(spools).total // budget.MIB)
@@ -278,7 +282,7 @@ class Settings:
         return budget.object_ceiling_bytes(
             self.function_timeout_seconds,
             budget.post_budget_seconds(self.connect_timeout_seconds, self.read_timeout_seconds or 0),
-            self.stream_mb_per_second,
+            self.stream_mb_per_second or budget.STREAM_MB_PER_SECOND,
             self.ephemeral_storage_mb or 0,
         )
 

@@ -100,6 +100,15 @@ def test_the_ceiling_is_derived_from_the_time_and_the_ephemeral_storage():
     assert longer.max_object_bytes == int((10240 - 64) * 2**20 / 2.02)  # the disk again
 
 
+def test_a_small_function_plans_with_its_share_of_a_vcpu_and_so_a_lower_ceiling():
+    disk = {**BASE, "COURIER_EPHEMERAL_STORAGE_MB": "10240"}
+    assert Settings.from_env({**disk, "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "1024"}).stream_mb_per_second == 40
+    small = Settings.from_env({**disk, "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "256"})
+    assert small.stream_mb_per_second == pytest.approx(150 * 256 / 1769)
+    assert small.max_object_bytes < Settings.from_env({**disk, "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "1024"}).max_object_bytes
+    assert Settings.from_env({**disk, "COURIER_STREAM_MB_PER_SECOND": "5"}).stream_mb_per_second == 5
+
+
 def test_an_explicit_ceiling_above_what_fits_is_one_line_naming_it():
     small_disk = {**BASE, "COURIER_EPHEMERAL_STORAGE_MB": "512"}
     assert Settings.from_env({**small_disk, "COURIER_MAX_OBJECT_BYTES": "1000000"}).max_object_bytes == 1_000_000
