@@ -1,7 +1,7 @@
 # What makes this environment staging; everything else is the shared layout in ../_shared.
 locals {
   environment           = "staging"
-  function_memory_mb    = 1024
+  function_memory_mb    = 512
   maximum_concurrency   = 4
   monthly_budget_amount = 100 # GBP, the design's currency (modules/monitoring converts it for AWS Budgets)
 }

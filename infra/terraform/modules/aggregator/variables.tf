@@ -21,9 +21,9 @@ variable "runtime" {
 }
 
 variable "memory_mb" {
-  description = "Memory of the function in MB (128-10240). An invocation keeps to half of it (COURIER_MEMORY_BUDGET_MB); more spills to /tmp (docs/large-files.md)."
+  description = "Memory of the function in MB (128-10240). An invocation keeps to half of it (COURIER_MEMORY_BUDGET_MB); more spills to /tmp (docs/large-files.md). 512: the lowest GB-s per file."
   type        = number
-  default     = 1024
+  default     = 512
 
   validation {
     condition     = var.memory_mb >= 128 && var.memory_mb <= 10240

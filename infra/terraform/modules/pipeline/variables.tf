@@ -105,9 +105,9 @@ variable "rotation_lambda_arn" {
 }
 
 variable "function_memory_mb" {
-  description = "Memory of the aggregator in MB."
+  description = "Memory of the aggregator in MB: 512 has the lowest GB-s per file (docs/performance.md); 1769 (one vCPU) for multi-GB exports."
   type        = number
-  default     = 1024
+  default     = 512
 }
 
 variable "function_ephemeral_storage_mb" {
