@@ -66,7 +66,10 @@ def install(target: Path, python_version: str, platform: str) -> None:
         ],
         check=True,
     )
-    shutil.copytree(ROOT / "src" / "courier", target / "courier", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    # The operator CLI and the local stack (its fake NiFi, the emulator) never run in Lambda: keep them out.
+    shutil.copytree(
+        ROOT / "src" / "courier", target / "courier", ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "cli", "local")
+    )
 
 
 def included(path: Path, root: Path) -> bool:

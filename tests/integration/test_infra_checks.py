@@ -69,6 +69,7 @@ def test_lambda_package_holds_the_handler_and_its_dependencies_and_nothing_else(
         assert required in names
     assert not any("__pycache__" in n or n.endswith(".pyc") or n.startswith("tests/") or "/tests/" in n for n in names)
     assert not any(n.startswith(("boto3/", "botocore/")) for n in names)  # the Lambda runtime provides them
+    assert not any(n.startswith(("courier/local/", "courier/cli/")) for n in names)  # operator and local-stack code
     assert package.stat().st_size < 10_000_000
     again = build(tmp_path / "b.zip")
     assert hashlib.sha256(package.read_bytes()).hexdigest() == hashlib.sha256(again.read_bytes()).hexdigest()  # reproducible
