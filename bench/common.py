@@ -76,6 +76,15 @@ def inject_latency(session: Any, table: dict[tuple[str, str], float] = AWS_LATEN
     session._session.register("before-call", delay)  # before moto (or the network) answers
 
 
+def status_mb(field: str) -> float:
+    """VmHWM / VmRSS of this process in MB. Not ru_maxrss: Linux carries that over from the
+    parent across fork and exec, so a child would report the parent's peak."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError(f"{field} not in /proc/self/status")
+
+
 def machine() -> dict[str, Any]:
     return {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(), "python": platform.python_version()}
 

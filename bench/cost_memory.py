@@ -16,7 +16,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.common import figures_only, files, report, save
+from bench.common import figures_only, files, report, save, status_mb
 from bench.world import fake_nifi, new_session, provisioned, record_for
 
 COMMAND = ".venv/bin/python -m bench.cost_memory"
@@ -59,14 +59,6 @@ def lambda_cost(stub: dict, files: int) -> tuple[dict, list[tuple[str, str, str]
     return figures, rows
 
 
-def _status_mb(field: str) -> float:
-    """VmHWM / VmRSS of this process. Not ru_maxrss: Linux carries that over from the
-    parent across fork and exec, so a child would report the parent's peak."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1]) / 1024
-    raise RuntimeError(f"{field} not in /proc/self/status")
-
 
 def child(spec_path: str) -> None:
     """Run one invocation of the records in spec_path; print wall, CPU, RSS."""
@@ -80,11 +72,11 @@ def child(spec_path: str) -> None:
     inject_latency(session)
     runtime = build_runtime(Settings.from_env(spec["env"]), session)
     records = spec["records"]
-    baseline = _status_mb("VmRSS")
+    baseline = status_mb("VmRSS")
     wall, cpu = time.perf_counter(), time.process_time()
     result = runtime.aggregator.process(records)
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
-    peak = _status_mb("VmHWM")
+    peak = status_mb("VmHWM")
     print(
         json.dumps(
             {

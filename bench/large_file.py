@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.common import report, save
+from bench.common import report, save, status_mb
 from bench.world import fake_nifi, new_session, provisioned, record_for
 from courier import budget
 from courier.local.traffic import realistic_file
@@ -39,13 +39,6 @@ PORT = 4597
 BLOCK = 4 * 2**20
 
 
-def _status_mb(field: str) -> float:
-    """VmHWM / VmRSS of this process (not ru_maxrss, which a child inherits from its parent)."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1]) / 1024
-    raise RuntimeError(f"{field} not in /proc/self/status")
-
 
 def child(spec_path: str) -> None:
     """One invocation of the records in spec_path; prints wall, CPU, peak RSS and what was delivered."""
@@ -56,7 +49,7 @@ def child(spec_path: str) -> None:
     spec = json.loads(Path(spec_path).read_text())
     os.environ.update(spec["process_env"])
     runtime = build_runtime(Settings.from_env(spec["env"]), session_factory())
-    baseline = _status_mb("VmRSS")
+    baseline = status_mb("VmRSS")
     wall, cpu = time.perf_counter(), time.process_time()
     result = runtime.aggregator.process(spec["records"])
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
@@ -65,7 +58,7 @@ def child(spec_path: str) -> None:
             {
                 "wall": wall,
                 "cpu": cpu,
-                "peak_rss_mb": _status_mb("VmHWM"),
+                "peak_rss_mb": status_mb("VmHWM"),
                 "baseline_rss_mb": baseline,
                 "budget_mb": runtime.settings.memory_budget_mb,
                 "failed": result.failed,
