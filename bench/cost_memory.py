@@ -59,7 +59,6 @@ def lambda_cost(stub: dict, files: int) -> tuple[dict, list[tuple[str, str, str]
     return figures, rows
 
 
-
 def child(spec_path: str) -> None:
     """Run one invocation of the records in spec_path; print wall, CPU, RSS."""
     from bench.common import inject_latency

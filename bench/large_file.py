@@ -39,7 +39,6 @@ PORT = 4597
 BLOCK = 4 * 2**20
 
 
-
 def child(spec_path: str) -> None:
     """One invocation of the records in spec_path; prints wall, CPU, peak RSS and what was delivered."""
     from bench.world import new_session as session_factory
