@@ -529,6 +529,91 @@ def test_roles_are_least_privilege(module):
     assert "support no resource-level permissions" in (MODULES / module / "main.tf").read_text()
 
 
+MANAGED_POLICY_TYPES = {
+    "aws_iam_role_policy_attachment",
+    "aws_iam_policy_attachment",
+    "aws_iam_role_policy_attachments_exclusive",
+    "aws_iam_user_policy_attachment",
+    "aws_iam_group_policy_attachment",
+}
+
+
+def _inline_role_policies(module: str) -> dict[tuple[str, str], list[dict]]:
+    """The statements of every policy a module writes (aws_iam_role_policy, aws_iam_policy), as rendered."""
+    found = {}
+    for (rtype, name), body in resources(module).items():
+        if rtype not in {"aws_iam_role_policy", "aws_iam_policy"}:
+            continue
+        if templatefile_call(body["policy"]):
+            found[(rtype, name)] = template_statements(module, body["policy"])
+        else:
+            document = re.fullmatch(r"\$\{data\.aws_iam_policy_document\.(\w+)\.json\}", body["policy"])
+            assert document, f"{module}: {rtype}.{name} is not a policy document this test can read"
+            found[(rtype, name)] = policy(module, document.group(1))
+    return found
+
+
+@pytest.mark.parametrize("module", MODULE_NAMES)
+def test_no_role_in_any_module_holds_a_managed_policy(module):
+    # AWSCodeDeployRoleForLambdaLimited, for one, grants lambda:UpdateAlias and cloudwatch:DescribeAlarms
+    # on `*`; a managed document is not in this repository, so nothing here could check it.
+    r = resources(module)
+    attached = sorted(k for k in r if k[0] in MANAGED_POLICY_TYPES)
+    assert not attached, f"{module}: managed policies attached by {attached}"
+    assert not [k for k, b in r.items() if k[0] == "aws_iam_role" and "managed_policy_arns" in b]
+    assert ":iam::aws:policy/" not in (MODULES / module / "main.tf").read_text()
+
+
+@pytest.mark.parametrize("module", MODULE_NAMES)
+def test_no_policy_in_any_module_grants_a_wildcard(module):
+    for key, found in _inline_role_policies(module).items():
+        for statement in found:
+            if statement.get("effect", "Allow") != "Allow":
+                continue
+            for action in statement["actions"]:
+                assert "*" not in action, f"{module} {key}: wildcard action {action}"
+            listed = statement["resources"]
+            for resource in [listed] if isinstance(listed, str) else listed:
+                if resource == "*":
+                    # The one documented exception (see STAR_ONLY_ACTIONS): EC2 Describe for the ENIs.
+                    assert set(statement["actions"]) <= STAR_ONLY_ACTIONS, f"{module} {key}: `*` for {statement['actions']}"
+                    continue
+                assert '"*"' not in resource and not resource.endswith(":*:*"), f"{module} {key}: wildcard resource {resource}"
+
+
+def test_every_role_of_every_module_is_covered_by_the_checks():
+    roles = {(m, n) for m in MODULE_NAMES for (t, n) in resources(m) if t == "aws_iam_role"}
+    assert roles == {("aggregator", "this"), ("aggregator", "codedeploy"), ("breaker_controller", "this")}
+    for module, role in roles:
+        holders = [
+            key
+            for key, body in resources(module).items()
+            if re.search(rf"aws_iam_role\.{role}\.(id|name)", str(body.get("role", "")))
+        ]
+        assert holders and all(t == "aws_iam_role_policy" for t, _ in holders), (module, role, holders)
+        assert all(key in _inline_role_policies(module) for key in holders)
+
+
+def test_codedeploy_may_shift_only_this_functions_alias_and_watch_only_its_rollback_alarms():
+    sids = by_sid("aggregator", "codedeploy")
+    assert set(sids) == {
+        "ShiftOnlyThisFunctionsLiveAlias",
+        "ReadProvisionedConcurrencyOfThisFunction",
+        "WatchOnlyTheRollbackAlarms",
+    }
+    shift = sids["ShiftOnlyThisFunctionsLiveAlias"]
+    assert shift["actions"] == ["lambda:GetAlias", "lambda:UpdateAlias"]
+    assert shift["resources"] == ["${local.function_arn}", "${aws_lambda_alias.this.arn}"]
+    concurrency = sids["ReadProvisionedConcurrencyOfThisFunction"]
+    assert concurrency["resources"] == ["${local.function_arn}", "${local.function_arn}:*"]
+    alarms = sids["WatchOnlyTheRollbackAlarms"]
+    assert alarms["actions"] == ["cloudwatch:DescribeAlarms"]
+    assert alarms["resources"] == '${[for alarm in var.rollback_alarm_names : "${local.cloudwatch_arn}:alarm:${alarm}"]}'
+    assert locals_("aggregator")["cloudwatch_arn"].startswith("arn:${data.aws_partition.current.partition}:cloudwatch:")
+    group = resources("aggregator")[("aws_codedeploy_deployment_group", "this")]
+    assert group["depends_on"] == ["${aws_iam_role_policy.codedeploy}"] and "trigger_configuration" not in group
+
+
 @pytest.mark.parametrize("module", FUNCTION_MODULES)
 def test_function_enis_only_in_its_subnets_with_its_group(module):
     sids = by_sid(module, "vpc")

@@ -11,6 +11,7 @@ locals {
   function_arn      = "${local.lambda_arn_prefix}:function:${var.name}"
   log_group         = "/aws/lambda/${var.name}"
   ec2_arn           = "arn:${data.aws_partition.current.partition}:ec2:${data.aws_region.current.name}:${data.aws_caller_identity.current.account_id}"
+  cloudwatch_arn    = "arn:${data.aws_partition.current.partition}:cloudwatch:${data.aws_region.current.name}:${data.aws_caller_identity.current.account_id}"
   subnet_arns       = [for id in var.subnet_ids : "${local.ec2_arn}:subnet/${id}"]
 }
 
@@ -252,9 +253,41 @@ resource "aws_iam_role" "codedeploy" {
   tags               = var.tags
 }
 
-resource "aws_iam_role_policy_attachment" "codedeploy" {
-  role       = aws_iam_role.codedeploy.name
-  policy_arn = "arn:${data.aws_partition.current.partition}:iam::aws:policy/service-role/AWSCodeDeployRoleForLambdaLimited"
+# What AWSCodeDeployRoleForLambdaLimited grants a Lambda deployment, scoped to this function: that
+# managed policy allows lambda:GetAlias/UpdateAlias/GetProvisionedConcurrencyConfig and
+# cloudwatch:DescribeAlarms on every resource, and s3:GetObject for AppSpecs in S3. Left out: S3
+# (`courier deploy` sends the AppSpec in the request), lambda:InvokeFunction of CodeDeployHook_*
+# (the AppSpec has no hooks) and sns:Publish (the group has no trigger; alarms notify the topic).
+data "aws_iam_policy_document" "codedeploy" {
+  statement {
+    sid       = "ShiftOnlyThisFunctionsLiveAlias"
+    actions   = ["lambda:GetAlias", "lambda:UpdateAlias"]
+    resources = [local.function_arn, aws_lambda_alias.this.arn]
+  }
+
+  statement {
+    # Read for the alias and each version it shifts between (qualified ARNs of this function only).
+    sid       = "ReadProvisionedConcurrencyOfThisFunction"
+    actions   = ["lambda:GetProvisionedConcurrencyConfig"]
+    resources = [local.function_arn, "${local.function_arn}:*"]
+  }
+
+  dynamic "statement" {
+    # DescribeAlarms takes the alarm as its resource (Service Authorization Reference: resource type
+    # `alarm`), so only the rollback alarms; no statement when the group watches none.
+    for_each = length(var.rollback_alarm_names) > 0 ? [1] : []
+    content {
+      sid       = "WatchOnlyTheRollbackAlarms"
+      actions   = ["cloudwatch:DescribeAlarms"]
+      resources = [for alarm in var.rollback_alarm_names : "${local.cloudwatch_arn}:alarm:${alarm}"]
+    }
+  }
+}
+
+resource "aws_iam_role_policy" "codedeploy" {
+  name   = "${var.name}-codedeploy"
+  role   = aws_iam_role.codedeploy.id
+  policy = data.aws_iam_policy_document.codedeploy.json
 }
 
 resource "aws_codedeploy_deployment_group" "this" {
@@ -264,7 +297,7 @@ resource "aws_codedeploy_deployment_group" "this" {
   deployment_config_name = var.deployment_config_name
 
   # CodeDeploy checks the role when the group is created: its policy must be attached first.
-  depends_on = [aws_iam_role_policy_attachment.codedeploy]
+  depends_on = [aws_iam_role_policy.codedeploy]
 
   deployment_style {
     deployment_type   = "BLUE_GREEN"
