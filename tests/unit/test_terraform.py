@@ -18,6 +18,7 @@ from terraform import (
     data_sources,
     default,
     load,
+    load_file,
     locals_,
     resources,
     statements,
@@ -1334,3 +1335,64 @@ def test_the_data_age_alarm_also_sees_messages_parked_through_an_outage():
     assert alarm["metric_name"] == "OldestParkedMessageAge" and alarm["namespace"] == "${local.namespace}"
     expiring = resources("monitoring")[("aws_cloudwatch_metric_alarm", "data_expiring")]
     assert alarm["threshold"] == expiring["threshold"]
+
+
+# --- the queue's retention is an environment setting the runbook can name ------------------------
+
+
+def test_the_queue_retention_is_an_environment_setting_the_queue_and_its_alarms_follow():
+    queue = _pipeline_module("queue")
+    assert queue["retention_seconds"] == "${var.queue_retention_seconds}"
+    assert default("pipeline", "queue_retention_seconds") == provision.QUEUE_RETENTION_SECONDS
+    monitoring = _pipeline_module("monitoring")
+    assert monitoring["queue_retention_seconds"] == "${module.queue.retention_seconds}"  # what the queue has, not a default
+    shared = load_file(ENVS / "_shared" / "main.tf")["module"][0]["courier"]
+    assert shared["queue_retention_seconds"] == "${local.queue_retention_seconds}"
+    for env in ("staging", "prod"):
+        (block,) = load_file(ENVS / env / "env.tf")["locals"]
+        assert block["queue_retention_seconds"] == provision.QUEUE_RETENTION_SECONDS
+
+
+def test_a_raised_retention_stays_consistent_with_the_dlq_the_landing_cap_and_the_ledger():
+    r = resources("queue")
+    (dlq_check,) = r[("aws_sqs_queue", "dlq")]["lifecycle"][0]["precondition"]
+    assert dlq_check["condition"] == "${var.dlq_retention_seconds >= var.retention_seconds}"  # 14 d = 14 d is allowed
+    (poison,) = r[("aws_sqs_queue", "this")]["lifecycle"][0]["precondition"]
+    assert poison["condition"] == "${var.retention_seconds > var.max_receive_count * local.visibility_timeout_seconds}"
+    most = 1209600  # SQS's maximum, the runbook's emergency raise
+    assert most <= default("queue", "dlq_retention_seconds")
+    # The landing bucket keeps an undelivered file past a message's whole life, queue then DLQ, even at the maximum.
+    assert default("landing_bucket", "undelivered_cap_days") * 86400 > most + default("queue", "dlq_retention_seconds")
+    # A message lives at most the DLQ's retention (it keeps its age there), which the ledger's TTL must outlast.
+    # budget.violated checks the ledger's TTL against the DLQ's retention, which bounds any queue retention.
+    from courier import budget
+
+    assert default("queue", "dlq_retention_seconds") == provision.DLQ_RETENTION_SECONDS >= most
+    assert any("ledger's TTL" in p for p in budget.violated(120, 5, 30, ledger_ttl_seconds=provision.DLQ_RETENTION_SECONDS))
+
+
+@pytest.mark.skipif(shutil.which("terraform") is None, reason="terraform is not installed (CI has none)")
+@pytest.mark.parametrize(("value", "valid"), [(59, False), (60, True), (1209600, True), (1209601, False)])
+def test_queue_retention_validation_takes_sqs_range(value, valid, tmp_path):
+    text = (MODULES / "pipeline" / "variables.tf").read_text()
+    start = text.index('variable "queue_retention_seconds"')
+    block = text[start : text.index("\nvariable ", start)]
+    (tmp_path / "main.tf").write_text(block + '\noutput "retention" { value = var.queue_retention_seconds }\n')
+    env = {"PATH": "/usr/bin:/bin:/usr/local/bin", "TF_IN_AUTOMATION": "1", "CHECKPOINT_DISABLE": "1", "HOME": str(tmp_path)}
+    subprocess.run(["terraform", "init", "-input=false"], cwd=tmp_path, env=env, capture_output=True, check=True)
+    plan = subprocess.run(
+        ["terraform", "plan", "-input=false", "-no-color", "-var", f"queue_retention_seconds={value}"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert (plan.returncode == 0) is valid, plan.stderr
+
+
+def test_the_runbook_records_a_raised_retention_in_the_setting_terraform_has():
+    text = (MODULES.parents[2] / "docs" / "runbooks" / "backlog-and-data-age.md").read_text()
+    assert "message_retention_seconds" not in text
+    assert "`queue_retention_seconds = 1209600` in\n   `infra/terraform/envs/<env>/env.tf`" in text
+    assert "queue_retention_seconds" in variables("pipeline")
+    assert "retention_seconds" in variables("queue")

@@ -28,7 +28,8 @@ module "courier" {
   budget_currency            = var.settings.budget_currency
   gbp_exchange_rate          = var.settings.gbp_exchange_rate
 
-  function_memory_mb    = local.function_memory_mb
-  maximum_concurrency   = local.maximum_concurrency
-  monthly_budget_amount = local.monthly_budget_amount
+  function_memory_mb      = local.function_memory_mb
+  maximum_concurrency     = local.maximum_concurrency
+  monthly_budget_amount   = local.monthly_budget_amount
+  queue_retention_seconds = local.queue_retention_seconds
 }

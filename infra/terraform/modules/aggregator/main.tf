@@ -46,8 +46,8 @@ resource "aws_iam_role" "this" {
 # only bundles and index lines (courier.bundle.archive_key / index_key), and may never change
 # its own function, alias or event source mapping.
 resource "aws_iam_role_policy" "this" {
-  name   = "${var.name}-least-privilege"
-  role   = aws_iam_role.this.id
+  name = "${var.name}-least-privilege"
+  role = aws_iam_role.this.id
   policy = templatefile("${path.module}/../../policies/aggregator.json.tftpl", {
     landing_bucket_arn    = var.landing_bucket_arn
     archive_bucket_arn    = var.archive_bucket_arn
@@ -144,13 +144,13 @@ resource "aws_lambda_function" "this" {
   # checkov:skip=CKV_AWS_50:Tracing is by EMF metrics and structured logs; X-Ray needs a resource-wide permission for little gain here.
   # checkov:skip=CKV_AWS_272:The package is built reproducibly by `make package` in CI; enable AWS Signer code signing in the environment if required.
   # checkov:skip=CKV_AWS_173:Environment variables hold names and URLs only; the credential lives in Secrets Manager.
-  function_name                  = var.name
-  role                           = aws_iam_role.this.arn
-  handler                        = "courier.handler.lambda_handler"
-  runtime                        = var.runtime
-  architectures                  = ["arm64"]
-  memory_size                    = var.memory_mb
-  timeout                        = var.timeout_seconds
+  function_name = var.name
+  role          = aws_iam_role.this.arn
+  handler       = "courier.handler.lambda_handler"
+  runtime       = var.runtime
+  architectures = ["arm64"]
+  memory_size   = var.memory_mb
+  timeout       = var.timeout_seconds
 
   # /tmp holds the spools of files and bundles beyond the memory budget: a large file and its bundle (docs/large-files.md).
   # The function reads its size from the file system: the largest file it takes follows.

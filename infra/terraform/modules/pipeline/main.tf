@@ -26,6 +26,7 @@ module "queue" {
 
   name                     = "${local.name}-queue"
   dlq_name                 = "${local.name}-dlq"
+  retention_seconds        = var.queue_retention_seconds
   function_timeout_seconds = var.function_timeout_seconds
   batching_window_seconds  = var.batching_window_seconds
   source_bucket_arn        = "arn:aws:s3:::${var.landing_bucket_name}"

@@ -104,6 +104,17 @@ variable "rotation_lambda_arn" {
   type        = string
 }
 
+variable "queue_retention_seconds" {
+  description = "How long the queue keeps a message, in seconds (SQS's MessageRetentionPeriod; NFR-04: 4 days = 345600). 60-1209600 (SQS's range), and no more than the DLQ's 14 days (a moved message keeps its age). The data-age alarms follow it. Raising it past (max_receive_count - 3) x 11 h (about 7.8 days) lets an outage move messages to the DLQ before their retention ends, where they are kept to the same age and redriven (docs/runbooks/dlq.md). Set in envs/<env>/env.tf; an emergency raise by hand (docs/runbooks/backlog-and-data-age.md) must be recorded there, or the next apply puts it back."
+  type        = number
+  default     = 345600
+
+  validation {
+    condition     = var.queue_retention_seconds >= 60 && var.queue_retention_seconds <= 1209600
+    error_message = "queue_retention_seconds must be between 60 and 1209600 (14 days), SQS's range."
+  }
+}
+
 variable "function_memory_mb" {
   description = "Memory of the aggregator in MB: 512 has the lowest GB-s per file (docs/performance.md); 1769 (one vCPU) for multi-GB exports."
   type        = number
