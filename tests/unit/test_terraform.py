@@ -814,7 +814,7 @@ def test_controller_runs_in_the_aggregators_subnets_with_its_egress():
         "nifi_port",
         "s3_prefix_list_id",
         "dynamodb_prefix_list_id",
-        "endpoint_security_group_id",
+        "endpoint_security_group_ids",
     ):
         assert wired[name] == agg[name], name
     # ENIs as the aggregator gets them; and the Lambda API (the mapping) is reachable without a NAT.
@@ -848,6 +848,48 @@ def test_each_gateway_endpoint_is_created_or_the_vpcs_own_is_used(service, resou
     ]
     assert output["value"] == f"${{data.aws_prefix_list.{service}.id}}"
     assert data_sources("network_endpoints")[("aws_prefix_list", service)]["name"] == f"com.amazonaws.${{var.region}}.{service}"
+
+
+@pytest.mark.parametrize("service", ["secretsmanager", "sqs", "lambda"])
+def test_each_interface_endpoint_is_created_or_the_vpcs_own_is_used(service):
+    # A VPC takes one interface endpoint with private DNS per service: a shared VPC that has one
+    # already makes courier's fail to create.
+    switch = f"create_{service}_interface_endpoint"
+    endpoint = resources("network_endpoints")[("aws_vpc_endpoint", service)]
+    assert endpoint["count"] == f"${{var.{switch} ? 1 : 0}}" and endpoint["vpc_endpoint_type"] == "Interface"
+    assert endpoint["private_dns_enabled"] is True
+    existing = data_sources("network_endpoints")[("aws_vpc_endpoint", service)]
+    assert existing["count"] == f"${{var.{switch} ? 0 : 1}}"
+    assert existing["service_name"] == f"com.amazonaws.${{var.region}}.{service}"
+    assert existing["filter"][0] == {"name": "vpc-endpoint-type", "values": ["Interface"]}
+    (check,) = existing["lifecycle"][0]["postcondition"]
+    assert check["condition"] == "${self.private_dns_enabled}"  # else the functions' calls never reach it
+    # Defaulting to create, and settable from each environment.
+    assert default("network_endpoints", switch) is True and default("pipeline", switch) is True
+    assert _pipeline_module("network_endpoints")[switch] == f"${{var.{switch}}}"
+    assert re.search(rf"\b{switch}\s+= optional\(bool, true\)", (ENVS / "_shared" / "variables.tf").read_text())
+    assert f"var.settings.{switch}" in (ENVS / "_shared" / "main.tf").read_text()
+    # The functions may send HTTPS to the existing endpoint's security groups as to courier's own.
+    groups = locals_("network_endpoints")["interface_endpoint_security_group_ids"]
+    assert f"data.aws_vpc_endpoint.{service}" in groups and "aws_security_group.endpoints.id" in groups
+    outputs = {k: v for b in load("network_endpoints", "outputs.tf")["output"] for k, v in b.items()}
+    assert outputs["endpoint_security_group_ids"]["value"] == "${local.interface_endpoint_security_group_ids}"
+    for module in ("aggregator", "breaker_controller"):
+        (rule,) = [r for r in resources(module)[("aws_security_group", "this")]["egress"] if "security_groups" in r]
+        assert rule["security_groups"] == "${var.endpoint_security_group_ids}"
+        assert (
+            _pipeline_module(module)["endpoint_security_group_ids"] == "${module.network_endpoints.endpoint_security_group_ids}"
+        )
+    # Its owner gets the policy to merge into the existing endpoint's, from the module, the pipeline and the env.
+    assert f"data.aws_iam_policy_document.{service}.json" in str(outputs["interface_endpoint_policy_json"]["value"])
+    pipeline_outputs = {k: v for b in load("pipeline", "outputs.tf")["output"] for k, v in b.items()}
+    assert (
+        pipeline_outputs["interface_endpoint_policies"]["value"] == "${module.network_endpoints.interface_endpoint_policy_json}"
+    )
+    env_outputs = {k: v for b in load_file(ENVS / "_shared" / "outputs.tf")["output"] for k, v in b.items()}
+    assert "module.courier.interface_endpoint_policies" in env_outputs["endpoint_policies"]["value"]
+    readme = (MODULES / "network_endpoints" / "README.md").read_text()
+    assert switch in readme and "interface_endpoint_policy_json" in readme
 
 
 # Each endpoint: its policy document, the service's action prefix, and the pipeline inputs that

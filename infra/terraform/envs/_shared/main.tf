@@ -24,6 +24,10 @@ module "courier" {
   create_s3_gateway_endpoint       = var.settings.create_s3_gateway_endpoint
   create_dynamodb_gateway_endpoint = var.settings.create_dynamodb_gateway_endpoint
 
+  create_secretsmanager_interface_endpoint = var.settings.create_secretsmanager_interface_endpoint
+  create_sqs_interface_endpoint            = var.settings.create_sqs_interface_endpoint
+  create_lambda_interface_endpoint         = var.settings.create_lambda_interface_endpoint
+
   manage_cost_allocation_tag = var.settings.manage_cost_allocation_tag
   budget_currency            = var.settings.budget_currency
   gbp_exchange_rate          = var.settings.gbp_exchange_rate

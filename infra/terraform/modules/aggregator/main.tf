@@ -135,7 +135,7 @@ resource "aws_security_group" "this" {
     from_port       = 443
     to_port         = 443
     protocol        = "tcp"
-    security_groups = [var.endpoint_security_group_id]
+    security_groups = var.endpoint_security_group_ids
   }
 }
 

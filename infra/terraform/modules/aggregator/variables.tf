@@ -144,9 +144,9 @@ variable "dynamodb_prefix_list_id" {
   type        = string
 }
 
-variable "endpoint_security_group_id" {
-  description = "Security group of the interface endpoints (Secrets Manager, SQS)."
-  type        = string
+variable "endpoint_security_group_ids" {
+  description = "Security groups of the interface endpoints (Secrets Manager, SQS): courier's own and any existing endpoint's it uses."
+  type        = list(string)
 }
 
 variable "landing_bucket_arn" {

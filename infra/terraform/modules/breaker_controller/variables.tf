@@ -121,9 +121,9 @@ variable "dynamodb_prefix_list_id" {
   type        = string
 }
 
-variable "endpoint_security_group_id" {
-  description = "Security group of the interface endpoints (Secrets Manager, SQS, Lambda)."
-  type        = string
+variable "endpoint_security_group_ids" {
+  description = "Security groups of the interface endpoints (Secrets Manager, SQS, Lambda): courier's own and any existing endpoint's it uses."
+  type        = list(string)
 }
 
 variable "landing_bucket_name" {

@@ -71,6 +71,24 @@ variable "create_s3_gateway_endpoint" {
   default     = true
 }
 
+variable "create_secretsmanager_interface_endpoint" {
+  description = "Create the Secrets Manager interface endpoint (true), or use the VPC's existing one, which must have private DNS (false)."
+  type        = bool
+  default     = true
+}
+
+variable "create_sqs_interface_endpoint" {
+  description = "Create the SQS interface endpoint (true), or use the VPC's existing one, which must have private DNS (false)."
+  type        = bool
+  default     = true
+}
+
+variable "create_lambda_interface_endpoint" {
+  description = "Create the Lambda interface endpoint (true), or use the VPC's existing one, which must have private DNS (false)."
+  type        = bool
+  default     = true
+}
+
 variable "create_dynamodb_gateway_endpoint" {
   description = "Create the DynamoDB gateway endpoint (true), or use the VPC's existing one (false)."
   type        = bool
