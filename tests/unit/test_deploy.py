@@ -432,7 +432,8 @@ def test_a_deployment_denied_after_publishing_names_the_version_and_the_rerun_de
     aws.cd.add_client_error(
         "create_deployment",
         service_error_code="AccessDeniedException",
-        service_message="User: arn:aws:sts::123456789012:assumed-role/ci/deploy is not authorized to perform: codedeploy:CreateDeployment",
+        service_message="User: arn:aws:sts::123456789012:assumed-role/ci/deploy is not authorized to perform: "
+        "codedeploy:CreateDeployment",
         http_status_code=400,
     )
     first = run("--package", str(package))

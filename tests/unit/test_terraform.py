@@ -1028,7 +1028,7 @@ def test_the_budget_sees_courier_costs_and_follows_the_design_in_gbp():
     tag = r[("aws_ce_cost_allocation_tag", "application")]
     assert (tag["tag_key"], tag["status"]) == ("${var.cost_tag_key}", "Active")
     assert tag["count"] == "${var.manage_cost_allocation_tag ? 1 : 0}"
-    assert default("monitoring", "manage_cost_allocation_tag") is default("pipeline", "manage_cost_allocation_tag") is True
+    assert default("monitoring", "manage_cost_allocation_tag") is default("pipeline", "manage_cost_allocation_tag") is False
     assert "${aws_ce_cost_allocation_tag.application}" in budget["depends_on"]
     wired = _pipeline_module("monitoring")
     assert (wired["cost_tag_key"], wired["cost_tag_value"]) == ("application", "${local.application}")
@@ -1074,7 +1074,7 @@ def test_breaker_alarm_needs_the_circuit_open_in_3_of_5_minutes_or_the_controlle
     assert (alarm["namespace"], alarm["metric_name"]) == ("${local.namespace}", "BreakerState")
     assert locals_("monitoring")["namespace"] == "Courier"
     assert alarm["dimensions"] == '${merge(local.service_dims, {circuit = "nifi"})}'
-    assert locals_("monitoring")["service_dims"] == {"service": "courier"}
+    assert locals_("monitoring")["service_dims"] == {"service": "${var.name}"}
     assert (alarm["statistic"], alarm["period"]) == ("Maximum", 60)
     assert (alarm["threshold"], alarm["comparison_operator"]) == (2, "GreaterThanOrEqualToThreshold")  # 2 is OPEN
     assert (alarm["datapoints_to_alarm"], alarm["evaluation_periods"]) == (3, 5)
@@ -1438,3 +1438,48 @@ def test_the_runbook_records_a_raised_retention_in_the_setting_terraform_has():
     assert "`queue_retention_seconds = 1209600` in\n   `infra/terraform/envs/<env>/env.tf`" in text
     assert "queue_retention_seconds" in variables("pipeline")
     assert "retention_seconds" in variables("queue")
+
+
+# --- staging and prod in one account: their own metrics, one owner of the account-wide cost tag -------
+
+
+@pytest.mark.parametrize("module", FUNCTION_MODULES)
+def test_each_environments_functions_emit_metrics_under_its_own_name(module):
+    # The code's `service` dimension is POWERTOOLS_SERVICE_NAME (courier.observability.SERVICE).
+    assert _environment(module)["POWERTOOLS_SERVICE_NAME"] == "var.metrics_service"  # as written in merge({...})
+    assert _pipeline_module(module)["metrics_service"] == "${local.name}"  # courier-prod, as monitoring's name
+    assert _pipeline_module("monitoring")["name"] == "${local.name}"
+
+
+def test_every_alarm_and_graph_on_courier_metrics_is_of_its_own_environment():
+    monitoring = resources("monitoring")
+    assert locals_("monitoring")["service_dims"] == {"service": "${var.name}"}
+    own = [
+        (key, body)
+        for key, body in monitoring.items()
+        if key[0] == "aws_cloudwatch_metric_alarm" and body.get("namespace") == "${local.namespace}"
+    ]
+    assert len(own) >= 5
+    for key, body in own:
+        assert "local.service_dims" in str(body["dimensions"]), key
+    text = (MODULES / "monitoring" / "main.tf").read_text()
+    assert '"service", "courier"' not in text and text.count('"service", var.name') == 8  # the dashboard's graphs
+    from courier.observability import DEFAULT_SERVICE
+    from courier.resources import NAME_PREFIX
+
+    assert DEFAULT_SERVICE == NAME_PREFIX  # the local stack's name, as its metrics' service
+
+
+def test_only_prod_manages_the_account_wide_cost_allocation_tag():
+    # Activation is per account: managed in both states, destroying staging would deactivate prod's tag.
+    assert default("monitoring", "manage_cost_allocation_tag") is False
+    assert default("pipeline", "manage_cost_allocation_tag") is False
+    managed = {}
+    for env in ("staging", "prod"):
+        (block,) = load_file(ENVS / env / "env.tf")["locals"]
+        managed[env] = block["manage_cost_allocation_tag"]
+    assert managed == {"staging": False, "prod": True}
+    shared = load_file(ENVS / "_shared" / "main.tf")["module"][0]["courier"]
+    setting = "var.settings.manage_cost_allocation_tag"
+    assert shared["manage_cost_allocation_tag"] == f"${{{setting} != null ? {setting} : local.manage_cost_allocation_tag}}"
+    assert re.search(r"\bmanage_cost_allocation_tag = optional\(bool\) ", (ENVS / "_shared" / "variables.tf").read_text())

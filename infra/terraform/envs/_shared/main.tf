@@ -28,7 +28,7 @@ module "courier" {
   create_sqs_interface_endpoint            = var.settings.create_sqs_interface_endpoint
   create_lambda_interface_endpoint         = var.settings.create_lambda_interface_endpoint
 
-  manage_cost_allocation_tag = var.settings.manage_cost_allocation_tag
+  manage_cost_allocation_tag = var.settings.manage_cost_allocation_tag != null ? var.settings.manage_cost_allocation_tag : local.manage_cost_allocation_tag
   budget_currency            = var.settings.budget_currency
   gbp_exchange_rate          = var.settings.gbp_exchange_rate
 

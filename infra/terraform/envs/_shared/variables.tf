@@ -35,7 +35,7 @@ variable "settings" {
     create_sqs_interface_endpoint            = optional(bool, true)
     create_lambda_interface_endpoint         = optional(bool, true)
     # The account's billing settings; the defaults suit a standalone account (modules/monitoring).
-    manage_cost_allocation_tag = optional(bool, true)
+    manage_cost_allocation_tag = optional(bool) # unset: env.tf's (prod true, staging false); false in an Organization member account
     budget_currency            = optional(string, "USD")
     gbp_exchange_rate          = optional(number, 1.27)
   })

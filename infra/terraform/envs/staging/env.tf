@@ -8,4 +8,7 @@ locals {
   # SQS MessageRetentionPeriod of the queue (NFR-04: 4 days); an emergency raise by hand
   # (docs/runbooks/backlog-and-data-age.md) is recorded here, or the next apply undoes it.
   queue_retention_seconds = 345600
+
+  # prod's state owns the account-wide `application` cost tag: destroying staging leaves it active.
+  manage_cost_allocation_tag = false
 }

@@ -181,7 +181,7 @@ resource "aws_lambda_function" "this" {
         COURIER_BREAKER_RECOVERY_SECONDS = tostring(var.breaker_recovery_seconds)
         COURIER_CLAIM_LEASE_SECONDS      = tostring(var.timeout_seconds + 60)
         COURIER_FUNCTION_TIMEOUT_SECONDS = tostring(var.timeout_seconds)
-        POWERTOOLS_SERVICE_NAME          = "courier"
+        POWERTOOLS_SERVICE_NAME          = var.metrics_service
       },
       var.extra_environment,
     )

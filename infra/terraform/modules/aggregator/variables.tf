@@ -234,6 +234,11 @@ variable "rollback_alarm_names" {
   default     = []
 }
 
+variable "metrics_service" {
+  description = "The `service` dimension of the function's metrics (POWERTOOLS_SERVICE_NAME): the deployment's name (courier-prod), the one modules/monitoring's alarms watch, so no two environments share a metric."
+  type        = string
+}
+
 variable "tags" {
   description = "Tags for every resource."
   type        = map(string)

@@ -183,7 +183,7 @@ resource "aws_lambda_function" "this" {
         COURIER_CLAIM_LEASE_SECONDS      = tostring(var.timeout_seconds + 60)
         COURIER_FUNCTION_TIMEOUT_SECONDS = tostring(var.timeout_seconds)
         COURIER_ESM_UUID                 = var.event_source_mapping_uuid
-        POWERTOOLS_SERVICE_NAME          = "courier"
+        POWERTOOLS_SERVICE_NAME          = var.metrics_service
       },
       var.extra_environment,
     )

@@ -183,6 +183,11 @@ variable "log_retention_days" {
   default     = 365
 }
 
+variable "metrics_service" {
+  description = "The `service` dimension of the function's metrics (POWERTOOLS_SERVICE_NAME): the deployment's name (courier-prod), the one modules/monitoring's alarms watch, so no two environments share a metric."
+  type        = string
+}
+
 variable "tags" {
   description = "Tags for every resource."
   type        = map(string)

@@ -82,6 +82,7 @@ module "aggregator" {
   source = "../aggregator"
 
   name                        = "${local.name}-aggregator"
+  metrics_service             = local.name
   package_path                = var.package_path
   memory_mb                   = var.function_memory_mb
   ephemeral_storage_mb        = var.function_ephemeral_storage_mb
@@ -117,6 +118,7 @@ module "breaker_controller" {
   source = "../breaker_controller"
 
   name                        = "${local.name}-breaker-controller"
+  metrics_service             = local.name
   package_path                = var.package_path
   vpc_id                      = var.vpc_id
   subnet_ids                  = var.private_subnet_ids

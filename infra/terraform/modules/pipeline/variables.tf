@@ -212,9 +212,9 @@ variable "gbp_exchange_rate" {
 }
 
 variable "manage_cost_allocation_tag" {
-  description = "Activate the application tag for cost allocation (false in an Organization member account)."
+  description = "Activate the application tag for cost allocation. Account-wide, so exactly one environment's state manages it (destroying that state deactivates it): default false, true in prod's env.tf. false in an Organization member account (only the payer account can)."
   type        = bool
-  default     = true
+  default     = false
 }
 
 variable "notification_source" {
