@@ -19,7 +19,7 @@ import pytest
 from botocore.stub import ANY, Stubber
 from typer.testing import CliRunner
 
-from courier.adapters.deploy import LambdaCodeDeploy
+from courier.adapters.deploy import LambdaCodeDeploy, configuration
 from courier.cli import app
 from courier.cli._exit import ExitCode
 from courier.deploy import Target, appspec_content, deploy, plan
@@ -470,3 +470,28 @@ def test_a_version_that_never_became_ready_is_named_for_the_rerun(package):
     assert str(raised.value).startswith(f"lambda:GetFunction on {FUNCTION}:8 was denied")
     assert str(raised.value).endswith("version 8 published, live unchanged on version 7; rerun `courier deploy` to deploy it")
     assert aws.created == []
+
+
+def test_settings_compare_by_what_a_version_freezes_not_by_what_lambda_reports_of_each_version():
+    latest = {
+        **version("$LATEST", NEW_SHA, SETTINGS),
+        "FunctionArn": f"arn:aws:lambda:eu-west-2:123456789012:function:{FUNCTION}:$LATEST",
+        "LastModified": "2026-11-26T06:00:00.000+0000",
+        "RevisionId": "a",
+        "Layers": [{"Arn": "arn:aws:lambda:eu-west-2:123456789012:layer:x:3", "CodeSize": 10}],
+        "SnapStart": {"ApplyOn": "None", "OptimizationStatus": "Off"},
+        "VpcConfig": {"SubnetIds": ["subnet-2", "subnet-1"], "SecurityGroupIds": ["sg-1"], "VpcId": "vpc-1"},
+    }
+    published = {
+        **latest,
+        "Version": "8",
+        "FunctionArn": latest["FunctionArn"].replace("$LATEST", "8"),
+        "LastModified": "2026-11-26T06:01:00.000+0000",
+        "RevisionId": "b",
+        "Layers": [{"Arn": "arn:aws:lambda:eu-west-2:123456789012:layer:x:3", "CodeSize": 11}],
+        "SnapStart": {"ApplyOn": "None", "OptimizationStatus": "On"},
+        "VpcConfig": {**latest["VpcConfig"], "SubnetIds": ["subnet-1", "subnet-2"]},
+    }
+    assert configuration(published) == configuration(latest)
+    assert configuration({**published, **NEW_SETTINGS}) != configuration(latest)  # an environment variable changed
+    assert configuration({**published, "MemorySize": 1024}) != configuration(latest)

@@ -43,6 +43,8 @@ def configuration(version: dict[str, Any]) -> str:
     settings: dict[str, Any] = {key: version[key] for key in VERSIONED_SETTINGS if version.get(key) not in (None, {}, [])}
     if "Layers" in settings:
         settings["Layers"] = [layer.get("Arn") for layer in settings["Layers"]]
+    if "SnapStart" in settings:  # OptimizationStatus is the version's state, not a setting
+        settings["SnapStart"] = settings["SnapStart"].get("ApplyOn")
     if "VpcConfig" in settings:
         vpc = settings["VpcConfig"]
         settings["VpcConfig"] = {k: sorted(v) if isinstance(v, list) else v for k, v in vpc.items() if v not in (None, "", [])}
