@@ -188,7 +188,7 @@ locals {
   # Where the functions send HTTPS for the interface endpoints: courier's own, and any existing one's.
   interface_endpoint_security_group_ids = distinct(concat(
     [aws_security_group.endpoints.id],
-    flatten([for found in concat(data.aws_vpc_endpoint.secretsmanager, data.aws_vpc_endpoint.sqs, data.aws_vpc_endpoint.lambda) : found.security_group_ids]),
+    flatten([for found in concat(data.aws_vpc_endpoint.secretsmanager, data.aws_vpc_endpoint.sqs, data.aws_vpc_endpoint.lambda) : tolist(found.security_group_ids)]),
   ))
 }
 
