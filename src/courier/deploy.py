@@ -5,9 +5,13 @@ of the ``live`` alias from the version it points to now to the new one (the grou
 rolled back by CodeDeploy when an alarm of the group fires) -> wait, and report.
 
 The Terraform makes the alias ignore ``function_version`` (infra/terraform/modules/aggregator),
-so CodeDeploy alone moves it; an apply that uploads a new package publishes a version and
-leaves the alias where it is. When ``$LATEST`` already holds the package (an apply uploaded it),
-the version is published from it rather than uploaded twice.
+so CodeDeploy alone moves it; an apply that uploads a new package, or changes only the function's
+settings (``publish = true`` publishes a version for either), publishes a version and leaves the
+alias where it is. ``deploy`` then shifts the alias to that newest version when it holds the
+package and ``$LATEST``'s settings, publishing nothing; when ``$LATEST`` holds the package but no
+version does, the version is published from it rather than uploaded twice. A deployment that fails
+after its version was published (CreateDeployment denied, the version never ready) says so, and a
+rerun deploys that version.
 
 The breaker controller has no alias and no deployment group: EventBridge invokes its
 unqualified function (``$LATEST``) every minute, and it publishes no versions, so there is
@@ -26,7 +30,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from courier.errors import DeployError
+from courier.errors import CourierError, DeployError
 from courier.ports import BlueGreen, DeploymentGroup, DeploymentState, LiveAlias
 from courier.resources import DEPLOYMENT_GROUP_SUFFIX, FUNCTION_NAME, LIVE_ALIAS, NAME_PREFIX, with_prefix
 
@@ -122,9 +126,30 @@ class Plan:
     group: DeploymentGroup
 
     @property
+    def shifts_to(self) -> str | None:
+        """A version published already to shift the alias to, publishing nothing: the newest version, when it
+        is not the live one and holds this package and what ``$LATEST`` holds (code and settings). A
+        ``terraform apply`` with ``publish = true`` published it (a change of settings alone publishes one
+        with the same code), or an earlier ``courier deploy`` published it and then failed."""
+        newest, live, sha = self.live.newest, self.live, self.package.code_sha256
+        if newest is None or newest.version == live.version or newest.code_sha256 != sha or live.latest_sha256 != sha:
+            return None
+        return newest.version if newest.configuration == live.latest_configuration else None
+
+    @property
+    def publishes_settings(self) -> bool:
+        """The live version runs this package but ``$LATEST`` holds other settings no version has yet: publish them."""
+        live, sha = self.live, self.package.code_sha256
+        return (
+            self.shifts_to is None
+            and live.code_sha256 == sha == live.latest_sha256
+            and live.configuration != live.latest_configuration
+        )
+
+    @property
     def already_live(self) -> bool:
-        """The alias's version runs this very package: nothing to deploy."""
-        return self.live.code_sha256 == self.package.code_sha256
+        """The alias's version runs this very package with the newest settings: nothing to deploy."""
+        return self.live.code_sha256 == self.package.code_sha256 and self.shifts_to is None and not self.publishes_settings
 
     @property
     def uploads(self) -> bool:
@@ -224,8 +249,12 @@ def deploy(
     sleep: Callable[[float], None] = time.sleep,
     clock: Callable[[], float] = time.monotonic,
 ) -> Outcome:
-    """Publish, start the deployment, and wait for it (at most ``timeout_seconds``; it goes on after)."""
-    published = blue_green.publish(planned.package.content, planned.package.code_sha256, planned.uploads)
+    """Publish (unless the version is published already), start the deployment, and wait for it
+    (at most ``timeout_seconds``; it goes on after)."""
+    if planned.shifts_to is not None and planned.live.newest is not None:
+        published = planned.live.newest
+    else:
+        published = blue_green.publish(planned.package.content, planned.package.code_sha256, planned.uploads)
     if published.code_sha256 != planned.package.code_sha256:
         # Someone else updated the function between the upload and the publish: not ours to ship.
         raise DeployError(
@@ -234,7 +263,15 @@ def deploy(
         )
     text, digest = appspec_content(planned.target, planned.live.version, published.version)
     description = f"courier deploy: version {planned.live.version} -> {published.version} ({planned.package.code_sha256})"
-    deployment_id = blue_green.start(text, digest, description)
+    try:
+        blue_green.ready(published.version)
+        deployment_id = blue_green.start(text, digest, description)
+    except CourierError as exc:
+        # The version exists now: a rerun finds it the newest and shifts to it without publishing another.
+        raise DeployError(
+            f"{exc}; version {published.version} published, {planned.target.alias} unchanged on version "
+            f"{planned.live.version}; rerun `courier deploy` to deploy it"
+        ) from None
     deadline = clock() + timeout_seconds
     while True:
         state = blue_green.state(deployment_id, published.version)

@@ -7,6 +7,7 @@ Metrics go out as CloudWatch Embedded Metric Format on stdout.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -17,7 +18,12 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from aws_lambda_powertools.metrics.provider.cloudwatch_emf.cloudwatch import AmazonCloudWatchEMFProvider
 
-SERVICE = "courier"
+# The metrics' `service` dimension (and the logs' `service` key): the deployment's name, which
+# Terraform sets as POWERTOOLS_SERVICE_NAME (courier-staging, courier-prod), so two environments
+# in one account never add up in one metric, nor trip each other's alarms (the breaker-open alarm
+# rolls back a deployment). "courier" where it is unset: the local stack, tests.
+DEFAULT_SERVICE = "courier"
+SERVICE = os.environ.get("POWERTOOLS_SERVICE_NAME") or DEFAULT_SERVICE
 NAMESPACE = "Courier"
 
 

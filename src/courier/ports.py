@@ -325,13 +325,19 @@ class LiveAlias:
 
     ``code_sha256`` is Lambda's CodeSha256 (base64 SHA-256 of the zip) of the version the alias
     points to, ``latest_sha256`` that of ``$LATEST``; ``weights`` the alias's additional version
-    weights, non-empty only while traffic is being shifted.
+    weights, non-empty only while traffic is being shifted. ``newest`` is the highest published
+    version (ListVersionsByFunction); ``configuration`` and ``latest_configuration`` the versioned
+    settings (environment, memory, timeout, layers, VPC...) of the live version and of ``$LATEST``,
+    as comparable text: an apply that changes only them publishes a version with the same code.
     """
 
     version: str
     code_sha256: str
     latest_sha256: str
     weights: Mapping[str, float]
+    newest: PublishedVersion | None = None
+    configuration: str = ""
+    latest_configuration: str = ""
 
 
 @dataclass(frozen=True)
@@ -346,10 +352,12 @@ class DeploymentGroup:
 
 @dataclass(frozen=True)
 class PublishedVersion:
-    """A published version of the function: its number and Lambda's CodeSha256 of its code."""
+    """A published version of the function: its number, Lambda's CodeSha256 of its code, and its
+    versioned settings as comparable text (empty where not read)."""
 
     version: str
     code_sha256: str
+    configuration: str = ""
 
 
 @dataclass(frozen=True)
@@ -379,6 +387,10 @@ class BlueGreen(Protocol):
     def publish(self, package: bytes, code_sha256: str, upload: bool) -> PublishedVersion:
         """A published version holding ``package``: uploaded now, or (``upload`` False) published from ``$LATEST``,
         which holds it already."""
+        ...
+
+    def ready(self, version: str) -> None:
+        """Return once the version can take traffic (its LastUpdateStatus is Successful); raise if it cannot."""
         ...
 
     def start(self, appspec: str, appspec_sha256: str, description: str) -> str:

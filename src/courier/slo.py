@@ -109,12 +109,13 @@ def plot(latencies: list[float], summary: dict[str, Any], path: Path, title: str
     plt.close(fig)
 
 
-def cloudwatch_summary(metrics: Metrics, since: datetime, until: datetime) -> dict[str, Any]:
-    """Percentiles of the DeliveryLatency EMF metric (no per-file values: no histogram)."""
+def cloudwatch_summary(metrics: Metrics, since: datetime, until: datetime, service: str = SERVICE) -> dict[str, Any]:
+    """Percentiles of the DeliveryLatency EMF metric (no per-file values: no histogram) of one environment:
+    ``service`` is its metrics' `service` dimension, its name (courier-<env>)."""
     points = metrics.datapoints(
         NAMESPACE,
         "DeliveryLatency",
-        {"service": SERVICE},
+        {"service": service},
         since,
         until,
         max(60, int((until - since).total_seconds()) // 60 * 60),

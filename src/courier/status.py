@@ -48,6 +48,7 @@ class StatusSources:
     local: LocalSources | None = None
     metrics: Metrics | None = None
     queue_name: str = QUEUE  # the CloudWatch dimension of the queue's age (courier-<env>-queue on AWS)
+    service: str = SERVICE  # the metrics' `service` dimension: the environment's name on AWS (courier-<env>)
 
 
 def breaker_state(breaker_table: BreakerTable) -> str:
@@ -67,10 +68,10 @@ def oldest_message_age_seconds(metrics: Metrics, queue: str) -> float | None:
     return max((p["Maximum"] for p in points), default=None)
 
 
-def cloudwatch_delivery(metrics: Metrics) -> dict[str, Any]:
+def cloudwatch_delivery(metrics: Metrics, service: str = SERVICE) -> dict[str, Any]:
     now = datetime.now(UTC)
     since = now - timedelta(hours=1)
-    dims = {"service": SERVICE}
+    dims = {"service": service}
 
     def total(metric: str) -> int:
         return int(sum(p["Sum"] for p in metrics.datapoints(NAMESPACE, metric, dims, since, now, 3600, statistics=["Sum"])))
@@ -121,6 +122,6 @@ def gather(sources: StatusSources) -> dict[str, Any]:
     if sources.local is not None:
         status.update(local_delivery(sources.local))
     elif sources.metrics is not None:
-        status.update(cloudwatch_delivery(sources.metrics))
+        status.update(cloudwatch_delivery(sources.metrics, sources.service))
         status["oldest_message_age_seconds"] = oldest_message_age_seconds(sources.metrics, sources.queue_name)
     return status

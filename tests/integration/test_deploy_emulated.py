@@ -1,7 +1,7 @@
 """`courier deploy`'s Lambda half against the emulator: a real upload, publish and alias (moto), CodeDeploy stubbed.
 
-moto implements UpdateFunctionCode with Publish, PublishVersion, GetAlias and GetFunction (the
-waiter's call); its CodeDeploy accepts a deployment but never runs one, so CodeDeploy is
+moto implements UpdateFunctionCode with Publish, PublishVersion, ListVersionsByFunction, GetAlias
+and GetFunction (the waiter's call); its CodeDeploy accepts a deployment but never runs one, so CodeDeploy is
 botocore's Stubber here, as in tests/unit/test_deploy.py.
 """
 

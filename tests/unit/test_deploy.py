@@ -19,7 +19,7 @@ import pytest
 from botocore.stub import ANY, Stubber
 from typer.testing import CliRunner
 
-from courier.adapters.deploy import LambdaCodeDeploy
+from courier.adapters.deploy import LambdaCodeDeploy, configuration
 from courier.cli import app
 from courier.cli._exit import ExitCode
 from courier.deploy import Target, appspec_content, deploy, plan
@@ -43,6 +43,15 @@ GROUP = {
         "autoRollbackConfiguration": {"enabled": True, "events": ["DEPLOYMENT_FAILURE", "DEPLOYMENT_STOP_ON_ALARM"]},
     }
 }
+
+
+SETTINGS = {"MemorySize": 512, "Timeout": 300, "Environment": {"Variables": {"COURIER_NIFI_URL": "https://nifi.example/in"}}}
+NEW_SETTINGS = {**SETTINGS, "Environment": {"Variables": {"COURIER_NIFI_URL": "https://nifi-2.example/in"}}}
+
+
+def version(number: str, sha: str, settings: dict[str, Any]) -> dict[str, Any]:
+    """One FunctionConfiguration of ListVersionsByFunction."""
+    return {"FunctionName": FUNCTION, "Version": number, "CodeSha256": sha, "Runtime": "python3.12", **settings}
 
 
 class Aws:
@@ -77,13 +86,25 @@ class Aws:
             answer["RoutingConfig"] = {"AdditionalVersionWeights": weights}
         self.lam.add_response("get_alias", answer, {"FunctionName": FUNCTION, "Name": "live"})
 
-    def reads(self, live_sha: str = OLD_SHA, latest_sha: str = OLD_SHA, weights: dict[str, float] | None = None) -> None:
-        """What the plan reads: the alias, the code behind it and behind $LATEST, the group."""
+    def reads(
+        self,
+        live_sha: str = OLD_SHA,
+        latest_sha: str = OLD_SHA,
+        weights: dict[str, float] | None = None,
+        newer: dict[str, dict[str, Any]] | None = None,
+        latest_settings: dict[str, Any] | None = None,
+    ) -> None:
+        """What the plan reads: the alias, every version (two pages: $LATEST and 1-7, then `newer`), the group.
+
+        Versions 1-7 and $LATEST have SETTINGS unless told; `newer` maps a version to its CodeSha256 and settings."""
         self.alias("7", weights)
-        for qualifier, sha in (("7", live_sha), ("$LATEST", latest_sha)):
-            self.lam.add_response(
-                "get_function_configuration", {"CodeSha256": sha}, {"FunctionName": FUNCTION, "Qualifier": qualifier}
-            )
+        first = [version("$LATEST", latest_sha, latest_settings or SETTINGS)]
+        first += [version(str(n), live_sha if n == 7 else OLD_SHA, SETTINGS) for n in range(1, 8)]
+        later = [version(number, **found) for number, found in (newer or {}).items()]
+        self.lam.add_response(
+            "list_versions_by_function", {"Versions": first, "NextMarker": "page-2"}, {"FunctionName": FUNCTION}
+        )
+        self.lam.add_response("list_versions_by_function", {"Versions": later}, {"FunctionName": FUNCTION, "Marker": "page-2"})
         if weights:
             return  # refused before the group is read
         self.cd.add_response(
@@ -322,7 +343,7 @@ def test_a_denied_upload_names_the_action_in_one_line(aws, package):
 
 
 def test_a_package_already_live_is_nothing_to_deploy(aws, package):
-    aws.reads(live_sha=NEW_SHA, latest_sha=NEW_SHA)
+    aws.reads(live_sha=NEW_SHA, latest_sha=NEW_SHA)  # version 7 is the newest, with $LATEST's settings
     result = run("--package", str(package))
     aws.done()
     assert result.exit_code == ExitCode.NOTHING
@@ -352,10 +373,125 @@ def test_a_version_whose_update_failed_is_not_deployed(package):
 def test_a_published_version_holding_other_code_is_not_deployed(package):
     with Aws() as aws:
         aws.reads()
-        aws.lam.add_response("update_function_code", {"Version": "8", "CodeSha256": OLD_SHA}, None)
-        aws.ready("8")
+        aws.lam.add_response("update_function_code", {"Version": "8", "CodeSha256": OLD_SHA}, None)  # no wait for it
         blue_green = LambdaCodeDeploy(aws.lambda_client, aws.codedeploy, TARGET)
         with pytest.raises(DeployError, match="version 8 of courier-prod-aggregator holds other code"):
             deploy(plan(TARGET, package, blue_green), blue_green, sleep=pytest.fail)
         aws.done()
     assert aws.created == []
+
+
+# --- a version published already (a config-only apply, a deployment that failed after publishing) -------
+
+
+def test_a_configuration_only_apply_is_deployed_by_shifting_live_to_the_version_it_published(aws, package):
+    # `terraform apply` with publish = true changed only an environment variable: version 8 has the
+    # live code and the new settings, $LATEST too; live stays on 7 until a deployment moves it.
+    aws.reads(
+        live_sha=NEW_SHA,
+        latest_sha=NEW_SHA,
+        newer={"8": {"sha": NEW_SHA, "settings": NEW_SETTINGS}},
+        latest_settings=NEW_SETTINGS,
+    )
+    aws.ready("8")
+    aws.create()
+    aws.poll({"status": "Succeeded"}, "8")
+    result = run("--package", str(package))
+    aws.done()  # no update_function_code nor publish_version stubbed: any would fail the command
+    assert result.exit_code == ExitCode.OK, result.output
+    assert "version 8 holds the package and the newest settings: publish nothing" in result.stdout
+    properties = aws.sent_appspec()["Resources"][0][FUNCTION]["Properties"]
+    assert (properties["CurrentVersion"], properties["TargetVersion"]) == ("7", "8")
+
+
+def test_settings_no_version_holds_yet_are_published_from_latest_and_deployed(aws, package):
+    aws.reads(live_sha=NEW_SHA, latest_sha=NEW_SHA, latest_settings=NEW_SETTINGS)
+    aws.lam.add_response(
+        "publish_version", {"Version": "8", "CodeSha256": NEW_SHA}, {"FunctionName": FUNCTION, "CodeSha256": NEW_SHA}
+    )
+    aws.ready("8")
+    aws.create()
+    aws.poll({"status": "Succeeded"}, "8")
+    result = run("--package", str(package))
+    aws.done()
+    assert result.exit_code == ExitCode.OK, result.output
+    assert aws.sent_appspec()["Resources"][0][FUNCTION]["Properties"]["TargetVersion"] == "8"
+
+
+def test_a_newest_version_with_other_code_is_not_what_deploying_this_package_ships(aws, package):
+    aws.reads(live_sha=NEW_SHA, latest_sha=OLD_SHA, newer={"8": {"sha": OLD_SHA, "settings": SETTINGS}})
+    result = run("--package", str(package))
+    aws.done()
+    assert result.exit_code == ExitCode.NOTHING
+    assert "nothing to deploy" in result.stdout
+
+
+def test_a_deployment_denied_after_publishing_names_the_version_and_the_rerun_deploys_it(aws, package):
+    aws.reads()
+    aws.upload("8")
+    aws.cd.add_client_error(
+        "create_deployment",
+        service_error_code="AccessDeniedException",
+        service_message="User: arn:aws:sts::123456789012:assumed-role/ci/deploy is not authorized to perform: "
+        "codedeploy:CreateDeployment",
+        http_status_code=400,
+    )
+    first = run("--package", str(package))
+    aws.done()
+    assert first.exit_code == ExitCode.ERROR
+    line = first.stderr.strip().splitlines()[-1]
+    assert line.startswith(f"error: deploy to prod failed: codedeploy:CreateDeployment on {FUNCTION}/{FUNCTION}-live was denied")
+    assert line.endswith("; version 8 published, live unchanged on version 7; rerun `courier deploy` to deploy it")
+    # The rerun: version 8 is the newest and holds the package, as $LATEST does; nothing is uploaded or published.
+    aws.reads(latest_sha=NEW_SHA, newer={"8": {"sha": NEW_SHA, "settings": SETTINGS}})
+    aws.ready("8")
+    aws.create()
+    aws.poll({"status": "Succeeded"}, "8")
+    aws.created.clear()  # the denied request of the first run
+    rerun = run("--package", str(package))
+    aws.done()
+    assert rerun.exit_code == ExitCode.OK, rerun.output
+    assert aws.sent_appspec()["Resources"][0][FUNCTION]["Properties"]["TargetVersion"] == "8"
+
+
+def test_a_version_that_never_became_ready_is_named_for_the_rerun(package):
+    with Aws() as aws:
+        aws.reads()
+        aws.lam.add_response(
+            "update_function_code",
+            {"Version": "8", "CodeSha256": NEW_SHA, "LastUpdateStatus": "InProgress"},
+            {"FunctionName": FUNCTION, "ZipFile": PACKAGE, "Publish": True},
+        )
+        aws.lam.add_client_error("get_function", service_error_code="AccessDeniedException", http_status_code=403)
+        blue_green = LambdaCodeDeploy(aws.lambda_client, aws.codedeploy, TARGET)
+        with pytest.raises(DeployError) as raised:
+            deploy(plan(TARGET, package, blue_green), blue_green, sleep=pytest.fail)
+        aws.done()
+    assert str(raised.value).startswith(f"lambda:GetFunction on {FUNCTION}:8 was denied")
+    assert str(raised.value).endswith("version 8 published, live unchanged on version 7; rerun `courier deploy` to deploy it")
+    assert aws.created == []
+
+
+def test_settings_compare_by_what_a_version_freezes_not_by_what_lambda_reports_of_each_version():
+    latest = {
+        **version("$LATEST", NEW_SHA, SETTINGS),
+        "FunctionArn": f"arn:aws:lambda:eu-west-2:123456789012:function:{FUNCTION}:$LATEST",
+        "LastModified": "2026-11-26T06:00:00.000+0000",
+        "RevisionId": "a",
+        "Layers": [{"Arn": "arn:aws:lambda:eu-west-2:123456789012:layer:x:3", "CodeSize": 10}],
+        "SnapStart": {"ApplyOn": "None", "OptimizationStatus": "Off"},
+        "VpcConfig": {"SubnetIds": ["subnet-2", "subnet-1"], "SecurityGroupIds": ["sg-1"], "VpcId": "vpc-1"},
+    }
+    published = {
+        **latest,
+        "Version": "8",
+        "FunctionArn": latest["FunctionArn"].replace("$LATEST", "8"),
+        "LastModified": "2026-11-26T06:01:00.000+0000",
+        "RevisionId": "b",
+        "Layers": [{"Arn": "arn:aws:lambda:eu-west-2:123456789012:layer:x:3", "CodeSize": 11}],
+        "SnapStart": {"ApplyOn": "None", "OptimizationStatus": "On"},
+        "VpcConfig": {**latest["VpcConfig"], "SubnetIds": ["subnet-1", "subnet-2"]},
+    }
+    assert configuration(published) == configuration(latest)
+    assert configuration({**published, **NEW_SETTINGS}) != configuration(latest)  # an environment variable changed
+    assert configuration({**published, "MemorySize": 1024}) != configuration(latest)

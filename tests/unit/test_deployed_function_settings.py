@@ -34,7 +34,7 @@ ENVIRONMENT = {
     "COURIER_IDEMPOTENCY_TABLE": "courier-prod-idempotency",
     "COURIER_BREAKER_TABLE": "courier-prod-breaker",
     "COURIER_FUNCTION_TIMEOUT_SECONDS": "120",
-    "POWERTOOLS_SERVICE_NAME": "courier",
+    "POWERTOOLS_SERVICE_NAME": "courier-prod",
 }
 CONFIGURATION = {
     "FunctionName": NAME,

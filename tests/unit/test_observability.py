@@ -54,3 +54,32 @@ def test_without_a_scope_the_process_wide_set_serves_as_in_lambda() -> None:
 
     [document] = _documents(out.getvalue())
     assert document["FilesReceived"] == [3.0] and document["BundlesDelivered"] == [1.0]
+
+
+def test_the_metrics_service_dimension_is_the_deployments_name_from_powertools_service_name() -> None:
+    # A fresh interpreter: SERVICE is read once, when the function's code is imported.
+    import os
+    import subprocess
+    import sys
+
+    program = (
+        "from courier.observability import SERVICE, metric, metrics\n"
+        "@metrics.log_metrics\n"
+        "def handler(event, context):\n"
+        "    metric('FilesReceived', 3)\n"
+        "    metric('FilesFailed', 1, reason='nifi_auth')\n"
+        "handler({}, None)\n"
+        "print(SERVICE)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "POWERTOOLS_SERVICE_NAME"}
+    deployed = subprocess.run(
+        [sys.executable, "-c", program], env={**env, "POWERTOOLS_SERVICE_NAME": "courier-prod"}, capture_output=True, text=True
+    )
+    assert deployed.returncode == 0, deployed.stderr
+    *emitted, service = deployed.stdout.strip().splitlines()
+    documents = _documents("\n".join(emitted))
+    assert service == "courier-prod" and len(documents) == 2
+    assert all(d["service"] == "courier-prod" for d in documents)  # both the flushed set and the one with a reason
+    assert all("service" in d["_aws"]["CloudWatchMetrics"][0]["Dimensions"][0] for d in documents)
+    local = subprocess.run([sys.executable, "-c", program], env=env, capture_output=True, text=True)
+    assert local.stdout.strip().splitlines()[-1] == "courier"

@@ -322,3 +322,26 @@ def test_status_names_the_paused_dependency_only_while_the_circuit_is_not_closed
     assert paused["paused_dependency"] == "s3"
     closed = gather(StatusSources(queue, dlq, States("CLOSED", dependency="s3"), Mapping(), "uuid", None))
     assert closed["paused_dependency"] is None
+
+
+def test_status_in_aws_reads_the_metrics_of_its_own_environment_only():
+    asked: list[tuple[str, dict[str, str]]] = []
+
+    class Metrics:
+        def datapoints(
+            self, namespace: str, metric: str, dims: dict[str, str], *args: Any, **kwargs: Any
+        ) -> list[dict[str, Any]]:
+            asked.append((metric, dims))
+            return []
+
+    sources = StatusSources(MemoryQueue("q"), MemoryQueue("d"), States(), None, None, metrics=Metrics(), service="courier-prod")
+    gather(sources)
+    courier_metrics = [dims for metric, dims in asked if metric != "ApproximateAgeOfOldestMessage"]
+    assert courier_metrics and all(dims == {"service": "courier-prod"} for dims in courier_metrics)
+
+
+def test_the_metrics_service_of_a_command_is_the_environments_name(tmp_path):
+    from courier.cli._context import Context
+
+    assert Context.of_aws({"COURIER_NAME": "courier-prod"}, None, None, "eu-west-2").metrics_service() == "courier-prod"
+    assert Context.of_aws({}, None, None, "eu-west-2").metrics_service() == "courier"  # the local stack's

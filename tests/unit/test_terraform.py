@@ -18,6 +18,7 @@ from terraform import (
     data_sources,
     default,
     load,
+    load_file,
     locals_,
     resources,
     statements,
@@ -529,6 +530,91 @@ def test_roles_are_least_privilege(module):
     assert "support no resource-level permissions" in (MODULES / module / "main.tf").read_text()
 
 
+MANAGED_POLICY_TYPES = {
+    "aws_iam_role_policy_attachment",
+    "aws_iam_policy_attachment",
+    "aws_iam_role_policy_attachments_exclusive",
+    "aws_iam_user_policy_attachment",
+    "aws_iam_group_policy_attachment",
+}
+
+
+def _inline_role_policies(module: str) -> dict[tuple[str, str], list[dict]]:
+    """The statements of every policy a module writes (aws_iam_role_policy, aws_iam_policy), as rendered."""
+    found = {}
+    for (rtype, name), body in resources(module).items():
+        if rtype not in {"aws_iam_role_policy", "aws_iam_policy"}:
+            continue
+        if templatefile_call(body["policy"]):
+            found[(rtype, name)] = template_statements(module, body["policy"])
+        else:
+            document = re.fullmatch(r"\$\{data\.aws_iam_policy_document\.(\w+)\.json\}", body["policy"])
+            assert document, f"{module}: {rtype}.{name} is not a policy document this test can read"
+            found[(rtype, name)] = policy(module, document.group(1))
+    return found
+
+
+@pytest.mark.parametrize("module", MODULE_NAMES)
+def test_no_role_in_any_module_holds_a_managed_policy(module):
+    # AWSCodeDeployRoleForLambdaLimited, for one, grants lambda:UpdateAlias and cloudwatch:DescribeAlarms
+    # on `*`; a managed document is not in this repository, so nothing here could check it.
+    r = resources(module)
+    attached = sorted(k for k in r if k[0] in MANAGED_POLICY_TYPES)
+    assert not attached, f"{module}: managed policies attached by {attached}"
+    assert not [k for k, b in r.items() if k[0] == "aws_iam_role" and "managed_policy_arns" in b]
+    assert ":iam::aws:policy/" not in (MODULES / module / "main.tf").read_text()
+
+
+@pytest.mark.parametrize("module", MODULE_NAMES)
+def test_no_policy_in_any_module_grants_a_wildcard(module):
+    for key, found in _inline_role_policies(module).items():
+        for statement in found:
+            if statement.get("effect", "Allow") != "Allow":
+                continue
+            for action in statement["actions"]:
+                assert "*" not in action, f"{module} {key}: wildcard action {action}"
+            listed = statement["resources"]
+            for resource in [listed] if isinstance(listed, str) else listed:
+                if resource == "*":
+                    # The one documented exception (see STAR_ONLY_ACTIONS): EC2 Describe for the ENIs.
+                    assert set(statement["actions"]) <= STAR_ONLY_ACTIONS, f"{module} {key}: `*` for {statement['actions']}"
+                    continue
+                assert '"*"' not in resource and not resource.endswith(":*:*"), f"{module} {key}: wildcard resource {resource}"
+
+
+def test_every_role_of_every_module_is_covered_by_the_checks():
+    roles = {(m, n) for m in MODULE_NAMES for (t, n) in resources(m) if t == "aws_iam_role"}
+    assert roles == {("aggregator", "this"), ("aggregator", "codedeploy"), ("breaker_controller", "this")}
+    for module, role in roles:
+        holders = [
+            key
+            for key, body in resources(module).items()
+            if re.search(rf"aws_iam_role\.{role}\.(id|name)", str(body.get("role", "")))
+        ]
+        assert holders and all(t == "aws_iam_role_policy" for t, _ in holders), (module, role, holders)
+        assert all(key in _inline_role_policies(module) for key in holders)
+
+
+def test_codedeploy_may_shift_only_this_functions_alias_and_watch_only_its_rollback_alarms():
+    sids = by_sid("aggregator", "codedeploy")
+    assert set(sids) == {
+        "ShiftOnlyThisFunctionsLiveAlias",
+        "ReadProvisionedConcurrencyOfThisFunction",
+        "WatchOnlyTheRollbackAlarms",
+    }
+    shift = sids["ShiftOnlyThisFunctionsLiveAlias"]
+    assert shift["actions"] == ["lambda:GetAlias", "lambda:UpdateAlias"]
+    assert shift["resources"] == ["${local.function_arn}", "${aws_lambda_alias.this.arn}"]
+    concurrency = sids["ReadProvisionedConcurrencyOfThisFunction"]
+    assert concurrency["resources"] == ["${local.function_arn}", "${local.function_arn}:*"]
+    alarms = sids["WatchOnlyTheRollbackAlarms"]
+    assert alarms["actions"] == ["cloudwatch:DescribeAlarms"]
+    assert alarms["resources"] == '${[for alarm in var.rollback_alarm_names : "${local.cloudwatch_arn}:alarm:${alarm}"]}'
+    assert locals_("aggregator")["cloudwatch_arn"].startswith("arn:${data.aws_partition.current.partition}:cloudwatch:")
+    group = resources("aggregator")[("aws_codedeploy_deployment_group", "this")]
+    assert group["depends_on"] == ["${aws_iam_role_policy.codedeploy}"] and "trigger_configuration" not in group
+
+
 @pytest.mark.parametrize("module", FUNCTION_MODULES)
 def test_function_enis_only_in_its_subnets_with_its_group(module):
     sids = by_sid(module, "vpc")
@@ -728,7 +814,7 @@ def test_controller_runs_in_the_aggregators_subnets_with_its_egress():
         "nifi_port",
         "s3_prefix_list_id",
         "dynamodb_prefix_list_id",
-        "endpoint_security_group_id",
+        "endpoint_security_group_ids",
     ):
         assert wired[name] == agg[name], name
     # ENIs as the aggregator gets them; and the Lambda API (the mapping) is reachable without a NAT.
@@ -762,6 +848,48 @@ def test_each_gateway_endpoint_is_created_or_the_vpcs_own_is_used(service, resou
     ]
     assert output["value"] == f"${{data.aws_prefix_list.{service}.id}}"
     assert data_sources("network_endpoints")[("aws_prefix_list", service)]["name"] == f"com.amazonaws.${{var.region}}.{service}"
+
+
+@pytest.mark.parametrize("service", ["secretsmanager", "sqs", "lambda"])
+def test_each_interface_endpoint_is_created_or_the_vpcs_own_is_used(service):
+    # A VPC takes one interface endpoint with private DNS per service: a shared VPC that has one
+    # already makes courier's fail to create.
+    switch = f"create_{service}_interface_endpoint"
+    endpoint = resources("network_endpoints")[("aws_vpc_endpoint", service)]
+    assert endpoint["count"] == f"${{var.{switch} ? 1 : 0}}" and endpoint["vpc_endpoint_type"] == "Interface"
+    assert endpoint["private_dns_enabled"] is True
+    existing = data_sources("network_endpoints")[("aws_vpc_endpoint", service)]
+    assert existing["count"] == f"${{var.{switch} ? 0 : 1}}"
+    assert existing["service_name"] == f"com.amazonaws.${{var.region}}.{service}"
+    assert existing["filter"][0] == {"name": "vpc-endpoint-type", "values": ["Interface"]}
+    (check,) = existing["lifecycle"][0]["postcondition"]
+    assert check["condition"] == "${self.private_dns_enabled}"  # else the functions' calls never reach it
+    # Defaulting to create, and settable from each environment.
+    assert default("network_endpoints", switch) is True and default("pipeline", switch) is True
+    assert _pipeline_module("network_endpoints")[switch] == f"${{var.{switch}}}"
+    assert re.search(rf"\b{switch}\s+= optional\(bool, true\)", (ENVS / "_shared" / "variables.tf").read_text())
+    assert f"var.settings.{switch}" in (ENVS / "_shared" / "main.tf").read_text()
+    # The functions may send HTTPS to the existing endpoint's security groups as to courier's own.
+    groups = locals_("network_endpoints")["interface_endpoint_security_group_ids"]
+    assert f"data.aws_vpc_endpoint.{service}" in groups and "aws_security_group.endpoints.id" in groups
+    outputs = {k: v for b in load("network_endpoints", "outputs.tf")["output"] for k, v in b.items()}
+    assert outputs["endpoint_security_group_ids"]["value"] == "${local.interface_endpoint_security_group_ids}"
+    for module in ("aggregator", "breaker_controller"):
+        (rule,) = [r for r in resources(module)[("aws_security_group", "this")]["egress"] if "security_groups" in r]
+        assert rule["security_groups"] == "${var.endpoint_security_group_ids}"
+        assert (
+            _pipeline_module(module)["endpoint_security_group_ids"] == "${module.network_endpoints.endpoint_security_group_ids}"
+        )
+    # Its owner gets the policy to merge into the existing endpoint's, from the module, the pipeline and the env.
+    assert f"data.aws_iam_policy_document.{service}.json" in str(outputs["interface_endpoint_policy_json"]["value"])
+    pipeline_outputs = {k: v for b in load("pipeline", "outputs.tf")["output"] for k, v in b.items()}
+    assert (
+        pipeline_outputs["interface_endpoint_policies"]["value"] == "${module.network_endpoints.interface_endpoint_policy_json}"
+    )
+    env_outputs = {k: v for b in load_file(ENVS / "_shared" / "outputs.tf")["output"] for k, v in b.items()}
+    assert "module.courier.interface_endpoint_policies" in env_outputs["endpoint_policies"]["value"]
+    readme = (MODULES / "network_endpoints" / "README.md").read_text()
+    assert switch in readme and "interface_endpoint_policy_json" in readme
 
 
 # Each endpoint: its policy document, the service's action prefix, and the pipeline inputs that
@@ -900,7 +1028,7 @@ def test_the_budget_sees_courier_costs_and_follows_the_design_in_gbp():
     tag = r[("aws_ce_cost_allocation_tag", "application")]
     assert (tag["tag_key"], tag["status"]) == ("${var.cost_tag_key}", "Active")
     assert tag["count"] == "${var.manage_cost_allocation_tag ? 1 : 0}"
-    assert default("monitoring", "manage_cost_allocation_tag") is default("pipeline", "manage_cost_allocation_tag") is True
+    assert default("monitoring", "manage_cost_allocation_tag") is default("pipeline", "manage_cost_allocation_tag") is False
     assert "${aws_ce_cost_allocation_tag.application}" in budget["depends_on"]
     wired = _pipeline_module("monitoring")
     assert (wired["cost_tag_key"], wired["cost_tag_value"]) == ("application", "${local.application}")
@@ -946,7 +1074,7 @@ def test_breaker_alarm_needs_the_circuit_open_in_3_of_5_minutes_or_the_controlle
     assert (alarm["namespace"], alarm["metric_name"]) == ("${local.namespace}", "BreakerState")
     assert locals_("monitoring")["namespace"] == "Courier"
     assert alarm["dimensions"] == '${merge(local.service_dims, {circuit = "nifi"})}'
-    assert locals_("monitoring")["service_dims"] == {"service": "courier"}
+    assert locals_("monitoring")["service_dims"] == {"service": "${var.name}"}
     assert (alarm["statistic"], alarm["period"]) == ("Maximum", 60)
     assert (alarm["threshold"], alarm["comparison_operator"]) == (2, "GreaterThanOrEqualToThreshold")  # 2 is OPEN
     assert (alarm["datapoints_to_alarm"], alarm["evaluation_periods"]) == (3, 5)
@@ -1249,3 +1377,109 @@ def test_the_data_age_alarm_also_sees_messages_parked_through_an_outage():
     assert alarm["metric_name"] == "OldestParkedMessageAge" and alarm["namespace"] == "${local.namespace}"
     expiring = resources("monitoring")[("aws_cloudwatch_metric_alarm", "data_expiring")]
     assert alarm["threshold"] == expiring["threshold"]
+
+
+# --- the queue's retention is an environment setting the runbook can name ------------------------
+
+
+def test_the_queue_retention_is_an_environment_setting_the_queue_and_its_alarms_follow():
+    queue = _pipeline_module("queue")
+    assert queue["retention_seconds"] == "${var.queue_retention_seconds}"
+    assert default("pipeline", "queue_retention_seconds") == provision.QUEUE_RETENTION_SECONDS
+    monitoring = _pipeline_module("monitoring")
+    assert monitoring["queue_retention_seconds"] == "${module.queue.retention_seconds}"  # what the queue has, not a default
+    shared = load_file(ENVS / "_shared" / "main.tf")["module"][0]["courier"]
+    assert shared["queue_retention_seconds"] == "${local.queue_retention_seconds}"
+    for env in ("staging", "prod"):
+        (block,) = load_file(ENVS / env / "env.tf")["locals"]
+        assert block["queue_retention_seconds"] == provision.QUEUE_RETENTION_SECONDS
+
+
+def test_a_raised_retention_stays_consistent_with_the_dlq_the_landing_cap_and_the_ledger():
+    r = resources("queue")
+    (dlq_check,) = r[("aws_sqs_queue", "dlq")]["lifecycle"][0]["precondition"]
+    assert dlq_check["condition"] == "${var.dlq_retention_seconds >= var.retention_seconds}"  # 14 d = 14 d is allowed
+    (poison,) = r[("aws_sqs_queue", "this")]["lifecycle"][0]["precondition"]
+    assert poison["condition"] == "${var.retention_seconds > var.max_receive_count * local.visibility_timeout_seconds}"
+    most = 1209600  # SQS's maximum, the runbook's emergency raise
+    assert most <= default("queue", "dlq_retention_seconds")
+    # The landing bucket keeps an undelivered file past a message's whole life, queue then DLQ, even at the maximum.
+    assert default("landing_bucket", "undelivered_cap_days") * 86400 > most + default("queue", "dlq_retention_seconds")
+    # A message lives at most the DLQ's retention (it keeps its age there), which the ledger's TTL must outlast.
+    # budget.violated checks the ledger's TTL against the DLQ's retention, which bounds any queue retention.
+    from courier import budget
+
+    assert default("queue", "dlq_retention_seconds") == provision.DLQ_RETENTION_SECONDS >= most
+    assert any("ledger's TTL" in p for p in budget.violated(120, 5, 30, ledger_ttl_seconds=provision.DLQ_RETENTION_SECONDS))
+
+
+@pytest.mark.skipif(shutil.which("terraform") is None, reason="terraform is not installed (CI has none)")
+@pytest.mark.parametrize(("value", "valid"), [(59, False), (60, True), (1209600, True), (1209601, False)])
+def test_queue_retention_validation_takes_sqs_range(value, valid, tmp_path):
+    text = (MODULES / "pipeline" / "variables.tf").read_text()
+    start = text.index('variable "queue_retention_seconds"')
+    block = text[start : text.index("\nvariable ", start)]
+    (tmp_path / "main.tf").write_text(block + '\noutput "retention" { value = var.queue_retention_seconds }\n')
+    env = {"PATH": "/usr/bin:/bin:/usr/local/bin", "TF_IN_AUTOMATION": "1", "CHECKPOINT_DISABLE": "1", "HOME": str(tmp_path)}
+    subprocess.run(["terraform", "init", "-input=false"], cwd=tmp_path, env=env, capture_output=True, check=True)
+    plan = subprocess.run(
+        ["terraform", "plan", "-input=false", "-no-color", "-var", f"queue_retention_seconds={value}"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert (plan.returncode == 0) is valid, plan.stderr
+
+
+def test_the_runbook_records_a_raised_retention_in_the_setting_terraform_has():
+    text = (MODULES.parents[2] / "docs" / "runbooks" / "backlog-and-data-age.md").read_text()
+    assert "message_retention_seconds" not in text
+    assert "`queue_retention_seconds = 1209600` in\n   `infra/terraform/envs/<env>/env.tf`" in text
+    assert "queue_retention_seconds" in variables("pipeline")
+    assert "retention_seconds" in variables("queue")
+
+
+# --- staging and prod in one account: their own metrics, one owner of the account-wide cost tag -------
+
+
+@pytest.mark.parametrize("module", FUNCTION_MODULES)
+def test_each_environments_functions_emit_metrics_under_its_own_name(module):
+    # The code's `service` dimension is POWERTOOLS_SERVICE_NAME (courier.observability.SERVICE).
+    assert _environment(module)["POWERTOOLS_SERVICE_NAME"] == "var.metrics_service"  # as written in merge({...})
+    assert _pipeline_module(module)["metrics_service"] == "${local.name}"  # courier-prod, as monitoring's name
+    assert _pipeline_module("monitoring")["name"] == "${local.name}"
+
+
+def test_every_alarm_and_graph_on_courier_metrics_is_of_its_own_environment():
+    monitoring = resources("monitoring")
+    assert locals_("monitoring")["service_dims"] == {"service": "${var.name}"}
+    own = [
+        (key, body)
+        for key, body in monitoring.items()
+        if key[0] == "aws_cloudwatch_metric_alarm" and body.get("namespace") == "${local.namespace}"
+    ]
+    assert len(own) >= 5
+    for key, body in own:
+        assert "local.service_dims" in str(body["dimensions"]), key
+    text = (MODULES / "monitoring" / "main.tf").read_text()
+    assert '"service", "courier"' not in text and text.count('"service", var.name') == 8  # the dashboard's graphs
+    from courier.observability import DEFAULT_SERVICE
+    from courier.resources import NAME_PREFIX
+
+    assert DEFAULT_SERVICE == NAME_PREFIX  # the local stack's name, as its metrics' service
+
+
+def test_only_prod_manages_the_account_wide_cost_allocation_tag():
+    # Activation is per account: managed in both states, destroying staging would deactivate prod's tag.
+    assert default("monitoring", "manage_cost_allocation_tag") is False
+    assert default("pipeline", "manage_cost_allocation_tag") is False
+    managed = {}
+    for env in ("staging", "prod"):
+        (block,) = load_file(ENVS / env / "env.tf")["locals"]
+        managed[env] = block["manage_cost_allocation_tag"]
+    assert managed == {"staging": False, "prod": True}
+    shared = load_file(ENVS / "_shared" / "main.tf")["module"][0]["courier"]
+    setting = "var.settings.manage_cost_allocation_tag"
+    assert shared["manage_cost_allocation_tag"] == f"${{{setting} != null ? {setting} : local.manage_cost_allocation_tag}}"
+    assert re.search(r"\bmanage_cost_allocation_tag = optional\(bool\) ", (ENVS / "_shared" / "variables.tf").read_text())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from botocore.exceptions import ClientError, WaiterError
@@ -13,6 +14,41 @@ from courier.ports import DeploymentGroup, DeploymentState, LiveAlias, Published
 
 # An update of a 2-MB zip settles in seconds; a VPC function's can take a minute or two.
 _UPDATE_WAIT = {"Delay": 2, "MaxAttempts": 150}
+
+
+# What a published version freezes besides the code (Lambda's FunctionConfiguration): a change to
+# any of them makes `publish = true` publish a new version with the same CodeSha256.
+VERSIONED_SETTINGS = (
+    "Runtime",
+    "Role",
+    "Handler",
+    "Timeout",
+    "MemorySize",
+    "Environment",
+    "VpcConfig",
+    "DeadLetterConfig",
+    "KMSKeyArn",
+    "TracingConfig",
+    "Layers",
+    "FileSystemConfigs",
+    "Architectures",
+    "EphemeralStorage",
+    "SnapStart",
+    "LoggingConfig",
+)
+
+
+def configuration(version: dict[str, Any]) -> str:
+    """A version's settings as text two versions can be compared by (layers by ARN, lists in order)."""
+    settings: dict[str, Any] = {key: version[key] for key in VERSIONED_SETTINGS if version.get(key) not in (None, {}, [])}
+    if "Layers" in settings:
+        settings["Layers"] = [layer.get("Arn") for layer in settings["Layers"]]
+    if "SnapStart" in settings:  # OptimizationStatus is the version's state, not a setting
+        settings["SnapStart"] = settings["SnapStart"].get("ApplyOn")
+    if "VpcConfig" in settings:
+        vpc = settings["VpcConfig"]
+        settings["VpcConfig"] = {k: sorted(v) if isinstance(v, list) else v for k, v in vpc.items() if v not in (None, "", [])}
+    return json.dumps(settings, sort_keys=True, default=str)
 
 
 class LambdaCodeDeploy:
@@ -48,7 +84,15 @@ class LambdaCodeDeploy:
             found = self.lambda_client.get_alias(FunctionName=function, Name=alias)
         version = str(found["FunctionVersion"])
         weights = (found.get("RoutingConfig") or {}).get("AdditionalVersionWeights") or {}
-        return LiveAlias(version, self._code_sha256(version), self._code_sha256("$LATEST"), dict(weights))
+        versions = self._versions()
+        live, latest = versions.get(version), versions.get("$LATEST")
+        if live is None or latest is None:
+            raise DeployError(f"{function} lists no version {version if live is None else '$LATEST'}: is --env right?")
+        published = [v for v in versions.values() if v.version.isdigit()]
+        newest = max(published, key=lambda v: int(v.version)) if published else None
+        return LiveAlias(
+            version, live.code_sha256, latest.code_sha256, dict(weights), newest, live.configuration, latest.configuration
+        )
 
     def group(self) -> DeploymentGroup:
         application, group = self.target.application, self.target.group
@@ -75,9 +119,10 @@ class LambdaCodeDeploy:
         else:
             with translated(f"lambda:UpdateFunctionCode on {function}"):
                 published = self.lambda_client.update_function_code(FunctionName=function, ZipFile=package, Publish=True)
-        version = str(published["Version"])
+        return PublishedVersion(str(published["Version"]), str(published["CodeSha256"]), configuration(published))
+
+    def ready(self, version: str) -> None:
         self._wait_updated(version)
-        return PublishedVersion(version, str(published["CodeSha256"]))
 
     def start(self, appspec: str, appspec_sha256: str, description: str) -> str:
         application, group = self.target.application, self.target.group
@@ -108,11 +153,17 @@ class LambdaCodeDeploy:
             rollback_message=rollback.get("rollbackMessage"),
         )
 
-    def _code_sha256(self, qualifier: str) -> str:
+    def _versions(self) -> dict[str, PublishedVersion]:
+        """Every version of the function and ``$LATEST``, all pages (50 a page by default; a function keeps them all)."""
         function = self.target.function
-        with translated(f"lambda:GetFunctionConfiguration on {function}:{qualifier}"):
-            found = self.lambda_client.get_function_configuration(FunctionName=function, Qualifier=qualifier)
-        return str(found["CodeSha256"])
+        found: dict[str, PublishedVersion] = {}
+        with translated(f"lambda:ListVersionsByFunction on {function}"):
+            for page in self.lambda_client.get_paginator("list_versions_by_function").paginate(FunctionName=function):
+                for version in page.get("Versions", []):
+                    found[str(version["Version"])] = PublishedVersion(
+                        str(version["Version"]), str(version["CodeSha256"]), configuration(version)
+                    )
+        return found
 
     def _wait_updated(self, version: str) -> None:
         """Until the version's LastUpdateStatus is Successful: CodeDeploy cannot shift to a version still updating."""

@@ -24,7 +24,7 @@ from courier.cli._render import fail, notice
 from courier.config import Settings, read_setting
 from courier.errors import ConfigError, CourierError
 from courier.replay import parse_when, time_range
-from courier.resources import DLQ, FUNCTION_NAME, QUEUE, with_prefix
+from courier.resources import DLQ, FUNCTION_NAME, NAME_PREFIX, QUEUE, with_prefix
 from courier.stackfile import FAKE_CREDENTIALS, REGION, STACK_FILE, StackInfo, read_stack_file
 
 StateDir = Annotated[Path, typer.Option("--state-dir", envvar="COURIER_STATE_DIR", help="Where the local stack keeps its state.")]
@@ -212,6 +212,11 @@ class Context:
         except ConfigError as exc:
             raise fail(str(exc)) from None
         return with_prefix(name, prefix)
+
+    def metrics_service(self) -> str:
+        """The `service` dimension of the environment's metrics: its name (COURIER_NAME, ``courier-<env>``), which
+        Terraform gives the functions as POWERTOOLS_SERVICE_NAME; ``courier`` when COURIER_NAME is unset."""
+        return self.aws_name(NAME_PREFIX)
 
     def function_name(self) -> str:
         """The aggregator's name: the one given by --function, else as the Terraform names it."""

@@ -182,7 +182,14 @@ def deploy_plan(planned: Plan, dry_run: bool) -> None:
     if planned.already_live:
         lines.append(f"[bold]nothing to deploy[/bold]: version {live.version} behind {target.alias} already runs this package")
     else:
-        publish = "upload the package, publish a version" if planned.uploads else "publish $LATEST (terraform apply uploaded it)"
+        if planned.shifts_to is not None:
+            publish = f"version {planned.shifts_to} holds the package and the newest settings: publish nothing"
+        elif planned.publishes_settings:
+            publish = "publish $LATEST (the live code with new settings no version holds yet)"
+        elif planned.uploads:
+            publish = "upload the package, publish a version"
+        else:
+            publish = "publish $LATEST (terraform apply uploaded it)"
         lines += [
             f"1. {publish}; wait for it to be ready",
             f"2. CodeDeploy {target.application}/{target.group}: shift {target.alias} from version {live.version} to it, "

@@ -29,12 +29,13 @@ def deploy_command(
     profile: Profile = None,
     region: Region = None,
 ) -> None:
-    """Publish the package as a new version of the aggregator and let CodeDeploy shift its `live` alias to it
+    """Publish the package as a new version of the aggregator (or take the newest version, when an apply
+    published it already, e.g. for a change of settings alone) and let CodeDeploy shift its `live` alias to it
     (the deployment group's canary, rolled back when one of its alarms fires); wait and report.
 
     Exit codes: 0 deployed (or the dry run's plan printed), 1 error (no package, a denied call, still running at
-    --timeout), 2 nothing to deploy (the live version runs this package), 3 the deployment failed or was stopped
-    and rolled back.
+    --timeout), 2 nothing to deploy (the live version runs this package with the newest settings), 3 the
+    deployment failed or was stopped and rolled back.
     """
     from courier.adapters.deploy import LambdaCodeDeploy  # botocore: loaded when the command runs, not for --help
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
@@ -15,6 +16,7 @@ from courier.cli import _render
 from courier.cli._context import Clients, Context, Profile, Region, StateDir, parse_range
 from courier.cli._exit import ExitCode
 from courier.cli._render import fail
+from courier.config import Settings, read_setting
 from courier.errors import CourierError
 
 
@@ -32,7 +34,8 @@ def slo_report(
 
     Locally: every file of a local-stack run (its state dir), as a PNG histogram with
     the SLO lines and p50/p95/p99/p99.9 marked, and a JSON summary. With --aws: the
-    percentiles of the DeliveryLatency metric (JSON only), with --profile/--region as the aws CLI has them.
+    percentiles of the DeliveryLatency metric (JSON only) of the environment COURIER_NAME names (courier-<env>,
+    the metrics' service dimension), with --profile/--region as the aws CLI has them.
     """
     since_at = parse_range(since, None, default_days=1)[0] if since else None
     out.mkdir(parents=True, exist_ok=True)
@@ -49,7 +52,8 @@ def _cloudwatch_summary(since: datetime | None, profile: str | None, region: str
     clients = Context.of_aws({}, None, profile, region).clients if profile or region else Clients.for_stack(None)
     metrics = CloudWatchMetrics(clients("cloudwatch"))
     try:
-        return slo.cloudwatch_summary(metrics, since or until - timedelta(days=1), until)
+        service = read_setting(Settings, "name", dict(os.environ))  # each environment's metrics carry its name
+        return slo.cloudwatch_summary(metrics, since or until - timedelta(days=1), until, service)
     except CourierError as exc:
         raise fail(f"could not read the DeliveryLatency metric: {exc}") from None
 

@@ -60,7 +60,8 @@ def sources(context: Context) -> StatusSources:
         "mapping_uuid": mapping.uuid if mapping else None,
     }
     if context.stack is None:
-        return StatusSources(**common, metrics=CloudWatchMetrics(context.clients("cloudwatch")), queue_name=context.queue_name())
+        metrics = CloudWatchMetrics(context.clients("cloudwatch"))
+        return StatusSources(**common, metrics=metrics, queue_name=context.queue_name(), service=context.metrics_service())
     archive_reader = S3ArchiveReader(context.clients("s3"), context.resource("archive_bucket") or ARCHIVE_BUCKET)
     receiver_admin = HTTPSReceiverAdmin(context.stack.admin_url, context.stack.ca_bundle)
     return StatusSources(**common, local=LocalSources(archive_reader, receiver_admin))

@@ -24,11 +24,16 @@ module "courier" {
   create_s3_gateway_endpoint       = var.settings.create_s3_gateway_endpoint
   create_dynamodb_gateway_endpoint = var.settings.create_dynamodb_gateway_endpoint
 
-  manage_cost_allocation_tag = var.settings.manage_cost_allocation_tag
+  create_secretsmanager_interface_endpoint = var.settings.create_secretsmanager_interface_endpoint
+  create_sqs_interface_endpoint            = var.settings.create_sqs_interface_endpoint
+  create_lambda_interface_endpoint         = var.settings.create_lambda_interface_endpoint
+
+  manage_cost_allocation_tag = var.settings.manage_cost_allocation_tag != null ? var.settings.manage_cost_allocation_tag : local.manage_cost_allocation_tag
   budget_currency            = var.settings.budget_currency
   gbp_exchange_rate          = var.settings.gbp_exchange_rate
 
-  function_memory_mb    = local.function_memory_mb
-  maximum_concurrency   = local.maximum_concurrency
-  monthly_budget_amount = local.monthly_budget_amount
+  function_memory_mb      = local.function_memory_mb
+  maximum_concurrency     = local.maximum_concurrency
+  monthly_budget_amount   = local.monthly_budget_amount
+  queue_retention_seconds = local.queue_retention_seconds
 }

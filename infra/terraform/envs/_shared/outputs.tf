@@ -9,3 +9,8 @@ output "courier" {
     operator_environment      = module.courier.operator_environment
   }
 }
+
+output "endpoint_policies" {
+  description = "Each VPC endpoint's policy (JSON) by service: where the VPC's own endpoints are used (create_*_endpoint = false), their owner adds these statements to theirs."
+  value       = merge(module.courier.gateway_endpoint_policies, module.courier.interface_endpoint_policies)
+}

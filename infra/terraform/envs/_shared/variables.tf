@@ -30,8 +30,12 @@ variable "settings" {
     # The VPC's own S3 / DynamoDB gateway endpoints, if it has them (modules/network_endpoints).
     create_s3_gateway_endpoint       = optional(bool, true)
     create_dynamodb_gateway_endpoint = optional(bool, true)
+    # ... and its own interface endpoints with private DNS (one per service and VPC), if it has them.
+    create_secretsmanager_interface_endpoint = optional(bool, true)
+    create_sqs_interface_endpoint            = optional(bool, true)
+    create_lambda_interface_endpoint         = optional(bool, true)
     # The account's billing settings; the defaults suit a standalone account (modules/monitoring).
-    manage_cost_allocation_tag = optional(bool, true)
+    manage_cost_allocation_tag = optional(bool) # unset: env.tf's (prod true, staging false); false in an Organization member account
     budget_currency            = optional(string, "USD")
     gbp_exchange_rate          = optional(number, 1.27)
   })

@@ -4,4 +4,11 @@ locals {
   function_memory_mb    = 512
   maximum_concurrency   = 10
   monthly_budget_amount = 250 # GBP, the design's currency (modules/monitoring converts it for AWS Budgets)
+
+  # SQS MessageRetentionPeriod of the queue (NFR-04: 4 days); an emergency raise by hand
+  # (docs/runbooks/backlog-and-data-age.md) is recorded here, or the next apply undoes it.
+  queue_retention_seconds = 345600
+
+  # prod's state owns the account-wide activation of the `application` cost tag.
+  manage_cost_allocation_tag = true
 }

@@ -11,6 +11,7 @@ locals {
   function_arn      = "${local.lambda_arn_prefix}:function:${var.name}"
   log_group         = "/aws/lambda/${var.name}"
   ec2_arn           = "arn:${data.aws_partition.current.partition}:ec2:${data.aws_region.current.name}:${data.aws_caller_identity.current.account_id}"
+  cloudwatch_arn    = "arn:${data.aws_partition.current.partition}:cloudwatch:${data.aws_region.current.name}:${data.aws_caller_identity.current.account_id}"
   subnet_arns       = [for id in var.subnet_ids : "${local.ec2_arn}:subnet/${id}"]
 }
 
@@ -45,8 +46,8 @@ resource "aws_iam_role" "this" {
 # only bundles and index lines (courier.bundle.archive_key / index_key), and may never change
 # its own function, alias or event source mapping.
 resource "aws_iam_role_policy" "this" {
-  name   = "${var.name}-least-privilege"
-  role   = aws_iam_role.this.id
+  name = "${var.name}-least-privilege"
+  role = aws_iam_role.this.id
   policy = templatefile("${path.module}/../../policies/aggregator.json.tftpl", {
     landing_bucket_arn    = var.landing_bucket_arn
     archive_bucket_arn    = var.archive_bucket_arn
@@ -134,7 +135,7 @@ resource "aws_security_group" "this" {
     from_port       = 443
     to_port         = 443
     protocol        = "tcp"
-    security_groups = [var.endpoint_security_group_id]
+    security_groups = var.endpoint_security_group_ids
   }
 }
 
@@ -143,13 +144,13 @@ resource "aws_lambda_function" "this" {
   # checkov:skip=CKV_AWS_50:Tracing is by EMF metrics and structured logs; X-Ray needs a resource-wide permission for little gain here.
   # checkov:skip=CKV_AWS_272:The package is built reproducibly by `make package` in CI; enable AWS Signer code signing in the environment if required.
   # checkov:skip=CKV_AWS_173:Environment variables hold names and URLs only; the credential lives in Secrets Manager.
-  function_name                  = var.name
-  role                           = aws_iam_role.this.arn
-  handler                        = "courier.handler.lambda_handler"
-  runtime                        = var.runtime
-  architectures                  = ["arm64"]
-  memory_size                    = var.memory_mb
-  timeout                        = var.timeout_seconds
+  function_name = var.name
+  role          = aws_iam_role.this.arn
+  handler       = "courier.handler.lambda_handler"
+  runtime       = var.runtime
+  architectures = ["arm64"]
+  memory_size   = var.memory_mb
+  timeout       = var.timeout_seconds
 
   # /tmp holds the spools of files and bundles beyond the memory budget: a large file and its bundle (docs/large-files.md).
   # The function reads its size from the file system: the largest file it takes follows.
@@ -180,7 +181,7 @@ resource "aws_lambda_function" "this" {
         COURIER_BREAKER_RECOVERY_SECONDS = tostring(var.breaker_recovery_seconds)
         COURIER_CLAIM_LEASE_SECONDS      = tostring(var.timeout_seconds + 60)
         COURIER_FUNCTION_TIMEOUT_SECONDS = tostring(var.timeout_seconds)
-        POWERTOOLS_SERVICE_NAME          = "courier"
+        POWERTOOLS_SERVICE_NAME          = var.metrics_service
       },
       var.extra_environment,
     )
@@ -252,9 +253,41 @@ resource "aws_iam_role" "codedeploy" {
   tags               = var.tags
 }
 
-resource "aws_iam_role_policy_attachment" "codedeploy" {
-  role       = aws_iam_role.codedeploy.name
-  policy_arn = "arn:${data.aws_partition.current.partition}:iam::aws:policy/service-role/AWSCodeDeployRoleForLambdaLimited"
+# What AWSCodeDeployRoleForLambdaLimited grants a Lambda deployment, scoped to this function: that
+# managed policy allows lambda:GetAlias/UpdateAlias/GetProvisionedConcurrencyConfig and
+# cloudwatch:DescribeAlarms on every resource, and s3:GetObject for AppSpecs in S3. Left out: S3
+# (`courier deploy` sends the AppSpec in the request), lambda:InvokeFunction of CodeDeployHook_*
+# (the AppSpec has no hooks) and sns:Publish (the group has no trigger; alarms notify the topic).
+data "aws_iam_policy_document" "codedeploy" {
+  statement {
+    sid       = "ShiftOnlyThisFunctionsLiveAlias"
+    actions   = ["lambda:GetAlias", "lambda:UpdateAlias"]
+    resources = [local.function_arn, aws_lambda_alias.this.arn]
+  }
+
+  statement {
+    # Read for the alias and each version it shifts between (qualified ARNs of this function only).
+    sid       = "ReadProvisionedConcurrencyOfThisFunction"
+    actions   = ["lambda:GetProvisionedConcurrencyConfig"]
+    resources = [local.function_arn, "${local.function_arn}:*"]
+  }
+
+  dynamic "statement" {
+    # DescribeAlarms takes the alarm as its resource (Service Authorization Reference: resource type
+    # `alarm`), so only the rollback alarms; no statement when the group watches none.
+    for_each = length(var.rollback_alarm_names) > 0 ? [1] : []
+    content {
+      sid       = "WatchOnlyTheRollbackAlarms"
+      actions   = ["cloudwatch:DescribeAlarms"]
+      resources = [for alarm in var.rollback_alarm_names : "${local.cloudwatch_arn}:alarm:${alarm}"]
+    }
+  }
+}
+
+resource "aws_iam_role_policy" "codedeploy" {
+  name   = "${var.name}-codedeploy"
+  role   = aws_iam_role.codedeploy.id
+  policy = data.aws_iam_policy_document.codedeploy.json
 }
 
 resource "aws_codedeploy_deployment_group" "this" {
@@ -264,7 +297,7 @@ resource "aws_codedeploy_deployment_group" "this" {
   deployment_config_name = var.deployment_config_name
 
   # CodeDeploy checks the role when the group is created: its policy must be attached first.
-  depends_on = [aws_iam_role_policy_attachment.codedeploy]
+  depends_on = [aws_iam_role_policy.codedeploy]
 
   deployment_style {
     deployment_type   = "BLUE_GREEN"

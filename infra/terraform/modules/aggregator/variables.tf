@@ -144,9 +144,9 @@ variable "dynamodb_prefix_list_id" {
   type        = string
 }
 
-variable "endpoint_security_group_id" {
-  description = "Security group of the interface endpoints (Secrets Manager, SQS)."
-  type        = string
+variable "endpoint_security_group_ids" {
+  description = "Security groups of the interface endpoints (Secrets Manager, SQS): courier's own and any existing endpoint's it uses."
+  type        = list(string)
 }
 
 variable "landing_bucket_arn" {
@@ -232,6 +232,11 @@ variable "rollback_alarm_names" {
   description = "CloudWatch alarms that stop a deployment and roll it back."
   type        = list(string)
   default     = []
+}
+
+variable "metrics_service" {
+  description = "The `service` dimension of the function's metrics (POWERTOOLS_SERVICE_NAME): the deployment's name (courier-prod), the one modules/monitoring's alarms watch, so no two environments share a metric."
+  type        = string
 }
 
 variable "tags" {

@@ -133,7 +133,7 @@ resource "aws_security_group" "this" {
     from_port       = 443
     to_port         = 443
     protocol        = "tcp"
-    security_groups = [var.endpoint_security_group_id]
+    security_groups = var.endpoint_security_group_ids
   }
 }
 
@@ -183,7 +183,7 @@ resource "aws_lambda_function" "this" {
         COURIER_CLAIM_LEASE_SECONDS      = tostring(var.timeout_seconds + 60)
         COURIER_FUNCTION_TIMEOUT_SECONDS = tostring(var.timeout_seconds)
         COURIER_ESM_UUID                 = var.event_source_mapping_uuid
-        POWERTOOLS_SERVICE_NAME          = "courier"
+        POWERTOOLS_SERVICE_NAME          = var.metrics_service
       },
       var.extra_environment,
     )

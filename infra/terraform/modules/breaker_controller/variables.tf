@@ -121,9 +121,9 @@ variable "dynamodb_prefix_list_id" {
   type        = string
 }
 
-variable "endpoint_security_group_id" {
-  description = "Security group of the interface endpoints (Secrets Manager, SQS, Lambda)."
-  type        = string
+variable "endpoint_security_group_ids" {
+  description = "Security groups of the interface endpoints (Secrets Manager, SQS, Lambda): courier's own and any existing endpoint's it uses."
+  type        = list(string)
 }
 
 variable "landing_bucket_name" {
@@ -181,6 +181,11 @@ variable "log_retention_days" {
   description = "Retention of the controller's log group in days."
   type        = number
   default     = 365
+}
+
+variable "metrics_service" {
+  description = "The `service` dimension of the function's metrics (POWERTOOLS_SERVICE_NAME): the deployment's name (courier-prod), the one modules/monitoring's alarms watch, so no two environments share a metric."
+  type        = string
 }
 
 variable "tags" {

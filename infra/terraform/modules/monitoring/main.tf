@@ -4,7 +4,9 @@
 
 locals {
   namespace    = "Courier"
-  service_dims = { service = "courier" }
+  # The functions' POWERTOOLS_SERVICE_NAME is the deployment's name too: each environment's
+  # alarms watch its own metrics, never the sum of staging and prod.
+  service_dims = { service = var.name }
   alarm_topic  = [aws_sns_topic.this.arn]
 }
 
@@ -533,9 +535,9 @@ resource "aws_cloudwatch_dashboard" "this" {
         properties = {
           title = "Delivery latency (s)", view = "timeSeries", period = 300, region = data.aws_region.current.name
           metrics = [
-            [local.namespace, "DeliveryLatency", "service", "courier", { stat = "p50" }],
-            [local.namespace, "DeliveryLatency", "service", "courier", { stat = "p95" }],
-            [local.namespace, "DeliveryLatency", "service", "courier", { stat = "p99.9" }],
+            [local.namespace, "DeliveryLatency", "service", var.name, { stat = "p50" }],
+            [local.namespace, "DeliveryLatency", "service", var.name, { stat = "p95" }],
+            [local.namespace, "DeliveryLatency", "service", var.name, { stat = "p99.9" }],
           ]
           annotations = { horizontal = [{ value = var.latency_p95_seconds, label = "p95 SLO" }, { value = var.latency_p999_seconds, label = "p99.9 SLO" }] }
         }
@@ -545,11 +547,11 @@ resource "aws_cloudwatch_dashboard" "this" {
         properties = {
           title = "Files and bundles", view = "timeSeries", stat = "Sum", period = 60, region = data.aws_region.current.name
           metrics = [
-            [local.namespace, "FilesReceived", "service", "courier"],
-            [local.namespace, "FilesDelivered", "service", "courier"],
-            [local.namespace, "BundlesDelivered", "service", "courier"],
-            [local.namespace, "BreakerFastFail", "service", "courier"],
-            [local.namespace, "BreakerState", "service", "courier", "circuit", "nifi", { stat = "Maximum", yAxis = "right" }],
+            [local.namespace, "FilesReceived", "service", var.name],
+            [local.namespace, "FilesDelivered", "service", var.name],
+            [local.namespace, "BundlesDelivered", "service", var.name],
+            [local.namespace, "BreakerFastFail", "service", var.name],
+            [local.namespace, "BreakerState", "service", var.name, "circuit", "nifi", { stat = "Maximum", yAxis = "right" }],
           ]
         }
       },

@@ -116,9 +116,9 @@ variable "gbp_exchange_rate" {
 }
 
 variable "manage_cost_allocation_tag" {
-  description = "Activate cost_tag_key as a cost allocation tag (aws_ce_cost_allocation_tag): without it the budget sees no cost. false in an Organization member account (only the payer account can) or where another stack manages it."
+  description = "Activate cost_tag_key as a cost allocation tag (aws_ce_cost_allocation_tag): without it the budget sees no cost. The activation is account-wide, so one state only manages it: destroying another would deactivate it for all. Default false; prod's env.tf sets true. false in an Organization member account (only the payer account can) or where another stack manages it."
   type        = bool
-  default     = true
+  default     = false
 }
 
 variable "cost_tag_key" {

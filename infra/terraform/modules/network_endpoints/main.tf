@@ -89,6 +89,7 @@ resource "aws_security_group" "endpoints" {
 }
 
 resource "aws_vpc_endpoint" "secretsmanager" {
+  count               = var.create_secretsmanager_interface_endpoint ? 1 : 0
   vpc_id              = var.vpc_id
   service_name        = "com.amazonaws.${var.region}.secretsmanager"
   vpc_endpoint_type   = "Interface"
@@ -100,6 +101,7 @@ resource "aws_vpc_endpoint" "secretsmanager" {
 }
 
 resource "aws_vpc_endpoint" "sqs" {
+  count               = var.create_sqs_interface_endpoint ? 1 : 0
   vpc_id              = var.vpc_id
   service_name        = "com.amazonaws.${var.region}.sqs"
   vpc_endpoint_type   = "Interface"
@@ -111,6 +113,7 @@ resource "aws_vpc_endpoint" "sqs" {
 }
 
 resource "aws_vpc_endpoint" "lambda" {
+  count               = var.create_lambda_interface_endpoint ? 1 : 0
   vpc_id              = var.vpc_id
   service_name        = "com.amazonaws.${var.region}.lambda"
   vpc_endpoint_type   = "Interface"
@@ -119,6 +122,74 @@ resource "aws_vpc_endpoint" "lambda" {
   private_dns_enabled = true
   policy              = data.aws_iam_policy_document.lambda.json
   tags                = merge(var.tags, { Name = "${var.name}-lambda" })
+}
+
+# An interface endpoint with private DNS answers the service's name for the whole VPC, and a VPC
+# can have only one per service with private DNS: in a shared VPC that has them already, a second
+# one fails to create. With create_*_interface_endpoint = false the existing one is looked up: it
+# must have private DNS (so the functions' calls reach it), and the functions may send HTTPS to
+# its security groups, which must let them in (their owner's part, README); its policy is its
+# owner's, who adds the statements of the interface_endpoint_policy_json output.
+data "aws_vpc_endpoint" "secretsmanager" {
+  count        = var.create_secretsmanager_interface_endpoint ? 0 : 1
+  vpc_id       = var.vpc_id
+  service_name = "com.amazonaws.${var.region}.secretsmanager"
+
+  filter {
+    name   = "vpc-endpoint-type"
+    values = ["Interface"]
+  }
+
+  lifecycle {
+    postcondition {
+      condition     = self.private_dns_enabled
+      error_message = "The existing Secrets Manager interface endpoint has no private DNS: the functions would not reach it."
+    }
+  }
+}
+
+data "aws_vpc_endpoint" "sqs" {
+  count        = var.create_sqs_interface_endpoint ? 0 : 1
+  vpc_id       = var.vpc_id
+  service_name = "com.amazonaws.${var.region}.sqs"
+
+  filter {
+    name   = "vpc-endpoint-type"
+    values = ["Interface"]
+  }
+
+  lifecycle {
+    postcondition {
+      condition     = self.private_dns_enabled
+      error_message = "The existing SQS interface endpoint has no private DNS: the functions would not reach it."
+    }
+  }
+}
+
+data "aws_vpc_endpoint" "lambda" {
+  count        = var.create_lambda_interface_endpoint ? 0 : 1
+  vpc_id       = var.vpc_id
+  service_name = "com.amazonaws.${var.region}.lambda"
+
+  filter {
+    name   = "vpc-endpoint-type"
+    values = ["Interface"]
+  }
+
+  lifecycle {
+    postcondition {
+      condition     = self.private_dns_enabled
+      error_message = "The existing Lambda interface endpoint has no private DNS: the breaker controller would not reach it."
+    }
+  }
+}
+
+locals {
+  # Where the functions send HTTPS for the interface endpoints: courier's own, and any existing one's.
+  interface_endpoint_security_group_ids = distinct(concat(
+    [aws_security_group.endpoints.id],
+    flatten([for found in concat(data.aws_vpc_endpoint.secretsmanager, data.aws_vpc_endpoint.sqs, data.aws_vpc_endpoint.lambda) : tolist(found.security_group_ids)]),
+  ))
 }
 
 # Endpoint policies: what may pass through each endpoint, whoever asks. Each allows only what

@@ -8,9 +8,18 @@ output "dynamodb_prefix_list_id" {
   value       = data.aws_prefix_list.dynamodb.id
 }
 
-output "endpoint_security_group_id" {
-  description = "Security group of the interface endpoints (Secrets Manager, SQS, Lambda)."
-  value       = aws_security_group.endpoints.id
+output "endpoint_security_group_ids" {
+  description = "Security groups of the interface endpoints (Secrets Manager, SQS, Lambda): courier's own, and those of the VPC's existing endpoints it uses."
+  value       = local.interface_endpoint_security_group_ids
+}
+
+output "interface_endpoint_policy_json" {
+  description = "The interface endpoints' policies by service (secretsmanager, sqs, lambda): with an existing endpoint, its owner adds these statements to its policy."
+  value = {
+    secretsmanager = data.aws_iam_policy_document.secretsmanager.json
+    sqs            = data.aws_iam_policy_document.sqs.json
+    lambda         = data.aws_iam_policy_document.lambda.json
+  }
 }
 
 output "s3_endpoint_policy_json" {

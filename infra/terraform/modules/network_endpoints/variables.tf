@@ -40,6 +40,24 @@ variable "create_dynamodb_gateway_endpoint" {
   default     = true
 }
 
+variable "create_secretsmanager_interface_endpoint" {
+  description = "Create the Secrets Manager interface endpoint (true), or use the VPC's existing one with private DNS (false)."
+  type        = bool
+  default     = true
+}
+
+variable "create_sqs_interface_endpoint" {
+  description = "Create the SQS interface endpoint (true), or use the VPC's existing one with private DNS (false)."
+  type        = bool
+  default     = true
+}
+
+variable "create_lambda_interface_endpoint" {
+  description = "Create the Lambda interface endpoint (true), or use the VPC's existing one with private DNS (false)."
+  type        = bool
+  default     = true
+}
+
 variable "region" {
   description = "AWS region (endpoint service names)."
   type        = string

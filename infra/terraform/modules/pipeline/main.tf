@@ -26,6 +26,7 @@ module "queue" {
 
   name                     = "${local.name}-queue"
   dlq_name                 = "${local.name}-dlq"
+  retention_seconds        = var.queue_retention_seconds
   function_timeout_seconds = var.function_timeout_seconds
   batching_window_seconds  = var.batching_window_seconds
   source_bucket_arn        = "arn:aws:s3:::${var.landing_bucket_name}"
@@ -64,6 +65,10 @@ module "network_endpoints" {
   create_s3_gateway_endpoint       = var.create_s3_gateway_endpoint
   create_dynamodb_gateway_endpoint = var.create_dynamodb_gateway_endpoint
 
+  create_secretsmanager_interface_endpoint = var.create_secretsmanager_interface_endpoint
+  create_sqs_interface_endpoint            = var.create_sqs_interface_endpoint
+  create_lambda_interface_endpoint         = var.create_lambda_interface_endpoint
+
   # What the endpoint policies allow: courier's resources only.
   landing_bucket_arn       = "arn:aws:s3:::${var.landing_bucket_name}"
   archive_bucket_arn       = "arn:aws:s3:::${var.archive_bucket_name}"
@@ -76,67 +81,69 @@ module "network_endpoints" {
 module "aggregator" {
   source = "../aggregator"
 
-  name                       = "${local.name}-aggregator"
-  package_path               = var.package_path
-  memory_mb                  = var.function_memory_mb
-  ephemeral_storage_mb       = var.function_ephemeral_storage_mb
-  timeout_seconds            = var.function_timeout_seconds
-  batch_size                 = var.batch_size
-  batching_window_seconds    = var.batching_window_seconds
-  maximum_concurrency        = var.maximum_concurrency
-  vpc_id                     = var.vpc_id
-  subnet_ids                 = var.private_subnet_ids
-  nifi_url                   = var.nifi_url
-  nifi_cidr                  = var.nifi_cidr
-  nifi_port                  = var.nifi_port
-  nifi_ca_bundle_path        = var.nifi_ca_bundle_path
-  s3_prefix_list_id          = module.network_endpoints.s3_prefix_list_id
-  dynamodb_prefix_list_id    = module.network_endpoints.dynamodb_prefix_list_id
-  endpoint_security_group_id = module.network_endpoints.endpoint_security_group_id
-  landing_bucket_arn         = "arn:aws:s3:::${var.landing_bucket_name}"
-  archive_bucket_name        = var.archive_bucket_name
-  archive_bucket_arn         = "arn:aws:s3:::${var.archive_bucket_name}"
-  idempotency_table_name     = module.state_tables.idempotency_table_name
-  idempotency_table_arn      = module.state_tables.idempotency_table_arn
-  breaker_table_name         = module.state_tables.breaker_table_name
-  breaker_table_arn          = module.state_tables.breaker_table_arn
-  secret_arn                 = module.secrets.arn
-  secret_name                = module.secrets.name
-  queue_arn                  = module.queue.queue_arn
-  breaker_recovery_seconds   = var.breaker_recovery_seconds
-  rollback_alarm_names       = ["${local.name}-aggregator-errors", "${local.name}-breaker-open"]
-  tags                       = local.tags
+  name                        = "${local.name}-aggregator"
+  metrics_service             = local.name
+  package_path                = var.package_path
+  memory_mb                   = var.function_memory_mb
+  ephemeral_storage_mb        = var.function_ephemeral_storage_mb
+  timeout_seconds             = var.function_timeout_seconds
+  batch_size                  = var.batch_size
+  batching_window_seconds     = var.batching_window_seconds
+  maximum_concurrency         = var.maximum_concurrency
+  vpc_id                      = var.vpc_id
+  subnet_ids                  = var.private_subnet_ids
+  nifi_url                    = var.nifi_url
+  nifi_cidr                   = var.nifi_cidr
+  nifi_port                   = var.nifi_port
+  nifi_ca_bundle_path         = var.nifi_ca_bundle_path
+  s3_prefix_list_id           = module.network_endpoints.s3_prefix_list_id
+  dynamodb_prefix_list_id     = module.network_endpoints.dynamodb_prefix_list_id
+  endpoint_security_group_ids = module.network_endpoints.endpoint_security_group_ids
+  landing_bucket_arn          = "arn:aws:s3:::${var.landing_bucket_name}"
+  archive_bucket_name         = var.archive_bucket_name
+  archive_bucket_arn          = "arn:aws:s3:::${var.archive_bucket_name}"
+  idempotency_table_name      = module.state_tables.idempotency_table_name
+  idempotency_table_arn       = module.state_tables.idempotency_table_arn
+  breaker_table_name          = module.state_tables.breaker_table_name
+  breaker_table_arn           = module.state_tables.breaker_table_arn
+  secret_arn                  = module.secrets.arn
+  secret_name                 = module.secrets.name
+  queue_arn                   = module.queue.queue_arn
+  breaker_recovery_seconds    = var.breaker_recovery_seconds
+  rollback_alarm_names        = ["${local.name}-aggregator-errors", "${local.name}-breaker-open"]
+  tags                        = local.tags
 }
 
 module "breaker_controller" {
   source = "../breaker_controller"
 
-  name                       = "${local.name}-breaker-controller"
-  package_path               = var.package_path
-  vpc_id                     = var.vpc_id
-  subnet_ids                 = var.private_subnet_ids
-  nifi_url                   = var.nifi_url
-  nifi_cidr                  = var.nifi_cidr
-  nifi_port                  = var.nifi_port
-  nifi_ca_bundle_path        = var.nifi_ca_bundle_path
-  s3_prefix_list_id          = module.network_endpoints.s3_prefix_list_id
-  dynamodb_prefix_list_id    = module.network_endpoints.dynamodb_prefix_list_id
-  endpoint_security_group_id = module.network_endpoints.endpoint_security_group_id
-  landing_bucket_name        = var.landing_bucket_name
-  landing_bucket_arn         = "arn:aws:s3:::${var.landing_bucket_name}"
-  archive_bucket_name        = var.archive_bucket_name
-  archive_bucket_arn         = "arn:aws:s3:::${var.archive_bucket_name}"
-  idempotency_table_name     = module.state_tables.idempotency_table_name
-  idempotency_table_arn      = module.state_tables.idempotency_table_arn
-  breaker_table_name         = module.state_tables.breaker_table_name
-  breaker_table_arn          = module.state_tables.breaker_table_arn
-  secret_arn                 = module.secrets.arn
-  secret_name                = module.secrets.name
-  breaker_recovery_seconds   = var.breaker_recovery_seconds
-  event_source_mapping_uuid  = module.aggregator.event_source_mapping_uuid
-  event_source_mapping_arn   = module.aggregator.event_source_mapping_arn
-  queue_arn                  = module.queue.queue_arn
-  tags                       = local.tags
+  name                        = "${local.name}-breaker-controller"
+  metrics_service             = local.name
+  package_path                = var.package_path
+  vpc_id                      = var.vpc_id
+  subnet_ids                  = var.private_subnet_ids
+  nifi_url                    = var.nifi_url
+  nifi_cidr                   = var.nifi_cidr
+  nifi_port                   = var.nifi_port
+  nifi_ca_bundle_path         = var.nifi_ca_bundle_path
+  s3_prefix_list_id           = module.network_endpoints.s3_prefix_list_id
+  dynamodb_prefix_list_id     = module.network_endpoints.dynamodb_prefix_list_id
+  endpoint_security_group_ids = module.network_endpoints.endpoint_security_group_ids
+  landing_bucket_name         = var.landing_bucket_name
+  landing_bucket_arn          = "arn:aws:s3:::${var.landing_bucket_name}"
+  archive_bucket_name         = var.archive_bucket_name
+  archive_bucket_arn          = "arn:aws:s3:::${var.archive_bucket_name}"
+  idempotency_table_name      = module.state_tables.idempotency_table_name
+  idempotency_table_arn       = module.state_tables.idempotency_table_arn
+  breaker_table_name          = module.state_tables.breaker_table_name
+  breaker_table_arn           = module.state_tables.breaker_table_arn
+  secret_arn                  = module.secrets.arn
+  secret_name                 = module.secrets.name
+  breaker_recovery_seconds    = var.breaker_recovery_seconds
+  event_source_mapping_uuid   = module.aggregator.event_source_mapping_uuid
+  event_source_mapping_arn    = module.aggregator.event_source_mapping_arn
+  queue_arn                   = module.queue.queue_arn
+  tags                        = local.tags
 }
 
 module "landing_bucket" {

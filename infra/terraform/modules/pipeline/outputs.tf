@@ -41,6 +41,11 @@ output "operator_environment" {
   }
 }
 
+output "interface_endpoint_policies" {
+  description = "The Secrets Manager, SQS and Lambda interface endpoints' policies (JSON); with the VPC's own endpoints, their owner adds these statements."
+  value       = module.network_endpoints.interface_endpoint_policy_json
+}
+
 output "gateway_endpoint_policies" {
   description = "The S3 and DynamoDB gateway endpoints' policies (JSON); with the VPC's own endpoints, their owner adds these statements."
   value = {

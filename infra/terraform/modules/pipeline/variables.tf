@@ -71,6 +71,24 @@ variable "create_s3_gateway_endpoint" {
   default     = true
 }
 
+variable "create_secretsmanager_interface_endpoint" {
+  description = "Create the Secrets Manager interface endpoint (true), or use the VPC's existing one, which must have private DNS (false)."
+  type        = bool
+  default     = true
+}
+
+variable "create_sqs_interface_endpoint" {
+  description = "Create the SQS interface endpoint (true), or use the VPC's existing one, which must have private DNS (false)."
+  type        = bool
+  default     = true
+}
+
+variable "create_lambda_interface_endpoint" {
+  description = "Create the Lambda interface endpoint (true), or use the VPC's existing one, which must have private DNS (false)."
+  type        = bool
+  default     = true
+}
+
 variable "create_dynamodb_gateway_endpoint" {
   description = "Create the DynamoDB gateway endpoint (true), or use the VPC's existing one (false)."
   type        = bool
@@ -102,6 +120,17 @@ variable "nifi_ca_bundle_path" {
 variable "rotation_lambda_arn" {
   description = "Function that rotates the NiFi secret."
   type        = string
+}
+
+variable "queue_retention_seconds" {
+  description = "How long the queue keeps a message, in seconds (SQS's MessageRetentionPeriod; NFR-04: 4 days = 345600). 60-1209600 (SQS's range), and no more than the DLQ's 14 days (a moved message keeps its age). The data-age alarms follow it. Raising it past (max_receive_count - 3) x 11 h (about 7.8 days) lets an outage move messages to the DLQ before their retention ends, where they are kept to the same age and redriven (docs/runbooks/dlq.md). Set in envs/<env>/env.tf; an emergency raise by hand (docs/runbooks/backlog-and-data-age.md) must be recorded there, or the next apply puts it back."
+  type        = number
+  default     = 345600
+
+  validation {
+    condition     = var.queue_retention_seconds >= 60 && var.queue_retention_seconds <= 1209600
+    error_message = "queue_retention_seconds must be between 60 and 1209600 (14 days), SQS's range."
+  }
 }
 
 variable "function_memory_mb" {
@@ -183,9 +212,9 @@ variable "gbp_exchange_rate" {
 }
 
 variable "manage_cost_allocation_tag" {
-  description = "Activate the application tag for cost allocation (false in an Organization member account)."
+  description = "Activate the application tag for cost allocation. Account-wide, so exactly one environment's state manages it (destroying that state deactivates it): default false, true in prod's env.tf. false in an Organization member account (only the payer account can)."
   type        = bool
-  default     = true
+  default     = false
 }
 
 variable "notification_source" {

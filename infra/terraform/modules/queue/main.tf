@@ -17,9 +17,11 @@ resource "aws_sqs_queue" "dlq" {
   tags                      = var.tags
 
   lifecycle {
+    # At equal retention (both at SQS's 14-day maximum, the runbook's emergency raise) a moved
+    # message has only what is left of the queue's retention, and dlq-expiring fires on any message.
     precondition {
-      condition     = var.dlq_retention_seconds > var.retention_seconds
-      error_message = "The DLQ must keep messages longer than the main queue."
+      condition     = var.dlq_retention_seconds >= var.retention_seconds
+      error_message = "dlq_retention_seconds must be at least retention_seconds: a message moved to the DLQ keeps its age."
     }
   }
 }
@@ -36,6 +38,14 @@ resource "aws_sqs_queue" "this" {
     deadLetterTargetArn = aws_sqs_queue.dlq.arn
     maxReceiveCount     = var.max_receive_count
   })
+
+  lifecycle {
+    precondition {
+      # A poison message comes back after each visibility timeout: it must reach the DLQ before SQS deletes it.
+      condition     = var.retention_seconds > var.max_receive_count * local.visibility_timeout_seconds
+      error_message = "retention_seconds must exceed max_receive_count x the visibility timeout, or a poison message expires before it reaches the DLQ."
+    }
+  }
 }
 
 resource "aws_sqs_queue_redrive_allow_policy" "dlq" {

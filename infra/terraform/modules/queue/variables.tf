@@ -9,13 +9,13 @@ variable "dlq_name" {
 }
 
 variable "retention_seconds" {
-  description = "Message retention of the main queue in seconds (NFR-04: 4 days = 345600). Range 3600-1209600."
+  description = "Message retention of the main queue in seconds (NFR-04: 4 days = 345600). Range 60-1209600 (SQS's), at most dlq_retention_seconds, and longer than max_receive_count visibility timeouts (preconditions)."
   type        = number
   default     = 345600
 
   validation {
-    condition     = var.retention_seconds >= 3600 && var.retention_seconds <= 1209600
-    error_message = "retention_seconds must be between 3600 and 1209600."
+    condition     = var.retention_seconds >= 60 && var.retention_seconds <= 1209600
+    error_message = "retention_seconds must be between 60 and 1209600."
   }
 }
 
