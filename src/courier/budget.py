@@ -55,6 +55,8 @@ FULL_VCPU_MB = 1769
 def stream_mb_per_second(function_mb: int) -> float:
     """The rate to plan with when none is set: the path's rate, or less where the function's CPU share is the limit."""
     return min(STREAM_MB_PER_SECOND, STREAM_MB_PER_CPU_SECOND * min(1.0, function_mb / FULL_VCPU_MB))
+
+
 CEILING_TIME_MARGIN = 0.9  # of the work time: the estimate is a rate, not a promise
 DISK_RESERVE_MB = 64  # of the ephemeral storage, for everything else that writes to /tmp
 

@@ -136,6 +136,11 @@ def backfill_summary(bucket: str, tally: BackfillTally, dry_run: bool, checkpoin
         console.print(f"checkpoint: {tally.last.key} ({tally.last.version_id}) in {checkpoint}", highlight=False, soft_wrap=True)
 
 
+def _peeked(told: Story) -> str:
+    """How much of the DLQ the peek saw, when not all of it (SQS may answer a peek with the same messages again)."""
+    return f" (saw {told.dlq_seen} of its ~{told.dlq_depth} messages)" if told.dlq_seen < told.dlq_depth else ""
+
+
 def story(told: Story, as_json: bool) -> None:
     """One fact a line, soft-wrapped: keys, version ids and SHA-256s are copied from here whole, never cut by a table."""
     if as_json:
@@ -165,7 +170,8 @@ def story(told: Story, as_json: bool) -> None:
             f"DLQ: message {letter.message_id}, {letter.receive_count} receive(s), reason {reason}: {letter.detail or '-'}"
         )
     if not told.dead_letters:
-        lines.append("DLQ: no message names this file")
+        named = f"revision {told.version}" if told.asked_version else "this file"
+        lines.append(f"DLQ: no message names {named}" + _peeked(told))
     lines.append(f"replays: {told.replays}")
     for line in lines:
         console.print(line, highlight=False, soft_wrap=True)
