@@ -129,7 +129,8 @@ def backfill_summary(bucket: str, tally: BackfillTally, dry_run: bool, checkpoin
     table = Table("revisions", "count", title=f"backfill of s3://{bucket}" + (" (dry run: nothing sent)" if dry_run else ""))
     table.add_row("listed", str(tally.listed))
     table.add_row("would be enqueued" if dry_run else "enqueued", str(tally.enqueued))
-    table.add_row("already delivered (ledger)", str(tally.delivered))
+    table.add_row("skipped as already delivered (ledger)", str(tally.delivered))
+    table.add_row("skipped as already delivered (landing tag)", str(tally.tagged))
     table.add_row("outside --since/--until", str(tally.out_of_range))
     console.print(table)
     if tally.last is not None and not dry_run:
