@@ -109,9 +109,7 @@ def test_trace_takes_the_deployed_functions_settings_from_courier_function(aws, 
     assert aws.client("sqs").receive_message(QueueUrl=dlq_url).get("Messages")  # peeked at: still there, visible
 
 
-def test_backfill_sends_to_the_deployed_queue_and_skips_revisions_tagged_delivered(
-    aws, stack, deployed_on_stack, tmp_path
-):
+def test_backfill_sends_to_the_deployed_queue_and_skips_revisions_tagged_delivered(aws, stack, deployed_on_stack, tmp_path):
     s3 = aws.client("s3")
     for i in range(3):
         s3.put_object(Bucket=stack.landing_bucket, Key=f"old/{i}.csv", Body=b"x")
