@@ -61,7 +61,7 @@ def deployed(aws: Any, clean_courier_env) -> dict[str, str]:
 
 
 @pytest.fixture
-def deployed_on_stack(aws: Any, stack: Any, queued: Any, clean_courier_env) -> dict[str, str]:
+def deployed_on_stack(aws: Any, stack: Any, clean_courier_env) -> dict[str, str]:
     """A deployed aggregator whose settings name the emulated stack's archive and ledger, polling its own queue."""
     environment = {
         "COURIER_ARCHIVE_BUCKET": stack.archive_bucket,

@@ -33,8 +33,8 @@ SkipDelivered = Annotated[
     bool,
     typer.Option(
         help="Skip revisions the landing bucket tags delivered (courier-delivered) when the ledger no longer knows them "
-        "(after its TTL). On by default: it costs one GetObjectTagging call per such revision, paced with the sends, "
-        "and without it those files would go to NiFi a second time.",
+        "(after its TTL). On by default, because without it those files would go to NiFi a second time; it costs one "
+        "GetObjectTagging call per such revision, made in turn with the sends.",
     ),
 ]
 
