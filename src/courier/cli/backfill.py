@@ -25,8 +25,8 @@ Bucket = Annotated[
     str | None,
     typer.Option(
         "--bucket",
-        help="The landing bucket (default: COURIER_LANDING_BUCKET, else the name the Terraform gives it; "
-        "the deployed aggregator's configuration does not name it).",
+        help="The landing bucket (default: COURIER_LANDING_BUCKET, else the local stack's courier-landing, its prefix "
+        "replaced by COURIER_NAME). Needed with --function: the aggregator's configuration does not name it.",
     ),
 ]
 SkipDelivered = Annotated[
