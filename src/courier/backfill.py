@@ -2,8 +2,10 @@
 
 Backfill does not fetch or bundle anything itself: it announces each revision on
 the main queue with the notification S3 would have sent, so the normal path
-applies (the idempotency ledger keeps what was already delivered out; the breaker
-and the DLQ work as for live traffic). Revisions come from ListObjectVersions or
+applies (the breaker and the DLQ work as for live traffic). What was already
+delivered is left out: through the idempotency ledger while it remembers (its TTL),
+and through the delivered tag the aggregator puts on each delivered revision in the
+landing bucket after that (the aggregator's claim would not stop those). Revisions come from ListObjectVersions or
 an S3 Inventory report (``adapters.s3.S3LandingLister`` / ``read_inventory``).
 
 Resuming: revisions are announced in key order (newest version of a key first, as
@@ -177,12 +179,17 @@ def after(revisions: Iterable[Revision], mark: dict[str, str | None] | None) -> 
 
 @dataclass
 class Tally:
-    """What a backfill did: revisions listed, announced, and left out (out of range, already delivered)."""
+    """What a backfill did: revisions listed, announced, and left out (out of range, already delivered).
+
+    ``delivered`` counts the revisions the ledger records as delivered, ``tagged`` those it no
+    longer knows (its TTL) that carry the landing bucket's delivered tag.
+    """
 
     listed: int = 0
     enqueued: int = 0
     out_of_range: int = 0
     delivered: int = 0
+    tagged: int = 0
     last: Revision | None = None
     errors: list[str] = field(default_factory=list)
 
@@ -198,12 +205,18 @@ def already_delivered(ledger: BaseLedger, bucket: str, revisions: Sequence[Revis
 
 
 class RateLimit:
-    """At most ``rate`` messages a second, on average since the start.
+    """At most ``rate`` messages a second, as a token bucket holding one batch at most.
+
+    The bucket refills at ``rate`` tokens a second up to ``burst``; a send takes one token
+    a message and waits for the tokens it lacks. After a slow listing page the bucket holds
+    no more than ``burst``, so the backfill never catches up in a burst on live traffic.
 
     Parameters
     ----------
     rate
         Messages per second (> 0).
+    burst
+        Tokens the bucket holds at most (default: one batch, ``BATCH``).
     clock, sleep
         Injected for tests.
 
@@ -213,22 +226,32 @@ class RateLimit:
     >>> limit.wait(10)  # returns at once for the first batch
     """
 
-    def __init__(self, rate: float, clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep):
+    def __init__(
+        self,
+        rate: float,
+        burst: int = BATCH,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ):
         self.rate = rate
+        self.burst = burst
         self.clock = clock
         self.sleep = sleep
-        self.start: float | None = None
-        self.sent = 0
+        self.tokens = float(burst)
+        self.last: float | None = None
 
     def wait(self, count: int) -> None:
-        """Wait until ``count`` more messages keep within the rate."""
-        if self.start is None:
-            self.start = self.clock()
-        due = self.start + self.sent / self.rate
+        """Wait until the bucket holds ``count`` tokens, and take them."""
         now = self.clock()
-        if due > now:
-            self.sleep(due - now)
-        self.sent += count
+        if self.last is not None:
+            self.tokens = min(float(max(self.burst, count)), self.tokens + (now - self.last) * self.rate)
+        self.last = now
+        if self.tokens < count:
+            lacking = (count - self.tokens) / self.rate
+            self.sleep(lacking)
+            self.last = now + lacking  # the tokens that came in while sleeping are the ones taken
+            self.tokens = float(count)
+        self.tokens -= count
 
 
 def backfill(
@@ -243,9 +266,12 @@ def backfill(
     dry_run: bool = False,
     region: str = "us-east-1",
     progress: Callable[[Tally], None] = lambda tally: None,
+    was_delivered: Callable[[Revision], bool] | None = None,
 ) -> Tally:
-    """Announce every revision in range that the ledger does not record as delivered, ten to a batch.
+    """Announce every revision in range not already delivered, ten to a batch.
 
+    Delivered means recorded so by the ledger (one batched read per batch), or else, with
+    ``was_delivered`` (the landing bucket's delivered tag, a call per revision), tagged so.
     ``send_batch`` sends message bodies to the main queue; with ``dry_run`` nothing is
     sent and no checkpoint written. The checkpoint advances after each batch is sent.
     """
@@ -256,6 +282,10 @@ def backfill(
         delivered = already_delivered(ledger, bucket, chunk) if ledger is not None else set()
         tally.delivered += len(delivered)
         todo = [r for r in chunk if r not in delivered]
+        if was_delivered is not None:
+            tagged = [r for r in todo if was_delivered(r)]
+            tally.tagged += len(tagged)
+            todo = [r for r in todo if r not in tagged]
         if todo and not dry_run:
             if limit is not None:
                 limit.wait(len(todo))

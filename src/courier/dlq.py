@@ -2,6 +2,9 @@
 
 Listing peeks: messages are received with a short visibility timeout and made
 visible again at once, so listing changes nothing but their receive count.
+``courier trace`` peeks without hiding anything (``find_dead_letters``: visibility
+timeout 0), so a redrive running meanwhile moves every message; SQS still counts
+each receive in ``ApproximateReceiveCount``.
 Redrive uses SQS's own message move task where the endpoint has it; otherwise
 it receives, sends to the source queue and only then deletes from the DLQ, so
 an interruption can at worst leave a message in both queues, never in
@@ -14,7 +17,7 @@ Both queues are reached through the ``Queue`` port (``adapters.sqs.SQSQueue``).
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,6 +37,7 @@ class DeadLetter:
     objects: tuple[str, ...]
     reason: str | None
     detail: str | None
+    versions: tuple[str | None, ...] = ()  # each object's version id, as the message names it (empty: not known)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -41,14 +45,22 @@ class DeadLetter:
             "receive_count": self.receive_count,
             "sent_at_ms": self.sent_at_ms,
             "objects": list(self.objects),
+            "versions": list(self.versions),
             "reason": self.reason,
             "detail": self.detail,
         }
 
+    def names(self, bucket: str, key: str, version: str | None = None) -> bool:
+        """Whether the message names ``s3://bucket/key`` (with ``version``: that revision of it, by version id)."""
+        url = f"s3://{bucket}/{key}"
+        if version is None:
+            return url in self.objects
+        return any(o == url and v == version for o, v in zip(self.objects, self.versions, strict=False))
 
-def _objects(message: dict[str, Any]) -> tuple[str, ...]:
+
+def _refs(message: dict[str, Any]) -> tuple[tuple[str, ...], tuple[str | None, ...]]:
     parsed = parse_message(lambda_sqs_record(message, "arn:aws:sqs:::dlq", ""))
-    return tuple(f"s3://{o.bucket}/{o.key}" for o in parsed.objects)
+    return tuple(f"s3://{o.bucket}/{o.key}" for o in parsed.objects), tuple(o.version_id for o in parsed.objects)
 
 
 def _reason(message: dict[str, Any], note: FailureNote | None) -> str | None:
@@ -81,22 +93,52 @@ def _peek(dlq: Queue, limit: int) -> Iterator[dict[str, Any]]:
         dlq.make_visible(handles)
 
 
+def _letter(message: dict[str, Any], ledger: BaseLedger | None) -> DeadLetter:
+    note = ledger.failure_note(message["MessageId"]) if ledger is not None else None
+    attributes = message.get("Attributes", {})
+    objects, versions = _refs(message)
+    return DeadLetter(
+        message_id=message["MessageId"],
+        receive_count=int(attributes.get("ApproximateReceiveCount", 0)),
+        sent_at_ms=int(attributes.get("SentTimestamp", 0)),
+        objects=objects or (note.objects if note else ()),
+        reason=_reason(message, note),
+        detail=note.detail if note else None,
+        versions=versions,
+    )
+
+
 def list_dead_letters(dlq: Queue, ledger: BaseLedger | None, limit: int = 1000) -> list[DeadLetter]:
-    letters = []
-    for message in _peek(dlq, limit):
-        note = ledger.failure_note(message["MessageId"]) if ledger is not None else None
-        attributes = message.get("Attributes", {})
-        letters.append(
-            DeadLetter(
-                message_id=message["MessageId"],
-                receive_count=int(attributes.get("ApproximateReceiveCount", 0)),
-                sent_at_ms=int(attributes.get("SentTimestamp", 0)),
-                objects=_objects(message) or (note.objects if note else ()),
-                reason=_reason(message, note),
-                detail=note.detail if note else None,
-            )
-        )
-    return letters
+    return [_letter(message, ledger) for message in _peek(dlq, limit)]
+
+
+def find_dead_letters(
+    dlq: Queue, ledger: BaseLedger | None, wanted: Callable[[DeadLetter], bool], limit: int = 1000, idle_rounds: int = 3
+) -> tuple[list[DeadLetter], int, int]:
+    """(the DLQ messages ``wanted`` accepts, messages seen, messages SQS counts), peeking without hiding any.
+
+    Each receive has a visibility timeout of 0, so the messages stay visible to a redrive
+    running meanwhile. The price: SQS may return the same messages again, so the peek stops
+    once it has seen as many as the DLQ holds, after ``idle_rounds`` receives in a row
+    brought nothing new, or at ``limit``; with a deep DLQ it may not see every message,
+    and says how many it saw.
+    """
+    depth, _ = dlq.depth()
+    seen: set[str] = set()
+    found: list[DeadLetter] = []
+    idle = 0
+    while idle < idle_rounds and len(seen) < min(max(depth, 1), limit):
+        fresh = [m for m in dlq.receive(_BATCH, 0) if m["MessageId"] not in seen]
+        idle = 0 if fresh else idle + 1
+        for message in fresh:
+            seen.add(message["MessageId"])
+            # The ledger's failure note is read only for the messages kept, or to learn what an unparseable body named.
+            letter = _letter(message, None)
+            if ledger is not None and (not letter.objects or wanted(letter)):
+                letter = _letter(message, ledger)
+            if wanted(letter):
+                found.append(letter)
+    return found, len(seen), depth
 
 
 @dataclass

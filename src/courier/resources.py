@@ -43,7 +43,8 @@ BREAKER_KEY = "id"
 BREAKER_EXPIRY_ATTRIBUTE = "expiration"  # also the TTL of parked-message records
 
 QUEUE_RETENTION_SECONDS = 4 * 86400  # NFR-04
-DLQ_RETENTION_SECONDS = 14 * 86400  # outlives the source queue: a moved message keeps its age
+SQS_MAX_RETENTION_SECONDS = 14 * 86400  # SQS keeps no message longer, whatever a queue is set to
+DLQ_RETENTION_SECONDS = SQS_MAX_RETENTION_SECONDS  # outlives the source queue: a moved message keeps its age
 # Receives before SQS moves a message to the DLQ. During an outage each receive parks the
 # message for COURIER_PARK_SECONDS (11 h), so a message survives (MAX_RECEIVE_COUNT - 3) x 11 h
 # of outage (three receives spare: batches failed before the breaker tripped, a release that met

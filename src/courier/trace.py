@@ -2,12 +2,17 @@
 
 * its revisions, from the landing bucket's versions (``adapters.landing.S3LandingLister``);
 * its ledger records (claimed, in progress, assigned to a bundle, complete) while the
-  ledger keeps them (its TTL, 7 days by default);
+  ledger keeps them (its TTL);
 * the bundle(s) it went out in: from the ledger, else from the archive index
-  (``index/YYYY/MM/DD/HH/*.jsonl``, written when a bundle is archived), searched from
-  the revision's landing hour onward; NiFi acknowledged a bundle when its archived
-  object carries the delivered tag;
-* whether a message naming it sits in the DLQ, with the reason of its last failure.
+  (``index/YYYY/MM/DD/HH/*.jsonl``, written when a bundle is archived). A bundle's index
+  partition is the event time of its newest file, which can be long after a revision
+  landed (an outage parks messages, the queue keeps them for days), so each revision
+  the ledger no longer knows is searched for on its own, from its landing hour for as
+  long as a message naming it can live (:data:`SEARCH_WINDOW`), a day prefix listed at
+  a time, and the search stops at the first index file that names it; NiFi
+  acknowledged a bundle when its archived object carries the delivered tag;
+* whether a message naming it sits in the DLQ, with the reason of its last failure:
+  the DLQ is peeked at without hiding anything (``dlq.find_dead_letters``).
 
 Replays are not recorded anywhere courier keeps (a replay posts an archived bundle
 again and leaves no mark on it), so the story cannot list them and says so.
@@ -17,19 +22,25 @@ from __future__ import annotations
 
 import enum
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from courier.backfill import Revision
 from courier.bundle import INDEX_PREFIX
-from courier.dlq import DeadLetter, list_dead_letters
+from courier.config import Settings
+from courier.dlq import DeadLetter, find_dead_letters
 from courier.ledger.base import COMPLETE, BaseLedger, LedgerRecord
 from courier.ports import ArchiveReader, Queue
-from courier.replay import hours_between
+from courier.resources import SQS_MAX_RETENTION_SECONDS
 
 REPLAYS_NOTE = "not recorded (a replay re-posts an archived bundle and leaves no mark on it)"
-INDEX_HOURS = 6  # a file is bundled within minutes of landing; hours more cover an outage's backlog
+# How long after landing a revision can still be bundled: a message naming it lives as long as
+# SQS keeps one at most (an operator may raise the queue's retention to it during an outage; the
+# DLQ keeps a moved message that long, and a redrive brings it back), plus one park (an outage
+# hides a message for COURIER_PARK_SECONDS at most before it is received again).
+SEARCH_WINDOW = timedelta(seconds=SQS_MAX_RETENTION_SECONDS + Settings.__dataclass_fields__["park_seconds"].default)
+SEARCH_HOURS = int(SEARCH_WINDOW.total_seconds() + 3599) // 3600
 
 
 class Verdict(enum.Enum):
@@ -60,6 +71,8 @@ class Story:
         The landing object.
     version
         The revision asked about (``--version``), else the newest one listed.
+    asked_version
+        Whether ``version`` was asked about (then a DLQ message counts only if it names that revision).
 
     Example
     -------
@@ -76,6 +89,9 @@ class Story:
     bundles: list[BundleTrace] = field(default_factory=list)
     found_through: str = "nothing"
     dead_letters: list[DeadLetter] = field(default_factory=list)
+    dlq_seen: int = 0  # messages the DLQ peek saw, of
+    dlq_depth: int = 0  # the messages SQS counted in the DLQ
+    asked_version: bool = False  # --version given: only DLQ messages naming that revision count
     replays: str = REPLAYS_NOTE
 
     @property
@@ -96,6 +112,8 @@ class Story:
             "bundles": [asdict(b) for b in self.bundles],
             "bundles_found_through": self.found_through,
             "dead_letters": [d.as_dict() for d in self.dead_letters],
+            "dlq_messages_seen": self.dlq_seen,
+            "dlq_depth": self.dlq_depth,
             "replays": self.replays,
         }
 
@@ -120,17 +138,77 @@ def _revision_of(record: LedgerRecord) -> str | None:
     return record.identity.revision[2:] if record.identity.revision.startswith("v:") else None
 
 
-def index_entries(reader: ArchiveReader, bucket: str, key: str, since: datetime, hours: int) -> list[dict[str, Any]]:
-    """The archive index's lines naming ``bucket/key``, from ``since``'s hour on for ``hours`` hours."""
-    until = min(since + timedelta(hours=hours), datetime.now(UTC))
-    found = []
-    for hour in hours_between(since, max(since, until)):
-        for index_key in reader.keys(f"{INDEX_PREFIX}/{hour:%Y/%m/%d/%H}/"):
-            for line in reader.read(index_key).decode("utf-8").splitlines():
-                entry = json.loads(line)
-                if entry["bucket"] == bucket and entry["key"] == key:
-                    found.append({**entry, "index_key": index_key})
-    return found
+def _names(entry: dict[str, Any], bucket: str, revision: Revision) -> bool:
+    """Whether an index line is this revision: by version id, or by ETag on an unversioned bucket."""
+    if entry.get("bucket") != bucket or entry.get("key") != revision.key:
+        return False
+    if revision.version_id:
+        return bool(entry.get("version_id") == revision.version_id)
+    return str(entry.get("etag") or "").strip('"') == revision.etag.strip('"')
+
+
+class IndexSearch:
+    """The archive index read for one trace: each day prefix listed once, each index file read once.
+
+    Parameters
+    ----------
+    reader
+        The archive bucket.
+    hours
+        How many hours after a revision landed its bundle may be partitioned (default :data:`SEARCH_HOURS`).
+    now
+        The search never looks past it.
+
+    Example
+    -------
+    >>> search = IndexSearch(S3ArchiveReader(s3, "courier-archive"), SEARCH_HOURS, datetime.now(UTC))  # doctest: +SKIP
+    >>> search.revision("courier-landing", revision)  # doctest: +SKIP
+    [{'bundle_key': 'bundles/2026/11/26/10/….tar.gz', 'version_id': '3HL4kqtJ', ...}]
+    """
+
+    def __init__(self, reader: ArchiveReader, hours: int, now: datetime) -> None:
+        self.reader, self.hours, self.now = reader, hours, now
+        self.listed: dict[str, list[str]] = {}
+        self.read: dict[str, list[dict[str, Any]]] = {}
+
+    def _day(self, day: datetime) -> list[str]:
+        prefix = f"{INDEX_PREFIX}/{day:%Y/%m/%d}/"
+        if prefix not in self.listed:
+            self.listed[prefix] = sorted(self.reader.keys(prefix))  # sorted by hour: the partition follows the day
+        return self.listed[prefix]
+
+    def _lines(self, index_key: str) -> list[dict[str, Any]]:
+        if index_key not in self.read:
+            text = self.reader.read(index_key).decode("utf-8")
+            self.read[index_key] = [{**json.loads(line), "index_key": index_key} for line in text.splitlines() if line]
+        return self.read[index_key]
+
+    def revision(self, bucket: str, revision: Revision) -> list[dict[str, Any]]:
+        """The lines of the first index file (oldest partition first) naming ``revision``; [] if none in the window.
+
+        Only the hours from the revision's landing hour to ``hours`` later (and not past now) are read.
+        """
+        first = revision.last_modified.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+        last = min(first + timedelta(hours=self.hours), self.now)
+        day = first.replace(hour=0)
+        while day <= last:
+            for index_key in self._day(day):
+                hour = _partition_hour(index_key)
+                if hour is None or not first <= hour <= last:
+                    continue
+                found = [e for e in self._lines(index_key) if _names(e, bucket, revision)]
+                if found:
+                    return found
+            day += timedelta(days=1)
+        return []
+
+
+def _partition_hour(index_key: str) -> datetime | None:
+    """``index/YYYY/MM/DD/HH/<sha>.jsonl`` -> that hour (UTC); None for a key of another shape."""
+    try:
+        return datetime.strptime(index_key[len(INDEX_PREFIX) + 1 : len(INDEX_PREFIX) + 14], "%Y/%m/%d/%H").replace(tzinfo=UTC)
+    except ValueError:
+        return None
 
 
 def _bundle(
@@ -155,12 +233,16 @@ def trace(
     reader: ArchiveReader,
     prefix: str,
     dlq: Queue | None,
-    hours: int = INDEX_HOURS,
+    hours: int = SEARCH_HOURS,
 ) -> Story:
-    """Collect the story of ``s3://bucket/key`` (``lister`` has ``of_key(key) -> list[Revision]``)."""
+    """Collect the story of ``s3://bucket/key`` (``lister`` has ``of_key(key) -> list[Revision]``).
+
+    The verdict is for ``version`` when given (its bundles, and only DLQ messages naming it),
+    else for the newest revision (and DLQ messages naming any revision of the key).
+    """
     revisions = lister.of_key(key)
     chosen = version or (revisions[0].version_id if revisions else None)
-    story = Story(bucket, key, chosen, revisions)
+    story = Story(bucket, key, chosen, revisions, asked_version=version is not None)
     story.ledger = ledger.lookup(bucket, key) if ledger is not None else []
     complete = [r for r in story.ledger if r.status == COMPLETE and r.bundle_key]
     if complete:
@@ -172,14 +254,25 @@ def trace(
             _bundle(reader, prefix, k, [_revision_of(r) for r in rs], max(r.completed_at or 0 for r in rs))
             for k, rs in held.items()
         ]
-    elif revisions:
-        story.found_through = "archive index"
-        oldest = min(r.last_modified for r in revisions).replace(minute=0, second=0, microsecond=0)
+    known = {r.identity.revision for r in complete}
+    unknown = [r for r in revisions if r.identity(bucket).revision not in known]
+    if unknown:  # the ledger forgot them (its TTL), or never delivered them: the archive index tells
+        search = IndexSearch(reader, hours, datetime.now(UTC))
         in_index: dict[str, list[str | None]] = {}
-        for entry in index_entries(reader, bucket, key, oldest, hours):
-            in_index.setdefault(entry["bundle_key"], []).append(entry.get("version_id"))
-        story.bundles = [_bundle(reader, prefix, k, versions, None) for k, versions in in_index.items()]
+        for revision in unknown:
+            for entry in search.revision(bucket, revision):
+                in_index.setdefault(entry["bundle_key"], []).append(entry.get("version_id"))
+        if in_index:
+            story.found_through = "ledger and archive index" if complete else "archive index"
+            from_ledger = {b.key: b for b in story.bundles}
+            for k, versions in in_index.items():
+                if k in from_ledger:  # the same bundle, some of its revisions forgotten by the ledger
+                    b = from_ledger[k]
+                    story.bundles[story.bundles.index(b)] = replace(b, versions=tuple(dict.fromkeys([*b.versions, *versions])))
+                else:
+                    story.bundles.append(_bundle(reader, prefix, k, versions, None))
     if dlq is not None:
-        wanted = f"s3://{bucket}/{key}"
-        story.dead_letters = [d for d in list_dead_letters(dlq, ledger) if wanted in d.objects]
+        story.dead_letters, story.dlq_seen, story.dlq_depth = find_dead_letters(
+            dlq, ledger, lambda letter: letter.names(bucket, key, version)
+        )
     return story

@@ -48,7 +48,7 @@ def test_backfill_announces_each_revision_once_and_trace_tells_each_exit_path(
     assert again.exit_code == 0 and queued() == []  # after the checkpoint: nothing left
     restarted = courier("backfill", "--prefix", "old/", "--restart", "--rate", "1000", "--state-dir", state)
     assert restarted.exit_code == 0 and queued() == [], restarted.output
-    (line,) = [row for row in restarted.output.splitlines() if "already delivered" in row]
+    (line,) = [row for row in restarted.output.splitlines() if "already delivered (ledger)" in row]
     assert "13" in line  # told apart through the ledger, not sent
 
     shown = courier("trace", f"s3://{stack.landing_bucket}/{keys[0]}", "--state-dir", state)

@@ -9,7 +9,7 @@ import pytest
 
 from courier.backfill import Checkpoint, RateLimit, Revision, after, backfill, in_range, notification
 from courier.events import parse_message
-from fakes import InMemoryLedger
+from fakes import FakeClock, InMemoryLedger
 from support import s3_record, sqs_record
 
 BUCKET = "courier-landing"
@@ -122,3 +122,36 @@ def test_rate_limit_sleeps_to_keep_the_average():
     for _ in range(3):
         limit.wait(10)
     assert slept == [1.0, 1.0]
+
+
+def test_rate_limit_does_not_burst_after_a_slow_listing_page():
+    clock = FakeClock(0.0)
+    slept: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        clock.advance(seconds)
+
+    limit = RateLimit(10, clock=clock, sleep=sleep)
+    limit.wait(10)
+    clock.advance(30)  # a listing page that took 30 s: the bucket refills to one batch, not to 300 messages
+    for _ in range(4):
+        limit.wait(10)
+    assert slept == [1.0, 1.0, 1.0]
+
+
+def test_revisions_tagged_delivered_after_the_ledger_forgot_them_are_skipped_and_counted():
+    ledger = InMemoryLedger()
+    listing = [rev(f"k{i}") for i in range(4)]
+    ledger.complete([listing[0].identity(BUCKET)], "bundles/x.tar.gz", "ab" * 32)
+    asked: list[str] = []
+
+    def was_delivered(revision: Revision) -> bool:
+        asked.append(revision.key)
+        return revision.key in ("k1", "k2")
+
+    sent: list[str] = []
+    tally = backfill(listing, BUCKET, sent.extend, ledger=ledger, was_delivered=was_delivered)
+    assert (tally.listed, tally.enqueued, tally.delivered, tally.tagged) == (4, 1, 1, 2)
+    assert [json.loads(b)["Records"][0]["s3"]["object"]["key"] for b in sent] == ["k3"]
+    assert asked == ["k1", "k2", "k3"]  # the tag is read only for what the ledger does not know

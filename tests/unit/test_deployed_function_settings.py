@@ -166,6 +166,8 @@ def test_courier_function_is_read_as_a_setting(sessions, clean_courier_env, tmp_
         ["dlq", "delete", "--message-id", "m-1"],
         ["replay", "--bundle", "bundles/2026/11/25/10/abc.tar.gz"],
         ["archive", "verify"],
+        ["trace", "s3://courier-prod-landing/in/a.csv"],
+        ["backfill", "--bucket", "courier-prod-landing"],
     ],
 )
 def test_a_denied_call_is_one_line_naming_the_action(command, sessions, clean_courier_env, tmp_path):

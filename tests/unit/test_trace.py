@@ -27,11 +27,15 @@ class Lister:
 class Reader:
     def __init__(self, objects: dict[str, bytes], delivered: set[str]) -> None:
         self.objects, self.delivered = objects, delivered
+        self.listed: list[str] = []
+        self.reads: list[str] = []
 
     def keys(self, prefix: str) -> list[str]:
+        self.listed.append(prefix)
         return sorted(k for k in self.objects if k.startswith(prefix))
 
     def read(self, key: str) -> bytes:
+        self.reads.append(key)
         return self.objects[key]
 
     def head(self, key: str) -> ArchivedObject:
@@ -44,21 +48,31 @@ class Reader:
 class DLQ:
     def __init__(self, *bodies: dict) -> None:
         self.messages = [{"MessageId": f"m{i}", "ReceiptHandle": f"h{i}", "Body": json.dumps(b)} for i, b in enumerate(bodies)]
+        self.timeouts: list[int] = []
+
+    def depth(self) -> tuple[int, int]:
+        return len(self.messages), 0
 
     def receive(self, max_messages: int, visibility_timeout: int) -> list[dict]:
+        self.timeouts.append(visibility_timeout)
         return self.messages[:max_messages]
 
     def make_visible(self, handles) -> None:
         pass
 
 
-def revision(key: str = "in/a.csv", version: str = "v1") -> Revision:
-    return Revision(key, version, 3, "etag", T0)
+def revision(key: str = "in/a.csv", version: str = "v1", landed: datetime = T0) -> Revision:
+    return Revision(key, version, 3, "etag", landed)
 
 
-def index_line(key: str, version: str = "v1") -> bytes:
-    entry = {"bucket": BUCKET, "key": key, "version_id": version, "bundle_key": BUNDLE}
+def index_line(key: str, version: str = "v1", bundle: str = BUNDLE) -> bytes:
+    entry = {"bucket": BUCKET, "key": key, "version_id": version, "bundle_key": bundle}
     return (json.dumps(entry) + "\n" + json.dumps({**entry, "key": "other"}) + "\n").encode()
+
+
+def partition(when: datetime, sha: str) -> tuple[str, str]:
+    """(bundle key, index key) of a bundle whose newest file's event time is ``when``."""
+    return f"bundles/{when:%Y/%m/%d/%H}/{sha * 32}.tar.gz", f"index/{when:%Y/%m/%d/%H}/{sha * 32}.jsonl"
 
 
 def test_delivered_through_the_ledger():
@@ -108,3 +122,48 @@ def test_a_message_naming_the_file_in_the_dlq_is_failed():
     story = trace(BUCKET, "in/b c.csv", None, Lister(), InMemoryLedger(), Reader({}, set()), "bundles", dlq)
     assert story.verdict is Verdict.FAILED and [d.message_id for d in story.dead_letters] == ["m0"]
     assert "not recorded" in story.as_dict()["replays"]
+
+
+def test_a_bundle_partitioned_a_day_after_landing_is_found_after_the_ledger_ttl():
+    # An outage parked the message for hours: the bundle's partition is its newest file's event time, a day later.
+    landed = T0 - timedelta(days=3)
+    bundle, index = partition(landed + timedelta(hours=26), "cd")
+    reader = Reader({index: index_line("in/a.csv", bundle=bundle)}, {bundle})
+    story = trace(BUCKET, "in/a.csv", None, Lister(revision(landed=landed)), InMemoryLedger(), reader, "bundles", DLQ())
+    assert story.verdict is Verdict.DELIVERED and [b.key for b in story.bundles] == [bundle]
+    assert all(len(prefix) == len("index/YYYY/MM/DD/") for prefix in reader.listed)  # a day prefix a listing, not an hour
+
+
+def test_revisions_weeks_apart_each_find_their_own_bundle_and_the_search_stops_there():
+    old, new = T0 - timedelta(days=40), T0 - timedelta(days=2)
+    old_bundle, old_index = partition(old + timedelta(hours=1), "01")
+    new_bundle, new_index = partition(new + timedelta(hours=1), "02")
+    _, between = partition(old + timedelta(days=20), "03")  # outside both revisions' windows
+    _, later = partition(new + timedelta(hours=5), "04")  # inside the newest's window, after its bundle
+    objects = {
+        old_index: index_line("in/a.csv", "v1", old_bundle),
+        new_index: index_line("in/a.csv", "v2", new_bundle),
+        between: index_line("in/zzz.csv", "v9", "x"),
+        later: index_line("in/zzz.csv", "v9", "y"),
+    }
+    reader = Reader(objects, {old_bundle, new_bundle})
+    lister = Lister(revision(version="v2", landed=new), revision(version="v1", landed=old))
+    story = trace(BUCKET, "in/a.csv", None, lister, InMemoryLedger(), reader, "bundles", DLQ())
+    assert story.version == "v2" and story.verdict is Verdict.DELIVERED
+    assert {b.key: b.versions for b in story.bundles} == {new_bundle: ("v2",), old_bundle: ("v1",)}
+    assert between not in reader.reads and later not in reader.reads
+
+
+def test_the_dlq_is_peeked_without_hiding_its_messages():
+    dlq = DLQ(notification(BUCKET, revision("in/a.csv")), notification(BUCKET, revision("elsewhere")))
+    story = trace(BUCKET, "in/a.csv", None, Lister(revision()), InMemoryLedger(), Reader({}, set()), "bundles", dlq)
+    assert story.verdict is Verdict.FAILED and dlq.timeouts and set(dlq.timeouts) == {0}
+    assert (story.dlq_seen, story.dlq_depth) == (2, 2)
+
+
+def test_with_a_version_only_a_dlq_message_naming_that_revision_fails_it():
+    dlq = DLQ(notification(BUCKET, revision(version="v1")))
+    lister = Lister(revision(version="v2"), revision(version="v1"))
+    asked = {v: trace(BUCKET, "in/a.csv", v, lister, InMemoryLedger(), Reader({}, set()), "bundles", dlq) for v in ("v1", "v2")}
+    assert asked["v1"].verdict is Verdict.FAILED
+    assert asked["v2"].verdict is Verdict.PENDING and asked["v2"].dead_letters == []

@@ -16,7 +16,8 @@ from urllib.parse import unquote_plus, urlparse
 
 from courier.adapters.aws import translated
 from courier.backfill import Revision
-from courier.errors import InventoryError
+from courier.errors import InventoryError, ObjectMissingError
+from courier.resources import DELIVERED_TAG
 
 
 def _revision(version: dict[str, Any]) -> Revision:
@@ -64,6 +65,22 @@ class S3LandingLister:
     def of_key(self, key: str) -> list[Revision]:
         """Every revision of exactly ``key``, newest first."""
         return [r for r in self.revisions(key) if r.key == key]
+
+    def was_delivered(self, revision: Revision) -> bool:
+        """Whether the aggregator tagged this revision delivered (``adapters.s3.S3Landing.mark_delivered``).
+
+        One GetObjectTagging call. Only revisions named by version are ever tagged, so an
+        unversioned one is answered False without a call; so is a revision deleted meanwhile.
+        """
+        if revision.version_id is None:
+            return False
+        where = {"Bucket": self.bucket, "Key": revision.key, "VersionId": revision.version_id}
+        try:
+            with translated(f"s3:GetObjectTagging on s3://{self.bucket}/{revision.key}", missing=ObjectMissingError("gone")):
+                tags = self.client.get_object_tagging(**where).get("TagSet", [])
+        except ObjectMissingError:
+            return False
+        return any(t.get("Key") == DELIVERED_TAG and t.get("Value") == "true" for t in tags)
 
 
 def _s3_url(url: str) -> tuple[str, str]:

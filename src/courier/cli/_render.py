@@ -129,11 +129,17 @@ def backfill_summary(bucket: str, tally: BackfillTally, dry_run: bool, checkpoin
     table = Table("revisions", "count", title=f"backfill of s3://{bucket}" + (" (dry run: nothing sent)" if dry_run else ""))
     table.add_row("listed", str(tally.listed))
     table.add_row("would be enqueued" if dry_run else "enqueued", str(tally.enqueued))
-    table.add_row("already delivered (ledger)", str(tally.delivered))
+    table.add_row("skipped as already delivered (ledger)", str(tally.delivered))
+    table.add_row("skipped as already delivered (landing tag)", str(tally.tagged))
     table.add_row("outside --since/--until", str(tally.out_of_range))
     console.print(table)
     if tally.last is not None and not dry_run:
         console.print(f"checkpoint: {tally.last.key} ({tally.last.version_id}) in {checkpoint}", highlight=False, soft_wrap=True)
+
+
+def _peeked(told: Story) -> str:
+    """How much of the DLQ the peek saw, when not all of it (SQS may answer a peek with the same messages again)."""
+    return f" (saw {told.dlq_seen} of its ~{told.dlq_depth} messages)" if told.dlq_seen < told.dlq_depth else ""
 
 
 def story(told: Story, as_json: bool) -> None:
@@ -165,7 +171,8 @@ def story(told: Story, as_json: bool) -> None:
             f"DLQ: message {letter.message_id}, {letter.receive_count} receive(s), reason {reason}: {letter.detail or '-'}"
         )
     if not told.dead_letters:
-        lines.append("DLQ: no message names this file")
+        named = f"revision {told.version}" if told.asked_version else "this file"
+        lines.append(f"DLQ: no message names {named}" + _peeked(told))
     lines.append(f"replays: {told.replays}")
     for line in lines:
         console.print(line, highlight=False, soft_wrap=True)
