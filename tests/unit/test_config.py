@@ -121,3 +121,13 @@ def test_the_disk_for_spools_is_the_spool_directorys_file_system_unless_set(tmp_
 
     settings = Settings.from_env({**BASE, "COURIER_SPOOL_DIR": str(tmp_path)})
     assert settings.ephemeral_storage_mb == shutil.disk_usage(tmp_path).total // 2**20
+
+
+def test_an_ephemeral_storage_above_the_spool_directorys_disk_is_one_line_naming_it(tmp_path):
+    import shutil
+
+    disk_mb = shutil.disk_usage(tmp_path).total // 2**20
+    with pytest.raises(ConfigError, match=r"^COURIER_EPHEMERAL_STORAGE_MB must be at most the spool directory's disk") as info:
+        Settings.from_env({**BASE, "COURIER_SPOOL_DIR": str(tmp_path), "COURIER_EPHEMERAL_STORAGE_MB": str(disk_mb * 2)})
+    assert "\n" not in str(info.value)
+    assert Settings.from_env({**BASE, "COURIER_SPOOL_DIR": str(tmp_path), "COURIER_EPHEMERAL_STORAGE_MB": str(disk_mb)})
