@@ -10,8 +10,11 @@ timeout kills it with claims held and the batch redelivered whole. So:
   so that one bundle's POST budget takes at most half of the time the function
   has besides its bookkeeping, leaving the other half for claims, fetches and
   building;
-* before each POST the aggregator checks the time left (:func:`post_budget_seconds`
-  plus :data:`BOOKKEEPING_SECONDS`) and gives the bundle back when it is short;
+* before each POST the aggregator checks the time left (:func:`post_needed_seconds`: the
+  POST budget, the body's transfer at the stream rate for every attempt, and
+  :data:`BOOKKEEPING_SECONDS`) and gives the bundle back when it is short; the
+  streaming passes (fetch, build, multipart upload) stop with the same error once
+  not even an empty POST and the bookkeeping fit;
 * :func:`violated` states the relations between function timeout, claim lease,
   visibility timeout and POST budget, for the settings check and the Terraform tests.
 
@@ -69,6 +72,13 @@ def post_seconds(connect_timeout: float, read_timeout: float) -> float:
 def post_budget_seconds(connect_timeout: float, read_timeout: float) -> float:
     """Worst case of delivering one bundle: every attempt it may take."""
     return POST_ATTEMPTS * post_seconds(connect_timeout, read_timeout)
+
+
+def post_needed_seconds(post_budget: float, body_bytes: int, bytes_per_second: float | None) -> float:
+    """What delivering a body of ``body_bytes`` may take, bookkeeping included: httpx's write timeout bounds
+    each write, not the body, so the transfer at the stream rate is added once per attempt."""
+    transfer = POST_ATTEMPTS * body_bytes / bytes_per_second if bytes_per_second else 0.0
+    return post_budget + BOOKKEEPING_SECONDS + transfer
 
 
 def max_post_budget_seconds(function_timeout: float) -> float:

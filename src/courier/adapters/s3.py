@@ -22,7 +22,7 @@ from contextlib import AbstractContextManager
 from typing import Any
 
 from courier.adapters.aws import translated
-from courier.bundle import Bundle
+from courier.bundle import Bundle, Check
 from courier.errors import (
     ArchiveCorruptError,
     BundleMissingError,
@@ -183,8 +183,12 @@ class S3Archive:
         else:
             args["ServerSideEncryption"] = "AES256"
 
-    def put(self, key: str, bundle: Bundle) -> None:
-        """Write the bundle from its spool; S3 verifies its SHA-256 (the whole object's, or each part's) on the way."""
+    def put(self, key: str, bundle: Bundle, check: Check | None = None) -> None:
+        """Write the bundle from its spool; S3 verifies its SHA-256 (the whole object's, or each part's) on the way.
+
+        ``check`` is called before each part of a multipart upload: when it raises (the
+        invocation's time is short) the upload is aborted and its error goes up.
+        """
         args: dict[str, Any] = {
             "Bucket": self.bucket,
             "Key": key,
@@ -198,13 +202,13 @@ class S3Archive:
         }
         self._encryption(args)
         if bundle.size > MULTIPART_THRESHOLD:
-            self._put_multipart(key, bundle, args)
+            self._put_multipart(key, bundle, args, check)
             return
         checksum = base64.b64encode(bytes.fromhex(bundle.sha256)).decode("ascii")
         with _storage_errors(f"archive PUT of {key}"):
             self.client.put_object(**args, Body=bundle.body.reader(), ContentLength=bundle.size, ChecksumSHA256=checksum)
 
-    def _put_multipart(self, key: str, bundle: Bundle, args: dict[str, Any]) -> None:
+    def _put_multipart(self, key: str, bundle: Bundle, args: dict[str, Any], check: Check | None = None) -> None:
         """One part read from the spool at a time; an upload that fails is aborted (no parts left to pay for)."""
         action = f"archive multipart upload of {key}"
         with _storage_errors(action):
@@ -213,6 +217,8 @@ class S3Archive:
         parts = []
         try:
             for number, part in enumerate(bundle.body.chunks(PART_BYTES), start=1):
+                if check is not None:
+                    check()
                 checksum = base64.b64encode(hashlib.sha256(part).digest()).decode("ascii")
                 with _storage_errors(f"{action} (part {number})"):
                     answer = self.client.upload_part(
