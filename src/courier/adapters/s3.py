@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 from typing import Any
 
@@ -25,7 +26,9 @@ from courier.adapters.aws import translated
 from courier.bundle import Bundle, Check
 from courier.errors import (
     ArchiveCorruptError,
+    AwsCallError,
     BundleMissingError,
+    CourierError,
     ObjectMissingError,
     ObjectSupersededError,
     ObjectTooLargeError,
@@ -47,14 +50,15 @@ PART_BYTES = 16 * 1024 * 1024  # one part in memory at a time; 10,000 parts of i
 
 
 class _TranslatedBody:
-    """A GET's body whose broken reads raise ``StorageUnavailableError``, like the GET itself."""
+    """A GET's body whose broken reads raise the GET's own error (``StorageUnavailableError`` unless told)."""
 
-    def __init__(self, body: Any, action: str) -> None:
+    def __init__(self, body: Any, action: str, error: Callable[[str], CourierError] = StorageUnavailableError) -> None:
         self.body = body
         self.action = action
+        self.error = error
 
     def read(self, size: int = -1) -> bytes:
-        with _storage_errors(self.action):
+        with translated(self.action, self.error):
             return self.body.read(size if size >= 0 else None)
 
     def close(self) -> None:
@@ -287,8 +291,19 @@ class S3ArchiveReader:
         )
 
     def read(self, key: str) -> bytes:
+        """A small object whole (index lines); bundles are streamed with :meth:`open`."""
         with translated(f"GET of archived {key}"):
             return self.client.get_object(Bucket=self.bucket, Key=key)["Body"].read()
+
+    def open(self, key: str) -> ObjectStream:
+        """An archived bundle to stream (replay, ``archive verify --deep``); broken reads are ``AwsCallError``."""
+        action = f"GET of archived {key}"
+        missing = BundleMissingError(f"no object {key} in s3://{self.bucket}")
+        with translated(action, missing=missing):
+            response = self.client.get_object(Bucket=self.bucket, Key=key)
+        return ObjectStream(
+            size=int(response.get("ContentLength", 0)), body=_TranslatedBody(response["Body"], action, AwsCallError)
+        )
 
     def restore(self, key: str, days: int, tier: str) -> None:
         with translated(f"restore of archived {key}"):
