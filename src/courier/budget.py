@@ -28,8 +28,9 @@ It also sizes what one invocation may take on (docs/large-files.md):
   before the first file) and the buffers outside the spools (fetch chunks, compressor
   blocks, one multipart part: < 50 MB);
 * :func:`object_ceiling_bytes`: the largest file one invocation can deliver, by time (the
-  work time at :data:`STREAM_MB_PER_SECOND`) and by disk (its spool and its bundle's spool
-  in the ephemeral storage).
+  work time at :data:`STREAM_MB_PER_SECOND`, for moving it once and for the body's
+  transfer of each POST attempt that the check before the POST counts) and by disk (its
+  spool and its bundle's spool in the ephemeral storage).
 """
 
 from __future__ import annotations
@@ -142,9 +143,13 @@ def work_seconds(function_timeout: float, post_budget: float) -> float:
 def object_ceiling_bytes(function_timeout: float, post_budget: float, stream_mb_per_second: float, ephemeral_mb: int) -> int:
     """The largest file one invocation delivers: by time at the stream rate, and by disk.
 
+    In time a file is moved once (GET, tar.gz, archive), and before its POST the time left
+    must hold its body's transfer for every attempt (:func:`post_needed_seconds`): a file
+    above ``work / (1 + POST_ATTEMPTS)`` at the rate would be given back at every try.
     On disk a file alone needs its own spool and its bundle's (gzip of data that does not
     compress is as large as the data), both in the ephemeral storage less a reserve.
     """
-    by_time = CEILING_TIME_MARGIN * work_seconds(function_timeout, post_budget) * stream_mb_per_second * MIB
+    moved = CEILING_TIME_MARGIN * work_seconds(function_timeout, post_budget) / (1 + POST_ATTEMPTS)
+    by_time = moved * stream_mb_per_second * MIB
     by_disk = (ephemeral_mb - DISK_RESERVE_MB) * MIB / 2.02
     return int(min(by_time, by_disk))
