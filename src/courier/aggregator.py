@@ -19,6 +19,7 @@ what one invocation can move in its time) it is refused: ``object_too_large``.
 from __future__ import annotations
 
 import tarfile
+import threading
 import time
 import uuid
 from collections import Counter
@@ -198,6 +199,10 @@ class Aggregator:
         self.spools = spools or Spools(memory_bytes=2 * max_bundle_bytes)
         self.stream_bytes_per_second = stream_bytes_per_second
         self.clock = clock
+        # Bytes the current group's fetches took beyond what admission counted (sizes the events understated):
+        # the fetches run side by side, so each checks the room left by the others' claims, not only by their bytes.
+        self._unplanned = 0
+        self._unplanned_lock = threading.Lock()
         # Reused across warm invocations: threads are created once, lazily.
         self.pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="courier")
 
@@ -391,6 +396,7 @@ class Aggregator:
         to_fetch, resends = self._claim(jobs, token, result)
         for key, assigned in sorted(resends.items()):
             self._resend(key, assigned, token, result)
+        self._unplanned = 0
         fetched = self._fetch_all(to_fetch, token, result)
         try:
             # Planned again from what S3 said: an event without a size, or a wrong one, changes the plan.
@@ -500,9 +506,11 @@ class Aggregator:
         extra = size - (ref.size or 0)
         if extra > 0:
             need = extra + self._bundle_estimate(extra)
-            room = self.spools.room()
-            if need > room:
-                raise NoRoomError(f"{ref.identity} is {size} bytes, {extra} more than its event said: no room ({room})")
+            with self._unplanned_lock:
+                room = self.spools.room() - self._unplanned
+                if need > room:
+                    raise NoRoomError(f"{ref.identity} is {size} bytes, {extra} more than its event said: no room ({room})")
+                self._unplanned += need
 
     @staticmethod
     @contextmanager

@@ -256,3 +256,14 @@ def test_a_file_no_invocation_has_the_room_for_fails_as_too_large_instead_of_bei
     assert result.failed == {"big.bin": "object_too_large"}
     assert run.ledger.failure_note("big.bin").reason == "object_too_large"
     assert run.delivered_keys() == ["small.json"] and run.claimed() == {"small.json"}
+
+
+def test_files_of_no_announced_size_fetched_side_by_side_take_only_the_room_there_is(make):
+    run = make(memory_bytes=1 * MB, disk_bytes=8 * MB)  # room for one 2 MB file and its bundle, not for two
+    unsized = [run.landing.land(f"u-{i}.bin", bytes([i]) * (2 * MB), event_time=T0) for i in range(2)]
+    for record in unsized:
+        del record["s3"]["object"]["size"]  # the events say no size: admission counted nothing
+    messages = [sqs_record(notification(r), message_id=f"u-{i}.bin") for i, r in enumerate(unsized)]
+    result = run.process(messages, seconds=600)
+    assert sorted(result.failed.values()) == ["deferred"]  # one of them, whichever was opened second
+    assert len(run.delivered_keys()) == 1
