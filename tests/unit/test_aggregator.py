@@ -551,3 +551,15 @@ def test_an_index_line_that_cannot_be_written_fails_the_bundle_before_its_post_a
     p.archive.failing.clear()
     assert p.aggregator.process([message]).failed == {}  # the retry sends the same bundle, its index line written
     assert len(p.archive.index) == 1
+
+
+def test_a_resend_whose_body_cannot_be_posted_twice_in_the_time_left_is_given_back_still_assigned(make):
+    p = make(max_object_bytes=None, stream_bytes_per_second=100_000)
+    message = p.land("slow.bin", incompressible(200_000), message_id="m")
+    p.nifi.mode = 503
+    p.aggregator.process([message])  # archived and assigned, not delivered
+    p.nifi.mode = "ok"
+    posts = len(p.nifi.requests)
+    result = p.aggregator.process([message], remaining_ms=lambda: 13_000)  # 10 s of bookkeeping + 4 s of transfer: no
+    assert result.failed == {"m": "time_budget"} and len(p.nifi.requests) == posts
+    assert p.status_of(message) == ASSIGNED and p.lease_of(message) == 0
