@@ -31,8 +31,8 @@ def bound(concurrency: int, build_seconds: float) -> float:
     ddb, get, put = AWS_LATENCY[("dynamodb", "*")], AWS_LATENCY[("s3", "GetObject")], AWS_LATENCY[("s3", "PutObject")]
     claim = math.ceil(FILES / 100) * ddb  # TransactWriteItems, 100 claims each, before the first GET
     fetch = math.ceil(FILES / concurrency) * get  # the GETs, `concurrency` at a time
-    archive = put  # bundle and index PUTs side by side
-    assign = math.ceil(FILES / 100) * ddb  # one more transaction, before the POST
+    archive = put  # the bundle PUT; its index PUT only once the bundle is there (never a line pointing at nothing)
+    assign = max(put, math.ceil(FILES / 100) * ddb)  # the index PUT beside one more transaction, before the POST
     complete = max(put, math.ceil(FILES / 25) * ddb)  # delivered tag beside BatchWriteItem chunks
     return claim + fetch + build_seconds + archive + assign + NIFI_LATENCY + complete
 

@@ -12,9 +12,11 @@ behind a real :class:`~courier.adapters.nifi.NiFiClient`, so headers, the
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import hmac
 import io
+import os
 import threading
 import time
 from collections import deque
@@ -74,7 +76,9 @@ class InMemoryLedger(BaseLedger):
     ``expires_at``), and the conditional claim is atomic: the aggregator claims
     from a thread pool. ``fail("complete")`` (or claim, release, lookup, note)
     makes that operation raise ``LedgerUnavailableError``, as the DynamoDB
-    backend does when DynamoDB fails.
+    backend does when DynamoDB fails. ``hooks["claim"]`` (or ``"release"``) is
+    called with the identity before each claim (release) of one file, outside
+    the lock: a test makes one file's claim fail, or wait, with it.
     """
 
     def __init__(self, ttl_seconds: int = 7 * 86400, lease_seconds: int = 900, clock: Callable[[], float] = time.time) -> None:
@@ -84,9 +88,15 @@ class InMemoryLedger(BaseLedger):
         self.calls: list[str] = []  # operations, in order
         self.failing: set[str] = set()
         self.lock = threading.Lock()
+        self.hooks: dict[str, Callable[[ObjectIdentity], None]] = {}
 
     def fail(self, *operations: str) -> None:
         self.failing.update(operations)
+
+    def _hook(self, operation: str, identity: ObjectIdentity) -> None:
+        hook = self.hooks.get(operation)
+        if hook is not None:
+            hook(identity)
 
     def _enter(self, operation: str) -> None:
         self.calls.append(operation)
@@ -98,6 +108,7 @@ class InMemoryLedger(BaseLedger):
         return identity.object_name, identity.revision
 
     def _put_if_claimable(self, record: LedgerRecord, now: int) -> LedgerRecord | None:
+        self._hook("claim", record.identity)
         with self.lock:
             self._enter("claim")
             existing = self.items.get(self._key(record.identity))
@@ -116,6 +127,7 @@ class InMemoryLedger(BaseLedger):
                 self.items[self._key(record.identity)] = record
 
     def _delete_if_owned(self, identity: ObjectIdentity, token: str) -> None:
+        self._hook("release", identity)
         with self.lock:
             self._enter("release")
             existing = self.items.get(self._key(identity))
@@ -262,7 +274,9 @@ class FakeArchive:
     """The archive bucket in dicts: bundles by key, index lines by key, the keys tagged delivered.
 
     ``fail("put")`` (or ``put_index``, ``mark_delivered``) makes that call raise
-    ``StorageUnavailableError``, as ``S3Archive`` does when S3 fails.
+    ``StorageUnavailableError``, as ``S3Archive`` does when S3 fails. ``short_by = n``
+    makes ``open`` announce a bundle's whole length and send ``n`` bytes less (a
+    connection dropped mid-body that the reader did not notice).
     """
 
     def __init__(self) -> None:
@@ -271,6 +285,7 @@ class FakeArchive:
         self.delivered: set[str] = set()
         self.calls: list[str] = []
         self.failing: set[str] = set()
+        self.short_by = 0
         self.lock = threading.Lock()  # put_index runs on the aggregator's pool
 
     def fail(self, *operations: str) -> None:
@@ -282,9 +297,12 @@ class FakeArchive:
         if operation in self.failing:
             raise StorageUnavailableError(f"archive {operation} of {key} failed (injected)")
 
-    def put(self, key: str, bundle: Bundle) -> None:
-        """Keeps a copy of the bytes, as S3 does: the aggregator closes the bundle's spool after."""
+    def put(self, key: str, bundle: Bundle, check: Callable[[], None] | None = None) -> None:
+        """Keeps a copy of the bytes, as S3 does: the aggregator closes the bundle's spool after. ``check`` is
+        called once, before the bytes are stored (one part)."""
         self._enter("put", key)
+        if check is not None:
+            check()
         self.bundles[key] = replace(bundle, body=Body.of(bundle.body.read()))
 
     def open(self, key: str) -> ObjectStream:
@@ -292,7 +310,7 @@ class FakeArchive:
         if key not in self.bundles:
             raise ArchiveCorruptError(f"archived bundle {key} is missing")
         data = self.bundles[key].data
-        return ObjectStream(len(data), io.BytesIO(data))
+        return ObjectStream(len(data), io.BytesIO(data[: len(data) - self.short_by]))
 
     def put_index(self, key: str, lines: bytes) -> None:
         self._enter("put_index", key)
@@ -578,24 +596,52 @@ class FakeEventSourceMapping:
 
 
 class FakeSpools(Spools):
-    """Real spools (memory, then a temporary directory) with a disk of ``disk_bytes`` free, whatever the machine has.
+    """Real spools (memory, then a temporary directory) with a disk of ``disk_bytes`` free (of ``disk_total_bytes``),
+    whatever the machine has.
 
     ``peak_in_memory`` is the most the open in-memory spools held at once; ``on_disk``
     counts the spools made on disk from the start (they did not fit the budget).
+    ``refuse_from = n``: a spool asked for ``n`` bytes or more cannot be made (``OSError``
+    ENOSPC); ``full_from = n``: such a spool is made, and its first write fails so.
     """
 
-    def __init__(self, memory_bytes: int, disk_bytes: int = 1 << 40, directory: str | None = None) -> None:
+    def __init__(
+        self, memory_bytes: int, disk_bytes: int = 1 << 40, directory: str | None = None, disk_total_bytes: int = 1 << 40
+    ) -> None:
         super().__init__(memory_bytes, directory)
         self.disk_bytes = disk_bytes
+        self.disk_total_bytes = disk_total_bytes
         self.peak_in_memory = 0
         self.on_disk = 0
+        self.refuse_from: int | None = None
+        self.full_from: int | None = None
 
     def new(self, expected: int) -> Any:
+        if self.refuse_from is not None and expected >= self.refuse_from:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
         spool = super().new(expected)
         with self.lock:
             self.peak_in_memory = max(self.peak_in_memory, self.in_memory)
             self.on_disk += 0 if hasattr(spool, "on_disk") else 1
+        if self.full_from is not None and expected >= self.full_from:
+            return _FullSpool(spool)
         return spool
 
     def disk_free(self) -> int:
         return self.disk_bytes
+
+    def disk_total(self) -> int:
+        return self.disk_total_bytes
+
+
+class _FullSpool:
+    """A spool on a disk with no space left: every write fails with ENOSPC."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+
+    def write(self, data: Any) -> int:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)

@@ -19,11 +19,13 @@ what one invocation can move in its time) it is refused: ``object_too_large``.
 from __future__ import annotations
 
 import tarfile
+import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import IO, Any
 
@@ -49,7 +51,9 @@ from courier.errors import (
     CourierError,
     NiFiHashRejectedError,
     NiFiRejectedError,
+    NoRoomError,
     ObjectTooLargeError,
+    SpoolUnavailableError,
     StorageUnavailableError,
     TimeBudgetError,
 )
@@ -195,6 +199,10 @@ class Aggregator:
         self.spools = spools or Spools(memory_bytes=2 * max_bundle_bytes)
         self.stream_bytes_per_second = stream_bytes_per_second
         self.clock = clock
+        # Bytes the current group's fetches took beyond what admission counted (sizes the events understated):
+        # the fetches run side by side, so each checks the room left by the others' claims, not only by their bytes.
+        self._unplanned = 0
+        self._unplanned_lock = threading.Lock()
         # Reused across warm invocations: threads are created once, lazily.
         self.pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="courier")
 
@@ -213,7 +221,11 @@ class Aggregator:
         planned = plan_by_size(jobs.values(), lambda job: job.ref.size or 0, lambda job: job.ref.identity, self.max_bundle_bytes)
         planned.sort(key=lambda group: min(job.ref.event_time for job in group))
         for position, group in enumerate(planned):
-            if self._admits(group, first=position == 0):
+            if position and self.breaker is not None and not self.breaker.admits():
+                # The circuit opened during this batch: later groups are not claimed, only deferred (not failed).
+                logger.info("NiFi circuit opened mid-batch: group deferred", extra={"files": len(group)})
+                self._defer(group, result)
+            elif self._admits(group, first=position == 0):
                 self._run_group(group, token, result)
             else:
                 self._defer(group, result)
@@ -309,28 +321,43 @@ class Aggregator:
         return jobs
 
     def _reject_oversized(self, jobs: dict[ObjectIdentity, FileJob], result: BatchResult) -> dict[ObjectIdentity, FileJob]:
-        """Files the event already says are above the ceiling are never claimed nor downloaded."""
-        if self.max_object_bytes is None:
-            return jobs
+        """Files the event already says are above the ceiling, or that no invocation has the room for (the file and
+        its bundle above the whole memory budget and disk), are never claimed nor downloaded: deferring them would
+        bring them back forever."""
         kept = {}
         for identity, job in jobs.items():
-            if job.ref.size is not None and job.ref.size > self.max_object_bytes:
-                error = ObjectTooLargeError(
-                    f"{identity} is {job.ref.size} bytes, above the ceiling of {self.max_object_bytes}"
-                    " (what one invocation can deliver in its time)"
-                )
-                self._fail(job, error, result)
+            size = job.ref.size
+            if size is not None and self.max_object_bytes is not None and size > self.max_object_bytes:
+                self._fail(job, self._too_large(identity, size), result)
+            elif size is not None and self._never_fits(size):
+                self._fail(job, self._too_large(identity, size), result)
             else:
                 kept[identity] = job
         return kept
+
+    def _never_fits(self, size: int) -> bool:
+        return size + self._bundle_estimate(size) > self.spools.capacity()
+
+    def _too_large(self, identity: ObjectIdentity, size: int) -> ObjectTooLargeError:
+        if self.max_object_bytes is not None and size > self.max_object_bytes:
+            return ObjectTooLargeError(
+                f"{identity} is {size} bytes, above the ceiling of {self.max_object_bytes}"
+                " (what one invocation can deliver in its time)"
+            )
+        return ObjectTooLargeError(
+            f"{identity} is {size} bytes: it and its bundle need more than an invocation's memory budget and disk"
+            f" ({self.spools.capacity()} bytes)"
+        )
 
     def _admits(self, group: list[FileJob], first: bool) -> bool:
         """Whether this invocation has the room and the time for a group, judged from the events' sizes.
 
         Room: the group's files and its bundle (about as many bytes again) must fit in the spools'
-        memory left plus the free disk. Time: at ``stream_bytes_per_second`` its bytes must move
-        while the POST budget and the bookkeeping still fit. The first group is always given its
-        time: it is below the ceiling, which is what a whole invocation can move.
+        memory left plus the free disk. Time: at ``stream_bytes_per_second`` its bytes must move,
+        and its bundle (taken as large as its files) go out as often as a POST may be attempted,
+        while the POST budget and the bookkeeping still fit: what :meth:`_check_time` asks before
+        the POST. The first group is always given its time: it is below the ceiling, which is what
+        a whole invocation can move.
         """
         raw = sum(job.ref.size or 0 for job in group)
         need = raw + self._bundle_estimate(raw)
@@ -341,7 +368,7 @@ class Aggregator:
         if first or self.remaining_ms is None or not self.stream_bytes_per_second:
             return True
         left = self.remaining_ms() / 1000 - self.post_budget_seconds - budget.BOOKKEEPING_SECONDS
-        seconds = raw / self.stream_bytes_per_second
+        seconds = (1 + budget.POST_ATTEMPTS) * raw / self.stream_bytes_per_second
         if seconds > left:
             logger.info("no time for a group: deferred", extra={"files": len(group), "bytes": raw, "seconds": round(seconds, 1)})
             return False
@@ -360,44 +387,55 @@ class Aggregator:
         metric("FilesDeferred", len(group))
 
     def _run_group(self, group: list[FileJob], token: str, result: BatchResult) -> None:
-        """Claim, fetch, build, archive, assign, POST, complete: one group, its spools closed after."""
+        """Claim, resend, fetch, build, archive, assign, POST, complete: one group, its spools closed after.
+
+        Resends go first: an archived bundle is spooled whole, and admission counted only
+        the group's files, so it must not sit on the disk beside the group's new files.
+        """
         jobs = {job.ref.identity: job for job in group}
-        fetched, resends = self._claim_and_fetch(jobs, token, result)
+        to_fetch, resends = self._claim(jobs, token, result)
+        for key, assigned in sorted(resends.items()):
+            self._resend(key, assigned, token, result)
+        self._unplanned = 0
+        fetched = self._fetch_all(to_fetch, token, result)
         try:
-            for key, assigned in sorted(resends.items()):
-                self._resend(key, assigned, token, result)
             # Planned again from what S3 said: an event without a size, or a wrong one, changes the plan.
             for bundle_files in plan_by_size(fetched, lambda f: f.size, lambda f: f.identity, self.max_bundle_bytes):
                 self._ship(bundle_files, {f.identity: jobs[f.identity] for f in bundle_files}, token, result)
         finally:
             close_quietly(*(f.body for f in fetched))
 
-    def _claim_and_fetch(
+    def _claim(
         self, jobs: dict[ObjectIdentity, FileJob], token: str, result: BatchResult
-    ) -> tuple[list[SpooledFile], dict[str, list[FileJob]]]:
-        """Claim a group's files at once, then fetch the claimed ones into spools; collect the ones to resend, by bundle.
+    ) -> tuple[list[FileJob], dict[str, list[FileJob]]]:
+        """Claim a group's files at once; the ones to fetch, and the ones to resend by bundle.
 
-        A fetch never raises: whatever goes wrong fails that file alone, with its claim released.
+        The claim batches run side by side. When one fails, every batch is waited for
+        before anything is given back (a batch still writing would leave claims behind
+        for the whole lease): claims are released, assigned files we re-locked unlocked
+        (kept assigned), and the group's files fail.
         """
         identities = list(jobs)
         batches = [identities[i : i + CLAIM_BATCH] for i in range(0, len(identities), CLAIM_BATCH)]
-        try:
-            claims = {}
-            for claimed in self.pool.map(lambda batch: self.ledger.claim_many(batch, token), batches):
-                claims.update(claimed)
-        except Exception as exc:  # noqa: BLE001 - the group's claims failed: its files go back
-            self._release(list(jobs), token)
-            for job in jobs.values():
-                self._fail(job, exc, result)
-            return [], {}
-
-        def fetch(job: FileJob) -> SpooledFile | Exception:
+        futures = [self.pool.submit(self.ledger.claim_many, batch, token) for batch in batches]
+        claims: dict[ObjectIdentity, tuple[ClaimStatus, Any]] = {}
+        error: Exception | None = None
+        unsure: list[ObjectIdentity] = []  # a failed batch may have written some of its claims
+        for batch, future in zip(batches, futures, strict=True):
             try:
-                return self._fetch(job)
-            except Exception as exc:  # noqa: BLE001
-                self.ledger_release(job.ref.identity, token)
-                return exc
-
+                claims.update(future.result())
+            except Exception as exc:  # noqa: BLE001 - the group's claims failed: its files go back
+                error = error or exc
+                unsure.extend(batch)
+        if error is not None:
+            held = [i for i, (status, _) in claims.items() if status is ClaimStatus.CLAIMED]
+            self._release(held + unsure, token)
+            relocked = [i for i, (status, _) in claims.items() if status is ClaimStatus.ASSIGNED]
+            if relocked:
+                self._release(relocked, token, self.ledger.release_assigned)
+            for job in jobs.values():
+                self._fail(job, error, result)
+            return [], {}
         to_fetch: list[FileJob] = []
         resends: dict[str, list[FileJob]] = {}
         for identity, job in jobs.items():
@@ -413,13 +451,29 @@ class Aggregator:
                 metric("FilesSkippedDuplicate")
             else:
                 self._fail(job, ClaimBusyError(f"{identity} is being delivered by another invocation"), result)
+        return to_fetch, resends
+
+    def _fetch_all(self, to_fetch: list[FileJob], token: str, result: BatchResult) -> list[SpooledFile]:
+        """Fetch the claimed files into spools, side by side. A fetch never raises: whatever goes wrong fails
+        (or, without room, defers) that file alone, with its claim released."""
+
+        def fetch(job: FileJob) -> SpooledFile | Exception:
+            try:
+                return self._fetch(job)
+            except Exception as exc:  # noqa: BLE001
+                self.ledger_release(job.ref.identity, token)
+                return exc
+
         fetched = []
         for job, outcome in zip(to_fetch, self.pool.map(fetch, to_fetch), strict=True):
             if isinstance(outcome, SpooledFile):
                 fetched.append(outcome)
+            elif isinstance(outcome, NoRoomError):
+                logger.info("no room for a file larger than its event said: deferred", extra={"key": job.ref.key})
+                self._defer([job], result)
             else:
                 self._fail(job, outcome, result)
-        return fetched, resends
+        return fetched
 
     def _fetch(self, job: FileJob) -> SpooledFile:
         """Stream the landed revision into a spool, hashing it on the way (the manifest names each file's SHA-256)."""
@@ -427,8 +481,10 @@ class Aggregator:
         stream = self.landing.open(ref)
         spool: IO[bytes] | None = None
         try:
-            spool = self.spools.new(stream.size)
-            size, sha256 = copy_hashing(stream.body, spool)
+            self._room_for(ref, stream.size)
+            with self._spooling(str(ref.identity)):
+                spool = self.spools.new(stream.size)
+                size, sha256 = copy_hashing(stream.body, spool, check=self._check_streaming)
         except BaseException:
             close_quietly(spool)
             raise
@@ -439,24 +495,63 @@ class Aggregator:
             raise StorageUnavailableError(f"{ref.identity}: S3 sent {size} of its {stream.size} bytes")
         return SpooledFile(ref, spool, size, sha256, stream.version_id or ref.version_id, stream.etag or ref.etag)
 
+    def _room_for(self, ref: ObjectRef, size: int) -> None:
+        """After the GET, before a byte is read: admission counted the event's size, S3 said ``size``.
+
+        A file no invocation could hold is too large; one larger than its event said (or
+        of no said size) whose extra bytes and bundle do not fit the room left is deferred.
+        """
+        if self._never_fits(size):
+            raise self._too_large(ref.identity, size)
+        extra = size - (ref.size or 0)
+        if extra > 0:
+            need = extra + self._bundle_estimate(extra)
+            with self._unplanned_lock:
+                room = self.spools.room() - self._unplanned
+                if need > room:
+                    raise NoRoomError(f"{ref.identity} is {size} bytes, {extra} more than its event said: no room ({room})")
+                self._unplanned += need
+
+    @staticmethod
+    @contextmanager
+    def _spooling(what: str) -> Iterator[None]:
+        """A spool that cannot be made or written (ENOSPC, no memory for its map) fails its own file, retryably."""
+        try:
+            yield
+        except (OSError, MemoryError) as exc:
+            detail = exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
+            raise SpoolUnavailableError(f"{what}: its spool failed ({detail})") from None
+
     def _ship(self, group: list[SpooledFile], jobs: dict[ObjectIdentity, FileJob], token: str, result: BatchResult) -> None:
         """Build into a spool, archive, assign, deliver, mark complete: one new bundle, all or nothing."""
         bundle: Bundle | None = None
         assigned = False
-        out = self.spools.new(self._bundle_estimate(sum(f.size for f in group)))
+        out: IO[bytes] | None = None
         try:
-            bundle = write_bundle(group, out)
+            with self._spooling(f"a bundle of {len(group)} files"):
+                out = self.spools.new(self._bundle_estimate(sum(f.size for f in group)))
+                bundle = write_bundle(group, out, check=self._check_streaming)
             key = archive_key(self.archive_prefix, bundle)
             self._check_time(bundle)  # before anything is written: a bundle given back leaves nothing behind
-            # The bundle and its index lines go up side by side: both before the POST.
+            self.archive.put(key, bundle, check=self._check_streaming)
+            # The index lines only once the bundle is there (a line must never point at nothing), beside the
+            # assignment; both before the POST.
             index = self.pool.submit(self.archive.put_index, index_key(bundle), index_lines(bundle, key))
-            self.archive.put(key, bundle)
-            index.result()
+            try:
+                # From here on these files only ever go out in this bundle, whatever happens to this invocation.
+                if not self.ledger.assign(bundle.identities, token, key, bundle.sha256):
+                    raise ClaimBusyError(f"bundle {bundle.bundle_id}: a file was claimed by another invocation; not sent")
+                assigned = True
+            finally:
+                index_error = index.exception()
+            if index_error is not None:
+                # Nothing was sent: the assignment goes (a resend would never write the missing line),
+                # so the retry builds the same bundle again and writes its index line with it.
+                for job in (jobs[f.identity] for f in group):
+                    self._quietly(lambda identity, token: self.ledger.abandon(identity, token, key), job.ref.identity, token)
+                assigned = False
+                raise index_error
             metric("BundlesArchived")
-            # From here on these files only ever go out in this bundle, whatever happens to this invocation.
-            if not self.ledger.assign(bundle.identities, token, key, bundle.sha256):
-                raise ClaimBusyError(f"bundle {bundle.bundle_id}: a file was claimed by another invocation; not sent")
-            assigned = True
             self._check_time(bundle)  # the assignment took time too
             status = self._post(bundle, key)
         except NiFiRejectedError as exc:
@@ -470,7 +565,7 @@ class Aggregator:
             self._bundle_failed(bundle, exc, [jobs[f.identity] for f in group], token, assigned, result)
             return
         finally:
-            out.close()
+            close_quietly(out)
         self._acknowledged(bundle, key, status, [f.ref for f in group], result)
 
     def _resend(self, key: str, jobs: list[FileJob], token: str, result: BatchResult) -> None:
@@ -490,10 +585,16 @@ class Aggregator:
             # Spooled and hashed first: only bytes verified against the ledger's SHA-256 go out.
             stream = self.archive.open(key)
             try:
-                spool = self.spools.new(stream.size)
-                size, digest = copy_hashing(stream.body, spool)
+                # The archived bundle may hold files of other batches: admission did not count all of it.
+                if stream.size > self.spools.room():
+                    raise NoRoomError(f"archived bundle {key} is {stream.size} bytes: no room ({self.spools.room()})")
+                with self._spooling(f"archived bundle {key}"):
+                    spool = self.spools.new(stream.size)
+                    size, digest = copy_hashing(stream.body, spool, check=self._check_streaming)
             finally:
                 close_quietly(stream.body)
+            if size != stream.size:  # a short read is S3's (or the network's), not a corrupt archive
+                raise StorageUnavailableError(f"archived bundle {key}: S3 sent {size} of its {stream.size} bytes")
             expected = jobs[0].assigned_sha256
             if digest != expected:
                 raise ArchiveCorruptError(f"archived bundle {key} does not hash to {expected}")
@@ -508,6 +609,10 @@ class Aggregator:
                 raise BundleNotIntactError(f"bundle {key} was never assigned whole, so never sent: its files are built afresh")
             self._check_time(bundle)
             status = self._post(bundle, key)
+        except NoRoomError:
+            logger.info("no room to resend an archived bundle: deferred", extra={"archive_key": key, "files": len(jobs)})
+            self._release([job.ref.identity for job in jobs], token, self.ledger.release_assigned)
+            self._defer(jobs, result)
         except Exception as exc:  # noqa: BLE001
             self._bundle_failed(bundle, exc, jobs, token, assigned, result, archive=key)
         else:
@@ -593,14 +698,28 @@ class Aggregator:
     # --- helpers --------------------------------------------------------------
 
     def _check_time(self, bundle: Bundle) -> None:
-        """Give the bundle back unless a whole POST and the bookkeeping after it still fit in the invocation."""
+        """Give the bundle back unless a whole POST (its body's transfer included) and the bookkeeping fit."""
+        if self.remaining_ms is None:
+            return
+        left = self.remaining_ms() / 1000
+        needed = budget.post_needed_seconds(self.post_budget_seconds, bundle.size, self.stream_bytes_per_second)
+        if left < needed:
+            metric("BundlesDeferred")
+            raise TimeBudgetError(f"{left:.1f} s left, a POST of bundle {bundle.bundle_id} may need {needed:.1f} s: given back")
+
+    def _check_streaming(self) -> None:
+        """Between chunks of a fetch, a build, an upload: stop once not even an empty POST and the bookkeeping fit.
+
+        The error takes the normal way out: a multipart upload is aborted, the claims
+        are released, the messages fail with ``time_budget`` (and a note).
+        """
         if self.remaining_ms is None:
             return
         left = self.remaining_ms() / 1000
         needed = self.post_budget_seconds + budget.BOOKKEEPING_SECONDS
         if left < needed:
-            metric("BundlesDeferred")
-            raise TimeBudgetError(f"{left:.1f} s left, a POST of bundle {bundle.bundle_id} may need {needed:.1f} s: given back")
+            metric("StreamsStopped")
+            raise TimeBudgetError(f"{left:.1f} s left, a POST may need {needed:.1f} s: streaming stopped")
 
     def _post(self, bundle: Bundle, key: str) -> int:
         """Deliver (streamed from the spool); on a 422 send once more (the bytes are verified first), then give up loudly."""

@@ -10,8 +10,11 @@ timeout kills it with claims held and the batch redelivered whole. So:
   so that one bundle's POST budget takes at most half of the time the function
   has besides its bookkeeping, leaving the other half for claims, fetches and
   building;
-* before each POST the aggregator checks the time left (:func:`post_budget_seconds`
-  plus :data:`BOOKKEEPING_SECONDS`) and gives the bundle back when it is short;
+* before each POST the aggregator checks the time left (:func:`post_needed_seconds`: the
+  POST budget, the body's transfer at the stream rate for every attempt, and
+  :data:`BOOKKEEPING_SECONDS`) and gives the bundle back when it is short; the
+  streaming passes (fetch, build, multipart upload) stop with the same error once
+  not even an empty POST and the bookkeeping fit;
 * :func:`violated` states the relations between function timeout, claim lease,
   visibility timeout and POST budget, for the settings check and the Terraform tests.
 
@@ -25,8 +28,9 @@ It also sizes what one invocation may take on (docs/large-files.md):
   before the first file) and the buffers outside the spools (fetch chunks, compressor
   blocks, one multipart part: < 50 MB);
 * :func:`object_ceiling_bytes`: the largest file one invocation can deliver, by time (the
-  work time at :data:`STREAM_MB_PER_SECOND`) and by disk (its spool and its bundle's spool
-  in the ephemeral storage).
+  work time at :data:`STREAM_MB_PER_SECOND`, for moving it once and for the body's
+  transfer of each POST attempt that the check before the POST counts) and by disk (its
+  spool and its bundle's spool in the ephemeral storage).
 """
 
 from __future__ import annotations
@@ -69,6 +73,13 @@ def post_seconds(connect_timeout: float, read_timeout: float) -> float:
 def post_budget_seconds(connect_timeout: float, read_timeout: float) -> float:
     """Worst case of delivering one bundle: every attempt it may take."""
     return POST_ATTEMPTS * post_seconds(connect_timeout, read_timeout)
+
+
+def post_needed_seconds(post_budget: float, body_bytes: int, bytes_per_second: float | None) -> float:
+    """What delivering a body of ``body_bytes`` may take, bookkeeping included: httpx's write timeout bounds
+    each write, not the body, so the transfer at the stream rate is added once per attempt."""
+    transfer = POST_ATTEMPTS * body_bytes / bytes_per_second if bytes_per_second else 0.0
+    return post_budget + BOOKKEEPING_SECONDS + transfer
 
 
 def max_post_budget_seconds(function_timeout: float) -> float:
@@ -132,9 +143,13 @@ def work_seconds(function_timeout: float, post_budget: float) -> float:
 def object_ceiling_bytes(function_timeout: float, post_budget: float, stream_mb_per_second: float, ephemeral_mb: int) -> int:
     """The largest file one invocation delivers: by time at the stream rate, and by disk.
 
+    In time a file is moved once (GET, tar.gz, archive), and before its POST the time left
+    must hold its body's transfer for every attempt (:func:`post_needed_seconds`): a file
+    above ``work / (1 + POST_ATTEMPTS)`` at the rate would be given back at every try.
     On disk a file alone needs its own spool and its bundle's (gzip of data that does not
     compress is as large as the data), both in the ephemeral storage less a reserve.
     """
-    by_time = CEILING_TIME_MARGIN * work_seconds(function_timeout, post_budget) * stream_mb_per_second * MIB
+    moved = CEILING_TIME_MARGIN * work_seconds(function_timeout, post_budget) / (1 + POST_ATTEMPTS)
+    by_time = moved * stream_mb_per_second * MIB
     by_disk = (ephemeral_mb - DISK_RESERVE_MB) * MIB / 2.02
     return int(min(by_time, by_disk))

@@ -13,6 +13,11 @@ any size takes constant memory besides where its bytes go (a spool: memory,
 then disk). The compressor is fed fixed-size blocks whatever the reads
 returned, because deflate's output depends on how its input is split: fixed
 blocks keep the bytes the same for the same files.
+
+The streaming passes take an optional ``check`` (a callable) that they call
+between chunks: the aggregator's raises ``TimeBudgetError`` when the
+invocation's time runs short, so a pass over a large file stops in time for
+the claims to be released and the outcome recorded.
 """
 
 from __future__ import annotations
@@ -261,19 +266,23 @@ def build_manifest(bundle_id: str, created_at: datetime, entries: Sequence[tuple
     }
 
 
+Check = Callable[[], None]  # called between chunks of a streaming pass; raises to stop it
+
+
 def build_bundle(files: Sequence[BundleInput]) -> Bundle:
     """Tar + manifest + gzip + SHA-256 of one group of files, in memory (:func:`write_bundle` into a ``BytesIO``)."""
     out = io.BytesIO()
     return write_bundle(files, out)
 
 
-def write_bundle(files: Sequence[BundleInput], out: IO[bytes]) -> Bundle:
+def write_bundle(files: Sequence[BundleInput], out: IO[bytes], check: Check | None = None) -> Bundle:
     """Write the bundle of ``files`` to ``out`` in one pass, hashing the gzip bytes on the way; its body is ``out``.
 
     Memory stays constant whatever the sizes: file bodies are copied in chunks,
     the compressor takes fixed blocks. Each file must give at least ``size``
     bytes (a shorter body is a ``ValueError``: the tar header already said
-    ``size``); callers count ``size`` as they spool.
+    ``size``); callers count ``size`` as they spool. ``check`` is called after
+    every compressed block (see the module docstring).
     """
     if not files:
         raise ValueError("a bundle needs at least one file")
@@ -286,7 +295,7 @@ def write_bundle(files: Sequence[BundleInput], out: IO[bytes]) -> Bundle:
     manifest = build_manifest(bundle_id, created_at, entries)
     manifest_bytes = json.dumps(manifest, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
-    gz = GzipWriter(out)
+    gz = GzipWriter(out, check=check)
     with tarfile.open(fileobj=gz, mode="w", format=tarfile.PAX_FORMAT) as tar:  # type: ignore[call-overload]
         tar.addfile(_tarinfo(MANIFEST_NAME, len(manifest_bytes)), io.BytesIO(manifest_bytes))
         for name, f, _ in entries:
@@ -329,8 +338,9 @@ class GzipWriter:
     gzip bytes; ``out`` is not closed.
     """
 
-    def __init__(self, out: IO[bytes], level: int = GZIP_LEVEL) -> None:
+    def __init__(self, out: IO[bytes], level: int = GZIP_LEVEL, check: Check | None = None) -> None:
         self.out = out
+        self.check = check
         self.digest = hashlib.sha256()
         self.written = 0
         self.offset = 0
@@ -353,6 +363,8 @@ class GzipWriter:
             del self.pending[:COMPRESS_BLOCK]
             self.crc = isal_zlib.crc32(block, self.crc)
             self._emit(self.compressor.compress(block))
+            if self.check is not None:
+                self.check()
         return len(data)
 
     def tell(self) -> int:
@@ -368,11 +380,19 @@ class GzipWriter:
         return self.digest.hexdigest(), self.written
 
 
-def copy_hashing(source: Any, out: IO[bytes], chunk: int = CHUNK) -> tuple[int, str]:
-    """Copy ``source`` (anything with ``read(n)``) to ``out``; return the bytes copied and their SHA-256 (hex)."""
+def copy_hashing(source: Any, out: IO[bytes], chunk: int = CHUNK, check: Check | None = None) -> tuple[int, str]:
+    """Copy ``source`` (anything with ``read(n)``) to ``out``; return the bytes copied and their SHA-256 (hex).
+
+    ``check`` is called before every chunk (see the module docstring).
+    """
     digest = hashlib.sha256()
     size = 0
-    while data := source.read(chunk):
+    while True:
+        if check is not None:
+            check()
+        data = source.read(chunk)
+        if not data:
+            break
         digest.update(data)
         out.write(data)
         size += len(data)

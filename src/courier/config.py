@@ -21,6 +21,8 @@ from courier.errors import ConfigError
 
 PREFIX = "COURIER_"
 MIB = 1024 * 1024
+# A file system reports a little less than the disk it sits on: a setting up to 10% above its total is taken as it.
+EPHEMERAL_SLACK = 1.1
 
 
 def _number(cast: Callable[[str], Any], kind: str, lo: float, hi: float) -> Callable[[str, str], Any]:
@@ -263,9 +265,16 @@ class Settings:
         if settings.stream_mb_per_second is None:
             rate = budget.stream_mb_per_second(function_mb or budget.ASSUMED_FUNCTION_MB)
             settings = replace(settings, stream_mb_per_second=rate)
+        spools = settings.spool_dir or tempfile.gettempdir()
+        disk_mb = shutil.disk_usage(spools).total // budget.MIB
         if settings.ephemeral_storage_mb is None:
-            spools = settings.spool_dir or tempfile.gettempdir()
-            settings = replace(settings, ephemeral_storage_mb=shutil.disk_usage(spools).total // budget.MIB)
+            settings = replace(settings, ephemeral_storage_mb=disk_mb)
+        elif settings.ephemeral_storage_mb > disk_mb * EPHEMERAL_SLACK:
+            # The ceiling and the admission would plan with disk that is not there: files deferred forever, or ENOSPC.
+            raise ConfigError(
+                f"COURIER_EPHEMERAL_STORAGE_MB must be at most the spool directory's disk ({disk_mb} MB at {spools}),"
+                f" got {settings.ephemeral_storage_mb}"
+            )
         ceiling = settings.object_ceiling_bytes()
         if settings.max_object_bytes is None:
             settings = replace(settings, max_object_bytes=ceiling)

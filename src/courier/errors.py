@@ -27,6 +27,8 @@ Every failure courier expects is one of these::
     │   ├── DependencyUnavailableError
     │   ├── BundleNotIntactError
     │   ├── TimeBudgetError
+    │   ├── NoRoomError
+    │   ├── SpoolUnavailableError
     │   └── (*) the NiFi errors marked above
     └── PermanentError ................... retrying the same message cannot help
         ├── MalformedEventError
@@ -212,9 +214,21 @@ class BundleNotIntactError(RetryableError):
 
 
 class TimeBudgetError(RetryableError):
-    """Too little of the invocation's time is left to POST a bundle and record the answer: given back."""
+    """Too little of the invocation's time is left to move a bundle (fetch, build, archive, POST) and record the answer."""
 
     reason = "time_budget"
+
+
+class NoRoomError(RetryableError):
+    """S3 announced a file (or an archived bundle to resend) larger than the room left: deferred, unclaimed."""
+
+    reason = "deferred"
+
+
+class SpoolUnavailableError(RetryableError):
+    """A spool could not be made or written (no space left on the function's disk, no memory for its map)."""
+
+    reason = "spool_unavailable"
 
 
 class ArchiveCorruptError(PermanentError):

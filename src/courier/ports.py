@@ -42,7 +42,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-from courier.bundle import Body, Bundle
+from courier.bundle import Body, Bundle, Check
 from courier.events import ObjectIdentity, ObjectRef
 from courier.ledger.base import BaseLedger
 
@@ -106,8 +106,9 @@ class Landing(Protocol):
 class Archive(Protocol):
     """The archive bucket: bundles, their index lines, and the tag that marks them delivered."""
 
-    def put(self, key: str, bundle: Bundle) -> None:
-        """Write the bundle's body (streamed from its spool; by multipart upload when large)."""
+    def put(self, key: str, bundle: Bundle, check: Check | None = None) -> None:
+        """Write the bundle's body (streamed from its spool; by multipart upload when large); ``check`` is called
+        between parts and may raise to stop (the upload is then aborted)."""
         ...
 
     def open(self, key: str) -> ObjectStream:
@@ -243,7 +244,13 @@ class ArchiveReader(Protocol):
         """Raises ``BundleMissingError`` when ``key`` names no object."""
         ...
 
-    def read(self, key: str) -> bytes: ...
+    def read(self, key: str) -> bytes:
+        """A small object whole (index lines)."""
+        ...
+
+    def open(self, key: str) -> ObjectStream:
+        """An archived bundle to stream, whatever its size; whoever opens it closes it."""
+        ...
 
     def restore(self, key: str, days: int, tier: str) -> None: ...
 

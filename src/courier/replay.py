@@ -6,14 +6,17 @@ its bytes against the SHA-256 stored with it, and POST it exactly as the
 aggregator did, plus ``X-Courier-Replay: true``.
 
 The archive is read through the ``ArchiveReader`` port, so every AWS failure
-arrives here as a courier error (see ``courier.errors``).
+arrives here as a courier error (see ``courier.errors``). Bundles are streamed,
+whatever their size: a replay spools the archived bytes (memory up to
+:data:`REPLAY_SPOOL_MEMORY`, then disk) while hashing them, then POSTs from the
+spool; ``archive verify --deep`` hashes the object and reads its tar in one
+streaming pass (``r|gz``), holding one chunk at a time.
 """
 
 from __future__ import annotations
 
 import enum
 import hashlib
-import io
 import json
 import re
 import tarfile
@@ -24,11 +27,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 
-from courier.bundle import INDEX_PREFIX, MANIFEST_NAME, read_manifest
+from courier.bundle import CHUNK, INDEX_PREFIX, MANIFEST_NAME, Body, copy_hashing, read_manifest
 from courier.errors import BundleMissingError, CourierError, DeliveryError, ReplayHaltedError, RetryableError
 from courier.events import parse_event_time
 from courier.ledger.base import COMPLETE, BaseLedger
-from courier.ports import ArchivedObject, ArchiveReader
+from courier.ports import ArchivedObject, ArchiveReader, Readable
+from courier.spool import Spools, close_quietly
 
 COLD_CLASSES = {"GLACIER", "DEEP_ARCHIVE"}
 # How long S3 says restores take (upper bounds), to tell the operator when to come back.
@@ -39,6 +43,7 @@ RESTORE_HOURS = {
     ("GLACIER", "Bulk"): 12,
 }
 _ONGOING = re.compile(r'ongoing-request="(true|false)"')
+REPLAY_SPOOL_MEMORY = 64 * 1024 * 1024  # of a bundle being replayed; beyond, its spool is a temporary file
 
 
 class Outcome(enum.Enum):
@@ -240,6 +245,7 @@ class Replayer:
     restore_days: int = 7
     dry_run: bool = False
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+    spools: Spools = field(default_factory=lambda: Spools(REPLAY_SPOOL_MEMORY))
 
     def replay(self, key: str) -> BundleResult:
         try:
@@ -252,23 +258,32 @@ class Replayer:
         expected = archived.sha256
         if self.dry_run:
             return BundleResult(key, Outcome.WOULD_SEND, f"sha256 {expected}", bytes=archived.size)
-        data = self.archive_reader.read(key)
-        actual = hashlib.sha256(data).hexdigest()
-        if not expected or actual != expected:
-            detail = f"metadata sha256 {expected}, bytes hash to {actual}"
-            return BundleResult(key, Outcome.HASH_MISMATCH, detail, bytes=len(data))
-        manifest = read_manifest(data)
-        if not self.admits():
-            raise ReplayHaltedError("NiFi circuit is open: not replaying until it recovers (see `courier status`)")
+        stream = self.archive_reader.open(key)
+        spool = None
         try:
-            self.post(data, actual, manifest["bundle_id"], manifest["file_count"], key, replay=True)
-        except DeliveryError as exc:
-            if isinstance(exc, RetryableError):
-                raise ReplayHaltedError(f"NiFi did not take the replay: {exc}") from exc
-            return BundleResult(key, Outcome.FAILED, str(exc), manifest["file_count"], len(data))
-        except CourierError as exc:
-            raise ReplayHaltedError(str(exc)) from exc
-        return BundleResult(key, Outcome.SENT, f"sha256 {actual}", manifest["file_count"], len(data))
+            try:
+                spool = self.spools.new(stream.size)
+                size, actual = copy_hashing(stream.body, spool)
+            finally:
+                close_quietly(stream.body)
+            if not expected or actual != expected:
+                detail = f"metadata sha256 {expected}, bytes hash to {actual}"
+                return BundleResult(key, Outcome.HASH_MISMATCH, detail, bytes=size)
+            body = Body(spool, size)
+            manifest = read_manifest(body.reader())
+            if not self.admits():
+                raise ReplayHaltedError("NiFi circuit is open: not replaying until it recovers (see `courier status`)")
+            try:
+                self.post(body, actual, manifest["bundle_id"], manifest["file_count"], key, replay=True)
+            except DeliveryError as exc:
+                if isinstance(exc, RetryableError):
+                    raise ReplayHaltedError(f"NiFi did not take the replay: {exc}") from exc
+                return BundleResult(key, Outcome.FAILED, str(exc), manifest["file_count"], size)
+            except CourierError as exc:
+                raise ReplayHaltedError(str(exc)) from exc
+            return BundleResult(key, Outcome.SENT, f"sha256 {actual}", manifest["file_count"], size)
+        finally:
+            close_quietly(spool)
 
     def _restore(self, archived: ArchivedObject, state: str) -> BundleResult:
         key = archived.key
@@ -349,20 +364,68 @@ def verify_bundle(archive_reader: ArchiveReader, key: str, deep: bool) -> list[F
         return findings
     if restore_state(archived) != "ready":
         return findings  # checked by metadata only until restored
-    data = archive_reader.read(key)
-    actual = hashlib.sha256(data).hexdigest()
+    try:
+        stream = archive_reader.open(key)
+    except CourierError as exc:
+        return [*findings, Finding(key, f"unreadable: {exc}")]
+    hashing = _HashingReader(stream.body)
+    try:
+        members = _member_findings(key, hashing)  # the tar read as a stream, the object hashed on the way
+        hashing.drain()  # what the tar reader left (its end blocks, the gzip trailer) counts in the hash too
+    except CourierError as exc:
+        return [*findings, Finding(key, f"unreadable: {exc}")]
+    finally:
+        close_quietly(stream.body)
+    actual = hashing.hexdigest()
     if actual != expected:
         findings.append(Finding(key, f"bytes hash to {actual}, metadata says {expected}"))
         return findings
+    return findings + members
+
+
+class _HashingReader:
+    """A stream's bytes hashed as they are read, whoever reads them."""
+
+    def __init__(self, body: Readable) -> None:
+        self.body = body
+        self.digest = hashlib.sha256()
+
+    def read(self, size: int = -1) -> bytes:
+        data = self.body.read(size)
+        self.digest.update(data)
+        return data
+
+    def drain(self) -> None:
+        while self.read(CHUNK):
+            pass
+
+    def hexdigest(self) -> str:
+        return self.digest.hexdigest()
+
+
+def _member_findings(key: str, body: _HashingReader) -> list[Finding]:
+    """Every member of the manifest against its hash, in one pass over the tar (``r|gz``: no seeking back)."""
+    findings = []
     try:
-        with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tar:
-            manifest = json.load(tar.extractfile(MANIFEST_NAME))  # type: ignore[arg-type]
-            for entry in manifest["files"]:
-                member = tar.extractfile(entry["member"])
-                digest = hashlib.sha256(member.read()).hexdigest() if member else None
-                if digest != entry["sha256"]:
-                    findings.append(Finding(key, f"member {entry['member']!r} does not match its manifest hash"))
-    except (tarfile.TarError, KeyError, ValueError, OSError) as exc:
+        with tarfile.open(fileobj=body, mode="r|gz") as tar:  # type: ignore[call-overload]
+            first = tar.next()
+            manifest_file = tar.extractfile(first) if first is not None and first.name == MANIFEST_NAME else None
+            if manifest_file is None:
+                raise KeyError(MANIFEST_NAME)
+            expected = {entry["member"]: entry["sha256"] for entry in json.load(manifest_file)["files"]}
+            seen: dict[str, str] = {}
+            while (member := tar.next()) is not None:  # not `for member in tar`: it starts over at the manifest
+                member_file = tar.extractfile(member)
+                if member_file is None:
+                    continue
+                digest = hashlib.sha256()
+                while chunk := member_file.read(CHUNK):
+                    digest.update(chunk)
+                seen[member.name] = digest.hexdigest()
+        for name, sha256 in expected.items():
+            if seen.get(name) != sha256:
+                findings.append(Finding(key, f"member {name!r} does not match its manifest hash"))
+    except (tarfile.TarError, KeyError, ValueError, OSError, TypeError, EOFError) as exc:
         findings.append(Finding(key, f"bundle unreadable: {type(exc).__name__}"))
     return findings
 

@@ -20,6 +20,8 @@ import tempfile
 import threading
 from typing import IO, Any
 
+ROLLOVER_CHUNK = 1 << 20  # bytes copied at a time when a spool moves from memory to disk
+
 
 class _MemorySpool(io.RawIOBase):
     """A spool in an anonymous memory map of the size it reserved; past it, the bytes move to a file on disk.
@@ -94,7 +96,15 @@ class _MemorySpool(io.RawIOBase):
         assert self._map is not None
         position = self._map.tell()
         disk = tempfile.TemporaryFile(dir=self._directory)
-        disk.write(self._map[: self._end])
+        try:
+            # In chunks from a view of the map: a slice would copy the whole spool into one more buffer
+            # (hundreds of MB at the budget's edge) at the moment memory is shortest.
+            with memoryview(self._map) as view:
+                for start in range(0, self._end, ROLLOVER_CHUNK):
+                    disk.write(view[start : min(start + ROLLOVER_CHUNK, self._end)])
+        except BaseException:
+            disk.close()
+            raise
         disk.seek(position)
         self._file = disk
         self._map.close()
@@ -163,6 +173,14 @@ class Spools:
     def disk_free(self) -> int:
         """Free bytes where disk spools go (asked of the file system each time)."""
         return shutil.disk_usage(self.directory or tempfile.gettempdir()).free
+
+    def disk_total(self) -> int:
+        """Size of the file system where disk spools go: what an invocation with nothing else on it could use."""
+        return shutil.disk_usage(self.directory or tempfile.gettempdir()).total
+
+    def capacity(self) -> int:
+        """What spools could ever hold at once: the whole memory budget and the whole disk."""
+        return self.memory_bytes + self.disk_total()
 
     def room(self) -> int:
         """Bytes that new spools can take now: memory left plus free disk."""

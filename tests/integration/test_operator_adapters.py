@@ -44,6 +44,11 @@ def test_archive_reader_lists_heads_reads_and_checks_a_bundle(aws, stack, archiv
     head = reader.head(key)
     assert (head.key, head.size, head.sha256, head.storage_class, head.restore) == (key, len(data), digest, None, None)
     assert reader.read(key) == data
+    stream = reader.open(key)  # how replay and `archive verify --deep` read a bundle: streamed
+    assert stream.size == len(data) and stream.body.read(10) + stream.body.read() == data
+    stream.body.close()
+    with pytest.raises(BundleMissingError):
+        reader.open("bundles/none.tar.gz")
     assert reader.stored_sha256(key) == digest
     assert reader.was_delivered(key) is False
     tags = {"TagSet": [{"Key": DELIVERED_TAG, "Value": "true"}]}

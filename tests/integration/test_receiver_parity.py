@@ -177,3 +177,26 @@ def test_the_receiver_keeps_a_bundle_once_across_restarts_and_again_on_each_repl
     assert [(entry["replay"], entry["kept"]) for entry in journal] == [(False, True), (False, False), (True, True)]
     assert (tmp_path / "received" / f"{sha256}.tar.gz").read_bytes() == body  # the store itself is unchanged
     assert again.stats()["kept_bundles"] == 1 and again.stats()["bundles_received"] == 2
+
+
+def test_a_client_that_stalls_mid_body_is_timed_out_and_leaves_no_part_file(tmp_path, monkeypatch):
+    import socket
+    import time
+
+    from courier.local import fake_nifi
+
+    monkeypatch.setattr(fake_nifi._Handler, "timeout", 0.5)  # READ_TIMEOUT_SECONDS, shortened for the test
+    nifi = fake_nifi.FakeNiFi(tmp_path, Credentials(token="t")).start()
+    try:
+        with socket.create_connection(("127.0.0.1", nifi.port)) as client:
+            head = f"POST {fake_nifi.CONTENT_PATH} HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000\r\n\r\n"
+            client.sendall(head.encode() + b"x" * 1000)  # then nothing: a stalled client
+            client.settimeout(30)
+            assert client.recv(1) == b""  # the receiver gave up on it and closed the connection
+        for _ in range(100):  # the handler thread unlinks right after it closes; give it a moment
+            if not list((tmp_path / "received").glob("*.part")):
+                break
+            time.sleep(0.05)
+        assert list((tmp_path / "received").glob("*.part")) == []
+    finally:
+        nifi.stop()

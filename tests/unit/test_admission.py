@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -29,16 +29,35 @@ T0 = datetime(2026, 11, 26, 8, 0, tzinfo=UTC)
 
 
 class TimedLanding(FakeLanding):
-    """A landing bucket whose reads take time: the clock moves by size / RATE on every open."""
+    """A landing bucket whose reads take time: the clock moves by size / RATE on every open
+    (``per_read``: on every read of the body instead, by what it gave; ``read_bytes`` counts them)."""
 
     def __init__(self, clock: FakeClock) -> None:
         super().__init__()
         self.clock = clock
+        self.per_read = False
+        self.read_bytes = 0
 
     def open(self, ref: Any) -> ObjectStream:
         stream = super().open(ref)
-        self.clock.advance(stream.size / RATE)
-        return stream
+        if not self.per_read:
+            self.clock.advance(stream.size / RATE)
+            return stream
+        return replace(stream, body=_SlowBody(stream.body, self))
+
+
+class _SlowBody:
+    def __init__(self, body: Any, landing: TimedLanding) -> None:
+        self.body, self.landing = body, landing
+
+    def read(self, size: int = -1) -> bytes:
+        data = self.body.read(size)
+        self.landing.read_bytes += len(data)
+        self.landing.clock.advance(len(data) / RATE)
+        return data
+
+    def close(self) -> None:
+        self.body.close()
 
 
 @dataclass
@@ -81,14 +100,16 @@ class Invocation:
 def make() -> Iterator[Any]:
     built: list[Aggregator] = []
 
-    def build(memory_bytes: int = 64 * MB, disk_bytes: int = 1 << 40, max_bundle_bytes: int = 1 * MB) -> Invocation:
+    def build(
+        memory_bytes: int = 64 * MB, disk_bytes: int = 1 << 40, max_bundle_bytes: int = 1 * MB, disk_total_bytes: int = 1 << 40
+    ) -> Invocation:
         clock = FakeClock()
         ledger = InMemoryLedger(clock=clock)
         landing = TimedLanding(clock)
         archive = FakeArchive()
         nifi = FakeNiFi()
         parking_lot = FakeParkingLot()
-        spools = FakeSpools(memory_bytes, disk_bytes)
+        spools = FakeSpools(memory_bytes, disk_bytes, disk_total_bytes=disk_total_bytes)
         aggregator = Aggregator(
             ledger,
             landing,
@@ -116,8 +137,9 @@ def test_a_batch_of_big_files_claims_only_what_fits_and_returns_the_rest_unclaim
     run = make()
     big = [run.land(f"big-{i}.bin", 2 * MB, age_seconds=100 - i) for i in range(4)]  # oldest first
     small = [run.land(f"small-{i}.json", 1000, age_seconds=10) for i in range(3)]
-    # 5 s of work at 1 MB/s: big-0 (2 s) and big-1 (2 s) fit, big-2 and big-3 do not; the small ones do.
-    result = run.process(big + small, seconds=5)
+    # 9 s of work at 1 MB/s; a 2 MB file is admitted with 6 s left (2 s to move it, 2 x 2 s for its POST's attempts):
+    # big-0 and big-1 fit (each read takes 2 s), big-2 and big-3 do not; the small ones do.
+    result = run.process(big + small, seconds=9)
     assert run.delivered_keys() == ["big-0.bin", "big-1.bin", "small-0.json", "small-1.json", "small-2.json"]
     assert result.failed == {"big-2.bin": "deferred", "big-3.bin": "deferred"}
     assert run.claimed() == {"big-0.bin", "big-1.bin", "small-0.json", "small-1.json", "small-2.json"}
@@ -194,3 +216,54 @@ def test_a_message_deferred_again_and_again_leaves_a_note_halfway_to_the_dlq(mak
     result = run.process(messages, seconds=3)  # big-0 takes 2 s; big-1 would need 2 more
     assert result.failed == {"big-1.bin": "deferred"}
     assert run.ledger.failure_note("big-1.bin").reason == "deferred"
+
+
+def test_a_fetch_that_runs_into_the_deadline_stops_mid_stream_releases_its_claim_and_leaves_a_note(make):
+    run = make()
+    run.landing.per_read = True
+    message = run.land("large.bin", 3 * MB, age_seconds=1)
+    result = run.process([message], seconds=1)  # the first group is admitted; its 3 s read would eat the bookkeeping
+    assert result.failed == {"large.bin": "time_budget"}
+    assert run.landing.read_bytes < 3 * MB  # stopped once the bookkeeping's time was reached, not at the end
+    assert run.claimed() == set() and run.archive.calls == [] and run.nifi.requests == []
+    assert run.ledger.failure_note("large.bin").reason == "time_budget"
+
+
+def test_a_file_larger_than_its_event_said_without_room_is_deferred_and_the_groups_other_files_ship(make):
+    run = make(memory_bytes=1 * MB, disk_bytes=3 * MB)
+    content = b"y" * (2 * MB)
+    understated = run.landing.land("big.bin", content, size=100, event_time=T0)  # the event says 100 bytes
+    messages = [sqs_record(notification(understated), message_id="big.bin"), run.land("small.json", 100, age_seconds=1)]
+    result = run.process(messages, seconds=600)
+    assert result.failed == {"big.bin": "deferred"}
+    assert run.delivered_keys() == ["small.json"] and run.claimed() == {"small.json"}  # big.bin's claim given back
+    assert run.ledger.notes == {}
+
+
+def test_a_file_whose_spool_runs_out_of_disk_fails_alone_and_retryably(make):
+    run = make(max_bundle_bytes=4 * MB)
+    run.spools.full_from = 3 * MB // 2  # the big file's spool (not the bundles'): no space left on the device
+    messages = [run.land("big.bin", 2 * MB, age_seconds=2), run.land("small.json", 100, age_seconds=1)]
+    result = run.process(messages, seconds=600)
+    assert result.failed == {"big.bin": "spool_unavailable"}
+    assert run.delivered_keys() == ["small.json"] and run.claimed() == {"small.json"}
+
+
+def test_a_file_no_invocation_has_the_room_for_fails_as_too_large_instead_of_being_deferred_forever(make):
+    run = make(memory_bytes=1 * MB, disk_bytes=3 * MB, disk_total_bytes=3 * MB)  # 2 MB and its bundle need ~5 MB
+    messages = [run.land("big.bin", 2 * MB, age_seconds=50), run.land("small.json", 100, age_seconds=1)]
+    result = run.process(messages, seconds=60)
+    assert result.failed == {"big.bin": "object_too_large"}
+    assert run.ledger.failure_note("big.bin").reason == "object_too_large"
+    assert run.delivered_keys() == ["small.json"] and run.claimed() == {"small.json"}
+
+
+def test_files_of_no_announced_size_fetched_side_by_side_take_only_the_room_there_is(make):
+    run = make(memory_bytes=1 * MB, disk_bytes=8 * MB)  # room for one 2 MB file and its bundle, not for two
+    unsized = [run.landing.land(f"u-{i}.bin", bytes([i]) * (2 * MB), event_time=T0) for i in range(2)]
+    for record in unsized:
+        del record["s3"]["object"]["size"]  # the events say no size: admission counted nothing
+    messages = [sqs_record(notification(r), message_id=f"u-{i}.bin") for i, r in enumerate(unsized)]
+    result = run.process(messages, seconds=600)
+    assert sorted(result.failed.values()) == ["deferred"]  # one of them, whichever was opened second
+    assert len(run.delivered_keys()) == 1

@@ -9,17 +9,19 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
 
-from courier.aggregator import Aggregator
+from courier import budget
+from courier.aggregator import CLAIM_BATCH, Aggregator
 from courier.bundle import index_key, read_manifest
-from courier.errors import ObjectMissingError, StorageUnavailableError
+from courier.errors import LedgerUnavailableError, ObjectMissingError, StorageUnavailableError
 from courier.events import ObjectIdentity, decode_key
-from courier.ledger.base import ASSIGNED, COMPLETE
+from courier.ledger.base import ASSIGNED, COMPLETE, IN_PROGRESS, LedgerRecord
 from fakes import (
     LANDING_BUCKET,
     FakeArchive,
@@ -28,6 +30,7 @@ from fakes import (
     FakeLanding,
     FakeNiFi,
     FakeParkingLot,
+    FakeSpools,
     InMemoryLedger,
     SentRequest,
 )
@@ -403,3 +406,160 @@ def test_a_batch_is_fetched_and_shipped_one_bundle_at_a_time_so_memory_follows_t
     p.landing.journal = p.nifi.journal = order
     assert p.aggregator.process(messages).failed == {}
     assert order == ["fetch", "fetch", "post"] * 3  # never more than one bundle's files fetched ahead of its POST
+
+
+def incompressible(size: int, seed: bytes = b"seed") -> bytes:
+    return hashlib.shake_256(seed).digest(size)
+
+
+# --- claims in batches, time, spools, resends (review of the streaming code) ------------------
+
+
+def test_a_failed_claim_batch_gives_back_the_other_batches_claims_and_unlocks_the_assigned_files_it_relocked(make):
+    p = make()
+    messages = [p.land(f"in/f-{i:02}.json", message_id=f"m{i}") for i in range(CLAIM_BATCH + 5)]  # two claim batches
+    # f-03 sits in an archived bundle whose sender died: this invocation re-locks it (first batch).
+    assigned = identity(messages[3])
+    dead = LedgerRecord(assigned, ASSIGNED, 2**40, claim_token="dead", bundle_key="bundles/x.tar.gz", bundle_sha256="ab" * 32)
+    p.ledger.items[(assigned.object_name, assigned.revision)] = dead
+
+    def claim(identity: ObjectIdentity) -> None:
+        if identity.key == "in/f-29.json":  # the last of the second batch: four of its claims are written first
+            raise LedgerUnavailableError("claim failed (injected)")
+
+    p.ledger.hooks["claim"] = claim
+    result = p.aggregator.process(messages)
+    assert set(result.failed.values()) == {"ledger_unavailable"} and p.landing.fetched == []
+    assert [r for r in p.ledger.items.values() if r.status == IN_PROGRESS] == []  # every claim given back
+    relocked = p.ledger.record_of(assigned)
+    assert relocked.status == ASSIGNED and relocked.lease_until == 0  # still assigned, unlocked for the retry
+
+
+def test_claims_a_slower_batch_writes_after_another_batch_failed_are_given_back_too(make):
+    p = make()
+    messages = [p.land(f"in/f-{i:02}.json", message_id=f"m{i}") for i in range(CLAIM_BATCH + 5)]
+    second_started, released = threading.Event(), threading.Event()
+
+    def claim(identity: ObjectIdentity) -> None:
+        if identity.key == "in/f-00.json":  # the first batch fails once the second one is under way
+            second_started.wait(timeout=1)
+            raise LedgerUnavailableError("claim failed (injected)")
+        if identity.key == "in/f-25.json":  # the second batch writes once the release reached its files (or 1 s passed)
+            second_started.set()
+            released.wait(timeout=1)
+
+    def release(identity: ObjectIdentity) -> None:
+        if identity.key == "in/f-29.json":
+            released.set()
+
+    p.ledger.hooks["claim"] = claim
+    p.ledger.hooks["release"] = release
+    result = p.aggregator.process(messages)
+    p.aggregator.pool.shutdown(wait=True)  # whatever a batch was still writing has landed
+    assert set(result.failed.values()) == {"ledger_unavailable"}
+    assert [r for r in p.ledger.items.values() if r.status == IN_PROGRESS] == []
+
+
+def test_a_bundle_whose_body_cannot_be_posted_twice_in_the_time_left_is_given_back_before_the_archive(make):
+    p = make(max_object_bytes=None, stream_bytes_per_second=100_000)
+    message = p.land("slow.bin", incompressible(200_000), message_id="m")
+    # 13 s left: enough for the bookkeeping (10 s), not for two attempts at 200 kB over 100 kB/s (4 s).
+    result = p.aggregator.process([message], remaining_ms=lambda: 13_000)
+    assert result.failed == {"m": "time_budget"}
+    assert p.archive.calls == [] and p.nifi.requests == [] and p.status_of(message) is None
+
+
+def test_the_post_check_counts_the_body_transfer_for_every_attempt():
+    assert budget.post_needed_seconds(20.0, 4_000_000, 1_000_000) == 20 + budget.BOOKKEEPING_SECONDS + 2 * 4
+    assert budget.post_needed_seconds(20.0, 4_000_000, None) == 20 + budget.BOOKKEEPING_SECONDS
+
+
+def test_a_bundle_spool_that_cannot_be_made_fails_its_bundle_retryably_and_releases_the_claims(make):
+    spools = FakeSpools(memory_bytes=1 << 30)
+    spools.refuse_from = 1 << 20  # the files' spools are made; the bundle's (its estimate is above 1 MiB) is not
+    p = make(spools=spools)
+    messages = [p.land("a.json", message_id="m1"), p.land("b.json", message_id="m2")]
+    result = p.aggregator.process(messages)
+    assert result.failed == {"m1": "spool_unavailable", "m2": "spool_unavailable"}
+    assert all(p.status_of(m) is None for m in messages) and p.archive.calls == []
+    assert spools.in_memory == 0  # the files' spools were closed
+
+
+def test_an_assigned_bundle_is_resent_before_the_groups_new_files_are_fetched(make):
+    p = make()
+    old = p.land("old.json", message_id="old")
+    p.nifi.mode = 503
+    assert p.aggregator.process([old]).failed == {"old": "nifi_unavailable"}
+    p.nifi.mode = "ok"
+    new = p.land("new.json", message_id="new")
+    order: list[str] = []
+    p.landing.journal = p.nifi.journal = order
+    assert p.aggregator.process([old, new]).failed == {}
+    assert order == ["post", "fetch", "post"]  # the archived bundle went out (and its spool closed) first
+
+
+def test_an_archived_bundle_larger_than_the_room_left_is_deferred_still_assigned(make):
+    p = make(max_bundle_bytes=4 << 20, max_object_bytes=None)
+    small, large = p.land("small.json", message_id="small"), p.land("large.bin", incompressible(3 << 20), message_id="l")
+    p.nifi.mode = 503
+    p.aggregator.process([small, large])  # one bundle of both, archived, assigned, not delivered
+    p.nifi.mode = "ok"
+    posts = len(p.nifi.requests)
+    p.aggregator.spools = FakeSpools(memory_bytes=0, disk_bytes=2 << 20)  # room for small.json's group, not the bundle
+    result = p.aggregator.process([small])
+    assert result.failed == {"small": "deferred"} and len(p.nifi.requests) == posts
+    assert p.status_of(small) == ASSIGNED and p.lease_of(small) == 0  # unlocked: the next try resends at once
+    assert p.ledger.failure_note("small").reason == "nifi_unavailable"  # the first attempt's note: a deferral adds none
+
+
+def test_a_short_read_of_an_archived_bundle_is_a_storage_error_not_a_corrupt_archive(make):
+    p = make()
+    message = p.land("x.json", message_id="m")
+    p.nifi.mode = 503
+    p.aggregator.process([message])
+    p.nifi.mode = "ok"
+    p.archive.short_by = 10
+    result = p.aggregator.process([message])
+    assert result.failed == {"m": "storage_unavailable"}
+    assert p.status_of(message) == ASSIGNED and p.lease_of(message) == 0  # resent as soon as S3 sends it whole
+
+
+def test_groups_after_the_circuit_opened_mid_batch_are_deferred_unclaimed_not_failed(make):
+    p = make(max_bundle_bytes=1000, failure_threshold=1)
+    messages = [p.land(f"{name}.json", b"x" * 600, message_id=name) for name in ("a", "b")]  # a bundle each
+    p.nifi.mode = 503
+    result = p.aggregator.process(messages)
+    assert p.breaker.state == "OPEN"
+    assert result.failed == {"a": "nifi_unavailable", "b": "deferred"}
+    assert [i.key for i in p.landing.fetched] == ["a.json"] and p.status_of(messages[1]) is None
+
+
+def test_no_index_line_is_written_for_a_bundle_the_archive_did_not_store(make):
+    p = make()
+    p.archive.fail("put")
+    result = p.aggregator.process([p.land("a.json", message_id="m")])
+    assert result.failed == {"m": "storage_unavailable"}
+    assert p.archive.index == {}  # `courier replay --file` never finds a line that points at nothing
+
+
+def test_an_index_line_that_cannot_be_written_fails_the_bundle_before_its_post_and_unassigns_nothing_sent(make):
+    p = make()
+    p.archive.fail("put_index")
+    message = p.land("a.json", message_id="m")
+    result = p.aggregator.process([message])
+    assert result.failed == {"m": "storage_unavailable"} and p.nifi.requests == []
+    p.archive.failing.clear()
+    assert p.aggregator.process([message]).failed == {}  # the retry sends the same bundle, its index line written
+    assert len(p.archive.index) == 1
+
+
+def test_a_resend_whose_body_cannot_be_posted_twice_in_the_time_left_is_given_back_still_assigned(make):
+    p = make(max_object_bytes=None, stream_bytes_per_second=100_000)
+    message = p.land("slow.bin", incompressible(200_000), message_id="m")
+    p.nifi.mode = 503
+    p.aggregator.process([message])  # archived and assigned, not delivered
+    p.nifi.mode = "ok"
+    posts = len(p.nifi.requests)
+    result = p.aggregator.process([message], remaining_ms=lambda: 13_000)  # 10 s of bookkeeping + 4 s of transfer: no
+    assert result.failed == {"m": "time_budget"} and len(p.nifi.requests) == posts
+    assert p.status_of(message) == ASSIGNED and p.lease_of(message) == 0

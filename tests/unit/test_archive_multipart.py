@@ -13,7 +13,7 @@ from botocore.exceptions import ClientError
 from courier.adapters import s3 as s3_adapter
 from courier.adapters.s3 import S3Archive
 from courier.bundle import Body, Bundle
-from courier.errors import StorageUnavailableError
+from courier.errors import StorageUnavailableError, TimeBudgetError
 
 
 class RecordingS3:
@@ -91,3 +91,19 @@ def test_a_get_whose_body_will_not_close_still_gives_its_bytes():
     stream = S3Archive(client, "archive").open("bundles/k.tar.gz")
     assert stream.size == 9 and stream.body.read(100) == b"all of it"
     stream.body.close()  # the connection is simply not reused
+
+
+def test_a_check_that_stops_between_parts_aborts_the_upload_and_its_error_goes_up():
+    client = RecordingS3()
+    calls = []
+
+    def check() -> None:
+        calls.append(1)
+        if len(calls) == 3:
+            raise TimeBudgetError("no time left (injected)")
+
+    with pytest.raises(TimeBudgetError):
+        S3Archive(client, "archive").put("bundles/k.tar.gz", bundle_of(bytes(200)), check=check)
+    assert [p["PartNumber"] for p in client.named("upload_part")] == [1, 2]
+    assert client.named("abort_multipart_upload") == [{"Bucket": "archive", "Key": "bundles/k.tar.gz", "UploadId": "u-1"}]
+    assert client.named("complete_multipart_upload") == []

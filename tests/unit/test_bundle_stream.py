@@ -7,6 +7,7 @@ import hashlib
 import io
 import random
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -103,3 +104,36 @@ def test_a_body_shorter_than_its_size_is_refused():
     short = SpooledFile(ref("k", 20), io.BytesIO(data), 20, hashlib.sha256(data).hexdigest(), "v", "e")
     with pytest.raises(ValueError, match="short"):
         write_bundle([short], io.BytesIO())
+
+
+class Stop(Exception):
+    pass
+
+
+def stop_after(calls: int) -> Any:
+    """A ``check`` that lets ``calls`` chunks through, then stops the pass (as a deadline does)."""
+    count = {"n": 0}
+
+    def check() -> None:
+        count["n"] += 1
+        if count["n"] > calls:
+            raise Stop
+
+    return check
+
+
+def test_a_copy_stops_between_chunks_when_its_check_says_so():
+    source = io.BytesIO(bytes(10_000))
+    out = io.BytesIO()
+    with pytest.raises(Stop):
+        copy_hashing(source, out, chunk=1000, check=stop_after(3))
+    assert out.tell() == 3000  # three chunks copied, no more
+
+
+def test_a_bundle_build_stops_between_compressed_blocks_when_its_check_says_so():
+    data = content(7, 3 * COMPRESS_BLOCK)
+    f = FetchedFile(ref("big.bin", len(data)), data, "v", "e")
+    with pytest.raises(Stop):
+        write_bundle([f], io.BytesIO(), check=stop_after(1))
+    # and without a stop the check changes nothing
+    assert write_bundle([f], io.BytesIO(), check=stop_after(100)).sha256 == build_bundle([f]).sha256

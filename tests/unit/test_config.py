@@ -95,7 +95,7 @@ def test_the_ceiling_is_derived_from_the_time_and_the_ephemeral_storage():
     assert small_disk.max_object_bytes == int(448 * 2**20 / 2.02)
     big_disk = Settings.from_env({**BASE, "COURIER_EPHEMERAL_STORAGE_MB": "10240"})  # now the 120 s timeout decides
     work = 120 - 55 - 10  # timeout - POST budget (half of 110 s) - bookkeeping
-    assert big_disk.max_object_bytes == int(0.9 * work * 40 * 2**20)
+    assert big_disk.max_object_bytes == int(0.9 * work / 3 * 40 * 2**20)  # moved once, then 2 POST attempts' transfer
     longer = Settings.from_env({**BASE, "COURIER_EPHEMERAL_STORAGE_MB": "10240", "COURIER_FUNCTION_TIMEOUT_SECONDS": "900"})
     assert longer.max_object_bytes == int((10240 - 64) * 2**20 / 2.02)  # the disk again
 
@@ -121,3 +121,13 @@ def test_the_disk_for_spools_is_the_spool_directorys_file_system_unless_set(tmp_
 
     settings = Settings.from_env({**BASE, "COURIER_SPOOL_DIR": str(tmp_path)})
     assert settings.ephemeral_storage_mb == shutil.disk_usage(tmp_path).total // 2**20
+
+
+def test_an_ephemeral_storage_above_the_spool_directorys_disk_is_one_line_naming_it(tmp_path):
+    import shutil
+
+    disk_mb = shutil.disk_usage(tmp_path).total // 2**20
+    with pytest.raises(ConfigError, match=r"^COURIER_EPHEMERAL_STORAGE_MB must be at most the spool directory's disk") as info:
+        Settings.from_env({**BASE, "COURIER_SPOOL_DIR": str(tmp_path), "COURIER_EPHEMERAL_STORAGE_MB": str(disk_mb * 2)})
+    assert "\n" not in str(info.value)
+    assert Settings.from_env({**BASE, "COURIER_SPOOL_DIR": str(tmp_path), "COURIER_EPHEMERAL_STORAGE_MB": str(disk_mb)})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -10,12 +11,24 @@ from typing import Any
 
 import pytest
 
+from courier.bundle import Body, SpooledFile, build_bundle
 from courier.dlq import redrive
 from courier.errors import BundleMissingError
-from courier.events import ObjectIdentity
+from courier.events import ObjectIdentity, ObjectRef
 from courier.ledger.base import COMPLETE, LedgerRecord
-from courier.ports import ArchivedObject
-from courier.replay import BundleResult, Outcome, Replayer, SourceFile, Tally, restore_state, select_bundles, time_range
+from courier.ports import ArchivedObject, ObjectStream
+from courier.replay import (
+    BundleResult,
+    Outcome,
+    Replayer,
+    SourceFile,
+    Tally,
+    restore_state,
+    select_bundles,
+    time_range,
+    verify_bundle,
+)
+from courier.spool import Spools
 from courier.status import LocalSources, StatusSources, breaker_state, gather
 
 T0 = datetime(2026, 11, 25, 10, 30, tzinfo=UTC)
@@ -33,7 +46,8 @@ class MemoryArchive:
     delivered: set[str] = field(default_factory=set)
     cold: set[str] = field(default_factory=set)
     restored: list[tuple[str, int, str]] = field(default_factory=list)
-    reads: list[str] = field(default_factory=list)
+    reads: list[str] = field(default_factory=list)  # read whole
+    opened: list[str] = field(default_factory=list)  # streamed
 
     def keys(self, prefix: str) -> list[str]:
         return sorted(k for k in self.objects if k.startswith(prefix))
@@ -50,6 +64,10 @@ class MemoryArchive:
     def read(self, key: str) -> bytes:
         self.reads.append(key)
         return self.objects[key]
+
+    def open(self, key: str) -> ObjectStream:
+        self.opened.append(key)
+        return ObjectStream(len(self.objects[key]), io.BytesIO(self.objects[key]))
 
     def restore(self, key: str, days: int, tier: str) -> None:
         self.restored.append((key, days, tier))
@@ -172,6 +190,55 @@ def test_a_missing_bundle_is_an_outcome_and_a_cold_one_is_restored_first():
     result = replayer(archive, posted).replay("bundles/cold.tar.gz")
     assert result.outcome is Outcome.RESTORE_STARTED and "expected by 2026-11-27 10:30 UTC" in result.detail
     assert archive.restored == [("bundles/cold.tar.gz", 3, "Bulk")] and posted == []
+
+
+def a_bundle(*contents: bytes, wrong_hash: bool = False) -> bytes:
+    """A real courier bundle of ``contents``; ``wrong_hash``: its manifest names another SHA-256 for each file."""
+    files = [
+        SpooledFile(
+            ObjectRef("landing", f"f{i}.bin", f"v{i}", None, None, len(c), T0, "ObjectCreated:Put"),
+            io.BytesIO(c),
+            len(c),
+            "0" * 64 if wrong_hash else hashlib.sha256(c).hexdigest(),
+            None,
+            None,
+        )
+        for i, c in enumerate(contents)
+    ]
+    return build_bundle(files).data
+
+
+def test_a_replay_streams_the_bundle_through_a_spool_and_posts_it_from_there():
+    data = a_bundle(b"a" * 5000, bytes(range(256)) * 40)
+    archive = MemoryArchive({"bundles/b.tar.gz": data})
+    posted: list[Any] = []
+    tiny = replayer(archive, posted)
+    tiny.spools = Spools(memory_bytes=1024)  # smaller than the bundle: its spool is on disk
+    result = tiny.replay("bundles/b.tar.gz")
+    assert result.outcome is Outcome.SENT and result.files == 2 and result.bytes == len(data)
+    ((body, sha256, *_),) = posted
+    assert isinstance(body, Body) and sha256 == hashlib.sha256(data).hexdigest()
+    assert archive.reads == [] and archive.opened == ["bundles/b.tar.gz"]  # never read whole into memory
+    assert tiny.spools.in_memory == 0
+
+
+def test_a_deep_verify_hashes_the_bundle_and_its_members_in_one_streamed_pass():
+    good, lying = a_bundle(b"a" * 5000, b"b" * 300), a_bundle(b"c" * 10, wrong_hash=True)
+    archive = MemoryArchive({"bundles/good.tar.gz": good, "bundles/lying.tar.gz": lying})
+    assert verify_bundle(archive, "bundles/good.tar.gz", deep=True) == []
+    (finding,) = verify_bundle(archive, "bundles/lying.tar.gz", deep=True)
+    assert finding.problem == "member 'files/landing/f0.bin' does not match its manifest hash"
+    assert archive.reads == [] and archive.opened == ["bundles/good.tar.gz", "bundles/lying.tar.gz"]
+
+
+def test_a_deep_verify_of_bytes_that_do_not_match_their_metadata_says_only_that():
+    archive = MemoryArchive({"bundles/b.tar.gz": a_bundle(b"a" * 100)})
+    expected = hashlib.sha256(archive.objects["bundles/b.tar.gz"]).hexdigest()
+    archive.objects["bundles/b.tar.gz"] += b"garbage"  # head() hashes the bytes: give it the old hash
+    archive.head = lambda key: ArchivedObject(key, 1, expected)  # type: ignore[method-assign]
+    archive.stored_sha256 = lambda key: expected  # type: ignore[method-assign]
+    (finding,) = verify_bundle(archive, "bundles/b.tar.gz", deep=True)
+    assert finding.problem.startswith("bytes hash to ") and finding.problem.endswith(f"metadata says {expected}")
 
 
 def test_restore_state_reads_s3s_restore_header():

@@ -40,3 +40,34 @@ def test_reads_stop_at_what_was_written_not_at_the_reservation():
     assert spool.read() == b"abc"
     spool.close()
     assert spools.in_memory == 0
+
+
+def test_a_spool_moving_to_disk_copies_its_bytes_in_chunks_not_as_one_copy(monkeypatch):
+    from courier import spool as spool_module
+
+    monkeypatch.setattr(spool_module, "ROLLOVER_CHUNK", 4)
+    written: list[int] = []
+    real = spool_module.tempfile.TemporaryFile
+
+    def recording(*args, **kwargs):
+        disk = real(*args, **kwargs)
+
+        class Recording:
+            def write(self, data):
+                written.append(len(data))
+                return disk.write(data)
+
+            def __getattr__(self, name):
+                return getattr(disk, name)
+
+        return Recording()
+
+    monkeypatch.setattr(spool_module.tempfile, "TemporaryFile", recording)
+    spools = Spools(memory_bytes=1000)
+    spool = spools.new(10)
+    spool.write(b"0123456789")
+    spool.write(b"!")  # past the reservation: to disk
+    assert written[:3] == [4, 4, 2]  # the ten bytes in memory, four at a time
+    spool.seek(0)
+    assert spool.read() == b"0123456789!"
+    spool.close()

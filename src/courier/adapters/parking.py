@@ -120,13 +120,23 @@ class SQSParkingLot:
         try:
             for url, chunk in self._chunks(records):
                 with translated("deferring messages (ChangeMessageVisibilityBatch)"):
-                    self.sqs.change_message_visibility_batch(
+                    answer = self.sqs.change_message_visibility_batch(
                         QueueUrl=url,
                         Entries=[
                             {"Id": str(i), "ReceiptHandle": r["receiptHandle"], "VisibilityTimeout": seconds}
                             for i, r in enumerate(chunk)
                         ],
                     )
+                # A batch call succeeds while single entries fail (a receipt handle expired, throttled):
+                # those messages fall back to the queue's visibility timeout.
+                failed = answer.get("Failed") or []
+                if failed:
+                    codes = sorted({str(entry.get("Code", "")) for entry in failed})
+                    logger.warning(
+                        "some messages not deferred; they reappear after the visibility timeout",
+                        extra={"messages": len(failed), "codes": codes},
+                    )
+                    metric("DeferFailed", len(failed))
         except (CourierError, ValueError, KeyError) as exc:
             error = str(exc) if isinstance(exc, CourierError) else type(exc).__name__
             logger.warning("could not defer messages; they reappear after the visibility timeout", extra={"error": error})

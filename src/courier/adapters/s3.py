@@ -18,14 +18,17 @@ from __future__ import annotations
 
 import base64
 import hashlib
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 from typing import Any
 
 from courier.adapters.aws import translated
-from courier.bundle import Bundle
+from courier.bundle import Bundle, Check
 from courier.errors import (
     ArchiveCorruptError,
+    AwsCallError,
     BundleMissingError,
+    CourierError,
     ObjectMissingError,
     ObjectSupersededError,
     ObjectTooLargeError,
@@ -47,14 +50,15 @@ PART_BYTES = 16 * 1024 * 1024  # one part in memory at a time; 10,000 parts of i
 
 
 class _TranslatedBody:
-    """A GET's body whose broken reads raise ``StorageUnavailableError``, like the GET itself."""
+    """A GET's body whose broken reads raise the GET's own error (``StorageUnavailableError`` unless told)."""
 
-    def __init__(self, body: Any, action: str) -> None:
+    def __init__(self, body: Any, action: str, error: Callable[[str], CourierError] = StorageUnavailableError) -> None:
         self.body = body
         self.action = action
+        self.error = error
 
     def read(self, size: int = -1) -> bytes:
-        with _storage_errors(self.action):
+        with translated(self.action, self.error):
             return self.body.read(size if size >= 0 else None)
 
     def close(self) -> None:
@@ -183,8 +187,12 @@ class S3Archive:
         else:
             args["ServerSideEncryption"] = "AES256"
 
-    def put(self, key: str, bundle: Bundle) -> None:
-        """Write the bundle from its spool; S3 verifies its SHA-256 (the whole object's, or each part's) on the way."""
+    def put(self, key: str, bundle: Bundle, check: Check | None = None) -> None:
+        """Write the bundle from its spool; S3 verifies its SHA-256 (the whole object's, or each part's) on the way.
+
+        ``check`` is called before each part of a multipart upload: when it raises (the
+        invocation's time is short) the upload is aborted and its error goes up.
+        """
         args: dict[str, Any] = {
             "Bucket": self.bucket,
             "Key": key,
@@ -198,13 +206,13 @@ class S3Archive:
         }
         self._encryption(args)
         if bundle.size > MULTIPART_THRESHOLD:
-            self._put_multipart(key, bundle, args)
+            self._put_multipart(key, bundle, args, check)
             return
         checksum = base64.b64encode(bytes.fromhex(bundle.sha256)).decode("ascii")
         with _storage_errors(f"archive PUT of {key}"):
             self.client.put_object(**args, Body=bundle.body.reader(), ContentLength=bundle.size, ChecksumSHA256=checksum)
 
-    def _put_multipart(self, key: str, bundle: Bundle, args: dict[str, Any]) -> None:
+    def _put_multipart(self, key: str, bundle: Bundle, args: dict[str, Any], check: Check | None = None) -> None:
         """One part read from the spool at a time; an upload that fails is aborted (no parts left to pay for)."""
         action = f"archive multipart upload of {key}"
         with _storage_errors(action):
@@ -213,6 +221,8 @@ class S3Archive:
         parts = []
         try:
             for number, part in enumerate(bundle.body.chunks(PART_BYTES), start=1):
+                if check is not None:
+                    check()
                 checksum = base64.b64encode(hashlib.sha256(part).digest()).decode("ascii")
                 with _storage_errors(f"{action} (part {number})"):
                     answer = self.client.upload_part(
@@ -281,8 +291,19 @@ class S3ArchiveReader:
         )
 
     def read(self, key: str) -> bytes:
+        """A small object whole (index lines); bundles are streamed with :meth:`open`."""
         with translated(f"GET of archived {key}"):
             return self.client.get_object(Bucket=self.bucket, Key=key)["Body"].read()
+
+    def open(self, key: str) -> ObjectStream:
+        """An archived bundle to stream (replay, ``archive verify --deep``); broken reads are ``AwsCallError``."""
+        action = f"GET of archived {key}"
+        missing = BundleMissingError(f"no object {key} in s3://{self.bucket}")
+        with translated(action, missing=missing):
+            response = self.client.get_object(Bucket=self.bucket, Key=key)
+        return ObjectStream(
+            size=int(response.get("ContentLength", 0)), body=_TranslatedBody(response["Body"], action, AwsCallError)
+        )
 
     def restore(self, key: str, days: int, tier: str) -> None:
         with translated(f"restore of archived {key}"):

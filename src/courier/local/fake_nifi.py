@@ -79,6 +79,7 @@ FAULT_MODES = ("ok", "unavailable", "timeout", "reset", "reject-hash", "error", 
 MAX_BODY_BYTES = 512 * 1024 * 1024  # admin requests, read into memory
 MAX_BUNDLE_BYTES = 64 * 1024**3  # bundles, streamed to disk
 BODY_CHUNK = 1024 * 1024
+READ_TIMEOUT_SECONDS = 60.0
 
 
 @dataclass
@@ -189,6 +190,9 @@ class FakeNiFiState:
 class _Handler(BaseHTTPRequestHandler):
     server: _FakeNiFiServer
     protocol_version = "HTTP/1.1"
+    # Every socket read and write (StreamRequestHandler sets it): a client stalled mid-request, or an idle
+    # keep-alive connection, frees its thread after this long instead of pinning it.
+    timeout = READ_TIMEOUT_SECONDS
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - keep stderr clean
         return
@@ -249,11 +253,15 @@ class _Handler(BaseHTTPRequestHandler):
             return None
         digest = hashlib.sha256()
         with tempfile.NamedTemporaryFile(dir=self.state.received_dir, suffix=".part", delete=False) as part:
-            left = length
-            while left and (chunk := self.rfile.read(min(BODY_CHUNK, left))):
-                digest.update(chunk)
-                part.write(chunk)
-                left -= len(chunk)
+            try:
+                left = length
+                while left and (chunk := self.rfile.read(min(BODY_CHUNK, left))):
+                    digest.update(chunk)
+                    part.write(chunk)
+                    left -= len(chunk)
+            except BaseException:  # a reset, a stalled client's read timeout, a full disk: no .part left behind
+                Path(part.name).unlink(missing_ok=True)
+                raise
         if left:  # the client went away mid-body
             Path(part.name).unlink(missing_ok=True)
             self.close_connection = True
