@@ -47,7 +47,7 @@ def child(spec_path: str) -> None:
 
     spec = json.loads(Path(spec_path).read_text())
     os.environ.update(spec["process_env"])
-    runtime = build_runtime(Settings.from_env(spec["env"]), session_factory())
+    runtime = build_runtime(Settings.from_env({**spec["env"], **spec["process_env"]}), session_factory())
     baseline = status_mb("VmRSS")
     wall, cpu = time.perf_counter(), time.process_time()
     result = runtime.aggregator.process(spec["records"])

@@ -76,6 +76,8 @@ def main(invocations: int = INVOCATIONS) -> dict:
                         nifi.state.bundles.clear()
                         nifi.state.deliveries.clear()
                         nifi.state.latencies.clear()
+                        nifi.state.bundles_of_file.clear()
+                        nifi.state.kept_sha256s.clear()
                     samples.append({"invocation": i + 1, "rss_mb": rss_mb(), "fds": fds(), "threads": threading.active_count()})
         finally:
             handler.build_runtime = original
