@@ -235,8 +235,9 @@ def main(only: str | None = None, size_mb: int = 2048, function_mb: int = FUNCTI
                     (
                         "  stream rate",
                         f"{rate / MB:.0f} MB/s",
-                        f"{run['wall']:.1f} s end to end; fits {rate * work_120 / 1e9:.1f} GB in a 120 s timeout"
-                        f" ({work_120:.0f} s of work), {rate * work_900 / 1e9:.1f} GB in 900 s",
+                        f"{run['wall']:.1f} s end to end; at this rate one invocation moves a file once and POSTs it"
+                        f" up to {budget.POST_ATTEMPTS} times: {figures['large']['ceiling_gb_at_120s']:.1f} GB in a 120 s"
+                        f" timeout ({work_120:.0f} s of work), {figures['large']['ceiling_gb_at_900s']:.1f} GB in 900 s",
                     )
                 )
     finally:
