@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import os
 import socket
+import tarfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -26,6 +28,16 @@ def wait_until(condition: Callable[[], bool], timeout: float, interval: float = 
             return True
         time.sleep(interval)
     return condition()
+
+
+def delivered_files(stack) -> dict[str, list[bytes]]:
+    """Each key's contents as the receiver stored them, one entry per bundle that carried it."""
+    files: dict[str, list[bytes]] = {}
+    for path in stack.fake_nifi.state.received_dir.glob("*.tar.gz"):
+        with tarfile.open(path, "r:gz") as tar:
+            for entry in json.load(tar.extractfile("manifest.json"))["files"]:
+                files.setdefault(entry["key"], []).append(tar.extractfile(entry["member"]).read())
+    return files
 
 
 def start_stack(state_dir: Path, **overrides) -> LocalStack:

@@ -3,19 +3,9 @@
 from __future__ import annotations
 
 import json
-import tarfile
 
-from conftest import wait_until
+from conftest import delivered_files, wait_until
 from support import TEST_EVENT, eventbridge_object_created, notification, s3_record, sns_notification
-
-
-def delivered_files(stack) -> dict[str, list[bytes]]:
-    files: dict[str, list[bytes]] = {}
-    for path in stack.fake_nifi.state.received_dir.glob("*.tar.gz"):
-        with tarfile.open(path, "r:gz") as tar:
-            for entry in json.load(tar.extractfile("manifest.json"))["files"]:
-                files.setdefault(entry["key"], []).append(tar.extractfile(entry["member"]).read())
-    return files
 
 
 def test_sns_and_eventbridge_notifications_are_delivered_once_and_a_wrapped_test_event_is_acknowledged(local_stack):

@@ -6,7 +6,7 @@ import hashlib
 import json
 import tarfile
 
-from conftest import wait_until
+from conftest import delivered_files, wait_until
 from courier.adapters.s3 import SHA256_METADATA
 
 AWKWARD_KEYS = [
@@ -29,15 +29,6 @@ def upload(stack, keys):
         s3.put_object(Bucket=stack.resources.landing_bucket, Key=key, Body=body)
         sent[key] = body
     return sent
-
-
-def delivered_files(stack) -> dict[str, list[bytes]]:
-    files: dict[str, list[bytes]] = {}
-    for path in stack.fake_nifi.state.received_dir.glob("*.tar.gz"):
-        with tarfile.open(path, "r:gz") as tar:
-            for entry in json.load(tar.extractfile("manifest.json"))["files"]:
-                files.setdefault(entry["key"], []).append(tar.extractfile(entry["member"]).read())
-    return files
 
 
 def distinct(stack) -> int:
