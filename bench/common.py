@@ -76,6 +76,29 @@ def inject_latency(session: Any, table: dict[tuple[str, str], float] = AWS_LATEN
     session._session.register("before-call", delay)  # before moto (or the network) answers
 
 
+def run_child(module: str, spec: dict[str, Any]) -> dict[str, Any]:
+    """Run ``python -m <module> --child <spec file>`` and return the JSON of its last line of output.
+
+    One invocation per child process, so that its VmHWM is the handler's own peak.
+    """
+    import subprocess
+    import tempfile
+
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as file:
+        json.dump(spec, file)
+    try:
+        out = subprocess.run(
+            [sys.executable, "-m", module, "--child", file.name],
+            capture_output=True,
+            text=True,
+            check=True,
+            env={**os.environ, "PYTHONWARNINGS": "ignore"},
+        )
+    finally:
+        os.unlink(file.name)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
 def status_mb(field: str) -> float:
     """VmHWM / VmRSS of this process in MB. Not ru_maxrss: Linux carries that over from the
     parent across fork and exec, so a child would report the parent's peak."""

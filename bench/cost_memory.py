@@ -10,13 +10,11 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
-from bench.common import figures_only, files, report, save, status_mb
+from bench.common import figures_only, files, report, run_child, save, status_mb
 from bench.world import fake_nifi, new_session, provisioned, record_for
 
 COMMAND = ".venv/bin/python -m bench.cost_memory"
@@ -125,17 +123,7 @@ def main(stub: dict | None = None) -> dict:
                     "COURIER_NIFI_URL": nifi.url(),
                     "COURIER_NIFI_CA_BUNDLE": ca,
                 }
-                with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as spec:
-                    json.dump({"env": env, "records": records}, spec)
-                out = subprocess.run(
-                    [sys.executable, "-m", "bench.cost_memory", "--child", spec.name],
-                    capture_output=True,
-                    text=True,
-                    check=True,
-                    env={**os.environ, "PYTHONWARNINGS": "ignore"},
-                )
-                os.unlink(spec.name)
-                run = json.loads(out.stdout.strip().splitlines()[-1])
+                run = run_child("bench.cost_memory", {"env": env, "records": records})
                 assert run["failed"] == 0, run
                 gb_s_per_file = run["wall"] * MEMORY_MB / 1024 / size
                 raw_mb = run["raw_bytes"] / 1e6

@@ -19,14 +19,13 @@ import hashlib
 import json
 import os
 import random
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-from bench.common import report, save, status_mb
+from bench.common import report, run_child, save, status_mb
 from bench.world import fake_nifi, new_session, provisioned, record_for
 from courier import budget
 from courier.local.traffic import realistic_file
@@ -100,19 +99,7 @@ def _land_large(s3: Any, stack: Any, key: str, size: int, rng: random.Random) ->
 
 
 def _invoke(records: list[dict[str, Any]], env: dict[str, str], process_env: dict[str, str]) -> dict[str, Any]:
-    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as spec:
-        json.dump({"env": env, "records": records, "process_env": process_env}, spec)
-    try:
-        out = subprocess.run(
-            [sys.executable, "-m", "bench.large_file", "--child", spec.name],
-            capture_output=True,
-            text=True,
-            check=True,
-            env={**os.environ, "PYTHONWARNINGS": "ignore"},
-        )
-    finally:
-        os.unlink(spec.name)
-    run = json.loads(out.stdout.strip().splitlines()[-1])
+    run = run_child("bench.large_file", {"env": env, "records": records, "process_env": process_env})
     assert not run["failed"], run["failed"]
     return run
 
