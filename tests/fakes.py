@@ -33,6 +33,7 @@ from courier.bundle import Body, Bundle, read_manifest
 from courier.delivery import SHA256_HEADER, Credentials
 from courier.errors import (
     ArchiveCorruptError,
+    ArchiveUnavailableError,
     AwsCallError,
     BreakerOpenError,
     CourierError,
@@ -274,7 +275,7 @@ class FakeArchive:
     """The archive bucket in dicts: bundles by key, index lines by key, the keys tagged delivered.
 
     ``fail("put")`` (or ``put_index``, ``mark_delivered``) makes that call raise
-    ``StorageUnavailableError``, as ``S3Archive`` does when S3 fails. ``short_by = n``
+    ``ArchiveUnavailableError``, as ``S3Archive`` does when S3 fails. ``short_by = n``
     makes ``open`` announce a bundle's whole length and send ``n`` bytes less (a
     connection dropped mid-body that the reader did not notice).
     """
@@ -295,7 +296,7 @@ class FakeArchive:
         with self.lock:
             self.calls.append(operation)
         if operation in self.failing:
-            raise StorageUnavailableError(f"archive {operation} of {key} failed (injected)")
+            raise ArchiveUnavailableError(f"archive {operation} of {key} failed (injected)")
 
     def put(self, key: str, bundle: Bundle, check: Callable[[], None] | None = None) -> None:
         """Keeps a copy of the bytes, as S3 does: the aggregator closes the bundle's spool after. ``check`` is
@@ -319,7 +320,7 @@ class FakeArchive:
     def mark_delivered(self, key: str) -> None:
         self._enter("mark_delivered", key)
         if key not in self.bundles:  # S3 cannot tag an object that does not exist
-            raise StorageUnavailableError(f"tagging {key}: no such key")
+            raise ArchiveUnavailableError(f"tagging {key}: no such key")
         self.delivered.add(key)
 
 

@@ -46,6 +46,7 @@ from courier.bundle import (
 )
 from courier.errors import (
     ArchiveCorruptError,
+    ArchiveUnavailableError,
     BundleNotIntactError,
     ClaimBusyError,
     CourierError,
@@ -56,6 +57,7 @@ from courier.errors import (
     SpoolUnavailableError,
     StorageUnavailableError,
     TimeBudgetError,
+    reasons_where,
 )
 from courier.events import ObjectIdentity, ObjectRef, parse_batch
 from courier.ledger.base import BaseLedger, ClaimStatus, FailureNote
@@ -65,19 +67,8 @@ from courier.spool import Spools, close_quietly
 
 RESEND_LOCK = "courier#resend"  # the ledger "bucket" of the per-bundle resend leases
 
-# A reason that failed every file of a batch is about a dependency, not about the files:
-# it counts as an outage of that dependency (breaker, parking, controller probe), never a DLQ.
-SYSTEMIC_REASONS = {
-    "ledger_unavailable": "dynamodb",
-    "storage_unavailable": "s3",
-    "secret_unavailable": "secretsmanager",
-    "secret_format": "secretsmanager",
-    "nifi_rejected": "nifi",
-}
-# Reasons that one object alone can cause (its KMS key, its ACL): systemic only when two or more files failed so.
-PER_OBJECT_POSSIBLE = frozenset({"storage_unavailable"})
-# Failures that mean "NiFi is down": parked while the circuit is open.
-OUTAGE_REASONS = frozenset({"breaker_open", "nifi_unavailable", "nifi_auth", "dependency_unavailable", *SYSTEMIC_REASONS})
+# Failures that wait out an outage: parked while the circuit is open (the error classes say which).
+OUTAGE_REASONS = reasons_where(lambda error: error.waits_out_outage)
 # Failures not worth a note for `courier dlq list` (transient by nature, and frequent).
 UNNOTED_REASONS = frozenset({"breaker_open", "claim_busy"})
 DEFERRED = "deferred"  # no room in this invocation: back to the queue unclaimed, visible again soon
@@ -105,6 +96,19 @@ class FileJob:
 
 
 @dataclass
+class Evidence:
+    """What one batch's failures say of one dependency: distinct pieces (files, refused bundles) and their reasons."""
+
+    needed: int  # distinct pieces before it counts as an outage (the least any of its error classes asks)
+    seen: set[str] = field(default_factory=set)
+    reasons: Counter[str] = field(default_factory=Counter)  # reason -> files
+
+    @property
+    def enough(self) -> bool:
+        return len(self.seen) >= self.needed
+
+
+@dataclass
 class BatchResult:
     failed: dict[str, str] = field(default_factory=dict)  # messageId -> reason
     delivered: list[ObjectIdentity] = field(default_factory=list)
@@ -115,6 +119,21 @@ class BatchResult:
     objects: dict[str, set[str]] = field(default_factory=dict)  # messageId -> s3://bucket/key named
     systemic: str | None = None  # the dependency that failed the whole batch, if one did
     deferred: list[ObjectIdentity] = field(default_factory=list)  # back to the queue unclaimed (no room)
+    evidence: dict[str, Evidence] = field(default_factory=dict)  # dependency -> what this batch's failures say of it
+    # Files failed by what is neither a dependency's outage nor the file's own fault (a busy claim, the clock): with
+    # one of them in the batch, the batch says nothing of an outage.
+    unexplained: int = 0
+
+    def charge(self, error: BaseException | None, piece: str) -> None:
+        """Charge one file's failure to what caused it: a dependency (``piece`` is its evidence), the file, or neither."""
+        known = error if isinstance(error, CourierError) else None
+        if known is not None and known.dependency is not None:
+            evidence = self.evidence.setdefault(known.dependency, Evidence(known.outage_evidence))
+            evidence.needed = min(evidence.needed, known.outage_evidence)
+            evidence.seen.add(piece)
+            evidence.reasons[known.reason] += 1
+        elif known is None or not known.charged_to_file:
+            self.unexplained += 1
 
     def response(self) -> dict[str, list[dict[str, str]]]:
         """The partial batch response of ``ReportBatchItemFailures``."""
@@ -236,15 +255,18 @@ class Aggregator:
         return result
 
     def _count_systemic(self, result: BatchResult) -> None:
-        """A dependency that failed every file of the batch is counted by the breaker, like NiFi down."""
-        if self.breaker is None or result.delivered or result.skipped or not result.failed_files:
+        """A dependency that failed the batch, on evidence not about one object, is counted by the breaker.
+
+        Nothing delivered or skipped, every failure either the dependency's or the file's own (those
+        are never counted, whatever their number), and enough distinct evidence (``outage_evidence``).
+        """
+        if self.breaker is None or result.delivered or result.skipped or result.unexplained:
             return
-        if not set(result.failed_files) <= set(SYSTEMIC_REASONS):
+        down = [(sum(e.reasons.values()), dependency, e) for dependency, e in sorted(result.evidence.items()) if e.enough]
+        if not down:
             return
-        reason = result.failed_files.most_common(1)[0][0]
-        if reason in PER_OBJECT_POSSIBLE and sum(result.failed_files.values()) < 2:
-            return  # one object's AccessDenied or KMS error looks the same: it takes two files to see an outage
-        dependency = SYSTEMIC_REASONS[reason]
+        _, dependency, evidence = max(down, key=lambda found: found[0])
+        reason = evidence.reasons.most_common(1)[0][0]
         result.systemic = dependency
         logger.error("a dependency failed the whole batch", extra={"dependency": dependency, "reason": reason})
         metric("DependencyFailures", 1, dependency=dependency)
@@ -594,7 +616,7 @@ class Aggregator:
             finally:
                 close_quietly(stream.body)
             if size != stream.size:  # a short read is S3's (or the network's), not a corrupt archive
-                raise StorageUnavailableError(f"archived bundle {key}: S3 sent {size} of its {stream.size} bytes")
+                raise ArchiveUnavailableError(f"archived bundle {key}: S3 sent {size} of its {stream.size} bytes")
             expected = jobs[0].assigned_sha256
             if digest != expected:
                 raise ArchiveCorruptError(f"archived bundle {key} does not hash to {expected}")
@@ -763,7 +785,15 @@ class Aggregator:
             latency = max(0.0, acked_at - ref.event_time.timestamp())
             metric("DeliveryLatency", latency, MetricUnit.Seconds)
 
-    def _fail(self, job: FileJob, error: BaseException | None, result: BatchResult, reason: str | None = None) -> None:
+    def _fail(
+        self,
+        job: FileJob,
+        error: BaseException | None,
+        result: BatchResult,
+        reason: str | None = None,
+        evidence: str | None = None,
+    ) -> None:
+        """Fail a file's messages; ``evidence`` is what its failure shows of a dependency (the file, unless told)."""
         known = error if isinstance(error, CourierError) else None
         reason = reason or (known.reason if known else "internal_error")
         # An unexpected exception's text may quote anything it touched: only its class is kept.
@@ -786,6 +816,7 @@ class Aggregator:
                 },
             )
         result.failed_files[reason] += 1
+        result.charge(error, evidence or str(job.ref.identity))
 
     def ledger_release(self, identity: ObjectIdentity, token: str) -> None:
         self._quietly(self.ledger.release, identity, token)

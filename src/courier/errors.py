@@ -22,6 +22,7 @@ Every failure courier expects is one of these::
     │   ├── ClaimBusyError
     │   ├── LedgerUnavailableError
     │   ├── StorageUnavailableError
+    │   │   └── ArchiveUnavailableError
     │   ├── SecretUnavailableError
     │   ├── BreakerOpenError
     │   ├── DependencyUnavailableError
@@ -35,6 +36,8 @@ Every failure courier expects is one of these::
         ├── ObjectMissingError
         ├── ObjectSupersededError
         ├── ObjectTooLargeError
+        ├── ObjectUnreadableError
+        ├── ForeignBucketError
         ├── SecretFormatError
         ├── ArchiveCorruptError
         └── (†) NiFiRejectedError
@@ -53,15 +56,34 @@ Adapters translate library errors at the boundary with ``raise ... from exc``
 (``courier.adapters.aws`` holds the one mapping from AWS error codes);
 nothing above the adapters catches a botocore or httpx exception.
 Each error carries a short ``reason`` used as a metric dimension and log field.
+
+A failure is charged to what caused it, and the classes say which (the aggregator
+reads these properties, it keeps no list of reasons of its own):
+
+* ``dependency``: the dependency whose outage a failure of this kind may show
+  (``s3``, ``dynamodb``, ``secretsmanager``, ``nifi``), or None;
+* ``outage_evidence``: how many distinct pieces of such evidence (files, or
+  bundles NiFi refused) a batch needs before it counts as that outage: one for
+  an archive PUT, the ledger or the secret, which are never about one object;
+  more where one object alone could cause it;
+* ``charged_to_file``: a permanent fault of the file (or message) itself, which
+  never counts toward an outage, whatever the number of files failing so;
+* ``waits_out_outage``: while the circuit is open such a message is parked.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 
 class CourierError(Exception):
     """Base class of every error courier raises on purpose."""
 
     reason = "error"
+    dependency: str | None = None
+    outage_evidence = 1
+    charged_to_file = False
+    waits_out_outage = False
 
 
 class ConfigError(CourierError):
@@ -138,6 +160,7 @@ class PermanentError(CourierError):
     """Retrying the same input will not help."""
 
     reason = "permanent"
+    charged_to_file = True
 
 
 # --- input ---------------------------------------------------------------
@@ -167,6 +190,24 @@ class ObjectTooLargeError(PermanentError):
     reason = "object_too_large"
 
 
+class ObjectUnreadableError(PermanentError):
+    """S3 refuses this object's GET for a reason of the object's own (its message names AWS's error code).
+
+    A cold storage class (``InvalidObjectState``), customer-provided encryption
+    (``InvalidRequest``), a KMS key courier may not use or an ACL (``AccessDenied``),
+    a bucket that is not there (``NoSuchBucket``): the uploader chose these, so they
+    fail that file alone and never count toward an S3 outage.
+    """
+
+    reason = "object_unreadable"
+
+
+class ForeignBucketError(PermanentError):
+    """A notification names a bucket that is not a landing bucket of this deployment (``COURIER_LANDING_BUCKETS``)."""
+
+    reason = "foreign_bucket"
+
+
 # --- state and storage ----------------------------------------------------
 
 
@@ -180,18 +221,34 @@ class LedgerUnavailableError(RetryableError):
     """The idempotency ledger could not be read or written."""
 
     reason = "ledger_unavailable"
+    dependency = "dynamodb"
+    waits_out_outage = True
 
 
 class StorageUnavailableError(RetryableError):
-    """S3 failed for a reason other than a missing object (throttling, 5xx, network)."""
+    """S3 failed for a reason other than the object itself (throttling, 5xx, network).
+
+    A landing GET's failure names one object: it takes two files failing so to see an outage.
+    """
 
     reason = "storage_unavailable"
+    dependency = "s3"
+    outage_evidence = 2
+    waits_out_outage = True
+
+
+class ArchiveUnavailableError(StorageUnavailableError):
+    """The archive bucket failed a PUT or GET: never about one uploaded object, so one such failure is an outage."""
+
+    outage_evidence = 1
 
 
 class SecretUnavailableError(RetryableError):
     """The NiFi credentials could not be read from Secrets Manager."""
 
     reason = "secret_unavailable"
+    dependency = "secretsmanager"
+    waits_out_outage = True
 
 
 class DependencyUnavailableError(RetryableError):
@@ -201,6 +258,7 @@ class DependencyUnavailableError(RetryableError):
     """
 
     reason = "dependency_unavailable"
+    waits_out_outage = True
 
     def __init__(self, message: str, dependency: str) -> None:
         super().__init__(message)
@@ -241,6 +299,9 @@ class SecretFormatError(PermanentError):
     """The NiFi secret exists but does not have a supported shape."""
 
     reason = "secret_format"
+    dependency = "secretsmanager"
+    charged_to_file = False
+    waits_out_outage = True
 
 
 # --- delivery ---------------------------------------------------------------
@@ -260,12 +321,14 @@ class NiFiUnavailableError(DeliveryError, RetryableError):
     """Connection refused or reset, timeout, or a 5xx answer: an outage."""
 
     reason = "nifi_unavailable"
+    waits_out_outage = True
 
 
 class NiFiAuthError(DeliveryError, RetryableError):
     """401/403 even after re-reading the secret (rotation window passed)."""
 
     reason = "nifi_auth"
+    waits_out_outage = True
 
 
 class NiFiHashRejectedError(DeliveryError, RetryableError):
@@ -278,9 +341,30 @@ class BreakerOpenError(RetryableError):
     """The NiFi circuit is open: nothing was sent (fail fast)."""
 
     reason = "breaker_open"
+    waits_out_outage = True
 
 
 class NiFiRejectedError(DeliveryError, PermanentError):
-    """Any other 4xx: NiFi refuses the request itself."""
+    """Any other 4xx: NiFi refuses the request itself.
+
+    A refused bundle of several files is split before anyone is blamed; a file refused
+    alone fails alone. Evidence of a NiFi outage only when several distinct bundles
+    of a batch were refused (the evidence is the bundle, not the file).
+    """
 
     reason = "nifi_rejected"
+    dependency = "nifi"
+    outage_evidence = 2
+    waits_out_outage = True
+
+
+def reasons_where(test: Callable[[type[CourierError]], bool]) -> frozenset[str]:
+    """The ``reason`` of every error class that passes ``test`` (e.g. those that wait out an outage)."""
+    found: set[str] = set()
+    pending: list[type[CourierError]] = [CourierError]
+    while pending:
+        cls = pending.pop()
+        pending.extend(cls.__subclasses__())
+        if test(cls):
+            found.add(cls.reason)
+    return frozenset(found)

@@ -58,3 +58,33 @@ def test_failed_message_leaves_a_note_with_its_reason(runtime, land, aws, stack)
     assert "no longer exists" in gone_note.detail
     assert bad_note.reason == "malformed_event" and bad_note.objects == ()
     assert "not json" not in json.dumps(bad_note.__dict__)  # the body itself is never recorded
+
+
+def test_cold_storage_objects_fail_alone_as_unreadable_and_never_open_the_circuit(aws, env, stack, land):
+    """moto answers a GLACIER or DEEP_ARCHIVE object's GET InvalidObjectState, as S3 does."""
+    from support import notification, s3_record, sqs_record
+
+    runtime = runtime_with(aws, env, breaker_failure_threshold=2, breaker_cache_seconds=1)
+    s3 = aws.client("s3")
+    for b in range(3):
+        batch = []
+        for i, storage_class in enumerate(("GLACIER", "DEEP_ARCHIVE")):
+            key = f"cold/{b}/{i}.bin"
+            put = s3.put_object(Bucket=stack.landing_bucket, Key=key, Body=b"cold", StorageClass=storage_class)
+            record = s3_record(stack.landing_bucket, key, version_id=put["VersionId"], etag=put["ETag"].strip('"'), size=4)
+            batch.append(sqs_record(notification(record), message_id=f"cold-{b}-{i}"))
+        assert set(runtime.aggregator.process(batch).failed.values()) == {"object_unreadable"}
+    note = runtime.aggregator.ledger.failure_note("cold-0-0")
+    assert note.reason == "object_unreadable" and "InvalidObjectState" in note.detail
+    assert runtime.aggregator.breaker.read().state == "MISSING"  # not one failure was counted
+    assert runtime.aggregator.process([land("honest.json", b"{}").message("honest")]).failed == {}
+
+
+def test_an_archive_bucket_gone_fails_one_file_batches_as_an_s3_outage(aws, env, stack, land):
+    runtime = runtime_with(aws, env, breaker_failure_threshold=2, breaker_recovery_seconds=600, breaker_cache_seconds=1)
+    aws.client("s3").delete_bucket(Bucket=stack.archive_bucket)  # every archive PUT: NoSuchBucket
+    for i in range(2):
+        result = runtime.aggregator.process([land(f"low/{i}.json", b"{}").message(f"low-{i}")])
+        assert result.failed == {f"low-{i}": "storage_unavailable"} and result.systemic == "s3"
+    reading = runtime.aggregator.breaker.read()
+    assert reading.state == "OPEN" and reading.dependency == "s3"

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from courier.aggregator import Aggregator
-from courier.errors import SecretUnavailableError, StorageUnavailableError
+from courier.errors import ObjectUnreadableError, SecretUnavailableError, StorageUnavailableError
 from fakes import (
     FakeArchive,
     FakeBreaker,
@@ -134,3 +134,44 @@ def test_one_file_failing_on_s3_again_and_again_is_not_an_outage(world):
     for _ in range(THRESHOLD + 2):
         assert run(world, [lonely]) == {"lonely": "storage_unavailable"}
     assert world["breaker"].state == "CLOSED" and world["parking_lot"].parked == []
+
+
+@pytest.mark.parametrize("code", ["InvalidObjectState", "InvalidRequest", "AccessDenied", "NoSuchBucket"])
+def test_unreadable_objects_fail_alone_and_never_open_the_circuit_whatever_their_number(world, code):
+    """Cold storage classes, SSE-C, a foreign KMS key, a bucket courier may not read: the uploader's doing."""
+    landing = world["landing"]
+    for b in range(THRESHOLD + 2):
+        cold = [sqs_record(notification(landing.land(f"cold{b}/{i}.bin", b"x")), message_id=f"cold{b}-{i}") for i in range(3)]
+        for i in range(3):
+            landing.fail(f"cold{b}/{i}.bin", ObjectUnreadableError(f"s3://landing/cold{b}/{i}.bin cannot be read (S3 {code})"))
+        assert set(run(world, cold).values()) == {"object_unreadable"}
+    assert world["breaker"].state == "CLOSED" and world["parking_lot"].parked == []
+    honest = sqs_record(notification(landing.land("honest.json", b"ok")), message_id="honest")
+    assert run(world, [honest]) == {}
+    note = world["ledger"].failure_note("cold0-0")
+    assert note is not None and note.reason == "object_unreadable" and code in note.detail
+
+
+def test_unreadable_objects_beside_a_dependency_outage_do_not_hide_it(world):
+    world["ledger"].fail("claim")
+    landing = world["landing"]
+    for b in range(THRESHOLD):
+        landing.fail(f"mixed{b}/cold.bin", ObjectUnreadableError("cannot be read (S3 InvalidObjectState)"))
+        batch = [
+            sqs_record(notification(landing.land(f"mixed{b}/{name}", b"x")), message_id=f"{b}-{name}")
+            for name in ("a", "cold.bin")
+        ]
+        run(world, batch)
+    assert world["breaker"].state == "OPEN" and world["breaker"].read().dependency == "dynamodb"
+
+
+def test_an_archive_put_failing_in_one_file_batches_is_an_s3_outage(world):
+    """An archive PUT is never about one object: at one file per batch it still opens the circuit and parks."""
+    world["archive"].fail("put")
+    lonely = [
+        sqs_record(notification(world["landing"].land(f"low/{b}.json", b"x")), message_id=f"low{b}") for b in range(THRESHOLD)
+    ]
+    for message in lonely:
+        assert run(world, [message]) == {message["messageId"]: "storage_unavailable"}
+    assert world["breaker"].state == "OPEN" and world["breaker"].read().dependency == "s3"
+    assert lonely[-1]["messageId"] in world["parking_lot"].parked_ids

@@ -37,6 +37,22 @@ ACCESS_DENIED_CODES = frozenset({"AccessDenied", "AccessDeniedException", "Unaut
 NO_CREDENTIALS_CODES = frozenset({"NoCredentialsError", "PartialCredentialsError"})  # botocore found no usable keys
 CONDITION_FAILED = "ConditionalCheckFailedException"
 PRECONDITION_FAILED = frozenset({"PreconditionFailed", "412"})  # S3's answer to a GET whose If-Match no longer holds
+# What S3 answers a GET for a reason of the object's own, which its uploader chose: an archived storage class
+# (InvalidObjectState), customer-provided encryption keys (InvalidRequest), a KMS key or an ACL courier may not
+# use (AccessDenied, the KMS.* codes), a bucket that is not there (NoSuchBucket). Not KMS throttling: that passes.
+UNREADABLE_CODES = frozenset(
+    {
+        "InvalidObjectState",
+        "InvalidRequest",
+        "AccessDenied",
+        "403",
+        "NoSuchBucket",
+        "KMS.DisabledException",
+        "KMS.KMSInvalidStateException",
+        "KMS.NotFoundException",
+        "KMS.InvalidKeyUsageException",
+    }
+)
 
 BATCH_WRITE_LIMIT = 25  # DynamoDB BatchWriteItem takes at most 25 requests
 _BATCH_ATTEMPTS = 8
@@ -79,20 +95,25 @@ def translated(
     error: Callable[[str], CourierError] = AwsCallError,
     missing: CourierError | None = None,
     superseded: CourierError | None = None,
+    unreadable: Callable[[str], CourierError] | None = None,
 ) -> Iterator[None]:
     """Turn any botocore failure inside the block into a courier error naming ``action``.
 
     ``missing`` is raised instead for the not-found codes, when the caller treats
     "not there" differently from "could not ask"; ``superseded`` for a failed
-    precondition (the object changed since the event that named it).
+    precondition (the object changed since the event that named it); ``unreadable(code)``
+    for the codes of an object courier cannot read (:data:`UNREADABLE_CODES`).
     """
     try:
         yield
     except ClientError as exc:
-        if missing is not None and error_code(exc) in MISSING_CODES:
+        code = error_code(exc)
+        if missing is not None and code in MISSING_CODES:
             raise missing from exc
-        if superseded is not None and error_code(exc) in PRECONDITION_FAILED:
+        if superseded is not None and code in PRECONDITION_FAILED:
             raise superseded from exc
+        if unreadable is not None and code in UNREADABLE_CODES:
+            raise unreadable(code) from exc
         raise _make(error, describe(action, exc), exc) from exc
     except BotoCoreError as exc:
         raise _make(error, describe(action, exc), exc) from exc

@@ -26,12 +26,14 @@ from courier.adapters.aws import translated
 from courier.bundle import Bundle, Check
 from courier.errors import (
     ArchiveCorruptError,
+    ArchiveUnavailableError,
     AwsCallError,
     BundleMissingError,
     CourierError,
     ObjectMissingError,
     ObjectSupersededError,
     ObjectTooLargeError,
+    ObjectUnreadableError,
     StorageUnavailableError,
 )
 from courier.events import ObjectIdentity, ObjectRef
@@ -73,6 +75,21 @@ def _storage_errors(action: str) -> AbstractContextManager[None]:
     return translated(action, StorageUnavailableError)
 
 
+def _archive_errors(action: str) -> AbstractContextManager[None]:
+    """The archive's failures: never about one uploaded object, so one is enough to count as an S3 outage."""
+    return translated(action, ArchiveUnavailableError)
+
+
+# What the operator is told about each code of an object courier cannot read (docs/runbooks/dlq.md).
+_UNREADABLE_HINTS = {
+    "InvalidObjectState": "an archived storage class (GLACIER, DEEP_ARCHIVE); restore it or upload it as STANDARD",
+    "InvalidRequest": "encrypted with a customer-provided key (SSE-C); upload it without one",
+    "AccessDenied": "a KMS key or an ACL courier may not use; upload it under the bucket's own key",
+    "403": "a KMS key or an ACL courier may not use; upload it under the bucket's own key",
+    "NoSuchBucket": "the bucket is not there",
+}
+
+
 class S3Landing:
     """The landing bucket as the aggregator reads it: the exact revision an event names.
 
@@ -106,7 +123,12 @@ class S3Landing:
         action = f"landing GET of {ref.identity}"
         missing = ObjectMissingError(f"{ref.identity} no longer exists in the landing bucket")
         superseded = ObjectSupersededError(f"{ref.identity} was overwritten before it was fetched: that revision is gone")
-        with translated(action, StorageUnavailableError, missing=missing, superseded=superseded):
+
+        def unreadable(code: str) -> ObjectUnreadableError:
+            hint = _UNREADABLE_HINTS.get(code, "its KMS key cannot be used")
+            return ObjectUnreadableError(f"{ref.identity} cannot be read (S3 {code}): {hint}")
+
+        with translated(action, StorageUnavailableError, missing=missing, superseded=superseded, unreadable=unreadable):
             response = self.client.get_object(**args)
         length = int(response.get("ContentLength", 0))
         if length > self.max_object_bytes:
@@ -166,19 +188,21 @@ class S3Archive:
         """One JSON line per file of a bundle (see ``bundle.index_key``)."""
         args: dict[str, Any] = {"Bucket": self.bucket, "Key": key, "Body": lines, "ContentType": "application/x-ndjson"}
         self._encryption(args)
-        with _storage_errors(f"archive index PUT of {key}"):
+        with _archive_errors(f"archive index PUT of {key}"):
             self.client.put_object(**args)
 
     def open(self, key: str) -> ObjectStream:
         """An archived bundle to stream (it stays in a readable class until delivered)."""
         action = f"archive GET of {key}"
         missing = ArchiveCorruptError(f"archived bundle {key} is missing")
-        with translated(action, StorageUnavailableError, missing=missing):
+        with translated(action, ArchiveUnavailableError, missing=missing):
             response = self.client.get_object(Bucket=self.bucket, Key=key)
-        return ObjectStream(size=int(response.get("ContentLength", 0)), body=_TranslatedBody(response["Body"], action))
+        return ObjectStream(
+            size=int(response.get("ContentLength", 0)), body=_TranslatedBody(response["Body"], action, ArchiveUnavailableError)
+        )
 
     def mark_delivered(self, key: str) -> None:
-        with _storage_errors(f"tagging {key} as delivered"):
+        with _archive_errors(f"tagging {key} as delivered"):
             self.client.put_object_tagging(Bucket=self.bucket, Key=key, Tagging={"TagSet": [DELIVERED]})
 
     def _encryption(self, args: dict[str, Any]) -> None:
@@ -209,13 +233,13 @@ class S3Archive:
             self._put_multipart(key, bundle, args, check)
             return
         checksum = base64.b64encode(bytes.fromhex(bundle.sha256)).decode("ascii")
-        with _storage_errors(f"archive PUT of {key}"):
+        with _archive_errors(f"archive PUT of {key}"):
             self.client.put_object(**args, Body=bundle.body.reader(), ContentLength=bundle.size, ChecksumSHA256=checksum)
 
     def _put_multipart(self, key: str, bundle: Bundle, args: dict[str, Any], check: Check | None = None) -> None:
         """One part read from the spool at a time; an upload that fails is aborted (no parts left to pay for)."""
         action = f"archive multipart upload of {key}"
-        with _storage_errors(action):
+        with _archive_errors(action):
             upload_id = self.client.create_multipart_upload(**args)["UploadId"]
         where = {"Bucket": self.bucket, "Key": key, "UploadId": upload_id}
         parts = []
@@ -224,19 +248,19 @@ class S3Archive:
                 if check is not None:
                     check()
                 checksum = base64.b64encode(hashlib.sha256(part).digest()).decode("ascii")
-                with _storage_errors(f"{action} (part {number})"):
+                with _archive_errors(f"{action} (part {number})"):
                     answer = self.client.upload_part(
                         **where, PartNumber=number, Body=part, ChecksumAlgorithm="SHA256", ChecksumSHA256=checksum
                     )
                 parts.append({"PartNumber": number, "ETag": answer["ETag"], "ChecksumSHA256": checksum})
                 del part  # before the next part is read: one part in memory, not two
-            with _storage_errors(action):
+            with _archive_errors(action):
                 self.client.complete_multipart_upload(**where, MultipartUpload={"Parts": parts})
         except BaseException:
             try:
-                with _storage_errors(f"aborting the {action}"):
+                with _archive_errors(f"aborting the {action}"):
                     self.client.abort_multipart_upload(**where)
-            except StorageUnavailableError:
+            except ArchiveUnavailableError:
                 pass  # the bucket's lifecycle aborts incomplete uploads after a day
             raise
 
