@@ -368,7 +368,9 @@ class FakeNiFi:
     accepts the bundle as ``"ok"`` would, then drops the answer (NiFi committed,
     the client never heard it). ``during_post`` (a callable) runs inside the
     request, while the client waits: a slow POST. ``script(...)``
-    queues answers for the next requests, then ``mode`` applies again.
+    queues answers for the next requests, then ``mode`` applies again. ``judge``, when
+    set, sees each body that passes the contract and may refuse it with a status
+    (NiFi's body limit, a flow that rejects one file's content).
     Every request is kept in ``requests`` (body, headers, status answered).
     """
 
@@ -380,6 +382,7 @@ class FakeNiFi:
         self.lock = threading.Lock()
         self.during_post: Callable[[], None] | None = None
         self.journal: list[str] | None = None  # shared with FakeLanding.journal: the order of fetches and POSTs
+        self.judge: Callable[[bytes], int | None] | None = None
 
     def script(self, *answers: str | int) -> None:
         self.queued.extend(answers)
@@ -422,7 +425,9 @@ class FakeNiFi:
     def _contract(self, request: httpx.Request, body: bytes) -> int:
         if not hmac.compare_digest(request.headers.get("Authorization", ""), self.credentials.authorization()):
             return 401
-        return 200 if hashlib.sha256(body).hexdigest() == request.headers.get(SHA256_HEADER) else 422
+        if hashlib.sha256(body).hexdigest() != request.headers.get(SHA256_HEADER):
+            return 422
+        return (self.judge(body) if self.judge is not None else None) or 200
 
     def _keep(self, request: httpx.Request, body: bytes, status: int | None) -> None:
         with self.lock:

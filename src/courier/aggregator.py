@@ -48,6 +48,7 @@ from courier.errors import (
     ArchiveCorruptError,
     ArchiveUnavailableError,
     BundleNotIntactError,
+    BundleRefusedError,
     ClaimBusyError,
     CourierError,
     NiFiHashRejectedError,
@@ -86,6 +87,7 @@ BUNDLE_OVERHEAD_BYTES = 1 << 20
 # transactions of 25 side by side take the time of one, a busy item cancels (and retries) a quarter as much, and
 # the default per-item loop of BaseLedger.claim_many makes 25 claims in a row rather than 100.
 CLAIM_BATCH = 25
+MIN_BUNDLE_LIMIT = 1024  # the smallest COURIER_MAX_BUNDLE_BYTES: a 413 never shrinks bundles below it
 
 
 @dataclass
@@ -124,16 +126,20 @@ class BatchResult:
     # one of them in the batch, the batch says nothing of an outage.
     unexplained: int = 0
 
-    def charge(self, error: BaseException | None, piece: str) -> None:
-        """Charge one file's failure to what caused it: a dependency (``piece`` is its evidence), the file, or neither."""
+    def charge(self, error: BaseException | None, piece: str, files: int = 1) -> None:
+        """Charge ``files`` failed files to what caused it: a dependency (``piece`` is its evidence), the file, or neither.
+
+        ``files=0`` records evidence alone (a refused bundle that was split, failing no file).
+        """
         known = error if isinstance(error, CourierError) else None
         if known is not None and known.dependency is not None:
             evidence = self.evidence.setdefault(known.dependency, Evidence(known.outage_evidence))
             evidence.needed = min(evidence.needed, known.outage_evidence)
             evidence.seen.add(piece)
-            evidence.reasons[known.reason] += 1
+            if files:
+                evidence.reasons[known.reason] += files
         elif known is None or not known.charged_to_file:
-            self.unexplained += 1
+            self.unexplained += files
 
     def response(self) -> dict[str, list[dict[str, str]]]:
         """The partial batch response of ``ReportBatchItemFailures``."""
@@ -214,6 +220,9 @@ class Aggregator:
         self.remaining_ms: Callable[[], int] | None = None
         self.archive_prefix = archive_prefix
         self.max_bundle_bytes = max_bundle_bytes
+        # What bundles are planned to: shrunk when NiFi answers 413 (its body limit is below ours), for the
+        # rest of this execution environment's life, since that limit is NiFi's, not one batch's.
+        self.bundle_limit = max_bundle_bytes
         self.max_object_bytes = max_object_bytes
         self.spools = spools or Spools(memory_bytes=2 * max_bundle_bytes)
         self.stream_bytes_per_second = stream_bytes_per_second
@@ -237,7 +246,7 @@ class Aggregator:
         jobs = self._reject_oversized(jobs, result)
         # One bundle at a time, planned from the sizes the events announce; the oldest group first,
         # so a file deferred for lack of room is ahead of newer ones in its next batch.
-        planned = plan_by_size(jobs.values(), lambda job: job.ref.size or 0, lambda job: job.ref.identity, self.max_bundle_bytes)
+        planned = plan_by_size(jobs.values(), lambda job: job.ref.size or 0, lambda job: job.ref.identity, self.bundle_limit)
         planned.sort(key=lambda group: min(job.ref.event_time for job in group))
         for position, group in enumerate(planned):
             if position and self.breaker is not None and not self.breaker.admits():
@@ -422,7 +431,7 @@ class Aggregator:
         fetched = self._fetch_all(to_fetch, token, result)
         try:
             # Planned again from what S3 said: an event without a size, or a wrong one, changes the plan.
-            for bundle_files in plan_by_size(fetched, lambda f: f.size, lambda f: f.identity, self.max_bundle_bytes):
+            for bundle_files in plan_by_size(fetched, lambda f: f.size, lambda f: f.identity, self.bundle_limit):
                 self._ship(bundle_files, {f.identity: jobs[f.identity] for f in bundle_files}, token, result)
         finally:
             close_quietly(*(f.body for f in fetched))
@@ -581,7 +590,9 @@ class Aggregator:
             # is dropped and the files are built afresh, instead of pinning them to a bundle NiFi refuses.
             for job in (jobs[f.identity] for f in group):
                 self._quietly(lambda identity, token: self.ledger.abandon(identity, token, key), job.ref.identity, token)
-            self._bundle_failed(bundle, exc, [jobs[f.identity] for f in group], token, False, result)
+            assert bundle is not None  # only a POST raises it
+            close_quietly(out)  # its room goes to the halves
+            self._refused(bundle, exc, group, jobs, token, result)
             return
         except Exception as exc:  # noqa: BLE001 - one bundle's failure must not take the others down
             self._bundle_failed(bundle, exc, [jobs[f.identity] for f in group], token, assigned, result)
@@ -589,6 +600,51 @@ class Aggregator:
         finally:
             close_quietly(out)
         self._acknowledged(bundle, key, status, [f.ref for f in group], result)
+
+    def _refused(
+        self,
+        bundle: Bundle,
+        exc: NiFiRejectedError,
+        group: list[SpooledFile],
+        jobs: dict[ObjectIdentity, FileJob],
+        token: str,
+        result: BatchResult,
+    ) -> None:
+        """A bundle NiFi refused (and so does not hold) is split before anyone is blamed.
+
+        Halves, claimed again (the refusal's abandon gave the claims back), each shipped as a
+        bundle of its own, down to one file: only a file refused alone fails, with NiFi's status.
+        The invocation's clock stops the halving like any bundle (``time_budget``): the next
+        receive builds the files afresh and goes on.
+        """
+        self._shrink_on_413(bundle, exc)
+        if len(group) == 1:
+            self._bundle_failed(bundle, exc, [jobs[group[0].identity]], token, False, result, evidence=bundle.sha256)
+            return
+        result.charge(exc, bundle.sha256, files=0)  # a refused bundle is evidence of NiFi, no file's fault yet
+        logger.info(
+            "NiFi refused a bundle of several files: split in two",
+            extra={"bundle_id": bundle.bundle_id, "files": len(group), "status": exc.status},
+        )
+        metric("BundlesSplit")
+        to_ship, resends = self._claim({f.identity: jobs[f.identity] for f in group}, token, result)
+        for resend_key, assigned in sorted(resends.items()):  # assigned meanwhile by another invocation
+            self._resend(resend_key, assigned, token, result)
+        claimed = {job.ref.identity for job in to_ship}
+        kept = [f for f in group if f.identity in claimed]
+        half = len(kept) // 2
+        for part in (kept[:half], kept[half:]):
+            if part:
+                self._ship(part, jobs, token, result)
+
+    def _shrink_on_413(self, bundle: Bundle, exc: NiFiRejectedError) -> None:
+        """NiFi's body limit is below our bundles: plan the next ones at half the refused one's size."""
+        if exc.status != 413 or bundle.file_count < 2:
+            return
+        limit = max(MIN_BUNDLE_LIMIT, bundle.raw_bytes // 2)
+        if limit < self.bundle_limit:
+            self.bundle_limit = limit
+            logger.warning("NiFi answered 413: bundles are planned smaller", extra={"bundle_limit": limit})
 
     def _resend(self, key: str, jobs: list[FileJob], token: str, result: BatchResult) -> None:
         """Send an archived bundle again, byte for byte: its files were assigned to it before a POST.
@@ -631,6 +687,19 @@ class Aggregator:
                 raise BundleNotIntactError(f"bundle {key} was never assigned whole, so never sent: its files are built afresh")
             self._check_time(bundle)
             status = self._post(bundle, key)
+        except NiFiRejectedError as exc:
+            # NiFi holds no copy: the assignment goes. One file alone fails; several are built afresh on their
+            # next receive (the bundle's other files find it no longer intact), where a refusal splits them.
+            assert bundle is not None  # only a POST raises it
+            for job in jobs:
+                self._quietly(lambda identity, token: self.ledger.abandon(identity, token, key), job.ref.identity, token)
+            self._shrink_on_413(bundle, exc)
+            if bundle.file_count == 1:
+                self._bundle_failed(bundle, exc, jobs, token, False, result, archive=key, evidence=bundle.sha256)
+            else:
+                result.charge(exc, bundle.sha256, files=0)
+                refused = BundleRefusedError(f"NiFi refused archived bundle {key} (HTTP {exc.status}): built afresh, split")
+                self._bundle_failed(bundle, refused, jobs, token, False, result, archive=key)
         except NoRoomError:
             logger.info("no room to resend an archived bundle: deferred", extra={"archive_key": key, "files": len(jobs)})
             self._release([job.ref.identity for job in jobs], token, self.ledger.release_assigned)
@@ -654,6 +723,7 @@ class Aggregator:
         assigned: bool,
         result: BatchResult,
         archive: str | None = None,
+        evidence: str | None = None,
     ) -> None:
         error = exc if isinstance(exc, CourierError) else None
         reason = error.reason if error else "internal_error"
@@ -672,7 +742,7 @@ class Aggregator:
             },
         )
         for job in jobs:
-            self._fail(job, exc, result, reason=reason)
+            self._fail(job, exc, result, reason=reason, evidence=evidence)
         identities = [job.ref.identity for job in jobs]
         if assigned:  # the assignment stays: the retry resends this very bundle at once
             self._release(identities, token, self.ledger.release_assigned)

@@ -27,6 +27,7 @@ Every failure courier expects is one of these::
     │   ├── BreakerOpenError
     │   ├── DependencyUnavailableError
     │   ├── BundleNotIntactError
+    │   ├── BundleRefusedError
     │   ├── TimeBudgetError
     │   ├── NoRoomError
     │   ├── SpoolUnavailableError
@@ -269,6 +270,12 @@ class BundleNotIntactError(RetryableError):
     """A file was assigned to a bundle that was never assigned whole, so never sent: it is built afresh."""
 
     reason = "bundle_not_intact"
+
+
+class BundleRefusedError(RetryableError):
+    """NiFi refused an archived bundle of several files on its resend: its files are built afresh, and split."""
+
+    reason = "bundle_refused"
 
 
 class TimeBudgetError(RetryableError):

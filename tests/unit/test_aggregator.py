@@ -563,3 +563,70 @@ def test_a_resend_whose_body_cannot_be_posted_twice_in_the_time_left_is_given_ba
     result = p.aggregator.process([message], remaining_ms=lambda: 13_000)  # 10 s of bookkeeping + 4 s of transfer: no
     assert result.failed == {"m": "time_budget"} and len(p.nifi.requests) == posts
     assert p.status_of(message) == ASSIGNED and p.lease_of(message) == 0
+
+
+# --- a bundle NiFi refuses is split before anyone is blamed -----------------------------
+
+
+def refusing(*keys: str, status: int = 400) -> Any:
+    """A NiFi flow that refuses any bundle holding one of ``keys``."""
+    return lambda body: status if {e["key"] for e in read_manifest(body)["files"]} & set(keys) else None
+
+
+def test_a_refused_bundle_is_split_until_only_the_refused_file_fails_alone(make):
+    p = make()
+    messages = [p.land(f"f{i}.json", message_id=f"m{i}") for i in range(7)] + [p.land("poison.bin", message_id="poison")]
+    p.nifi.judge = refusing("poison.bin")
+    result = p.aggregator.process(messages)
+    assert result.failed == {"poison": "nifi_rejected"} and result.systemic is None
+    assert "HTTP 400" in p.ledger.failure_note("poison").detail
+    # Effectively once: each other file in exactly one bundle NiFi kept, none of them with the refused file.
+    kept = p.nifi.bundles_of_files()
+    assert {key for _, key in kept} == {f"f{i}.json" for i in range(7)} and all(len(s) == 1 for s in kept.values())
+    assert all(p.status_of(m) == COMPLETE for m in messages[:7]) and p.status_of(messages[7]) is None
+    assert p.aggregator.process([messages[7]]).failed == {"poison": "nifi_rejected"}  # alone again: fails alone
+
+
+def test_a_file_refused_alone_in_its_batch_is_never_a_nifi_outage(make):
+    p = make(failure_threshold=3)
+    p.nifi.mode = 413
+    for i in range(5):
+        assert p.aggregator.process([p.land(f"big{i}.bin", message_id=f"b{i}")]).failed == {f"b{i}": "nifi_rejected"}
+    assert p.breaker.state == "CLOSED" and p.parking_lot.parked == []
+    assert "HTTP 413" in p.ledger.failure_note("b0").detail
+
+
+def test_nifi_refusing_every_bundle_of_a_batch_is_an_outage(make):
+    p = make(failure_threshold=2)
+    p.nifi.mode = 400
+    for b in range(2):
+        result = p.aggregator.process([p.land(f"b{b}/{i}.json", message_id=f"b{b}-{i}") for i in range(2)])
+        assert set(result.failed.values()) == {"nifi_rejected"} and result.systemic == "nifi"
+    assert p.breaker.state == "OPEN"
+
+
+def test_a_413_shrinks_the_bundles_planned_next(make):
+    p = make()
+    p.nifi.judge = lambda body: 413 if len(read_manifest(body)["files"]) > 2 else None  # NiFi's body limit
+    first = [p.land(f"a{i}.bin", bytes([i]) * 1000, message_id=f"a{i}") for i in range(8)]
+    assert p.aggregator.process(first).failed == {}
+    assert p.aggregator.bundle_limit < MAX_BUNDLE_BYTES
+    refused_before = sum(1 for r in p.nifi.requests if r.status == 413)
+    second = [p.land(f"b{i}.bin", bytes([i]) * 1000, message_id=f"b{i}") for i in range(8)]
+    assert p.aggregator.process(second).failed == {}
+    assert refused_before > 0 and sum(1 for r in p.nifi.requests if r.status == 413) == refused_before
+    assert all(len(s) == 1 for s in p.nifi.bundles_of_files().values())
+
+
+def test_a_refused_resend_is_built_afresh_and_split_on_the_next_receive(make):
+    p = make()
+    messages = [p.land("good.json", message_id="good"), p.land("poison.bin", message_id="poison")]
+    p.nifi.mode = "timeout"  # NiFi may hold it: the files stay assigned to that bundle
+    p.aggregator.process(messages)
+    assert all(p.status_of(m) == ASSIGNED for m in messages)
+    p.nifi.mode = "ok"
+    p.nifi.judge = refusing("poison.bin")
+    assert set(p.aggregator.process(messages).failed.values()) == {"bundle_refused"}
+    assert all(p.status_of(m) is None for m in messages)  # NiFi refused it: it holds no copy, nothing pins them
+    assert p.aggregator.process(messages).failed == {"poison": "nifi_rejected"}
+    assert p.nifi.bundles_of_files() == {(LANDING_BUCKET, "good.json"): {p.nifi.accepted[0].sha256}}
