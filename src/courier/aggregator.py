@@ -51,6 +51,7 @@ from courier.errors import (
     BundleRefusedError,
     ClaimBusyError,
     CourierError,
+    ForeignBucketError,
     NiFiHashRejectedError,
     NiFiRejectedError,
     NoRoomError,
@@ -95,6 +96,14 @@ class FileJob:
     ref: ObjectRef
     message_ids: set[str] = field(default_factory=set)
     assigned_sha256: str | None = None  # set when the file sits in an archived bundle to resend
+    # The size to plan with: the smallest any message announced (a forged one cannot inflate another's), None when
+    # unknown or implausible. Only a hint: what a file is judged by is the size S3 gives on the GET.
+    hint: int | None = None
+
+    def announced(self, message_id: str, ref: ObjectRef) -> None:
+        self.message_ids.add(message_id)
+        if ref.size is not None:
+            self.hint = ref.size if self.hint is None else min(self.hint, ref.size)
 
 
 @dataclass
@@ -183,6 +192,9 @@ class Aggregator:
         The rate a group moves at (GET, build, archive, POST; ``courier.budget``): a group is
         admitted only while its bytes at that rate, the POST budget and the bookkeeping fit in
         the time left. None admits on room alone.
+    landing_buckets
+        The buckets an event may name (``COURIER_LANDING_BUCKETS``): a record naming another
+        fails alone (``foreign_bucket``), unread. None reads whichever bucket an event names.
 
     Example
     -------
@@ -208,6 +220,7 @@ class Aggregator:
         max_object_bytes: int | None = None,
         spools: Spools | None = None,
         stream_bytes_per_second: float | None = None,
+        landing_buckets: Iterable[str] | None = None,
     ) -> None:
         self.ledger = ledger
         self.landing = landing
@@ -226,6 +239,7 @@ class Aggregator:
         self.max_object_bytes = max_object_bytes
         self.spools = spools or Spools(memory_bytes=2 * max_bundle_bytes)
         self.stream_bytes_per_second = stream_bytes_per_second
+        self.landing_buckets = frozenset(landing_buckets) if landing_buckets is not None else None
         self.clock = clock
         # Bytes the current group's fetches took beyond what admission counted (sizes the events understated):
         # the fetches run side by side, so each checks the room left by the others' claims, not only by their bytes.
@@ -243,10 +257,10 @@ class Aggregator:
             return self._fail_fast(records, result)
         token = uuid.uuid4().hex
         jobs = self._collect(records, result)
-        jobs = self._reject_oversized(jobs, result)
+        self._plausible_hints(jobs)
         # One bundle at a time, planned from the sizes the events announce; the oldest group first,
         # so a file deferred for lack of room is ahead of newer ones in its next batch.
-        planned = plan_by_size(jobs.values(), lambda job: job.ref.size or 0, lambda job: job.ref.identity, self.bundle_limit)
+        planned = plan_by_size(jobs.values(), lambda job: job.hint or 0, lambda job: job.ref.identity, self.bundle_limit)
         planned.sort(key=lambda group: min(job.ref.event_time for job in group))
         for position, group in enumerate(planned):
             if position and self.breaker is not None and not self.breaker.admits():
@@ -346,25 +360,24 @@ class Aggregator:
             else:
                 for ref in message.objects:
                     announced += 1
-                    jobs.setdefault(ref.identity, FileJob(ref)).message_ids.add(message.message_id)
+                    if self.landing_buckets is not None and ref.bucket not in self.landing_buckets:
+                        foreign = ForeignBucketError(f"s3://{ref.bucket} is not a landing bucket of this deployment")
+                        self._fail(FileJob(ref, {message.message_id}), foreign, result)
+                        continue
+                    jobs.setdefault(ref.identity, FileJob(ref)).announced(message.message_id, ref)
         metric("FilesReceived", len(jobs))
         metric("FilesDuplicateInBatch", announced - len(jobs))
         return jobs
 
-    def _reject_oversized(self, jobs: dict[ObjectIdentity, FileJob], result: BatchResult) -> dict[ObjectIdentity, FileJob]:
-        """Files the event already says are above the ceiling, or that no invocation has the room for (the file and
-        its bundle above the whole memory budget and disk), are never claimed nor downloaded: deferring them would
-        bring them back forever."""
-        kept = {}
+    def _plausible_hints(self, jobs: dict[ObjectIdentity, FileJob]) -> None:
+        """A size no invocation could take (above the ceiling, or beyond the memory budget and disk) is not believed:
+        anyone may write a notification. Planned as unknown, the file is judged by the size its GET gives."""
         for identity, job in jobs.items():
-            size = job.ref.size
-            if size is not None and self.max_object_bytes is not None and size > self.max_object_bytes:
-                self._fail(job, self._too_large(identity, size), result)
-            elif size is not None and self._never_fits(size):
-                self._fail(job, self._too_large(identity, size), result)
-            else:
-                kept[identity] = job
-        return kept
+            size = job.hint
+            above = size is not None and self.max_object_bytes is not None and size > self.max_object_bytes
+            if size is not None and (above or self._never_fits(size)):
+                logger.info("an event's size is not believed: planned from the GET", extra={"key": identity.key, "size": size})
+                job.hint = None
 
     def _never_fits(self, size: int) -> bool:
         return size + self._bundle_estimate(size) > self.spools.capacity()
@@ -390,7 +403,7 @@ class Aggregator:
         the POST. The first group is always given its time: it is below the ceiling, which is what
         a whole invocation can move.
         """
-        raw = sum(job.ref.size or 0 for job in group)
+        raw = sum(job.hint or 0 for job in group)
         need = raw + self._bundle_estimate(raw)
         room = self.spools.room()
         if need > room:
@@ -512,7 +525,7 @@ class Aggregator:
         stream = self.landing.open(ref)
         spool: IO[bytes] | None = None
         try:
-            self._room_for(ref, stream.size)
+            self._room_for(job, stream.size)
             with self._spooling(str(ref.identity)):
                 spool = self.spools.new(stream.size)
                 size, sha256 = copy_hashing(stream.body, spool, check=self._check_streaming)
@@ -526,15 +539,16 @@ class Aggregator:
             raise StorageUnavailableError(f"{ref.identity}: S3 sent {size} of its {stream.size} bytes")
         return SpooledFile(ref, spool, size, sha256, stream.version_id or ref.version_id, stream.etag or ref.etag)
 
-    def _room_for(self, ref: ObjectRef, size: int) -> None:
+    def _room_for(self, job: FileJob, size: int) -> None:
         """After the GET, before a byte is read: admission counted the event's size, S3 said ``size``.
 
         A file no invocation could hold is too large; one larger than its event said (or
         of no said size) whose extra bytes and bundle do not fit the room left is deferred.
         """
+        ref = job.ref
         if self._never_fits(size):
             raise self._too_large(ref.identity, size)
-        extra = size - (ref.size or 0)
+        extra = size - (job.hint or 0)
         if extra > 0:
             need = extra + self._bundle_estimate(extra)
             with self._unplanned_lock:

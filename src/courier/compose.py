@@ -125,6 +125,7 @@ def build_runtime(settings: Settings, session: Any = None, transport: httpx.Base
         max_object_bytes=settings.max_object_bytes,
         spools=Spools(budget.spool_memory_bytes(settings.memory_budget_mb), settings.spool_dir),
         stream_bytes_per_second=(settings.stream_mb_per_second or budget.STREAM_MB_PER_SECOND) * budget.MIB,
+        landing_buckets=settings.landing_buckets,
     )
     return Runtime(settings=settings, aggregator=aggregator, nifi=nifi)
 

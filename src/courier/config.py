@@ -8,6 +8,7 @@ variable, what it must be, and what it was.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Callable, Mapping
@@ -95,6 +96,18 @@ def _key_prefix(name: str, raw: str) -> str:
     return value
 
 
+# S3's rules for a bucket name: 3 to 63 lowercase letters, digits, dots and hyphens, a letter or digit at each end.
+_BUCKET_NAME = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
+
+
+def _bucket_names(name: str, raw: str) -> tuple[str, ...]:
+    names = tuple(dict.fromkeys(part.strip() for part in raw.split(",") if part.strip()))
+    wrong = [n for n in names if not _BUCKET_NAME.fullmatch(n)]
+    if not names or wrong:
+        raise ConfigError(f"{name} must be a comma-separated list of S3 bucket names, got {raw!r}")
+    return names
+
+
 def _setting(default: Any, parse: Callable[[str, str], Any], doc: str, required: bool = False) -> Any:
     return field(default=default, metadata={"parse": parse, "doc": doc, "required": required})
 
@@ -166,7 +179,13 @@ class Settings:
     landing_bucket: str | None = _setting(
         None,
         _text,
-        "The landing bucket: the controller's probe checks it (the aggregator reads whichever bucket an event names).",
+        "The landing bucket: the controller's probe checks it, backfill and trace read it.",
+    )
+    landing_buckets: tuple[str, ...] | None = _setting(
+        None,
+        _bucket_names,
+        "The landing buckets of this deployment, comma-separated: an event naming another bucket fails alone"
+        " (foreign_bucket), unread. Required in AWS (Terraform sets it); unset elsewhere: any bucket an event names.",
     )
     archive_prefix: str = _setting(
         "bundles", _key_prefix, "Key prefix of archived bundles (bundles/YYYY/MM/DD/HH/<sha256>.tar.gz)."
@@ -283,6 +302,9 @@ class Settings:
                 f"COURIER_MAX_OBJECT_BYTES must be at most {ceiling} (what fits the timeout at COURIER_STREAM_MB_PER_SECOND"
                 f" and the ephemeral storage), got {settings.max_object_bytes}"
             )
+        if settings.landing_buckets is None and env.get("AWS_LAMBDA_FUNCTION_NAME"):
+            # In AWS anyone with sqs:SendMessage can name any bucket the role may read, the archive's included.
+            raise ConfigError(f"{PREFIX}LANDING_BUCKETS is required in AWS: the landing buckets events may name")
         settings._check_consistency()
         return settings
 

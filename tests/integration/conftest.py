@@ -95,6 +95,7 @@ def stack(aws: Any) -> Stack:
 def env(stack: Stack, fake_nifi: FakeNiFi, ca_bundle: str) -> dict[str, str]:
     return {
         "COURIER_ARCHIVE_BUCKET": stack.archive_bucket,
+        "COURIER_LANDING_BUCKETS": stack.landing_bucket,
         "COURIER_NIFI_URL": fake_nifi.url(),
         "COURIER_NIFI_CA_BUNDLE": ca_bundle,
         "COURIER_READ_TIMEOUT_SECONDS": "2",

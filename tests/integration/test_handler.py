@@ -276,3 +276,15 @@ class LambdaContext:
     @staticmethod
     def get_remaining_time_in_millis() -> int:
         return 60_000
+
+
+def test_a_notification_naming_the_archive_bucket_fails_alone_and_never_reaches_nifi(runtime, aws, stack, land, fake_nifi):
+    """The role may read the archive's bundles: COURIER_LANDING_BUCKETS keeps a forged event from delivering them."""
+    assert runtime.aggregator.process([land("first.json", b"{}").message("first")]).failed == {}
+    ((key, bundle),) = archived(aws, stack).items()
+    # Names the archived bundle exactly (its eTag, its version if the archive keeps versions): on main it was delivered.
+    forged = s3_record(stack.archive_bucket, key, etag=bundle["ETag"].strip('"'), version_id=bundle.get("VersionId"), size=10)
+    result = runtime.aggregator.process([sqs_record(notification(forged), message_id="forged")])
+    assert result.failed == {"forged": "foreign_bucket"}
+    assert sum(fake_nifi.state.responses.values()) == 1
+    assert runtime.aggregator.ledger.failure_note("forged").reason == "foreign_bucket"

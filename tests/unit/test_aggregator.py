@@ -183,13 +183,30 @@ def test_a_ledger_that_cannot_claim_fails_the_message_without_a_fetch(make):
 # --- size -------------------------------------------------------------------------
 
 
-def test_a_file_the_event_says_is_above_the_ceiling_fails_without_a_claim_or_a_fetch(make):
+def test_an_events_size_above_the_ceiling_is_not_believed_the_get_decides(make):
     p = make()
-    message = p.land("huge.json", b"x", message_id="m", size=MAX_OBJECT_BYTES + 1)
-    result = p.aggregator.process([message])
-    assert result.failed == {"m": "object_too_large"}
-    assert p.landing.fetched == [] and "claim" not in p.ledger.calls and p.nifi.requests == []
-    assert p.ledger.failure_note("m").reason == "object_too_large"
+    message = p.land("small.json", b"x", message_id="m", size=MAX_OBJECT_BYTES + 1)  # anyone may write a notification
+    assert p.aggregator.process([message]).failed == {}
+    assert [keys_in(r) for r in p.nifi.accepted] == [{"small.json"}]
+
+
+def test_a_forged_size_for_an_honest_revision_never_fails_the_honest_message(make):
+    """Two messages naming one revision are judged each on its own: the forged size is a planning hint at most."""
+    p = make()
+    honest = p.land("honest.json", b"{}", message_id="honest")
+    forged = json.loads(honest["body"])
+    forged["Records"][0]["s3"]["object"]["size"] = 53687091200
+    result = p.aggregator.process([honest, sqs_record(json.dumps(forged), message_id="forged")])
+    assert result.failed == {}
+    assert p.nifi.bundles_of_files() == {(LANDING_BUCKET, "honest.json"): {p.nifi.accepted[0].sha256}}
+
+
+def test_a_file_s3_says_is_above_the_ceiling_fails_as_too_large_whatever_its_event_said(make):
+    p = make()
+    p.landing.max_object_bytes = MAX_OBJECT_BYTES  # what S3Landing checks against the GET's ContentLength
+    message = p.land("huge.bin", b"x" * (MAX_OBJECT_BYTES + 1), message_id="m", size=10)
+    assert p.aggregator.process([message]).failed == {"m": "object_too_large"}
+    assert p.nifi.requests == [] and p.ledger.failure_note("m").reason == "object_too_large"
 
 
 def test_a_file_above_the_bundle_limit_is_delivered_alone_in_its_own_bundle(make):
@@ -630,3 +647,18 @@ def test_a_refused_resend_is_built_afresh_and_split_on_the_next_receive(make):
     assert all(p.status_of(m) is None for m in messages)  # NiFi refused it: it holds no copy, nothing pins them
     assert p.aggregator.process(messages).failed == {"poison": "nifi_rejected"}
     assert p.nifi.bundles_of_files() == {(LANDING_BUCKET, "good.json"): {p.nifi.accepted[0].sha256}}
+
+
+# --- nothing in a notification is trusted that S3 can tell us ------------------------------
+
+
+def test_a_record_naming_a_foreign_bucket_fails_alone_unread(make):
+    p = make(landing_buckets=[LANDING_BUCKET])
+    honest = p.land("honest.json", message_id="honest")
+    foreign = sqs_record(notification(p.landing.land("bundles/x.tar.gz", b"archived", bucket="courier-archive")), message_id="f")
+    result = p.aggregator.process([honest, foreign])
+    assert result.failed == {"f": "foreign_bucket"} and result.systemic is None
+    assert [i.bucket for i in p.landing.fetched] == [LANDING_BUCKET]  # the foreign object is never read
+    assert [keys_in(r) for r in p.nifi.accepted] == [{"honest.json"}]
+    note = p.ledger.failure_note("f")
+    assert note.reason == "foreign_bucket" and note.objects == ("s3://courier-archive/bundles/x.tar.gz",)

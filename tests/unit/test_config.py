@@ -35,6 +35,9 @@ def test_missing_required_variable_names_it():
         ("COURIER_EPHEMERAL_STORAGE_MB", "100"),
         ("COURIER_STREAM_MB_PER_SECOND", "0"),
         ("COURIER_MAX_OBJECT_BYTES", "-1"),
+        ("COURIER_LANDING_BUCKETS", "Landing_Bucket"),
+        ("COURIER_LANDING_BUCKETS", "courier-landing,s3://other"),
+        ("COURIER_LANDING_BUCKETS", " , "),
     ],
 )
 def test_invalid_value_gives_one_line_naming_the_variable(name, value):
@@ -131,3 +134,14 @@ def test_an_ephemeral_storage_above_the_spool_directorys_disk_is_one_line_naming
         Settings.from_env({**BASE, "COURIER_SPOOL_DIR": str(tmp_path), "COURIER_EPHEMERAL_STORAGE_MB": str(disk_mb * 2)})
     assert "\n" not in str(info.value)
     assert Settings.from_env({**BASE, "COURIER_SPOOL_DIR": str(tmp_path), "COURIER_EPHEMERAL_STORAGE_MB": str(disk_mb)})
+
+
+def test_the_landing_buckets_are_a_list_and_required_when_running_as_the_lambda():
+    assert Settings.from_env({**BASE, "COURIER_LANDING_BUCKETS": "a-landing, b.landing"}).landing_buckets == (
+        "a-landing",
+        "b.landing",
+    )
+    assert Settings.from_env(BASE).landing_buckets is None  # outside AWS: any bucket an event names
+    with pytest.raises(ConfigError, match="^COURIER_LANDING_BUCKETS is required in AWS") as info:
+        Settings.from_env({**BASE, "AWS_LAMBDA_FUNCTION_NAME": "courier-prod-aggregator"})
+    assert "\n" not in str(info.value)

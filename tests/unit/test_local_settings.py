@@ -20,6 +20,7 @@ def test_a_bad_setting_fails_the_check_with_the_variable_named(tmp_path, clean_c
     # What the stack sets itself is valid: with nothing else set the check passes, the CA not made yet.
     settings = stack.check_settings({})
     assert settings.archive_bucket == "courier-archive" and settings.nifi_ca_bundle is None
+    assert settings.landing_buckets == ("courier-landing",)  # the local function reads only its landing bucket
 
 
 def test_local_up_with_a_bad_setting_stops_before_starting_anything(tmp_path, clean_courier_env, monkeypatch):

@@ -101,6 +101,7 @@ class LocalStack:
             **FUNCTION_CREDENTIALS,
             "COURIER_ARCHIVE_BUCKET": "courier-archive",
             "COURIER_LANDING_BUCKET": "courier-landing",
+            "COURIER_LANDING_BUCKETS": "courier-landing",
             "COURIER_NIFI_URL": f"https://127.0.0.1:{self.config.nifi_port}{CONTENT_PATH}",
             "COURIER_NIFI_CA_BUNDLE": str(ca_path) if ca_path else "",
             "COURIER_CLAIM_LEASE_SECONDS": str(self.config.function_timeout_seconds + 5),
