@@ -8,12 +8,16 @@ invocation: it comes back soon, unclaimed); everything else is acknowledged
 (delivered now, delivered before, or nothing to deliver).
 
 Memory follows the budget, not the batch: bundles are planned from the sizes the
-events announce and handled one at a time (admit, claim, fetch, build, archive,
+events announce (a hint only: anyone may write a notification) and handled one at a time (admit, claim, fetch, build, archive,
 assign, POST, complete), every byte held sits in a spool of ``courier.spool``
 (memory while the budget has room, then ``/tmp``), and a group is admitted only
 when the room and the time it needs are left. A file above the bundle limit is a
 bundle of its own, streamed end to end; above the ceiling (``max_object_bytes``,
-what one invocation can move in its time) it is refused: ``object_too_large``.
+what one invocation can move in its time), as its GET says, it is refused: ``object_too_large``.
+
+A failure is charged to what caused it (the error classes say which, ``courier.errors``):
+the file alone, or a dependency when the batch holds evidence not about one object.
+A bundle NiFi refuses is split before anyone is blamed.
 """
 
 from __future__ import annotations
