@@ -8,12 +8,13 @@ invocation: it comes back soon, unclaimed); everything else is acknowledged
 (delivered now, delivered before, or nothing to deliver).
 
 Memory follows the budget, not the batch: bundles are planned from the sizes the
-events announce (a hint only: anyone may write a notification) and handled one at a time (admit, claim, fetch, build, archive,
-assign, POST, complete), every byte held sits in a spool of ``courier.spool``
-(memory while the budget has room, then ``/tmp``), and a group is admitted only
-when the room and the time it needs are left. A file above the bundle limit is a
-bundle of its own, streamed end to end; above the ceiling (``max_object_bytes``,
-what one invocation can move in its time), as its GET says, it is refused: ``object_too_large``.
+events announce (a hint only: anyone may write a notification) and handled one at
+a time (admit, claim, fetch, build, archive, assign, POST, complete), every byte
+held sits in a spool of ``courier.spool`` (memory while the budget has room, then
+``/tmp``), and a group is admitted only when the room and the time it needs are
+left. A file above the bundle limit is a bundle of its own, streamed end to end;
+above the ceiling (``max_object_bytes``, what one invocation can move in its
+time), as its GET says, it is refused: ``object_too_large``.
 
 A failure is charged to what caused it (the error classes say which, ``courier.errors``):
 the file alone, or a dependency when the batch holds evidence not about one object.
@@ -596,8 +597,7 @@ class Aggregator:
             if index_error is not None:
                 # Nothing was sent: the assignment goes (a resend would never write the missing line),
                 # so the retry builds the same bundle again and writes its index line with it.
-                for job in (jobs[f.identity] for f in group):
-                    self._quietly(lambda identity, token: self.ledger.abandon(identity, token, key), job.ref.identity, token)
+                self._abandon([jobs[f.identity] for f in group], token, key)
                 assigned = False
                 raise index_error
             metric("BundlesArchived")
@@ -606,8 +606,7 @@ class Aggregator:
         except NiFiRejectedError as exc:
             # NiFi answered this first POST with a definitive refusal: it holds no copy, so the assignment
             # is dropped and the files are built afresh, instead of pinning them to a bundle NiFi refuses.
-            for job in (jobs[f.identity] for f in group):
-                self._quietly(lambda identity, token: self.ledger.abandon(identity, token, key), job.ref.identity, token)
+            self._abandon([jobs[f.identity] for f in group], token, key)
             assert bundle is not None  # only a POST raises it
             close_quietly(out)  # its room goes to the halves
             self._refused(bundle, exc, group, jobs, token, result)
@@ -709,8 +708,7 @@ class Aggregator:
             # NiFi holds no copy: the assignment goes. One file alone fails; several are built afresh on their
             # next receive (the bundle's other files find it no longer intact), where a refusal splits them.
             assert bundle is not None  # only a POST raises it
-            for job in jobs:
-                self._quietly(lambda identity, token: self.ledger.abandon(identity, token, key), job.ref.identity, token)
+            self._abandon(jobs, token, key)
             self._shrink_on_413(bundle, exc)
             if bundle.file_count == 1:
                 self._bundle_failed(bundle, exc, jobs, token, False, result, archive=key, evidence=bundle.sha256)
@@ -905,6 +903,11 @@ class Aggregator:
             )
         result.failed_files[reason] += 1
         result.charge(error, evidence or str(job.ref.identity))
+
+    def _abandon(self, jobs: list[FileJob], token: str, key: str) -> None:
+        """Forget these files' assignment to a bundle NiFi never kept (a lease left behind lapses on its own)."""
+        for job in jobs:
+            self._quietly(lambda identity, token: self.ledger.abandon(identity, token, key), job.ref.identity, token)
 
     def ledger_release(self, identity: ObjectIdentity, token: str) -> None:
         self._quietly(self.ledger.release, identity, token)
