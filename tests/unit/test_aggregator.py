@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from courier import budget
 from courier.aggregator import CLAIM_BATCH, Aggregator
@@ -662,3 +664,38 @@ def test_a_record_naming_a_foreign_bucket_fails_alone_unread(make):
     assert [keys_in(r) for r in p.nifi.accepted] == [{"honest.json"}]
     note = p.ledger.failure_note("f")
     assert note.reason == "foreign_bucket" and note.objects == ("s3://courier-archive/bundles/x.tar.gz",)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    files=st.integers(min_value=1, max_value=12),
+    poison=st.sets(st.integers(min_value=0, max_value=11), max_size=4),
+    body_limit=st.one_of(st.none(), st.integers(min_value=1, max_value=6)),
+    lost_first=st.booleans(),
+)
+def test_whatever_nifi_refuses_each_file_ends_in_one_kept_bundle_or_fails_alone(make, files, poison, body_limit, lost_first):
+    """Effectively once through refusals: a 400 for some files' content, a 413 above a file count, a resend refused."""
+    p = make()
+    poisoned = {f"f{i}.json" for i in poison if i < files}
+
+    def judge(body: bytes) -> int | None:
+        keys = [e["key"] for e in read_manifest(body)["files"]]
+        if body_limit is not None and len(keys) > body_limit:
+            return 413
+        return 400 if poisoned & set(keys) else None
+
+    messages = [p.land(f"f{i}.json", bytes([i]) * 100, message_id=f"m{i}") for i in range(files)]
+    if lost_first:
+        p.nifi.mode = "timeout"  # the first POST's answer lost: its files stay assigned, the next receive resends
+        p.aggregator.process(messages)
+        p.nifi.mode = "ok"
+    p.nifi.judge = judge
+    for _ in range(3):  # a refused resend is built afresh and split on the next receive
+        result = p.aggregator.process(messages)
+    assert result.failed == {f"m{i}": "nifi_rejected" for i in range(files) if f"f{i}.json" in poisoned}
+    kept = p.nifi.bundles_of_files()
+    assert {key for _, key in kept} == {f"f{i}.json" for i in range(files)} - poisoned
+    assert all(len(bundles) == 1 for bundles in kept.values())
+    for request in p.nifi.requests:  # every bundle NiFi kept was one it took whole
+        if request.status == 200:
+            assert not poisoned & keys_in(request)
