@@ -19,6 +19,7 @@ import pytest
 from courier import budget
 from courier.aggregator import CLAIM_BATCH, Aggregator
 from courier.bundle import index_key, read_manifest
+from courier.config import Settings
 from courier.errors import LedgerUnavailableError, ObjectMissingError, StorageUnavailableError
 from courier.events import ObjectIdentity, decode_key
 from courier.ledger.base import ASSIGNED, COMPLETE, IN_PROGRESS, LedgerRecord
@@ -563,3 +564,21 @@ def test_a_resend_whose_body_cannot_be_posted_twice_in_the_time_left_is_given_ba
     result = p.aggregator.process([message], remaining_ms=lambda: 13_000)  # 10 s of bookkeeping + 4 s of transfer: no
     assert result.failed == {"m": "time_budget"} and len(p.nifi.requests) == posts
     assert p.status_of(message) == ASSIGNED and p.lease_of(message) == 0
+
+
+def test_a_redriven_message_on_day_15_naming_a_delivered_file_is_refused_not_bundled_again(make):
+    """Case 9 of issue 21: a hand redrive re-sends a message as new; its file landed 15 days ago and its
+    ledger record (default TTL, 15 days) has expired. Claiming it fresh would deliver a second distinct bundle."""
+    p = make()
+    p.ledger.ttl_seconds = Settings.__dataclass_fields__["ledger_ttl_days"].default * 86400
+    message = p.land("redriven.json")
+    assert p.aggregator.process([message]).failed == {}
+    p.clock.advance(budget.ledger_window_seconds(p.ledger.ttl_seconds) - 1)
+    still_known = p.aggregator.process([{**message, "messageId": "redriven-1"}])
+    assert still_known.failed == {} and still_known.skipped == [identity(message)]
+    p.clock.advance(86400)  # day 15: the record has expired
+    assert p.ledger.record_of(identity(message)).expires_at < p.clock()  # a claim now would be granted
+    redriven = p.aggregator.process([{**message, "messageId": "redriven-2"}])
+    assert redriven.failed == {"redriven-2": "beyond_ledger"}
+    assert "beyond the ledger" in redriven.details["redriven-2"]
+    assert len(p.nifi.requests) == 1 and len(p.archive.bundles) == 1
