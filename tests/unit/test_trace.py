@@ -187,6 +187,8 @@ def test_unversioned_a_b_a_the_last_upload_is_pending_though_its_content_was_del
         return trace(BUCKET, "in/a.csv", None, Lister(third_a), InMemoryLedger(), reader, "bundles", DLQ()).verdict
 
     assert from_index() is Verdict.PENDING
-    later = {**line, "event_time": f"{landed:%Y-%m-%dT%H:%M:%S}.250000Z"}
-    reader.objects[INDEX] = (json.dumps(later) + "\n").encode()
+    later_bundle, later_index = partition(landed, "cd")  # indexed in the hour of its newest file's event
+    later = {**line, "bundle_key": later_bundle, "event_time": f"{landed:%Y-%m-%dT%H:%M:%S}.250000Z"}
+    reader.objects[later_index] = (json.dumps(later) + "\n").encode()
+    reader.delivered.add(later_bundle)
     assert from_index() is Verdict.DELIVERED
