@@ -4,12 +4,13 @@ The emulator (moto server) and the HTTPS receiver run in this process; each batc
 handled by one invocation in a child process announced as a 1024 MB function
 (``AWS_LAMBDA_FUNCTION_MEMORY_SIZE``), so the child's VmHWM is the handler's own peak.
 
-* 1000 x 1 MB, 20 x 60 MB and a mixed batch: peak RSS against the budget (half the function's memory);
+* 1000 x 1 MB, 20 x 60 MB, a mixed batch and 10,000 x 100 B (each spool takes a page and its objects,
+  which the budget counts: spool.charge): peak RSS against the budget (half the function's memory);
 * one large file (2 GB; ``--size-mb`` for a smaller check) delivered alone, streamed end to end:
   peak RSS <= 300 MB, SHA-256 verified by the receiver, and the rate it moved at, from
   which the ceiling follows (how many GB fit in the function timeout).
 
-    python -m bench.large_file [--only batches|large] [--size-mb 2048]
+    python -m bench.large_file [--only batches|tiny|large] [--size-mb 2048]
 """
 
 from __future__ import annotations
@@ -163,12 +164,15 @@ def main(only: str | None = None, size_mb: int = 2048, function_mb: int = FUNCTI
                 "COURIER_EPHEMERAL_STORAGE_MB": "10240",
             }
             rng = random.Random(13)
-            if only in (None, "batches"):
+            if only in (None, "batches", "tiny"):
                 batches = {
                     "1000 x 1 MB": [(1000, 1 * MB)],
                     "20 x 60 MB": [(20, 60 * MB)],
                     "mixed: 500 x 100 kB, 10 x 60 MB, 1 x 300 MB": [(500, 100_000), (10, 60 * MB), (1, 300 * MB)],
+                    "10000 x 100 B": [(10_000, 100)],
                 }
+                if only == "tiny":
+                    batches = {"10000 x 100 B": batches["10000 x 100 B"]}
                 for name, composition in batches.items():
                     records = [
                         _land(s3, stack, f"{name[:4].strip()}/{size}/{i:05d}.json", _content(rng, size))
@@ -243,7 +247,7 @@ if __name__ == "__main__":
         child(sys.argv[2])
     else:
         parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-        parser.add_argument("--only", choices=["batches", "large"])
+        parser.add_argument("--only", choices=["batches", "tiny", "large"], help="tiny: the 10,000 x 100 B batch alone")
         parser.add_argument("--size-mb", type=int, default=2048, help="size of the large file in MiB (2048)")
         parser.add_argument("--function-mb", type=int, default=FUNCTION_MB, help=f"the function's memory ({FUNCTION_MB})")
         args = parser.parse_args()

@@ -55,10 +55,14 @@ USERNAME, PASSWORD = "courier", "s3cr3t"
 
 
 class FakeClock:
-    """Epoch seconds that only move when a test says so (ledger leases, TTLs, the breaker's recovery)."""
+    """Epoch seconds that only move when a test says so (ledger leases, TTLs, the breaker's recovery).
 
-    def __init__(self, now: float = 1_800_000_000.0) -> None:
-        self.now = now
+    It starts at the wall clock's whole second: events made with ``datetime.now`` landed "now" for
+    the aggregator too, which refuses files that landed longer ago than the ledger keeps records.
+    """
+
+    def __init__(self, now: float | None = None) -> None:
+        self.now = float(int(time.time())) if now is None else now
 
     def __call__(self) -> float:
         return self.now

@@ -52,6 +52,7 @@ from courier.bundle import (
 from courier.errors import (
     ArchiveCorruptError,
     ArchiveUnavailableError,
+    BeyondLedgerError,
     BundleNotIntactError,
     BundleRefusedError,
     ClaimBusyError,
@@ -263,6 +264,7 @@ class Aggregator:
         token = uuid.uuid4().hex
         jobs = self._collect(records, result)
         self._plausible_hints(jobs)
+        jobs = self._refuse_beyond_ledger(jobs, result)
         # One bundle at a time, planned from the sizes the events announce; the oldest group first,
         # so a file deferred for lack of room is ahead of newer ones in its next batch.
         planned = plan_by_size(jobs.values(), lambda job: job.hint or 0, lambda job: job.ref.identity, self.bundle_limit)
@@ -383,6 +385,27 @@ class Aggregator:
             if size is not None and (above or self._never_fits(size)):
                 logger.info("an event's size is not believed: planned from the GET", extra={"key": identity.key, "size": size})
                 job.hint = None
+
+    def _refuse_beyond_ledger(self, jobs: dict[ObjectIdentity, FileJob], result: BatchResult) -> dict[ObjectIdentity, FileJob]:
+        """Files that landed longer ago than the ledger keeps records are refused unclaimed (``beyond_ledger``).
+
+        A hand redrive re-sends a message as new, so one may name a file weeks after it landed; its
+        ledger record (written no earlier than the landing, kept ``ttl`` from then) may be gone, and a
+        claim would then deliver the file in a second bundle. Refusing keeps "at most one bundle": the
+        operator finds out with ``courier trace`` and re-lands a file that never arrived.
+        """
+        window = budget.ledger_window_seconds(self.ledger.ttl_seconds)
+        now = self.clock()
+        kept = {}
+        for identity, job in jobs.items():
+            landed = job.ref.event_time.timestamp()
+            if now - landed > window:
+                days = (now - landed) / 86400
+                error = BeyondLedgerError(f"{identity} landed {days:.1f} days ago, beyond the ledger's records")
+                self._fail(job, error, result)
+            else:
+                kept[identity] = job
+        return kept
 
     def _never_fits(self, size: int) -> bool:
         return size + self._bundle_estimate(size) > self.spools.capacity()

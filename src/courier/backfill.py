@@ -25,7 +25,7 @@ from typing import Any
 from urllib.parse import quote_plus
 
 from courier.events import ObjectIdentity
-from courier.ledger.base import COMPLETE, BaseLedger
+from courier.ledger.base import COMPLETE, BaseLedger, LedgerRecord
 
 BATCH = 10  # SendMessageBatch's limit
 CHECKPOINT_FILE = "backfill-checkpoint.json"
@@ -65,8 +65,26 @@ class Revision:
     is_latest: bool = True
 
     def identity(self, bucket: str) -> ObjectIdentity:
-        """The same identity ``events.ObjectRef.identity`` gives S3's own event for this revision."""
-        return ObjectIdentity(bucket, self.key, f"v:{self.version_id}" if self.version_id else f"e:{self.etag}")
+        """The identity ``events.ObjectRef.identity`` gives the notification :func:`notification` sends for it.
+
+        By version it is the one S3's own event gives. Unversioned, it is ``s:`` and the
+        sequencer made from the landing time: a listing has no sequencer, so backfill
+        cannot name S3's; whether S3's event was delivered is judged by
+        :func:`delivered_unversioned` instead.
+        """
+        if self.version_id:
+            return ObjectIdentity(bucket, self.key, f"v:{self.version_id}")
+        return ObjectIdentity(bucket, self.key, f"s:{self.sequencer}")
+
+    @property
+    def sequencer(self) -> str:
+        """A stand-in for S3's sequencer (hex, upper case): the landing time in microseconds."""
+        return f"{int(self.last_modified.timestamp() * 1_000_000):016X}"
+
+    @property
+    def landed_second(self) -> int:
+        """The landing time in whole seconds, as S3 lists it (a listing's LastModified has no milliseconds)."""
+        return int(self.last_modified.timestamp())
 
     @property
     def mark(self) -> dict[str, str | None]:
@@ -85,15 +103,14 @@ def _iso_millis(when: datetime) -> str:
 def notification(bucket: str, revision: Revision, region: str = "us-east-1") -> dict[str, Any]:
     """The S3 event notification (``ObjectCreated:Put``, eventVersion 2.1) S3 would have sent for ``revision``.
 
-    The sequencer cannot be S3's own (it is not listed anywhere); it is made from the
-    landing time, in the same hex form, and only matters to identity on a bucket with
-    neither versions nor ETags, which S3 does not have.
+    The sequencer cannot be S3's own (it is not listed anywhere): :attr:`Revision.sequencer`
+    stands in for it, and is the revision's identity on an unversioned bucket.
     """
     obj: dict[str, Any] = {
         "key": encode_key(revision.key),
         "size": revision.size,
         "eTag": revision.etag,
-        "sequencer": f"{int(revision.last_modified.timestamp() * 1_000_000):016X}",
+        "sequencer": revision.sequencer,
     }
     if revision.version_id:
         obj["versionId"] = revision.version_id
@@ -195,13 +212,29 @@ class Tally:
 
 
 def already_delivered(ledger: BaseLedger, bucket: str, revisions: Sequence[Revision]) -> set[Revision]:
-    """The revisions the ledger records as delivered: one batched read per chunk, not a query per key.
+    """The revisions the ledger records as delivered: one batched read per chunk for versioned ones.
 
-    Only while the ledger remembers them (its TTL, 7 days by default); older ones are
-    announced and the aggregator's own claim skips them if they are still recorded.
+    Only while the ledger remembers them (its TTL); older ones are announced and the
+    aggregator's own claim skips them if they are still recorded. An unversioned revision
+    is identified by S3's sequencer, which no listing shows: it is judged by
+    :func:`delivered_unversioned` on the key's records (a query per key).
     """
-    found = ledger.records([r.identity(bucket) for r in revisions])
-    return {r for r in revisions if (rec := found.get(r.identity(bucket))) is not None and rec.status == COMPLETE}
+    versioned = [r for r in revisions if r.version_id]
+    found = ledger.records([r.identity(bucket) for r in versioned]) if versioned else {}
+    done = {r for r in versioned if (rec := found.get(r.identity(bucket))) is not None and rec.status == COMPLETE}
+    return done | {r for r in revisions if not r.version_id and delivered_unversioned(ledger.lookup(bucket, r.key), r)}
+
+
+def delivered_unversioned(records: Iterable[LedgerRecord], revision: Revision) -> bool:
+    """Whether the key's ledger records show its current, unversioned write delivered.
+
+    On an unversioned key a GET reads the current write; the aggregator reads with
+    If-Match on the eTag its event names, so a delivery completed at or after this write
+    landed read this write's content (or failed). The one case it misses: a delivery
+    whose GET ran just before the write landed and whose completion came after it
+    (within one invocation's time); a backfill then leaves that write to its own event.
+    """
+    return any(r.status == COMPLETE and (r.completed_at or 0) >= revision.landed_second for r in records)
 
 
 class RateLimit:

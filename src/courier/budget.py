@@ -117,12 +117,31 @@ def violated(
             f"the visibility timeout ({visibility_timeout:g} s) must be at least {VISIBILITY_FACTOR} x the function timeout"
             f" + the batching window ({VISIBILITY_FACTOR * function_timeout + batching_window:g} s)"
         )
-    if ledger_ttl_seconds is not None and ledger_ttl_seconds <= DLQ_RETENTION_SECONDS:
-        problems.append(
-            f"the ledger's TTL ({ledger_ttl_seconds / 86400:g} d) must outlast a message ({DLQ_RETENTION_SECONDS / 86400:g} d):"
-            " a copy arriving after its file's record expired would be built into a second bundle"
-        )
+    if ledger_ttl_seconds is not None:
+        problems.extend(ledger_ttl_violated(ledger_ttl_seconds))
     return problems
+
+
+def ledger_ttl_violated(ledger_ttl_seconds: float) -> list[str]:
+    """The ledger's TTL must outlast every message the queues keep (SQS keeps none longer than the DLQ's retention,
+    counted from its first send): otherwise the aggregator would refuse messages no operator redrove."""
+    if ledger_window_seconds(ledger_ttl_seconds) >= DLQ_RETENTION_SECONDS:
+        return []
+    return [
+        f"the ledger's TTL ({ledger_ttl_seconds / 86400:g} d) less {LEDGER_MARGIN_SECONDS:g} s must outlast a message"
+        f" the queues keep ({DLQ_RETENTION_SECONDS / 86400:g} d): older ones are refused as beyond_ledger"
+    ]
+
+
+# A ledger record is written at or after its revision landed (the event time) and lives COURIER_LEDGER_TTL_DAYS from
+# then: the aggregator trusts it for revisions that landed less than the TTL less this margin ago (S3's and Lambda's
+# clocks, and an event time a little before the write completed), and refuses older ones (beyond_ledger).
+LEDGER_MARGIN_SECONDS = 3600
+
+
+def ledger_window_seconds(ledger_ttl_seconds: float) -> float:
+    """How long after a revision landed the ledger can still say whether it was delivered."""
+    return ledger_ttl_seconds - LEDGER_MARGIN_SECONDS
 
 
 def memory_budget_mb(function_mb: int) -> int:

@@ -246,7 +246,10 @@ class Settings:
         960, _int(10, 86400), "How long a claim blocks other invocations if its holder dies (above the function timeout)."
     )
     ledger_ttl_days: int = _setting(
-        15, _int(1, 365), "Days a ledger item lives (DynamoDB TTL); longer than a message can (14 days), or a late copy rebuilds."
+        15,
+        _int(1, 365),
+        "Days a ledger item lives (DynamoDB TTL): over 14 days and 1 hour, the longest a queue keeps a message; a message"
+        " naming a file that landed longer ago (a hand redrive) is refused as beyond_ledger.",
     )
     secret_max_age_seconds: int = _setting(300, _int(0, 86400), "How long credentials are cached across warm invocations.")
     function: str | None = _setting(
@@ -324,11 +327,13 @@ class Settings:
             self.connect_timeout_seconds,
             self.read_timeout_seconds,
             self.claim_lease_seconds,
-            ledger_ttl_seconds=self.ledger_ttl_days * 86400,
         )
         if problems:
             names = "COURIER_FUNCTION_TIMEOUT_SECONDS, COURIER_CONNECT_TIMEOUT_SECONDS, COURIER_READ_TIMEOUT_SECONDS"
-            raise ConfigError(f"{names}, COURIER_CLAIM_LEASE_SECONDS and COURIER_LEDGER_TTL_DAYS do not fit: {problems[0]}")
+            raise ConfigError(f"{names} and COURIER_CLAIM_LEASE_SECONDS do not fit: {problems[0]}")
+        ttl_problems = budget.ledger_ttl_violated(self.ledger_ttl_days * 86400)
+        if ttl_problems:
+            raise ConfigError(f"COURIER_LEDGER_TTL_DAYS is too short ({self.ledger_ttl_days}): {ttl_problems[0]}")
         url = urlsplit(self.nifi_url)
         if url.scheme not in {"https", "http"} or not url.hostname:
             raise ConfigError(f"COURIER_NIFI_URL must be an https:// URL, got {self.nifi_url!r}")

@@ -185,6 +185,13 @@ class ObjectSupersededError(PermanentError):
     reason = "object_superseded"
 
 
+class BeyondLedgerError(PermanentError):
+    """A message names a revision that landed longer ago than the ledger keeps records (a redrive brought it back):
+    whether it was delivered can no longer be known, so it is not delivered again."""
+
+    reason = "beyond_ledger"
+
+
 class ObjectTooLargeError(PermanentError):
     """A single file is above the ceiling: larger than one invocation can deliver in its time and its disk."""
 

@@ -32,9 +32,12 @@ from courier.errors import MalformedEventError
 class ObjectIdentity:
     """What makes a landed file unique: its bucket, key and revision.
 
-    ``revision`` is ``v:<versionId>`` on versioned buckets; unversioned buckets
-    fall back to ``e:<eTag>`` (identical content is the same file) and then to
-    ``s:<sequencer>``.
+    ``revision`` is ``v:<versionId>`` on versioned buckets. On an unversioned bucket (or
+    one with versioning Suspended, whose events say ``versionId: "null"``) it is
+    ``s:<sequencer>``: S3 gives each write to a key its own sequencer, so a re-upload
+    of earlier content (A, B, A) is a new revision, where the eTag would name the first
+    upload again. ``e:<eTag>`` is left for a record with neither (hand-written events),
+    and is how ledger records written before sequencers counted read (docs/operations.md).
     """
 
     bucket: str
@@ -67,10 +70,10 @@ class ObjectRef:
     def identity(self) -> ObjectIdentity:
         if self.version_id:
             revision = f"v:{self.version_id}"
-        elif self.etag:
-            revision = f"e:{self.etag}"
         elif self.sequencer:
             revision = f"s:{self.sequencer}"
+        elif self.etag:
+            revision = f"e:{self.etag}"
         else:
             raise MalformedEventError(f"record for s3://{self.bucket}/{self.key} has no versionId, eTag or sequencer")
         return ObjectIdentity(self.bucket, self.key, revision)
@@ -145,6 +148,18 @@ def _event_time(value: Any, field_name: str = "eventTime") -> datetime:
     return parsed
 
 
+def _version_id(value: Any, field_name: str) -> str | None:
+    """A version id; ``"null"`` (versioning Suspended: the key's one null version, overwritten in place) is none."""
+    version_id = _optional_text(value, field_name)
+    return None if version_id == "null" else version_id
+
+
+def _sequencer(value: Any, field_name: str) -> str | None:
+    """S3's sequencer, upper-cased: it orders the writes to one key (hex, compared after right-padding with zeros)."""
+    sequencer = _optional_text(value, field_name)
+    return sequencer.upper() if sequencer is not None else None
+
+
 def _etag(value: Any, field_name: str) -> str | None:
     return _optional_text(value.strip('"') if isinstance(value, str) else value, field_name)
 
@@ -162,9 +177,9 @@ def _parse_record(record: Any) -> ObjectRef | str:
     return ObjectRef(
         bucket=_text(record.s3.bucket.name, "bucket name"),
         key=_text(decode_key(_text(obj.key, "key", max_bytes=3 * MAX_KEY_BYTES)), "key"),
-        version_id=_optional_text(obj.version_id, "versionId"),
+        version_id=_version_id(obj.version_id, "versionId"),
         etag=_etag(obj.etag, "eTag"),
-        sequencer=_optional_text(obj.get("sequencer"), "sequencer"),
+        sequencer=_sequencer(obj.get("sequencer"), "sequencer"),
         size=_size(obj.get("size")),
         event_time=_event_time(record.event_time),
         event_name=event_name,
@@ -262,9 +277,9 @@ def _parse_eventbridge(message_id: str, body: dict[str, Any], receive_count: int
     ref = ObjectRef(
         bucket=_text(detail["bucket"].get("name"), "bucket name"),
         key=_text(obj.get("key"), "key"),  # EventBridge sends the key as it is, not URL-encoded
-        version_id=_optional_text(obj.get("version-id"), "version-id"),
+        version_id=_version_id(obj.get("version-id"), "version-id"),
         etag=_etag(obj.get("etag"), "etag"),
-        sequencer=_optional_text(obj.get("sequencer"), "sequencer"),
+        sequencer=_sequencer(obj.get("sequencer"), "sequencer"),
         size=_size(obj.get("size")),
         event_time=_event_time(body.get("time"), "time"),
         event_name=_EVENTBRIDGE_REASONS.get(reason or "", f"ObjectCreated:{reason or 'Unknown'}"),

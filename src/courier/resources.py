@@ -92,3 +92,49 @@ def landing_lifecycle(
             },
         ]
     }
+
+
+# What an upload may ask of the landing bucket: only what the aggregator can read back at once. A cold
+# storage class (GLACIER, DEEP_ARCHIVE, ...) needs a restore, a customer-provided key (SSE-C) is the
+# uploader's, an SSE-KMS key is one the aggregator may not use (the bucket has none of its own: it encrypts
+# with SSE-S3). Refused at the PUT, these never reach the queue; the aggregator still fails such objects
+# alone where a bucket is managed elsewhere. The Terraform (modules/landing_bucket) declares the same statements.
+LANDING_STORAGE_CLASSES = ("STANDARD",)
+LANDING_ENCRYPTION = ("AES256",)
+LANDING_OBJECT_OWNERSHIP = "BucketOwnerEnforced"
+
+
+def landing_put_guard(bucket_arn: str) -> list[dict]:
+    """The landing bucket policy's statements that deny what courier cannot read, in IAM's JSON shape.
+
+    A header left out is allowed (S3 then applies STANDARD and the bucket's default encryption): each
+    statement denies only when its header is present (``Null`` false) and names something else.
+    """
+
+    def deny(sid: str, condition: dict) -> dict:
+        return {
+            "Sid": sid,
+            "Effect": "Deny",
+            "Principal": "*",
+            "Action": "s3:PutObject",
+            "Resource": f"{bucket_arn}/*",
+            "Condition": condition,
+        }
+
+    return [
+        deny(
+            "PutOnlyStandardStorageClass",
+            {
+                "StringNotEquals": {"s3:x-amz-storage-class": list(LANDING_STORAGE_CLASSES)},
+                "Null": {"s3:x-amz-storage-class": "false"},
+            },
+        ),
+        deny("NoCustomerProvidedKeys", {"Null": {"s3:x-amz-server-side-encryption-customer-algorithm": "false"}}),
+        deny(
+            "OnlyTheBucketsEncryption",
+            {
+                "StringNotEquals": {"s3:x-amz-server-side-encryption": list(LANDING_ENCRYPTION)},
+                "Null": {"s3:x-amz-server-side-encryption": "false"},
+            },
+        ),
+    ]

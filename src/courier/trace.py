@@ -96,11 +96,27 @@ class Story:
 
     @property
     def verdict(self) -> Verdict:
-        if any(b.delivered and (self.version is None or self.version in b.versions or None in b.versions) for b in self.bundles):
+        if any(b.delivered and self._holds_chosen(b) for b in self.bundles):
             return Verdict.DELIVERED
         if self.dead_letters:
             return Verdict.FAILED
         return Verdict.PENDING
+
+    def _holds_chosen(self, bundle: BundleTrace) -> bool:
+        """Whether the bundle holds the revision the verdict is about.
+
+        Unversioned, revisions have no name a listing shows (S3's sequencer is only in events):
+        the current write counts as delivered by a bundle NiFi acknowledged at or after it landed
+        (``backfill.delivered_unversioned``), so an earlier upload of the same content (A, B, A) does not.
+        """
+        if self.version is not None:
+            return self.version in bundle.versions or None in bundle.versions
+        current = self.revisions[0] if self.revisions else None
+        if current is None or current.version_id is not None:
+            return True
+        if bundle.delivered_at is None:  # found through the index, whose lines are matched by landing time too
+            return True
+        return _epoch(bundle.delivered_at) >= current.landed_second
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -138,13 +154,23 @@ def _revision_of(record: LedgerRecord) -> str | None:
     return record.identity.revision[2:] if record.identity.revision.startswith("v:") else None
 
 
+def _epoch(iso: str) -> int:
+    return int(datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp())
+
+
 def _names(entry: dict[str, Any], bucket: str, revision: Revision) -> bool:
-    """Whether an index line is this revision: by version id, or by ETag on an unversioned bucket."""
+    """Whether an index line is this revision: by version id; unversioned, by ETag and an event at or after its
+    landing, so an earlier upload of the same content (A, B, A) is not taken for it."""
     if entry.get("bucket") != bucket or entry.get("key") != revision.key:
         return False
     if revision.version_id:
         return bool(entry.get("version_id") == revision.version_id)
-    return str(entry.get("etag") or "").strip('"') == revision.etag.strip('"')
+    if str(entry.get("etag") or "").strip('"') != revision.etag.strip('"'):
+        return False
+    try:
+        return _epoch(str(entry.get("event_time"))) >= revision.landed_second
+    except ValueError:
+        return False
 
 
 class IndexSearch:

@@ -177,3 +177,30 @@ def test_the_controller_is_refused_what_the_design_forbids(local_stack):
 
 def stack_table(name: str) -> str:
     return f"arn:aws:dynamodb:{REGION}:{iam.ACCOUNT_ID}:table/{name}"
+
+
+def test_the_landing_bucket_policy_refuses_uploads_courier_could_not_read(local_stack):
+    """Issue 21: a cold storage class or a KMS key of the uploader's never lands (modules/landing_bucket's policy,
+    the local stack's from the same source: resources.landing_put_guard); a plain or STANDARD upload does.
+
+    Needs an emulator that evaluates a bucket policy's Null and StringNotEquals conditions (moto 5.2 takes
+    them as met; courier.local.provision then leaves the policy out and this test fails)."""
+    s3 = local_stack.session.client("s3")
+    landing = local_stack.resources.landing_bucket
+    refused_puts = {
+        "cold/glacier.csv": {"StorageClass": "GLACIER"},
+        "cold/deep.csv": {"StorageClass": "DEEP_ARCHIVE"},
+        "kms/foreign.csv": {
+            "ServerSideEncryption": "aws:kms",
+            "SSEKMSKeyId": "arn:aws:kms:eu-west-2:999999999999:key/11111111-2222-3333-4444-555555555555",
+        },
+    }
+    for key, headers in refused_puts.items():
+        with pytest.raises(ClientError) as raised:
+            s3.put_object(Bucket=landing, Key=key, Body=b"a,b\n", **headers)
+        assert raised.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403, key
+    for key, headers in {"plain.csv": {}, "standard.csv": {"StorageClass": "STANDARD"}}.items():
+        s3.put_object(Bucket=landing, Key=key, Body=b"a,b\n", **headers)
+    assert wait_until(lambda: local_stack.drain(1) and local_stack.fake_nifi.state.stats()["files_received"] >= 2, 60)
+    delivered = {k for (_, k, _) in local_stack.fake_nifi.state.deliveries}
+    assert {"plain.csv", "standard.csv"} <= delivered and not delivered & set(refused_puts)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import tarfile
 
+import pytest
+
 from support import notification, s3_record, sqs_record
 
 
@@ -50,6 +52,25 @@ def test_the_local_landing_bucket_has_the_lifecycle_that_keeps_undelivered_revis
 
     rules = aws.client("s3").get_bucket_lifecycle_configuration(Bucket=stack.landing_bucket)["Rules"]
     assert {r["ID"]: r for r in rules} == {r["ID"]: r for r in landing_lifecycle()["Rules"]}
+
+
+def test_the_local_landing_bucket_refuses_what_courier_cannot_read_with_the_terraforms_policy(aws, stack):
+    """The statements are the Terraform's (tests/unit/test_terraform.py); the emulator gets them where it can
+    evaluate them (a plain upload is not denied), else none (its conditions would deny every upload)."""
+    from botocore.exceptions import ClientError
+
+    from courier.local.provision import emulator_evaluates_put_guard
+    from courier.resources import LANDING_OBJECT_OWNERSHIP, landing_put_guard
+
+    s3 = aws.client("s3")
+    wanted = {"Version": "2012-10-17", "Statement": landing_put_guard(f"arn:aws:s3:::{stack.landing_bucket}")}
+    if emulator_evaluates_put_guard(wanted):
+        assert json.loads(s3.get_bucket_policy(Bucket=stack.landing_bucket)["Policy"]) == wanted
+    else:
+        with pytest.raises(ClientError, match="NoSuchBucketPolicy"):
+            s3.get_bucket_policy(Bucket=stack.landing_bucket)
+    (rule,) = s3.get_bucket_ownership_controls(Bucket=stack.landing_bucket)["OwnershipControls"]["Rules"]
+    assert rule == {"ObjectOwnership": LANDING_OBJECT_OWNERSHIP}
 
 
 def test_delivery_tags_exactly_the_delivered_version_and_keeps_the_uploaders_tags(runtime, stack, aws, land, fake_nifi):

@@ -103,7 +103,7 @@ def make() -> Iterator[Any]:
     def build(
         memory_bytes: int = 64 * MB, disk_bytes: int = 1 << 40, max_bundle_bytes: int = 1 * MB, disk_total_bytes: int = 1 << 40
     ) -> Invocation:
-        clock = FakeClock()
+        clock = FakeClock(T0.timestamp())
         ledger = InMemoryLedger(clock=clock)
         landing = TimedLanding(clock)
         archive = FakeArchive()
@@ -161,7 +161,7 @@ def test_the_deferred_files_are_delivered_by_the_next_invocation(make):
 
 def test_the_oldest_group_is_always_admitted_even_when_its_estimate_exceeds_the_time_left(make):
     run = make()
-    run.landing.clock = FakeClock()  # reads faster than the estimate: the invocation's clock stands still
+    run.landing.clock = FakeClock(T0.timestamp())  # reads faster than the estimate: the invocation's clock stands still
     messages = [run.land("old.bin", 3 * MB, age_seconds=9), run.land("new.bin", 3 * MB, age_seconds=1)]
     result = run.process(messages, seconds=1)  # 3 s estimated for each, 1 s left
     assert result.failed == {"new.bin": "deferred"} and run.delivered_keys() == ["old.bin"]

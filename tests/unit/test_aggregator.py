@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 from courier import budget
 from courier.aggregator import CLAIM_BATCH, Aggregator
 from courier.bundle import index_key, read_manifest
+from courier.config import Settings
 from courier.errors import LedgerUnavailableError, ObjectMissingError, StorageUnavailableError
 from courier.events import ObjectIdentity, decode_key
 from courier.ledger.base import ASSIGNED, COMPLETE, IN_PROGRESS, LedgerRecord
@@ -36,7 +37,7 @@ from fakes import (
     InMemoryLedger,
     SentRequest,
 )
-from support import TEST_EVENT, notification, sqs_record
+from support import TEST_EVENT, notification, s3_record, sqs_record
 
 MAX_BUNDLE_BYTES = 64 * 1024
 MAX_OBJECT_BYTES = 4 * MAX_BUNDLE_BYTES  # the ceiling: what one invocation can deliver
@@ -699,3 +700,36 @@ def test_whatever_nifi_refuses_each_file_ends_in_one_kept_bundle_or_fails_alone(
     for request in p.nifi.requests:  # every bundle NiFi kept was one it took whole
         if request.status == 200:
             assert not poisoned & keys_in(request)
+
+
+def test_a_redriven_message_on_day_15_naming_a_delivered_file_is_refused_not_bundled_again(make):
+    """Case 9 of issue 21: a hand redrive re-sends a message as new; its file landed 15 days ago and its
+    ledger record (default TTL, 15 days) has expired. Claiming it fresh would deliver a second distinct bundle."""
+    p = make()
+    p.ledger.ttl_seconds = Settings.__dataclass_fields__["ledger_ttl_days"].default * 86400
+    message = p.land("redriven.json")
+    assert p.aggregator.process([message]).failed == {}
+    p.clock.advance(budget.ledger_window_seconds(p.ledger.ttl_seconds) - 1)
+    still_known = p.aggregator.process([{**message, "messageId": "redriven-1"}])
+    assert still_known.failed == {} and still_known.skipped == [identity(message)]
+    p.clock.advance(86400)  # day 15: the record has expired
+    assert p.ledger.record_of(identity(message)).expires_at < p.clock()  # a claim now would be granted
+    redriven = p.aggregator.process([{**message, "messageId": "redriven-2"}])
+    assert redriven.failed == {"redriven-2": "beyond_ledger"}
+    assert "beyond the ledger" in redriven.details["redriven-2"]
+    assert len(p.nifi.requests) == 1 and len(p.archive.bundles) == 1
+
+
+def test_on_an_unversioned_bucket_a_reupload_of_earlier_content_is_delivered_again(make):
+    """Case 10 of issue 21: A, then B, then A again on one key. The third upload has the first one's eTag; named by
+    S3's sequencer it is a revision of its own, so NiFi's last copy is A, as the bucket holds."""
+    p = make()
+    uploads = [(b"content A", "0055AED6DCD90281E5"), (b"content B", "0055AED6DCD90281E6"), (b"content A", "0055AED6DCD90281E7")]
+    for n, (content, sequencer) in enumerate(uploads):
+        p.landing.objects[(LANDING_BUCKET, "same.csv", "")] = content  # unversioned: each write replaces the object
+        etag = hashlib.md5(content).hexdigest()  # noqa: S324 - S3's ETag of a single-part upload
+        record = s3_record(LANDING_BUCKET, "same.csv", etag=etag, sequencer=sequencer, size=len(content))
+        assert p.aggregator.process([sqs_record(notification(record), message_id=f"m{n}")]).failed == {}
+    assert len(p.nifi.requests) == 3
+    (last,) = read_manifest(p.nifi.requests[-1].body)["files"]
+    assert (last["etag"], last["revision"]) == (hashlib.md5(b"content A").hexdigest(), "s:0055AED6DCD90281E7")  # noqa: S324

@@ -30,11 +30,29 @@ def test_object_created_record_becomes_an_object_ref():
     assert ref.identity.revision == "v:v1"
 
 
-def test_identity_falls_back_to_etag_then_sequencer_when_unversioned():
-    by_etag = parse_message(sqs_record(notification(s3_record("b", "k", etag="e1")))).objects[0]
-    by_sequencer = parse_message(sqs_record(notification(s3_record("b", "k", etag=None, sequencer="0A1")))).objects[0]
-    assert by_etag.identity.revision == "e:e1"
+def test_identity_falls_back_to_sequencer_then_etag_when_unversioned():
+    by_sequencer = parse_message(sqs_record(notification(s3_record("b", "k", etag="e1", sequencer="0a1")))).objects[0]
+    by_etag = parse_message(sqs_record(notification(s3_record("b", "k", etag="e1", sequencer="")))).objects[0]
     assert by_sequencer.identity.revision == "s:0A1"
+    assert by_etag.identity.revision == "e:e1"
+
+
+def test_a_reupload_of_earlier_content_on_an_unversioned_bucket_is_a_new_revision():
+    """A -> B -> A: the third write has the first one's eTag but its own sequencer, so its own identity."""
+    writes = [("etag-a", "0055AED6DCD90281E5"), ("etag-b", "0055AED6DCD90281E6"), ("etag-a", "0055AED6DCD90281E7")]
+    refs = [parse_message(sqs_record(notification(s3_record("b", "k", etag=e, sequencer=s)))).objects[0] for e, s in writes]
+    assert len({ref.identity for ref in refs}) == 3
+
+
+@pytest.mark.parametrize("announce", ["s3", "eventbridge"])
+def test_version_id_null_of_a_suspended_bucket_is_identified_by_sequencer(announce):
+    """Versioning Suspended: every write replaces the one null version, so "null" names no single write."""
+    if announce == "s3":
+        body = notification(s3_record("b", "k", version_id="null", etag="e", sequencer="00AB"))
+    else:
+        body = eventbridge_object_created("b", "k", version_id="null", etag="e", sequencer="00AB")
+    (ref,) = parse_message(sqs_record(body)).objects
+    assert ref.version_id is None and ref.identity.revision == "s:00AB"
 
 
 def test_s3_test_event_is_acknowledged_without_objects():

@@ -1483,3 +1483,80 @@ def test_only_prod_manages_the_account_wide_cost_allocation_tag():
     setting = "var.settings.manage_cost_allocation_tag"
     assert shared["manage_cost_allocation_tag"] == f"${{{setting} != null ? {setting} : local.manage_cost_allocation_tag}}"
     assert re.search(r"\bmanage_cost_allocation_tag = optional\(bool\) ", (ENVS / "_shared" / "variables.tf").read_text())
+
+
+# --- the landing bucket refuses what courier cannot read (issue 21) ------------------------------
+
+
+def _terraform_statement_as_json(statement: dict, bucket_arn: str) -> dict:
+    """One aws_iam_policy_document statement in IAM's JSON shape (``bucket_arn`` for the bucket's own ARN)."""
+    (principals,) = statement["principals"]
+    conditions: dict[str, dict[str, list[str]]] = {}
+    for c in statement.get("condition", []):
+        conditions.setdefault(c["test"], {})[c["variable"]] = c["values"]
+    (action,) = statement["actions"]
+    (resource,) = statement["resources"]
+    return {
+        "Sid": statement["sid"],
+        "Effect": statement["effect"],
+        "Principal": "*" if principals == {"type": "*", "identifiers": ["*"]} else principals,
+        "Action": action,
+        "Resource": resource.replace("${aws_s3_bucket.this.arn}", bucket_arn),
+        "Condition": conditions,
+    }
+
+
+def _as_lists(statement: dict) -> dict:
+    """Condition values as lists (IAM takes a single value or a list alike)."""
+    cond = {op: {k: v if isinstance(v, list) else [v] for k, v in keys.items()} for op, keys in statement["Condition"].items()}
+    return {**statement, "Condition": cond}
+
+
+def _landing_statements_expanded() -> list[dict]:
+    """The landing policy's statements, its dynamic one expanded over local.put_only as Terraform does."""
+    document = data_sources("landing_bucket")[("aws_iam_policy_document", "this")]
+    (dynamic,) = [d["statement"] for d in document["dynamic"]]
+    assert dynamic["for_each"] == "${local.put_only}"
+    (template,) = dynamic["content"]
+    (inner,) = [d["condition"] for d in template["dynamic"]]
+    assert inner["for_each"] == "${length(statement.value.allowed) > 0 ? [statement.value.allowed] : []}"
+    (allowed_condition,) = inner["content"]
+    expanded = []
+    for sid, value in locals_("landing_bucket")["put_only"].items():
+        body = {k: v for k, v in template.items() if k != "dynamic"}
+        if value["allowed"]:  # the dynamic condition, present when some values are allowed
+            body["condition"] = [{**allowed_condition, "values": value["allowed"]}, *body["condition"]]
+        text = json.dumps(body).replace("${statement.value.header}", value["header"]).replace("${statement.key}", sid)
+        expanded.append(json.loads(text))
+    return document.get("statement", []) + expanded
+
+
+def test_the_landing_bucket_policy_denies_what_courier_cannot_read_as_the_local_stack_does():
+    arn = "arn:aws:s3:::courier-landing"
+    wanted = sorted((_as_lists(s) for s in provision.landing_put_guard(arn)), key=lambda s: s["Sid"])
+    sids = {s["Sid"] for s in wanted}
+    declared = [_terraform_statement_as_json(s, arn) for s in _landing_statements_expanded() if s.get("sid") in sids]
+    assert sorted(declared, key=lambda s: s["Sid"]) == wanted
+    assert sids == {"PutOnlyStandardStorageClass", "NoCustomerProvidedKeys", "OnlyTheBucketsEncryption"}
+    # Each denies a header only when it is present: an upload without it gets STANDARD and the bucket's SSE-S3.
+    for statement in wanted:
+        for keys in statement["Condition"].get("StringNotEquals", {}):
+            assert statement["Condition"]["Null"][keys] == ["false"]
+    by_sid = {s["Sid"]: s for s in wanted}
+    assert by_sid["PutOnlyStandardStorageClass"]["Condition"]["StringNotEquals"]["s3:x-amz-storage-class"] == ["STANDARD"]
+    # The only encryption an upload may name is the bucket's own default, so no foreign (or any) KMS key.
+    (rule,) = resources("landing_bucket")[("aws_s3_bucket_server_side_encryption_configuration", "this")]["rule"]
+    default_sse = rule["apply_server_side_encryption_by_default"][0]["sse_algorithm"]
+    assert by_sid["OnlyTheBucketsEncryption"]["Condition"]["StringNotEquals"]["s3:x-amz-server-side-encryption"] == [default_sse]
+
+
+def test_the_landing_bucket_owns_every_object_as_the_local_stack_does():
+    (rule,) = resources("landing_bucket")[("aws_s3_bucket_ownership_controls", "this")]["rule"]
+    assert rule["object_ownership"] == provision.LANDING_OBJECT_OWNERSHIP == "BucketOwnerEnforced"
+
+
+def test_both_functions_are_told_the_landing_buckets_of_their_deployment():
+    for module in ("aggregator", "breaker_controller"):
+        expression = _environment(module)["COURIER_LANDING_BUCKETS"]
+        assert _as_deployed(module, expression) == "${var.landing_bucket_name}", module
+    assert _pipeline_module("landing_bucket")["name"] == "${var.landing_bucket_name}"

@@ -6,6 +6,7 @@ import json
 from datetime import UTC, datetime, timedelta
 
 from courier.backfill import Revision, notification
+from courier.events import ObjectIdentity
 from courier.ports import ArchivedObject
 from courier.trace import Verdict, trace
 from fakes import InMemoryLedger
@@ -167,3 +168,27 @@ def test_with_a_version_only_a_dlq_message_naming_that_revision_fails_it():
     asked = {v: trace(BUCKET, "in/a.csv", v, lister, InMemoryLedger(), Reader({}, set()), "bundles", dlq) for v in ("v1", "v2")}
     assert asked["v1"].verdict is Verdict.FAILED
     assert asked["v2"].verdict is Verdict.PENDING and asked["v2"].dead_letters == []
+
+
+def test_unversioned_a_b_a_the_last_upload_is_pending_though_its_content_was_delivered_before():
+    """A -> B -> A on an unversioned key: NiFi has the first A (same eTag) from before the third upload landed."""
+    landed = T0 + timedelta(minutes=30)
+    ledger = InMemoryLedger(clock=lambda: T0.timestamp())
+    first_a = ObjectIdentity(BUCKET, "in/a.csv", "s:0A")
+    ledger.claim(first_a, "t")
+    ledger.complete([first_a], BUNDLE, "ab" * 32)
+    line = {"bucket": BUCKET, "key": "in/a.csv", "version_id": None, "etag": "etag", "bundle_key": BUNDLE}
+    reader = Reader({INDEX: (json.dumps({**line, "event_time": f"{T0:%Y-%m-%dT%H:%M:%S}.000000Z"}) + "\n").encode()}, {BUNDLE})
+    third_a = Revision("in/a.csv", None, 3, "etag", landed)
+    story = trace(BUCKET, "in/a.csv", None, Lister(third_a), ledger, reader, "bundles", DLQ())
+    assert story.verdict is Verdict.PENDING
+
+    def from_index() -> Verdict:
+        return trace(BUCKET, "in/a.csv", None, Lister(third_a), InMemoryLedger(), reader, "bundles", DLQ()).verdict
+
+    assert from_index() is Verdict.PENDING
+    later_bundle, later_index = partition(landed, "cd")  # indexed in the hour of its newest file's event
+    later = {**line, "bundle_key": later_bundle, "event_time": f"{landed:%Y-%m-%dT%H:%M:%S}.250000Z"}
+    reader.objects[later_index] = (json.dumps(later) + "\n").encode()
+    reader.delivered.add(later_bundle)
+    assert from_index() is Verdict.DELIVERED

@@ -21,11 +21,13 @@ from courier.resources import (
     DLQ_RETENTION_SECONDS,
     IDEMPOTENCY_TABLE,
     LANDING_BUCKET,
+    LANDING_OBJECT_OWNERSHIP,
     MAX_RECEIVE_COUNT,
     QUEUE,
     QUEUE_RETENTION_SECONDS,
     SECRET_ID,
     landing_lifecycle,
+    landing_put_guard,
 )
 
 
@@ -72,6 +74,12 @@ def provision(session: Any, credentials: dict[str, str], visibility_timeout: int
     queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
 
     s3.put_bucket_lifecycle_configuration(Bucket=LANDING_BUCKET, LifecycleConfiguration=landing_lifecycle())
+    s3.put_bucket_ownership_controls(
+        Bucket=LANDING_BUCKET, OwnershipControls={"Rules": [{"ObjectOwnership": LANDING_OBJECT_OWNERSHIP}]}
+    )
+    landing_policy = {"Version": "2012-10-17", "Statement": landing_put_guard(f"arn:aws:s3:::{LANDING_BUCKET}")}
+    if emulator_evaluates_put_guard(landing_policy):
+        s3.put_bucket_policy(Bucket=LANDING_BUCKET, Policy=json.dumps(landing_policy))
     s3.put_bucket_notification_configuration(
         Bucket=LANDING_BUCKET,
         NotificationConfiguration={"QueueConfigurations": [{"QueueArn": queue_arn, "Events": ["s3:ObjectCreated:*"]}]},
@@ -102,6 +110,22 @@ def provision(session: Any, credentials: dict[str, str], visibility_timeout: int
         breaker_table=BREAKER_TABLE,
         secret_id=SECRET_ID,
     )
+
+
+def emulator_evaluates_put_guard(policy: dict[str, Any]) -> bool:
+    """Whether the emulator lets a plain upload (no storage class, no encryption header) through ``policy``.
+
+    moto checks a bucket's policy on every object request, but of the condition operators it knows only
+    StringEquals and takes any other as met: the landing policy's Deny statements (Null, StringNotEquals)
+    would then refuse every upload. Where it cannot evaluate them the policy is left out, and the
+    aggregator's own refusal of an unreadable object is what stands (README, "Honest limits").
+    """
+    try:
+        from moto.iam.access_control import IAMPolicy, PermissionResult
+    except ImportError:  # not moto: an emulator that evaluates policies as AWS does
+        return True
+    plain = IAMPolicy(json.dumps(policy)).is_action_permitted("s3:PutObject", f"arn:aws:s3:::{LANDING_BUCKET}/k")
+    return bool(plain != PermissionResult.DENIED)
 
 
 def _create_queue(sqs: Any, name: str, attributes: dict[str, str]) -> str:

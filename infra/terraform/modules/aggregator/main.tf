@@ -173,6 +173,7 @@ resource "aws_lambda_function" "this" {
     variables = merge(
       {
         COURIER_ARCHIVE_BUCKET           = var.archive_bucket_name
+        COURIER_LANDING_BUCKETS          = var.landing_bucket_name
         COURIER_NIFI_URL                 = var.nifi_url
         COURIER_NIFI_SECRET_ID           = var.secret_name
         COURIER_NIFI_CA_BUNDLE           = var.nifi_ca_bundle_path

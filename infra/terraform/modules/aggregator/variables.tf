@@ -154,6 +154,11 @@ variable "landing_bucket_arn" {
   type        = string
 }
 
+variable "landing_bucket_name" {
+  description = "Name of the landing bucket (COURIER_LANDING_BUCKETS: a notification naming another bucket fails as foreign_bucket)."
+  type        = string
+}
+
 variable "archive_bucket_name" {
   description = "Name of the archive bucket (COURIER_ARCHIVE_BUCKET; write only)."
   type        = string

@@ -28,6 +28,15 @@ resource "aws_s3_bucket_server_side_encryption_configuration" "this" {
   }
 }
 
+# Objects belong to the bucket whoever uploads them: no ACL of an uploader's can keep the aggregator out.
+resource "aws_s3_bucket_ownership_controls" "this" {
+  bucket = aws_s3_bucket.this.id
+
+  rule {
+    object_ownership = "BucketOwnerEnforced"
+  }
+}
+
 resource "aws_s3_bucket_public_access_block" "this" {
   bucket                  = aws_s3_bucket.this.id
   block_public_acls       = true
@@ -124,6 +133,15 @@ module "tls" {
   bucket_arn = aws_s3_bucket.this.arn
 }
 
+locals {
+  # Headers an upload may leave out, or set only to these values (none: not at all). Statements below.
+  put_only = {
+    PutOnlyStandardStorageClass = { header = "s3:x-amz-storage-class", allowed = ["STANDARD"] }
+    NoCustomerProvidedKeys      = { header = "s3:x-amz-server-side-encryption-customer-algorithm", allowed = [] }
+    OnlyTheBucketsEncryption    = { header = "s3:x-amz-server-side-encryption", allowed = ["AES256"] }
+  }
+}
+
 data "aws_iam_policy_document" "this" {
   source_policy_documents = [module.tls.json]
 
@@ -185,6 +203,43 @@ data "aws_iam_policy_document" "this" {
     principals {
       type        = "AWS"
       identifiers = var.uploader_principal_arns
+    }
+  }
+
+  # The bucket refuses what the aggregator could not read back at once (src/courier/resources.py,
+  # landing_put_guard, declares the same statements for the local stack): a cold storage class, a
+  # customer-provided key (SSE-C), an SSE-KMS key (the bucket has none of its own; it encrypts with
+  # SSE-S3). A header left out is allowed: each denies only a header that is present and names something
+  # else. S3's BlockedEncryptionTypes would block SSE-C too, but AWS provider 5.100.0 has no argument for it.
+  dynamic "statement" {
+    for_each = local.put_only
+
+    content {
+      sid       = statement.key
+      effect    = "Deny"
+      actions   = ["s3:PutObject"]
+      resources = ["${aws_s3_bucket.this.arn}/*"]
+
+      principals {
+        type        = "*"
+        identifiers = ["*"]
+      }
+
+      dynamic "condition" {
+        for_each = length(statement.value.allowed) > 0 ? [statement.value.allowed] : []
+
+        content {
+          test     = "StringNotEquals"
+          variable = statement.value.header
+          values   = condition.value
+        }
+      }
+
+      condition {
+        test     = "Null"
+        variable = statement.value.header
+        values   = ["false"]
+      }
     }
   }
 

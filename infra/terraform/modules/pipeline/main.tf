@@ -99,6 +99,7 @@ module "aggregator" {
   s3_prefix_list_id           = module.network_endpoints.s3_prefix_list_id
   dynamodb_prefix_list_id     = module.network_endpoints.dynamodb_prefix_list_id
   endpoint_security_group_ids = module.network_endpoints.endpoint_security_group_ids
+  landing_bucket_name         = var.landing_bucket_name
   landing_bucket_arn          = "arn:aws:s3:::${var.landing_bucket_name}"
   archive_bucket_name         = var.archive_bucket_name
   archive_bucket_arn          = "arn:aws:s3:::${var.archive_bucket_name}"
