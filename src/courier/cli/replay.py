@@ -109,8 +109,9 @@ def _select(
         skipped = len(selection.unacknowledged)
         console.print(f"skipping {skipped} archived attempt(s) NiFi never acknowledged (--include-undelivered sends them)")
     if source:
-        found = f"{source.key}: {len(selection.of_file)} bundle(s) found through the {selection.found_through}"
-        console.print(found, highlight=False, soft_wrap=True)
+        _render.say(f"{source.key}: {len(selection.of_file)} bundle(s) found through the {selection.found_through}")
+    for note in selection.unreadable_index_lines:
+        _render.say(f"skipped an unreadable archive index line: {note}", err)
     if not selection.keys:
         raise fail("no bundle matched the selection", ExitCode.NOTHING)
     return selection.keys
@@ -141,16 +142,16 @@ def _replay_all(replayer: Replayer, keys: list[str], wait: bool, poll_interval: 
         for key in keys:
             result = replayer.replay(key)
             if wait and result.outcome in _RESTORING:
-                with console.status(f"waiting for the restore of {key} ({result.detail})"):
+                with console.status(_render.plain(f"waiting for the restore of {key} ({result.detail})")):
                     replayer.wait_until_restored(key, poll_interval)
                 result = replayer.replay(key)
             results.append(result)
             _render.replayed(result)
     except ReplayHaltedError as exc:
-        err.print(f"[red]stopped:[/red] {exc}", highlight=False, soft_wrap=True)
+        _render.labelled("stopped", exc)
         return results, ExitCode.NIFI
     except CourierError as exc:
-        err.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+        _render.labelled("error", exc)
         return results, ExitCode.ERROR
     return results, ExitCode.OK
 
