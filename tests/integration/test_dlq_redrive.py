@@ -93,7 +93,7 @@ def test_delete_all_of_a_reason_reads_the_ledgers_notes_and_the_bodies(aws, stac
 def test_dlq_delete_command_against_the_stack(aws, stack, monkeypatch, clean_courier_env, tmp_path):
     from typer.testing import CliRunner
 
-    from courier.cli import _render, app
+    from courier.cli import app
     from courier.cli._context import Clients
 
     dlq, _, ids = _dead_letters(aws, stack, 3)
