@@ -104,7 +104,10 @@ def test_dlq_delete_command_against_the_stack(aws, stack, monkeypatch, clean_cou
     assert dry.exit_code == 0, dry.output
     assert dry.stdout.startswith("would delete 2 messages from the DLQ: ")
     assert dry.stderr.startswith("no local stack in ")  # and so it says where it went
-    one = runner.invoke(app, ["dlq", "delete", "--message-id", ids[2]])
+    unasked = runner.invoke(app, ["dlq", "delete", "--message-id", ids[2]])  # stdin is no terminal here
+    assert unasked.exit_code == 1 and "give --yes" in unasked.stderr and len(list_dead_letters(dlq, None)) == 3
+    assert f"about to delete 1 message(s) for good from the DLQ {stack.dlq_url} (AWS region" in unasked.stderr
+    one = runner.invoke(app, ["dlq", "delete", "--message-id", ids[2], "--yes"])
     assert (one.exit_code, one.stdout.strip()) == (0, f"deleted 1 message from the DLQ: {ids[2]}")
     assert runner.invoke(app, ["dlq", "delete"]).exit_code == 1
     gone = runner.invoke(app, ["dlq", "delete", "--message-id", ids[2]])

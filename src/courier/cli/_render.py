@@ -11,6 +11,7 @@ operator's terminal. Markup stays for this module's own words only.
 from __future__ import annotations
 
 import json
+import sys
 import unicodedata
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -75,6 +76,21 @@ def fail(message: str, code: ExitCode = ExitCode.ERROR) -> typer.Exit:
 def notice(message: str) -> None:
     """One line on stderr that says what the command is about to do, out of the way of its output (and of --json)."""
     say(message, err, "dim")
+
+
+def confirm(plan: list[str], yes: bool) -> None:
+    """Print what the command is about to do (stderr); go on with ``--yes``, or after a yes typed on a terminal.
+
+    Without a terminal on stdin (a script, a pipe, a runbook runner) and without ``--yes``, nothing is done.
+    """
+    for line in plan:
+        say(line, err)
+    if yes:
+        return
+    if not sys.stdin.isatty():
+        raise fail("stdin is not a terminal: give --yes to go ahead (nothing was done)")
+    if not typer.confirm("go ahead?", default=False, err=True):
+        raise fail("cancelled: nothing was done")
 
 
 def settings_table(rows: Iterable[tuple[str, str, str]]) -> Table:
