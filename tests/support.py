@@ -167,3 +167,10 @@ def deploy_function(aws: Any, name: str, environment: dict[str, str]) -> None:
         Timeout=120,
         Environment={"Variables": environment},
     )
+
+
+def admin_token(nifi: Any) -> str:
+    """A receiver's admin token, read as the CLI reads it: from the 0600 file in its state directory."""
+    from courier.stackfile import ADMIN_TOKEN_FILE, read_admin_token
+
+    return read_admin_token(nifi.state.state_dir / ADMIN_TOKEN_FILE)

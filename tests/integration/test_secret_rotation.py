@@ -10,12 +10,7 @@ from courier.adapters.receiver import HTTPSReceiverAdmin
 from courier.adapters.secrets import CURRENT, PENDING, SecretRotation
 from courier.delivery import Credentials
 from courier.errors import ReceiverUnavailableError, SecretFormatError, SecretRotationError
-from courier.stackfile import ADMIN_TOKEN_FILE, read_admin_token
-
-
-def admin_token(nifi) -> str:
-    """The receiver's admin token, read as the CLI reads it: from the 0600 file in its state directory."""
-    return read_admin_token(nifi.state.state_dir / ADMIN_TOKEN_FILE)
+from support import admin_token
 
 
 def test_stage_keeps_the_other_fields_and_promote_moves_awscurrent(aws, stack):
