@@ -1,10 +1,12 @@
-"""Builders for the events AWS sends, shaped as the documentation shows them."""
+"""Builders for the events AWS sends, shaped as the documentation shows them, and a deployed function to read."""
 
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import uuid
+import zipfile
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote_plus
@@ -142,3 +144,33 @@ def eventbridge_object_created(
             "reason": reason,
         },
     }
+
+
+LAMBDA_TRUST = (
+    '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"lambda.amazonaws.com"},'
+    '"Action":"sts:AssumeRole"}]}'
+)
+
+
+def deploy_function(aws: Any, name: str, environment: dict[str, str]) -> None:
+    """An aggregator deployed through the real Lambda API (emulated): what ``--function`` reads its settings from."""
+    package = io.BytesIO()
+    with zipfile.ZipFile(package, "w") as archive:
+        archive.writestr("courier/handler.py", "def lambda_handler(event, context):\n    return {}\n")
+    role = aws.client("iam").create_role(RoleName=name, AssumeRolePolicyDocument=LAMBDA_TRUST)["Role"]["Arn"]
+    aws.client("lambda").create_function(
+        FunctionName=name,
+        Runtime="python3.12",
+        Role=role,
+        Handler="courier.handler.lambda_handler",
+        Code={"ZipFile": package.getvalue()},
+        Timeout=120,
+        Environment={"Variables": environment},
+    )
+
+
+def admin_token(nifi: Any) -> str:
+    """A receiver's admin token, read as the CLI reads it: from the 0600 file in its state directory."""
+    from courier.stackfile import ADMIN_TOKEN_FILE, read_admin_token
+
+    return read_admin_token(nifi.state.state_dir / ADMIN_TOKEN_FILE)

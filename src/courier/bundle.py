@@ -445,12 +445,45 @@ def index_lines(bundle: Bundle, key: str) -> bytes:
                 "bundle_sha256": bundle.sha256,
                 "bundle_id": bundle.bundle_id,
             },
-            ensure_ascii=False,
+            ensure_ascii=True,  # a key's U+2028/U+0085 stays "\u2028": one line whatever splits it
             sort_keys=True,
         )
         for entry in bundle.manifest["files"]
     ]
     return ("\n".join(lines) + "\n").encode("utf-8")
+
+
+_INDEX_FIELDS = ("bucket", "key", "bundle_key")
+
+
+@dataclass(frozen=True)
+class IndexFile:
+    """The lines of one index file that parse (``entries``), and a note naming each that does not (``unreadable``)."""
+
+    entries: list[dict[str, Any]]
+    unreadable: list[str]
+
+
+def read_index(data: bytes, index_key: str) -> IndexFile:
+    """Parse an index file line by line, split on ``\\n`` only (not ``str.splitlines``: U+2028 is no line end here).
+
+    A line that is not a JSON object with string ``bucket``, ``key`` and
+    ``bundle_key`` is skipped and named (its key, line number and first bytes,
+    escaped) rather than failing the lookup for every other file of the hour.
+    """
+    entries, unreadable = [], []
+    for number, raw in enumerate(data.split(b"\n"), start=1):
+        if not raw.strip():
+            continue
+        try:
+            entry = json.loads(raw.decode("utf-8"))
+        except ValueError:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+            entry = None
+        if isinstance(entry, dict) and all(isinstance(entry.get(f), str) for f in _INDEX_FIELDS):
+            entries.append(entry)
+        else:
+            unreadable.append(f"{index_key} line {number}: {raw[:80]!r}")
+    return IndexFile(entries, unreadable)
 
 
 def read_manifest(data: bytes | IO[bytes]) -> dict[str, Any]:

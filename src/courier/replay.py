@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 
-from courier.bundle import CHUNK, INDEX_PREFIX, MANIFEST_NAME, Body, copy_hashing, read_manifest
+from courier.bundle import CHUNK, INDEX_PREFIX, MANIFEST_NAME, Body, copy_hashing, read_index, read_manifest
 from courier.errors import BundleMissingError, CourierError, DeliveryError, ReplayHaltedError, RetryableError
 from courier.events import parse_event_time
 from courier.ledger.base import COMPLETE, BaseLedger
@@ -129,8 +129,8 @@ def _bundle_times(
         if index not in existing:
             return None
         try:
-            lines = archive_reader.read(index).decode("utf-8").splitlines()
-            return max(parse_event_time(json.loads(line)["event_time"]) for line in lines if line.strip())
+            entries = read_index(archive_reader.read(index), index).entries
+            return max(parse_event_time(entry["event_time"]) for entry in entries)
         except (ValueError, KeyError, TypeError):  # a damaged index tells no time; the hour still holds the bundle
             return None
 
@@ -147,26 +147,28 @@ def only_delivered(archive_reader: ArchiveReader, keys: list[str]) -> tuple[list
 
 def bundles_of_file(
     archive_reader: ArchiveReader, ledger: BaseLedger | None, bucket: str, key: str, start: datetime, end: datetime
-) -> tuple[list[str], str]:
-    """The bundle(s) that delivered ``bucket/key``: from the ledger while it remembers, else the index."""
+) -> tuple[list[str], str, list[str]]:
+    """The bundle(s) that delivered ``bucket/key``: from the ledger while it remembers, else the index.
+
+    The third item names the index lines that could not be read (skipped; see ``bundle.read_index``).
+    """
     if ledger is not None:
         found = sorted({r.bundle_key for r in ledger.lookup(bucket, key) if r.status == COMPLETE and r.bundle_key})
         if found:
-            return found, "ledger"
+            return found, "ledger", []
     index_keys = [k for hour in hours_between(start, end) for k in archive_reader.keys(f"{INDEX_PREFIX}/{hour:%Y/%m/%d/%H}/")]
 
-    def search(index_key: str) -> set[str]:
-        hits = set()
-        for line in archive_reader.read(index_key).decode("utf-8").splitlines():
-            entry = json.loads(line)
-            if entry["bucket"] == bucket and entry["key"] == key:
-                hits.add(entry["bundle_key"])
-        return hits
+    def search(index_key: str) -> tuple[set[str], list[str]]:
+        index = read_index(archive_reader.read(index_key), index_key)
+        hits = {e["bundle_key"] for e in index.entries if e["bucket"] == bucket and e["key"] == key}
+        return hits, index.unreadable
 
     with ThreadPoolExecutor(max_workers=16) as pool:
-        found_in_index = sorted(set().union(*pool.map(search, index_keys))) if index_keys else []
+        searched = list(pool.map(search, index_keys))
+    found_in_index = sorted(set().union(*(hits for hits, _ in searched)))
+    unreadable = [note for _, notes in searched for note in notes]
     # The index is written at archive time, before delivery: keep the bundles NiFi acknowledged.
-    return only_delivered(archive_reader, found_in_index)[0], "index"
+    return only_delivered(archive_reader, found_in_index)[0], "index", unreadable
 
 
 @dataclass(frozen=True)
@@ -186,7 +188,8 @@ class Selection:
     ``unacknowledged`` are archived attempts of the time range that NiFi never
     acknowledged and that were left out; ``untimed`` bundles of the range's edge hours
     whose time the index could not tell, kept by their hour; ``of_file`` and
-    ``found_through`` (``"ledger"`` or ``"index"``) answer a ``SourceFile``.
+    ``found_through`` (``"ledger"`` or ``"index"``) answer a ``SourceFile``; ``unreadable_index_lines``
+    names the index lines its search skipped.
     """
 
     keys: list[str]
@@ -194,6 +197,7 @@ class Selection:
     untimed: list[str] = field(default_factory=list)
     of_file: list[str] = field(default_factory=list)
     found_through: str | None = None
+    unreadable_index_lines: list[str] = field(default_factory=list)
 
 
 def select_bundles(
@@ -220,10 +224,13 @@ def select_bundles(
         keys += in_range
     of_file: list[str] = []
     found_through = None
+    unreadable: list[str] = []
     if source is not None:
-        of_file, found_through = bundles_of_file(archive_reader, ledger, source.bucket, source.key, source.since, source.until)
+        of_file, found_through, unreadable = bundles_of_file(
+            archive_reader, ledger, source.bucket, source.key, source.since, source.until
+        )
         keys += of_file
-    return Selection(sorted(dict.fromkeys(keys)), unacknowledged, untimed, of_file, found_through)
+    return Selection(sorted(dict.fromkeys(keys)), unacknowledged, untimed, of_file, found_through, unreadable)
 
 
 def restore_state(archived: ArchivedObject) -> str:

@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 REGION = "eu-west-2"
 STACK_FILE = "stack.json"
+ADMIN_TOKEN_FILE = "admin.token"  # the receiver's admin API token, 0600: only the stack's user may drive it
 # The emulator's operator (its administrator; courier.local.iam): the emulator enforces IAM and knows
 # only its own users' keys, and fixed ones keep a developer's real keys out of its requests.
 FAKE_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "courier-local", "AWS_SECRET_ACCESS_KEY": "courier-local"}
@@ -43,6 +45,8 @@ class StackInfo:
         PEM file of the CA that signed the receiver's certificate.
     mapping_uuid
         UUID of the aggregator's event source mapping.
+    admin_token_file
+        The 0600 file holding the token the receiver's ``/admin`` endpoints require (``Authorization: Bearer``).
     resources
         The provisioned resources by role (``archive_bucket``, ``queue_url``, ``dlq_url``, ``breaker_table``, ...).
 
@@ -60,6 +64,7 @@ class StackInfo:
     ca_bundle: str
     mapping_uuid: str
     resources: dict[str, str] = field(default_factory=dict)
+    admin_token_file: str = ""
 
     def is_running(self) -> bool:
         """Whether the process that wrote the file still runs: a stack killed without its cleanup leaves the file behind."""
@@ -79,6 +84,32 @@ def process_alive(pid: int) -> bool:
     except OverflowError:
         return False
     return True
+
+
+def write_private(path: Path, data: str | bytes, mode: int = 0o600) -> None:
+    """Write ``path`` afresh with exactly ``mode``, whatever was there before.
+
+    A file already there keeps its mode when rewritten, and a symlink would be
+    followed: the old entry is removed, the new one created with ``O_EXCL``
+    (never through a link) and set to ``mode`` past the umask.
+    """
+    path.unlink(missing_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    with os.fdopen(fd, "wb") as out:
+        os.fchmod(out.fileno(), mode)
+        out.write(data.encode() if isinstance(data, str) else data)
+
+
+def write_admin_token(state_dir: Path) -> str:
+    """A new random admin token for the receiver of the stack in ``state_dir``, written 0600 to its ``admin.token``."""
+    token = secrets.token_urlsafe(32)
+    write_private(state_dir / ADMIN_TOKEN_FILE, token + "\n")
+    return token
+
+
+def read_admin_token(path: Path | str) -> str:
+    """The token in an ``admin.token`` file (OSError when it cannot be read)."""
+    return Path(path).read_text().strip()
 
 
 def write_stack_file(state_dir: Path, info: StackInfo) -> Path:

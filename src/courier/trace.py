@@ -21,13 +21,12 @@ again and leaves no mark on it), so the story cannot list them and says so.
 from __future__ import annotations
 
 import enum
-import json
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from courier.backfill import Revision
-from courier.bundle import INDEX_PREFIX
+from courier.bundle import INDEX_PREFIX, read_index
 from courier.config import Settings
 from courier.dlq import DeadLetter, find_dead_letters
 from courier.ledger.base import COMPLETE, BaseLedger, LedgerRecord
@@ -93,6 +92,7 @@ class Story:
     dlq_depth: int = 0  # the messages SQS counted in the DLQ
     asked_version: bool = False  # --version given: only DLQ messages naming that revision count
     replays: str = REPLAYS_NOTE
+    unreadable_index_lines: list[str] = field(default_factory=list)  # skipped by the index search, named
 
     @property
     def verdict(self) -> Verdict:
@@ -131,6 +131,7 @@ class Story:
             "dlq_messages_seen": self.dlq_seen,
             "dlq_depth": self.dlq_depth,
             "replays": self.replays,
+            "unreadable_index_lines": self.unreadable_index_lines,
         }
 
 
@@ -196,6 +197,7 @@ class IndexSearch:
         self.reader, self.hours, self.now = reader, hours, now
         self.listed: dict[str, list[str]] = {}
         self.read: dict[str, list[dict[str, Any]]] = {}
+        self.unreadable: list[str] = []  # the index lines skipped, named (see ``bundle.read_index``)
 
     def _day(self, day: datetime) -> list[str]:
         prefix = f"{INDEX_PREFIX}/{day:%Y/%m/%d}/"
@@ -205,8 +207,9 @@ class IndexSearch:
 
     def _lines(self, index_key: str) -> list[dict[str, Any]]:
         if index_key not in self.read:
-            text = self.reader.read(index_key).decode("utf-8")
-            self.read[index_key] = [{**json.loads(line), "index_key": index_key} for line in text.splitlines() if line]
+            index = read_index(self.reader.read(index_key), index_key)
+            self.unreadable += index.unreadable
+            self.read[index_key] = [{**entry, "index_key": index_key} for entry in index.entries]
         return self.read[index_key]
 
     def revision(self, bucket: str, revision: Revision) -> list[dict[str, Any]]:
@@ -242,7 +245,7 @@ def _bundle(
 ) -> BundleTrace:
     index_key = f"{INDEX_PREFIX}/{bundle_key[len(prefix) + 1 : -len('.tar.gz')]}.jsonl"
     try:
-        file_count: int | None = len(reader.read(index_key).decode("utf-8").splitlines())
+        file_count: int | None = len(read_index(reader.read(index_key), index_key).entries)
     except Exception:  # noqa: BLE001 - the count is a nicety; a missing index line file must not hide the rest
         file_count = None
     head = reader.head(bundle_key)
@@ -288,6 +291,7 @@ def trace(
         for revision in unknown:
             for entry in search.revision(bucket, revision):
                 in_index.setdefault(entry["bundle_key"], []).append(entry.get("version_id"))
+        story.unreadable_index_lines = search.unreadable
         if in_index:
             story.found_through = "ledger and archive index" if complete else "archive index"
             from_ledger = {b.key: b for b in story.bundles}

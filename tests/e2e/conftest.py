@@ -40,6 +40,22 @@ def delivered_files(stack) -> dict[str, list[bytes]]:
     return files
 
 
+def admin(state_dir: Path, path: str, payload: dict | None = None) -> dict:
+    """What an operator does with curl: the receiver's HTTPS admin API, with the token the stack file names."""
+    import ssl
+    import urllib.request
+
+    from courier.stackfile import read_admin_token
+
+    info = json.loads((state_dir / "stack.json").read_text())
+    data = None if payload is None else json.dumps(payload).encode()
+    headers = {"Authorization": f"Bearer {read_admin_token(info['admin_token_file'])}"}
+    request = urllib.request.Request(info["admin_url"] + path, data=data, headers=headers, method="POST" if data else "GET")
+    context = ssl.create_default_context(cafile=info["ca_bundle"])
+    with urllib.request.urlopen(request, context=context, timeout=5) as response:  # noqa: S310 - loopback, the stack's CA
+        return json.load(response)
+
+
 def start_stack(state_dir: Path, **overrides) -> LocalStack:
     settings = {"batching_window_seconds": 1, "visibility_timeout_seconds": 2, "function_timeout_seconds": 30, **overrides}
     config = LocalConfig(state_dir=state_dir, aws_port=free_port(), nifi_port=free_port(), **settings)

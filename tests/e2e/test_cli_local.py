@@ -5,13 +5,11 @@ from __future__ import annotations
 import json
 import signal
 import socket
-import ssl
 import subprocess
 import sys
-import urllib.request
 from pathlib import Path
 
-from conftest import free_port, wait_until
+from conftest import admin, free_port, wait_until
 
 
 def courier(*args: str, **kwargs) -> subprocess.Popen:
@@ -21,10 +19,7 @@ def courier(*args: str, **kwargs) -> subprocess.Popen:
 
 
 def delivered(state_dir: Path) -> int:
-    info = json.loads((state_dir / "stack.json").read_text())
-    context = ssl.create_default_context(cafile=info["ca_bundle"])
-    with urllib.request.urlopen(info["admin_url"] + "/admin/stats", context=context, timeout=5) as response:
-        return json.load(response)["distinct_files"]
+    return admin(state_dir, "/admin/stats")["distinct_files"]
 
 
 def test_sigint_drains_and_exits_zero_with_a_summary(tmp_path: Path):

@@ -11,7 +11,8 @@ from courier.resources import MAX_RECEIVE_COUNT
 
 
 def courier(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "courier", *args], capture_output=True, text=True, timeout=120)
+    command = [sys.executable, "-m", "courier", *args]  # stdin not a terminal, as in a script
+    return subprocess.run(command, capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
 
 
 def test_poison_message_lands_in_the_dlq_with_its_reason_and_is_redriven(stack_factory):
@@ -55,7 +56,10 @@ def test_poison_message_lands_in_the_dlq_with_its_reason_and_is_redriven(stack_f
     assert wait_until(lambda: stack.fake_nifi.state.stats()["distinct_files"] == 2, timeout=20)
     stack.poller.stop()  # hold consumption so the moved message can be seen on the main queue
     # Plain redrive, as the runbook writes it: the emulator has no message move task, so it moves by hand.
-    moved = courier("dlq", "redrive", "--state-dir", state)
+    unasked = courier("dlq", "redrive", "--state-dir", state)  # no terminal, no --yes: the plan, and nothing moved
+    assert unasked.returncode == 1 and "give --yes" in unasked.stderr and stack.depths()[2] == 1, unasked.stderr
+    assert f"about to move ~1 message(s) from the DLQ {stack.resources.dlq_url}" in unasked.stderr
+    moved = courier("dlq", "redrive", "--yes", "--state-dir", state)
     assert moved.returncode == 0 and "moved 1 message back" in moved.stdout, moved.stderr
     assert stack.depths()[2] == 0
     bodies = [
@@ -68,6 +72,8 @@ def test_poison_message_lands_in_the_dlq_with_its_reason_and_is_redriven(stack_f
     dry = courier("dlq", "delete", "--all-reason", "malformed_event", "--dry-run", "--state-dir", state)
     assert dry.returncode == 0 and f"would delete 1 message from the DLQ: {junk_id}" in dry.stdout, dry.stderr
     assert stack.depths()[2] == 1
-    deleted = courier("dlq", "delete", "--message-id", junk_id, "--state-dir", state)
+    unasked = courier("dlq", "delete", "--message-id", junk_id, "--state-dir", state)
+    assert unasked.returncode == 1 and "about to delete 1 message(s) for good" in unasked.stderr and stack.depths()[2] == 1
+    deleted = courier("dlq", "delete", "--message-id", junk_id, "--yes", "--state-dir", state)
     assert deleted.returncode == 0 and f"deleted 1 message from the DLQ: {junk_id}" in deleted.stdout, deleted.stderr
     assert stack.depths()[2] == 0

@@ -6,7 +6,7 @@ import hashlib
 import json
 import tarfile
 
-from conftest import delivered_files, wait_until
+from conftest import admin, delivered_files, wait_until
 from courier.adapters.s3 import SHA256_METADATA
 
 AWKWARD_KEYS = [
@@ -148,16 +148,8 @@ def test_a_key_written_three_times_is_delivered_once_per_version_and_a_reannounc
 
 
 def admin_fault(stack, mode: str) -> dict:
-    """What an operator does with curl: POST /admin/fault on the receiver's HTTPS admin API."""
-    import ssl
-    import urllib.request
-
-    request = urllib.request.Request(
-        f"https://127.0.0.1:{stack.fake_nifi.port}/admin/fault", data=json.dumps({"mode": mode}).encode(), method="POST"
-    )
-    context = ssl.create_default_context(cafile=str(stack.state_dir / "ca.pem"))
-    with urllib.request.urlopen(request, context=context, timeout=5) as response:  # noqa: S310 - loopback, our CA
-        return json.load(response)
+    """What an operator does with curl: POST /admin/fault on the receiver's HTTPS admin API, with the admin token."""
+    return admin(stack.state_dir, "/admin/fault", {"mode": mode})
 
 
 def test_a_lost_acknowledgement_is_resent_as_the_same_bundle(local_stack):

@@ -22,12 +22,11 @@ def test_replaying_a_time_range_restores_the_receivers_store(local_stack):
     received.mkdir()
 
     since = (datetime.now(UTC) - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%MZ")
-    result = subprocess.run(
-        [sys.executable, "-m", "courier", "replay", "--from", since, "--state-dir", str(local_stack.state_dir)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    command = [sys.executable, "-m", "courier", "replay", "--from", since, "--state-dir", str(local_stack.state_dir)]
+    unasked = subprocess.run(command, capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+    assert unasked.returncode == 1 and "give --yes" in unasked.stderr and not list(received.glob("*.tar.gz"))
+    assert f"bundle(s) to NiFi {local_stack.fake_nifi.url()} (the local stack" in unasked.stderr, unasked.stderr
+    result = subprocess.run([*command, "--yes"], capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
     assert result.returncode == 0, result.stdout + result.stderr
     after = {p.name: p.read_bytes() for p in received.glob("*.tar.gz")}
     assert after == before and len(after) >= 1

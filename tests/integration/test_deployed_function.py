@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import io
 import json
-import zipfile
 from typing import Any
 
 import pytest
@@ -13,37 +11,18 @@ from typer.testing import CliRunner
 from courier.backfill import Revision, notification
 from courier.cli import app
 from courier.cli._context import Context
+from support import deploy_function
 
 NAME = "courier-prod-aggregator"
 
 
-def _zip() -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        archive.writestr("courier/handler.py", "def lambda_handler(event, context):\n    return {}\n")
-    return buffer.getvalue()
-
-
 def _deploy(aws: Any, environment: dict[str, str]) -> dict[str, str]:
-    role = aws.client("iam").create_role(
-        RoleName=NAME,
-        AssumeRolePolicyDocument='{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"lambda.amazonaws.com"},"Action":"sts:AssumeRole"}]}',
-    )["Role"]["Arn"]
     sqs = aws.client("sqs")
     queue_url = sqs.create_queue(QueueName="courier-prod-queue")["QueueUrl"]
     sqs.create_queue(QueueName="courier-prod-dlq")
     queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    lam = aws.client("lambda")
-    lam.create_function(
-        FunctionName=NAME,
-        Runtime="python3.12",
-        Role=role,
-        Handler="courier.handler.lambda_handler",
-        Code={"ZipFile": _zip()},
-        Timeout=120,
-        Environment={"Variables": environment},
-    )
-    uuid = lam.create_event_source_mapping(EventSourceArn=queue_arn, FunctionName=NAME, BatchSize=100)["UUID"]
+    deploy_function(aws, NAME, environment)
+    uuid = aws.client("lambda").create_event_source_mapping(EventSourceArn=queue_arn, FunctionName=NAME, BatchSize=100)["UUID"]
     return {"queue_url": queue_url, "queue_arn": queue_arn, "uuid": uuid}
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import socket
 
 import boto3
@@ -103,9 +104,37 @@ def test_dlq_delete_command_against_the_stack(aws, stack, monkeypatch, clean_cou
     assert dry.exit_code == 0, dry.output
     assert dry.stdout.startswith("would delete 2 messages from the DLQ: ")
     assert dry.stderr.startswith("no local stack in ")  # and so it says where it went
-    one = runner.invoke(app, ["dlq", "delete", "--message-id", ids[2]])
+    unasked = runner.invoke(app, ["dlq", "delete", "--message-id", ids[2]])  # stdin is no terminal here
+    assert unasked.exit_code == 1 and "give --yes" in unasked.stderr and len(list_dead_letters(dlq, None)) == 3
+    assert f"about to delete 1 message(s) for good from the DLQ {stack.dlq_url} (AWS region" in unasked.stderr
+    one = runner.invoke(app, ["dlq", "delete", "--message-id", ids[2], "--yes"])
     assert (one.exit_code, one.stdout.strip()) == (0, f"deleted 1 message from the DLQ: {ids[2]}")
     assert runner.invoke(app, ["dlq", "delete"]).exit_code == 1
     gone = runner.invoke(app, ["dlq", "delete", "--message-id", ids[2]])
     assert gone.exit_code == 1 and "deleted 0 messages from the DLQ" in gone.output and f"not in the DLQ: {ids[2]}" in gone.output
     assert len(list_dead_letters(dlq, None)) == 2
+
+
+def test_dlq_list_renders_a_hostile_key_and_note_as_plain_text(aws, stack, env, monkeypatch, tmp_path):
+    """A key holding markup and terminal escapes: `courier dlq list` neither crashes (MarkupError) nor emits them raw."""
+    from datetime import UTC, datetime
+
+    from typer.testing import CliRunner
+
+    from courier.backfill import Revision, notification
+    from courier.cli import _render, app
+
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    key = "in/[/]\x1b]8;;https://evil.example/\x07\x1b]0;title\x07\u2028\u202e.csv"
+    body = json.dumps(notification(stack.landing_bucket, Revision(key, "v1", 3, "etag", datetime.now(UTC))))
+    sqs = aws.client("sqs")
+    message_id = sqs.send_message(QueueUrl=stack.dlq_url, MessageBody=body)["MessageId"]
+    ledger = make_ledger_reader(stack.idempotency_table, aws.client("dynamodb"))
+    ledger.note_failures([FailureNote(message_id, "object_missing", f"GET of {key} [bold]x[/]: \x1b[2J", 10)])
+    monkeypatch.setattr(_render.console, "width", 4000)  # no cell cut short with an ellipsis
+    shown = CliRunner().invoke(app, ["dlq", "list", "--state-dir", str(tmp_path / "state")])
+    assert shown.exit_code == 0, shown.output
+    assert "\x1b" not in shown.output and "\u2028" not in shown.output and "\u202e" not in shown.output
+    flat = "".join(ch for ch in shown.output if not ch.isspace() and not 0x2500 <= ord(ch) <= 0x257F)  # cells, unwrapped
+    assert "in/[/]\\x1b]8;;https://evil.example/" in flat and "[bold]x[/]" in flat

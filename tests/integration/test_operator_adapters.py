@@ -15,6 +15,7 @@ from courier.adapters.s3 import DELIVERED_TAG, S3ArchiveReader
 from courier.adapters.sqs import SQSQueue
 from courier.errors import AwsCallError, BundleMissingError, ReceiverUnavailableError
 from courier.resources import DLQ, FUNCTION_NAME, QUEUE
+from support import admin_token
 
 
 @pytest.fixture
@@ -158,9 +159,9 @@ def test_cloudwatch_datapoints(aws):
 
 
 def test_receiver_admin_reads_stats_and_reports_an_absent_receiver(fake_nifi, ca_bundle):
-    stats = HTTPSReceiverAdmin(f"https://127.0.0.1:{fake_nifi.port}", ca_bundle).stats()
+    stats = HTTPSReceiverAdmin(f"https://127.0.0.1:{fake_nifi.port}", ca_bundle, admin_token(fake_nifi)).stats()
     assert stats["distinct_files"] == 0 and stats["mode"] == "ok"
     port = fake_nifi.port
     fake_nifi.stop()
     with pytest.raises(ReceiverUnavailableError, match="did not answer"):
-        HTTPSReceiverAdmin(f"https://127.0.0.1:{port}", ca_bundle, timeout=1).stats()
+        HTTPSReceiverAdmin(f"https://127.0.0.1:{port}", ca_bundle, "no-token", timeout=1).stats()

@@ -9,6 +9,8 @@ import pytest
 from typer.testing import CliRunner
 
 from courier.cli import app
+from courier.stackfile import REGION
+from support import deploy_function
 
 runner = CliRunner()
 
@@ -21,10 +23,16 @@ def delivered(runtime, land, fake_nifi, aws, stack):
     return key, aws.client("s3").get_object(Bucket=stack.archive_bucket, Key=key)["Body"].read()
 
 
+FUNCTION = "courier-aggregator"
+
+
 @pytest.fixture
-def cli_env(monkeypatch, env):
+def cli_env(monkeypatch, env, aws, tmp_path):
+    """The shell of an operator with the CA file, and the deployed aggregator whose settings name NiFi (--function)."""
     for name, value in env.items():
         monkeypatch.setenv(name, value)
+    monkeypatch.setenv("COURIER_STATE_DIR", str(tmp_path / "no-stack"))
+    deploy_function(aws, FUNCTION, {k: v for k, v in env.items() if k != "COURIER_NIFI_CA_BUNDLE"})
 
 
 def wipe(fake_nifi):
@@ -34,6 +42,9 @@ def wipe(fake_nifi):
 
 
 def courier(*args):
+    """A command as an operator runs it against AWS: a replay names the deployed function and confirms (--yes)."""
+    if args[:1] == ("replay",) and "--help" not in args:
+        args = (*args, "--function", FUNCTION, "--region", REGION, "--yes")
     return runner.invoke(app, list(args))
 
 
@@ -189,3 +200,29 @@ def received_keys(fake_nifi):
 def test_replay_help_says_what_the_times_select():
     words = [w for w in courier("replay", "--help").output.split() if w not in {"│", "|"}]
     assert "time (the event time of their newest file, as in the archive key)" in " ".join(words)
+
+
+def test_a_replay_against_aws_needs_the_function_and_ignores_the_shells_nifi_settings(delivered, fake_nifi, cli_env, monkeypatch):
+    key, _ = delivered
+    wipe(fake_nifi)
+    refused = runner.invoke(app, ["replay", "--bundle", key, "--region", REGION, "--yes"])
+    assert refused.exit_code == 1 and "needs --function" in refused.stderr and fake_nifi.state.bundles == []
+    # The shell names another NiFi and allows plain http: the deployed function's settings win, TLS included.
+    monkeypatch.setenv("COURIER_NIFI_URL", "http://127.0.0.1:9/elsewhere")
+    monkeypatch.setenv("COURIER_NIFI_ALLOW_HTTP", "true")
+    sent = courier("replay", "--bundle", key)
+    assert sent.exit_code == 0, sent.output
+    assert f"about to send 1 bundle(s) to NiFi {fake_nifi.url()} (AWS account" in sent.stderr
+    assert f"function {FUNCTION}" in sent.stderr and len(fake_nifi.state.bundles) == 1
+
+
+def test_a_time_range_replay_asks_first_and_sends_nothing_without_yes(delivered, fake_nifi, cli_env):
+    wipe(fake_nifi)
+    since = (datetime.now(UTC) - timedelta(hours=2)).strftime("%Y-%m-%dT%H:%MZ")
+    args = ["replay", "--from", since, "--function", FUNCTION, "--region", REGION]
+    unasked = runner.invoke(app, args)
+    assert unasked.exit_code == 1 and "give --yes" in unasked.stderr and fake_nifi.state.bundles == []
+    assert f"about to send 1 bundle(s) to NiFi {fake_nifi.url()}" in unasked.stderr
+    declined = runner.invoke(app, args, input="n\n")  # CliRunner's stdin is no terminal either: --yes is the only way
+    assert declined.exit_code == 1 and fake_nifi.state.bundles == []
+    assert runner.invoke(app, [*args, "--yes"]).exit_code == 0 and len(fake_nifi.state.bundles) == 1

@@ -10,6 +10,7 @@ from courier.adapters.receiver import HTTPSReceiverAdmin
 from courier.adapters.secrets import CURRENT, PENDING, SecretRotation
 from courier.delivery import Credentials
 from courier.errors import ReceiverUnavailableError, SecretFormatError, SecretRotationError
+from support import admin_token
 
 
 def test_stage_keeps_the_other_fields_and_promote_moves_awscurrent(aws, stack):
@@ -49,7 +50,7 @@ def test_a_password_without_a_username_is_refused_at_staging(aws, stack):
 
 
 def test_the_receiver_accepts_old_and_pending_credentials_until_the_promote(fake_nifi, ca_bundle):
-    admin = HTTPSReceiverAdmin(f"https://127.0.0.1:{fake_nifi.port}", ca_bundle)
+    admin = HTTPSReceiverAdmin(f"https://127.0.0.1:{fake_nifi.port}", ca_bundle, admin_token(fake_nifi))
     old = Credentials(username="courier", password="s3cr3t-Pa55word-0f-NiFi").authorization()
     new = Credentials(username="courier", password="n3w").authorization()
     assert fake_nifi.state.refusal(None, new) == 401
@@ -63,7 +64,7 @@ def test_the_receiver_accepts_old_and_pending_credentials_until_the_promote(fake
 
 
 def test_the_receiver_takes_a_pending_certificate_by_its_subject_and_refuses_a_promote_of_nothing(mtls_nifi, ca_bundle):
-    admin = HTTPSReceiverAdmin(f"https://127.0.0.1:{mtls_nifi.port}", ca_bundle)
+    admin = HTTPSReceiverAdmin(f"https://127.0.0.1:{mtls_nifi.port}", ca_bundle, admin_token(mtls_nifi))
     issued = admin.issue_client_cert("courier-2027")
     assert issued["subject"] == "CN=courier-2027, OU=delivery, O=courier local"
     answer = admin.rotate_credentials({"pending": {"client_cert_pem": issued["cert_pem"]}})

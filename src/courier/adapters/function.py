@@ -28,8 +28,8 @@ class DeployedFunction:
         The function's name.
     environment
         Its ``COURIER_*`` variables (COURIER_NAME derived from the function's name when unset).
-    region
-        The region of its ARN.
+    region, account
+        The region and account of its ARN.
     queue_arn, mapping_uuid
         The queue its SQS event source mapping polls, and that mapping; None without one.
 
@@ -45,6 +45,7 @@ class DeployedFunction:
     region: str | None = None
     queue_arn: str | None = None
     mapping_uuid: str | None = None
+    account: str | None = None
 
     @classmethod
     def read(cls, client: Any, name: str) -> DeployedFunction:
@@ -64,6 +65,7 @@ class DeployedFunction:
             name=function_name,
             environment=environment,
             region=arn.split(":")[3] if arn.count(":") >= 6 else None,
+            account=arn.split(":")[4] if arn.count(":") >= 6 else None,
             queue_arn=str(sqs[0]["EventSourceArn"]) if sqs else None,
             mapping_uuid=str(sqs[0]["UUID"]) if sqs else None,
         )

@@ -9,6 +9,7 @@ import urllib.request
 from typing import Any
 
 from courier.errors import ReceiverUnavailableError
+from courier.stackfile import StackInfo, read_admin_token
 
 
 class HTTPSReceiverAdmin:
@@ -20,20 +21,32 @@ class HTTPSReceiverAdmin:
         Base URL of the receiver's admin endpoints (``admin_url`` of the stack file).
     ca_bundle
         PEM file of the CA that signed the receiver's certificate.
+    token
+        The stack's admin token (``<state-dir>/admin.token``; :meth:`of` reads it), sent as ``Authorization: Bearer``.
     timeout
         Seconds to wait for an answer.
 
     Example
     -------
-    >>> receiver_admin = HTTPSReceiverAdmin("https://127.0.0.1:8443", ".courier/ca.pem")  # doctest: +SKIP
+    >>> receiver_admin = HTTPSReceiverAdmin.of(read_stack_file(Path(".courier")))  # doctest: +SKIP
     >>> receiver_admin.stats()["distinct_files"]  # doctest: +SKIP
     120
     """
 
-    def __init__(self, admin_url: str, ca_bundle: str, timeout: float = 5.0) -> None:
+    def __init__(self, admin_url: str, ca_bundle: str, token: str, timeout: float = 5.0) -> None:
         self.admin_url = admin_url
         self.ca_bundle = ca_bundle
+        self.token = token
         self.timeout = timeout
+
+    @classmethod
+    def of(cls, stack: StackInfo) -> HTTPSReceiverAdmin:
+        """The admin API of a running local stack, with the token its stack file names."""
+        try:
+            token = read_admin_token(stack.admin_token_file)
+        except OSError as exc:
+            raise ReceiverUnavailableError(f"cannot read the receiver's admin token {stack.admin_token_file!r}: {exc}") from exc
+        return cls(stack.admin_url, stack.ca_bundle, token)
 
     def stats(self) -> dict[str, Any]:
         return self._call("/admin/stats")
@@ -64,7 +77,8 @@ class HTTPSReceiverAdmin:
     def _call(self, path: str, payload: dict[str, Any] | None = None) -> dict[str, Any]:
         url = f"{self.admin_url}{path}"
         data = None if payload is None else json.dumps(payload).encode()
-        request = urllib.request.Request(url, data=data, method="GET" if data is None else "POST")
+        headers = {"Authorization": f"Bearer {self.token}"}
+        request = urllib.request.Request(url, data=data, headers=headers, method="GET" if data is None else "POST")
         try:
             context = ssl.create_default_context(cafile=self.ca_bundle)
             with urllib.request.urlopen(request, context=context, timeout=self.timeout) as response:  # noqa: S310 - https only

@@ -39,6 +39,12 @@ Function = Annotated[
 # As the aws CLI has them; boto3 reads AWS_PROFILE and AWS_DEFAULT_REGION itself when they are not given.
 Profile = Annotated[str | None, typer.Option("--profile", help="The AWS profile to use (as aws --profile).")]
 Region = Annotated[str | None, typer.Option("--region", help="The AWS region to use (as aws --region).")]
+Yes = Annotated[
+    bool, typer.Option("--yes", "-y", help="Go ahead without asking (needed when stdin is not a terminal); the plan is printed.")
+]
+# NiFi's destination and TLS come from the deployed function, never from the operator's shell (the CA file is the
+# exception: the function's path names a file in its package, so the operator brings their own copy of it).
+_FUNCTION_ONLY = ("COURIER_NIFI_URL", "COURIER_NIFI_ALLOW_HTTP")
 
 
 class Clients:
@@ -187,6 +193,8 @@ class Context:
             raise fail(str(exc)) from None
         where = f"region {clients.session.region_name}, profile {clients.session.profile_name}"
         notice(f"using the deployed function {function} ({where})" if function else f"using AWS ({where})")
+        if deployed:
+            env = {k: v for k, v in env.items() if k not in _FUNCTION_ONLY}
         return cls(None, clients, {**env, **(deployed.environment if deployed else {})}, deployed)
 
     def settings(self) -> Settings:
@@ -199,6 +207,15 @@ class Context:
     def setting(self, name: str) -> Any:
         """One setting (raises ``ConfigError``), for commands that must work while others are unset."""
         return read_setting(Settings, name, self.environ)
+
+    def target(self) -> str:
+        """Where the command acts, for the plan a destructive command prints before it asks."""
+        if self.stack:
+            return f"the local stack (AWS emulator {self.stack.aws_endpoint})"
+        region = self.clients.session.region_name
+        if self.deployed:
+            return f"AWS account {self.deployed.account or '?'}, region {region}, function {self.deployed.name}"
+        return f"AWS region {region}, profile {self.clients.session.profile_name}"
 
     def resource(self, role: str) -> str | None:
         """A resource of the local stack by role (``queue_url``, ``breaker_table``, ...); None for AWS."""

@@ -1,8 +1,18 @@
-"""What the commands print: the consoles, one-line failures and the tables of each command."""
+"""What the commands print: the consoles, one-line failures and the tables of each command.
+
+Keys, error details, notes and headers come from outside (an uploader picks the
+key, S3 or NiFi the error text): they reach the terminal only through
+:func:`inert` and as ``rich.text.Text`` (never parsed as markup), so a key
+holding ``[/]`` cannot crash a command and one holding ESC sequences (OSC 8
+links, title changes, screen clears) or bidi overrides cannot act on the
+operator's terminal. Markup stays for this module's own words only.
+"""
 
 from __future__ import annotations
 
 import json
+import sys
+import unicodedata
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -12,6 +22,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TaskProgressColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 from courier.backfill import Tally as BackfillTally
 from courier.cli._exit import ExitCode
@@ -25,15 +36,61 @@ console = Console()
 err = Console(stderr=True)
 
 
+# Control (C0, C1, DEL), format (bidi overrides and isolates, zero-width), line and paragraph separators, surrogates.
+_ESCAPED_CATEGORIES = frozenset({"Cc", "Cf", "Zl", "Zp", "Cs"})
+
+
+def _escape(ch: str) -> str:
+    if unicodedata.category(ch) not in _ESCAPED_CATEGORIES:
+        return ch
+    code = ord(ch)
+    return f"\\x{code:02x}" if code <= 0xFF else f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}"
+
+
+def inert(value: object) -> str:
+    """``str(value)`` with every control, format and separator character written as a Python-style escape (``\\x1b``)."""
+    return "".join(_escape(ch) for ch in str(value))
+
+
+def plain(value: object, style: str = "") -> Text:
+    """A ``Text`` of :func:`inert` ``value``: printed as is, no markup, no highlighting, no emoji codes."""
+    return Text(inert(value), style=style)
+
+
+def say(message: object, to: Console | None = None, style: str = "") -> None:
+    """One line of text, some of it from outside, on ``to`` (the console by default)."""
+    (to or console).print(plain(message, style), soft_wrap=True)
+
+
+def labelled(label: str, message: object) -> None:
+    """``label: message`` on stderr as one line, the label in red."""
+    err.print(Text.assemble((f"{label}:", "red"), " ", inert(message)), soft_wrap=True)
+
+
 def fail(message: str, code: ExitCode = ExitCode.ERROR) -> typer.Exit:
     """Print ``error: message`` on stderr as one line; raise what it returns to end the command with ``code``."""
-    err.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
+    labelled("error", message)
     return typer.Exit(code)
 
 
 def notice(message: str) -> None:
     """One line on stderr that says what the command is about to do, out of the way of its output (and of --json)."""
-    err.print(f"[dim]{message}[/dim]", highlight=False, soft_wrap=True)
+    say(message, err, "dim")
+
+
+def confirm(plan: list[str], yes: bool) -> None:
+    """Print what the command is about to do (stderr); go on with ``--yes``, or after a yes typed on a terminal.
+
+    Without a terminal on stdin (a script, a pipe, a runbook runner) and without ``--yes``, nothing is done.
+    """
+    for line in plan:
+        say(line, err)
+    if yes:
+        return
+    if not sys.stdin.isatty():
+        raise fail("stdin is not a terminal: give --yes to go ahead (nothing was done)")
+    if not typer.confirm("go ahead?", default=False, err=True):
+        raise fail("cancelled: nothing was done")
 
 
 def settings_table(rows: Iterable[tuple[str, str, str]]) -> Table:
@@ -56,7 +113,7 @@ def status(snapshot: dict[str, Any], as_json: bool) -> None:
             shown = "n/a locally (AWS only: CloudWatch)"
         else:
             shown = json.dumps(value) if isinstance(value, dict) else str(value)
-        table.add_row(key, shown)
+        table.add_row(plain(key), plain(shown))
     console.print(table)
 
 
@@ -67,26 +124,26 @@ def dead_letters(letters: list[DeadLetter], as_json: bool) -> None:
         return
     table = Table("message id", "receives", "objects", "reason", "last error", title=f"DLQ: {plural(len(letters), 'message')}")
     for letter in letters:
-        objects = "\n".join(letter.objects) or "-"
-        table.add_row(letter.message_id, str(letter.receive_count), objects, letter.reason or "-", letter.detail or "-")
+        objects = "\n".join(inert(o) for o in letter.objects) or "-"
+        cells = (letter.message_id, letter.receive_count, letter.reason or "-", letter.detail or "-")
+        table.add_row(plain(cells[0]), plain(cells[1]), Text(objects), *(plain(c) for c in cells[2:]))
     console.print(table)
 
 
 def redriven(result: RedriveResult, dry_run: bool) -> None:
     if dry_run:
         listed = f": {' '.join(result.would_move)}" if result.would_move else ""
-        console.print(f"would move {plural(len(result.would_move), 'message')}{listed}", highlight=False, soft_wrap=True)
+        say(f"would move {plural(len(result.would_move), 'message')}{listed}")
     elif result.task_handle:
-        message = f"SQS message move task started ({result.task_handle}); watch `courier status` for the DLQ to empty"
-        console.print(message, highlight=False)
+        say(f"SQS message move task started ({result.task_handle}); watch `courier status` for the DLQ to empty")
     else:
-        console.print(f"moved {plural(result.moved, 'message')} back to the queue")
+        say(f"moved {plural(result.moved, 'message')} back to the queue")
 
 
 def deleted(result: DeleteResult) -> None:
     verb = "would delete" if result.dry_run else "deleted"
     listed = f": {' '.join(result.deleted)}" if result.deleted else ""
-    console.print(f"{verb} {plural(len(result.deleted), 'message')} from the DLQ{listed}", highlight=False, soft_wrap=True)
+    say(f"{verb} {plural(len(result.deleted), 'message')} from the DLQ{listed}")
 
 
 def plural(count: int, noun: str) -> str:
@@ -95,7 +152,7 @@ def plural(count: int, noun: str) -> str:
 
 
 def replayed(result: BundleResult) -> None:
-    console.print(f"{result.outcome.value:>20}  {result.key}  {result.detail}", highlight=False, soft_wrap=True)
+    say(f"{result.outcome.value:>20}  {result.key}  {result.detail}")
 
 
 def replay_summary(tally: Tally, dry_run: bool) -> None:
@@ -111,7 +168,7 @@ def replay_summary(tally: Tally, dry_run: bool) -> None:
 
 def findings(checked: int, found: list[Finding], deep: bool) -> None:
     for finding in found:
-        console.print(f"[red]PROBLEM[/red] {finding.key}: {finding.problem}", highlight=False, soft_wrap=True)
+        console.print(Text.assemble(("PROBLEM", "red"), " ", inert(f"{finding.key}: {finding.problem}")), soft_wrap=True)
     console.print(f"checked {plural(checked, 'bundle')}{' (deep)' if deep else ''}: {plural(len(found), 'problem')}")
 
 
@@ -134,7 +191,7 @@ def backfill_summary(bucket: str, tally: BackfillTally, dry_run: bool, checkpoin
     table.add_row("outside --since/--until", str(tally.out_of_range))
     console.print(table)
     if tally.last is not None and not dry_run:
-        console.print(f"checkpoint: {tally.last.key} ({tally.last.version_id}) in {checkpoint}", highlight=False, soft_wrap=True)
+        say(f"checkpoint: {tally.last.key} ({tally.last.version_id}) in {checkpoint}")
 
 
 def _peeked(told: Story) -> str:
@@ -147,7 +204,11 @@ def story(told: Story, as_json: bool) -> None:
     if as_json:
         print(json.dumps(told.as_dict(), default=str))
         return
-    lines = [f"s3://{told.bucket}/{told.key}: [bold]{told.verdict.value}[/bold] (revision {told.version or '-'})"]
+    head = Text.assemble(
+        inert(f"s3://{told.bucket}/{told.key}: "), (told.verdict.value, "bold"), inert(f" (revision {told.version or '-'})")
+    )
+    console.print(head, soft_wrap=True)
+    lines = []
     lines.append(f"revisions ({len(told.revisions)}, from the landing bucket):")
     for r in told.revisions:
         current = "  (current)" if r.is_latest else ""
@@ -174,8 +235,9 @@ def story(told: Story, as_json: bool) -> None:
         named = f"revision {told.version}" if told.asked_version else "this file"
         lines.append(f"DLQ: no message names {named}" + _peeked(told))
     lines.append(f"replays: {told.replays}")
+    lines += [f"skipped an unreadable archive index line: {note}" for note in told.unreadable_index_lines]
     for line in lines:
-        console.print(line, highlight=False, soft_wrap=True)
+        say(line)
 
 
 def deploy_plan(planned: Plan, dry_run: bool) -> None:

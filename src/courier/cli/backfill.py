@@ -119,7 +119,7 @@ def _run(context: Context, table: str, options: Options, checkpoint: Checkpoint)
     except CourierError as exc:
         raise fail(f"could not start the backfill: {exc}") from None
     if mark is not None:
-        err.print(f"continuing after the checkpoint {mark['key']} ({mark['version_id']}); --restart starts over", highlight=False)
+        _render.say(f"continuing after the checkpoint {mark['key']} ({mark['version_id']}); --restart starts over", err)
     region = context.clients.session.region_name or "us-east-1"
     columns = (SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn())
     with Progress(*columns, console=err, transient=True) as bar:

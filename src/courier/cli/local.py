@@ -22,7 +22,7 @@ from courier.cli._context import Context, StateDir
 from courier.cli._render import console, fail
 from courier.errors import CourierError
 from courier.resources import LANDING_BUCKET
-from courier.stackfile import aws_environment
+from courier.stackfile import aws_environment, write_private
 
 NiFiAuth = Annotated[
     str, typer.Option(help="How courier authenticates to the receiver: mtls (a client certificate), header, or both.")
@@ -172,7 +172,10 @@ def _admin(state_dir: Path) -> Any:
     stack = Context.load(state_dir, fallback_to_aws=False).stack
     if stack is None:
         raise fail(f"no local stack runs with state dir {state_dir}: start one with `courier local up`")
-    return HTTPSReceiverAdmin(stack.admin_url, stack.ca_bundle)
+    try:
+        return HTTPSReceiverAdmin.of(stack)
+    except CourierError as exc:
+        raise fail(str(exc)) from None
 
 
 @fault_app.command("nifi")
@@ -263,10 +266,9 @@ def receiver_issue_cert(
     except CourierError as exc:
         raise fail(str(exc)) from None
     out.mkdir(mode=0o700, parents=True, exist_ok=True)
-    for name, text in (("client.pem", issued["cert_pem"]), ("client.key", issued["key_pem"])):
-        path = out / name
-        path.touch(mode=0o600)  # created private before the key is written into it
-        path.write_text(text)
+    # Written afresh with these modes: a client.key left 0644 (or a symlink) by someone else is replaced, not reused.
+    write_private(out / "client.pem", issued["cert_pem"], 0o644)
+    write_private(out / "client.key", issued["key_pem"], 0o600)
     console.print(f"issued {issued['subject']}: {out / 'client.pem'}, {out / 'client.key'}", highlight=False)
 
 

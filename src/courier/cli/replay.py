@@ -10,7 +10,7 @@ import typer
 
 from courier.adapters.s3 import S3ArchiveReader
 from courier.cli import _render
-from courier.cli._context import Context, Function, Profile, Region, StateDir, parse_range
+from courier.cli._context import Context, Function, Profile, Region, StateDir, Yes, parse_range
 from courier.cli._exit import ExitCode
 from courier.cli._render import console, err, fail
 from courier.config import Settings
@@ -50,8 +50,14 @@ def replay(
     function: Function = None,
     profile: Profile = None,
     region: Region = None,
+    yes: Yes = False,
 ) -> None:
     """Send archived bundles to NiFi again (restoring them from Glacier first if needed).
+
+    Before sending it prints how many bundles go to which NiFi URL, from where (account/region and
+    function, or local stack); a --from/--to replay (which bypasses NiFi's duplicate detection) then
+    asks, and --yes goes ahead (required without a terminal). Against AWS a replay needs --function
+    (or COURIER_FUNCTION): NiFi's URL and TLS settings are the deployed aggregator's, never this shell's.
 
     Exit codes: 0 done (or restores started / in progress), 1 error, 2 nothing
     matched, 3 a bundle failed its SHA-256 check, 4 NiFi unavailable (stopped),
@@ -59,12 +65,23 @@ def replay(
     """
     _check_options(tier, poll_interval, bool(bundle or start or end or source_file))
     context = Context.for_operator(state_dir, function, profile, region)
+    if not dry_run and context.stack is None and context.deployed is None:
+        raise fail(
+            "a replay against AWS needs --function (or COURIER_FUNCTION): NiFi's URL and TLS settings are taken from "
+            "the deployed aggregator's configuration, not from this shell (--dry-run sends nothing and needs none)"
+        )
     settings = context.settings()
     archive_reader = S3ArchiveReader(context.clients("s3"), settings.archive_bucket)
     # With --file, --from/--to only narrow the index search: they must not add every bundle of the range.
     between = parse_range(start, end, default_days=1) if (start or end) and not source_file else None
     source = SourceFile(source_bucket, source_file, *parse_range(start, end, default_days=30)) if source_file else None
     keys = _select(context, settings, archive_reader, bundle or [], between, source, include_undelivered)
+    if not dry_run:
+        plan = f"about to send {len(keys)} bundle(s) to NiFi {settings.nifi_url} ({context.target()})"
+        if between is not None:
+            _render.confirm([plan, "a time-range replay sends each bundle again past NiFi's duplicate detection"], yes)
+        else:
+            _render.say(plan, err)
     replayer, nifi = _replayer(context, settings, archive_reader, tier, days, dry_run)
     try:
         results, code = _replay_all(replayer, keys, wait, poll_interval)
@@ -109,8 +126,9 @@ def _select(
         skipped = len(selection.unacknowledged)
         console.print(f"skipping {skipped} archived attempt(s) NiFi never acknowledged (--include-undelivered sends them)")
     if source:
-        found = f"{source.key}: {len(selection.of_file)} bundle(s) found through the {selection.found_through}"
-        console.print(found, highlight=False, soft_wrap=True)
+        _render.say(f"{source.key}: {len(selection.of_file)} bundle(s) found through the {selection.found_through}")
+    for note in selection.unreadable_index_lines:
+        _render.say(f"skipped an unreadable archive index line: {note}", err)
     if not selection.keys:
         raise fail("no bundle matched the selection", ExitCode.NOTHING)
     return selection.keys
@@ -141,16 +159,16 @@ def _replay_all(replayer: Replayer, keys: list[str], wait: bool, poll_interval: 
         for key in keys:
             result = replayer.replay(key)
             if wait and result.outcome in _RESTORING:
-                with console.status(f"waiting for the restore of {key} ({result.detail})"):
+                with console.status(_render.plain(f"waiting for the restore of {key} ({result.detail})")):
                     replayer.wait_until_restored(key, poll_interval)
                 result = replayer.replay(key)
             results.append(result)
             _render.replayed(result)
     except ReplayHaltedError as exc:
-        err.print(f"[red]stopped:[/red] {exc}", highlight=False, soft_wrap=True)
+        _render.labelled("stopped", exc)
         return results, ExitCode.NIFI
     except CourierError as exc:
-        err.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+        _render.labelled("error", exc)
         return results, ExitCode.ERROR
     return results, ExitCode.OK
 

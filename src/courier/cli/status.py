@@ -63,5 +63,5 @@ def sources(context: Context) -> StatusSources:
         metrics = CloudWatchMetrics(context.clients("cloudwatch"))
         return StatusSources(**common, metrics=metrics, queue_name=context.queue_name(), service=context.metrics_service())
     archive_reader = S3ArchiveReader(context.clients("s3"), context.resource("archive_bucket") or ARCHIVE_BUCKET)
-    receiver_admin = HTTPSReceiverAdmin(context.stack.admin_url, context.stack.ca_bundle)
+    receiver_admin = HTTPSReceiverAdmin.of(context.stack)
     return StatusSources(**common, local=LocalSources(archive_reader, receiver_admin))

@@ -30,7 +30,11 @@ in.
 A request with ``X-Courier-Probe: true`` (the breaker controller's canary) is
 checked the same way, answered 200 and dropped: counted, never stored.
 
-Admin API on the same server (loopback clients only): ``GET /admin/stats``,
+Admin API on the same server, for loopback clients that present the stack's
+admin token (``Authorization: Bearer <token>``, the token in the 0600 file
+``<state-dir>/admin.token``, new each start; 401 without it): any local process
+could otherwise issue client certificates, change what the receiver accepts or
+inject faults. ``GET /admin/stats``,
 ``POST /admin/aws-fault`` with ``{"service": "s3" | "dynamodb" | "sqs" |
 "secretsmanager", "error": "<AWS error code>", "rate": 0.0-1.0, "operation":
 optional}`` (``GET`` lists what is active; see ``local/aws_faults.py``) and
@@ -70,6 +74,7 @@ from courier.delivery import BUNDLE_ID_HEADER, FILE_COUNT_HEADER, PROBE_HEADER, 
 from courier.events import parse_event_time
 from courier.local.receiver_auth import AcceptedClients, issue_client_certificate
 from courier.slo import percentiles
+from courier.stackfile import write_admin_token
 
 CONTENT_PATH = "/contentListener"
 # "error" (HTTP 500) is an extra beyond the NiFi contract, for drills of a broken NiFi.
@@ -118,6 +123,7 @@ class FakeNiFiState:
         self.kept_sha256s = {path.name.removesuffix(".tar.gz") for path in self.received_dir.glob("*.tar.gz")}
         self.probes = 0  # canaries of the breaker controller, answered and dropped
         self.aws_faults: Any = None  # the local stack's AwsFaults, set through /admin/aws-fault
+        self.admin_token = write_admin_token(state_dir)  # what /admin/* requires; the CLI and tests read the file
 
     def set_mode(self, mode: str) -> None:
         if mode not in FAULT_MODES:
@@ -231,12 +237,27 @@ class _Handler(BaseHTTPRequestHandler):
     def _is_loopback(self) -> bool:
         return ipaddress.ip_address(self.client_address[0]).is_loopback
 
+    def _admin_refused(self) -> bool:
+        """Answer (404 off loopback, 401 without the admin token) and say so, for a request to ``/admin/``."""
+        if not self.path.startswith("/admin/"):
+            return False
+        if not self._is_loopback():
+            self._reply(404, {"error": "not found"})
+            return True
+        presented = self.headers.get("Authorization") or ""
+        if not hmac.compare_digest(presented.encode(), f"Bearer {self.state.admin_token}".encode()):
+            self._reply(401, {"error": "the admin API needs Authorization: Bearer <the token in <state-dir>/admin.token>"})
+            return True
+        return False
+
     def do_GET(self) -> None:  # noqa: N802 - http.server naming
-        if self.path == "/admin/stats" and self._is_loopback():
+        if self._admin_refused():
+            return
+        if self.path == "/admin/stats":
             self._reply(200, self.state.stats())
-        elif self.path == "/admin/aws-fault" and self._is_loopback() and self.state.aws_faults is not None:
+        elif self.path == "/admin/aws-fault" and self.state.aws_faults is not None:
             self._reply(200, self.state.aws_faults.snapshot())
-        elif self.path == "/admin/credentials" and self._is_loopback():
+        elif self.path == "/admin/credentials":
             self._reply(200, self.state.clients.snapshot())
         else:
             self._reply(404, {"error": "not found"})
@@ -277,16 +298,18 @@ class _Handler(BaseHTTPRequestHandler):
                 finally:
                     streamed[0].unlink(missing_ok=True)  # gone already when accepted (moved into the store)
             return
+        if self._admin_refused():
+            return
         body = self._read_body()
         if body is None:
             return
-        if self.path == "/admin/fault" and self._is_loopback():
+        if self.path == "/admin/fault":
             self._set_fault(body)
-        elif self.path == "/admin/aws-fault" and self._is_loopback() and self.state.aws_faults is not None:
+        elif self.path == "/admin/aws-fault" and self.state.aws_faults is not None:
             self._set_aws_fault(body)
-        elif self.path == "/admin/credentials" and self._is_loopback():
+        elif self.path == "/admin/credentials":
             self._rotate_credentials(body)
-        elif self.path == "/admin/client-cert" and self._is_loopback() and self.state.client_ca is not None:
+        elif self.path == "/admin/client-cert" and self.state.client_ca is not None:
             self._issue_client_cert(body)
         else:
             self._reply(404, {"error": "not found"})

@@ -169,8 +169,15 @@ class AcceptedClients:
             }
 
 
+# Every client certificate names this identity in its SubjectAlternativeName: trustme writes the SAN
+# extension even with no identity, and cryptography 51 refuses an empty one. NiFi allows by subject DN.
+CLIENT_IDENTITY = "client.courier.local"
+
+
 def issue_client_certificate(ca: Any, common_name: str) -> dict[str, str]:
     """A client certificate from the stack's trustme CA: ``cert_pem``, ``key_pem``, ``subject``."""
-    leaf = ca.issue_cert(common_name=common_name, organization_name="courier local", organization_unit_name="delivery")
+    leaf = ca.issue_cert(
+        CLIENT_IDENTITY, common_name=common_name, organization_name="courier local", organization_unit_name="delivery"
+    )
     cert_pem = b"".join(blob.bytes() for blob in leaf.cert_chain_pems).decode()
     return {"cert_pem": cert_pem, "key_pem": leaf.private_key_pem.bytes().decode(), "subject": client_subject(cert_pem)}

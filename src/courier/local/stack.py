@@ -37,7 +37,16 @@ from courier.local.provision import Stack, provision
 from courier.local.receiver_auth import issue_client_certificate
 from courier.local.traffic import Uploader
 from courier.observability import invocation_metrics, metrics
-from courier.stackfile import FAKE_CREDENTIALS, REGION, STACK_FILE, StackInfo, aws_environment, write_stack_file
+from courier.stackfile import (
+    ADMIN_TOKEN_FILE,
+    FAKE_CREDENTIALS,
+    REGION,
+    STACK_FILE,
+    StackInfo,
+    aws_environment,
+    write_private,
+    write_stack_file,
+)
 
 
 @dataclass(frozen=True)
@@ -212,7 +221,7 @@ class LocalStack:
 
         ca = trustme.CA(organization_name="courier local CA")
         ca_path = self.state_dir / "ca.pem"
-        ca.cert_pem.write_to_path(str(ca_path))
+        write_private(ca_path, ca.cert_pem.bytes(), 0o644)  # public, but set afresh whatever was there
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.minimum_version = ssl.TLSVersion.TLSv1_2
         ca.issue_cert("127.0.0.1", "localhost").configure_cert(context)
@@ -252,6 +261,7 @@ class LocalStack:
             ca_bundle=str(ca_path),
             mapping_uuid=self.mapping_uuid,
             resources=asdict(self.resources),
+            admin_token_file=str(self.state_dir / ADMIN_TOKEN_FILE),
         )
         write_stack_file(self.state_dir, info)
         self._stack_file_written = True

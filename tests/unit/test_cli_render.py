@@ -1,0 +1,94 @@
+"""Operator output is inert: what came from outside is printed as plain text, control characters escaped.
+
+Each command's rendering gets a key, an error detail and a note holding rich
+markup (``[/]``: a MarkupError before), ESC sequences (an OSC 8 link, a window
+title, a screen clear, CSI colours), C1 controls, DEL, line separators and bidi
+overrides; none may reach the terminal raw, and the markup shows literally.
+"""
+
+from __future__ import annotations
+
+import io
+import unicodedata
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+
+from courier.backfill import Revision
+from courier.backfill import Tally as BackfillTally
+from courier.cli import _render
+from courier.dlq import DeadLetter
+from courier.replay import BundleResult, Finding, Outcome
+from courier.trace import Story
+
+OSC8 = "\x1b]8;;https://evil.example/\x1b\\click\x1b]8;;\x1b\\"
+TITLE = "\x1b]0;pwned\x07"
+CLEAR = "\x1b[2J\x1b[H\x1b[31m"
+HOSTILE = f"in/[/]{OSC8}{TITLE}{CLEAR}[bold]b[/bold]\x9b1m\x7f\u2028\u2029\u0085\u202etxt.exe\u2066x\u2069\x00.csv"
+LITERAL_MARKUP = ("[/]", "[bold]b[/bold]")
+
+
+def assert_inert(out: str) -> None:
+    bad = [ch for ch in out if ch != "\n" and unicodedata.category(ch) in {"Cc", "Cf", "Zl", "Zp", "Cs"}]
+    assert bad == [], f"raw control characters reached the terminal: {bad!r}"
+    for markup in LITERAL_MARKUP:
+        assert markup in out, f"{markup} was read as markup"
+    assert "\\x1b]8;;https://evil.example/" in out and "\\u202e" in out and "\\u2028" in out and "\\x85" in out
+
+
+@pytest.fixture
+def screen(monkeypatch) -> io.StringIO:
+    """stdout and stderr of the commands as a terminal would get them (no colour codes of our own)."""
+    buffer = io.StringIO()
+    terminal = Console(file=buffer, width=3000, color_system=None, force_terminal=False)
+    monkeypatch.setattr(_render, "console", terminal)
+    monkeypatch.setattr(_render, "err", terminal)
+    return buffer
+
+
+def test_inert_escapes_every_control_format_and_separator_character():
+    escaped = _render.inert(HOSTILE)
+    assert escaped.isprintable()
+    assert "\\x1b" in escaped and "\\x9b" in escaped and "\\x7f" in escaped and "\\x00" in escaped and "\\u2069" in escaped
+    assert _render.inert("plain/ünïcødé 日本.csv") == "plain/ünïcødé 日本.csv"
+
+
+def test_dlq_list_prints_a_hostile_key_reason_and_detail_inertly(screen):
+    letter = DeadLetter("m-1", 3, 0, (f"s3://landing/{HOSTILE}",), f"reason {HOSTILE}", f"detail {HOSTILE}")
+    _render.dead_letters([letter], as_json=False)
+    assert_inert(screen.getvalue())
+
+
+def test_trace_prints_a_hostile_story_inertly(screen):
+    story = Story("landing", HOSTILE, f"v{HOSTILE}", [Revision(HOSTILE, "v1", 3, HOSTILE, datetime.now(UTC))])
+    story.dead_letters = [DeadLetter("m-1", 3, 0, (HOSTILE,), HOSTILE, HOSTILE)]
+    story.unreadable_index_lines = [HOSTILE]
+    _render.story(story, as_json=False)
+    assert_inert(screen.getvalue())
+
+
+def test_status_prints_hostile_values_inertly(screen):
+    _render.status({"breaker_state": "CLOSED", "last_error": HOSTILE, HOSTILE: 1}, as_json=False)
+    assert_inert(screen.getvalue())
+
+
+def test_backfill_prints_a_hostile_checkpoint_key_inertly(screen):
+    tally = BackfillTally(listed=1, last=Revision(HOSTILE, HOSTILE, 3, "etag", datetime.now(UTC)))
+    _render.backfill_summary("landing", tally, dry_run=False, checkpoint=Path("state/checkpoint.json"))
+    assert_inert(screen.getvalue())
+
+
+def test_replay_prints_a_hostile_detail_and_error_inertly(screen):
+    _render.replayed(BundleResult(f"bundles/{HOSTILE}", Outcome.FAILED, HOSTILE))
+    _render.say(f"{HOSTILE}: 1 bundle(s) found through the index")
+    _render.labelled("stopped", HOSTILE)
+    _render.fail(f"could not select bundles: {HOSTILE}")
+    _render.notice(HOSTILE)
+    assert_inert(screen.getvalue())
+
+
+def test_archive_verify_prints_a_hostile_finding_inertly(screen):
+    _render.findings(1, [Finding(f"bundles/{HOSTILE}", f"member {HOSTILE} differs")], deep=True)
+    assert_inert(screen.getvalue())
