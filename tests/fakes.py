@@ -40,6 +40,7 @@ from courier.errors import (
     DependencyUnavailableError,
     LedgerUnavailableError,
     ObjectMissingError,
+    ObjectSupersededError,
     ObjectTooLargeError,
     StorageUnavailableError,
 )
@@ -268,10 +269,12 @@ class FakeLanding:
         content = self.objects.get((ref.bucket, ref.key, ref.version_id or ""))
         if content is None:
             raise ObjectMissingError(f"{ref.identity} no longer exists in the landing bucket")
+        etag = hashlib.md5(content).hexdigest()  # noqa: S324 - S3's ETag of a single-part upload
+        if not ref.version_id and ref.etag and ref.etag != etag:  # S3LandingStore's If-Match: 412 PreconditionFailed
+            raise ObjectSupersededError(f"{ref.identity} was overwritten before it was fetched: that revision is gone")
         if self.max_object_bytes is not None and len(content) > self.max_object_bytes:
             raise ObjectTooLargeError(f"{ref.identity} is {len(content)} bytes, above the ceiling")
         self.opened_sizes.append(len(content))
-        etag = hashlib.md5(content).hexdigest()  # noqa: S324 - S3's ETag of a single-part upload
         return ObjectStream(len(content), io.BytesIO(content), ref.version_id, etag)
 
 

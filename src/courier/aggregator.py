@@ -62,6 +62,7 @@ from courier.errors import (
     NiFiRejectedError,
     NoRoomError,
     ObjectTooLargeError,
+    PermanentError,
     SpoolUnavailableError,
     StorageUnavailableError,
     TimeBudgetError,
@@ -264,7 +265,6 @@ class Aggregator:
         token = uuid.uuid4().hex
         jobs = self._collect(records, result)
         self._plausible_hints(jobs)
-        jobs = self._refuse_beyond_ledger(jobs, result)
         # One bundle at a time, planned from the sizes the events announce; the oldest group first,
         # so a file deferred for lack of room is ahead of newer ones in its next batch.
         planned = plan_by_size(jobs.values(), lambda job: job.hint or 0, lambda job: job.ref.identity, self.bundle_limit)
@@ -367,11 +367,16 @@ class Aggregator:
             else:
                 for ref in message.objects:
                     announced += 1
-                    if self.landing_buckets is not None and ref.bucket not in self.landing_buckets:
-                        foreign = ForeignBucketError(f"s3://{ref.bucket} is not a landing bucket of this deployment")
-                        self._fail(FileJob(ref, {message.message_id}), foreign, result)
-                        continue
-                    jobs.setdefault(ref.identity, FileJob(ref)).announced(message.message_id, ref)
+                    refused = self._refusal(ref)
+                    job = jobs.get(ref.identity)
+                    if refused is not None:
+                        self._fail(FileJob(ref, {message.message_id}), refused, result)
+                    elif job is not None and not ref.version_id and ref.etag != job.ref.etag:
+                        # One write has one eTag: one of the two messages is forged, and the GET's If-Match would
+                        # fail the other with it. This one waits its turn, judged on its own in a later batch.
+                        self._defer([FileJob(ref, {message.message_id})], result)
+                    else:
+                        jobs.setdefault(ref.identity, FileJob(ref)).announced(message.message_id, ref)
         metric("FilesReceived", len(jobs))
         metric("FilesDuplicateInBatch", announced - len(jobs))
         return jobs
@@ -386,26 +391,23 @@ class Aggregator:
                 logger.info("an event's size is not believed: planned from the GET", extra={"key": identity.key, "size": size})
                 job.hint = None
 
-    def _refuse_beyond_ledger(self, jobs: dict[ObjectIdentity, FileJob], result: BatchResult) -> dict[ObjectIdentity, FileJob]:
-        """Files that landed longer ago than the ledger keeps records are refused unclaimed (``beyond_ledger``).
+    def _refusal(self, ref: ObjectRef) -> PermanentError | None:
+        """Why one message's record fails alone, unclaimed and unread, judged on what that message says.
 
-        A hand redrive re-sends a message as new, so one may name a file weeks after it landed; its
-        ledger record (written no earlier than the landing, kept ``ttl`` from then) may be gone, and a
-        claim would then deliver the file in a second bundle. Refusing keeps "at most one bundle": the
-        operator finds out with ``courier trace`` and re-lands a file that never arrived.
+        ``foreign_bucket``: the bucket is not a landing bucket of this deployment.
+        ``beyond_ledger``: the file landed longer ago than the ledger keeps records. A hand redrive
+        re-sends a message as new, so one may name a file weeks after it landed; its ledger record
+        (written no earlier than the landing, kept ``ttl`` from then) may be gone, and a claim would
+        then deliver the file in a second bundle. Refusing keeps "at most one bundle": the operator
+        finds out with ``courier trace`` and re-lands a file that never arrived. The landing time is
+        this message's own, so a forged old one fails only the message that says it.
         """
-        window = budget.ledger_window_seconds(self.ledger.ttl_seconds)
-        now = self.clock()
-        kept = {}
-        for identity, job in jobs.items():
-            landed = job.ref.event_time.timestamp()
-            if now - landed > window:
-                days = (now - landed) / 86400
-                error = BeyondLedgerError(f"{identity} landed {days:.1f} days ago, beyond the ledger's records")
-                self._fail(job, error, result)
-            else:
-                kept[identity] = job
-        return kept
+        if self.landing_buckets is not None and ref.bucket not in self.landing_buckets:
+            return ForeignBucketError(f"s3://{ref.bucket} is not a landing bucket of this deployment")
+        age = self.clock() - ref.event_time.timestamp()
+        if age > budget.ledger_window_seconds(self.ledger.ttl_seconds):
+            return BeyondLedgerError(f"{ref.identity} landed {age / 86400:.1f} days ago, beyond the ledger's records")
+        return None
 
     def _never_fits(self, size: int) -> bool:
         return size + self._bundle_estimate(size) > self.spools.capacity()

@@ -204,6 +204,35 @@ def test_a_forged_size_for_an_honest_revision_never_fails_the_honest_message(mak
     assert p.nifi.bundles_of_files() == {(LANDING_BUCKET, "honest.json"): {p.nifi.accepted[0].sha256}}
 
 
+def test_a_forged_old_event_time_for_an_honest_revision_fails_only_the_forged_message(make):
+    """Two messages naming one revision are judged each on its own: a forged eventTime older than the ledger's
+    window is refused (beyond_ledger) for the message that says it, never for the honest one beside it."""
+    p = make()
+    honest = p.land("honest.json", b"{}", message_id="honest")
+    forged = json.loads(honest["body"])
+    forged["Records"][0]["eventTime"] = "2020-01-01T00:00:00.000Z"
+    result = p.aggregator.process([sqs_record(json.dumps(forged), message_id="forged"), honest])  # the forged one first
+    assert result.failed == {"forged": "beyond_ledger"}
+    assert p.nifi.bundles_of_files() == {(LANDING_BUCKET, "honest.json"): {p.nifi.accepted[0].sha256}}
+
+
+def test_a_forged_etag_for_an_honest_unversioned_revision_never_fails_the_honest_message(make):
+    """On an unversioned bucket the GET names the revision by If-Match on the event's eTag: a forged message with the
+    honest sequencer and another eTag fails alone (superseded); the honest one waits its turn and is delivered."""
+    p = make()
+    p.landing.objects[(LANDING_BUCKET, "plain.csv", "")] = b"honest content"
+    etag = hashlib.md5(b"honest content").hexdigest()  # noqa: S324 - S3's ETag of a single-part upload
+    honest = sqs_record(notification(s3_record(LANDING_BUCKET, "plain.csv", etag=etag, size=14)), message_id="honest")
+    forged = json.loads(honest["body"])
+    forged["Records"][0]["s3"]["object"]["eTag"] = "0" * 32
+    first = p.aggregator.process([sqs_record(json.dumps(forged), message_id="forged"), honest])  # the forged one first
+    assert first.failed.get("forged") == "object_superseded"
+    assert first.failed.get("honest") in (None, "deferred")  # never charged to the honest file
+    if "honest" in first.failed:
+        assert p.aggregator.process([honest]).failed == {}
+    assert [keys_in(r) for r in p.nifi.accepted] == [{"plain.csv"}]
+
+
 def test_a_file_s3_says_is_above_the_ceiling_fails_as_too_large_whatever_its_event_said(make):
     p = make()
     p.landing.max_object_bytes = MAX_OBJECT_BYTES  # what S3Landing checks against the GET's ContentLength
