@@ -731,6 +731,29 @@ def test_whatever_nifi_refuses_each_file_ends_in_one_kept_bundle_or_fails_alone(
             assert not poisoned & keys_in(request)
 
 
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    files=st.integers(min_value=2, max_value=10),
+    poison=st.sets(st.integers(min_value=0, max_value=9), max_size=3),
+    answers=st.lists(st.sampled_from(["ok", "ack-lost", "timeout"]), max_size=12),
+)
+def test_answers_lost_anywhere_in_a_split_leave_each_file_in_one_kept_bundle(make, files, poison, answers):
+    """Lost answers at any POST of the halving (NiFi kept it, or never saw it): the retries resend the very bytes,
+    so each honest file ends in exactly one distinct bundle NiFi kept, and only refused files fail."""
+    p = make()
+    poisoned = {f"f{i}.json" for i in poison if i < files}
+    p.nifi.judge = lambda body: 400 if poisoned & {e["key"] for e in read_manifest(body)["files"]} else None
+    p.nifi.queued.extend(answers)
+    messages = [p.land(f"f{i}.json", bytes([i]) * 100, message_id=f"m{i}") for i in range(files)]
+    for _ in range(len(answers) + 3):  # a receive with a file left POSTs at least once: the lost answers run out
+        result = p.aggregator.process(messages)
+        p.clock.advance(900)  # any lease a failure left behind lapses
+    assert result.failed == {f"m{i}": "nifi_rejected" for i in range(files) if f"f{i}.json" in poisoned}
+    kept = p.nifi.bundles_of_files()
+    assert {key for _, key in kept} == {f"f{i}.json" for i in range(files)} - poisoned
+    assert all(len(bundles) == 1 for bundles in kept.values())
+
+
 def test_a_redriven_message_on_day_15_naming_a_delivered_file_is_refused_not_bundled_again(make):
     """Case 9 of issue 21: a hand redrive re-sends a message as new; its file landed 15 days ago and its
     ledger record (default TTL, 15 days) has expired. Claiming it fresh would deliver a second distinct bundle."""
