@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from courier.errors import (
     DeliveryError,
     NiFiAuthError,
+    NiFiBodyLimitError,
     NiFiHashRejectedError,
     NiFiRejectedError,
     NiFiUnavailableError,
@@ -129,4 +130,6 @@ def error_for_status(status: int) -> DeliveryError | None:
         return NiFiAuthError(f"NiFi refused the credentials (HTTP {status})", status)
     if status >= 500 or status in (408, 429):
         return NiFiUnavailableError(f"NiFi unavailable (HTTP {status})", status)
+    if status == 413:
+        return NiFiBodyLimitError(f"NiFi rejected the request (HTTP {status}): above its body limit", status)
     return NiFiRejectedError(f"NiFi rejected the request (HTTP {status})", status)

@@ -18,6 +18,7 @@ Every failure courier expects is one of these::
     │   ├── NiFiAuthError *
     │   ├── NiFiHashRejectedError *
     │   └── NiFiRejectedError †
+    │       └── NiFiBodyLimitError †
     ├── RetryableError ................... the same message may succeed later
     │   ├── ClaimBusyError
     │   ├── LedgerUnavailableError
@@ -41,7 +42,7 @@ Every failure courier expects is one of these::
         ├── ForeignBucketError
         ├── SecretFormatError
         ├── ArchiveCorruptError
-        └── (†) NiFiRejectedError
+        └── (†) NiFiRejectedError, NiFiBodyLimitError
 
 The split that matters to the aggregator:
 
@@ -370,6 +371,13 @@ class NiFiRejectedError(DeliveryError, PermanentError):
     dependency = "nifi"
     outage_evidence = 2
     waits_out_outage = True
+
+
+class NiFiBodyLimitError(NiFiRejectedError):
+    """413: the body is above NiFi's limit. Bundles are split and planned smaller, and a file refused so alone is
+    too large for NiFi: a size, which the uploader chose, so it is never evidence of a NiFi outage."""
+
+    dependency = None
 
 
 def reasons_where(test: Callable[[type[CourierError]], bool]) -> frozenset[str]:

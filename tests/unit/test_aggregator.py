@@ -645,6 +645,19 @@ def test_a_file_refused_alone_in_its_batch_is_never_a_nifi_outage(make):
     assert "HTTP 413" in p.ledger.failure_note("b0").detail
 
 
+def test_files_above_nifis_body_limit_landed_together_are_never_a_nifi_outage(make):
+    """A 413 is NiFi's body limit against a size, and sizes are the uploader's: two big files landed together (their
+    bundle and each file alone refused, three distinct bundles) fail alone and never count toward an outage."""
+    p = make(failure_threshold=1)
+    p.nifi.judge = lambda body: 413 if len(body) > 4096 else None
+    honest = p.land("honest.json", b"{}", message_id="honest")
+    assert p.aggregator.process([honest]).failed == {}
+    big = [p.land(f"big{i}.bin", incompressible(8192, bytes([i])), message_id=f"big{i}") for i in range(2)]
+    result = p.aggregator.process(big)
+    assert result.failed == {"big0": "nifi_rejected", "big1": "nifi_rejected"} and result.systemic is None
+    assert p.breaker.state == "CLOSED" and p.parking_lot.parked == []
+
+
 def test_nifi_refusing_every_bundle_of_a_batch_is_an_outage(make):
     p = make(failure_threshold=2)
     p.nifi.mode = 400
