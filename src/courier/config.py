@@ -185,7 +185,8 @@ class Settings:
         None,
         _bucket_names,
         "The landing buckets of this deployment, comma-separated: an event naming another bucket fails alone"
-        " (foreign_bucket), unread. Required in AWS (Terraform sets it); unset elsewhere: any bucket an event names.",
+        " (foreign_bucket), unread. Never the archive bucket. Required in AWS (Terraform sets it); unset elsewhere: any"
+        " bucket an event names.",
     )
     archive_prefix: str = _setting(
         "bundles", _key_prefix, "Key prefix of archived bundles (bundles/YYYY/MM/DD/HH/<sha256>.tar.gz)."
@@ -308,6 +309,12 @@ class Settings:
         if settings.landing_buckets is None and env.get("AWS_LAMBDA_FUNCTION_NAME"):
             # In AWS anyone with sqs:SendMessage can name any bucket the role may read, the archive's included.
             raise ConfigError(f"{PREFIX}LANDING_BUCKETS is required in AWS: the landing buckets events may name")
+        if settings.landing_buckets is not None and settings.archive_bucket in settings.landing_buckets:
+            # A notification naming it would deliver archived bundles again as new files.
+            raise ConfigError(
+                f"{PREFIX}LANDING_BUCKETS must not name {PREFIX}ARCHIVE_BUCKET ({settings.archive_bucket}): events would"
+                " deliver archived bundles again"
+            )
         settings._check_consistency()
         return settings
 

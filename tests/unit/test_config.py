@@ -136,6 +136,13 @@ def test_an_ephemeral_storage_above_the_spool_directorys_disk_is_one_line_naming
     assert Settings.from_env({**BASE, "COURIER_SPOOL_DIR": str(tmp_path), "COURIER_EPHEMERAL_STORAGE_MB": str(disk_mb)})
 
 
+def test_landing_buckets_naming_the_archive_bucket_are_refused():
+    """A notification could then make courier deliver archived bundles again as new files (issue 21, case 5)."""
+    with pytest.raises(ConfigError, match="^COURIER_LANDING_BUCKETS must not name COURIER_ARCHIVE_BUCKET") as info:
+        Settings.from_env({**BASE, "COURIER_LANDING_BUCKETS": "landing,archive"})
+    assert "\n" not in str(info.value)
+
+
 def test_the_landing_buckets_are_a_list_and_required_when_running_as_the_lambda():
     assert Settings.from_env({**BASE, "COURIER_LANDING_BUCKETS": "a-landing, b.landing"}).landing_buckets == (
         "a-landing",
