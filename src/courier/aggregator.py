@@ -374,6 +374,10 @@ class Aggregator:
                     elif job is not None and not ref.version_id and ref.etag != job.ref.etag:
                         # One write has one eTag: one of the two messages is forged, and the GET's If-Match would
                         # fail the other with it. This one waits its turn, judged on its own in a later batch.
+                        logger.warning(
+                            "two messages name one revision with different eTags: this one waits a later batch",
+                            extra={"bucket": ref.bucket, "key": ref.key, "message_id": message.message_id},
+                        )
                         self._defer([FileJob(ref, {message.message_id})], result)
                     else:
                         jobs.setdefault(ref.identity, FileJob(ref)).announced(message.message_id, ref)
