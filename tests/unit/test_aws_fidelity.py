@@ -163,6 +163,35 @@ def codedeploy_group() -> Observation:
     }
 
 
+def bucket_policy() -> Observation:
+    """A TLS-only deny and a storage-class rule, as the landing bucket's policy has them, on object writes."""
+    s3 = _client("s3")
+    s3.create_bucket(Bucket="courier-p", CreateBucketConfiguration={"LocationConstraint": REGION})
+    objects = "arn:aws:s3:::courier-p/*"
+    statements = [
+        {
+            "Effect": "Deny",
+            "Principal": "*",
+            "Action": "s3:*",
+            "Resource": objects,
+            "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+        },
+        {
+            "Effect": "Deny",
+            "Principal": "*",
+            "Action": "s3:PutObject",
+            "Resource": objects,
+            "Condition": {"StringNotEquals": {"s3:x-amz-storage-class": "STANDARD"}},
+        },
+    ]
+    s3.put_bucket_policy(Bucket="courier-p", Policy=json.dumps({"Version": "2012-10-17", "Statement": statements}))
+    return {
+        "standard": _error(lambda: s3.put_object(Bucket="courier-p", Key="a", Body=b"x", StorageClass="STANDARD")),
+        "no_class": _error(lambda: s3.put_object(Bucket="courier-p", Key="b", Body=b"x")),
+        "glacier": _error(lambda: s3.put_object(Bucket="courier-p", Key="c", Body=b"x", StorageClass="GLACIER")),
+    }
+
+
 SCENARIOS: dict[str, Callable[[], Observation]] = {
     f.__name__: f
     for f in (
@@ -173,6 +202,7 @@ SCENARIOS: dict[str, Callable[[], Observation]] = {
         rotation_without_value,
         mapping_on_alias,
         codedeploy_group,
+        bucket_policy,
     )
 }
 
@@ -195,6 +225,9 @@ MOTO = {
     "rotation_without_value": lambda seen: seen["refused"] == "UnboundLocalError",
     "mapping_on_alias": lambda seen: seen["reported"] != seen["alias"] and seen["reported"].endswith(":1"),
     "codedeploy_group": lambda seen: seen["alarms"] == {} and seen["delete_group"] == "NotImplementedError",
+    # Every conditioned statement denies, whatever the request: even the STANDARD put over a secure channel.
+    # (moto answers a bucket policy's deny with a bare 403, no AccessDenied body.)
+    "bucket_policy": lambda seen: seen == {"standard": "403", "no_class": "403", "glacier": "403"},
 }
 
 
@@ -265,6 +298,72 @@ def test_a_deployment_group_returns_its_alarms_and_deletes(patched):
     seen = observe("codedeploy_group")
     assert seen["alarms"] == {"enabled": True, "alarms": [{"name": "courier-aggregator-errors"}], "ignorePollAlarmFailure": False}
     assert seen["delete_group"] is None and seen["delete_application"] is None and seen["left"] == []
+
+
+def test_bucket_policy_conditions_are_evaluated_on_the_request(patched):
+    # Loopback is secure transport here; the storage-class deny applies to what it names, and to a missing header.
+    assert observe("bucket_policy") == {"standard": None, "no_class": "403", "glacier": "403"}
+
+
+@pytest.mark.parametrize(
+    ("operator", "key", "wanted", "context", "holds"),
+    [
+        ("Bool", "aws:SecureTransport", "false", {"aws:SecureTransport": "true"}, False),
+        ("Bool", "aws:SecureTransport", "false", {"aws:SecureTransport": "false"}, True),
+        ("StringEquals", "s3:x-amz-server-side-encryption", "AES256", {}, False),
+        ("StringNotEquals", "s3:x-amz-server-side-encryption", "AES256", {}, True),
+        ("StringNotEquals", "s3:x-amz-server-side-encryption", "AES256", {"s3:x-amz-server-side-encryption": "AES256"}, False),
+        ("StringNotEqualsIfExists", "s3:x-amz-storage-class", ["STANDARD"], {}, True),
+        ("StringEqualsIfExists", "s3:x-amz-storage-class", ["STANDARD"], {}, True),
+        ("Null", "s3:x-amz-server-side-encryption", "true", {}, True),
+        ("Null", "s3:x-amz-server-side-encryption", "true", {"s3:x-amz-server-side-encryption": "aws:kms"}, False),
+        ("IpAddress", "aws:SourceIp", ["127.0.0.0/8"], {"aws:SourceIp": "127.0.0.1"}, True),
+        ("NotIpAddress", "aws:SourceIp", ["203.0.113.0/24"], {"aws:SourceIp": "127.0.0.1"}, True),
+        ("NumericLessThan", "s3:TlsVersion", "1.2", {}, False),
+        ("NumericLessThan", "s3:TlsVersion", "1.2", {"s3:TlsVersion": "1.1"}, True),
+        (
+            "StringLike",
+            "aws:PrincipalArn",
+            "arn:aws:iam::*:user/partner-*",
+            {"aws:PrincipalArn": "arn:aws:iam::1:user/partner-a"},
+            True,
+        ),
+    ],
+)
+def test_a_condition_holds_as_iam_evaluates_it(operator, key, wanted, context, holds):
+    from courier.local.aws_fidelity import condition_holds
+
+    assert condition_holds(operator, key, wanted, context) is holds
+
+
+def test_a_statement_naming_principals_applies_only_to_them():
+    from courier.local.aws_fidelity import bucket_policy_permission
+
+    policy = json.dumps(
+        {
+            "Statement": [
+                {
+                    "Effect": "Deny",
+                    "Principal": {"AWS": ["arn:aws:iam::123456789012:user/partner"]},
+                    "Action": "s3:GetObject",
+                    "Resource": "*",
+                }
+            ]
+        }
+    )
+    assert (
+        bucket_policy_permission(
+            policy, "s3:GetObject", "arn:aws:s3:::b/k", {"aws:PrincipalArn": "arn:aws:iam::123456789012:user/partner"}
+        )
+        == "DENIED"
+    )
+    assert (
+        bucket_policy_permission(
+            policy, "s3:GetObject", "arn:aws:s3:::b/k", {"aws:PrincipalArn": "arn:aws:iam::123456789012:user/other"}
+        )
+        == "NEUTRAL"
+    )
+    assert bucket_policy_permission(policy, "s3:GetObject", "arn:aws:s3:::b/k", {}) == "NEUTRAL"
 
 
 if __name__ == "__main__":

@@ -21,6 +21,11 @@ patches, so an upgrade that fixes one shows which patch to drop.
 * Lambda: an event source mapping on an alias reports the version's ARN; AWS the alias's.
 * CodeDeploy: a deployment group returns no ``alarmConfiguration``; no ``DeleteDeploymentGroup``
   or ``DeleteApplication``.
+* S3 bucket policies (evaluated by moto on object requests): a statement with a ``Condition``
+  comes out as a deny whatever its effect and the request, and one naming principals applies
+  to every signer. Here statements are evaluated as IAM does, on the request's keys
+  (:func:`request_context`: secure transport, source IP, the ``x-amz-*`` headers as ``s3:``
+  keys, the signer's ARN when it is an emulator IAM user).
 """
 
 from __future__ import annotations
@@ -49,6 +54,7 @@ def make_moto_like_aws_for_terraform() -> None:
         _secret_rotation_without_a_value()
         _mapping_on_an_alias()
         _codedeploy_groups_like_aws()
+        _bucket_policies_like_aws()
         _done = True
 
 
@@ -320,3 +326,184 @@ def _codedeploy_groups_like_aws() -> None:
     for method in (delete_deployment_group, delete_application):
         if not hasattr(CodeDeployResponse, method.__name__):
             setattr(CodeDeployResponse, method.__name__, method)
+
+
+# --- S3 bucket policies ----------------------------------------------------------------------
+
+# The request an S3 object call is evaluated for, per server thread (moto's server serves each request in one).
+_REQUEST = threading.local()
+
+
+def request_context(request: Any, principal_arn: str | None) -> dict[str, str]:
+    """The condition keys of an S3 object request, as AWS fills them.
+
+    The emulator listens on loopback only, and a client on the same host cannot be intercepted
+    in transit: loopback requests count as secure transport, what TLS gives AWS's (the brief's
+    choice over serving the emulator over TLS). ``s3:TlsVersion`` is left out, so a deny
+    conditioned on it does not apply (as a missing key never matches a non-negated operator).
+    """
+    headers = {k.lower(): v for k, v in dict(getattr(request, "headers", {}) or {}).items()}
+    source = getattr(request, "remote_addr", None) or "127.0.0.1"
+    context = {
+        "aws:SecureTransport": "true" if _loopback(source) or str(getattr(request, "scheme", "")) == "https" else "false",
+        "aws:SourceIp": source,
+    }
+    for name, value in headers.items():
+        if name.startswith("x-amz-") and name not in {"x-amz-date", "x-amz-content-sha256", "x-amz-security-token"}:
+            context[f"s3:{name}"] = value
+    if principal_arn:
+        context["aws:PrincipalArn"] = principal_arn
+    return context
+
+
+def _loopback(address: str) -> bool:
+    import ipaddress
+
+    try:
+        return ipaddress.ip_address(address).is_loopback
+    except ValueError:
+        return False
+
+
+def condition_holds(operator: str, key: str, wanted: Any, context: dict[str, str]) -> bool:
+    """One condition of a policy statement, evaluated as IAM does (the operators S3 bucket policies use).
+
+    A key missing from the request never matches a positive operator and always matches a
+    negated one; ``...IfExists`` matches a missing key; ``Null`` tests presence.
+    """
+    import fnmatch
+    import ipaddress
+
+    values = [str(v) for v in (wanted if isinstance(wanted, list) else [wanted])]
+    for prefix in ("ForAnyValue:", "ForAllValues:"):
+        operator = operator.removeprefix(prefix)  # one value per key here: both reduce to the plain test
+    if_exists = operator.endswith("IfExists")
+    operator = operator.removesuffix("IfExists")
+    actual = context.get(key)
+    if operator == "Null":
+        return (actual is None) == (values[0].lower() == "true")
+    negated = operator.startswith(("StringNot", "NotIp", "ArnNot", "NumericNot"))
+    if actual is None:
+        return if_exists or negated
+
+    def positive(op: str) -> bool:
+        if op in ("StringEquals", "ArnEquals"):
+            return actual in values
+        if op == "StringEqualsIgnoreCase":
+            return actual.lower() in {v.lower() for v in values}
+        if op in ("StringLike", "ArnLike"):
+            return any(fnmatch.fnmatchcase(actual, v) for v in values)
+        if op == "Bool":
+            return actual.lower() in {v.lower() for v in values}
+        if op == "IpAddress":
+            return any(ipaddress.ip_address(actual) in ipaddress.ip_network(v, strict=False) for v in values)
+        if op.startswith("Numeric"):
+            number = float(actual)
+            compare = {
+                "NumericEquals": lambda v: number == v,
+                "NumericLessThan": lambda v: number < v,
+                "NumericLessThanEquals": lambda v: number <= v,
+                "NumericGreaterThan": lambda v: number > v,
+                "NumericGreaterThanEquals": lambda v: number >= v,
+            }[op]
+            return any(compare(float(v)) for v in values)
+        raise NotImplementedError(f"condition operator {op} is not emulated")
+
+    if negated:
+        base = {"StringNotEquals": "StringEquals", "StringNotEqualsIgnoreCase": "StringEqualsIgnoreCase"}.get(operator)
+        base = base or {"StringNotLike": "StringLike", "NotIpAddress": "IpAddress", "ArnNotEquals": "ArnEquals"}.get(operator)
+        base = base or {"ArnNotLike": "ArnLike", "NumericNotEquals": "NumericEquals"}.get(operator)
+        if base is None:
+            raise NotImplementedError(f"condition operator {operator} is not emulated")
+        return not positive(base)
+    return positive(operator)
+
+
+def statement_applies(statement: dict[str, Any], action: str, resource: str, context: dict[str, str]) -> bool:
+    import fnmatch
+
+    def listed(value: Any) -> list[str]:
+        return [str(v) for v in (value if isinstance(value, list) else [value])]
+
+    def matches(patterns: Any, value: str) -> bool:
+        return any(
+            fnmatch.fnmatchcase(value.lower() if p.startswith("s3:") else value, p.lower() if p.startswith("s3:") else p)
+            for p in listed(patterns)
+        )
+
+    if "Action" in statement and not matches(statement["Action"], action):
+        return False
+    if "NotAction" in statement and matches(statement["NotAction"], action):
+        return False
+    if "Resource" in statement and not matches(statement["Resource"], resource):
+        return False
+    if "NotResource" in statement and matches(statement["NotResource"], resource):
+        return False
+    principal = statement.get("Principal", "*")
+    everyone = principal == "*" or (isinstance(principal, dict) and "*" in listed(principal.get("AWS", [])))
+    if not everyone:
+        named = listed(principal.get("AWS", [])) if isinstance(principal, dict) else []
+        if context.get("aws:PrincipalArn") not in named:
+            return False
+    return all(
+        condition_holds(operator, key, wanted, context)
+        for operator, keys in (statement.get("Condition") or {}).items()
+        for key, wanted in keys.items()
+    )
+
+
+def bucket_policy_permission(policy: str | bytes, action: str, resource: str, context: dict[str, str]) -> str:
+    """``DENIED``, ``PERMITTED`` or ``NEUTRAL``: an explicit deny wins, then an allow, as IAM evaluates."""
+    document = json.loads(policy)
+    statements = document.get("Statement", [])
+    applying = [
+        s
+        for s in (statements if isinstance(statements, list) else [statements])
+        if statement_applies(s, action, resource, context)
+    ]
+    if any(s.get("Effect") == "Deny" for s in applying):
+        return "DENIED"
+    return "PERMITTED" if applying else "NEUTRAL"
+
+
+def _bucket_policies_like_aws() -> None:
+    from moto.iam.access_control import PermissionResult
+    from moto.s3.models import FakeBucket
+    from moto.s3.responses import S3Response
+
+    key_response = S3Response._key_response
+
+    def with_context(self: Any, request: Any, full_url: str) -> Any:
+        _REQUEST.context = request_context(request, _signer_arn(request))
+        try:
+            return key_response(self, request, full_url)
+        finally:
+            _REQUEST.context = None
+
+    def get_permission(self: Any, action: str, resource: str) -> Any:
+        if self.policy is None:
+            return PermissionResult.NEUTRAL
+        context = getattr(_REQUEST, "context", None) or request_context(None, None)
+        policy = self.policy.decode() if isinstance(self.policy, bytes) else self.policy
+        return PermissionResult[bucket_policy_permission(policy, action, resource, context)]
+
+    S3Response._key_response = with_context  # type: ignore[method-assign]
+    FakeBucket.get_permission = get_permission  # type: ignore[method-assign]
+
+
+def _signer_arn(request: Any) -> str | None:
+    """The ARN of the emulator's IAM user whose access key signed the request, if any."""
+    import re
+
+    from moto.iam.models import iam_backends
+
+    authorization = dict(getattr(request, "headers", {}) or {}).get("Authorization", "")
+    found = re.search(r"Credential=([^/]+)/", authorization)
+    if not found:
+        return None
+    for backends in iam_backends.values():
+        for backend in backends.values():
+            for user in backend.users.values():
+                if any(key.access_key_id == found.group(1) for key in user.access_keys):
+                    return str(user.arn)
+    return None
