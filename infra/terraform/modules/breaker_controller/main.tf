@@ -45,8 +45,8 @@ resource "aws_iam_role" "this" {
 # transitions; Scan and DeleteItem, the parked-message records it releases and forgets. On the
 # buckets only s3:ListBucket, which authorises the probe's HeadBucket: no object is read.
 resource "aws_iam_role_policy" "this" {
-  name   = "${var.name}-least-privilege"
-  role   = aws_iam_role.this.id
+  name = "${var.name}-least-privilege"
+  role = aws_iam_role.this.id
   policy = templatefile("${path.module}/../../policies/breaker_controller.json.tftpl", {
     breaker_table_arn        = var.breaker_table_arn
     secret_arn               = var.secret_arn
@@ -142,12 +142,12 @@ resource "aws_lambda_function" "this" {
   # checkov:skip=CKV_AWS_50:Tracing is by logs; X-Ray needs a resource-wide permission for little gain here.
   # checkov:skip=CKV_AWS_272:The package is built reproducibly by `make package` in CI; enable AWS Signer code signing in the environment if required.
   # checkov:skip=CKV_AWS_173:Environment variables hold names and URLs only; the credential lives in Secrets Manager.
-  function_name                  = var.name
-  role                           = aws_iam_role.this.arn
-  handler                        = "courier.controller.lambda_handler"
-  runtime                        = var.runtime
-  architectures                  = ["arm64"]
-  memory_size                    = 256
+  function_name = var.name
+  role          = aws_iam_role.this.arn
+  handler       = "courier.controller.lambda_handler"
+  runtime       = var.runtime
+  architectures = ["arm64"]
+  memory_size   = 256
   # 60 s by default: a run is the breaker read, four dependency checks (the secret, a ledger
   # read, two HeadBuckets), the probe POST, the mapping switch and the release of parked
   # messages. COURIER_FUNCTION_TIMEOUT_SECONDS carries the same value and the probe's POST

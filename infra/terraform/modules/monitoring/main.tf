@@ -3,7 +3,7 @@
 # a budget and a dashboard.
 
 locals {
-  namespace    = "Courier"
+  namespace = "Courier"
   # The functions' POWERTOOLS_SERVICE_NAME is the deployment's name too: each environment's
   # alarms watch its own metrics, never the sum of staging and prod.
   service_dims = { service = var.name }
@@ -259,14 +259,14 @@ resource "aws_cloudwatch_metric_alarm" "parked_data_expiring" {
 }
 
 resource "aws_cloudwatch_metric_alarm" "dlq_expiring" {
-  alarm_name          = "${var.name}-dlq-expiring"
-  alarm_description   = "Oldest DLQ message near the DLQ retention: fix and redrive before SQS drops it (the landing bucket keeps undelivered files longer). Runbook: docs/runbooks/dlq.md"
-  namespace           = "AWS/SQS"
-  metric_name         = "ApproximateAgeOfOldestMessage"
-  dimensions          = { QueueName = var.dlq_name }
-  statistic           = "Maximum"
-  period              = 300
-  evaluation_periods  = 1
+  alarm_name         = "${var.name}-dlq-expiring"
+  alarm_description  = "Oldest DLQ message near the DLQ retention: fix and redrive before SQS drops it (the landing bucket keeps undelivered files longer). Runbook: docs/runbooks/dlq.md"
+  namespace          = "AWS/SQS"
+  metric_name        = "ApproximateAgeOfOldestMessage"
+  dimensions         = { QueueName = var.dlq_name }
+  statistic          = "Maximum"
+  period             = 300
+  evaluation_periods = 1
   # The DLQ's age counts from the move, its expiry from the first enqueue: a message can arrive
   # with up to the main queue's retention already spent.
   threshold           = floor((var.dlq_retention_seconds - var.queue_retention_seconds) * var.data_expiry_fraction)
