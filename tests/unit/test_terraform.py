@@ -237,6 +237,14 @@ def test_small_bundles_reach_deep_archive_too():
     assert "128 KB" in text and "40 KB" in text  # the why and the per-object trade-off are written down
 
 
+def test_probe_objects_are_deleted_not_only_hidden_behind_a_delete_marker():
+    # The archive is versioned: an expiration alone leaves each probe as a noncurrent version for ever.
+    lifecycle = resources("archive_bucket")[("aws_s3_bucket_lifecycle_configuration", "this")]
+    (rule,) = [r for r in lifecycle["rule"] if r["filter"][0].get("prefix") == "probes/"]
+    assert rule["expiration"][0]["days"] == 1
+    assert rule["noncurrent_version_expiration"][0]["noncurrent_days"] == 1
+
+
 @pytest.mark.parametrize("module", ["landing_bucket", "archive_bucket"])
 def test_every_lifecycle_rule_has_a_non_empty_filter(module):
     # `filter {}` makes newer providers warn (and will become an error); `filter { prefix = "" }` says "all".
@@ -364,6 +372,7 @@ NOTIFICATION_SOURCES = {
     '{ sns_topic_arn = "landing-events" }': False,
     '{ sns_topic_arn = "arn:aws:sns:eu-west-2:123456789012:landing.fifo" }': False,
     '{ eventbridge_bus_name = "not a bus" }': False,
+    '{ eventbridge_bus_name = "landing-events" }': False,  # a valid bus name, but S3 sends to "default" only
 }
 
 
@@ -723,6 +732,13 @@ def test_controller_gets_the_aggregators_settings_for_its_probe():
     known = {PREFIX + f.upper() for cls in (Settings, ControllerSettings) for f in cls.__dataclass_fields__}
     assert {n for n in controller if n.startswith(PREFIX)} <= known
     assert {"COURIER_LANDING_BUCKET", "COURIER_FUNCTION_TIMEOUT_SECONDS", "COURIER_ESM_UUID"} <= set(controller)
+
+
+def test_a_failed_or_delayed_scheduled_run_is_not_retried_the_next_minute_is():
+    config = resources("breaker_controller")[("aws_lambda_function_event_invoke_config", "this")]
+    assert config["function_name"] == "${aws_lambda_function.this.function_name}"
+    assert config["maximum_retry_attempts"] == 0  # Lambda's default for async invocations is 2
+    assert config["maximum_event_age_in_seconds"] == 60  # the schedule's period; the default is 6 hours
 
 
 def _controller_timeouts() -> list[int]:

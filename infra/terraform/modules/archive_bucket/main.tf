@@ -109,6 +109,12 @@ resource "aws_s3_bucket_lifecycle_configuration" "this" {
     expiration {
       days = 1
     }
+
+    # The bucket is versioned: the expiration above only adds a delete marker, and the probe
+    # itself would stay as a noncurrent version for ever. This deletes it a day later.
+    noncurrent_version_expiration {
+      noncurrent_days = 1
+    }
   }
 
   rule {

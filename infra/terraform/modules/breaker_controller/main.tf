@@ -205,6 +205,16 @@ resource "aws_cloudwatch_event_target" "this" {
   arn  = aws_lambda_function.this.arn
 }
 
+# A scheduled run is asynchronous: by default Lambda retries a failed one twice and keeps an
+# event up to 6 hours (behind the reserved concurrency of 1), so stale runs would queue up and
+# replay old minutes. The next minute's run is the retry: no retries, and an event older than the
+# schedule's period is dropped.
+resource "aws_lambda_function_event_invoke_config" "this" {
+  function_name                = aws_lambda_function.this.function_name
+  maximum_retry_attempts       = 0
+  maximum_event_age_in_seconds = 60
+}
+
 resource "aws_lambda_permission" "this" {
   statement_id  = "AllowEventBridgeSchedule"
   action        = "lambda:InvokeFunction"
