@@ -6,6 +6,7 @@ import json
 import re
 import shutil
 import subprocess
+from pathlib import Path
 
 import hcl2
 import pytest
@@ -379,20 +380,47 @@ NOTIFICATION_SOURCES = {
 @pytest.mark.skipif(shutil.which("terraform") is None, reason="terraform is not installed (CI has none)")
 @pytest.mark.parametrize("value", sorted(NOTIFICATION_SOURCES))
 def test_notification_source_validation_accepts_one_mode_at_a_time(value, tmp_path):
-    # The variable block alone needs no provider, so `terraform plan` evaluates its validations offline.
-    text = (MODULES / "queue" / "variables.tf").read_text()
-    block = text[text.index('variable "notification_source"') : text.index('variable "tags"')]
-    (tmp_path / "main.tf").write_text(block + 'output "source" { value = var.notification_source }\n')
+    for module in ("queue", "pipeline"):
+        accepted, errors = _variable_accepts(module, "notification_source", value, tmp_path / module)
+        assert accepted is NOTIFICATION_SOURCES[value], errors
+
+
+def _variable_accepts(module: str, name: str, value: str, tmp_path: Path) -> tuple[bool, str]:
+    """Whether a module's variable takes `value` (HCL), by `terraform plan` of its block alone:
+    a variable block needs no provider, so its validations are evaluated offline."""
+    text = (MODULES / module / "variables.tf").read_text()
+    start = text.index(f'variable "{name}"')
+    end = text.find("\nvariable ", start)
+    block = text[start : end if end >= 0 else len(text)]
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    (tmp_path / "main.tf").write_text(block + f'\noutput "value" {{ value = var.{name} }}\n')
     env = {"PATH": "/usr/bin:/bin:/usr/local/bin", "TF_IN_AUTOMATION": "1", "CHECKPOINT_DISABLE": "1", "HOME": str(tmp_path)}
     subprocess.run(["terraform", "init", "-input=false"], cwd=tmp_path, env=env, capture_output=True, check=True)
     plan = subprocess.run(
-        ["terraform", "plan", "-input=false", "-no-color", "-var", f"notification_source={value}"],
+        ["terraform", "plan", "-input=false", "-no-color", "-var", f"{name}={value}"],
         cwd=tmp_path,
         env=env,
         capture_output=True,
         text=True,
     )
-    assert (plan.returncode == 0) is NOTIFICATION_SOURCES[value], plan.stderr
+    return plan.returncode == 0, plan.stderr
+
+
+def test_the_examples_give_nifi_its_ca_through_the_secret_not_a_file_the_package_lacks():
+    for env in ("staging", "prod"):
+        settings = hcl2.loads((ENVS / env / "terraform.tfvars.example").read_text())["settings"]
+        path = settings.get("nifi_ca_bundle_path", "")
+        assert path == "" or path.startswith("/opt/"), f"{env}: {path} is not in the package"
+    assert "ca_pem" in (MODULES.parent / "README.md").read_text()
+
+
+@pytest.mark.skipif(shutil.which("terraform") is None, reason="terraform is not installed (CI has none)")
+@pytest.mark.parametrize(
+    ("value", "valid"), [("", True), ("/opt/nifi/ca.pem", True), ("/var/task/nifi-ca.pem", False), ("ca.pem", False)]
+)
+def test_a_ca_bundle_path_outside_a_layer_is_refused_at_plan(value, valid, tmp_path):
+    accepted, errors = _variable_accepts("pipeline", "nifi_ca_bundle_path", value, tmp_path)
+    assert accepted is valid, errors
 
 
 @pytest.mark.parametrize(("document", "queue"), [("this", "this"), ("dlq", "dlq")])
@@ -1431,20 +1459,8 @@ def test_a_raised_retention_stays_consistent_with_the_dlq_the_landing_cap_and_th
 @pytest.mark.skipif(shutil.which("terraform") is None, reason="terraform is not installed (CI has none)")
 @pytest.mark.parametrize(("value", "valid"), [(59, False), (60, True), (1209600, True), (1209601, False)])
 def test_queue_retention_validation_takes_sqs_range(value, valid, tmp_path):
-    text = (MODULES / "pipeline" / "variables.tf").read_text()
-    start = text.index('variable "queue_retention_seconds"')
-    block = text[start : text.index("\nvariable ", start)]
-    (tmp_path / "main.tf").write_text(block + '\noutput "retention" { value = var.queue_retention_seconds }\n')
-    env = {"PATH": "/usr/bin:/bin:/usr/local/bin", "TF_IN_AUTOMATION": "1", "CHECKPOINT_DISABLE": "1", "HOME": str(tmp_path)}
-    subprocess.run(["terraform", "init", "-input=false"], cwd=tmp_path, env=env, capture_output=True, check=True)
-    plan = subprocess.run(
-        ["terraform", "plan", "-input=false", "-no-color", "-var", f"queue_retention_seconds={value}"],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-    )
-    assert (plan.returncode == 0) is valid, plan.stderr
+    accepted, errors = _variable_accepts("pipeline", "queue_retention_seconds", str(value), tmp_path)
+    assert accepted is valid, errors
 
 
 def test_the_runbook_records_a_raised_retention_in_the_setting_terraform_has():

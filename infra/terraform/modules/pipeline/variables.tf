@@ -112,9 +112,14 @@ variable "nifi_port" {
 }
 
 variable "nifi_ca_bundle_path" {
-  description = "Path of NiFi's CA bundle inside the package ('' for the system trust store)."
+  description = "Path of a CA bundle for NiFi in a layer (/opt/...). '' (the default): the NiFi secret's ca_pem, else the system trust store. The package (`make package`, /var/task) carries no CA file."
   type        = string
   default     = ""
+
+  validation {
+    condition     = var.nifi_ca_bundle_path == "" || startswith(var.nifi_ca_bundle_path, "/opt/")
+    error_message = "nifi_ca_bundle_path must be '' (the secret's ca_pem or the system trust store) or a file of a layer under /opt/: the package (/var/task) carries no CA bundle."
+  }
 }
 
 variable "rotation_lambda_arn" {
