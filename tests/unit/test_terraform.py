@@ -1002,6 +1002,14 @@ def test_secret_rotates_on_a_schedule():
 def test_apply_does_not_rotate_a_secret_that_has_no_value_yet():
     rotation = resources("secrets")[("aws_secretsmanager_secret_rotation", "this")]
     assert rotation["rotate_immediately"] is False  # the provider's default is true
+    # Enabling rotation tests the function against the secret at once: not before its first value.
+    assert rotation["count"] == "${var.rotation_enabled ? 1 : 0}" and default("secrets", "rotation_enabled") is False
+    assert _pipeline_module("secrets")["rotation_enabled"] == "${var.secret_rotation_enabled}"
+    assert default("pipeline", "secret_rotation_enabled") is False
+    shared = (ENVS / "_shared" / "main.tf").read_text()
+    assert "secret_rotation_enabled = var.settings.secret_rotation_enabled" in shared
+    runbook = (MODULES.parents[2] / "docs" / "runbooks" / "rotate-nifi-secret.md").read_text()
+    assert "## First value" in runbook and "secret_rotation_enabled = true" in runbook
     assert "aws_secretsmanager_secret_version" not in {t for t, _ in resources("secrets")}  # no value in the state
     readme = (MODULES.parent / "README.md").read_text()
     assert "secretsmanager.amazonaws.com" in readme and "lambda:InvokeFunction" in readme  # the invoke permission

@@ -18,6 +18,7 @@ module "courier" {
   nifi_cidr               = var.settings.nifi_cidr
   nifi_ca_bundle_path     = var.settings.nifi_ca_bundle_path
   rotation_lambda_arn     = var.settings.rotation_lambda_arn
+  secret_rotation_enabled = var.settings.secret_rotation_enabled
   alert_emails            = var.settings.alert_emails
   notification_source     = var.settings.notification_source
 

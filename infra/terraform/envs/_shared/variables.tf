@@ -21,6 +21,8 @@ variable "settings" {
     nifi_cidr               = string
     nifi_ca_bundle_path     = optional(string, "")
     rotation_lambda_arn     = string
+    # false until the NiFi secret has its first value (docs/runbooks/rotate-nifi-secret.md, "First value").
+    secret_rotation_enabled = optional(bool, false)
     alert_emails            = optional(list(string), [])
     notification_source = optional(object({
       sns_topic_arn            = optional(string)

@@ -48,6 +48,7 @@ module "secrets" {
 
   name                = "${local.name}/nifi"
   rotation_lambda_arn = var.rotation_lambda_arn
+  rotation_enabled    = var.secret_rotation_enabled
   tags                = local.tags
 }
 

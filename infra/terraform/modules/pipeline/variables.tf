@@ -127,6 +127,12 @@ variable "rotation_lambda_arn" {
   type        = string
 }
 
+variable "secret_rotation_enabled" {
+  description = "Turn on the NiFi secret's rotation schedule: false until the secret has its first value, then true (docs/runbooks/rotate-nifi-secret.md, \"First value\"); see modules/secrets."
+  type        = bool
+  default     = false
+}
+
 variable "queue_retention_seconds" {
   description = "How long the queue keeps a message, in seconds (SQS's MessageRetentionPeriod; NFR-04: 4 days = 345600). 60-1209600 (SQS's range), and no more than the DLQ's 14 days (a moved message keeps its age). The data-age alarms follow it. Raising it past (max_receive_count - 3) x 11 h (about 7.8 days) lets an outage move messages to the DLQ before their retention ends, where they are kept to the same age and redriven (docs/runbooks/dlq.md). Set in envs/<env>/env.tf; an emergency raise by hand (docs/runbooks/backlog-and-data-age.md) must be recorded there, or the next apply puts it back."
   type        = number

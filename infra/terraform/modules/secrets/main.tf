@@ -10,14 +10,17 @@ resource "aws_secretsmanager_secret" "this" {
 }
 
 resource "aws_secretsmanager_secret_rotation" "this" {
+  # Not until the secret has a value: enabling rotation makes Secrets Manager test the function
+  # against the secret at once, which fails on a secret with none. The first apply creates the
+  # secret without rotation; the operator sets the value (docs/runbooks/rotate-nifi-secret.md,
+  # "First value") and turns rotation on with the next apply.
+  count               = var.rotation_enabled ? 1 : 0
   secret_id           = aws_secretsmanager_secret.this.id
   rotation_lambda_arn = var.rotation_lambda_arn
-  # The secret has no value when it is created (Terraform never sets it), so the provider's
-  # default (rotate at once) would run the rotation function against an empty secret and fail
-  # the apply. Secrets Manager then only tests the function (its testSecret step); the first
-  # scheduled rotation comes rotation_days after this apply, by when the operator has set the
-  # value. The function's prerequisites (its invoke permission for secretsmanager.amazonaws.com,
-  # its role, its network path) are listed in ../../README.md.
+  # Not at once either (the provider's default): Secrets Manager only tests the function (its
+  # testSecret step); the first scheduled rotation comes rotation_days after this apply. The
+  # function's prerequisites (its invoke permission for secretsmanager.amazonaws.com, its role,
+  # its network path) are listed in ../../README.md.
   rotate_immediately = false
 
   rotation_rules {

@@ -14,6 +14,12 @@ variable "rotation_lambda_arn" {
   }
 }
 
+variable "rotation_enabled" {
+  description = "Turn on the rotation schedule. false (the default) until the secret has its first value: Secrets Manager tests the rotation function as soon as rotation is enabled, and that fails on a secret with no value (docs/runbooks/rotate-nifi-secret.md, \"First value\")."
+  type        = bool
+  default     = false
+}
+
 variable "rotation_days" {
   description = "Days between rotations. Range 1-365."
   type        = number
