@@ -769,6 +769,23 @@ def test_a_failed_or_delayed_scheduled_run_is_not_retried_the_next_minute_is():
     assert config["maximum_event_age_in_seconds"] == 60  # the schedule's period; the default is 6 hours
 
 
+def test_the_reservations_are_a_setting_for_accounts_whose_quota_cannot_take_them():
+    # 20 + 1 per environment; AWS keeps 100 unreserved, so a new account (quota 10) refuses them.
+    assert default("pipeline", "reserve_concurrency") is True
+    assert _pipeline_module("aggregator")["reserved_concurrency"] == "${var.reserve_concurrency ? 20 : null}"
+    assert _pipeline_module("breaker_controller")["reserved_concurrency"] == "${var.reserve_concurrency ? 1 : null}"
+    for module in FUNCTION_MODULES:
+        function = resources(module)[("aws_lambda_function", "this")]
+        # null: the provider's -1, no reservation (0 would stop the function).
+        expected = "${var.reserved_concurrency == null ? -1 : var.reserved_concurrency}"
+        assert function["reserved_concurrent_executions"] == expected, module
+    (precondition,) = resources("aggregator")[("aws_lambda_function", "this")]["lifecycle"][0]["precondition"]
+    assert precondition["condition"].startswith("${var.reserved_concurrency == null ||")
+    assert "reserve_concurrency     = var.settings.reserve_concurrency" in (ENVS / "_shared" / "main.tf").read_text()
+    readme = (MODULES.parent / "README.md").read_text()
+    assert all(t in readme for t in ("get-account-settings", "UnreservedConcurrentExecutions", "reserve_concurrency = false"))
+
+
 def _controller_timeouts() -> list[int]:
     condition = variables("breaker_controller")["timeout_seconds"]["validation"][0]["condition"]
     low, high = (int(n) for n in re.findall(r"(\d+)", condition))

@@ -23,6 +23,8 @@ variable "settings" {
     rotation_lambda_arn     = string
     # false until the NiFi secret has its first value (docs/runbooks/rotate-nifi-secret.md, "First value").
     secret_rotation_enabled = optional(bool, false)
+    # Reserve 20 + 1 concurrency for the functions; false where the account's quota cannot (README, "Concurrency quota").
+    reserve_concurrency = optional(bool, true)
     alert_emails            = optional(list(string), [])
     notification_source = optional(object({
       sns_topic_arn            = optional(string)

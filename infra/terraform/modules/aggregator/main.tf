@@ -158,7 +158,7 @@ resource "aws_lambda_function" "this" {
     size = var.ephemeral_storage_mb
   }
 
-  reserved_concurrent_executions = var.reserved_concurrency
+  reserved_concurrent_executions = var.reserved_concurrency == null ? -1 : var.reserved_concurrency # -1: none
   filename                       = var.package_path
   source_code_hash               = filebase64sha256(var.package_path)
   publish                        = true
@@ -189,7 +189,7 @@ resource "aws_lambda_function" "this" {
 
   lifecycle {
     precondition {
-      condition     = var.reserved_concurrency >= var.maximum_concurrency
+      condition     = var.reserved_concurrency == null || try(var.reserved_concurrency >= var.maximum_concurrency, false)
       error_message = "reserved_concurrency must be at least maximum_concurrency."
     }
   }

@@ -156,7 +156,7 @@ resource "aws_lambda_function" "this" {
   # other half is for the AWS calls. And it does not outlast the one-minute schedule, so with a
   # reserved concurrency of 1 runs do not queue up behind a slow one.
   timeout                        = var.timeout_seconds
-  reserved_concurrent_executions = 1
+  reserved_concurrent_executions = var.reserved_concurrency == null ? -1 : var.reserved_concurrency # -1: none
   filename                       = var.package_path
   source_code_hash               = filebase64sha256(var.package_path)
   tags                           = var.tags

@@ -105,6 +105,12 @@ variable "nifi_url" {
   }
 }
 
+variable "reserved_concurrency" {
+  description = "Reserved concurrent executions: 1, one run at a time. null: none (the account's unreserved pool; a run never outlasts the schedule and a late event is dropped, so runs rarely overlap), for an account whose concurrency quota cannot take the reservation (infra/terraform/README.md, \"Concurrency quota\")."
+  type        = number
+  default     = 1
+}
+
 variable "nifi_ca_bundle_path" {
   description = "COURIER_NIFI_CA_BUNDLE: path of the CA bundle inside the package (or a layer). Empty: system trust store."
   type        = string

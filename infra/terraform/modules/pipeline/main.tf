@@ -91,6 +91,7 @@ module "aggregator" {
   batch_size                  = var.batch_size
   batching_window_seconds     = var.batching_window_seconds
   maximum_concurrency         = var.maximum_concurrency
+  reserved_concurrency        = var.reserve_concurrency ? 20 : null
   vpc_id                      = var.vpc_id
   subnet_ids                  = var.private_subnet_ids
   nifi_url                    = var.nifi_url
@@ -120,6 +121,7 @@ module "breaker_controller" {
 
   name                        = "${local.name}-breaker-controller"
   metrics_service             = local.name
+  reserved_concurrency        = var.reserve_concurrency ? 1 : null
   package_path                = var.package_path
   vpc_id                      = var.vpc_id
   subnet_ids                  = var.private_subnet_ids

@@ -180,6 +180,12 @@ variable "maximum_concurrency" {
   default     = 10
 }
 
+variable "reserve_concurrency" {
+  description = "Reserve concurrency for the functions: 20 for the aggregator, 1 for the controller (21 per environment). AWS keeps at least 100 of the account's concurrency unreserved, so a new account (a quota as low as 10) refuses the reservations: false until the quota is raised (infra/terraform/README.md, \"Concurrency quota\")."
+  type        = bool
+  default     = true
+}
+
 variable "breaker_recovery_seconds" {
   description = "Circuit breaker recovery timeout in seconds."
   type        = number
