@@ -16,6 +16,7 @@ from courier.ledger.base import EXPIRY_ATTRIBUTE, PARTITION_KEY, SORT_KEY
 from terraform import (
     MODULES,
     POLICIES,
+    conditions,
     data_sources,
     default,
     load,
@@ -970,7 +971,7 @@ def test_every_endpoint_has_a_policy_for_courier_only():
     wired = _pipeline_module("network_endpoints")
     for key, (document, prefix, inputs) in ENDPOINTS.items():
         assert r[key]["policy"] == f"${{data.aws_iam_policy_document.{document}.json}}", key
-        (statement,) = policy("network_endpoints", document)
+        (statement,) = [s for s in policy("network_endpoints", document) if s["sid"] != "RotationRandomPasswordOnly"]
         assert statement.get("effect", "Allow") == "Allow" and all(a.startswith(prefix) for a in statement["actions"])
         assert not any("*" in a for a in statement["actions"])
         # Only courier's resources (the module's inputs), and only for this account's principals.
@@ -990,7 +991,9 @@ def test_every_endpoint_has_a_policy_for_courier_only():
 def test_endpoint_policies_let_through_everything_the_functions_do():
     """A function's call that its endpoint's policy does not allow fails in AWS as surely as a
     missing role permission: the endpoint policy must cover the union of both roles' actions."""
-    allowed = {prefix: set(policy("network_endpoints", doc)[0]["actions"]) for doc, prefix, _ in ENDPOINTS.values()}
+    allowed = {
+        prefix: {a for s in policy("network_endpoints", doc) for a in s["actions"]} for doc, prefix, _ in ENDPOINTS.values()
+    }
     for module in FUNCTION_MODULES:
         for statement in policy(module):
             if statement.get("effect", "Allow") != "Allow":
@@ -999,6 +1002,34 @@ def test_endpoint_policies_let_through_everything_the_functions_do():
                 prefix = action.split(":")[0] + ":"
                 if prefix in allowed:
                     assert action in allowed[prefix], f"{module} uses {action}, which its endpoint refuses"
+
+
+def test_the_rotation_function_may_get_a_random_password_through_the_endpoint_and_nobody_else():
+    (statement,) = [s for s in policy("network_endpoints", "secretsmanager") if s["sid"] == "RotationRandomPasswordOnly"]
+    # GetRandomPassword has no resource type: "*" is the only resource AWS accepts for it.
+    assert statement["actions"] == ["secretsmanager:GetRandomPassword"] and statement["resources"] == ["*"]
+    assert ("ArnEquals", "aws:PrincipalArn", ["${var.rotation_role_arn}"]) in conditions(statement)
+    assert ("StringEquals", "aws:PrincipalAccount", ["${data.aws_caller_identity.current.account_id}"]) in conditions(statement)
+    assert _pipeline_module("network_endpoints")["rotation_role_arn"] == "${module.secrets.rotation_role_arn}"
+    outputs = {k: v for b in load("secrets", "outputs.tf")["output"] for k, v in b.items()}
+    assert outputs["rotation_role_arn"]["value"] == "${data.aws_lambda_function.rotation.role}"
+    assert 'AWS accepts only "*" as its resource' in (MODULES / "network_endpoints" / "main.tf").read_text()  # the why
+
+
+def test_only_the_functions_the_rotation_function_and_named_operators_may_read_the_secret():
+    r = resources("secrets")
+    secret_policy = r[("aws_secretsmanager_secret_policy", "this")]
+    assert secret_policy["policy"] == "${data.aws_iam_policy_document.readers.json}"
+    assert secret_policy["block_public_policy"] is True
+    (deny,) = policy("secrets", "readers")
+    assert deny["effect"] == "Deny" and deny["actions"] == ["secretsmanager:GetSecretValue"]
+    assert deny["principals"] == [{"type": "AWS", "identifiers": ["*"]}]
+    ((test, key, values),) = conditions(deny)
+    assert (test, key) == ("StringNotEquals", "aws:PrincipalArn")
+    assert "var.reader_role_arns" in values and "data.aws_lambda_function.rotation.role" in values
+    readers = _pipeline_module("secrets")["reader_role_arns"]
+    assert "module.aggregator.role_arn" in readers and "module.breaker_controller.role_arn" in readers
+    assert "var.secret_reader_role_arns" in readers
 
 
 def test_handlers_named_in_terraform_exist():

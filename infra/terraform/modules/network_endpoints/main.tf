@@ -283,6 +283,32 @@ data "aws_iam_policy_document" "secretsmanager" {
       values   = [data.aws_caller_identity.current.account_id]
     }
   }
+
+  statement {
+    # The rotation function's new password. GetRandomPassword acts on no secret: it has no
+    # resource type, so AWS accepts only "*" as its resource. The narrowest legal form is this
+    # one action, for the rotation function's role alone (aws:PrincipalArn), of this account.
+    sid       = "RotationRandomPasswordOnly"
+    actions   = ["secretsmanager:GetRandomPassword"]
+    resources = ["*"]
+
+    principals {
+      type        = "AWS"
+      identifiers = ["*"]
+    }
+
+    condition {
+      test     = "StringEquals"
+      variable = "aws:PrincipalAccount"
+      values   = [data.aws_caller_identity.current.account_id]
+    }
+
+    condition {
+      test     = "ArnEquals"
+      variable = "aws:PrincipalArn"
+      values   = [var.rotation_role_arn]
+    }
+  }
 }
 
 data "aws_iam_policy_document" "sqs" {

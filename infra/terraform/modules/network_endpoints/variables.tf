@@ -83,6 +83,11 @@ variable "secret_arn" {
   type        = string
 }
 
+variable "rotation_role_arn" {
+  description = "Role of the secret's rotation function: the only principal the Secrets Manager endpoint lets call GetRandomPassword."
+  type        = string
+}
+
 variable "queue_arn" {
   description = "ARN of the main queue (the SQS endpoint's policy allows this one only)."
   type        = string

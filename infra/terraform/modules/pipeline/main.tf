@@ -49,7 +49,9 @@ module "secrets" {
   name                = "${local.name}/nifi"
   rotation_lambda_arn = var.rotation_lambda_arn
   rotation_enabled    = var.secret_rotation_enabled
-  tags                = local.tags
+  # The functions read the credential; so may the operators named for it (courier secret ...).
+  reader_role_arns = concat([module.aggregator.role_arn, module.breaker_controller.role_arn], var.secret_reader_role_arns)
+  tags             = local.tags
 }
 
 module "network_endpoints" {
@@ -75,6 +77,7 @@ module "network_endpoints" {
   archive_bucket_arn       = "arn:aws:s3:::${var.archive_bucket_name}"
   table_arns               = [module.state_tables.idempotency_table_arn, module.state_tables.breaker_table_arn]
   secret_arn               = module.secrets.arn
+  rotation_role_arn        = module.secrets.rotation_role_arn
   queue_arn                = module.queue.queue_arn
   event_source_mapping_arn = module.aggregator.event_source_mapping_arn
 }

@@ -127,6 +127,12 @@ variable "rotation_lambda_arn" {
   type        = string
 }
 
+variable "secret_reader_role_arns" {
+  description = "Operator roles that may read the NiFi secret's value (courier secret stage / verifier); the secret's resource policy refuses every other principal but the two functions and the rotation function."
+  type        = list(string)
+  default     = []
+}
+
 variable "secret_rotation_enabled" {
   description = "Turn on the NiFi secret's rotation schedule: false until the secret has its first value, then true (docs/runbooks/rotate-nifi-secret.md, \"First value\"); see modules/secrets."
   type        = bool

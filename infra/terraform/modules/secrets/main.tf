@@ -27,3 +27,38 @@ resource "aws_secretsmanager_secret_rotation" "this" {
     automatically_after_days = var.rotation_days
   }
 }
+
+# The rotation function's role, read from the function: it must keep reading and writing the secret.
+data "aws_lambda_function" "rotation" {
+  function_name = var.rotation_lambda_arn
+}
+
+# Who may read the credential, whatever their identity policies say: the two functions, the
+# rotation function and the named operator roles. Every other principal, an account
+# administrator included, is refused GetSecretValue (a resource policy's explicit deny).
+# aws:PrincipalArn of an assumed role is the role's ARN.
+data "aws_iam_policy_document" "readers" {
+  statement {
+    sid       = "OnlyNamedRolesReadTheCredential"
+    effect    = "Deny"
+    actions   = ["secretsmanager:GetSecretValue"]
+    resources = ["*"] # in a secret's resource policy, "*" is this secret and nothing else
+
+    principals {
+      type        = "AWS"
+      identifiers = ["*"]
+    }
+
+    condition {
+      test     = "StringNotEquals"
+      variable = "aws:PrincipalArn"
+      values   = distinct(concat(var.reader_role_arns, [data.aws_lambda_function.rotation.role]))
+    }
+  }
+}
+
+resource "aws_secretsmanager_secret_policy" "this" {
+  secret_arn          = aws_secretsmanager_secret.this.arn
+  policy              = data.aws_iam_policy_document.readers.json
+  block_public_policy = true
+}
