@@ -45,8 +45,12 @@ def test_rendered_policies_name_the_local_resources_and_no_wildcard(template):
 
 
 def test_the_controller_may_switch_only_the_mapping_it_is_given():
-    (statement,) = [s for s in rendered(iam.CONTROLLER.template)["Statement"] if s["Sid"] == "PauseAndResumeOnlyThatMapping"]
-    assert statement["Resource"] == ["arn:aws:lambda:eu-west-2:123456789012:event-source-mapping:uuid-1"]
+    by_sid = {s["Sid"]: s for s in rendered(iam.CONTROLLER.template)["Statement"]}
+    for sid in ("ReadThatMapping", "PauseAndResumeOnlyThatMappingOfTheAggregator"):
+        assert by_sid[sid]["Resource"] == ["arn:aws:lambda:eu-west-2:123456789012:event-source-mapping:uuid-1"]
+    function = "arn:aws:lambda:eu-west-2:123456789012:function:courier-aggregator"
+    condition = by_sid["PauseAndResumeOnlyThatMappingOfTheAggregator"]["Condition"]
+    assert condition == {"ArnLike": {"lambda:FunctionArn": [function, f"{function}:*"]}}
 
 
 def test_render_does_terraforms_substitution_and_refuses_what_it_cannot():

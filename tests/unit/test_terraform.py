@@ -712,9 +712,14 @@ def test_controller_may_only_update_the_aggregators_mapping_every_minute():
     r = resources("breaker_controller")
     assert r[("aws_lambda_function", "this")]["handler"] == "courier.controller.lambda_handler"
     assert default("breaker_controller", "schedule_expression") == "rate(1 minute)"
-    statement = by_sid("breaker_controller")["PauseAndResumeOnlyThatMapping"]
-    assert statement["actions"] == ["lambda:GetEventSourceMapping", "lambda:UpdateEventSourceMapping"]
-    assert statement["resources"] == ["${var.event_source_mapping_arn}"]
+    read = by_sid("breaker_controller")["ReadThatMapping"]
+    assert read["actions"] == ["lambda:GetEventSourceMapping"] and read["resources"] == ["${var.event_source_mapping_arn}"]
+    switch = by_sid("breaker_controller")["PauseAndResumeOnlyThatMappingOfTheAggregator"]
+    assert switch["actions"] == ["lambda:UpdateEventSourceMapping"] and switch["resources"] == ["${var.event_source_mapping_arn}"]
+    # ... and only while it invokes the aggregator (its alias): no repointing it at another function.
+    arn = "${var.aggregator_function_arn}"
+    assert switch["condition"] == [{"test": "ArnLike", "variable": "lambda:FunctionArn", "values": [arn, arn + ":*"]}]
+    assert _pipeline_module("breaker_controller")["aggregator_function_arn"] == "${module.aggregator.function_arn}"
 
 
 def _environment(module: str) -> dict[str, str]:
@@ -825,6 +830,11 @@ def test_controller_may_read_what_it_probes_and_nothing_more():
     assert sids["ProbeNiFiCredentials"]["resources"] == ["${var.secret_arn}"]
     assert sids["ProbeLedgerWrite"]["actions"] == ["dynamodb:PutItem"]  # a conditional write, as a claim is
     assert sids["ProbeLedgerWrite"]["resources"] == ["${var.idempotency_table_arn}"]
+    # ... of its probe item only: no file's ledger entry.
+    from courier.adapters.probe import PROBE_LEDGER_KEY
+
+    leading = {"test": "ForAllValues:StringEquals", "variable": "dynamodb:LeadingKeys", "values": [PROBE_LEDGER_KEY]}
+    assert sids["ProbeLedgerWrite"]["condition"] == [leading]
     assert sids["ProbeArchiveWrite"]["actions"] == ["s3:PutObject"]  # the canary, archived as a bundle would be
     assert sids["ProbeArchiveWrite"]["resources"] == ["${var.archive_bucket_arn}/probes/*"]
     assert sids["ProbeBuckets"]["actions"] == ["s3:ListBucket"]  # HeadBucket; no object is read
@@ -1030,6 +1040,38 @@ def test_only_the_functions_the_rotation_function_and_named_operators_may_read_t
     readers = _pipeline_module("secrets")["reader_role_arns"]
     assert "module.aggregator.role_arn" in readers and "module.breaker_controller.role_arn" in readers
     assert "var.secret_reader_role_arns" in readers
+
+
+@pytest.mark.parametrize(
+    ("module", "document", "sid"),
+    [
+        ("aggregator", "assume", None),
+        ("aggregator", "codedeploy_assume", None),
+        ("breaker_controller", "assume", None),
+        ("monitoring", "alerts_key", "CloudWatchAlarmsEncryptNotifications"),
+        ("monitoring", "alerts_key", "BudgetsEncryptNotifications"),
+    ],
+)
+def test_every_service_grant_is_for_this_accounts_own_use_only(module, document, sid):
+    # A service principal acts for any account: aws:SourceAccount keeps another account's function,
+    # deployment or alarm from using this account's role or key (the confused deputy).
+    (statement,) = [s for s in policy(module, document) if sid is None or s.get("sid") == sid]
+    assert statement["principals"][0]["type"] == "Service"
+    account = "${data.aws_caller_identity.current.account_id}"
+    assert ("StringEquals", "aws:SourceAccount", [account]) in conditions(statement)
+
+
+def test_no_service_principal_in_any_module_is_granted_anything_for_any_account():
+    for module in MODULE_NAMES:
+        for rtype, name in data_sources(module):
+            if rtype != "aws_iam_policy_document":
+                continue
+            for statement in policy(module, name):
+                if statement.get("effect", "Allow") != "Allow":
+                    continue
+                if any(p["type"] == "Service" for p in statement.get("principals", [])):
+                    keys = {key for _, key, _ in conditions(statement)}
+                    assert keys & {"aws:SourceAccount", "aws:SourceArn"}, f"{module} {name} {statement.get('sid')}"
 
 
 def test_handlers_named_in_terraform_exist():

@@ -167,6 +167,7 @@ def local_values(region: str, queue_arn: str, secret_arn: str, mapping_uuid: str
             **common,
             "log_group_arn": f"{logs_prefix}/{CONTROLLER_NAME}",
             "event_source_mapping_arn": f"{lambda_prefix}:event-source-mapping:{mapping_uuid}",
+            "aggregator_function_arn": f"{lambda_prefix}:function:{FUNCTION_NAME}",
         },
     }
 

@@ -30,6 +30,13 @@ data "aws_iam_policy_document" "assume" {
       type        = "Service"
       identifiers = ["lambda.amazonaws.com"]
     }
+
+    # Only for this account's functions (the confused-deputy guard AWS recommends).
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [data.aws_caller_identity.current.account_id]
+    }
   }
 }
 
@@ -243,6 +250,12 @@ data "aws_iam_policy_document" "codedeploy_assume" {
     principals {
       type        = "Service"
       identifiers = ["codedeploy.amazonaws.com"]
+    }
+
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [data.aws_caller_identity.current.account_id]
     }
   }
 }

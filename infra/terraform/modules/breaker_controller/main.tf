@@ -29,6 +29,13 @@ data "aws_iam_policy_document" "assume" {
       type        = "Service"
       identifiers = ["lambda.amazonaws.com"]
     }
+
+    # Only for this account's functions (the confused-deputy guard AWS recommends).
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [data.aws_caller_identity.current.account_id]
+    }
   }
 }
 
@@ -54,6 +61,7 @@ resource "aws_iam_role_policy" "this" {
     archive_bucket_arn       = var.archive_bucket_arn
     landing_bucket_arn       = var.landing_bucket_arn
     event_source_mapping_arn = var.event_source_mapping_arn
+    aggregator_function_arn  = var.aggregator_function_arn
     queue_arn                = var.queue_arn
     log_group_arn            = aws_cloudwatch_log_group.this.arn
   })

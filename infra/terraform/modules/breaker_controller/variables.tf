@@ -64,6 +64,11 @@ variable "event_source_mapping_arn" {
   type        = string
 }
 
+variable "aggregator_function_arn" {
+  description = "ARN of the aggregator (unqualified): the mapping may be switched only while it invokes that function (lambda:FunctionArn)."
+  type        = string
+}
+
 variable "queue_arn" {
   description = "ARN of the main queue (releasing parked messages)."
   type        = string

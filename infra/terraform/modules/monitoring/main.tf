@@ -33,7 +33,8 @@ data "aws_iam_policy_document" "alerts_key" {
     }
   }
 
-  # As AWS documents it for alarm actions on an encrypted topic (no condition: the key serves only this topic).
+  # As AWS documents it for alarm actions on an encrypted topic, and only for this account's
+  # alarms (aws:SourceAccount, as for Budgets below): no other account's alarm may use the key.
   statement {
     sid       = "CloudWatchAlarmsEncryptNotifications"
     actions   = ["kms:GenerateDataKey*", "kms:Decrypt"]
@@ -42,6 +43,12 @@ data "aws_iam_policy_document" "alerts_key" {
     principals {
       type        = "Service"
       identifiers = ["cloudwatch.amazonaws.com"]
+    }
+
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [data.aws_caller_identity.current.account_id]
     }
   }
 

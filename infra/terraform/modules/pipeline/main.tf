@@ -148,6 +148,7 @@ module "breaker_controller" {
   breaker_recovery_seconds    = var.breaker_recovery_seconds
   event_source_mapping_uuid   = module.aggregator.event_source_mapping_uuid
   event_source_mapping_arn    = module.aggregator.event_source_mapping_arn
+  aggregator_function_arn     = module.aggregator.function_arn
   queue_arn                   = module.queue.queue_arn
   tags                        = local.tags
 }
