@@ -187,7 +187,9 @@ def test_archive_moves_bundles_to_deep_archive_and_writer_only_puts():
     assert transition == {"days": "${var.deep_archive_after_days}", "storage_class": "DEEP_ARCHIVE"}
     assert default("archive_bucket", "bundle_prefix") == "bundles"
     sids = by_sid("archive_bucket")
-    assert set(sids["WriterMayOnlyPut"]["actions"]) == {"s3:PutObject", "s3:PutObjectTagging"}
+    writes = ("WriterMayOnlyPut", "WriterMayPutIndexLines", "${statement.key}")
+    writer = {a for sid in writes for a in sids[sid]["actions"]}
+    assert writer == {"s3:PutObject", "s3:PutObjectTagging"}
     assert sids["WriterMayNotDeleteOrReadVersions"]["effect"] == "Deny"
     assert {"s3:GetObjectVersion", "s3:DeleteObject", "s3:DeleteObjectVersion"} <= set(
         sids["WriterMayNotDeleteOrReadVersions"]["actions"]
@@ -204,12 +206,52 @@ def test_the_archive_writer_puts_only_bundles_and_index_lines():
     prefixes = ["${aws_s3_bucket.this.arn}/${var.bundle_prefix}/*", "${aws_s3_bucket.this.arn}/${var.index_prefix}/*"]
     sids = by_sid("archive_bucket")
     assert sids["WriterMayOnlyPut"]["resources"] == prefixes
+    assert sids["WriterMayPutIndexLines"]["resources"] == prefixes[1:]
     elsewhere = sids["WriterMayNotPutElsewhere"]
     assert elsewhere["effect"] == "Deny" and elsewhere["not_resources"] == prefixes
-    assert set(elsewhere["actions"]) == set(sids["WriterMayOnlyPut"]["actions"])
-    # The role's own statement names the same two prefixes (the code's defaults).
-    role = by_sid("aggregator")["WriteBundlesAndIndexOnly"]
-    assert role["resources"] == [f"${{var.archive_bucket_arn}}/{bundles}/*", f"${{var.archive_bucket_arn}}/{INDEX_PREFIX}/*"]
+    assert set(elsewhere["actions"]) == {"s3:PutObject", "s3:PutObjectTagging"}
+    # The role's own statements name the same two prefixes (the code's defaults).
+    role = by_sid("aggregator")
+    writes = ("WriteBundlesOnlyAsNewObjects", "UploadBundleParts", "WriteIndexLines")
+    written = {r for sid in writes for r in role[sid]["resources"]}
+    assert written == {f"${{var.archive_bucket_arn}}/{bundles}/*", f"${{var.archive_bucket_arn}}/{INDEX_PREFIX}/*"}
+
+
+NEW_OBJECTS_ONLY = {"test": "Null", "variable": "s3:if-none-match", "values": ["false"]}
+PARTS = {"test": "Bool", "variable": "s3:ObjectCreationOperation", "values": ["false"]}
+
+
+def _bundle_write_statements(module: str) -> list[dict]:
+    """The statements that let a bundle be written, one per condition (a dynamic block's expanded)."""
+    if module == "aggregator":
+        sids = by_sid(module)
+        return [sids["WriteBundlesOnlyAsNewObjects"], sids["UploadBundleParts"]]
+    document = data_sources(module)[("aws_iam_policy_document", "this")]
+    (dynamic,) = [d["statement"] for d in document["dynamic"] if "WriterMayOnlyPutNewBundles" in d["statement"]["for_each"]]
+    content = dynamic["content"][0]
+    return [
+        {**content, "sid": sid, "condition": [{"test": c["test"], "variable": c["variable"], "values": ["false"]}]}
+        for sid, c in dynamic["for_each"].items()
+    ]
+
+
+@pytest.mark.parametrize("module", ["archive_bucket", "aggregator"])
+def test_an_archived_bundle_can_never_be_overwritten(module):
+    # PutObject and CompleteMultipartUpload of a bundle only with If-None-Match (S3Archive.put sends
+    # "*"); the multipart steps that take no such header only as such (AWS's documented pattern).
+    new, parts = _bundle_write_statements(module)
+    assert new["actions"] == ["s3:PutObject"] and new["condition"] == [NEW_OBJECTS_ONLY]
+    assert parts["actions"] == ["s3:PutObject"] and parts["condition"] == [PARTS]
+    assert new["resources"] == parts["resources"] and "bundle" in new["resources"][0]
+    # No other statement lets the writer put a bundle unconditionally.
+    for statement in policy(module):
+        if statement.get("effect", "Allow") == "Allow" and statement.get("sid") not in (
+            new["sid"],
+            parts["sid"],
+            "${statement.key}",
+        ):
+            if "s3:PutObject" in statement["actions"]:
+                assert not any("bundle" in r for r in statement["resources"]), statement["sid"]
     assert "COURIER_ARCHIVE_PREFIX" not in _environment("aggregator")  # the default is what is deployed
 
 

@@ -142,15 +142,57 @@ module "tls" {
 data "aws_iam_policy_document" "this" {
   source_policy_documents = [module.tls.json]
 
-  # The writer puts bundles and their index lines, nothing else, nowhere else.
+  # The writer puts bundles and their index lines, nothing else, nowhere else. A bundle is
+  # write-once: its write (PutObject, CompleteMultipartUpload) must carry If-None-Match, so an
+  # archived bundle is never overwritten; the multipart steps that take no such header
+  # (CreateMultipartUpload, UploadPart: s3:ObjectCreationOperation false) are let through, as
+  # AWS documents for enforcing conditional writes.
+  dynamic "statement" {
+    # Each statement's sid and the condition (its value "false") under which it lets a bundle write in.
+    for_each = {
+      WriterMayOnlyPutNewBundles = { test = "Null", variable = "s3:if-none-match" }
+      WriterMayUploadBundleParts = { test = "Bool", variable = "s3:ObjectCreationOperation" }
+    }
+
+    content {
+      sid       = statement.key
+      effect    = "Allow"
+      actions   = ["s3:PutObject"]
+      resources = ["${aws_s3_bucket.this.arn}/${var.bundle_prefix}/*"]
+
+      principals {
+        type        = "AWS"
+        identifiers = var.writer_role_arns
+      }
+
+      condition {
+        test     = statement.value.test
+        variable = statement.value.variable
+        values   = ["false"]
+      }
+    }
+  }
+
   statement {
     sid     = "WriterMayOnlyPut"
     effect  = "Allow"
-    actions = ["s3:PutObject", "s3:PutObjectTagging"]
+    actions = ["s3:PutObjectTagging"]
     resources = [
       "${aws_s3_bucket.this.arn}/${var.bundle_prefix}/*",
       "${aws_s3_bucket.this.arn}/${var.index_prefix}/*",
     ]
+
+    principals {
+      type        = "AWS"
+      identifiers = var.writer_role_arns
+    }
+  }
+
+  statement {
+    sid       = "WriterMayPutIndexLines"
+    effect    = "Allow"
+    actions   = ["s3:PutObject"]
+    resources = ["${aws_s3_bucket.this.arn}/${var.index_prefix}/*"]
 
     principals {
       type        = "AWS"
