@@ -947,7 +947,7 @@ def test_each_gateway_endpoint_is_created_or_the_vpcs_own_is_used(service, resou
     existing = data_sources("network_endpoints")[("aws_vpc_endpoint", service)]
     assert existing["count"] == f"${{var.{switch} ? 0 : 1}}"
     assert existing["filter"][0] == {"name": "vpc-endpoint-type", "values": ["Gateway"]}
-    (check,) = existing["lifecycle"][0]["postcondition"]
+    check, _another_environments = existing["lifecycle"][0]["postcondition"]
     assert check["condition"] == "${length(setsubtract(var.private_route_table_ids, self.route_table_ids)) == 0}"
     # Defaulting to create, and settable from each environment.
     assert default("network_endpoints", switch) is True and default("pipeline", switch) is True
@@ -976,7 +976,7 @@ def test_each_interface_endpoint_is_created_or_the_vpcs_own_is_used(service):
     assert existing["count"] == f"${{var.{switch} ? 0 : 1}}"
     assert existing["service_name"] == f"com.amazonaws.${{var.region}}.{service}"
     assert existing["filter"][0] == {"name": "vpc-endpoint-type", "values": ["Interface"]}
-    (check,) = existing["lifecycle"][0]["postcondition"]
+    check, _another_environments = existing["lifecycle"][0]["postcondition"]
     assert check["condition"] == "${self.private_dns_enabled}"  # else the functions' calls never reach it
     # Defaulting to create, and settable from each environment.
     assert default("network_endpoints", switch) is True and default("pipeline", switch) is True
@@ -1004,6 +1004,27 @@ def test_each_interface_endpoint_is_created_or_the_vpcs_own_is_used(service):
     assert "module.courier.interface_endpoint_policies" in env_outputs["endpoint_policies"]["value"]
     readme = (MODULES / "network_endpoints" / "README.md").read_text()
     assert switch in readme and "interface_endpoint_policy_json" in readme
+
+
+def test_each_environment_has_its_own_vpc_and_never_uses_anothers_endpoints():
+    # Both environments' endpoints in one VPC cannot work: the second apply fails on the routes and
+    # private DNS, or (create_*=false) its calls meet policies naming the other environment's ARNs.
+    vpc = data_sources("network_endpoints")[("aws_vpc", "this")]
+    (tagged,) = vpc["lifecycle"][0]["postcondition"]
+    assert 'lookup(self.tags, "courier-environment", "") == var.environment' in tagged["condition"]
+    assert tagged["condition"].startswith("${!local.creates_an_endpoint ||")
+    creates = locals_("network_endpoints")["creates_an_endpoint"]
+    flags = [v for v in variables("network_endpoints") if v.startswith("create_")]
+    assert len(flags) == 5 and all(f"var.{flag}" in creates for flag in flags)
+    for service in ("s3", "dynamodb", "secretsmanager", "sqs", "lambda"):
+        checks = data_sources("network_endpoints")[("aws_vpc_endpoint", service)]["lifecycle"][0]["postcondition"]
+        assert any('lookup(self.tags, "environment", "") == var.environment' in c["condition"] for c in checks), service
+    assert _pipeline_module("network_endpoints")["environment"] == "${var.environment}"
+    # The examples put staging and prod in two VPCs, with two CIDRs and their own route tables.
+    examples = {env: hcl2.loads((ENVS / env / "terraform.tfvars.example").read_text())["settings"] for env in ("staging", "prod")}
+    for field in ("vpc_id", "vpc_cidr", "private_route_table_ids", "private_subnet_ids"):
+        assert examples["staging"][field] != examples["prod"][field], field
+    assert "One environment per VPC" in (MODULES.parent / "README.md").read_text()
 
 
 # Each endpoint: its policy document, the service's action prefix, and the pipeline inputs that

@@ -3,6 +3,11 @@ variable "name" {
   type        = string
 }
 
+variable "environment" {
+  description = "The environment (staging, prod) whose endpoints these are: the VPC must carry the tag courier-environment with this value before any endpoint is created in it (one environment per VPC)."
+  type        = string
+}
+
 variable "vpc_id" {
   description = "VPC of the functions' private subnets."
   type        = string

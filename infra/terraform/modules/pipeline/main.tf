@@ -58,6 +58,7 @@ module "network_endpoints" {
   source = "../network_endpoints"
 
   name                    = local.name
+  environment             = var.environment
   vpc_id                  = var.vpc_id
   vpc_cidr                = var.vpc_cidr
   private_subnet_ids      = var.private_subnet_ids
