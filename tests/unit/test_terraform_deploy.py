@@ -35,8 +35,14 @@ def test_the_deployment_group_is_a_canary_rolled_back_on_alarm():
     assert alarms["alarms"] == "${var.rollback_alarm_names}" and alarms["enabled"] == "${length(var.rollback_alarm_names) > 0}"
     # The pipeline passes alarms, so the alarm configuration is on; monitoring makes alarms of these names.
     passed = _pipeline_module("aggregator")["rollback_alarm_names"]
-    assert passed == ["${local.name}-aggregator-errors", "${local.name}-breaker-open"]
+    assert passed == ["${local.name}-aggregator-errors", "${local.name}-aggregator-canary-errors", "${local.name}-breaker-open"]
     monitoring = resources("monitoring")
+    # The canary's: the new version gets 10% for 5 minutes, so 1 bad minute of 2 rolls it back.
+    canary = monitoring[("aws_cloudwatch_metric_alarm", "canary_errors")]
+    assert canary["alarm_name"] == "${var.name}-aggregator-canary-errors"
+    assert canary["dimensions"] == {"FunctionName": "${var.function_name}", "Resource": "${var.function_name}:live"}
+    assert (canary["period"], canary["evaluation_periods"], canary["datapoints_to_alarm"]) == (60, 2, 1)
+    assert canary["metric_name"] == "Errors" and canary["threshold"] == 0
     assert monitoring[("aws_cloudwatch_metric_alarm", "function_errors")]["alarm_name"] == "${var.name}-${each.key}-errors"
     assert "aggregator" in monitoring[("aws_cloudwatch_metric_alarm", "function_errors")]["for_each"]
     assert monitoring[("aws_cloudwatch_metric_alarm", "breaker_open")]["alarm_name"] == "${var.name}-breaker-open"

@@ -116,7 +116,7 @@ module "aggregator" {
   secret_name                 = module.secrets.name
   queue_arn                   = module.queue.queue_arn
   breaker_recovery_seconds    = var.breaker_recovery_seconds
-  rollback_alarm_names        = ["${local.name}-aggregator-errors", "${local.name}-breaker-open"]
+  rollback_alarm_names        = ["${local.name}-aggregator-errors", "${local.name}-aggregator-canary-errors", "${local.name}-breaker-open"]
   tags                        = local.tags
 }
 
