@@ -499,34 +499,27 @@ def test_settings_compare_by_what_a_version_freezes_not_by_what_lambda_reports_o
     assert configuration({**published, "MemorySize": 1024}) != configuration(latest)
 
 
-def test_an_ignored_alarm_is_left_out_of_this_deployments_alarms_and_logged(aws, package, caplog):
+@pytest.mark.parametrize("ignored", [None, "courier-prod-breaker-open"])
+def test_an_ignored_alarm_is_left_out_of_this_deployments_alarms_and_logged(aws, package, caplog, ignored):
     # During a NiFi outage breaker-open is in ALARM and would stop every deployment, a hotfix included.
     aws.reads()
     aws.upload("8")
-    aws.create(override=True)
+    aws.create(override=ignored is not None)
     aws.poll({"status": "Succeeded"}, "8")
     with caplog.at_level("WARNING", logger="courier.deploy"):
-        result = run("--package", str(package), "--ignore-alarm", "courier-prod-breaker-open")
+        result = run("--package", str(package), *(["--ignore-alarm", ignored] if ignored else []))
     aws.done()
     assert result.exit_code == ExitCode.OK, result.output
     (request,) = aws.created
+    logged = [r for r in caplog.records if r.getMessage() == "deployment ignores rollback alarms"]
+    if ignored is None:  # the group's own alarm configuration, untouched
+        assert "overrideAlarmConfiguration" not in request and logged == []
+        return
     assert request["overrideAlarmConfiguration"] == {"enabled": True, "alarms": [{"name": "courier-prod-aggregator-errors"}]}
     assert request["description"].endswith("; ignoring alarms courier-prod-breaker-open")
     assert "ignoring courier-prod-breaker-open" in result.stdout
-    (record,) = [r for r in caplog.records if r.getMessage() == "deployment ignores rollback alarms"]
+    (record,) = logged
     assert record.ignored_alarms == ["courier-prod-breaker-open"]
-
-
-def test_without_ignore_alarm_the_deployment_keeps_the_groups_own_alarms(aws, package):
-    aws.reads()
-    aws.upload("8")
-    aws.create()
-    aws.poll({"status": "Succeeded"}, "8")
-    result = run("--package", str(package))
-    aws.done()
-    assert result.exit_code == ExitCode.OK, result.output
-    (request,) = aws.created
-    assert "overrideAlarmConfiguration" not in request
 
 
 def test_an_alarm_to_ignore_that_the_group_does_not_have_stops_before_anything_changes(aws, package):
