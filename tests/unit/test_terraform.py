@@ -228,10 +228,16 @@ def _bundle_write_statements(module: str) -> list[dict]:
         return [sids["WriteBundlesOnlyAsNewObjects"], sids["UploadBundleParts"]]
     document = data_sources(module)[("aws_iam_policy_document", "this")]
     (dynamic,) = [d["statement"] for d in document["dynamic"] if "WriterMayOnlyPutNewBundles" in d["statement"]["for_each"]]
-    content = dynamic["content"][0]
+    content = {k: v for k, v in dynamic["content"][0].items() if k != "dynamic"}
+    assert content["effect"] == "${statement.value.effect}"
     return [
-        {**content, "sid": sid, "condition": [{"test": c["test"], "variable": c["variable"], "values": ["false"]}]}
-        for sid, c in dynamic["for_each"].items()
+        {
+            **content,
+            "sid": sid,
+            "effect": each["effect"],
+            "condition": [{"test": t, "variable": v, "values": [value]} for t, (v, value) in each["conditions"].items()],
+        }
+        for sid, each in dynamic["for_each"].items()
     ]
 
 
@@ -239,7 +245,8 @@ def _bundle_write_statements(module: str) -> list[dict]:
 def test_an_archived_bundle_can_never_be_overwritten(module):
     # PutObject and CompleteMultipartUpload of a bundle only with If-None-Match (S3Archive.put sends
     # "*"); the multipart steps that take no such header only as such (AWS's documented pattern).
-    new, parts = _bundle_write_statements(module)
+    new, parts = _bundle_write_statements(module)[:2]
+    assert new["effect"] == parts["effect"] == "Allow"
     assert new["actions"] == ["s3:PutObject"] and new["condition"] == [NEW_OBJECTS_ONLY]
     assert parts["actions"] == ["s3:PutObject"] and parts["condition"] == [PARTS]
     assert new["resources"] == parts["resources"] and "bundle" in new["resources"][0]
@@ -253,6 +260,21 @@ def test_an_archived_bundle_can_never_be_overwritten(module):
             if "s3:PutObject" in statement["actions"]:
                 assert not any("bundle" in r for r in statement["resources"]), statement["sid"]
     assert "COURIER_ARCHIVE_PREFIX" not in _environment("aggregator")  # the default is what is deployed
+
+
+def test_the_archive_refuses_an_unconditional_bundle_write_whatever_the_writers_role_allows():
+    # An Allow in a bucket policy restricts nothing in the same account (the role's own Allow is
+    # enough): only a Deny keeps a bundle write-once against a role given more later. It must
+    # need both conditions (ANDed in one statement), or it would refuse the multipart steps too.
+    *_, deny = _bundle_write_statements("archive_bucket")
+    assert deny["sid"] == "WriterMayNotOverwriteBundles"
+    assert deny["effect"] == "Deny" and deny["actions"] == ["s3:PutObject"]
+    assert deny["resources"] == ["${aws_s3_bucket.this.arn}/${var.bundle_prefix}/*"]
+    assert deny["principals"] == [{"type": "AWS", "identifiers": "${var.writer_role_arns}"}]
+    assert sorted((c["test"], c["variable"], c["values"]) for c in deny["condition"]) == [
+        ("Bool", "s3:ObjectCreationOperation", ["true"]),
+        ("Null", "s3:if-none-match", ["true"]),
+    ]
 
 
 def test_an_undelivered_bundle_stays_readable_for_its_resend():

@@ -146,17 +146,21 @@ data "aws_iam_policy_document" "this" {
   # write-once: its write (PutObject, CompleteMultipartUpload) must carry If-None-Match, so an
   # archived bundle is never overwritten; the multipart steps that take no such header
   # (CreateMultipartUpload, UploadPart: s3:ObjectCreationOperation false) are let through, as
-  # AWS documents for enforcing conditional writes.
+  # AWS documents for enforcing conditional writes. The two Allows grant nothing the writer's own
+  # role could not grant in this account: the Deny is what keeps a bundle write-once whatever
+  # that role is given later. It needs both its conditions (a bundle write without the header),
+  # so the multipart steps still pass.
   dynamic "statement" {
-    # Each statement's sid and the condition (its value "false") under which it lets a bundle write in.
+    # Each statement's sid, effect and conditions (all of them must hold).
     for_each = {
-      WriterMayOnlyPutNewBundles = { test = "Null", variable = "s3:if-none-match" }
-      WriterMayUploadBundleParts = { test = "Bool", variable = "s3:ObjectCreationOperation" }
+      WriterMayOnlyPutNewBundles   = { effect = "Allow", conditions = { Null = ["s3:if-none-match", "false"] } }
+      WriterMayUploadBundleParts   = { effect = "Allow", conditions = { Bool = ["s3:ObjectCreationOperation", "false"] } }
+      WriterMayNotOverwriteBundles = { effect = "Deny", conditions = { Null = ["s3:if-none-match", "true"], Bool = ["s3:ObjectCreationOperation", "true"] } }
     }
 
     content {
       sid       = statement.key
-      effect    = "Allow"
+      effect    = statement.value.effect
       actions   = ["s3:PutObject"]
       resources = ["${aws_s3_bucket.this.arn}/${var.bundle_prefix}/*"]
 
@@ -165,10 +169,14 @@ data "aws_iam_policy_document" "this" {
         identifiers = var.writer_role_arns
       }
 
-      condition {
-        test     = statement.value.test
-        variable = statement.value.variable
-        values   = ["false"]
+      dynamic "condition" {
+        for_each = statement.value.conditions
+
+        content {
+          test     = condition.key
+          variable = condition.value[0]
+          values   = [condition.value[1]]
+        }
       }
     }
   }
