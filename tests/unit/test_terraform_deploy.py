@@ -59,3 +59,16 @@ def test_courier_deploy_names_what_the_terraform_names():
     for env in ("staging", "prod"):
         function = f"courier-{env}-aggregator"
         assert Target.of_environment(env) == Target(function, LIVE_ALIAS, function, function + "-live")
+
+
+def test_the_deploying_roles_rights_include_what_an_alarm_override_needs():
+    # `courier deploy --ignore-alarm` sends CreateDeployment's overrideAlarmConfiguration
+    # (tests/unit/test_deploy.py), and AWS requires codedeploy:UpdateDeploymentGroup for that call:
+    # a role with only the rights listed before was denied the very hotfix the option is for.
+    from pathlib import Path
+
+    text = (Path(__file__).parents[2] / "infra" / "terraform" / "README.md").read_text()
+    needs = text[text.index("What the deploying role needs") :]
+    needs = needs[: needs.index("\n\n")]
+    assert "--ignore-alarm" in needs and "UpdateDeploymentGroup" in needs
+    assert "three rollback alarms" in needs  # errors, canary errors, breaker open

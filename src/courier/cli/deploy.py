@@ -32,7 +32,8 @@ def deploy_command(
             "--ignore-alarm",
             metavar="NAME",
             help="Do not watch this rollback alarm of the group for this deployment (repeatable): a hotfix while "
-            "NiFi is down and courier-<env>-breaker-open is in ALARM. Logged, and written in the deployment's description.",
+            "NiFi is down and courier-<env>-breaker-open is in ALARM. Logged, and written in the deployment's description; "
+            "needs codedeploy:UpdateDeploymentGroup (AWS requires it for an alarm override).",
         ),
     ] = None,
     profile: Profile = None,
