@@ -63,6 +63,9 @@ def test_the_prod_plan_summary_names_resources_and_actions_never_values():
     assert "terraform show -json plan.tfplan | jq" in summary
     fields = set(re.findall(r"\\\(\.([\w.]+)", summary))
     assert fields == {"change.actions", "address"}, fields
+    # Nor in the job's log, which the same people read: the plan's own output is discarded.
+    (plan,) = [line.strip() for line in runs.splitlines() if line.strip().startswith("terraform plan")]
+    assert plan.endswith("> /dev/null"), plan
 
 
 def test_an_environments_values_and_backend_settings_are_never_committed():
