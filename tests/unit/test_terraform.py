@@ -1168,6 +1168,17 @@ def test_handlers_named_in_terraform_exist():
 # --- secrets and monitoring -------------------------------------------------------------------
 
 
+def test_an_environment_applied_before_the_rotation_setting_keeps_its_schedule():
+    # The schedule had no count before: without a moved block Terraform would cancel it and create
+    # it again as this[0] (Secrets Manager tests the rotation function once more). Real Terraform
+    # plans this move as "has moved", 0 to add or destroy (checked with terraform_data).
+    (moved,) = load("secrets")["moved"]
+    assert moved == {
+        "from": "${aws_secretsmanager_secret_rotation.this}",
+        "to": "${aws_secretsmanager_secret_rotation.this[0]}",
+    }
+
+
 def test_secret_rotates_on_a_schedule():
     rotation = resources("secrets")[("aws_secretsmanager_secret_rotation", "this")]
     assert rotation["rotation_lambda_arn"] == "${var.rotation_lambda_arn}"

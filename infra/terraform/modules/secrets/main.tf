@@ -28,6 +28,14 @@ resource "aws_secretsmanager_secret_rotation" "this" {
   }
 }
 
+# The schedule had no count before: an environment applied then keeps its schedule as this[0]
+# (with secret_rotation_enabled = true) instead of Terraform cancelling and re-enabling it, which
+# would run the rotation function's test again.
+moved {
+  from = aws_secretsmanager_secret_rotation.this
+  to   = aws_secretsmanager_secret_rotation.this[0]
+}
+
 # The rotation function's role, read from the function: it must keep reading and writing the secret.
 data "aws_lambda_function" "rotation" {
   function_name = var.rotation_lambda_arn
