@@ -78,3 +78,7 @@ mock_resource "aws_secretsmanager_secret" {
 mock_resource "aws_security_group" {
   defaults = { arn = "arn:aws:ec2:eu-west-2:111122223333:security-group/sg-0123456789abcdef0", id = "sg-0123456789abcdef0" }
 }
+
+mock_data "aws_lambda_function" {
+  defaults = { arn = "arn:aws:lambda:eu-west-2:111122223333:function:courier-nifi-rotation", role = "arn:aws:iam::111122223333:role/courier-nifi-rotation" }
+}

@@ -10,6 +10,12 @@ mock_provider "aws" {
   source = "../../tests/mock_aws"
 }
 
+# One environment per VPC: the VPC carries the environment's tag (modules/network_endpoints checks it).
+override_data {
+  target = module.courier.module.network_endpoints.data.aws_vpc.this
+  values = { tags = { "courier-environment" = "staging" } }
+}
+
 variables {
   settings = {
     landing_bucket_name = "example-courier-landing-staging"

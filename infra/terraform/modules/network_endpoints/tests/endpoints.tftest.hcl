@@ -5,8 +5,16 @@ mock_provider "aws" {
   source = "../../tests/mock_aws"
 }
 
+# One environment per VPC: the VPC carries the environment's tag (main.tf checks it).
+override_data {
+  target = data.aws_vpc.this
+  values = { tags = { "courier-environment" = "staging" } }
+}
+
 variables {
   name                     = "courier-staging"
+  environment              = "staging"
+  rotation_role_arn        = "arn:aws:iam::111122223333:role/courier-nifi-rotation"
   vpc_id                   = "vpc-0123456789abcdef0"
   vpc_cidr                 = "10.20.0.0/16"
   private_subnet_ids       = ["subnet-0123456789abcdef0", "subnet-0fedcba9876543210"]
