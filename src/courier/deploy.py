@@ -25,6 +25,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -33,6 +34,8 @@ from pathlib import Path
 from courier.errors import CourierError, DeployError
 from courier.ports import BlueGreen, DeploymentGroup, DeploymentState, LiveAlias
 from courier.resources import DEPLOYMENT_GROUP_SUFFIX, FUNCTION_NAME, LIVE_ALIAS, NAME_PREFIX, with_prefix
+
+logger = logging.getLogger(__name__)
 
 FINAL = frozenset({"Succeeded", "Failed", "Stopped"})
 # Lambda takes a zip of at most 50 MB in the request itself (larger ones go through S3).
@@ -112,6 +115,9 @@ class Plan:
         Where to, and what.
     live, group
         The alias and the code behind it now; the deployment group's config and rollback.
+    ignored_alarms
+        Rollback alarms of the group this deployment does not watch (``--ignore-alarm``): a hotfix
+        while ``breaker-open`` is in ALARM during a NiFi outage, which would stop every deployment.
 
     Example
     -------
@@ -124,6 +130,12 @@ class Plan:
     package: Package
     live: LiveAlias
     group: DeploymentGroup
+    ignored_alarms: tuple[str, ...] = ()
+
+    @property
+    def watched_alarms(self) -> tuple[str, ...]:
+        """The group's rollback alarms this deployment watches."""
+        return tuple(a for a in self.group.alarms if a not in self.ignored_alarms)
 
     @property
     def shifts_to(self) -> str | None:
@@ -227,8 +239,9 @@ def appspec_content(target: Target, current_version: str, target_version: str) -
     return text, hashlib.sha256(text.encode()).hexdigest()
 
 
-def plan(target: Target, package_path: Path, blue_green: BlueGreen) -> Plan:
-    """Read the package, the alias and the group; refuse while the alias is being shifted."""
+def plan(target: Target, package_path: Path, blue_green: BlueGreen, ignore_alarms: tuple[str, ...] = ()) -> Plan:
+    """Read the package, the alias and the group; refuse while the alias is being shifted, or an alarm
+    to ignore that is not one of the group's (a typo would otherwise ignore nothing, silently)."""
     package = Package.read(package_path)
     live = blue_green.live()
     if live.weights:
@@ -237,7 +250,14 @@ def plan(target: Target, package_path: Path, blue_green: BlueGreen) -> Plan:
             f"{target.function}:{target.alias} is being shifted ({shifted}): a deployment is under way or was left half done; "
             f"let it finish, or stop it (aws deploy stop-deployment), before deploying"
         )
-    return Plan(target, package, live, blue_green.group())
+    group = blue_green.group()
+    unknown = [name for name in ignore_alarms if name not in group.alarms]
+    if unknown:
+        raise DeployError(
+            f"--ignore-alarm {', '.join(unknown)}: not a rollback alarm of {target.group} "
+            f"(its alarms: {', '.join(group.alarms) or 'none'})"
+        )
+    return Plan(target, package, live, group, tuple(dict.fromkeys(ignore_alarms)))
 
 
 def deploy(
@@ -263,9 +283,19 @@ def deploy(
         )
     text, digest = appspec_content(planned.target, planned.live.version, published.version)
     description = f"courier deploy: version {planned.live.version} -> {published.version} ({planned.package.code_sha256})"
+    watched: tuple[str, ...] | None = None  # the group's own alarm configuration
+    if planned.ignored_alarms:
+        # CreateDeployment's alarm override: the group's alarms but these, for this deployment only. Written
+        # down in the deployment itself (its description) and in the log, for whoever reviews it later.
+        watched = planned.watched_alarms
+        description += f"; ignoring alarms {', '.join(planned.ignored_alarms)}"
+        logger.warning(
+            "deployment ignores rollback alarms",
+            extra={"ignored_alarms": list(planned.ignored_alarms), "watched_alarms": list(watched)},
+        )
     try:
         blue_green.ready(published.version)
-        deployment_id = blue_green.start(text, digest, description)
+        deployment_id = blue_green.start(text, digest, description, watched)
     except CourierError as exc:
         # The version exists now: a rerun finds it the newest and shifts to it without publishing another.
         raise DeployError(

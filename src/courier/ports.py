@@ -400,8 +400,9 @@ class BlueGreen(Protocol):
         """Return once the version can take traffic (its LastUpdateStatus is Successful); raise if it cannot."""
         ...
 
-    def start(self, appspec: str, appspec_sha256: str, description: str) -> str:
-        """Create a deployment of the group with this AppSpec; its id."""
+    def start(self, appspec: str, appspec_sha256: str, description: str, alarms: tuple[str, ...] | None = None) -> str:
+        """Create a deployment of the group with this AppSpec; its id. ``alarms``: watch these rollback
+        alarms instead of the group's (CodeDeploy's alarm override), none at all when empty."""
         ...
 
     def state(self, deployment_id: str, target_version: str) -> DeploymentState: ...

@@ -106,6 +106,18 @@ def test_the_aggregator_is_refused_what_the_design_forbids(local_stack):
         ),
         ("s3:ListBucket", f"arn:aws:s3:::{landing}"): lambda: s3.list_objects_v2(Bucket=landing),
         ("s3:DeleteObject", f"arn:aws:s3:::{landing}/landed.json"): lambda: s3.delete_object(Bucket=landing, Key="landed.json"),
+        # Tags only by version: the current revision may be a newer, undelivered one.
+        ("s3:PutObjectTagging", f"arn:aws:s3:::{landing}/landed.json"): lambda: s3.put_object_tagging(
+            Bucket=landing, Key="landed.json", Tagging={"TagSet": [{"Key": "courier-delivered", "Value": "true"}]}
+        ),
+        ("s3:GetObjectTagging", f"arn:aws:s3:::{landing}/landed.json"): lambda: s3.get_object_tagging(
+            Bucket=landing, Key="landed.json"
+        ),
+        ("dynamodb:Query", stack_table(stack.resources.idempotency_table)): lambda: ddb.query(
+            TableName=stack.resources.idempotency_table,
+            KeyConditionExpression="object_name = :id",
+            ExpressionAttributeValues={":id": {"S": "x"}},
+        ),
         # No scans of the ledger, no writing the secret, no injecting messages or reading the DLQ.
         ("dynamodb:Scan", stack_table(stack.resources.idempotency_table)): lambda: ddb.scan(
             TableName=stack.resources.idempotency_table

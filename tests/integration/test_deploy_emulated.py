@@ -99,3 +99,22 @@ def test_a_package_an_apply_uploaded_is_published_from_latest(aws, function, tmp
     assert outcome.succeeded and outcome.target_version != "1"
     published = function.get_function_configuration(FunctionName=TARGET.function, Qualifier=outcome.target_version)
     assert published["CodeSha256"] == planned.package.code_sha256
+
+
+def test_the_operator_commands_find_the_mapping_terraform_puts_on_the_live_alias(aws, function):
+    # Terraform's mapping invokes `live`; listing by the unqualified name does not find it.
+    from courier.adapters.function import DeployedFunction
+    from courier.adapters.mapping import LambdaEventSourceMapping
+
+    sqs = aws.client("sqs")
+    queue_url = sqs.create_queue(QueueName="courier-staging-queue")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    alias_arn = function.get_alias(FunctionName=TARGET.function, Name="live")["AliasArn"]
+    uuid = function.create_event_source_mapping(EventSourceArn=queue_arn, FunctionName=alias_arn)["UUID"]
+    assert function.list_event_source_mappings(FunctionName=TARGET.function)["EventSourceMappings"] == []  # the old query
+    mapping = LambdaEventSourceMapping.of_function(function, TARGET.function, queue_arn)  # courier status
+    assert mapping is not None and mapping.uuid == uuid
+    deployed = DeployedFunction.read(function, TARGET.function)  # --function: the queue and mapping it names
+    assert (deployed.mapping_uuid, deployed.queue_arn) == (uuid, queue_arn)
+    # Another function's mapping on the same queue is not taken for this one's.
+    assert LambdaEventSourceMapping.of_function(function, "courier-staging-breaker-controller", queue_arn) is None

@@ -19,15 +19,18 @@ from courier.errors import StorageUnavailableError, TimeBudgetError
 class RecordingS3:
     """The calls S3Archive makes, answered like S3; ``fail_part`` makes that part's upload fail."""
 
-    def __init__(self, fail_part: int | None = None) -> None:
+    def __init__(self, fail_part: int | None = None, exists: bool = False) -> None:
         self.calls: list[tuple[str, dict[str, Any]]] = []
         self.fail_part = fail_part
+        self.exists = exists  # the key holds an object: a write with If-None-Match "*" gets S3's 412
 
     def __getattr__(self, name: str) -> Any:
         def call(**kwargs: Any) -> dict[str, Any]:
             self.calls.append((name, kwargs))
             if name == "upload_part" and kwargs["PartNumber"] == self.fail_part:
                 raise ClientError({"Error": {"Code": "InternalError"}}, "UploadPart")
+            if name in ("put_object", "complete_multipart_upload") and self.exists and kwargs.get("IfNoneMatch") == "*":
+                raise ClientError({"Error": {"Code": "PreconditionFailed"}}, name)
             return {"UploadId": "u-1", "ETag": f'"etag-{kwargs.get("PartNumber")}"'}
 
         return call
@@ -75,6 +78,23 @@ def test_a_bundle_up_to_the_threshold_goes_in_one_put_with_the_whole_objects_sha
     (put,) = client.named("put_object")
     assert put["ChecksumSHA256"] == base64.b64encode(hashlib.sha256(data).digest()).decode()
     assert put["ContentLength"] == 100 and put["Body"].read() == data
+
+
+def test_every_bundle_write_is_write_once():
+    for size, write in ((100, "put_object"), (200, "complete_multipart_upload")):
+        client = RecordingS3()
+        S3Archive(client, "archive").put("bundles/k.tar.gz", bundle_of(bytes(size)))
+        (call,) = client.named(write)
+        assert call["IfNoneMatch"] == "*", write  # the archive's bucket policy refuses a bundle write without it
+
+
+@pytest.mark.parametrize("size", [100, 200])
+def test_a_bundle_archived_already_is_not_overwritten_and_its_retry_goes_on(size):
+    # The key is the content's SHA-256: an existing object there holds these very bytes.
+    client = RecordingS3(exists=True)
+    S3Archive(client, "archive").put("bundles/k.tar.gz", bundle_of(bytes(size)))
+    if size > 100:  # the refused upload's parts are dropped, not left to the lifecycle
+        assert client.named("abort_multipart_upload") == [{"Bucket": "archive", "Key": "bundles/k.tar.gz", "UploadId": "u-1"}]
 
 
 def test_a_get_whose_body_will_not_close_still_gives_its_bytes():

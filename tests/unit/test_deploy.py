@@ -126,8 +126,10 @@ class Aws:
             {"FunctionName": FUNCTION, "Qualifier": version},
         )
 
-    def create(self, deployment_id: str = "d-8ABCDEFGH") -> None:
+    def create(self, deployment_id: str = "d-8ABCDEFGH", override: bool = False) -> None:
         expected = {"applicationName": FUNCTION, "deploymentGroupName": f"{FUNCTION}-live", "description": ANY, "revision": ANY}
+        if override:
+            expected["overrideAlarmConfiguration"] = ANY
         self.cd.add_response("create_deployment", {"deploymentId": deployment_id}, expected)
 
     def poll(self, info: dict[str, Any], alias_version: str = "7", weights: dict[str, float] | None = None) -> None:
@@ -495,3 +497,36 @@ def test_settings_compare_by_what_a_version_freezes_not_by_what_lambda_reports_o
     assert configuration(published) == configuration(latest)
     assert configuration({**published, **NEW_SETTINGS}) != configuration(latest)  # an environment variable changed
     assert configuration({**published, "MemorySize": 1024}) != configuration(latest)
+
+
+@pytest.mark.parametrize("ignored", [None, "courier-prod-breaker-open"])
+def test_an_ignored_alarm_is_left_out_of_this_deployments_alarms_and_logged(aws, package, caplog, ignored):
+    # During a NiFi outage breaker-open is in ALARM and would stop every deployment, a hotfix included.
+    aws.reads()
+    aws.upload("8")
+    aws.create(override=ignored is not None)
+    aws.poll({"status": "Succeeded"}, "8")
+    with caplog.at_level("WARNING", logger="courier.deploy"):
+        result = run("--package", str(package), *(["--ignore-alarm", ignored] if ignored else []))
+    aws.done()
+    assert result.exit_code == ExitCode.OK, result.output
+    (request,) = aws.created
+    logged = [r for r in caplog.records if r.getMessage() == "deployment ignores rollback alarms"]
+    if ignored is None:  # the group's own alarm configuration, untouched
+        assert "overrideAlarmConfiguration" not in request and logged == []
+        return
+    assert request["overrideAlarmConfiguration"] == {"enabled": True, "alarms": [{"name": "courier-prod-aggregator-errors"}]}
+    assert request["description"].endswith("; ignoring alarms courier-prod-breaker-open")
+    assert "ignoring courier-prod-breaker-open" in result.stdout
+    (record,) = logged
+    assert record.ignored_alarms == ["courier-prod-breaker-open"]
+
+
+def test_an_alarm_to_ignore_that_the_group_does_not_have_stops_before_anything_changes(aws, package):
+    aws.reads()  # no upload or deployment stubbed: any such call would fail the command
+    result = run("--package", str(package), "--ignore-alarm", "courier-prod-breaker-opn")
+    aws.done()
+    assert result.exit_code == ExitCode.ERROR
+    error = " ".join(result.stderr.split())
+    assert "error: deploy to prod failed: --ignore-alarm courier-prod-breaker-opn: not a rollback alarm of" in error
+    assert aws.created == [] and "Traceback" not in result.output

@@ -45,8 +45,12 @@ def test_rendered_policies_name_the_local_resources_and_no_wildcard(template):
 
 
 def test_the_controller_may_switch_only_the_mapping_it_is_given():
-    (statement,) = [s for s in rendered(iam.CONTROLLER.template)["Statement"] if s["Sid"] == "PauseAndResumeOnlyThatMapping"]
-    assert statement["Resource"] == ["arn:aws:lambda:eu-west-2:123456789012:event-source-mapping:uuid-1"]
+    by_sid = {s["Sid"]: s for s in rendered(iam.CONTROLLER.template)["Statement"]}
+    for sid in ("ReadThatMapping", "PauseAndResumeOnlyThatMappingOfTheAggregator"):
+        assert by_sid[sid]["Resource"] == ["arn:aws:lambda:eu-west-2:123456789012:event-source-mapping:uuid-1"]
+    function = "arn:aws:lambda:eu-west-2:123456789012:function:courier-aggregator"
+    condition = by_sid["PauseAndResumeOnlyThatMappingOfTheAggregator"]["Condition"]
+    assert condition == {"ArnLike": {"lambda:FunctionArn": [function, f"{function}:*"]}}
 
 
 def test_render_does_terraforms_substitution_and_refuses_what_it_cannot():
@@ -91,3 +95,23 @@ def test_lambda_requests_name_their_mapping_or_function():
     arn = f"{prefix}:function:f:live"
     assert iam._lambda_arn(f"/2015-03-31/functions/{arn}/invocations", "eu-west-2", "1") == arn
     assert iam.BATCH_ACTIONS["DeleteMessageBatch"] == "DeleteMessage"
+
+
+def test_a_versions_tags_are_authorised_by_the_version_tagging_actions_as_in_aws():
+    from moto.s3.responses import ACTION_MAP, S3Response
+
+    # moto's own map has no version-tagging action: the gap this patch closes is still there.
+    assert "PutObjectVersionTagging" not in str(ACTION_MAP) and "GetObjectVersionTagging" not in str(ACTION_MAP)
+    iam.authorize_like_aws()
+    response = S3Response.__new__(S3Response)
+    response.data = {}
+
+    def action(method: str, query: dict) -> str:
+        response._set_action("KEY", method, query)
+        return response.data["Action"]
+
+    assert action("PUT", {"tagging": [""], "versionId": ["v1"]}) == "PutObjectVersionTagging"
+    assert action("GET", {"tagging": [""], "versionId": ["v1"]}) == "GetObjectVersionTagging"
+    assert action("PUT", {"tagging": [""]}) == "PutObjectTagging"  # the current revision's: a plain form
+    assert action("GET", {"tagging": [""]}) == "GetObjectTagging"
+    assert action("GET", {"versionId": ["v1"]}) == "GetObjectVersion"

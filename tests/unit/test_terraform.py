@@ -6,6 +6,7 @@ import json
 import re
 import shutil
 import subprocess
+from pathlib import Path
 
 import hcl2
 import pytest
@@ -15,6 +16,7 @@ from courier.ledger.base import EXPIRY_ATTRIBUTE, PARTITION_KEY, SORT_KEY
 from terraform import (
     MODULES,
     POLICIES,
+    conditions,
     data_sources,
     default,
     load,
@@ -109,7 +111,7 @@ def test_the_readme_lists_the_prerequisites_and_what_is_not_checked_here():
         "cost allocation tag",
         ".terraform.lock.hcl",
         "terraform providers lock -platform=linux_amd64 -platform=linux_arm64 -platform=darwin_arm64",
-        "cannot be run here",  # terraform validate/plan/apply
+        "Nothing here ever runs against real AWS",  # the checks table says what each ran against
     ):
         assert needed in readme, needed
 
@@ -185,7 +187,9 @@ def test_archive_moves_bundles_to_deep_archive_and_writer_only_puts():
     assert transition == {"days": "${var.deep_archive_after_days}", "storage_class": "DEEP_ARCHIVE"}
     assert default("archive_bucket", "bundle_prefix") == "bundles"
     sids = by_sid("archive_bucket")
-    assert set(sids["WriterMayOnlyPut"]["actions"]) == {"s3:PutObject", "s3:PutObjectTagging"}
+    writes = ("WriterMayOnlyPut", "WriterMayPutIndexLines", "${statement.key}")
+    writer = {a for sid in writes for a in sids[sid]["actions"]}
+    assert writer == {"s3:PutObject", "s3:PutObjectTagging"}
     assert sids["WriterMayNotDeleteOrReadVersions"]["effect"] == "Deny"
     assert {"s3:GetObjectVersion", "s3:DeleteObject", "s3:DeleteObjectVersion"} <= set(
         sids["WriterMayNotDeleteOrReadVersions"]["actions"]
@@ -202,13 +206,75 @@ def test_the_archive_writer_puts_only_bundles_and_index_lines():
     prefixes = ["${aws_s3_bucket.this.arn}/${var.bundle_prefix}/*", "${aws_s3_bucket.this.arn}/${var.index_prefix}/*"]
     sids = by_sid("archive_bucket")
     assert sids["WriterMayOnlyPut"]["resources"] == prefixes
+    assert sids["WriterMayPutIndexLines"]["resources"] == prefixes[1:]
     elsewhere = sids["WriterMayNotPutElsewhere"]
     assert elsewhere["effect"] == "Deny" and elsewhere["not_resources"] == prefixes
-    assert set(elsewhere["actions"]) == set(sids["WriterMayOnlyPut"]["actions"])
-    # The role's own statement names the same two prefixes (the code's defaults).
-    role = by_sid("aggregator")["WriteBundlesAndIndexOnly"]
-    assert role["resources"] == [f"${{var.archive_bucket_arn}}/{bundles}/*", f"${{var.archive_bucket_arn}}/{INDEX_PREFIX}/*"]
+    assert set(elsewhere["actions"]) == {"s3:PutObject", "s3:PutObjectTagging"}
+    # The role's own statements name the same two prefixes (the code's defaults).
+    role = by_sid("aggregator")
+    writes = ("WriteBundlesOnlyAsNewObjects", "UploadBundleParts", "WriteIndexLines")
+    written = {r for sid in writes for r in role[sid]["resources"]}
+    assert written == {f"${{var.archive_bucket_arn}}/{bundles}/*", f"${{var.archive_bucket_arn}}/{INDEX_PREFIX}/*"}
+
+
+NEW_OBJECTS_ONLY = {"test": "Null", "variable": "s3:if-none-match", "values": ["false"]}
+PARTS = {"test": "Bool", "variable": "s3:ObjectCreationOperation", "values": ["false"]}
+
+
+def _bundle_write_statements(module: str) -> list[dict]:
+    """The statements that let a bundle be written, one per condition (a dynamic block's expanded)."""
+    if module == "aggregator":
+        sids = by_sid(module)
+        return [sids["WriteBundlesOnlyAsNewObjects"], sids["UploadBundleParts"]]
+    document = data_sources(module)[("aws_iam_policy_document", "this")]
+    (dynamic,) = [d["statement"] for d in document["dynamic"] if "WriterMayOnlyPutNewBundles" in d["statement"]["for_each"]]
+    content = {k: v for k, v in dynamic["content"][0].items() if k != "dynamic"}
+    assert content["effect"] == "${statement.value.effect}"
+    return [
+        {
+            **content,
+            "sid": sid,
+            "effect": each["effect"],
+            "condition": [{"test": t, "variable": v, "values": [value]} for t, (v, value) in each["conditions"].items()],
+        }
+        for sid, each in dynamic["for_each"].items()
+    ]
+
+
+@pytest.mark.parametrize("module", ["archive_bucket", "aggregator"])
+def test_an_archived_bundle_can_never_be_overwritten(module):
+    # PutObject and CompleteMultipartUpload of a bundle only with If-None-Match (S3Archive.put sends
+    # "*"); the multipart steps that take no such header only as such (AWS's documented pattern).
+    new, parts = _bundle_write_statements(module)[:2]
+    assert new["effect"] == parts["effect"] == "Allow"
+    assert new["actions"] == ["s3:PutObject"] and new["condition"] == [NEW_OBJECTS_ONLY]
+    assert parts["actions"] == ["s3:PutObject"] and parts["condition"] == [PARTS]
+    assert new["resources"] == parts["resources"] and "bundle" in new["resources"][0]
+    # No other statement lets the writer put a bundle unconditionally.
+    for statement in policy(module):
+        if statement.get("effect", "Allow") == "Allow" and statement.get("sid") not in (
+            new["sid"],
+            parts["sid"],
+            "${statement.key}",
+        ):
+            if "s3:PutObject" in statement["actions"]:
+                assert not any("bundle" in r for r in statement["resources"]), statement["sid"]
     assert "COURIER_ARCHIVE_PREFIX" not in _environment("aggregator")  # the default is what is deployed
+
+
+def test_the_archive_refuses_an_unconditional_bundle_write_whatever_the_writers_role_allows():
+    # An Allow in a bucket policy restricts nothing in the same account (the role's own Allow is
+    # enough): only a Deny keeps a bundle write-once against a role given more later. It must
+    # need both conditions (ANDed in one statement), or it would refuse the multipart steps too.
+    *_, deny = _bundle_write_statements("archive_bucket")
+    assert deny["sid"] == "WriterMayNotOverwriteBundles"
+    assert deny["effect"] == "Deny" and deny["actions"] == ["s3:PutObject"]
+    assert deny["resources"] == ["${aws_s3_bucket.this.arn}/${var.bundle_prefix}/*"]
+    assert deny["principals"] == [{"type": "AWS", "identifiers": "${var.writer_role_arns}"}]
+    assert sorted((c["test"], c["variable"], c["values"]) for c in deny["condition"]) == [
+        ("Bool", "s3:ObjectCreationOperation", ["true"]),
+        ("Null", "s3:if-none-match", ["true"]),
+    ]
 
 
 def test_an_undelivered_bundle_stays_readable_for_its_resend():
@@ -235,6 +301,14 @@ def test_small_bundles_reach_deep_archive_too():
     assert lifecycle["transition_default_minimum_object_size"] == "varies_by_storage_class"
     text = (MODULES / "archive_bucket" / "main.tf").read_text()
     assert "128 KB" in text and "40 KB" in text  # the why and the per-object trade-off are written down
+
+
+def test_probe_objects_are_deleted_not_only_hidden_behind_a_delete_marker():
+    # The archive is versioned: an expiration alone leaves each probe as a noncurrent version for ever.
+    lifecycle = resources("archive_bucket")[("aws_s3_bucket_lifecycle_configuration", "this")]
+    (rule,) = [r for r in lifecycle["rule"] if r["filter"][0].get("prefix") == "probes/"]
+    assert rule["expiration"][0]["days"] == 1
+    assert rule["noncurrent_version_expiration"][0]["noncurrent_days"] == 1
 
 
 @pytest.mark.parametrize("module", ["landing_bucket", "archive_bucket"])
@@ -364,26 +438,54 @@ NOTIFICATION_SOURCES = {
     '{ sns_topic_arn = "landing-events" }': False,
     '{ sns_topic_arn = "arn:aws:sns:eu-west-2:123456789012:landing.fifo" }': False,
     '{ eventbridge_bus_name = "not a bus" }': False,
+    '{ eventbridge_bus_name = "landing-events" }': False,  # a valid bus name, but S3 sends to "default" only
 }
 
 
 @pytest.mark.skipif(shutil.which("terraform") is None, reason="terraform is not installed (CI has none)")
 @pytest.mark.parametrize("value", sorted(NOTIFICATION_SOURCES))
 def test_notification_source_validation_accepts_one_mode_at_a_time(value, tmp_path):
-    # The variable block alone needs no provider, so `terraform plan` evaluates its validations offline.
-    text = (MODULES / "queue" / "variables.tf").read_text()
-    block = text[text.index('variable "notification_source"') : text.index('variable "tags"')]
-    (tmp_path / "main.tf").write_text(block + 'output "source" { value = var.notification_source }\n')
+    for module in ("queue", "pipeline"):
+        accepted, errors = _variable_accepts(module, "notification_source", value, tmp_path / module)
+        assert accepted is NOTIFICATION_SOURCES[value], errors
+
+
+def _variable_accepts(module: str, name: str, value: str, tmp_path: Path) -> tuple[bool, str]:
+    """Whether a module's variable takes `value` (HCL), by `terraform plan` of its block alone:
+    a variable block needs no provider, so its validations are evaluated offline."""
+    text = (MODULES / module / "variables.tf").read_text()
+    start = text.index(f'variable "{name}"')
+    end = text.find("\nvariable ", start)
+    block = text[start : end if end >= 0 else len(text)]
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    (tmp_path / "main.tf").write_text(block + f'\noutput "value" {{ value = var.{name} }}\n')
     env = {"PATH": "/usr/bin:/bin:/usr/local/bin", "TF_IN_AUTOMATION": "1", "CHECKPOINT_DISABLE": "1", "HOME": str(tmp_path)}
     subprocess.run(["terraform", "init", "-input=false"], cwd=tmp_path, env=env, capture_output=True, check=True)
     plan = subprocess.run(
-        ["terraform", "plan", "-input=false", "-no-color", "-var", f"notification_source={value}"],
+        ["terraform", "plan", "-input=false", "-no-color", "-var", f"{name}={value}"],
         cwd=tmp_path,
         env=env,
         capture_output=True,
         text=True,
     )
-    assert (plan.returncode == 0) is NOTIFICATION_SOURCES[value], plan.stderr
+    return plan.returncode == 0, plan.stderr
+
+
+def test_the_examples_give_nifi_its_ca_through_the_secret_not_a_file_the_package_lacks():
+    for env in ("staging", "prod"):
+        settings = hcl2.loads((ENVS / env / "terraform.tfvars.example").read_text())["settings"]
+        path = settings.get("nifi_ca_bundle_path", "")
+        assert path == "" or path.startswith("/opt/"), f"{env}: {path} is not in the package"
+    assert "ca_pem" in (MODULES.parent / "README.md").read_text()
+
+
+@pytest.mark.skipif(shutil.which("terraform") is None, reason="terraform is not installed (CI has none)")
+@pytest.mark.parametrize(
+    ("value", "valid"), [("", True), ("/opt/nifi/ca.pem", True), ("/var/task/nifi-ca.pem", False), ("ca.pem", False)]
+)
+def test_a_ca_bundle_path_outside_a_layer_is_refused_at_plan(value, valid, tmp_path):
+    accepted, errors = _variable_accepts("pipeline", "nifi_ca_bundle_path", value, tmp_path)
+    assert accepted is valid, errors
 
 
 @pytest.mark.parametrize(("document", "queue"), [("this", "this"), ("dlq", "dlq")])
@@ -674,9 +776,14 @@ def test_controller_may_only_update_the_aggregators_mapping_every_minute():
     r = resources("breaker_controller")
     assert r[("aws_lambda_function", "this")]["handler"] == "courier.controller.lambda_handler"
     assert default("breaker_controller", "schedule_expression") == "rate(1 minute)"
-    statement = by_sid("breaker_controller")["PauseAndResumeOnlyThatMapping"]
-    assert statement["actions"] == ["lambda:GetEventSourceMapping", "lambda:UpdateEventSourceMapping"]
-    assert statement["resources"] == ["${var.event_source_mapping_arn}"]
+    read = by_sid("breaker_controller")["ReadThatMapping"]
+    assert read["actions"] == ["lambda:GetEventSourceMapping"] and read["resources"] == ["${var.event_source_mapping_arn}"]
+    switch = by_sid("breaker_controller")["PauseAndResumeOnlyThatMappingOfTheAggregator"]
+    assert switch["actions"] == ["lambda:UpdateEventSourceMapping"] and switch["resources"] == ["${var.event_source_mapping_arn}"]
+    # ... and only while it invokes the aggregator (its alias): no repointing it at another function.
+    arn = "${var.aggregator_function_arn}"
+    assert switch["condition"] == [{"test": "ArnLike", "variable": "lambda:FunctionArn", "values": [arn, arn + ":*"]}]
+    assert _pipeline_module("breaker_controller")["aggregator_function_arn"] == "${module.aggregator.function_arn}"
 
 
 def _environment(module: str) -> dict[str, str]:
@@ -725,6 +832,30 @@ def test_controller_gets_the_aggregators_settings_for_its_probe():
     assert {"COURIER_LANDING_BUCKET", "COURIER_FUNCTION_TIMEOUT_SECONDS", "COURIER_ESM_UUID"} <= set(controller)
 
 
+def test_a_failed_or_delayed_scheduled_run_is_not_retried_the_next_minute_is():
+    config = resources("breaker_controller")[("aws_lambda_function_event_invoke_config", "this")]
+    assert config["function_name"] == "${aws_lambda_function.this.function_name}"
+    assert config["maximum_retry_attempts"] == 0  # Lambda's default for async invocations is 2
+    assert config["maximum_event_age_in_seconds"] == 60  # the schedule's period; the default is 6 hours
+
+
+def test_the_reservations_are_a_setting_for_accounts_whose_quota_cannot_take_them():
+    # 20 + 1 per environment; AWS keeps 100 unreserved, so a new account (quota 10) refuses them.
+    assert default("pipeline", "reserve_concurrency") is True
+    assert _pipeline_module("aggregator")["reserved_concurrency"] == "${var.reserve_concurrency ? 20 : null}"
+    assert _pipeline_module("breaker_controller")["reserved_concurrency"] == "${var.reserve_concurrency ? 1 : null}"
+    for module in FUNCTION_MODULES:
+        function = resources(module)[("aws_lambda_function", "this")]
+        # null: the provider's -1, no reservation (0 would stop the function).
+        expected = "${var.reserved_concurrency == null ? -1 : var.reserved_concurrency}"
+        assert function["reserved_concurrent_executions"] == expected, module
+    (precondition,) = resources("aggregator")[("aws_lambda_function", "this")]["lifecycle"][0]["precondition"]
+    assert precondition["condition"].startswith("${var.reserved_concurrency == null ||")
+    assert "reserve_concurrency     = var.settings.reserve_concurrency" in (ENVS / "_shared" / "main.tf").read_text()
+    readme = (MODULES.parent / "README.md").read_text()
+    assert all(t in readme for t in ("get-account-settings", "UnreservedConcurrentExecutions", "reserve_concurrency = false"))
+
+
 def _controller_timeouts() -> list[int]:
     condition = variables("breaker_controller")["timeout_seconds"]["validation"][0]["condition"]
     low, high = (int(n) for n in re.findall(r"(\d+)", condition))
@@ -763,6 +894,11 @@ def test_controller_may_read_what_it_probes_and_nothing_more():
     assert sids["ProbeNiFiCredentials"]["resources"] == ["${var.secret_arn}"]
     assert sids["ProbeLedgerWrite"]["actions"] == ["dynamodb:PutItem"]  # a conditional write, as a claim is
     assert sids["ProbeLedgerWrite"]["resources"] == ["${var.idempotency_table_arn}"]
+    # ... of its probe item only: no file's ledger entry.
+    from courier.adapters.probe import PROBE_LEDGER_KEY
+
+    leading = {"test": "ForAllValues:StringEquals", "variable": "dynamodb:LeadingKeys", "values": [PROBE_LEDGER_KEY]}
+    assert sids["ProbeLedgerWrite"]["condition"] == [leading]
     assert sids["ProbeArchiveWrite"]["actions"] == ["s3:PutObject"]  # the canary, archived as a bundle would be
     assert sids["ProbeArchiveWrite"]["resources"] == ["${var.archive_bucket_arn}/probes/*"]
     assert sids["ProbeBuckets"]["actions"] == ["s3:ListBucket"]  # HeadBucket; no object is read
@@ -833,7 +969,7 @@ def test_each_gateway_endpoint_is_created_or_the_vpcs_own_is_used(service, resou
     existing = data_sources("network_endpoints")[("aws_vpc_endpoint", service)]
     assert existing["count"] == f"${{var.{switch} ? 0 : 1}}"
     assert existing["filter"][0] == {"name": "vpc-endpoint-type", "values": ["Gateway"]}
-    (check,) = existing["lifecycle"][0]["postcondition"]
+    check, _another_environments = existing["lifecycle"][0]["postcondition"]
     assert check["condition"] == "${length(setsubtract(var.private_route_table_ids, self.route_table_ids)) == 0}"
     # Defaulting to create, and settable from each environment.
     assert default("network_endpoints", switch) is True and default("pipeline", switch) is True
@@ -862,7 +998,7 @@ def test_each_interface_endpoint_is_created_or_the_vpcs_own_is_used(service):
     assert existing["count"] == f"${{var.{switch} ? 0 : 1}}"
     assert existing["service_name"] == f"com.amazonaws.${{var.region}}.{service}"
     assert existing["filter"][0] == {"name": "vpc-endpoint-type", "values": ["Interface"]}
-    (check,) = existing["lifecycle"][0]["postcondition"]
+    check, _another_environments = existing["lifecycle"][0]["postcondition"]
     assert check["condition"] == "${self.private_dns_enabled}"  # else the functions' calls never reach it
     # Defaulting to create, and settable from each environment.
     assert default("network_endpoints", switch) is True and default("pipeline", switch) is True
@@ -892,6 +1028,27 @@ def test_each_interface_endpoint_is_created_or_the_vpcs_own_is_used(service):
     assert switch in readme and "interface_endpoint_policy_json" in readme
 
 
+def test_each_environment_has_its_own_vpc_and_never_uses_anothers_endpoints():
+    # Both environments' endpoints in one VPC cannot work: the second apply fails on the routes and
+    # private DNS, or (create_*=false) its calls meet policies naming the other environment's ARNs.
+    vpc = data_sources("network_endpoints")[("aws_vpc", "this")]
+    (tagged,) = vpc["lifecycle"][0]["postcondition"]
+    assert 'lookup(self.tags, "courier-environment", "") == var.environment' in tagged["condition"]
+    assert tagged["condition"].startswith("${!local.creates_an_endpoint ||")
+    creates = locals_("network_endpoints")["creates_an_endpoint"]
+    flags = [v for v in variables("network_endpoints") if v.startswith("create_")]
+    assert len(flags) == 5 and all(f"var.{flag}" in creates for flag in flags)
+    for service in ("s3", "dynamodb", "secretsmanager", "sqs", "lambda"):
+        checks = data_sources("network_endpoints")[("aws_vpc_endpoint", service)]["lifecycle"][0]["postcondition"]
+        assert any('lookup(self.tags, "environment", "") == var.environment' in c["condition"] for c in checks), service
+    assert _pipeline_module("network_endpoints")["environment"] == "${var.environment}"
+    # The examples put staging and prod in two VPCs, with two CIDRs and their own route tables.
+    examples = {env: hcl2.loads((ENVS / env / "terraform.tfvars.example").read_text())["settings"] for env in ("staging", "prod")}
+    for field in ("vpc_id", "vpc_cidr", "private_route_table_ids", "private_subnet_ids"):
+        assert examples["staging"][field] != examples["prod"][field], field
+    assert "One environment per VPC" in (MODULES.parent / "README.md").read_text()
+
+
 # Each endpoint: its policy document, the service's action prefix, and the pipeline inputs that
 # name courier's resources of that service.
 ENDPOINTS = {
@@ -909,7 +1066,7 @@ def test_every_endpoint_has_a_policy_for_courier_only():
     wired = _pipeline_module("network_endpoints")
     for key, (document, prefix, inputs) in ENDPOINTS.items():
         assert r[key]["policy"] == f"${{data.aws_iam_policy_document.{document}.json}}", key
-        (statement,) = policy("network_endpoints", document)
+        (statement,) = [s for s in policy("network_endpoints", document) if s["sid"] != "RotationRandomPasswordOnly"]
         assert statement.get("effect", "Allow") == "Allow" and all(a.startswith(prefix) for a in statement["actions"])
         assert not any("*" in a for a in statement["actions"])
         # Only courier's resources (the module's inputs), and only for this account's principals.
@@ -929,7 +1086,9 @@ def test_every_endpoint_has_a_policy_for_courier_only():
 def test_endpoint_policies_let_through_everything_the_functions_do():
     """A function's call that its endpoint's policy does not allow fails in AWS as surely as a
     missing role permission: the endpoint policy must cover the union of both roles' actions."""
-    allowed = {prefix: set(policy("network_endpoints", doc)[0]["actions"]) for doc, prefix, _ in ENDPOINTS.values()}
+    allowed = {
+        prefix: {a for s in policy("network_endpoints", doc) for a in s["actions"]} for doc, prefix, _ in ENDPOINTS.values()
+    }
     for module in FUNCTION_MODULES:
         for statement in policy(module):
             if statement.get("effect", "Allow") != "Allow":
@@ -938,6 +1097,66 @@ def test_endpoint_policies_let_through_everything_the_functions_do():
                 prefix = action.split(":")[0] + ":"
                 if prefix in allowed:
                     assert action in allowed[prefix], f"{module} uses {action}, which its endpoint refuses"
+
+
+def test_the_rotation_function_may_get_a_random_password_through_the_endpoint_and_nobody_else():
+    (statement,) = [s for s in policy("network_endpoints", "secretsmanager") if s["sid"] == "RotationRandomPasswordOnly"]
+    # GetRandomPassword has no resource type: "*" is the only resource AWS accepts for it.
+    assert statement["actions"] == ["secretsmanager:GetRandomPassword"] and statement["resources"] == ["*"]
+    assert ("ArnEquals", "aws:PrincipalArn", ["${var.rotation_role_arn}"]) in conditions(statement)
+    assert ("StringEquals", "aws:PrincipalAccount", ["${data.aws_caller_identity.current.account_id}"]) in conditions(statement)
+    assert _pipeline_module("network_endpoints")["rotation_role_arn"] == "${module.secrets.rotation_role_arn}"
+    outputs = {k: v for b in load("secrets", "outputs.tf")["output"] for k, v in b.items()}
+    assert outputs["rotation_role_arn"]["value"] == "${data.aws_lambda_function.rotation.role}"
+    assert 'AWS accepts only "*" as its resource' in (MODULES / "network_endpoints" / "main.tf").read_text()  # the why
+
+
+def test_only_the_functions_the_rotation_function_and_named_operators_may_read_the_secret():
+    r = resources("secrets")
+    secret_policy = r[("aws_secretsmanager_secret_policy", "this")]
+    assert secret_policy["policy"] == "${data.aws_iam_policy_document.readers.json}"
+    assert secret_policy["block_public_policy"] is True
+    (deny,) = policy("secrets", "readers")
+    assert deny["effect"] == "Deny" and deny["actions"] == ["secretsmanager:GetSecretValue"]
+    assert deny["principals"] == [{"type": "AWS", "identifiers": ["*"]}]
+    ((test, key, values),) = conditions(deny)
+    assert (test, key) == ("StringNotEquals", "aws:PrincipalArn")
+    assert "var.reader_role_arns" in values and "data.aws_lambda_function.rotation.role" in values
+    readers = _pipeline_module("secrets")["reader_role_arns"]
+    assert "module.aggregator.role_arn" in readers and "module.breaker_controller.role_arn" in readers
+    assert "var.secret_reader_role_arns" in readers
+
+
+@pytest.mark.parametrize(
+    ("module", "document", "sid"),
+    [
+        ("aggregator", "assume", None),
+        ("aggregator", "codedeploy_assume", None),
+        ("breaker_controller", "assume", None),
+        ("monitoring", "alerts_key", "CloudWatchAlarmsEncryptNotifications"),
+        ("monitoring", "alerts_key", "BudgetsEncryptNotifications"),
+    ],
+)
+def test_every_service_grant_is_for_this_accounts_own_use_only(module, document, sid):
+    # A service principal acts for any account: aws:SourceAccount keeps another account's function,
+    # deployment or alarm from using this account's role or key (the confused deputy).
+    (statement,) = [s for s in policy(module, document) if sid is None or s.get("sid") == sid]
+    assert statement["principals"][0]["type"] == "Service"
+    account = "${data.aws_caller_identity.current.account_id}"
+    assert ("StringEquals", "aws:SourceAccount", [account]) in conditions(statement)
+
+
+def test_no_service_principal_in_any_module_is_granted_anything_for_any_account():
+    for module in MODULE_NAMES:
+        for rtype, name in data_sources(module):
+            if rtype != "aws_iam_policy_document":
+                continue
+            for statement in policy(module, name):
+                if statement.get("effect", "Allow") != "Allow":
+                    continue
+                if any(p["type"] == "Service" for p in statement.get("principals", [])):
+                    keys = {key for _, key, _ in conditions(statement)}
+                    assert keys & {"aws:SourceAccount", "aws:SourceArn"}, f"{module} {name} {statement.get('sid')}"
 
 
 def test_handlers_named_in_terraform_exist():
@@ -949,6 +1168,17 @@ def test_handlers_named_in_terraform_exist():
 # --- secrets and monitoring -------------------------------------------------------------------
 
 
+def test_an_environment_applied_before_the_rotation_setting_keeps_its_schedule():
+    # The schedule had no count before: without a moved block Terraform would cancel it and create
+    # it again as this[0] (Secrets Manager tests the rotation function once more). Real Terraform
+    # plans this move as "has moved", 0 to add or destroy (checked with terraform_data).
+    (moved,) = load("secrets")["moved"]
+    assert moved == {
+        "from": "${aws_secretsmanager_secret_rotation.this}",
+        "to": "${aws_secretsmanager_secret_rotation.this[0]}",
+    }
+
+
 def test_secret_rotates_on_a_schedule():
     rotation = resources("secrets")[("aws_secretsmanager_secret_rotation", "this")]
     assert rotation["rotation_lambda_arn"] == "${var.rotation_lambda_arn}"
@@ -958,6 +1188,14 @@ def test_secret_rotates_on_a_schedule():
 def test_apply_does_not_rotate_a_secret_that_has_no_value_yet():
     rotation = resources("secrets")[("aws_secretsmanager_secret_rotation", "this")]
     assert rotation["rotate_immediately"] is False  # the provider's default is true
+    # Enabling rotation tests the function against the secret at once: not before its first value.
+    assert rotation["count"] == "${var.rotation_enabled ? 1 : 0}" and default("secrets", "rotation_enabled") is False
+    assert _pipeline_module("secrets")["rotation_enabled"] == "${var.secret_rotation_enabled}"
+    assert default("pipeline", "secret_rotation_enabled") is False
+    shared = (ENVS / "_shared" / "main.tf").read_text()
+    assert "secret_rotation_enabled = var.settings.secret_rotation_enabled" in shared
+    runbook = (MODULES.parents[2] / "docs" / "runbooks" / "rotate-nifi-secret.md").read_text()
+    assert "## First value" in runbook and "secret_rotation_enabled = true" in runbook
     assert "aws_secretsmanager_secret_version" not in {t for t, _ in resources("secrets")}  # no value in the state
     readme = (MODULES.parent / "README.md").read_text()
     assert "secretsmanager.amazonaws.com" in readme and "lambda:InvokeFunction" in readme  # the invoke permission
@@ -1304,14 +1542,13 @@ def test_no_lifecycle_rule_deletes_an_undelivered_revision_while_a_message_can_n
 
 def test_the_aggregator_may_tag_landed_revisions_and_write_its_ledger_assignments():
     tagging = by_sid("aggregator")["TagDeliveredLandedFiles"]
-    assert set(tagging["actions"]) == {
-        "s3:GetObjectTagging",
-        "s3:GetObjectVersionTagging",
-        "s3:PutObjectTagging",
-        "s3:PutObjectVersionTagging",
-    }
+    # Only the version forms: the code tags revisions by VersionId (S3Landing.mark_delivered), and the
+    # plain forms could tag the current revision, which may be newer and undelivered.
+    assert set(tagging["actions"]) == {"s3:GetObjectVersionTagging", "s3:PutObjectVersionTagging"}
     assert tagging["resources"] == ["${var.landing_bucket_arn}/*"]
-    assert {"dynamodb:UpdateItem", "dynamodb:BatchGetItem"} <= set(by_sid("aggregator")["IdempotencyLedger"]["actions"])
+    ledger = set(by_sid("aggregator")["IdempotencyLedger"]["actions"])
+    assert {"dynamodb:UpdateItem", "dynamodb:BatchGetItem"} <= ledger
+    assert "dynamodb:Query" not in ledger  # operator-only (courier status / trace)
 
 
 def test_retention_alarms_read_the_queues_actual_retention():
@@ -1416,20 +1653,8 @@ def test_a_raised_retention_stays_consistent_with_the_dlq_the_landing_cap_and_th
 @pytest.mark.skipif(shutil.which("terraform") is None, reason="terraform is not installed (CI has none)")
 @pytest.mark.parametrize(("value", "valid"), [(59, False), (60, True), (1209600, True), (1209601, False)])
 def test_queue_retention_validation_takes_sqs_range(value, valid, tmp_path):
-    text = (MODULES / "pipeline" / "variables.tf").read_text()
-    start = text.index('variable "queue_retention_seconds"')
-    block = text[start : text.index("\nvariable ", start)]
-    (tmp_path / "main.tf").write_text(block + '\noutput "retention" { value = var.queue_retention_seconds }\n')
-    env = {"PATH": "/usr/bin:/bin:/usr/local/bin", "TF_IN_AUTOMATION": "1", "CHECKPOINT_DISABLE": "1", "HOME": str(tmp_path)}
-    subprocess.run(["terraform", "init", "-input=false"], cwd=tmp_path, env=env, capture_output=True, check=True)
-    plan = subprocess.run(
-        ["terraform", "plan", "-input=false", "-no-color", "-var", f"queue_retention_seconds={value}"],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-    )
-    assert (plan.returncode == 0) is valid, plan.stderr
+    accepted, errors = _variable_accepts("pipeline", "queue_retention_seconds", str(value), tmp_path)
+    assert accepted is valid, errors
 
 
 def test_the_runbook_records_a_raised_retention_in_the_setting_terraform_has():

@@ -35,8 +35,14 @@ def test_the_deployment_group_is_a_canary_rolled_back_on_alarm():
     assert alarms["alarms"] == "${var.rollback_alarm_names}" and alarms["enabled"] == "${length(var.rollback_alarm_names) > 0}"
     # The pipeline passes alarms, so the alarm configuration is on; monitoring makes alarms of these names.
     passed = _pipeline_module("aggregator")["rollback_alarm_names"]
-    assert passed == ["${local.name}-aggregator-errors", "${local.name}-breaker-open"]
+    assert passed == ["${local.name}-aggregator-errors", "${local.name}-aggregator-canary-errors", "${local.name}-breaker-open"]
     monitoring = resources("monitoring")
+    # The canary's: the new version gets 10% for 5 minutes, so 1 bad minute of 2 rolls it back.
+    canary = monitoring[("aws_cloudwatch_metric_alarm", "canary_errors")]
+    assert canary["alarm_name"] == "${var.name}-aggregator-canary-errors"
+    assert canary["dimensions"] == {"FunctionName": "${var.function_name}", "Resource": "${var.function_name}:live"}
+    assert (canary["period"], canary["evaluation_periods"], canary["datapoints_to_alarm"]) == (60, 2, 1)
+    assert canary["metric_name"] == "Errors" and canary["threshold"] == 0
     assert monitoring[("aws_cloudwatch_metric_alarm", "function_errors")]["alarm_name"] == "${var.name}-${each.key}-errors"
     assert "aggregator" in monitoring[("aws_cloudwatch_metric_alarm", "function_errors")]["for_each"]
     assert monitoring[("aws_cloudwatch_metric_alarm", "breaker_open")]["alarm_name"] == "${var.name}-breaker-open"
@@ -53,3 +59,16 @@ def test_courier_deploy_names_what_the_terraform_names():
     for env in ("staging", "prod"):
         function = f"courier-{env}-aggregator"
         assert Target.of_environment(env) == Target(function, LIVE_ALIAS, function, function + "-live")
+
+
+def test_the_deploying_roles_rights_include_what_an_alarm_override_needs():
+    # `courier deploy --ignore-alarm` sends CreateDeployment's overrideAlarmConfiguration
+    # (tests/unit/test_deploy.py), and AWS requires codedeploy:UpdateDeploymentGroup for that call:
+    # a role with only the rights listed before was denied the very hotfix the option is for.
+    from pathlib import Path
+
+    text = (Path(__file__).parents[2] / "infra" / "terraform" / "README.md").read_text()
+    needs = text[text.index("What the deploying role needs") :]
+    needs = needs[: needs.index("\n\n")]
+    assert "--ignore-alarm" in needs and "UpdateDeploymentGroup" in needs
+    assert "three rollback alarms" in needs  # errors, canary errors, breaker open

@@ -216,6 +216,14 @@ OLDER: dict[tuple[str, str | None], str] = {
     ("aws_secretsmanager_secret_rotation", "rotate_immediately"): "5.33.0",
     ("aws_ce_cost_allocation_tag", None): "4.20.0",
 }
+# Releases the range must skip: a known regression in a feature used here, and the release that fixed it
+# (the provider's CHANGELOG). The floor is past every one of them (issue 22).
+REGRESSION_FIXED_IN: dict[tuple[str, str | None], str] = {
+    # 5.70.0 added tags to the event source mapping, and default_tags made its plan inconsistent.
+    ("aws_lambda_event_source_mapping", None): "5.87.0",
+    # 5.86.0 broke lifecycle rules with `filter { prefix = "" }` (the whole-bucket rules here).
+    ("aws_s3_bucket_lifecycle_configuration", None): "5.87.0",
+}
 NEXT_MAJOR = "6.0.0"
 
 
@@ -274,4 +282,11 @@ def test_the_newer_attribute_table_is_not_stale():
         assert _used(rtype, attribute), f"{rtype}.{attribute} is in the table but not used"
     # ... and the floor is exactly the newest of them: no higher than the code needs.
     floor, _ = floor_and_ceiling(_aws_constraint(SHARED / "versions.tf"))
-    assert floor == max(NEWER_THAN_OLD_FLOOR.values(), key=version_tuple)
+    assert floor == max([*NEWER_THAN_OLD_FLOOR.values(), *REGRESSION_FIXED_IN.values()], key=version_tuple)
+
+
+def test_the_floor_skips_the_releases_with_known_regressions_in_what_is_used():
+    floor, _ = floor_and_ceiling(_aws_constraint(SHARED / "versions.tf"))
+    for (rtype, attribute), fixed in REGRESSION_FIXED_IN.items():
+        assert _used(rtype, attribute), f"{rtype}.{attribute} is in the table but not used"
+        assert version_tuple(floor) >= version_tuple(fixed), f"{rtype}.{attribute} is broken before {fixed}"

@@ -124,14 +124,18 @@ class LambdaCodeDeploy:
     def ready(self, version: str) -> None:
         self._wait_updated(version)
 
-    def start(self, appspec: str, appspec_sha256: str, description: str) -> str:
+    def start(self, appspec: str, appspec_sha256: str, description: str, alarms: tuple[str, ...] | None = None) -> str:
         application, group = self.target.application, self.target.group
+        override: dict[str, Any] = {}
+        if alarms is not None:
+            override["overrideAlarmConfiguration"] = {"enabled": bool(alarms), "alarms": [{"name": name} for name in alarms]}
         with translated(f"codedeploy:CreateDeployment on {application}/{group}"):
             created = self.codedeploy.create_deployment(
                 applicationName=application,
                 deploymentGroupName=group,
                 description=description,
                 revision={"revisionType": "AppSpecContent", "appSpecContent": {"content": appspec, "sha256": appspec_sha256}},
+                **override,
             )
         return str(created["deploymentId"])
 

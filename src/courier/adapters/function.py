@@ -12,6 +12,7 @@ from typing import Any
 
 from courier.adapters.aws import translated
 from courier.config import PREFIX
+from courier.resources import LIVE_ALIAS
 
 _AGGREGATOR_SUFFIX = "-aggregator"  # the Terraform names it <name>-aggregator
 # Paths inside the function's package, not on the operator's machine: the operator brings their own.
@@ -54,13 +55,17 @@ class DeployedFunction:
             configuration = client.get_function_configuration(FunctionName=name)
         with translated(f"lambda:ListEventSourceMappings of {name}"):
             mappings = client.list_event_source_mappings(FunctionName=name).get("EventSourceMappings", [])
+        arn = str(configuration.get("FunctionArn", ""))
+        if not any(str(m.get("EventSourceArn", "")).startswith("arn:aws:sqs:") for m in mappings) and arn.count(":") == 6:
+            # The unqualified name lists only mappings on the unqualified function; the Terraform's is on `live`.
+            with translated(f"lambda:ListEventSourceMappings of {name}:{LIVE_ALIAS}"):
+                mappings = client.list_event_source_mappings(FunctionName=f"{arn}:{LIVE_ALIAS}").get("EventSourceMappings", [])
         variables = (configuration.get("Environment") or {}).get("Variables") or {}
         environment = {k: str(v) for k, v in variables.items() if k.startswith(PREFIX) and k not in _NOT_THE_CALLERS}
         function_name = str(configuration.get("FunctionName", name))
         if "COURIER_NAME" not in environment and function_name.endswith(_AGGREGATOR_SUFFIX):
             environment["COURIER_NAME"] = function_name[: -len(_AGGREGATOR_SUFFIX)]
         sqs = [m for m in mappings if str(m.get("EventSourceArn", "")).startswith("arn:aws:sqs:")]
-        arn = str(configuration.get("FunctionArn", ""))
         return cls(
             name=function_name,
             environment=environment,

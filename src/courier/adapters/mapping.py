@@ -9,6 +9,12 @@ from courier.adapters.aws import translated
 _RUNNING = ("Enabled", "Enabling", "Updating")
 
 
+def _invokes(function_arn: str, function_name: str) -> bool:
+    """Whether a mapping's FunctionArn is ``function_name``, unqualified or with a qualifier (``:live``, ``:7``)."""
+    _, _, rest = function_arn.partition(":function:")
+    return rest == function_name or rest.startswith(f"{function_name}:")
+
+
 class LambdaEventSourceMapping:
     """One event source mapping, by UUID, as the breaker controller sees it.
 
@@ -30,10 +36,19 @@ class LambdaEventSourceMapping:
         self.uuid = uuid
 
     @classmethod
-    def of_function(cls, client: Any, function_name: str) -> LambdaEventSourceMapping | None:
-        """The first event source mapping of ``function_name`` (`courier status` without a UUID); None if it has none."""
+    def of_function(cls, client: Any, function_name: str, queue_arn: str | None = None) -> LambdaEventSourceMapping | None:
+        """The first event source mapping of ``function_name`` (`courier status` without a UUID); None if it has none.
+
+        Listing by the unqualified name finds only mappings on the unqualified function, and the
+        Terraform's mapping is on the ``live`` alias: so, failing that, the queue's mappings (by
+        ``queue_arn``) that invoke this function under any qualifier (alias or version).
+        """
         with translated(f"listing the event source mappings of {function_name}"):
             found = client.list_event_source_mappings(FunctionName=function_name).get("EventSourceMappings", [])
+        if not found and queue_arn:
+            with translated(f"listing the event source mappings of {queue_arn}"):
+                polling = client.list_event_source_mappings(EventSourceArn=queue_arn).get("EventSourceMappings", [])
+            found = [m for m in polling if _invokes(str(m.get("FunctionArn", "")), function_name)]
         return cls(client, str(found[0]["UUID"])) if found else None
 
     def enabled(self) -> bool:

@@ -15,6 +15,9 @@ from courier.errors import CourierError, DependencyUnavailableError
 from courier.ledger.base import EXPIRY_ATTRIBUTE, PARTITION_KEY, SORT_KEY
 
 PROBE_PREFIX = "probes"  # archive keys of the controller's canaries (a lifecycle rule expires them)
+# The ledger item the probe writes; the controller's role may write this partition key only
+# (dynamodb:LeadingKeys in infra/terraform/policies/breaker_controller.json.tftpl).
+PROBE_LEDGER_KEY = "probe#courier"
 
 
 class CanaryProbe:
@@ -95,7 +98,7 @@ class CanaryProbe:
             self.dynamodb.put_item(
                 TableName=self.ledger_table,
                 Item={
-                    PARTITION_KEY: {"S": "probe#courier"},
+                    PARTITION_KEY: {"S": PROBE_LEDGER_KEY},
                     SORT_KEY: {"S": "probe"},
                     EXPIRY_ATTRIBUTE: {"N": str(now + 86400)},
                     "at": {"N": str(now)},

@@ -18,11 +18,13 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from collections.abc import Callable
-from contextlib import AbstractContextManager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
-from courier.adapters.aws import translated
+from botocore.exceptions import ClientError
+
+from courier.adapters.aws import PRECONDITION_FAILED, error_code, translated
 from courier.bundle import Bundle, Check
 from courier.errors import (
     ArchiveCorruptError,
@@ -68,6 +70,16 @@ class _TranslatedBody:
             self.body.close()
         except Exception:  # noqa: BLE001 - a body that will not close (its connection dropped) leaves nothing to undo
             return
+
+
+@contextmanager
+def _archived_already_is_done() -> Iterator[None]:
+    """S3's 412 to a write with ``If-None-Match: *``: the key exists; for a content-addressed bundle, done."""
+    try:
+        yield
+    except ClientError as exc:
+        if error_code(exc) not in PRECONDITION_FAILED:
+            raise
 
 
 def _storage_errors(action: str) -> AbstractContextManager[None]:
@@ -214,8 +226,12 @@ class S3Archive:
     def put(self, key: str, bundle: Bundle, check: Check | None = None) -> None:
         """Write the bundle from its spool; S3 verifies its SHA-256 (the whole object's, or each part's) on the way.
 
-        ``check`` is called before each part of a multipart upload: when it raises (the
-        invocation's time is short) the upload is aborted and its error goes up.
+        Write-once: the write carries ``If-None-Match: *`` (the archive's bucket policy
+        refuses a bundle write without it), so an archived bundle is never overwritten. A
+        key that exists already holds these very bytes (the key is the content's SHA-256: a
+        retry of a bundle whose invocation died after archiving it), and S3's 412 for it is
+        success. ``check`` is called before each part of a multipart upload: when it raises
+        (the invocation's time is short) the upload is aborted and its error goes up.
         """
         args: dict[str, Any] = {
             "Bucket": self.bucket,
@@ -233,8 +249,10 @@ class S3Archive:
             self._put_multipart(key, bundle, args, check)
             return
         checksum = base64.b64encode(bytes.fromhex(bundle.sha256)).decode("ascii")
-        with _archive_errors(f"archive PUT of {key}"):
-            self.client.put_object(**args, Body=bundle.body.reader(), ContentLength=bundle.size, ChecksumSHA256=checksum)
+        with _archive_errors(f"archive PUT of {key}"), _archived_already_is_done():
+            self.client.put_object(
+                **args, Body=bundle.body.reader(), ContentLength=bundle.size, ChecksumSHA256=checksum, IfNoneMatch="*"
+            )
 
     def _put_multipart(self, key: str, bundle: Bundle, args: dict[str, Any], check: Check | None = None) -> None:
         """One part read from the spool at a time; an upload that fails is aborted (no parts left to pay for)."""
@@ -255,7 +273,13 @@ class S3Archive:
                 parts.append({"PartNumber": number, "ETag": answer["ETag"], "ChecksumSHA256": checksum})
                 del part  # before the next part is read: one part in memory, not two
             with _archive_errors(action):
-                self.client.complete_multipart_upload(**where, MultipartUpload={"Parts": parts})
+                try:
+                    self.client.complete_multipart_upload(**where, MultipartUpload={"Parts": parts}, IfNoneMatch="*")
+                except ClientError as exc:
+                    if error_code(exc) not in PRECONDITION_FAILED:
+                        raise
+                    # Archived already (the same bytes, see put); S3 keeps a refused upload: drop its parts.
+                    self.client.abort_multipart_upload(**where)
         except BaseException:
             try:
                 with _archive_errors(f"aborting the {action}"):

@@ -20,6 +20,7 @@ from typing import Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, SpinnerColumn, TaskProgressColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from rich.text import Text
@@ -264,7 +265,8 @@ def deploy_plan(planned: Plan, dry_run: bool) -> None:
             f"2. CodeDeploy {target.application}/{target.group}: shift {target.alias} from version {live.version} to it, "
             f"{group.config_name}",
             f"   rollback on {', '.join(group.rollback_events) or 'NOTHING (auto rollback is off)'}; "
-            f"alarms {', '.join(group.alarms) or 'none'}{'' if group.alarms_enabled else ' (not monitored)'}",
+            f"alarms {escape(', '.join(planned.watched_alarms)) or 'none'}{'' if group.alarms_enabled else ' (not monitored)'}"
+            + (f"; [bold]ignoring {escape(', '.join(planned.ignored_alarms))}[/bold]" if planned.ignored_alarms else ""),
             "3. wait for the deployment and report",
         ]
     for line in lines:

@@ -26,6 +26,16 @@ def deploy_command(
     ] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the plan (reads only); change nothing.")] = False,
     timeout: Annotated[float, typer.Option("--timeout", help="Minutes to wait for the deployment; it goes on after.")] = 30.0,
+    ignore_alarm: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--ignore-alarm",
+            metavar="NAME",
+            help="Do not watch this rollback alarm of the group for this deployment (repeatable): a hotfix while "
+            "NiFi is down and courier-<env>-breaker-open is in ALARM. Logged, and written in the deployment's description; "
+            "needs codedeploy:UpdateDeploymentGroup (AWS requires it for an alarm override).",
+        ),
+    ] = None,
     profile: Profile = None,
     region: Region = None,
 ) -> None:
@@ -45,7 +55,7 @@ def deploy_command(
         target = Target.of_environment(env, name)
         context = Context.of_aws(dict(os.environ), None, profile, region)
         blue_green = LambdaCodeDeploy(context.clients("lambda"), context.clients("codedeploy"), target)
-        planned = plan(target, package, blue_green)
+        planned = plan(target, package, blue_green, tuple(ignore_alarm or ()))
         _render.deploy_plan(planned, dry_run)
         if planned.already_live or dry_run:
             raise typer.Exit(ExitCode.NOTHING if planned.already_live else ExitCode.OK)

@@ -50,7 +50,7 @@ def sources(context: Context) -> StatusSources:
     if uuid:
         mapping: LambdaEventSourceMapping | None = LambdaEventSourceMapping(lambda_client, uuid)
     else:
-        mapping = LambdaEventSourceMapping.of_function(lambda_client, context.function_name())
+        mapping = LambdaEventSourceMapping.of_function(lambda_client, context.function_name(), queue.arn)
     breaker_table = context.resource("breaker_table") or context.aws_name(BREAKER_TABLE)
     common = {
         "queue": queue,

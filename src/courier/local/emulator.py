@@ -22,6 +22,7 @@ from typing import Any
 from courier.errors import PortInUseError
 from courier.local import iam
 from courier.local.aws_faults import AwsFaults
+from courier.local.aws_fidelity import make_moto_like_aws_for_terraform
 from courier.resources import FUNCTION_HANDLER, FUNCTION_NAME
 
 ROLE_NAME = FUNCTION_NAME
@@ -232,6 +233,7 @@ class Emulator:
         make_conditional_writes_atomic()
         make_notifications_like_aws()
         make_secret_stages_like_aws()
+        make_moto_like_aws_for_terraform()
         ensure_port_free(port, "AWS emulator", "--aws-port")
         self.port = port
         self.faults = faults

@@ -26,6 +26,9 @@ otherwise make it check something else than AWS does:
   (``TransactWriteItems`` needs ``dynamodb:UpdateItem`` ..., ``DeleteMessageBatch``
   needs ``sqs:DeleteMessage``); moto checks the operation's own name;
 * S3's ``HeadBucket`` is authorised by ``s3:ListBucket``; moto checks ``s3:HeadBucket``;
+* S3 authorises reading and writing a version's tags as ``s3:GetObjectVersionTagging`` and
+  ``s3:PutObjectVersionTagging``; moto checks ``s3:GetObjectVersion`` and ``s3:PutObjectTagging``,
+  so the templates would need the plain forms, which could tag a current (undelivered) revision;
 * moto verifies the signature of a GET, HEAD or DELETE without a body (a Lambda GET) over
   its parsed parameters instead of the empty payload the client signed, so each one failed.
 
@@ -164,6 +167,7 @@ def local_values(region: str, queue_arn: str, secret_arn: str, mapping_uuid: str
             **common,
             "log_group_arn": f"{logs_prefix}/{CONTROLLER_NAME}",
             "event_source_mapping_arn": f"{lambda_prefix}:event-source-mapping:{mapping_uuid}",
+            "aggregator_function_arn": f"{lambda_prefix}:function:{FUNCTION_NAME}",
         },
     }
 
@@ -263,6 +267,7 @@ BATCH_ACTIONS = {  # SQS authorises a batch by the action of one entry
     "DeleteMessageBatch": "DeleteMessage",
     "SendMessageBatch": "SendMessage",
 }
+VERSION_TAGGING_ACTIONS = {"GET": "GetObjectVersionTagging", "PUT": "PutObjectVersionTagging"}  # S3, by method
 TRANSACTION_ACTIONS = {"Put": "PutItem", "Update": "UpdateItem", "Delete": "DeleteItem", "ConditionCheck": "ConditionCheckItem"}
 
 
@@ -275,6 +280,16 @@ def authorize_like_aws() -> None:
     if getattr(ActionAuthenticatorMixin, "_courier_like_aws", False):
         return
     s3_responses.ACTION_MAP["BUCKET"]["HEAD"]["DEFAULT"] = "ListBucket"
+    set_action = s3_responses.S3Response._set_action
+
+    def versioned_tagging_like_aws(self: Any, resource_type: str, method: str, querystring: dict[str, Any]) -> None:
+        set_action(self, resource_type, method, querystring)
+        if resource_type == "KEY" and "tagging" in querystring and "versionId" in querystring:
+            action = VERSION_TAGGING_ACTIONS.get(method)
+            if action:
+                self.data["Action"] = action
+
+    s3_responses.S3Response._set_action = versioned_tagging_like_aws
     signed_request = IAMRequestBase._create_aws_request
 
     def over_the_payload_sent(self: Any) -> Any:

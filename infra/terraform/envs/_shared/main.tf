@@ -18,6 +18,9 @@ module "courier" {
   nifi_cidr               = var.settings.nifi_cidr
   nifi_ca_bundle_path     = var.settings.nifi_ca_bundle_path
   rotation_lambda_arn     = var.settings.rotation_lambda_arn
+  secret_rotation_enabled = var.settings.secret_rotation_enabled
+  secret_reader_role_arns = var.settings.secret_reader_role_arns
+  reserve_concurrency     = var.settings.reserve_concurrency
   alert_emails            = var.settings.alert_emails
   notification_source     = var.settings.notification_source
 

@@ -21,7 +21,13 @@ variable "settings" {
     nifi_cidr               = string
     nifi_ca_bundle_path     = optional(string, "")
     rotation_lambda_arn     = string
-    alert_emails            = optional(list(string), [])
+    # false until the NiFi secret has its first value (docs/runbooks/rotate-nifi-secret.md, "First value").
+    secret_rotation_enabled = optional(bool, false)
+    # Operator roles that may read the NiFi secret (besides the functions and the rotation function).
+    secret_reader_role_arns = optional(list(string), [])
+    # Reserve 20 + 1 concurrency for the functions; false where the account's quota cannot (README, "Concurrency quota").
+    reserve_concurrency = optional(bool, true)
+    alert_emails        = optional(list(string), [])
     notification_source = optional(object({
       sns_topic_arn            = optional(string)
       sns_raw_message_delivery = optional(bool, false)

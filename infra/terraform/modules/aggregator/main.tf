@@ -30,6 +30,13 @@ data "aws_iam_policy_document" "assume" {
       type        = "Service"
       identifiers = ["lambda.amazonaws.com"]
     }
+
+    # Only for this account's functions (the confused-deputy guard AWS recommends).
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [data.aws_caller_identity.current.account_id]
+    }
   }
 }
 
@@ -158,7 +165,7 @@ resource "aws_lambda_function" "this" {
     size = var.ephemeral_storage_mb
   }
 
-  reserved_concurrent_executions = var.reserved_concurrency
+  reserved_concurrent_executions = var.reserved_concurrency == null ? -1 : var.reserved_concurrency # -1: none
   filename                       = var.package_path
   source_code_hash               = filebase64sha256(var.package_path)
   publish                        = true
@@ -190,7 +197,7 @@ resource "aws_lambda_function" "this" {
 
   lifecycle {
     precondition {
-      condition     = var.reserved_concurrency >= var.maximum_concurrency
+      condition     = var.reserved_concurrency == null || try(var.reserved_concurrency >= var.maximum_concurrency, false)
       error_message = "reserved_concurrency must be at least maximum_concurrency."
     }
   }
@@ -244,6 +251,12 @@ data "aws_iam_policy_document" "codedeploy_assume" {
     principals {
       type        = "Service"
       identifiers = ["codedeploy.amazonaws.com"]
+    }
+
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [data.aws_caller_identity.current.account_id]
     }
   }
 }

@@ -54,7 +54,7 @@ variable "timeout_seconds" {
 }
 
 variable "reserved_concurrency" {
-  description = "Reserved concurrent executions (caps cost and NiFi load; must be >= maximum_concurrency)."
+  description = "Reserved concurrent executions (caps cost and NiFi load; must be >= maximum_concurrency). null: none, the account's unreserved pool (the mapping's maximum_concurrency still caps the pollers); for an account whose concurrency quota cannot take the reservation (infra/terraform/README.md, \"Concurrency quota\")."
   type        = number
   default     = 20
 }

@@ -109,6 +109,12 @@ resource "aws_s3_bucket_lifecycle_configuration" "this" {
     expiration {
       days = 1
     }
+
+    # The bucket is versioned: the expiration above only adds a delete marker, and the probe
+    # itself would stay as a noncurrent version for ever. This deletes it a day later.
+    noncurrent_version_expiration {
+      noncurrent_days = 1
+    }
   }
 
   rule {
@@ -136,15 +142,65 @@ module "tls" {
 data "aws_iam_policy_document" "this" {
   source_policy_documents = [module.tls.json]
 
-  # The writer puts bundles and their index lines, nothing else, nowhere else.
+  # The writer puts bundles and their index lines, nothing else, nowhere else. A bundle is
+  # write-once: its write (PutObject, CompleteMultipartUpload) must carry If-None-Match, so an
+  # archived bundle is never overwritten; the multipart steps that take no such header
+  # (CreateMultipartUpload, UploadPart: s3:ObjectCreationOperation false) are let through, as
+  # AWS documents for enforcing conditional writes. The two Allows grant nothing the writer's own
+  # role could not grant in this account: the Deny is what keeps a bundle write-once whatever
+  # that role is given later. It needs both its conditions (a bundle write without the header),
+  # so the multipart steps still pass.
+  dynamic "statement" {
+    # Each statement's sid, effect and conditions (all of them must hold).
+    for_each = {
+      WriterMayOnlyPutNewBundles   = { effect = "Allow", conditions = { Null = ["s3:if-none-match", "false"] } }
+      WriterMayUploadBundleParts   = { effect = "Allow", conditions = { Bool = ["s3:ObjectCreationOperation", "false"] } }
+      WriterMayNotOverwriteBundles = { effect = "Deny", conditions = { Null = ["s3:if-none-match", "true"], Bool = ["s3:ObjectCreationOperation", "true"] } }
+    }
+
+    content {
+      sid       = statement.key
+      effect    = statement.value.effect
+      actions   = ["s3:PutObject"]
+      resources = ["${aws_s3_bucket.this.arn}/${var.bundle_prefix}/*"]
+
+      principals {
+        type        = "AWS"
+        identifiers = var.writer_role_arns
+      }
+
+      dynamic "condition" {
+        for_each = statement.value.conditions
+
+        content {
+          test     = condition.key
+          variable = condition.value[0]
+          values   = [condition.value[1]]
+        }
+      }
+    }
+  }
+
   statement {
     sid     = "WriterMayOnlyPut"
     effect  = "Allow"
-    actions = ["s3:PutObject", "s3:PutObjectTagging"]
+    actions = ["s3:PutObjectTagging"]
     resources = [
       "${aws_s3_bucket.this.arn}/${var.bundle_prefix}/*",
       "${aws_s3_bucket.this.arn}/${var.index_prefix}/*",
     ]
+
+    principals {
+      type        = "AWS"
+      identifiers = var.writer_role_arns
+    }
+  }
+
+  statement {
+    sid       = "WriterMayPutIndexLines"
+    effect    = "Allow"
+    actions   = ["s3:PutObject"]
+    resources = ["${aws_s3_bucket.this.arn}/${var.index_prefix}/*"]
 
     principals {
       type        = "AWS"

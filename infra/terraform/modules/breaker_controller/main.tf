@@ -29,6 +29,13 @@ data "aws_iam_policy_document" "assume" {
       type        = "Service"
       identifiers = ["lambda.amazonaws.com"]
     }
+
+    # Only for this account's functions (the confused-deputy guard AWS recommends).
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [data.aws_caller_identity.current.account_id]
+    }
   }
 }
 
@@ -54,6 +61,7 @@ resource "aws_iam_role_policy" "this" {
     archive_bucket_arn       = var.archive_bucket_arn
     landing_bucket_arn       = var.landing_bucket_arn
     event_source_mapping_arn = var.event_source_mapping_arn
+    aggregator_function_arn  = var.aggregator_function_arn
     queue_arn                = var.queue_arn
     log_group_arn            = aws_cloudwatch_log_group.this.arn
   })
@@ -156,7 +164,7 @@ resource "aws_lambda_function" "this" {
   # other half is for the AWS calls. And it does not outlast the one-minute schedule, so with a
   # reserved concurrency of 1 runs do not queue up behind a slow one.
   timeout                        = var.timeout_seconds
-  reserved_concurrent_executions = 1
+  reserved_concurrent_executions = var.reserved_concurrency == null ? -1 : var.reserved_concurrency # -1: none
   filename                       = var.package_path
   source_code_hash               = filebase64sha256(var.package_path)
   tags                           = var.tags
@@ -204,6 +212,16 @@ resource "aws_cloudwatch_event_rule" "this" {
 resource "aws_cloudwatch_event_target" "this" {
   rule = aws_cloudwatch_event_rule.this.name
   arn  = aws_lambda_function.this.arn
+}
+
+# A scheduled run is asynchronous: by default Lambda retries a failed one twice and keeps an
+# event up to 6 hours (behind the reserved concurrency of 1), so stale runs would queue up and
+# replay old minutes. The next minute's run is the retry: no retries, and an event older than the
+# schedule's period is dropped.
+resource "aws_lambda_function_event_invoke_config" "this" {
+  function_name                = aws_lambda_function.this.function_name
+  maximum_retry_attempts       = 0
+  maximum_event_age_in_seconds = 60
 }
 
 resource "aws_lambda_permission" "this" {

@@ -64,6 +64,11 @@ variable "event_source_mapping_arn" {
   type        = string
 }
 
+variable "aggregator_function_arn" {
+  description = "ARN of the aggregator (unqualified): the mapping may be switched only while it invokes that function (lambda:FunctionArn)."
+  type        = string
+}
+
 variable "queue_arn" {
   description = "ARN of the main queue (releasing parked messages)."
   type        = string
@@ -103,6 +108,12 @@ variable "nifi_url" {
     condition     = startswith(var.nifi_url, "https://")
     error_message = "nifi_url must be an https:// URL."
   }
+}
+
+variable "reserved_concurrency" {
+  description = "Reserved concurrent executions: 1, one run at a time. null: none (the account's unreserved pool; a run never outlasts the schedule and a late event is dropped, so runs rarely overlap), for an account whose concurrency quota cannot take the reservation (infra/terraform/README.md, \"Concurrency quota\")."
+  type        = number
+  default     = 1
 }
 
 variable "nifi_ca_bundle_path" {

@@ -3,7 +3,7 @@
 # a budget and a dashboard.
 
 locals {
-  namespace    = "Courier"
+  namespace = "Courier"
   # The functions' POWERTOOLS_SERVICE_NAME is the deployment's name too: each environment's
   # alarms watch its own metrics, never the sum of staging and prod.
   service_dims = { service = var.name }
@@ -33,7 +33,8 @@ data "aws_iam_policy_document" "alerts_key" {
     }
   }
 
-  # As AWS documents it for alarm actions on an encrypted topic (no condition: the key serves only this topic).
+  # As AWS documents it for alarm actions on an encrypted topic, and only for this account's
+  # alarms (aws:SourceAccount, as for Budgets below): no other account's alarm may use the key.
   statement {
     sid       = "CloudWatchAlarmsEncryptNotifications"
     actions   = ["kms:GenerateDataKey*", "kms:Decrypt"]
@@ -42,6 +43,12 @@ data "aws_iam_policy_document" "alerts_key" {
     principals {
       type        = "Service"
       identifiers = ["cloudwatch.amazonaws.com"]
+    }
+
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [data.aws_caller_identity.current.account_id]
     }
   }
 
@@ -259,14 +266,14 @@ resource "aws_cloudwatch_metric_alarm" "parked_data_expiring" {
 }
 
 resource "aws_cloudwatch_metric_alarm" "dlq_expiring" {
-  alarm_name          = "${var.name}-dlq-expiring"
-  alarm_description   = "Oldest DLQ message near the DLQ retention: fix and redrive before SQS drops it (the landing bucket keeps undelivered files longer). Runbook: docs/runbooks/dlq.md"
-  namespace           = "AWS/SQS"
-  metric_name         = "ApproximateAgeOfOldestMessage"
-  dimensions          = { QueueName = var.dlq_name }
-  statistic           = "Maximum"
-  period              = 300
-  evaluation_periods  = 1
+  alarm_name         = "${var.name}-dlq-expiring"
+  alarm_description  = "Oldest DLQ message near the DLQ retention: fix and redrive before SQS drops it (the landing bucket keeps undelivered files longer). Runbook: docs/runbooks/dlq.md"
+  namespace          = "AWS/SQS"
+  metric_name        = "ApproximateAgeOfOldestMessage"
+  dimensions         = { QueueName = var.dlq_name }
+  statistic          = "Maximum"
+  period             = 300
+  evaluation_periods = 1
   # The DLQ's age counts from the move, its expiry from the first enqueue: a message can arrive
   # with up to the main queue's retention already spent.
   threshold           = floor((var.dlq_retention_seconds - var.queue_retention_seconds) * var.data_expiry_fraction)
@@ -303,6 +310,27 @@ resource "aws_cloudwatch_metric_alarm" "function_errors" {
   statistic           = "Sum"
   period              = 60
   evaluation_periods  = 3
+  threshold           = 0
+  comparison_operator = "GreaterThanThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.alarm_topic
+  tags                = var.tags
+}
+
+# The canary's rollback alarm. The errors alarm above needs 3 bad minutes of 3, while a canary
+# deployment gives the new version 10% of the invocations for 5 minutes: a broken version could
+# pass. This one watches the invocations through the `live` alias (the mapping invokes only it,
+# and during a canary both versions answer for it) and trips on 1 bad minute of 2.
+resource "aws_cloudwatch_metric_alarm" "canary_errors" {
+  alarm_name          = "${var.name}-aggregator-canary-errors"
+  alarm_description   = "Unhandled errors through ${var.function_name}:live in 1 of 2 minutes: rolls back a canary deployment."
+  namespace           = "AWS/Lambda"
+  metric_name         = "Errors"
+  dimensions          = { FunctionName = var.function_name, Resource = "${var.function_name}:live" }
+  statistic           = "Sum"
+  period              = 60
+  evaluation_periods  = 2
+  datapoints_to_alarm = 1
   threshold           = 0
   comparison_operator = "GreaterThanThreshold"
   treat_missing_data  = "notBreaching"

@@ -5,7 +5,11 @@ output "topic_arn" {
 
 output "rollback_alarm_names" {
   description = "Alarms that roll back an aggregator deployment."
-  value       = [aws_cloudwatch_metric_alarm.function_errors["aggregator"].alarm_name, aws_cloudwatch_metric_alarm.breaker_open.alarm_name]
+  value = [
+    aws_cloudwatch_metric_alarm.function_errors["aggregator"].alarm_name,
+    aws_cloudwatch_metric_alarm.canary_errors.alarm_name,
+    aws_cloudwatch_metric_alarm.breaker_open.alarm_name,
+  ]
 }
 
 output "composite_alarm_name" {

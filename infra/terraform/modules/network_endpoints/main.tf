@@ -3,6 +3,33 @@
 # Lambda interface endpoint for the breaker controller, which pauses and resumes the
 # aggregator's event source mapping from inside the VPC.
 
+# One environment per VPC. Each environment's endpoints answer for the whole VPC (gateway routes
+# on its route tables, private DNS for the interface services) with policies that allow only its
+# own resources: a second environment in the same VPC could neither create its own (one gateway
+# route per prefix list and route table, one private-DNS endpoint per service) nor pass through
+# the first one's. So the VPC names the one environment it serves, by its tag courier-environment,
+# before courier creates an endpoint in it; and an existing endpoint courier created for another
+# environment is refused.
+locals {
+  creates_an_endpoint = anytrue([
+    var.create_s3_gateway_endpoint, var.create_dynamodb_gateway_endpoint, var.create_secretsmanager_interface_endpoint,
+    var.create_sqs_interface_endpoint, var.create_lambda_interface_endpoint,
+  ])
+  # An existing endpoint passes unless courier created it for another environment.
+  not_another_environments = "An existing endpoint that courier created for another environment allows only that environment's resources: give each environment its own VPC (README, \"One environment per VPC\")."
+}
+
+data "aws_vpc" "this" {
+  id = var.vpc_id
+
+  lifecycle {
+    postcondition {
+      condition     = !local.creates_an_endpoint || lookup(self.tags, "courier-environment", "") == var.environment
+      error_message = "The VPC must carry the tag courier-environment = \"${var.environment}\" before courier creates endpoints in it: one environment per VPC (README, \"One environment per VPC\")."
+    }
+  }
+}
+
 # The gateway endpoints are created unless the VPC has them already: a VPC on a VPN or Direct
 # Connect usually does, and a second S3 (or DynamoDB) gateway endpoint on the same route tables
 # fails (one route per prefix list and route table). With create_*_gateway_endpoint = false the
@@ -42,6 +69,11 @@ data "aws_vpc_endpoint" "s3" {
       condition     = length(setsubtract(var.private_route_table_ids, self.route_table_ids)) == 0
       error_message = "The existing S3 gateway endpoint does not serve every route table in private_route_table_ids."
     }
+
+    postcondition {
+      condition     = lookup(self.tags, "application", "") != "courier" || lookup(self.tags, "environment", "") == var.environment
+      error_message = local.not_another_environments
+    }
   }
 }
 
@@ -59,6 +91,11 @@ data "aws_vpc_endpoint" "dynamodb" {
     postcondition {
       condition     = length(setsubtract(var.private_route_table_ids, self.route_table_ids)) == 0
       error_message = "The existing DynamoDB gateway endpoint does not serve every route table in private_route_table_ids."
+    }
+
+    postcondition {
+      condition     = lookup(self.tags, "application", "") != "courier" || lookup(self.tags, "environment", "") == var.environment
+      error_message = local.not_another_environments
     }
   }
 }
@@ -145,6 +182,11 @@ data "aws_vpc_endpoint" "secretsmanager" {
       condition     = self.private_dns_enabled
       error_message = "The existing Secrets Manager interface endpoint has no private DNS: the functions would not reach it."
     }
+
+    postcondition {
+      condition     = lookup(self.tags, "application", "") != "courier" || lookup(self.tags, "environment", "") == var.environment
+      error_message = local.not_another_environments
+    }
   }
 }
 
@@ -163,6 +205,11 @@ data "aws_vpc_endpoint" "sqs" {
       condition     = self.private_dns_enabled
       error_message = "The existing SQS interface endpoint has no private DNS: the functions would not reach it."
     }
+
+    postcondition {
+      condition     = lookup(self.tags, "application", "") != "courier" || lookup(self.tags, "environment", "") == var.environment
+      error_message = local.not_another_environments
+    }
   }
 }
 
@@ -180,6 +227,11 @@ data "aws_vpc_endpoint" "lambda" {
     postcondition {
       condition     = self.private_dns_enabled
       error_message = "The existing Lambda interface endpoint has no private DNS: the breaker controller would not reach it."
+    }
+
+    postcondition {
+      condition     = lookup(self.tags, "application", "") != "courier" || lookup(self.tags, "environment", "") == var.environment
+      error_message = local.not_another_environments
     }
   }
 }
@@ -281,6 +333,32 @@ data "aws_iam_policy_document" "secretsmanager" {
       test     = "StringEquals"
       variable = "aws:PrincipalAccount"
       values   = [data.aws_caller_identity.current.account_id]
+    }
+  }
+
+  statement {
+    # The rotation function's new password. GetRandomPassword acts on no secret: it has no
+    # resource type, so AWS accepts only "*" as its resource. The narrowest legal form is this
+    # one action, for the rotation function's role alone (aws:PrincipalArn), of this account.
+    sid       = "RotationRandomPasswordOnly"
+    actions   = ["secretsmanager:GetRandomPassword"]
+    resources = ["*"]
+
+    principals {
+      type        = "AWS"
+      identifiers = ["*"]
+    }
+
+    condition {
+      test     = "StringEquals"
+      variable = "aws:PrincipalAccount"
+      values   = [data.aws_caller_identity.current.account_id]
+    }
+
+    condition {
+      test     = "ArnEquals"
+      variable = "aws:PrincipalArn"
+      values   = [var.rotation_role_arn]
     }
   }
 }

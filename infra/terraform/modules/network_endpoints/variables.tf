@@ -3,6 +3,11 @@ variable "name" {
   type        = string
 }
 
+variable "environment" {
+  description = "The environment (staging, prod) whose endpoints these are: the VPC must carry the tag courier-environment with this value before any endpoint is created in it (one environment per VPC)."
+  type        = string
+}
+
 variable "vpc_id" {
   description = "VPC of the functions' private subnets."
   type        = string
@@ -80,6 +85,11 @@ variable "table_arns" {
 
 variable "secret_arn" {
   description = "ARN of the NiFi secret (the Secrets Manager endpoint's policy allows this one only)."
+  type        = string
+}
+
+variable "rotation_role_arn" {
+  description = "Role of the secret's rotation function: the only principal the Secrets Manager endpoint lets call GetRandomPassword."
   type        = string
 }
 

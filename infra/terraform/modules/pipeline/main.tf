@@ -48,13 +48,17 @@ module "secrets" {
 
   name                = "${local.name}/nifi"
   rotation_lambda_arn = var.rotation_lambda_arn
-  tags                = local.tags
+  rotation_enabled    = var.secret_rotation_enabled
+  # The functions read the credential; so may the operators named for it (courier secret ...).
+  reader_role_arns = concat([module.aggregator.role_arn, module.breaker_controller.role_arn], var.secret_reader_role_arns)
+  tags             = local.tags
 }
 
 module "network_endpoints" {
   source = "../network_endpoints"
 
   name                    = local.name
+  environment             = var.environment
   vpc_id                  = var.vpc_id
   vpc_cidr                = var.vpc_cidr
   private_subnet_ids      = var.private_subnet_ids
@@ -74,6 +78,7 @@ module "network_endpoints" {
   archive_bucket_arn       = "arn:aws:s3:::${var.archive_bucket_name}"
   table_arns               = [module.state_tables.idempotency_table_arn, module.state_tables.breaker_table_arn]
   secret_arn               = module.secrets.arn
+  rotation_role_arn        = module.secrets.rotation_role_arn
   queue_arn                = module.queue.queue_arn
   event_source_mapping_arn = module.aggregator.event_source_mapping_arn
 }
@@ -90,6 +95,7 @@ module "aggregator" {
   batch_size                  = var.batch_size
   batching_window_seconds     = var.batching_window_seconds
   maximum_concurrency         = var.maximum_concurrency
+  reserved_concurrency        = var.reserve_concurrency ? 20 : null
   vpc_id                      = var.vpc_id
   subnet_ids                  = var.private_subnet_ids
   nifi_url                    = var.nifi_url
@@ -111,7 +117,7 @@ module "aggregator" {
   secret_name                 = module.secrets.name
   queue_arn                   = module.queue.queue_arn
   breaker_recovery_seconds    = var.breaker_recovery_seconds
-  rollback_alarm_names        = ["${local.name}-aggregator-errors", "${local.name}-breaker-open"]
+  rollback_alarm_names        = ["${local.name}-aggregator-errors", "${local.name}-aggregator-canary-errors", "${local.name}-breaker-open"]
   tags                        = local.tags
 }
 
@@ -120,6 +126,7 @@ module "breaker_controller" {
 
   name                        = "${local.name}-breaker-controller"
   metrics_service             = local.name
+  reserved_concurrency        = var.reserve_concurrency ? 1 : null
   package_path                = var.package_path
   vpc_id                      = var.vpc_id
   subnet_ids                  = var.private_subnet_ids
@@ -143,6 +150,7 @@ module "breaker_controller" {
   breaker_recovery_seconds    = var.breaker_recovery_seconds
   event_source_mapping_uuid   = module.aggregator.event_source_mapping_uuid
   event_source_mapping_arn    = module.aggregator.event_source_mapping_arn
+  aggregator_function_arn     = module.aggregator.function_arn
   queue_arn                   = module.queue.queue_arn
   tags                        = local.tags
 }

@@ -112,14 +112,31 @@ variable "nifi_port" {
 }
 
 variable "nifi_ca_bundle_path" {
-  description = "Path of NiFi's CA bundle inside the package ('' for the system trust store)."
+  description = "Path of a CA bundle for NiFi in a layer (/opt/...). '' (the default): the NiFi secret's ca_pem, else the system trust store. The package (`make package`, /var/task) carries no CA file."
   type        = string
   default     = ""
+
+  validation {
+    condition     = var.nifi_ca_bundle_path == "" || startswith(var.nifi_ca_bundle_path, "/opt/")
+    error_message = "nifi_ca_bundle_path must be '' (the secret's ca_pem or the system trust store) or a file of a layer under /opt/: the package (/var/task) carries no CA bundle."
+  }
 }
 
 variable "rotation_lambda_arn" {
   description = "Function that rotates the NiFi secret."
   type        = string
+}
+
+variable "secret_reader_role_arns" {
+  description = "Operator roles that may read the NiFi secret's value (courier secret stage / verifier); the secret's resource policy refuses every other principal but the two functions and the rotation function."
+  type        = list(string)
+  default     = []
+}
+
+variable "secret_rotation_enabled" {
+  description = "Turn on the NiFi secret's rotation schedule: false until the secret has its first value, then true (docs/runbooks/rotate-nifi-secret.md, \"First value\"); see modules/secrets."
+  type        = bool
+  default     = false
 }
 
 variable "queue_retention_seconds" {
@@ -167,6 +184,12 @@ variable "maximum_concurrency" {
   description = "Event source mapping MaximumConcurrency."
   type        = number
   default     = 10
+}
+
+variable "reserve_concurrency" {
+  description = "Reserve concurrency for the functions: 20 for the aggregator, 1 for the controller (21 per environment). AWS keeps at least 100 of the account's concurrency unreserved, so a new account (a quota as low as 10) refuses the reservations: false until the quota is raised (infra/terraform/README.md, \"Concurrency quota\")."
+  type        = bool
+  default     = true
 }
 
 variable "breaker_recovery_seconds" {
@@ -238,8 +261,9 @@ variable "notification_source" {
   }
 
   validation {
-    condition     = var.notification_source.eventbridge_bus_name == null || can(regex("^[A-Za-z0-9._-]{1,256}$", var.notification_source.eventbridge_bus_name))
-    error_message = "notification_source.eventbridge_bus_name must be an event bus name, such as \"default\"."
+    # S3 sends its events to the account's default bus only: a rule on any other bus never fires.
+    condition     = var.notification_source.eventbridge_bus_name == null || var.notification_source.eventbridge_bus_name == "default"
+    error_message = "notification_source.eventbridge_bus_name must be \"default\": S3 sends its events to the default bus only."
   }
 }
 

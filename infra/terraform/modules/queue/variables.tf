@@ -87,8 +87,9 @@ variable "notification_source" {
   }
 
   validation {
-    condition     = var.notification_source.eventbridge_bus_name == null || can(regex("^[A-Za-z0-9._-]{1,256}$", var.notification_source.eventbridge_bus_name))
-    error_message = "notification_source.eventbridge_bus_name must be an event bus name, such as \"default\"."
+    # S3 sends its events to the account's default bus only: a rule on any other bus never fires.
+    condition     = var.notification_source.eventbridge_bus_name == null || var.notification_source.eventbridge_bus_name == "default"
+    error_message = "notification_source.eventbridge_bus_name must be \"default\": S3 sends its events to the default bus only."
   }
 }
 

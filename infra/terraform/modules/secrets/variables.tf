@@ -14,6 +14,22 @@ variable "rotation_lambda_arn" {
   }
 }
 
+variable "reader_role_arns" {
+  description = "Roles that may read the secret's value besides the rotation function's (the functions' roles, named operator roles); the resource policy refuses everyone else."
+  type        = list(string)
+
+  validation {
+    condition     = length(var.reader_role_arns) > 0
+    error_message = "reader_role_arns must name at least the functions' roles."
+  }
+}
+
+variable "rotation_enabled" {
+  description = "Turn on the rotation schedule. false (the default) until the secret has its first value: Secrets Manager tests the rotation function as soon as rotation is enabled, and that fails on a secret with no value (docs/runbooks/rotate-nifi-secret.md, \"First value\")."
+  type        = bool
+  default     = false
+}
+
 variable "rotation_days" {
   description = "Days between rotations. Range 1-365."
   type        = number
