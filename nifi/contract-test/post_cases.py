@@ -9,6 +9,10 @@ Started by the JUnit test (FlowContractTest) with the interpreter given as ``-Dp
         current and next token, and the verifiers the flow compares, from courier's own
         ``credential_verifier``) into DIR, described by DIR/certs.json.
 
+    python post_cases.py subjects DIR
+        Writes certificates whose subjects hold #, `,`, +, ", \\ and spaces into DIR and DIR/subjects.json:
+        {pem path: the subject nifi/nifi_subject.py prints}, which the JUnit test compares with NiFi's formatter.
+
     python post_cases.py post URL DIR CASES OUT
         POSTs every case of CASES (cases.json) to URL with courier.adapters.nifi.NiFiClient, over
         real TLS built by courier's own ``tls_context`` from the case's certificate, and writes
@@ -90,6 +94,29 @@ def make_certs(directory: Path) -> None:
         "credential_sha256_next": credential_verifier(salt, Credentials(token=next_token).authorization() or ""),
     }
     (directory / "certs.json").write_text(json.dumps(description, indent=2))
+
+
+# Values NiFi's formatter (Java's RFC 1779 style) quotes or escapes; trustme's own OU always holds a '#'.
+TRICKY_SUBJECTS = [
+    {"common_name": "courier", "organization_name": "Example #1"},
+    {"common_name": "courier, eu", "organization_name": "A+B"},
+    {"common_name": 'say "hi"', "organization_name": "back\\slash"},
+    {"common_name": " lead  double", "organization_name": "x=y;<z>"},
+    {"common_name": "plain", "organization_name": "Plain Org"},
+]
+
+
+def make_subjects(directory: Path) -> None:
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from nifi_subject import nifi_subject
+
+    directory.mkdir(parents=True, exist_ok=True)
+    ca, printed = trustme.CA(), {}
+    for number, subject in enumerate(TRICKY_SUBJECTS):
+        files = _leaf_files(ca.issue_cert("subject@example.invalid", **subject), directory, f"subject-{number}")
+        cert = x509.load_pem_x509_certificate(Path(files["cert"]).read_bytes())
+        printed[files["cert"]] = nifi_subject(cert)
+    (directory / "subjects.json").write_text(json.dumps(printed, indent=2))
 
 
 class _CaseTransport(httpx.BaseTransport):
@@ -193,10 +220,13 @@ def main(argv: list[str]) -> int:
     if argv[:1] == ["certs"] and len(argv) == 2:
         make_certs(Path(argv[1]))
         return 0
+    if argv[:1] == ["subjects"] and len(argv) == 2:
+        make_subjects(Path(argv[1]))
+        return 0
     if argv[:1] == ["post"] and len(argv) == 5:
         post_cases(argv[1], Path(argv[2]), Path(argv[3]), Path(argv[4]))
         return 0
-    print("usage: post_cases.py certs DIR | post URL DIR CASES OUT", file=sys.stderr)
+    print("usage: post_cases.py certs DIR | subjects DIR | post URL DIR CASES OUT", file=sys.stderr)
     return 2
 
 

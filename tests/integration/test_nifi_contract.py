@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from courier.local import real_nifi
 
 ROOT = Path(__file__).parents[2]
 MODULE = ROOT / "nifi" / "contract-test"
@@ -27,31 +28,7 @@ SUPPORTED = tuple(
 )
 
 
-def _java_major(java: Path) -> int:
-    try:
-        shown = subprocess.run([str(java), "-version"], capture_output=True, text=True, timeout=60).stderr
-    except (OSError, subprocess.TimeoutExpired):
-        return 0
-    match = re.search(r'version "(\d+)', shown)
-    return int(match.group(1)) if match else 0
-
-
-def _java_home() -> Path | None:
-    """A JDK >= 21 (NiFi 2's minimum): JAVA_HOME, the java on PATH, or one under /usr/lib/jvm."""
-    candidates = []
-    if os.environ.get("JAVA_HOME"):
-        candidates.append(Path(os.environ["JAVA_HOME"]))
-    on_path = shutil.which("java")
-    if on_path:
-        candidates.append(Path(on_path).resolve().parents[1])
-    candidates += sorted(Path("/usr/lib/jvm").glob("*"), reverse=True) if Path("/usr/lib/jvm").is_dir() else []
-    for home in candidates:
-        if (home / "bin" / "javac").exists() and _java_major(home / "bin" / "java") >= 21:
-            return home
-    return None
-
-
-JAVA_HOME = _java_home()
+JAVA_HOME = real_nifi.java_home()
 MVN = shutil.which("mvn")
 pytestmark = pytest.mark.skipif(
     JAVA_HOME is None or MVN is None, reason="NiFi contract test needs a JDK >= 21 and mvn on PATH (not found)"

@@ -238,18 +238,79 @@ def test_clients_are_authorized_by_certificate_subject_or_salted_credential(flow
     rules = by_name(flow)["Authorize client"]["properties"]
     assert "#{courier.client.subject}" in rules["allowed-certificate"]
     assert (
-        "prepend('#{courier.credential.salt}'):hash('SHA-256'):in('#{courier.credential.sha256}','#{courier.credential.sha256.next}')"
+        "prepend(#{courier.credential.salt}):hash('SHA-256'):in(#{courier.credential.sha256},#{courier.credential.sha256.next})"
         in rules["valid-credential"]
     )
     # During a rotation the next generation (nifi/README.md) is accepted beside the current one.
-    subjects = "${http.subject.dn:in('#{courier.client.subject}','#{courier.client.subject.next}')"
-    assert subjects in rules["allowed-certificate"] and subjects + ":not()}" in rules["forbidden-certificate"]
+    # ... and only from courier's issuer: another CA in the truststore cannot vouch for courier's subject.
+    allowed = (
+        "${http.issuer.dn:equals(#{courier.client.issuer})"
+        ":and(${http.subject.dn:in(#{courier.client.subject},#{courier.client.subject.next})})}"
+    )
+    assert rules["allowed-certificate"] == "${http.subject.dn:isEmpty():not():and(" + allowed + ")}"
+    assert rules["forbidden-certificate"] == "${http.subject.dn:isEmpty():not():and(" + allowed[:-1] + ":not()})}"
     assert rules["valid-credential"].startswith("${http.subject.dn:isEmpty():and(")  # a presented certificate decides alone
 
     def answers(rel):
         return {status_of(flow, name) for name in reachable(flow, "Authorize client", rel)} - {None}
 
     assert answers("unmatched") == {"401"} and answers("forbidden-certificate") == {"403"}
+
+
+def _quoted_parameter_references(value: str) -> list[str]:
+    """#{...} inside a quoted string literal of an expression (${...}): NiFi's parameter parser leaves references
+    inside an expression to the expression engine, which does not expand anything inside a literal."""
+    found, depth, quote, i = [], 0, "", 0
+    while i < len(value):
+        c = value[i]
+        if quote:
+            if c == "\\":
+                i += 1
+            elif c == quote:
+                quote = ""
+            elif value.startswith("#{", i):
+                found.append(value[i : value.index("}", i) + 1])
+        elif value.startswith("${", i):
+            depth, i = depth + 1, i + 1
+        elif depth and c in "'\"":
+            quote = c
+        elif depth and c == "}":
+            depth -= 1
+        i += 1
+    return found
+
+
+def test_no_parameter_reference_sits_inside_a_quoted_expression_literal(flow):
+    for component in flow["processors"] + flow["controllerServices"]:
+        for prop, value in component["properties"].items():
+            assert not _quoted_parameter_references(value or ""), f"{component['name']}/{prop}: write #{{...}} unquoted"
+    # The check itself: it finds the form that never matched in a real NiFi, and passes the form that does.
+    assert _quoted_parameter_references("${http.subject.dn:in('#{a}','x')}") == ["#{a}"]
+    assert _quoted_parameter_references("${http.subject.dn:in(#{a},'#')}#{b}") == []
+
+
+def test_the_credential_attribute_is_removed_right_after_authorization(flow):
+    """The clear-text Authorization header must not ride on the FlowFile into provenance or the customer flow."""
+    remove = by_name(flow)["Remove credential"]
+    assert remove["type"] == "org.apache.nifi.processors.attributes.UpdateAttribute"
+    assert remove["properties"] == {"Delete Attributes Expression": "(?i)http[.]headers[.]authorization"}
+    into = [
+        (c["source"]["name"], sorted(c["selectedRelationships"]))
+        for c in flow["connections"]
+        if c["destination"]["name"] == "Remove credential"
+    ]
+    assert into == [("Authorize client", ["allowed-certificate", "valid-credential"])]
+    out = [
+        (c["destination"]["name"], c["selectedRelationships"])
+        for c in flow["connections"]
+        if c["source"]["name"] == "Remove credential"
+    ]
+    assert out == [("Hash body", ["success"])]
+
+
+def test_client_certificates_are_required_unless_header_mode_is_configured(definition):
+    parameters = {p["name"]: p["value"] for p in definition["parameterContexts"]["courier-receiver"]["parameters"]}
+    assert parameters["courier.client.auth"] == "Need Authentication"
 
 
 def test_listener_is_https_on_a_free_port_with_client_authentication(definition, flow):

@@ -86,10 +86,12 @@ class FlowContractTest {
         parameters = new HashMap<>();
         parameters.put("courier.listen.host", "127.0.0.1");
         parameters.put("courier.listen.port", String.valueOf(freePort()));
-        parameters.put("courier.client.auth", defaultOf("courier.client.auth"));
+        // Both modes: the cases drive certificates and header credentials (the flow's default is Need Authentication).
+        parameters.put("courier.client.auth", "Want Authentication");
         parameters.put("courier.client.subject", TestKeystores.subjectAsNiFiPrintsIt(Path.of(certs.at("/clients/allowed/cert").asText())));
         parameters.put("courier.client.subject.next",
                 TestKeystores.subjectAsNiFiPrintsIt(Path.of(certs.at("/clients/next-subject/cert").asText())));
+        parameters.put("courier.client.issuer", TestKeystores.issuerAsNiFiPrintsIt(Path.of(certs.at("/clients/allowed/cert").asText())));
         parameters.put("courier.credential.salt", certs.get("salt").asText());
         parameters.put("courier.credential.sha256", certs.get("credential_sha256").asText());
         parameters.put("courier.credential.sha256.next", certs.get("credential_sha256_next").asText());
@@ -109,6 +111,51 @@ class FlowContractTest {
         if (cacheServerHost != null) {
             cacheServerHost.shutdown();
         }
+    }
+
+    @Test
+    @Order(0)
+    void parameterReferencesInsideQuotedExpressionLiteralsAreNotResolved() {
+        final Map<String, String> x = Map.of("x", "v");
+        assertEquals("${a:in('#{x}')}", resolveLikeNiFi("${a:in('#{x}')}", x));
+        assertEquals("${a:in('v')}=v", resolveLikeNiFi("${a:in(#{x})}=#{x}", x));
+        // The shipped rule routes the allowed subject; the same rule with its references quoted (the form no real
+        // NiFi ever matched) does not, in this harness either.
+        String rule = null;
+        for (final JsonNode processorNode : flow.at("/flowContents/processors")) {
+            if (processorNode.get("name").asText().equals("Authorize client")) {
+                rule = processorNode.at("/properties/allowed-certificate").asText();
+            }
+        }
+        final String issuer = parameters.get("courier.client.issuer");
+        assertEquals(1, allowedCertificates(rule, issuer));
+        assertEquals(0, allowedCertificates(rule.replaceAll("(#\\{[^}]+})", "'$1'"), issuer));
+        // Courier's subject from another CA in the truststore is not allowed: the issuer is checked too.
+        assertEquals(0, allowedCertificates(rule, "CN=Some other CA, O=elsewhere"));
+    }
+
+    @Test
+    @Order(0)
+    void subjectHelperPrintsWhatNiFisFormatterPrints() throws Exception {
+        final Path dir = target.resolve("subjects");
+        python(List.of("subjects", dir.toString()));
+        final JsonNode printed = JSON.readTree(dir.resolve("subjects.json").toFile());
+        assertTrue(printed.size() >= 5);
+        printed.fields().forEachRemaining(e -> {
+            try {
+                assertEquals(TestKeystores.subjectAsNiFiPrintsIt(Path.of(e.getKey())), e.getValue().asText(), e.getKey());
+            } catch (final Exception ex) {
+                throw new AssertionError(ex);
+            }
+        });
+    }
+
+    private static int allowedCertificates(final String rule, final String issuer) {
+        final TestRunner runner = TestRunners.newTestRunner(new org.apache.nifi.processors.standard.RouteOnAttribute());
+        runner.setProperty("allowed-certificate", resolveLikeNiFi(rule, parameters));
+        runner.enqueue(new byte[0], Map.of("http.subject.dn", parameters.get("courier.client.subject"), "http.issuer.dn", issuer));
+        runner.run();
+        return runner.getFlowFilesForRelationship("allowed-certificate").size();
     }
 
     @Test
@@ -150,6 +197,10 @@ class FlowContractTest {
             harness.drain();
 
             final JsonNode posted = JSON.readTree(observed.toFile());
+            // "Remove credential": no kept copy carries the clear-text Authorization header (credential-* cases keep copies).
+            final int credentialCopies = harness.keptCount(posted.at("/credential-bundle/sha256").asText());
+            assertEquals(1, credentialCopies, "a copy sent with a header credential is kept");
+            harness.assertNoKeptAttribute("(?i)http[.]headers[.]authorization");
             final ObjectNode results = JSON.createObjectNode();
             final List<String> mismatches = new ArrayList<>();
             for (final JsonNode testCase : JSON.readTree(repo.resolve("nifi/contract-test/cases.json").toFile())) {
@@ -469,6 +520,16 @@ class FlowContractTest {
             fail("queues did not drain");
         }
 
+        void assertNoKeptAttribute(final String regex) {
+            synchronized (lock) {
+                for (final MockFlowFile flowFile : kept) {
+                    for (final String attribute : flowFile.getAttributes().keySet()) {
+                        assertFalse(attribute.matches(regex), "a kept copy carries " + attribute);
+                    }
+                }
+            }
+        }
+
         int keptCount(final String sha256) {
             synchronized (lock) {
                 int count = 0;
@@ -556,17 +617,53 @@ class FlowContractTest {
 
     private static Map<String, String> resolved(final JsonNode properties) {
         final Map<String, String> values = new TreeMap<>();
-        properties.fields().forEachRemaining(e -> {
-            final Matcher m = PARAMETER.matcher(e.getValue().asText());
-            final StringBuilder out = new StringBuilder();
-            while (m.find()) {
-                assertTrue(parameters.containsKey(m.group(1)), "parameter " + m.group(1) + " is set by the test");
-                m.appendReplacement(out, Matcher.quoteReplacement(parameters.get(m.group(1))));
-            }
-            m.appendTail(out);
-            values.put(e.getKey(), out.toString());
-        });
+        properties.fields().forEachRemaining(e -> values.put(e.getKey(), resolveLikeNiFi(e.getValue().asText(), parameters)));
         return values;
+    }
+
+    /**
+     * Parameter references resolved where NiFi resolves them, so nifi-mock (which knows no parameters) sees what a
+     * real NiFi's processors see. NiFi's parameter parser replaces a reference outside Expression Language as text; a
+     * reference inside an expression ({@code ${...}}) is left to the expression engine, which evaluates an unquoted
+     * {@code #{name}} to the parameter's value (given here as the equivalent quoted literal) and expands nothing
+     * inside a quoted string literal: {@code '#{name}'} stays those characters.
+     */
+    static String resolveLikeNiFi(final String value, final Map<String, String> values) {
+        final StringBuilder out = new StringBuilder();
+        int depth = 0;
+        char quote = 0;
+        for (int i = 0; i < value.length(); i++) {
+            final char c = value.charAt(i);
+            final boolean opens = i + 1 < value.length() && value.charAt(i + 1) == '{';
+            if (quote != 0) {
+                out.append(c);
+                if (c == '\\' && i + 1 < value.length()) {
+                    out.append(value.charAt(++i));
+                } else if (c == quote) {
+                    quote = 0;
+                }
+            } else if (c == '$' && opens) {
+                depth++;
+                out.append("${");
+                i++;
+            } else if (depth > 0 && (c == '\'' || c == '"')) {
+                quote = c;
+                out.append(c);
+            } else if (depth > 0 && c == '}') {
+                depth--;
+                out.append(c);
+            } else if (c == '#' && opens) {
+                final int end = value.indexOf('}', i);
+                final String name = value.substring(i + 2, end);
+                assertTrue(values.containsKey(name), "parameter " + name + " is set by the test");
+                final String resolved = values.get(name);
+                out.append(depth == 0 ? resolved : "'" + resolved.replace("\\", "\\\\").replace("'", "\\'") + "'");
+                i = end;
+            } else {
+                out.append(c);
+            }
+        }
+        return out.toString();
     }
 
     private static String defaultOf(final String parameter) {

@@ -30,6 +30,11 @@ final class TestKeystores {
         return StandardPrincipalFormatter.getInstance().getSubject(certificate(certificatePem));
     }
 
+    /** The issuer as HandleHttpRequest writes it to http.issuer.dn (NiFi's own formatter). */
+    static String issuerAsNiFiPrintsIt(final Path certificatePem) throws Exception {
+        return StandardPrincipalFormatter.getInstance().getIssuer(certificate(certificatePem));
+    }
+
     private static X509Certificate certificate(final Path pem) throws Exception {
         try (InputStream in = Files.newInputStream(pem)) {
             return (X509Certificate) CertificateFactory.getInstance("X.509").generateCertificate(in);
