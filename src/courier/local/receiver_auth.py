@@ -171,6 +171,10 @@ class AcceptedClients:
 
 def issue_client_certificate(ca: Any, common_name: str) -> dict[str, str]:
     """A client certificate from the stack's trustme CA: ``cert_pem``, ``key_pem``, ``subject``."""
-    leaf = ca.issue_cert(common_name=common_name, organization_name="courier local", organization_unit_name="delivery")
+    # One SAN entry: without identities trustme writes an empty SubjectAlternativeName, which Java's TLS (a real
+    # NiFi's) refuses as a bad certificate.
+    leaf = ca.issue_cert(
+        "client.courier.invalid", common_name=common_name, organization_name="courier local", organization_unit_name="delivery"
+    )
     cert_pem = b"".join(blob.bytes() for blob in leaf.cert_chain_pems).decode()
     return {"cert_pem": cert_pem, "key_pem": leaf.private_key_pem.bytes().decode(), "subject": client_subject(cert_pem)}
