@@ -13,7 +13,6 @@ from __future__ import annotations
 import atexit
 import json
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -48,31 +47,9 @@ def _subject(pem: str, issuer: bool = False) -> str:
     return _SUBJECT["nifi_subject"](x509.load_pem_x509_certificate(Path(pem).read_bytes()), issuer)
 
 
-def _fresh_home() -> None:
-    """Reuse lib/ and the unpacked NARs (work/nar) of an earlier session when lib/ still matches the pinned
-    checksums; everything else (conf, repositories, state, logs) starts empty."""
-    try:
-        real_nifi.check_checksums(HOME)
-    except (OSError, real_nifi.RealNiFiError):
-        shutil.rmtree(HOME, ignore_errors=True)
-        real_nifi.assemble(HOME)
-    for name in (
-        "conf",
-        "logs",
-        "state",
-        "database_repository",
-        "flowfile_repository",
-        "content_repository",
-        "provenance_repository",
-        "status_repository",
-        "work/jetty",
-    ):
-        shutil.rmtree(HOME / name, ignore_errors=True)
-
-
 @pytest.fixture(scope="session")
 def nifi():
-    _fresh_home()
+    real_nifi.fresh_home(HOME)
     instance = real_nifi.RealNiFi(HOME, _free_port())
     atexit.register(instance.stop)
     instance.start()

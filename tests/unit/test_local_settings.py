@@ -53,3 +53,23 @@ def test_an_unknown_nifi_auth_mode_stops_local_up_before_starting_anything(tmp_p
         "error: --nifi-auth must be one of mtls, header, both, got 'tls'"
     ], result.output
     assert started == [] and not (tmp_path / "state").exists()
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--nifi", "docker"], "error: --nifi must be one of local, real, got 'docker'"),
+        (["--nifi", "real", "--nifi-auth", "header"], "error: --nifi real supports only --nifi-auth mtls, got 'header'"),
+    ],
+)
+def test_a_receiver_the_stack_cannot_run_stops_local_up_before_starting_anything(
+    tmp_path, clean_courier_env, monkeypatch, extra, message
+):
+    started = []
+    monkeypatch.setattr("courier.local.stack.Emulator.start", lambda self: started.append("emulator") or self)
+    monkeypatch.setattr("courier.local.stack.FakeNiFi.start", lambda self: started.append("nifi") or self)
+    args = ["local", "up", "--state-dir", str(tmp_path / "state"), "--aws-port", "1", "--nifi-port", "2", *extra]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 1
+    assert [line for line in result.output.splitlines() if line.strip()] == [message], result.output
+    assert started == [] and not (tmp_path / "state").exists()

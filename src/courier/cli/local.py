@@ -27,6 +27,15 @@ from courier.stackfile import aws_environment, write_private
 NiFiAuth = Annotated[
     str, typer.Option(help="How courier authenticates to the receiver: mtls (a client certificate), header, or both.")
 ]
+NiFiReceiver = Annotated[
+    str,
+    typer.Option(
+        help="The receiver: 'local' (the NiFi-contract receiver, with fault injection) or 'real' (the shipped flow"
+        " in a real NiFi 2.3.0 assembled from Maven Central; needs a JDK >= 21 and mvn, --nifi-auth mtls; starts in"
+        " ~15-45 s warm, minutes the first time). With 'real', 'courier local fault nifi' and 'courier local receiver"
+        " accept-pending/promote' are refused (stop or start NiFi instead); AWS faults, status and issue-cert work."
+    ),
+]
 app = typer.Typer(help="The whole pipeline on this machine (AWS emulator, Lambda runtime, NiFi receiver).", no_args_is_help=True)
 
 
@@ -45,27 +54,24 @@ def local_up(
     controller_period: Annotated[float, typer.Option(help="Breaker controller period, seconds (AWS: 60).")] = 2.0,
     drain_timeout: Annotated[float, typer.Option(help="Seconds to wait for in-flight files at Ctrl-C.")] = 30.0,
     nifi_auth: NiFiAuth = "mtls",
+    nifi: NiFiReceiver = "local",
     duration: Annotated[float | None, typer.Option(help="Stop by itself after this many seconds.")] = None,
 ) -> None:
     """Start the local stack in the foreground; Ctrl-C stops traffic, drains and prints a summary."""
-    from courier.local.stack import LocalConfig
-
     out = Console(file=sys.stdout)  # bound now: the stack sends the handler's stdout to lambda.log
-    stack = _start(
-        LocalConfig(
-            state_dir=state_dir,
-            aws_port=aws_port,
-            nifi_port=nifi_port,
-            batch_size=batch_size,
-            batching_window_seconds=batching_window,
-            concurrency=concurrency,
-            visibility_timeout_seconds=visibility_timeout,
-            breaker_recovery_seconds=breaker_recovery,
-            controller_period_seconds=controller_period,
-            nifi_auth=nifi_auth,
-        )
+    stack, stop = _start(
+        state_dir=state_dir,
+        aws_port=aws_port,
+        nifi_port=nifi_port,
+        batch_size=batch_size,
+        batching_window_seconds=batching_window,
+        concurrency=concurrency,
+        visibility_timeout_seconds=visibility_timeout,
+        breaker_recovery_seconds=breaker_recovery,
+        controller_period_seconds=controller_period,
+        nifi_auth=nifi_auth,
+        nifi=nifi,
     )
-    stop = _stop_on_signals()
     _how_to_connect(stack, out)
     if demo:
         stack.start_demo(rate)
@@ -80,10 +86,11 @@ def _stop_on_signals() -> threading.Event:
     return stop
 
 
-def _start(config: Any) -> Any:
-    from courier.local.stack import LocalStack
+def _start(**config: Any) -> tuple[Any, threading.Event]:
+    """The stack of this ``LocalConfig`` started, and the event Ctrl-C (or SIGTERM) sets from then on."""
+    from courier.local.stack import LocalConfig, LocalStack
 
-    stack = LocalStack(config)
+    stack = LocalStack(LocalConfig(**config))
     try:
         stack.start()
     except CourierError as exc:
@@ -92,7 +99,7 @@ def _start(config: Any) -> Any:
     except ImportError as exc:
         stack.stop()
         raise fail(f"the local stack needs the package {exc.name!r}: pip install 'courier[local]' (make run does)") from None
-    return stack
+    return stack, _stop_on_signals()
 
 
 def _how_to_connect(stack: Any, out: Console) -> None:
@@ -101,7 +108,8 @@ def _how_to_connect(stack: Any, out: Console) -> None:
     for name, value in aws_environment(endpoint).items():
         out.print(f"  export {name}={value}", highlight=False)
     out.print(f"  aws --endpoint-url {endpoint} s3 cp FILE s3://{LANDING_BUCKET}/incoming/FILE", highlight=False, soft_wrap=True)
-    out.print(f"  NiFi receiver: {stack.fake_nifi.url()}  (CA: {stack.state_dir / 'ca.pem'})", highlight=False)
+    real = " (a real NiFi)" if stack.real_receiver else ""
+    out.print(f"  NiFi receiver{real}: {stack.receiver_url}  (CA: {stack.state_dir / 'ca.pem'})", highlight=False)
     out.print(
         "  IAM is enforced: the aggregator and the breaker controller run under their own role policies"
         " (infra/terraform/policies); the credentials above are the operator's.",
@@ -183,7 +191,7 @@ def fault_nifi(
     mode: Annotated[str, typer.Option(help=f"How the NiFi receiver answers: {', '.join(NIFI_MODES)}.")],
     state_dir: StateDir = Path(".courier"),
 ) -> None:
-    """Make the local NiFi receiver answer like a NiFi in trouble (`ok` clears it)."""
+    """Make the local NiFi receiver answer like a NiFi in trouble (`ok` clears it); refused with `up --nifi real`."""
     if mode not in NIFI_MODES:
         raise fail(f"--mode must be one of {', '.join(NIFI_MODES)}, got {mode!r}")
     try:
@@ -224,7 +232,7 @@ app.add_typer(receiver_app, name="receiver")
 
 @receiver_app.command("accept-pending")
 def receiver_accept_pending(state_dir: StateDir = Path(".courier")) -> None:
-    """Accept the secret's AWSPENDING credentials beside the current ones (the rotation window)."""
+    """Accept the secret's AWSPENDING credentials beside the current ones (the rotation window); not with `up --nifi real`."""
     from courier.adapters.secrets import PENDING, SecretRotation
 
     context = Context.load(state_dir, fallback_to_aws=False)
@@ -238,7 +246,7 @@ def receiver_accept_pending(state_dir: StateDir = Path(".courier")) -> None:
 
 @receiver_app.command("promote")
 def receiver_promote(state_dir: StateDir = Path(".courier")) -> None:
-    """Accept only the pending credentials from now on: the old password or certificate is refused."""
+    """Accept only the pending credentials from now on: the old password or certificate is refused (not with `up --nifi real`)."""
     try:
         _print_accepted(_admin(state_dir).rotate_credentials({"promote": True}))
     except CourierError as exc:

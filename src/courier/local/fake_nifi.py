@@ -124,6 +124,9 @@ class FakeNiFiState:
         self.probes = 0  # canaries of the breaker controller, answered and dropped
         self.aws_faults: Any = None  # the local stack's AwsFaults, set through /admin/aws-fault
         self.admin_token = write_admin_token(state_dir)  # what /admin/* requires; the CLI and tests read the file
+        # Set (to why) when a real NiFi is the receiver: this server keeps only the store and the admin API, and
+        # refuses what it cannot do to the real NiFi (faults, credential rotation) and any bundle.
+        self.real_nifi = ""
 
     def set_mode(self, mode: str) -> None:
         if mode not in FAULT_MODES:
@@ -177,7 +180,7 @@ class FakeNiFiState:
     def stats(self) -> dict[str, Any]:
         with self.lock:
             return {
-                "mode": self.mode,
+                "mode": "real NiFi" if self.real_nifi else self.mode,
                 "bundles_received": len(self.bundles),
                 "distinct_bundles": len({b.sha256 for b in self.bundles}),
                 "files_received": self.files_received,
@@ -290,6 +293,10 @@ class _Handler(BaseHTTPRequestHandler):
         return Path(part.name), digest.hexdigest()
 
     def do_POST(self) -> None:  # noqa: N802 - http.server naming
+        if self.state.real_nifi and self.path in (CONTENT_PATH, "/admin/fault", "/admin/credentials"):
+            self.close_connection = True  # the body is left unread
+            self._reply(404 if self.path == CONTENT_PATH else 409, {"error": self.state.real_nifi})
+            return
         if self.path == CONTENT_PATH:
             streamed = self._stream_body()
             if streamed is not None:

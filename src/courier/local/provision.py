@@ -113,19 +113,20 @@ def provision(session: Any, credentials: dict[str, str], visibility_timeout: int
 
 
 def emulator_evaluates_put_guard(policy: dict[str, Any]) -> bool:
-    """Whether the emulator lets a plain upload (no storage class, no encryption header) through ``policy``.
+    """Whether a plain upload (no storage class, no encryption header) passes ``policy`` in the local emulator.
 
-    moto checks a bucket's policy on every object request, but of the condition operators it knows only
-    StringEquals and takes any other as met: the landing policy's Deny statements (Null, StringNotEquals)
-    would then refuse every upload. Where it cannot evaluate them the policy is left out, and the
-    aggregator's own refusal of an unreadable object is what stands (README, "Honest limits").
+    Plain moto knows only StringEquals and takes any other condition as met, so the landing policy's
+    Deny statements (Null, StringNotEquals) would refuse every upload; the local emulator evaluates
+    bucket policies as AWS does (courier.local.aws_fidelity). Where a plain upload would still be
+    refused, the policy is left out and the aggregator's own refusal of an unreadable object is what
+    stands (README, "Honest limits").
     """
-    try:
-        from moto.iam.access_control import IAMPolicy, PermissionResult
-    except ImportError:  # not moto: an emulator that evaluates policies as AWS does
-        return True
-    plain = IAMPolicy(json.dumps(policy)).is_action_permitted("s3:PutObject", f"arn:aws:s3:::{LANDING_BUCKET}/k")
-    return bool(plain != PermissionResult.DENIED)
+    from courier.local.aws_fidelity import bucket_policy_permission, request_context
+
+    plain = bucket_policy_permission(
+        json.dumps(policy), "s3:PutObject", f"arn:aws:s3:::{LANDING_BUCKET}/k", request_context(None, None)
+    )
+    return plain != "DENIED"
 
 
 def _create_queue(sqs: Any, name: str, attributes: dict[str, str]) -> str:

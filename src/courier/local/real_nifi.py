@@ -100,7 +100,7 @@ def _mvn(args: list[str], log: Path) -> None:
         raise RealNiFiError(f"mvn {' '.join(args)} failed (log: {log})")
 
 
-def _sha256(path: Path) -> str:
+def sha256_of(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
@@ -119,7 +119,7 @@ def downloaded_files(home: Path) -> dict[str, str]:
                     if entry.startswith("META-INF/bundled-dependencies/") and entry.endswith(".jar"):
                         sums[f"{path.name}!{entry.rsplit('/', 1)[1]}"] = hashlib.sha256(nar.read(entry)).hexdigest()
         else:
-            sums[path.name] = _sha256(path)
+            sums[path.name] = sha256_of(path)
     return sums
 
 
@@ -145,6 +145,32 @@ def assemble(home: Path) -> None:
             _mvn(["-f", str(REAL_DIR / directory / "pom.xml"), "install"], log)
     _mvn(["-f", str(REAL_DIR / "pom.xml"), "package", f"-Dnifi.home={home}"], log)
     check_checksums(home)
+
+
+# What a start begins without: everything but lib/ and the unpacked NARs (work/nar).
+FRESH = (
+    "conf",
+    "logs",
+    "state",
+    "database_repository",
+    "flowfile_repository",
+    "content_repository",
+    "provenance_repository",
+    "status_repository",
+    "work/jetty",
+)
+
+
+def fresh_home(home: Path) -> None:
+    """Reuse lib/ and the unpacked NARs of an earlier run when lib/ still matches the pinned checksums (assemble
+    again otherwise); everything else (conf, repositories, state, logs) starts empty."""
+    try:
+        check_checksums(home)
+    except (OSError, RealNiFiError):
+        shutil.rmtree(home, ignore_errors=True)
+        assemble(home)
+    for name in FRESH:
+        shutil.rmtree(home / name, ignore_errors=True)
 
 
 # Our own minimal configuration: only what NiFi 2.3.0 reads without a default, plus the choices that matter here

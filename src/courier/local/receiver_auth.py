@@ -169,13 +169,14 @@ class AcceptedClients:
             }
 
 
-# Every client certificate names this identity in its SubjectAlternativeName: trustme writes the SAN
-# extension even with no identity, and cryptography 51 refuses an empty one. NiFi allows by subject DN.
+# Every client certificate names this identity in its SubjectAlternativeName; NiFi allows by subject DN.
 CLIENT_IDENTITY = "client.courier.local"
 
 
 def issue_client_certificate(ca: Any, common_name: str) -> dict[str, str]:
     """A client certificate from the stack's trustme CA: ``cert_pem``, ``key_pem``, ``subject``."""
+    # Without an identity trustme writes an empty SubjectAlternativeName, which cryptography 51 and Java's TLS
+    # (a real NiFi's) refuse as a bad certificate.
     leaf = ca.issue_cert(
         CLIENT_IDENTITY, common_name=common_name, organization_name="courier local", organization_unit_name="delivery"
     )

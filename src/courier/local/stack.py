@@ -34,6 +34,8 @@ from courier.local.emulator import Emulator, MappingSettings, ensure_port_free, 
 from courier.local.fake_nifi import CONTENT_PATH, FakeNiFi
 from courier.local.lambda_runtime import EventSourcePoller, describe_error
 from courier.local.provision import Stack, provision
+from courier.local.real_nifi import RealNiFiError
+from courier.local.real_receiver import RealReceiver
 from courier.local.receiver_auth import issue_client_certificate
 from courier.local.traffic import Uploader
 from courier.observability import invocation_metrics, metrics
@@ -65,6 +67,9 @@ class LocalConfig:
     # How courier authenticates to the receiver (NIFI_AUTH_MODES): a client certificate (the recommended mode),
     # the header credential, or both; the secret holds what the mode needs, the receiver accepts just that.
     nifi_auth: str = "mtls"
+    # The receiver: the local one (fake_nifi, fault injection) or the shipped flow in a real NiFi (real_receiver).
+    nifi: str = "local"
+    admin_port: int = 0  # with a real NiFi, the admin API's own port (0: any free one)
 
     @property
     def mapping(self) -> MappingSettings:
@@ -72,6 +77,8 @@ class LocalConfig:
 
 
 NIFI_AUTH_MODES = ("mtls", "header", "both")
+NIFI_RECEIVERS = ("local", "real")
+REAL_NIFI_REFUSAL = "not supported with --nifi real: stop or start the real NiFi instead (faults and rotation need --nifi local)"
 CLIENT_COMMON_NAME = "courier"
 # The aggregator's credentials (its execution role in AWS): an IAM user carrying only its role policy.
 FUNCTION_CREDENTIALS = iam.AGGREGATOR.environment()
@@ -83,6 +90,7 @@ class LocalStack:
         self.state_dir = config.state_dir.resolve()
         self.emulator: Emulator | None = None
         self.fake_nifi: FakeNiFi | None = None
+        self.real_receiver: RealReceiver | None = None
         self.poller: EventSourcePoller | None = None
         self.uploader: Uploader | None = None
         self.resources: Stack | None = None
@@ -131,6 +139,10 @@ class LocalStack:
         """
         if self.config.nifi_auth not in NIFI_AUTH_MODES:
             raise LocalStackError(f"--nifi-auth must be one of {', '.join(NIFI_AUTH_MODES)}, got {self.config.nifi_auth!r}")
+        if self.config.nifi not in NIFI_RECEIVERS:
+            raise LocalStackError(f"--nifi must be one of {', '.join(NIFI_RECEIVERS)}, got {self.config.nifi!r}")
+        if self.config.nifi == "real" and self.config.nifi_auth != "mtls":
+            raise LocalStackError(f"--nifi real supports only --nifi-auth mtls, got {self.config.nifi_auth!r}")
         return Settings.from_env({**(os.environ if environ is None else environ), **self.function_environment(None)})
 
     def start(self) -> LocalStack:
@@ -141,9 +153,19 @@ class LocalStack:
         ensure_port_free(self.config.nifi_port, "NiFi receiver", "--nifi-port")
         ca, ca_path, tls = self._tls()
         secret = self._nifi_secret(ca)
-        self.fake_nifi = FakeNiFi(self.state_dir, parse_credentials(secret), port=self.config.nifi_port, tls=tls)
+        real = self.config.nifi == "real"
+        # With a real NiFi on the NiFi port, the local receiver keeps the store and the admin API on their own port.
+        port = self.config.admin_port if real else self.config.nifi_port
+        self.fake_nifi = FakeNiFi(self.state_dir, parse_credentials(secret), port=port, tls=tls)
         self.fake_nifi.state.client_ca = ca  # `courier local nifi-credentials issue-cert` issues from it
         self.fake_nifi.start()
+        if real:
+            self.fake_nifi.state.real_nifi = REAL_NIFI_REFUSAL
+            receiver = RealReceiver(self.state_dir, self.fake_nifi.state, ca, secret["client_cert_pem"], self.config.nifi_port)
+            try:
+                self.real_receiver = receiver.start()
+            except RealNiFiError as exc:
+                raise LocalStackError(str(exc)) from None
         # A drill's AWS faults hit both functions (an outage hits every caller), never the operator.
         self.aws_faults = AwsFaults(iam.AGGREGATOR.access_key, iam.CONTROLLER.access_key)
         self.fake_nifi.state.aws_faults = self.aws_faults  # the admin API sets them
@@ -256,7 +278,7 @@ class LocalStack:
             pid=os.getpid(),
             started_at=time.time(),
             aws_endpoint=self.emulator.endpoint,
-            nifi_url=self.fake_nifi.url(),
+            nifi_url=self.receiver_url,
             admin_url=f"https://127.0.0.1:{self.fake_nifi.port}",
             ca_bundle=str(ca_path),
             mapping_uuid=self.mapping_uuid,
@@ -265,6 +287,11 @@ class LocalStack:
         )
         write_stack_file(self.state_dir, info)
         self._stack_file_written = True
+
+    @property
+    def receiver_url(self) -> str:
+        """Where courier delivers: the local receiver's or the real NiFi's listener, on the NiFi port."""
+        return f"https://127.0.0.1:{self.config.nifi_port}{CONTENT_PATH}"
 
     # --- traffic ----------------------------------------------------------------
 
@@ -322,6 +349,8 @@ class LocalStack:
         if self.poller:
             self.poller.stop()
         handler.reset()
+        if self.real_receiver:
+            self.real_receiver.stop()
         if self.fake_nifi:
             self.fake_nifi.stop()
         if self.emulator:
