@@ -16,7 +16,7 @@ from courier.local.stack import REAL_NIFI_REFUSAL
 def admin(tmp_path):
     receiver = FakeNiFi(tmp_path, Credentials(token="t")).start()
     receiver.state.real_nifi = REAL_NIFI_REFUSAL
-    client = HTTPSReceiverAdmin(f"http://127.0.0.1:{receiver.port}", ca_bundle="")
+    client = HTTPSReceiverAdmin(f"http://127.0.0.1:{receiver.port}", ca_bundle="", token=receiver.state.admin_token)
     yield receiver, client
     receiver.stop()
 
