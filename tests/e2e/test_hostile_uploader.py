@@ -91,7 +91,8 @@ def put_cold(stack, key: str, storage_class: str) -> None:
     except ClientError as exc:
         # The landing bucket's put guard stands only where the emulator evaluates it.
         assert emulator_evaluates_put_guard({"Version": "2012-10-17", "Statement": landing_put_guard(f"arn:aws:s3:::{bucket}")})
-        assert exc.response["Error"]["Code"] == "AccessDenied", exc.response
+        # AWS answers AccessDenied; moto's bucket-policy refusal is a bare 403.
+        assert exc.response["ResponseMetadata"]["HTTPStatusCode"] == 403, exc.response
         iam.take_denials()  # refused on purpose
         policy = s3.get_bucket_policy(Bucket=bucket)["Policy"]
         s3.delete_bucket_policy(Bucket=bucket)
