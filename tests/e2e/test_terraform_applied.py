@@ -186,10 +186,12 @@ def uploader(staging: Applied) -> Any:
 
 def empty_the_landing_bucket(applied: Applied) -> None:
     # As an operator empties the bucket before a destroy (no force_destroy: S3 refuses to delete a non-empty bucket).
+    # The archive too, once the pipeline has archived bundles in it.
     s3 = applied.client("s3")
-    bucket = f"example-courier-landing-{applied.environment}"
-    for version in s3.list_object_versions(Bucket=bucket).get("Versions", []):
-        s3.delete_object(Bucket=bucket, Key=version["Key"], VersionId=version["VersionId"])
+    for bucket in (f"example-courier-landing-{applied.environment}", f"example-courier-archive-{applied.environment}"):
+        listed = s3.list_object_versions(Bucket=bucket)
+        for version in listed.get("Versions", []) + listed.get("DeleteMarkers", []):
+            s3.delete_object(Bucket=bucket, Key=version["Key"], VersionId=version["VersionId"])
 
 
 def test_the_uploader_puts_under_the_bucket_policy_terraform_wrote_and_the_queue_hears_of_it(staging: Applied, uploader: Any):
