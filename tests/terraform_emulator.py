@@ -11,7 +11,9 @@ from __future__ import annotations
 import io
 import json
 import socket
+import ssl
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,7 +21,12 @@ from typing import Any
 import boto3
 
 import terraform_cli as tf
+from courier.adapters.secrets import parse_credentials
+from courier.controller import Controller
 from courier.local.emulator import Emulator
+from courier.local.fake_nifi import FakeNiFi
+from courier.local.iam import ACCOUNT_ID
+from courier.local.lambda_runtime import EventSourcePoller
 
 REGION = "eu-west-2"
 # Every service the environment's resources and data sources call.
@@ -81,7 +88,9 @@ class Account:
 def prepare_account(session: Any, environment: str) -> Account:
     ec2 = session.client("ec2")
     vpc_cidr = "10.20.0.0/16"
-    vpc = ec2.create_vpc(CidrBlock=vpc_cidr)["Vpc"]["VpcId"]
+    # The VPC names the one environment it serves (README, "One environment per VPC"), as the operator tags it.
+    tags = [{"ResourceType": "vpc", "Tags": [{"Key": "courier-environment", "Value": environment}]}]
+    vpc = ec2.create_vpc(CidrBlock=vpc_cidr, TagSpecifications=tags)["Vpc"]["VpcId"]
     ec2.modify_vpc_attribute(VpcId=vpc, EnableDnsSupport={"Value": True})
     ec2.modify_vpc_attribute(VpcId=vpc, EnableDnsHostnames={"Value": True})
     subnets = [
@@ -221,3 +230,102 @@ def stop(applied: Applied) -> None:
 
     applied.emulator.stop()
     moto_api_backend.reset()  # moto's backends are process-wide: leave nothing to the next test
+
+
+@dataclass
+class Pipeline:
+    """courier's runtime on an applied environment: the receiver, the mapping's poller, the controller."""
+
+    fake_nifi: FakeNiFi
+    poller: EventSourcePoller
+    controller: Controller
+
+
+def mapped_function_environment(applied: Applied, function: str, nifi_url: str, **qualifier: str) -> dict[str, str]:
+    """The function's ``COURIER_*`` environment as Terraform set it (``Qualifier``: the version invoked), with what must
+    point here."""
+    configuration = applied.client("lambda").get_function_configuration(FunctionName=applied.name(function), **qualifier)
+    environment = dict(configuration["Environment"]["Variables"])
+    assert any(key.startswith("COURIER_") for key in environment), environment
+    return {
+        **environment,
+        # Override: Terraform names the site's NiFi; here the receiver listens on a free loopback port.
+        "COURIER_NIFI_URL": nifi_url,
+        # Override: in AWS the SDK reaches the real endpoints (or the VPC's); here the emulator.
+        "AWS_ENDPOINT_URL": applied.emulator.endpoint,
+        "AWS_DEFAULT_REGION": REGION,
+        # Override: the execution role's credentials; the emulator runs this apply without IAM enforcement.
+        "AWS_ACCESS_KEY_ID": "courier-local",
+        "AWS_SECRET_ACCESS_KEY": "courier-local",
+    }
+
+
+def start_pipeline(applied: Applied, state_dir: Path, setenv: Callable[[str, str], None]) -> Pipeline:
+    """Start the receiver, then the aggregator and controller on what the apply created; ``stop_pipeline`` after.
+
+    ``setenv`` (a test's ``monkeypatch.setenv``) sets the aggregator's environment, which the handler reads.
+    The NiFi secret gets its first value as the runbook says (a client certificate, and NiFi's CA in ``ca_pem``).
+    """
+    import trustme
+
+    from courier import handler
+    from courier.compose import build_controller
+    from courier.config import ControllerSettings, Settings
+    from courier.local.emulator import MappingSettings, _detach_moto_self_invocation
+    from courier.local.receiver_auth import issue_client_certificate
+
+    ca = trustme.CA(organization_name="courier terraform-applied CA")
+    tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    tls.minimum_version = ssl.TLSVersion.TLSv1_2
+    ca.issue_cert("127.0.0.1", "localhost").configure_cert(tls)
+    ca.configure_trust(tls)
+    tls.verify_mode = ssl.CERT_OPTIONAL
+    client = issue_client_certificate(ca, "courier")
+    secret = {"client_cert_pem": client["cert_pem"], "client_key_pem": client["key_pem"], "ca_pem": ca.cert_pem.bytes().decode()}
+    secret_id = f"courier-{applied.environment}/nifi"
+    applied.client("secretsmanager").put_secret_value(SecretId=secret_id, SecretString=json.dumps(secret))
+    fake_nifi = FakeNiFi(state_dir, parse_credentials(secret), tls=tls).start()
+    try:
+        aggregator = mapped_function_environment(applied, "aggregator", fake_nifi.url(), Qualifier="live")
+        assert aggregator["COURIER_NIFI_SECRET_ID"] == secret_id
+        # The schedule invokes the controller unqualified (it has no alias).
+        controller_env = mapped_function_environment(applied, "breaker-controller", fake_nifi.url())
+        queue_arn = f"arn:aws:sqs:{REGION}:{ACCOUNT_ID}:{applied.name('queue')}"
+        lam = applied.client("lambda")
+        (mapping,) = lam.list_event_source_mappings(EventSourceArn=queue_arn)["EventSourceMappings"]
+        assert mapping["FunctionArn"].endswith(f":{applied.name('aggregator')}:live"), mapping["FunctionArn"]
+        _detach_moto_self_invocation(queue_arn)  # moto would invoke the mapped function itself (through Docker)
+        timeout = lam.get_function_configuration(FunctionName=applied.name("aggregator"), Qualifier="live")["Timeout"]
+        for name, value in aggregator.items():
+            setenv(name, value)
+        handler.reset()
+        session = boto3.session.Session(
+            region_name=REGION, aws_access_key_id="courier-local", aws_secret_access_key="courier-local"
+        )
+        queue_url = applied.client("sqs").get_queue_url(QueueName=applied.name("queue"))["QueueUrl"]
+        poller = EventSourcePoller(
+            session,
+            queue_url,
+            queue_arn,
+            mapping["UUID"],
+            MappingSettings(
+                mapping["BatchSize"],
+                mapping["MaximumBatchingWindowInSeconds"],
+                mapping.get("ScalingConfig", {}).get("MaximumConcurrency", 2),
+            ),
+            handler.lambda_handler,
+            timeout,
+        ).start()
+        controller = build_controller(ControllerSettings.from_env(controller_env), Settings.from_env(controller_env), session)
+    except BaseException:
+        fake_nifi.stop()
+        raise
+    return Pipeline(fake_nifi, poller, controller)
+
+
+def stop_pipeline(pipeline: Pipeline) -> None:
+    from courier import handler
+
+    pipeline.poller.stop()
+    handler.reset()
+    pipeline.fake_nifi.stop()

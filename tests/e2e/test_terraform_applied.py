@@ -137,6 +137,7 @@ def template_values(applied: Applied, mapping_uuid: str) -> dict[str, dict[str, 
         "secret_arn": secret_arn,
         "queue_arn": f"arn:aws:sqs:{REGION}:{ACCOUNT}:{applied.name('queue')}",
         "function_arn": f"{lambda_prefix}:function:{applied.name('aggregator')}",
+        "aggregator_function_arn": f"{lambda_prefix}:function:{applied.name('aggregator')}",
         "lambda_arn_prefix": lambda_prefix,
         "event_source_mapping_arn": f"{lambda_prefix}:event-source-mapping:{mapping_uuid}",
     }
@@ -164,19 +165,16 @@ def test_the_function_roles_carry_exactly_the_rendered_templates(staging: Applie
         assert client.list_attached_role_policies(RoleName=role)["AttachedPolicies"] == []
 
 
-def test_the_uploader_puts_under_the_bucket_policy_terraform_wrote_and_the_queue_hears_of_it(staging: Applied):
-    # The uploader is the principal the settings name (tests/terraform_emulator.py), from loopback (in its CIDRs):
-    # the TLS-only deny does not apply to the emulator's loopback, the uploader's own denies do.
-    from botocore.exceptions import ClientError
+@pytest.fixture(scope="module")
+def uploader(staging: Applied) -> Any:
+    """The external party: the principal the settings name (tests/terraform_emulator.py), from loopback (in its CIDRs).
 
-    from courier.local.emulator import _detach_moto_self_invocation
-
-    queue_arn = f"arn:aws:sqs:{REGION}:{ACCOUNT}:{staging.name('queue')}"
-    _detach_moto_self_invocation(queue_arn)  # moto would invoke the mapped function itself (through Docker)
+    The TLS-only deny does not apply to the emulator's loopback, the uploader's own denies do.
+    """
     admin = staging.client("iam")
     admin.create_user(UserName="partner-uploader")
     key = admin.create_access_key(UserName="partner-uploader")["AccessKey"]
-    uploader = boto3.client(
+    return boto3.client(
         "s3",
         region_name=REGION,
         endpoint_url=staging.emulator.endpoint,
@@ -184,6 +182,25 @@ def test_the_uploader_puts_under_the_bucket_policy_terraform_wrote_and_the_queue
         aws_secret_access_key=key["SecretAccessKey"],
         config=botocore.config.Config(s3={"addressing_style": "path"}),
     )
+
+
+def empty_the_landing_bucket(applied: Applied) -> None:
+    # As an operator empties the bucket before a destroy (no force_destroy: S3 refuses to delete a non-empty bucket).
+    # The archive too, once the pipeline has archived bundles in it.
+    s3 = applied.client("s3")
+    for bucket in (f"example-courier-landing-{applied.environment}", f"example-courier-archive-{applied.environment}"):
+        listed = s3.list_object_versions(Bucket=bucket)
+        for version in listed.get("Versions", []) + listed.get("DeleteMarkers", []):
+            s3.delete_object(Bucket=bucket, Key=version["Key"], VersionId=version["VersionId"])
+
+
+def test_the_uploader_puts_under_the_bucket_policy_terraform_wrote_and_the_queue_hears_of_it(staging: Applied, uploader: Any):
+    from botocore.exceptions import ClientError
+
+    from courier.local.emulator import _detach_moto_self_invocation
+
+    queue_arn = f"arn:aws:sqs:{REGION}:{ACCOUNT}:{staging.name('queue')}"
+    _detach_moto_self_invocation(queue_arn)  # moto would invoke the mapped function itself (through Docker)
     bucket = "example-courier-landing-staging"
     uploader.put_object(Bucket=bucket, Key="in/terraform.csv", Body=b"a,b\n")
     with pytest.raises(ClientError) as refused:
@@ -195,10 +212,43 @@ def test_the_uploader_puts_under_the_bucket_policy_terraform_wrote_and_the_queue
     # Keys arrive URL-encoded in S3 events (moto encodes "/" too; unquote_plus reads both).
     keys = [unquote_plus(record["s3"]["object"]["key"]) for m in messages for record in json.loads(m["Body"]).get("Records", [])]
     assert keys == ["in/terraform.csv"]
-    # As an operator empties the bucket before a destroy (no force_destroy: S3 refuses to delete a non-empty bucket).
-    s3 = staging.client("s3")
-    for version in s3.list_object_versions(Bucket=bucket).get("Versions", []):
-        s3.delete_object(Bucket=bucket, Key=version["Key"], VersionId=version["VersionId"])
+    # Nothing left for the pipeline test's runtime: the message is read, the object gone.
+    sqs.delete_message_batch(
+        QueueUrl=url, Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)]
+    )
+    empty_the_landing_bucket(staging)
+
+
+def test_files_uploaded_through_terraforms_landing_bucket_are_delivered_once_by_courier_on_its_mapping(
+    staging: Applied, uploader: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    # courier's aggregator (the local Lambda runtime, on the mapping Terraform made: its queue, batch size, window,
+    # the live alias) with the function's environment as Terraform set it, delivering to the local receiver;
+    # then one run of the breaker controller against Terraform's breaker table.
+    from conftest import delivered_files, wait_until
+    from courier.controller import CLOSED, MISSING
+
+    pipeline = te.start_pipeline(staging, tmp_path / "receiver", monkeypatch.setenv)
+    try:
+        bucket = "example-courier-landing-staging"
+        uploaded = {f"in/pipeline-{i}.csv": f"row,{i}\n".encode() * (100 + i) for i in range(5)}
+        for key, body in uploaded.items():
+            uploader.put_object(Bucket=bucket, Key=key, Body=body)
+        state = pipeline.fake_nifi.state
+        assert wait_until(lambda: len(state.deliveries) >= len(uploaded), timeout=120), dict(state.deliveries)
+        decision = pipeline.controller.run_once()
+        assert pipeline.poller.stats.snapshot()["errors"] == 0
+    finally:
+        te.stop_pipeline(pipeline)
+    # Exactly once each: one delivery per file, in one bundle, the receiver's SHA-256 check passed (200s only).
+    assert sorted(key for _, key, _ in state.deliveries) == sorted(uploaded)
+    assert set(state.deliveries.values()) == {1}
+    assert all(len(shas) == 1 for shas in state.bundles_of_file.values())
+    assert set(state.responses) == {200}
+    assert {key: bodies for key, bodies in delivered_files(pipeline).items()} == {k: [v] for k, v in uploaded.items()}
+    # The controller read Terraform's breaker table (closed, or no item yet) and left the mapping enabled.
+    assert decision.breaker_state in (CLOSED, MISSING) and decision.enabled_after is True, decision
+    empty_the_landing_bucket(staging)
 
 
 def test_destroy_leaves_staging_with_an_empty_state(staging: Applied):

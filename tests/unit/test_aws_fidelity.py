@@ -147,6 +147,11 @@ def mapping_on_alias() -> Observation:
     return {"reported": created["FunctionArn"], "alias": alias}
 
 
+def versions_by_arn() -> Observation:
+    arn = _function("f")
+    return [v["Version"] for v in _client("lambda").list_versions_by_function(FunctionName=arn)["Versions"]]
+
+
 def codedeploy_group() -> Observation:
     codedeploy = _client("codedeploy")
     codedeploy.create_application(applicationName="a", computePlatform="Lambda")
@@ -201,6 +206,7 @@ SCENARIOS: dict[str, Callable[[], Observation]] = {
         sqs_attributes,
         rotation_without_value,
         mapping_on_alias,
+        versions_by_arn,
         codedeploy_group,
         bucket_policy,
     )
@@ -224,6 +230,7 @@ MOTO = {
     ),
     "rotation_without_value": lambda seen: seen["refused"] == "UnboundLocalError",
     "mapping_on_alias": lambda seen: seen["reported"] != seen["alias"] and seen["reported"].endswith(":1"),
+    "versions_by_arn": lambda seen: seen == [],
     "codedeploy_group": lambda seen: seen["alarms"] == {} and seen["delete_group"] == "NotImplementedError",
     # Every conditioned statement denies, whatever the request: even the STANDARD put over a secure channel.
     # (moto answers a bucket policy's deny with a bare 403, no AccessDenied body.)
@@ -292,6 +299,10 @@ def test_rotation_is_recorded_on_a_secret_without_a_value(patched):
 def test_a_mapping_on_an_alias_reports_the_alias(patched):
     seen = observe("mapping_on_alias")
     assert seen["reported"] == seen["alias"]
+
+
+def test_versions_are_listed_by_the_functions_arn(patched):
+    assert observe("versions_by_arn") == ["$LATEST"]
 
 
 def test_a_deployment_group_returns_its_alarms_and_deletes(patched):

@@ -53,6 +53,7 @@ def make_moto_like_aws_for_terraform() -> None:
         _sqs_attributes_like_aws()
         _secret_rotation_without_a_value()
         _mapping_on_an_alias()
+        _versions_listed_by_arn()
         _codedeploy_groups_like_aws()
         _bucket_policies_like_aws()
         _done = True
@@ -288,6 +289,24 @@ def _mapping_on_an_alias() -> None:
         return mapping
 
     LambdaBackend.create_event_source_mapping = report_the_alias  # type: ignore[method-assign]
+
+
+def _versions_listed_by_arn() -> None:
+    """ListVersionsByFunction takes a name or an ARN in AWS; moto finds only a name (an ARN lists nothing, and the
+    provider's ``data "aws_lambda_function"`` of the rotation function then fails with "empty result")."""
+    from moto.awslambda.models import LambdaStorage
+
+    listed = LambdaStorage.list_versions_by_function
+
+    def by_name_or_arn(self: Any, name: str) -> Any:
+        from urllib.parse import unquote
+
+        name = unquote(name)  # the name is read from the request's path, where an ARN's colons come encoded
+        if name.startswith("arn:") and len(name.split(":")) >= 7:
+            name = name.split(":")[6]
+        return listed(self, name)
+
+    LambdaStorage.list_versions_by_function = by_name_or_arn  # type: ignore[method-assign]
 
 
 # --- CodeDeploy ------------------------------------------------------------------------------
