@@ -23,6 +23,7 @@ import pytest
 
 import terraform_cli as tf
 import terraform_emulator as te
+from conftest import delivered_files, wait_until
 from courier.ledger.base import EXPIRY_ATTRIBUTE, PARTITION_KEY, SORT_KEY
 from courier.local import iam
 from courier.resources import (
@@ -225,7 +226,6 @@ def test_files_uploaded_through_terraforms_landing_bucket_are_delivered_once_by_
     # courier's aggregator (the local Lambda runtime, on the mapping Terraform made: its queue, batch size, window,
     # the live alias) with the function's environment as Terraform set it, delivering to the local receiver;
     # then one run of the breaker controller against Terraform's breaker table.
-    from conftest import delivered_files, wait_until
     from courier.controller import CLOSED, MISSING
 
     pipeline = te.start_pipeline(staging, tmp_path / "receiver", monkeypatch.setenv)

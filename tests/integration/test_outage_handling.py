@@ -66,6 +66,9 @@ def test_cold_storage_objects_fail_alone_as_unreadable_and_never_open_the_circui
 
     runtime = runtime_with(aws, env, breaker_failure_threshold=2, breaker_cache_seconds=1)
     s3 = aws.client("s3")
+    # A landing bucket managed elsewhere, without the put guard that refuses cold uploads (where the emulator
+    # evaluates bucket policies, as it does once the local emulator's patches are in this process).
+    s3.delete_bucket_policy(Bucket=stack.landing_bucket)
     for b in range(3):
         batch = []
         for i, storage_class in enumerate(("GLACIER", "DEEP_ARCHIVE")):
