@@ -77,9 +77,13 @@ def fake_nifi(ca: trustme.CA, tmp_path: Path) -> Iterator[FakeNiFi]:
 
 @pytest.fixture
 def aws() -> Iterator[Any]:
+    from courier.local.aws_fidelity import make_moto_like_aws_for_terraform
     from courier.local.emulator import make_conditional_writes_atomic, make_notifications_like_aws, make_secret_stages_like_aws
 
     make_conditional_writes_atomic()  # as real DynamoDB is: racing conditional writes, one winner
+    # Bucket policies evaluated as IAM does (moto denies every conditioned statement): without it a
+    # module run alone met the landing guard's 403, passing only after another module had patched moto.
+    make_moto_like_aws_for_terraform()
     make_notifications_like_aws()  # S3 events name the version, as AWS's do
     make_secret_stages_like_aws()  # a read without a stage gets AWSCURRENT after a promote, as from AWS
     with mock_aws():
