@@ -11,8 +11,9 @@ import sys
 import pytest
 from typer.testing import CliRunner
 
-from courier.backfill import Revision, notification
+from courier.backfill import notification
 from courier.cli import app
+from courier.ports import Revision
 
 runner = CliRunner()
 

@@ -121,8 +121,9 @@ def test_dlq_list_renders_a_hostile_key_and_note_as_plain_text(aws, stack, env, 
 
     from typer.testing import CliRunner
 
-    from courier.backfill import Revision, notification
+    from courier.backfill import notification
     from courier.cli import _render, app
+    from courier.ports import Revision
 
     for name, value in env.items():
         monkeypatch.setenv(name, value)

@@ -92,6 +92,23 @@ def test_the_allowlist_leaves_the_core_pure():
     assert {"aggregator.py", "controller.py", "ports.py", "ledger/base.py", "backfill.py", "deploy.py"} <= names
 
 
+# The operator tools: what the CLI's commands do. Adapters serve them through the ports, never the other way.
+OPERATOR_TOOLS = ["backfill", "deploy", "dlq", "replay", "slo", "status", "trace"]
+
+
+def test_adapters_depend_on_the_ports_not_on_the_operator_tools():
+    """A value type an adapter returns or takes (``Revision``, ``Target``) lives in ports.py."""
+    tools = {f"courier.{name}" for name in OPERATOR_TOOLS}
+    offenders = [
+        f"{path.relative_to(PACKAGE)} imports {module}"
+        for path in PACKAGE.rglob("*.py")
+        if under(path, ["adapters", "ledger/dynamodb.py"])
+        for module, _ in imported_modules(path)
+        if module in tools or any(module.startswith(f"{tool}.") for tool in tools)
+    ]
+    assert offenders == []
+
+
 # The adapters, and the ledger's DynamoDB backend (an adapter that lives beside its policy, as in Powertools).
 ADAPTERS = [PACKAGE / "adapters", PACKAGE / "ledger" / "dynamodb.py"]
 

@@ -16,10 +16,10 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from courier.backfill import Revision
 from courier.backfill import Tally as BackfillTally
 from courier.cli import _render
 from courier.dlq import DeadLetter
+from courier.ports import Revision
 from courier.replay import BundleResult, Finding, Outcome
 from courier.trace import Story
 

@@ -22,8 +22,9 @@ from typer.testing import CliRunner
 from courier.adapters.deploy import LambdaCodeDeploy, configuration
 from courier.cli import app
 from courier.cli._exit import ExitCode
-from courier.deploy import Target, appspec_content, deploy, plan
+from courier.deploy import appspec_content, deploy, plan
 from courier.errors import DeployError
+from courier.ports import Target
 
 runner = CliRunner()
 TARGET = Target.of_environment("prod")

@@ -13,9 +13,9 @@ from datetime import UTC, datetime, timedelta
 from test_operator_tools import LedgerOf, MemoryArchive, bundle_key
 from test_trace import DLQ, Lister, Reader
 
-from courier.backfill import Revision
 from courier.bundle import FetchedFile, build_bundle, index_lines, read_index
 from courier.events import ObjectRef
+from courier.ports import Revision
 from courier.replay import SourceFile, select_bundles
 from courier.trace import trace
 from fakes import InMemoryLedger

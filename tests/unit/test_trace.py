@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 
-from courier.backfill import Revision, notification
+from courier.backfill import notification
 from courier.events import ObjectIdentity
-from courier.ports import ArchivedObject
+from courier.ports import ArchivedObject, Revision
 from courier.trace import Verdict, trace
 from fakes import InMemoryLedger
 

@@ -12,8 +12,9 @@ from courier.cli import _render
 from courier.cli._context import Context, Profile, Region
 from courier.cli._exit import ExitCode
 from courier.cli._render import fail
-from courier.deploy import Outcome, Target, deploy, plan
+from courier.deploy import Outcome, deploy, plan
 from courier.errors import CourierError
+from courier.ports import Target
 from courier.resources import PACKAGE_PATH
 
 
