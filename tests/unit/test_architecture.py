@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import graphlib
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[2] / "src" / "courier"
@@ -58,8 +59,8 @@ def pure_modules() -> list[Path]:
     return [p for p in PACKAGE.rglob("*.py") if not under(p, MAY_SPEAK_IO + ENTRY_POINTS)]
 
 
-def module_name(path: Path) -> str:
-    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+def module_name(path: Path, package: Path = PACKAGE) -> str:
+    parts = path.relative_to(package.parent).with_suffix("").parts
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
@@ -126,6 +127,49 @@ def test_only_adapters_catch_or_name_botocore_errors():
         if module.startswith("botocore.exceptions")
     ]
     assert sorted(set(offenders)) == []
+
+
+def courier_dependencies(path: Path, package: Path, modules: set[str]) -> set[str]:
+    """The courier modules ``path`` imports, lazily or not; ``from package import submodule`` names the submodule."""
+
+    def known(name: str) -> str:
+        while name and name not in modules:
+            name = name.rpartition(".")[0]
+        return name
+
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+        if isinstance(node, ast.Import):
+            found |= {known(alias.name) for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            for alias in node.names:
+                submodule = f"{node.module}.{alias.name}"
+                found.add(submodule if submodule in modules else known(node.module))
+    return found - {"", module_name(path, package)}
+
+
+def import_cycle(package: Path) -> list[str] | None:
+    paths = {module_name(p, package): p for p in package.rglob("*.py")}
+    graph = {name: courier_dependencies(path, package, set(paths)) for name, path in paths.items()}
+    try:
+        list(graphlib.TopologicalSorter(graph).static_order())
+    except graphlib.CycleError as error:
+        return list(error.args[1])
+    return None
+
+
+def test_no_import_cycle_among_courier_modules():
+    """A cycle, even through a lazy import, means two modules that cannot be understood (or moved) apart."""
+    assert import_cycle(PACKAGE) is None
+
+
+def test_the_cycle_check_sees_a_cycle_through_a_lazy_import(tmp_path):
+    package = tmp_path / "courier"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "compose.py").write_text("from courier.controller import Controller\n")
+    (package / "controller.py").write_text("def handler():\n    from courier.compose import build\n")
+    assert sorted(set(import_cycle(package) or [])) == ["courier.compose", "courier.controller"]
 
 
 def test_the_rule_checker_sees_a_violation(tmp_path):
