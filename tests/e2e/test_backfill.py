@@ -8,7 +8,7 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 
 from conftest import wait_until
-from courier.backfill import notification
+from courier.operator.backfill import notification
 from courier.ports import Revision
 
 

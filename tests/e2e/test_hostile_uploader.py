@@ -32,9 +32,9 @@ from conftest import delivered_files, wait_until
 from courier.adapters.breaker import DynamoDBBreakerTable
 from courier.local import iam
 from courier.local.provision import emulator_evaluates_put_guard
+from courier.operator.slo import SLO_P95_SECONDS, local_latencies, summarise
+from courier.operator.status import breaker_state
 from courier.resources import landing_put_guard
-from courier.slo import SLO_P95_SECONDS, local_latencies, summarise
-from courier.status import breaker_state
 
 pytestmark = pytest.mark.e2e
 

@@ -11,8 +11,8 @@ import sys
 import pytest
 from typer.testing import CliRunner
 
-from courier.backfill import notification
 from courier.cli import app
+from courier.operator.backfill import notification
 from courier.ports import Revision
 
 runner = CliRunner()

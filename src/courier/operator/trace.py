@@ -27,8 +27,8 @@ from typing import Any
 
 from courier.bundle import INDEX_PREFIX, read_index
 from courier.config import Settings
-from courier.dlq import DeadLetter, find_dead_letters
 from courier.ledger.base import COMPLETE, BaseLedger, LedgerRecord
+from courier.operator.dlq import DeadLetter, find_dead_letters
 from courier.ports import ArchiveReader, Queue, Revision
 from courier.resources import SQS_MAX_RETENTION_SECONDS
 
