@@ -36,11 +36,12 @@ def runtime() -> Runtime:
 
 
 def reset() -> None:
-    """Forget the warm runtime (tests, and the local stack after a settings change)."""
-    global _runtime
+    """Forget the warm runtime and controller (tests, and the local stack after a settings change)."""
+    global _runtime, _controller
     if _runtime is not None:
         _runtime.nifi.close()
     _runtime = None
+    _controller = None
 
 
 @metrics.log_metrics(raise_on_empty_metrics=False)
