@@ -5,7 +5,7 @@ NiFi receiver) runs in this process on ports of its own, fed by the local
 stack's own uploader (``courier.local.traffic``, several threads so the rate
 holds). Each phase uploads at one rate for a while, then waits until the queue
 is empty; per phase: files uploaded, delivered, lost, duplicated, in the DLQ,
-and the S3-event-to-NiFi-ack percentiles (``courier.slo``, as ``courier
+and the S3-event-to-NiFi-ack percentiles (``courier.operator.slo``, as ``courier
 slo-report`` computes them). Before that, the same run measures the emulator's
 own ceiling: a PUT -> SQS -> GET -> delete loop against a bare moto server with
 no courier in it, as fast as it goes.
@@ -59,7 +59,7 @@ class Phase:
     drained: bool = False
 
     def figures(self, stack: Any, latencies: list[float], sustained: float) -> dict[str, Any]:
-        from courier import slo
+        from courier.operator import slo
 
         with stack.fake_nifi.state.lock:
             deliveries = dict(stack.fake_nifi.state.deliveries)
@@ -181,7 +181,7 @@ def acknowledged(state_dir: Path, phase: Phase) -> tuple[list[float], float]:
     uploads ran, after the first tenth of the phase (the pipeline's filling): the rate it sustained."""
     import json
 
-    from courier import slo
+    from courier.operator import slo
 
     latencies = slo.local_latencies(state_dir, datetime.fromtimestamp(phase.started, UTC))
     journal = state_dir / "received.jsonl"

@@ -140,7 +140,7 @@ def read_setting(cls: type, name: str, environ: Mapping[str, str] | None = None)
 
 
 def reference(cls: type) -> list[tuple[str, str, str]]:
-    """(variable, default, meaning) rows for the README and ``courier config``."""
+    """(variable, default, meaning) rows for docs/configuration.md and ``courier config``."""
     rows = []
     for f in fields(cls):
         default = "(required)" if f.metadata["required"] else ("(unset)" if f.default is None else str(f.default))
@@ -153,7 +153,7 @@ class Settings:
     """Everything a user tunes, read once and frozen. Field ``x`` is read from ``COURIER_X``.
 
     Build it with :meth:`from_env`; every field is declared with its parser,
-    default and meaning, so ``courier config`` and the README's table come from
+    default and meaning, so ``courier config`` and docs/configuration.md come from
     here too. A missing or invalid value raises :class:`ConfigError` with one
     line naming the variable.
 

@@ -16,12 +16,11 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 
 from courier.errors import BreakerOpenError, CourierError, DependencyUnavailableError
-from courier.observability import logger, metric, metrics
+from courier.observability import logger, metric
 from courier.ports import Breaker, BreakerReading, DependencyProbe, EventSourceMapping, ParkingLot
 
 OPEN, HALF_OPEN, CLOSED, MISSING = "OPEN", "HALF_OPEN", "CLOSED", "MISSING"
@@ -201,26 +200,3 @@ class Controller:
         metric("BreakerState", STATE_VALUE.get(state, 0), circuit="nifi")  # dimensioned: a 0 is published too
         if dependency is not None:
             metric("DependencyDown", 1, dependency=dependency)
-
-
-_controller: Controller | None = None
-
-
-@metrics.log_metrics(raise_on_empty_metrics=False)
-def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    """Entry point of the controller function (EventBridge schedule, every minute)."""
-    global _controller
-    if _controller is None:
-        from courier.compose import build_controller
-        from courier.config import ControllerSettings, Settings
-
-        _controller = build_controller(ControllerSettings.from_env(), Settings.from_env())
-    decision = _controller.run_once()
-    return {
-        "breaker_state": decision.breaker_state,
-        "mapping_enabled": decision.enabled_after,
-        "changed": decision.changed,
-        "released": decision.released,
-        "probed": decision.probed,
-        "dependency": decision.dependency,
-    }

@@ -1,8 +1,10 @@
-"""AWS Lambda entry point of the aggregator: ``courier.handler.lambda_handler``.
+"""The AWS Lambda entry points: the aggregator's ``courier.handler.lambda_handler``
+and the breaker controller's ``courier.handler.controller_handler``.
 
 Thin on purpose: settings are read and the object graph built (``compose``) on
 the first invocation, the cold start, and reused while the execution
-environment is warm; importing this module creates no AWS client.
+environment is warm; importing this module creates no AWS client. Both live
+here, beside the composition they call, so no domain module imports ``compose``.
 ``AWS_ENDPOINT_URL`` (the standard SDK variable) points boto3 at an emulator
 for local runs.
 """
@@ -12,14 +14,16 @@ from __future__ import annotations
 import warnings
 from typing import Any
 
-from courier.compose import Runtime, build_runtime
-from courier.config import Settings
+from courier.compose import Runtime, build_controller, build_runtime
+from courier.config import ControllerSettings, Settings
+from courier.controller import Controller
 from courier.observability import logger, metrics
 
 # A batch of test events or fast failures has no per-file metrics; that is normal, not worth a warning.
 warnings.filterwarnings("ignore", message="No application metrics to publish", category=UserWarning)
 
 _runtime: Runtime | None = None
+_controller: Controller | None = None
 
 
 def runtime() -> Runtime:
@@ -32,11 +36,12 @@ def runtime() -> Runtime:
 
 
 def reset() -> None:
-    """Forget the warm runtime (tests, and the local stack after a settings change)."""
-    global _runtime
+    """Forget the warm runtime and controller (tests, and the local stack after a settings change)."""
+    global _runtime, _controller
     if _runtime is not None:
         _runtime.nifi.close()
     _runtime = None
+    _controller = None
 
 
 @metrics.log_metrics(raise_on_empty_metrics=False)
@@ -56,3 +61,20 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         },
     )
     return result.response()
+
+
+@metrics.log_metrics(raise_on_empty_metrics=False)
+def controller_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """Entry point of the breaker controller function (EventBridge schedule, every minute)."""
+    global _controller
+    if _controller is None:
+        _controller = build_controller(ControllerSettings.from_env(), Settings.from_env())
+    decision = _controller.run_once()
+    return {
+        "breaker_state": decision.breaker_state,
+        "mapping_enabled": decision.enabled_after,
+        "changed": decision.changed,
+        "released": decision.released,
+        "probed": decision.probed,
+        "dependency": decision.dependency,
+    }

@@ -30,6 +30,11 @@ port                    parameter                 implementation
 ``BlueGreen``           ``blue_green``            ``adapters.deploy.LambdaCodeDeploy``
 ======================  ========================  =============================================
 
+The value types an adapter returns or takes live here too, so adapters depend
+on the ports and never on the operator modules that use them: ``Revision`` (a
+landing object's revision, for ``backfill`` and ``trace``) and ``Target`` (an
+environment's blue/green names, for ``deploy``).
+
 The ledger is an abstract base class rather than a Protocol because it owns
 the claim policy (``ledger/base.py``); its backends only store.
 Fakes of every port for the unit tests live in ``tests/fakes.py``.
@@ -43,8 +48,10 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from courier.bundle import Body, Bundle, Check
+from courier.errors import DeployError
 from courier.events import ObjectIdentity, ObjectRef
 from courier.ledger.base import BaseLedger
+from courier.resources import DEPLOYMENT_GROUP_SUFFIX, FUNCTION_NAME, LIVE_ALIAS, NAME_PREFIX, with_prefix
 
 __all__ = [
     "Archive",
@@ -68,6 +75,8 @@ __all__ = [
     "PublishedVersion",
     "Queue",
     "ReceiverAdmin",
+    "Revision",
+    "Target",
 ]
 
 
@@ -327,6 +336,38 @@ class ReceiverAdmin(Protocol):
 
 
 @dataclass(frozen=True)
+class Target:
+    """The names one environment's Terraform gave the aggregator's blue/green resources.
+
+    Parameters
+    ----------
+    function, alias
+        The aggregator function and the alias its event source mapping invokes.
+    application, group
+        The CodeDeploy application and deployment group that shift the alias.
+
+    Example
+    -------
+    >>> target = Target.of_environment("prod")
+    >>> target.function, target.alias, target.group
+    ('courier-prod-aggregator', 'live', 'courier-prod-aggregator-live')
+    """
+
+    function: str
+    alias: str
+    application: str
+    group: str
+
+    @classmethod
+    def of_environment(cls, environment: str, name: str | None = None) -> Target:
+        """``courier-<environment>-...``, as modules/pipeline names them; ``name`` when its ``name`` variable was set."""
+        if not name and not (environment.replace("-", "").isalnum() and environment == environment.lower()):
+            raise DeployError(f"--env {environment!r} is not an environment name (staging, prod: lower-case letters, digits, -)")
+        function = with_prefix(FUNCTION_NAME, name or f"{NAME_PREFIX}-{environment}")
+        return cls(function, LIVE_ALIAS, function, function + DEPLOYMENT_GROUP_SUFFIX)
+
+
+@dataclass(frozen=True)
 class LiveAlias:
     """The aggregator's ``live`` alias and the code behind it, before a deployment.
 
@@ -406,3 +447,67 @@ class BlueGreen(Protocol):
         ...
 
     def state(self, deployment_id: str, target_version: str) -> DeploymentState: ...
+
+
+# --- `courier backfill`'s and `courier trace`'s value type --------------------------------
+
+
+@dataclass(frozen=True)
+class Revision:
+    """One revision of a landing object, as a listing or an inventory report shows it.
+
+    Parameters
+    ----------
+    key
+        The object's key (decoded).
+    version_id
+        Its version id; None on an unversioned bucket (S3 then says ``null``).
+    size
+        Its size in bytes.
+    etag
+        Its ETag, without quotes.
+    last_modified
+        When it landed (UTC).
+    is_latest
+        Whether it is the current version.
+
+    Example
+    -------
+    >>> from datetime import UTC
+    >>> rev = Revision("in/a.csv", "3HL4kqtJ", 12, "9b2cf535f27731c974343645a3985328", datetime(2026, 11, 26, tzinfo=UTC))
+    >>> rev.identity("courier-landing").revision
+    'v:3HL4kqtJ'
+    """
+
+    key: str
+    version_id: str | None
+    size: int
+    etag: str
+    last_modified: datetime
+    is_latest: bool = True
+
+    def identity(self, bucket: str) -> ObjectIdentity:
+        """The identity ``events.ObjectRef.identity`` gives the notification ``backfill.notification`` sends for it.
+
+        By version it is the one S3's own event gives. Unversioned, it is ``s:`` and the
+        sequencer made from the landing time: a listing has no sequencer, so backfill
+        cannot name S3's; whether S3's event was delivered is judged by
+        ``backfill.delivered_unversioned`` instead.
+        """
+        if self.version_id:
+            return ObjectIdentity(bucket, self.key, f"v:{self.version_id}")
+        return ObjectIdentity(bucket, self.key, f"s:{self.sequencer}")
+
+    @property
+    def sequencer(self) -> str:
+        """A stand-in for S3's sequencer (hex, upper case): the landing time in microseconds."""
+        return f"{int(self.last_modified.timestamp() * 1_000_000):016X}"
+
+    @property
+    def landed_second(self) -> int:
+        """The landing time in whole seconds, as S3 lists it (a listing's LastModified has no milliseconds)."""
+        return int(self.last_modified.timestamp())
+
+    @property
+    def mark(self) -> dict[str, str | None]:
+        return {"key": self.key, "version_id": self.version_id}

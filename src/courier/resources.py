@@ -45,15 +45,9 @@ BREAKER_EXPIRY_ATTRIBUTE = "expiration"  # also the TTL of parked-message record
 QUEUE_RETENTION_SECONDS = 4 * 86400  # NFR-04
 SQS_MAX_RETENTION_SECONDS = 14 * 86400  # SQS keeps no message longer, whatever a queue is set to
 DLQ_RETENTION_SECONDS = SQS_MAX_RETENTION_SECONDS  # outlives the source queue: a moved message keeps its age
-# Receives before SQS moves a message to the DLQ. During an outage each receive parks the
-# message for COURIER_PARK_SECONDS (11 h), so a message survives (MAX_RECEIVE_COUNT - 3) x 11 h
-# of outage (three receives spare: batches failed before the breaker tripped, a release that met
-# the outage again), more than the 96 h the queue keeps it: the retention, and the data-age alarm
-# at 72 h before it, come first, never the DLQ. When DynamoDB itself is down the parks cannot be
-# recorded or released early and back off from 5 minutes instead (adapters/parking.py); 20 receives
-# keep that case past the retention too. The price: a poison message (normal visibility timeout,
-# 6 x 120 s + 20 s = 740 s) reaches the DLQ after 20 x 740 s, about 4 h.
-# tests/unit/test_terraform.py checks the relation against the Terraform and the settings.
+# Receives before SQS moves a message to the DLQ: enough that parks of COURIER_PARK_SECONDS outlast the
+# queue's retention, so no outage sends a message to the DLQ (why 20: ARCHITECTURE.md, "Why the rules
+# are what they are"). tests/unit/test_terraform.py checks the relation against the Terraform and the settings.
 MAX_RECEIVE_COUNT = 20
 
 # The landing bucket's lifecycle: nothing landed is deleted before it was delivered.

@@ -8,7 +8,8 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 
 from conftest import wait_until
-from courier.backfill import Revision, notification
+from courier.operator.backfill import notification
+from courier.ports import Revision
 
 
 def courier(*args: str) -> subprocess.CompletedProcess:

@@ -32,9 +32,9 @@ from conftest import delivered_files, wait_until
 from courier.adapters.breaker import DynamoDBBreakerTable
 from courier.local import iam
 from courier.local.provision import emulator_evaluates_put_guard
+from courier.operator.slo import SLO_P95_SECONDS, local_latencies, summarise
+from courier.operator.status import breaker_state
 from courier.resources import landing_put_guard
-from courier.slo import SLO_P95_SECONDS, local_latencies, summarise
-from courier.status import breaker_state
 
 pytestmark = pytest.mark.e2e
 
@@ -218,7 +218,7 @@ def test_a_hostile_uploader_neither_stalls_nor_corrupts_anyone_elses_delivery(st
 
     # trace tells each story without letting a key act on the terminal: a cold file failed, an odd honest one
     # delivered (its index line holds U+2028). Keys with ESC are left to the unit tests of the rendering: the
-    # emulator answers 500 to a version listing whose prefix holds one (README, "Honest limits").
+    # emulator answers 500 to a version listing whose prefix holds one (docs/local-stack.md, "Honest limits").
     failed = courier("trace", f"s3://{landing}/{cold_keys[1]}", "--state-dir", state)
     assert failed.returncode == 3, failed.stdout + failed.stderr
     assert_inert(failed.stdout + failed.stderr)

@@ -7,7 +7,7 @@ import time
 
 from conftest import wait_until
 from courier.adapters.breaker import DynamoDBBreakerTable
-from courier.status import breaker_state
+from courier.operator.status import breaker_state
 
 RECOVERY = 2  # seconds; the AWS default is 60
 PERIOD = 0.5  # controller period; AWS runs it every minute

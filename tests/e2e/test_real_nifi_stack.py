@@ -19,7 +19,7 @@ import pytest
 from conftest import delivered_files, wait_until
 from courier.adapters.breaker import DynamoDBBreakerTable
 from courier.local import real_nifi
-from courier.status import breaker_state
+from courier.operator.status import breaker_state
 
 MISSING = real_nifi.missing_tools()
 pytestmark = [

@@ -11,8 +11,9 @@ import sys
 import pytest
 from typer.testing import CliRunner
 
-from courier.backfill import Revision, notification
 from courier.cli import app
+from courier.operator.backfill import notification
+from courier.ports import Revision
 
 runner = CliRunner()
 

@@ -130,6 +130,28 @@ def test_controller_pauses_while_open_and_resumes_when_a_probe_is_due(aws, stack
     assert resumed.enabled_after is True and lam.get_event_source_mapping(UUID=uuid)["State"] == "Enabled"
 
 
+def test_the_controller_entry_point_reads_its_settings_from_the_environment_and_pauses_an_open_circuit(
+    aws, stack, env, monkeypatch
+):
+    """What EventBridge invokes (``courier.handler.controller_handler``, named by the Terraform) runs the controller."""
+    from courier import handler
+
+    uuid = mapping(aws, stack)
+    for name, value in {**env, "COURIER_ESM_UUID": uuid, "COURIER_BREAKER_TABLE": stack.breaker_table}.items():
+        monkeypatch.setenv(name, value)
+    breaker = make_breaker(aws, stack, recovery=60)
+    for _ in range(2):
+        with pytest.raises(NiFiUnavailableError):
+            breaker.guard(failing)()
+    handler.reset()
+    try:
+        decision = handler.controller_handler({}, None)
+    finally:
+        handler.reset()
+    assert decision["breaker_state"] == "OPEN" and decision["changed"] and decision["mapping_enabled"] is False
+    assert aws.client("lambda").get_event_source_mapping(UUID=uuid)["State"] == "Disabled"
+
+
 def test_parked_messages_are_released_when_the_circuit_closes(aws, stack):
     from courier.adapters.parking import SQSParkingLot
     from courier.events import lambda_sqs_record

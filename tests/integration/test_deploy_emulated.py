@@ -19,7 +19,8 @@ import pytest
 from botocore.stub import Stubber
 
 from courier.adapters.deploy import LambdaCodeDeploy
-from courier.deploy import Target, deploy, plan
+from courier.operator.deploy import deploy, plan
+from courier.ports import Target
 
 TARGET = Target.of_environment("staging")
 GROUP = {

@@ -8,9 +8,10 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from courier.backfill import Revision, notification
 from courier.cli import app
 from courier.cli._context import Context
+from courier.operator.backfill import notification
+from courier.ports import Revision
 from support import deploy_function
 
 NAME = "courier-prod-aggregator"

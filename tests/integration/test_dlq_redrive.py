@@ -10,8 +10,8 @@ import pytest
 
 from courier.adapters.sqs import SQSQueue
 from courier.compose import make_ledger_reader
-from courier.dlq import delete_dead_letters, list_dead_letters, redrive
 from courier.ledger.base import FailureNote
+from courier.operator.dlq import delete_dead_letters, list_dead_letters, redrive
 
 
 def test_redrive_falls_back_to_receive_send_delete_and_moves_everything(aws, stack):
@@ -121,8 +121,9 @@ def test_dlq_list_renders_a_hostile_key_and_note_as_plain_text(aws, stack, env, 
 
     from typer.testing import CliRunner
 
-    from courier.backfill import Revision, notification
     from courier.cli import _render, app
+    from courier.operator.backfill import notification
+    from courier.ports import Revision
 
     for name, value in env.items():
         monkeypatch.setenv(name, value)

@@ -19,7 +19,7 @@ from courier.adapters.parking import SQSParkingLot
 from courier.adapters.s3 import S3ArchiveReader
 from courier.bundle import read_manifest
 from courier.config import Settings
-from courier.replay import verify_bundle
+from courier.operator.replay import verify_bundle
 from fakes import RecordingTransport
 
 MIB = 2**20

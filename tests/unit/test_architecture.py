@@ -3,24 +3,21 @@
 from __future__ import annotations
 
 import ast
+import graphlib
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[2] / "src" / "courier"
 # The command group that starts the local stack is its composition root: the one place outside
 # courier/local that may import it, and only inside its commands (never at module import).
 LOCAL_STACK_ROOT = PACKAGE / "cli" / "local.py"
-# The pure core: parsing, bundles, manifest, delivery decisions, ledger policy, the aggregator's policy.
-PURE_CORE = [
-    "events.py",
-    "bundle.py",
-    "member_names.py",
-    "delivery.py",
-    "aggregator.py",
-    "controller.py",
-    "deploy.py",
-    "ports.py",
-    "ledger/base.py",
-]
+# The only modules that may speak AWS or HTTP (import boto3, botocore, httpx or moto); every other
+# module under src/courier is pure. The adapters; the ledger's DynamoDB backend (an adapter that lives
+# beside its policy, as in Powertools); compose.py, which builds the adapters from Settings; cli/, whose
+# _context.py builds the boto3 session the operator commands use; and local/, the emulated stack.
+MAY_SPEAK_IO = ["adapters", "ledger/dynamodb.py", "compose.py", "cli", "local"]
+# Entry points that wire the object graph without importing an I/O library themselves: the Lambda
+# handlers (handler.py builds through compose) and ``python -m courier`` (the CLI).
+ENTRY_POINTS = ["handler.py", "__main__.py"]
 IO_LIBRARIES = {"boto3", "botocore", "httpx", "moto"}
 
 
@@ -53,12 +50,59 @@ def test_nothing_outside_courier_local_imports_the_emulator():
     assert offenders == []
 
 
-def test_the_pure_core_speaks_neither_aws_nor_http():
+def under(path: Path, allowed: list[str]) -> bool:
+    relative = path.relative_to(PACKAGE)
+    return any(relative == Path(a) or Path(a) in relative.parents for a in allowed)
+
+
+def pure_modules() -> list[Path]:
+    return [p for p in PACKAGE.rglob("*.py") if not under(p, MAY_SPEAK_IO + ENTRY_POINTS)]
+
+
+def module_name(path: Path, package: Path = PACKAGE) -> str:
+    parts = path.relative_to(package.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def test_only_the_allowlisted_modules_speak_aws_or_http():
     offenders = [
-        f"{name} imports {module}"
-        for name in PURE_CORE
-        for module, _ in imported_modules(PACKAGE / name)
+        f"{path.relative_to(PACKAGE)} imports {module}"
+        for path in PACKAGE.rglob("*.py")
+        if not under(path, MAY_SPEAK_IO)
+        for module, _ in imported_modules(path)
         if module.split(".")[0] in IO_LIBRARIES
+    ]
+    assert offenders == []
+
+
+def test_the_pure_modules_import_no_module_that_speaks_aws_or_http():
+    """Transitively pure: a pure module reaches boto3 or httpx through no courier module either."""
+    impure = {module_name(p) for p in PACKAGE.rglob("*.py") if under(p, MAY_SPEAK_IO + ENTRY_POINTS)}
+    offenders = [
+        f"{path.relative_to(PACKAGE)} imports {module}"
+        for path in pure_modules()
+        for module, _ in imported_modules(path)
+        if module in impure
+    ]
+    assert offenders == []
+
+
+def test_the_allowlist_leaves_the_core_pure():
+    """The rule is not vacuous: the aggregator, the controller and the operator tools are checked by it."""
+    names = {str(p.relative_to(PACKAGE)) for p in pure_modules()}
+    assert {"aggregator.py", "controller.py", "ports.py", "ledger/base.py", "operator/backfill.py", "operator/deploy.py"} <= names
+
+
+def test_neither_the_pipeline_nor_the_adapters_import_the_operator_tools():
+    """The Lambda functions' code runs without courier/operator; the tools use adapters through the ports, and a value
+    type an adapter returns or takes (``Revision``, ``Target``) lives in ports.py."""
+    pipeline = ["aggregator.py", "controller.py", "compose.py", "handler.py", "ledger", "adapters"]
+    offenders = [
+        f"{path.relative_to(PACKAGE)} imports {module}"
+        for path in PACKAGE.rglob("*.py")
+        if under(path, pipeline)
+        for module, _ in imported_modules(path)
+        if module == "courier.operator" or module.startswith("courier.operator.")
     ]
     assert offenders == []
 
@@ -80,6 +124,49 @@ def test_only_adapters_catch_or_name_botocore_errors():
         if module.startswith("botocore.exceptions")
     ]
     assert sorted(set(offenders)) == []
+
+
+def courier_dependencies(path: Path, package: Path, modules: set[str]) -> set[str]:
+    """The courier modules ``path`` imports, lazily or not; ``from package import submodule`` names the submodule."""
+
+    def known(name: str) -> str:
+        while name and name not in modules:
+            name = name.rpartition(".")[0]
+        return name
+
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+        if isinstance(node, ast.Import):
+            found |= {known(alias.name) for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            for alias in node.names:
+                submodule = f"{node.module}.{alias.name}"
+                found.add(submodule if submodule in modules else known(node.module))
+    return found - {"", module_name(path, package)}
+
+
+def import_cycle(package: Path) -> list[str] | None:
+    paths = {module_name(p, package): p for p in package.rglob("*.py")}
+    graph = {name: courier_dependencies(path, package, set(paths)) for name, path in paths.items()}
+    try:
+        list(graphlib.TopologicalSorter(graph).static_order())
+    except graphlib.CycleError as error:
+        return list(error.args[1])
+    return None
+
+
+def test_no_import_cycle_among_courier_modules():
+    """A cycle, even through a lazy import, means two modules that cannot be understood (or moved) apart."""
+    assert import_cycle(PACKAGE) is None
+
+
+def test_the_cycle_check_sees_a_cycle_through_a_lazy_import(tmp_path):
+    package = tmp_path / "courier"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "compose.py").write_text("from courier.controller import Controller\n")
+    (package / "controller.py").write_text("def handler():\n    from courier.compose import build\n")
+    assert sorted(set(import_cycle(package) or [])) == ["courier.compose", "courier.controller"]
 
 
 def test_the_rule_checker_sees_a_violation(tmp_path):

@@ -7,8 +7,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from courier.backfill import Checkpoint, RateLimit, Revision, after, backfill, in_range, notification
 from courier.events import parse_message
+from courier.operator.backfill import Checkpoint, RateLimit, after, backfill, in_range, notification
+from courier.ports import Revision
 from fakes import FakeClock, InMemoryLedger
 from support import s3_record, sqs_record
 

@@ -16,12 +16,12 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from courier.backfill import Revision
-from courier.backfill import Tally as BackfillTally
 from courier.cli import _render
-from courier.dlq import DeadLetter
-from courier.replay import BundleResult, Finding, Outcome
-from courier.trace import Story
+from courier.operator.backfill import Tally as BackfillTally
+from courier.operator.dlq import DeadLetter
+from courier.operator.replay import BundleResult, Finding, Outcome
+from courier.operator.trace import Story
+from courier.ports import Revision
 
 OSC8 = "\x1b]8;;https://evil.example/\x1b\\click\x1b]8;;\x1b\\"
 TITLE = "\x1b]0;pwned\x07"

@@ -7,8 +7,8 @@ import typer
 
 from courier.cli import _render
 from courier.cli._context import parse_range
-from courier.dlq import DeleteResult, RedriveResult
-from courier.replay import BundleResult, Finding, Outcome, Tally
+from courier.operator.dlq import DeleteResult, RedriveResult
+from courier.operator.replay import BundleResult, Finding, Outcome, Tally
 
 
 def printed(call, *args) -> str:

@@ -192,7 +192,7 @@ def test_a_missing_circuit_with_parked_messages_is_probed_before_anything_is_rel
 
 
 def test_a_failed_own_probe_is_published_as_an_open_circuit_even_when_opening_it_was_lost(mapping, parking_lot, clock, capsys):
-    from courier.controller import lambda_handler  # noqa: F401 - the entry point flushes with @metrics.log_metrics
+    from courier.handler import controller_handler  # noqa: F401 - the entry point flushes with @metrics.log_metrics
     from courier.observability import metrics
 
     class GoneForGood(FakeBreaker):
@@ -222,7 +222,7 @@ def test_the_paused_dependency_is_named_while_the_circuit_is_open(breaker, mappi
 
 
 def test_the_controller_publishes_the_breaker_state_every_run_even_when_closed(breaker, mapping, parking_lot, clock, capsys):
-    from courier.controller import lambda_handler  # noqa: F401 - the entry point flushes with @metrics.log_metrics
+    from courier.handler import controller_handler  # noqa: F401 - the entry point flushes with @metrics.log_metrics
     from courier.observability import metrics
 
     probing(breaker, mapping, parking_lot, clock, ScriptedProbe()).run_once()

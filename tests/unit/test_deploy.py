@@ -22,8 +22,9 @@ from typer.testing import CliRunner
 from courier.adapters.deploy import LambdaCodeDeploy, configuration
 from courier.cli import app
 from courier.cli._exit import ExitCode
-from courier.deploy import Target, appspec_content, deploy, plan
 from courier.errors import DeployError
+from courier.operator.deploy import appspec_content, deploy, plan
+from courier.ports import Target
 
 runner = CliRunner()
 TARGET = Target.of_environment("prod")
@@ -506,7 +507,7 @@ def test_an_ignored_alarm_is_left_out_of_this_deployments_alarms_and_logged(aws,
     aws.upload("8")
     aws.create(override=ignored is not None)
     aws.poll({"status": "Succeeded"}, "8")
-    with caplog.at_level("WARNING", logger="courier.deploy"):
+    with caplog.at_level("WARNING", logger="courier.operator.deploy"):
         result = run("--package", str(package), *(["--ignore-alarm", ignored] if ignored else []))
     aws.done()
     assert result.exit_code == ExitCode.OK, result.output

@@ -13,11 +13,11 @@ from datetime import UTC, datetime, timedelta
 from test_operator_tools import LedgerOf, MemoryArchive, bundle_key
 from test_trace import DLQ, Lister, Reader
 
-from courier.backfill import Revision
 from courier.bundle import FetchedFile, build_bundle, index_lines, read_index
 from courier.events import ObjectRef
-from courier.replay import SourceFile, select_bundles
-from courier.trace import trace
+from courier.operator.replay import SourceFile, select_bundles
+from courier.operator.trace import trace
+from courier.ports import Revision
 from fakes import InMemoryLedger
 
 T0 = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(hours=2)

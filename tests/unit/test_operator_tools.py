@@ -12,12 +12,11 @@ from typing import Any
 import pytest
 
 from courier.bundle import Body, SpooledFile, build_bundle
-from courier.dlq import redrive
 from courier.errors import BundleMissingError
 from courier.events import ObjectIdentity, ObjectRef
 from courier.ledger.base import COMPLETE, LedgerRecord
-from courier.ports import ArchivedObject, ObjectStream
-from courier.replay import (
+from courier.operator.dlq import redrive
+from courier.operator.replay import (
     BundleResult,
     Outcome,
     Replayer,
@@ -28,8 +27,9 @@ from courier.replay import (
     time_range,
     verify_bundle,
 )
+from courier.operator.status import LocalSources, StatusSources, breaker_state, gather
+from courier.ports import ArchivedObject, ObjectStream
 from courier.spool import Spools
-from courier.status import LocalSources, StatusSources, breaker_state, gather
 
 T0 = datetime(2026, 11, 25, 10, 30, tzinfo=UTC)
 

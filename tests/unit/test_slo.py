@@ -1,6 +1,6 @@
 import pytest
 
-from courier.slo import quantile, summarise
+from courier.operator.slo import quantile, summarise
 
 
 def test_quantiles_are_nearest_rank():

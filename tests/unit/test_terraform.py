@@ -774,7 +774,7 @@ def test_aggregator_cannot_change_its_own_configuration():
 
 def test_controller_may_only_update_the_aggregators_mapping_every_minute():
     r = resources("breaker_controller")
-    assert r[("aws_lambda_function", "this")]["handler"] == "courier.controller.lambda_handler"
+    assert r[("aws_lambda_function", "this")]["handler"] == "courier.handler.controller_handler"
     assert default("breaker_controller", "schedule_expression") == "rate(1 minute)"
     read = by_sid("breaker_controller")["ReadThatMapping"]
     assert read["actions"] == ["lambda:GetEventSourceMapping"] and read["resources"] == ["${var.event_source_mapping_arn}"]
@@ -1160,9 +1160,13 @@ def test_no_service_principal_in_any_module_is_granted_anything_for_any_account(
 
 
 def test_handlers_named_in_terraform_exist():
-    from courier import controller, handler
+    import importlib
 
-    assert callable(handler.lambda_handler) and callable(controller.lambda_handler)
+    named = [resources(module)[("aws_lambda_function", "this")]["handler"] for module in ("aggregator", "breaker_controller")]
+    assert named == ["courier.handler.lambda_handler", "courier.handler.controller_handler"]
+    for name in named:
+        module, function = name.rsplit(".", 1)
+        assert callable(getattr(importlib.import_module(module), function))
 
 
 # --- secrets and monitoring -------------------------------------------------------------------

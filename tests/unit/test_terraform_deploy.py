@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from courier.deploy import Target
+from courier.ports import Target
 from courier.resources import DEPLOYMENT_GROUP_SUFFIX, FUNCTION_NAME, LIVE_ALIAS, NAME_PREFIX
 from terraform import default, load, locals_, resources
 

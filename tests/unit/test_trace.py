@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 
-from courier.backfill import Revision, notification
 from courier.events import ObjectIdentity
-from courier.ports import ArchivedObject
-from courier.trace import Verdict, trace
+from courier.operator.backfill import notification
+from courier.operator.trace import Verdict, trace
+from courier.ports import ArchivedObject, Revision
 from fakes import InMemoryLedger
 
 BUCKET = "courier-landing"

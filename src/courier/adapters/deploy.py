@@ -8,9 +8,8 @@ from typing import Any
 from botocore.exceptions import ClientError, WaiterError
 
 from courier.adapters.aws import describe, translated
-from courier.deploy import Target
 from courier.errors import AwsCallError, DeployError
-from courier.ports import DeploymentGroup, DeploymentState, LiveAlias, PublishedVersion
+from courier.ports import DeploymentGroup, DeploymentState, LiveAlias, PublishedVersion, Target
 
 # An update of a 2-MB zip settles in seconds; a VPC function's can take a minute or two.
 _UPDATE_WAIT = {"Delay": 2, "MaxAttempts": 150}
@@ -59,7 +58,7 @@ class LambdaCodeDeploy:
     lambda_client, codedeploy_client
         boto3 clients of the environment's account and region.
     target
-        The function, alias, application and group (:meth:`courier.deploy.Target.of_environment`).
+        The function, alias, application and group (:meth:`courier.ports.Target.of_environment`).
 
     Every denied or failed call raises ``AwsCallError`` naming the action, e.g.
     ``lambda:UpdateFunctionCode on courier-prod-aggregator was denied (AccessDeniedException)``.

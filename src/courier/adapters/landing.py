@@ -15,8 +15,8 @@ from typing import Any
 from urllib.parse import unquote_plus, urlparse
 
 from courier.adapters.aws import translated
-from courier.backfill import Revision
 from courier.errors import InventoryError, ObjectMissingError
+from courier.ports import Revision
 from courier.resources import DELIVERED_TAG
 
 

@@ -1,7 +1,7 @@
 """The ``courier`` command line (typer + rich): one module per command group, shaped after httpx's ``_main.py``.
 
 Each command parses its options, calls the domain module that does the work
-(``courier.replay``, ``dlq``, ``status``, ``slo``) through the adapters, and
+(``courier.operator.replay``, ``dlq``, ``status``, ``slo``) through the adapters, and
 renders the outcome. Expected conditions (a port in use, a missing setting, no
 running stack) end with one clear line and an :class:`~courier.cli._exit.ExitCode`,
 never a traceback.

@@ -23,7 +23,7 @@ from courier.adapters.sqs import SQSQueue
 from courier.cli._render import fail, notice
 from courier.config import Settings, read_setting
 from courier.errors import ConfigError, CourierError
-from courier.replay import parse_when, time_range
+from courier.operator.replay import parse_when, time_range
 from courier.resources import DLQ, FUNCTION_NAME, NAME_PREFIX, QUEUE, with_prefix
 from courier.stackfile import FAKE_CREDENTIALS, REGION, STACK_FILE, StackInfo, read_stack_file
 
@@ -264,7 +264,7 @@ TIME_FORMS = "an ISO date (2026-11-25), an ISO time (2026-11-25T10:00Z, 2026-11-
 def parse_range(
     start: str | None, end: str | None, default_days: int, names: tuple[str, str] = ("--from", "--to")
 ) -> tuple[datetime, datetime]:
-    """``--from``/``--to`` (or the ``names`` a command gives them) as datetimes (see ``courier.replay.time_range``);
+    """``--from``/``--to`` (or the ``names`` a command gives them) as datetimes (see ``courier.operator.replay.time_range``);
     an unparseable or reversed pair ends the command."""
     for option, text in zip(names, (start, end), strict=True):
         try:

@@ -25,13 +25,13 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TaskProgressColumn
 from rich.table import Table
 from rich.text import Text
 
-from courier.backfill import Tally as BackfillTally
 from courier.cli._exit import ExitCode
-from courier.deploy import Outcome, Plan
-from courier.dlq import DeadLetter, DeleteResult, RedriveResult
+from courier.operator.backfill import Tally as BackfillTally
+from courier.operator.deploy import Outcome, Plan
+from courier.operator.dlq import DeadLetter, DeleteResult, RedriveResult
+from courier.operator.replay import BundleResult, Finding, Tally
+from courier.operator.trace import Story
 from courier.ports import DeploymentState
-from courier.replay import BundleResult, Finding, Tally
-from courier.trace import Story
 
 console = Console()
 err = Console(stderr=True)

@@ -13,7 +13,7 @@ from courier.cli._context import Context, Function, Profile, Region, StateDir, p
 from courier.cli._exit import ExitCode
 from courier.cli._render import fail
 from courier.errors import CourierError
-from courier.replay import bundles_in_hours, verify_archive
+from courier.operator.replay import bundles_in_hours, verify_archive
 
 app = typer.Typer(help="Audit the archive of bundles.", no_args_is_help=True)
 

@@ -10,11 +10,11 @@ from typing import Annotated
 import typer
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-from courier.backfill import CHECKPOINT_FILE, Checkpoint, RateLimit, Tally, backfill
 from courier.cli import _render
 from courier.cli._context import Context, Function, Profile, Region, StateDir, parse_range
 from courier.cli._render import err, fail
 from courier.errors import ConfigError, CourierError
+from courier.operator.backfill import CHECKPOINT_FILE, Checkpoint, RateLimit, Tally, backfill
 from courier.resources import LANDING_BUCKET
 
 Inventory = Annotated[
@@ -106,8 +106,8 @@ def _run(context: Context, table: str, options: Options, checkpoint: Checkpoint)
     one after it says the checkpoint lets a rerun continue.
     """
     from courier.adapters.landing import S3LandingLister, read_inventory
-    from courier.backfill import after
     from courier.compose import make_ledger_reader
+    from courier.operator.backfill import after
 
     try:
         s3 = context.clients("s3")

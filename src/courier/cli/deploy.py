@@ -1,4 +1,4 @@
-"""``courier deploy``: the package of ``make package`` onto an environment's aggregator, blue/green (courier.deploy)."""
+"""``courier deploy``: the package of ``make package`` onto an environment's aggregator, blue/green (courier.operator.deploy)."""
 
 from __future__ import annotations
 
@@ -12,8 +12,9 @@ from courier.cli import _render
 from courier.cli._context import Context, Profile, Region
 from courier.cli._exit import ExitCode
 from courier.cli._render import fail
-from courier.deploy import Outcome, Target, deploy, plan
 from courier.errors import CourierError
+from courier.operator.deploy import Outcome, deploy, plan
+from courier.ports import Target
 from courier.resources import PACKAGE_PATH
 
 

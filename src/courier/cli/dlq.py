@@ -11,9 +11,9 @@ from courier.adapters.sqs import SQSQueue
 from courier.cli import _render
 from courier.cli._context import Context, Function, Profile, Region, StateDir, Yes
 from courier.cli._render import fail
-from courier.dlq import DeleteResult, delete_dead_letters, list_dead_letters, redrive
 from courier.errors import CourierError
 from courier.ledger.base import BaseLedger
+from courier.operator.dlq import DeleteResult, delete_dead_letters, list_dead_letters, redrive
 
 app = typer.Typer(help="What is in the dead-letter queue, moving it back, or deleting it.", no_args_is_help=True)
 

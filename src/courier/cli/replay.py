@@ -15,7 +15,7 @@ from courier.cli._exit import ExitCode
 from courier.cli._render import console, err, fail
 from courier.config import Settings
 from courier.errors import CourierError, ReplayHaltedError
-from courier.replay import BundleResult, Outcome, Replayer, SourceFile, Tally, select_bundles
+from courier.operator.replay import BundleResult, Outcome, Replayer, SourceFile, Tally, select_bundles
 from courier.resources import LANDING_BUCKET
 
 if TYPE_CHECKING:

@@ -10,7 +10,6 @@ from typing import Annotated, Any
 
 import typer
 
-from courier import slo
 from courier.adapters.cloudwatch import CloudWatchMetrics
 from courier.cli import _render
 from courier.cli._context import Clients, Context, Profile, Region, StateDir, parse_range
@@ -18,6 +17,7 @@ from courier.cli._exit import ExitCode
 from courier.cli._render import fail
 from courier.config import Settings, read_setting
 from courier.errors import CourierError
+from courier.operator import slo
 
 
 def slo_report(

@@ -15,8 +15,8 @@ from courier.cli import _render
 from courier.cli._context import Context, Function, Profile, Region, StateDir
 from courier.cli._render import fail
 from courier.errors import CourierError
+from courier.operator.status import LocalSources, StatusSources, gather
 from courier.resources import ARCHIVE_BUCKET, BREAKER_TABLE
-from courier.status import LocalSources, StatusSources, gather
 
 
 def status(

@@ -14,7 +14,7 @@ from courier.cli._context import Context, Function, Profile, Region, StateDir
 from courier.cli._exit import ExitCode
 from courier.cli._render import fail
 from courier.errors import CourierError
-from courier.trace import SEARCH_HOURS, Verdict, trace
+from courier.operator.trace import SEARCH_HOURS, Verdict, trace
 
 _EXIT = {Verdict.DELIVERED: ExitCode.OK, Verdict.PENDING: ExitCode.NOTHING, Verdict.FAILED: ExitCode.FAILED}
 

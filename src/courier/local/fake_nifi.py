@@ -73,7 +73,7 @@ from courier.bundle import manifest_files
 from courier.delivery import BUNDLE_ID_HEADER, FILE_COUNT_HEADER, PROBE_HEADER, REPLAY_HEADER, SHA256_HEADER, Credentials
 from courier.events import parse_event_time
 from courier.local.receiver_auth import AcceptedClients, issue_client_certificate
-from courier.slo import percentiles
+from courier.operator.slo import percentiles
 from courier.stackfile import write_admin_token
 
 CONTENT_PATH = "/contentListener"

@@ -119,7 +119,7 @@ def emulator_evaluates_put_guard(policy: dict[str, Any]) -> bool:
     Deny statements (Null, StringNotEquals) would refuse every upload; the local emulator evaluates
     bucket policies as AWS does (courier.local.aws_fidelity). Where a plain upload would still be
     refused, the policy is left out and the aggregator's own refusal of an unreadable object is what
-    stands (README, "Honest limits").
+    stands (docs/local-stack.md, "Honest limits of the local stack").
     """
     from courier.local.aws_fidelity import bucket_policy_permission, request_context
 

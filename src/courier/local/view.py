@@ -9,7 +9,7 @@ from rich.live import Live
 from rich.table import Table
 
 from courier.adapters.breaker import DynamoDBBreakerTable
-from courier.status import breaker_state
+from courier.operator.status import breaker_state
 
 
 def _fmt(seconds: float | None) -> str:

@@ -211,7 +211,7 @@ variable "breaker_recovery_seconds" {
 }
 
 variable "extra_environment" {
-  description = "Further COURIER_* settings (see the README's configuration table)."
+  description = "Further COURIER_* settings (see docs/configuration.md)."
   type        = map(string)
   default     = {}
 

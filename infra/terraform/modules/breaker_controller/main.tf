@@ -152,7 +152,7 @@ resource "aws_lambda_function" "this" {
   # checkov:skip=CKV_AWS_173:Environment variables hold names and URLs only; the credential lives in Secrets Manager.
   function_name = var.name
   role          = aws_iam_role.this.arn
-  handler       = "courier.controller.lambda_handler"
+  handler       = "courier.handler.controller_handler"
   runtime       = var.runtime
   architectures = ["arm64"]
   memory_size   = 256

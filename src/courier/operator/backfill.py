@@ -24,71 +24,11 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote_plus
 
-from courier.events import ObjectIdentity
 from courier.ledger.base import COMPLETE, BaseLedger, LedgerRecord
+from courier.ports import Revision
 
 BATCH = 10  # SendMessageBatch's limit
 CHECKPOINT_FILE = "backfill-checkpoint.json"
-
-
-@dataclass(frozen=True)
-class Revision:
-    """One revision of a landing object, as a listing or an inventory report shows it.
-
-    Parameters
-    ----------
-    key
-        The object's key (decoded).
-    version_id
-        Its version id; None on an unversioned bucket (S3 then says ``null``).
-    size
-        Its size in bytes.
-    etag
-        Its ETag, without quotes.
-    last_modified
-        When it landed (UTC).
-    is_latest
-        Whether it is the current version.
-
-    Example
-    -------
-    >>> rev = Revision("in/a.csv", "3HL4kqtJ", 12, "9b2cf535f27731c974343645a3985328", datetime(2026, 11, 26, tzinfo=UTC))
-    >>> rev.identity("courier-landing").revision
-    'v:3HL4kqtJ'
-    """
-
-    key: str
-    version_id: str | None
-    size: int
-    etag: str
-    last_modified: datetime
-    is_latest: bool = True
-
-    def identity(self, bucket: str) -> ObjectIdentity:
-        """The identity ``events.ObjectRef.identity`` gives the notification :func:`notification` sends for it.
-
-        By version it is the one S3's own event gives. Unversioned, it is ``s:`` and the
-        sequencer made from the landing time: a listing has no sequencer, so backfill
-        cannot name S3's; whether S3's event was delivered is judged by
-        :func:`delivered_unversioned` instead.
-        """
-        if self.version_id:
-            return ObjectIdentity(bucket, self.key, f"v:{self.version_id}")
-        return ObjectIdentity(bucket, self.key, f"s:{self.sequencer}")
-
-    @property
-    def sequencer(self) -> str:
-        """A stand-in for S3's sequencer (hex, upper case): the landing time in microseconds."""
-        return f"{int(self.last_modified.timestamp() * 1_000_000):016X}"
-
-    @property
-    def landed_second(self) -> int:
-        """The landing time in whole seconds, as S3 lists it (a listing's LastModified has no milliseconds)."""
-        return int(self.last_modified.timestamp())
-
-    @property
-    def mark(self) -> dict[str, str | None]:
-        return {"key": self.key, "version_id": self.version_id}
 
 
 def encode_key(key: str) -> str:

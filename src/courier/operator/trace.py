@@ -25,12 +25,11 @@ from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from courier.backfill import Revision
 from courier.bundle import INDEX_PREFIX, read_index
 from courier.config import Settings
-from courier.dlq import DeadLetter, find_dead_letters
 from courier.ledger.base import COMPLETE, BaseLedger, LedgerRecord
-from courier.ports import ArchiveReader, Queue
+from courier.operator.dlq import DeadLetter, find_dead_letters
+from courier.ports import ArchiveReader, Queue, Revision
 from courier.resources import SQS_MAX_RETENTION_SECONDS
 
 REPLAYS_NOTE = "not recorded (a replay re-posts an archived bundle and leaves no mark on it)"

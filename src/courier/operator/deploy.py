@@ -32,46 +32,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from courier.errors import CourierError, DeployError
-from courier.ports import BlueGreen, DeploymentGroup, DeploymentState, LiveAlias
-from courier.resources import DEPLOYMENT_GROUP_SUFFIX, FUNCTION_NAME, LIVE_ALIAS, NAME_PREFIX, with_prefix
+from courier.ports import BlueGreen, DeploymentGroup, DeploymentState, LiveAlias, Target
 
 logger = logging.getLogger(__name__)
 
 FINAL = frozenset({"Succeeded", "Failed", "Stopped"})
 # Lambda takes a zip of at most 50 MB in the request itself (larger ones go through S3).
 MAX_DIRECT_UPLOAD = 50 * 1024 * 1024
-
-
-@dataclass(frozen=True)
-class Target:
-    """The names one environment's Terraform gave the aggregator's blue/green resources.
-
-    Parameters
-    ----------
-    function, alias
-        The aggregator function and the alias its event source mapping invokes.
-    application, group
-        The CodeDeploy application and deployment group that shift the alias.
-
-    Example
-    -------
-    >>> target = Target.of_environment("prod")
-    >>> target.function, target.alias, target.group
-    ('courier-prod-aggregator', 'live', 'courier-prod-aggregator-live')
-    """
-
-    function: str
-    alias: str
-    application: str
-    group: str
-
-    @classmethod
-    def of_environment(cls, environment: str, name: str | None = None) -> Target:
-        """``courier-<environment>-...``, as modules/pipeline names them; ``name`` when its ``name`` variable was set."""
-        if not name and not (environment.replace("-", "").isalnum() and environment == environment.lower()):
-            raise DeployError(f"--env {environment!r} is not an environment name (staging, prod: lower-case letters, digits, -)")
-        function = with_prefix(FUNCTION_NAME, name or f"{NAME_PREFIX}-{environment}")
-        return cls(function, LIVE_ALIAS, function, function + DEPLOYMENT_GROUP_SUFFIX)
 
 
 @dataclass(frozen=True)
