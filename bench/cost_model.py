@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import figures_only, files, report, save
+from courier.resources import LANDING_NONCURRENT_DAYS
 
 COMMAND = ".venv/bin/python -m bench.cost_model"
 PRICES = Path(__file__).with_name("prices_eu_west_2.toml")
@@ -267,6 +268,15 @@ def per_file_lines(aggregator: Tally, controller: Tally, logs_bytes: float, gb_s
     return lines
 
 
+def landing_storage_kept(extra_days: int) -> Line:
+    """The landing data courier keeps beyond NFR-03's week (noncurrent, so that no message names a deleted revision):
+    a day's landings (GB) for each extra day, every month. The week itself is the design's landing line, not courier's."""
+    gb_a_day = FILES_PER_MONTH / 30 * FILE_KB * 1000 / 1e9
+    return Line(
+        "S3", f"landing data kept {extra_days} days past the week (GB-months)", gb_a_day * extra_days, "s3_storage_standard", True
+    )
+
+
 def monthly_cloudwatch(metric_names: int, alarms: int) -> list[Line]:
     return [
         Line(
@@ -421,6 +431,7 @@ def model(measured: dict[str, Any], prices: dict[str, Price], rate: float) -> di
         measured["controller_gb_s"],
     )
     lines += monthly_cloudwatch(len(measured["metric_names"]), alarms_declared())
+    lines.append(landing_storage_kept(LANDING_NONCURRENT_DAYS))
     return gbp(lines, prices, rate)
 
 

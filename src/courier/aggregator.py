@@ -813,24 +813,6 @@ class Aggregator:
         except CourierError as exc:
             # Only replays by time range and the archive's lifecycle look at the tag; the files themselves are safe.
             logger.warning("bundle delivered but not tagged as delivered", extra={"archive_key": key, "error": str(exc)})
-        self._tag_landed(bundle)
-
-    def _tag_landed(self, bundle: Bundle) -> None:
-        """Let the landing bucket's lifecycle expire these revisions a week after landing.
-
-        Best effort and after the acknowledgement: an untagged revision is only kept
-        longer (to the lifecycle's hard cap), never lost.
-        """
-
-        def tag(identity: ObjectIdentity) -> bool:
-            try:
-                return self.landing.mark_delivered(identity)
-            except Exception:  # noqa: BLE001
-                return False
-
-        untagged = sum(1 for done in self.pool.map(tag, bundle.identities) if not done)
-        if untagged:
-            metric("LandedFilesUntagged", untagged)
 
     # --- helpers --------------------------------------------------------------
 

@@ -43,7 +43,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from courier.bundle import Body, Bundle, Check
-from courier.events import ObjectIdentity, ObjectRef
+from courier.events import ObjectRef
 from courier.ledger.base import BaseLedger
 
 __all__ = [
@@ -96,10 +96,6 @@ class Landing(Protocol):
 
     def open(self, ref: ObjectRef) -> ObjectStream:
         """Raises ``ObjectTooLargeError`` (body unread) when the object is above the ceiling."""
-        ...
-
-    def mark_delivered(self, identity: ObjectIdentity) -> bool:
-        """Tag a delivered revision so the lifecycle may expire it; False when it cannot be tagged."""
         ...
 
 
