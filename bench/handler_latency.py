@@ -29,7 +29,7 @@ CALLS_BEFORE = 210  # AWS calls per 100-file invocation with a conditional PutIt
 def bound(concurrency: int, build_seconds: float) -> float:
     """The critical path of courier's design under the injected latencies (warm invocation)."""
     ddb, get, put = AWS_LATENCY[("dynamodb", "*")], AWS_LATENCY[("s3", "GetObject")], AWS_LATENCY[("s3", "PutObject")]
-    claim = math.ceil(FILES / 100) * ddb  # TransactWriteItems, 100 claims each, before the first GET
+    claim = math.ceil(FILES / concurrency) * ddb  # a conditional PutItem per claim (issue 23), `concurrency` at a time
     fetch = math.ceil(FILES / concurrency) * get  # the GETs, `concurrency` at a time
     archive = put  # the bundle PUT; its index PUT only once the bundle is there (never a line pointing at nothing)
     assign = max(put, math.ceil(FILES / 100) * ddb)  # the index PUT beside one more transaction, before the POST

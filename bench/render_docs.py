@@ -1,7 +1,8 @@
 """docs/performance.md's figures, from the benchmarks' JSON (bench/results/): the table and the two graphs.
 
 Replaces what lies between the ``<!-- bench:figures -->`` and ``<!-- /bench:figures -->``
-markers of docs/performance.md, and draws docs/img/peak-rss-by-batch.png and
+markers of docs/performance.md (and the cost model's lines between ``<!-- bench:cost -->`` and
+``<!-- /bench:cost -->``), and draws docs/img/peak-rss-by-batch.png and
 docs/img/latency-vs-rate.png. A benchmark whose JSON is missing leaves its rows
 as "not measured" and is named, so a partial run never passes for a whole one.
 `make bench` runs this last; alone:
@@ -20,6 +21,7 @@ from bench.common import RESULTS
 DOC = Path(__file__).parent.parent / "docs" / "performance.md"
 IMG = DOC.parent / "img"
 START, END = "<!-- bench:figures -->", "<!-- /bench:figures -->"
+COST_START, COST_END = "<!-- bench:cost -->", "<!-- /bench:cost -->"
 NOT_MEASURED = "not measured"
 
 
@@ -159,6 +161,19 @@ def rows(r: dict[str, dict[str, Any]]) -> list[tuple[str, str, str, str]]:
                 verdict(so["rss_growth"] <= 0.05),
             )
         )
+    c = r.get("cost_model")
+    if c:
+        own = c["courier_own_gbp_per_month"]
+        out.append(
+            (
+                "courier's own AWS calls at the design's volume",
+                f"£{own:.2f}/month (£{c['courier_own_gbp_per_million_files']:.2f} per million files)",
+                f"<= £{c['target_gbp_per_month']}/month",
+                verdict(own <= c["target_gbp_per_month"]),
+            )
+        )
+    else:
+        out.append(("courier's own AWS calls at the design's volume", NOT_MEASURED, "<= £30/month", ""))
     return out
 
 
@@ -255,17 +270,50 @@ def plot_latency(r: dict[str, dict[str, Any]]) -> bool:
     return True
 
 
+def cost_table(r: dict[str, dict[str, Any]]) -> str:
+    """benchmark 7's lines: what each service costs a month at the design's volume, its quantity, the design's estimate."""
+    c = r.get("cost_model")
+    if not c:
+        return f"cost model: {NOT_MEASURED} (`python -m bench.cost_model`)"
+    lines = ["| service | what | quantity | £/month |", "|---|---|---|---|"]
+    for line in c["lines"]:
+        quantity = f"{line['quantity']:.4g} {'a month' if line['monthly'] else 'per file'}"
+        lines.append(f"| {line['service']} | {line['what']} | {quantity} | {line['gbp_per_month']:.2f} |")
+    design = c["design_gbp_per_month"]
+    for service, amount in c["by_service"].items():
+        estimate = f"£{design[service]}" if service in design else "none"
+        lines.append(f"| **{service}** | total (design §7: {estimate}) | | **{amount:.2f}** |")
+    lines.append(
+        f"| **all** | £{c['gbp_per_million_files']:.2f} per million files (design §7: £{sum(design.values())}/month) | "
+        f"{c['files_per_month'] / 1e6:.2f}M files | **{c['gbp_per_month']:.2f}** |"
+    )
+    lines.append(
+        f"| **courier's own** | all but S3's notification sends; £{c['courier_own_gbp_per_million_files']:.2f} per million files "
+        f"(target <= £{c['target_gbp_per_month']}/month) | | **{c['courier_own_gbp_per_month']:.2f}** |"
+    )
+    lines.append("")
+    lines.append(f"Measured {c['when']}, £1 = ${1 / c['gbp_per_usd']:.3f}: `{c['command']}`.")
+    return "\n".join(lines)
+
+
+def _between(doc: str, start: str, end: str, body: str) -> str:
+    if start not in doc or end not in doc:
+        raise ValueError(f"{DOC} lacks the {start} ... {end} markers")
+    head, rest = doc.split(start, 1)
+    _, tail = rest.split(end, 1)
+    return f"{head}{start}\n{body}\n{end}{tail}"
+
+
 def render(doc: str, r: dict[str, dict[str, Any]]) -> str:
-    if START not in doc or END not in doc:
-        raise ValueError(f"{DOC} lacks the {START} ... {END} markers")
-    head, rest = doc.split(START, 1)
-    _, tail = rest.split(END, 1)
-    return f"{head}{START}\n{table(r)}\n{END}{tail}"
+    return _between(_between(doc, START, END, table(r)), COST_START, COST_END, cost_table(r))
 
 
-def main() -> None:
-    DOC.write_text(render(DOC.read_text(), load()))
-    print(f"\n== {DOC.relative_to(DOC.parent.parent)}: figures table and graphs rewritten from {RESULTS}")
+def main(cost_only: bool = False) -> None:
+    """Rewrite the figures table and the cost lines; ``cost_only``: the cost lines alone (the other benchmarks did not run)."""
+    doc, figures = DOC.read_text(), load()
+    DOC.write_text(_between(doc, COST_START, COST_END, cost_table(figures)) if cost_only else render(doc, figures))
+    what = "cost lines" if cost_only else "figures table and graphs"
+    print(f"\n== {DOC.relative_to(DOC.parent.parent)}: {what} rewritten from {RESULTS}")
 
 
 if __name__ == "__main__":

@@ -42,7 +42,6 @@ from courier.errors import (
     ObjectMissingError,
     ObjectSupersededError,
     ObjectTooLargeError,
-    StorageUnavailableError,
 )
 from courier.events import ObjectIdentity, ObjectRef, decode_key
 from courier.ledger.base import ASSIGNED, IN_PROGRESS, BaseLedger, FailureNote, LedgerRecord
@@ -222,7 +221,6 @@ class FakeLanding:
     keeps the length of each opened body (what a test of admission asserts on).
     ``fail(key, error)`` makes every fetch of that key raise ``error``
     (``ObjectMissingError``, ``StorageUnavailableError``: what ``S3Landing`` translates to);
-    ``failing_operations.add("mark_delivered")`` makes tagging fail.
     """
 
     def __init__(self, max_object_bytes: int | None = None) -> None:
@@ -232,9 +230,7 @@ class FakeLanding:
         self.fetched: list[ObjectIdentity] = []
         self.opened_sizes: list[int] = []
         self.versions = 0
-        self.tagged: set[ObjectIdentity] = set()  # revisions marked delivered
         self.journal: list[str] | None = None  # shared with FakeNiFi.journal: the order of fetches and POSTs
-        self.failing_operations: set[str] = set()
 
     def land(
         self, key: str, content: bytes, bucket: str = LANDING_BUCKET, size: int | None = None, event_time: datetime | None = None
@@ -253,12 +249,6 @@ class FakeLanding:
 
     def fail(self, key: str, error: CourierError, bucket: str = LANDING_BUCKET) -> None:
         self.errors[(bucket, key)] = error
-
-    def mark_delivered(self, identity: ObjectIdentity) -> bool:
-        if "mark_delivered" in self.failing_operations:
-            raise StorageUnavailableError(f"tagging {identity} failed (injected)")
-        self.tagged.add(identity)
-        return True
 
     def open(self, ref: ObjectRef) -> ObjectStream:
         if self.journal is not None:

@@ -91,9 +91,9 @@ DEFER_SECONDS = 30
 # What a bundle's gzip may take beyond its files' bytes (tar headers, manifest, incompressible data).
 BUNDLE_OVERHEAD = 1.01
 BUNDLE_OVERHEAD_BYTES = 1 << 20
-# Identities per claim_many call, the calls in parallel on the pool. Not DynamoDB's 100 items per transaction: four
-# transactions of 25 side by side take the time of one, a busy item cancels (and retries) a quarter as much, and
-# the default per-item loop of BaseLedger.claim_many makes 25 claims in a row rather than 100.
+# Identities per claim_many call, the calls in parallel on the pool: the DynamoDB ledger writes each claim as a
+# conditional put of its own, side by side (issue 23), and the default per-item loop of BaseLedger.claim_many
+# makes 25 claims in a row rather than 100.
 CLAIM_BATCH = 25
 MIN_BUNDLE_LIMIT = 1024  # the smallest COURIER_MAX_BUNDLE_BYTES: a 413 never shrinks bundles below it
 
@@ -813,24 +813,6 @@ class Aggregator:
         except CourierError as exc:
             # Only replays by time range and the archive's lifecycle look at the tag; the files themselves are safe.
             logger.warning("bundle delivered but not tagged as delivered", extra={"archive_key": key, "error": str(exc)})
-        self._tag_landed(bundle)
-
-    def _tag_landed(self, bundle: Bundle) -> None:
-        """Let the landing bucket's lifecycle expire these revisions a week after landing.
-
-        Best effort and after the acknowledgement: an untagged revision is only kept
-        longer (to the lifecycle's hard cap), never lost.
-        """
-
-        def tag(identity: ObjectIdentity) -> bool:
-            try:
-                return self.landing.mark_delivered(identity)
-            except Exception:  # noqa: BLE001
-                return False
-
-        untagged = sum(1 for done in self.pool.map(tag, bundle.identities) if not done)
-        if untagged:
-            metric("LandedFilesUntagged", untagged)
 
     # --- helpers --------------------------------------------------------------
 

@@ -95,6 +95,7 @@ def make_ledger(settings: Settings, dynamodb: Any) -> DynamoDBLedger:
         settings.idempotency_table,
         ttl_seconds=settings.ledger_ttl_days * DAY,
         lease_seconds=settings.claim_lease_seconds,
+        concurrency=settings.fetch_concurrency,
     )
 
 

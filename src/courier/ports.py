@@ -107,10 +107,6 @@ class Landing(Protocol):
         """Raises ``ObjectTooLargeError`` (body unread) when the object is above the ceiling."""
         ...
 
-    def mark_delivered(self, identity: ObjectIdentity) -> bool:
-        """Tag a delivered revision so the lifecycle may expire it; False when it cannot be tagged."""
-        ...
-
 
 class Archive(Protocol):
     """The archive bucket: bundles, their index lines, and the tag that marks them delivered."""

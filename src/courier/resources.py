@@ -50,38 +50,36 @@ DLQ_RETENTION_SECONDS = SQS_MAX_RETENTION_SECONDS  # outlives the source queue: 
 # are what they are"). tests/unit/test_terraform.py checks the relation against the Terraform and the settings.
 MAX_RECEIVE_COUNT = 20
 
-# The landing bucket's lifecycle: nothing landed is deleted before it was delivered.
-# The aggregator tags each delivered revision; delivered revisions expire a week after
-# landing (NFR-03), undelivered ones only at a hard cap beyond the queue's and the
-# DLQ's retention, so a message that still names a revision always finds it.
-DELIVERED_TAG = "courier-delivered"
+# The landing bucket's lifecycle: nothing landed is deleted before it was delivered, and no
+# file costs a write for it. The bucket is versioned and the aggregator reads the version its
+# event names, so the week's expiration of the current version (NFR-03) only hides it behind a
+# delete marker; the data goes once the version has been noncurrent LANDING_NONCURRENT_DAYS,
+# beyond a message's whole life even with the queue's retention raised to SQS's maximum (the
+# runbook's emergency raise) and then the DLQ's: a message that still names a revision always
+# finds it, delivered or not, whether the week or a newer upload (at once, maybe) made it
+# noncurrent. S3's expirations are free; the per-file tag this replaced was a PUT-priced write
+# (issue 23). The price is storage: delivered files' data stays 7 + 29 days instead of 8.
+DELIVERED_TAG = "courier-delivered"  # the archive's delivered bundles (and landed revisions of earlier releases)
 LANDING_EXPIRATION_DAYS = 7
-LANDING_NONCURRENT_DAYS = 1  # a delivered revision overwritten by a newer upload
-LANDING_UNDELIVERED_CAP_DAYS = 30
-assert LANDING_UNDELIVERED_CAP_DAYS * 86400 > QUEUE_RETENTION_SECONDS + DLQ_RETENTION_SECONDS
+LANDING_NONCURRENT_DAYS = 29
+assert LANDING_NONCURRENT_DAYS * 86400 > SQS_MAX_RETENTION_SECONDS + DLQ_RETENTION_SECONDS
 
 
 def landing_lifecycle(
     expiration_days: int = LANDING_EXPIRATION_DAYS,
     noncurrent_days: int = LANDING_NONCURRENT_DAYS,
-    cap_days: int = LANDING_UNDELIVERED_CAP_DAYS,
 ) -> dict:
     """The landing bucket's lifecycle configuration, in S3's API shape (the Terraform declares the same rules)."""
     return {
         "Rules": [
             {
-                "ID": "expire-delivered",
-                "Status": "Enabled",
-                "Filter": {"Tag": {"Key": DELIVERED_TAG, "Value": "true"}},
-                "Expiration": {"Days": expiration_days},
-                "NoncurrentVersionExpiration": {"NoncurrentDays": noncurrent_days},
-            },
-            {
-                "ID": "expire-undelivered-at-cap",
+                # One rule: S3 refuses ExpiredObjectDeleteMarker beside Days in a rule; a rule expiring current
+                # versions by Days has S3 remove a delete marker once its last version is gone.
+                "ID": "hide-after-a-week-delete-when-no-message-can-name-it",
                 "Status": "Enabled",
                 "Filter": {"Prefix": ""},
-                "Expiration": {"Days": cap_days},
-                "NoncurrentVersionExpiration": {"NoncurrentDays": cap_days},
+                "Expiration": {"Days": expiration_days},
+                "NoncurrentVersionExpiration": {"NoncurrentDays": noncurrent_days},
                 "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 1},
             },
         ]

@@ -56,11 +56,11 @@ def test_the_pipeline_delivers_under_each_functions_own_policy_with_nothing_refu
     assert wait_until(lambda: local_stack.drain(1) and local_stack.fake_nifi.state.stats()["files_received"] >= len(keys), 60)
     delivered = {k for (_, k, _) in local_stack.fake_nifi.state.deliveries}
     assert set(keys) <= delivered
-    # ... and archived, and the landed files tagged delivered: all under the aggregator's policy.
+    # ... and archived under the aggregator's policy; the landed files are left as uploaded (no per-file write:
+    # the landing lifecycle keeps each revision while a message can name it, resources.landing_lifecycle).
     archived = s3.list_objects_v2(Bucket=local_stack.resources.archive_bucket, Prefix="bundles/")
     assert archived.get("KeyCount", 0) >= 1
-    tags = s3.get_object_tagging(Bucket=local_stack.resources.landing_bucket, Key=keys[0])["TagSet"]
-    assert {"Key": "courier-delivered", "Value": "true"} in tags
+    assert s3.get_object_tagging(Bucket=local_stack.resources.landing_bucket, Key=keys[0])["TagSet"] == []
     # The controller ran its schedule meanwhile (circuit reads, the mapping's state) under its own.
     assert iam.take_denials() == []
 
@@ -106,7 +106,7 @@ def test_the_aggregator_is_refused_what_the_design_forbids(local_stack):
         ),
         ("s3:ListBucket", f"arn:aws:s3:::{landing}"): lambda: s3.list_objects_v2(Bucket=landing),
         ("s3:DeleteObject", f"arn:aws:s3:::{landing}/landed.json"): lambda: s3.delete_object(Bucket=landing, Key="landed.json"),
-        # Tags only by version: the current revision may be a newer, undelivered one.
+        # No writing to landed files at all, tags included (by version or not): the lifecycle needs none.
         ("s3:PutObjectTagging", f"arn:aws:s3:::{landing}/landed.json"): lambda: s3.put_object_tagging(
             Bucket=landing, Key="landed.json", Tagging={"TagSet": [{"Key": "courier-delivered", "Value": "true"}]}
         ),

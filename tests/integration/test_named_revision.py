@@ -73,20 +73,40 @@ def test_the_local_landing_bucket_refuses_what_courier_cannot_read_with_the_terr
     assert rule == {"ObjectOwnership": LANDING_OBJECT_OWNERSHIP}
 
 
-def test_delivery_tags_exactly_the_delivered_version_and_keeps_the_uploaders_tags(runtime, stack, aws, land, fake_nifi):
+def test_a_revision_the_weeks_expiration_hid_or_a_newer_upload_replaced_is_still_delivered_by_version(
+    runtime, stack, aws, land, fake_nifi
+):
+    """R13 with no per-file write: on the versioned landing bucket the week's expiration only adds a delete marker,
+    and an overwrite only makes the revision noncurrent; the aggregator reads the version its event names, so a
+    message still waiting (an outage, the DLQ) delivers it. The data goes only at NoncurrentDays (> a message's life)."""
+    s3 = aws.client("s3")
+    hidden = land("hidden.json", b"landed a week ago")
+    s3.delete_object(Bucket=stack.landing_bucket, Key="hidden.json")  # what the lifecycle's Expiration does on day 7
+    replaced = land("replaced.json", b"first")
+    land("replaced.json", b"second")  # an overwrite at once, before the first was delivered
+    result = runtime.aggregator.process([hidden.message("m-hidden"), replaced.message("m-replaced")])
+    assert result.failed == {}
+    assert sorted(contents_delivered(fake_nifi)) == sorted(
+        [(hidden.version_id, b"landed a week ago"), (replaced.version_id, b"first")]
+    )
+
+
+def test_delivery_writes_nothing_to_the_landing_bucket(runtime, stack, aws, land, fake_nifi):
+    """The delivered revision keeps exactly what the uploader gave it: no tag, no copy, no hold (issue 23)."""
     s3 = aws.client("s3")
     first = land("tagged.json", b"one")
-    s3.put_object_tagging(
-        Bucket=stack.landing_bucket,
-        Key="tagged.json",
-        VersionId=first.version_id,
-        Tagging={"TagSet": [{"Key": "team", "Value": "x"}]},
+    tagging = {"TagSet": [{"Key": "team", "Value": "x"}]}
+    s3.put_object_tagging(Bucket=stack.landing_bucket, Key="tagged.json", VersionId=first.version_id, Tagging=tagging)
+    writes = []
+    aws.events.register(
+        "provide-client-params.s3",
+        lambda model, params, **_: (
+            writes.append(model.name)
+            if params.get("Bucket") == stack.landing_bucket and not model.name.startswith(("Get", "Head", "List"))
+            else None
+        ),
     )
-    second = land("tagged.json", b"two")  # a newer, undelivered revision of the same key
     assert runtime.aggregator.process([first.message("m1")]).failed == {}
-
-    def tags(version):
-        return s3.get_object_tagging(Bucket=stack.landing_bucket, Key="tagged.json", VersionId=version)["TagSet"]
-
-    assert sorted((t["Key"], t["Value"]) for t in tags(first.version_id)) == [("courier-delivered", "true"), ("team", "x")]
-    assert tags(second.version_id) == []  # not delivered yet: the lifecycle's cap applies
+    assert writes == []
+    tags = s3.get_object_tagging(Bucket=stack.landing_bucket, Key="tagged.json", VersionId=first.version_id)["TagSet"]
+    assert tags == tagging["TagSet"]

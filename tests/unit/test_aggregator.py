@@ -433,21 +433,6 @@ def test_a_bundle_delivered_but_not_tagged_is_still_acknowledged_and_complete(ma
     assert p.status_of(message) == COMPLETE and p.archive.delivered == set()
 
 
-def test_delivered_revisions_are_tagged_for_the_lifecycle_after_the_acknowledgement(make):
-    p = make()
-    messages = [p.land(f"tag/{i}.json") for i in range(3)]
-    assert p.aggregator.process(messages).failed == {}
-    assert p.landing.tagged == {identity(m) for m in messages}
-
-
-def test_a_revision_that_cannot_be_tagged_is_still_acknowledged(make):
-    p = make()
-    p.landing.failing_operations.add("mark_delivered")
-    message = p.land("tag/fails.json")
-    result = p.aggregator.process([message])
-    assert result.failed == {} and p.status_of(message) == COMPLETE and p.landing.tagged == set()
-
-
 def test_a_batch_is_fetched_and_shipped_one_bundle_at_a_time_so_memory_follows_the_bundle_not_the_batch(make):
     p = make(max_bundle_bytes=1000)
     messages = [p.land(f"wave/{i}.json", b"x" * 400, message_id=f"m{i}") for i in range(6)]  # 2 files a bundle

@@ -125,7 +125,8 @@ def test_landing_bucket_versioned_expiring_encrypted_private():
     rule = r[("aws_s3_bucket_lifecycle_configuration", "this")]["rule"][0]
     assert rule["expiration"][0]["days"] == "${var.expiration_days}" and default("landing_bucket", "expiration_days") == 7
     assert rule["noncurrent_version_expiration"][0]["noncurrent_days"] == "${var.noncurrent_expiration_days}"
-    assert default("landing_bucket", "noncurrent_expiration_days") <= 7
+    # the data outlives any message naming it (test_no_lifecycle_rule_deletes_an_undelivered_revision_...)
+    assert default("landing_bucket", "noncurrent_expiration_days") == provision.LANDING_NONCURRENT_DAYS
     sse = r[("aws_s3_bucket_server_side_encryption_configuration", "this")]["rule"][0]["apply_server_side_encryption_by_default"][
         0
     ]
@@ -1505,7 +1506,7 @@ def test_the_function_timeout_reaches_the_code():
 
 def _terraform_landing_lifecycle() -> dict:
     """The landing module's lifecycle rules with their defaults, in S3's API shape."""
-    days = {v: default("landing_bucket", v) for v in ("expiration_days", "noncurrent_expiration_days", "undelivered_cap_days")}
+    days = {v: default("landing_bucket", v) for v in ("expiration_days", "noncurrent_expiration_days")}
 
     def value(expression):
         return days[expression.removeprefix("${var.").removesuffix("}")] if isinstance(expression, str) else expression
@@ -1535,21 +1536,25 @@ def test_landing_lifecycle_in_terraform_is_the_one_the_code_and_the_local_stack_
 
 
 def test_no_lifecycle_rule_deletes_an_undelivered_revision_while_a_message_can_name_it():
-    retention_days = (provision.QUEUE_RETENTION_SECONDS + provision.DLQ_RETENTION_SECONDS) / 86400
+    """R13 without a per-file write: the week's expiration only hides a version (the bucket is versioned and the
+    aggregator reads by version), and no version is deleted before every message that can name it is gone,
+    whether the week or an immediate overwrite made it noncurrent, even with the queue's retention at SQS's maximum."""
+    longest_message_days = (provision.SQS_MAX_RETENTION_SECONDS + provision.DLQ_RETENTION_SECONDS) / 86400
+    versioning = resources("landing_bucket")[("aws_s3_bucket_versioning", "this")]
+    assert versioning["versioning_configuration"][0]["status"] == "Enabled"
     for rule in provision.landing_lifecycle()["Rules"]:
-        if rule["Filter"] != {"Tag": {"Key": provision.DELIVERED_TAG, "Value": "true"}}:
-            assert rule["Expiration"]["Days"] > retention_days
-            assert rule["NoncurrentVersionExpiration"]["NoncurrentDays"] > retention_days
-    condition = variables("landing_bucket")["undelivered_cap_days"]["validation"][0]["condition"]
-    assert int(re.search(r">= (\d+)", condition).group(1)) > retention_days
+        assert set(rule["Expiration"]) == {"Days"}  # never a rule that deletes data by the current version's age
+        assert rule["NoncurrentVersionExpiration"]["NoncurrentDays"] > longest_message_days
+        assert "Tag" not in rule["Filter"]  # no rule waits for a per-file tag
+    condition = variables("landing_bucket")["noncurrent_expiration_days"]["validation"][0]["condition"]
+    assert int(re.search(r">= (\d+)", condition).group(1)) > longest_message_days
 
 
-def test_the_aggregator_may_tag_landed_revisions_and_write_its_ledger_assignments():
-    tagging = by_sid("aggregator")["TagDeliveredLandedFiles"]
-    # Only the version forms: the code tags revisions by VersionId (S3Landing.mark_delivered), and the
-    # plain forms could tag the current revision, which may be newer and undelivered.
-    assert set(tagging["actions"]) == {"s3:GetObjectVersionTagging", "s3:PutObjectVersionTagging"}
-    assert tagging["resources"] == ["${var.landing_bucket_arn}/*"]
+def test_the_aggregator_may_not_write_to_the_landing_bucket():
+    """Delivered revisions need no per-file S3 write: the aggregator's role may only read the landing bucket."""
+    statements = [s for s in by_sid("aggregator").values() if any("landing_bucket_arn" in r for r in s["resources"])]
+    actions = {a for s in statements for a in s["actions"]}
+    assert actions and all(a.startswith(("s3:Get", "s3:List")) for a in actions), actions
     ledger = set(by_sid("aggregator")["IdempotencyLedger"]["actions"])
     assert {"dynamodb:UpdateItem", "dynamodb:BatchGetItem"} <= ledger
     assert "dynamodb:Query" not in ledger  # operator-only (courier status / trace)
@@ -1563,8 +1568,8 @@ def test_retention_alarms_read_the_queues_actual_retention():
     assert alarm["dimensions"] == {"QueueName": "${var.dlq_name}"}
     expected = "${floor((var.dlq_retention_seconds-var.queue_retention_seconds)*var.data_expiry_fraction)}"
     assert alarm["threshold"].replace(" ", "") == expected
-    cap_days = default("landing_bucket", "undelivered_cap_days")
-    assert default("monitoring", "dlq_retention_seconds") * default("monitoring", "data_expiry_fraction") < cap_days * 86400
+    kept_days = default("landing_bucket", "noncurrent_expiration_days")
+    assert default("monitoring", "dlq_retention_seconds") * default("monitoring", "data_expiry_fraction") < kept_days * 86400
 
 
 # --- an outage runs into the queue's retention before any message reaches the DLQ ----------------
@@ -1645,7 +1650,7 @@ def test_a_raised_retention_stays_consistent_with_the_dlq_the_landing_cap_and_th
     most = 1209600  # SQS's maximum, the runbook's emergency raise
     assert most <= default("queue", "dlq_retention_seconds")
     # The landing bucket keeps an undelivered file past a message's whole life, queue then DLQ, even at the maximum.
-    assert default("landing_bucket", "undelivered_cap_days") * 86400 > most + default("queue", "dlq_retention_seconds")
+    assert default("landing_bucket", "noncurrent_expiration_days") * 86400 > most + default("queue", "dlq_retention_seconds")
     # A message lives at most the DLQ's retention (it keeps its age there), which the ledger's TTL must outlast.
     # budget.violated checks the ledger's TTL against the DLQ's retention, which bounds any queue retention.
     from courier import budget

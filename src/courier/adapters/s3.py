@@ -38,16 +38,16 @@ from courier.errors import (
     ObjectUnreadableError,
     StorageUnavailableError,
 )
-from courier.events import ObjectIdentity, ObjectRef
+from courier.events import ObjectRef
 from courier.ports import ArchivedObject, ObjectStream
 from courier.resources import DELIVERED_TAG
 
 SHA256_METADATA = "sha256"  # x-amz-meta-sha256 on every archived bundle
 # Bundles are archived before delivery, so the archive also holds attempts NiFi never
 # acknowledged; this tag marks the ones it did, so replays by time range skip the others.
-# On the landing bucket it marks delivered revisions, which the lifecycle may then expire.
+# (The landing bucket needs no such tag: its lifecycle, resources.landing_lifecycle, keeps every revision
+# while a message can name it.)
 DELIVERED = {"Key": DELIVERED_TAG, "Value": "true"}
-MAX_TAGS = 10  # S3's limit per object
 # Bundles up to this go up in one PUT (S3 checks the whole object's SHA-256); bigger ones by multipart upload.
 MULTIPART_THRESHOLD = 256 * 1024 * 1024
 PART_BYTES = 16 * 1024 * 1024  # one part in memory at a time; 10,000 parts of it reach 160 GiB
@@ -152,25 +152,6 @@ class S3Landing:
             version_id=response.get("VersionId") or ref.version_id,
             etag=(response.get("ETag") or "").strip('"') or ref.etag,
         )
-
-    def mark_delivered(self, identity: ObjectIdentity) -> bool:
-        """Tag a delivered revision (keeping the uploader's tags) so the lifecycle may expire it a week after landing.
-
-        Only revisions named by version are tagged: on an unversioned key the tag
-        could land on newer, undelivered content. Untagged revisions live to the
-        lifecycle's hard cap instead. Returns whether the tag was set.
-        """
-        if not identity.revision.startswith("v:"):
-            return False
-        where = {"Bucket": identity.bucket, "Key": identity.key, "VersionId": identity.revision[2:]}
-        with _storage_errors(f"tagging {identity} as delivered"):
-            tags = self.client.get_object_tagging(**where).get("TagSet", [])
-            if DELIVERED in tags:
-                return True
-            if len(tags) >= MAX_TAGS:
-                return False
-            self.client.put_object_tagging(**where, Tagging={"TagSet": [*tags, DELIVERED]})
-        return True
 
 
 class S3Archive:

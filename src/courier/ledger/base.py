@@ -151,8 +151,8 @@ class BaseLedger(ABC):
     ) -> dict[ObjectIdentity, tuple[ClaimStatus, LedgerRecord | None]]:
         """Claim several files at once: for each, what :meth:`claim_with_record` would answer.
 
-        Duplicates are claimed once. Backends write the claims in as few calls as
-        they can (DynamoDB: one transaction per 100 files); the rules for a file
+        Duplicates are claimed once. Backends write the claims as cheaply as they
+        can (DynamoDB: a conditional put each, side by side); the rules for a file
         someone else holds are the same as for a single claim.
         """
         now = self.now()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager
 from typing import Any
 
@@ -16,7 +17,6 @@ from botocore.exceptions import ClientError
 
 from courier.adapters.aws import (
     CONDITION_FAILED,
-    REFUSED_BY_CONDITION,
     TRANSACT_LIMIT,
     batch_write,
     error_code,
@@ -45,6 +45,7 @@ _CLAIMABLE = "attribute_not_exists(#pk) OR #exp <= :now OR (#status = :in_progre
 _TRANSACTION_LIMIT = TRANSACT_LIMIT
 _CLAIM_NAMES = {"#pk": PARTITION_KEY, "#exp": EXPIRY_ATTRIBUTE, "#status": "status", "#lease": "lease_until"}
 _OWNED = "#status = :in_progress AND #token = :token"
+_IN_A_TRANSACTION = "TransactionConflictException"  # a single write met an item a transaction is writing
 _BATCH_GET_LIMIT = 100  # BatchGetItem takes at most 100 keys
 _BATCH_GET_ATTEMPTS = 8
 
@@ -102,10 +103,13 @@ class DynamoDBLedger(BaseLedger):
         ttl_seconds: int,
         lease_seconds: int,
         clock: Callable[[], float] = time.time,
+        concurrency: int = 32,
     ) -> None:
         super().__init__(ttl_seconds=ttl_seconds, lease_seconds=lease_seconds, clock=clock)
         self.client = client
         self.table_name = table_name
+        self.concurrency = concurrency  # claims written side by side (the client's connection pool is as wide)
+        self._claim_pool: ThreadPoolExecutor | None = None
 
     def _put_if_claimable(self, record: LedgerRecord, now: int) -> LedgerRecord | None:
         with _ledger("claim"):
@@ -114,17 +118,14 @@ class DynamoDBLedger(BaseLedger):
                     TableName=self.table_name,
                     Item=_to_item(record),
                     ConditionExpression=_CLAIMABLE,
-                    ExpressionAttributeNames={
-                        "#pk": PARTITION_KEY,
-                        "#exp": EXPIRY_ATTRIBUTE,
-                        "#status": "status",
-                        "#lease": "lease_until",
-                    },
+                    ExpressionAttributeNames=_CLAIM_NAMES,
                     ExpressionAttributeValues={":now": {"N": str(now)}, ":in_progress": {"S": IN_PROGRESS}},
                     ReturnValuesOnConditionCheckFailure="ALL_OLD",
                 )
                 return None
             except ClientError as exc:
+                if error_code(exc) == _IN_A_TRANSACTION:  # another writer on it right now: busy, the retry sorts it out
+                    return _busy(record.identity, now)
                 if error_code(exc) != CONDITION_FAILED:
                     raise
                 old = exc.response.get("Item")
@@ -139,46 +140,27 @@ class DynamoDBLedger(BaseLedger):
         return _from_item(item)
 
     def _put_many_if_claimable(self, records: list[LedgerRecord], now: int) -> dict[ObjectIdentity, LedgerRecord | None]:
-        # One transaction per 100 claims instead of a PutItem each. A transaction is all or nothing, so the
-        # claims refused by their condition (busy, complete, assigned, or our own retried write) are taken
-        # out with the old item DynamoDB returns, and the rest is written again without them.
-        values = {":now": {"N": str(now)}, ":in_progress": {"S": IN_PROGRESS}}
+        # A conditional PutItem per claim, side by side: 1 write unit each, where a transaction of them cost 2
+        # (issue 23). A claim needs no all-or-nothing: each is settled alone (claimed, or the existing item read
+        # back from the refusal), as the transaction's refused items already were. The price is calls, not time:
+        # the puts go out together on the client's connection pool.
+        futures = [self._claimers().submit(self._put_if_claimable, record, now) for record in records]
         existing: dict[ObjectIdentity, LedgerRecord | None] = {}
-        unread: list[ObjectIdentity] = []
-        for start in range(0, len(records), _TRANSACTION_LIMIT):
-            chunk = records[start : start + _TRANSACTION_LIMIT]
-            puts = [
-                {
-                    "Put": {
-                        "TableName": self.table_name,
-                        "Item": _to_item(record),
-                        "ConditionExpression": _CLAIMABLE,
-                        "ExpressionAttributeNames": _CLAIM_NAMES,
-                        "ExpressionAttributeValues": values,
-                        "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
-                    }
-                }
-                for record in chunk
-            ]
+        failure: LedgerUnavailableError | None = None
+        for record, future in zip(records, futures, strict=True):
             try:
-                refused = transact_write(self.client, puts, "idempotency ledger claim", LedgerUnavailableError)
-            except LedgerUnavailableError:
-                self._give_back([i for i, found in existing.items() if found is None], str(chunk[0].claim_token))
-                raise
-            for index, record in enumerate(chunk):
-                reason = refused.get(index)
-                if reason is None:
-                    existing[record.identity] = None
-                elif reason.get("Code") != REFUSED_BY_CONDITION:
-                    existing[record.identity] = _busy(record.identity, now)  # another writer on it right now
-                elif reason.get("Item"):
-                    existing[record.identity] = _from_item(reason["Item"])
-                else:
-                    unread.append(record.identity)
-        if unread:  # endpoints that do not return the old item: read them (consistently)
-            found = {r.identity: r for r in self._get_many(unread)}
-            existing.update({i: found.get(i) or _busy(i, now) for i in unread})
+                existing[record.identity] = future.result()
+            except LedgerUnavailableError as exc:
+                failure = failure or exc
+        if failure is not None:
+            self._give_back([i for i, found in existing.items() if found is None], str(records[0].claim_token))
+            raise failure
         return existing
+
+    def _claimers(self) -> ThreadPoolExecutor:
+        if self._claim_pool is None:
+            self._claim_pool = ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="courier-claim")
+        return self._claim_pool
 
     def _give_back(self, claimed: list[ObjectIdentity], token: str) -> None:
         """Release the claims of the chunks written before a later one failed: the caller fails them all."""
@@ -234,8 +216,10 @@ class DynamoDBLedger(BaseLedger):
     def _assign_if_owned(
         self, identities: list[ObjectIdentity], token: str, bundle_key: str, bundle_sha256: str
     ) -> list[ObjectIdentity]:
-        # One transaction per 100 files (DynamoDB's limit): a chunk is written whole or not at all,
-        # and its cancellation reasons name the files that are no longer ours.
+        # One transaction per 100 files (DynamoDB's limit): a chunk is written whole or not at all, and its
+        # cancellation reasons name the files that are no longer ours. All or nothing is what this step needs,
+        # at 2 write units a file: a crash between single writes would leave some files assigned to the archived
+        # bundle and others claimable into a second, different bundle.
         lost: list[ObjectIdentity] = []
         for start in range(0, len(identities), _TRANSACTION_LIMIT):
             pending = identities[start : start + _TRANSACTION_LIMIT]

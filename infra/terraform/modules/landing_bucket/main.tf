@@ -45,21 +45,20 @@ resource "aws_s3_bucket_public_access_block" "this" {
   restrict_public_buckets = true
 }
 
-# Nothing landed is deleted before it was delivered: the aggregator tags each delivered
-# revision, which then expires a week after landing; an undelivered revision is kept to a
-# hard cap beyond the queue's and the DLQ's retention (src/courier/resources.py has the same rules).
+# Nothing landed is deleted before it was delivered, and no file pays a write for it: the
+# bucket is versioned and the aggregator reads the version its event names, so the week's
+# expiration (NFR-03) only hides the current version behind a delete marker; a version is
+# deleted once noncurrent for noncurrent_expiration_days, beyond the queue's and the DLQ's
+# retention (src/courier/resources.py has the same rule).
 resource "aws_s3_bucket_lifecycle_configuration" "this" {
   bucket = aws_s3_bucket.this.id
 
   rule {
-    id     = "expire-delivered"
+    id     = "hide-after-a-week-delete-when-no-message-can-name-it"
     status = "Enabled"
 
     filter {
-      tag {
-        key   = "courier-delivered"
-        value = "true"
-      }
+      prefix = ""
     }
 
     expiration {
@@ -68,23 +67,6 @@ resource "aws_s3_bucket_lifecycle_configuration" "this" {
 
     noncurrent_version_expiration {
       noncurrent_days = var.noncurrent_expiration_days
-    }
-  }
-
-  rule {
-    id     = "expire-undelivered-at-cap"
-    status = "Enabled"
-
-    filter {
-      prefix = ""
-    }
-
-    expiration {
-      days = var.undelivered_cap_days
-    }
-
-    noncurrent_version_expiration {
-      noncurrent_days = var.undelivered_cap_days
     }
 
     abort_incomplete_multipart_upload {

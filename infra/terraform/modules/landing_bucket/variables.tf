@@ -9,7 +9,7 @@ variable "name" {
 }
 
 variable "expiration_days" {
-  description = "Days a delivered revision is kept after landing before it expires (NFR-03: 7). Range 1-365."
+  description = "Days after landing before the current version of a file is hidden behind a delete marker (NFR-03: 7); the data stays noncurrent_expiration_days more. Range 1-365."
   type        = number
   default     = 7
 
@@ -19,25 +19,14 @@ variable "expiration_days" {
   }
 }
 
-variable "undelivered_cap_days" {
-  description = "Days an undelivered revision is kept before S3 deletes it anyway: beyond the queue's (4 d) and the DLQ's (14 d) retention, so no message can name a deleted revision. Range 19-365."
-  type        = number
-  default     = 30
-
-  validation {
-    condition     = var.undelivered_cap_days >= 19 && var.undelivered_cap_days <= 365
-    error_message = "undelivered_cap_days must be between 19 and 365: more than queue + DLQ retention (18 days)."
-  }
-}
-
 variable "noncurrent_expiration_days" {
-  description = "Days a delivered revision is kept once a newer upload made it noncurrent. Range 1-30."
+  description = "Days a revision is kept once noncurrent (hidden after expiration_days, or overwritten): beyond a message's whole life, queue (up to SQS's 14 d) then DLQ (14 d), so no message can name a deleted revision, delivered or not. Range 29-365."
   type        = number
-  default     = 1
+  default     = 29
 
   validation {
-    condition     = var.noncurrent_expiration_days >= 1 && var.noncurrent_expiration_days <= 30
-    error_message = "noncurrent_expiration_days must be between 1 and 30."
+    condition     = var.noncurrent_expiration_days >= 29 && var.noncurrent_expiration_days <= 365
+    error_message = "noncurrent_expiration_days must be between 29 and 365: more than the longest queue + DLQ retention (28 days)."
   }
 }
 

@@ -1,0 +1,60 @@
+"""The cost model's arithmetic (bench/cost_model.py): its price table, request units, £ per month and per million files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from bench.cost_model import PRICES, Line, Price, dynamodb_units, gbp, item_units, load_prices
+
+
+def _price(name: str, usd: float, per: int) -> Price:
+    return Price(name, usd, per, "unit", "https://example.invalid/pricing", "2026-12-06")
+
+
+def test_every_price_in_the_table_has_its_source_and_the_date_it_was_read():
+    prices, rate = load_prices()
+    assert 0.5 < rate < 1.0  # GBP per USD
+    assert {"s3_put_class", "s3_get_class", "dynamodb_write_request_unit", "sqs_standard_request"} <= set(prices)
+    for price in prices.values():
+        assert price.source.startswith("https://aws.amazon.com/"), price
+        assert "2026" in price.read and price.usd >= 0 and price.per >= 1, price
+    assert prices["s3_put_class"].usd_each() == pytest.approx(0.0053 / 1000)
+    assert prices["s3_get_class"].usd_each() == pytest.approx(0.00042 / 1000)
+
+
+def test_a_price_without_its_source_is_refused_by_name(tmp_path: Path):
+    table = PRICES.read_text().replace('source = "https://aws.amazon.com/sqs/pricing/"', 'source = ""')
+    path = tmp_path / "prices.toml"
+    path.write_text(table)
+    with pytest.raises(ValueError, match=r"\[sqs_standard_request\] lacks source"):
+        load_prices(path)
+
+
+def test_transactions_cost_two_write_units_per_item_and_large_items_more():
+    small = {"pk": {"S": "a"}, "sk": {"S": "b"}}
+    large = {"pk": {"S": "a"}, "blob": {"S": "x" * 2500}}
+    assert item_units(small) == 1 and item_units(large) == 3
+    assert dynamodb_units("TransactWriteItems", {"TransactItems": [{"Put": {"Item": small}}] * 3}) == (6, 0)
+    assert dynamodb_units("TransactWriteItems", {"TransactItems": [{"Update": {"Key": small}}] * 2}) == (4, 0)
+    batch = {"RequestItems": {"t": [{"PutRequest": {"Item": small}}] * 25}}
+    assert dynamodb_units("BatchWriteItem", batch) == (25, 0)
+    assert dynamodb_units("PutItem", {"Item": large}) == (3, 0)
+    assert dynamodb_units("BatchGetItem", {"RequestItems": {"t": {"Keys": [small] * 7}}}) == (0, 7)
+
+
+def test_per_file_counts_times_prices_are_the_printed_totals():
+    prices = {"put": _price("put", 2.0, 1000), "metric": _price("metric", 0.30, 1), "sqs": _price("sqs", 0.40, 1_000_000)}
+    lines = [
+        Line("S3", "PUT-class requests", 1.0, "put"),  # 1M files x $0.002 x 0.5 = £1000
+        Line("CloudWatch", "metrics", 10, "metric", monthly=True),  # 10 x $0.30 x 0.5 = £1.50
+        Line("SQS", "S3's notification SendMessage", 1.0, "sqs"),  # 1M x $0.0000004 x 0.5 = £0.20
+    ]
+    costs = gbp(lines, prices, rate=0.5, files_per_month=1_000_000)
+    assert [line["gbp_per_month"] for line in costs["lines"]] == pytest.approx([1000.0, 1.5, 0.2])
+    assert costs["by_service"] == pytest.approx({"S3": 1000.0, "CloudWatch": 1.5, "SQS": 0.2})
+    assert costs["gbp_per_month"] == pytest.approx(1001.7)
+    assert costs["gbp_per_million_files"] == pytest.approx(1001.7)
+    # S3's notification sends are the uploader's event, not courier's call
+    assert costs["courier_own_gbp_per_month"] == pytest.approx(1001.5)
+    assert costs["courier_own_gbp_per_million_files"] == pytest.approx(1001.5)
