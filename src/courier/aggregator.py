@@ -162,6 +162,23 @@ class BatchResult:
         return {"batchItemFailures": [{"itemIdentifier": m} for m in sorted(self.failed)]}
 
 
+@dataclass
+class Invocation:
+    """One call of :meth:`Aggregator.process`: everything that must not outlive it or be seen by another.
+
+    The local stack runs two invocations side by side on one warm aggregator; in AWS there is
+    one per execution environment. Either way nothing of one batch lives on the aggregator.
+    """
+
+    token: str  # the lease token of this invocation's claims
+    remaining_ms: Callable[[], int] | None  # the Lambda context's clock of the time left; None: no deadline
+    result: BatchResult = field(default_factory=BatchResult)
+    # Bytes the current group's fetches took beyond what admission counted (sizes the events understated):
+    # the fetches run side by side, so each checks the room left by the others' claims, not only by their bytes.
+    unplanned: int = 0
+    unplanned_lock: threading.Lock = field(default_factory=threading.Lock)
+
+
 class Aggregator:
     """One SQS batch in, one partial batch response out: the pipeline's policy, with no I/O of its own.
 
@@ -237,33 +254,26 @@ class Aggregator:
         self.parking_lot = parking_lot
         self.deliver = breaker.guard(nifi.post) if breaker else nifi.post
         self.post_budget_seconds = post_budget_seconds
-        self.remaining_ms: Callable[[], int] | None = None
         self.archive_prefix = archive_prefix
         self.max_bundle_bytes = max_bundle_bytes
         # What bundles are planned to: shrunk when NiFi answers 413 (its body limit is below ours), for the
-        # rest of this execution environment's life, since that limit is NiFi's, not one batch's.
+        # rest of this execution environment's life: that limit is NiFi's, not one batch's, so it is warm state.
         self.bundle_limit = max_bundle_bytes
         self.max_object_bytes = max_object_bytes
         self.spools = spools or Spools(memory_bytes=2 * max_bundle_bytes)
         self.stream_bytes_per_second = stream_bytes_per_second
         self.landing_buckets = frozenset(landing_buckets) if landing_buckets is not None else None
         self.clock = clock
-        # Bytes the current group's fetches took beyond what admission counted (sizes the events understated):
-        # the fetches run side by side, so each checks the room left by the others' claims, not only by their bytes.
-        self._unplanned = 0
-        self._unplanned_lock = threading.Lock()
         # Reused across warm invocations: threads are created once, lazily.
         self.pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="courier")
 
     def process(self, records: Iterable[Mapping[str, Any]], remaining_ms: Callable[[], int] | None = None) -> BatchResult:
         """Handle one batch; ``remaining_ms`` is the Lambda context's clock of the time left, if any."""
         records = list(records)
-        self.remaining_ms = remaining_ms
-        result = BatchResult()
+        call = Invocation(uuid.uuid4().hex, remaining_ms)
         if self.breaker is not None and not self.breaker.admits():
-            return self._fail_fast(records, result)
-        token = uuid.uuid4().hex
-        jobs = self._collect(records, result)
+            return self._fail_fast(records, call)
+        jobs = self._collect(records, call)
         self._plausible_hints(jobs)
         # One bundle at a time, planned from the sizes the events announce; the oldest group first,
         # so a file deferred for lack of room is ahead of newer ones in its next batch.
@@ -273,61 +283,61 @@ class Aggregator:
             if position and self.breaker is not None and not self.breaker.admits():
                 # The circuit opened during this batch: later groups are not claimed, only deferred (not failed).
                 logger.info("NiFi circuit opened mid-batch: group deferred", extra={"files": len(group)})
-                self._defer(group, result)
-            elif self._admits(group, first=position == 0):
-                self._run_group(group, token, result)
+                self._defer(group, call)
+            elif self._admits(call, group, first=position == 0):
+                self._run_group(group, call)
             else:
-                self._defer(group, result)
-        for reason, files in sorted(result.failed_files.items()):
+                self._defer(group, call)
+        for reason, files in sorted(call.result.failed_files.items()):
             metric("FilesFailed", files, reason=reason)
-        self._count_systemic(result)
-        self._after_failures(records, result)
-        return result
+        self._count_systemic(call)
+        self._after_failures(records, call)
+        return call.result
 
-    def _count_systemic(self, result: BatchResult) -> None:
+    def _count_systemic(self, call: Invocation) -> None:
         """A dependency that failed the batch, on evidence not about one object, is counted by the breaker.
 
         Nothing delivered or skipped, every failure either the dependency's or the file's own (those
         are never counted, whatever their number), and enough distinct evidence (``outage_evidence``).
         """
-        if self.breaker is None or result.delivered or result.skipped or result.unexplained:
+        if self.breaker is None or call.result.delivered or call.result.skipped or call.result.unexplained:
             return
-        down = [(sum(e.reasons.values()), dependency, e) for dependency, e in sorted(result.evidence.items()) if e.enough]
+        down = [(sum(e.reasons.values()), dependency, e) for dependency, e in sorted(call.result.evidence.items()) if e.enough]
         if not down:
             return
         _, dependency, evidence = max(down, key=lambda found: found[0])
         reason = evidence.reasons.most_common(1)[0][0]
-        result.systemic = dependency
+        call.result.systemic = dependency
         logger.error("a dependency failed the whole batch", extra={"dependency": dependency, "reason": reason})
         metric("DependencyFailures", 1, dependency=dependency)
         self.breaker.record_failure(dependency, reason)
 
-    def _fail_fast(self, records: list[Mapping[str, Any]], result: BatchResult) -> BatchResult:
+    def _fail_fast(self, records: list[Mapping[str, Any]], call: Invocation) -> BatchResult:
         """Circuit open: no ledger, no S3, no HTTP. Every message goes back, hidden for a while."""
         for record in records:
-            result.failed[str(record.get("messageId", ""))] = "breaker_open"
+            call.result.failed[str(record.get("messageId", ""))] = "breaker_open"
         logger.info("NiFi circuit open; failing the batch fast", extra={"messages": len(records)})
         metric("BreakerFastFail", len(records))
         if self.parking_lot is not None:
             self.parking_lot.park(records)
-        return result
+        return call.result
 
-    def _after_failures(self, records: list[Mapping[str, Any]], result: BatchResult) -> None:
-        if not result.failed:
+    def _after_failures(self, records: list[Mapping[str, Any]], call: Invocation) -> None:
+        if not call.result.failed:
             return
         by_id = {str(r.get("messageId", "")): r for r in records}
-        deferred = [by_id[m] for m, reason in result.failed.items() if reason == DEFERRED and m in by_id]
+        deferred = [by_id[m] for m, reason in call.result.failed.items() if reason == DEFERRED and m in by_id]
         if deferred and self.parking_lot is not None:
             self.parking_lot.defer(deferred, DEFER_SECONDS)
         notes = [
             FailureNote(
                 message_id=mid,
                 reason=reason,
-                detail=result.details.get(mid, reason),
+                detail=call.result.details.get(mid, reason),
                 receive_count=_receive_count(by_id.get(mid, {})),
-                objects=tuple(sorted(result.objects.get(mid, ()))),
+                objects=tuple(sorted(call.result.objects.get(mid, ()))),
             )
-            for mid, reason in result.failed.items()
+            for mid, reason in call.result.failed.items()
             if reason not in UNNOTED_REASONS and (reason != DEFERRED or _receive_count(by_id.get(mid, {})) >= DEFER_NOTE_RECEIVES)
         ]
         if notes:
@@ -340,20 +350,20 @@ class Aggregator:
         # CLOSED, so a passing blip costs a controller period, and a long outage burns no receives.
         if self.parking_lot is None or self.breaker is None:
             return
-        if result.systemic or not self.breaker.admits():
-            outage = [by_id[m] for m, reason in result.failed.items() if reason in OUTAGE_REASONS and m in by_id]
+        if call.result.systemic or not self.breaker.admits():
+            outage = [by_id[m] for m, reason in call.result.failed.items() if reason in OUTAGE_REASONS and m in by_id]
             if outage:
                 self.parking_lot.park(outage)
 
     # --- steps ----------------------------------------------------------------
 
-    def _collect(self, records: Iterable[Mapping[str, Any]], result: BatchResult) -> dict[ObjectIdentity, FileJob]:
+    def _collect(self, records: Iterable[Mapping[str, Any]], call: Invocation) -> dict[ObjectIdentity, FileJob]:
         jobs: dict[ObjectIdentity, FileJob] = {}
         announced = 0
         for message in parse_batch(records):
             if message.error is not None:
-                result.failed[message.message_id] = message.error.reason
-                result.details[message.message_id] = str(message.error)
+                call.result.failed[message.message_id] = message.error.reason
+                call.result.details[message.message_id] = str(message.error)
                 logger.warning(
                     "message is not an S3 event notification",
                     extra={"message_id": message.message_id, "error": str(message.error), "reason": message.error.reason},
@@ -370,7 +380,7 @@ class Aggregator:
                     refused = self._refusal(ref)
                     job = jobs.get(ref.identity)
                     if refused is not None:
-                        self._fail(FileJob(ref, {message.message_id}), refused, result)
+                        self._fail(FileJob(ref, {message.message_id}), refused, call)
                     elif job is not None and not ref.version_id and ref.etag != job.ref.etag:
                         # One write has one eTag: one of the two messages is forged, and the GET's If-Match would
                         # fail the other with it. This one waits its turn, judged on its own in a later batch.
@@ -378,7 +388,7 @@ class Aggregator:
                             "two messages name one revision with different eTags: this one waits a later batch",
                             extra={"bucket": ref.bucket, "key": ref.key, "message_id": message.message_id},
                         )
-                        self._defer([FileJob(ref, {message.message_id})], result)
+                        self._defer([FileJob(ref, {message.message_id})], call)
                     else:
                         jobs.setdefault(ref.identity, FileJob(ref)).announced(message.message_id, ref)
         metric("FilesReceived", len(jobs))
@@ -427,7 +437,7 @@ class Aggregator:
             f" ({self.spools.capacity()} bytes)"
         )
 
-    def _admits(self, group: list[FileJob], first: bool) -> bool:
+    def _admits(self, call: Invocation, group: list[FileJob], first: bool) -> bool:
         """Whether this invocation has the room and the time for a group, judged from the events' sizes.
 
         Room: the group's files and its bundle (about as many bytes again) must fit in the spools'
@@ -443,9 +453,9 @@ class Aggregator:
         if need > room:
             logger.info("no room for a group: deferred", extra={"files": len(group), "bytes": raw, "room": room})
             return False
-        if first or self.remaining_ms is None or not self.stream_bytes_per_second:
+        if first or call.remaining_ms is None or not self.stream_bytes_per_second:
             return True
-        left = self.remaining_ms() / 1000 - self.post_budget_seconds - budget.BOOKKEEPING_SECONDS
+        left = call.remaining_ms() / 1000 - self.post_budget_seconds - budget.BOOKKEEPING_SECONDS
         seconds = (1 + budget.POST_ATTEMPTS) * raw / self.stream_bytes_per_second
         if seconds > left:
             logger.info("no time for a group: deferred", extra={"files": len(group), "bytes": raw, "seconds": round(seconds, 1)})
@@ -456,36 +466,34 @@ class Aggregator:
     def _bundle_estimate(raw: int) -> int:
         return int(raw * BUNDLE_OVERHEAD) + BUNDLE_OVERHEAD_BYTES
 
-    def _defer(self, group: list[FileJob], result: BatchResult) -> None:
+    def _defer(self, group: list[FileJob], call: Invocation) -> None:
         """Back to the queue unclaimed and unfetched: not a failure, no note, visible again soon."""
         for job in group:
             for message_id in job.message_ids:
-                result.failed.setdefault(message_id, DEFERRED)
-            result.deferred.append(job.ref.identity)
+                call.result.failed.setdefault(message_id, DEFERRED)
+            call.result.deferred.append(job.ref.identity)
         metric("FilesDeferred", len(group))
 
-    def _run_group(self, group: list[FileJob], token: str, result: BatchResult) -> None:
+    def _run_group(self, group: list[FileJob], call: Invocation) -> None:
         """Claim, resend, fetch, build, archive, assign, POST, complete: one group, its spools closed after.
 
         Resends go first: an archived bundle is spooled whole, and admission counted only
         the group's files, so it must not sit on the disk beside the group's new files.
         """
         jobs = {job.ref.identity: job for job in group}
-        to_fetch, resends = self._claim(jobs, token, result)
+        to_fetch, resends = self._claim(jobs, call)
         for key, assigned in sorted(resends.items()):
-            self._resend(key, assigned, token, result)
-        self._unplanned = 0
-        fetched = self._fetch_all(to_fetch, token, result)
+            self._resend(key, assigned, call)
+        call.unplanned = 0
+        fetched = self._fetch_all(to_fetch, call)
         try:
             # Planned again from what S3 said: an event without a size, or a wrong one, changes the plan.
             for bundle_files in plan_by_size(fetched, lambda f: f.size, lambda f: f.identity, self.bundle_limit):
-                self._ship(bundle_files, {f.identity: jobs[f.identity] for f in bundle_files}, token, result)
+                self._ship(bundle_files, {f.identity: jobs[f.identity] for f in bundle_files}, call)
         finally:
             close_quietly(*(f.body for f in fetched))
 
-    def _claim(
-        self, jobs: dict[ObjectIdentity, FileJob], token: str, result: BatchResult
-    ) -> tuple[list[FileJob], dict[str, list[FileJob]]]:
+    def _claim(self, jobs: dict[ObjectIdentity, FileJob], call: Invocation) -> tuple[list[FileJob], dict[str, list[FileJob]]]:
         """Claim a group's files at once; the ones to fetch, and the ones to resend by bundle.
 
         The claim batches run side by side. When one fails, every batch is waited for
@@ -495,7 +503,7 @@ class Aggregator:
         """
         identities = list(jobs)
         batches = [identities[i : i + CLAIM_BATCH] for i in range(0, len(identities), CLAIM_BATCH)]
-        futures = [self.pool.submit(self.ledger.claim_many, batch, token) for batch in batches]
+        futures = [self.pool.submit(self.ledger.claim_many, batch, call.token) for batch in batches]
         claims: dict[ObjectIdentity, tuple[ClaimStatus, Any]] = {}
         error: Exception | None = None
         unsure: list[ObjectIdentity] = []  # a failed batch may have written some of its claims
@@ -507,12 +515,12 @@ class Aggregator:
                 unsure.extend(batch)
         if error is not None:
             held = [i for i, (status, _) in claims.items() if status is ClaimStatus.CLAIMED]
-            self._release(held + unsure, token)
+            self._release(held + unsure, call)
             relocked = [i for i, (status, _) in claims.items() if status is ClaimStatus.ASSIGNED]
             if relocked:
-                self._release(relocked, token, self.ledger.release_assigned)
+                self._release(relocked, call, self.ledger.release_assigned)
             for job in jobs.values():
-                self._fail(job, error, result)
+                self._fail(job, error, call)
             return [], {}
         to_fetch: list[FileJob] = []
         resends: dict[str, list[FileJob]] = {}
@@ -524,22 +532,22 @@ class Aggregator:
                 job.assigned_sha256 = record.bundle_sha256
                 resends.setdefault(str(record.bundle_key), []).append(job)
             elif status is ClaimStatus.COMPLETE:
-                result.skipped.append(identity)
+                call.result.skipped.append(identity)
                 logger.info("file already delivered; skipped", extra={"key": identity.key, "bucket": identity.bucket})
                 metric("FilesSkippedDuplicate")
             else:
-                self._fail(job, ClaimBusyError(f"{identity} is being delivered by another invocation"), result)
+                self._fail(job, ClaimBusyError(f"{identity} is being delivered by another invocation"), call)
         return to_fetch, resends
 
-    def _fetch_all(self, to_fetch: list[FileJob], token: str, result: BatchResult) -> list[SpooledFile]:
+    def _fetch_all(self, to_fetch: list[FileJob], call: Invocation) -> list[SpooledFile]:
         """Fetch the claimed files into spools, side by side. A fetch never raises: whatever goes wrong fails
         (or, without room, defers) that file alone, with its claim released."""
 
         def fetch(job: FileJob) -> SpooledFile | Exception:
             try:
-                return self._fetch(job)
+                return self._fetch(job, call)
             except Exception as exc:  # noqa: BLE001
-                self.ledger_release(job.ref.identity, token)
+                self.ledger_release(job.ref.identity, call)
                 return exc
 
         fetched = []
@@ -548,21 +556,21 @@ class Aggregator:
                 fetched.append(outcome)
             elif isinstance(outcome, NoRoomError):
                 logger.info("no room for a file larger than its event said: deferred", extra={"key": job.ref.key})
-                self._defer([job], result)
+                self._defer([job], call)
             else:
-                self._fail(job, outcome, result)
+                self._fail(job, outcome, call)
         return fetched
 
-    def _fetch(self, job: FileJob) -> SpooledFile:
+    def _fetch(self, job: FileJob, call: Invocation) -> SpooledFile:
         """Stream the landed revision into a spool, hashing it on the way (the manifest names each file's SHA-256)."""
         ref = job.ref
         stream = self.landing.open(ref)
         spool: IO[bytes] | None = None
         try:
-            self._room_for(job, stream.size)
+            self._room_for(call, job, stream.size)
             with self._spooling(str(ref.identity)):
                 spool = self.spools.new(stream.size)
-                size, sha256 = copy_hashing(stream.body, spool, check=self._check_streaming)
+                size, sha256 = copy_hashing(stream.body, spool, check=lambda: self._check_streaming(call))
         except BaseException:
             close_quietly(spool)
             raise
@@ -573,7 +581,7 @@ class Aggregator:
             raise StorageUnavailableError(f"{ref.identity}: S3 sent {size} of its {stream.size} bytes")
         return SpooledFile(ref, spool, size, sha256, stream.version_id or ref.version_id, stream.etag or ref.etag)
 
-    def _room_for(self, job: FileJob, size: int) -> None:
+    def _room_for(self, call: Invocation, job: FileJob, size: int) -> None:
         """After the GET, before a byte is read: admission counted the event's size, S3 said ``size``.
 
         A file no invocation could hold is too large; one larger than its event said (or
@@ -585,11 +593,11 @@ class Aggregator:
         extra = size - (job.hint or 0)
         if extra > 0:
             need = extra + self._bundle_estimate(extra)
-            with self._unplanned_lock:
-                room = self.spools.room() - self._unplanned
+            with call.unplanned_lock:
+                room = self.spools.room() - call.unplanned
                 if need > room:
                     raise NoRoomError(f"{ref.identity} is {size} bytes, {extra} more than its event said: no room ({room})")
-                self._unplanned += need
+                call.unplanned += need
 
     @staticmethod
     @contextmanager
@@ -601,7 +609,7 @@ class Aggregator:
             detail = exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
             raise SpoolUnavailableError(f"{what}: its spool failed ({detail})") from None
 
-    def _ship(self, group: list[SpooledFile], jobs: dict[ObjectIdentity, FileJob], token: str, result: BatchResult) -> None:
+    def _ship(self, group: list[SpooledFile], jobs: dict[ObjectIdentity, FileJob], call: Invocation) -> None:
         """Build into a spool, archive, assign, deliver, mark complete: one new bundle, all or nothing."""
         bundle: Bundle | None = None
         assigned = False
@@ -609,16 +617,16 @@ class Aggregator:
         try:
             with self._spooling(f"a bundle of {len(group)} files"):
                 out = self.spools.new(self._bundle_estimate(sum(f.size for f in group)))
-                bundle = write_bundle(group, out, check=self._check_streaming)
+                bundle = write_bundle(group, out, check=lambda: self._check_streaming(call))
             key = archive_key(self.archive_prefix, bundle)
-            self._check_time(bundle)  # before anything is written: a bundle given back leaves nothing behind
-            self.archive.put(key, bundle, check=self._check_streaming)
+            self._check_time(call, bundle)  # before anything is written: a bundle given back leaves nothing behind
+            self.archive.put(key, bundle, check=lambda: self._check_streaming(call))
             # The index lines only once the bundle is there (a line must never point at nothing), beside the
             # assignment; both before the POST.
             index = self.pool.submit(self.archive.put_index, index_key(bundle), index_lines(bundle, key))
             try:
                 # From here on these files only ever go out in this bundle, whatever happens to this invocation.
-                if not self.ledger.assign(bundle.identities, token, key, bundle.sha256):
+                if not self.ledger.assign(bundle.identities, call.token, key, bundle.sha256):
                     raise ClaimBusyError(f"bundle {bundle.bundle_id}: a file was claimed by another invocation; not sent")
                 assigned = True
             finally:
@@ -626,26 +634,26 @@ class Aggregator:
             if index_error is not None:
                 # Nothing was sent: the assignment goes (a resend would never write the missing line),
                 # so the retry builds the same bundle again and writes its index line with it.
-                self._abandon([jobs[f.identity] for f in group], token, key)
+                self._abandon([jobs[f.identity] for f in group], call, key)
                 assigned = False
                 raise index_error
             metric("BundlesArchived")
-            self._check_time(bundle)  # the assignment took time too
-            status = self._post(bundle, key)
+            self._check_time(call, bundle)  # the assignment took time too
+            status = self._post(call, bundle, key)
         except NiFiRejectedError as exc:
             # NiFi answered this first POST with a definitive refusal: it holds no copy, so the assignment
             # is dropped and the files are built afresh, instead of pinning them to a bundle NiFi refuses.
-            self._abandon([jobs[f.identity] for f in group], token, key)
+            self._abandon([jobs[f.identity] for f in group], call, key)
             assert bundle is not None  # only a POST raises it
             close_quietly(out)  # its room goes to the halves
-            self._refused(bundle, exc, group, jobs, token, result)
+            self._refused(bundle, exc, group, jobs, call)
             return
         except Exception as exc:  # noqa: BLE001 - one bundle's failure must not take the others down
-            self._bundle_failed(bundle, exc, [jobs[f.identity] for f in group], token, assigned, result)
+            self._bundle_failed(bundle, exc, [jobs[f.identity] for f in group], call, assigned)
             return
         finally:
             close_quietly(out)
-        self._acknowledged(bundle, key, status, [f.ref for f in group], result)
+        self._acknowledged(bundle, key, status, [f.ref for f in group], call)
 
     def _refused(
         self,
@@ -653,8 +661,7 @@ class Aggregator:
         exc: NiFiRejectedError,
         group: list[SpooledFile],
         jobs: dict[ObjectIdentity, FileJob],
-        token: str,
-        result: BatchResult,
+        call: Invocation,
     ) -> None:
         """A bundle NiFi refused (and so does not hold) is split before anyone is blamed.
 
@@ -665,23 +672,23 @@ class Aggregator:
         """
         self._shrink_on_413(bundle, exc)
         if len(group) == 1:
-            self._bundle_failed(bundle, exc, [jobs[group[0].identity]], token, False, result, evidence=bundle.sha256)
+            self._bundle_failed(bundle, exc, [jobs[group[0].identity]], call, False, evidence=bundle.sha256)
             return
-        result.charge(exc, bundle.sha256, files=0)  # a refused bundle is evidence of NiFi, no file's fault yet
+        call.result.charge(exc, bundle.sha256, files=0)  # a refused bundle is evidence of NiFi, no file's fault yet
         logger.info(
             "NiFi refused a bundle of several files: split in two",
             extra={"bundle_id": bundle.bundle_id, "files": len(group), "status": exc.status},
         )
         metric("BundlesSplit")
-        to_ship, resends = self._claim({f.identity: jobs[f.identity] for f in group}, token, result)
+        to_ship, resends = self._claim({f.identity: jobs[f.identity] for f in group}, call)
         for resend_key, assigned in sorted(resends.items()):  # assigned meanwhile by another invocation
-            self._resend(resend_key, assigned, token, result)
+            self._resend(resend_key, assigned, call)
         claimed = {job.ref.identity for job in to_ship}
         kept = [f for f in group if f.identity in claimed]
         half = len(kept) // 2
         for part in (kept[:half], kept[half:]):
             if part:
-                self._ship(part, jobs, token, result)
+                self._ship(part, jobs, call)
 
     def _shrink_on_413(self, bundle: Bundle, exc: NiFiRejectedError) -> None:
         """NiFi's body limit is below our bundles: plan the next ones at half the refused one's size."""
@@ -692,7 +699,7 @@ class Aggregator:
             self.bundle_limit = limit
             logger.warning("NiFi answered 413: bundles are planned smaller", extra={"bundle_limit": limit})
 
-    def _resend(self, key: str, jobs: list[FileJob], token: str, result: BatchResult) -> None:
+    def _resend(self, key: str, jobs: list[FileJob], call: Invocation) -> None:
         """Send an archived bundle again, byte for byte: its files were assigned to it before a POST.
 
         One invocation at a time resends a given bundle (a lease on the bundle in the
@@ -704,7 +711,7 @@ class Aggregator:
         lock = ObjectIdentity(RESEND_LOCK, key, "resend")
         spool: IO[bytes] | None = None
         try:
-            if self.ledger.claim(lock, token) is not ClaimStatus.CLAIMED:
+            if self.ledger.claim(lock, call.token) is not ClaimStatus.CLAIMED:
                 raise ClaimBusyError(f"bundle {key} is being resent by another invocation")
             # Spooled and hashed first: only bytes verified against the ledger's SHA-256 go out.
             stream = self.archive.open(key)
@@ -714,7 +721,7 @@ class Aggregator:
                     raise NoRoomError(f"archived bundle {key} is {stream.size} bytes: no room ({self.spools.room()})")
                 with self._spooling(f"archived bundle {key}"):
                     spool = self.spools.new(stream.size)
-                    size, digest = copy_hashing(stream.body, spool, check=self._check_streaming)
+                    size, digest = copy_hashing(stream.body, spool, check=lambda: self._check_streaming(call))
             finally:
                 close_quietly(stream.body)
             if size != stream.size:  # a short read is S3's (or the network's), not a corrupt archive
@@ -728,45 +735,44 @@ class Aggregator:
                 raise ArchiveCorruptError(f"archived bundle {key} is unreadable: {exc}") from None
             if not self.ledger.bundle_intact(bundle.identities, key):
                 for job in jobs:
-                    self.ledger.abandon(job.ref.identity, token, key)
+                    self.ledger.abandon(job.ref.identity, call.token, key)
                 assigned = False
                 raise BundleNotIntactError(f"bundle {key} was never assigned whole, so never sent: its files are built afresh")
-            self._check_time(bundle)
-            status = self._post(bundle, key)
+            self._check_time(call, bundle)
+            status = self._post(call, bundle, key)
         except NiFiRejectedError as exc:
             # NiFi holds no copy: the assignment goes. One file alone fails; several are built afresh on their
             # next receive (the bundle's other files find it no longer intact), where a refusal splits them.
             assert bundle is not None  # only a POST raises it
-            self._abandon(jobs, token, key)
+            self._abandon(jobs, call, key)
             self._shrink_on_413(bundle, exc)
             if bundle.file_count == 1:
-                self._bundle_failed(bundle, exc, jobs, token, False, result, archive=key, evidence=bundle.sha256)
+                self._bundle_failed(bundle, exc, jobs, call, False, archive=key, evidence=bundle.sha256)
             else:
-                result.charge(exc, bundle.sha256, files=0)
+                call.result.charge(exc, bundle.sha256, files=0)
                 refused = BundleRefusedError(f"NiFi refused archived bundle {key} (HTTP {exc.status}): built afresh, split")
-                self._bundle_failed(bundle, refused, jobs, token, False, result, archive=key)
+                self._bundle_failed(bundle, refused, jobs, call, False, archive=key)
         except NoRoomError:
             logger.info("no room to resend an archived bundle: deferred", extra={"archive_key": key, "files": len(jobs)})
-            self._release([job.ref.identity for job in jobs], token, self.ledger.release_assigned)
-            self._defer(jobs, result)
+            self._release([job.ref.identity for job in jobs], call, self.ledger.release_assigned)
+            self._defer(jobs, call)
         except Exception as exc:  # noqa: BLE001
-            self._bundle_failed(bundle, exc, jobs, token, assigned, result, archive=key)
+            self._bundle_failed(bundle, exc, jobs, call, assigned, archive=key)
         else:
             metric("BundlesResent")
-            self._acknowledged(bundle, key, status, [job.ref for job in jobs], result)
+            self._acknowledged(bundle, key, status, [job.ref for job in jobs], call)
         finally:
             close_quietly(spool)
             # Only once its files are complete: a resend lease given up earlier lets another invocation send it again.
-            self.ledger_release(lock, token)
+            self.ledger_release(lock, call)
 
     def _bundle_failed(
         self,
         bundle: Bundle | None,
         exc: BaseException,
         jobs: list[FileJob],
-        token: str,
+        call: Invocation,
         assigned: bool,
-        result: BatchResult,
         archive: str | None = None,
         evidence: str | None = None,
     ) -> None:
@@ -787,18 +793,18 @@ class Aggregator:
             },
         )
         for job in jobs:
-            self._fail(job, exc, result, reason=reason, evidence=evidence)
+            self._fail(job, exc, call, reason=reason, evidence=evidence)
         identities = [job.ref.identity for job in jobs]
         if assigned:  # the assignment stays: the retry resends this very bundle at once
-            self._release(identities, token, self.ledger.release_assigned)
+            self._release(identities, call, self.ledger.release_assigned)
         else:
-            self._release(identities, token)
+            self._release(identities, call)
 
-    def _acknowledged(self, bundle: Bundle, key: str, status: int, refs: list[ObjectRef], result: BatchResult) -> None:
+    def _acknowledged(self, bundle: Bundle, key: str, status: int, refs: list[ObjectRef], call: Invocation) -> None:
         acked_at = self.clock()
         self._record_delivery(bundle, key, status, acked_at, refs)
-        result.delivered.extend(ref.identity for ref in refs)
-        result.bundles.append((key, bundle))
+        call.result.delivered.extend(ref.identity for ref in refs)
+        call.result.bundles.append((key, bundle))
         tagged = self.pool.submit(self.archive.mark_delivered, key)
         try:
             # Every file of the bundle, also those whose messages are not in this batch.
@@ -834,38 +840,38 @@ class Aggregator:
 
     # --- helpers --------------------------------------------------------------
 
-    def _check_time(self, bundle: Bundle) -> None:
+    def _check_time(self, call: Invocation, bundle: Bundle) -> None:
         """Give the bundle back unless a whole POST (its body's transfer included) and the bookkeeping fit."""
-        if self.remaining_ms is None:
+        if call.remaining_ms is None:
             return
-        left = self.remaining_ms() / 1000
+        left = call.remaining_ms() / 1000
         needed = budget.post_needed_seconds(self.post_budget_seconds, bundle.size, self.stream_bytes_per_second)
         if left < needed:
             metric("BundlesDeferred")
             raise TimeBudgetError(f"{left:.1f} s left, a POST of bundle {bundle.bundle_id} may need {needed:.1f} s: given back")
 
-    def _check_streaming(self) -> None:
+    def _check_streaming(self, call: Invocation) -> None:
         """Between chunks of a fetch, a build, an upload: stop once not even an empty POST and the bookkeeping fit.
 
         The error takes the normal way out: a multipart upload is aborted, the claims
         are released, the messages fail with ``time_budget`` (and a note).
         """
-        if self.remaining_ms is None:
+        if call.remaining_ms is None:
             return
-        left = self.remaining_ms() / 1000
+        left = call.remaining_ms() / 1000
         needed = self.post_budget_seconds + budget.BOOKKEEPING_SECONDS
         if left < needed:
             metric("StreamsStopped")
             raise TimeBudgetError(f"{left:.1f} s left, a POST may need {needed:.1f} s: streaming stopped")
 
-    def _post(self, bundle: Bundle, key: str) -> int:
+    def _post(self, call: Invocation, bundle: Bundle, key: str) -> int:
         """Deliver (streamed from the spool); on a 422 send once more (the bytes are verified first), then give up loudly."""
         try:
             return self.deliver(bundle.body, bundle.sha256, bundle.bundle_id, bundle.file_count, key)
         except NiFiHashRejectedError:
             if bundle.body.sha256() != bundle.sha256:
                 raise  # our spool corrupted the bytes: the retry sends the archived copy
-            self._check_time(bundle)
+            self._check_time(call, bundle)
             metric("HashRejected")
             try:
                 return self.deliver(bundle.body, bundle.sha256, bundle.bundle_id, bundle.file_count, key)
@@ -904,7 +910,7 @@ class Aggregator:
         self,
         job: FileJob,
         error: BaseException | None,
-        result: BatchResult,
+        call: Invocation,
         reason: str | None = None,
         evidence: str | None = None,
     ) -> None:
@@ -914,11 +920,11 @@ class Aggregator:
         # An unexpected exception's text may quote anything it touched: only its class is kept.
         detail = str(known) if known else (type(error).__name__ if error is not None else reason)
         for message_id in job.message_ids:
-            if result.failed.get(message_id) == DEFERRED:  # a failure says more than a deferral of another file
-                del result.failed[message_id]
-            result.failed.setdefault(message_id, reason)
-            result.details.setdefault(message_id, detail)
-            result.objects.setdefault(message_id, set()).add(f"s3://{job.ref.bucket}/{job.ref.key}")
+            if call.result.failed.get(message_id) == DEFERRED:  # a failure says more than a deferral of another file
+                del call.result.failed[message_id]
+            call.result.failed.setdefault(message_id, reason)
+            call.result.details.setdefault(message_id, detail)
+            call.result.objects.setdefault(message_id, set()).add(f"s3://{job.ref.bucket}/{job.ref.key}")
         if error is not None and not isinstance(error, ClaimBusyError):
             (logger.warning if known else logger.error)(
                 "file failed; its messages go back to the queue",
@@ -930,20 +936,20 @@ class Aggregator:
                     "message_ids": sorted(job.message_ids),
                 },
             )
-        result.failed_files[reason] += 1
-        result.charge(error, evidence or str(job.ref.identity))
+        call.result.failed_files[reason] += 1
+        call.result.charge(error, evidence or str(job.ref.identity))
 
-    def _abandon(self, jobs: list[FileJob], token: str, key: str) -> None:
+    def _abandon(self, jobs: list[FileJob], call: Invocation, key: str) -> None:
         """Forget these files' assignment to a bundle NiFi never kept (a lease left behind lapses on its own)."""
         for job in jobs:
-            self._quietly(lambda identity, token: self.ledger.abandon(identity, token, key), job.ref.identity, token)
+            self._quietly(lambda identity, token: self.ledger.abandon(identity, token, key), job.ref.identity, call)
 
-    def ledger_release(self, identity: ObjectIdentity, token: str) -> None:
-        self._quietly(self.ledger.release, identity, token)
+    def ledger_release(self, identity: ObjectIdentity, call: Invocation) -> None:
+        self._quietly(self.ledger.release, identity, call)
 
-    def _quietly(self, release: Callable[[ObjectIdentity, str], None], identity: ObjectIdentity, token: str) -> None:
+    def _quietly(self, release: Callable[[ObjectIdentity, str], None], identity: ObjectIdentity, call: Invocation) -> None:
         try:
-            release(identity, token)
+            release(identity, call.token)
         except Exception as exc:  # noqa: BLE001
             # The lease lapses on its own; the retry waits for it.
             logger.warning(
@@ -952,17 +958,17 @@ class Aggregator:
             )
 
     def _release(
-        self, identities: list[ObjectIdentity], token: str, release: Callable[[ObjectIdentity, str], None] | None = None
+        self, identities: list[ObjectIdentity], call: Invocation, release: Callable[[ObjectIdentity, str], None] | None = None
     ) -> None:
         """Give claims back: plain claims in one batched call, assigned ones (``release``) from the pool."""
         if release is None:
             try:
-                self.ledger.release_many(identities, token)
+                self.ledger.release_many(identities, call.token)
             except Exception as exc:  # noqa: BLE001 - a claim not given back lapses with its lease; never fail on it
                 error = str(exc) if isinstance(exc, CourierError) else type(exc).__name__
                 logger.warning("claims not released; their leases lapse", extra={"files": len(identities), "error": error})
             return
-        list(self.pool.map(lambda identity: self._quietly(release, identity, token), identities))
+        list(self.pool.map(lambda identity: self._quietly(release, identity, call), identities))
 
 
 def _receive_count(record: Mapping[str, Any]) -> int:

@@ -88,7 +88,7 @@ def make() -> Iterator[Any]:
         nifi = FakeNiFi()
         parts = {
             "ledger": InMemoryLedger(ttl_seconds=7 * 86400, lease_seconds=900, clock=clock),
-            "landing": FakeLanding(),
+            "landing": extra.pop("landing", None) or FakeLanding(),
             "archive": FakeArchive(),
             "breaker": FakeBreaker(failure_threshold=failure_threshold, recovery_seconds=RECOVERY_SECONDS, clock=clock),
             "parking_lot": FakeParkingLot(),
@@ -798,3 +798,40 @@ def test_on_an_unversioned_bucket_a_reupload_of_earlier_content_is_delivered_aga
     assert len(p.nifi.requests) == 3
     (last,) = read_manifest(p.nifi.requests[-1].body)["files"]
     assert (last["etag"], last["revision"]) == (hashlib.md5(b"content A").hexdigest(), "s:0055AED6DCD90281E7")  # noqa: S324
+
+
+# --- two invocations on one warm aggregator (the local stack runs two per handler) ------------
+
+
+class _GateLanding(FakeLanding):
+    """A landing bucket whose GET of ``gated`` waits until ``gate`` is set (``entered`` says it is waiting)."""
+
+    def __init__(self, gated: str) -> None:
+        super().__init__()
+        self.gated = gated
+        self.entered = threading.Event()
+        self.gate = threading.Event()
+
+    def open(self, ref: Any) -> Any:
+        if ref.key == self.gated:
+            self.entered.set()
+            assert self.gate.wait(10), "the other invocation never finished"
+        return super().open(ref)
+
+
+def test_two_concurrent_invocations_on_one_aggregator_each_keep_their_own_deadline(make):
+    landing = _GateLanding("slow/plenty.json")
+    p = make(landing=landing, post_budget_seconds=20.0)
+    plenty = p.land("slow/plenty.json", message_id="plenty")
+    hurried = p.land("hurried.json", message_id="hurried")
+    outcome: dict[str, Any] = {}
+    first = threading.Thread(target=lambda: outcome.update(plenty=p.aggregator.process([plenty], remaining_ms=lambda: 600_000)))
+    first.start()
+    try:
+        assert landing.entered.wait(10)
+        # While the first invocation's GET is under way, a second one with 1 s left runs on the same aggregator.
+        assert p.aggregator.process([hurried], remaining_ms=lambda: 1_000).failed == {"hurried": "time_budget"}
+    finally:
+        landing.gate.set()
+        first.join(10)
+    assert outcome["plenty"].failed == {} and [keys_in(r) for r in p.nifi.requests] == [{"slow/plenty.json"}]
