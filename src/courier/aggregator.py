@@ -12,31 +12,49 @@ events announce (a hint only: anyone may write a notification) and handled one a
 a time (admit, claim, fetch, build, archive, assign, POST, complete), every byte
 held sits in a spool of ``courier.spool`` (memory while the budget has room, then
 ``/tmp``), and a group is admitted only when the room and the time it needs are
-left. A file above the bundle limit is a bundle of its own, streamed end to end;
+left (``courier.admission``). A file above the bundle limit is a bundle of its own, streamed end to end;
 above the ceiling (``max_object_bytes``, what one invocation can move in its
 time), as its GET says, it is refused: ``object_too_large``.
 
 A failure is charged to what caused it (the error classes say which, ``courier.errors``):
 the file alone, or a dependency when the batch holds evidence not about one object.
 A bundle NiFi refuses is split before anyone is blamed.
+
+What a bundle's failure undoes, declared by each step where it makes its resource
+(:class:`Undo`, run newest first; spools are closed either way):
+
+================  ===========================  ===================================================
+step              makes                        on the bundle's failure
+================  ===========================  ===================================================
+claim             claims                       released: the retry claims and builds afresh
+build             the bundle's spool           closed (always, delivered or not)
+archive           the archived bundle          kept: write-once, never sent unless assigned
+assign            the assignment               kept, lease dropped: the retry resends it at once
+index line        (failed: nothing sent)       assignment abandoned: the retry builds it again
+POST refused      (NiFi holds no copy)         assignment abandoned; the bundle split
+resend: claim     the files relocked           unlocked, still assigned (abandoned if the bundle
+                                               is not intact or NiFi refused it)
+resend: lease     the bundle's resend lease    released last, once its files are complete
+resend: read      the archived bundle's spool  closed (always)
+================  ===========================  ===================================================
 """
 
 from __future__ import annotations
 
 import tarfile
-import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from typing import IO, Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 
 from courier import budget
+from courier.admission import Admission, Limits, bundle_estimate, spooling
 from courier.bundle import (
     Body,
     Bundle,
@@ -61,11 +79,8 @@ from courier.errors import (
     NiFiHashRejectedError,
     NiFiRejectedError,
     NoRoomError,
-    ObjectTooLargeError,
     PermanentError,
-    SpoolUnavailableError,
     StorageUnavailableError,
-    TimeBudgetError,
     reasons_where,
 )
 from courier.events import ObjectIdentity, ObjectRef, parse_batch
@@ -88,9 +103,6 @@ DEFER_NOTE_RECEIVES = 10
 # not 0: a message bounced at once by a busy fleet would burn receives in seconds. Groups are admitted
 # oldest first, so a deferred file is ahead of newer ones in its next batch (docs/large-files.md).
 DEFER_SECONDS = 30
-# What a bundle's gzip may take beyond its files' bytes (tar headers, manifest, incompressible data).
-BUNDLE_OVERHEAD = 1.01
-BUNDLE_OVERHEAD_BYTES = 1 << 20
 # Identities per claim_many call, the calls in parallel on the pool. Not DynamoDB's 100 items per transaction: four
 # transactions of 25 side by side take the time of one, a busy item cancels (and retries) a quarter as much, and
 # the default per-item loop of BaseLedger.claim_many makes 25 claims in a row rather than 100.
@@ -171,12 +183,27 @@ class Invocation:
     """
 
     token: str  # the lease token of this invocation's claims
-    remaining_ms: Callable[[], int] | None  # the Lambda context's clock of the time left; None: no deadline
+    admission: Admission  # its room and its time left
     result: BatchResult = field(default_factory=BatchResult)
-    # Bytes the current group's fetches took beyond what admission counted (sizes the events understated):
-    # the fetches run side by side, so each checks the room left by the others' claims, not only by their bytes.
-    unplanned: int = 0
-    unplanned_lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+class Undo:
+    """What a bundle's failure gives back, declared by each step where it makes its resource.
+
+    As s3transfer's ``add_failure_cleanup``: run newest first when the bundle fails, dropped
+    when it is delivered. The module's table says what each step declares.
+    """
+
+    def __init__(self, first: Callable[[], None]) -> None:
+        self._steps = [first]
+
+    def supersede(self, step: Callable[[], None]) -> None:
+        """The newest resource is what the last one turned into (claims into an assignment): only its undo runs."""
+        self._steps[-1] = step
+
+    def run(self) -> None:
+        while self._steps:
+            self._steps.pop()()
 
 
 class Aggregator:
@@ -253,15 +280,13 @@ class Aggregator:
         self.breaker = breaker
         self.parking_lot = parking_lot
         self.deliver = breaker.guard(nifi.post) if breaker else nifi.post
-        self.post_budget_seconds = post_budget_seconds
         self.archive_prefix = archive_prefix
         self.max_bundle_bytes = max_bundle_bytes
         # What bundles are planned to: shrunk when NiFi answers 413 (its body limit is below ours), for the
         # rest of this execution environment's life: that limit is NiFi's, not one batch's, so it is warm state.
         self.bundle_limit = max_bundle_bytes
-        self.max_object_bytes = max_object_bytes
         self.spools = spools or Spools(memory_bytes=2 * max_bundle_bytes)
-        self.stream_bytes_per_second = stream_bytes_per_second
+        self.limits = Limits(post_budget_seconds, stream_bytes_per_second, max_object_bytes)
         self.landing_buckets = frozenset(landing_buckets) if landing_buckets is not None else None
         self.clock = clock
         # Reused across warm invocations: threads are created once, lazily.
@@ -270,11 +295,11 @@ class Aggregator:
     def process(self, records: Iterable[Mapping[str, Any]], remaining_ms: Callable[[], int] | None = None) -> BatchResult:
         """Handle one batch; ``remaining_ms`` is the Lambda context's clock of the time left, if any."""
         records = list(records)
-        call = Invocation(uuid.uuid4().hex, remaining_ms)
+        call = Invocation(uuid.uuid4().hex, Admission(self.spools, self.limits, remaining_ms))
         if self.breaker is not None and not self.breaker.admits():
             return self._fail_fast(records, call)
         jobs = self._collect(records, call)
-        self._plausible_hints(jobs)
+        self._plausible_hints(jobs, call.admission)
         # One bundle at a time, planned from the sizes the events announce; the oldest group first,
         # so a file deferred for lack of room is ahead of newer ones in its next batch.
         planned = plan_by_size(jobs.values(), lambda job: job.hint or 0, lambda job: job.ref.identity, self.bundle_limit)
@@ -284,7 +309,7 @@ class Aggregator:
                 # The circuit opened during this batch: later groups are not claimed, only deferred (not failed).
                 logger.info("NiFi circuit opened mid-batch: group deferred", extra={"files": len(group)})
                 self._defer(group, call)
-            elif self._admits(call, group, first=position == 0):
+            elif call.admission.admits([job.hint or 0 for job in group], first=position == 0):
                 self._run_group(group, call)
             else:
                 self._defer(group, call)
@@ -395,13 +420,13 @@ class Aggregator:
         metric("FilesDuplicateInBatch", announced - len(jobs))
         return jobs
 
-    def _plausible_hints(self, jobs: dict[ObjectIdentity, FileJob]) -> None:
+    @staticmethod
+    def _plausible_hints(jobs: dict[ObjectIdentity, FileJob], admission: Admission) -> None:
         """A size no invocation could take (above the ceiling, or beyond the memory budget and disk) is not believed:
         anyone may write a notification. Planned as unknown, the file is judged by the size its GET gives."""
         for identity, job in jobs.items():
             size = job.hint
-            above = size is not None and self.max_object_bytes is not None and size > self.max_object_bytes
-            if size is not None and (above or self._never_fits(size)):
+            if size is not None and not admission.believable(size):
                 logger.info("an event's size is not believed: planned from the GET", extra={"key": identity.key, "size": size})
                 job.hint = None
 
@@ -423,49 +448,6 @@ class Aggregator:
             return BeyondLedgerError(f"{ref.identity} landed {age / 86400:.1f} days ago, beyond the ledger's records")
         return None
 
-    def _never_fits(self, size: int) -> bool:
-        return size + self._bundle_estimate(size) > self.spools.capacity()
-
-    def _too_large(self, identity: ObjectIdentity, size: int) -> ObjectTooLargeError:
-        if self.max_object_bytes is not None and size > self.max_object_bytes:
-            return ObjectTooLargeError(
-                f"{identity} is {size} bytes, above the ceiling of {self.max_object_bytes}"
-                " (what one invocation can deliver in its time)"
-            )
-        return ObjectTooLargeError(
-            f"{identity} is {size} bytes: it and its bundle need more than an invocation's memory budget and disk"
-            f" ({self.spools.capacity()} bytes)"
-        )
-
-    def _admits(self, call: Invocation, group: list[FileJob], first: bool) -> bool:
-        """Whether this invocation has the room and the time for a group, judged from the events' sizes.
-
-        Room: the group's files and its bundle (about as many bytes again) must fit in the spools'
-        memory left plus the free disk. Time: at ``stream_bytes_per_second`` its bytes must move,
-        and its bundle (taken as large as its files) go out as often as a POST may be attempted,
-        while the POST budget and the bookkeeping still fit: what :meth:`_check_time` asks before
-        the POST. The first group is always given its time: it is below the ceiling, which is what
-        a whole invocation can move.
-        """
-        raw = sum(job.hint or 0 for job in group)
-        need = raw + self._bundle_estimate(raw)
-        room = self.spools.room()
-        if need > room:
-            logger.info("no room for a group: deferred", extra={"files": len(group), "bytes": raw, "room": room})
-            return False
-        if first or call.remaining_ms is None or not self.stream_bytes_per_second:
-            return True
-        left = call.remaining_ms() / 1000 - self.post_budget_seconds - budget.BOOKKEEPING_SECONDS
-        seconds = (1 + budget.POST_ATTEMPTS) * raw / self.stream_bytes_per_second
-        if seconds > left:
-            logger.info("no time for a group: deferred", extra={"files": len(group), "bytes": raw, "seconds": round(seconds, 1)})
-            return False
-        return True
-
-    @staticmethod
-    def _bundle_estimate(raw: int) -> int:
-        return int(raw * BUNDLE_OVERHEAD) + BUNDLE_OVERHEAD_BYTES
-
     def _defer(self, group: list[FileJob], call: Invocation) -> None:
         """Back to the queue unclaimed and unfetched: not a failure, no note, visible again soon."""
         for job in group:
@@ -484,7 +466,7 @@ class Aggregator:
         to_fetch, resends = self._claim(jobs, call)
         for key, assigned in sorted(resends.items()):
             self._resend(key, assigned, call)
-        call.unplanned = 0
+        call.admission.new_group()
         fetched = self._fetch_all(to_fetch, call)
         try:
             # Planned again from what S3 said: an event without a size, or a wrong one, changes the plan.
@@ -515,10 +497,10 @@ class Aggregator:
                 unsure.extend(batch)
         if error is not None:
             held = [i for i, (status, _) in claims.items() if status is ClaimStatus.CLAIMED]
-            self._release(held + unsure, call)
+            self._release_claims(held + unsure, call)
             relocked = [i for i, (status, _) in claims.items() if status is ClaimStatus.ASSIGNED]
             if relocked:
-                self._release(relocked, call, self.ledger.release_assigned)
+                self._unlock_assigned(relocked, call)
             for job in jobs.values():
                 self._fail(job, error, call)
             return [], {}
@@ -547,7 +529,7 @@ class Aggregator:
             try:
                 return self._fetch(job, call)
             except Exception as exc:  # noqa: BLE001
-                self.ledger_release(job.ref.identity, call)
+                self._release_claim(job.ref.identity, call)
                 return exc
 
         fetched = []
@@ -567,10 +549,10 @@ class Aggregator:
         stream = self.landing.open(ref)
         spool: IO[bytes] | None = None
         try:
-            self._room_for(call, job, stream.size)
-            with self._spooling(str(ref.identity)):
+            call.admission.room_for(ref.identity, job.hint, stream.size)
+            with spooling(str(ref.identity)):
                 spool = self.spools.new(stream.size)
-                size, sha256 = copy_hashing(stream.body, spool, check=lambda: self._check_streaming(call))
+                size, sha256 = copy_hashing(stream.body, spool, check=call.admission.check_streaming)
         except BaseException:
             close_quietly(spool)
             raise
@@ -581,79 +563,61 @@ class Aggregator:
             raise StorageUnavailableError(f"{ref.identity}: S3 sent {size} of its {stream.size} bytes")
         return SpooledFile(ref, spool, size, sha256, stream.version_id or ref.version_id, stream.etag or ref.etag)
 
-    def _room_for(self, call: Invocation, job: FileJob, size: int) -> None:
-        """After the GET, before a byte is read: admission counted the event's size, S3 said ``size``.
-
-        A file no invocation could hold is too large; one larger than its event said (or
-        of no said size) whose extra bytes and bundle do not fit the room left is deferred.
-        """
-        ref = job.ref
-        if self._never_fits(size):
-            raise self._too_large(ref.identity, size)
-        extra = size - (job.hint or 0)
-        if extra > 0:
-            need = extra + self._bundle_estimate(extra)
-            with call.unplanned_lock:
-                room = self.spools.room() - call.unplanned
-                if need > room:
-                    raise NoRoomError(f"{ref.identity} is {size} bytes, {extra} more than its event said: no room ({room})")
-                call.unplanned += need
-
-    @staticmethod
-    @contextmanager
-    def _spooling(what: str) -> Iterator[None]:
-        """A spool that cannot be made or written (ENOSPC, no memory for its map) fails its own file, retryably."""
-        try:
-            yield
-        except (OSError, MemoryError) as exc:
-            detail = exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
-            raise SpoolUnavailableError(f"{what}: its spool failed ({detail})") from None
-
     def _ship(self, group: list[SpooledFile], jobs: dict[ObjectIdentity, FileJob], call: Invocation) -> None:
-        """Build into a spool, archive, assign, deliver, mark complete: one new bundle, all or nothing."""
+        """Build into a spool, archive, assign, deliver, mark complete: one new bundle, all or nothing.
+
+        What a failure undoes: the module's table (each step declares its :class:`Undo`).
+        """
+        identities = [f.identity for f in group]
+        undo = Undo(lambda: self._release_claims(identities, call))
         bundle: Bundle | None = None
-        assigned = False
-        out: IO[bytes] | None = None
         try:
-            with self._spooling(f"a bundle of {len(group)} files"):
-                out = self.spools.new(self._bundle_estimate(sum(f.size for f in group)))
-                bundle = write_bundle(group, out, check=lambda: self._check_streaming(call))
-            key = archive_key(self.archive_prefix, bundle)
-            self._check_time(call, bundle)  # before anything is written: a bundle given back leaves nothing behind
-            self.archive.put(key, bundle, check=lambda: self._check_streaming(call))
-            # The index lines only once the bundle is there (a line must never point at nothing), beside the
-            # assignment; both before the POST.
-            index = self.pool.submit(self.archive.put_index, index_key(bundle), index_lines(bundle, key))
-            try:
-                # From here on these files only ever go out in this bundle, whatever happens to this invocation.
-                if not self.ledger.assign(bundle.identities, call.token, key, bundle.sha256):
-                    raise ClaimBusyError(f"bundle {bundle.bundle_id}: a file was claimed by another invocation; not sent")
-                assigned = True
-            finally:
-                index_error = index.exception()
-            if index_error is not None:
-                # Nothing was sent: the assignment goes (a resend would never write the missing line),
-                # so the retry builds the same bundle again and writes its index line with it.
-                self._abandon([jobs[f.identity] for f in group], call, key)
-                assigned = False
-                raise index_error
-            metric("BundlesArchived")
-            self._check_time(call, bundle)  # the assignment took time too
-            status = self._post(call, bundle, key)
+            with ExitStack() as spool:
+                bundle = self._build(group, call.admission, spool)
+                key = archive_key(self.archive_prefix, bundle)
+                call.admission.check_time(bundle)  # before anything is written: a bundle given back leaves nothing
+                self.archive.put(key, bundle, check=call.admission.check_streaming)
+                self._assign(bundle, key, call, undo)
+                metric("BundlesArchived")
+                call.admission.check_time(bundle)  # the assignment took time too
+                status = self._post(call, bundle, key)
         except NiFiRejectedError as exc:
+            assert bundle is not None  # only a POST raises it
             # NiFi answered this first POST with a definitive refusal: it holds no copy, so the assignment
             # is dropped and the files are built afresh, instead of pinning them to a bundle NiFi refuses.
-            self._abandon([jobs[f.identity] for f in group], call, key)
-            assert bundle is not None  # only a POST raises it
-            close_quietly(out)  # its room goes to the halves
-            self._refused(bundle, exc, group, jobs, call)
-            return
+            undo.supersede(lambda: self._abandon(identities, call, key))
+            self._refused(bundle, exc, group, jobs, call, undo)
         except Exception as exc:  # noqa: BLE001 - one bundle's failure must not take the others down
-            self._bundle_failed(bundle, exc, [jobs[f.identity] for f in group], call, assigned)
-            return
+            self._bundle_failed(bundle, exc, [jobs[i] for i in identities], call, undo)
+        else:
+            self._acknowledged(bundle, key, status, [f.ref for f in group], call)
+
+    def _build(self, group: list[SpooledFile], admission: Admission, spool: ExitStack) -> Bundle:
+        """The bundle of ``group`` in a spool of its own, closed with ``spool``."""
+        with spooling(f"a bundle of {len(group)} files"):
+            out = self.spools.new(bundle_estimate(sum(f.size for f in group)))
+            spool.callback(close_quietly, out)
+            return write_bundle(group, out, check=admission.check_streaming)
+
+    def _assign(self, bundle: Bundle, key: str, call: Invocation, undo: Undo) -> None:
+        """Write the index lines beside the assignment, both before the POST.
+
+        The index lines only once the bundle is archived (a line must never point at nothing).
+        From the assignment on, these files only ever go out in this bundle, whatever happens.
+        """
+        index = self.pool.submit(self.archive.put_index, index_key(bundle), index_lines(bundle, key))
+        try:
+            assigned = self.ledger.assign(bundle.identities, call.token, key, bundle.sha256)
         finally:
-            close_quietly(out)
-        self._acknowledged(bundle, key, status, [f.ref for f in group], call)
+            index_error = index.exception()  # waited for either way: nothing is given back while it writes
+        if not assigned:
+            raise ClaimBusyError(f"bundle {bundle.bundle_id}: a file was claimed by another invocation; not sent")
+        undo.supersede(lambda: self._unlock_assigned(bundle.identities, call))
+        if index_error is not None:
+            # Nothing was sent: the assignment goes (a resend would never write the missing line),
+            # so the retry builds the same bundle again and writes its index line with it.
+            undo.supersede(lambda: self._abandon(bundle.identities, call, key))
+            raise index_error
 
     def _refused(
         self,
@@ -662,6 +626,7 @@ class Aggregator:
         group: list[SpooledFile],
         jobs: dict[ObjectIdentity, FileJob],
         call: Invocation,
+        undo: Undo,
     ) -> None:
         """A bundle NiFi refused (and so does not hold) is split before anyone is blamed.
 
@@ -672,8 +637,9 @@ class Aggregator:
         """
         self._shrink_on_413(bundle, exc)
         if len(group) == 1:
-            self._bundle_failed(bundle, exc, [jobs[group[0].identity]], call, False, evidence=bundle.sha256)
+            self._bundle_failed(bundle, exc, [jobs[group[0].identity]], call, undo, evidence=bundle.sha256)
             return
+        undo.run()
         call.result.charge(exc, bundle.sha256, files=0)  # a refused bundle is evidence of NiFi, no file's fault yet
         logger.info(
             "NiFi refused a bundle of several files: split in two",
@@ -704,67 +670,72 @@ class Aggregator:
 
         One invocation at a time resends a given bundle (a lease on the bundle in the
         ledger): after an outage its files' messages come back in several batches at
-        once, and each would otherwise send the same bytes again.
+        once, and each would otherwise send the same bytes again. On failure: the files,
+        relocked by the claim, are unlocked and stay assigned (the retry resends at once),
+        unless the bundle is not intact or NiFi refused it (then the assignment is abandoned);
+        the lease is given up last, once the files are complete or given back.
         """
+        identities = [job.ref.identity for job in jobs]
+        undo = Undo(lambda: self._unlock_assigned(identities, call))
         bundle: Bundle | None = None
-        assigned = True
-        lock = ObjectIdentity(RESEND_LOCK, key, "resend")
-        spool: IO[bytes] | None = None
-        try:
-            if self.ledger.claim(lock, call.token) is not ClaimStatus.CLAIMED:
-                raise ClaimBusyError(f"bundle {key} is being resent by another invocation")
-            # Spooled and hashed first: only bytes verified against the ledger's SHA-256 go out.
-            stream = self.archive.open(key)
+        with ExitStack() as held:
             try:
-                # The archived bundle may hold files of other batches: admission did not count all of it.
-                if stream.size > self.spools.room():
-                    raise NoRoomError(f"archived bundle {key} is {stream.size} bytes: no room ({self.spools.room()})")
-                with self._spooling(f"archived bundle {key}"):
-                    spool = self.spools.new(stream.size)
-                    size, digest = copy_hashing(stream.body, spool, check=lambda: self._check_streaming(call))
-            finally:
-                close_quietly(stream.body)
-            if size != stream.size:  # a short read is S3's (or the network's), not a corrupt archive
-                raise ArchiveUnavailableError(f"archived bundle {key}: S3 sent {size} of its {stream.size} bytes")
-            expected = jobs[0].assigned_sha256
-            if digest != expected:
-                raise ArchiveCorruptError(f"archived bundle {key} does not hash to {expected}")
-            try:
-                bundle = bundle_from_archive(Body(spool, size), digest)
-            except (ValueError, OSError, tarfile.TarError) as exc:
-                raise ArchiveCorruptError(f"archived bundle {key} is unreadable: {exc}") from None
-            if not self.ledger.bundle_intact(bundle.identities, key):
-                for job in jobs:
-                    self.ledger.abandon(job.ref.identity, call.token, key)
-                assigned = False
-                raise BundleNotIntactError(f"bundle {key} was never assigned whole, so never sent: its files are built afresh")
-            self._check_time(call, bundle)
-            status = self._post(call, bundle, key)
-        except NiFiRejectedError as exc:
-            # NiFi holds no copy: the assignment goes. One file alone fails; several are built afresh on their
-            # next receive (the bundle's other files find it no longer intact), where a refusal splits them.
-            assert bundle is not None  # only a POST raises it
-            self._abandon(jobs, call, key)
-            self._shrink_on_413(bundle, exc)
-            if bundle.file_count == 1:
-                self._bundle_failed(bundle, exc, jobs, call, False, archive=key, evidence=bundle.sha256)
+                self._take_resend_lease(key, call, held)
+                bundle = self._read_archived(key, jobs[0].assigned_sha256, call.admission, held)
+                if not self.ledger.bundle_intact(bundle.identities, key):
+                    undo.supersede(lambda: self._abandon(identities, call, key))
+                    never_sent = f"bundle {key} was never assigned whole, so never sent: its files are built afresh"
+                    raise BundleNotIntactError(never_sent)
+                call.admission.check_time(bundle)
+                status = self._post(call, bundle, key)
+            except NiFiRejectedError as exc:
+                # NiFi holds no copy: the assignment goes. One file alone fails; several are built afresh on their
+                # next receive (the bundle's other files find it no longer intact), where a refusal splits them.
+                assert bundle is not None  # only a POST raises it
+                undo.supersede(lambda: self._abandon(identities, call, key))
+                self._shrink_on_413(bundle, exc)
+                if bundle.file_count == 1:
+                    self._bundle_failed(bundle, exc, jobs, call, undo, archive=key, evidence=bundle.sha256)
+                else:
+                    call.result.charge(exc, bundle.sha256, files=0)
+                    refused = BundleRefusedError(f"NiFi refused archived bundle {key} (HTTP {exc.status}): built afresh, split")
+                    self._bundle_failed(bundle, refused, jobs, call, undo, archive=key)
+            except NoRoomError:
+                logger.info("no room to resend an archived bundle: deferred", extra={"archive_key": key, "files": len(jobs)})
+                undo.run()
+                self._defer(jobs, call)
+            except Exception as exc:  # noqa: BLE001
+                self._bundle_failed(bundle, exc, jobs, call, undo, archive=key)
             else:
-                call.result.charge(exc, bundle.sha256, files=0)
-                refused = BundleRefusedError(f"NiFi refused archived bundle {key} (HTTP {exc.status}): built afresh, split")
-                self._bundle_failed(bundle, refused, jobs, call, False, archive=key)
-        except NoRoomError:
-            logger.info("no room to resend an archived bundle: deferred", extra={"archive_key": key, "files": len(jobs)})
-            self._release([job.ref.identity for job in jobs], call, self.ledger.release_assigned)
-            self._defer(jobs, call)
-        except Exception as exc:  # noqa: BLE001
-            self._bundle_failed(bundle, exc, jobs, call, assigned, archive=key)
-        else:
-            metric("BundlesResent")
-            self._acknowledged(bundle, key, status, [job.ref for job in jobs], call)
+                metric("BundlesResent")
+                self._acknowledged(bundle, key, status, [job.ref for job in jobs], call)
+
+    def _take_resend_lease(self, key: str, call: Invocation, held: ExitStack) -> None:
+        """The lease on resending bundle ``key``, given up when ``held`` closes: once its files are complete."""
+        lease = ObjectIdentity(RESEND_LOCK, key, "resend")
+        if self.ledger.claim(lease, call.token) is not ClaimStatus.CLAIMED:
+            raise ClaimBusyError(f"bundle {key} is being resent by another invocation")
+        held.callback(self._release_claim, lease, call)
+
+    def _read_archived(self, key: str, expected: str | None, admission: Admission, held: ExitStack) -> Bundle:
+        """The archived bundle spooled and hashed (closed with ``held``): only bytes the ledger's SHA-256 vouches for go out."""
+        stream = self.archive.open(key)
+        try:
+            admission.room_for_archived(key, stream.size)
+            with spooling(f"archived bundle {key}"):
+                spool = self.spools.new(stream.size)
+                held.callback(close_quietly, spool)
+                size, digest = copy_hashing(stream.body, spool, check=admission.check_streaming)
         finally:
-            close_quietly(spool)
-            # Only once its files are complete: a resend lease given up earlier lets another invocation send it again.
-            self.ledger_release(lock, call)
+            close_quietly(stream.body)
+        if size != stream.size:  # a short read is S3's (or the network's), not a corrupt archive
+            raise ArchiveUnavailableError(f"archived bundle {key}: S3 sent {size} of its {stream.size} bytes")
+        if digest != expected:
+            raise ArchiveCorruptError(f"archived bundle {key} does not hash to {expected}")
+        try:
+            return bundle_from_archive(Body(spool, size), digest)
+        except (ValueError, OSError, tarfile.TarError) as exc:
+            raise ArchiveCorruptError(f"archived bundle {key} is unreadable: {exc}") from None
 
     def _bundle_failed(
         self,
@@ -772,10 +743,12 @@ class Aggregator:
         exc: BaseException,
         jobs: list[FileJob],
         call: Invocation,
-        assigned: bool,
+        undo: Undo,
+        *,
         archive: str | None = None,
         evidence: str | None = None,
     ) -> None:
+        """Fail a bundle's files (their messages go back to the queue) and undo what its steps made."""
         error = exc if isinstance(exc, CourierError) else None
         reason = error.reason if error else "internal_error"
         log = logger.warning if error else logger.exception
@@ -794,11 +767,7 @@ class Aggregator:
         )
         for job in jobs:
             self._fail(job, exc, call, reason=reason, evidence=evidence)
-        identities = [job.ref.identity for job in jobs]
-        if assigned:  # the assignment stays: the retry resends this very bundle at once
-            self._release(identities, call, self.ledger.release_assigned)
-        else:
-            self._release(identities, call)
+        undo.run()
 
     def _acknowledged(self, bundle: Bundle, key: str, status: int, refs: list[ObjectRef], call: Invocation) -> None:
         acked_at = self.clock()
@@ -840,30 +809,6 @@ class Aggregator:
 
     # --- helpers --------------------------------------------------------------
 
-    def _check_time(self, call: Invocation, bundle: Bundle) -> None:
-        """Give the bundle back unless a whole POST (its body's transfer included) and the bookkeeping fit."""
-        if call.remaining_ms is None:
-            return
-        left = call.remaining_ms() / 1000
-        needed = budget.post_needed_seconds(self.post_budget_seconds, bundle.size, self.stream_bytes_per_second)
-        if left < needed:
-            metric("BundlesDeferred")
-            raise TimeBudgetError(f"{left:.1f} s left, a POST of bundle {bundle.bundle_id} may need {needed:.1f} s: given back")
-
-    def _check_streaming(self, call: Invocation) -> None:
-        """Between chunks of a fetch, a build, an upload: stop once not even an empty POST and the bookkeeping fit.
-
-        The error takes the normal way out: a multipart upload is aborted, the claims
-        are released, the messages fail with ``time_budget`` (and a note).
-        """
-        if call.remaining_ms is None:
-            return
-        left = call.remaining_ms() / 1000
-        needed = self.post_budget_seconds + budget.BOOKKEEPING_SECONDS
-        if left < needed:
-            metric("StreamsStopped")
-            raise TimeBudgetError(f"{left:.1f} s left, a POST may need {needed:.1f} s: streaming stopped")
-
     def _post(self, call: Invocation, bundle: Bundle, key: str) -> int:
         """Deliver (streamed from the spool); on a 422 send once more (the bytes are verified first), then give up loudly."""
         try:
@@ -871,7 +816,7 @@ class Aggregator:
         except NiFiHashRejectedError:
             if bundle.body.sha256() != bundle.sha256:
                 raise  # our spool corrupted the bytes: the retry sends the archived copy
-            self._check_time(call, bundle)
+            call.admission.check_time(bundle)
             metric("HashRejected")
             try:
                 return self.deliver(bundle.body, bundle.sha256, bundle.bundle_id, bundle.file_count, key)
@@ -939,36 +884,39 @@ class Aggregator:
         call.result.failed_files[reason] += 1
         call.result.charge(error, evidence or str(job.ref.identity))
 
-    def _abandon(self, jobs: list[FileJob], call: Invocation, key: str) -> None:
-        """Forget these files' assignment to a bundle NiFi never kept (a lease left behind lapses on its own)."""
-        for job in jobs:
-            self._quietly(lambda identity, token: self.ledger.abandon(identity, token, key), job.ref.identity, call)
+    # --- giving back what the ledger holds for us: one name per way -------------------------
 
-    def ledger_release(self, identity: ObjectIdentity, call: Invocation) -> None:
-        self._quietly(self.ledger.release, identity, call)
-
-    def _quietly(self, release: Callable[[ObjectIdentity, str], None], identity: ObjectIdentity, call: Invocation) -> None:
+    def _release_claims(self, identities: list[ObjectIdentity], call: Invocation) -> None:
+        """Release plain claims (in progress, not assigned) in one batched call: the retry claims them afresh."""
         try:
-            release(identity, call.token)
+            self.ledger.release_many(identities, call.token)
+        except Exception as exc:  # noqa: BLE001 - a claim not given back lapses with its lease; never fail on it
+            error = str(exc) if isinstance(exc, CourierError) else type(exc).__name__
+            logger.warning("claims not released; their leases lapse", extra={"files": len(identities), "error": error})
+
+    def _release_claim(self, identity: ObjectIdentity, call: Invocation) -> None:
+        """Release one plain claim (a file whose fetch failed, the resend lease)."""
+        self._quietly(self.ledger.release, identity, call.token)
+
+    def _unlock_assigned(self, identities: list[ObjectIdentity], call: Invocation) -> None:
+        """Drop our lease on assigned files, keeping the assignment: the retry resends that very bundle at once."""
+        list(self.pool.map(lambda identity: self._quietly(self.ledger.release_assigned, identity, call.token), identities))
+
+    def _abandon(self, identities: list[ObjectIdentity], call: Invocation, key: str) -> None:
+        """Forget these files' assignment to a bundle NiFi never kept (a lease left behind lapses on its own)."""
+        for identity in identities:
+            self._quietly(lambda identity, token: self.ledger.abandon(identity, token, key), identity, call.token)
+
+    @staticmethod
+    def _quietly(give_back: Callable[[ObjectIdentity, str], None], identity: ObjectIdentity, token: str) -> None:
+        try:
+            give_back(identity, token)
         except Exception as exc:  # noqa: BLE001
             # The lease lapses on its own; the retry waits for it.
             logger.warning(
                 "claim not released",
                 extra={"key": identity.key, "error": str(exc) if isinstance(exc, CourierError) else type(exc).__name__},
             )
-
-    def _release(
-        self, identities: list[ObjectIdentity], call: Invocation, release: Callable[[ObjectIdentity, str], None] | None = None
-    ) -> None:
-        """Give claims back: plain claims in one batched call, assigned ones (``release``) from the pool."""
-        if release is None:
-            try:
-                self.ledger.release_many(identities, call.token)
-            except Exception as exc:  # noqa: BLE001 - a claim not given back lapses with its lease; never fail on it
-                error = str(exc) if isinstance(exc, CourierError) else type(exc).__name__
-                logger.warning("claims not released; their leases lapse", extra={"files": len(identities), "error": error})
-            return
-        list(self.pool.map(lambda identity: self._quietly(release, identity, call), identities))
 
 
 def _receive_count(record: Mapping[str, Any]) -> int:

@@ -8,7 +8,9 @@ keep to the memory budget, whatever the batch.
 
 from __future__ import annotations
 
+import errno
 import hashlib
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -17,8 +19,11 @@ from typing import Any
 import pytest
 
 from courier import budget
+from courier.admission import Admission, Limits, spooling
 from courier.aggregator import DEFER_NOTE_RECEIVES, DEFER_SECONDS, Aggregator
 from courier.bundle import read_manifest
+from courier.errors import NoRoomError, ObjectTooLargeError, SpoolUnavailableError, TimeBudgetError
+from courier.events import ObjectIdentity
 from courier.ports import ObjectStream
 from fakes import FakeArchive, FakeClock, FakeLanding, FakeNiFi, FakeParkingLot, FakeSpools, InMemoryLedger
 from support import notification, sqs_record
@@ -267,3 +272,91 @@ def test_files_of_no_announced_size_fetched_side_by_side_take_only_the_room_ther
     result = run.process(messages, seconds=600)
     assert sorted(result.failed.values()) == ["deferred"]  # one of them, whichever was opened second
     assert len(run.delivered_keys()) == 1
+
+
+# --- the rules on their own (courier.admission): no pipeline, a spool budget and a clock -------------
+
+
+IDENTITY = ObjectIdentity("landing", "in/a.bin", "v1")
+
+
+@dataclass
+class _Bundle:
+    """What the time checks read of a bundle."""
+
+    size: int
+    bundle_id: str = "b-1"
+
+
+def _admission(memory: int = 4 * MB, total_disk: int = 0, left_ms: int | None = None, **limits: Any) -> Admission:
+    """Room: ``memory`` and no free disk (of ``total_disk``); ``left_ms``: the time left, None for no deadline."""
+    clock = None if left_ms is None else (lambda: left_ms)
+    return Admission(FakeSpools(memory, disk_bytes=0, disk_total_bytes=total_disk), Limits(**limits), clock)
+
+
+def test_a_group_whose_files_and_bundle_exceed_the_room_left_is_not_admitted():
+    admission = _admission(memory=6 * MB)
+    assert admission.admits([MB, MB], first=True)  # 2 MB of files and ~3 MB of bundle estimate
+    assert admission.admits([500_000], first=False)
+    assert not admission.admits([2 * MB, 2 * MB], first=True)
+
+
+def test_a_later_group_is_admitted_only_while_its_bytes_and_the_post_fit_the_time_left():
+    # 20 s of POST budget + 10 s of bookkeeping + 3 moves of 2 MB at 1 MB/s = 36 s
+    admission = _admission(memory=64 * MB, left_ms=35_000, post_budget_seconds=20, stream_bytes_per_second=RATE)
+    assert not admission.admits([2 * MB], first=False)
+    assert admission.admits([2 * MB], first=True)  # the first group is below the ceiling: always its time
+    assert _admission(memory=64 * MB, left_ms=37_000, post_budget_seconds=20, stream_bytes_per_second=RATE).admits(
+        [2 * MB], first=False
+    )
+
+
+def test_an_events_size_above_the_ceiling_or_beyond_memory_and_disk_is_not_believed():
+    admission = _admission(memory=4 * MB, max_object_bytes=2 * MB)
+    assert admission.believable(MB)
+    assert not admission.believable(3 * MB)  # above the ceiling
+    assert not _admission(memory=4 * MB).believable(4 * MB)  # it and its bundle never fit
+
+
+def test_a_file_no_invocation_could_hold_is_too_large_one_bigger_than_announced_without_room_is_deferred():
+    with pytest.raises(ObjectTooLargeError, match="memory budget and disk"):
+        _admission(memory=4 * MB).room_for(IDENTITY, hint=None, size=3 * MB)  # 3 MB and ~4 MB of bundle
+    admission = _admission(memory=4 * MB, total_disk=1 << 40)  # a disk that could hold it, but full now
+    admission.room_for(IDENTITY, hint=MB, size=MB)  # as announced: already counted
+    with pytest.raises(NoRoomError, match="more than its event said"):
+        admission.room_for(IDENTITY, hint=0, size=1_600_000)  # 1.6 MB + ~2.6 MB of bundle > 4 MB
+
+
+def test_the_extra_bytes_of_one_groups_fetches_count_against_each_other_until_the_next_group():
+    admission = _admission(memory=6 * MB)
+    admission.room_for(IDENTITY, hint=0, size=MB)  # ~3 MB of the 6 taken beyond the plan
+    with pytest.raises(NoRoomError):
+        admission.room_for(IDENTITY, hint=0, size=MB)
+    admission.new_group()
+    admission.room_for(IDENTITY, hint=0, size=MB)
+
+
+def test_two_invocations_admissions_count_their_unplanned_bytes_apart():
+    spools, limits = FakeSpools(6 * MB, disk_bytes=0, disk_total_bytes=0), Limits()
+    first, second = Admission(spools, limits, None), Admission(spools, limits, None)
+    first.room_for(IDENTITY, hint=0, size=MB)
+    second.room_for(IDENTITY, hint=0, size=MB)  # the first invocation's plan is not this one's
+
+
+def test_a_bundle_is_given_back_before_its_post_when_the_post_and_the_bookkeeping_do_not_fit():
+    limits = {"post_budget_seconds": 20, "stream_bytes_per_second": RATE}
+    with pytest.raises(TimeBudgetError, match="given back"):
+        _admission(left_ms=33_000, **limits).check_time(_Bundle(2 * MB))  # 20 + 10 + 2 x 2 s = 34 s
+    _admission(left_ms=35_000, **limits).check_time(_Bundle(2 * MB))
+    _admission(left_ms=None, **limits).check_time(_Bundle(2 * MB))  # no deadline: never given back
+
+
+def test_streaming_stops_once_not_even_an_empty_post_and_the_bookkeeping_fit():
+    with pytest.raises(TimeBudgetError, match="streaming stopped"):
+        _admission(left_ms=29_000, post_budget_seconds=20).check_streaming()
+    _admission(left_ms=31_000, post_budget_seconds=20).check_streaming()
+
+
+def test_a_spool_that_cannot_be_made_or_written_is_a_retryable_spool_error_naming_its_file():
+    with pytest.raises(SpoolUnavailableError, match="in/a.bin: its spool failed"), spooling("in/a.bin"):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))

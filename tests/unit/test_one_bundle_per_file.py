@@ -44,7 +44,7 @@ class World:
     def __post_init__(self) -> None:
         self.ledger = InMemoryLedger(lease_seconds=LEASE, clock=self.clock)
 
-    def environment(self, max_bundle_bytes: int = 1 << 20) -> Aggregator:
+    def environment(self, max_bundle_bytes: int = 1 << 20, post_budget_seconds: float = 0.0) -> Aggregator:
         """A fresh execution environment (a new Lambda container) of the aggregator."""
         aggregator = Aggregator(
             ledger=self.ledger,
@@ -53,6 +53,7 @@ class World:
             nifi=self.nifi.client(),
             archive_prefix="bundles",
             max_bundle_bytes=max_bundle_bytes,
+            post_budget_seconds=post_budget_seconds,
             concurrency=2,
             clock=self.clock,
             breaker=FakeBreaker(failure_threshold=10_000, clock=self.clock),
@@ -235,8 +236,7 @@ def test_a_bundle_never_assigned_whole_is_abandoned_and_its_files_built_afresh(w
 
 def test_too_little_time_left_gives_the_bundle_back_before_its_post(world):
     messages = [world.land(f"late/{i}") for i in range(2)]
-    aggregator = world.environment()
-    aggregator.post_budget_seconds = 20
+    aggregator = world.environment(post_budget_seconds=20)
     result = aggregator.process(messages, remaining_ms=lambda: 25_000)  # 25 s < 20 s budget + 10 s bookkeeping
     assert set(result.failed.values()) == {"time_budget"} and world.nifi.requests == []
     assert world.ledger.items == {}  # claims released: the next attempt claims and builds at once
