@@ -520,7 +520,7 @@ class FakeBreaker:
         except (DependencyUnavailableError, BreakerOpenError):
             pass
 
-    def close(self) -> None:
+    def mark_closed(self) -> None:
         self._move("CLOSED")
         self.opened_at = None
 

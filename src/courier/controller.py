@@ -151,7 +151,7 @@ class Controller:
             # Messages were parked, so the circuit was open; its item is gone. Probe before any release.
             outcome = self._probe_directly()
             if outcome == "ok":
-                self.breaker.close()
+                self.breaker.mark_closed()
             return self.breaker.read(), outcome
         return reading, None
 

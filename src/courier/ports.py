@@ -169,7 +169,7 @@ class Breaker(Protocol):
         """Count a batch that a dependency failed as a whole, as an outage of that dependency."""
         ...
 
-    def close(self) -> None:
+    def mark_closed(self) -> None:
         """Mark the circuit CLOSED after a successful probe outside ``guard`` (no item existed to move)."""
         ...
 

@@ -191,7 +191,7 @@ class DynamoDBBreaker:
             pass
         self._write_cause(dependency, reason)
 
-    def close(self) -> None:
+    def mark_closed(self) -> None:
         self.store.save_closed(CIRCUIT_NAME)
         metric("BreakerTransitions", from_state=MISSING, to_state=CircuitState.CLOSED.value)
 
