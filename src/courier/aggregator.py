@@ -49,7 +49,7 @@ from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass, field
-from typing import IO, Any
+from typing import IO, Any, ClassVar
 
 from aws_lambda_powertools.metrics import MetricUnit
 
@@ -89,8 +89,6 @@ from courier.observability import logger, metric
 from courier.ports import Archive, Breaker, Landing, NiFi, ParkingLot
 from courier.spool import Spools, close_quietly
 
-RESEND_LOCK = "courier#resend"  # the ledger "bucket" of the per-bundle resend leases
-
 # Failures that wait out an outage: parked while the circuit is open (the error classes say which).
 OUTAGE_REASONS = reasons_where(lambda error: error.waits_out_outage)
 # Failures not worth a note for `courier dlq list` (transient by nature, and frequent).
@@ -123,6 +121,23 @@ class FileJob:
         self.message_ids.add(message_id)
         if ref.size is not None:
             self.hint = ref.size if self.hint is None else min(self.hint, ref.size)
+
+
+@dataclass(frozen=True)
+class ResendLease:
+    """The lease one invocation holds while it resends the archived bundle ``bundle_key``: one resender at a time.
+
+    Not a landed file: the ledger keeps it as a record of its own (in a "bucket" no S3 bucket
+    can be named, ``courier#resend``), so that its claim and release make it exclusive and let it lapse.
+    """
+
+    bundle_key: str
+    LEDGER_BUCKET: ClassVar[str] = "courier#resend"
+
+    @property
+    def ledger_item(self) -> ObjectIdentity:
+        """Where the ledger keeps it (its claim and release take a file's identity)."""
+        return ObjectIdentity(self.LEDGER_BUCKET, self.bundle_key, "resend")
 
 
 @dataclass
@@ -712,7 +727,7 @@ class Aggregator:
 
     def _take_resend_lease(self, key: str, call: Invocation, held: ExitStack) -> None:
         """The lease on resending bundle ``key``, given up when ``held`` closes: once its files are complete."""
-        lease = ObjectIdentity(RESEND_LOCK, key, "resend")
+        lease = ResendLease(key).ledger_item
         if self.ledger.claim(lease, call.token) is not ClaimStatus.CLAIMED:
             raise ClaimBusyError(f"bundle {key} is being resent by another invocation")
         held.callback(self._release_claim, lease, call)
