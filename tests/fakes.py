@@ -557,7 +557,7 @@ class FakeBreaker:
 
 
 class FakeParkingLot:
-    """Parked records in a list; ``release_all`` empties it and says how many came back; deferred ones in ``deferred``."""
+    """Parked records in a list; ``unpark_all`` empties it and says how many came back; deferred ones in ``deferred``."""
 
     def __init__(self) -> None:
         self.parked: list[Mapping[str, Any]] = []
@@ -572,7 +572,7 @@ class FakeParkingLot:
         self.deferred.extend(records)
         self.defer_seconds = seconds
 
-    def release_all(self) -> int:
+    def unpark_all(self) -> int:
         count = len(self.parked)
         self.parked.clear()
         self.released += count

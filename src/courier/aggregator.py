@@ -32,7 +32,7 @@ archive           the archived bundle          kept: write-once, never sent unle
 assign            the assignment               kept, lease dropped: the retry resends it at once
 index line        (failed: nothing sent)       assignment abandoned: the retry builds it again
 POST refused      (NiFi holds no copy)         assignment abandoned; the bundle split
-resend: claim     the files relocked           unlocked, still assigned (abandoned if the bundle
+resend: claim     the files taken over         unlocked, still assigned (abandoned if the bundle
                                                is not intact or NiFi refused it)
 resend: lease     the bundle's resend lease    released last, once its files are complete
 resend: read      the archived bundle's spool  closed (always)
@@ -495,7 +495,7 @@ class Aggregator:
 
         The claim batches run side by side. When one fails, every batch is waited for
         before anything is given back (a batch still writing would leave claims behind
-        for the whole lease): claims are released, assigned files we re-locked unlocked
+        for the whole lease): claims are released, assigned files we took over unlocked
         (kept assigned), and the group's files fail.
         """
         identities = list(jobs)
@@ -513,9 +513,9 @@ class Aggregator:
         if error is not None:
             held = [i for i, (status, _) in claims.items() if status is ClaimStatus.CLAIMED]
             self._release_claims(held + unsure, call)
-            relocked = [i for i, (status, _) in claims.items() if status is ClaimStatus.ASSIGNED]
-            if relocked:
-                self._unlock_assigned(relocked, call)
+            taken_over = [i for i, (status, _) in claims.items() if status is ClaimStatus.ASSIGNED]
+            if taken_over:
+                self._unlock_assigned(taken_over, call)
             for job in jobs.values():
                 self._fail(job, error, call)
             return [], {}
@@ -686,7 +686,7 @@ class Aggregator:
         One invocation at a time resends a given bundle (a lease on the bundle in the
         ledger): after an outage its files' messages come back in several batches at
         once, and each would otherwise send the same bytes again. On failure: the files,
-        relocked by the claim, are unlocked and stay assigned (the retry resends at once),
+        taken over by the claim, are unlocked and stay assigned (the retry resends at once),
         unless the bundle is not intact or NiFi refused it (then the assignment is abandoned);
         the lease is given up last, once the files are complete or given back.
         """
@@ -900,6 +900,9 @@ class Aggregator:
         call.result.charge(error, evidence or str(job.ref.identity))
 
     # --- giving back what the ledger holds for us: one name per way -------------------------
+    # release: delete a plain claim (the file is claimed afresh); unlock: drop our lease on an assigned file, the
+    # assignment kept (the same bundle is resent); abandon: forget an assignment to a bundle never kept by NiFi.
+    # "Take over": a claim of an assigned file whose lease lapsed (ClaimStatus.ASSIGNED).
 
     def _release_claims(self, identities: list[ObjectIdentity], call: Invocation) -> None:
         """Release plain claims (in progress, not assigned) in one batched call: the retry claims them afresh."""

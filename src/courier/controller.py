@@ -126,7 +126,7 @@ class Controller:
             metric("MappingResumed" if want else "MappingPaused")
         released = 0
         if reading.state == CLOSED and self.parking_lot is not None:
-            released = self.parking_lot.release_all()
+            released = self.parking_lot.unpark_all()
         dependency = reading.dependency if reading.state in (OPEN, HALF_OPEN) else None
         if probed not in (None, "ok", "busy") and reading.state not in (OPEN, HALF_OPEN):
             # Our probe failed but the circuit could not be opened (its write was lost): alarm on what we enforce.
