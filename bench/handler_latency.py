@@ -17,6 +17,7 @@ from bench.common import AWS_LATENCY, NIFI_LATENCY, figures_only, files, inject_
 from bench.world import fake_nifi, land, new_session, provisioned, runtime
 from courier.bundle import FetchedFile, archive_key, build_bundle
 from courier.local.emulator import make_conditional_writes_atomic
+from courier.ports import Delivery
 
 COMMAND = ".venv/bin/python -m bench.handler_latency"
 FILES = 100
@@ -81,7 +82,7 @@ def sequential(session, stack, records, nifi_post) -> None:
     bundle = build_bundle(got)
     key = archive_key("sequential", bundle)
     s3.put_object(Bucket=stack.archive_bucket, Key=key, Body=bundle.data, Metadata={"sha256": bundle.sha256})
-    nifi_post(bundle.data, bundle.sha256, bundle.bundle_id, bundle.file_count, key)
+    nifi_post(Delivery(bundle.data, bundle.sha256, bundle.bundle_id, bundle.file_count, key))
     for f in got:
         ddb.put_item(
             TableName=stack.idempotency_table,

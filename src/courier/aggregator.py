@@ -86,7 +86,7 @@ from courier.errors import (
 from courier.events import ObjectIdentity, ObjectRef, parse_batch
 from courier.ledger.base import BaseLedger, ClaimStatus, FailureNote
 from courier.observability import logger, metric
-from courier.ports import Archive, Breaker, Landing, NiFi, ParkingLot
+from courier.ports import Archive, Breaker, Delivery, Landing, NiFi, ParkingLot
 from courier.spool import Spools, close_quietly
 
 # Failures that wait out an outage: parked while the circuit is open (the error classes say which).
@@ -827,14 +827,14 @@ class Aggregator:
     def _post(self, call: Invocation, bundle: Bundle, key: str) -> int:
         """Deliver (streamed from the spool); on a 422 send once more (the bytes are verified first), then give up loudly."""
         try:
-            return self.deliver(bundle.body, bundle.sha256, bundle.bundle_id, bundle.file_count, key)
+            return self.deliver(Delivery.of(bundle, key))
         except NiFiHashRejectedError:
             if bundle.body.sha256() != bundle.sha256:
                 raise  # our spool corrupted the bytes: the retry sends the archived copy
             call.admission.check_time(bundle)
             metric("HashRejected")
             try:
-                return self.deliver(bundle.body, bundle.sha256, bundle.bundle_id, bundle.file_count, key)
+                return self.deliver(Delivery.of(bundle, key))
             except NiFiHashRejectedError:
                 # The same verified bytes were rejected twice: corruption on the network path.
                 logger.error(

@@ -90,7 +90,7 @@ class DynamoDBBreaker:
     -------
     >>> breaker = DynamoDBBreaker(persistence(boto3.client("dynamodb"), "courier-breaker"), 3, 60, 1)  # doctest: +SKIP
     >>> deliver = breaker.guard(nifi.post)  # doctest: +SKIP
-    >>> if breaker.admits(): deliver(data, sha256, bundle_id, file_count, key)  # doctest: +SKIP
+    >>> if breaker.admits(): deliver(Delivery.of(bundle, key))  # doctest: +SKIP
     """
 
     def __init__(
