@@ -155,7 +155,11 @@ class Evidence:
 
 @dataclass
 class BatchResult:
+    """What became of one batch. ``failed`` and ``deferred`` both go back to SQS (``batchItemFailures``), but a
+    deferral is not a failure: no room in this invocation, visible again soon, no note (until halfway to the DLQ)."""
+
     failed: dict[str, str] = field(default_factory=dict)  # messageId -> reason
+    deferred: set[str] = field(default_factory=set)  # messageIds back to the queue unclaimed, failing nothing
     delivered: list[ObjectIdentity] = field(default_factory=list)
     skipped: list[ObjectIdentity] = field(default_factory=list)
     bundles: list[tuple[str, Bundle]] = field(default_factory=list)  # (archive key, bundle) delivered
@@ -163,7 +167,7 @@ class BatchResult:
     details: dict[str, str] = field(default_factory=dict)  # messageId -> error text (no content)
     objects: dict[str, set[str]] = field(default_factory=dict)  # messageId -> s3://bucket/key named
     systemic: str | None = None  # the dependency that failed the whole batch, if one did
-    deferred: list[ObjectIdentity] = field(default_factory=list)  # back to the queue unclaimed (no room)
+    deferred_files: list[ObjectIdentity] = field(default_factory=list)  # back to the queue unclaimed (no room)
     evidence: dict[str, Evidence] = field(default_factory=dict)  # dependency -> what this batch's failures say of it
     # Files failed by what is neither a dependency's outage nor the file's own fault (a busy claim, the clock): with
     # one of them in the batch, the batch says nothing of an outage.
@@ -184,9 +188,14 @@ class BatchResult:
         elif known is None or not known.charged_to_file:
             self.unexplained += files
 
+    @property
+    def returned(self) -> list[str]:
+        """Every message that goes back to the queue: failed or deferred."""
+        return sorted(self.failed.keys() | self.deferred)
+
     def response(self) -> dict[str, list[dict[str, str]]]:
         """The partial batch response of ``ReportBatchItemFailures``."""
-        return {"batchItemFailures": [{"itemIdentifier": m} for m in sorted(self.failed)]}
+        return {"batchItemFailures": [{"itemIdentifier": m} for m in self.returned]}
 
 
 @dataclass
@@ -363,22 +372,27 @@ class Aggregator:
         return call.result
 
     def _after_failures(self, records: list[Mapping[str, Any]], call: Invocation) -> None:
-        if not call.result.failed:
+        result = call.result
+        if not result.failed and not result.deferred:
             return
         by_id = {str(r.get("messageId", "")): r for r in records}
-        deferred = [by_id[m] for m, reason in call.result.failed.items() if reason == DEFERRED and m in by_id]
+        deferred = [record for mid, record in by_id.items() if mid in result.deferred]
         if deferred and self.parking_lot is not None:
             self.parking_lot.defer(deferred, DEFER_SECONDS)
+        noted = [(mid, reason) for mid, reason in result.failed.items() if reason not in UNNOTED_REASONS]
+        # A deferral leaves a note only once its message is halfway to the DLQ, so that `courier dlq list` can say why.
+        noted += [
+            (mid, DEFERRED) for mid in by_id if mid in result.deferred and _receive_count(by_id[mid]) >= DEFER_NOTE_RECEIVES
+        ]
         notes = [
             FailureNote(
                 message_id=mid,
                 reason=reason,
-                detail=call.result.details.get(mid, reason),
+                detail=result.details.get(mid, reason),
                 receive_count=_receive_count(by_id.get(mid, {})),
-                objects=tuple(sorted(call.result.objects.get(mid, ()))),
+                objects=tuple(sorted(result.objects.get(mid, ()))),
             )
-            for mid, reason in call.result.failed.items()
-            if reason not in UNNOTED_REASONS and (reason != DEFERRED or _receive_count(by_id.get(mid, {})) >= DEFER_NOTE_RECEIVES)
+            for mid, reason in noted
         ]
         if notes:
             try:
@@ -467,8 +481,9 @@ class Aggregator:
         """Back to the queue unclaimed and unfetched: not a failure, no note, visible again soon."""
         for job in group:
             for message_id in job.message_ids:
-                call.result.failed.setdefault(message_id, DEFERRED)
-            call.result.deferred.append(job.ref.identity)
+                if message_id not in call.result.failed:  # a failure says more than a deferral of another file
+                    call.result.deferred.add(message_id)
+            call.result.deferred_files.append(job.ref.identity)
         metric("FilesDeferred", len(group))
 
     def _run_group(self, group: list[FileJob], call: Invocation) -> None:
@@ -880,8 +895,7 @@ class Aggregator:
         # An unexpected exception's text may quote anything it touched: only its class is kept.
         detail = str(known) if known else (type(error).__name__ if error is not None else reason)
         for message_id in job.message_ids:
-            if call.result.failed.get(message_id) == DEFERRED:  # a failure says more than a deferral of another file
-                del call.result.failed[message_id]
+            call.result.deferred.discard(message_id)  # a failure says more than a deferral of another file
             call.result.failed.setdefault(message_id, reason)
             call.result.details.setdefault(message_id, detail)
             call.result.objects.setdefault(message_id, set()).add(f"s3://{job.ref.bucket}/{job.ref.key}")

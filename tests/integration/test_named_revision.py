@@ -27,11 +27,11 @@ def test_three_quick_writes_of_one_key_deliver_three_versions_each_with_its_own_
     }
     records = [r for r in queued() if "Records" in json.loads(r["body"])]
     assert {json.loads(r["body"])["Records"][0]["s3"]["object"]["versionId"] for r in records} == set(versions)
-    assert runtime.aggregator.process(records).failed == {}
+    assert runtime.aggregator.process(records).returned == []
     assert sorted(contents_delivered(fake_nifi)) == sorted(versions.items())
     # The same notifications again, in AWS's exact shape: every version is already delivered.
     again = runtime.aggregator.process([sqs_record(json.loads(r["body"])) for r in records])
-    assert again.failed == {} and len(again.skipped) == 3 and len(fake_nifi.state.bundles) == 1
+    assert again.returned == [] and len(again.skipped) == 3 and len(fake_nifi.state.bundles) == 1
 
 
 def test_an_overwritten_unversioned_revision_is_superseded_not_delivered_with_new_content(runtime, stack, aws, fake_nifi):
@@ -83,7 +83,7 @@ def test_delivery_tags_exactly_the_delivered_version_and_keeps_the_uploaders_tag
         Tagging={"TagSet": [{"Key": "team", "Value": "x"}]},
     )
     second = land("tagged.json", b"two")  # a newer, undelivered revision of the same key
-    assert runtime.aggregator.process([first.message("m1")]).failed == {}
+    assert runtime.aggregator.process([first.message("m1")]).returned == []
 
     def tags(version):
         return s3.get_object_tagging(Bucket=stack.landing_bucket, Key="tagged.json", VersionId=version)["TagSet"]

@@ -146,7 +146,7 @@ def test_a_batch_of_big_files_claims_only_what_fits_and_returns_the_rest_unclaim
     # big-0 and big-1 fit (each read takes 2 s), big-2 and big-3 do not; the small ones do.
     result = run.process(big + small, seconds=9)
     assert run.delivered_keys() == ["big-0.bin", "big-1.bin", "small-0.json", "small-1.json", "small-2.json"]
-    assert result.failed == {"big-2.bin": "deferred", "big-3.bin": "deferred"}
+    assert result.failed == {} and result.deferred == {"big-2.bin", "big-3.bin"}
     assert run.claimed() == {"big-0.bin", "big-1.bin", "small-0.json", "small-1.json", "small-2.json"}
     assert {i.key for i in run.landing.fetched} == run.claimed()  # the deferred ones were never fetched
     assert {r["messageId"] for r in run.parking_lot.deferred} == {"big-2.bin", "big-3.bin"}
@@ -158,9 +158,9 @@ def test_the_deferred_files_are_delivered_by_the_next_invocation(make):
     run = make()
     messages = [run.land(f"big-{i}.bin", 2 * MB, age_seconds=100 - i) for i in range(3)]
     first = run.process(messages, seconds=3)
-    assert set(first.failed) == {"big-1.bin", "big-2.bin"}
-    second = run.process([m for m in messages if m["messageId"] in first.failed], seconds=10)
-    assert second.failed == {}
+    assert first.failed == {} and first.deferred == {"big-1.bin", "big-2.bin"}
+    second = run.process([m for m in messages if m["messageId"] in first.deferred], seconds=10)
+    assert second.returned == []
     assert run.delivered_keys() == ["big-0.bin", "big-1.bin", "big-2.bin"]
 
 
@@ -169,14 +169,14 @@ def test_the_oldest_group_is_always_admitted_even_when_its_estimate_exceeds_the_
     run.landing.clock = FakeClock(T0.timestamp())  # reads faster than the estimate: the invocation's clock stands still
     messages = [run.land("old.bin", 3 * MB, age_seconds=9), run.land("new.bin", 3 * MB, age_seconds=1)]
     result = run.process(messages, seconds=1)  # 3 s estimated for each, 1 s left
-    assert result.failed == {"new.bin": "deferred"} and run.delivered_keys() == ["old.bin"]
+    assert result.deferred == {"new.bin"} and result.failed == {} and run.delivered_keys() == ["old.bin"]
 
 
 def test_a_group_without_room_in_memory_and_on_disk_is_deferred_unclaimed(make):
     run = make(memory_bytes=1 * MB, disk_bytes=3 * MB)  # a 2 MB file and its bundle need ~5 MB
     messages = [run.land("big.bin", 2 * MB, age_seconds=50), run.land("small.json", 100, age_seconds=1)]
     result = run.process(messages, seconds=60)
-    assert result.failed == {"big.bin": "deferred"}
+    assert result.failed == {} and result.deferred == {"big.bin"}
     assert run.delivered_keys() == ["small.json"] and run.claimed() == {"small.json"}
 
 
@@ -184,7 +184,7 @@ def test_memory_held_stays_within_the_budget_and_what_does_not_fit_goes_to_disk(
     run = make(memory_bytes=3 * MB, max_bundle_bytes=2 * MB)
     messages = [run.land(f"f-{i}.bin", 900_000, age_seconds=i) for i in range(8)]
     result = run.process(messages, seconds=600)
-    assert result.failed == {} and len(run.delivered_keys()) == 8
+    assert result.returned == [] and len(run.delivered_keys()) == 8
     assert run.spools.peak_in_memory <= 3 * MB
     assert run.spools.on_disk > 0  # the bundles' spools did not fit beside their files: they went to disk
     assert run.spools.in_memory == 0  # every spool closed
@@ -195,7 +195,7 @@ def test_a_file_larger_than_the_memory_budget_is_streamed_through_disk_and_deliv
     message = run.land("large.bin", 5 * MB, age_seconds=1)
     content = run.landing.objects[next(iter(run.landing.objects))]
     result = run.process([message], seconds=600)
-    assert result.failed == {} and run.spools.peak_in_memory <= 1 * MB
+    assert result.returned == [] and run.spools.peak_in_memory <= 1 * MB
     ((_, bundle),) = run.archive.bundles.items()
     (entry,) = bundle.manifest["files"]
     assert entry["sha256"] == hashlib.sha256(content).hexdigest() and entry["size"] == 5 * MB
@@ -219,7 +219,7 @@ def test_a_message_deferred_again_and_again_leaves_a_note_halfway_to_the_dlq(mak
     messages = [run.land("big-0.bin", 2 * MB, age_seconds=9), run.land("big-1.bin", 2 * MB, age_seconds=1)]
     messages[1]["attributes"]["ApproximateReceiveCount"] = str(DEFER_NOTE_RECEIVES)
     result = run.process(messages, seconds=3)  # big-0 takes 2 s; big-1 would need 2 more
-    assert result.failed == {"big-1.bin": "deferred"}
+    assert result.failed == {} and result.deferred == {"big-1.bin"}
     assert run.ledger.failure_note("big-1.bin").reason == "deferred"
 
 
@@ -240,7 +240,7 @@ def test_a_file_larger_than_its_event_said_without_room_is_deferred_and_the_grou
     understated = run.landing.land("big.bin", content, size=100, event_time=T0)  # the event says 100 bytes
     messages = [sqs_record(notification(understated), message_id="big.bin"), run.land("small.json", 100, age_seconds=1)]
     result = run.process(messages, seconds=600)
-    assert result.failed == {"big.bin": "deferred"}
+    assert result.failed == {} and result.deferred == {"big.bin"}
     assert run.delivered_keys() == ["small.json"] and run.claimed() == {"small.json"}  # big.bin's claim given back
     assert run.ledger.notes == {}
 
@@ -270,7 +270,7 @@ def test_files_of_no_announced_size_fetched_side_by_side_take_only_the_room_ther
         del record["s3"]["object"]["size"]  # the events say no size: admission counted nothing
     messages = [sqs_record(notification(r), message_id=f"u-{i}.bin") for i, r in enumerate(unsized)]
     result = run.process(messages, seconds=600)
-    assert sorted(result.failed.values()) == ["deferred"]  # one of them, whichever was opened second
+    assert result.failed == {} and len(result.deferred) == 1  # one of them, whichever was opened second
     assert len(run.delivered_keys()) == 1
 
 
