@@ -81,7 +81,7 @@ def child(spec_path: str) -> None:
                 "cpu": cpu,
                 "peak_rss_mb": peak,
                 "baseline_rss_mb": baseline,
-                "failed": len(result.failed),
+                "failed": len(result.returned),  # deferred ones too, as before
                 "bundles": len(result.bundles),
                 "raw_bytes": sum(b.raw_bytes for _, b in result.bundles),
             }

@@ -17,6 +17,7 @@ from bench.common import AWS_LATENCY, NIFI_LATENCY, figures_only, files, inject_
 from bench.world import fake_nifi, land, new_session, provisioned, runtime
 from courier.bundle import FetchedFile, archive_key, build_bundle
 from courier.local.emulator import make_conditional_writes_atomic
+from courier.ports import Delivery
 
 COMMAND = ".venv/bin/python -m bench.handler_latency"
 FILES = 100
@@ -81,7 +82,7 @@ def sequential(session, stack, records, nifi_post) -> None:
     bundle = build_bundle(got)
     key = archive_key("sequential", bundle)
     s3.put_object(Bucket=stack.archive_bucket, Key=key, Body=bundle.data, Metadata={"sha256": bundle.sha256})
-    nifi_post(bundle.data, bundle.sha256, bundle.bundle_id, bundle.file_count, key)
+    nifi_post(Delivery(bundle.data, bundle.sha256, bundle.bundle_id, bundle.file_count, key))
     for f in got:
         ddb.put_item(
             TableName=stack.idempotency_table,
@@ -143,7 +144,7 @@ def with_stub(contents: list[bytes], sequential_rounds: int = 2) -> dict:
             warm.append(time.perf_counter() - start)
             cpu.append(time.process_time() - cpu_start)
             calls.append(counter.take())
-            assert not result.failed and len(result.delivered) == FILES, result.failed
+            assert not result.returned and len(result.delivered) == FILES, result.failed
             refs = [parse_message(r).objects[0] for r in batch]
             files_again = [FetchedFile(ref, stub.body(ref.bucket, ref.key), None, None) for ref in refs]
             start = time.perf_counter()
@@ -190,7 +191,7 @@ def main() -> dict:
             result = courier.aggregator.process(records)
             warm.append(time.perf_counter() - start)
             moto_calls = counter.take()
-            assert not result.failed and len(result.delivered) == FILES
+            assert not result.returned and len(result.delivered) == FILES
             same_files = _refetch(session, result)
             start = time.perf_counter()
             build_bundle(same_files)

@@ -60,7 +60,7 @@ def child(spec_path: str) -> None:
                 "peak_rss_mb": status_mb("VmHWM"),
                 "baseline_rss_mb": baseline,
                 "budget_mb": runtime.settings.memory_budget_mb,
-                "failed": result.failed,
+                "failed": {**result.failed, **dict.fromkeys(result.deferred, "deferred")},  # as before: deferrals too
                 "bundles": [[b.sha256, b.size] for _, b in result.bundles],
                 "raw_bytes": sum(b.raw_bytes for _, b in result.bundles),
             }

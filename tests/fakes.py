@@ -510,7 +510,7 @@ class FakeBreaker:
         except (DependencyUnavailableError, BreakerOpenError):
             pass
 
-    def close(self) -> None:
+    def mark_closed(self) -> None:
         self._move("CLOSED")
         self.opened_at = None
 
@@ -547,7 +547,7 @@ class FakeBreaker:
 
 
 class FakeParkingLot:
-    """Parked records in a list; ``release_all`` empties it and says how many came back; deferred ones in ``deferred``."""
+    """Parked records in a list; ``unpark_all`` empties it and says how many came back; deferred ones in ``deferred``."""
 
     def __init__(self) -> None:
         self.parked: list[Mapping[str, Any]] = []
@@ -562,7 +562,7 @@ class FakeParkingLot:
         self.deferred.extend(records)
         self.defer_seconds = seconds
 
-    def release_all(self) -> int:
+    def unpark_all(self) -> int:
         count = len(self.parked)
         self.parked.clear()
         self.released += count

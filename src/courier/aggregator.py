@@ -12,31 +12,49 @@ events announce (a hint only: anyone may write a notification) and handled one a
 a time (admit, claim, fetch, build, archive, assign, POST, complete), every byte
 held sits in a spool of ``courier.spool`` (memory while the budget has room, then
 ``/tmp``), and a group is admitted only when the room and the time it needs are
-left. A file above the bundle limit is a bundle of its own, streamed end to end;
+left (``courier.admission``). A file above the bundle limit is a bundle of its own, streamed end to end;
 above the ceiling (``max_object_bytes``, what one invocation can move in its
 time), as its GET says, it is refused: ``object_too_large``.
 
 A failure is charged to what caused it (the error classes say which, ``courier.errors``):
 the file alone, or a dependency when the batch holds evidence not about one object.
 A bundle NiFi refuses is split before anyone is blamed.
+
+What a bundle's failure undoes, declared by each step where it makes its resource
+(:class:`Undo`, run newest first; spools are closed either way):
+
+================  ===========================  ===================================================
+step              makes                        on the bundle's failure
+================  ===========================  ===================================================
+claim             claims                       released: the retry claims and builds afresh
+build             the bundle's spool           closed (always, delivered or not)
+archive           the archived bundle          kept: write-once, never sent unless assigned
+assign            the assignment               kept, lease dropped: the retry resends it at once
+index line        (failed: nothing sent)       assignment abandoned: the retry builds it again
+POST refused      (NiFi holds no copy)         assignment abandoned; the bundle split
+resend: claim     the files taken over         unlocked, still assigned (abandoned if the bundle
+                                               is not intact or NiFi refused it)
+resend: lease     the bundle's resend lease    released last, once its files are complete
+resend: read      the archived bundle's spool  closed (always)
+================  ===========================  ===================================================
 """
 
 from __future__ import annotations
 
 import tarfile
-import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import ExitStack
 from dataclasses import dataclass, field
-from typing import IO, Any
+from typing import IO, Any, ClassVar
 
 from aws_lambda_powertools.metrics import MetricUnit
 
 from courier import budget
+from courier.admission import Admission, Limits, bundle_estimate, spooling
 from courier.bundle import (
     Body,
     Bundle,
@@ -61,20 +79,15 @@ from courier.errors import (
     NiFiHashRejectedError,
     NiFiRejectedError,
     NoRoomError,
-    ObjectTooLargeError,
     PermanentError,
-    SpoolUnavailableError,
     StorageUnavailableError,
-    TimeBudgetError,
     reasons_where,
 )
 from courier.events import ObjectIdentity, ObjectRef, parse_batch
 from courier.ledger.base import BaseLedger, ClaimStatus, FailureNote
 from courier.observability import logger, metric
-from courier.ports import Archive, Breaker, Landing, NiFi, ParkingLot
+from courier.ports import Archive, Breaker, Delivery, Landing, NiFi, ParkingLot
 from courier.spool import Spools, close_quietly
-
-RESEND_LOCK = "courier#resend"  # the ledger "bucket" of the per-bundle resend leases
 
 # Failures that wait out an outage: parked while the circuit is open (the error classes say which).
 OUTAGE_REASONS = reasons_where(lambda error: error.waits_out_outage)
@@ -88,9 +101,6 @@ DEFER_NOTE_RECEIVES = 10
 # not 0: a message bounced at once by a busy fleet would burn receives in seconds. Groups are admitted
 # oldest first, so a deferred file is ahead of newer ones in its next batch (docs/large-files.md).
 DEFER_SECONDS = 30
-# What a bundle's gzip may take beyond its files' bytes (tar headers, manifest, incompressible data).
-BUNDLE_OVERHEAD = 1.01
-BUNDLE_OVERHEAD_BYTES = 1 << 20
 # Identities per claim_many call, the calls in parallel on the pool: the DynamoDB ledger writes each claim as a
 # conditional put of its own, side by side (issue 23), and the default per-item loop of BaseLedger.claim_many
 # makes 25 claims in a row rather than 100.
@@ -113,6 +123,23 @@ class FileJob:
             self.hint = ref.size if self.hint is None else min(self.hint, ref.size)
 
 
+@dataclass(frozen=True)
+class ResendLease:
+    """The lease one invocation holds while it resends the archived bundle ``bundle_key``: one resender at a time.
+
+    Not a landed file: the ledger keeps it as a record of its own (in a "bucket" no S3 bucket
+    can be named, ``courier#resend``), so that its claim and release make it exclusive and let it lapse.
+    """
+
+    bundle_key: str
+    LEDGER_BUCKET: ClassVar[str] = "courier#resend"
+
+    @property
+    def ledger_item(self) -> ObjectIdentity:
+        """Where the ledger keeps it (its claim and release take a file's identity)."""
+        return ObjectIdentity(self.LEDGER_BUCKET, self.bundle_key, "resend")
+
+
 @dataclass
 class Evidence:
     """What one batch's failures say of one dependency: distinct pieces (files, refused bundles) and their reasons."""
@@ -128,7 +155,11 @@ class Evidence:
 
 @dataclass
 class BatchResult:
+    """What became of one batch. ``failed`` and ``deferred`` both go back to SQS (``batchItemFailures``), but a
+    deferral is not a failure: no room in this invocation, visible again soon, no note (until halfway to the DLQ)."""
+
     failed: dict[str, str] = field(default_factory=dict)  # messageId -> reason
+    deferred: set[str] = field(default_factory=set)  # messageIds back to the queue unclaimed, failing nothing
     delivered: list[ObjectIdentity] = field(default_factory=list)
     skipped: list[ObjectIdentity] = field(default_factory=list)
     bundles: list[tuple[str, Bundle]] = field(default_factory=list)  # (archive key, bundle) delivered
@@ -136,7 +167,7 @@ class BatchResult:
     details: dict[str, str] = field(default_factory=dict)  # messageId -> error text (no content)
     objects: dict[str, set[str]] = field(default_factory=dict)  # messageId -> s3://bucket/key named
     systemic: str | None = None  # the dependency that failed the whole batch, if one did
-    deferred: list[ObjectIdentity] = field(default_factory=list)  # back to the queue unclaimed (no room)
+    deferred_files: list[ObjectIdentity] = field(default_factory=list)  # back to the queue unclaimed (no room)
     evidence: dict[str, Evidence] = field(default_factory=dict)  # dependency -> what this batch's failures say of it
     # Files failed by what is neither a dependency's outage nor the file's own fault (a busy claim, the clock): with
     # one of them in the batch, the batch says nothing of an outage.
@@ -157,9 +188,46 @@ class BatchResult:
         elif known is None or not known.charged_to_file:
             self.unexplained += files
 
+    @property
+    def returned(self) -> list[str]:
+        """Every message that goes back to the queue: failed or deferred."""
+        return sorted(self.failed.keys() | self.deferred)
+
     def response(self) -> dict[str, list[dict[str, str]]]:
         """The partial batch response of ``ReportBatchItemFailures``."""
-        return {"batchItemFailures": [{"itemIdentifier": m} for m in sorted(self.failed)]}
+        return {"batchItemFailures": [{"itemIdentifier": m} for m in self.returned]}
+
+
+@dataclass
+class Invocation:
+    """One call of :meth:`Aggregator.process`: everything that must not outlive it or be seen by another.
+
+    The local stack runs two invocations side by side on one warm aggregator; in AWS there is
+    one per execution environment. Either way nothing of one batch lives on the aggregator.
+    """
+
+    token: str  # the lease token of this invocation's claims
+    admission: Admission  # its room and its time left
+    result: BatchResult = field(default_factory=BatchResult)
+
+
+class Undo:
+    """What a bundle's failure gives back, declared by each step where it makes its resource.
+
+    As s3transfer's ``add_failure_cleanup``: run newest first when the bundle fails, dropped
+    when it is delivered. The module's table says what each step declares.
+    """
+
+    def __init__(self, first: Callable[[], None]) -> None:
+        self._steps = [first]
+
+    def supersede(self, step: Callable[[], None]) -> None:
+        """The newest resource is what the last one turned into (claims into an assignment): only its undo runs."""
+        self._steps[-1] = step
+
+    def run(self) -> None:
+        while self._steps:
+            self._steps.pop()()
 
 
 class Aggregator:
@@ -236,35 +304,26 @@ class Aggregator:
         self.breaker = breaker
         self.parking_lot = parking_lot
         self.deliver = breaker.guard(nifi.post) if breaker else nifi.post
-        self.post_budget_seconds = post_budget_seconds
-        self.remaining_ms: Callable[[], int] | None = None
         self.archive_prefix = archive_prefix
         self.max_bundle_bytes = max_bundle_bytes
         # What bundles are planned to: shrunk when NiFi answers 413 (its body limit is below ours), for the
-        # rest of this execution environment's life, since that limit is NiFi's, not one batch's.
+        # rest of this execution environment's life: that limit is NiFi's, not one batch's, so it is warm state.
         self.bundle_limit = max_bundle_bytes
-        self.max_object_bytes = max_object_bytes
         self.spools = spools or Spools(memory_bytes=2 * max_bundle_bytes)
-        self.stream_bytes_per_second = stream_bytes_per_second
+        self.limits = Limits(post_budget_seconds, stream_bytes_per_second, max_object_bytes)
         self.landing_buckets = frozenset(landing_buckets) if landing_buckets is not None else None
         self.clock = clock
-        # Bytes the current group's fetches took beyond what admission counted (sizes the events understated):
-        # the fetches run side by side, so each checks the room left by the others' claims, not only by their bytes.
-        self._unplanned = 0
-        self._unplanned_lock = threading.Lock()
         # Reused across warm invocations: threads are created once, lazily.
         self.pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="courier")
 
     def process(self, records: Iterable[Mapping[str, Any]], remaining_ms: Callable[[], int] | None = None) -> BatchResult:
         """Handle one batch; ``remaining_ms`` is the Lambda context's clock of the time left, if any."""
         records = list(records)
-        self.remaining_ms = remaining_ms
-        result = BatchResult()
+        call = Invocation(uuid.uuid4().hex, Admission(self.spools, self.limits, remaining_ms))
         if self.breaker is not None and not self.breaker.admits():
-            return self._fail_fast(records, result)
-        token = uuid.uuid4().hex
-        jobs = self._collect(records, result)
-        self._plausible_hints(jobs)
+            return self._fail_fast(records, call)
+        jobs = self._collect(records, call)
+        self._plausible_hints(jobs, call.admission)
         # One bundle at a time, planned from the sizes the events announce; the oldest group first,
         # so a file deferred for lack of room is ahead of newer ones in its next batch.
         planned = plan_by_size(jobs.values(), lambda job: job.hint or 0, lambda job: job.ref.identity, self.bundle_limit)
@@ -273,52 +332,58 @@ class Aggregator:
             if position and self.breaker is not None and not self.breaker.admits():
                 # The circuit opened during this batch: later groups are not claimed, only deferred (not failed).
                 logger.info("NiFi circuit opened mid-batch: group deferred", extra={"files": len(group)})
-                self._defer(group, result)
-            elif self._admits(group, first=position == 0):
-                self._run_group(group, token, result)
+                self._defer(group, call)
+            elif call.admission.admits([job.hint or 0 for job in group], first=position == 0):
+                self._run_group(group, call)
             else:
-                self._defer(group, result)
-        for reason, files in sorted(result.failed_files.items()):
+                self._defer(group, call)
+        for reason, files in sorted(call.result.failed_files.items()):
             metric("FilesFailed", files, reason=reason)
-        self._count_systemic(result)
-        self._after_failures(records, result)
-        return result
+        self._count_systemic(call)
+        self._after_failures(records, call)
+        return call.result
 
-    def _count_systemic(self, result: BatchResult) -> None:
+    def _count_systemic(self, call: Invocation) -> None:
         """A dependency that failed the batch, on evidence not about one object, is counted by the breaker.
 
         Nothing delivered or skipped, every failure either the dependency's or the file's own (those
         are never counted, whatever their number), and enough distinct evidence (``outage_evidence``).
         """
-        if self.breaker is None or result.delivered or result.skipped or result.unexplained:
+        if self.breaker is None or call.result.delivered or call.result.skipped or call.result.unexplained:
             return
-        down = [(sum(e.reasons.values()), dependency, e) for dependency, e in sorted(result.evidence.items()) if e.enough]
+        down = [(sum(e.reasons.values()), dependency, e) for dependency, e in sorted(call.result.evidence.items()) if e.enough]
         if not down:
             return
         _, dependency, evidence = max(down, key=lambda found: found[0])
         reason = evidence.reasons.most_common(1)[0][0]
-        result.systemic = dependency
+        call.result.systemic = dependency
         logger.error("a dependency failed the whole batch", extra={"dependency": dependency, "reason": reason})
         metric("DependencyFailures", 1, dependency=dependency)
         self.breaker.record_failure(dependency, reason)
 
-    def _fail_fast(self, records: list[Mapping[str, Any]], result: BatchResult) -> BatchResult:
+    def _fail_fast(self, records: list[Mapping[str, Any]], call: Invocation) -> BatchResult:
         """Circuit open: no ledger, no S3, no HTTP. Every message goes back, hidden for a while."""
         for record in records:
-            result.failed[str(record.get("messageId", ""))] = "breaker_open"
+            call.result.failed[str(record.get("messageId", ""))] = "breaker_open"
         logger.info("NiFi circuit open; failing the batch fast", extra={"messages": len(records)})
         metric("BreakerFastFail", len(records))
         if self.parking_lot is not None:
             self.parking_lot.park(records)
-        return result
+        return call.result
 
-    def _after_failures(self, records: list[Mapping[str, Any]], result: BatchResult) -> None:
-        if not result.failed:
+    def _after_failures(self, records: list[Mapping[str, Any]], call: Invocation) -> None:
+        result = call.result
+        if not result.failed and not result.deferred:
             return
         by_id = {str(r.get("messageId", "")): r for r in records}
-        deferred = [by_id[m] for m, reason in result.failed.items() if reason == DEFERRED and m in by_id]
+        deferred = [record for mid, record in by_id.items() if mid in result.deferred]
         if deferred and self.parking_lot is not None:
             self.parking_lot.defer(deferred, DEFER_SECONDS)
+        noted = [(mid, reason) for mid, reason in result.failed.items() if reason not in UNNOTED_REASONS]
+        # A deferral leaves a note only once its message is halfway to the DLQ, so that `courier dlq list` can say why.
+        noted += [
+            (mid, DEFERRED) for mid in by_id if mid in result.deferred and _receive_count(by_id[mid]) >= DEFER_NOTE_RECEIVES
+        ]
         notes = [
             FailureNote(
                 message_id=mid,
@@ -327,8 +392,7 @@ class Aggregator:
                 receive_count=_receive_count(by_id.get(mid, {})),
                 objects=tuple(sorted(result.objects.get(mid, ()))),
             )
-            for mid, reason in result.failed.items()
-            if reason not in UNNOTED_REASONS and (reason != DEFERRED or _receive_count(by_id.get(mid, {})) >= DEFER_NOTE_RECEIVES)
+            for mid, reason in noted
         ]
         if notes:
             try:
@@ -340,20 +404,20 @@ class Aggregator:
         # CLOSED, so a passing blip costs a controller period, and a long outage burns no receives.
         if self.parking_lot is None or self.breaker is None:
             return
-        if result.systemic or not self.breaker.admits():
-            outage = [by_id[m] for m, reason in result.failed.items() if reason in OUTAGE_REASONS and m in by_id]
+        if call.result.systemic or not self.breaker.admits():
+            outage = [by_id[m] for m, reason in call.result.failed.items() if reason in OUTAGE_REASONS and m in by_id]
             if outage:
                 self.parking_lot.park(outage)
 
     # --- steps ----------------------------------------------------------------
 
-    def _collect(self, records: Iterable[Mapping[str, Any]], result: BatchResult) -> dict[ObjectIdentity, FileJob]:
+    def _collect(self, records: Iterable[Mapping[str, Any]], call: Invocation) -> dict[ObjectIdentity, FileJob]:
         jobs: dict[ObjectIdentity, FileJob] = {}
         announced = 0
         for message in parse_batch(records):
             if message.error is not None:
-                result.failed[message.message_id] = message.error.reason
-                result.details[message.message_id] = str(message.error)
+                call.result.failed[message.message_id] = message.error.reason
+                call.result.details[message.message_id] = str(message.error)
                 logger.warning(
                     "message is not an S3 event notification",
                     extra={"message_id": message.message_id, "error": str(message.error), "reason": message.error.reason},
@@ -370,7 +434,7 @@ class Aggregator:
                     refused = self._refusal(ref)
                     job = jobs.get(ref.identity)
                     if refused is not None:
-                        self._fail(FileJob(ref, {message.message_id}), refused, result)
+                        self._fail(FileJob(ref, {message.message_id}), refused, call)
                     elif job is not None and not ref.version_id and ref.etag != job.ref.etag:
                         # One write has one eTag: one of the two messages is forged, and the GET's If-Match would
                         # fail the other with it. This one waits its turn, judged on its own in a later batch.
@@ -378,20 +442,20 @@ class Aggregator:
                             "two messages name one revision with different eTags: this one waits a later batch",
                             extra={"bucket": ref.bucket, "key": ref.key, "message_id": message.message_id},
                         )
-                        self._defer([FileJob(ref, {message.message_id})], result)
+                        self._defer([FileJob(ref, {message.message_id})], call)
                     else:
                         jobs.setdefault(ref.identity, FileJob(ref)).announced(message.message_id, ref)
         metric("FilesReceived", len(jobs))
         metric("FilesDuplicateInBatch", announced - len(jobs))
         return jobs
 
-    def _plausible_hints(self, jobs: dict[ObjectIdentity, FileJob]) -> None:
+    @staticmethod
+    def _plausible_hints(jobs: dict[ObjectIdentity, FileJob], admission: Admission) -> None:
         """A size no invocation could take (above the ceiling, or beyond the memory budget and disk) is not believed:
         anyone may write a notification. Planned as unknown, the file is judged by the size its GET gives."""
         for identity, job in jobs.items():
             size = job.hint
-            above = size is not None and self.max_object_bytes is not None and size > self.max_object_bytes
-            if size is not None and (above or self._never_fits(size)):
+            if size is not None and not admission.believable(size):
                 logger.info("an event's size is not believed: planned from the GET", extra={"key": identity.key, "size": size})
                 job.hint = None
 
@@ -413,89 +477,45 @@ class Aggregator:
             return BeyondLedgerError(f"{ref.identity} landed {age / 86400:.1f} days ago, beyond the ledger's records")
         return None
 
-    def _never_fits(self, size: int) -> bool:
-        return size + self._bundle_estimate(size) > self.spools.capacity()
-
-    def _too_large(self, identity: ObjectIdentity, size: int) -> ObjectTooLargeError:
-        if self.max_object_bytes is not None and size > self.max_object_bytes:
-            return ObjectTooLargeError(
-                f"{identity} is {size} bytes, above the ceiling of {self.max_object_bytes}"
-                " (what one invocation can deliver in its time)"
-            )
-        return ObjectTooLargeError(
-            f"{identity} is {size} bytes: it and its bundle need more than an invocation's memory budget and disk"
-            f" ({self.spools.capacity()} bytes)"
-        )
-
-    def _admits(self, group: list[FileJob], first: bool) -> bool:
-        """Whether this invocation has the room and the time for a group, judged from the events' sizes.
-
-        Room: the group's files and its bundle (about as many bytes again) must fit in the spools'
-        memory left plus the free disk. Time: at ``stream_bytes_per_second`` its bytes must move,
-        and its bundle (taken as large as its files) go out as often as a POST may be attempted,
-        while the POST budget and the bookkeeping still fit: what :meth:`_check_time` asks before
-        the POST. The first group is always given its time: it is below the ceiling, which is what
-        a whole invocation can move.
-        """
-        raw = sum(job.hint or 0 for job in group)
-        need = raw + self._bundle_estimate(raw)
-        room = self.spools.room()
-        if need > room:
-            logger.info("no room for a group: deferred", extra={"files": len(group), "bytes": raw, "room": room})
-            return False
-        if first or self.remaining_ms is None or not self.stream_bytes_per_second:
-            return True
-        left = self.remaining_ms() / 1000 - self.post_budget_seconds - budget.BOOKKEEPING_SECONDS
-        seconds = (1 + budget.POST_ATTEMPTS) * raw / self.stream_bytes_per_second
-        if seconds > left:
-            logger.info("no time for a group: deferred", extra={"files": len(group), "bytes": raw, "seconds": round(seconds, 1)})
-            return False
-        return True
-
-    @staticmethod
-    def _bundle_estimate(raw: int) -> int:
-        return int(raw * BUNDLE_OVERHEAD) + BUNDLE_OVERHEAD_BYTES
-
-    def _defer(self, group: list[FileJob], result: BatchResult) -> None:
+    def _defer(self, group: list[FileJob], call: Invocation) -> None:
         """Back to the queue unclaimed and unfetched: not a failure, no note, visible again soon."""
         for job in group:
             for message_id in job.message_ids:
-                result.failed.setdefault(message_id, DEFERRED)
-            result.deferred.append(job.ref.identity)
+                if message_id not in call.result.failed:  # a failure says more than a deferral of another file
+                    call.result.deferred.add(message_id)
+            call.result.deferred_files.append(job.ref.identity)
         metric("FilesDeferred", len(group))
 
-    def _run_group(self, group: list[FileJob], token: str, result: BatchResult) -> None:
+    def _run_group(self, group: list[FileJob], call: Invocation) -> None:
         """Claim, resend, fetch, build, archive, assign, POST, complete: one group, its spools closed after.
 
         Resends go first: an archived bundle is spooled whole, and admission counted only
         the group's files, so it must not sit on the disk beside the group's new files.
         """
         jobs = {job.ref.identity: job for job in group}
-        to_fetch, resends = self._claim(jobs, token, result)
+        to_fetch, resends = self._claim(jobs, call)
         for key, assigned in sorted(resends.items()):
-            self._resend(key, assigned, token, result)
-        self._unplanned = 0
-        fetched = self._fetch_all(to_fetch, token, result)
+            self._resend(key, assigned, call)
+        call.admission.new_group()
+        fetched = self._fetch_all(to_fetch, call)
         try:
             # Planned again from what S3 said: an event without a size, or a wrong one, changes the plan.
             for bundle_files in plan_by_size(fetched, lambda f: f.size, lambda f: f.identity, self.bundle_limit):
-                self._ship(bundle_files, {f.identity: jobs[f.identity] for f in bundle_files}, token, result)
+                self._ship(bundle_files, {f.identity: jobs[f.identity] for f in bundle_files}, call)
         finally:
             close_quietly(*(f.body for f in fetched))
 
-    def _claim(
-        self, jobs: dict[ObjectIdentity, FileJob], token: str, result: BatchResult
-    ) -> tuple[list[FileJob], dict[str, list[FileJob]]]:
+    def _claim(self, jobs: dict[ObjectIdentity, FileJob], call: Invocation) -> tuple[list[FileJob], dict[str, list[FileJob]]]:
         """Claim a group's files at once; the ones to fetch, and the ones to resend by bundle.
 
         The claim batches run side by side. When one fails, every batch is waited for
         before anything is given back (a batch still writing would leave claims behind
-        for the whole lease): claims are released, assigned files we re-locked unlocked
+        for the whole lease): claims are released, assigned files we took over unlocked
         (kept assigned), and the group's files fail.
         """
         identities = list(jobs)
         batches = [identities[i : i + CLAIM_BATCH] for i in range(0, len(identities), CLAIM_BATCH)]
-        futures = [self.pool.submit(self.ledger.claim_many, batch, token) for batch in batches]
+        futures = [self.pool.submit(self.ledger.claim_many, batch, call.token) for batch in batches]
         claims: dict[ObjectIdentity, tuple[ClaimStatus, Any]] = {}
         error: Exception | None = None
         unsure: list[ObjectIdentity] = []  # a failed batch may have written some of its claims
@@ -507,12 +527,12 @@ class Aggregator:
                 unsure.extend(batch)
         if error is not None:
             held = [i for i, (status, _) in claims.items() if status is ClaimStatus.CLAIMED]
-            self._release(held + unsure, token)
-            relocked = [i for i, (status, _) in claims.items() if status is ClaimStatus.ASSIGNED]
-            if relocked:
-                self._release(relocked, token, self.ledger.release_assigned)
+            self._release_claims(held + unsure, call)
+            taken_over = [i for i, (status, _) in claims.items() if status is ClaimStatus.ASSIGNED]
+            if taken_over:
+                self._unlock_assigned(taken_over, call)
             for job in jobs.values():
-                self._fail(job, error, result)
+                self._fail(job, error, call)
             return [], {}
         to_fetch: list[FileJob] = []
         resends: dict[str, list[FileJob]] = {}
@@ -524,22 +544,22 @@ class Aggregator:
                 job.assigned_sha256 = record.bundle_sha256
                 resends.setdefault(str(record.bundle_key), []).append(job)
             elif status is ClaimStatus.COMPLETE:
-                result.skipped.append(identity)
+                call.result.skipped.append(identity)
                 logger.info("file already delivered; skipped", extra={"key": identity.key, "bucket": identity.bucket})
                 metric("FilesSkippedDuplicate")
             else:
-                self._fail(job, ClaimBusyError(f"{identity} is being delivered by another invocation"), result)
+                self._fail(job, ClaimBusyError(f"{identity} is being delivered by another invocation"), call)
         return to_fetch, resends
 
-    def _fetch_all(self, to_fetch: list[FileJob], token: str, result: BatchResult) -> list[SpooledFile]:
+    def _fetch_all(self, to_fetch: list[FileJob], call: Invocation) -> list[SpooledFile]:
         """Fetch the claimed files into spools, side by side. A fetch never raises: whatever goes wrong fails
         (or, without room, defers) that file alone, with its claim released."""
 
         def fetch(job: FileJob) -> SpooledFile | Exception:
             try:
-                return self._fetch(job)
+                return self._fetch(job, call)
             except Exception as exc:  # noqa: BLE001
-                self.ledger_release(job.ref.identity, token)
+                self._release_claim(job.ref.identity, call)
                 return exc
 
         fetched = []
@@ -548,21 +568,21 @@ class Aggregator:
                 fetched.append(outcome)
             elif isinstance(outcome, NoRoomError):
                 logger.info("no room for a file larger than its event said: deferred", extra={"key": job.ref.key})
-                self._defer([job], result)
+                self._defer([job], call)
             else:
-                self._fail(job, outcome, result)
+                self._fail(job, outcome, call)
         return fetched
 
-    def _fetch(self, job: FileJob) -> SpooledFile:
+    def _fetch(self, job: FileJob, call: Invocation) -> SpooledFile:
         """Stream the landed revision into a spool, hashing it on the way (the manifest names each file's SHA-256)."""
         ref = job.ref
         stream = self.landing.open(ref)
         spool: IO[bytes] | None = None
         try:
-            self._room_for(job, stream.size)
-            with self._spooling(str(ref.identity)):
+            call.admission.room_for(ref.identity, job.hint, stream.size)
+            with spooling(str(ref.identity)):
                 spool = self.spools.new(stream.size)
-                size, sha256 = copy_hashing(stream.body, spool, check=self._check_streaming)
+                size, sha256 = copy_hashing(stream.body, spool, check=call.admission.check_streaming)
         except BaseException:
             close_quietly(spool)
             raise
@@ -573,79 +593,61 @@ class Aggregator:
             raise StorageUnavailableError(f"{ref.identity}: S3 sent {size} of its {stream.size} bytes")
         return SpooledFile(ref, spool, size, sha256, stream.version_id or ref.version_id, stream.etag or ref.etag)
 
-    def _room_for(self, job: FileJob, size: int) -> None:
-        """After the GET, before a byte is read: admission counted the event's size, S3 said ``size``.
+    def _ship(self, group: list[SpooledFile], jobs: dict[ObjectIdentity, FileJob], call: Invocation) -> None:
+        """Build into a spool, archive, assign, deliver, mark complete: one new bundle, all or nothing.
 
-        A file no invocation could hold is too large; one larger than its event said (or
-        of no said size) whose extra bytes and bundle do not fit the room left is deferred.
+        What a failure undoes: the module's table (each step declares its :class:`Undo`).
         """
-        ref = job.ref
-        if self._never_fits(size):
-            raise self._too_large(ref.identity, size)
-        extra = size - (job.hint or 0)
-        if extra > 0:
-            need = extra + self._bundle_estimate(extra)
-            with self._unplanned_lock:
-                room = self.spools.room() - self._unplanned
-                if need > room:
-                    raise NoRoomError(f"{ref.identity} is {size} bytes, {extra} more than its event said: no room ({room})")
-                self._unplanned += need
-
-    @staticmethod
-    @contextmanager
-    def _spooling(what: str) -> Iterator[None]:
-        """A spool that cannot be made or written (ENOSPC, no memory for its map) fails its own file, retryably."""
-        try:
-            yield
-        except (OSError, MemoryError) as exc:
-            detail = exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
-            raise SpoolUnavailableError(f"{what}: its spool failed ({detail})") from None
-
-    def _ship(self, group: list[SpooledFile], jobs: dict[ObjectIdentity, FileJob], token: str, result: BatchResult) -> None:
-        """Build into a spool, archive, assign, deliver, mark complete: one new bundle, all or nothing."""
+        identities = [f.identity for f in group]
+        undo = Undo(lambda: self._release_claims(identities, call))
         bundle: Bundle | None = None
-        assigned = False
-        out: IO[bytes] | None = None
         try:
-            with self._spooling(f"a bundle of {len(group)} files"):
-                out = self.spools.new(self._bundle_estimate(sum(f.size for f in group)))
-                bundle = write_bundle(group, out, check=self._check_streaming)
-            key = archive_key(self.archive_prefix, bundle)
-            self._check_time(bundle)  # before anything is written: a bundle given back leaves nothing behind
-            self.archive.put(key, bundle, check=self._check_streaming)
-            # The index lines only once the bundle is there (a line must never point at nothing), beside the
-            # assignment; both before the POST.
-            index = self.pool.submit(self.archive.put_index, index_key(bundle), index_lines(bundle, key))
-            try:
-                # From here on these files only ever go out in this bundle, whatever happens to this invocation.
-                if not self.ledger.assign(bundle.identities, token, key, bundle.sha256):
-                    raise ClaimBusyError(f"bundle {bundle.bundle_id}: a file was claimed by another invocation; not sent")
-                assigned = True
-            finally:
-                index_error = index.exception()
-            if index_error is not None:
-                # Nothing was sent: the assignment goes (a resend would never write the missing line),
-                # so the retry builds the same bundle again and writes its index line with it.
-                self._abandon([jobs[f.identity] for f in group], token, key)
-                assigned = False
-                raise index_error
-            metric("BundlesArchived")
-            self._check_time(bundle)  # the assignment took time too
-            status = self._post(bundle, key)
+            with ExitStack() as spool:
+                bundle = self._build(group, call.admission, spool)
+                key = archive_key(self.archive_prefix, bundle)
+                call.admission.check_time(bundle)  # before anything is written: a bundle given back leaves nothing
+                self.archive.put(key, bundle, check=call.admission.check_streaming)
+                self._assign(bundle, key, call, undo)
+                metric("BundlesArchived")
+                call.admission.check_time(bundle)  # the assignment took time too
+                status = self._post(call, bundle, key)
         except NiFiRejectedError as exc:
+            assert bundle is not None  # only a POST raises it
             # NiFi answered this first POST with a definitive refusal: it holds no copy, so the assignment
             # is dropped and the files are built afresh, instead of pinning them to a bundle NiFi refuses.
-            self._abandon([jobs[f.identity] for f in group], token, key)
-            assert bundle is not None  # only a POST raises it
-            close_quietly(out)  # its room goes to the halves
-            self._refused(bundle, exc, group, jobs, token, result)
-            return
+            undo.supersede(lambda: self._abandon(identities, call, key))
+            self._refused(bundle, exc, group, jobs, call, undo)
         except Exception as exc:  # noqa: BLE001 - one bundle's failure must not take the others down
-            self._bundle_failed(bundle, exc, [jobs[f.identity] for f in group], token, assigned, result)
-            return
+            self._bundle_failed(bundle, exc, [jobs[i] for i in identities], call, undo)
+        else:
+            self._acknowledged(bundle, key, status, [f.ref for f in group], call)
+
+    def _build(self, group: list[SpooledFile], admission: Admission, spool: ExitStack) -> Bundle:
+        """The bundle of ``group`` in a spool of its own, closed with ``spool``."""
+        with spooling(f"a bundle of {len(group)} files"):
+            out = self.spools.new(bundle_estimate(sum(f.size for f in group)))
+            spool.callback(close_quietly, out)
+            return write_bundle(group, out, check=admission.check_streaming)
+
+    def _assign(self, bundle: Bundle, key: str, call: Invocation, undo: Undo) -> None:
+        """Write the index lines beside the assignment, both before the POST.
+
+        The index lines only once the bundle is archived (a line must never point at nothing).
+        From the assignment on, these files only ever go out in this bundle, whatever happens.
+        """
+        index = self.pool.submit(self.archive.put_index, index_key(bundle), index_lines(bundle, key))
+        try:
+            assigned = self.ledger.assign(bundle.identities, call.token, key, bundle.sha256)
         finally:
-            close_quietly(out)
-        self._acknowledged(bundle, key, status, [f.ref for f in group], result)
+            index_error = index.exception()  # waited for either way: nothing is given back while it writes
+        if not assigned:
+            raise ClaimBusyError(f"bundle {bundle.bundle_id}: a file was claimed by another invocation; not sent")
+        undo.supersede(lambda: self._unlock_assigned(bundle.identities, call))
+        if index_error is not None:
+            # Nothing was sent: the assignment goes (a resend would never write the missing line),
+            # so the retry builds the same bundle again and writes its index line with it.
+            undo.supersede(lambda: self._abandon(bundle.identities, call, key))
+            raise index_error
 
     def _refused(
         self,
@@ -653,8 +655,8 @@ class Aggregator:
         exc: NiFiRejectedError,
         group: list[SpooledFile],
         jobs: dict[ObjectIdentity, FileJob],
-        token: str,
-        result: BatchResult,
+        call: Invocation,
+        undo: Undo,
     ) -> None:
         """A bundle NiFi refused (and so does not hold) is split before anyone is blamed.
 
@@ -665,23 +667,24 @@ class Aggregator:
         """
         self._shrink_on_413(bundle, exc)
         if len(group) == 1:
-            self._bundle_failed(bundle, exc, [jobs[group[0].identity]], token, False, result, evidence=bundle.sha256)
+            self._bundle_failed(bundle, exc, [jobs[group[0].identity]], call, undo, evidence=bundle.sha256)
             return
-        result.charge(exc, bundle.sha256, files=0)  # a refused bundle is evidence of NiFi, no file's fault yet
+        undo.run()
+        call.result.charge(exc, bundle.sha256, files=0)  # a refused bundle is evidence of NiFi, no file's fault yet
         logger.info(
             "NiFi refused a bundle of several files: split in two",
             extra={"bundle_id": bundle.bundle_id, "files": len(group), "status": exc.status},
         )
         metric("BundlesSplit")
-        to_ship, resends = self._claim({f.identity: jobs[f.identity] for f in group}, token, result)
+        to_ship, resends = self._claim({f.identity: jobs[f.identity] for f in group}, call)
         for resend_key, assigned in sorted(resends.items()):  # assigned meanwhile by another invocation
-            self._resend(resend_key, assigned, token, result)
+            self._resend(resend_key, assigned, call)
         claimed = {job.ref.identity for job in to_ship}
         kept = [f for f in group if f.identity in claimed]
         half = len(kept) // 2
         for part in (kept[:half], kept[half:]):
             if part:
-                self._ship(part, jobs, token, result)
+                self._ship(part, jobs, call)
 
     def _shrink_on_413(self, bundle: Bundle, exc: NiFiRejectedError) -> None:
         """NiFi's body limit is below our bundles: plan the next ones at half the refused one's size."""
@@ -692,84 +695,90 @@ class Aggregator:
             self.bundle_limit = limit
             logger.warning("NiFi answered 413: bundles are planned smaller", extra={"bundle_limit": limit})
 
-    def _resend(self, key: str, jobs: list[FileJob], token: str, result: BatchResult) -> None:
+    def _resend(self, key: str, jobs: list[FileJob], call: Invocation) -> None:
         """Send an archived bundle again, byte for byte: its files were assigned to it before a POST.
 
         One invocation at a time resends a given bundle (a lease on the bundle in the
         ledger): after an outage its files' messages come back in several batches at
-        once, and each would otherwise send the same bytes again.
+        once, and each would otherwise send the same bytes again. On failure: the files,
+        taken over by the claim, are unlocked and stay assigned (the retry resends at once),
+        unless the bundle is not intact or NiFi refused it (then the assignment is abandoned);
+        the lease is given up last, once the files are complete or given back.
         """
+        identities = [job.ref.identity for job in jobs]
+        undo = Undo(lambda: self._unlock_assigned(identities, call))
         bundle: Bundle | None = None
-        assigned = True
-        lock = ObjectIdentity(RESEND_LOCK, key, "resend")
-        spool: IO[bytes] | None = None
-        try:
-            if self.ledger.claim(lock, token) is not ClaimStatus.CLAIMED:
-                raise ClaimBusyError(f"bundle {key} is being resent by another invocation")
-            # Spooled and hashed first: only bytes verified against the ledger's SHA-256 go out.
-            stream = self.archive.open(key)
+        with ExitStack() as held:
             try:
-                # The archived bundle may hold files of other batches: admission did not count all of it.
-                if stream.size > self.spools.room():
-                    raise NoRoomError(f"archived bundle {key} is {stream.size} bytes: no room ({self.spools.room()})")
-                with self._spooling(f"archived bundle {key}"):
-                    spool = self.spools.new(stream.size)
-                    size, digest = copy_hashing(stream.body, spool, check=self._check_streaming)
-            finally:
-                close_quietly(stream.body)
-            if size != stream.size:  # a short read is S3's (or the network's), not a corrupt archive
-                raise ArchiveUnavailableError(f"archived bundle {key}: S3 sent {size} of its {stream.size} bytes")
-            expected = jobs[0].assigned_sha256
-            if digest != expected:
-                raise ArchiveCorruptError(f"archived bundle {key} does not hash to {expected}")
-            try:
-                bundle = bundle_from_archive(Body(spool, size), digest)
-            except (ValueError, OSError, tarfile.TarError) as exc:
-                raise ArchiveCorruptError(f"archived bundle {key} is unreadable: {exc}") from None
-            if not self.ledger.bundle_intact(bundle.identities, key):
-                for job in jobs:
-                    self.ledger.abandon(job.ref.identity, token, key)
-                assigned = False
-                raise BundleNotIntactError(f"bundle {key} was never assigned whole, so never sent: its files are built afresh")
-            self._check_time(bundle)
-            status = self._post(bundle, key)
-        except NiFiRejectedError as exc:
-            # NiFi holds no copy: the assignment goes. One file alone fails; several are built afresh on their
-            # next receive (the bundle's other files find it no longer intact), where a refusal splits them.
-            assert bundle is not None  # only a POST raises it
-            self._abandon(jobs, token, key)
-            self._shrink_on_413(bundle, exc)
-            if bundle.file_count == 1:
-                self._bundle_failed(bundle, exc, jobs, token, False, result, archive=key, evidence=bundle.sha256)
+                self._take_resend_lease(key, call, held)
+                bundle = self._read_archived(key, jobs[0].assigned_sha256, call.admission, held)
+                if not self.ledger.bundle_intact(bundle.identities, key):
+                    undo.supersede(lambda: self._abandon(identities, call, key))
+                    never_sent = f"bundle {key} was never assigned whole, so never sent: its files are built afresh"
+                    raise BundleNotIntactError(never_sent)
+                call.admission.check_time(bundle)
+                status = self._post(call, bundle, key)
+            except NiFiRejectedError as exc:
+                # NiFi holds no copy: the assignment goes. One file alone fails; several are built afresh on their
+                # next receive (the bundle's other files find it no longer intact), where a refusal splits them.
+                assert bundle is not None  # only a POST raises it
+                undo.supersede(lambda: self._abandon(identities, call, key))
+                self._shrink_on_413(bundle, exc)
+                if bundle.file_count == 1:
+                    self._bundle_failed(bundle, exc, jobs, call, undo, archive=key, evidence=bundle.sha256)
+                else:
+                    call.result.charge(exc, bundle.sha256, files=0)
+                    refused = BundleRefusedError(f"NiFi refused archived bundle {key} (HTTP {exc.status}): built afresh, split")
+                    self._bundle_failed(bundle, refused, jobs, call, undo, archive=key)
+            except NoRoomError:
+                logger.info("no room to resend an archived bundle: deferred", extra={"archive_key": key, "files": len(jobs)})
+                undo.run()
+                self._defer(jobs, call)
+            except Exception as exc:  # noqa: BLE001
+                self._bundle_failed(bundle, exc, jobs, call, undo, archive=key)
             else:
-                result.charge(exc, bundle.sha256, files=0)
-                refused = BundleRefusedError(f"NiFi refused archived bundle {key} (HTTP {exc.status}): built afresh, split")
-                self._bundle_failed(bundle, refused, jobs, token, False, result, archive=key)
-        except NoRoomError:
-            logger.info("no room to resend an archived bundle: deferred", extra={"archive_key": key, "files": len(jobs)})
-            self._release([job.ref.identity for job in jobs], token, self.ledger.release_assigned)
-            self._defer(jobs, result)
-        except Exception as exc:  # noqa: BLE001
-            self._bundle_failed(bundle, exc, jobs, token, assigned, result, archive=key)
-        else:
-            metric("BundlesResent")
-            self._acknowledged(bundle, key, status, [job.ref for job in jobs], result)
+                metric("BundlesResent")
+                self._acknowledged(bundle, key, status, [job.ref for job in jobs], call)
+
+    def _take_resend_lease(self, key: str, call: Invocation, held: ExitStack) -> None:
+        """The lease on resending bundle ``key``, given up when ``held`` closes: once its files are complete."""
+        lease = ResendLease(key).ledger_item
+        if self.ledger.claim(lease, call.token) is not ClaimStatus.CLAIMED:
+            raise ClaimBusyError(f"bundle {key} is being resent by another invocation")
+        held.callback(self._release_claim, lease, call)
+
+    def _read_archived(self, key: str, expected: str | None, admission: Admission, held: ExitStack) -> Bundle:
+        """The archived bundle spooled and hashed (closed with ``held``): only bytes the ledger's SHA-256 vouches for go out."""
+        stream = self.archive.open(key)
+        try:
+            admission.room_for_archived(key, stream.size)
+            with spooling(f"archived bundle {key}"):
+                spool = self.spools.new(stream.size)
+                held.callback(close_quietly, spool)
+                size, digest = copy_hashing(stream.body, spool, check=admission.check_streaming)
         finally:
-            close_quietly(spool)
-            # Only once its files are complete: a resend lease given up earlier lets another invocation send it again.
-            self.ledger_release(lock, token)
+            close_quietly(stream.body)
+        if size != stream.size:  # a short read is S3's (or the network's), not a corrupt archive
+            raise ArchiveUnavailableError(f"archived bundle {key}: S3 sent {size} of its {stream.size} bytes")
+        if digest != expected:
+            raise ArchiveCorruptError(f"archived bundle {key} does not hash to {expected}")
+        try:
+            return bundle_from_archive(Body(spool, size), digest)
+        except (ValueError, OSError, tarfile.TarError) as exc:
+            raise ArchiveCorruptError(f"archived bundle {key} is unreadable: {exc}") from None
 
     def _bundle_failed(
         self,
         bundle: Bundle | None,
         exc: BaseException,
         jobs: list[FileJob],
-        token: str,
-        assigned: bool,
-        result: BatchResult,
+        call: Invocation,
+        undo: Undo,
+        *,
         archive: str | None = None,
         evidence: str | None = None,
     ) -> None:
+        """Fail a bundle's files (their messages go back to the queue) and undo what its steps made."""
         error = exc if isinstance(exc, CourierError) else None
         reason = error.reason if error else "internal_error"
         log = logger.warning if error else logger.exception
@@ -787,18 +796,14 @@ class Aggregator:
             },
         )
         for job in jobs:
-            self._fail(job, exc, result, reason=reason, evidence=evidence)
-        identities = [job.ref.identity for job in jobs]
-        if assigned:  # the assignment stays: the retry resends this very bundle at once
-            self._release(identities, token, self.ledger.release_assigned)
-        else:
-            self._release(identities, token)
+            self._fail(job, exc, call, reason=reason, evidence=evidence)
+        undo.run()
 
-    def _acknowledged(self, bundle: Bundle, key: str, status: int, refs: list[ObjectRef], result: BatchResult) -> None:
+    def _acknowledged(self, bundle: Bundle, key: str, status: int, refs: list[ObjectRef], call: Invocation) -> None:
         acked_at = self.clock()
         self._record_delivery(bundle, key, status, acked_at, refs)
-        result.delivered.extend(ref.identity for ref in refs)
-        result.bundles.append((key, bundle))
+        call.result.delivered.extend(ref.identity for ref in refs)
+        call.result.bundles.append((key, bundle))
         tagged = self.pool.submit(self.archive.mark_delivered, key)
         try:
             # Every file of the bundle, also those whose messages are not in this batch.
@@ -816,41 +821,17 @@ class Aggregator:
 
     # --- helpers --------------------------------------------------------------
 
-    def _check_time(self, bundle: Bundle) -> None:
-        """Give the bundle back unless a whole POST (its body's transfer included) and the bookkeeping fit."""
-        if self.remaining_ms is None:
-            return
-        left = self.remaining_ms() / 1000
-        needed = budget.post_needed_seconds(self.post_budget_seconds, bundle.size, self.stream_bytes_per_second)
-        if left < needed:
-            metric("BundlesDeferred")
-            raise TimeBudgetError(f"{left:.1f} s left, a POST of bundle {bundle.bundle_id} may need {needed:.1f} s: given back")
-
-    def _check_streaming(self) -> None:
-        """Between chunks of a fetch, a build, an upload: stop once not even an empty POST and the bookkeeping fit.
-
-        The error takes the normal way out: a multipart upload is aborted, the claims
-        are released, the messages fail with ``time_budget`` (and a note).
-        """
-        if self.remaining_ms is None:
-            return
-        left = self.remaining_ms() / 1000
-        needed = self.post_budget_seconds + budget.BOOKKEEPING_SECONDS
-        if left < needed:
-            metric("StreamsStopped")
-            raise TimeBudgetError(f"{left:.1f} s left, a POST may need {needed:.1f} s: streaming stopped")
-
-    def _post(self, bundle: Bundle, key: str) -> int:
+    def _post(self, call: Invocation, bundle: Bundle, key: str) -> int:
         """Deliver (streamed from the spool); on a 422 send once more (the bytes are verified first), then give up loudly."""
         try:
-            return self.deliver(bundle.body, bundle.sha256, bundle.bundle_id, bundle.file_count, key)
+            return self.deliver(Delivery.of(bundle, key))
         except NiFiHashRejectedError:
             if bundle.body.sha256() != bundle.sha256:
                 raise  # our spool corrupted the bytes: the retry sends the archived copy
-            self._check_time(bundle)
+            call.admission.check_time(bundle)
             metric("HashRejected")
             try:
-                return self.deliver(bundle.body, bundle.sha256, bundle.bundle_id, bundle.file_count, key)
+                return self.deliver(Delivery.of(bundle, key))
             except NiFiHashRejectedError:
                 # The same verified bytes were rejected twice: corruption on the network path.
                 logger.error(
@@ -886,7 +867,7 @@ class Aggregator:
         self,
         job: FileJob,
         error: BaseException | None,
-        result: BatchResult,
+        call: Invocation,
         reason: str | None = None,
         evidence: str | None = None,
     ) -> None:
@@ -896,11 +877,10 @@ class Aggregator:
         # An unexpected exception's text may quote anything it touched: only its class is kept.
         detail = str(known) if known else (type(error).__name__ if error is not None else reason)
         for message_id in job.message_ids:
-            if result.failed.get(message_id) == DEFERRED:  # a failure says more than a deferral of another file
-                del result.failed[message_id]
-            result.failed.setdefault(message_id, reason)
-            result.details.setdefault(message_id, detail)
-            result.objects.setdefault(message_id, set()).add(f"s3://{job.ref.bucket}/{job.ref.key}")
+            call.result.deferred.discard(message_id)  # a failure says more than a deferral of another file
+            call.result.failed.setdefault(message_id, reason)
+            call.result.details.setdefault(message_id, detail)
+            call.result.objects.setdefault(message_id, set()).add(f"s3://{job.ref.bucket}/{job.ref.key}")
         if error is not None and not isinstance(error, ClaimBusyError):
             (logger.warning if known else logger.error)(
                 "file failed; its messages go back to the queue",
@@ -912,39 +892,45 @@ class Aggregator:
                     "message_ids": sorted(job.message_ids),
                 },
             )
-        result.failed_files[reason] += 1
-        result.charge(error, evidence or str(job.ref.identity))
+        call.result.failed_files[reason] += 1
+        call.result.charge(error, evidence or str(job.ref.identity))
 
-    def _abandon(self, jobs: list[FileJob], token: str, key: str) -> None:
-        """Forget these files' assignment to a bundle NiFi never kept (a lease left behind lapses on its own)."""
-        for job in jobs:
-            self._quietly(lambda identity, token: self.ledger.abandon(identity, token, key), job.ref.identity, token)
+    # --- giving back what the ledger holds for us: one name per way -------------------------
+    # release: delete a plain claim (the file is claimed afresh); unlock: drop our lease on an assigned file, the
+    # assignment kept (the same bundle is resent); abandon: forget an assignment to a bundle never kept by NiFi.
+    # "Take over": a claim of an assigned file whose lease lapsed (ClaimStatus.ASSIGNED).
 
-    def ledger_release(self, identity: ObjectIdentity, token: str) -> None:
-        self._quietly(self.ledger.release, identity, token)
-
-    def _quietly(self, release: Callable[[ObjectIdentity, str], None], identity: ObjectIdentity, token: str) -> None:
+    def _release_claims(self, identities: list[ObjectIdentity], call: Invocation) -> None:
+        """Release plain claims (in progress, not assigned) in one batched call: the retry claims them afresh."""
         try:
-            release(identity, token)
+            self.ledger.release_many(identities, call.token)
+        except Exception as exc:  # noqa: BLE001 - a claim not given back lapses with its lease; never fail on it
+            error = str(exc) if isinstance(exc, CourierError) else type(exc).__name__
+            logger.warning("claims not released; their leases lapse", extra={"files": len(identities), "error": error})
+
+    def _release_claim(self, identity: ObjectIdentity, call: Invocation) -> None:
+        """Release one plain claim (a file whose fetch failed, the resend lease)."""
+        self._quietly(self.ledger.release, identity, call.token)
+
+    def _unlock_assigned(self, identities: list[ObjectIdentity], call: Invocation) -> None:
+        """Drop our lease on assigned files, keeping the assignment: the retry resends that very bundle at once."""
+        list(self.pool.map(lambda identity: self._quietly(self.ledger.release_assigned, identity, call.token), identities))
+
+    def _abandon(self, identities: list[ObjectIdentity], call: Invocation, key: str) -> None:
+        """Forget these files' assignment to a bundle NiFi never kept (a lease left behind lapses on its own)."""
+        for identity in identities:
+            self._quietly(lambda identity, token: self.ledger.abandon(identity, token, key), identity, call.token)
+
+    @staticmethod
+    def _quietly(give_back: Callable[[ObjectIdentity, str], None], identity: ObjectIdentity, token: str) -> None:
+        try:
+            give_back(identity, token)
         except Exception as exc:  # noqa: BLE001
             # The lease lapses on its own; the retry waits for it.
             logger.warning(
                 "claim not released",
                 extra={"key": identity.key, "error": str(exc) if isinstance(exc, CourierError) else type(exc).__name__},
             )
-
-    def _release(
-        self, identities: list[ObjectIdentity], token: str, release: Callable[[ObjectIdentity, str], None] | None = None
-    ) -> None:
-        """Give claims back: plain claims in one batched call, assigned ones (``release``) from the pool."""
-        if release is None:
-            try:
-                self.ledger.release_many(identities, token)
-            except Exception as exc:  # noqa: BLE001 - a claim not given back lapses with its lease; never fail on it
-                error = str(exc) if isinstance(exc, CourierError) else type(exc).__name__
-                logger.warning("claims not released; their leases lapse", extra={"files": len(identities), "error": error})
-            return
-        list(self.pool.map(lambda identity: self._quietly(release, identity, token), identities))
 
 
 def _receive_count(record: Mapping[str, Any]) -> int:

@@ -125,7 +125,7 @@ class Controller:
             metric("MappingResumed" if want else "MappingPaused")
         released = 0
         if reading.state == CLOSED and self.parking_lot is not None:
-            released = self.parking_lot.release_all()
+            released = self.parking_lot.unpark_all()
         dependency = reading.dependency if reading.state in (OPEN, HALF_OPEN) else None
         if probed not in (None, "ok", "busy") and reading.state not in (OPEN, HALF_OPEN):
             # Our probe failed but the circuit could not be opened (its write was lost): alarm on what we enforce.
@@ -150,7 +150,7 @@ class Controller:
             # Messages were parked, so the circuit was open; its item is gone. Probe before any release.
             outcome = self._probe_directly()
             if outcome == "ok":
-                self.breaker.close()
+                self.breaker.mark_closed()
             return self.breaker.read(), outcome
         return reading, None
 

@@ -23,6 +23,7 @@ from courier.errors import (
     NiFiRejectedError,
     NiFiUnavailableError,
 )
+from courier.ports import Delivery, Purpose
 
 CONTENT_TYPE = "application/gzip"
 SHA256_HEADER = "X-Content-SHA256"
@@ -90,28 +91,20 @@ def credential_verifier(salt: str, authorization: str) -> str:
     return hashlib.sha256((salt + authorization).encode()).hexdigest()
 
 
-def request_headers(
-    sha256: str,
-    bundle_id: str,
-    file_count: int,
-    archive_key: str,
-    credentials: Credentials,
-    replay: bool = False,
-    probe: bool = False,
-) -> dict[str, str]:
+def request_headers(delivery: Delivery, credentials: Credentials) -> dict[str, str]:
     headers = {
         "Content-Type": CONTENT_TYPE,
-        SHA256_HEADER: sha256,
-        BUNDLE_ID_HEADER: bundle_id,
-        FILE_COUNT_HEADER: str(file_count),
-        ARCHIVE_KEY_HEADER: archive_key,
+        SHA256_HEADER: delivery.sha256,
+        BUNDLE_ID_HEADER: delivery.bundle_id,
+        FILE_COUNT_HEADER: str(delivery.file_count),
+        ARCHIVE_KEY_HEADER: delivery.archive_key,
     }
     authorization = credentials.authorization()
     if authorization is not None:  # mTLS alone sends none
         headers["Authorization"] = authorization
-    if replay:
+    if delivery.purpose is Purpose.REPLAY:
         headers[REPLAY_HEADER] = "true"
-    if probe:
+    elif delivery.purpose is Purpose.PROBE:
         headers[PROBE_HEADER] = "true"
     return headers
 

@@ -54,7 +54,7 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         "batch processed",
         extra={
             "messages": len(records),
-            "failed_messages": len(result.failed),
+            "failed_messages": len(result.returned),  # deferred ones too: all back to the queue
             "files_delivered": len(result.delivered),
             "files_skipped": len(result.skipped),
             "bundles": len(result.bundles),

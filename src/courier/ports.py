@@ -42,6 +42,7 @@ Fakes of every port for the unit tests live in ``tests/fakes.py``.
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -125,19 +126,41 @@ class Archive(Protocol):
     def mark_delivered(self, key: str) -> None: ...
 
 
+class Purpose(enum.Enum):
+    """Why a bundle is POSTed; NiFi's flow routes on it (``X-Courier-Replay``, ``X-Courier-Probe``)."""
+
+    DELIVERY = "delivery"  # a bundle's first POST, or its resend
+    REPLAY = "replay"  # an operator's replay from the archive
+    PROBE = "probe"  # the controller's canary: NiFi drops it
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One POST to NiFi: the bundle's bytes and what the headers say of them.
+
+    Example
+    -------
+    >>> Delivery(b"...", "ab" * 32, "bundle-1", 3, "bundles/k.tar.gz").purpose
+    <Purpose.DELIVERY: 'delivery'>
+    """
+
+    body: bytes | Body
+    sha256: str
+    bundle_id: str
+    file_count: int
+    archive_key: str
+    purpose: Purpose = Purpose.DELIVERY
+
+    @classmethod
+    def of(cls, bundle: Bundle, archive_key: str) -> Delivery:
+        """A built (or archived) bundle's delivery, streamed from its spool."""
+        return cls(bundle.body, bundle.sha256, bundle.bundle_id, bundle.file_count, archive_key)
+
+
 class NiFi(Protocol):
     """NiFi's HTTPS endpoint: POST one bundle, return the 2xx status or raise a ``DeliveryError``."""
 
-    def post(
-        self,
-        data: bytes | Body,
-        sha256: str,
-        bundle_id: str,
-        file_count: int,
-        archive_key: str,
-        replay: bool = False,
-        probe: bool = False,
-    ) -> int: ...
+    def post(self, delivery: Delivery) -> int: ...
 
 
 @dataclass(frozen=True)
@@ -174,7 +197,7 @@ class Breaker(Protocol):
         """Count a batch that a dependency failed as a whole, as an outage of that dependency."""
         ...
 
-    def close(self) -> None:
+    def mark_closed(self) -> None:
         """Mark the circuit CLOSED after a successful probe outside ``guard`` (no item existed to move)."""
         ...
 
@@ -200,7 +223,7 @@ class ParkingLot(Protocol):
         """Make messages visible again in ``seconds`` (an invocation had no room for their files). Best effort."""
         ...
 
-    def release_all(self) -> int: ...
+    def unpark_all(self) -> int: ...
 
     def has_parked(self) -> bool: ...
 

@@ -43,7 +43,7 @@ def test_backfill_announces_each_revision_once_and_trace_tells_each_exit_path(
     messages = queued()
     assert len(messages) == 13 and "enqueued" in first.output
     result = runtime.aggregator.process(messages)
-    assert result.failed == {} and len(result.delivered) == 13
+    assert result.returned == [] and len(result.delivered) == 13
 
     again = courier("backfill", "--prefix", "old/", "--rate", "1000", "--state-dir", state)
     assert again.exit_code == 0 and queued() == []  # after the checkpoint: nothing left

@@ -169,7 +169,7 @@ def test_parked_messages_are_released_when_the_circuit_closes(aws, stack):
     assert sqs.receive_message(QueueUrl=stack.queue_url, MaxNumberOfMessages=10).get("Messages", []) == []
     assert len(lot.parked()) == 4 and lot.has_parked()
     assert 0 <= lot.oldest_age_seconds() < 60  # from SQS's SentTimestamp, not from the park
-    assert lot.release_all() == 4
+    assert lot.unpark_all() == 4
     assert lot.parked() == [] and not lot.has_parked()
     back = sqs.receive_message(QueueUrl=stack.queue_url, MaxNumberOfMessages=10).get("Messages", [])
     assert {m["MessageId"] for m in back} == {m["MessageId"] for m in received}

@@ -12,6 +12,7 @@ import pytest
 from courier.adapters.nifi import NiFiClient, tls_context
 from courier.adapters.secrets import parse_credentials
 from courier.errors import NiFiAuthError
+from courier.ports import Delivery
 from fakes import FakeCredentialsSource
 
 BODY = b"\x1f\x8b a bundle"
@@ -23,7 +24,7 @@ def client(nifi, ca_bundle, source) -> NiFiClient:
 
 
 def post(nifi_client: NiFiClient) -> int:
-    return nifi_client.post(BODY, SHA, "bundle-1", 1, "bundles/x.tar.gz")
+    return nifi_client.post(Delivery(BODY, SHA, "bundle-1", 1, "bundles/x.tar.gz"))
 
 
 def certificate_only(nifi) -> None:

@@ -70,7 +70,7 @@ def test_crash_before_delivery_loses_nothing_and_the_retry_delivers_once(runtime
     assert set(blocked.failed) == held and set(blocked.failed.values()) == {"claim_busy"}
     after_lease(runtime)
     retried = runtime.aggregator.process(messages)
-    assert retried.failed == {}
+    assert retried.returned == []
     assert {key: n for (_, key, _), n in fake_nifi.state.deliveries.items()} == {f.key: 1 for f in files}
 
 
@@ -87,7 +87,7 @@ def test_crash_after_the_post_before_the_ledger_update_redelivers_the_same_sha25
 
     after_lease(runtime)
     retried = runtime.aggregator.process(messages)
-    assert retried.failed == {}
+    assert retried.returned == []
     first, second = fake_nifi.state.bundles
     assert first.sha256 == second.sha256  # the duplicate NiFi's DetectDuplicate drops
     assert fake_nifi.state.stats()["distinct_bundles"] == 1

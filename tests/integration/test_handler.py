@@ -118,13 +118,13 @@ def test_awkward_keys_round_trip(runtime, land, fake_nifi):
         "a/b",
     ]
     files = [land(k, f"content of {k}".encode()) for k in keys]
-    assert runtime.aggregator.process([f.message() for f in files]).failed == {}
+    assert runtime.aggregator.process([f.message() for f in files]).returned == []
     assert received_files(fake_nifi) == {f.key: f.content for f in files}
 
 
 def test_zero_byte_file_is_delivered(runtime, land, fake_nifi):
     landed = land("empty.json", b"")
-    assert runtime.aggregator.process([landed.message()]).failed == {}
+    assert runtime.aggregator.process([landed.message()]).returned == []
     assert received_files(fake_nifi) == {"empty.json": b""}
 
 
@@ -142,22 +142,22 @@ def _through_every_path(landed, bucket):
 
 def test_a_file_announced_through_sns_and_eventbridge_is_delivered_once(runtime, land, fake_nifi, stack):
     in_one_batch, one_by_one = land("in/with space+plus.json", b"1"), land("in/later.json", b"2")
-    assert runtime.aggregator.process(list(_through_every_path(in_one_batch, stack.landing_bucket).values())).failed == {}
+    assert runtime.aggregator.process(list(_through_every_path(in_one_batch, stack.landing_bucket).values())).returned == []
     for message in _through_every_path(one_by_one, stack.landing_bucket).values():
-        assert runtime.aggregator.process([message]).failed == {}
+        assert runtime.aggregator.process([message]).returned == []
     assert received_files(fake_nifi) == {"in/with space+plus.json": b"1", "in/later.json": b"2"}
     assert [b.file_count for b in fake_nifi.state.bundles] == [1, 1]
 
 
 def test_an_sns_wrapped_test_event_is_acknowledged(runtime, fake_nifi):
     result = runtime.aggregator.process([sqs_record(sns_notification(TEST_EVENT), message_id="wrapped")])
-    assert result.failed == {} and fake_nifi.state.bundles == []
+    assert result.returned == [] and fake_nifi.state.bundles == []
 
 
 def test_test_event_and_other_events_are_acknowledged_without_delivery(runtime, fake_nifi, stack):
     removed = sqs_record(notification(s3_record(stack.landing_bucket, "x", event_name="ObjectRemoved:Delete")))
     result = runtime.aggregator.process([sqs_record(TEST_EVENT), removed])
-    assert result.failed == {} and fake_nifi.state.bundles == []
+    assert result.returned == [] and fake_nifi.state.bundles == []
 
 
 def test_batch_above_the_limit_is_split_into_bundles_and_a_file_above_the_ceiling_refused(aws, env, land, fake_nifi):
@@ -183,7 +183,7 @@ def test_nifi_failure_marks_nothing_complete_and_the_retry_delivers(runtime, lan
         assert all(r.status != "COMPLETE" for r in runtime.aggregator.ledger.lookup(f.record["s3"]["bucket"]["name"], f.key))
     fake_nifi.state.set_mode("ok")
     retried = runtime.aggregator.process(messages)
-    assert retried.failed == {} and len(retried.delivered) == 3
+    assert retried.returned == [] and len(retried.delivered) == 3
     assert received_files(fake_nifi) == {f.key: f.content for f in files}
 
 
@@ -208,12 +208,12 @@ def test_hash_rejection_fails_the_bundle(runtime, land, fake_nifi):
 def test_rotated_secret_is_reread_after_a_401(runtime, land, fake_nifi, aws, stack):
     from courier.delivery import Credentials
 
-    assert runtime.aggregator.process([land("before.json", b"{}").message()]).failed == {}  # caches the secret
+    assert runtime.aggregator.process([land("before.json", b"{}").message()]).returned == []  # caches the secret
     new = {"username": USERNAME, "password": "rotated-" + PASSWORD}
     aws.client("secretsmanager").put_secret_value(SecretId=stack.secret_id, SecretString=json.dumps(new))
     fake_nifi.state.set_credentials(Credentials(**new))
     result = runtime.aggregator.process([land("after.json", b"{}").message()])
-    assert result.failed == {}
+    assert result.returned == []
     assert fake_nifi.state.responses[401] == 1 and fake_nifi.state.responses[200] == 2
 
 
@@ -230,7 +230,7 @@ def test_bearer_token_secret_is_supported(runtime, land, fake_nifi, aws, stack):
 
     aws.client("secretsmanager").put_secret_value(SecretId=stack.secret_id, SecretString=json.dumps({"token": "tok-1"}))
     fake_nifi.state.set_credentials(Credentials(token="tok-1"))
-    assert runtime.aggregator.process([land("x.json", b"{}").message()]).failed == {}
+    assert runtime.aggregator.process([land("x.json", b"{}").message()]).returned == []
 
 
 def test_lambda_handler_reads_settings_from_the_environment(monkeypatch, env, land, fake_nifi):
@@ -280,7 +280,7 @@ class LambdaContext:
 
 def test_a_notification_naming_the_archive_bucket_fails_alone_and_never_reaches_nifi(runtime, aws, stack, land, fake_nifi):
     """The role may read the archive's bundles: COURIER_LANDING_BUCKETS keeps a forged event from delivering them."""
-    assert runtime.aggregator.process([land("first.json", b"{}").message("first")]).failed == {}
+    assert runtime.aggregator.process([land("first.json", b"{}").message("first")]).returned == []
     ((key, bundle),) = archived(aws, stack).items()
     # Names the archived bundle exactly (its eTag, its version if the archive keeps versions): on main it was delivered.
     forged = s3_record(stack.archive_bucket, key, etag=bundle["ETag"].strip('"'), version_id=bundle.get("VersionId"), size=10)

@@ -80,7 +80,7 @@ def test_cold_storage_objects_fail_alone_as_unreadable_and_never_open_the_circui
     note = runtime.aggregator.ledger.failure_note("cold-0-0")
     assert note.reason == "object_unreadable" and "InvalidObjectState" in note.detail
     assert runtime.aggregator.breaker.read().state == "MISSING"  # not one failure was counted
-    assert runtime.aggregator.process([land("honest.json", b"{}").message("honest")]).failed == {}
+    assert runtime.aggregator.process([land("honest.json", b"{}").message("honest")]).returned == []
 
 
 def test_an_archive_bucket_gone_fails_one_file_batches_as_an_s3_outage(aws, env, stack, land):

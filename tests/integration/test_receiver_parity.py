@@ -33,6 +33,7 @@ from courier.delivery import CONTENT_TYPE, PROBE_HEADER, REPLAY_HEADER, SHA256_H
 from courier.errors import DeliveryError
 from courier.events import ObjectRef
 from courier.local.receiver_auth import issue_client_certificate
+from courier.ports import Delivery, Purpose
 from fakes import FakeCredentialsSource
 
 CONTRACT = Path(__file__).resolve().parents[2] / "nifi" / "contract-test"
@@ -103,10 +104,11 @@ def via_client(nifi, ca_bundle, case, certs, body, replay) -> int:
         **({"client_cert_pem": cert["cert_pem"], "client_key_pem": cert["key_pem"]} if cert else {}),
     }
     source = FakeCredentialsSource(parse_credentials(secret))
-    probe = case["body"] == "probe"
+    purpose = Purpose.PROBE if case["body"] == "probe" else Purpose.REPLAY if replay else Purpose.DELIVERY
+    delivery = Delivery(body, sha_of(case, body) or "", "parity", 1, f"parity/{case['name']}", purpose)
     with closing(NiFiClient(nifi.url(), source, ca_bundle=ca_bundle, connect_timeout=2, read_timeout=5)) as client:
         try:
-            return client.post(body, sha_of(case, body) or "", "parity", 1, f"parity/{case['name']}", replay=replay, probe=probe)
+            return client.post(delivery)
         except DeliveryError as exc:
             return exc.status or 0  # no status: the TLS handshake was refused
 

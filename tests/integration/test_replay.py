@@ -170,7 +170,7 @@ def test_a_time_range_replays_the_bundles_of_those_seconds_only(runtime, land, f
     for name, offset in (("early", timedelta(seconds=5)), ("late", timedelta(minutes=3)), ("next", timedelta(hours=1))):
         landed = land(f"{name}.json", name.encode())
         landed.record["eventTime"] = (ten + offset).strftime("%Y-%m-%dT%H:%M:%S.000Z")
-        assert runtime.aggregator.process([landed.message()]).failed == {}
+        assert runtime.aggregator.process([landed.message()]).returned == []
     wipe(fake_nifi)
     result = courier("replay", "--from", "2026-11-25T10:00Z", "--to", "2026-11-25T10:00:10Z")
     assert result.exit_code == 0, result.output

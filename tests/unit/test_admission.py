@@ -8,7 +8,9 @@ keep to the memory budget, whatever the batch.
 
 from __future__ import annotations
 
+import errno
 import hashlib
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -17,8 +19,11 @@ from typing import Any
 import pytest
 
 from courier import budget
+from courier.admission import Admission, Limits, spooling
 from courier.aggregator import DEFER_NOTE_RECEIVES, DEFER_SECONDS, Aggregator
 from courier.bundle import read_manifest
+from courier.errors import NoRoomError, ObjectTooLargeError, SpoolUnavailableError, TimeBudgetError
+from courier.events import ObjectIdentity
 from courier.ports import ObjectStream
 from fakes import FakeArchive, FakeClock, FakeLanding, FakeNiFi, FakeParkingLot, FakeSpools, InMemoryLedger
 from support import notification, sqs_record
@@ -141,7 +146,7 @@ def test_a_batch_of_big_files_claims_only_what_fits_and_returns_the_rest_unclaim
     # big-0 and big-1 fit (each read takes 2 s), big-2 and big-3 do not; the small ones do.
     result = run.process(big + small, seconds=9)
     assert run.delivered_keys() == ["big-0.bin", "big-1.bin", "small-0.json", "small-1.json", "small-2.json"]
-    assert result.failed == {"big-2.bin": "deferred", "big-3.bin": "deferred"}
+    assert result.failed == {} and result.deferred == {"big-2.bin", "big-3.bin"}
     assert run.claimed() == {"big-0.bin", "big-1.bin", "small-0.json", "small-1.json", "small-2.json"}
     assert {i.key for i in run.landing.fetched} == run.claimed()  # the deferred ones were never fetched
     assert {r["messageId"] for r in run.parking_lot.deferred} == {"big-2.bin", "big-3.bin"}
@@ -153,9 +158,9 @@ def test_the_deferred_files_are_delivered_by_the_next_invocation(make):
     run = make()
     messages = [run.land(f"big-{i}.bin", 2 * MB, age_seconds=100 - i) for i in range(3)]
     first = run.process(messages, seconds=3)
-    assert set(first.failed) == {"big-1.bin", "big-2.bin"}
-    second = run.process([m for m in messages if m["messageId"] in first.failed], seconds=10)
-    assert second.failed == {}
+    assert first.failed == {} and first.deferred == {"big-1.bin", "big-2.bin"}
+    second = run.process([m for m in messages if m["messageId"] in first.deferred], seconds=10)
+    assert second.returned == []
     assert run.delivered_keys() == ["big-0.bin", "big-1.bin", "big-2.bin"]
 
 
@@ -164,14 +169,14 @@ def test_the_oldest_group_is_always_admitted_even_when_its_estimate_exceeds_the_
     run.landing.clock = FakeClock(T0.timestamp())  # reads faster than the estimate: the invocation's clock stands still
     messages = [run.land("old.bin", 3 * MB, age_seconds=9), run.land("new.bin", 3 * MB, age_seconds=1)]
     result = run.process(messages, seconds=1)  # 3 s estimated for each, 1 s left
-    assert result.failed == {"new.bin": "deferred"} and run.delivered_keys() == ["old.bin"]
+    assert result.deferred == {"new.bin"} and result.failed == {} and run.delivered_keys() == ["old.bin"]
 
 
 def test_a_group_without_room_in_memory_and_on_disk_is_deferred_unclaimed(make):
     run = make(memory_bytes=1 * MB, disk_bytes=3 * MB)  # a 2 MB file and its bundle need ~5 MB
     messages = [run.land("big.bin", 2 * MB, age_seconds=50), run.land("small.json", 100, age_seconds=1)]
     result = run.process(messages, seconds=60)
-    assert result.failed == {"big.bin": "deferred"}
+    assert result.failed == {} and result.deferred == {"big.bin"}
     assert run.delivered_keys() == ["small.json"] and run.claimed() == {"small.json"}
 
 
@@ -179,7 +184,7 @@ def test_memory_held_stays_within_the_budget_and_what_does_not_fit_goes_to_disk(
     run = make(memory_bytes=3 * MB, max_bundle_bytes=2 * MB)
     messages = [run.land(f"f-{i}.bin", 900_000, age_seconds=i) for i in range(8)]
     result = run.process(messages, seconds=600)
-    assert result.failed == {} and len(run.delivered_keys()) == 8
+    assert result.returned == [] and len(run.delivered_keys()) == 8
     assert run.spools.peak_in_memory <= 3 * MB
     assert run.spools.on_disk > 0  # the bundles' spools did not fit beside their files: they went to disk
     assert run.spools.in_memory == 0  # every spool closed
@@ -190,7 +195,7 @@ def test_a_file_larger_than_the_memory_budget_is_streamed_through_disk_and_deliv
     message = run.land("large.bin", 5 * MB, age_seconds=1)
     content = run.landing.objects[next(iter(run.landing.objects))]
     result = run.process([message], seconds=600)
-    assert result.failed == {} and run.spools.peak_in_memory <= 1 * MB
+    assert result.returned == [] and run.spools.peak_in_memory <= 1 * MB
     ((_, bundle),) = run.archive.bundles.items()
     (entry,) = bundle.manifest["files"]
     assert entry["sha256"] == hashlib.sha256(content).hexdigest() and entry["size"] == 5 * MB
@@ -214,7 +219,7 @@ def test_a_message_deferred_again_and_again_leaves_a_note_halfway_to_the_dlq(mak
     messages = [run.land("big-0.bin", 2 * MB, age_seconds=9), run.land("big-1.bin", 2 * MB, age_seconds=1)]
     messages[1]["attributes"]["ApproximateReceiveCount"] = str(DEFER_NOTE_RECEIVES)
     result = run.process(messages, seconds=3)  # big-0 takes 2 s; big-1 would need 2 more
-    assert result.failed == {"big-1.bin": "deferred"}
+    assert result.failed == {} and result.deferred == {"big-1.bin"}
     assert run.ledger.failure_note("big-1.bin").reason == "deferred"
 
 
@@ -235,7 +240,7 @@ def test_a_file_larger_than_its_event_said_without_room_is_deferred_and_the_grou
     understated = run.landing.land("big.bin", content, size=100, event_time=T0)  # the event says 100 bytes
     messages = [sqs_record(notification(understated), message_id="big.bin"), run.land("small.json", 100, age_seconds=1)]
     result = run.process(messages, seconds=600)
-    assert result.failed == {"big.bin": "deferred"}
+    assert result.failed == {} and result.deferred == {"big.bin"}
     assert run.delivered_keys() == ["small.json"] and run.claimed() == {"small.json"}  # big.bin's claim given back
     assert run.ledger.notes == {}
 
@@ -265,5 +270,93 @@ def test_files_of_no_announced_size_fetched_side_by_side_take_only_the_room_ther
         del record["s3"]["object"]["size"]  # the events say no size: admission counted nothing
     messages = [sqs_record(notification(r), message_id=f"u-{i}.bin") for i, r in enumerate(unsized)]
     result = run.process(messages, seconds=600)
-    assert sorted(result.failed.values()) == ["deferred"]  # one of them, whichever was opened second
+    assert result.failed == {} and len(result.deferred) == 1  # one of them, whichever was opened second
     assert len(run.delivered_keys()) == 1
+
+
+# --- the rules on their own (courier.admission): no pipeline, a spool budget and a clock -------------
+
+
+IDENTITY = ObjectIdentity("landing", "in/a.bin", "v1")
+
+
+@dataclass
+class _Bundle:
+    """What the time checks read of a bundle."""
+
+    size: int
+    bundle_id: str = "b-1"
+
+
+def _admission(memory: int = 4 * MB, total_disk: int = 0, left_ms: int | None = None, **limits: Any) -> Admission:
+    """Room: ``memory`` and no free disk (of ``total_disk``); ``left_ms``: the time left, None for no deadline."""
+    clock = None if left_ms is None else (lambda: left_ms)
+    return Admission(FakeSpools(memory, disk_bytes=0, disk_total_bytes=total_disk), Limits(**limits), clock)
+
+
+def test_a_group_whose_files_and_bundle_exceed_the_room_left_is_not_admitted():
+    admission = _admission(memory=6 * MB)
+    assert admission.admits([MB, MB], first=True)  # 2 MB of files and ~3 MB of bundle estimate
+    assert admission.admits([500_000], first=False)
+    assert not admission.admits([2 * MB, 2 * MB], first=True)
+
+
+def test_a_later_group_is_admitted_only_while_its_bytes_and_the_post_fit_the_time_left():
+    # 20 s of POST budget + 10 s of bookkeeping + 3 moves of 2 MB at 1 MB/s = 36 s
+    admission = _admission(memory=64 * MB, left_ms=35_000, post_budget_seconds=20, stream_bytes_per_second=RATE)
+    assert not admission.admits([2 * MB], first=False)
+    assert admission.admits([2 * MB], first=True)  # the first group is below the ceiling: always its time
+    assert _admission(memory=64 * MB, left_ms=37_000, post_budget_seconds=20, stream_bytes_per_second=RATE).admits(
+        [2 * MB], first=False
+    )
+
+
+def test_an_events_size_above_the_ceiling_or_beyond_memory_and_disk_is_not_believed():
+    admission = _admission(memory=4 * MB, max_object_bytes=2 * MB)
+    assert admission.believable(MB)
+    assert not admission.believable(3 * MB)  # above the ceiling
+    assert not _admission(memory=4 * MB).believable(4 * MB)  # it and its bundle never fit
+
+
+def test_a_file_no_invocation_could_hold_is_too_large_one_bigger_than_announced_without_room_is_deferred():
+    with pytest.raises(ObjectTooLargeError, match="memory budget and disk"):
+        _admission(memory=4 * MB).room_for(IDENTITY, hint=None, size=3 * MB)  # 3 MB and ~4 MB of bundle
+    admission = _admission(memory=4 * MB, total_disk=1 << 40)  # a disk that could hold it, but full now
+    admission.room_for(IDENTITY, hint=MB, size=MB)  # as announced: already counted
+    with pytest.raises(NoRoomError, match="more than its event said"):
+        admission.room_for(IDENTITY, hint=0, size=1_600_000)  # 1.6 MB + ~2.6 MB of bundle > 4 MB
+
+
+def test_the_extra_bytes_of_one_groups_fetches_count_against_each_other_until_the_next_group():
+    admission = _admission(memory=6 * MB)
+    admission.room_for(IDENTITY, hint=0, size=MB)  # ~3 MB of the 6 taken beyond the plan
+    with pytest.raises(NoRoomError):
+        admission.room_for(IDENTITY, hint=0, size=MB)
+    admission.new_group()
+    admission.room_for(IDENTITY, hint=0, size=MB)
+
+
+def test_two_invocations_admissions_count_their_unplanned_bytes_apart():
+    spools, limits = FakeSpools(6 * MB, disk_bytes=0, disk_total_bytes=0), Limits()
+    first, second = Admission(spools, limits, None), Admission(spools, limits, None)
+    first.room_for(IDENTITY, hint=0, size=MB)
+    second.room_for(IDENTITY, hint=0, size=MB)  # the first invocation's plan is not this one's
+
+
+def test_a_bundle_is_given_back_before_its_post_when_the_post_and_the_bookkeeping_do_not_fit():
+    limits = {"post_budget_seconds": 20, "stream_bytes_per_second": RATE}
+    with pytest.raises(TimeBudgetError, match="given back"):
+        _admission(left_ms=33_000, **limits).check_time(_Bundle(2 * MB))  # 20 + 10 + 2 x 2 s = 34 s
+    _admission(left_ms=35_000, **limits).check_time(_Bundle(2 * MB))
+    _admission(left_ms=None, **limits).check_time(_Bundle(2 * MB))  # no deadline: never given back
+
+
+def test_streaming_stops_once_not_even_an_empty_post_and_the_bookkeeping_fit():
+    with pytest.raises(TimeBudgetError, match="streaming stopped"):
+        _admission(left_ms=29_000, post_budget_seconds=20).check_streaming()
+    _admission(left_ms=31_000, post_budget_seconds=20).check_streaming()
+
+
+def test_a_spool_that_cannot_be_made_or_written_is_a_retryable_spool_error_naming_its_file():
+    with pytest.raises(SpoolUnavailableError, match="in/a.bin: its spool failed"), spooling("in/a.bin"):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))

@@ -88,7 +88,7 @@ def make() -> Iterator[Any]:
         nifi = FakeNiFi()
         parts = {
             "ledger": InMemoryLedger(ttl_seconds=7 * 86400, lease_seconds=900, clock=clock),
-            "landing": FakeLanding(),
+            "landing": extra.pop("landing", None) or FakeLanding(),
             "archive": FakeArchive(),
             "breaker": FakeBreaker(failure_threshold=failure_threshold, recovery_seconds=RECOVERY_SECONDS, clock=clock),
             "parking_lot": FakeParkingLot(),
@@ -137,7 +137,7 @@ def test_the_same_event_again_is_acknowledged_and_not_posted_again(make):
     message = p.land("once.json")
     p.aggregator.process([message])
     again = p.aggregator.process([message])
-    assert again.failed == {} and again.skipped == [identity(message)]
+    assert again.returned == [] and again.skipped == [identity(message)]
     assert len(p.nifi.requests) == 1
 
 
@@ -156,7 +156,7 @@ def test_the_same_file_in_two_messages_is_bundled_once_and_both_are_acknowledged
     p = make()
     message = p.land("twice.json", message_id="m1")
     result = p.aggregator.process([message, {**message, "messageId": "m2"}])
-    assert result.failed == {}
+    assert result.returned == []
     (sent,) = p.nifi.requests
     assert read_manifest(sent.body)["file_count"] == 1
 
@@ -189,7 +189,7 @@ def test_a_ledger_that_cannot_claim_fails_the_message_without_a_fetch(make):
 def test_an_events_size_above_the_ceiling_is_not_believed_the_get_decides(make):
     p = make()
     message = p.land("small.json", b"x", message_id="m", size=MAX_OBJECT_BYTES + 1)  # anyone may write a notification
-    assert p.aggregator.process([message]).failed == {}
+    assert p.aggregator.process([message]).returned == []
     assert [keys_in(r) for r in p.nifi.accepted] == [{"small.json"}]
 
 
@@ -200,7 +200,7 @@ def test_a_forged_size_for_an_honest_revision_never_fails_the_honest_message(mak
     forged = json.loads(honest["body"])
     forged["Records"][0]["s3"]["object"]["size"] = 53687091200
     result = p.aggregator.process([sqs_record(json.dumps(forged), message_id="forged"), honest])  # the forged one first
-    assert result.failed == {}
+    assert result.returned == []
     assert p.nifi.bundles_of_files() == {(LANDING_BUCKET, "honest.json"): {p.nifi.accepted[0].sha256}}
 
 
@@ -227,9 +227,9 @@ def test_a_forged_etag_for_an_honest_unversioned_revision_never_fails_the_honest
     forged["Records"][0]["s3"]["object"]["eTag"] = "0" * 32
     first = p.aggregator.process([sqs_record(json.dumps(forged), message_id="forged"), honest])  # the forged one first
     assert first.failed.get("forged") == "object_superseded"
-    assert first.failed.get("honest") in (None, "deferred")  # never charged to the honest file
-    if "honest" in first.failed:
-        assert p.aggregator.process([honest]).failed == {}
+    assert "honest" not in first.failed  # never charged to the honest file (deferred at most)
+    if "honest" in first.deferred:
+        assert p.aggregator.process([honest]).returned == []
     assert [keys_in(r) for r in p.nifi.accepted] == [{"plain.csv"}]
 
 
@@ -246,7 +246,7 @@ def test_a_file_above_the_bundle_limit_is_delivered_alone_in_its_own_bundle(make
     big = bytes(range(256)) * (MAX_BUNDLE_BYTES // 256 + 10)  # above the bundle limit, below the ceiling
     messages = [p.land("small-a.json", b"a"), p.land("big.bin", big), p.land("small-b.json", b"b")]
     result = p.aggregator.process(messages)
-    assert result.failed == {}
+    assert result.returned == []
     assert sorted(sorted(keys_in(r)) for r in p.nifi.requests) == [["big.bin"], ["small-a.json", "small-b.json"]]
     (alone,) = [r for r in p.nifi.requests if keys_in(r) == {"big.bin"}]
     assert read_manifest(alone.body)["files"][0]["sha256"] == hashlib.sha256(big).hexdigest()
@@ -257,7 +257,7 @@ def test_a_batch_above_max_bundle_bytes_is_split_into_several_bundles(make):
     p = make(max_bundle_bytes=2048)
     messages = [p.land(f"big-{i}.json", bytes([65 + i]) * 900) for i in range(5)]
     result = p.aggregator.process(messages)
-    assert result.failed == {}
+    assert result.returned == []
     assert len(p.nifi.requests) == len(p.archive.bundles) == len(p.archive.delivered) == 3
     manifests = [read_manifest(r.body) for r in p.nifi.requests]
     assert all(m["total_bytes"] <= 2048 for m in manifests)
@@ -273,7 +273,7 @@ def test_a_422_is_sent_once_more_with_identical_bytes_then_delivered(make):
     message = p.land("x.json", message_id="m")
     p.nifi.script(422)
     result = p.aggregator.process([message])
-    assert result.failed == {}
+    assert result.returned == []
     first, second = p.nifi.requests
     assert (first.status, second.status) == (422, 200)
     assert first.body == second.body and first.sha256 == second.sha256
@@ -312,7 +312,7 @@ def test_a_failed_post_fails_the_messages_and_marks_nothing_complete(make, mode,
         # different one), unlocked for the retry.
         assert all(p.status_of(m) == ASSIGNED and p.lease_of(m) == 0 for m in messages)
     p.nifi.mode = "ok"
-    assert p.aggregator.process(messages).failed == {}  # the retry claims and delivers
+    assert p.aggregator.process(messages).returned == []  # the retry claims and delivers
 
 
 # --- circuit breaker and parking -----------------------------------------------------
@@ -350,7 +350,7 @@ def test_after_the_recovery_timeout_one_batch_probes_and_closes_the_circuit(make
     p.breaker.open()
     p.clock.advance(RECOVERY_SECONDS)
     result = p.aggregator.process([p.land("a.json", message_id="probe")])
-    assert result.failed == {} and len(p.nifi.accepted) == 1
+    assert result.returned == [] and len(p.nifi.accepted) == 1
     assert p.breaker.transitions[-2:] == ["OPEN->HALF_OPEN", "HALF_OPEN->CLOSED"]
 
 
@@ -419,7 +419,7 @@ def test_a_ledger_that_fails_to_complete_after_a_2xx_still_acknowledges(make):
     message = p.land("x.json", message_id="m")
     p.ledger.fail("complete")
     result = p.aggregator.process([message])
-    assert result.failed == {} and len(p.nifi.accepted) == 1
+    assert result.returned == [] and len(p.nifi.accepted) == 1
     assert p.archive.delivered == set(p.archive.bundles)
     # the assignment keeps it: a duplicate event resends this same bundle, never a different one
     assert p.status_of(message) == ASSIGNED
@@ -429,7 +429,7 @@ def test_a_bundle_delivered_but_not_tagged_is_still_acknowledged_and_complete(ma
     p = make()
     message = p.land("x.json", message_id="m")
     p.archive.fail("mark_delivered")
-    assert p.aggregator.process([message]).failed == {}
+    assert p.aggregator.process([message]).returned == []
     assert p.status_of(message) == COMPLETE and p.archive.delivered == set()
 
 
@@ -438,7 +438,7 @@ def test_a_batch_is_fetched_and_shipped_one_bundle_at_a_time_so_memory_follows_t
     messages = [p.land(f"wave/{i}.json", b"x" * 400, message_id=f"m{i}") for i in range(6)]  # 2 files a bundle
     order: list[str] = []
     p.landing.journal = p.nifi.journal = order
-    assert p.aggregator.process(messages).failed == {}
+    assert p.aggregator.process(messages).returned == []
     assert order == ["fetch", "fetch", "post"] * 3  # never more than one bundle's files fetched ahead of its POST
 
 
@@ -528,7 +528,7 @@ def test_an_assigned_bundle_is_resent_before_the_groups_new_files_are_fetched(ma
     new = p.land("new.json", message_id="new")
     order: list[str] = []
     p.landing.journal = p.nifi.journal = order
-    assert p.aggregator.process([old, new]).failed == {}
+    assert p.aggregator.process([old, new]).returned == []
     assert order == ["post", "fetch", "post"]  # the archived bundle went out (and its spool closed) first
 
 
@@ -541,7 +541,7 @@ def test_an_archived_bundle_larger_than_the_room_left_is_deferred_still_assigned
     posts = len(p.nifi.requests)
     p.aggregator.spools = FakeSpools(memory_bytes=0, disk_bytes=2 << 20)  # room for small.json's group, not the bundle
     result = p.aggregator.process([small])
-    assert result.failed == {"small": "deferred"} and len(p.nifi.requests) == posts
+    assert result.failed == {} and result.deferred == {"small"} and len(p.nifi.requests) == posts
     assert p.status_of(small) == ASSIGNED and p.lease_of(small) == 0  # unlocked: the next try resends at once
     assert p.ledger.failure_note("small").reason == "nifi_unavailable"  # the first attempt's note: a deferral adds none
 
@@ -564,7 +564,7 @@ def test_groups_after_the_circuit_opened_mid_batch_are_deferred_unclaimed_not_fa
     p.nifi.mode = 503
     result = p.aggregator.process(messages)
     assert p.breaker.state == "OPEN"
-    assert result.failed == {"a": "nifi_unavailable", "b": "deferred"}
+    assert result.failed == {"a": "nifi_unavailable"} and result.deferred == {"b"}
     assert [i.key for i in p.landing.fetched] == ["a.json"] and p.status_of(messages[1]) is None
 
 
@@ -583,7 +583,7 @@ def test_an_index_line_that_cannot_be_written_fails_the_bundle_before_its_post_a
     result = p.aggregator.process([message])
     assert result.failed == {"m": "storage_unavailable"} and p.nifi.requests == []
     p.archive.failing.clear()
-    assert p.aggregator.process([message]).failed == {}  # the retry sends the same bundle, its index line written
+    assert p.aggregator.process([message]).returned == []  # the retry sends the same bundle, its index line written
     assert len(p.archive.index) == 1
 
 
@@ -636,7 +636,7 @@ def test_files_above_nifis_body_limit_landed_together_are_never_a_nifi_outage(ma
     p = make(failure_threshold=1)
     p.nifi.judge = lambda body: 413 if len(body) > 4096 else None
     honest = p.land("honest.json", b"{}", message_id="honest")
-    assert p.aggregator.process([honest]).failed == {}
+    assert p.aggregator.process([honest]).returned == []
     big = [p.land(f"big{i}.bin", incompressible(8192, bytes([i])), message_id=f"big{i}") for i in range(2)]
     result = p.aggregator.process(big)
     assert result.failed == {"big0": "nifi_rejected", "big1": "nifi_rejected"} and result.systemic is None
@@ -656,11 +656,11 @@ def test_a_413_shrinks_the_bundles_planned_next(make):
     p = make()
     p.nifi.judge = lambda body: 413 if len(read_manifest(body)["files"]) > 2 else None  # NiFi's body limit
     first = [p.land(f"a{i}.bin", bytes([i]) * 1000, message_id=f"a{i}") for i in range(8)]
-    assert p.aggregator.process(first).failed == {}
+    assert p.aggregator.process(first).returned == []
     assert p.aggregator.bundle_limit < MAX_BUNDLE_BYTES
     refused_before = sum(1 for r in p.nifi.requests if r.status == 413)
     second = [p.land(f"b{i}.bin", bytes([i]) * 1000, message_id=f"b{i}") for i in range(8)]
-    assert p.aggregator.process(second).failed == {}
+    assert p.aggregator.process(second).returned == []
     assert refused_before > 0 and sum(1 for r in p.nifi.requests if r.status == 413) == refused_before
     assert all(len(s) == 1 for s in p.nifi.bundles_of_files().values())
 
@@ -758,10 +758,10 @@ def test_a_redriven_message_on_day_15_naming_a_delivered_file_is_refused_not_bun
     p = make()
     p.ledger.ttl_seconds = Settings.__dataclass_fields__["ledger_ttl_days"].default * 86400
     message = p.land("redriven.json")
-    assert p.aggregator.process([message]).failed == {}
+    assert p.aggregator.process([message]).returned == []
     p.clock.advance(budget.ledger_window_seconds(p.ledger.ttl_seconds) - 1)
     still_known = p.aggregator.process([{**message, "messageId": "redriven-1"}])
-    assert still_known.failed == {} and still_known.skipped == [identity(message)]
+    assert still_known.returned == [] and still_known.skipped == [identity(message)]
     p.clock.advance(86400)  # day 15: the record has expired
     assert p.ledger.record_of(identity(message)).expires_at < p.clock()  # a claim now would be granted
     redriven = p.aggregator.process([{**message, "messageId": "redriven-2"}])
@@ -779,7 +779,44 @@ def test_on_an_unversioned_bucket_a_reupload_of_earlier_content_is_delivered_aga
         p.landing.objects[(LANDING_BUCKET, "same.csv", "")] = content  # unversioned: each write replaces the object
         etag = hashlib.md5(content).hexdigest()  # noqa: S324 - S3's ETag of a single-part upload
         record = s3_record(LANDING_BUCKET, "same.csv", etag=etag, sequencer=sequencer, size=len(content))
-        assert p.aggregator.process([sqs_record(notification(record), message_id=f"m{n}")]).failed == {}
+        assert p.aggregator.process([sqs_record(notification(record), message_id=f"m{n}")]).returned == []
     assert len(p.nifi.requests) == 3
     (last,) = read_manifest(p.nifi.requests[-1].body)["files"]
     assert (last["etag"], last["revision"]) == (hashlib.md5(b"content A").hexdigest(), "s:0055AED6DCD90281E7")  # noqa: S324
+
+
+# --- two invocations on one warm aggregator (the local stack runs two per handler) ------------
+
+
+class _GateLanding(FakeLanding):
+    """A landing bucket whose GET of ``gated`` waits until ``gate`` is set (``entered`` says it is waiting)."""
+
+    def __init__(self, gated: str) -> None:
+        super().__init__()
+        self.gated = gated
+        self.entered = threading.Event()
+        self.gate = threading.Event()
+
+    def open(self, ref: Any) -> Any:
+        if ref.key == self.gated:
+            self.entered.set()
+            assert self.gate.wait(10), "the other invocation never finished"
+        return super().open(ref)
+
+
+def test_two_concurrent_invocations_on_one_aggregator_each_keep_their_own_deadline(make):
+    landing = _GateLanding("slow/plenty.json")
+    p = make(landing=landing, post_budget_seconds=20.0)
+    plenty = p.land("slow/plenty.json", message_id="plenty")
+    hurried = p.land("hurried.json", message_id="hurried")
+    outcome: dict[str, Any] = {}
+    first = threading.Thread(target=lambda: outcome.update(plenty=p.aggregator.process([plenty], remaining_ms=lambda: 600_000)))
+    first.start()
+    try:
+        assert landing.entered.wait(10)
+        # While the first invocation's GET is under way, a second one with 1 s left runs on the same aggregator.
+        assert p.aggregator.process([hurried], remaining_ms=lambda: 1_000).failed == {"hurried": "time_budget"}
+    finally:
+        landing.gate.set()
+        first.join(10)
+    assert outcome["plenty"].returned == [] and [keys_in(r) for r in p.nifi.requests] == [{"slow/plenty.json"}]

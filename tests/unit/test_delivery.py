@@ -9,6 +9,7 @@ from courier.errors import (
     PermanentError,
     RetryableError,
 )
+from courier.ports import Delivery
 
 
 @pytest.mark.parametrize(
@@ -37,7 +38,7 @@ def test_outages_are_retryable_and_bad_requests_permanent():
 
 
 def test_headers_carry_the_hash_and_never_a_content_encoding():
-    headers = request_headers("ab" * 32, "bid", 3, "bundles/k", Credentials(username="u", password="p"))
+    headers = request_headers(Delivery(b"", "ab" * 32, "bid", 3, "bundles/k"), Credentials(username="u", password="p"))
     assert headers["X-Content-SHA256"] == "ab" * 32
     assert headers["Content-Type"] == "application/gzip"
     assert headers["X-Courier-File-Count"] == "3"

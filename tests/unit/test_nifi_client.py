@@ -10,14 +10,15 @@ import pytest
 from courier.bundle import Body
 from courier.delivery import Credentials
 from courier.errors import NiFiAuthError, NiFiHashRejectedError, NiFiRejectedError, NiFiUnavailableError
+from courier.ports import Delivery, Purpose
 from fakes import FakeCredentialsSource, FakeNiFi
 
 BODY = b"\x1f\x8b bundle bytes"
 SHA = hashlib.sha256(BODY).hexdigest()
 
 
-def post(nifi, replay: bool = False) -> int:
-    return nifi.post(BODY, SHA, "bundle-1", 3, "bundles/2026/11/26/10/x.tar.gz", replay=replay)
+def post(nifi, purpose: Purpose = Purpose.DELIVERY) -> int:
+    return nifi.post(Delivery(BODY, SHA, "bundle-1", 3, "bundles/2026/11/26/10/x.tar.gz", purpose))
 
 
 def test_the_body_and_headers_go_out_as_the_contract_says():
@@ -34,7 +35,7 @@ def test_the_body_and_headers_go_out_as_the_contract_says():
 def test_a_replay_says_so():
     fake = FakeNiFi()
     with closing(fake.client()) as nifi:
-        post(nifi, replay=True)
+        post(nifi, Purpose.REPLAY)
     assert fake.requests[0].headers["X-Courier-Replay"] == "true"
 
 
@@ -78,7 +79,7 @@ def test_a_spooled_body_goes_out_whole_with_its_length_not_chunked_and_again_aft
     fake = FakeNiFi()
     fake.script(401)
     with closing(fake.client()) as nifi:
-        assert nifi.post(Body.of(data), hashlib.sha256(data).hexdigest(), "bundle-1", 1, "bundles/x.tar.gz") == 200
+        assert nifi.post(Delivery(Body.of(data), hashlib.sha256(data).hexdigest(), "bundle-1", 1, "bundles/x.tar.gz")) == 200
     first, second = fake.requests
     for sent in (first, second):
         assert sent.body == data and sent.headers["Content-Length"] == str(len(data))

@@ -9,6 +9,7 @@ import pytest
 from courier.adapters.secrets import parse_credentials
 from courier.delivery import Credentials, request_headers
 from courier.errors import SecretFormatError
+from courier.ports import Delivery
 
 CERT = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
 KEY = "-----BEGIN PRIVATE KEY-----\nsecret-key-material\n-----END PRIVATE KEY-----\n"
@@ -18,13 +19,13 @@ def test_a_certificate_alone_is_a_secret_and_sends_no_authorization_header():
     credentials = parse_credentials(json.dumps({"client_cert_pem": CERT, "client_key_pem": KEY}))
     assert credentials.has_client_certificate and not credentials.has_header_credential
     assert credentials.authorization() is None
-    assert "Authorization" not in request_headers("ab" * 32, "b", 1, "k", credentials)
+    assert "Authorization" not in request_headers(Delivery(b"", "ab" * 32, "b", 1, "k"), credentials)
 
 
 def test_certificate_and_password_together_use_both_modes():
     credentials = parse_credentials({"client_cert_pem": CERT, "client_key_pem": KEY, "username": "u", "password": "p"})
     assert credentials.has_client_certificate
-    assert request_headers("ab" * 32, "b", 1, "k", credentials)["Authorization"].startswith("Basic ")
+    assert request_headers(Delivery(b"", "ab" * 32, "b", 1, "k"), credentials)["Authorization"].startswith("Basic ")
 
 
 def test_the_server_ca_may_travel_in_the_secret():

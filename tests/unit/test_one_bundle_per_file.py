@@ -44,7 +44,7 @@ class World:
     def __post_init__(self) -> None:
         self.ledger = InMemoryLedger(lease_seconds=LEASE, clock=self.clock)
 
-    def environment(self, max_bundle_bytes: int = 1 << 20) -> Aggregator:
+    def environment(self, max_bundle_bytes: int = 1 << 20, post_budget_seconds: float = 0.0) -> Aggregator:
         """A fresh execution environment (a new Lambda container) of the aggregator."""
         aggregator = Aggregator(
             ledger=self.ledger,
@@ -53,6 +53,7 @@ class World:
             nifi=self.nifi.client(),
             archive_prefix="bundles",
             max_bundle_bytes=max_bundle_bytes,
+            post_budget_seconds=post_budget_seconds,
             concurrency=2,
             clock=self.clock,
             breaker=FakeBreaker(failure_threshold=10_000, clock=self.clock),
@@ -95,7 +96,7 @@ def test_a_lost_acknowledgement_resends_the_same_bundle(world):
     assert set(first.failed.values()) == {"nifi_unavailable"}
     world.nifi.mode = "ok"
     retry = world.environment().process(messages)  # at once: the failed POST unlocked the assignment
-    assert retry.failed == {}
+    assert retry.returned == []
     assert world.distinct_bundles_per_file() == {f"lost/{i}": 1 for i in range(3)}
     assert len(world.nifi.accepted) == 2  # the same bytes twice: NiFi's DetectDuplicate drops one
 
@@ -109,7 +110,7 @@ def test_a_crash_after_the_post_resends_the_archived_bundle_after_the_lease(worl
     del world.ledger.complete
     assert world.environment().process(messages).failed == {m["messageId"]: "claim_busy" for m in messages}
     world.clock.advance(LEASE + 1)
-    assert world.environment().process(messages).failed == {}
+    assert world.environment().process(messages).returned == []
     assert world.distinct_bundles_per_file() == {f"crash/{i}": 1 for i in range(3)}
     assert {world.ledger.record_of(r.identity).status for r in world.ledger.items.values()} == {COMPLETE}
 
@@ -117,10 +118,10 @@ def test_a_crash_after_the_post_resends_the_archived_bundle_after_the_lease(worl
 def test_a_ledger_failure_after_the_2xx_acknowledges_and_a_redelivery_resends_the_same_bundle(world):
     messages = [world.land(f"ledger/{i}") for i in range(2)]
     world.ledger.fail("complete")
-    assert world.environment().process(messages).failed == {}  # delivered is delivered
+    assert world.environment().process(messages).returned == []  # delivered is delivered
     world.ledger.failing.clear()
     world.clock.advance(LEASE + 1)
-    assert world.environment().process(messages).failed == {}  # e.g. S3 announced the files again
+    assert world.environment().process(messages).returned == []  # e.g. S3 announced the files again
     assert world.distinct_bundles_per_file() == {"ledger/0": 1, "ledger/1": 1}
 
 
@@ -135,7 +136,7 @@ def test_a_lease_that_lapses_during_a_slow_post_lets_the_retry_resend_only_that_
 
     world.nifi.during_post = meanwhile
     first = slow.process(messages)
-    assert first.failed == {} and outcomes[0].failed == {}
+    assert first.returned == [] and outcomes[0].returned == []
     assert world.distinct_bundles_per_file() == {f"slow/{i}": 1 for i in range(3)}
 
 
@@ -147,7 +148,7 @@ def test_a_retry_rebatched_with_a_new_file_resends_the_old_bundle_and_builds_one
     world.nifi.mode = "ok"
     new = world.land("rebatch/new")
     result = world.environment().process([*old, new])
-    assert result.failed == {}
+    assert result.returned == []
     assert world.distinct_bundles_per_file() == {**{f"rebatch/{i}": 1 for i in range(3)}, "rebatch/new": 1}
     assert len({r.sha256 for r in world.nifi.accepted}) == 2
 
@@ -229,18 +230,17 @@ def test_a_bundle_never_assigned_whole_is_abandoned_and_its_files_built_afresh(w
     world.clock.advance(LEASE + 1)
     first = world.environment().process(messages[:1])
     assert first.failed == {"m-partial/0": "bundle_not_intact"} and world.nifi.requests == []
-    assert world.environment().process(messages).failed == {}
+    assert world.environment().process(messages).returned == []
     assert world.distinct_bundles_per_file() == {"partial/0": 1, "partial/1": 1}
 
 
 def test_too_little_time_left_gives_the_bundle_back_before_its_post(world):
     messages = [world.land(f"late/{i}") for i in range(2)]
-    aggregator = world.environment()
-    aggregator.post_budget_seconds = 20
+    aggregator = world.environment(post_budget_seconds=20)
     result = aggregator.process(messages, remaining_ms=lambda: 25_000)  # 25 s < 20 s budget + 10 s bookkeeping
     assert set(result.failed.values()) == {"time_budget"} and world.nifi.requests == []
     assert world.ledger.items == {}  # claims released: the next attempt claims and builds at once
-    assert world.environment().process(messages, remaining_ms=lambda: 60_000).failed == {}
+    assert world.environment().process(messages, remaining_ms=lambda: 60_000).returned == []
 
 
 def test_messages_of_one_bundle_coming_back_in_two_batches_resend_it_once(world):
@@ -251,7 +251,7 @@ def test_messages_of_one_bundle_coming_back_in_two_batches_resend_it_once(world)
     first, second = world.environment(), world.environment()
     outcomes = []
     world.nifi.during_post = lambda: outcomes.append(second.process(messages[2:]))  # the other half, at the same time
-    assert first.process(messages[:2]).failed == {}
+    assert first.process(messages[:2]).returned == []
     assert set(outcomes[0].failed.values()) == {"claim_busy"}  # waits while the bundle is being resent
     assert world.environment().process(messages[2:]).skipped  # and then finds its files delivered
     assert len(world.nifi.accepted) == 1 and world.distinct_bundles_per_file() == {f"split/{i}": 1 for i in range(4)}

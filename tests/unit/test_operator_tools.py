@@ -28,7 +28,7 @@ from courier.operator.replay import (
     verify_bundle,
 )
 from courier.operator.status import LocalSources, StatusSources, breaker_state, gather
-from courier.ports import ArchivedObject, ObjectStream
+from courier.ports import ArchivedObject, ObjectStream, Purpose
 from courier.spool import Spools
 
 T0 = datetime(2026, 11, 25, 10, 30, tzinfo=UTC)
@@ -179,7 +179,7 @@ def test_time_range_defaults_and_refusals():
 
 
 def replayer(archive: MemoryArchive, posted: list[Any], admits: bool = True, dry_run: bool = False) -> Replayer:
-    post = lambda *args, **kwargs: posted.append(args) or 200  # noqa: E731
+    post = lambda delivery: posted.append(delivery) or 200  # noqa: E731
     return Replayer(archive, post, lambda: admits, "Bulk", 3, dry_run, clock=lambda: T0)
 
 
@@ -216,8 +216,9 @@ def test_a_replay_streams_the_bundle_through_a_spool_and_posts_it_from_there():
     tiny.spools = Spools(memory_bytes=1024)  # smaller than the bundle: its spool is on disk
     result = tiny.replay("bundles/b.tar.gz")
     assert result.outcome is Outcome.SENT and result.files == 2 and result.bytes == len(data)
-    ((body, sha256, *_),) = posted
-    assert isinstance(body, Body) and sha256 == hashlib.sha256(data).hexdigest()
+    (delivery,) = posted
+    assert isinstance(delivery.body, Body) and delivery.sha256 == hashlib.sha256(data).hexdigest()
+    assert delivery.purpose is Purpose.REPLAY
     assert archive.reads == [] and archive.opened == ["bundles/b.tar.gz"]  # never read whole into memory
     assert tiny.spools.in_memory == 0
 

@@ -90,7 +90,7 @@ class DynamoDBBreaker:
     -------
     >>> breaker = DynamoDBBreaker(persistence(boto3.client("dynamodb"), "courier-breaker"), 3, 60, 1)  # doctest: +SKIP
     >>> deliver = breaker.guard(nifi.post)  # doctest: +SKIP
-    >>> if breaker.admits(): deliver(data, sha256, bundle_id, file_count, key)  # doctest: +SKIP
+    >>> if breaker.admits(): deliver(Delivery.of(bundle, key))  # doctest: +SKIP
     """
 
     def __init__(
@@ -191,7 +191,7 @@ class DynamoDBBreaker:
             pass
         self._write_cause(dependency, reason)
 
-    def close(self) -> None:
+    def mark_closed(self) -> None:
         self.store.save_closed(CIRCUIT_NAME)
         metric("BreakerTransitions", from_state=MISSING, to_state=CircuitState.CLOSED.value)
 

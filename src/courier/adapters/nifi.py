@@ -30,9 +30,9 @@ from contextlib import contextmanager
 import httpx
 
 from courier.adapters.secrets import CredentialsSource
-from courier.bundle import Body
 from courier.delivery import Credentials, error_for_status, is_auth_failure, request_headers
 from courier.errors import NiFiAuthError, NiFiUnavailableError, SecretFormatError
+from courier.ports import Delivery
 
 # TLS alerts and verification failures that mean "this certificate is not (or no longer) accepted": after a
 # rotation, NiFi refuses the old client certificate, or presents a server certificate from the secret's new CA.
@@ -159,7 +159,7 @@ class NiFiClient:
     ...     connect_timeout=5,
     ...     read_timeout=30,
     ... )
-    >>> nifi.post(bundle.data, bundle.sha256, bundle.bundle_id, bundle.file_count, key)  # doctest: +SKIP
+    >>> nifi.post(Delivery.of(bundle, key))  # doctest: +SKIP
     200
     """
 
@@ -202,21 +202,11 @@ class NiFiClient:
                 self._tls_identity = identity
             return self._http
 
-    def post(
-        self,
-        data: bytes | Body,
-        sha256: str,
-        bundle_id: str,
-        file_count: int,
-        archive_key: str,
-        replay: bool = False,
-        probe: bool = False,
-    ) -> int:
+    def post(self, delivery: Delivery) -> int:
         """Deliver once; re-read the secret and try once more on 401/403 or a refused certificate. Returns the 2xx status."""
-        kind = {"replay": replay, "probe": probe}
-        status = self._post_once(data, sha256, bundle_id, file_count, archive_key, refresh=False, **kind)
+        status = self._post_once(delivery, refresh=False)
         if isinstance(status, str) or is_auth_failure(status):
-            status = self._post_once(data, sha256, bundle_id, file_count, archive_key, refresh=True, **kind)
+            status = self._post_once(delivery, refresh=True)
         if isinstance(status, str):
             raise NiFiAuthError(f"NiFi refused the TLS handshake on a certificate ({status})")
         error = error_for_status(status)
@@ -224,21 +214,12 @@ class NiFiClient:
             raise error
         return status
 
-    def _post_once(
-        self,
-        data: bytes | Body,
-        sha256: str,
-        bundle_id: str,
-        file_count: int,
-        archive_key: str,
-        refresh: bool,
-        replay: bool,
-        probe: bool,
-    ) -> int | str:
+    def _post_once(self, delivery: Delivery, *, refresh: bool) -> int | str:
         """NiFi's HTTP status, or the TLS reason when the handshake failed on a certificate."""
         credentials = self.credentials.get(refresh=refresh)
-        headers = request_headers(sha256, bundle_id, file_count, archive_key, credentials, replay=replay, probe=probe)
+        headers = request_headers(delivery, credentials)
         http = self.http_for(credentials)
+        data = delivery.body
         content: bytes | Iterator[bytes] = data if isinstance(data, bytes) else data.chunks()
         if not isinstance(data, bytes):
             # httpx would send a generator chunked; with the length given it sends a plain body of that length.

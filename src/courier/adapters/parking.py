@@ -68,7 +68,7 @@ class SQSParkingLot:
     -------
     >>> lot = SQSParkingLot(boto3.client("sqs"), boto3.client("dynamodb"), "courier-breaker")  # doctest: +SKIP
     >>> lot.park(records)            # the aggregator, when NiFi is down  # doctest: +SKIP
-    >>> released = lot.release_all()  # the controller, once the circuit closed  # doctest: +SKIP
+    >>> released = lot.unpark_all()  # the controller, once the circuit closed  # doctest: +SKIP
     """
 
     def __init__(
@@ -224,8 +224,8 @@ class SQSParkingLot:
     def has_parked(self) -> bool:
         return bool(self.parked())
 
-    def release_all(self) -> int:
-        """Make every parked message visible again; return how many were released."""
+    def unpark_all(self) -> int:
+        """Make every parked message visible again (unpark it); return how many."""
         items = self.parked()
         released = 0
         by_queue: dict[str, list[dict[str, Any]]] = {}

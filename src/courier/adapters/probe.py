@@ -13,6 +13,7 @@ from courier.adapters.secrets import CredentialsSource
 from courier.bundle import PROBE_ARCHIVE_KEY, probe_bundle
 from courier.errors import CourierError, DependencyUnavailableError
 from courier.ledger.base import EXPIRY_ATTRIBUTE, PARTITION_KEY, SORT_KEY
+from courier.ports import Delivery, Purpose
 
 PROBE_PREFIX = "probes"  # archive keys of the controller's canaries (a lifecycle rule expires them)
 # The ledger item the probe writes; the controller's role may write this partition key only
@@ -83,7 +84,8 @@ class CanaryProbe:
         bundle = probe_bundle(datetime.fromtimestamp(int(self.clock()), UTC))
         if self.archive_bucket:
             self._step("s3", lambda: self._put_archive(bundle))
-        self._step("nifi", lambda: self.nifi.post(bundle.data, bundle.sha256, bundle.bundle_id, 0, PROBE_ARCHIVE_KEY, probe=True))
+        canary = Delivery(bundle.data, bundle.sha256, bundle.bundle_id, 0, PROBE_ARCHIVE_KEY, Purpose.PROBE)
+        self._step("nifi", lambda: self.nifi.post(canary))
 
     def _step(self, dependency: str, check: Callable[[], Any]) -> None:
         try:

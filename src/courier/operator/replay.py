@@ -31,7 +31,7 @@ from courier.bundle import CHUNK, INDEX_PREFIX, MANIFEST_NAME, Body, copy_hashin
 from courier.errors import BundleMissingError, CourierError, DeliveryError, ReplayHaltedError, RetryableError
 from courier.events import parse_event_time
 from courier.ledger.base import COMPLETE, BaseLedger
-from courier.ports import ArchivedObject, ArchiveReader, Readable
+from courier.ports import ArchivedObject, ArchiveReader, Delivery, Purpose, Readable
 from courier.spool import Spools, close_quietly
 
 COLD_CLASSES = {"GLACIER", "DEEP_ARCHIVE"}
@@ -246,7 +246,7 @@ def restore_state(archived: ArchivedObject) -> str:
 @dataclass
 class Replayer:
     archive_reader: ArchiveReader
-    post: Callable[..., int]  # NiFiClient.post, behind the breaker
+    post: Callable[[Delivery], int]  # NiFiClient.post, behind the breaker
     admits: Callable[[], bool]  # the breaker's check
     tier: str = "Standard"
     restore_days: int = 7
@@ -281,7 +281,7 @@ class Replayer:
             if not self.admits():
                 raise ReplayHaltedError("NiFi circuit is open: not replaying until it recovers (see `courier status`)")
             try:
-                self.post(body, actual, manifest["bundle_id"], manifest["file_count"], key, replay=True)
+                self.post(Delivery(body, actual, manifest["bundle_id"], manifest["file_count"], key, Purpose.REPLAY))
             except DeliveryError as exc:
                 if isinstance(exc, RetryableError):
                     raise ReplayHaltedError(f"NiFi did not take the replay: {exc}") from exc
