@@ -67,7 +67,7 @@ class S3LandingLister:
         return [r for r in self.revisions(key) if r.key == key]
 
     def was_delivered(self, revision: Revision) -> bool:
-        """Whether the aggregator tagged this revision delivered (``adapters.s3.S3Landing.mark_delivered``).
+        """Whether an earlier release's aggregator tagged this revision delivered (today's writes no tag).
 
         One GetObjectTagging call. Only revisions named by version are ever tagged, so an
         unversioned one is answered False without a call; so is a revision deleted meanwhile.
