@@ -113,13 +113,6 @@ def receiver(nifi, certs):
     declared = {p["name"] for p in flow["parameterContexts"]["courier-receiver"]["parameters"]}
     parameters = {k: v for k, v in parameters.items() if k in declared}
     group = nifi.import_flow(parameters, flow)
-    if not any(s["type"].endswith("MapCacheServer") for s in flow["flowContents"]["controllerServices"]):
-        nifi.add_controller_service(
-            group,
-            "org.apache.nifi.distributed.cache.server.map.MapCacheServer",
-            {"group": "org.apache.nifi", "artifact": "nifi-distributed-cache-services-nar", "version": "2.3.0"},
-            {"Port": str(cache_port)},
-        )
     nifi.run(group)
     assert nifi.invalid_components(group) == []
     return Receiver(group, listen_port, nifi.connections_to(group, "to customer flow"), directory, described)
@@ -216,3 +209,47 @@ def _carry_credential(copies: list[dict], token: str) -> list[str]:
             if name.lower() == "http.headers.authorization" or token in (value or "")
         }
     )
+
+
+@COLD_START
+def test_duplicate_cache_server_keeps_the_flows_entries_on_disk_and_remembers_bundles_across_a_restart(nifi, receiver, tmp_path):
+    """The flow's own MapCacheServer, read back through NiFi's REST API, holds the flow's defaults (2,000,000 entries,
+    persisted under NiFi's working directory); a bundle kept before a NiFi restart is a duplicate after it."""
+    services = nifi.request("GET", f"/flow/process-groups/{receiver.group}/controller-services")["controllerServices"]
+    server = next(s["component"] for s in services if s["component"]["type"].endswith(".MapCacheServer"))
+    assert (server["state"], server["validationStatus"]) == ("ENABLED", "VALID")
+    assert server["properties"]["Maximum Cache Entries"] == "#{courier.dedup.cache.entries}"
+    assert server["properties"]["Persistence Directory"] == "#{courier.dedup.cache.directory}"
+    assert server["properties"]["Eviction Strategy"] == "First In, First Out"
+    context = nifi.request("GET", f"/process-groups/{receiver.group}")["component"]["parameterContext"]["id"]
+    values = {
+        p["parameter"]["name"]: p["parameter"]["value"]
+        for p in nifi.request("GET", f"/parameter-contexts/{context}")["component"]["parameters"]
+    }
+    assert values["courier.dedup.cache.entries"] == _flow_default("courier.dedup.cache.entries") == "2000000"
+    assert values["courier.dedup.cache.directory"] == _flow_default("courier.dedup.cache.directory")
+    assert (HOME / values["courier.dedup.cache.directory"]).is_dir()  # resolved against NiFi's working directory
+
+    case = {
+        "name": "kept-before-a-restart",
+        "client_cert": "allowed",
+        "header_credential": None,
+        "body": "bundle",
+        "sha_header": "right",
+        "header_case": "canonical",
+        "repeat": 1,
+    }
+    (tmp_path / "case.json").write_text(json.dumps([case]))
+    before = _post(receiver.url, receiver.cert_dir, tmp_path / "case.json", tmp_path / "before.json")[case["name"]]
+    nifi.stop()
+    nifi.start()
+
+    def running() -> bool:
+        services = nifi.request("GET", f"/flow/process-groups/{receiver.group}/controller-services")["controllerServices"]
+        return _listening(receiver.listen_port) and all(s["component"]["state"] == "ENABLED" for s in services)
+
+    real_nifi.wait_until("the flow to run again after the restart", running)
+    after = _post(receiver.url, receiver.cert_dir, tmp_path / "case.json", tmp_path / "after.json")[case["name"]]
+    kept = [flowfile for connection in receiver.kept_connections for flowfile in nifi.queued(connection)]
+    assert (before["status"], after["status"]) == ([200], [200])
+    assert sum(1 for k in kept if k["sha256"] == before["sha256"]) == 1  # the copy from before the restart only

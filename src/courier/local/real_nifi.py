@@ -456,13 +456,6 @@ class RealNiFi:
         if failure:
             raise RealNiFiError(f"parameter update failed: {failure}")
 
-    def add_controller_service(self, group_id: str, service_type: str, bundle: dict, properties: dict[str, str]) -> str:
-        entity = {
-            "revision": {"version": 0},
-            "component": {"type": service_type, "bundle": bundle, "properties": properties},
-        }
-        return self.request("POST", f"/process-groups/{group_id}/controller-services", entity)["id"]
-
     def run(self, group_id: str) -> None:
         """Enable every controller service of the group, then start its components."""
         self.request("PUT", f"/flow/process-groups/{group_id}/controller-services", {"id": group_id, "state": "ENABLED"})

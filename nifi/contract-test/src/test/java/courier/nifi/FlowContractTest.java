@@ -63,6 +63,7 @@ class FlowContractTest {
     private static Map<String, String> parameters;
     private static TestRunner cacheServerHost;
     private static ControllerService cacheServer;
+    private static JsonNode cacheServerNode;
 
     @BeforeAll
     static void setUp() throws Exception {
@@ -78,14 +79,7 @@ class FlowContractTest {
         certs.get("trusted_cas").forEach(ca -> trustedCas.add(Path.of(ca.asText())));
         TestKeystores.truststore(trustedCas, truststore, certs.get("keystore_password").asText());
 
-        // A real map cache server (MapCacheServer, shown in NiFi as "MapCacheServer") for DetectDuplicate's MapCacheClientService.
         final int cachePort = freePort();
-        cacheServerHost = TestRunners.newTestRunner(new org.apache.nifi.processors.standard.RouteOnAttribute());
-        cacheServer = (ControllerService) Class.forName(
-                "org.apache.nifi.distributed.cache.server.map.MapCacheServer").getDeclaredConstructor().newInstance();
-        cacheServerHost.addControllerService("cache-server", cacheServer, Map.of("Port", String.valueOf(cachePort)));
-        cacheServerHost.enableControllerService(cacheServer);
-
         parameters = new HashMap<>();
         parameters.put("courier.listen.host", "127.0.0.1");
         parameters.put("courier.listen.port", String.valueOf(freePort()));
@@ -104,9 +98,33 @@ class FlowContractTest {
         parameters.put("courier.truststore.password", certs.get("keystore_password").asText());
         parameters.put("courier.dedup.cache.host", "127.0.0.1");
         parameters.put("courier.dedup.cache.port", String.valueOf(cachePort));
+        parameters.put("courier.dedup.cache.entries", defaultOf("courier.dedup.cache.entries"));
+        // Persisted like the flow's default, but fresh per run: every run posts the same bundle bytes again.
+        final Path cacheDirectory = target.resolve("dedup-cache");
+        if (Files.exists(cacheDirectory)) {
+            try (var paths = Files.walk(cacheDirectory)) {
+                paths.sorted(java.util.Comparator.reverseOrder()).forEach(path -> path.toFile().delete());
+            }
+        }
+        parameters.put("courier.dedup.cache.directory", cacheDirectory.toString());
         final Set<String> declared = new TreeSet<>();
         flow.at("/parameterContexts/courier-receiver/parameters").forEach(p -> declared.add(p.get("name").asText()));
         assertEquals(declared, new TreeSet<>(parameters.keySet()), "the test sets every parameter the flow declares");
+
+        // The flow's own map cache server, with exactly the flow's properties, for DetectDuplicate's MapCacheClientService.
+        cacheServerNode = null;
+        for (final JsonNode serviceNode : flow.at("/flowContents/controllerServices")) {
+            if (serviceNode.get("type").asText().endsWith(".MapCacheServer")) {
+                cacheServerNode = serviceNode;
+            }
+        }
+        assertTrue(cacheServerNode != null, "the flow defines its MapCacheServer");
+        cacheServerHost = TestRunners.newTestRunner(new org.apache.nifi.processors.standard.RouteOnAttribute());
+        cacheServer = instantiate(cacheServerNode, ControllerService.class);
+        cacheServerHost.addControllerService(cacheServerNode.get("identifier").asText(), cacheServer,
+                resolved(cacheServerNode.get("properties")));
+        cacheServerHost.assertValid(cacheServer);
+        cacheServerHost.enableControllerService(cacheServer);
     }
 
     @AfterAll
@@ -174,6 +192,11 @@ class FlowContractTest {
             recordNames(names, processorNode.get("type").asText(), processor, processor.getRelationships());
         }
         for (final JsonNode serviceNode : flow.at("/flowContents/controllerServices")) {
+            if (serviceNode == cacheServerNode) { // validated and enabled in setUp: a second one could not bind its port
+                assertNoUnknownProperties(serviceNode, cacheServer);
+                recordNames(names, serviceNode.get("type").asText(), cacheServer, Set.of());
+                continue;
+            }
             final ControllerService service = instantiate(serviceNode, ControllerService.class);
             final TestRunner runner = TestRunners.newTestRunner(new org.apache.nifi.processors.standard.RouteOnAttribute());
             runner.addControllerService(serviceNode.get("identifier").asText(), service, resolved(serviceNode.get("properties")));
