@@ -39,6 +39,11 @@ SOURCES = {
         SERVICES + "nifi-distributed-cache-services-bundle/nifi-distributed-cache-client-service/src/main/java/"
         "org/apache/nifi/distributed/cache/client/MapCacheClientService.java"
     ],
+    "MapCacheServer": [
+        SERVICES + "nifi-distributed-cache-services-bundle/nifi-distributed-cache-server/src/main/java/"
+        "org/apache/nifi/distributed/cache/server/" + name
+        for name in ("map/MapCacheServer.java", "AbstractCacheServer.java")
+    ],
 }
 
 

@@ -5,7 +5,8 @@ Started by the JUnit test (FlowContractTest) with the interpreter given as ``-Dp
 
     python post_cases.py certs DIR
         Writes a CA, NiFi's server keystore (PKCS12), client certificates (allowed subject, the next
-        subject of a rotation, wrong subject, and one from another CA) and the header credentials (salt,
+        subject of a rotation, wrong subject, one from an untrusted CA, and one with the allowed subject from a
+        second CA that the listener's truststore also trusts: ``trusted_cas``) and the header credentials (salt,
         current and next token, and the verifiers the flow compares, from courier's own
         ``credential_verifier``) into DIR, described by DIR/certs.json.
 
@@ -45,7 +46,8 @@ from courier.delivery import REPLAY_HEADER, SHA256_HEADER, Credentials, credenti
 from courier.errors import DeliveryError
 from courier.events import ObjectRef
 
-ALLOWED_SUBJECT = {"common_name": "courier", "organization_name": "courier contract test"}
+# The OU is set: trustme's default OU differs per CA, and "other-trusted-ca" needs the very same subject from another CA.
+ALLOWED_SUBJECT = {"common_name": "courier", "organization_name": "courier contract test", "organization_unit_name": "delivery"}
 NEXT_SUBJECT = {"common_name": "courier-next", "organization_name": "courier contract test"}
 WRONG_SUBJECT = {"common_name": "somebody-else", "organization_name": "courier contract test"}
 
@@ -59,7 +61,8 @@ def _leaf_files(cert: trustme.LeafCert, directory: Path, name: str) -> dict[str,
 
 def make_certs(directory: Path) -> None:
     directory.mkdir(parents=True, exist_ok=True)
-    ca, other_ca = trustme.CA(), trustme.CA()
+    # other_ca: untrusted; second_trusted_ca: in the truststore beside ca, must not vouch for courier's subject.
+    ca, other_ca, second_trusted_ca = trustme.CA(), trustme.CA(), trustme.CA()
     server = ca.issue_cert("localhost", "127.0.0.1")
     password = secrets.token_hex(16)
     key = serialization.load_pem_private_key(server.private_key_pem.bytes(), password=None)
@@ -71,9 +74,11 @@ def make_certs(directory: Path) -> None:
         )
     )
     ca.cert_pem.write_to_path(str(directory / "ca.pem"))
+    second_trusted_ca.cert_pem.write_to_path(str(directory / "second-trusted-ca.pem"))
     salt, token, next_token = secrets.token_hex(16), secrets.token_urlsafe(32), secrets.token_urlsafe(32)
     description = {
         "ca": str(directory / "ca.pem"),
+        "trusted_cas": [str(directory / "ca.pem"), str(directory / "second-trusted-ca.pem")],
         "keystore": str(keystore),
         "keystore_password": password,
         "clients": {
@@ -85,6 +90,9 @@ def make_certs(directory: Path) -> None:
             "wrong-ca": _leaf_files(
                 other_ca.issue_cert("courier@example.invalid", **ALLOWED_SUBJECT), directory, "client-wrong-ca"
             ),
+            "other-trusted-ca": _leaf_files(
+                second_trusted_ca.issue_cert("courier@example.invalid", **ALLOWED_SUBJECT), directory, "client-other-trusted-ca"
+            ),
         },
         "token": token,
         "next_token": next_token,
@@ -93,6 +101,11 @@ def make_certs(directory: Path) -> None:
         "credential_sha256": credential_verifier(salt, Credentials(token=token).authorization() or ""),
         "credential_sha256_next": credential_verifier(salt, Credentials(token=next_token).authorization() or ""),
     }
+    subjects = {
+        x509.load_pem_x509_certificate(Path(description["clients"][name]["cert"]).read_bytes()).subject
+        for name in ("allowed", "other-trusted-ca")
+    }
+    assert len(subjects) == 1, "other-trusted-ca must carry the allowed subject: only its issuer may differ"
     (directory / "certs.json").write_text(json.dumps(description, indent=2))
 
 

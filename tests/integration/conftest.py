@@ -149,11 +149,13 @@ CLIENT_CN = "courier"
 @dataclass(frozen=True)
 class ClientCerts:
     """Client certificates as the secret holds them: ``allowed`` (CN=courier from the receiver's CA),
-    ``wrong_subject`` (same CA, another CN) and ``wrong_ca`` (CN=courier from another CA)."""
+    ``wrong_subject`` (same CA, another CN), ``wrong_ca`` (CN=courier from an untrusted CA) and
+    ``other_trusted_ca`` (CN=courier from a second CA that ``mtls_nifi`` trusts too)."""
 
     allowed: dict[str, str]
     wrong_subject: dict[str, str]
     wrong_ca: dict[str, str]
+    other_trusted_ca: dict[str, str]
 
     @staticmethod
     def secret(issued: dict[str, str], **extra: str) -> dict[str, str]:
@@ -161,20 +163,28 @@ class ClientCerts:
 
 
 @pytest.fixture(scope="session")
-def client_certs(ca: trustme.CA) -> ClientCerts:
+def other_trusted_ca() -> trustme.CA:
+    """A second CA in ``mtls_nifi``'s truststore, as when the truststore also serves other clients."""
+    return trustme.CA()
+
+
+@pytest.fixture(scope="session")
+def client_certs(ca: trustme.CA, other_trusted_ca: trustme.CA) -> ClientCerts:
     from courier.local.receiver_auth import issue_client_certificate
 
     return ClientCerts(
         allowed=issue_client_certificate(ca, CLIENT_CN),
         wrong_subject=issue_client_certificate(ca, "someone-else"),
         wrong_ca=issue_client_certificate(trustme.CA(), CLIENT_CN),
+        other_trusted_ca=issue_client_certificate(other_trusted_ca, CLIENT_CN),
     )
 
 
 @pytest.fixture
-def mtls_nifi(ca: trustme.CA, client_certs: ClientCerts, tmp_path: Path) -> Iterator[FakeNiFi]:
-    """The receiver as the flow is configured: client certificates wanted from ``ca`` (CN=courier allowed), and the
-    header credential (USERNAME/PASSWORD) for clients without a certificate."""
+def mtls_nifi(ca: trustme.CA, other_trusted_ca: trustme.CA, client_certs: ClientCerts, tmp_path: Path) -> Iterator[FakeNiFi]:
+    """The receiver as the flow is configured: client certificates wanted from ``ca`` (CN=courier from it allowed) or
+    ``other_trusted_ca`` (trusted by TLS, never allowed), and the header credential (USERNAME/PASSWORD) for clients
+    without a certificate."""
     import ssl
 
     from courier.adapters.secrets import parse_credentials
@@ -183,6 +193,7 @@ def mtls_nifi(ca: trustme.CA, client_certs: ClientCerts, tmp_path: Path) -> Iter
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     ca.issue_cert("127.0.0.1", "localhost").configure_cert(context)
     ca.configure_trust(context)
+    other_trusted_ca.configure_trust(context)
     context.verify_mode = ssl.CERT_OPTIONAL
     secret = ClientCerts.secret(client_certs.allowed, username=USERNAME, password=PASSWORD)
     server = FakeNiFi(tmp_path / "mtls-nifi", parse_credentials(secret), tls=context)

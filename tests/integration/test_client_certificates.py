@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 import ssl
@@ -29,7 +30,7 @@ def post(nifi_client: NiFiClient) -> int:
 
 def certificate_only(nifi) -> None:
     """The receiver of an mTLS-only site: no header credential is accepted."""
-    nifi.state.clients.current = type(nifi.state.clients.current)(subject=nifi.state.clients.current.subject)
+    nifi.state.clients.current = dataclasses.replace(nifi.state.clients.current, authorization_sha256=None)
 
 
 def test_the_client_presents_the_secrets_certificate_and_is_let_in_without_a_header(mtls_nifi, ca_bundle, client_certs):

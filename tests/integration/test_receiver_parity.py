@@ -77,6 +77,7 @@ def certificate_of(case: dict[str, Any], certs: Any, nifi: Any) -> dict[str, str
         "next-subject": nifi.next_subject,
         "wrong-subject": certs.wrong_subject,
         "wrong-ca": certs.wrong_ca,
+        "other-trusted-ca": certs.other_trusted_ca,
     }
     return issued.get(case["client_cert"])
 
@@ -137,16 +138,35 @@ def via_httpx(nifi, ca_bundle, case, certs, body, replay) -> int:
             return 0
 
 
-def kept_copies(nifi, body: bytes) -> int:
-    """Lines of the receiver's journal that the flow would have passed to its output port, for these bytes."""
+def journal_of(nifi, body: bytes) -> list[str]:
+    """The receiver's journal lines for these bytes."""
     sha256 = hashlib.sha256(body).hexdigest()
     lines = nifi.state.journal.read_text().splitlines() if nifi.state.journal.exists() else []
-    return sum(1 for entry in map(json.loads, lines) if entry["sha256"] == sha256 and entry["kept"])
+    return [line for line in lines if json.loads(line)["sha256"] == sha256]
+
+
+def kept_copies(nifi, body: bytes) -> int:
+    """Lines of the receiver's journal that the flow would have passed to its output port, for these bytes."""
+    return sum(1 for line in journal_of(nifi, body) if json.loads(line)["kept"])
+
+
+def credential_kept(nifi, case: dict[str, Any], body: bytes) -> bool:
+    """Whether what the receiver kept of these bytes names the Authorization header or holds the credential."""
+    authorization = Credentials(**authorization_of(case)).authorization() or ""
+    secrets = [s for s in ("authorization", authorization.lower(), authorization_of(case).get("password", "").lower()) if s]
+    return any(secret in line.lower() for line in journal_of(nifi, body) for secret in secrets)
+
+
+def require_client_certificates(nifi, case: dict[str, Any]) -> None:
+    """The flow's default courier.client.auth (Need Authentication): the receiver's TLS requires a certificate."""
+    if case.get("client_auth") == "default":
+        nifi.server.socket.context.verify_mode = ssl.CERT_REQUIRED
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c["name"] for c in CASES])
 def test_the_local_receiver_answers_each_contract_case_as_the_flow_does(case, receiver, ca_bundle, client_certs):
     body = body_of(case, CASES.index(case))
+    require_client_certificates(receiver, case)
     send = via_client if courier_can_send(case) else via_httpx
     # "replay": every attempt after the first resends the bundle as `courier replay` does.
     statuses = [
@@ -155,6 +175,8 @@ def test_the_local_receiver_answers_each_contract_case_as_the_flow_does(case, re
     ]
     observed = {"status": statuses, "kept": kept_copies(receiver, body)}
     assert observed == {"status": [case["expect_status"]] * case["repeat"], "kept": case["expect_kept"]}, case["description"]
+    if case.get("expect_credential_kept") is False:
+        assert kept_copies(receiver, body) and not credential_kept(receiver, case, body), case["description"]
     if NIFI_RESULTS.exists():  # the Maven contract test ran: NiFi's own components answered the same requests
         assert observed == json.loads(NIFI_RESULTS.read_text())[case["name"]], f"real NiFi differs: {case['description']}"
 

@@ -346,6 +346,6 @@ def test_readme_cites_only_contract_tests_and_cases_that_exist():
     cited = re.findall(r"FlowContractTest\.(\w+)", readme)
     assert cited and all(f"void {name}(" in java for name in cited), cited
     cases = {c["name"] for c in json.loads((ROOT / "nifi" / "contract-test" / "cases.json").read_text())}
-    table_cases = set(re.findall(r"`((?:mtls|credential|wrong|no-cert)-[a-z-]*|wrong-ca|wrong-subject)`", readme))
+    table_cases = set(re.findall(r"`((?:mtls|credential|wrong|no-cert|need-authentication|other-trusted)-[a-z-]*)`", readme))
     assert table_cases and table_cases <= cases, table_cases - cases
     assert cases <= table_cases, f"cases the README does not mention: {cases - table_cases}"

@@ -20,8 +20,10 @@ never held in memory, so bundles of any size are verified whole before the
 answer, as NiFi's flow does.
 
 Client checks, as the flow's (its TLS context *wants* a client certificate):
-a certificate from another CA fails the TLS handshake; a certificate from the
-CA whose subject is not allowed is 403, whatever the header says; an allowed
+a certificate from an untrusted CA fails the TLS handshake; a certificate from a
+trusted CA whose subject or issuer is not allowed is 403, whatever the header
+says (a truststore may trust other CAs: the flow's ``courier.client.issuer``);
+the receiver keeps no header of a request, the credential least of all; an allowed
 certificate is enough (mTLS); without a certificate the ``Authorization``
 header must match the salted hash (SHA-256 of salt + header, the flow keeps
 only that) or it is 401. With no header credential configured, only mTLS gets

@@ -329,6 +329,16 @@ def _java_command(home: Path) -> list[str]:
     ]
 
 
+def wait_until(what: str, check: Callable[[], bool], timeout: float = 120) -> None:
+    """Polls ``check`` until it holds; RealNiFiError naming ``what`` after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.5)
+    raise RealNiFiError(f"timed out waiting for {what}")
+
+
 class RealNiFi:
     """One NiFi process in ``home``, driven over its REST API on 127.0.0.1:``http_port``."""
 
@@ -391,12 +401,7 @@ class RealNiFi:
         return payload
 
     def _wait(self, what: str, check: Callable[[], bool], timeout: float = 120) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if check():
-                return
-            time.sleep(0.5)
-        raise RealNiFiError(f"timed out waiting for {what}")
+        wait_until(what, check, timeout)
 
     def import_flow(self, parameters: dict[str, str], flow: dict | None = None, name: str = "courier-receiver") -> str:
         """Upload the flow definition as a process group of the root group, set its parameters; its id."""
@@ -450,13 +455,6 @@ class RealNiFi:
             self.request("DELETE", path)
         if failure:
             raise RealNiFiError(f"parameter update failed: {failure}")
-
-    def add_controller_service(self, group_id: str, service_type: str, bundle: dict, properties: dict[str, str]) -> str:
-        entity = {
-            "revision": {"version": 0},
-            "component": {"type": service_type, "bundle": bundle, "properties": properties},
-        }
-        return self.request("POST", f"/process-groups/{group_id}/controller-services", entity)["id"]
 
     def run(self, group_id: str) -> None:
         """Enable every controller service of the group, then start its components."""

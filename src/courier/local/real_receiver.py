@@ -36,7 +36,6 @@ from courier.local.fake_nifi import FakeNiFiState
 OUT_DIR = "nifi-out"
 _STANDARD = {"group": "org.apache.nifi", "artifact": "nifi-standard-nar", "version": real_nifi.NIFI_VERSION}
 _UPDATE = {"group": "org.apache.nifi", "artifact": "nifi-update-attribute-nar", "version": real_nifi.NIFI_VERSION}
-_CACHE = {"group": "org.apache.nifi", "artifact": "nifi-distributed-cache-services-nar", "version": real_nifi.NIFI_VERSION}
 # <sha256>.<replay: true|false>.<flowfile uuid>.tar.gz: the replay header is gone once the FlowFile is a file.
 # (anyMatchingAttribute must end in a boolean function: no ifElse after it.)
 _FILENAME = (
@@ -144,10 +143,6 @@ class RealReceiver:
         flow = json.loads(real_nifi.FLOW_FILE.read_text())
         declared = {p["name"] for p in flow["parameterContexts"]["courier-receiver"]["parameters"]}
         group = self.nifi.import_flow({k: v for k, v in parameters.items() if k in declared}, flow)
-        if not any(s["type"].endswith("MapCacheServer") for s in flow["flowContents"]["controllerServices"]):
-            self.nifi.add_controller_service(
-                group, "org.apache.nifi.distributed.cache.server.map.MapCacheServer", _CACHE, {"Port": str(cache_port)}
-            )
         self._connect_store(group, flow)
         self.nifi.run(group)
         root = self.nifi.request("GET", "/flow/process-groups/root")["processGroupFlow"]["id"]

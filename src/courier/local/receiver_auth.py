@@ -36,13 +36,24 @@ def client_subject(certificate: bytes | str) -> str:
     """The subject DN of a certificate (DER bytes or PEM text) as NiFi prints ``http.subject.dn`` and as the
     flow's ``courier.client.subject`` holds it: most specific first, ``", "`` between elements
     (``CN=courier, O=courier local``)."""
+    return _distinguished_name(certificate, issuer=False)
+
+
+def client_issuer(certificate: bytes | str) -> str:
+    """The issuer DN of a certificate, written as :func:`client_subject` writes subjects (the flow's
+    ``courier.client.issuer``, NiFi's ``http.issuer.dn``)."""
+    return _distinguished_name(certificate, issuer=True)
+
+
+def _distinguished_name(certificate: bytes | str, issuer: bool) -> str:
     from cryptography import x509
 
     if isinstance(certificate, str):
         cert = x509.load_pem_x509_certificate(certificate.encode())
     else:
         cert = x509.load_der_x509_certificate(certificate)
-    return ", ".join(rdn.rfc4514_string() for rdn in reversed(cert.subject.rdns))
+    name = cert.issuer if issuer else cert.subject
+    return ", ".join(rdn.rfc4514_string() for rdn in reversed(name.rdns))
 
 
 @dataclass(frozen=True)
@@ -55,6 +66,9 @@ class AcceptedClient:
         Subject DN of the allowed client certificate (:func:`client_subject`); None: no certificate is allowed.
     authorization_sha256
         :func:`~courier.delivery.credential_verifier` of the accepted ``Authorization`` header; None: no header credential.
+    issuer
+        Issuer DN of the allowed client certificate (:func:`client_issuer`): a truststore may trust other CAs too,
+        and they must not vouch for courier's subject (the flow's ``courier.client.issuer``).
 
     Example
     -------
@@ -64,13 +78,16 @@ class AcceptedClient:
 
     subject: str | None = None
     authorization_sha256: str | None = None
+    issuer: str | None = None
 
     @classmethod
     def of(cls, credentials: Credentials, salt: str) -> AcceptedClient:
         header = credentials.authorization()
+        cert = credentials.client_cert_pem
         return cls(
-            subject=client_subject(credentials.client_cert_pem) if credentials.client_cert_pem else None,
+            subject=client_subject(cert) if cert else None,
             authorization_sha256=credential_verifier(salt, header) if header else None,
+            issuer=client_issuer(cert) if cert else None,
         )
 
     def describe(self) -> dict[str, Any]:
@@ -113,13 +130,13 @@ class AcceptedClients:
             self.current, self.pending = AcceptedClient.of(credentials, self.salt), None
 
     def refusal(self, peer_certificate: bytes | None, authorization: str | None) -> int | None:
-        """None when allowed; 403 for a certificate (from the CA: TLS checked that) whose subject is not allowed;
-        401 without a certificate and without a matching header credential."""
+        """None when allowed; 403 for a certificate (from a trusted CA: TLS checked that) whose subject or issuer
+        is not allowed; 401 without a certificate and without a matching header credential."""
         with self.lock:
             generations = [g for g in (self.current, self.pending) if g is not None]
         if peer_certificate:
-            subject = client_subject(peer_certificate)
-            return None if any(g.subject == subject for g in generations) else 403
+            presented = (client_subject(peer_certificate), client_issuer(peer_certificate))
+            return None if any((g.subject, g.issuer) == presented for g in generations) else 403
         if authorization is None:
             return 401
         presented = credential_verifier(self.salt, authorization)
@@ -149,9 +166,11 @@ class AcceptedClients:
             raise ValueError('pending must be a JSON object: the secret\'s shape, or {"client_subject": ...}')
         text = {k: v for k, v in pending.items() if isinstance(v, str) and v}
         subject = text.get("client_subject")
+        issuer = self.current.issuer  # the flow has one courier.client.issuer for both generations
         try:
-            if subject is None and "client_cert_pem" in text:
-                subject = client_subject(text["client_cert_pem"])
+            if "client_cert_pem" in text:
+                subject = subject or client_subject(text["client_cert_pem"])
+                issuer = client_issuer(text["client_cert_pem"])
         except ValueError:
             raise ValueError("pending client_cert_pem is not a PEM certificate") from None
         header = Credentials(
@@ -159,7 +178,7 @@ class AcceptedClients:
         ).authorization()
         if subject is None and header is None:
             raise ValueError("pending credentials hold neither a client certificate nor a header credential")
-        return AcceptedClient(subject, credential_verifier(self.salt, header) if header else None)
+        return AcceptedClient(subject, credential_verifier(self.salt, header) if header else None, issuer)
 
     def snapshot(self) -> dict[str, Any]:
         with self.lock:

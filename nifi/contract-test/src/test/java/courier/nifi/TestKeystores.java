@@ -9,17 +9,20 @@ import java.nio.file.Path;
 import java.security.KeyStore;
 import java.security.cert.CertificateFactory;
 import java.security.cert.X509Certificate;
+import java.util.List;
 
 /** The Java side of the test certificates that post_cases.py writes with trustme. */
 final class TestKeystores {
     private TestKeystores() {
     }
 
-    /** A PKCS12 truststore holding the CA certificate (PKCS12 files written by Python carry no Java trust attribute). */
-    static void truststore(final Path caPem, final Path truststore, final String password) throws Exception {
+    /** A PKCS12 truststore holding the CA certificates (PKCS12 files written by Python carry no Java trust attribute). */
+    static void truststore(final List<Path> caPems, final Path truststore, final String password) throws Exception {
         final KeyStore store = KeyStore.getInstance("PKCS12");
         store.load(null, null);
-        store.setCertificateEntry("courier-ca", certificate(caPem));
+        for (int i = 0; i < caPems.size(); i++) {
+            store.setCertificateEntry("trusted-ca-" + i, certificate(caPems.get(i)));
+        }
         try (OutputStream out = Files.newOutputStream(truststore)) {
             store.store(out, password.toCharArray());
         }
