@@ -41,11 +41,14 @@ LINTED := src tests bench scripts loadtest
 
 test: $(VENV)/.installed-dev $(CHECKOV_VENV)/.installed
 	$(BIN)/ruff check $(LINTED)
+	$(BIN)/mypy
 	CHECKOV_BIN=$(CURDIR)/$(CHECKOV_VENV)/bin/checkov $(BIN)/python -m pytest
 
+# mypy reads its files and strictness from pyproject.toml ([tool.mypy]).
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check $(LINTED)
 	$(BIN)/ruff format --check $(LINTED)
+	$(BIN)/mypy
 
 # 15 minutes of seeded faults on a local stack of its own (ports 4576/8453), then the report.
 chaos: $(VENV)/.installed-dev

@@ -133,11 +133,12 @@ class Controller:
             reading, dependency = BreakerReading(OPEN, reading.opened_at, probed, None), probed
         self._publish(reading.state, dependency)
         if reading.state != CLOSED and self.parking_lot is not None:
-            self._publish_parked_age()
+            self._publish_parked_age(self.parking_lot)
         return Decision(reading.state, enabled, want, released, probed, dependency)
 
     def _probe_if_due(self, reading: BreakerReading) -> tuple[BreakerReading, str | None]:
-        if self.probe is None:
+        probe = self.probe
+        if probe is None:
             return reading, None
         now = self.clock()
         due = (reading.state == OPEN and now >= (reading.opened_at or 0) + self.recovery_seconds) or (
@@ -145,19 +146,19 @@ class Controller:
             reading.state == HALF_OPEN and reading.probe_lease_until is not None and now >= reading.probe_lease_until
         )
         if due:
-            outcome = self._probe_through_breaker()
+            outcome = self._probe_through_breaker(probe)
             return self.breaker.read(), outcome
         if reading.state == MISSING and self.parking_lot is not None and self.parking_lot.has_parked():
             # Messages were parked, so the circuit was open; its item is gone. Probe before any release.
-            outcome = self._probe_directly()
+            outcome = self._probe_directly(probe)
             if outcome == "ok":
                 self.breaker.close()
             return self.breaker.read(), outcome
         return reading, None
 
-    def _probe_through_breaker(self) -> str:
+    def _probe_through_breaker(self, probe: DependencyProbe) -> str:
         def canary() -> int:
-            self.probe.check()  # type: ignore[union-attr]
+            probe.check()
             return 200
 
         guarded = self.breaker.guard(canary)
@@ -173,9 +174,9 @@ class Controller:
         metric("ControllerProbes", outcome="ok")
         return "ok"
 
-    def _probe_directly(self) -> str:
+    def _probe_directly(self, probe: DependencyProbe) -> str:
         try:
-            self.probe.check()  # type: ignore[union-attr]
+            probe.check()
         except DependencyUnavailableError as exc:
             self._probe_failed(exc)
             # The controller is about to pause the pipeline: open the circuit too, so that status, the
@@ -189,9 +190,9 @@ class Controller:
         logger.warning("controller probe failed", extra={"dependency": exc.dependency, "error": str(exc)})
         metric("ControllerProbes", outcome="failed", dependency=exc.dependency)
 
-    def _publish_parked_age(self) -> None:
+    def _publish_parked_age(self, parking_lot: ParkingLot) -> None:
         try:
-            age = self.parking_lot.oldest_age_seconds()  # type: ignore[union-attr]
+            age = parking_lot.oldest_age_seconds()
         except Exception:  # noqa: BLE001 - the metric only feeds an alarm; a failed read is not this run's business
             return
         if age is not None:

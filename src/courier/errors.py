@@ -268,6 +268,7 @@ class DependencyUnavailableError(RetryableError):
 
     reason = "dependency_unavailable"
     waits_out_outage = True
+    dependency: str  # always named
 
     def __init__(self, message: str, dependency: str) -> None:
         super().__init__(message)
@@ -368,7 +369,7 @@ class NiFiRejectedError(DeliveryError, PermanentError):
     """
 
     reason = "nifi_rejected"
-    dependency = "nifi"
+    dependency: str | None = "nifi"  # None for the subclass below
     outage_evidence = 2
     waits_out_outage = True
 

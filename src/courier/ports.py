@@ -43,6 +43,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from courier.bundle import Body, Bundle, Check
+from courier.delivery import Credentials
 from courier.events import ObjectIdentity, ObjectRef
 from courier.ledger.base import BaseLedger
 
@@ -175,6 +176,14 @@ class Breaker(Protocol):
 
     def trip(self, dependency: str, reason: str) -> None:
         """Open the circuit now, naming ``dependency``: a probe outside ``guard`` found it down."""
+        ...
+
+
+class CredentialsProvider(Protocol):
+    """The NiFi credentials where they are kept (the secret), cached between reads."""
+
+    def get(self, refresh: bool = False) -> Credentials:
+        """The credentials; ``refresh`` reads them again past the cache (after a 401: the secret may have rotated)."""
         ...
 
 

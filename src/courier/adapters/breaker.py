@@ -166,7 +166,8 @@ class DynamoDBBreaker:
 
         def call(*args: Any, **kwargs: Any) -> int:
             try:
-                return protected(*args, **kwargs)
+                status: int = protected(*args, **kwargs)
+                return status
             except CircuitBreakerOpenError as exc:
                 raise BreakerOpenError("NiFi circuit is open; not calling it") from exc
             except (NiFiUnavailableError, NiFiAuthError) as exc:
@@ -259,4 +260,5 @@ class DynamoDBBreakerTable:
     def dependency(self) -> str | None:
         with translated(f"reading the breaker table {self.table}"):
             item = self.client.get_item(TableName=self.table, Key={BREAKER_KEY: {"S": CAUSE_ID}}).get("Item") or {}
-        return item.get("dependency", {}).get("S")
+        dependency: str | None = item.get("dependency", {}).get("S")
+        return dependency

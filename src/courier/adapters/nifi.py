@@ -29,10 +29,10 @@ from contextlib import contextmanager
 
 import httpx
 
-from courier.adapters.secrets import CredentialsSource
 from courier.bundle import Body
 from courier.delivery import Credentials, error_for_status, is_auth_failure, request_headers
 from courier.errors import NiFiAuthError, NiFiUnavailableError, SecretFormatError
+from courier.ports import CredentialsProvider
 
 # TLS alerts and verification failures that mean "this certificate is not (or no longer) accepted": after a
 # rotation, NiFi refuses the old client certificate, or presents a server certificate from the secret's new CA.
@@ -166,7 +166,7 @@ class NiFiClient:
     def __init__(
         self,
         url: str,
-        credentials: CredentialsSource,
+        credentials: CredentialsProvider,
         ca_bundle: str | None,
         connect_timeout: float,
         read_timeout: float,

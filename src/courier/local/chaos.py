@@ -27,8 +27,11 @@ from pathlib import Path
 from typing import Any
 
 from courier.adapters.breaker import DynamoDBBreakerTable
+from courier.errors import LocalStackError
 from courier.local.aws_faults import Fault
+from courier.local.fake_nifi import FakeNiFi
 from courier.local.lambda_runtime import InvocationKilled
+from courier.local.provision import Stack
 from courier.local.stack import LocalConfig, LocalStack
 
 NIFI_FAULTS = ("unavailable", "timeout", "reset", "error", "ack-lost", "reject-hash")
@@ -117,6 +120,18 @@ class Chaos:
         self.report = ChaosReport()
         self._watching = threading.Event()
 
+    @property
+    def _nifi(self) -> FakeNiFi:
+        if self.stack.fake_nifi is None:
+            raise LocalStackError("a chaos run needs the local stack's own receiver, started")
+        return self.stack.fake_nifi
+
+    @property
+    def _resources(self) -> Stack:
+        if self.stack.resources is None:
+            raise LocalStackError("a chaos run needs a started local stack")
+        return self.stack.resources
+
     def run(self, duration: float, rate: float = 2.0, drain_timeout: float = 240.0, poison_timeout: float = 0.0) -> ChaosReport:
         """Faults for ``duration`` seconds, then up to ``drain_timeout`` to deliver everything and, if
         ``poison_timeout`` > 0, up to that long more for the poison to reach the DLQ (maxReceiveCount receives)."""
@@ -144,9 +159,9 @@ class Chaos:
         if kind == "nifi":
             mode = self.rng.choice(NIFI_FAULTS)
             self.report.faults[f"nifi:{mode}"] += 1
-            self.stack.fake_nifi.state.set_mode(mode)
+            self._nifi.state.set_mode(mode)
             time.sleep(1.0 if mode == "reject-hash" else self.step_seconds)  # a corrupting path is brief
-            self.stack.fake_nifi.state.set_mode("ok")
+            self._nifi.state.set_mode("ok")
         elif kind == "aws":
             fault = self.rng.choice(AWS_FAULTS)
             self.report.faults[f"aws:{fault.service}:{fault.error}"] += 1
@@ -182,11 +197,11 @@ class Chaos:
     def _plant_poison(self) -> None:
         sqs = self.stack.session.client("sqs")
         for body in POISON:
-            sqs.send_message(QueueUrl=self.stack.resources.queue_url, MessageBody=body)
+            sqs.send_message(QueueUrl=self._resources.queue_url, MessageBody=body)
             self.report.poison.append(body)
 
     def _clear(self) -> None:
-        self.stack.fake_nifi.state.set_mode("ok")
+        self._nifi.state.set_mode("ok")
         self.stack.aws_faults.clear()
         from courier import handler
 
@@ -197,7 +212,7 @@ class Chaos:
     # --- watching and the end ----------------------------------------------------------
 
     def _watch_breaker(self) -> None:
-        table = DynamoDBBreakerTable(self.stack.session.client("dynamodb"), self.stack.resources.breaker_table)
+        table = DynamoDBBreakerTable(self.stack.session.client("dynamodb"), self._resources.breaker_table)
         while not self._watching.wait(0.25):
             try:
                 self.report.breaker_states_seen |= table.states()
@@ -221,7 +236,7 @@ class Chaos:
     def _finish(self) -> ChaosReport:
         report = self.report
         summary = self.stack.summary()
-        stats = self.stack.fake_nifi.state.stats()
+        stats = self._nifi.state.stats()
         report.uploaded, report.delivered, report.lost = summary["uploaded"], summary["delivered"], summary["lost"]
         report.files_in_several_bundles = stats["files_in_several_bundles"]
         report.bundles_received, report.distinct_bundles = stats["bundles_received"], stats["distinct_bundles"]
@@ -229,7 +244,7 @@ class Chaos:
         poller = self.stack.poller.stats.snapshot() if self.stack.poller else {}
         report.kills, report.max_receives = poller.get("killed", 0), poller.get("max_receive_count", 0)
         report.dlq_bodies = self._dlq_bodies()
-        table = DynamoDBBreakerTable(self.stack.session.client("dynamodb"), self.stack.resources.breaker_table)
+        table = DynamoDBBreakerTable(self.stack.session.client("dynamodb"), self._resources.breaker_table)
         states = table.states()
         report.final_breaker_state = "OPEN" if "OPEN" in states else "HALF_OPEN" if "HALF_OPEN" in states else "CLOSED"
         return report
@@ -238,7 +253,7 @@ class Chaos:
         sqs = self.stack.session.client("sqs")
         bodies: dict[str, str] = {}
         for _ in range(10):
-            got = sqs.receive_message(QueueUrl=self.stack.resources.dlq_url, MaxNumberOfMessages=10, VisibilityTimeout=30)
+            got = sqs.receive_message(QueueUrl=self._resources.dlq_url, MaxNumberOfMessages=10, VisibilityTimeout=30)
             for message in got.get("Messages", []):
                 bodies[message["MessageId"]] = message["Body"]
             if not got.get("Messages"):
