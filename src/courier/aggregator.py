@@ -53,6 +53,7 @@ from courier.errors import (
     ArchiveCorruptError,
     ArchiveUnavailableError,
     BeyondLedgerError,
+    BreakerOpenError,
     BundleNotIntactError,
     BundleRefusedError,
     ClaimBusyError,
@@ -79,8 +80,8 @@ RESEND_LOCK = "courier#resend"  # the ledger "bucket" of the per-bundle resend l
 # Failures that wait out an outage: parked while the circuit is open (the error classes say which).
 OUTAGE_REASONS = reasons_where(lambda error: error.waits_out_outage)
 # Failures not worth a note for `courier dlq list` (transient by nature, and frequent).
-UNNOTED_REASONS = frozenset({"breaker_open", "claim_busy"})
-DEFERRED = "deferred"  # no room in this invocation: back to the queue unclaimed, visible again soon
+UNNOTED_REASONS = reasons_where(lambda error: not error.leaves_note)
+DEFERRED = NoRoomError.reason  # no room in this invocation: back to the queue unclaimed, visible again soon
 # A deferral is not a failure and leaves no note, unless the message is halfway to the DLQ (maxReceiveCount 20):
 # then `courier dlq list` must be able to say why it got there.
 DEFER_NOTE_RECEIVES = 10
@@ -305,7 +306,7 @@ class Aggregator:
     def _fail_fast(self, records: list[Mapping[str, Any]], result: BatchResult) -> BatchResult:
         """Circuit open: no ledger, no S3, no HTTP. Every message goes back, hidden for a while."""
         for record in records:
-            result.failed[str(record.get("messageId", ""))] = "breaker_open"
+            result.failed[str(record.get("messageId", ""))] = BreakerOpenError.reason
         logger.info("NiFi circuit open; failing the batch fast", extra={"messages": len(records)})
         metric("BreakerFastFail", len(records))
         if self.parking_lot is not None:

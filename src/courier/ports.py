@@ -40,6 +40,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 from typing import Any, Protocol
 
 from courier.bundle import Body, Bundle, Check
@@ -136,6 +137,18 @@ class NiFi(Protocol):
     ) -> int: ...
 
 
+class BreakerState(StrEnum):
+    """The shared circuit as read: Powertools' three states, MISSING when no item exists (never opened, or gone),
+    UNREADABLE when the read itself failed (the controller's decision for that run). The values are what the
+    breaker table stores, logs and ``courier status`` show."""
+
+    CLOSED = "CLOSED"
+    OPEN = "OPEN"
+    HALF_OPEN = "HALF_OPEN"
+    MISSING = "MISSING"
+    UNREADABLE = "UNREADABLE"
+
+
 @dataclass(frozen=True)
 class BreakerReading:
     """The shared circuit as stored.
@@ -145,7 +158,7 @@ class BreakerReading:
     tripped it last (``nifi``, ``secretsmanager``, ``dynamodb``, ``s3``), if known.
     """
 
-    state: str
+    state: BreakerState
     opened_at: int | None = None
     dependency: str | None = None
     probe_lease_until: int | None = None  # HALF_OPEN: when the prober's lease lapses
@@ -303,7 +316,7 @@ class Queue(Protocol):
 class BreakerTable(Protocol):
     """The breaker table read as a whole: the state of every circuit in it."""
 
-    def states(self) -> set[str]: ...
+    def states(self) -> set[BreakerState]: ...
 
     def dependency(self) -> str | None:
         """What tripped the circuit last (``nifi``, ``secretsmanager``, ``dynamodb``, ``s3``), if recorded."""

@@ -11,7 +11,7 @@ from typing import Any
 from courier.adapters.aws import translated
 from courier.adapters.nifi import NiFiClient
 from courier.bundle import PROBE_ARCHIVE_KEY, probe_bundle
-from courier.errors import CourierError, DependencyUnavailableError
+from courier.errors import CourierError, Dependency, DependencyUnavailableError
 from courier.ledger.base import EXPIRY_ATTRIBUTE, PARTITION_KEY, SORT_KEY
 from courier.ports import CredentialsProvider
 
@@ -77,16 +77,19 @@ class CanaryProbe:
         self.clock = clock
 
     def check(self) -> None:
-        self._step("secretsmanager", lambda: self.credentials.get(refresh=True))
-        self._step("dynamodb", self._write_ledger)
+        self._step(Dependency.SECRETSMANAGER, lambda: self.credentials.get(refresh=True))
+        self._step(Dependency.DYNAMODB, self._write_ledger)
         for bucket in self.buckets:
-            self._step("s3", functools.partial(self._head, bucket))
+            self._step(Dependency.S3, functools.partial(self._head, bucket))
         bundle = probe_bundle(datetime.fromtimestamp(int(self.clock()), UTC))
         if self.archive_bucket:
-            self._step("s3", lambda: self._put_archive(bundle))
-        self._step("nifi", lambda: self.nifi.post(bundle.data, bundle.sha256, bundle.bundle_id, 0, PROBE_ARCHIVE_KEY, probe=True))
+            self._step(Dependency.S3, lambda: self._put_archive(bundle))
+        self._step(
+            Dependency.NIFI,
+            lambda: self.nifi.post(bundle.data, bundle.sha256, bundle.bundle_id, 0, PROBE_ARCHIVE_KEY, probe=True),
+        )
 
-    def _step(self, dependency: str, check: Callable[[], Any]) -> None:
+    def _step(self, dependency: Dependency, check: Callable[[], Any]) -> None:
         try:
             check()
         except CourierError as exc:

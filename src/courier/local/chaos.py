@@ -33,6 +33,8 @@ from courier.local.fake_nifi import FakeNiFi
 from courier.local.lambda_runtime import InvocationKilled
 from courier.local.provision import Stack
 from courier.local.stack import LocalConfig, LocalStack
+from courier.ports import BreakerState
+from courier.status import breaker_state
 
 NIFI_FAULTS = ("unavailable", "timeout", "reset", "error", "ack-lost", "reject-hash")
 AWS_FAULTS = (
@@ -62,7 +64,7 @@ class ChaosReport:
     max_receives: int = 0
     dlq_bodies: list[str] = field(default_factory=list)
     poison: list[str] = field(default_factory=list)
-    breaker_states_seen: set[str] = field(default_factory=set)
+    breaker_states_seen: set[BreakerState] = field(default_factory=set)
     final_breaker_state: str = ""
     drain_seconds: float | None = None
 
@@ -72,8 +74,8 @@ class ChaosReport:
             self.lost == 0
             and self.files_in_several_bundles == 0
             and set(self.dlq_bodies) <= set(self.poison)
-            and "OPEN" in self.breaker_states_seen
-            and self.final_breaker_state in ("CLOSED", "MISSING")
+            and BreakerState.OPEN in self.breaker_states_seen
+            and self.final_breaker_state in (BreakerState.CLOSED, BreakerState.MISSING)
         )
 
     def lines(self) -> list[str]:
@@ -88,7 +90,7 @@ class ChaosReport:
             f"max receives of a message: {self.max_receives}",
             f"DLQ: {len(self.dlq_bodies)} messages, all of them poison: {set(self.dlq_bodies) <= set(self.poison)}"
             f" ({len(self.poison)} planted, {len(set(self.dlq_bodies) & set(self.poison))} there yet)",
-            f"breaker states seen: {sorted(self.breaker_states_seen)}; at the end: {self.final_breaker_state}",
+            f"breaker states seen: {sorted(map(str, self.breaker_states_seen))}; at the end: {self.final_breaker_state}",
             f"drain after the faults cleared: {self.drain_seconds:.1f} s" if self.drain_seconds is not None else "did not drain",
             "guarantees hold" if self.guarantees_hold else "GUARANTEES BROKEN",
         ]
@@ -245,8 +247,7 @@ class Chaos:
         report.kills, report.max_receives = poller.get("killed", 0), poller.get("max_receive_count", 0)
         report.dlq_bodies = self._dlq_bodies()
         table = DynamoDBBreakerTable(self.stack.session.client("dynamodb"), self._resources.breaker_table)
-        states = table.states()
-        report.final_breaker_state = "OPEN" if "OPEN" in states else "HALF_OPEN" if "HALF_OPEN" in states else "CLOSED"
+        report.final_breaker_state = breaker_state(table)
         return report
 
     def _dlq_bodies(self) -> list[str]:
