@@ -152,14 +152,26 @@ class NiFiClient:
 
     Example
     -------
-    >>> nifi = NiFiClient(  # doctest: +SKIP
+    In production ``credentials`` is ``CredentialsSource(boto3.client("secretsmanager"), "courier/nifi", 300)``
+    and there is no ``transport``; here a NiFi that accepts whatever it is sent, and a fixed credential:
+
+    >>> from datetime import UTC, datetime
+    >>> from courier.bundle import probe_bundle
+    >>> from courier.delivery import Credentials
+    >>> class Secret:
+    ...     def get(self, refresh: bool = False) -> Credentials:
+    ...         return Credentials(username="courier", password="s3cr3t")
+    >>> accepting = httpx.MockTransport(lambda request: httpx.Response(200))
+    >>> nifi = NiFiClient(
     ...     "https://nifi.internal:9443/contentListener",
-    ...     CredentialsSource(boto3.client("secretsmanager"), "courier/nifi", max_age_seconds=300),
-    ...     ca_bundle="/opt/courier/nifi-ca.pem",
+    ...     Secret(),
+    ...     ca_bundle=None,
     ...     connect_timeout=5,
     ...     read_timeout=30,
+    ...     transport=accepting,
     ... )
-    >>> nifi.post(bundle.data, bundle.sha256, bundle.bundle_id, bundle.file_count, key)  # doctest: +SKIP
+    >>> bundle = probe_bundle(datetime(2026, 1, 1, tzinfo=UTC))
+    >>> nifi.post(bundle.body, bundle.sha256, bundle.bundle_id, 0, "bundles/2026/01/01/probe.tar.gz")
     200
     """
 
