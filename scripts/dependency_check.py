@@ -62,7 +62,7 @@ def versions(python: Path) -> dict[str, str]:
     listed = subprocess.run(
         [str(python), "-m", "pip", "list", "--format=json"], check=True, capture_output=True, text=True
     ).stdout
-    installed = {p["name"].lower(): p["version"] for p in json.loads(listed)}
+    installed = {p["name"].lower().replace("_", "-"): p["version"] for p in json.loads(listed)}
     return {name: installed.get(name, "(not installed)") for name in KEY_PACKAGES}
 
 
