@@ -56,9 +56,9 @@ lint: $(VENV)/.installed-dev
 # tests without e2e (the local stack) and without the `slow` modules (a real NiFi, Maven, terraform apply).
 check: lint check-tests
 
-check-tests: $(VENV)/.installed-dev
+check-tests: $(VENV)/.installed-dev $(CHECKOV_VENV)/.installed
 	$(BIN)/python -m pytest -q --doctest-modules src/courier
-	$(BIN)/python -m pytest -q -m "not e2e and not slow" tests/unit tests/integration
+	CHECKOV_BIN=$(CURDIR)/$(CHECKOV_VENV)/bin/checkov $(BIN)/python -m pytest -q -m "not e2e and not slow" tests/unit tests/integration
 
 # No locks: the newest versions pyproject.toml's ranges allow (what installing courier[local] gets today), in a
 # throwaway venv: unit tests and a local-stack smoke test. `oldest`: every direct dependency at its floor, unit
