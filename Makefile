@@ -1,4 +1,4 @@
-# Two user-facing targets: `make run` and `make test`. Everything else is a helper.
+# Two user-facing targets: `make run` and `make test`; `make check` is the developer's fast loop. The rest are helpers.
 PYTHON ?= $(shell for p in python3.13 python3.12 python3.11 python3; do \
 	command -v $$p >/dev/null 2>&1 && $$p -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null && { echo $$p; break; }; done)
 VENV := .venv
@@ -8,7 +8,7 @@ CHECKOV_VENV := .venv-checkov
 LOCK_VENV := .venv-lock
 REQ := requirements
 
-.PHONY: run test lint chaos bench package clean lock
+.PHONY: run test lint check check-tests newest oldest chaos bench package clean lock
 
 $(BIN)/python:
 	@test -n "$(PYTHON)" || { echo "error: Python 3.11+ not found (set PYTHON=/path/to/python3.11)"; exit 1; }
@@ -41,11 +41,33 @@ LINTED := src tests bench scripts loadtest
 
 test: $(VENV)/.installed-dev $(CHECKOV_VENV)/.installed
 	$(BIN)/ruff check $(LINTED)
+	$(BIN)/ruff format --check $(LINTED)
+	$(BIN)/mypy
+	$(BIN)/python -m pytest -q --doctest-modules src/courier
 	CHECKOV_BIN=$(CURDIR)/$(CHECKOV_VENV)/bin/checkov $(BIN)/python -m pytest
 
+# mypy reads its files and strictness from pyproject.toml ([tool.mypy]).
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check $(LINTED)
 	$(BIN)/ruff format --check $(LINTED)
+	$(BIN)/mypy
+
+# The loop to run before a commit: lint and types, then the doctests of src/courier and the unit and integration
+# tests without e2e (the local stack) and without the `slow` modules (a real NiFi, Maven, terraform apply).
+check: lint check-tests
+
+check-tests: $(VENV)/.installed-dev $(CHECKOV_VENV)/.installed
+	$(BIN)/python -m pytest -q --doctest-modules src/courier
+	CHECKOV_BIN=$(CURDIR)/$(CHECKOV_VENV)/bin/checkov $(BIN)/python -m pytest -q -m "not e2e and not slow" tests/unit tests/integration
+
+# No locks: the newest versions pyproject.toml's ranges allow (what installing courier[local] gets today), in a
+# throwaway venv: unit tests and a local-stack smoke test. `oldest`: every direct dependency at its floor, unit
+# tests. Weekly in .github/workflows/newest.yml; scripts/dependency_check.py says how.
+newest:
+	$(PYTHON) scripts/dependency_check.py newest
+
+oldest:
+	$(PYTHON) scripts/dependency_check.py oldest
 
 # 15 minutes of seeded faults on a local stack of its own (ports 4576/8453), then the report.
 chaos: $(VENV)/.installed-dev

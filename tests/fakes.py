@@ -37,6 +37,7 @@ from courier.errors import (
     AwsCallError,
     BreakerOpenError,
     CourierError,
+    Dependency,
     DependencyUnavailableError,
     LedgerUnavailableError,
     ObjectMissingError,
@@ -45,7 +46,7 @@ from courier.errors import (
 )
 from courier.events import ObjectIdentity, ObjectRef, decode_key
 from courier.ledger.base import ASSIGNED, IN_PROGRESS, BaseLedger, FailureNote, LedgerRecord
-from courier.ports import BreakerReading, ObjectStream
+from courier.ports import BreakerReading, BreakerState, ObjectStream
 from courier.spool import Spools
 from support import s3_record
 
@@ -472,7 +473,7 @@ class FakeBreaker:
         self.failure_threshold = failure_threshold
         self.recovery_seconds = recovery_seconds
         self.clock = clock
-        self.state = "CLOSED"
+        self.state = BreakerState.CLOSED
         self.opened_at: int | None = None
         self.probe_until = 0.0
         self.failures = 0
@@ -482,28 +483,28 @@ class FakeBreaker:
 
     def open(self) -> None:
         """Open the circuit now (what the threshold-th counted failure does)."""
-        self._move("OPEN")
+        self._move(BreakerState.OPEN)
         self.opened_at = int(self.clock())
         self.failures = 0
 
     def admits(self) -> bool:
-        if self.state == "CLOSED":
+        if self.state == BreakerState.CLOSED:
             return True
-        if self.state == "OPEN":
+        if self.state == BreakerState.OPEN:
             return self.clock() >= (self.opened_at or 0) + self.recovery_seconds
         return self.clock() >= self.probe_until  # HALF_OPEN: only a lapsed probe is replaced
 
     def read(self) -> BreakerReading:
         if self.unreadable:
             raise AwsCallError("reading the circuit failed: ThrottlingException (injected)", "ThrottlingException")
-        lease = int(self.probe_until) if self.state == "HALF_OPEN" else None
+        lease = int(self.probe_until) if self.state == BreakerState.HALF_OPEN else None
         return BreakerReading(self.state, self.opened_at, self.dependency, lease)
 
     def record_failure(self, dependency: str, reason: str) -> None:
         self.dependency = dependency
 
         def failed() -> int:
-            raise DependencyUnavailableError(f"{dependency} failed the whole batch ({reason})", dependency)
+            raise DependencyUnavailableError(f"{dependency} failed the whole batch ({reason})", Dependency(dependency))
 
         try:
             self.guard(failed)()
@@ -511,7 +512,7 @@ class FakeBreaker:
             pass
 
     def mark_closed(self) -> None:
-        self._move("CLOSED")
+        self._move(BreakerState.CLOSED)
         self.opened_at = None
 
     def trip(self, dependency: str, reason: str) -> None:
@@ -520,27 +521,27 @@ class FakeBreaker:
 
     def guard(self, deliver: Callable[..., int]) -> Callable[..., int]:
         def call(*args: Any, **kwargs: Any) -> int:
-            if self.state == "OPEN":
+            if self.state == BreakerState.OPEN:
                 if not self.admits():
                     raise BreakerOpenError("NiFi circuit is open; not calling it")
-                self._move("HALF_OPEN")  # this call is the probe
+                self._move(BreakerState.HALF_OPEN)  # this call is the probe
                 self.probe_until = self.clock() + self.recovery_seconds
             try:
                 status = deliver(*args, **kwargs)
             except COUNTED_FAILURES:
                 self.failures += 1
-                if self.state == "HALF_OPEN" or self.failures >= self.failure_threshold:
+                if self.state == BreakerState.HALF_OPEN or self.failures >= self.failure_threshold:
                     self.open()
                 raise
             self.failures = 0
-            if self.state == "HALF_OPEN":
-                self._move("CLOSED")
+            if self.state == BreakerState.HALF_OPEN:
+                self._move(BreakerState.CLOSED)
                 self.opened_at = None
             return status
 
         return call
 
-    def _move(self, state: str) -> None:
+    def _move(self, state: BreakerState) -> None:
         if state != self.state:
             self.transitions.append(f"{self.state}->{state}")
         self.state = state

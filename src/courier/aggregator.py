@@ -45,7 +45,7 @@ import tarfile
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -71,6 +71,7 @@ from courier.errors import (
     ArchiveCorruptError,
     ArchiveUnavailableError,
     BeyondLedgerError,
+    BreakerOpenError,
     BundleNotIntactError,
     BundleRefusedError,
     ClaimBusyError,
@@ -92,8 +93,8 @@ from courier.spool import Spools, close_quietly
 # Failures that wait out an outage: parked while the circuit is open (the error classes say which).
 OUTAGE_REASONS = reasons_where(lambda error: error.waits_out_outage)
 # Failures not worth a note for `courier dlq list` (transient by nature, and frequent).
-UNNOTED_REASONS = frozenset({"breaker_open", "claim_busy"})
-DEFERRED = "deferred"  # no room in this invocation: back to the queue unclaimed, visible again soon
+UNNOTED_REASONS = reasons_where(lambda error: not error.leaves_note)
+DEFERRED = NoRoomError.reason  # no room in this invocation: back to the queue unclaimed, visible again soon
 # A deferral is not a failure and leaves no note, unless the message is halfway to the DLQ (maxReceiveCount 20):
 # then `courier dlq list` must be able to say why it got there.
 DEFER_NOTE_RECEIVES = 10
@@ -364,7 +365,7 @@ class Aggregator:
     def _fail_fast(self, records: list[Mapping[str, Any]], call: Invocation) -> BatchResult:
         """Circuit open: no ledger, no S3, no HTTP. Every message goes back, hidden for a while."""
         for record in records:
-            call.result.failed[str(record.get("messageId", ""))] = "breaker_open"
+            call.result.failed[str(record.get("messageId", ""))] = BreakerOpenError.reason
         logger.info("NiFi circuit open; failing the batch fast", extra={"messages": len(records)})
         metric("BreakerFastFail", len(records))
         if self.parking_lot is not None:
@@ -912,11 +913,11 @@ class Aggregator:
         """Release one plain claim (a file whose fetch failed, the resend lease)."""
         self._quietly(self.ledger.release, identity, call.token)
 
-    def _unlock_assigned(self, identities: list[ObjectIdentity], call: Invocation) -> None:
+    def _unlock_assigned(self, identities: Sequence[ObjectIdentity], call: Invocation) -> None:
         """Drop our lease on assigned files, keeping the assignment: the retry resends that very bundle at once."""
         list(self.pool.map(lambda identity: self._quietly(self.ledger.release_assigned, identity, call.token), identities))
 
-    def _abandon(self, identities: list[ObjectIdentity], call: Invocation, key: str) -> None:
+    def _abandon(self, identities: Sequence[ObjectIdentity], call: Invocation, key: str) -> None:
         """Forget these files' assignment to a bundle NiFi never kept (a lease left behind lapses on its own)."""
         for identity in identities:
             self._quietly(lambda identity, token: self.ledger.abandon(identity, token, key), identity, call.token)

@@ -180,7 +180,7 @@ class Bundle:
     created_at: datetime
     body: Body  # the exact gzip bytes that are archived and POSTed
     sha256: str  # lowercase hex of the body
-    manifest: dict
+    manifest: dict[str, Any]
     identities: tuple[ObjectIdentity, ...]
     raw_bytes: int  # sum of file sizes
 
@@ -242,7 +242,7 @@ def _tarinfo(name: str, size: int) -> tarfile.TarInfo:
     return info
 
 
-def build_manifest(bundle_id: str, created_at: datetime, entries: Sequence[tuple[str, BundleInput, str]]) -> dict:
+def build_manifest(bundle_id: str, created_at: datetime, entries: Sequence[tuple[str, BundleInput, str]]) -> dict[str, Any]:
     return {
         "format": MANIFEST_FORMAT,
         "bundle_id": bundle_id,

@@ -73,7 +73,7 @@ def make_nifi_client(settings: Settings, secretsmanager: Any, transport: httpx.B
         credentials,
         ca_bundle=settings.nifi_ca_bundle,
         connect_timeout=settings.connect_timeout_seconds,
-        read_timeout=settings.read_timeout_seconds,
+        read_timeout=settings.read_timeout(),
         transport=transport,
     )
 

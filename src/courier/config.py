@@ -14,7 +14,7 @@ import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import Field, dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
 
 from courier import budget
@@ -123,7 +123,13 @@ def _read_field(f: Field[Any], env: Mapping[str, str]) -> Any:
     return f.metadata["parse"](name, raw)
 
 
-def read_settings(cls: type, environ: Mapping[str, str] | None = None) -> Any:
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
+_S = TypeVar("_S", bound="DataclassInstance")
+
+
+def read_settings(cls: type[_S], environ: Mapping[str, str] | None = None) -> _S:
     """Build a settings dataclass whose fields were declared with ``_setting``."""
     env = os.environ if environ is None else environ
     return cls(**{f.name: _read_field(f, env) for f in fields(cls)})
@@ -276,9 +282,7 @@ class Settings:
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if environ is None else environ
         settings = read_settings(cls, env)
-        if settings.read_timeout_seconds is None:
-            derived = budget.read_timeout_for(settings.function_timeout_seconds, settings.connect_timeout_seconds)
-            settings = replace(settings, read_timeout_seconds=round(derived, 3))
+        settings = replace(settings, read_timeout_seconds=settings.read_timeout())
         function_mb = _function_memory_mb(env)
         if settings.memory_budget_mb is None:
             settings = replace(settings, memory_budget_mb=budget.memory_budget_mb(function_mb or budget.ASSUMED_FUNCTION_MB))
@@ -317,6 +321,12 @@ class Settings:
             )
         settings._check_consistency()
         return settings
+
+    def read_timeout(self) -> float:
+        """COURIER_READ_TIMEOUT_SECONDS; unset, what the function's timeout leaves after the connect timeout."""
+        if self.read_timeout_seconds is not None:
+            return self.read_timeout_seconds
+        return round(budget.read_timeout_for(self.function_timeout_seconds, self.connect_timeout_seconds), 3)
 
     def object_ceiling_bytes(self) -> int:
         """The largest file one invocation can deliver: its time at the stream rate, and the ephemeral storage."""

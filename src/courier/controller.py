@@ -16,33 +16,42 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from enum import StrEnum
 
 from aws_lambda_powertools.metrics import MetricUnit
 
-from courier.errors import BreakerOpenError, CourierError, DependencyUnavailableError
+from courier.errors import BreakerOpenError, CourierError, Dependency, DependencyUnavailableError
 from courier.observability import logger, metric
-from courier.ports import Breaker, BreakerReading, DependencyProbe, EventSourceMapping, ParkingLot
+from courier.ports import Breaker, BreakerReading, BreakerState, DependencyProbe, EventSourceMapping, ParkingLot
 
-OPEN, HALF_OPEN, CLOSED, MISSING = "OPEN", "HALF_OPEN", "CLOSED", "MISSING"
-UNREADABLE = "UNREADABLE"
 # The breaker state as a number, published every run so an alarm can use M of N periods.
-STATE_VALUE = {CLOSED: 0, MISSING: 0, HALF_OPEN: 1, OPEN: 2}
+STATE_VALUE = {BreakerState.CLOSED: 0, BreakerState.MISSING: 0, BreakerState.HALF_OPEN: 1, BreakerState.OPEN: 2}
 
 
-def mapping_should_run(state: str, opened_at: int | None, now: float, recovery_seconds: int) -> bool:
+class ProbeOutcome(StrEnum):
+    """What the controller's own probe found, besides the dependency it names when that one failed."""
+
+    OK = "ok"  # every dependency answered
+    BUSY = "busy"  # another invocation holds the probe lease
+
+
+Probed = ProbeOutcome | Dependency
+
+
+def mapping_should_run(state: BreakerState, opened_at: int | None, now: float, recovery_seconds: int) -> bool:
     """Pure decision: poll the queue unless the circuit is open and its probe is not due yet."""
-    if state != OPEN:
+    if state != BreakerState.OPEN:
         return True
     return now >= (opened_at or 0) + recovery_seconds
 
 
 @dataclass(frozen=True)
 class Decision:
-    breaker_state: str
+    breaker_state: BreakerState
     enabled_before: bool | None
     enabled_after: bool | None
     released: int = 0  # parked messages made visible again
-    probed: str | None = None  # "ok" or the dependency that failed the controller's own probe
+    probed: Probed | None = None  # ok, busy, or the dependency that failed the controller's own probe
     dependency: str | None = None  # what tripped the circuit, while it is not closed
 
     @property
@@ -81,7 +90,7 @@ class Controller:
     -------
     >>> controller = Controller(breaker, LambdaEventSourceMapping(lam, uuid), 60, parking_lot, probe)  # doctest: +SKIP
     >>> controller.run_once()  # doctest: +SKIP
-    Decision(breaker_state='CLOSED', enabled_before=True, enabled_after=True, released=0, probed=None, dependency=None)
+    Decision(breaker_state=<BreakerState.CLOSED: 'CLOSED'>, enabled_before=True, enabled_after=True, released=0, ...)
     """
 
     def __init__(
@@ -111,10 +120,10 @@ class Controller:
             error = str(exc) if isinstance(exc, CourierError) else type(exc).__name__
             logger.warning("breaker state unreadable; the controller does nothing this run", extra={"error": error})
             metric("ControllerRunsSkipped")
-            return Decision(UNREADABLE, None, None)
+            return Decision(BreakerState.UNREADABLE, None, None)
         enabled = self.event_source_mapping.enabled()
         want = mapping_should_run(reading.state, reading.opened_at, self.clock(), self.recovery_seconds)
-        if probed not in (None, "ok", "busy"):
+        if isinstance(probed, Dependency):
             want = False  # our own probe just failed: whatever the circuit reads, nothing would get through
         if want != enabled:
             self.event_source_mapping.set_enabled(want)
@@ -124,39 +133,40 @@ class Controller:
             )
             metric("MappingResumed" if want else "MappingPaused")
         released = 0
-        if reading.state == CLOSED and self.parking_lot is not None:
+        if reading.state == BreakerState.CLOSED and self.parking_lot is not None:
             released = self.parking_lot.unpark_all()
-        dependency = reading.dependency if reading.state in (OPEN, HALF_OPEN) else None
-        if probed not in (None, "ok", "busy") and reading.state not in (OPEN, HALF_OPEN):
+        dependency = reading.dependency if reading.state in (BreakerState.OPEN, BreakerState.HALF_OPEN) else None
+        if isinstance(probed, Dependency) and reading.state not in (BreakerState.OPEN, BreakerState.HALF_OPEN):
             # Our probe failed but the circuit could not be opened (its write was lost): alarm on what we enforce.
-            reading, dependency = BreakerReading(OPEN, reading.opened_at, probed, None), probed
+            reading, dependency = BreakerReading(BreakerState.OPEN, reading.opened_at, probed, None), probed
         self._publish(reading.state, dependency)
-        if reading.state != CLOSED and self.parking_lot is not None:
-            self._publish_parked_age()
+        if reading.state != BreakerState.CLOSED and self.parking_lot is not None:
+            self._publish_parked_age(self.parking_lot)
         return Decision(reading.state, enabled, want, released, probed, dependency)
 
-    def _probe_if_due(self, reading: BreakerReading) -> tuple[BreakerReading, str | None]:
-        if self.probe is None:
+    def _probe_if_due(self, reading: BreakerReading) -> tuple[BreakerReading, Probed | None]:
+        probe = self.probe
+        if probe is None:
             return reading, None
         now = self.clock()
-        due = (reading.state == OPEN and now >= (reading.opened_at or 0) + self.recovery_seconds) or (
+        due = (reading.state == BreakerState.OPEN and now >= (reading.opened_at or 0) + self.recovery_seconds) or (
             # A prober that died (or whose closing write was lost) holds the lease: take over once it lapsed.
-            reading.state == HALF_OPEN and reading.probe_lease_until is not None and now >= reading.probe_lease_until
+            reading.state == BreakerState.HALF_OPEN and reading.probe_lease_until is not None and now >= reading.probe_lease_until
         )
         if due:
-            outcome = self._probe_through_breaker()
+            outcome = self._probe_through_breaker(probe)
             return self.breaker.read(), outcome
-        if reading.state == MISSING and self.parking_lot is not None and self.parking_lot.has_parked():
+        if reading.state == BreakerState.MISSING and self.parking_lot is not None and self.parking_lot.has_parked():
             # Messages were parked, so the circuit was open; its item is gone. Probe before any release.
-            outcome = self._probe_directly()
-            if outcome == "ok":
+            outcome = self._probe_directly(probe)
+            if outcome == ProbeOutcome.OK:
                 self.breaker.mark_closed()
             return self.breaker.read(), outcome
         return reading, None
 
-    def _probe_through_breaker(self) -> str:
+    def _probe_through_breaker(self, probe: DependencyProbe) -> Probed:
         def canary() -> int:
-            self.probe.check()  # type: ignore[union-attr]
+            probe.check()
             return 200
 
         guarded = self.breaker.guard(canary)
@@ -167,36 +177,36 @@ class Controller:
                 self._probe_failed(exc)
                 return exc.dependency
             except BreakerOpenError:
-                return "busy"  # another invocation holds the probe lease
+                return ProbeOutcome.BUSY
         logger.warning("controller probe succeeded: every dependency answers")
-        metric("ControllerProbes", outcome="ok")
-        return "ok"
+        metric("ControllerProbes", outcome=ProbeOutcome.OK)
+        return ProbeOutcome.OK
 
-    def _probe_directly(self) -> str:
+    def _probe_directly(self, probe: DependencyProbe) -> Probed:
         try:
-            self.probe.check()  # type: ignore[union-attr]
+            probe.check()
         except DependencyUnavailableError as exc:
             self._probe_failed(exc)
             # The controller is about to pause the pipeline: open the circuit too, so that status, the
             # BreakerState alarm and the next probe all see the outage it found (not a CLOSED circuit).
             self.breaker.trip(exc.dependency, exc.reason)
             return exc.dependency
-        metric("ControllerProbes", outcome="ok")
-        return "ok"
+        metric("ControllerProbes", outcome=ProbeOutcome.OK)
+        return ProbeOutcome.OK
 
     def _probe_failed(self, exc: DependencyUnavailableError) -> None:
         logger.warning("controller probe failed", extra={"dependency": exc.dependency, "error": str(exc)})
         metric("ControllerProbes", outcome="failed", dependency=exc.dependency)
 
-    def _publish_parked_age(self) -> None:
+    def _publish_parked_age(self, parking_lot: ParkingLot) -> None:
         try:
-            age = self.parking_lot.oldest_age_seconds()  # type: ignore[union-attr]
+            age = parking_lot.oldest_age_seconds()
         except Exception:  # noqa: BLE001 - the metric only feeds an alarm; a failed read is not this run's business
             return
         if age is not None:
             metric("OldestParkedMessageAge", age, MetricUnit.Seconds, queue="main")
 
-    def _publish(self, state: str, dependency: str | None) -> None:
+    def _publish(self, state: BreakerState, dependency: str | None) -> None:
         metric("BreakerState", STATE_VALUE.get(state, 0), circuit="nifi")  # dimensioned: a 0 is published too
         if dependency is not None:
             metric("DependencyDown", 1, dependency=dependency)

@@ -12,9 +12,11 @@ body, so no hash would ever match (HandleHttpRequest itself keeps the bytes).
 from __future__ import annotations
 
 import base64
+import enum
 import hashlib
 from dataclasses import dataclass, field
 
+from courier.bundle import Body, Bundle
 from courier.errors import (
     DeliveryError,
     NiFiAuthError,
@@ -23,7 +25,6 @@ from courier.errors import (
     NiFiRejectedError,
     NiFiUnavailableError,
 )
-from courier.ports import Delivery, Purpose
 
 CONTENT_TYPE = "application/gzip"
 SHA256_HEADER = "X-Content-SHA256"
@@ -89,6 +90,37 @@ def credential_verifier(salt: str, authorization: str) -> str:
     """What NiFi's flow keeps of a header credential (``courier.credential.sha256``): hex SHA-256 of its salt
     (``courier.credential.salt``) followed by the exact ``Authorization`` header value."""
     return hashlib.sha256((salt + authorization).encode()).hexdigest()
+
+
+class Purpose(enum.Enum):
+    """Why a bundle is POSTed; NiFi's flow routes on it (``X-Courier-Replay``, ``X-Courier-Probe``)."""
+
+    DELIVERY = "delivery"  # a bundle's first POST, or its resend
+    REPLAY = "replay"  # an operator's replay from the archive
+    PROBE = "probe"  # the controller's canary: NiFi drops it
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One POST to NiFi: the bundle's bytes and what the headers say of them.
+
+    Example
+    -------
+    >>> Delivery(b"...", "ab" * 32, "bundle-1", 3, "bundles/k.tar.gz").purpose
+    <Purpose.DELIVERY: 'delivery'>
+    """
+
+    body: bytes | Body
+    sha256: str
+    bundle_id: str
+    file_count: int
+    archive_key: str
+    purpose: Purpose = Purpose.DELIVERY
+
+    @classmethod
+    def of(cls, bundle: Bundle, archive_key: str) -> Delivery:
+        """A built (or archived) bundle's delivery, streamed from its spool."""
+        return cls(bundle.body, bundle.sha256, bundle.bundle_id, bundle.file_count, archive_key)
 
 
 def request_headers(delivery: Delivery, credentials: Credentials) -> dict[str, str]:

@@ -55,7 +55,7 @@ class _PerInvocationEMFProvider(AmazonCloudWatchEMFProvider):
 
     # Powertools' __init__ assigns these; the setters keep what it gives as the process-wide store.
     @property
-    def metric_set(self) -> dict[str, Any]:  # type: ignore[override]
+    def metric_set(self) -> dict[str, Any]:
         return self._store().metrics
 
     @metric_set.setter
@@ -63,7 +63,7 @@ class _PerInvocationEMFProvider(AmazonCloudWatchEMFProvider):
         self._shared.metrics = value
 
     @property
-    def dimension_set(self) -> dict[str, str]:  # type: ignore[override]
+    def dimension_set(self) -> dict[str, str]:
         return self._store().dimensions
 
     @dimension_set.setter
@@ -71,7 +71,7 @@ class _PerInvocationEMFProvider(AmazonCloudWatchEMFProvider):
         self._shared.dimensions = value
 
     @property
-    def metadata_set(self) -> dict[str, Any]:  # type: ignore[override]
+    def metadata_set(self) -> dict[str, Any]:
         return self._store().metadata
 
     @metadata_set.setter

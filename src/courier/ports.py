@@ -42,13 +42,14 @@ Fakes of every port for the unit tests live in ``tests/fakes.py``.
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 from typing import Any, Protocol
 
-from courier.bundle import Body, Bundle, Check
+from courier.bundle import Bundle, Check
+from courier.delivery import Credentials, Delivery, Purpose  # value objects of the NiFi port, defined beside the headers
 from courier.errors import DeployError
 from courier.events import ObjectIdentity, ObjectRef
 from courier.ledger.base import BaseLedger
@@ -63,6 +64,7 @@ __all__ = [
     "Breaker",
     "BreakerReading",
     "BreakerTable",
+    "Delivery",
     "DependencyProbe",
     "DeploymentGroup",
     "DeploymentState",
@@ -74,6 +76,7 @@ __all__ = [
     "ObjectStream",
     "ParkingLot",
     "PublishedVersion",
+    "Purpose",
     "Queue",
     "ReceiverAdmin",
     "Revision",
@@ -126,41 +129,22 @@ class Archive(Protocol):
     def mark_delivered(self, key: str) -> None: ...
 
 
-class Purpose(enum.Enum):
-    """Why a bundle is POSTed; NiFi's flow routes on it (``X-Courier-Replay``, ``X-Courier-Probe``)."""
-
-    DELIVERY = "delivery"  # a bundle's first POST, or its resend
-    REPLAY = "replay"  # an operator's replay from the archive
-    PROBE = "probe"  # the controller's canary: NiFi drops it
-
-
-@dataclass(frozen=True)
-class Delivery:
-    """One POST to NiFi: the bundle's bytes and what the headers say of them.
-
-    Example
-    -------
-    >>> Delivery(b"...", "ab" * 32, "bundle-1", 3, "bundles/k.tar.gz").purpose
-    <Purpose.DELIVERY: 'delivery'>
-    """
-
-    body: bytes | Body
-    sha256: str
-    bundle_id: str
-    file_count: int
-    archive_key: str
-    purpose: Purpose = Purpose.DELIVERY
-
-    @classmethod
-    def of(cls, bundle: Bundle, archive_key: str) -> Delivery:
-        """A built (or archived) bundle's delivery, streamed from its spool."""
-        return cls(bundle.body, bundle.sha256, bundle.bundle_id, bundle.file_count, archive_key)
-
-
 class NiFi(Protocol):
     """NiFi's HTTPS endpoint: POST one bundle, return the 2xx status or raise a ``DeliveryError``."""
 
     def post(self, delivery: Delivery) -> int: ...
+
+
+class BreakerState(StrEnum):
+    """The shared circuit as read: Powertools' three states, MISSING when no item exists (never opened, or gone),
+    UNREADABLE when the read itself failed (the controller's decision for that run). The values are what the
+    breaker table stores, logs and ``courier status`` show."""
+
+    CLOSED = "CLOSED"
+    OPEN = "OPEN"
+    HALF_OPEN = "HALF_OPEN"
+    MISSING = "MISSING"
+    UNREADABLE = "UNREADABLE"
 
 
 @dataclass(frozen=True)
@@ -172,7 +156,7 @@ class BreakerReading:
     tripped it last (``nifi``, ``secretsmanager``, ``dynamodb``, ``s3``), if known.
     """
 
-    state: str
+    state: BreakerState
     opened_at: int | None = None
     dependency: str | None = None
     probe_lease_until: int | None = None  # HALF_OPEN: when the prober's lease lapses
@@ -203,6 +187,14 @@ class Breaker(Protocol):
 
     def trip(self, dependency: str, reason: str) -> None:
         """Open the circuit now, naming ``dependency``: a probe outside ``guard`` found it down."""
+        ...
+
+
+class CredentialsProvider(Protocol):
+    """The NiFi credentials where they are kept (the secret), cached between reads."""
+
+    def get(self, refresh: bool = False) -> Credentials:
+        """The credentials; ``refresh`` reads them again past the cache (after a 401: the secret may have rotated)."""
         ...
 
 
@@ -322,7 +314,7 @@ class Queue(Protocol):
 class BreakerTable(Protocol):
     """The breaker table read as a whole: the state of every circuit in it."""
 
-    def states(self) -> set[str]: ...
+    def states(self) -> set[BreakerState]: ...
 
     def dependency(self) -> str | None:
         """What tripped the circuit last (``nifi``, ``secretsmanager``, ``dynamodb``, ``s3``), if recorded."""

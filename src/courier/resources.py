@@ -8,6 +8,8 @@ fails when the Terraform and this module drift apart.
 
 from __future__ import annotations
 
+from typing import Any
+
 # The local stack's names start with NAME_PREFIX; on AWS each environment's start with
 # courier-<environment> instead (courier-prod-queue, ...; infra/terraform/modules/pipeline),
 # and operator commands take that prefix from COURIER_NAME.
@@ -68,7 +70,7 @@ assert LANDING_NONCURRENT_DAYS * 86400 > SQS_MAX_RETENTION_SECONDS + DLQ_RETENTI
 def landing_lifecycle(
     expiration_days: int = LANDING_EXPIRATION_DAYS,
     noncurrent_days: int = LANDING_NONCURRENT_DAYS,
-) -> dict:
+) -> dict[str, Any]:
     """The landing bucket's lifecycle configuration, in S3's API shape (the Terraform declares the same rules)."""
     return {
         "Rules": [
@@ -96,14 +98,14 @@ LANDING_ENCRYPTION = ("AES256",)
 LANDING_OBJECT_OWNERSHIP = "BucketOwnerEnforced"
 
 
-def landing_put_guard(bucket_arn: str) -> list[dict]:
+def landing_put_guard(bucket_arn: str) -> list[dict[str, Any]]:
     """The landing bucket policy's statements that deny what courier cannot read, in IAM's JSON shape.
 
     A header left out is allowed (S3 then applies STANDARD and the bucket's default encryption): each
     statement denies only when its header is present (``Null`` false) and names something else.
     """
 
-    def deny(sid: str, condition: dict) -> dict:
+    def deny(sid: str, condition: dict[str, Any]) -> dict[str, Any]:
         return {
             "Sid": sid,
             "Effect": "Deny",

@@ -73,9 +73,7 @@ class _MemorySpool(io.RawIOBase):
             return self._file.write(data)
         assert self._map is not None
         if self._map.tell() + len(data) > self._reserved:
-            self._rollover()
-            assert self._file is not None
-            return self._file.write(data)
+            return self._rollover().write(data)
         written = self._map.write(data)
         self._end = max(self._end, self._map.tell())
         return written
@@ -106,7 +104,7 @@ class _MemorySpool(io.RawIOBase):
         assert self._map is not None
         return self._map.tell()
 
-    def _rollover(self) -> None:
+    def _rollover(self) -> IO[bytes]:
         assert self._map is not None
         position = self._map.tell()
         disk = tempfile.TemporaryFile(dir=self._directory)
@@ -124,6 +122,7 @@ class _MemorySpool(io.RawIOBase):
         self._map.close()
         self._map = None
         self._give_back()
+        return disk
 
     def _give_back(self) -> None:
         charged, self._charged = self._charged, 0

@@ -14,6 +14,17 @@ import pytest
 
 from courier.local.stack import LocalConfig, LocalStack
 
+E2E_DIR = Path(__file__).parent
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest's own -m deselects by marker
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test under tests/e2e is an e2e test (`-m e2e`, `-m "not e2e"`): a module's own pytestmark
+    would cover that module only, and one forgotten module would run in the fast loop."""
+    for item in items:
+        if item.path.is_relative_to(E2E_DIR):
+            item.add_marker(pytest.mark.e2e)
+
 
 def free_port() -> int:
     with socket.socket() as probe:

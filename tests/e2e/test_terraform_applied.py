@@ -226,7 +226,7 @@ def test_files_uploaded_through_terraforms_landing_bucket_are_delivered_once_by_
     # courier's aggregator (the local Lambda runtime, on the mapping Terraform made: its queue, batch size, window,
     # the live alias) with the function's environment as Terraform set it, delivering to the local receiver;
     # then one run of the breaker controller against Terraform's breaker table.
-    from courier.controller import CLOSED, MISSING
+    from courier.ports import BreakerState
 
     pipeline = te.start_pipeline(staging, tmp_path / "receiver", monkeypatch.setenv)
     try:
@@ -247,7 +247,7 @@ def test_files_uploaded_through_terraforms_landing_bucket_are_delivered_once_by_
     assert set(state.responses) == {200}
     assert {key: bodies for key, bodies in delivered_files(pipeline).items()} == {k: [v] for k, v in uploaded.items()}
     # The controller read Terraform's breaker table (closed, or no item yet) and left the mapping enabled.
-    assert decision.breaker_state in (CLOSED, MISSING) and decision.enabled_after is True, decision
+    assert decision.breaker_state in (BreakerState.CLOSED, BreakerState.MISSING) and decision.enabled_after is True, decision
     empty_the_landing_bucket(staging)
 
 

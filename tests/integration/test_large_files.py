@@ -98,6 +98,7 @@ def test_the_resend_of_a_large_bundle_streams_the_archived_bytes_again(aws, env,
     assert len(shas) == 2 and shas[0] == shas[1]  # the very same archived bytes, byte for byte
 
 
+@pytest.mark.slow  # 200 MB through moto and the local receiver
 def test_a_200_mb_file_is_delivered_whole_and_verified_by_the_receiver(aws, env, land, fake_nifi, stack, spool_dir, monkeypatch):
     monkeypatch.setattr(s3_adapter, "MULTIPART_THRESHOLD", 64 * MIB)  # 200 MB goes up in 16 MiB parts
     runtime = handler.build_runtime(large_settings(env, spool_dir), aws)

@@ -30,9 +30,12 @@ SUPPORTED = tuple(
 
 JAVA_HOME = real_nifi.java_home()
 MVN = shutil.which("mvn")
-pytestmark = pytest.mark.skipif(
-    JAVA_HOME is None or MVN is None, reason="NiFi contract test needs a JDK >= 21 and mvn on PATH (not found)"
-)
+pytestmark = [
+    pytest.mark.slow,  # Maven builds and runs the flow in each NiFi release
+    pytest.mark.skipif(
+        JAVA_HOME is None or MVN is None, reason="NiFi contract test needs a JDK >= 21 and mvn on PATH (not found)"
+    ),
+]
 
 
 @pytest.mark.timeout(1200)  # a cold ~/.m2 downloads NiFi's jars first; warm, one release takes ~30 s

@@ -27,7 +27,10 @@ ROOT = Path(__file__).parents[2]
 CASES_DIR = ROOT / "nifi" / "contract-test"
 HOME = ROOT / "nifi" / "real" / "target" / "nifi-home"
 MISSING = real_nifi.missing_tools()
-pytestmark = pytest.mark.skipif(MISSING is not None, reason=f"real NiFi needs a JDK >= 21 and mvn: {MISSING}")
+pytestmark = [
+    pytest.mark.slow,  # a real NiFi, started
+    pytest.mark.skipif(MISSING is not None, reason=f"real NiFi needs a JDK >= 21 and mvn: {MISSING}"),
+]
 
 _SUBJECT: dict = {}
 exec(compile((ROOT / "nifi" / "nifi_subject.py").read_text(), "nifi_subject.py", "exec"), _SUBJECT)

@@ -14,7 +14,10 @@ import pytest
 
 import terraform_cli as tf
 
-pytestmark = pytest.mark.skipif(tf.unavailable() is not None, reason=f"terraform CLI checks: {tf.unavailable()}")
+pytestmark = [
+    pytest.mark.slow,  # terraform init/validate/plan on the real CLI and provider
+    pytest.mark.skipif(tf.unavailable() is not None, reason=f"terraform CLI checks: {tf.unavailable()}"),
+]
 
 ENVS = ("staging", "prod")
 # Every directory holding terraform test files, each run as its own root.

@@ -1,3 +1,5 @@
+from dataclasses import replace
+
 import pytest
 
 from courier.config import Settings
@@ -11,6 +13,12 @@ def test_defaults_are_applied():
     assert settings.max_bundle_bytes == 64 * 1024 * 1024
     assert settings.idempotency_table == "courier-idempotency"
     assert settings.nifi_allow_http is False
+
+
+def test_settings_built_without_a_read_timeout_derive_the_one_from_env_derives():
+    from_env = Settings.from_env(BASE)
+    assert from_env.read_timeout_seconds is not None
+    assert replace(from_env, read_timeout_seconds=None).read_timeout() == from_env.read_timeout_seconds
 
 
 def test_missing_required_variable_names_it():

@@ -52,6 +52,7 @@ def test_the_server_ca_may_travel_in_the_secret():
             "client_key_pem is an encrypted private key",
         ),
         ({}, "must hold"),
+        (None, "has no value"),
     ],
 )
 def test_a_secret_courier_cannot_use_is_refused_by_field_never_by_value(secret, says):

@@ -1323,9 +1323,10 @@ def test_breaker_alarm_needs_the_circuit_open_in_3_of_5_minutes_or_the_controlle
     assert (alarm["datapoints_to_alarm"], alarm["evaluation_periods"]) == (3, 5)
     # The controller publishes every minute whatever the state: no data means it is not running.
     assert alarm["treat_missing_data"] == "breaching"
-    from courier.controller import OPEN, STATE_VALUE
+    from courier.controller import STATE_VALUE
+    from courier.ports import BreakerState
 
-    assert STATE_VALUE[OPEN] == alarm["threshold"] and max(STATE_VALUE.values()) == alarm["threshold"]
+    assert STATE_VALUE[BreakerState.OPEN] == alarm["threshold"] and max(STATE_VALUE.values()) == alarm["threshold"]
     # The CodeDeploy canary and the composite alarm still use it, by its name.
     assert alarm["alarm_name"] == "${var.name}-breaker-open" and _pipeline_module("monitoring")["name"] == "${local.name}"
     assert "${local.name}-breaker-open" in _pipeline_module("aggregator")["rollback_alarm_names"]

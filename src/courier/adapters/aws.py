@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, cast
 
 from botocore.exceptions import BotoCoreError, ClientError, ProfileNotFound
 
@@ -78,6 +78,11 @@ def error_code(exc: BaseException) -> str:
     if isinstance(exc, ClientError):
         return str(exc.response.get("Error", {}).get("Code", ""))
     return type(exc).__name__
+
+
+def response_of(exc: ClientError) -> dict[str, Any]:
+    """The error's parsed response, with the service's own fields (e.g. DynamoDB's old ``Item``) that the stubs leave out."""
+    return cast(dict[str, Any], exc.response)
 
 
 def describe(action: str, exc: BaseException) -> str:
@@ -205,7 +210,7 @@ def transact_write(
             code = error_code(exc)
             if code not in _TRANSIENT_CODES and code != CANCELLED:
                 raise _make(error, describe(action, exc), exc) from exc
-            reasons = list(exc.response.get("CancellationReasons") or []) if code == CANCELLED else []
+            reasons = list(response_of(exc).get("CancellationReasons") or []) if code == CANCELLED else []
             if code == CANCELLED and len(reasons) != len(pending):
                 raise _make(error, f"{action} failed: cancelled without a reason for each action", exc) from exc
             last = exc

@@ -28,16 +28,22 @@ from aws_lambda_powertools.utilities.circuit_breaker import base as powertools_b
 from aws_lambda_powertools.utilities.circuit_breaker.persistence import CircuitBreakerDynamoDBPersistence
 
 from courier.adapters.aws import translated
-from courier.errors import AwsCallError, BreakerOpenError, DependencyUnavailableError, NiFiAuthError, NiFiUnavailableError
+from courier.errors import (
+    AwsCallError,
+    BreakerOpenError,
+    Dependency,
+    DependencyUnavailableError,
+    NiFiAuthError,
+    NiFiUnavailableError,
+)
 from courier.observability import logger, metric
-from courier.ports import BreakerReading
+from courier.ports import BreakerReading, BreakerState
 from courier.resources import BREAKER_EXPIRY_ATTRIBUTE, BREAKER_KEY, DLQ_RETENTION_SECONDS
 
 # One circuit for delivery: NiFi, and every dependency the batch needs on the way there.
 CIRCUIT_NAME = "nifi"
 CAUSE_ID = "cause#" + CIRCUIT_NAME  # what tripped the circuit last, for status, logs and the controller's metric
 COUNTED_FAILURES = (NiFiUnavailableError, NiFiAuthError, DependencyUnavailableError)
-MISSING = "MISSING"
 
 
 class _LongLivedPersistence(CircuitBreakerDynamoDBPersistence):
@@ -152,11 +158,11 @@ class DynamoDBBreaker:
         dependency = by_id.get(CAUSE_ID, {}).get("dependency", {}).get("S")
         circuit = by_id.get(CIRCUIT_NAME)
         if circuit is None:
-            return BreakerReading(MISSING, None, dependency)
+            return BreakerReading(BreakerState.MISSING, None, dependency)
         opened_at = circuit.get("opened_at", {}).get("N")
         lease = circuit.get("probe_lease_expiry", {}).get("N")
         return BreakerReading(
-            circuit["state"]["S"], int(opened_at) if opened_at else None, dependency, int(lease) if lease else None
+            BreakerState(circuit["state"]["S"]), int(opened_at) if opened_at else None, dependency, int(lease) if lease else None
         )
 
     def guard(self, deliver: Callable[..., int]) -> Callable[..., int]:
@@ -166,7 +172,8 @@ class DynamoDBBreaker:
 
         def call(*args: Any, **kwargs: Any) -> int:
             try:
-                return protected(*args, **kwargs)
+                status: int = protected(*args, **kwargs)
+                return status
             except CircuitBreakerOpenError as exc:
                 raise BreakerOpenError("NiFi circuit is open; not calling it") from exc
             except (NiFiUnavailableError, NiFiAuthError) as exc:
@@ -183,7 +190,7 @@ class DynamoDBBreaker:
         self._last_cause = (dependency, reason)
 
         def failed() -> int:
-            raise DependencyUnavailableError(f"{dependency} failed the whole batch ({reason})", dependency)
+            raise DependencyUnavailableError(f"{dependency} failed the whole batch ({reason})", Dependency(dependency))
 
         try:
             self.guard(failed)()
@@ -193,12 +200,12 @@ class DynamoDBBreaker:
 
     def mark_closed(self) -> None:
         self.store.save_closed(CIRCUIT_NAME)
-        metric("BreakerTransitions", from_state=MISSING, to_state=CircuitState.CLOSED.value)
+        metric("BreakerTransitions", from_state=BreakerState.MISSING, to_state=CircuitState.CLOSED.value)
 
     def trip(self, dependency: str, reason: str) -> None:
         """Open the circuit at once (no threshold): the controller's own canary found ``dependency`` down."""
         self.store.save_reopen(CIRCUIT_NAME, int(self.clock()))
-        metric("BreakerTransitions", from_state=MISSING, to_state=CircuitState.OPEN.value)
+        metric("BreakerTransitions", from_state=BreakerState.MISSING, to_state=CircuitState.OPEN.value)
         self._write_cause(dependency, reason)
 
     def _on_transition(self, transition: CircuitTransition) -> None:
@@ -247,16 +254,17 @@ class DynamoDBBreakerTable:
         self.client = client
         self.table = table
 
-    def states(self) -> set[str]:
+    def states(self) -> set[BreakerState]:
         """The state of every circuit; empty when none was ever written."""
         with translated(f"reading the breaker table {self.table}"):
             pages = self.client.get_paginator("scan").paginate(
                 TableName=self.table, ProjectionExpression="#s", ExpressionAttributeNames={"#s": "state"}
             )
             # The parked-message records share the table and have no state.
-            return {item["state"]["S"] for page in pages for item in page.get("Items", []) if "state" in item}
+            return {BreakerState(item["state"]["S"]) for page in pages for item in page.get("Items", []) if "state" in item}
 
     def dependency(self) -> str | None:
         with translated(f"reading the breaker table {self.table}"):
             item = self.client.get_item(TableName=self.table, Key={BREAKER_KEY: {"S": CAUSE_ID}}).get("Item") or {}
-        return item.get("dependency", {}).get("S")
+        dependency: str | None = item.get("dependency", {}).get("S")
+        return dependency

@@ -54,4 +54,5 @@ class CloudWatchMetrics:
         if extended_statistics:
             args["ExtendedStatistics"] = list(extended_statistics)
         with translated(f"reading the metric {namespace}/{metric}"):
-            return self.client.get_metric_statistics(**args).get("Datapoints", [])
+            datapoints: list[dict[str, Any]] = self.client.get_metric_statistics(**args).get("Datapoints", [])
+        return datapoints

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, cast
 
 from botocore.exceptions import ClientError, WaiterError
 
@@ -175,11 +175,13 @@ class LambdaCodeDeploy:
         try:
             waiter.wait(FunctionName=function, Qualifier=version, WaiterConfig=_UPDATE_WAIT)
         except WaiterError as exc:
-            response = exc.last_response or {}
+            last = exc.last_response or {}
+            # GetFunction's own answer (its Configuration too): the stubs type only its error part.
+            response = cast(dict[str, Any], last)
             code = (response.get("Error") or {}).get("Code")
             if code:  # the GetFunction call itself failed (denied, throttled)
                 raise AwsCallError(
-                    describe(f"lambda:GetFunction on {function}:{version}", ClientError(response, "GetFunction")), code
+                    describe(f"lambda:GetFunction on {function}:{version}", ClientError(last, "GetFunction")), code
                 ) from None
             reason = (response.get("Configuration") or {}).get("LastUpdateStatusReason") or "its update did not succeed"
             raise DeployError(f"version {version} of {function} did not become ready: {reason}") from None

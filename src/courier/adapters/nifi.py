@@ -29,10 +29,9 @@ from contextlib import contextmanager
 
 import httpx
 
-from courier.adapters.secrets import CredentialsSource
 from courier.delivery import Credentials, error_for_status, is_auth_failure, request_headers
 from courier.errors import NiFiAuthError, NiFiUnavailableError, SecretFormatError
-from courier.ports import Delivery
+from courier.ports import CredentialsProvider, Delivery
 
 # TLS alerts and verification failures that mean "this certificate is not (or no longer) accepted": after a
 # rotation, NiFi refuses the old client certificate, or presents a server certificate from the secret's new CA.
@@ -152,21 +151,33 @@ class NiFiClient:
 
     Example
     -------
-    >>> nifi = NiFiClient(  # doctest: +SKIP
+    In production ``credentials`` is ``CredentialsSource(boto3.client("secretsmanager"), "courier/nifi", 300)``
+    and there is no ``transport``; here a NiFi that accepts whatever it is sent, and a fixed credential:
+
+    >>> from datetime import UTC, datetime
+    >>> from courier.bundle import probe_bundle
+    >>> from courier.delivery import Credentials
+    >>> class Secret:
+    ...     def get(self, refresh: bool = False) -> Credentials:
+    ...         return Credentials(username="courier", password="s3cr3t")
+    >>> accepting = httpx.MockTransport(lambda request: httpx.Response(200))
+    >>> nifi = NiFiClient(
     ...     "https://nifi.internal:9443/contentListener",
-    ...     CredentialsSource(boto3.client("secretsmanager"), "courier/nifi", max_age_seconds=300),
-    ...     ca_bundle="/opt/courier/nifi-ca.pem",
+    ...     Secret(),
+    ...     ca_bundle=None,
     ...     connect_timeout=5,
     ...     read_timeout=30,
+    ...     transport=accepting,
     ... )
-    >>> nifi.post(Delivery.of(bundle, key))  # doctest: +SKIP
+    >>> bundle = probe_bundle(datetime(2026, 1, 1, tzinfo=UTC))
+    >>> nifi.post(Delivery.of(bundle, "bundles/2026/01/01/probe.tar.gz"))
     200
     """
 
     def __init__(
         self,
         url: str,
-        credentials: CredentialsSource,
+        credentials: CredentialsProvider,
         ca_bundle: str | None,
         connect_timeout: float,
         read_timeout: float,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -9,11 +10,10 @@ from typing import Any
 
 from courier.adapters.aws import translated
 from courier.adapters.nifi import NiFiClient
-from courier.adapters.secrets import CredentialsSource
 from courier.bundle import PROBE_ARCHIVE_KEY, probe_bundle
-from courier.errors import CourierError, DependencyUnavailableError
+from courier.errors import CourierError, Dependency, DependencyUnavailableError
 from courier.ledger.base import EXPIRY_ATTRIBUTE, PARTITION_KEY, SORT_KEY
-from courier.ports import Delivery, Purpose
+from courier.ports import CredentialsProvider, Delivery, Purpose
 
 PROBE_PREFIX = "probes"  # archive keys of the controller's canaries (a lifecycle rule expires them)
 # The ledger item the probe writes; the controller's role may write this partition key only
@@ -57,7 +57,7 @@ class CanaryProbe:
     def __init__(
         self,
         nifi: NiFiClient,
-        credentials: CredentialsSource,
+        credentials: CredentialsProvider,
         dynamodb: Any,
         s3: Any,
         ledger_table: str,
@@ -77,17 +77,17 @@ class CanaryProbe:
         self.clock = clock
 
     def check(self) -> None:
-        self._step("secretsmanager", lambda: self.credentials.get(refresh=True))
-        self._step("dynamodb", self._write_ledger)
+        self._step(Dependency.SECRETSMANAGER, lambda: self.credentials.get(refresh=True))
+        self._step(Dependency.DYNAMODB, self._write_ledger)
         for bucket in self.buckets:
-            self._step("s3", lambda bucket=bucket: self._head(bucket))
+            self._step(Dependency.S3, functools.partial(self._head, bucket))
         bundle = probe_bundle(datetime.fromtimestamp(int(self.clock()), UTC))
         if self.archive_bucket:
-            self._step("s3", lambda: self._put_archive(bundle))
+            self._step(Dependency.S3, lambda: self._put_archive(bundle))
         canary = Delivery(bundle.data, bundle.sha256, bundle.bundle_id, 0, PROBE_ARCHIVE_KEY, Purpose.PROBE)
-        self._step("nifi", lambda: self.nifi.post(canary))
+        self._step(Dependency.NIFI, lambda: self.nifi.post(canary))
 
-    def _step(self, dependency: str, check: Callable[[], Any]) -> None:
+    def _step(self, dependency: Dependency, check: Callable[[], Any]) -> None:
         try:
             check()
         except CourierError as exc:

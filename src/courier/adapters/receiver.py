@@ -82,7 +82,8 @@ class HTTPSReceiverAdmin:
         try:
             context = ssl.create_default_context(cafile=self.ca_bundle)
             with urllib.request.urlopen(request, context=context, timeout=self.timeout) as response:  # noqa: S310 - https only
-                return json.load(response)
+                answer: dict[str, Any] = json.load(response)
+                return answer
         except urllib.error.HTTPError as exc:
             detail = _error_of(exc)
             raise ReceiverUnavailableError(f"the local stack refused {path}: {detail}") from exc

@@ -63,7 +63,8 @@ class _TranslatedBody:
 
     def read(self, size: int = -1) -> bytes:
         with translated(self.action, self.error):
-            return self.body.read(size if size >= 0 else None)
+            chunk: bytes = self.body.read(size if size >= 0 else None)
+        return chunk
 
     def close(self) -> None:
         try:
@@ -322,7 +323,8 @@ class S3ArchiveReader:
     def read(self, key: str) -> bytes:
         """A small object whole (index lines); bundles are streamed with :meth:`open`."""
         with translated(f"GET of archived {key}"):
-            return self.client.get_object(Bucket=self.bucket, Key=key)["Body"].read()
+            body: bytes = self.client.get_object(Bucket=self.bucket, Key=key)["Body"].read()
+        return body
 
     def open(self, key: str) -> ObjectStream:
         """An archived bundle to stream (replay, ``archive verify --deep``); broken reads are ``AwsCallError``."""

@@ -33,8 +33,10 @@ SHAPE = '{"client_cert_pem", "client_key_pem"} and/or {"username", "password"} o
 PEM_FIELDS = ("client_cert_pem", "client_key_pem", "ca_pem")
 
 
-def parse_credentials(raw: str | bytes | dict) -> Credentials:
+def parse_credentials(raw: str | bytes | dict[str, Any] | None) -> Credentials:
     """The secret's JSON as :class:`Credentials`; a bad shape raises ``SecretFormatError`` naming the field, never its value."""
+    if raw is None:  # what Powertools' provider may answer when it has no value to give
+        raise SecretFormatError("NiFi secret has no value")
     try:
         data = raw if isinstance(raw, dict) else json.loads(raw)
     except ValueError:

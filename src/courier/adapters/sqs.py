@@ -71,13 +71,14 @@ class SQSQueue:
     def receive(self, max_messages: int, visibility_timeout: int) -> list[dict[str, Any]]:
         """Up to ``max_messages`` (at most 10) messages, with their system and message attributes."""
         with translated(f"receiving from {self.url}"):
-            return self.client.receive_message(
+            messages: list[dict[str, Any]] = self.client.receive_message(
                 QueueUrl=self.url,
                 MaxNumberOfMessages=max_messages,
                 VisibilityTimeout=visibility_timeout,
                 AttributeNames=["All"],
                 MessageAttributeNames=["All"],
             ).get("Messages", [])
+        return messages
 
     def make_visible(self, receipt_handles: Sequence[str]) -> None:
         for start in range(0, len(receipt_handles), _BATCH):

@@ -159,7 +159,7 @@ def replayed(result: BundleResult) -> None:
 def replay_summary(tally: Tally, dry_run: bool) -> None:
     if dry_run:  # nothing was read, so no file count; what would go is not "skipped"
         table = Table("bundles", "bytes", "would send", "restoring", "failed", title="replay summary (dry run)")
-        row = (tally.bundles, tally.bytes, tally.would_send, tally.restoring, tally.unsent)
+        row: tuple[int, ...] = (tally.bundles, tally.bytes, tally.would_send, tally.restoring, tally.unsent)
     else:
         table = Table("bundles", "files", "bytes", "sent", "restoring", "failed", title="replay summary")
         row = (tally.bundles, tally.files, tally.bytes, tally.sent, tally.restoring, tally.unsent)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
 
@@ -52,16 +53,16 @@ def sources(context: Context) -> StatusSources:
     else:
         mapping = LambdaEventSourceMapping.of_function(lambda_client, context.function_name(), queue.arn)
     breaker_table = context.resource("breaker_table") or context.aws_name(BREAKER_TABLE)
-    common = {
-        "queue": queue,
-        "dlq": dlq,
-        "breaker_table": DynamoDBBreakerTable(context.clients("dynamodb"), breaker_table),
-        "mapping": mapping,
-        "mapping_uuid": mapping.uuid if mapping else None,
-    }
+    common = StatusSources(
+        queue=queue,
+        dlq=dlq,
+        breaker_table=DynamoDBBreakerTable(context.clients("dynamodb"), breaker_table),
+        mapping=mapping,
+        mapping_uuid=mapping.uuid if mapping else None,
+    )
     if context.stack is None:
         metrics = CloudWatchMetrics(context.clients("cloudwatch"))
-        return StatusSources(**common, metrics=metrics, queue_name=context.queue_name(), service=context.metrics_service())
+        return replace(common, metrics=metrics, queue_name=context.queue_name(), service=context.metrics_service())
     archive_reader = S3ArchiveReader(context.clients("s3"), context.resource("archive_bucket") or ARCHIVE_BUCKET)
     receiver_admin = HTTPSReceiverAdmin.of(context.stack)
-    return StatusSources(**common, local=LocalSources(archive_reader, receiver_admin))
+    return replace(common, local=LocalSources(archive_reader, receiver_admin))

@@ -20,6 +20,7 @@ from courier.adapters.aws import (
     TRANSACT_LIMIT,
     batch_write,
     error_code,
+    response_of,
     transact_write,
     translated,
 )
@@ -128,7 +129,7 @@ class DynamoDBLedger(BaseLedger):
                     return _busy(record.identity, now)
                 if error_code(exc) != CONDITION_FAILED:
                     raise
-                old = exc.response.get("Item")
+                old = response_of(exc).get("Item")
         if old:
             return _from_item(old)
         # Endpoints that do not return the old item: read it (consistently).

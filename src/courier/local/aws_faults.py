@@ -151,7 +151,7 @@ def _signer(environ: dict[str, Any]) -> tuple[str, str]:
 
 
 def _operation(environ: dict[str, Any], service: str) -> str:
-    target = environ.get("HTTP_X_AMZ_TARGET", "")
+    target: str = environ.get("HTTP_X_AMZ_TARGET", "")
     if target:
         return target.rsplit(".", 1)[-1]
     if service == "s3":

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Callable
 from typing import Any
 
 _APPLIED = threading.Lock()
@@ -118,12 +119,14 @@ def _s3_lifecycle_as_given() -> None:
         bucket = self.backend.get_bucket(self.bucket_name)
         rules = getattr(bucket, "courier_lifecycle", None)
         if rules is None or not bucket.rules:
-            return get(self)
+            answer: TYPE_RESPONSE = get(self)
+            return answer
         if not rules:
             raise NoSuchLifecycleConfiguration(bucket_name=self.bucket_name)
         self.data["Action"] = "GetBucketLifecycleConfiguration"
         result = {"Rules": rules, "TransitionDefaultMinimumObjectSize": bucket.courier_lifecycle_size}
-        return self.serialized(ActionResult(result))
+        serialized: TYPE_RESPONSE = self.serialized(ActionResult(result))
+        return serialized
 
     def delete_as_given(self: Any) -> TYPE_RESPONSE:
         answer = delete(self)
@@ -219,16 +222,16 @@ def _sqs_attributes_like_aws() -> None:
     Queue.redrive_allow_policy = None  # type: ignore[attr-defined]
 
     set_attributes = Queue._set_attributes
-    attributes = Queue.attributes.fget  # type: ignore[attr-defined]
+    attributes_of = Queue.attributes.fget  # type: ignore[attr-defined]
 
-    def set_keeping_the_policy(self: Any, given: dict[str, Any], now: float | None = None) -> None:
+    def set_keeping_the_policy(self: Any, attributes: dict[str, Any], now: float | None = None) -> None:
         policy = getattr(self, "_policy_json", None)
-        set_attributes(self, given, now)
-        if "Policy" not in given and policy is not None:
+        set_attributes(self, attributes, now)
+        if "Policy" not in attributes and policy is not None:
             self._policy_json = policy
 
     def compact_redrive_policy(self: Any) -> dict[str, Any]:
-        result = dict(attributes(self))
+        result = dict(attributes_of(self))
         if result.get("RedrivePolicy"):
             result["RedrivePolicy"] = json.dumps(self.redrive_policy, separators=(",", ":"))
         if not result.get("RedriveAllowPolicy"):  # unset, or cleared with "" (as the provider deletes it)
@@ -320,9 +323,9 @@ def _codedeploy_groups_like_aws() -> None:
 
     info = responses._deployment_group_info
 
-    def with_alarms(group: Any) -> dict[str, Any]:
-        described = info(group)
-        configured = group.alarm_configuration
+    def with_alarms(deployment_group: Any) -> dict[str, Any]:
+        described = info(deployment_group)
+        configured = deployment_group.alarm_configuration
         if isinstance(configured, dict):
             described["alarmConfiguration"] = configured
         # AWS leaves out what the group does not have; moto answers {} (a load balancer block to remove).
@@ -418,7 +421,7 @@ def condition_holds(operator: str, key: str, wanted: Any, context: dict[str, str
             return any(ipaddress.ip_address(actual) in ipaddress.ip_network(v, strict=False) for v in values)
         if op.startswith("Numeric"):
             number = float(actual)
-            compare = {
+            compare: Callable[[float], bool] = {
                 "NumericEquals": lambda v: number == v,
                 "NumericLessThan": lambda v: number < v,
                 "NumericLessThanEquals": lambda v: number <= v,

@@ -27,9 +27,14 @@ from pathlib import Path
 from typing import Any
 
 from courier.adapters.breaker import DynamoDBBreakerTable
+from courier.errors import LocalStackError
 from courier.local.aws_faults import Fault
+from courier.local.fake_nifi import FakeNiFi
 from courier.local.lambda_runtime import InvocationKilled
+from courier.local.provision import Stack
 from courier.local.stack import LocalConfig, LocalStack
+from courier.operator.status import breaker_state
+from courier.ports import BreakerState
 
 NIFI_FAULTS = ("unavailable", "timeout", "reset", "error", "ack-lost", "reject-hash")
 AWS_FAULTS = (
@@ -59,7 +64,7 @@ class ChaosReport:
     max_receives: int = 0
     dlq_bodies: list[str] = field(default_factory=list)
     poison: list[str] = field(default_factory=list)
-    breaker_states_seen: set[str] = field(default_factory=set)
+    breaker_states_seen: set[BreakerState] = field(default_factory=set)
     final_breaker_state: str = ""
     drain_seconds: float | None = None
 
@@ -69,8 +74,8 @@ class ChaosReport:
             self.lost == 0
             and self.files_in_several_bundles == 0
             and set(self.dlq_bodies) <= set(self.poison)
-            and "OPEN" in self.breaker_states_seen
-            and self.final_breaker_state in ("CLOSED", "MISSING")
+            and BreakerState.OPEN in self.breaker_states_seen
+            and self.final_breaker_state in (BreakerState.CLOSED, BreakerState.MISSING)
         )
 
     def lines(self) -> list[str]:
@@ -85,7 +90,7 @@ class ChaosReport:
             f"max receives of a message: {self.max_receives}",
             f"DLQ: {len(self.dlq_bodies)} messages, all of them poison: {set(self.dlq_bodies) <= set(self.poison)}"
             f" ({len(self.poison)} planted, {len(set(self.dlq_bodies) & set(self.poison))} there yet)",
-            f"breaker states seen: {sorted(self.breaker_states_seen)}; at the end: {self.final_breaker_state}",
+            f"breaker states seen: {sorted(map(str, self.breaker_states_seen))}; at the end: {self.final_breaker_state}",
             f"drain after the faults cleared: {self.drain_seconds:.1f} s" if self.drain_seconds is not None else "did not drain",
             "guarantees hold" if self.guarantees_hold else "GUARANTEES BROKEN",
         ]
@@ -117,6 +122,18 @@ class Chaos:
         self.report = ChaosReport()
         self._watching = threading.Event()
 
+    @property
+    def _nifi(self) -> FakeNiFi:
+        if self.stack.fake_nifi is None:
+            raise LocalStackError("a chaos run needs the local stack's own receiver, started")
+        return self.stack.fake_nifi
+
+    @property
+    def _resources(self) -> Stack:
+        if self.stack.resources is None:
+            raise LocalStackError("a chaos run needs a started local stack")
+        return self.stack.resources
+
     def run(self, duration: float, rate: float = 2.0, drain_timeout: float = 240.0, poison_timeout: float = 0.0) -> ChaosReport:
         """Faults for ``duration`` seconds, then up to ``drain_timeout`` to deliver everything and, if
         ``poison_timeout`` > 0, up to that long more for the poison to reach the DLQ (maxReceiveCount receives)."""
@@ -144,9 +161,9 @@ class Chaos:
         if kind == "nifi":
             mode = self.rng.choice(NIFI_FAULTS)
             self.report.faults[f"nifi:{mode}"] += 1
-            self.stack.fake_nifi.state.set_mode(mode)
+            self._nifi.state.set_mode(mode)
             time.sleep(1.0 if mode == "reject-hash" else self.step_seconds)  # a corrupting path is brief
-            self.stack.fake_nifi.state.set_mode("ok")
+            self._nifi.state.set_mode("ok")
         elif kind == "aws":
             fault = self.rng.choice(AWS_FAULTS)
             self.report.faults[f"aws:{fault.service}:{fault.error}"] += 1
@@ -182,11 +199,11 @@ class Chaos:
     def _plant_poison(self) -> None:
         sqs = self.stack.session.client("sqs")
         for body in POISON:
-            sqs.send_message(QueueUrl=self.stack.resources.queue_url, MessageBody=body)
+            sqs.send_message(QueueUrl=self._resources.queue_url, MessageBody=body)
             self.report.poison.append(body)
 
     def _clear(self) -> None:
-        self.stack.fake_nifi.state.set_mode("ok")
+        self._nifi.state.set_mode("ok")
         self.stack.aws_faults.clear()
         from courier import handler
 
@@ -197,7 +214,7 @@ class Chaos:
     # --- watching and the end ----------------------------------------------------------
 
     def _watch_breaker(self) -> None:
-        table = DynamoDBBreakerTable(self.stack.session.client("dynamodb"), self.stack.resources.breaker_table)
+        table = DynamoDBBreakerTable(self.stack.session.client("dynamodb"), self._resources.breaker_table)
         while not self._watching.wait(0.25):
             try:
                 self.report.breaker_states_seen |= table.states()
@@ -221,7 +238,7 @@ class Chaos:
     def _finish(self) -> ChaosReport:
         report = self.report
         summary = self.stack.summary()
-        stats = self.stack.fake_nifi.state.stats()
+        stats = self._nifi.state.stats()
         report.uploaded, report.delivered, report.lost = summary["uploaded"], summary["delivered"], summary["lost"]
         report.files_in_several_bundles = stats["files_in_several_bundles"]
         report.bundles_received, report.distinct_bundles = stats["bundles_received"], stats["distinct_bundles"]
@@ -229,16 +246,15 @@ class Chaos:
         poller = self.stack.poller.stats.snapshot() if self.stack.poller else {}
         report.kills, report.max_receives = poller.get("killed", 0), poller.get("max_receive_count", 0)
         report.dlq_bodies = self._dlq_bodies()
-        table = DynamoDBBreakerTable(self.stack.session.client("dynamodb"), self.stack.resources.breaker_table)
-        states = table.states()
-        report.final_breaker_state = "OPEN" if "OPEN" in states else "HALF_OPEN" if "HALF_OPEN" in states else "CLOSED"
+        table = DynamoDBBreakerTable(self.stack.session.client("dynamodb"), self._resources.breaker_table)
+        report.final_breaker_state = breaker_state(table)
         return report
 
     def _dlq_bodies(self) -> list[str]:
         sqs = self.stack.session.client("sqs")
         bodies: dict[str, str] = {}
         for _ in range(10):
-            got = sqs.receive_message(QueueUrl=self.stack.resources.dlq_url, MaxNumberOfMessages=10, VisibilityTimeout=30)
+            got = sqs.receive_message(QueueUrl=self._resources.dlq_url, MaxNumberOfMessages=10, VisibilityTimeout=30)
             for message in got.get("Messages", []):
                 bodies[message["MessageId"]] = message["Body"]
             if not got.get("Messages"):

@@ -80,13 +80,13 @@ def _transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> No
     """
     import copy
 
+    from moto.dynamodb.comparisons import get_filter_expression
     from moto.dynamodb.exceptions import (
         MultipleTransactionsException,
         TooManyTransactionsException,
         TransactionCanceledException,
         TransactWriteSingleOpException,
     )
-    from moto.dynamodb.models import get_filter_expression
 
     if len(transact_items) > 100:
         raise TooManyTransactionsException()
@@ -198,7 +198,7 @@ def make_secret_stages_like_aws() -> None:
             self.secrets[secret_id].set_default_version_id(move_to_version_id)
         return answer
 
-    SecretsManagerBackend.update_secret_version_stage = like_aws
+    SecretsManagerBackend.update_secret_version_stage = like_aws  # type: ignore[method-assign]
     SecretsManagerBackend._courier_like_aws = True  # type: ignore[attr-defined]
 
 

@@ -47,7 +47,7 @@ import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 from urllib.parse import unquote
 
 from courier.errors import LocalStackError
@@ -63,6 +63,13 @@ from courier.resources import (
 ACCOUNT_ID = "123456789012"
 CONTROLLER_NAME = "courier-breaker-controller"
 POLICY_DIR = Path(__file__).resolve().parents[3] / "infra" / "terraform" / "policies"
+
+
+class SessionArguments(TypedDict):
+    """A boto3 Session's keyword arguments that sign as one emulator IAM user."""
+
+    aws_access_key_id: str
+    aws_secret_access_key: str
 
 
 @dataclass(frozen=True)
@@ -92,12 +99,13 @@ class Principal:
     def environment(self) -> dict[str, str]:
         return {"AWS_ACCESS_KEY_ID": self.access_key, "AWS_SECRET_ACCESS_KEY": self.access_key}
 
-    def session_arguments(self) -> dict[str, str]:
+    def session_arguments(self) -> SessionArguments:
         return {"aws_access_key_id": self.access_key, "aws_secret_access_key": self.access_key}
 
 
-AGGREGATOR = Principal("courier-aggregator", "courier-function", "aggregator.json.tftpl")
-CONTROLLER = Principal("courier-breaker-controller", "courier-controller", "breaker_controller.json.tftpl")
+AGGREGATOR_TEMPLATE, CONTROLLER_TEMPLATE = "aggregator.json.tftpl", "breaker_controller.json.tftpl"
+AGGREGATOR = Principal("courier-aggregator", "courier-function", AGGREGATOR_TEMPLATE)
+CONTROLLER = Principal("courier-breaker-controller", "courier-controller", CONTROLLER_TEMPLATE)
 # Same key as courier.stackfile.FAKE_CREDENTIALS: the operator commands sign with it.
 OPERATOR = Principal("courier-operator", "courier-local", None)
 
@@ -133,7 +141,8 @@ def render(template: str, values: Mapping[str, str]) -> dict[str, Any]:
     used = set(_PLACEHOLDER.findall(template))
     if used != set(values):
         raise LocalStackError(f"policy template placeholders {sorted(used)} do not match the values {sorted(values)}")
-    return json.loads(_PLACEHOLDER.sub(lambda m: json.dumps(values[m.group(1)])[1:-1], template))
+    policy: dict[str, Any] = json.loads(_PLACEHOLDER.sub(lambda m: json.dumps(values[m.group(1)])[1:-1], template))
+    return policy
 
 
 def policy_template(name: str) -> str:
@@ -157,13 +166,13 @@ def local_values(region: str, queue_arn: str, secret_arn: str, mapping_uuid: str
         "queue_arn": queue_arn,
     }
     return {
-        AGGREGATOR.template: {
+        AGGREGATOR_TEMPLATE: {
             **common,
             "log_group_arn": f"{logs_prefix}/{FUNCTION_NAME}",
             "function_arn": f"{lambda_prefix}:function:{FUNCTION_NAME}",
             "lambda_arn_prefix": lambda_prefix,
         },
-        CONTROLLER.template: {
+        CONTROLLER_TEMPLATE: {
             **common,
             "log_group_arn": f"{logs_prefix}/{CONTROLLER_NAME}",
             "event_source_mapping_arn": f"{lambda_prefix}:event-source-mapping:{mapping_uuid}",
@@ -282,14 +291,14 @@ def authorize_like_aws() -> None:
     s3_responses.ACTION_MAP["BUCKET"]["HEAD"]["DEFAULT"] = "ListBucket"
     set_action = s3_responses.S3Response._set_action
 
-    def versioned_tagging_like_aws(self: Any, resource_type: str, method: str, querystring: dict[str, Any]) -> None:
-        set_action(self, resource_type, method, querystring)
-        if resource_type == "KEY" and "tagging" in querystring and "versionId" in querystring:
+    def versioned_tagging_like_aws(self: Any, action_resource_type: str, method: str, querystring: dict[str, Any]) -> None:
+        set_action(self, action_resource_type, method, querystring)
+        if action_resource_type == "KEY" and "tagging" in querystring and "versionId" in querystring:
             action = VERSION_TAGGING_ACTIONS.get(method)
             if action:
                 self.data["Action"] = action
 
-    s3_responses.S3Response._set_action = versioned_tagging_like_aws
+    s3_responses.S3Response._set_action = versioned_tagging_like_aws  # type: ignore[method-assign]
     signed_request = IAMRequestBase._create_aws_request
 
     def over_the_payload_sent(self: Any) -> Any:
@@ -301,7 +310,7 @@ def authorize_like_aws() -> None:
         finally:
             self._data = parameters
 
-    IAMRequestBase._create_aws_request = over_the_payload_sent
+    IAMRequestBase._create_aws_request = over_the_payload_sent  # type: ignore[method-assign]
     check = IAMRequestBase.check_action_permitted
 
     def recording_denials(self: Any, resource: str) -> None:
@@ -317,7 +326,7 @@ def authorize_like_aws() -> None:
             )
             raise
 
-    IAMRequestBase.check_action_permitted = recording_denials
+    IAMRequestBase.check_action_permitted = recording_denials  # type: ignore[method-assign]
     original = ActionAuthenticatorMixin._authenticate_and_authorize_normal_action
 
     def like_aws(self: Any, resource: str = "*") -> None:
@@ -335,7 +344,7 @@ def authorize_like_aws() -> None:
             finally:
                 del self._get_action
 
-    ActionAuthenticatorMixin._authenticate_and_authorize_normal_action = like_aws
+    ActionAuthenticatorMixin._authenticate_and_authorize_normal_action = like_aws  # type: ignore[method-assign]
     ActionAuthenticatorMixin._courier_like_aws = True  # type: ignore[attr-defined]
 
 

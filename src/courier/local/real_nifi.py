@@ -32,6 +32,7 @@ import uuid
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 NIFI_VERSION = "2.3.0"
 REAL_DIR = Path(__file__).resolve().parents[3] / "nifi" / "real"
@@ -44,6 +45,14 @@ MAVEN_SKIPS = ("-Drat.skip", "-Dcheckstyle.skip", "-Denforcer.skip", "-Dpmd.skip
 
 class RealNiFiError(Exception):
     """The real NiFi could not be assembled, started or driven (message says which step)."""
+
+
+def _matched(pattern: str, text: str, flags: int = 0) -> str:
+    """The first group of ``pattern`` in ``text``; RealNiFiError naming the pattern when it is not there."""
+    match = re.search(pattern, text, flags)
+    if match is None:
+        raise RealNiFiError(f"{pattern!r} not found")
+    return match.group(1)
 
 
 def _java_major(java: Path) -> int:
@@ -297,7 +306,7 @@ def write_conf(home: Path, http_port: int) -> None:
     properties = conf / "nifi.properties"
     key = secrets.token_hex(16)
     if properties.exists():  # keep the key the flow's sensitive values were encrypted with
-        key = re.search(r"^nifi\.sensitive\.props\.key=(.*)$", properties.read_text(), re.M).group(1)
+        key = _matched(r"^nifi\.sensitive\.props\.key=(.*)$", properties.read_text(), re.M)
     properties.write_text(_PROPERTIES.format(http_port=http_port, props_key=key))
     os.chmod(properties, 0o600)
     (conf / "state-management.xml").write_text(_STATE_MANAGEMENT)
@@ -345,7 +354,7 @@ class RealNiFi:
     def __init__(self, home: Path, http_port: int) -> None:
         self.home, self.http_port = home, http_port
         self.api = f"http://127.0.0.1:{http_port}/nifi-api"
-        self.process: subprocess.Popen | None = None
+        self.process: subprocess.Popen[bytes] | None = None
 
     # -- process ---------------------------------------------------------------------------------------------
     def start(self, timeout: float = 300) -> None:
@@ -384,10 +393,12 @@ class RealNiFi:
         if self.process is None:
             return 0
         status = Path(f"/proc/{self.process.pid}/status").read_text()
-        return int(re.search(r"VmRSS:\s+(\d+) kB", status).group(1)) * 1024
+        return int(_matched(r"VmRSS:\s+(\d+) kB", status)) * 1024
 
     # -- REST --------------------------------------------------------------------------------------------------
-    def request(self, method: str, path: str, body: object = None, raw: bytes | None = None, headers: dict | None = None):
+    def request(
+        self, method: str, path: str, body: object = None, raw: bytes | None = None, headers: dict[str, str] | None = None
+    ) -> Any:
         data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
         hdrs = {"Content-Type": "application/json"} if body is not None else {}
         request = urllib.request.Request(self.api + path, data=data, method=method, headers={**hdrs, **(headers or {})})
@@ -403,7 +414,7 @@ class RealNiFi:
     def _wait(self, what: str, check: Callable[[], bool], timeout: float = 120) -> None:
         wait_until(what, check, timeout)
 
-    def import_flow(self, parameters: dict[str, str], flow: dict | None = None, name: str = "courier-receiver") -> str:
+    def import_flow(self, parameters: dict[str, str], flow: dict[str, Any] | None = None, name: str = "courier-receiver") -> str:
         """Upload the flow definition as a process group of the root group, set its parameters; its id."""
         definition = json.dumps(flow if flow is not None else json.loads(FLOW_FILE.read_text())).encode()
         root = self.request("GET", "/flow/process-groups/root")["processGroupFlow"]["id"]
@@ -428,7 +439,7 @@ class RealNiFi:
             raw=b"".join(parts),
             headers={"Content-Type": f"multipart/form-data; boundary={boundary}"},
         )
-        group_id = group["id"]
+        group_id: str = group["id"]
         context_id = group["component"]["parameterContext"]["id"]
         self.set_parameters(context_id, parameters)
         return group_id
@@ -482,7 +493,7 @@ class RealNiFi:
             raise RealNiFiError(f"no connection to {destination_name!r}")
         return found
 
-    def queued(self, connection_id: str) -> list[dict]:
+    def queued(self, connection_id: str) -> list[dict[str, Any]]:
         """Every FlowFile waiting in the connection: its attributes and the SHA-256 of its content."""
         started = self.request("POST", f"/flowfile-queues/{connection_id}/listing-requests")
         path = f"/flowfile-queues/{connection_id}/listing-requests/{started['listingRequest']['id']}"

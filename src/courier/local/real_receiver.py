@@ -27,6 +27,7 @@ from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
 
 from courier.bundle import read_manifest
@@ -99,6 +100,8 @@ class RealReceiver:
         password = secrets.token_hex(16)
         server = self.ca.issue_cert("127.0.0.1", "localhost")
         key = serialization.load_pem_private_key(server.private_key_pem.bytes(), password=None)
+        if not isinstance(key, ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey):  # what trustme makes, and a keystore holds
+            raise real_nifi.RealNiFiError(f"the receiver's key is a {type(key).__name__}, not an EC or RSA key")
         chain = [x509.load_pem_x509_certificate(blob.bytes()) for blob in server.cert_chain_pems]
         keystore, truststore, ca_pem = tls / "keystore.p12", tls / "truststore.p12", tls / "ca.pem"
         keystore.write_bytes(
@@ -151,13 +154,13 @@ class RealReceiver:
         if invalid:
             raise real_nifi.RealNiFiError(f"flow components invalid in the real NiFi: {invalid[0]}")
 
-    def _connect_store(self, group: str, flow: dict) -> None:
+    def _connect_store(self, group: str, flow: dict[str, Any]) -> None:
         """Root group: the flow's output port -> UpdateAttribute (filename) -> PutFile into ``nifi-out/``."""
         root = self.nifi.request("GET", "/flow/process-groups/root")["processGroupFlow"]["id"]
         ports = self.nifi.request("GET", f"/process-groups/{group}/output-ports")["outputPorts"]
         port = next(p for p in ports if p["component"]["name"] == flow["flowContents"]["outputPorts"][0]["name"])
 
-        def processor(kind: str, bundle: dict, properties: dict, terminated: list[str], x: int) -> str:
+        def processor(kind: str, bundle: dict[str, str], properties: dict[str, str], terminated: list[str], x: int) -> str:
             entity = {
                 "revision": {"version": 0},
                 "component": {
@@ -178,7 +181,7 @@ class RealReceiver:
             400,
         )
 
-        def connect(source: dict, destination: dict, relationships: list[str]) -> None:
+        def connect(source: dict[str, Any], destination: dict[str, Any], relationships: list[str]) -> None:
             entity = {
                 "revision": {"version": 0},
                 "component": {"source": source, "destination": destination, "selectedRelationships": relationships},

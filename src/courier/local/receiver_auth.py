@@ -139,9 +139,9 @@ class AcceptedClients:
             return None if any((g.subject, g.issuer) == presented for g in generations) else 403
         if authorization is None:
             return 401
-        presented = credential_verifier(self.salt, authorization)
+        verifier = credential_verifier(self.salt, authorization)
         hashes = [g.authorization_sha256 for g in generations if g.authorization_sha256]
-        return None if any(hmac.compare_digest(presented, h) for h in hashes) else 401
+        return None if any(hmac.compare_digest(verifier, h) for h in hashes) else 401
 
     def rotate(self, request: dict[str, Any]) -> dict[str, Any]:
         """``{"pending": {...}}``, ``{"promote": true}`` or ``{"cancel": true}``; returns :meth:`snapshot`."""

@@ -198,7 +198,7 @@ class LocalStack:
             # The mapping receives and deletes with the aggregator's role, as in AWS.
             consumer_session=boto3.session.Session(region_name=REGION, **iam.AGGREGATOR.session_arguments()),
         ).start()
-        self.controller = build_controller(
+        self.controller = controller = build_controller(
             ControllerSettings(
                 esm_uuid=self.mapping_uuid,
                 breaker_table=self.resources.breaker_table,
@@ -208,19 +208,21 @@ class LocalStack:
             # The controller's own credentials (its execution role): only breaker_controller.json.tftpl.
             boto3.session.Session(region_name=REGION, **iam.CONTROLLER.session_arguments()),
         )
-        self._controller_thread = threading.Thread(target=self._control, name="breaker-controller", daemon=True)
+        self._controller_thread = threading.Thread(
+            target=self._control, args=(controller,), name="breaker-controller", daemon=True
+        )
         self._controller_thread.start()
         self._write_stack_file(ca_path)
         return self
 
-    def _control(self) -> None:
+    def _control(self, controller: Controller) -> None:
         """The breaker controller's schedule, as EventBridge runs it in AWS."""
         while not self._stopping.wait(self.config.controller_period_seconds):
             try:
                 # One scheduled invocation, one EMF document, as the controller's Lambda flushes it.
                 with invocation_metrics():
                     try:
-                        self.controller.run_once()
+                        controller.run_once()
                     finally:
                         metrics.flush_metrics()
             except Exception as exc:  # noqa: BLE001 - keep the schedule going, as EventBridge would

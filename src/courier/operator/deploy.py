@@ -30,6 +30,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from courier.errors import CourierError, DeployError
 from courier.ports import BlueGreen, DeploymentGroup, DeploymentState, LiveAlias, Target
@@ -180,7 +181,7 @@ class Outcome:
         return "; ".join(parts)
 
 
-def appspec(target: Target, current_version: str, target_version: str) -> dict:
+def appspec(target: Target, current_version: str, target_version: str) -> dict[str, Any]:
     """CodeDeploy's AppSpec for a Lambda deployment: shift ``target.alias`` from one version to another."""
     return {
         "version": 0.0,

@@ -19,7 +19,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from courier.observability import NAMESPACE, SERVICE
-from courier.ports import ArchiveReader, BreakerTable, EventSourceMapping, Metrics, Queue, ReceiverAdmin
+from courier.ports import ArchiveReader, BreakerState, BreakerTable, EventSourceMapping, Metrics, Queue, ReceiverAdmin
 from courier.resources import QUEUE
 
 
@@ -51,13 +51,13 @@ class StatusSources:
     service: str = SERVICE  # the metrics' `service` dimension: the environment's name on AWS (courier-<env>)
 
 
-def breaker_state(breaker_table: BreakerTable) -> str:
-    """The worst state of any circuit in the breaker table; 'CLOSED' when none was ever written."""
+def breaker_state(breaker_table: BreakerTable) -> BreakerState:
+    """The worst state of any circuit in the breaker table; CLOSED when none was ever written."""
     states = breaker_table.states()
-    for worst in ("OPEN", "HALF_OPEN"):
+    for worst in (BreakerState.OPEN, BreakerState.HALF_OPEN):
         if worst in states:
             return worst
-    return "CLOSED"
+    return BreakerState.CLOSED
 
 
 def oldest_message_age_seconds(metrics: Metrics, queue: str) -> float | None:
@@ -118,7 +118,7 @@ def gather(sources: StatusSources) -> dict[str, Any]:
         "queue_retention_seconds": sources.queue.retention_seconds(),
     }
     # Which dependency the pause is about: NiFi, or an AWS service that failed whole batches.
-    status["paused_dependency"] = sources.breaker_table.dependency() if status["breaker_state"] != "CLOSED" else None
+    status["paused_dependency"] = sources.breaker_table.dependency() if status["breaker_state"] != BreakerState.CLOSED else None
     if sources.local is not None:
         status.update(local_delivery(sources.local))
     elif sources.metrics is not None:

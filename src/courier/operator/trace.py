@@ -37,7 +37,8 @@ REPLAYS_NOTE = "not recorded (a replay re-posts an archived bundle and leaves no
 # SQS keeps one at most (an operator may raise the queue's retention to it during an outage; the
 # DLQ keeps a moved message that long, and a redrive brings it back), plus one park (an outage
 # hides a message for COURIER_PARK_SECONDS at most before it is received again).
-SEARCH_WINDOW = timedelta(seconds=SQS_MAX_RETENTION_SECONDS + Settings.__dataclass_fields__["park_seconds"].default)
+# A dataclass keeps each field's default as the class attribute: Settings.park_seconds is COURIER_PARK_SECONDS's.
+SEARCH_WINDOW = timedelta(seconds=SQS_MAX_RETENTION_SECONDS + Settings.park_seconds)
 SEARCH_HOURS = int(SEARCH_WINDOW.total_seconds() + 3599) // 3600
 
 
