@@ -141,6 +141,8 @@ class BatchResult:
     # Files failed by what is neither a dependency's outage nor the file's own fault (a busy claim, the clock): with
     # one of them in the batch, the batch says nothing of an outage.
     unexplained: int = 0
+    # messageId -> every reason its records failed (or were deferred) with; ``failed`` keeps only the first.
+    reasons: dict[str, set[str]] = field(default_factory=dict)
 
     def charge(self, error: BaseException | None, piece: str, files: int = 1) -> None:
         """Charge ``files`` failed files to what caused it: a dependency (``piece`` is its evidence), the file, or neither.
@@ -306,6 +308,7 @@ class Aggregator:
         """Circuit open: no ledger, no S3, no HTTP. Every message goes back, hidden for a while."""
         for record in records:
             result.failed[str(record.get("messageId", ""))] = "breaker_open"
+            result.reasons.setdefault(str(record.get("messageId", "")), set()).add("breaker_open")
         logger.info("NiFi circuit open; failing the batch fast", extra={"messages": len(records)})
         metric("BreakerFastFail", len(records))
         if self.parking_lot is not None:
@@ -353,6 +356,7 @@ class Aggregator:
         for message in parse_batch(records):
             if message.error is not None:
                 result.failed[message.message_id] = message.error.reason
+                result.reasons.setdefault(message.message_id, set()).add(message.error.reason)
                 result.details[message.message_id] = str(message.error)
                 logger.warning(
                     "message is not an S3 event notification",
@@ -461,6 +465,7 @@ class Aggregator:
         for job in group:
             for message_id in job.message_ids:
                 result.failed.setdefault(message_id, DEFERRED)
+                result.reasons.setdefault(message_id, set()).add(DEFERRED)
             result.deferred.append(job.ref.identity)
         metric("FilesDeferred", len(group))
 
@@ -917,6 +922,7 @@ class Aggregator:
             if result.failed.get(message_id) == DEFERRED:  # a failure says more than a deferral of another file
                 del result.failed[message_id]
             result.failed.setdefault(message_id, reason)
+            result.reasons.setdefault(message_id, set()).add(reason)
             result.details.setdefault(message_id, detail)
             result.objects.setdefault(message_id, set()).add(f"s3://{job.ref.bucket}/{job.ref.key}")
         if error is not None and not isinstance(error, ClaimBusyError):

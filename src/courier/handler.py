@@ -14,6 +14,7 @@ from typing import Any
 
 from courier.compose import Runtime, build_runtime
 from courier.config import Settings
+from courier.dead_letter import settle
 from courier.observability import logger, metrics
 
 # A batch of test events or fast failures has no per-file metrics; that is normal, not worth a warning.
@@ -44,15 +45,19 @@ def reset() -> None:
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     records = event.get("Records") or []
     remaining = getattr(context, "get_remaining_time_in_millis", None)
-    result = runtime().aggregator.process(records, remaining_ms=remaining)
+    warm = runtime()
+    result = warm.aggregator.process(records, remaining_ms=remaining)
+    failed = len(result.failed)
+    response = settle(records, result, warm.dead_letters)  # what can never succeed goes to the DLQ at once
     logger.info(
         "batch processed",
         extra={
             "messages": len(records),
-            "failed_messages": len(result.failed),
+            "failed_messages": failed,
+            "dead_lettered": failed - len(result.failed),
             "files_delivered": len(result.delivered),
             "files_skipped": len(result.skipped),
             "bundles": len(result.bundles),
         },
     )
-    return result.response()
+    return response

@@ -1055,7 +1055,7 @@ ENDPOINTS = {
     ("aws_vpc_endpoint", "this"): ("s3", "s3:", {"landing_bucket_arn", "archive_bucket_arn"}),
     ("aws_vpc_endpoint", "dynamodb"): ("dynamodb", "dynamodb:", {"table_arns"}),
     ("aws_vpc_endpoint", "secretsmanager"): ("secretsmanager", "secretsmanager:", {"secret_arn"}),
-    ("aws_vpc_endpoint", "sqs"): ("sqs", "sqs:", {"queue_arn"}),
+    ("aws_vpc_endpoint", "sqs"): ("sqs", "sqs:", {"queue_arn", "dlq_arn"}),
     ("aws_vpc_endpoint", "lambda"): ("lambda", "lambda:", {"event_source_mapping_arn"}),
 }
 
@@ -1066,14 +1066,15 @@ def test_every_endpoint_has_a_policy_for_courier_only():
     wired = _pipeline_module("network_endpoints")
     for key, (document, prefix, inputs) in ENDPOINTS.items():
         assert r[key]["policy"] == f"${{data.aws_iam_policy_document.{document}.json}}", key
-        (statement,) = [s for s in policy("network_endpoints", document) if s["sid"] != "RotationRandomPasswordOnly"]
-        assert statement.get("effect", "Allow") == "Allow" and all(a.startswith(prefix) for a in statement["actions"])
-        assert not any("*" in a for a in statement["actions"])
-        # Only courier's resources (the module's inputs), and only for this account's principals.
-        named = set(re.findall(r"var\.(\w+)", _with_locals("network_endpoints", str(statement["resources"]))))
+        named: set[str] = set()
+        for statement in [s for s in policy("network_endpoints", document) if s["sid"] != "RotationRandomPasswordOnly"]:
+            assert statement.get("effect", "Allow") == "Allow" and all(a.startswith(prefix) for a in statement["actions"])
+            assert not any("*" in a for a in statement["actions"])
+            # Only courier's resources (the module's inputs), and only for this account's principals.
+            named |= set(re.findall(r"var\.(\w+)", _with_locals("network_endpoints", str(statement["resources"]))))
+            assert ("StringEquals", "aws:PrincipalAccount") in {(c["test"], c["variable"]) for c in statement["condition"]}
+            assert statement["principals"] == [{"type": "AWS", "identifiers": ["*"]}]
         assert named == inputs, (document, named)
-        assert ("StringEquals", "aws:PrincipalAccount") in {(c["test"], c["variable"]) for c in statement["condition"]}
-        assert statement["principals"] == [{"type": "AWS", "identifiers": ["*"]}]
         for name in inputs:
             assert "module." in str(wired[name]) or "var." in str(wired[name]), name
     assert wired["table_arns"] == ["${module.state_tables.idempotency_table_arn}", "${module.state_tables.breaker_table_arn}"]

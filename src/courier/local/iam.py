@@ -144,7 +144,7 @@ def policy_template(name: str) -> str:
         raise LocalStackError(f"policy template {path} not found; run the local stack from a courier checkout") from None
 
 
-def local_values(region: str, queue_arn: str, secret_arn: str, mapping_uuid: str) -> dict[str, dict[str, str]]:
+def local_values(region: str, queue_arn: str, secret_arn: str, mapping_uuid: str, dlq_arn: str) -> dict[str, dict[str, str]]:
     """Each template's values on the local stack, by template file: what the modules pass, with local ARNs."""
     lambda_prefix = f"arn:aws:lambda:{region}:{ACCOUNT_ID}"
     logs_prefix = f"arn:aws:logs:{region}:{ACCOUNT_ID}:log-group:/aws/lambda"
@@ -160,6 +160,7 @@ def local_values(region: str, queue_arn: str, secret_arn: str, mapping_uuid: str
         AGGREGATOR.template: {
             **common,
             "log_group_arn": f"{logs_prefix}/{FUNCTION_NAME}",
+            "dlq_arn": dlq_arn,
             "function_arn": f"{lambda_prefix}:function:{FUNCTION_NAME}",
             "lambda_arn_prefix": lambda_prefix,
         },
@@ -193,9 +194,9 @@ def add_user(principal: Principal, policy: Mapping[str, Any]) -> None:
         iam.access_keys[key.physical_resource_id] = key
 
 
-def grant_functions(region: str, queue_arn: str, secret_arn: str, mapping_uuid: str) -> dict[str, dict[str, Any]]:
+def grant_functions(region: str, queue_arn: str, secret_arn: str, mapping_uuid: str, dlq_arn: str) -> dict[str, dict[str, Any]]:
     """Give the aggregator and the controller their users, each with its rendered template; return the policies by user."""
-    values = local_values(region, queue_arn, secret_arn, mapping_uuid)
+    values = local_values(region, queue_arn, secret_arn, mapping_uuid, dlq_arn)
     granted = {}
     for principal in (AGGREGATOR, CONTROLLER):
         assert principal.template

@@ -185,7 +185,9 @@ class LocalStack:
         )
         # Each function under its own role policy from here on, enforced by the emulator.
         secret_arn = self.session.client("secretsmanager").describe_secret(SecretId=self.resources.secret_id)["ARN"]
-        self.policies = iam.grant_functions(REGION, self.resources.queue_arn, secret_arn, self.mapping_uuid)
+        self.policies = iam.grant_functions(
+            REGION, self.resources.queue_arn, secret_arn, self.mapping_uuid, self.resources.dlq_arn
+        )
         handler.reset()
         self.poller = EventSourcePoller(
             self.session,
