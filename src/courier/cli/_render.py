@@ -31,7 +31,7 @@ from courier.deploy import Outcome, Plan
 from courier.dlq import DeadLetter, DeleteResult, RedriveResult
 from courier.ports import DeploymentState
 from courier.replay import BundleResult, Finding, Tally
-from courier.trace import Story
+from courier.trace import Story, Verdict
 
 console = Console()
 err = Console(stderr=True)
@@ -236,6 +236,8 @@ def story(told: Story, as_json: bool) -> None:
     )
     console.print(head, soft_wrap=True)
     lines = []
+    if told.verdict is Verdict.NEVER_LANDED:
+        lines.append("never landed: no revision in the bucket, no ledger record, no bundle, no DLQ message (ask the uploader)")
     lines.append(f"revisions ({len(told.revisions)}, from the landing bucket):")
     for r in told.revisions:
         current = "  (current)" if r.is_latest else ""
