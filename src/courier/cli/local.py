@@ -112,7 +112,7 @@ def _how_to_connect(stack: Any, out: Console) -> None:
     out.print(f"  NiFi receiver{real}: {stack.receiver_url}  (CA: {stack.state_dir / 'ca.pem'})", highlight=False)
     out.print(
         "  IAM is enforced: the aggregator and the breaker controller run under their own role policies"
-        " (infra/terraform/policies); the credentials above are the operator's.",
+        " (infra/terraform/policies); the credentials above are the operator's, as is any other key (e.g. test/test).",
         highlight=False,
         soft_wrap=True,
     )
