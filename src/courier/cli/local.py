@@ -21,7 +21,14 @@ from rich.table import Table
 from courier.cli._context import Context, StateDir
 from courier.cli._render import console, fail
 from courier.errors import CourierError
-from courier.resources import LANDING_BUCKET
+from courier.resources import (
+    BATCH_SIZE,
+    BATCHING_WINDOW_SECONDS,
+    FUNCTION_MEMORY_MB,
+    FUNCTION_TIMEOUT_SECONDS,
+    LANDING_BUCKET,
+    visibility_timeout_seconds,
+)
 from courier.stackfile import aws_environment, write_private
 
 NiFiAuth = Annotated[
@@ -46,10 +53,18 @@ def local_up(
     nifi_port: Annotated[int, typer.Option(help="HTTPS port of the NiFi-contract receiver.")] = 8443,
     demo: Annotated[bool, typer.Option(help="Upload demo files like an external party would.")] = False,
     rate: Annotated[float, typer.Option(help="Demo upload rate, files per second.")] = 10.0,
-    batch_size: Annotated[int, typer.Option(help="Event source mapping BatchSize.")] = 100,
-    batching_window: Annotated[int, typer.Option(help="MaximumBatchingWindowInSeconds.")] = 2,
-    concurrency: Annotated[int, typer.Option(help="Concurrent invocations (MaximumConcurrency).")] = 2,
-    visibility_timeout: Annotated[int, typer.Option(help="Queue visibility timeout, seconds.")] = 10,
+    batch_size: Annotated[int, typer.Option(help="Event source mapping BatchSize (the deployment's default).")] = BATCH_SIZE,
+    batching_window: Annotated[
+        int, typer.Option(help="MaximumBatchingWindowInSeconds (the deployment's default).")
+    ] = BATCHING_WINDOW_SECONDS,
+    concurrency: Annotated[int, typer.Option(help="Concurrent invocations (MaximumConcurrency; AWS default 10).")] = 2,
+    function_timeout: Annotated[
+        int, typer.Option(help="The function's timeout, seconds (the deployment's default); the largest file follows from it.")
+    ] = FUNCTION_TIMEOUT_SECONDS,
+    memory: Annotated[int, typer.Option(help="The function's memory, MB (the deployment's default).")] = FUNCTION_MEMORY_MB,
+    visibility_timeout: Annotated[
+        int | None, typer.Option(help="Queue visibility timeout, seconds; default: 6 x function timeout + window, as AWS.")
+    ] = None,
     breaker_recovery: Annotated[int, typer.Option(help="Breaker recovery timeout, seconds (AWS default 60).")] = 10,
     controller_period: Annotated[float, typer.Option(help="Breaker controller period, seconds (AWS: 60).")] = 2.0,
     drain_timeout: Annotated[float, typer.Option(help="Seconds to wait for in-flight files at Ctrl-C.")] = 30.0,
@@ -66,7 +81,9 @@ def local_up(
         batch_size=batch_size,
         batching_window_seconds=batching_window,
         concurrency=concurrency,
-        visibility_timeout_seconds=visibility_timeout,
+        function_timeout_seconds=function_timeout,
+        memory_mb=memory,
+        visibility_timeout_seconds=visibility_timeout or visibility_timeout_seconds(function_timeout, batching_window),
         breaker_recovery_seconds=breaker_recovery,
         controller_period_seconds=controller_period,
         nifi_auth=nifi_auth,
@@ -116,6 +133,12 @@ def _how_to_connect(stack: Any, out: Console) -> None:
         highlight=False,
         soft_wrap=True,
     )
+    differing = stack.config.differences()
+    if differing:
+        shown = ", ".join(f"{name} {here} (deployed: {there})" for name, here, there in differing)
+        out.print(f"  Unlike the deployment's defaults: {shown}.", highlight=False, soft_wrap=True)
+    else:
+        out.print("  Every setting as the deployment's defaults.", highlight=False)
 
 
 def _watch(stack: Any, out: Console, stop: threading.Event, duration: float | None) -> None:
