@@ -5,11 +5,12 @@ python -m bench [--baseline-duration 600] [--baseline-rate 25] [--sweep 10,20,30
 
 import argparse
 
-from bench import bundle_throughput, cost_memory, handler_latency, large_file, local_baseline, render_docs, soak
+from bench import bundle_throughput, cost_memory, handler_latency, large_file, local_baseline, local_burst, render_docs, soak
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
     local_baseline.add_arguments(parser)
+    local_burst.add_arguments(parser)
     args = parser.parse_args()
     bundle_throughput.main()
     soak.main()  # first: its RSS is this process's, which later benchmarks' in-process emulators (2 GB objects) inflate
@@ -17,4 +18,5 @@ if __name__ == "__main__":
     cost_memory.main(stub=handler["latency_only_stub"])
     large_file.main()  # issue 13: peak RSS against the memory budget, a 2 GB file end to end
     local_baseline.main(args)
+    local_burst.main(args)  # the seed's load profile: 100 files/s for 10 s over 10 files/s
     render_docs.main()
