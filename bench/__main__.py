@@ -5,7 +5,17 @@ python -m bench [--cost-only] [--baseline-duration 600] [--baseline-rate 25] [--
 
 import argparse
 
-from bench import bundle_throughput, cost_memory, cost_model, handler_latency, large_file, local_baseline, render_docs, soak
+from bench import (
+    bundle_throughput,
+    cost_memory,
+    cost_model,
+    handler_latency,
+    large_file,
+    local_baseline,
+    local_burst,
+    render_docs,
+    soak,
+)
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
@@ -15,6 +25,7 @@ if __name__ == "__main__":
         action="store_true",
         help="only the cost model (bench/cost_model.py, about 30 s) and its lines in docs/performance.md",
     )
+    local_burst.add_arguments(parser)
     args = parser.parse_args()
     if args.cost_only:
         cost_model.main()
@@ -27,4 +38,5 @@ if __name__ == "__main__":
     cost_model.main(stub=handler["latency_only_stub"])  # issue 23: £ per million files, £ a month at the design's volume
     large_file.main()  # issue 13: peak RSS against the memory budget, a 2 GB file end to end
     local_baseline.main(args)
+    local_burst.main(args)  # the seed's load profile: 100 files/s for 10 s over 10 files/s
     render_docs.main()

@@ -581,6 +581,23 @@ class FakeParkingLot:
         return {str(r["messageId"]) for r in self.parked}
 
 
+class FakeDeadLetters:
+    """The DLQ as the handler moves messages to it: ``moved`` holds (record, attributes); ``failing`` makes a move raise."""
+
+    def __init__(self) -> None:
+        self.moved: list[tuple[Mapping[str, Any], Mapping[str, Any]]] = []
+        self.failing = False
+
+    def move(self, record: Mapping[str, Any], attributes: Mapping[str, Any]) -> None:
+        if self.failing:
+            raise AwsCallError("sending to the DLQ failed (injected)", "InternalError")
+        self.moved.append((record, dict(attributes)))
+
+    @property
+    def moved_ids(self) -> list[str]:
+        return [str(record["messageId"]) for record, _ in self.moved]
+
+
 class FakeEventSourceMapping:
     """An on/off switch that remembers every change the controller made."""
 

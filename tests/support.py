@@ -75,6 +75,19 @@ def sqs_record(body: str | dict, message_id: str | None = None, receive_count: i
     }
 
 
+class LambdaContext:
+    """The Lambda context object as the handler reads it (Powertools' logger, the time left)."""
+
+    function_name = "courier-aggregator"
+    memory_limit_in_mb = 512
+    invoked_function_arn = "arn:aws:lambda:eu-west-2:123456789012:function:courier-aggregator"
+    aws_request_id = "req-1"
+
+    @staticmethod
+    def get_remaining_time_in_millis() -> int:
+        return 60_000
+
+
 def notification(*records: dict[str, Any]) -> dict[str, Any]:
     return {"Records": list(records)}
 

@@ -173,6 +173,8 @@ class BatchResult:
     # Files failed by what is neither a dependency's outage nor the file's own fault (a busy claim, the clock): with
     # one of them in the batch, the batch says nothing of an outage.
     unexplained: int = 0
+    # messageId -> every reason its records failed (or were deferred) with; ``failed`` keeps only the first.
+    reasons: dict[str, set[str]] = field(default_factory=dict)
 
     def charge(self, error: BaseException | None, piece: str, files: int = 1) -> None:
         """Charge ``files`` failed files to what caused it: a dependency (``piece`` is its evidence), the file, or neither.
@@ -366,6 +368,7 @@ class Aggregator:
         """Circuit open: no ledger, no S3, no HTTP. Every message goes back, hidden for a while."""
         for record in records:
             call.result.failed[str(record.get("messageId", ""))] = BreakerOpenError.reason
+            call.result.reasons.setdefault(str(record.get("messageId", "")), set()).add(BreakerOpenError.reason)
         logger.info("NiFi circuit open; failing the batch fast", extra={"messages": len(records)})
         metric("BreakerFastFail", len(records))
         if self.parking_lot is not None:
@@ -418,6 +421,7 @@ class Aggregator:
         for message in parse_batch(records):
             if message.error is not None:
                 call.result.failed[message.message_id] = message.error.reason
+                call.result.reasons.setdefault(message.message_id, set()).add(message.error.reason)
                 call.result.details[message.message_id] = str(message.error)
                 logger.warning(
                     "message is not an S3 event notification",
@@ -484,6 +488,7 @@ class Aggregator:
             for message_id in job.message_ids:
                 if message_id not in call.result.failed:  # a failure says more than a deferral of another file
                     call.result.deferred.add(message_id)
+                call.result.reasons.setdefault(message_id, set()).add(DEFERRED)
             call.result.deferred_files.append(job.ref.identity)
         metric("FilesDeferred", len(group))
 
@@ -880,6 +885,7 @@ class Aggregator:
         for message_id in job.message_ids:
             call.result.deferred.discard(message_id)  # a failure says more than a deferral of another file
             call.result.failed.setdefault(message_id, reason)
+            call.result.reasons.setdefault(message_id, set()).add(reason)
             call.result.details.setdefault(message_id, detail)
             call.result.objects.setdefault(message_id, set()).add(f"s3://{job.ref.bucket}/{job.ref.key}")
         if error is not None and not isinstance(error, ClaimBusyError):

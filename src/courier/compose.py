@@ -21,10 +21,12 @@ from courier.adapters.parking import SQSParkingLot
 from courier.adapters.probe import CanaryProbe
 from courier.adapters.s3 import S3Archive, S3Landing
 from courier.adapters.secrets import CredentialsSource
+from courier.adapters.sqs import SQSDeadLetters
 from courier.aggregator import Aggregator
 from courier.config import ControllerSettings, Settings
 from courier.controller import Controller
 from courier.ledger.dynamodb import DynamoDBLedger
+from courier.ports import DeadLetters
 from courier.spool import Spools
 
 if TYPE_CHECKING:
@@ -42,6 +44,7 @@ class Runtime:
     settings: Settings
     aggregator: Aggregator
     nifi: NiFiClient
+    dead_letters: DeadLetters | None = None  # None: every failure takes the receive-count path
 
 
 def session_or_default(session: Any = None) -> Any:
@@ -111,6 +114,7 @@ def build_runtime(settings: Settings, session: Any = None, transport: httpx.Base
     s3 = session.client("s3", config=config)
     dynamodb = session.client("dynamodb", config=config)
     nifi = make_nifi_client(settings, session.client("secretsmanager", config=config), transport)
+    sqs = session.client("sqs", config=config)
     assert settings.max_object_bytes is not None and settings.memory_budget_mb is not None  # Settings.from_env derives both
     aggregator = Aggregator(
         ledger=make_ledger(settings, dynamodb),
@@ -121,14 +125,14 @@ def build_runtime(settings: Settings, session: Any = None, transport: httpx.Base
         max_bundle_bytes=settings.max_bundle_bytes,
         concurrency=settings.fetch_concurrency,
         breaker=make_breaker(settings, dynamodb),
-        parking_lot=SQSParkingLot(session.client("sqs", config=config), dynamodb, settings.breaker_table, settings.park_seconds),
+        parking_lot=SQSParkingLot(sqs, dynamodb, settings.breaker_table, settings.park_seconds),
         post_budget_seconds=budget.post_budget_seconds(settings.connect_timeout_seconds, settings.read_timeout_seconds or 0),
         max_object_bytes=settings.max_object_bytes,
         spools=Spools(budget.spool_memory_bytes(settings.memory_budget_mb), settings.spool_dir),
         stream_bytes_per_second=(settings.stream_mb_per_second or budget.STREAM_MB_PER_SECOND) * budget.MIB,
         landing_buckets=settings.landing_buckets,
     )
-    return Runtime(settings=settings, aggregator=aggregator, nifi=nifi)
+    return Runtime(settings=settings, aggregator=aggregator, nifi=nifi, dead_letters=SQSDeadLetters(sqs))
 
 
 def build_controller(controller: ControllerSettings, settings: Settings | None = None, session: Any = None) -> Controller:

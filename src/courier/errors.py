@@ -51,8 +51,10 @@ The split that matters to the aggregator:
   queue and is retried; it must not be burned into the DLQ by an outage.
 * ``PermanentError``: retrying the same message cannot help (a body that is not
   an S3 notification, an object that no longer exists, a file above the bundle
-  limit). The message still goes back to the queue, so the redrive policy moves
-  it to the DLQ after maxReceiveCount receives, where an operator sees it.
+  limit). A message whose every failure is such an error charged to the file
+  (``charged_to_file``) is moved to the DLQ by the handler at once
+  (``courier.dead_letter``); otherwise it goes back to the queue, and the redrive
+  policy moves it after maxReceiveCount receives.
 
 Adapters translate library errors at the boundary with ``raise ... from exc``
 (``courier.adapters.aws`` holds the one mapping from AWS error codes);

@@ -17,6 +17,7 @@ from typing import Any
 from courier.compose import Runtime, build_controller, build_runtime
 from courier.config import ControllerSettings, Settings
 from courier.controller import Controller
+from courier.dead_letter import settle
 from courier.observability import logger, metrics
 
 # A batch of test events or fast failures has no per-file metrics; that is normal, not worth a warning.
@@ -49,18 +50,22 @@ def reset() -> None:
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     records = event.get("Records") or []
     remaining = getattr(context, "get_remaining_time_in_millis", None)
-    result = runtime().aggregator.process(records, remaining_ms=remaining)
+    warm = runtime()
+    result = warm.aggregator.process(records, remaining_ms=remaining)
+    returned = len(result.returned)
+    response = settle(records, result, warm.dead_letters)  # what can never succeed goes to the DLQ at once
     logger.info(
         "batch processed",
         extra={
             "messages": len(records),
-            "failed_messages": len(result.returned),  # deferred ones too: all back to the queue
+            "failed_messages": returned,  # deferred ones too: all back to the queue
+            "dead_lettered": returned - len(result.returned),
             "files_delivered": len(result.delivered),
             "files_skipped": len(result.skipped),
             "bundles": len(result.bundles),
         },
     )
-    return result.response()
+    return response
 
 
 @metrics.log_metrics(raise_on_empty_metrics=False)

@@ -11,6 +11,7 @@ port                    parameter                 implementation
 ``NiFi``                ``nifi``                  ``adapters.nifi.NiFiClient``
 ``Breaker``             ``breaker``               ``adapters.breaker.DynamoDBBreaker``
 ``ParkingLot``          ``parking_lot``           ``adapters.parking.SQSParkingLot``
+``DeadLetters``         ``dead_letters``          ``adapters.sqs.SQSDeadLetters``
 ``EventSourceMapping``  ``event_source_mapping``  ``adapters.mapping.LambdaEventSourceMapping``
 ``DependencyProbe``     ``probe``                 ``adapters.probe.CanaryProbe``
 ``BaseLedger``          ``ledger``                ``ledger.dynamodb.DynamoDBLedger``
@@ -64,6 +65,7 @@ __all__ = [
     "Breaker",
     "BreakerReading",
     "BreakerTable",
+    "DeadLetters",
     "Delivery",
     "DependencyProbe",
     "DeploymentGroup",
@@ -221,6 +223,17 @@ class ParkingLot(Protocol):
 
     def oldest_age_seconds(self) -> float | None:
         """Seconds since SQS first took the oldest parked message; None when none is parked."""
+        ...
+
+
+class DeadLetters(Protocol):
+    """Where the handler moves a message that can never succeed, at once (``courier.dead_letter``)."""
+
+    def move(self, record: Mapping[str, Any], attributes: Mapping[str, Any]) -> None:
+        """Send the record's body to the DLQ with ``attributes`` (SendMessage's shape), then delete it from its queue.
+
+        Raises a ``CourierError`` if either step failed (the message then stays in its queue).
+        """
         ...
 
 

@@ -52,6 +52,32 @@ DLQ_RETENTION_SECONDS = SQS_MAX_RETENTION_SECONDS  # outlives the source queue: 
 # are what they are"). tests/unit/test_terraform.py checks the relation against the Terraform and the settings.
 MAX_RECEIVE_COUNT = 20
 
+# The aggregator's deployment defaults: the Terraform variables' defaults (modules/aggregator, modules/pipeline),
+# which the local stack runs with unless told otherwise (`courier local up` prints what differs).
+# tests/unit/test_terraform.py fails when these and the Terraform drift apart. The ceilings (the largest file,
+# COURIER_MAX_OBJECT_BYTES) are derived from the timeout and the memory by Settings, the same way in both places.
+FUNCTION_TIMEOUT_SECONDS = 120
+FUNCTION_MEMORY_MB = 512
+BATCH_SIZE = 1000
+BATCHING_WINDOW_SECONDS = 20
+MAXIMUM_CONCURRENCY = 10
+BREAKER_RECOVERY_SECONDS = 60
+CONTROLLER_PERIOD_SECONDS = 60  # the controller's EventBridge schedule: once a minute
+
+
+def visibility_timeout_seconds(
+    function_timeout: int = FUNCTION_TIMEOUT_SECONDS, batching_window: int = BATCHING_WINDOW_SECONDS
+) -> int:
+    """The queue's visibility timeout as modules/queue derives it: 6 x the function's timeout + the batching window.
+
+    >>> visibility_timeout_seconds()
+    740
+    """
+    return 6 * function_timeout + batching_window
+
+
+VISIBILITY_TIMEOUT_SECONDS = visibility_timeout_seconds()
+
 # The landing bucket's lifecycle: nothing landed is deleted before it was delivered, and no
 # file costs a write for it. The bucket is versioned and the aggregator reads the version its
 # event names, so the week's expiration of the current version (NFR-03) only hides it behind a

@@ -68,7 +68,11 @@ def admin(state_dir: Path, path: str, payload: dict | None = None) -> dict:
 
 
 def start_stack(state_dir: Path, **overrides) -> LocalStack:
-    settings = {"batching_window_seconds": 1, "visibility_timeout_seconds": 2, "function_timeout_seconds": 30, **overrides}
+    # Shorter timings than the deployment's (the stack's defaults, courier.resources), so each test runs in seconds:
+    # a 1-s window, a 2-s visibility timeout, batches of 100 and a 30-s function. A test that needs the deployment's
+    # own settings asks for them (test_large_file_local's 300 MB file).
+    quick = {"batch_size": 100, "batching_window_seconds": 1, "visibility_timeout_seconds": 2, "function_timeout_seconds": 30}
+    settings = {**quick, **overrides}
     config = LocalConfig(state_dir=state_dir, aws_port=free_port(), nifi_port=free_port(), **settings)
     return LocalStack(config).start()
 

@@ -47,7 +47,7 @@ def test_backfill_delivers_500_files_landed_without_notifications_exactly_once(l
     assert len(local_stack.fake_nifi.state.bundles) == posted  # nothing new sent
 
 
-def test_trace_exits_0_delivered_2_not_yet_3_in_the_dlq(local_stack):
+def test_trace_exits_0_delivered_2_not_yet_3_in_the_dlq_6_never_landed(local_stack):
     s3 = local_stack.session.client("s3")
     bucket = local_stack.resources.landing_bucket
     state = str(local_stack.state_dir)
@@ -72,4 +72,8 @@ def test_trace_exits_0_delivered_2_not_yet_3_in_the_dlq(local_stack):
     failed = courier("trace", f"s3://{bucket}/trace/gone.json", "--state-dir", state)
     show(failed)
     assert failed.returncode == 3, failed.stdout + failed.stderr
+
+    never = courier("trace", f"s3://{bucket}/trace/never-uploaded.json", "--state-dir", state)
+    show(never)
+    assert never.returncode == 6 and "never landed: no revision in the bucket" in never.stdout, never.stdout + never.stderr
     local_stack.fake_nifi.state.set_mode("ok")

@@ -50,6 +50,9 @@ def test_sigint_drains_and_exits_zero_with_a_summary(tmp_path: Path):
             proc.kill()
     assert proc.returncode == 0, errors
     assert "Traceback" not in out + errors
+    # What differs from the deployment is said: here the window given, and the laptop's defaults.
+    assert "Unlike the deployment's defaults: batching window (s) 1 (deployed: 20), concurrency 2 (deployed: 10)" in out
+    assert "function timeout" not in out  # the function runs with the deployment's timeout
     summary = out[out.index("summary") :]
     row = [line for line in summary.splitlines() if line.startswith("│")][0]
     uploaded, delivered_count, lost, duplicated, dlq = (int(cell) for cell in row.strip("│").split("│"))

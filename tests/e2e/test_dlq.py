@@ -1,4 +1,8 @@
-"""A poison message reaches the DLQ with its reason; `courier dlq` shows it, redrives it and deletes what is understood."""
+"""A poison message reaches the DLQ with its reason; `courier dlq` shows it, redrives it and deletes what is understood.
+
+What can never succeed (a missing object, a malformed body) is moved by courier itself on its first failure
+(``courier.dead_letter``), under the function's own IAM policy (the fixture fails the test on any denial).
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,7 @@ import subprocess
 import sys
 
 from conftest import wait_until
-from courier.resources import MAX_RECEIVE_COUNT
+from courier.dead_letter import FIRST_RECEIVE_MS, REASONS
 
 
 def courier(*args: str) -> subprocess.CompletedProcess:
@@ -37,19 +41,20 @@ def test_poison_message_lands_in_the_dlq_with_its_reason_and_is_redriven(stack_f
     poison_id = sqs.send_message(QueueUrl=stack.resources.queue_url, MessageBody=json.dumps(body))["MessageId"]
     s3.put_object(Bucket=stack.resources.landing_bucket, Key="healthy.json", Body=b"{}")  # batch-mate, must not be held back
     assert wait_until(lambda: stack.fake_nifi.state.stats()["distinct_files"] == 1, timeout=20)
-    assert wait_until(lambda: stack.depths()[2] == 1, timeout=60)  # after maxReceiveCount receives
-    assert stack.poller.stats.receive_counts[poison_id] == MAX_RECEIVE_COUNT  # no sooner than the policy says
+    assert wait_until(lambda: stack.depths()[2] == 1, timeout=60)
+    assert stack.poller.stats.receive_counts[poison_id] == 1  # moved by courier on its first failure
 
     state = str(stack.state_dir)
     listed = courier("dlq", "list", "--json", "--state-dir", state)
     assert listed.returncode == 0, listed.stderr
     (entry,) = [json.loads(line) for line in listed.stdout.splitlines()]
-    assert entry["message_id"] == poison_id and entry["reason"] == "object_missing"
+    assert entry["original_message_id"] == poison_id and entry["moved_by"] == "courier"
+    assert entry["reason"] == "object_missing"
     assert entry["objects"] == [f"s3://{stack.resources.landing_bucket}/never+existed.json"]
     assert "no longer exists" in entry["detail"]
 
     dry = courier("dlq", "redrive", "--dry-run", "--state-dir", state)
-    assert dry.returncode == 0 and poison_id in dry.stdout and stack.depths()[2] == 1
+    assert dry.returncode == 0 and entry["message_id"] in dry.stdout and stack.depths()[2] == 1
 
     # The file is uploaded: its own event delivers it, whatever becomes of the poison message (see dlq.md).
     s3.put_object(Bucket=stack.resources.landing_bucket, Key="never+existed.json", Body=b"now")
@@ -62,10 +67,9 @@ def test_poison_message_lands_in_the_dlq_with_its_reason_and_is_redriven(stack_f
     moved = courier("dlq", "redrive", "--yes", "--state-dir", state)
     assert moved.returncode == 0 and "moved 1 message back" in moved.stdout, moved.stderr
     assert stack.depths()[2] == 0
-    bodies = [
-        m["Body"] for m in sqs.receive_message(QueueUrl=stack.resources.queue_url, MaxNumberOfMessages=10).get("Messages", [])
-    ]
-    assert json.dumps(body) in bodies
+    back = sqs.receive_message(QueueUrl=stack.resources.queue_url, MaxNumberOfMessages=10, MessageAttributeNames=["All"])
+    (redriven,) = [m for m in back.get("Messages", []) if m["Body"] == json.dumps(body)]
+    assert "MessageAttributes" not in redriven  # courier's attributes stripped; the original had none
 
     # A body nobody can parse, straight into the DLQ: `dlq delete` removes it without an SQS console.
     junk_id = sqs.send_message(QueueUrl=stack.resources.dlq_url, MessageBody="not an S3 event")["MessageId"]
@@ -77,3 +81,21 @@ def test_poison_message_lands_in_the_dlq_with_its_reason_and_is_redriven(stack_f
     deleted = courier("dlq", "delete", "--message-id", junk_id, "--yes", "--state-dir", state)
     assert deleted.returncode == 0 and f"deleted 1 message from the DLQ: {junk_id}" in deleted.stdout, deleted.stderr
     assert stack.depths()[2] == 0
+
+
+def test_a_malformed_message_is_in_the_dlq_within_one_visibility_timeout_of_its_first_receive(local_stack):
+    stack = local_stack
+    sqs = stack.session.client("sqs")
+    timeout = stack.config.visibility_timeout_seconds
+    sent = sqs.send_message(QueueUrl=stack.resources.queue_url, MessageBody="{not json")["MessageId"]
+    assert wait_until(lambda: stack.depths()[2] == 1, timeout=4 * timeout)
+    (moved,) = sqs.receive_message(
+        QueueUrl=stack.resources.dlq_url, AttributeNames=["All"], MessageAttributeNames=["All"], VisibilityTimeout=0
+    )["Messages"]
+    assert moved["Body"] == "{not json" and moved["MessageAttributes"][REASONS]["StringValue"] == "malformed_event"
+    assert stack.poller.stats.receive_counts[sent] == 1  # never received again: nothing waited for maxReceiveCount
+    first_receive_ms = int(moved["MessageAttributes"][FIRST_RECEIVE_MS]["StringValue"])
+    assert 0 <= int(moved["Attributes"]["SentTimestamp"]) - first_receive_ms < timeout * 1000
+    listed = courier("dlq", "list", "--json", "--state-dir", str(stack.state_dir))
+    (entry,) = [json.loads(line) for line in listed.stdout.splitlines()]
+    assert (entry["message_id"], entry["reason"], entry["moved_by"]) == (moved["MessageId"], "malformed_event", "courier")

@@ -5,8 +5,8 @@ fail), a notification with a forged size for an honest revision, a notification 
 landing bucket (an archived bundle under the archive's ``bundles/``), and keys made to hurt: rich markup,
 ESC/OSC 8 sequences, U+2028, a 255-byte name that is also another key's directory, a case-only pair.
 
-The queue keeps the stack's own redrive policy (``MAX_RECEIVE_COUNT`` receives): at a 2-s visibility timeout a
-permanent failure reaches the DLQ within about a minute, so the test waits for it instead of lowering the count.
+A message that can never succeed (a cold object, a foreign bucket) is moved to the DLQ by courier on its first
+failure (``courier.dead_letter``); the test waits for the DLQ to hold them all.
 
 Where the emulator evaluates the landing bucket's put guard (``provision.emulator_evaluates_put_guard``) a cold
 PUT is refused by the bucket policy; the test then checks that refusal and lands the cold objects with the policy
@@ -203,10 +203,11 @@ def test_a_hostile_uploader_neither_stalls_nor_corrupts_anyone_elses_delivery(st
     listed = courier("dlq", "list", "--json", "--state-dir", state)
     assert listed.returncode == 0, listed.stderr
     entries = [json.loads(line) for line in listed.stdout.splitlines()]
-    by_id = {e["message_id"]: e for e in entries}
+    # Courier moved them at once (they can never succeed): each under a new DLQ id, its queue id kept beside it.
+    by_id = {e["original_message_id"] or e["message_id"]: e for e in entries}
     assert forged_id not in by_id
     assert by_id[foreign_id]["reason"] == "foreign_bucket"
-    cold_entries = [e for e in entries if e["message_id"] != foreign_id]
+    cold_entries = [e for origin, e in by_id.items() if origin != foreign_id]
     assert sorted(o for e in cold_entries for o in e["objects"]) == sorted(f"s3://{landing}/{k}" for k in cold_keys)
     assert {e["reason"] for e in cold_entries} == {"object_unreadable"}
     assert all("InvalidObjectState" in e["detail"] for e in cold_entries), cold_entries

@@ -216,3 +216,19 @@ def test_the_landing_bucket_policy_refuses_uploads_courier_could_not_read(local_
     assert wait_until(lambda: local_stack.drain(1) and local_stack.fake_nifi.state.stats()["files_received"] >= 2, 60)
     delivered = {k for (_, k, _) in local_stack.fake_nifi.state.deliveries}
     assert {"plain.csv", "standard.csv"} <= delivered and not delivered & set(refused_puts)
+
+
+def test_any_key_but_the_functions_own_is_the_operator_and_a_function_key_still_needs_its_secret(local_stack):
+    """`AWS_ACCESS_KEY_ID=test aws --endpoint-url ... s3 cp` (what emulator tools pass) works as the operator."""
+    bucket = local_stack.resources.landing_bucket
+    emulator_tool = client(local_stack, iam.Principal("tutorial", "test", None), "s3")  # key and secret "test"
+    emulator_tool.put_object(Bucket=bucket, Key="incoming/from-a-tool.json", Body=b"{}")
+    assert emulator_tool.get_object(Bucket=bucket, Key="incoming/from-a-tool.json")["Body"].read() == b"{}"
+    other = boto3.session.Session(region_name=REGION, aws_access_key_id="AKIAANYTHING", aws_secret_access_key="whatever")
+    assert other.client("sqs", endpoint_url=local_stack.emulator.endpoint).list_queues()["QueueUrls"]
+    # A function's own key with another secret is no operator: the signature is checked, and refused.
+    forged = boto3.session.Session(region_name=REGION, aws_access_key_id=iam.AGGREGATOR.access_key, aws_secret_access_key="test")
+    with pytest.raises(ClientError) as raised:
+        forged.client("sqs", endpoint_url=local_stack.emulator.endpoint).list_queues()
+    assert raised.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403  # moto's SQS names it only by status
+    assert wait_until(lambda: local_stack.fake_nifi.state.stats()["distinct_files"] >= 1, 60)  # the tool's upload delivered

@@ -129,7 +129,7 @@ def template_values(applied: Applied, mapping_uuid: str) -> dict[str, dict[str, 
     """The values the modules pass to each policy template, as the environment's ARNs (as iam.local_values does locally)."""
     secret_arn = applied.client("secretsmanager").describe_secret(SecretId=f"{applied.name('')[:-1]}/nifi")["ARN"]
     lambda_prefix = f"arn:aws:lambda:{REGION}:{ACCOUNT}"
-    local = iam.local_values(REGION, "queue", secret_arn, mapping_uuid)
+    local = iam.local_values(REGION, "queue", secret_arn, mapping_uuid, "dlq")
     ours = {
         "landing_bucket_arn": f"arn:aws:s3:::example-courier-landing-{applied.environment}",
         "archive_bucket_arn": f"arn:aws:s3:::example-courier-archive-{applied.environment}",
@@ -137,6 +137,7 @@ def template_values(applied: Applied, mapping_uuid: str) -> dict[str, dict[str, 
         "breaker_table_arn": f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{applied.name('breaker')}",
         "secret_arn": secret_arn,
         "queue_arn": f"arn:aws:sqs:{REGION}:{ACCOUNT}:{applied.name('queue')}",
+        "dlq_arn": f"arn:aws:sqs:{REGION}:{ACCOUNT}:{applied.name('dlq')}",
         "function_arn": f"{lambda_prefix}:function:{applied.name('aggregator')}",
         "aggregator_function_arn": f"{lambda_prefix}:function:{applied.name('aggregator')}",
         "lambda_arn_prefix": lambda_prefix,

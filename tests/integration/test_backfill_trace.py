@@ -79,6 +79,10 @@ def test_backfill_announces_each_revision_once_and_trace_tells_each_exit_path(
     assert failed.exit_code == 3 and "in the DLQ" in failed.output, failed.output
     print(f"$ courier trace  # exit {failed.exit_code}\n{failed.stdout}", file=sys.__stderr__)
 
+    # A key nobody uploaded: its own line and exit code, told apart from "not delivered yet" (the uploader's problem).
+    never = courier("trace", f"s3://{stack.landing_bucket}/new/never-uploaded.json", "--state-dir", state)
+    assert never.exit_code == 6 and "never landed: no revision in the bucket" in never.output, never.output
+
 
 def story_time(story):
     from datetime import datetime

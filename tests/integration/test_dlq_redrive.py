@@ -139,3 +139,34 @@ def test_dlq_list_renders_a_hostile_key_and_note_as_plain_text(aws, stack, env, 
     assert "\x1b" not in shown.output and "\u2028" not in shown.output and "\u202e" not in shown.output
     flat = "".join(ch for ch in shown.output if not ch.isspace() and not 0x2500 <= ord(ch) <= 0x257F)  # cells, unwrapped
     assert "in/[/]\\x1b]8;;https://evil.example/" in flat and "[bold]x[/]" in flat
+
+
+def test_a_message_courier_dead_letters_is_listed_with_its_reason_and_redriven_without_courier_s_attributes(aws, stack):
+    """The SQS adapter moves a message (send to the DLQ its redrive policy names, delete from the queue); `dlq list`
+    tells it from one SQS moved, and a redrive sends the original body and attributes back, courier's stripped."""
+    from courier.adapters.sqs import SQSDeadLetters
+    from courier.dead_letter import dead_letter_attributes
+    from courier.events import lambda_sqs_record
+
+    sqs = aws.client("sqs")
+    dlq, queue = SQSQueue(sqs, stack.dlq_url, stack.dlq_arn), SQSQueue(sqs, stack.queue_url, stack.queue_arn)
+    sqs.purge_queue(QueueUrl=stack.queue_url)
+    origin = {"origin": {"DataType": "String", "StringValue": "uploader-7"}}
+    sqs.send_message(QueueUrl=stack.queue_url, MessageBody="not an S3 event", MessageAttributes=origin)
+    sqs.send_message(QueueUrl=stack.dlq_url, MessageBody='{"moved": "by SQS"}')
+    (received,) = queue.receive(1, 30)
+    record = lambda_sqs_record(received, stack.queue_arn, "eu-west-2")
+    SQSDeadLetters(sqs).move(record, dead_letter_attributes(record, ["malformed_event"]))
+    assert queue.depth() == (0, 0)  # deleted from the queue
+
+    letters = {letter.moved_by: letter for letter in list_dead_letters(dlq, None)}
+    assert set(letters) == {"courier", "sqs"}
+    ours = letters["courier"]
+    assert (ours.reason, ours.receive_count, ours.original_id) == ("malformed_event", 1, received["MessageId"])
+    assert ours.sent_at_ms == int(received["Attributes"]["SentTimestamp"])
+    # `dlq delete --message-id` takes the id the logs and the sender know as well as the DLQ's own.
+    assert delete_dead_letters(dlq, None, [received["MessageId"]], dry_run=True).deleted == [ours.message_id]
+
+    assert redrive(dlq, queue).moved == 2
+    back = {m["Body"]: m.get("MessageAttributes", {}) for m in queue.receive(10, 30)}
+    assert back["not an S3 event"] == {"origin": {"StringValue": "uploader-7", "DataType": "String"}}

@@ -18,7 +18,7 @@ from courier.compose import build_runtime
 from courier.config import Settings
 from courier.local.fake_nifi import CONTENT_PATH
 from fakes import RecordingTransport
-from support import TEST_EVENT, eventbridge_object_created, notification, s3_record, sns_notification, sqs_record
+from support import TEST_EVENT, LambdaContext, eventbridge_object_created, notification, s3_record, sns_notification, sqs_record
 
 
 def archived(aws, stack):
@@ -265,17 +265,6 @@ def test_logs_and_metrics_carry_no_content_or_credentials(monkeypatch, env, land
     basic = base64.b64encode(f"{USERNAME}:{PASSWORD}".encode()).decode()
     for secret in ("SECRET-PAYLOAD-7731", PASSWORD, basic):
         assert secret not in text
-
-
-class LambdaContext:
-    function_name = "courier-aggregator"
-    memory_limit_in_mb = 512
-    invoked_function_arn = "arn:aws:lambda:eu-west-2:123456789012:function:courier-aggregator"
-    aws_request_id = "req-1"
-
-    @staticmethod
-    def get_remaining_time_in_millis() -> int:
-        return 60_000
 
 
 def test_a_notification_naming_the_archive_bucket_fails_alone_and_never_reaches_nifi(runtime, aws, stack, land, fake_nifi):

@@ -87,6 +87,7 @@ def test_checkov_passes_the_role_policy_templates_as_rendered(tmp_path):
         "arn:aws:sqs:eu-west-2:123456789012:courier-queue",
         "arn:aws:secretsmanager:eu-west-2:123456789012:secret:courier/nifi-AbCdEf",
         "0c4a2a4e-9e8c-4a1e-9d4e-1f2a3b4c5d6e",
+        "arn:aws:sqs:eu-west-2:123456789012:courier-dlq",
     )
     blocks = []
     for principal in (iam.AGGREGATOR, iam.CONTROLLER):

@@ -41,6 +41,7 @@ def test_exit_codes_keep_their_numbers():
         ("INTEGRITY", 3),
         ("NIFI", 4),
         ("INCOMPLETE", 5),
+        ("NEVER_LANDED", 6),
     ]
 
 

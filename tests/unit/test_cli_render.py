@@ -55,10 +55,40 @@ def test_inert_escapes_every_control_format_and_separator_character():
     assert _render.inert("plain/ünïcødé 日本.csv") == "plain/ünïcødé 日本.csv"
 
 
-def test_dlq_list_prints_a_hostile_key_reason_and_detail_inertly(screen):
+def test_dlq_list_prints_a_hostile_key_reason_and_detail_inertly(screen, monkeypatch):
     letter = DeadLetter("m-1", 3, 0, (f"s3://landing/{HOSTILE}",), f"reason {HOSTILE}", f"detail {HOSTILE}")
+    _render.dead_letters([letter], as_json=False)  # to a pipe: one line, the tabs between its six fields our own
+    piped = screen.getvalue()
+    assert piped.count("\t") == 5 and piped.count("\n") == 1
+    assert_inert(piped.replace("\t", " "))
+    terminal = io.StringIO()
+    monkeypatch.setattr(_render, "console", Console(file=terminal, width=3000, color_system=None, force_terminal=True))
     _render.dead_letters([letter], as_json=False)
-    assert_inert(screen.getvalue())
+    assert_inert(terminal.getvalue())
+
+
+LONG_ID = "0b5e1f3a-7c1d-4e2b-9a8f-3d6c2b1a0f9e"
+
+
+def test_dlq_list_to_a_pipe_prints_one_whole_tab_separated_line_per_message(screen):
+    letters = [
+        DeadLetter(LONG_ID, 1, 0, ("s3://l/a b.csv", "s3://l/c"), "object_missing", "gone\tso\ngone", moved_by="courier"),
+        DeadLetter("m-2", 20, 0, (), None, None),
+    ]
+    _render.dead_letters(letters, as_json=False)
+    lines = screen.getvalue().splitlines()
+    assert [line.split("\t") for line in lines] == [
+        [LONG_ID, "1", "courier", "object_missing", "s3://l/a b.csv,s3://l/c", "gone\\x09so\\x0agone"],
+        ["m-2", "20", "sqs", "-", "-", "-"],
+    ]
+
+
+def test_dlq_list_on_a_narrow_terminal_keeps_ids_whole_and_names_json_in_the_caption(monkeypatch):
+    buffer = io.StringIO()
+    monkeypatch.setattr(_render, "console", Console(file=buffer, width=60, color_system=None, force_terminal=True))
+    _render.dead_letters([DeadLetter(LONG_ID, 1, 0, ("s3://landing/" + "k" * 80,), "object_missing", "x" * 90)], as_json=False)
+    shown = buffer.getvalue()
+    assert LONG_ID in shown and "--json" in shown
 
 
 def test_trace_prints_a_hostile_story_inertly(screen):

@@ -14,7 +14,8 @@ from terraform import POLICIES, resources, templatefile_call
 MODULE_OF = {iam.AGGREGATOR.template: "aggregator", iam.CONTROLLER.template: "breaker_controller"}
 QUEUE = "arn:aws:sqs:eu-west-2:123456789012:courier-queue"
 SECRET = "arn:aws:secretsmanager:eu-west-2:123456789012:secret:courier/nifi-AbCdEf"
-VALUES = iam.local_values("eu-west-2", QUEUE, SECRET, "uuid-1")
+DLQ = "arn:aws:sqs:eu-west-2:123456789012:courier-dlq"
+VALUES = iam.local_values("eu-west-2", QUEUE, SECRET, "uuid-1", DLQ)
 
 
 def rendered(template: str) -> dict:

@@ -1056,7 +1056,7 @@ ENDPOINTS = {
     ("aws_vpc_endpoint", "this"): ("s3", "s3:", {"landing_bucket_arn", "archive_bucket_arn"}),
     ("aws_vpc_endpoint", "dynamodb"): ("dynamodb", "dynamodb:", {"table_arns"}),
     ("aws_vpc_endpoint", "secretsmanager"): ("secretsmanager", "secretsmanager:", {"secret_arn"}),
-    ("aws_vpc_endpoint", "sqs"): ("sqs", "sqs:", {"queue_arn"}),
+    ("aws_vpc_endpoint", "sqs"): ("sqs", "sqs:", {"queue_arn", "dlq_arn"}),
     ("aws_vpc_endpoint", "lambda"): ("lambda", "lambda:", {"event_source_mapping_arn"}),
 }
 
@@ -1067,14 +1067,15 @@ def test_every_endpoint_has_a_policy_for_courier_only():
     wired = _pipeline_module("network_endpoints")
     for key, (document, prefix, inputs) in ENDPOINTS.items():
         assert r[key]["policy"] == f"${{data.aws_iam_policy_document.{document}.json}}", key
-        (statement,) = [s for s in policy("network_endpoints", document) if s["sid"] != "RotationRandomPasswordOnly"]
-        assert statement.get("effect", "Allow") == "Allow" and all(a.startswith(prefix) for a in statement["actions"])
-        assert not any("*" in a for a in statement["actions"])
-        # Only courier's resources (the module's inputs), and only for this account's principals.
-        named = set(re.findall(r"var\.(\w+)", _with_locals("network_endpoints", str(statement["resources"]))))
+        named: set[str] = set()
+        for statement in [s for s in policy("network_endpoints", document) if s["sid"] != "RotationRandomPasswordOnly"]:
+            assert statement.get("effect", "Allow") == "Allow" and all(a.startswith(prefix) for a in statement["actions"])
+            assert not any("*" in a for a in statement["actions"])
+            # Only courier's resources (the module's inputs), and only for this account's principals.
+            named |= set(re.findall(r"var\.(\w+)", _with_locals("network_endpoints", str(statement["resources"]))))
+            assert ("StringEquals", "aws:PrincipalAccount") in {(c["test"], c["variable"]) for c in statement["condition"]}
+            assert statement["principals"] == [{"type": "AWS", "identifiers": ["*"]}]
         assert named == inputs, (document, named)
-        assert ("StringEquals", "aws:PrincipalAccount") in {(c["test"], c["variable"]) for c in statement["condition"]}
-        assert statement["principals"] == [{"type": "AWS", "identifiers": ["*"]}]
         for name in inputs:
             assert "module." in str(wired[name]) or "var." in str(wired[name]), name
     assert wired["table_arns"] == ["${module.state_tables.idempotency_table_arn}", "${module.state_tables.breaker_table_arn}"]
@@ -1795,3 +1796,53 @@ def test_both_functions_are_told_the_landing_buckets_of_their_deployment():
         expression = _environment(module)["COURIER_LANDING_BUCKETS"]
         assert _as_deployed(module, expression) == "${var.landing_bucket_name}", module
     assert _pipeline_module("landing_bucket")["name"] == "${var.landing_bucket_name}"
+
+
+# The deployment's defaults in one place (courier.resources), the local stack's defaults too: equal to the
+# Terraform variables' defaults in the pipeline module (what an environment gets) and in the aggregator module.
+DEPLOYMENT_DEFAULTS = {
+    ("pipeline", "function_timeout_seconds"): provision.FUNCTION_TIMEOUT_SECONDS,
+    ("aggregator", "timeout_seconds"): provision.FUNCTION_TIMEOUT_SECONDS,
+    ("pipeline", "function_memory_mb"): provision.FUNCTION_MEMORY_MB,
+    ("aggregator", "memory_mb"): provision.FUNCTION_MEMORY_MB,
+    ("pipeline", "batch_size"): provision.BATCH_SIZE,
+    ("aggregator", "batch_size"): provision.BATCH_SIZE,
+    ("pipeline", "batching_window_seconds"): provision.BATCHING_WINDOW_SECONDS,
+    ("aggregator", "batching_window_seconds"): provision.BATCHING_WINDOW_SECONDS,
+    ("pipeline", "maximum_concurrency"): provision.MAXIMUM_CONCURRENCY,
+    ("aggregator", "maximum_concurrency"): provision.MAXIMUM_CONCURRENCY,
+    ("pipeline", "breaker_recovery_seconds"): provision.BREAKER_RECOVERY_SECONDS,
+    ("queue", "max_receive_count"): provision.MAX_RECEIVE_COUNT,
+}
+
+
+@pytest.mark.parametrize(("module", "variable"), sorted(DEPLOYMENT_DEFAULTS))
+def test_the_deployment_defaults_in_resources_are_the_terraform_defaults(module, variable):
+    assert default(module, variable) == DEPLOYMENT_DEFAULTS[(module, variable)]
+
+
+def test_the_local_stack_runs_with_the_deployment_defaults_unless_told_otherwise():
+    from courier.local.stack import LocalConfig
+
+    config = LocalConfig()
+    assert config.function_timeout_seconds == provision.FUNCTION_TIMEOUT_SECONDS
+    assert config.memory_mb == provision.FUNCTION_MEMORY_MB
+    assert (config.batch_size, config.batching_window_seconds) == (provision.BATCH_SIZE, provision.BATCHING_WINDOW_SECONDS)
+    # The queue's visibility timeout as modules/queue derives it from the same two defaults.
+    formula = locals_("queue")["visibility_timeout_seconds"].replace(" ", "")
+    assert formula == "${6*var.function_timeout_seconds+var.batching_window_seconds}"
+    assert config.visibility_timeout_seconds == 6 * provision.FUNCTION_TIMEOUT_SECONDS + provision.BATCHING_WINDOW_SECONDS
+    assert {name for name, _, _ in config.differences()} == {"concurrency", "breaker recovery (s)", "controller period (s)"}
+    assert default("breaker_controller", "schedule_expression") == f"rate({provision.CONTROLLER_PERIOD_SECONDS // 60} minute)"
+    quick = LocalConfig(function_timeout_seconds=30, batching_window_seconds=1)
+    differing = quick.differences()
+    assert ("function timeout (s)", "30", "120") in differing and ("batching window (s)", "1", "20") in differing
+
+
+def test_a_local_function_with_the_deployment_defaults_takes_the_deployments_largest_file(tmp_path, clean_courier_env):
+    """The ceiling follows from the timeout and the memory: the same settings, the same ceiling (a 300 MB file fits)."""
+    from courier.local.stack import LocalConfig, LocalStack
+
+    settings = LocalStack(LocalConfig(state_dir=tmp_path)).check_settings({})
+    assert settings.function_timeout_seconds == provision.FUNCTION_TIMEOUT_SECONDS and settings.memory_budget_mb == 256
+    assert settings.max_object_bytes is not None and settings.max_object_bytes > 300 * 2**20

@@ -192,3 +192,29 @@ def test_unversioned_a_b_a_the_last_upload_is_pending_though_its_content_was_del
     reader.objects[later_index] = (json.dumps(later) + "\n").encode()
     reader.delivered.add(later_bundle)
     assert from_index() is Verdict.DELIVERED
+
+
+def test_a_key_nothing_names_never_landed():
+    story = trace(BUCKET, "in/nobody.csv", None, Lister(revision()), InMemoryLedger(), Reader({}, set()), "bundles", DLQ())
+    assert story.verdict is Verdict.NEVER_LANDED and story.as_dict()["verdict"] == "never landed"
+
+
+def test_a_landed_revision_nobody_processed_is_not_delivered_yet_not_never_landed():
+    story = trace(BUCKET, "in/a.csv", None, Lister(revision()), InMemoryLedger(), Reader({}, set()), "bundles", DLQ())
+    assert story.verdict is Verdict.PENDING
+
+
+def test_a_key_gone_from_the_bucket_but_known_to_the_ledger_did_land():
+    ledger = InMemoryLedger()
+    ledger.claim(ObjectIdentity(BUCKET, "in/a.csv", "v:v1"), "t")
+    story = trace(BUCKET, "in/a.csv", None, Lister(), ledger, Reader({}, set()), "bundles", DLQ())
+    assert story.verdict is Verdict.PENDING
+
+
+def test_never_landed_needs_a_dlq_peek_that_saw_every_message():
+    class Deep(DLQ):
+        def depth(self) -> tuple[int, int]:
+            return 5000, 0  # more than the peek can see: a message naming the key cannot be ruled out
+
+    story = trace(BUCKET, "in/nobody.csv", None, Lister(), InMemoryLedger(), Reader({}, set()), "bundles", Deep())
+    assert story.verdict is Verdict.PENDING

@@ -40,7 +40,7 @@ def _sent_at(record: Mapping[str, Any], default: int) -> int:
         return default
 
 
-def _queue_url(client: Any, arn: str, cache: dict[str, str]) -> str:
+def queue_url(client: Any, arn: str, cache: dict[str, str]) -> str:
     if arn not in cache:
         _, _, _, _, account, name = arn.split(":", 5)
         with translated(f"looking up the queue {name}"):
@@ -161,7 +161,7 @@ class SQSParkingLot:
         for record in records:
             by_queue.setdefault(str(record["eventSourceARN"]), []).append(record)
         for arn, queued in by_queue.items():
-            url = _queue_url(self.sqs, arn, self._urls)
+            url = queue_url(self.sqs, arn, self._urls)
             for start in range(0, len(queued), _SQS_BATCH):
                 yield url, queued[start : start + _SQS_BATCH]
 
@@ -232,7 +232,7 @@ class SQSParkingLot:
         for item in items:
             by_queue.setdefault(item["queue_arn"]["S"], []).append(item)
         for arn, queued in by_queue.items():
-            url = _queue_url(self.sqs, arn, self._urls)
+            url = queue_url(self.sqs, arn, self._urls)
             for start in range(0, len(queued), _SQS_BATCH):
                 chunk = queued[start : start + _SQS_BATCH]
                 with translated("releasing parked messages (ChangeMessageVisibilityBatch)"):

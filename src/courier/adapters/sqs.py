@@ -1,11 +1,13 @@
-"""One SQS queue as the operator tools use it (`courier dlq`, `courier status`)."""
+"""One SQS queue as the operator tools use it (`courier dlq`, `courier status`), and the handler's way to its DLQ."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from courier.adapters.aws import NOT_IMPLEMENTED_CODES, translated
+from courier.adapters.parking import queue_url
 from courier.errors import AwsCallError
 from courier.ports import Queue
 
@@ -132,3 +134,49 @@ class SQSQueue:
         except NotImplementedError:
             return None
         return str(task.get("TaskHandle", ""))
+
+
+class SQSDeadLetters:
+    """Moves a message to its queue's DLQ (send, then delete): the handler's immediate dead-lettering.
+
+    The DLQ is the one the queue's redrive policy names (read once per queue; the function
+    may read its queue's attributes), and lies in the queue's account and region, as SQS
+    requires: its URL is the queue's with the DLQ's name.
+
+    Parameters
+    ----------
+    client
+        A boto3 SQS client (the function's role: ``sqs:SendMessage`` on the DLQ only).
+
+    Example
+    -------
+    >>> SQSDeadLetters(boto3.client("sqs")).move(record, {"courier.reasons": {...}})  # doctest: +SKIP
+    """
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+        self._urls: dict[str, str] = {}
+        self._dlq_urls: dict[str, str] = {}
+
+    def move(self, record: Mapping[str, Any], attributes: Mapping[str, Any]) -> None:
+        try:
+            source = queue_url(self.client, str(record["eventSourceARN"]), self._urls)
+            body, handle = str(record["body"]), str(record["receiptHandle"])
+        except (KeyError, ValueError) as exc:
+            raise AwsCallError(f"a record without its queue or receipt handle ({type(exc).__name__})") from None
+        dlq = self._dlq_url(source)
+        with translated(f"sending to the DLQ {dlq}"):
+            self.client.send_message(QueueUrl=dlq, MessageBody=body, MessageAttributes=dict(attributes))
+        with translated(f"deleting a dead-lettered message from {source}"):
+            self.client.delete_message(QueueUrl=source, ReceiptHandle=handle)
+
+    def _dlq_url(self, source: str) -> str:
+        if source not in self._dlq_urls:
+            with translated(f"reading the redrive policy of {source}"):
+                attributes = self.client.get_queue_attributes(QueueUrl=source, AttributeNames=["RedrivePolicy"])["Attributes"]
+            try:
+                target = json.loads(attributes["RedrivePolicy"])["deadLetterTargetArn"]
+            except (KeyError, ValueError, TypeError):
+                raise AwsCallError(f"{source} has no redrive policy naming a DLQ") from None
+            self._dlq_urls[source] = f"{source.rsplit('/', 1)[0]}/{str(target).rsplit(':', 1)[-1]}"
+        return self._dlq_urls[source]

@@ -30,7 +30,7 @@ from courier.operator.backfill import Tally as BackfillTally
 from courier.operator.deploy import Outcome, Plan
 from courier.operator.dlq import DeadLetter, DeleteResult, RedriveResult
 from courier.operator.replay import BundleResult, Finding, Tally
-from courier.operator.trace import Story
+from courier.operator.trace import Story, Verdict
 from courier.ports import DeploymentState
 
 console = Console()
@@ -119,15 +119,41 @@ def status(snapshot: dict[str, Any], as_json: bool) -> None:
 
 
 def dead_letters(letters: list[DeadLetter], as_json: bool) -> None:
+    """JSON lines with ``--json``; to a pipe or file one tab-separated line per message, nothing cut; else a table."""
     if as_json:
         for letter in letters:
             print(json.dumps(letter.as_dict()))
         return
-    table = Table("message id", "receives", "objects", "reason", "last error", title=f"DLQ: {plural(len(letters), 'message')}")
+    if not console.is_terminal:
+        for letter in letters:  # inert() writes a tab or newline from outside as an escape: one line, six fields
+            objects = ",".join(letter.objects) or "-"
+            reason, detail = letter.reason or "-", letter.detail or "-"
+            cells = (letter.message_id, letter.receive_count, letter.moved_by, reason, objects, detail)
+            console.file.write("\t".join(inert(cell) for cell in cells) + "\n")  # not rich: it would expand the tabs
+        return
+    table = Table(
+        "message id",
+        "receives",
+        "moved by",
+        "objects",
+        "reason",
+        "last error",
+        title=f"DLQ: {plural(len(letters), 'message')}",
+        caption="cells may wrap: --json (or a pipe) gives one whole line per message",
+    )
     for letter in letters:
         objects = "\n".join(inert(o) for o in letter.objects) or "-"
-        cells = (letter.message_id, letter.receive_count, letter.reason or "-", letter.detail or "-")
-        table.add_row(plain(cells[0]), plain(cells[1]), Text(objects), *(plain(c) for c in cells[2:]))
+        table.add_row(
+            plain(letter.message_id),
+            plain(letter.receive_count),
+            plain(letter.moved_by),
+            Text(objects),
+            plain(letter.reason or "-"),
+            plain(letter.detail or "-"),
+        )
+    # Ids never cut or wrapped: the id is what `dlq delete --message-id` takes; the other columns give way.
+    table.columns[0].no_wrap = True
+    table.columns[0].min_width = max((len(inert(letter.message_id)) for letter in letters), default=10)
     console.print(table)
 
 
@@ -210,6 +236,8 @@ def story(told: Story, as_json: bool) -> None:
     )
     console.print(head, soft_wrap=True)
     lines = []
+    if told.verdict is Verdict.NEVER_LANDED:
+        lines.append("never landed: no revision in the bucket, no ledger record, no bundle, no DLQ message (ask the uploader)")
     lines.append(f"revisions ({len(told.revisions)}, from the landing bucket):")
     for r in told.revisions:
         current = "  (current)" if r.is_latest else ""

@@ -21,7 +21,14 @@ from rich.table import Table
 from courier.cli._context import Context, StateDir
 from courier.cli._render import console, fail
 from courier.errors import CourierError
-from courier.resources import LANDING_BUCKET
+from courier.resources import (
+    BATCH_SIZE,
+    BATCHING_WINDOW_SECONDS,
+    FUNCTION_MEMORY_MB,
+    FUNCTION_TIMEOUT_SECONDS,
+    LANDING_BUCKET,
+    visibility_timeout_seconds,
+)
 from courier.stackfile import aws_environment, write_private
 
 NiFiAuth = Annotated[
@@ -36,6 +43,13 @@ NiFiReceiver = Annotated[
         " accept-pending/promote' are refused (stop or start NiFi instead); AWS faults, status and issue-cert work."
     ),
 ]
+BatchingWindow = Annotated[int, typer.Option(help="MaximumBatchingWindowInSeconds (the deployment's default).")]
+FunctionTimeout = Annotated[
+    int, typer.Option(help="The function's timeout, seconds (the deployment's default); the largest file follows from it.")
+]
+VisibilityTimeout = Annotated[
+    int | None, typer.Option(help="Queue visibility timeout, seconds; default: 6 x function timeout + window, as AWS.")
+]
 app = typer.Typer(help="The whole pipeline on this machine (AWS emulator, Lambda runtime, NiFi receiver).", no_args_is_help=True)
 
 
@@ -46,10 +60,12 @@ def local_up(
     nifi_port: Annotated[int, typer.Option(help="HTTPS port of the NiFi-contract receiver.")] = 8443,
     demo: Annotated[bool, typer.Option(help="Upload demo files like an external party would.")] = False,
     rate: Annotated[float, typer.Option(help="Demo upload rate, files per second.")] = 10.0,
-    batch_size: Annotated[int, typer.Option(help="Event source mapping BatchSize.")] = 100,
-    batching_window: Annotated[int, typer.Option(help="MaximumBatchingWindowInSeconds.")] = 2,
-    concurrency: Annotated[int, typer.Option(help="Concurrent invocations (MaximumConcurrency).")] = 2,
-    visibility_timeout: Annotated[int, typer.Option(help="Queue visibility timeout, seconds.")] = 10,
+    batch_size: Annotated[int, typer.Option(help="Event source mapping BatchSize (the deployment's default).")] = BATCH_SIZE,
+    batching_window: BatchingWindow = BATCHING_WINDOW_SECONDS,
+    concurrency: Annotated[int, typer.Option(help="Concurrent invocations (MaximumConcurrency; AWS default 10).")] = 2,
+    function_timeout: FunctionTimeout = FUNCTION_TIMEOUT_SECONDS,
+    memory: Annotated[int, typer.Option(help="The function's memory, MB (the deployment's default).")] = FUNCTION_MEMORY_MB,
+    visibility_timeout: VisibilityTimeout = None,
     breaker_recovery: Annotated[int, typer.Option(help="Breaker recovery timeout, seconds (AWS default 60).")] = 10,
     controller_period: Annotated[float, typer.Option(help="Breaker controller period, seconds (AWS: 60).")] = 2.0,
     drain_timeout: Annotated[float, typer.Option(help="Seconds to wait for in-flight files at Ctrl-C.")] = 30.0,
@@ -58,21 +74,21 @@ def local_up(
     duration: Annotated[float | None, typer.Option(help="Stop by itself after this many seconds.")] = None,
 ) -> None:
     """Start the local stack in the foreground; Ctrl-C stops traffic, drains and prints a summary."""
-    out = Console(file=sys.stdout)  # bound now: the stack sends the handler's stdout to lambda.log
-    stack, stop = _start(
+    stack, stop, out = _start(
         state_dir=state_dir,
         aws_port=aws_port,
         nifi_port=nifi_port,
         batch_size=batch_size,
         batching_window_seconds=batching_window,
         concurrency=concurrency,
-        visibility_timeout_seconds=visibility_timeout,
+        function_timeout_seconds=function_timeout,
+        memory_mb=memory,
+        visibility_timeout_seconds=visibility_timeout or visibility_timeout_seconds(function_timeout, batching_window),
         breaker_recovery_seconds=breaker_recovery,
         controller_period_seconds=controller_period,
         nifi_auth=nifi_auth,
         nifi=nifi,
     )
-    _how_to_connect(stack, out)
     if demo:
         stack.start_demo(rate)
     _watch(stack, out, stop, duration)
@@ -86,9 +102,12 @@ def _stop_on_signals() -> threading.Event:
     return stop
 
 
-def _start(**config: Any) -> tuple[Any, threading.Event]:
-    """The stack of this ``LocalConfig`` started, and the event Ctrl-C (or SIGTERM) sets from then on."""
+def _start(**config: Any) -> tuple[Any, threading.Event, Console]:
+    """The stack of this ``LocalConfig`` started (how to reach it printed), the event Ctrl-C (or SIGTERM) sets, and
+    the console for the live view."""
     from courier.local.stack import LocalConfig, LocalStack
+
+    out = Console(file=sys.stdout)  # bound now: the stack sends the handler's stdout to lambda.log
 
     stack = LocalStack(LocalConfig(**config))
     try:
@@ -99,7 +118,8 @@ def _start(**config: Any) -> tuple[Any, threading.Event]:
     except ImportError as exc:
         stack.stop()
         raise fail(f"the local stack needs the package {exc.name!r}: pip install 'courier[local]' (make run does)") from None
-    return stack, _stop_on_signals()
+    _how_to_connect(stack, out)
+    return stack, _stop_on_signals(), out
 
 
 def _how_to_connect(stack: Any, out: Console) -> None:
@@ -112,10 +132,16 @@ def _how_to_connect(stack: Any, out: Console) -> None:
     out.print(f"  NiFi receiver{real}: {stack.receiver_url}  (CA: {stack.state_dir / 'ca.pem'})", highlight=False)
     out.print(
         "  IAM is enforced: the aggregator and the breaker controller run under their own role policies"
-        " (infra/terraform/policies); the credentials above are the operator's.",
+        " (infra/terraform/policies); the credentials above are the operator's, as is any other key (e.g. test/test).",
         highlight=False,
         soft_wrap=True,
     )
+    differing = stack.config.differences()
+    if differing:
+        shown = ", ".join(f"{name} {here} (deployed: {there})" for name, here, there in differing)
+        out.print(f"  Unlike the deployment's defaults: {shown}.", highlight=False, soft_wrap=True)
+    else:
+        out.print("  Every setting as the deployment's defaults.", highlight=False)
 
 
 def _watch(stack: Any, out: Console, stop: threading.Event, duration: float | None) -> None:

@@ -16,7 +16,12 @@ from courier.cli._render import fail
 from courier.errors import CourierError
 from courier.operator.trace import SEARCH_HOURS, Verdict, trace
 
-_EXIT = {Verdict.DELIVERED: ExitCode.OK, Verdict.PENDING: ExitCode.NOTHING, Verdict.FAILED: ExitCode.FAILED}
+_EXIT = {
+    Verdict.DELIVERED: ExitCode.OK,
+    Verdict.PENDING: ExitCode.NOTHING,
+    Verdict.FAILED: ExitCode.FAILED,
+    Verdict.NEVER_LANDED: ExitCode.NEVER_LANDED,
+}
 
 
 def trace_command(
@@ -39,7 +44,9 @@ def trace_command(
     """Tell a landing file's story: its revisions, ledger records, bundle(s), NiFi's acknowledgement, the DLQ.
 
     The DLQ is only peeked at (visibility timeout 0: nothing is hidden from a redrive).
-    Exit codes: 0 delivered, 1 error, 2 not delivered yet, 3 in the DLQ (failed).
+    Exit codes: 0 delivered; 1 error; 2 not delivered yet (it landed, or courier cannot rule that out: held back
+    by an outage, in flight); 3 in the DLQ (failed); 6 never landed (no revision in the bucket, no ledger record,
+    no bundle, no DLQ message: ask the uploader).
     """
     if not url.startswith("s3://") or "/" not in url[5:]:
         raise fail(f"give the object as s3://bucket/key, got {url!r}")

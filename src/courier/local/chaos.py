@@ -275,7 +275,10 @@ def main(argv: list[str] | None = None) -> int:
         state_dir=args.state_dir,
         aws_port=args.aws_port,
         nifi_port=args.nifi_port,
+        # Shorter than the deployment's (courier.resources): a chaos run sees many kills and recoveries.
+        batch_size=100,
         batching_window_seconds=1,
+        function_timeout_seconds=30,
         # Above the claim lease (function timeout 30 s + 5), as AWS's 6 x timeout is: a killed invocation's
         # messages come back only after its claims lapsed, so a kill costs one receive, not several.
         visibility_timeout_seconds=CHAOS_VISIBILITY_SECONDS,

@@ -8,7 +8,10 @@ here with the emulator's ARNs (moto's account, the local stack's names from
 * the aggregator (``courier-function``) carrying only ``aggregator.json.tftpl``,
 * the breaker controller (``courier-controller``) carrying only ``breaker_controller.json.tftpl``,
 * the operator and the stack itself (``courier-local``), standing in for the account's
-  administrator that applies the Terraform.
+  administrator that applies the Terraform. Any other access key signs as the operator too,
+  whatever its secret (:func:`any_other_key_is_the_operator`): tools and scripts written for
+  emulators pass ``AWS_ACCESS_KEY_ID=test`` and work unchanged, while the functions' own keys
+  stay bound to their users, their secrets and their role policies.
 
 With moto's access control on (its ``INITIAL_NO_AUTH_ACTION_COUNT`` set to 0), every
 request is authenticated and checked against its signer's policy, so a policy that
@@ -153,7 +156,7 @@ def policy_template(name: str) -> str:
         raise LocalStackError(f"policy template {path} not found; run the local stack from a courier checkout") from None
 
 
-def local_values(region: str, queue_arn: str, secret_arn: str, mapping_uuid: str) -> dict[str, dict[str, str]]:
+def local_values(region: str, queue_arn: str, secret_arn: str, mapping_uuid: str, dlq_arn: str) -> dict[str, dict[str, str]]:
     """Each template's values on the local stack, by template file: what the modules pass, with local ARNs."""
     lambda_prefix = f"arn:aws:lambda:{region}:{ACCOUNT_ID}"
     logs_prefix = f"arn:aws:logs:{region}:{ACCOUNT_ID}:log-group:/aws/lambda"
@@ -169,6 +172,7 @@ def local_values(region: str, queue_arn: str, secret_arn: str, mapping_uuid: str
         AGGREGATOR_TEMPLATE: {
             **common,
             "log_group_arn": f"{logs_prefix}/{FUNCTION_NAME}",
+            "dlq_arn": dlq_arn,
             "function_arn": f"{lambda_prefix}:function:{FUNCTION_NAME}",
             "lambda_arn_prefix": lambda_prefix,
         },
@@ -202,9 +206,9 @@ def add_user(principal: Principal, policy: Mapping[str, Any]) -> None:
         iam.access_keys[key.physical_resource_id] = key
 
 
-def grant_functions(region: str, queue_arn: str, secret_arn: str, mapping_uuid: str) -> dict[str, dict[str, Any]]:
+def grant_functions(region: str, queue_arn: str, secret_arn: str, mapping_uuid: str, dlq_arn: str) -> dict[str, dict[str, Any]]:
     """Give the aggregator and the controller their users, each with its rendered template; return the policies by user."""
-    values = local_values(region, queue_arn, secret_arn, mapping_uuid)
+    values = local_values(region, queue_arn, secret_arn, mapping_uuid, dlq_arn)
     granted = {}
     for principal in (AGGREGATOR, CONTROLLER):
         assert principal.template
@@ -288,6 +292,7 @@ def authorize_like_aws() -> None:
 
     if getattr(ActionAuthenticatorMixin, "_courier_like_aws", False):
         return
+    any_other_key_is_the_operator()
     s3_responses.ACTION_MAP["BUCKET"]["HEAD"]["DEFAULT"] = "ListBucket"
     set_action = s3_responses.S3Response._set_action
 
@@ -346,6 +351,41 @@ def authorize_like_aws() -> None:
 
     ActionAuthenticatorMixin._authenticate_and_authorize_normal_action = like_aws  # type: ignore[method-assign]
     ActionAuthenticatorMixin._courier_like_aws = True  # type: ignore[attr-defined]
+
+
+FUNCTION_KEYS = frozenset({AGGREGATOR.access_key, CONTROLLER.access_key})
+
+
+def any_other_key_is_the_operator() -> None:
+    """Patch moto so an access key no IAM user holds is the operator's, its signature unchecked.
+
+    moto refuses a key it does not know (``InvalidClientTokenId``) and checks each signature
+    against the key's secret. The functions' keys keep both checks: a function signs only as
+    itself, under its role policy. Any other key (``test``, what emulator tutorials and tools
+    pass) is the operator, who may do everything the emulator serves anyway.
+    """
+    from moto.iam import access_control
+
+    known_user = access_control.IAMUserAccessKey.__init__
+
+    def or_the_operator(self: Any, account_id: str, partition: str, access_key_id: str, headers: dict[str, str]) -> None:
+        try:
+            known_user(self, account_id, partition, access_key_id, headers)
+        except access_control.CreateAccessKeyFailure:
+            if access_key_id in FUNCTION_KEYS or OPERATOR.user not in self.backend.users:
+                raise
+            self._owner_user_name = OPERATOR.user
+            self._access_key_id = self._secret_access_key = access_key_id
+            self.any_secret = True  # read by the signature check below
+
+    access_control.IAMUserAccessKey.__init__ = or_the_operator  # type: ignore[method-assign]
+    check_signature = access_control.IAMRequestBase.check_signature
+
+    def unless_any_secret(self: Any) -> None:
+        if not getattr(self._access_key, "any_secret", False):
+            check_signature(self)
+
+    access_control.IAMRequestBase.check_signature = unless_any_secret  # type: ignore[method-assign]
 
 
 def iam_checks(response: Any, resource: str) -> list[tuple[str, str]] | None:

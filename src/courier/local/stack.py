@@ -22,7 +22,7 @@ from typing import Any
 
 import boto3
 
-from courier import handler
+from courier import handler, resources
 from courier.adapters.secrets import parse_credentials
 from courier.compose import build_controller
 from courier.config import ControllerSettings, Settings
@@ -56,11 +56,14 @@ class LocalConfig:
     state_dir: Path = Path(".courier")
     aws_port: int = 4566
     nifi_port: int = 8443
-    batch_size: int = 100
-    batching_window_seconds: int = 2
-    concurrency: int = 2
-    function_timeout_seconds: int = 30
-    visibility_timeout_seconds: int = 10
+    # The deployment's defaults (courier.resources, checked against the Terraform's): a file the deployment
+    # delivers is delivered here. Tests that need shorter timings pass them explicitly (tests/e2e/conftest.py).
+    batch_size: int = resources.BATCH_SIZE
+    batching_window_seconds: int = resources.BATCHING_WINDOW_SECONDS
+    concurrency: int = 2  # two invocations at a time on a laptop (AWS default: resources.MAXIMUM_CONCURRENCY)
+    function_timeout_seconds: int = resources.FUNCTION_TIMEOUT_SECONDS
+    memory_mb: int = resources.FUNCTION_MEMORY_MB
+    visibility_timeout_seconds: int = resources.VISIBILITY_TIMEOUT_SECONDS
     breaker_recovery_seconds: int = 10  # short, so outage drills are quick to watch; AWS default is 60
     controller_period_seconds: float = 2.0  # AWS: every minute (EventBridge schedule)
     extra_env: dict[str, str] = field(default_factory=dict)  # further COURIER_* settings for the handler
@@ -74,6 +77,20 @@ class LocalConfig:
     @property
     def mapping(self) -> MappingSettings:
         return MappingSettings(self.batch_size, self.batching_window_seconds, self.concurrency)
+
+    def differences(self) -> list[tuple[str, str, str]]:
+        """(setting, here, in the deployment by default) for each setting this stack runs differently."""
+        deployed = {
+            "function timeout (s)": (self.function_timeout_seconds, resources.FUNCTION_TIMEOUT_SECONDS),
+            "function memory (MB)": (self.memory_mb, resources.FUNCTION_MEMORY_MB),
+            "batch size": (self.batch_size, resources.BATCH_SIZE),
+            "batching window (s)": (self.batching_window_seconds, resources.BATCHING_WINDOW_SECONDS),
+            "concurrency": (self.concurrency, resources.MAXIMUM_CONCURRENCY),
+            "visibility timeout (s)": (self.visibility_timeout_seconds, resources.VISIBILITY_TIMEOUT_SECONDS),
+            "breaker recovery (s)": (self.breaker_recovery_seconds, resources.BREAKER_RECOVERY_SECONDS),
+            "controller period (s)": (self.controller_period_seconds, resources.CONTROLLER_PERIOD_SECONDS),
+        }
+        return [(name, f"{here:g}", f"{there:g}") for name, (here, there) in deployed.items() if here != there]
 
 
 NIFI_AUTH_MODES = ("mtls", "header", "both")
@@ -123,6 +140,8 @@ class LocalStack:
             "COURIER_NIFI_CA_BUNDLE": str(ca_path) if ca_path else "",
             "COURIER_CLAIM_LEASE_SECONDS": str(self.config.function_timeout_seconds + 5),
             "COURIER_FUNCTION_TIMEOUT_SECONDS": str(self.config.function_timeout_seconds),
+            # What Lambda announces to the function: the memory budget (and so the largest file) follows from it.
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(self.config.memory_mb),
             # Loopback connects at once; the short connect timeout leaves the 30-s local function a real read timeout.
             "COURIER_CONNECT_TIMEOUT_SECONDS": "2",
             "COURIER_BREAKER_RECOVERY_SECONDS": str(self.config.breaker_recovery_seconds),
@@ -185,7 +204,9 @@ class LocalStack:
         )
         # Each function under its own role policy from here on, enforced by the emulator.
         secret_arn = self.session.client("secretsmanager").describe_secret(SecretId=self.resources.secret_id)["ARN"]
-        self.policies = iam.grant_functions(REGION, self.resources.queue_arn, secret_arn, self.mapping_uuid)
+        self.policies = iam.grant_functions(
+            REGION, self.resources.queue_arn, secret_arn, self.mapping_uuid, self.resources.dlq_arn
+        )
         handler.reset()
         self.poller = EventSourcePoller(
             self.session,

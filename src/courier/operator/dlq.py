@@ -13,6 +13,15 @@ Deleting receives the DLQ's messages and deletes those it was asked for (by
 message id, or every message whose last failure had a given reason); the
 others are made visible again at once, as listing does.
 Both queues are reached through the ``Queue`` port (``adapters.sqs.SQSQueue``).
+
+The DLQ holds two kinds of message: those SQS moved after maxReceiveCount receives,
+and those the handler moved at once because they can never succeed
+(``courier.dead_letter``), which carry courier's attributes (``courier.*``: the
+reasons, the original id, receive count and times). A listing shows each kind
+(``moved_by``), the reason from courier's attribute where there is one; a redrive
+by hand sends the body back with the original attributes only. SQS's move task
+moves messages verbatim: courier's attributes go along, and are ignored (and
+replaced if the message is dead-lettered again).
 """
 
 from __future__ import annotations
@@ -21,6 +30,7 @@ from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from courier import dead_letter
 from courier.events import lambda_sqs_record, parse_message
 from courier.ledger.base import BaseLedger, FailureNote
 from courier.ports import Queue
@@ -38,6 +48,8 @@ class DeadLetter:
     reason: str | None
     detail: str | None
     versions: tuple[str | None, ...] = ()  # each object's version id, as the message names it (empty: not known)
+    moved_by: str = "sqs"  # "courier": moved at once, as it can never succeed; "sqs": after maxReceiveCount receives
+    original_id: str | None = None  # the id it had in the queue, when courier moved it (SQS keeps the id)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -48,6 +60,8 @@ class DeadLetter:
             "versions": list(self.versions),
             "reason": self.reason,
             "detail": self.detail,
+            "moved_by": self.moved_by,
+            "original_message_id": self.original_id,
         }
 
     def names(self, bucket: str, key: str, version: str | None = None) -> bool:
@@ -64,7 +78,11 @@ def _refs(message: dict[str, Any]) -> tuple[tuple[str, ...], tuple[str | None, .
 
 
 def _reason(message: dict[str, Any], note: FailureNote | None) -> str | None:
-    """The last failure's reason: the ledger's note while it keeps it, else what the body itself shows (unparseable)."""
+    """The last failure's reason: courier's attribute if it moved the message, else the ledger's note while it keeps
+    it, else what the body itself shows (unparseable)."""
+    moved = dead_letter.moved_reasons(message.get("MessageAttributes"))
+    if moved:
+        return ",".join(moved)
     if note is not None:
         return note.reason
     parsed = parse_message(lambda_sqs_record(message, "arn:aws:sqs:::dlq", ""))
@@ -94,17 +112,25 @@ def _peek(dlq: Queue, limit: int) -> Iterator[dict[str, Any]]:
 
 
 def _letter(message: dict[str, Any], ledger: BaseLedger | None) -> DeadLetter:
-    note = ledger.failure_note(message["MessageId"]) if ledger is not None else None
+    ours = message.get("MessageAttributes")
+    original_id = dead_letter.moved_message_id(ours)
+    # The aggregator notes a failure under the id the message had in the queue: courier's move gave it a new one.
+    note = ledger.failure_note(original_id or message["MessageId"]) if ledger is not None else None
     attributes = message.get("Attributes", {})
     objects, versions = _refs(message)
+    # A message courier moved: its receive count and sent time are the original's (the DLQ's are courier's send).
+    receive_count = dead_letter.moved_number(ours, dead_letter.RECEIVE_COUNT)
+    sent_at_ms = dead_letter.moved_number(ours, dead_letter.SENT_MS)
     return DeadLetter(
         message_id=message["MessageId"],
-        receive_count=int(attributes.get("ApproximateReceiveCount", 0)),
-        sent_at_ms=int(attributes.get("SentTimestamp", 0)),
+        receive_count=int(attributes.get("ApproximateReceiveCount", 0)) if receive_count is None else receive_count,
+        sent_at_ms=int(attributes.get("SentTimestamp", 0)) if sent_at_ms is None else sent_at_ms,
         objects=objects or (note.objects if note else ()),
         reason=_reason(message, note),
         detail=note.detail if note else None,
         versions=versions,
+        moved_by="sqs" if dead_letter.moved_reasons(ours) is None else "courier",
+        original_id=original_id,
     )
 
 
@@ -169,7 +195,7 @@ def _move_by_hand(dlq: Queue, queue: Queue, max_messages: int | None) -> Redrive
         if not got:
             break
         for message in got:
-            queue.send(message["Body"], message.get("MessageAttributes"))  # first send ...
+            queue.send(message["Body"], dead_letter.original_attributes(message.get("MessageAttributes")))  # first send ...
             dlq.delete(message["ReceiptHandle"])  # ... then delete
             result.moved += 1
     return result
@@ -208,7 +234,8 @@ def delete_dead_letters(
     dry_run: bool = False,
     limit: int = 10_000,
 ) -> DeleteResult:
-    """Delete the DLQ messages named by id, and those whose last failure had ``reason``.
+    """Delete the DLQ messages named by id (the DLQ's, or the one courier's move recorded), and those whose last
+    failure had ``reason``.
 
     Messages that match neither are made visible again at once. ``dry_run`` deletes
     nothing and reports what would go. Raises ``ValueError`` when asked for nothing.
@@ -218,7 +245,7 @@ def delete_dead_letters(
     result, keep, seen = DeleteResult(dry_run=dry_run), [], set()
     try:
         for message in _receive_each(dlq, limit):
-            seen.add(message["MessageId"])
+            seen.update(_ids(message))
             if not _is_named(message, ledger, message_ids, reason):
                 keep.append(message["ReceiptHandle"])
                 continue
@@ -233,9 +260,16 @@ def delete_dead_letters(
     return result
 
 
+def _ids(message: dict[str, Any]) -> set[str]:
+    """A DLQ message's own id and, if courier moved it, the id it had in the queue (what the logs and a sender know)."""
+    original = dead_letter.moved_message_id(message.get("MessageAttributes"))
+    return {message["MessageId"], original} if original else {message["MessageId"]}
+
+
 def _is_named(message: dict[str, Any], ledger: BaseLedger | None, message_ids: Collection[str], reason: str | None) -> bool:
-    if message["MessageId"] in message_ids:
+    if _ids(message) & set(message_ids):
         return True
     if reason is None:
         return False
-    return _reason(message, ledger.failure_note(message["MessageId"]) if ledger is not None else None) == reason
+    note_id = dead_letter.moved_message_id(message.get("MessageAttributes")) or message["MessageId"]
+    return _reason(message, ledger.failure_note(note_id) if ledger is not None else None) == reason

@@ -46,6 +46,8 @@ class Verdict(enum.Enum):
     DELIVERED = "delivered"
     PENDING = "not delivered yet"
     FAILED = "in the DLQ"
+    # The uploader's problem, not courier's: no revision in the bucket, no ledger record, no bundle, no DLQ message.
+    NEVER_LANDED = "never landed"
 
 
 @dataclass(frozen=True)
@@ -100,7 +102,16 @@ class Story:
             return Verdict.DELIVERED
         if self.dead_letters:
             return Verdict.FAILED
+        if self.never_landed:
+            return Verdict.NEVER_LANDED
         return Verdict.PENDING
+
+    @property
+    def never_landed(self) -> bool:
+        """Nothing anywhere names the key: no revision listed, no ledger record, no bundle, and a DLQ peek that saw
+        every message (a partial peek cannot rule a message out, so the verdict stays "not delivered yet")."""
+        nothing = not (self.revisions or self.ledger or self.bundles or self.dead_letters)
+        return nothing and self.dlq_seen >= self.dlq_depth
 
     def _holds_chosen(self, bundle: BundleTrace) -> bool:
         """Whether the bundle holds the revision the verdict is about.

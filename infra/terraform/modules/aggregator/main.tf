@@ -50,7 +50,8 @@ resource "aws_iam_role" "this" {
 # local stack also renders (with the emulator's ARNs) and runs the aggregator under, with the
 # emulator enforcing it (src/courier/local/iam.py; README "IAM proven by enforcement").
 # It reads landed files and tags the delivered ones, reads archived bundles to resend them, puts
-# only bundles and index lines (courier.bundle.archive_key / index_key), and may never change
+# only bundles and index lines (courier.bundle.archive_key / index_key), may only send to the DLQ
+# (a message that can never succeed, moved at once: courier.dead_letter), and may never change
 # its own function, alias or event source mapping.
 resource "aws_iam_role_policy" "this" {
   name = "${var.name}-least-privilege"
@@ -62,6 +63,7 @@ resource "aws_iam_role_policy" "this" {
     breaker_table_arn     = var.breaker_table_arn
     secret_arn            = var.secret_arn
     queue_arn             = var.queue_arn
+    dlq_arn               = var.dlq_arn
     log_group_arn         = aws_cloudwatch_log_group.this.arn
     function_arn          = local.function_arn
     lambda_arn_prefix     = local.lambda_arn_prefix

@@ -204,6 +204,11 @@ variable "queue_arn" {
   type        = string
 }
 
+variable "dlq_arn" {
+  description = "ARN of the DLQ: the function may only send to it (a message that can never succeed, moved at once)."
+  type        = string
+}
+
 variable "breaker_recovery_seconds" {
   description = "COURIER_BREAKER_RECOVERY_SECONDS (1-3600); the controller uses the same value."
   type        = number

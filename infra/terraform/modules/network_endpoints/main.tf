@@ -386,6 +386,24 @@ data "aws_iam_policy_document" "sqs" {
       values   = [data.aws_caller_identity.current.account_id]
     }
   }
+
+  # The aggregator moves a message that can never succeed to the DLQ at once (courier.dead_letter).
+  statement {
+    sid       = "CourierDlqSendOnly"
+    actions   = ["sqs:SendMessage"]
+    resources = [var.dlq_arn]
+
+    principals {
+      type        = "AWS"
+      identifiers = ["*"]
+    }
+
+    condition {
+      test     = "StringEquals"
+      variable = "aws:PrincipalAccount"
+      values   = [data.aws_caller_identity.current.account_id]
+    }
+  }
 }
 
 data "aws_iam_policy_document" "lambda" {

@@ -98,6 +98,11 @@ variable "queue_arn" {
   type        = string
 }
 
+variable "dlq_arn" {
+  description = "ARN of the DLQ (the SQS endpoint's policy allows only SendMessage on it: the aggregator's immediate dead-lettering)."
+  type        = string
+}
+
 variable "event_source_mapping_arn" {
   description = "ARN of the aggregator's event source mapping (the Lambda endpoint's policy allows only the controller's calls on it)."
   type        = string

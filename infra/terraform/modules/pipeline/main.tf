@@ -80,6 +80,7 @@ module "network_endpoints" {
   secret_arn               = module.secrets.arn
   rotation_role_arn        = module.secrets.rotation_role_arn
   queue_arn                = module.queue.queue_arn
+  dlq_arn                  = module.queue.dlq_arn
   event_source_mapping_arn = module.aggregator.event_source_mapping_arn
 }
 
@@ -116,6 +117,7 @@ module "aggregator" {
   secret_arn                  = module.secrets.arn
   secret_name                 = module.secrets.name
   queue_arn                   = module.queue.queue_arn
+  dlq_arn                     = module.queue.dlq_arn
   breaker_recovery_seconds    = var.breaker_recovery_seconds
   rollback_alarm_names        = ["${local.name}-aggregator-errors", "${local.name}-aggregator-canary-errors", "${local.name}-breaker-open"]
   tags                        = local.tags

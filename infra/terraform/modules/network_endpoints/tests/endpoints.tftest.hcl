@@ -25,6 +25,7 @@ variables {
   table_arns               = ["arn:aws:dynamodb:eu-west-2:111122223333:table/courier-staging-idempotency"]
   secret_arn               = "arn:aws:secretsmanager:eu-west-2:111122223333:secret:courier-staging/nifi-AbCdEf"
   queue_arn                = "arn:aws:sqs:eu-west-2:111122223333:courier-staging-queue"
+  dlq_arn                  = "arn:aws:sqs:eu-west-2:111122223333:courier-staging-dlq"
   event_source_mapping_arn = "arn:aws:lambda:eu-west-2:111122223333:event-source-mapping:00000000-0000-0000-0000-000000000000"
 }
 
