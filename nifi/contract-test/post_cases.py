@@ -45,6 +45,7 @@ from courier.bundle import FetchedFile, build_bundle, probe_bundle
 from courier.delivery import REPLAY_HEADER, SHA256_HEADER, Credentials, credential_verifier
 from courier.errors import DeliveryError
 from courier.events import ObjectRef
+from courier.ports import Delivery, Purpose
 
 # The OU is set: trustme's default OU differs per CA, and "other-trusted-ca" needs the very same subject from another CA.
 ALLOWED_SUBJECT = {"common_name": "courier", "organization_name": "courier contract test", "organization_unit_name": "delivery"}
@@ -213,11 +214,9 @@ def post_cases(url: str, directory: Path, cases_file: Path, out: Path) -> None:
                 # "replay": the attempts after the first resend the bundle as `courier replay` does.
                 replay = bool(case.get("replay")) and attempt > 0
                 try:
-                    statuses.append(
-                        nifi.post(
-                            data, sha256, f"bundle-{case['name']}", 1, f"contract/{case['name']}", replay=replay, probe=probe
-                        )
-                    )
+                    purpose = Purpose.PROBE if probe else Purpose.REPLAY if replay else Purpose.DELIVERY
+                    delivery = Delivery(data, sha256, f"bundle-{case['name']}", 1, f"contract/{case['name']}", purpose)
+                    statuses.append(nifi.post(delivery))
                     errors.append(None)
                 except DeliveryError as exc:
                     statuses.append(exc.status or 0)  # no HTTP answer: 0
