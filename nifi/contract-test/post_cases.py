@@ -11,7 +11,8 @@ Started by the JUnit test (FlowContractTest) with the interpreter given as ``-Dp
         ``credential_verifier``) into DIR, described by DIR/certs.json.
 
     python post_cases.py subjects DIR
-        Writes certificates whose subjects hold #, `,`, +, ", \\ and spaces into DIR and DIR/subjects.json:
+        Writes certificates whose subjects hold #, `,`, +, ", \\, spaces, quote-wrapped values and attributes
+        RFC 1779 has no name for into DIR and DIR/subjects.json:
         {pem path: the subject nifi/nifi_subject.py prints}, which the JUnit test compares with NiFi's formatter.
 
     python post_cases.py post URL DIR CASES OUT
@@ -37,8 +38,10 @@ from pathlib import Path
 import httpx
 import trustme
 from cryptography import x509
-from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import pkcs12
+from cryptography.x509.oid import NameOID
 
 from courier.adapters.nifi import NiFiClient, tls_context
 from courier.bundle import FetchedFile, build_bundle, probe_bundle
@@ -117,7 +120,28 @@ TRICKY_SUBJECTS = [
     {"common_name": 'say "hi"', "organization_name": "back\\slash"},
     {"common_name": " lead  double", "organization_name": "x=y;<z>"},
     {"common_name": "plain", "organization_name": "Plain Org"},
+    # Printed exactly as O="Example #1": NiFi's string cannot tell this value from Example #1.
+    {"common_name": "courier", "organization_name": '"Example #1"'},
+    {"common_name": '"plain"', "organization_name": '"a\\b"'},
 ]
+# Attributes RFC 1779 style has no name for (NiFi prints OID.<dotted>), beside the two NiFi's formatter names.
+NAMED_ATTRIBUTES = [
+    (NameOID.EMAIL_ADDRESS, "ops@example.invalid"),
+    (NameOID.SERIAL_NUMBER, "42"),
+    (NameOID.TITLE, "receiver"),
+    (NameOID.DOMAIN_COMPONENT, "example"),
+    (NameOID.USER_ID, "u1"),
+    (NameOID.STREET_ADDRESS, "1 Main St"),
+    (NameOID.COMMON_NAME, "courier"),
+]
+
+
+def self_signed_pem(name: x509.Name) -> bytes:
+    key = ec.generate_private_key(ec.SECP256R1())
+    now = datetime.now(UTC)
+    builder = x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+    builder = builder.serial_number(x509.random_serial_number()).not_valid_before(now).not_valid_after(now + timedelta(days=1))
+    return builder.sign(key, hashes.SHA256()).public_bytes(serialization.Encoding.PEM)
 
 
 def make_subjects(directory: Path) -> None:
@@ -130,6 +154,9 @@ def make_subjects(directory: Path) -> None:
         files = _leaf_files(ca.issue_cert("subject@example.invalid", **subject), directory, f"subject-{number}")
         cert = x509.load_pem_x509_certificate(Path(files["cert"]).read_bytes())
         printed[files["cert"]] = nifi_subject(cert)
+    named = directory / "subject-named-attributes.pem"
+    named.write_bytes(self_signed_pem(x509.Name([x509.NameAttribute(oid, value) for oid, value in NAMED_ATTRIBUTES])))
+    printed[str(named)] = nifi_subject(x509.load_pem_x509_certificate(named.read_bytes()))
     (directory / "subjects.json").write_text(json.dumps(printed, indent=2))
 
 
