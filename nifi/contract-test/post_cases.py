@@ -160,6 +160,25 @@ def make_subjects(directory: Path) -> None:
     (directory / "subjects.json").write_text(json.dumps(printed, indent=2))
 
 
+def shape_authorization(headers: list[tuple[str, str]], shape: str | None) -> list[tuple[str, str]]:
+    """The case's ``authorization_shape`` applied to the Authorization header: ``scheme-lowercase`` (``bearer ...``),
+    ``double-space`` (two spaces after the scheme), ``wrong-first`` (a wrong credential in a header before it)."""
+    shaped: list[tuple[str, str]] = []
+    for name, value in headers:
+        scheme, _, rest = value.partition(" ")
+        if shape is None or name.lower() != "authorization":
+            shaped.append((name, value))
+        elif shape == "scheme-lowercase":
+            shaped.append((name, f"{scheme.lower()} {rest}"))
+        elif shape == "double-space":
+            shaped.append((name, f"{scheme}  {rest}"))
+        elif shape == "wrong-first":
+            shaped += [(name, f"{scheme} not-{rest}"), (name, value)]
+        else:
+            raise ValueError(f"unknown authorization_shape: {shape}")
+    return shaped
+
+
 class _CaseTransport(httpx.BaseTransport):
     """Real TLS transport that shapes the request the way the case says (header names, hash, credential),
     and notes the size of each answer's body."""
@@ -172,6 +191,7 @@ class _CaseTransport(httpx.BaseTransport):
         headers = [(k, v) for k, v in request.headers.multi_items()]
         if self.case["header_credential"] in (None, "missing"):
             headers = [(k, v) for k, v in headers if k.lower() != "authorization"]
+        headers = shape_authorization(headers, self.case.get("authorization_shape"))
         if self.case["sha_header"] == "missing":
             headers = [(k, v) for k, v in headers if k.lower() != SHA256_HEADER.lower()]
         elif self.case["sha_header"] == "wrong":
