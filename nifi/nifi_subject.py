@@ -2,16 +2,20 @@
 """Print a certificate's subject (or issuer) exactly as NiFi compares it (courier.client.subject / .issuer).
 
 HandleHttpRequest writes ``http.subject.dn`` with NiFi's StandardPrincipalFormatter, which is Java's
-``X500Principal.toString()``: RFC 1779 style, most specific element first, ``, `` between elements, `` + `` inside a
-multi-valued element, and a value in double quotes (``"`` and ``\\`` escaped with ``\\``) when it holds any of
-``, + = < > # ; " \\`` or a line break, starts or ends with a space, or has two spaces in a row: ``O=Example #1``
-is ``O="Example #1"``. ``openssl x509 -subject`` prints none of this quoting.
+``X500Principal.getName("RFC1779", {UID, DC})``: most specific element first, ``, `` between elements, `` + `` inside
+a multi-valued element; only CN, C, L, ST, O, OU, STREET, UID and DC by name, any other attribute (emailAddress,
+serialNumber, title, ...) as ``OID.<dotted>``; and a value in double quotes (``"`` and ``\\`` escaped with ``\\``)
+when it holds any of ``, + = < > # ; " \\`` or a line break, starts or ends with a space, or has two spaces in a
+row: ``O=Example #1`` is ``O="Example #1"``. A value that already starts and ends with ``"`` is printed as it is, so
+the value ``"Example #1"`` (quotes included) prints the same ``O="Example #1"``: the string does not tell those two
+subjects apart. ``openssl x509 -subject`` prints none of this.
 
     python3 nifi/nifi_subject.py courier-client.pem            # courier.client.subject
     python3 nifi/nifi_subject.py --issuer courier-client.pem   # courier.client.issuer
 
-Needs only the ``cryptography`` package. Checked against NiFi's own formatter on subjects with ``#``, ``,``, ``+``
-and ``"`` (``FlowContractTest.subjectHelperPrintsWhatNiFisFormatterPrints``).
+Needs only the ``cryptography`` package. Checked against NiFi's own formatter on subjects with ``#``, ``,``, ``+``,
+``"``, quote-wrapped values and emailAddress/serialNumber/title
+(``FlowContractTest.subjectHelperPrintsWhatNiFisFormatterPrints``).
 """
 
 from __future__ import annotations
@@ -22,8 +26,8 @@ from pathlib import Path
 from cryptography import x509
 from cryptography.x509.oid import NameOID
 
-# Java's X500Name keywords for X500Principal.toString() (sun.security.x509.AVAKeyword, its default style);
-# any other attribute is printed as OID.<dotted>.
+# The names RFC 1779 style gives (sun.security.x509.AVAKeyword's RFC 1779 keywords) plus the two NiFi's formatter
+# adds (UID, DC); any other attribute is printed as OID.<dotted>.
 _KEYWORDS = {
     NameOID.COMMON_NAME: "CN",
     NameOID.COUNTRY_NAME: "C",
@@ -31,26 +35,26 @@ _KEYWORDS = {
     NameOID.STATE_OR_PROVINCE_NAME: "ST",
     NameOID.ORGANIZATION_NAME: "O",
     NameOID.ORGANIZATIONAL_UNIT_NAME: "OU",
-    NameOID.TITLE: "T",
     NameOID.STREET_ADDRESS: "STREET",
-    NameOID.DOMAIN_COMPONENT: "DC",
-    NameOID.DN_QUALIFIER: "DNQUALIFIER",
-    NameOID.SURNAME: "SURNAME",
-    NameOID.GIVEN_NAME: "GIVENNAME",
-    NameOID.INITIALS: "INITIALS",
-    NameOID.GENERATION_QUALIFIER: "GENERATION",
-    NameOID.EMAIL_ADDRESS: "EMAILADDRESS",
     NameOID.USER_ID: "UID",
-    NameOID.SERIAL_NUMBER: "SERIALNUMBER",
+    NameOID.DOMAIN_COMPONENT: "DC",
 }
 _SPECIAL = set(',+=\n<>#;"\\')
 
 
+def _escaped(text: str) -> str:
+    return text.replace("\\", "\\\\").replace('"', '\\"')
+
+
 def _value(text: str) -> str:
-    quote = any(c in _SPECIAL for c in text) or text[:1] == " " or text[-1:] == " " or "  " in text
-    if not quote:
-        return text
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if len(text) > 1 and text[0] == text[-1] == '"':  # Java keeps the outer quotes as they are, escapes the inside
+        return '"' + _escaped(text[1:-1]) + '"'
+    quote = any(c in _SPECIAL for c in text) or text[:1] in (" ", "\n") or text[-1:] in (" ", "\n") or _double_space(text)
+    return '"' + _escaped(text) + '"' if quote else _escaped(text)
+
+
+def _double_space(text: str) -> bool:
+    return any(a in " \n" and b in " \n" for a, b in zip(text, text[1:], strict=False))
 
 
 def nifi_subject(certificate: x509.Certificate, issuer: bool = False) -> str:

@@ -11,7 +11,8 @@ Started by the JUnit test (FlowContractTest) with the interpreter given as ``-Dp
         ``credential_verifier``) into DIR, described by DIR/certs.json.
 
     python post_cases.py subjects DIR
-        Writes certificates whose subjects hold #, `,`, +, ", \\ and spaces into DIR and DIR/subjects.json:
+        Writes certificates whose subjects hold #, `,`, +, ", \\, spaces, quote-wrapped values and attributes
+        RFC 1779 has no name for into DIR and DIR/subjects.json:
         {pem path: the subject nifi/nifi_subject.py prints}, which the JUnit test compares with NiFi's formatter.
 
     python post_cases.py post URL DIR CASES OUT
@@ -37,14 +38,17 @@ from pathlib import Path
 import httpx
 import trustme
 from cryptography import x509
-from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import pkcs12
+from cryptography.x509.oid import NameOID
 
 from courier.adapters.nifi import NiFiClient, tls_context
 from courier.bundle import FetchedFile, build_bundle, probe_bundle
 from courier.delivery import REPLAY_HEADER, SHA256_HEADER, Credentials, credential_verifier
 from courier.errors import DeliveryError
 from courier.events import ObjectRef
+from courier.ports import Delivery, Purpose
 
 # The OU is set: trustme's default OU differs per CA, and "other-trusted-ca" needs the very same subject from another CA.
 ALLOWED_SUBJECT = {"common_name": "courier", "organization_name": "courier contract test", "organization_unit_name": "delivery"}
@@ -116,7 +120,28 @@ TRICKY_SUBJECTS = [
     {"common_name": 'say "hi"', "organization_name": "back\\slash"},
     {"common_name": " lead  double", "organization_name": "x=y;<z>"},
     {"common_name": "plain", "organization_name": "Plain Org"},
+    # Printed exactly as O="Example #1": NiFi's string cannot tell this value from Example #1.
+    {"common_name": "courier", "organization_name": '"Example #1"'},
+    {"common_name": '"plain"', "organization_name": '"a\\b"'},
 ]
+# Attributes RFC 1779 style has no name for (NiFi prints OID.<dotted>), beside the two NiFi's formatter names.
+NAMED_ATTRIBUTES = [
+    (NameOID.EMAIL_ADDRESS, "ops@example.invalid"),
+    (NameOID.SERIAL_NUMBER, "42"),
+    (NameOID.TITLE, "receiver"),
+    (NameOID.DOMAIN_COMPONENT, "example"),
+    (NameOID.USER_ID, "u1"),
+    (NameOID.STREET_ADDRESS, "1 Main St"),
+    (NameOID.COMMON_NAME, "courier"),
+]
+
+
+def self_signed_pem(name: x509.Name) -> bytes:
+    key = ec.generate_private_key(ec.SECP256R1())
+    now = datetime.now(UTC)
+    builder = x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+    builder = builder.serial_number(x509.random_serial_number()).not_valid_before(now).not_valid_after(now + timedelta(days=1))
+    return builder.sign(key, hashes.SHA256()).public_bytes(serialization.Encoding.PEM)
 
 
 def make_subjects(directory: Path) -> None:
@@ -129,7 +154,29 @@ def make_subjects(directory: Path) -> None:
         files = _leaf_files(ca.issue_cert("subject@example.invalid", **subject), directory, f"subject-{number}")
         cert = x509.load_pem_x509_certificate(Path(files["cert"]).read_bytes())
         printed[files["cert"]] = nifi_subject(cert)
+    named = directory / "subject-named-attributes.pem"
+    named.write_bytes(self_signed_pem(x509.Name([x509.NameAttribute(oid, value) for oid, value in NAMED_ATTRIBUTES])))
+    printed[str(named)] = nifi_subject(x509.load_pem_x509_certificate(named.read_bytes()))
     (directory / "subjects.json").write_text(json.dumps(printed, indent=2))
+
+
+def shape_authorization(headers: list[tuple[str, str]], shape: str | None) -> list[tuple[str, str]]:
+    """The case's ``authorization_shape`` applied to the Authorization header: ``scheme-lowercase`` (``bearer ...``),
+    ``double-space`` (two spaces after the scheme), ``wrong-first`` (a wrong credential in a header before it)."""
+    shaped: list[tuple[str, str]] = []
+    for name, value in headers:
+        scheme, _, rest = value.partition(" ")
+        if shape is None or name.lower() != "authorization":
+            shaped.append((name, value))
+        elif shape == "scheme-lowercase":
+            shaped.append((name, f"{scheme.lower()} {rest}"))
+        elif shape == "double-space":
+            shaped.append((name, f"{scheme}  {rest}"))
+        elif shape == "wrong-first":
+            shaped += [(name, f"{scheme} not-{rest}"), (name, value)]
+        else:
+            raise ValueError(f"unknown authorization_shape: {shape}")
+    return shaped
 
 
 class _CaseTransport(httpx.BaseTransport):
@@ -144,6 +191,7 @@ class _CaseTransport(httpx.BaseTransport):
         headers = [(k, v) for k, v in request.headers.multi_items()]
         if self.case["header_credential"] in (None, "missing"):
             headers = [(k, v) for k, v in headers if k.lower() != "authorization"]
+        headers = shape_authorization(headers, self.case.get("authorization_shape"))
         if self.case["sha_header"] == "missing":
             headers = [(k, v) for k, v in headers if k.lower() != SHA256_HEADER.lower()]
         elif self.case["sha_header"] == "wrong":
@@ -213,11 +261,9 @@ def post_cases(url: str, directory: Path, cases_file: Path, out: Path) -> None:
                 # "replay": the attempts after the first resend the bundle as `courier replay` does.
                 replay = bool(case.get("replay")) and attempt > 0
                 try:
-                    statuses.append(
-                        nifi.post(
-                            data, sha256, f"bundle-{case['name']}", 1, f"contract/{case['name']}", replay=replay, probe=probe
-                        )
-                    )
+                    purpose = Purpose.PROBE if probe else Purpose.REPLAY if replay else Purpose.DELIVERY
+                    delivery = Delivery(data, sha256, f"bundle-{case['name']}", 1, f"contract/{case['name']}", purpose)
+                    statuses.append(nifi.post(delivery))
                     errors.append(None)
                 except DeliveryError as exc:
                     statuses.append(exc.status or 0)  # no HTTP answer: 0

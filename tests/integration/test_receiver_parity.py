@@ -16,6 +16,7 @@ bundle is answered 200 but not kept, unless it is a replay). The next generation
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import json
 import ssl
 from contextlib import closing
@@ -39,6 +40,12 @@ from fakes import FakeCredentialsSource
 CONTRACT = Path(__file__).resolve().parents[2] / "nifi" / "contract-test"
 CASES = json.loads((CONTRACT / "cases.json").read_text())
 NIFI_RESULTS = CONTRACT / "target" / "contract-results.json"
+# The contract test's own header shaping (authorization_shape), so both sides send the same requests.
+_POST_CASES = importlib.util.spec_from_file_location("post_cases", CONTRACT / "post_cases.py")
+assert _POST_CASES is not None and _POST_CASES.loader is not None
+post_cases = importlib.util.module_from_spec(_POST_CASES)
+_POST_CASES.loader.exec_module(post_cases)
+shape_authorization = post_cases.shape_authorization
 USERNAME, PASSWORD = "courier", "s3cr3t-Pa55word-0f-NiFi"  # the receiver's header credential (conftest)
 NEXT_PASSWORD = "n3xt-Pa55word-0f-NiFi"  # the pending generation's
 
@@ -92,6 +99,7 @@ def courier_can_send(case: dict[str, Any]) -> bool:
     has_credential = case["client_cert"] in ("allowed", "next-subject") or case["header_credential"] in ("valid", "next", "wrong")
     return (
         case["header_case"] == "canonical"
+        and "authorization_shape" not in case
         and case["sha_header"] != "missing"
         and case["client_cert"] in ("allowed", "next-subject", "none")
         and has_credential
@@ -128,11 +136,12 @@ def via_httpx(nifi, ca_bundle, case, certs, body, replay) -> int:
         headers[PROBE_HEADER] = "true"
     if replay:
         headers[REPLAY_HEADER] = "true"
+    shaped = shape_authorization(list(headers.items()), case.get("authorization_shape"))
     if case["header_case"] == "lower":
-        headers = {name.lower(): value for name, value in headers.items()}
+        shaped = [(name.lower(), value) for name, value in shaped]
     with httpx.Client(verify=context) as client:
         try:
-            return client.post(nifi.url(), content=body, headers=headers).status_code
+            return client.post(nifi.url(), content=body, headers=shaped).status_code
         except httpx.TransportError as exc:
             assert certificate_failure(exc), exc
             return 0

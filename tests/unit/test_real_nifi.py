@@ -39,3 +39,24 @@ def test_nifi_listens_on_loopback_plain_http_only_and_keeps_its_sensitive_key(tm
     real_nifi.write_conf(tmp_path, 18081)  # a restart must decrypt what the first start encrypted
     again = dict(line.split("=", 1) for line in (tmp_path / "conf" / "nifi.properties").read_text().splitlines() if "=" in line)
     assert again["nifi.sensitive.props.key"] == properties["nifi.sensitive.props.key"] != ""
+
+
+def test_each_nifi_gets_its_own_free_management_port_not_the_fixed_52020(tmp_path, monkeypatch):
+    started: list[list[str]] = []
+
+    class Exited:
+        pid, returncode = 1, 0
+
+        def __init__(self, command, **_kwargs) -> None:
+            started.append(command)
+
+        def poll(self) -> int:
+            return 0
+
+    monkeypatch.setattr(real_nifi, "java_home", lambda: tmp_path)
+    monkeypatch.setattr(real_nifi.subprocess, "Popen", Exited)
+    for _ in range(2):
+        with pytest.raises(real_nifi.RealNiFiError, match="exited"):
+            real_nifi.RealNiFi(tmp_path, 18080).start()
+    addresses = [arg.split("=", 1)[1] for command in started for arg in command if "management.server.address" in arg]
+    assert len(addresses) == 2 and all(a.startswith("127.0.0.1:") and a != "127.0.0.1:52020" for a in addresses)

@@ -23,6 +23,7 @@ import re
 import secrets
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -313,7 +314,13 @@ def write_conf(home: Path, http_port: int) -> None:
     (conf / "logback.xml").write_text(_LOGBACK.format(log=home / "logs" / "nifi-app.log"))
 
 
-def _java_command(home: Path) -> list[str]:
+def _free_loopback_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _java_command(home: Path, management_port: int) -> list[str]:
     jdk = java_home()
     if jdk is None:
         raise RealNiFiError(missing_tools() or "no JDK")
@@ -331,6 +338,9 @@ def _java_command(home: Path) -> list[str]:
         f"-Dnifi.properties.file.path={home / 'conf' / 'nifi.properties'}",
         f"-Dlogback.configurationFile={home / 'conf' / 'logback.xml'}",
         f"-Dorg.apache.nifi.bootstrap.config.log.dir={home / 'logs'}",
+        # NiFi's management server otherwise binds the fixed 127.0.0.1:52020: a second NiFi on the machine (make test
+        # beside make run, another worktree) would exit at start with "Address already in use".
+        f"-Dorg.apache.nifi.management.server.address=127.0.0.1:{management_port}",
         "-Dapp=NiFi",
         "-cp",
         ":".join(classpath),
@@ -362,7 +372,11 @@ class RealNiFi:
         (self.home / "logs").mkdir(exist_ok=True)
         with (self.home / "logs" / "nifi-stdout.log").open("a") as out:
             self.process = subprocess.Popen(
-                _java_command(self.home), cwd=self.home, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+                _java_command(self.home, _free_loopback_port()),
+                cwd=self.home,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
             )
         (self.home / "nifi.pid").write_text(str(self.process.pid))
         deadline = time.monotonic() + timeout
