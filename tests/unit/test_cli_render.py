@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
+from courier import resources
 from courier.cli import _render
 from courier.operator.backfill import Tally as BackfillTally
 from courier.operator.dlq import DeadLetter
@@ -129,4 +130,5 @@ def test_never_landed_says_a_file_uploaded_before_the_lifecycle_s_reach_leaves_n
     story = Story("landing", "in/old.csv", None, [])
     assert story.verdict is Verdict.NEVER_LANDED
     _render.story(story, as_json=False)
-    assert "or it was last uploaded over 36 days ago" in " ".join(screen.getvalue().split())
+    days = resources.LANDING_EXPIRATION_DAYS + resources.LANDING_NONCURRENT_DAYS  # the week, then noncurrent days
+    assert f"or it was last uploaded over {days} days ago" in " ".join(screen.getvalue().split())
