@@ -255,8 +255,9 @@ class Settings:
     ledger_ttl_days: int = _setting(
         15,
         _int(1, 365),
-        "Days a ledger item lives (DynamoDB TTL): over 14 days and 1 hour, the longest a queue keeps a message; a message"
-        " naming a file that landed longer ago (a hand redrive) is refused as beyond_ledger.",
+        "Days a ledger item lives (DynamoDB TTL): over 14 days and 1 hour, the longest SQS keeps a message from its first"
+        " send; a message naming a file that landed longer ago (a hand redrive, maybe of one courier moved to the DLQ,"
+        " where it starts anew) is refused as beyond_ledger.",
     )
     secret_max_age_seconds: int = _setting(300, _int(0, 86400), "How long credentials are cached across warm invocations.")
     function: str | None = _setting(

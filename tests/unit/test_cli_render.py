@@ -16,11 +16,12 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
+from courier import resources
 from courier.cli import _render
 from courier.operator.backfill import Tally as BackfillTally
 from courier.operator.dlq import DeadLetter
 from courier.operator.replay import BundleResult, Finding, Outcome
-from courier.operator.trace import Story
+from courier.operator.trace import Story, Verdict
 from courier.ports import Revision
 
 OSC8 = "\x1b]8;;https://evil.example/\x1b\\click\x1b]8;;\x1b\\"
@@ -122,3 +123,12 @@ def test_replay_prints_a_hostile_detail_and_error_inertly(screen):
 def test_archive_verify_prints_a_hostile_finding_inertly(screen):
     _render.findings(1, [Finding(f"bundles/{HOSTILE}", f"member {HOSTILE} differs")], deep=True)
     assert_inert(screen.getvalue())
+
+
+def test_never_landed_says_a_file_uploaded_before_the_lifecycle_s_reach_leaves_no_trace_either(screen):
+    """A file delivered 40 days ago has no revision, no ledger record and no bundle found: "never landed" says so."""
+    story = Story("landing", "in/old.csv", None, [])
+    assert story.verdict is Verdict.NEVER_LANDED
+    _render.story(story, as_json=False)
+    days = resources.LANDING_EXPIRATION_DAYS + resources.LANDING_NONCURRENT_DAYS  # the week, then noncurrent days
+    assert f"or it was last uploaded over {days} days ago" in " ".join(screen.getvalue().split())

@@ -167,6 +167,16 @@ def test_a_message_with_one_permanent_and_one_transient_record_is_not_dead_lette
     assert world.dead_letters.moved == []
 
 
+def test_a_message_with_one_delivered_and_one_permanent_record_is_moved_and_its_redrive_delivers_nothing_twice(world):
+    gone = s3_record(LANDING_BUCKET, "gone.json", version_id="v9")
+    mixed = sqs_record(notification(world.landing.land("fine.json", b"{}"), gone), "m")
+    assert world.invoke(mixed) == set()
+    assert world.dead_letters.moved_ids == ["m"] and len(world.nifi.accepted) == 1  # the good record went through
+    redriven = {**mixed, "messageId": "m2", "receiptHandle": "handle-again"}  # the same body, back from the DLQ
+    assert world.invoke(redriven) == set()
+    assert world.dead_letters.moved_ids == ["m", "m2"] and len(world.nifi.accepted) == 1  # the ledger skips fine.json
+
+
 def test_a_failed_move_leaves_the_message_to_the_receive_count_path(world):
     world.dead_letters.failing = True
     assert world.invoke(sqs_record("not an S3 event", message_id="bad")) == {"bad"}

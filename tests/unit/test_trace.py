@@ -218,3 +218,12 @@ def test_never_landed_needs_a_dlq_peek_that_saw_every_message():
 
     story = trace(BUCKET, "in/nobody.csv", None, Lister(), InMemoryLedger(), Reader({}, set()), "bundles", Deep())
     assert story.verdict is Verdict.PENDING
+
+
+def test_never_landed_needs_no_dlq_message_in_flight_either():
+    class Held(DLQ):
+        def depth(self) -> tuple[int, int]:
+            return 0, 1  # one message received by someone else (a redrive by hand): hidden from the peek
+
+    story = trace(BUCKET, "in/nobody.csv", None, Lister(), InMemoryLedger(), Reader({}, set()), "bundles", Held())
+    assert story.verdict is Verdict.PENDING

@@ -25,6 +25,7 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TaskProgressColumn
 from rich.table import Table
 from rich.text import Text
 
+from courier import resources
 from courier.cli._exit import ExitCode
 from courier.operator.backfill import Tally as BackfillTally
 from courier.operator.deploy import Outcome, Plan
@@ -226,6 +227,11 @@ def _peeked(told: Story) -> str:
     return f" (saw {told.dlq_seen} of its ~{told.dlq_depth} messages)" if told.dlq_seen < told.dlq_depth else ""
 
 
+# A revision's data is gone this long after it landed at most (the week, then noncurrent days): a delivered file
+# traced later has left no revision, its ledger record has expired, and the archive index is searched by revision.
+_LANDED_DATA_DAYS = resources.LANDING_EXPIRATION_DAYS + resources.LANDING_NONCURRENT_DAYS
+
+
 def story(told: Story, as_json: bool) -> None:
     """One fact a line, soft-wrapped: keys, version ids and SHA-256s are copied from here whole, never cut by a table."""
     if as_json:
@@ -237,7 +243,10 @@ def story(told: Story, as_json: bool) -> None:
     console.print(head, soft_wrap=True)
     lines = []
     if told.verdict is Verdict.NEVER_LANDED:
-        lines.append("never landed: no revision in the bucket, no ledger record, no bundle, no DLQ message (ask the uploader)")
+        lines.append(
+            "never landed: no revision in the bucket, no ledger record, no bundle, no DLQ message (ask the uploader;"
+            f" or it was last uploaded over {_LANDED_DATA_DAYS} days ago, and the landing bucket's lifecycle has deleted it)"
+        )
     lines.append(f"revisions ({len(told.revisions)}, from the landing bucket):")
     for r in told.revisions:
         current = "  (current)" if r.is_latest else ""

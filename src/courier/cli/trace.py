@@ -46,7 +46,8 @@ def trace_command(
     The DLQ is only peeked at (visibility timeout 0: nothing is hidden from a redrive).
     Exit codes: 0 delivered; 1 error; 2 not delivered yet (it landed, or courier cannot rule that out: held back
     by an outage, in flight); 3 in the DLQ (failed); 6 never landed (no revision in the bucket, no ledger record,
-    no bundle, no DLQ message: ask the uploader).
+    no bundle, no DLQ message: ask the uploader; or it was last uploaded over 36 days ago and the landing lifecycle
+    has deleted it: `courier replay --file` searches the archive index for it).
     """
     if not url.startswith("s3://") or "/" not in url[5:]:
         raise fail(f"give the object as s3://bucket/key, got {url!r}")

@@ -149,7 +149,7 @@ def find_dead_letters(
     brought nothing new, or at ``limit``; with a deep DLQ it may not see every message,
     and says how many it saw.
     """
-    depth, _ = dlq.depth()
+    depth = sum(dlq.depth())  # in-flight ones too: a message someone else holds is in the DLQ, unseen by this peek
     seen: set[str] = set()
     found: list[DeadLetter] = []
     idle = 0
