@@ -54,11 +54,13 @@ lint: $(VENV)/.installed-dev
 
 # The loop to run before a commit: lint and types, then the doctests of src/courier and the unit and integration
 # tests without e2e (the local stack) and without the `slow` modules (a real NiFi, Maven, terraform apply).
+# On two pytest-xdist workers (-n 2: the 2 cores it must fit in 2 minutes on), in one run so the suite is
+# collected once per worker. `make test` stays serial: the e2e modules bind fixed ports.
 check: lint check-tests
 
 check-tests: $(VENV)/.installed-dev $(CHECKOV_VENV)/.installed
-	$(BIN)/python -m pytest -q --doctest-modules src/courier
-	CHECKOV_BIN=$(CURDIR)/$(CHECKOV_VENV)/bin/checkov $(BIN)/python -m pytest -q -m "not e2e and not slow" tests/unit tests/integration
+	CHECKOV_BIN=$(CURDIR)/$(CHECKOV_VENV)/bin/checkov $(BIN)/python -m pytest -q -n 2 -m "not e2e and not slow" \
+		--doctest-modules src/courier tests/unit tests/integration
 
 # No locks: the newest versions pyproject.toml's ranges allow (what installing courier[local] gets today), in a
 # throwaway venv: unit tests and a local-stack smoke test. `oldest`: every direct dependency at its floor, unit

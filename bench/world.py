@@ -18,6 +18,7 @@ from courier.compose import Runtime, build_runtime
 from courier.config import Settings
 from courier.delivery import Credentials
 from courier.events import lambda_sqs_record
+from courier.local.aws_fidelity import make_moto_like_aws_for_terraform
 from courier.local.fake_nifi import FakeNiFi
 from courier.local.provision import Stack, provision
 
@@ -72,6 +73,8 @@ def drain_queue(session: Any, stack: Stack) -> list[dict[str, Any]]:
 
 
 def provisioned(session: Any) -> Stack:
+    # Bucket policies evaluated as AWS does: plain moto denies every conditioned statement, the landing put guard too.
+    make_moto_like_aws_for_terraform()
     return provision(session, {"username": "bench", "password": "bench"})
 
 

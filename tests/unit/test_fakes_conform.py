@@ -18,6 +18,7 @@ from fakes import (
     FakeArchive,
     FakeBreaker,
     FakeCredentialsSource,
+    FakeDeadLetters,
     FakeEventSourceMapping,
     FakeLanding,
     FakeNiFi,
@@ -30,6 +31,7 @@ def typed_as_their_ports() -> list[tuple[object, type[Any]]]:
     archive: ports.Archive = FakeArchive()
     breaker: ports.Breaker = FakeBreaker()
     parking_lot: ports.ParkingLot = FakeParkingLot()
+    dead_letters: ports.DeadLetters = FakeDeadLetters()
     mapping: ports.EventSourceMapping = FakeEventSourceMapping()
     credentials: ports.CredentialsProvider = FakeCredentialsSource()
     nifi: ports.NiFi = FakeNiFi().client()  # the real client, on the fake's transport
@@ -38,6 +40,7 @@ def typed_as_their_ports() -> list[tuple[object, type[Any]]]:
         (archive, ports.Archive),
         (breaker, ports.Breaker),
         (parking_lot, ports.ParkingLot),
+        (dead_letters, ports.DeadLetters),
         (mapping, ports.EventSourceMapping),
         (credentials, ports.CredentialsProvider),
         (nifi, ports.NiFi),

@@ -32,8 +32,8 @@ Bucket = Annotated[
 SkipDelivered = Annotated[
     bool,
     typer.Option(
-        help="Skip revisions the landing bucket tags delivered (courier-delivered) when the ledger no longer knows them "
-        "(after its TTL). On by default, because without it those files would go to NiFi a second time; it costs one "
+        help="Skip revisions tagged delivered (courier-delivered) in the landing bucket by an earlier release, when the "
+        "ledger no longer knows them (after its TTL); today's aggregator writes no such tag. It costs one "
         "GetObjectTagging call per such revision, made in turn with the sends.",
     ),
 ]
@@ -57,7 +57,7 @@ def backfill_command(  # noqa: PLR0913 - the command's options
 ) -> None:
     """Deliver objects already in the landing bucket: enqueue the S3 notification of each revision on the main queue.
 
-    Revisions already delivered are left out (the ledger, then the landing bucket's delivered tag); a rerun
+    Revisions already delivered are left out (the ledger, then an earlier release's delivered tag); a rerun
     continues after the checkpoint. With --function, the queue is the one the deployed aggregator polls.
     Exit codes: 0 done, 1 error.
     """

@@ -4,8 +4,8 @@ Backfill does not fetch or bundle anything itself: it announces each revision on
 the main queue with the notification S3 would have sent, so the normal path
 applies (the breaker and the DLQ work as for live traffic). What was already
 delivered is left out: through the idempotency ledger while it remembers (its TTL),
-and through the delivered tag the aggregator puts on each delivered revision in the
-landing bucket after that (the aggregator's claim would not stop those). Revisions come from ListObjectVersions or
+and after that through the delivered tag earlier releases put on each delivered revision
+in the landing bucket (today's aggregator writes none). Revisions come from ListObjectVersions or
 an S3 Inventory report (``adapters.s3.S3LandingLister`` / ``read_inventory``).
 
 Resuming: revisions are announced in key order (newest version of a key first, as
