@@ -19,12 +19,14 @@ Short run: ``--baseline-duration 60 --sweep "" --ceiling-seconds 15``.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
 import os
 import shutil
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -199,32 +201,39 @@ def acknowledged(state_dir: Path, phase: Phase) -> tuple[list[float], float]:
     return latencies, files / (window[1] - window[0]) if window[1] > window[0] else 0.0
 
 
-def main(args: argparse.Namespace | None = None) -> dict[str, Any]:
-    if args is None:
-        parser = argparse.ArgumentParser(prog="python -m bench.local_baseline")
-        add_arguments(parser)
-        args = parser.parse_args()
+@contextlib.contextmanager
+def bench_stack(prefix: str, aws_port: int, nifi_port: int) -> Iterator[tuple[Any, Path]]:
+    """A local stack with BENCH_TIMINGS in a scratch state dir; stopped, its environment restored, the dir removed."""
     from courier.local.stack import LocalConfig, LocalStack
 
-    ceiling = emulator_ceiling(args.ceiling_seconds)
-    sweep = [float(r) for r in str(args.sweep).split(",") if r.strip()]
-    phases = [Phase(f"sweep-{rate:g}", rate, args.sweep_duration) for rate in sweep]
-    phases.append(Phase("baseline", args.baseline_rate, args.baseline_duration))
-    state_dir = Path(tempfile.mkdtemp(prefix="courier-bench-"))
+    state_dir = Path(tempfile.mkdtemp(prefix=prefix))
     saved_env = dict(os.environ)
-    stack = LocalStack(LocalConfig(state_dir=state_dir, aws_port=AWS_PORT, nifi_port=NIFI_PORT, **BENCH_TIMINGS))
-    results: dict[str, dict[str, Any]] = {}
+    stack = LocalStack(LocalConfig(state_dir=state_dir, aws_port=aws_port, nifi_port=nifi_port, **BENCH_TIMINGS))
     try:
         stack.start()
-        for phase in phases:
-            run_phase(stack, phase)
-            latencies, sustained = acknowledged(state_dir, phase)
-            results[phase.name] = phase.figures(stack, latencies, sustained)
+        yield stack, state_dir
     finally:
         stack.stop()
         os.environ.clear()
         os.environ.update(saved_env)
         shutil.rmtree(state_dir, ignore_errors=True)
+
+
+def main(args: argparse.Namespace | None = None) -> dict[str, Any]:
+    if args is None:
+        parser = argparse.ArgumentParser(prog="python -m bench.local_baseline")
+        add_arguments(parser)
+        args = parser.parse_args()
+    ceiling = emulator_ceiling(args.ceiling_seconds)
+    sweep = [float(r) for r in str(args.sweep).split(",") if r.strip()]
+    phases = [Phase(f"sweep-{rate:g}", rate, args.sweep_duration) for rate in sweep]
+    phases.append(Phase("baseline", args.baseline_rate, args.baseline_duration))
+    results: dict[str, dict[str, Any]] = {}
+    with bench_stack("courier-bench-", AWS_PORT, NIFI_PORT) as (stack, state_dir):
+        for phase in phases:
+            run_phase(stack, phase)
+            latencies, sustained = acknowledged(state_dir, phase)
+            results[phase.name] = phase.figures(stack, latencies, sustained)
     baseline = results["baseline"]
     baseline["fraction_of_emulator_ceiling"] = baseline["sustained_files_per_s"] / ceiling["files_per_s"]
     figures = {"emulator_ceiling": ceiling, "baseline": baseline, "sweep": [results[p.name] for p in phases]}

@@ -13,16 +13,12 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
-import shutil
-import tempfile
 import time
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 from bench.common import report, save
-from bench.local_baseline import BENCH_TIMINGS, DRAIN_SECONDS, PER_UPLOADER
+from bench.local_baseline import BENCH_TIMINGS, DRAIN_SECONDS, PER_UPLOADER, bench_stack
 
 COMMAND = ".venv/bin/python -m bench.local_burst"
 AWS_PORT, NIFI_PORT = 4579, 8459  # the baseline benchmark: 4577/8457
@@ -94,19 +90,8 @@ def main(args: argparse.Namespace | None = None) -> dict[str, Any]:
         parser = argparse.ArgumentParser(prog="python -m bench.local_burst")
         add_arguments(parser)
         args = parser.parse_args()
-    from courier.local.stack import LocalConfig, LocalStack
-
-    state_dir = Path(tempfile.mkdtemp(prefix="courier-burst-"))
-    saved_env = dict(os.environ)
-    stack = LocalStack(LocalConfig(state_dir=state_dir, aws_port=AWS_PORT, nifi_port=NIFI_PORT, **BENCH_TIMINGS))
-    try:
-        stack.start()
+    with bench_stack("courier-burst-", AWS_PORT, NIFI_PORT) as (stack, _):
         figures = run(stack, args.before, args.after)
-    finally:
-        stack.stop()
-        os.environ.clear()
-        os.environ.update(saved_env)
-        shutil.rmtree(state_dir, ignore_errors=True)
     latency = figures["latency"]
     seconds = latency.get("seconds", {})
     rows = [
