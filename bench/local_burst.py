@@ -41,7 +41,7 @@ def uploaders(stack: Any, rate: float, prefix: str) -> list[Any]:
 
 def run(stack: Any, before: float, after: float) -> dict[str, Any]:
     """Upload the profile, drain, and count: the figures of the run."""
-    from courier import slo
+    from courier.operator import slo
 
     baseline = uploaders(stack, BASELINE_RATE, "burst/baseline")
     burst = uploaders(stack, BURST_RATE, "burst/burst")
