@@ -216,6 +216,7 @@ class Line:
     quantity: float  # per file, or per month when monthly
     price: str
     monthly: bool = False
+    in_total: bool = True  # False: an alternative shown beside the line that replaces it (not summed)
 
 
 def per_file_lines(aggregator: Tally, controller: Tally, logs_bytes: float, gb_s: float, controller_gb_s: float) -> list[Line]:
@@ -226,8 +227,7 @@ def per_file_lines(aggregator: Tally, controller: Tally, logs_bytes: float, gb_s
     get = sum(n for op, n in s3.items() if op not in S3_PUT_CLASS and op not in S3_FREE)
     lines.append(Line("S3", "PUT-class requests (bundle, index, tags)", put / FILES, "s3_put_class"))
     lines.append(Line("S3", "GET-class requests (file reads, tag reads)", get / FILES, "s3_get_class"))
-    lines.append(Line("DynamoDB", "write request units (ledger, breaker)", aggregator.wru / FILES, "dynamodb_write_request_unit"))
-    lines.append(Line("DynamoDB", "read request units", aggregator.rru / FILES, "dynamodb_read_request_unit"))
+    lines += ledger_lines(aggregator.wru / FILES, aggregator.rru / FILES, prod_ledger_capacity(), FILES_PER_MONTH)
     own_sqs = sum(n for op, n in aggregator.calls.items() if op.startswith("sqs."))
     receives = 2 * math.ceil(FILES / SQS_RECEIVE_MAX)  # ReceiveMessage + DeleteMessageBatch, 10 messages each
     lines.append(
@@ -286,6 +286,60 @@ def monthly_cloudwatch(metric_names: int, alarms: int) -> list[Line]:
     ]
 
 
+HOURS_PER_MONTH = 24 * 30
+PROD_ENV = TERRAFORM.parent / "envs" / "prod" / "env.tf"
+
+
+def prod_ledger_capacity(path: Path = PROD_ENV) -> dict[str, Any]:
+    """prod's ``ledger_capacity`` (envs/prod/env.tf): the mode and the auto scaling bounds the model prices."""
+    import hcl2
+
+    parsed = hcl2.loads(path.read_text(encoding="utf-8"))
+    found = {k: v for block in parsed["locals"] for k, v in block.items()}["ledger_capacity"]
+    return {k: v.strip('"') if isinstance(v, str) else v for k, v in found.items()}
+
+
+def provisioned_units(units_per_file: float, minimum: float, target_percent: float, files_per_month: int) -> int:
+    """The capacity auto scaling settles on at a steady rate: the mean units a second over the target utilisation,
+    never below the floor. The design's load is steady (10 files/s); bursts use DynamoDB's burst capacity."""
+    per_second = units_per_file * files_per_month / (HOURS_PER_MONTH * 3600)
+    return max(int(minimum), math.ceil(per_second / (target_percent / 100)))
+
+
+def ledger_lines(wru_per_file: float, rru_per_file: float, capacity: dict[str, Any], files_per_month: int) -> list[Line]:
+    """The ledger's lines for prod's capacity mode: on demand, the units per file; provisioned, the capacity-hours
+    auto scaling keeps, with the on-demand price of the same units beside them (not summed)."""
+    on_demand = [
+        Line("DynamoDB", "write request units (ledger, breaker)", wru_per_file, "dynamodb_write_request_unit"),
+        Line("DynamoDB", "read request units", rru_per_file, "dynamodb_read_request_unit"),
+    ]
+    if capacity["mode"] != "provisioned":
+        return on_demand
+    target = float(capacity["target_percent"])
+    wcu = provisioned_units(wru_per_file, capacity["write_min"], target, files_per_month)
+    rcu = provisioned_units(rru_per_file, capacity["read_min"], target, files_per_month)
+    return [
+        Line(
+            "DynamoDB",
+            f"ledger write capacity, provisioned (prod): {wcu} WCU x {HOURS_PER_MONTH} h",
+            wcu * HOURS_PER_MONTH,
+            "dynamodb_provisioned_wcu_hour",
+            True,
+        ),
+        Line(
+            "DynamoDB",
+            f"ledger read capacity, provisioned (prod): {rcu} RCU x {HOURS_PER_MONTH} h",
+            rcu * HOURS_PER_MONTH,
+            "dynamodb_provisioned_rcu_hour",
+            True,
+        ),
+        *(
+            Line(line.service, f"{line.what}, on demand (staging; not in the total)", line.quantity, line.price, in_total=False)
+            for line in on_demand
+        ),
+    ]
+
+
 def gbp(lines: list[Line], prices: dict[str, Price], rate: float, files_per_month: int = FILES_PER_MONTH) -> dict[str, Any]:
     """Each line's £ per month at ``files_per_month``, totals by service, and £ per million files."""
     priced = []
@@ -294,9 +348,10 @@ def gbp(lines: list[Line], prices: dict[str, Price], rate: float, files_per_mont
         priced.append({**line.__dict__, "gbp_per_month": per_month * prices[line.price].usd_each() * rate})
     by_service: dict[str, float] = {}
     for p in priced:
-        by_service[p["service"]] = by_service.get(p["service"], 0.0) + p["gbp_per_month"]
+        if p["in_total"]:
+            by_service[p["service"]] = by_service.get(p["service"], 0.0) + p["gbp_per_month"]
     total = sum(by_service.values())
-    uploaders = sum(p["gbp_per_month"] for p in priced if "notification" in p["what"])
+    uploaders = sum(p["gbp_per_month"] for p in priced if "notification" in p["what"] and p["in_total"])
     return {
         "lines": priced,
         "by_service": by_service,

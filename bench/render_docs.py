@@ -302,7 +302,8 @@ def cost_table(r: dict[str, dict[str, Any]]) -> str:
     lines = ["| service | what | quantity | £/month |", "|---|---|---|---|"]
     for line in c["lines"]:
         quantity = f"{line['quantity']:.4g} {'a month' if line['monthly'] else 'per file'}"
-        lines.append(f"| {line['service']} | {line['what']} | {quantity} | {line['gbp_per_month']:.2f} |")
+        amount = f"{line['gbp_per_month']:.2f}" if line.get("in_total", True) else f"({line['gbp_per_month']:.2f})"
+        lines.append(f"| {line['service']} | {line['what']} | {quantity} | {amount} |")
     design = c["design_gbp_per_month"]
     for service, amount in c["by_service"].items():
         estimate = f"£{design[service]}" if service in design else "none"

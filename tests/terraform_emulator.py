@@ -31,6 +31,7 @@ from courier.local.lambda_runtime import EventSourcePoller
 REGION = "eu-west-2"
 # Every service the environment's resources and data sources call.
 SERVICES = (
+    "applicationautoscaling",
     "budgets",
     "ce",
     "cloudwatch",

@@ -256,6 +256,24 @@ def test_destroy_leaves_staging_with_an_empty_state(staging: Applied):
     destroy_to_an_empty_state(staging)
 
 
+def assert_the_ledger_is_provisioned_and_auto_scaled(prod: Applied) -> None:
+    table = prod.name("idempotency")
+    described = prod.client("dynamodb").describe_table(TableName=table)["Table"]
+    assert described["BillingModeSummary"]["BillingMode"] == "PROVISIONED"
+    throughput = described["ProvisionedThroughput"]
+    assert (throughput["ReadCapacityUnits"], throughput["WriteCapacityUnits"]) == (5, 15)
+    scaling = prod.client("application-autoscaling")
+    targets = scaling.describe_scalable_targets(ServiceNamespace="dynamodb", ResourceIds=[f"table/{table}"])["ScalableTargets"]
+    bounds = {t["ScalableDimension"]: (t["MinCapacity"], t["MaxCapacity"]) for t in targets}
+    assert bounds == {"dynamodb:table:ReadCapacityUnits": (5, 100), "dynamodb:table:WriteCapacityUnits": (15, 400)}
+    policies = scaling.describe_scaling_policies(ServiceNamespace="dynamodb", ResourceId=f"table/{table}")["ScalingPolicies"]
+    tracked = {
+        p["PolicyName"]: p["TargetTrackingScalingPolicyConfiguration"]["PredefinedMetricSpecification"]["PredefinedMetricType"]
+        for p in policies
+    }
+    assert tracked == {f"{table}-read": "DynamoDBReadCapacityUtilization", f"{table}-write": "DynamoDBWriteCapacityUtilization"}
+
+
 def test_prod_without_its_cost_tag_applies_plans_empty_and_destroys(tmp_path: Path):
     # The account-wide cost allocation tag is Cost Explorer's, which moto does not emulate.
     prod = apply(tmp_path, "prod", manage_cost_allocation_tag=False)
@@ -263,6 +281,7 @@ def test_prod_without_its_cost_tag_applies_plans_empty_and_destroys(tmp_path: Pa
         code, output = second_plan_exit_code(prod)
         assert code == 0, output
         assert only_mapping(prod)["FunctionArn"].endswith(":courier-prod-aggregator:live")
+        assert_the_ledger_is_provisioned_and_auto_scaled(prod)
         destroy_to_an_empty_state(prod)
     finally:
         stop(prod)

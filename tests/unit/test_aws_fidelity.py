@@ -90,6 +90,22 @@ def budget_subscribers() -> Observation:
     return found
 
 
+def autoscaling_tags() -> Observation:
+    scaling = _client("application-autoscaling")
+    scaling.register_scalable_target(
+        ServiceNamespace="dynamodb",
+        ResourceId="table/courier-prod-idempotency",
+        ScalableDimension="dynamodb:table:WriteCapacityUnits",
+        MinCapacity=15,
+        MaxCapacity=400,
+        Tags={"environment": "prod"},
+    )
+    arn = scaling.describe_scalable_targets(ServiceNamespace="dynamodb")["ScalableTargets"][0]["ScalableTargetARN"]
+    tag = _error(lambda: scaling.tag_resource(ResourceARN=arn, Tags={"application": "courier"}))
+    listed = _error(lambda: scaling.list_tags_for_resource(ResourceARN=arn))
+    return {"tag": tag, "tags": listed or scaling.list_tags_for_resource(ResourceARN=arn)["Tags"]}
+
+
 def sqs_attributes() -> Observation:
     sqs = _client("sqs")
     dlq = sqs.create_queue(QueueName="dlq")["QueueUrl"]
@@ -203,6 +219,7 @@ SCENARIOS: dict[str, Callable[[], Observation]] = {
         lifecycle,
         composite_alarm,
         budget_subscribers,
+        autoscaling_tags,
         sqs_attributes,
         rotation_without_value,
         mapping_on_alias,
@@ -225,6 +242,7 @@ MOTO = {
     ),
     "composite_alarm": lambda seen: seen == "NotImplementedError",
     "budget_subscribers": lambda seen: seen == {"subscribers": "NotImplementedError", "tags": "NotImplementedError"},
+    "autoscaling_tags": lambda seen: seen == {"tag": "NotImplementedError", "tags": "NotImplementedError"},
     "sqs_attributes": lambda seen: (
         seen["by_name"] == "InvalidAttributeName" and not seen["policy_kept"] and ", " in seen["redrive"]
     ),
@@ -280,6 +298,10 @@ def test_a_budget_notifications_subscribers_and_tags_are_answered(patched):
     seen = observe("budget_subscribers")
     assert seen["subscribers"] == [{"SubscriptionType": "SNS", "Address": "arn:aws:sns:eu-west-2:123456789012:t"}]
     assert seen["tags"] == [{"Key": "application", "Value": "courier"}]
+
+
+def test_a_scalable_targets_tags_are_kept_and_listed(patched):
+    assert observe("autoscaling_tags") == {"tag": None, "tags": {"environment": "prod", "application": "courier"}}
 
 
 def test_redrive_allow_policy_is_kept_beside_the_policy_and_the_redrive_policy_is_compact(patched):

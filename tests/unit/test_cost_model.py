@@ -5,7 +5,18 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from bench.cost_model import PRICES, Line, Price, dynamodb_units, gbp, item_units, load_prices
+from bench.cost_model import (
+    PRICES,
+    Line,
+    Price,
+    dynamodb_units,
+    gbp,
+    item_units,
+    ledger_lines,
+    load_prices,
+    prod_ledger_capacity,
+    provisioned_units,
+)
 
 
 def _price(name: str, usd: float, per: int) -> Price:
@@ -58,3 +69,33 @@ def test_per_file_counts_times_prices_are_the_printed_totals():
     # S3's notification sends are the uploader's event, not courier's call
     assert costs["courier_own_gbp_per_month"] == pytest.approx(1001.5)
     assert costs["courier_own_gbp_per_million_files"] == pytest.approx(1001.5)
+
+
+def test_a_provisioned_ledger_is_priced_by_the_capacity_auto_scaling_keeps_not_by_the_units():
+    # 1 unit a file at 25.92M files a month is 10 units a second: 15 at 70% utilisation (the floor is 15 too).
+    assert provisioned_units(1.0, 15, 70, 25_920_000) == 15
+    assert provisioned_units(4.0, 15, 70, 25_920_000) == 58  # 40/s at 70%
+    assert provisioned_units(0.0, 5, 70, 25_920_000) == 5
+    capacity = {"mode": "provisioned", "write_min": 15, "read_min": 5, "target_percent": 70}
+    lines = ledger_lines(1.0, 0.0, capacity, 25_920_000)
+    summed = [line for line in lines if line.in_total]
+    assert [(line.price, line.quantity) for line in summed] == [
+        ("dynamodb_provisioned_wcu_hour", 15 * 720),
+        ("dynamodb_provisioned_rcu_hour", 5 * 720),
+    ]
+    prices = {
+        "dynamodb_provisioned_wcu_hour": _price("w", 0.001, 1),
+        "dynamodb_provisioned_rcu_hour": _price("r", 0.0002, 1),
+        "dynamodb_write_request_unit": _price("wru", 1.0, 1_000_000),
+        "dynamodb_read_request_unit": _price("rru", 0.2, 1_000_000),
+    }
+    costs = gbp(lines, prices, rate=1.0, files_per_month=25_920_000)
+    # The on-demand alternative is shown (25.92 for the writes) but only the capacity is in the total.
+    assert [round(line["gbp_per_month"], 2) for line in costs["lines"]] == [10.8, 0.72, 25.92, 0.0]
+    assert costs["gbp_per_month"] == pytest.approx(11.52)
+    assert ledger_lines(1.0, 0.0, {"mode": "on_demand"}, 25_920_000)[0].price == "dynamodb_write_request_unit"
+
+
+def test_the_model_prices_the_ledger_as_prods_terraform_provisions_it():
+    capacity = prod_ledger_capacity()
+    assert capacity["mode"] == "provisioned" and capacity["write_min"] >= 1 and 20 <= capacity["target_percent"] <= 90

@@ -511,10 +511,37 @@ def test_tables_match_the_code_and_are_protected():
     assert ledger["ttl"][0] == {"attribute_name": EXPIRY_ATTRIBUTE, "enabled": True}
     assert breaker["hash_key"] == provision.BREAKER_KEY
     assert breaker["ttl"][0]["attribute_name"] == provision.BREAKER_EXPIRY_ATTRIBUTE
+    assert breaker["billing_mode"] == "PAY_PER_REQUEST"
+    assert ledger["billing_mode"] == '${local.provisioned ? "PROVISIONED" : "PAY_PER_REQUEST"}'
     for table in (ledger, breaker):
-        assert table["billing_mode"] == "PAY_PER_REQUEST"
         assert table["server_side_encryption"][0]["enabled"] is True
         assert table["point_in_time_recovery"][0]["enabled"] is True
+
+
+def test_a_provisioned_ledger_is_auto_scaled_on_reads_and_writes_and_plans_keep_its_capacity():
+    r = resources("state_tables")
+    ledger = r[("aws_dynamodb_table", "idempotency")]
+    # Auto scaling owns the capacity: a plan that reset it would undo every scale-up.
+    assert [name.strip("${}") for name in ledger["lifecycle"][0]["ignore_changes"]] == ["read_capacity", "write_capacity"]
+    target, policy = r[("aws_appautoscaling_target", "ledger")], r[("aws_appautoscaling_policy", "ledger")]
+    assert target["for_each"] == policy["for_each"] == "${local.ledger_scaling}"
+    assert policy["policy_type"] == "TargetTrackingScaling"
+    scaling = str(locals_("state_tables")["ledger_scaling"])
+    for dimension in ("ReadCapacityUnits", "WriteCapacityUnits"):
+        assert dimension in scaling and f"DynamoDB{dimension[:-13]}CapacityUtilization" in scaling
+    assert default("state_tables", "ledger_capacity") == {"mode": "on_demand"}
+
+
+def test_prod_provisions_the_ledger_and_staging_pays_per_request():
+    def env_locals(env: str) -> dict:
+        parsed = load_file(MODULES.parent / "envs" / env / "env.tf")
+        return {k: v for block in parsed["locals"] for k, v in block.items()}
+
+    assert env_locals("prod")["ledger_capacity"]["mode"] == "provisioned"
+    assert env_locals("staging")["ledger_capacity"]["mode"] == "on_demand"
+    prod = env_locals("prod")["ledger_capacity"]
+    # The floor carries the design's steady load (10 files/s at about one write unit a file) below the target utilisation.
+    assert prod["write_min"] * prod["target_percent"] / 100 >= 10
 
 
 # --- functions ----------------------------------------------------------------------------
@@ -1346,6 +1373,7 @@ def test_alarm_metrics_are_ones_the_code_emits():
             "Errors",
             "Throttles",
             "NumberOfMessagesSent",
+            "WriteThrottleEvents",  # AWS/DynamoDB's
         }:
             continue
         assert f'"{metric}"' in source, f"alarm on {metric}, which the code never emits"

@@ -12,6 +12,8 @@ patches, so an upgrade that fixes one shows which patch to drop.
 * CloudWatch: no ``PutCompositeAlarm``; moto's ``PutMetricAlarm`` already stores an ``AlarmRule``.
 * Budgets: no ``DescribeSubscribersForNotification``, ``ListTagsForResource``, ``TagResource``,
   ``UntagResource``.
+* Application Auto Scaling (the ledger's provisioned capacity): no ``ListTagsForResource``,
+  ``TagResource``, ``UntagResource``; the ``Tags`` of ``RegisterScalableTarget`` are dropped.
 * SQS: ``RedriveAllowPolicy`` refused by name on GetQueueAttributes (the provider retries until
   its timeout); any SetQueueAttributes without ``Policy`` wipes the queue's policy; the
   ``RedrivePolicy`` comes back re-spaced (AWS returns it compact, as Terraform writes it).
@@ -51,6 +53,7 @@ def make_moto_like_aws_for_terraform() -> None:
         _s3_lifecycle_as_given()
         _cloudwatch_composite_alarms()
         _budgets_subscribers_and_tags()
+        _autoscaling_tags()
         _sqs_attributes_like_aws()
         _secret_rotation_without_a_value()
         _mapping_on_an_alias()
@@ -209,6 +212,42 @@ def _budgets_subscribers_and_tags() -> None:
         if not hasattr(BudgetsResponse, method.__name__):
             setattr(BudgetsResponse, method.__name__, method)
     BudgetsResponse.create_budget = create_budget_with_tags  # type: ignore[method-assign]
+
+
+def _autoscaling_tags() -> None:
+    from moto.applicationautoscaling.responses import ApplicationAutoScalingResponse
+
+    def tags(self: Any) -> dict[str, str]:
+        store: dict[str, dict[str, str]] = self.applicationautoscaling_backend.__dict__.setdefault("courier_tags", {})
+        return store.setdefault(self._get_param("ResourceARN"), {})
+
+    def list_tags_for_resource(self: Any) -> str:
+        return json.dumps({"Tags": tags(self)})
+
+    def tag_resource(self: Any) -> str:
+        tags(self).update(self._get_param("Tags", {}))
+        return "{}"
+
+    def untag_resource(self: Any) -> str:
+        held = tags(self)
+        for key in self._get_param("TagKeys", []):
+            held.pop(key, None)
+        return "{}"
+
+    register = ApplicationAutoScalingResponse.register_scalable_target
+
+    def register_with_tags(self: Any) -> str:
+        answer = register(self)
+        given = self._get_param("Tags") or {}
+        if given:
+            store: dict[str, dict[str, str]] = self.applicationautoscaling_backend.__dict__.setdefault("courier_tags", {})
+            store.setdefault(json.loads(answer)["ScalableTargetARN"], {}).update(given)
+        return str(answer)
+
+    for method in (list_tags_for_resource, tag_resource, untag_resource):
+        if not hasattr(ApplicationAutoScalingResponse, method.__name__):
+            setattr(ApplicationAutoScalingResponse, method.__name__, method)
+    ApplicationAutoScalingResponse.register_scalable_target = register_with_tags  # type: ignore[method-assign]
 
 
 # --- SQS -------------------------------------------------------------------------------------

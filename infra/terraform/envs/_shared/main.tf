@@ -39,4 +39,5 @@ module "courier" {
   maximum_concurrency     = local.maximum_concurrency
   monthly_budget_amount   = local.monthly_budget_amount
   queue_retention_seconds = local.queue_retention_seconds
+  ledger_capacity         = merge(local.ledger_capacity, var.settings.ledger_capacity) # the fields given override env.tf's
 }

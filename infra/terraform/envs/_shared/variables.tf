@@ -44,5 +44,8 @@ variable "settings" {
     manage_cost_allocation_tag = optional(bool) # unset: env.tf's (prod true, staging false); false in an Organization member account
     budget_currency            = optional(string, "USD")
     gbp_exchange_rate          = optional(number, 1.27)
+    # The ledger's capacity (modules/state_tables: fields, defaults, checks); the fields given override env.tf's
+    # (prod provisioned and auto scaled, staging on demand), e.g. { write_max = 800 } or { mode = "on_demand" }.
+    ledger_capacity = optional(any)
   })
 }

@@ -11,4 +11,8 @@ locals {
 
   # prod's state owns the account-wide activation of the `application` cost tag.
   manage_cost_allocation_tag = true
+
+  # The ledger provisioned and auto scaled: at the design's steady 10 files/s, about half the
+  # on-demand price (docs/performance.md §7). settings.ledger_capacity overrides it.
+  ledger_capacity = { mode = "provisioned", read_min = 5, read_max = 100, write_min = 15, write_max = 400, target_percent = 70 }
 }

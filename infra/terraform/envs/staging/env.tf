@@ -11,4 +11,7 @@ locals {
 
   # prod's state owns the account-wide `application` cost tag: destroying staging leaves it active.
   manage_cost_allocation_tag = false
+
+  # Staging's traffic is spiky and small: pay per request. settings.ledger_capacity overrides it.
+  ledger_capacity = { mode = "on_demand" }
 }

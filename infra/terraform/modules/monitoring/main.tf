@@ -354,6 +354,25 @@ resource "aws_cloudwatch_metric_alarm" "throttles" {
   tags                = var.tags
 }
 
+resource "aws_cloudwatch_metric_alarm" "ledger_throttled" {
+  # Provisioned ledger (prod): throttled claims are retried by the next receive, so files are late,
+  # not lost; throttling for 10 minutes means auto scaling's max is below the load.
+  alarm_name          = "${var.name}-ledger-throttled"
+  alarm_description   = "Writes to the idempotency ledger are throttled: files are delivered late. Runbook: docs/runbooks/backlog-and-data-age.md"
+  namespace           = "AWS/DynamoDB"
+  metric_name         = "WriteThrottleEvents"
+  dimensions          = { TableName = var.ledger_table_name }
+  statistic           = "Sum"
+  period              = 300
+  evaluation_periods  = 2
+  threshold           = 0
+  comparison_operator = "GreaterThanThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.alarm_topic
+  ok_actions          = local.alarm_topic
+  tags                = var.tags
+}
+
 resource "aws_cloudwatch_metric_alarm" "breaker_open" {
   # The breaker controller publishes BreakerState (0 closed, 1 half-open, 2 open) every minute.
   # Open in 3 of the last 5 minutes is an outage, not one failed batch or one failed probe: the

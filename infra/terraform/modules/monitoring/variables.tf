@@ -70,6 +70,11 @@ variable "controller_function_name" {
   type        = string
 }
 
+variable "ledger_table_name" {
+  description = "Name of the idempotency ledger table (its throttling alarm)."
+  type        = string
+}
+
 variable "latency_p95_seconds" {
   description = "NFR-02: 95% of files delivered within this many seconds."
   type        = number

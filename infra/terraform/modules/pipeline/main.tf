@@ -40,6 +40,7 @@ module "state_tables" {
 
   idempotency_table_name = "${local.name}-idempotency"
   breaker_table_name     = "${local.name}-breaker"
+  ledger_capacity        = var.ledger_capacity
   tags                   = local.tags
 }
 
@@ -192,6 +193,7 @@ module "monitoring" {
   dlq_retention_seconds      = module.queue.dlq_retention_seconds
   function_name              = module.aggregator.function_name
   controller_function_name   = module.breaker_controller.function_name
+  ledger_table_name          = module.state_tables.idempotency_table_name
   expected_files_per_hour    = var.expected_files_per_hour
   alert_emails               = var.alert_emails
   monthly_budget_amount      = var.monthly_budget_amount

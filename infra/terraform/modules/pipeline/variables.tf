@@ -192,6 +192,12 @@ variable "reserve_concurrency" {
   default     = true
 }
 
+variable "ledger_capacity" {
+  description = "The idempotency ledger's capacity, passed to modules/state_tables (its variable has the type, defaults and checks)."
+  type        = any
+  default     = { mode = "on_demand" }
+}
+
 variable "breaker_recovery_seconds" {
   description = "Circuit breaker recovery timeout in seconds."
   type        = number

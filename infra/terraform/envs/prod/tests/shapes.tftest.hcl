@@ -52,3 +52,21 @@ run "prod_in_an_organization_member_account" {
     settings = merge(var.settings, { manage_cost_allocation_tag = false })
   }
 }
+
+# settings.ledger_capacity: the fields given override env.tf's (merged), so one bound can be raised alone
+# and the mode switched back to on demand; both must plan (the table's mode and auto scaling follow).
+run "prod_with_a_raised_ledger_write_max" {
+  command = plan
+
+  variables {
+    settings = merge(var.settings, { ledger_capacity = { write_max = 800 } })
+  }
+}
+
+run "prod_with_an_on_demand_ledger" {
+  command = plan
+
+  variables {
+    settings = merge(var.settings, { ledger_capacity = { mode = "on_demand" } })
+  }
+}
