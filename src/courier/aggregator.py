@@ -26,15 +26,19 @@ What a bundle's failure undoes, declared by each step where it makes its resourc
 ================  ===========================  ===================================================
 step              makes                        on the bundle's failure
 ================  ===========================  ===================================================
-claim             claims                       released: the retry claims and builds afresh
+claim             claims, into a ledger group  released: the retry claims and builds afresh
+re-plan           extra bundles' files moved   released (a group with a file not given back is
+                  to groups of their own       never assigned)
 build             the bundle's spool           closed (always, delivered or not)
 archive           the archived bundle          kept: write-once, never sent unless assigned
-assign            the assignment               kept, lease dropped: the retry resends it at once
-index line        (failed: nothing sent)       assignment abandoned: the retry builds it again
-POST refused      (NiFi holds no copy)         assignment abandoned; the bundle split
-resend: claim     the files taken over         unlocked, still assigned (abandoned if the bundle
+assign            the group's assignment       kept, lease dropped: the retry resends it at once
+index line        (failed: nothing sent)       group abandoned: the retry builds it again
+POST refused      (NiFi holds no copy)         group abandoned; the bundle split
+resend: claim     the group taken over         unlocked, still assigned (abandoned if the bundle
                                                is not intact or NiFi refused it)
-resend: lease     the bundle's resend lease    released last, once its files are complete
+resend: lease     a resend lease (only for     released last, once its files are complete
+                  the previous version's
+                  per-file items)
 resend: read      the archived bundle's spool  closed (always)
 ================  ===========================  ===================================================
 """
