@@ -285,6 +285,21 @@ def test_a_group_re_planned_after_its_fetch_ships_each_extra_bundle_under_a_ledg
     assert {(r.status, p.ledger.groups[str(r.group)].files) for r in records} <= {(COMPLETE, 2), (COMPLETE, 1)}
 
 
+def test_a_group_whose_failed_file_was_not_given_back_is_never_assigned_and_goes_out_on_the_retry(make):
+    p = make()
+    messages = [p.land(f"loose/{i}.json", message_id=f"loose-{i}") for i in range(3)]
+    p.landing.fail("loose/1.json", StorageUnavailableError("S3 throttled"))
+    p.ledger.fail("release")  # its claim stays, pointing at the group: the group would not name exactly its files
+    result = p.aggregator.process(messages)
+    assert set(result.failed) == {"loose-0", "loose-1", "loose-2"} and p.nifi.requests == []
+    assert p.ledger.groups == {}  # never assigned
+    p.ledger.failing.clear()
+    p.landing.errors.clear()
+    p.clock.advance(p.ledger.lease_seconds + 1)  # the claims left behind lapse: the groups are abandoned, files taken
+    assert p.aggregator.process(messages).returned == []
+    assert all(len(s) == 1 for s in p.nifi.bundles_of_files().values()) and len(p.nifi.bundles_of_files()) == 3
+
+
 def test_a_previous_versions_assigned_items_are_resent_in_their_bundle_and_completed_file_by_file(make):
     p = make()
     messages = [p.land(f"legacy/{i}.json", message_id=f"legacy-{i}") for i in range(2)]
