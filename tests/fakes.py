@@ -45,7 +45,16 @@ from courier.errors import (
     ObjectTooLargeError,
 )
 from courier.events import ObjectIdentity, ObjectRef, decode_key
-from courier.ledger.base import ASSIGNED, IN_PROGRESS, BaseLedger, FailureNote, LedgerRecord
+from courier.ledger.base import (
+    ASSIGNED,
+    COMPLETE,
+    IN_PROGRESS,
+    BaseLedger,
+    FailureNote,
+    GroupRecord,
+    LedgerRecord,
+    resolved,
+)
 from courier.ports import BreakerReading, BreakerState, ObjectStream
 from courier.spool import Spools
 from support import s3_record
@@ -90,6 +99,7 @@ class InMemoryLedger(BaseLedger):
     def __init__(self, ttl_seconds: int = 7 * 86400, lease_seconds: int = 900, clock: Callable[[], float] = time.time) -> None:
         super().__init__(ttl_seconds=ttl_seconds, lease_seconds=lease_seconds, clock=clock)
         self.items: dict[tuple[str, str], LedgerRecord] = {}  # (object_name, revision) -> record
+        self.groups: dict[str, GroupRecord] = {}  # group id -> its item
         self.notes: dict[str, tuple[FailureNote, int]] = {}  # message id -> (note, expires_at)
         self.calls: list[str] = []  # operations, in order
         self.failing: set[str] = set()
@@ -119,7 +129,9 @@ class InMemoryLedger(BaseLedger):
             self._enter("claim")
             existing = self.items.get(self._key(record.identity))
             claimable = (
-                existing is None or existing.expires_at <= now or (existing.status == IN_PROGRESS and existing.lease_until <= now)
+                existing is None
+                or existing.expires_at <= now
+                or (existing.status == IN_PROGRESS and existing.lease_until <= now and existing.group is None)
             )
             if not claimable:
                 return existing
@@ -150,21 +162,65 @@ class InMemoryLedger(BaseLedger):
             self.items[self._key(identity)] = taken
             return taken
 
-    def _assign_if_owned(
-        self, identities: list[ObjectIdentity], token: str, bundle_key: str, bundle_sha256: str
-    ) -> list[ObjectIdentity]:
+    def _replace_if_grouped(self, record: LedgerRecord, group: str) -> bool:
+        self._hook("claim", record.identity)
         with self.lock:
-            self._enter("assign")
-            lost = []
-            for identity in identities:
-                existing = self.items.get(self._key(identity))
-                if existing is None or existing.status != IN_PROGRESS or existing.claim_token != token:
-                    lost.append(identity)
-                    continue
-                self.items[self._key(identity)] = replace(
-                    existing, status=ASSIGNED, bundle_key=bundle_key, bundle_sha256=bundle_sha256
-                )
-            return lost
+            self._enter("claim")
+            existing = self.items.get(self._key(record.identity))
+            if existing is None or existing.group != group:
+                return False
+            self.items[self._key(record.identity)] = record
+            return True
+
+    def _regroup_if_owned(self, identity: ObjectIdentity, token: str, old: str, new: str) -> bool:
+        with self.lock:
+            self._enter("regroup")
+            existing = self.items.get(self._key(identity))
+            if existing is None or existing.group != old or existing.claim_token != token:
+                return False
+            self.items[self._key(identity)] = replace(existing, group=new)
+            return True
+
+    def _get_group(self, group: str) -> GroupRecord | None:
+        with self.lock:
+            self._enter("read")
+            return self.groups.get(group)
+
+    def _put_group_if_absent(self, group: GroupRecord) -> GroupRecord | None:
+        with self.lock:
+            self._enter("assign" if group.status == ASSIGNED else "abandon")
+            existing = self.groups.get(group.group)
+            if existing is not None:
+                return existing
+            self.groups[group.group] = group
+            return None
+
+    def _take_over_group(self, group: str, token: str, lease_until: int, now: int) -> GroupRecord | None:
+        with self.lock:
+            self._enter("take over")
+            existing = self.groups.get(group)
+            if existing is None or existing.status != ASSIGNED or (existing.lease_until > now and existing.claim_token != token):
+                return None
+            taken = replace(existing, claim_token=token, lease_until=lease_until)
+            self.groups[group] = taken
+            return taken
+
+    def _set_group_if_owned(self, group: str, token: str, *, status: str | None = None, lease_until: int | None = None) -> None:
+        with self.lock:
+            self._enter("unlock" if status is None else "abandon")
+            existing = self.groups.get(group)
+            if existing is None or existing.status != ASSIGNED or existing.claim_token != token:
+                return
+            changed = replace(existing, status=status or existing.status)
+            self.groups[group] = changed if lease_until is None else replace(changed, lease_until=lease_until)
+
+    def _complete_group(self, group: str, completed_at: int, expires_at: int) -> None:
+        with self.lock:
+            self._enter("complete")
+            existing = self.groups.get(group) or GroupRecord(group, COMPLETE, expires_at)
+            self.groups[group] = replace(
+                existing, status=COMPLETE, completed_at=completed_at, expires_at=expires_at, lease_until=0
+            )
 
     def _unassign_if_owned(self, identity: ObjectIdentity, token: str, bundle_key: str) -> None:
         with self.lock:
@@ -207,8 +263,15 @@ class InMemoryLedger(BaseLedger):
     # --- for assertions ---------------------------------------------------------
 
     def record_of(self, identity: ObjectIdentity) -> LedgerRecord | None:
-        """The stored item, expired or not (what a scan of the table would show)."""
-        return self.items.get(self._key(identity))
+        """The stored item, expired or not (what a scan of the table would show), its group resolved."""
+        record = self.items.get(self._key(identity))
+        if record is None or record.group is None:
+            return record
+        return resolved(record, self.groups.get(record.group))
+
+    def resolved_items(self) -> list[LedgerRecord]:
+        """Every stored file record, its group resolved."""
+        return [r for r in map(self.record_of, [i.identity for i in list(self.items.values())]) if r is not None]
 
 
 # --- S3 ------------------------------------------------------------------------------

@@ -26,15 +26,19 @@ What a bundle's failure undoes, declared by each step where it makes its resourc
 ================  ===========================  ===================================================
 step              makes                        on the bundle's failure
 ================  ===========================  ===================================================
-claim             claims                       released: the retry claims and builds afresh
+claim             claims, into a ledger group  released: the retry claims and builds afresh
+re-plan           extra bundles' files moved   released (a group with a file not given back is
+                  to groups of their own       never assigned)
 build             the bundle's spool           closed (always, delivered or not)
 archive           the archived bundle          kept: write-once, never sent unless assigned
-assign            the assignment               kept, lease dropped: the retry resends it at once
-index line        (failed: nothing sent)       assignment abandoned: the retry builds it again
-POST refused      (NiFi holds no copy)         assignment abandoned; the bundle split
-resend: claim     the files taken over         unlocked, still assigned (abandoned if the bundle
+assign            the group's assignment       kept, lease dropped: the retry resends it at once
+index line        (failed: nothing sent)       group abandoned: the retry builds it again
+POST refused      (NiFi holds no copy)         group abandoned; the bundle split
+resend: claim     the group taken over         unlocked, still assigned (abandoned if the bundle
                                                is not intact or NiFi refused it)
-resend: lease     the bundle's resend lease    released last, once its files are complete
+resend: lease     a resend lease (only for     released last, once its files are complete
+                  the previous version's
+                  per-file items)
 resend: read      the archived bundle's spool  closed (always)
 ================  ===========================  ===================================================
 """
@@ -77,6 +81,7 @@ from courier.errors import (
     ClaimBusyError,
     CourierError,
     ForeignBucketError,
+    LedgerUnavailableError,
     NiFiHashRejectedError,
     NiFiRejectedError,
     NoRoomError,
@@ -85,7 +90,7 @@ from courier.errors import (
     reasons_where,
 )
 from courier.events import ObjectIdentity, ObjectRef, parse_batch
-from courier.ledger.base import BaseLedger, ClaimStatus, FailureNote
+from courier.ledger.base import BaseLedger, ClaimStatus, FailureNote, LedgerRecord
 from courier.observability import logger, metric
 from courier.ports import Archive, Breaker, Delivery, Landing, NiFi, ParkingLot
 from courier.spool import Spools, close_quietly
@@ -114,6 +119,7 @@ class FileJob:
     ref: ObjectRef
     message_ids: set[str] = field(default_factory=set)
     assigned_sha256: str | None = None  # set when the file sits in an archived bundle to resend
+    assigned_group: str | None = None  # that bundle's group in the ledger (None: a previous version's per-file item)
     # The size to plan with: the smallest any message announced (a forged one cannot inflate another's), None when
     # unknown or implausible. Only a hint: what a file is judged by is the size S3 gives on the GET.
     hint: int | None = None
@@ -126,7 +132,8 @@ class FileJob:
 
 @dataclass(frozen=True)
 class ResendLease:
-    """The lease one invocation holds while it resends the archived bundle ``bundle_key``: one resender at a time.
+    """The lease one invocation holds while it resends the archived bundle ``bundle_key`` of a previous version's
+    per-file items: one resender at a time (a group's own lease does that for the bundles of this version).
 
     Not a landed file: the ledger keeps it as a record of its own (in a "bucket" no S3 bucket
     can be named, ``courier#resend``), so that its claim and release make it exclusive and let it lapse.
@@ -212,6 +219,14 @@ class Invocation:
     token: str  # the lease token of this invocation's claims
     admission: Admission  # its room and its time left
     result: BatchResult = field(default_factory=BatchResult)
+    groups: int = 0  # ledger groups opened so far (a group: the files of one planned bundle)
+    # Groups with a claimed file that was neither given back nor re-pointed: never assigned (BaseLedger's invariant).
+    loose: set[str] = field(default_factory=set)
+
+    def new_group(self) -> str:
+        """A ledger group id no other invocation or bundle uses: the token and a counter."""
+        self.groups += 1
+        return f"{self.token}.{self.groups}"
 
 
 class Undo:
@@ -221,10 +236,10 @@ class Undo:
     when it is delivered. The module's table says what each step declares.
     """
 
-    def __init__(self, first: Callable[[], None]) -> None:
+    def __init__(self, first: Callable[[], object]) -> None:
         self._steps = [first]
 
-    def supersede(self, step: Callable[[], None]) -> None:
+    def supersede(self, step: Callable[[], object]) -> None:
         """The newest resource is what the last one turned into (claims into an assignment): only its undo runs."""
         self._steps[-1] = step
 
@@ -499,20 +514,48 @@ class Aggregator:
         the group's files, so it must not sit on the disk beside the group's new files.
         """
         jobs = {job.ref.identity: job for job in group}
-        to_fetch, resends = self._claim(jobs, call)
+        ledger_group = call.new_group()
+        to_fetch, resends = self._claim(jobs, call, ledger_group)
         for key, assigned in sorted(resends.items()):
             self._resend(key, assigned, call)
         call.admission.new_group()
-        fetched = self._fetch_all(to_fetch, call)
+        fetched = self._fetch_all(to_fetch, call, ledger_group)
         try:
             # Planned again from what S3 said: an event without a size, or a wrong one, changes the plan.
-            for bundle_files in plan_by_size(fetched, lambda f: f.size, lambda f: f.identity, self.bundle_limit):
-                self._ship(bundle_files, {f.identity: jobs[f.identity] for f in bundle_files}, call)
+            planned = plan_by_size(fetched, lambda f: f.size, lambda f: f.identity, self.bundle_limit)
+            for bundle_files, bundle_group in self._placed(planned, ledger_group, jobs, call):
+                self._ship(bundle_files, {f.identity: jobs[f.identity] for f in bundle_files}, call, bundle_group)
         finally:
             close_quietly(*(f.body for f in fetched))
 
-    def _claim(self, jobs: dict[ObjectIdentity, FileJob], call: Invocation) -> tuple[list[FileJob], dict[str, list[FileJob]]]:
-        """Claim a group's files at once; the ones to fetch, and the ones to resend by bundle.
+    def _placed(
+        self, planned: list[list[SpooledFile]], group: str, jobs: dict[ObjectIdentity, FileJob], call: Invocation
+    ) -> list[tuple[list[SpooledFile], str]]:
+        """Each bundle of a claimed group with its own ledger group: the first keeps ``group``, the others' files
+        are re-pointed to new ones before any is assigned (a group names exactly the files pointing at it)."""
+        placed = [(planned[0], group)] if planned else []
+        for files in planned[1:]:
+            new = call.new_group()
+            identities = [f.identity for f in files]
+            try:
+                lost = set(self.ledger.regroup(identities, call.token, group, new))
+            except Exception as exc:  # noqa: BLE001 - some may still point at ``group``: give them back
+                if not self._release_claims(identities, call):
+                    call.loose.add(group)
+                for identity in identities:
+                    self._fail(jobs[identity], exc, call)
+                continue
+            for identity in lost:  # taken over after our lease lapsed: ``group`` was abandoned with it
+                self._fail(jobs[identity], ClaimBusyError(f"{identity} was claimed by another invocation"), call)
+            kept = [f for f in files if f.identity not in lost]
+            if kept:
+                placed.append((kept, new))
+        return placed
+
+    def _claim(
+        self, jobs: dict[ObjectIdentity, FileJob], call: Invocation, group: str
+    ) -> tuple[list[FileJob], dict[str, list[FileJob]]]:
+        """Claim a group's files at once into the ledger group ``group``; the ones to fetch, and the ones to resend by bundle.
 
         The claim batches run side by side. When one fails, every batch is waited for
         before anything is given back (a batch still writing would leave claims behind
@@ -521,7 +564,7 @@ class Aggregator:
         """
         identities = list(jobs)
         batches = [identities[i : i + CLAIM_BATCH] for i in range(0, len(identities), CLAIM_BATCH)]
-        futures = [self.pool.submit(self.ledger.claim_many, batch, call.token) for batch in batches]
+        futures = [self.pool.submit(self.ledger.claim_many, batch, call.token, group) for batch in batches]
         claims: dict[ObjectIdentity, tuple[ClaimStatus, Any]] = {}
         error: Exception | None = None
         unsure: list[ObjectIdentity] = []  # a failed batch may have written some of its claims
@@ -534,9 +577,9 @@ class Aggregator:
         if error is not None:
             held = [i for i, (status, _) in claims.items() if status is ClaimStatus.CLAIMED]
             self._release_claims(held + unsure, call)
-            taken_over = [i for i, (status, _) in claims.items() if status is ClaimStatus.ASSIGNED]
-            if taken_over:
-                self._unlock_assigned(taken_over, call)
+            taken_over = [record for status, record in claims.values() if status is ClaimStatus.ASSIGNED and record]
+            for resend_group, files in _by_group(taken_over).items():
+                self._unlock_assigned(files, call, resend_group)
             for job in jobs.values():
                 self._fail(job, error, call)
             return [], {}
@@ -548,6 +591,7 @@ class Aggregator:
                 to_fetch.append(job)
             elif status is ClaimStatus.ASSIGNED and record is not None:
                 job.assigned_sha256 = record.bundle_sha256
+                job.assigned_group = record.group
                 resends.setdefault(str(record.bundle_key), []).append(job)
             elif status is ClaimStatus.COMPLETE:
                 call.result.skipped.append(identity)
@@ -557,15 +601,17 @@ class Aggregator:
                 self._fail(job, ClaimBusyError(f"{identity} is being delivered by another invocation"), call)
         return to_fetch, resends
 
-    def _fetch_all(self, to_fetch: list[FileJob], call: Invocation) -> list[SpooledFile]:
+    def _fetch_all(self, to_fetch: list[FileJob], call: Invocation, group: str) -> list[SpooledFile]:
         """Fetch the claimed files into spools, side by side. A fetch never raises: whatever goes wrong fails
-        (or, without room, defers) that file alone, with its claim released."""
+        (or, without room, defers) that file alone, with its claim released (if that fails, ``group`` is loose:
+        never assigned, as its item would not name exactly its files)."""
 
         def fetch(job: FileJob) -> SpooledFile | Exception:
             try:
                 return self._fetch(job, call)
             except Exception as exc:  # noqa: BLE001
-                self._release_claim(job.ref.identity, call)
+                if not self._release_claim(job.ref.identity, call):
+                    call.loose.add(group)
                 return exc
 
         fetched = []
@@ -599,8 +645,9 @@ class Aggregator:
             raise StorageUnavailableError(f"{ref.identity}: S3 sent {size} of its {stream.size} bytes")
         return SpooledFile(ref, spool, size, sha256, stream.version_id or ref.version_id, stream.etag or ref.etag)
 
-    def _ship(self, group: list[SpooledFile], jobs: dict[ObjectIdentity, FileJob], call: Invocation) -> None:
-        """Build into a spool, archive, assign, deliver, mark complete: one new bundle, all or nothing.
+    def _ship(self, group: list[SpooledFile], jobs: dict[ObjectIdentity, FileJob], call: Invocation, ledger_group: str) -> None:
+        """Build into a spool, archive, assign, deliver, mark complete: one new bundle (ledger group ``ledger_group``),
+        all or nothing.
 
         What a failure undoes: the module's table (each step declares its :class:`Undo`).
         """
@@ -613,7 +660,7 @@ class Aggregator:
                 key = archive_key(self.archive_prefix, bundle)
                 call.admission.check_time(bundle)  # before anything is written: a bundle given back leaves nothing
                 self.archive.put(key, bundle, check=call.admission.check_streaming)
-                self._assign(bundle, key, call, undo)
+                self._assign(bundle, key, call, undo, ledger_group)
                 metric("BundlesArchived")
                 call.admission.check_time(bundle)  # the assignment took time too
                 status = self._post(call, bundle, key)
@@ -621,12 +668,12 @@ class Aggregator:
             assert bundle is not None  # only a POST raises it
             # NiFi answered this first POST with a definitive refusal: it holds no copy, so the assignment
             # is dropped and the files are built afresh, instead of pinning them to a bundle NiFi refuses.
-            undo.supersede(lambda: self._abandon(identities, call, key))
+            undo.supersede(lambda: self._abandon(identities, call, key, ledger_group))
             self._refused(bundle, exc, group, jobs, call, undo)
         except Exception as exc:  # noqa: BLE001 - one bundle's failure must not take the others down
             self._bundle_failed(bundle, exc, [jobs[i] for i in identities], call, undo)
         else:
-            self._acknowledged(bundle, key, status, [f.ref for f in group], call)
+            self._acknowledged(bundle, key, status, [f.ref for f in group], call, ledger_group)
 
     def _build(self, group: list[SpooledFile], admission: Admission, spool: ExitStack) -> Bundle:
         """The bundle of ``group`` in a spool of its own, closed with ``spool``."""
@@ -635,24 +682,26 @@ class Aggregator:
             spool.callback(close_quietly, out)
             return write_bundle(group, out, check=admission.check_streaming)
 
-    def _assign(self, bundle: Bundle, key: str, call: Invocation, undo: Undo) -> None:
-        """Write the index lines beside the assignment, both before the POST.
+    def _assign(self, bundle: Bundle, key: str, call: Invocation, undo: Undo, group: str) -> None:
+        """Write the index lines beside the assignment (one write: the group's item), both before the POST.
 
         The index lines only once the bundle is archived (a line must never point at nothing).
         From the assignment on, these files only ever go out in this bundle, whatever happens.
         """
+        if group in call.loose:
+            raise LedgerUnavailableError(f"bundle {bundle.bundle_id}: a file of its group was not given back; not sent")
         index = self.pool.submit(self.archive.put_index, index_key(bundle), index_lines(bundle, key))
         try:
-            assigned = self.ledger.assign(bundle.identities, call.token, key, bundle.sha256)
+            assigned = self.ledger.assign(bundle.identities, call.token, key, bundle.sha256, group)
         finally:
             index_error = index.exception()  # waited for either way: nothing is given back while it writes
         if not assigned:
             raise ClaimBusyError(f"bundle {bundle.bundle_id}: a file was claimed by another invocation; not sent")
-        undo.supersede(lambda: self._unlock_assigned(bundle.identities, call))
+        undo.supersede(lambda: self._unlock_assigned(bundle.identities, call, group))
         if index_error is not None:
             # Nothing was sent: the assignment goes (a resend would never write the missing line),
             # so the retry builds the same bundle again and writes its index line with it.
-            undo.supersede(lambda: self._abandon(bundle.identities, call, key))
+            undo.supersede(lambda: self._abandon(bundle.identities, call, key, group))
             raise index_error
 
     def _refused(
@@ -682,15 +731,16 @@ class Aggregator:
             extra={"bundle_id": bundle.bundle_id, "files": len(group), "status": exc.status},
         )
         metric("BundlesSplit")
-        to_ship, resends = self._claim({f.identity: jobs[f.identity] for f in group}, call)
+        ledger_group = call.new_group()
+        to_ship, resends = self._claim({f.identity: jobs[f.identity] for f in group}, call, ledger_group)
         for resend_key, assigned in sorted(resends.items()):  # assigned meanwhile by another invocation
             self._resend(resend_key, assigned, call)
         claimed = {job.ref.identity for job in to_ship}
         kept = [f for f in group if f.identity in claimed]
         half = len(kept) // 2
-        for part in (kept[:half], kept[half:]):
-            if part:
-                self._ship(part, jobs, call)
+        halves = [part for part in (kept[:half], kept[half:]) if part]
+        for part, part_group in self._placed(halves, ledger_group, jobs, call):
+            self._ship(part, jobs, call, part_group)
 
     def _shrink_on_413(self, bundle: Bundle, exc: NiFiRejectedError) -> None:
         """NiFi's body limit is below our bundles: plan the next ones at half the refused one's size."""
@@ -712,14 +762,16 @@ class Aggregator:
         the lease is given up last, once the files are complete or given back.
         """
         identities = [job.ref.identity for job in jobs]
-        undo = Undo(lambda: self._unlock_assigned(identities, call))
+        group = jobs[0].assigned_group  # its lease, taken over by the claim, keeps other resenders out
+        undo = Undo(lambda: self._unlock_assigned(identities, call, group))
         bundle: Bundle | None = None
         with ExitStack() as held:
             try:
-                self._take_resend_lease(key, call, held)
+                if group is None:
+                    self._take_resend_lease(key, call, held)
                 bundle = self._read_archived(key, jobs[0].assigned_sha256, call.admission, held)
                 if not self.ledger.bundle_intact(bundle.identities, key):
-                    undo.supersede(lambda: self._abandon(identities, call, key))
+                    undo.supersede(lambda: self._abandon(identities, call, key, group))
                     never_sent = f"bundle {key} was never assigned whole, so never sent: its files are built afresh"
                     raise BundleNotIntactError(never_sent)
                 call.admission.check_time(bundle)
@@ -728,7 +780,7 @@ class Aggregator:
                 # NiFi holds no copy: the assignment goes. One file alone fails; several are built afresh on their
                 # next receive (the bundle's other files find it no longer intact), where a refusal splits them.
                 assert bundle is not None  # only a POST raises it
-                undo.supersede(lambda: self._abandon(identities, call, key))
+                undo.supersede(lambda: self._abandon(identities, call, key, group))
                 self._shrink_on_413(bundle, exc)
                 if bundle.file_count == 1:
                     self._bundle_failed(bundle, exc, jobs, call, undo, archive=key, evidence=bundle.sha256)
@@ -744,12 +796,12 @@ class Aggregator:
                 self._bundle_failed(bundle, exc, jobs, call, undo, archive=key)
             else:
                 metric("BundlesResent")
-                self._acknowledged(bundle, key, status, [job.ref for job in jobs], call)
+                self._acknowledged(bundle, key, status, [job.ref for job in jobs], call, group)
 
     def _take_resend_lease(self, key: str, call: Invocation, held: ExitStack) -> None:
         """The lease on resending bundle ``key``, given up when ``held`` closes: once its files are complete."""
         lease = ResendLease(key).ledger_item
-        if self.ledger.claim(lease, call.token) is not ClaimStatus.CLAIMED:
+        if not self.ledger.hold(lease, call.token):
             raise ClaimBusyError(f"bundle {key} is being resent by another invocation")
         held.callback(self._release_claim, lease, call)
 
@@ -805,15 +857,17 @@ class Aggregator:
             self._fail(job, exc, call, reason=reason, evidence=evidence)
         undo.run()
 
-    def _acknowledged(self, bundle: Bundle, key: str, status: int, refs: list[ObjectRef], call: Invocation) -> None:
+    def _acknowledged(
+        self, bundle: Bundle, key: str, status: int, refs: list[ObjectRef], call: Invocation, group: str | None
+    ) -> None:
         acked_at = self.clock()
         self._record_delivery(bundle, key, status, acked_at, refs)
         call.result.delivered.extend(ref.identity for ref in refs)
         call.result.bundles.append((key, bundle))
         tagged = self.pool.submit(self.archive.mark_delivered, key)
         try:
-            # Every file of the bundle, also those whose messages are not in this batch.
-            self.ledger.complete(bundle.identities, key, bundle.sha256)
+            # Every file of the bundle, also those whose messages are not in this batch: one write, the group's.
+            self.ledger.complete(bundle.identities, key, bundle.sha256, group)
         except CourierError as exc:
             # Delivered: acknowledging is right. The assignment stays, so a retry of any of
             # these files resends this same bundle (same SHA-256), never a different one.
@@ -907,29 +961,40 @@ class Aggregator:
     # assignment kept (the same bundle is resent); abandon: forget an assignment to a bundle never kept by NiFi.
     # "Take over": a claim of an assigned file whose lease lapsed (ClaimStatus.ASSIGNED).
 
-    def _release_claims(self, identities: list[ObjectIdentity], call: Invocation) -> None:
-        """Release plain claims (in progress, not assigned) in one batched call: the retry claims them afresh."""
+    def _release_claims(self, identities: list[ObjectIdentity], call: Invocation) -> bool:
+        """Release plain claims (in progress, not assigned) in one batched call: the retry claims them afresh.
+        False when they may not have been released."""
         try:
             self.ledger.release_many(identities, call.token)
         except Exception as exc:  # noqa: BLE001 - a claim not given back lapses with its lease; never fail on it
             error = str(exc) if isinstance(exc, CourierError) else type(exc).__name__
             logger.warning("claims not released; their leases lapse", extra={"files": len(identities), "error": error})
+            return False
+        return True
 
-    def _release_claim(self, identity: ObjectIdentity, call: Invocation) -> None:
-        """Release one plain claim (a file whose fetch failed, the resend lease)."""
-        self._quietly(self.ledger.release, identity, call.token)
+    def _release_claim(self, identity: ObjectIdentity, call: Invocation) -> bool:
+        """Release one plain claim (a file whose fetch failed, the resend lease); False when it may not have been."""
+        return self._quietly(self.ledger.release, identity, call.token)
 
-    def _unlock_assigned(self, identities: Sequence[ObjectIdentity], call: Invocation) -> None:
-        """Drop our lease on assigned files, keeping the assignment: the retry resends that very bundle at once."""
+    def _unlock_assigned(self, identities: Sequence[ObjectIdentity], call: Invocation, group: str | None) -> None:
+        """Drop our lease on an assigned group (a previous version's items: on each file), keeping the assignment:
+        the retry resends that very bundle at once."""
+        if group is not None:
+            self._quietly(lambda _, token: self.ledger.unlock(group, token), identities[0], call.token)
+            return
         list(self.pool.map(lambda identity: self._quietly(self.ledger.release_assigned, identity, call.token), identities))
 
-    def _abandon(self, identities: Sequence[ObjectIdentity], call: Invocation, key: str) -> None:
-        """Forget these files' assignment to a bundle NiFi never kept (a lease left behind lapses on its own)."""
+    def _abandon(self, identities: Sequence[ObjectIdentity], call: Invocation, key: str, group: str | None) -> None:
+        """Forget the assignment to a bundle NiFi never kept (a lease left behind lapses on its own): the group's
+        (a previous version's items: each file's)."""
+        if group is not None:
+            self._quietly(lambda _, token: self.ledger.abandon_group(group, token), identities[0], call.token)
+            return
         for identity in identities:
             self._quietly(lambda identity, token: self.ledger.abandon(identity, token, key), identity, call.token)
 
     @staticmethod
-    def _quietly(give_back: Callable[[ObjectIdentity, str], None], identity: ObjectIdentity, token: str) -> None:
+    def _quietly(give_back: Callable[[ObjectIdentity, str], None], identity: ObjectIdentity, token: str) -> bool:
         try:
             give_back(identity, token)
         except Exception as exc:  # noqa: BLE001
@@ -938,6 +1003,16 @@ class Aggregator:
                 "claim not released",
                 extra={"key": identity.key, "error": str(exc) if isinstance(exc, CourierError) else type(exc).__name__},
             )
+            return False
+        return True
+
+
+def _by_group(records: Iterable[LedgerRecord]) -> dict[str | None, list[ObjectIdentity]]:
+    """Files taken over for a resend, by their group (None: a previous version's per-file items, unlocked one by one)."""
+    groups: dict[str | None, list[ObjectIdentity]] = {}
+    for record in records:
+        groups.setdefault(record.group, []).append(record.identity)
+    return groups
 
 
 def _receive_count(record: Mapping[str, Any]) -> int:

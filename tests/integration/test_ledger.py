@@ -92,23 +92,24 @@ def test_a_failed_post_unlocks_the_assignment_for_an_immediate_resend(aws, stack
     one = ledger(aws, stack, clock)
     one.claim(FILE, "a")
     one.assign([FILE], "a", KEY, SHA)
-    one.release_assigned(FILE, "someone-else")  # not ours: nothing happens
+    one.unlock("a", "someone-else")  # not ours: nothing happens
     assert one.claim(FILE, "b") is ClaimStatus.BUSY
-    one.release_assigned(FILE, "a")
+    one.unlock("a", "a")  # the group's lease to 0, its assignment kept
     assert one.claim(FILE, "b") is ClaimStatus.ASSIGNED
 
 
-def test_assignment_is_all_or_none_when_a_file_is_no_longer_ours(aws, stack):
+def test_a_group_is_not_assigned_once_a_file_of_it_was_taken_over(aws, stack):
     clock = Clock()
     one = ledger(aws, stack, clock, lease=60)
     one.claim(FILE, "a")
     one.claim(OTHER, "a")
     clock.now += 61
-    assert one.claim(OTHER, "b") is ClaimStatus.CLAIMED  # a's lease lapsed; b took OTHER
-    assert not one.assign([FILE, OTHER], "a", KEY, SHA)
+    assert one.claim(OTHER, "b") is ClaimStatus.CLAIMED  # a's lease lapsed: b abandoned a's group and took OTHER
+    assert not one.assign([FILE, OTHER], "a", KEY, SHA)  # a's late assignment loses: never sent
     records = one.records([FILE, OTHER])
-    assert FILE not in records  # rolled back: never sent, so nothing to resend
+    assert records[FILE].status == "IN_PROGRESS" and records[FILE].bundle_key is None  # nothing to resend
     assert records[OTHER].status == "IN_PROGRESS" and records[OTHER].claim_token == "b"
+    assert one.claim(FILE, "c") is ClaimStatus.CLAIMED  # its group abandoned: claimable at once
 
 
 def test_a_bundle_is_intact_only_while_every_file_is_assigned_to_it(aws, stack):
@@ -118,10 +119,9 @@ def test_a_bundle_is_intact_only_while_every_file_is_assigned_to_it(aws, stack):
         one.claim(identity, "a")
     assert one.assign([FILE, OTHER], "a", KEY, SHA)
     assert one.bundle_intact([FILE, OTHER], KEY)
-    one.complete([FILE], KEY, SHA)
-    assert one.bundle_intact([FILE, OTHER], KEY)
     assert not one.bundle_intact([FILE, OTHER], "bundles/another.tar.gz")
-    one.abandon(OTHER, "a", KEY)
+    assert not one.bundle_intact([FILE, OTHER, ObjectIdentity("landing", "never", "v:1")], KEY)
+    one.abandon_group("a", "a")
     assert not one.bundle_intact([FILE, OTHER], KEY)
 
 

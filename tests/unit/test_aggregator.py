@@ -11,7 +11,7 @@ import hashlib
 import json
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import pytest
@@ -62,6 +62,11 @@ class Pipeline:
     def lease_of(self, message: dict[str, Any]) -> int | None:
         record = self.ledger.record_of(identity(message))
         return record.lease_until if record else None
+
+    def free(self, message: dict[str, Any]) -> bool:
+        """Nothing pins the file: no record left, or one in an abandoned group (claimable at once, lease 0)."""
+        record = self.ledger.record_of(identity(message))
+        return record is None or (record.status == IN_PROGRESS and record.lease_until <= self.clock())
 
     def status_of(self, message: dict[str, Any]) -> str | None:
         """The ledger status of the (single) file a message announces; None when no record is left."""
@@ -265,6 +270,54 @@ def test_a_batch_above_max_bundle_bytes_is_split_into_several_bundles(make):
     assert all(p.status_of(m) == COMPLETE for m in messages)
 
 
+def test_a_group_re_planned_after_its_fetch_ships_each_extra_bundle_under_a_ledger_group_of_its_own(make):
+    p = make(max_bundle_bytes=2048)
+    # The events say 1 byte: planned as one group, claimed into one ledger group; S3 says 900, so 3 bundles.
+    messages = [p.land(f"under-{i}.json", bytes([65 + i]) * 900, size=1) for i in range(5)]
+    assert p.aggregator.process(messages).returned == []
+    assert len(p.nifi.requests) == 3 and p.ledger.calls.count("regroup") == 3  # the 2nd and 3rd bundles' files
+    records = [p.ledger.record_of(identity(m)) for m in messages]
+    by_group: dict[str, set[str]] = {}
+    for record in records:
+        by_group.setdefault(str(record.group), set()).add(record.identity.key)
+    # Each group names exactly the files of one bundle (NiFi's), and each is complete with that bundle.
+    assert sorted(map(sorted, by_group.values())) == sorted(sorted(keys_in(r)) for r in p.nifi.requests)
+    assert {(r.status, p.ledger.groups[str(r.group)].files) for r in records} <= {(COMPLETE, 2), (COMPLETE, 1)}
+
+
+def test_a_group_whose_failed_file_was_not_given_back_is_never_assigned_and_goes_out_on_the_retry(make):
+    p = make()
+    messages = [p.land(f"loose/{i}.json", message_id=f"loose-{i}") for i in range(3)]
+    p.landing.fail("loose/1.json", StorageUnavailableError("S3 throttled"))
+    p.ledger.fail("release")  # its claim stays, pointing at the group: the group would not name exactly its files
+    result = p.aggregator.process(messages)
+    assert set(result.failed) == {"loose-0", "loose-1", "loose-2"} and p.nifi.requests == []
+    assert p.ledger.groups == {}  # never assigned
+    p.ledger.failing.clear()
+    p.landing.errors.clear()
+    p.clock.advance(p.ledger.lease_seconds + 1)  # the claims left behind lapse: the groups are abandoned, files taken
+    assert p.aggregator.process(messages).returned == []
+    assert all(len(s) == 1 for s in p.nifi.bundles_of_files().values()) and len(p.nifi.bundles_of_files()) == 3
+
+
+def test_a_previous_versions_assigned_items_are_resent_in_their_bundle_and_completed_file_by_file(make):
+    p = make()
+    messages = [p.land(f"legacy/{i}.json", message_id=f"legacy-{i}") for i in range(2)]
+    p.nifi.mode = "timeout"  # assigned, answer lost
+    p.aggregator.process(messages)
+    (sha,) = {r.sha256 for r in p.nifi.requests}
+    # Rewrite the ledger as the previous version left it: the bundle on each file's own record, no group.
+    for key, record in list(p.ledger.items.items()):
+        old = p.ledger.record_of(record.identity)
+        p.ledger.items[key] = replace(old, lease_until=0, group=None)
+    p.ledger.groups.clear()
+    p.nifi.mode = "ok"
+    assert p.aggregator.process(messages).returned == []
+    assert {r.sha256 for r in p.nifi.requests} == {sha}  # resent byte for byte, never rebuilt
+    assert all(p.ledger.items[(identity(m).object_name, identity(m).revision)].status == COMPLETE for m in messages)
+    assert p.ledger.groups == {}
+
+
 # --- NiFi's answers -----------------------------------------------------------------
 
 
@@ -306,7 +359,7 @@ def test_a_failed_post_fails_the_messages_and_marks_nothing_complete(make, mode,
     assert result.failed == {f"m{i}": reason for i in range(3)}
     if mode == 400:
         # NiFi answered a definitive refusal to the first POST: it keeps no copy, so nothing pins the files.
-        assert all(p.status_of(m) is None for m in messages)
+        assert all(p.free(m) for m in messages)
     else:
         # The answer may have been lost after NiFi stored it: the files stay assigned to that bundle (never a
         # different one), unlocked for the retry.
@@ -617,7 +670,7 @@ def test_a_refused_bundle_is_split_until_only_the_refused_file_fails_alone(make)
     # Effectively once: each other file in exactly one bundle NiFi kept, none of them with the refused file.
     kept = p.nifi.bundles_of_files()
     assert {key for _, key in kept} == {f"f{i}.json" for i in range(7)} and all(len(s) == 1 for s in kept.values())
-    assert all(p.status_of(m) == COMPLETE for m in messages[:7]) and p.status_of(messages[7]) is None
+    assert all(p.status_of(m) == COMPLETE for m in messages[:7]) and p.free(messages[7])
     assert p.aggregator.process([messages[7]]).failed == {"poison": "nifi_rejected"}  # alone again: fails alone
 
 
@@ -674,7 +727,7 @@ def test_a_refused_resend_is_built_afresh_and_split_on_the_next_receive(make):
     p.nifi.mode = "ok"
     p.nifi.judge = refusing("poison.bin")
     assert set(p.aggregator.process(messages).failed.values()) == {"bundle_refused"}
-    assert all(p.status_of(m) is None for m in messages)  # NiFi refused it: it holds no copy, nothing pins them
+    assert all(p.free(m) for m in messages)  # NiFi refused it: it holds no copy, nothing pins them
     assert p.aggregator.process(messages).failed == {"poison": "nifi_rejected"}
     assert p.nifi.bundles_of_files() == {(LANDING_BUCKET, "good.json"): {p.nifi.accepted[0].sha256}}
 

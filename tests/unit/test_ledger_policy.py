@@ -130,20 +130,22 @@ def test_a_newer_failure_note_replaces_the_older_one(ledger, clock):
     assert (got.reason, got.receive_count, got.at) == ("nifi_unavailable", 2, int(clock.now))
 
 
-def test_an_assignment_that_fails_midway_leaves_nothing_assigned(clock):
+def test_an_assignment_whose_answer_is_lost_after_it_was_written_leaves_the_group_abandoned(clock):
     from courier.errors import LedgerUnavailableError
     from courier.events import ObjectIdentity
     from fakes import InMemoryLedger
 
-    class ThrottledMidway(InMemoryLedger):
-        def _assign_if_owned(self, identities, token, bundle_key, bundle_sha256):
-            super()._assign_if_owned(identities[:1], token, bundle_key, bundle_sha256)  # the first chunk committed
+    class LostAnswer(InMemoryLedger):
+        def _put_group_if_absent(self, group):
+            super()._put_group_if_absent(group)  # written, then the answer was lost
             raise LedgerUnavailableError("idempotency ledger assign failed: ThrottlingException")
 
-    ledger = ThrottledMidway(lease_seconds=LEASE, clock=clock)
+    ledger = LostAnswer(lease_seconds=LEASE, clock=clock)
     files = [ObjectIdentity("landing", f"k{i}", "v:1") for i in range(3)]
     for identity in files:
         ledger.claim(identity, "a")
     with pytest.raises(LedgerUnavailableError):
         ledger.assign(files, "a", "bundles/b.tar.gz", "ab" * 32)
-    assert all(ledger.record_of(i) is None or ledger.record_of(i).status == "IN_PROGRESS" for i in files)
+    # The bundle was never sent: no file is pinned to it, each is claimable by the next invocation at once.
+    assert all(ledger.record_of(i).status == "IN_PROGRESS" for i in files)
+    assert all(ledger.claim(i, "b") is ClaimStatus.CLAIMED for i in files)

@@ -218,15 +218,14 @@ def test_an_archived_bundle_that_no_longer_hashes_right_is_never_resent(world):
     assert len(world.nifi.requests) == 1  # only the first attempt ever went out
 
 
-def test_a_bundle_never_assigned_whole_is_abandoned_and_its_files_built_afresh(world):
+def test_a_bundle_whose_files_do_not_all_point_at_its_group_is_abandoned_and_its_files_built_afresh(world):
     messages = [world.land(f"partial/{i}") for i in range(2)]
     world.ledger.assign = crash_after(world.ledger.assign)  # assigned, then died before the POST
     with pytest.raises(Crash):
         world.environment().process(messages)
     del world.ledger.assign
-    (key,) = world.archive.bundles
     other = next(r.identity for r in world.ledger.items.values() if r.identity.key == "partial/1")
-    world.ledger.abandon(other, next(iter(world.ledger.items.values())).claim_token, key)  # as if only one was assigned
+    del world.ledger.items[(other.object_name, other.revision)]  # as if its record were gone: the bundle is not intact
     world.clock.advance(LEASE + 1)
     first = world.environment().process(messages[:1])
     assert first.failed == {"m-partial/0": "bundle_not_intact"} and world.nifi.requests == []

@@ -133,7 +133,7 @@ def test_any_bodies_mixed_with_valid_messages_fail_alone(bad, good):
         assert not any(m.startswith("good-") for m in result.failed)  # every valid message went through
         delivered = {entry for request in nifi.accepted for entry in json.loads(_manifest(request.body))}
         assert {f"good/{i}.json" for i in range(good)} <= delivered
-        assert ledger.items and all(r.status == "COMPLETE" for r in ledger.items.values() if r.identity.key.startswith("good/"))
+        assert ledger.items and all(r.status == "COMPLETE" for r in ledger.resolved_items() if r.identity.key.startswith("good/"))
     finally:
         aggregator.pool.shutdown()
         aggregator.nifi.close()

@@ -28,7 +28,10 @@ from courier.errors import LedgerUnavailableError
 from courier.events import ObjectIdentity
 from courier.ledger.base import (
     ASSIGNED,
+    COMPLETE,
     EXPIRY_ATTRIBUTE,
+    GROUP_PREFIX,
+    GROUP_SORT_KEY,
     IN_PROGRESS,
     NOTE_PREFIX,
     NOTE_SORT_KEY,
@@ -36,15 +39,19 @@ from courier.ledger.base import (
     SORT_KEY,
     BaseLedger,
     FailureNote,
+    GroupRecord,
     LedgerRecord,
 )
 
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
-# Absent, expired (TTL deletes lazily), or IN_PROGRESS with a lapsed lease; never ASSIGNED.
-_CLAIMABLE = "attribute_not_exists(#pk) OR #exp <= :now OR (#status = :in_progress AND #lease <= :now)"
+# Absent, expired (TTL deletes lazily), or a plain lease (or the previous version's claim) lapsed; never ASSIGNED,
+# never a record in a group: its group's state decides (BaseLedger._settle), from the record the refusal returns.
+_CLAIMABLE = (
+    "attribute_not_exists(#pk) OR #exp <= :now OR (#status = :in_progress AND #lease <= :now AND attribute_not_exists(#group))"
+)
 _TRANSACTION_LIMIT = TRANSACT_LIMIT
-_CLAIM_NAMES = {"#pk": PARTITION_KEY, "#exp": EXPIRY_ATTRIBUTE, "#status": "status", "#lease": "lease_until"}
+_CLAIM_NAMES = {"#pk": PARTITION_KEY, "#exp": EXPIRY_ATTRIBUTE, "#status": "status", "#lease": "lease_until", "#group": "group"}
 _OWNED = "#status = :in_progress AND #token = :token"
 _IN_A_TRANSACTION = "TransactionConflictException"  # a single write met an item a transaction is writing
 _BATCH_GET_LIMIT = 100  # BatchGetItem takes at most 100 keys
@@ -55,35 +62,63 @@ def _key(identity: ObjectIdentity) -> dict[str, Any]:
     return {PARTITION_KEY: {"S": identity.object_name}, SORT_KEY: {"S": identity.revision}}
 
 
-def _to_item(record: LedgerRecord) -> dict[str, Any]:
-    plain = {
-        "bucket": record.identity.bucket,
-        "key": record.identity.key,
-        "status": record.status,
-        EXPIRY_ATTRIBUTE: record.expires_at,
-        "lease_until": record.lease_until,
-        "claim_token": record.claim_token,
-        "bundle_key": record.bundle_key,
-        "bundle_sha256": record.bundle_sha256,
-        "completed_at": record.completed_at,
+def _state_of(state: LedgerRecord | GroupRecord) -> dict[str, Any]:
+    """The attributes a file record and a group item share (their state and its bundle)."""
+    return {
+        "status": state.status,
+        EXPIRY_ATTRIBUTE: state.expires_at,
+        "lease_until": state.lease_until,
+        "claim_token": state.claim_token,
+        "bundle_key": state.bundle_key,
+        "bundle_sha256": state.bundle_sha256,
+        "completed_at": state.completed_at,
     }
-    item = {k: _serializer.serialize(v) for k, v in plain.items() if v is not None}
-    item.update(_key(record.identity))
-    return item
+
+
+def _state_from(plain: dict[str, Any]) -> dict[str, Any]:
+    """:func:`_state_of` read back, as keyword arguments of either record."""
+    return {
+        "status": str(plain["status"]),
+        "expires_at": int(plain.get(EXPIRY_ATTRIBUTE, 0)),
+        "lease_until": int(plain.get("lease_until", 0)),
+        "claim_token": plain.get("claim_token"),
+        "bundle_key": plain.get("bundle_key"),
+        "bundle_sha256": plain.get("bundle_sha256"),
+        "completed_at": int(plain["completed_at"]) if "completed_at" in plain else None,
+    }
+
+
+def _serialized(plain: dict[str, Any], key: dict[str, Any]) -> dict[str, Any]:
+    return {k: _serializer.serialize(v) for k, v in plain.items() if v is not None} | key
+
+
+def _deserialized(item: dict[str, Any]) -> dict[str, Any]:
+    return {k: _deserializer.deserialize(v) for k, v in item.items()}
+
+
+def _to_item(record: LedgerRecord) -> dict[str, Any]:
+    identity = {"bucket": record.identity.bucket, "key": record.identity.key, "group": record.group}
+    return _serialized(identity | _state_of(record), _key(record.identity))
 
 
 def _from_item(item: dict[str, Any]) -> LedgerRecord:
-    plain = {k: _deserializer.deserialize(v) for k, v in item.items()}
-    return LedgerRecord(
-        identity=ObjectIdentity(str(plain["bucket"]), str(plain["key"]), str(plain[SORT_KEY])),
-        status=str(plain["status"]),
-        expires_at=int(plain.get(EXPIRY_ATTRIBUTE, 0)),
-        lease_until=int(plain.get("lease_until", 0)),
-        claim_token=plain.get("claim_token"),
-        bundle_key=plain.get("bundle_key"),
-        bundle_sha256=plain.get("bundle_sha256"),
-        completed_at=int(plain["completed_at"]) if "completed_at" in plain else None,
-    )
+    plain = _deserialized(item)
+    identity = ObjectIdentity(str(plain["bucket"]), str(plain["key"]), str(plain[SORT_KEY]))
+    return LedgerRecord(identity=identity, group=plain.get("group"), **_state_from(plain))
+
+
+def _group_key(group: str) -> dict[str, Any]:
+    return {PARTITION_KEY: {"S": GROUP_PREFIX + group}, SORT_KEY: {"S": GROUP_SORT_KEY}}
+
+
+def _group_to_item(group: GroupRecord) -> dict[str, Any]:
+    return _serialized({"files": group.files} | _state_of(group), _group_key(group.group))
+
+
+def _group_from_item(item: dict[str, Any]) -> GroupRecord:
+    plain = _deserialized(item)
+    group = str(plain[PARTITION_KEY])[len(GROUP_PREFIX) :]
+    return GroupRecord(group=group, files=int(plain.get("files", 0)), **_state_from(plain))
 
 
 def _busy(identity: ObjectIdentity, now: int) -> LedgerRecord:
@@ -192,13 +227,18 @@ class DynamoDBLedger(BaseLedger):
             transact_write(self.client, deletes, "idempotency ledger release", LedgerUnavailableError)
 
     def _relock_assigned(self, identity: ObjectIdentity, token: str, lease_until: int, now: int) -> LedgerRecord | None:
+        taken = self._take_lease(_key(identity), "#status = :assigned AND #lease <= :now", token, lease_until, now)
+        return _from_item(taken) if taken is not None else None
+
+    def _take_lease(self, key: dict[str, Any], condition: str, token: str, lease_until: int, now: int) -> dict[str, Any] | None:
+        """Set an assigned item's token and lease if ``condition`` holds; the item as written, else None."""
         with _ledger("take over"):
             try:
                 response = self.client.update_item(
                     TableName=self.table_name,
-                    Key=_key(identity),
+                    Key=key,
                     UpdateExpression="SET #token = :token, #lease = :lease",
-                    ConditionExpression="#status = :assigned AND #lease <= :now",
+                    ConditionExpression=condition,
                     ExpressionAttributeNames={"#token": "claim_token", "#lease": "lease_until", "#status": "status"},
                     ExpressionAttributeValues={
                         ":token": {"S": token},
@@ -212,58 +252,112 @@ class DynamoDBLedger(BaseLedger):
                 if error_code(exc) != CONDITION_FAILED:
                     raise
                 return None
-        return _from_item(response["Attributes"])
+        return dict(response["Attributes"])
 
-    def _assign_if_owned(
-        self, identities: list[ObjectIdentity], token: str, bundle_key: str, bundle_sha256: str
-    ) -> list[ObjectIdentity]:
-        # One transaction per 100 files (DynamoDB's limit): a chunk is written whole or not at all, and its
-        # cancellation reasons name the files that are no longer ours. All or nothing is what this step needs,
-        # at 2 write units a file: a crash between single writes would leave some files assigned to the archived
-        # bundle and others claimable into a second, different bundle.
-        lost: list[ObjectIdentity] = []
-        for start in range(0, len(identities), _TRANSACTION_LIMIT):
-            pending = identities[start : start + _TRANSACTION_LIMIT]
-            while pending:
-                failed = self._assign_chunk(pending, token, bundle_key, bundle_sha256)
-                if not failed:
-                    break
-                lost += failed
-                pending = [i for i in pending if i not in failed]
-        return lost
+    def _replace_if_grouped(self, record: LedgerRecord, group: str) -> bool:
+        # A release transaction writing the item right now: not ours, as for a claim (the retry sorts it out).
+        return self._conditional(
+            "put_item",
+            "claim",
+            (CONDITION_FAILED, _IN_A_TRANSACTION),
+            Item=_to_item(record),
+            ConditionExpression="#group = :group",
+            ExpressionAttributeNames={"#group": "group"},
+            ExpressionAttributeValues={":group": {"S": group}},
+        )
 
-    def _assign_chunk(self, identities: list[ObjectIdentity], token: str, bundle_key: str, sha256: str) -> list[ObjectIdentity]:
-        updates = [
-            {
-                "Update": {
-                    "TableName": self.table_name,
-                    "Key": _key(identity),
-                    "UpdateExpression": "SET #status = :assigned, bundle_key = :key, bundle_sha256 = :sha",
-                    "ConditionExpression": "#status = :in_progress AND #token = :token",
-                    "ExpressionAttributeNames": {"#status": "status", "#token": "claim_token"},
-                    "ExpressionAttributeValues": {
-                        ":assigned": {"S": ASSIGNED},
-                        ":in_progress": {"S": IN_PROGRESS},
-                        ":token": {"S": token},
-                        ":key": {"S": bundle_key},
-                        ":sha": {"S": sha256},
-                    },
-                }
-            }
-            for identity in identities
-        ]
-        with _ledger("assign"):
+    def _regroup_if_owned(self, identity: ObjectIdentity, token: str, old: str, new: str) -> bool:
+        return self._conditional(
+            "update_item",
+            "regroup",
+            Key=_key(identity),
+            UpdateExpression="SET #group = :new",
+            ConditionExpression="#group = :old AND #token = :token",
+            ExpressionAttributeNames={"#group": "group", "#token": "claim_token"},
+            ExpressionAttributeValues={":new": {"S": new}, ":old": {"S": old}, ":token": {"S": token}},
+        )
+
+    def _get_group(self, group: str) -> GroupRecord | None:
+        with _ledger("read group"):
+            item = self.client.get_item(TableName=self.table_name, Key=_group_key(group), ConsistentRead=True).get("Item")
+        return _group_from_item(item) if item else None
+
+    def _get_groups(self, groups: list[str]) -> list[GroupRecord]:
+        return [_group_from_item(item) for item in self._batch_get([_group_key(g) for g in dict.fromkeys(groups)])]
+
+    def _put_group_if_absent(self, group: GroupRecord) -> GroupRecord | None:
+        # Assign and abandon both write the absent item: exactly one of them wins (BaseLedger's docstring).
+        with _ledger("assign" if group.status == ASSIGNED else "abandon"):
             try:
-                self.client.transact_write_items(TransactItems=updates)
+                self.client.put_item(
+                    TableName=self.table_name,
+                    Item=_group_to_item(group),
+                    ConditionExpression="attribute_not_exists(#pk)",
+                    ExpressionAttributeNames={"#pk": PARTITION_KEY},
+                    ReturnValuesOnConditionCheckFailure="ALL_OLD",
+                )
+                return None
             except ClientError as exc:
-                if error_code(exc) != "TransactionCanceledException":
+                if error_code(exc) != CONDITION_FAILED:
                     raise
-                reasons = exc.response.get("CancellationReasons") or []
-                failed = [i for i, r in zip(identities, reasons, strict=False) if r.get("Code") == "ConditionalCheckFailed"]
-                if not failed:
-                    raise  # cancelled for another reason (a conflict, throttling): the caller retries later
-                return failed
-        return []
+                old = response_of(exc).get("Item")
+        if old:
+            return _group_from_item(old)
+        found = self._get_group(group.group)  # endpoints that do not return the old item
+        return found or GroupRecord(group.group, IN_PROGRESS, expires_at=0)
+
+    def _take_over_group(self, group: str, token: str, lease_until: int, now: int) -> GroupRecord | None:
+        # Lapsed or unlocked, or already ours (another claim batch of this invocation took it a moment ago).
+        condition = "#status = :assigned AND (#lease <= :now OR #token = :token)"
+        taken = self._take_lease(_group_key(group), condition, token, lease_until, now)
+        return _group_from_item(taken) if taken is not None else None
+
+    def _set_group_if_owned(self, group: str, token: str, *, status: str | None = None, lease_until: int | None = None) -> None:
+        sets: list[str] = []
+        names = {"#state": "status", "#token": "claim_token"}
+        values: dict[str, Any] = {":assigned": {"S": ASSIGNED}, ":token": {"S": token}}
+        if status is not None:
+            sets.append("#state = :status")
+            values[":status"] = {"S": status}
+        if lease_until is not None:
+            sets.append("#lease = :lease")
+            names["#lease"] = "lease_until"
+            values[":lease"] = {"N": str(lease_until)}
+        self._conditional(
+            "update_item",
+            "unlock" if status is None else "abandon",
+            Key=_group_key(group),
+            UpdateExpression="SET " + ", ".join(sets),
+            ConditionExpression="#state = :assigned AND #token = :token",
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues=values,
+        )
+
+    def _complete_group(self, group: str, completed_at: int, expires_at: int) -> None:
+        with _ledger("complete"):
+            self.client.update_item(
+                TableName=self.table_name,
+                Key=_group_key(group),
+                UpdateExpression="SET #status = :complete, completed_at = :at, #exp = :exp, #lease = :zero",
+                ExpressionAttributeNames={"#status": "status", "#exp": EXPIRY_ATTRIBUTE, "#lease": "lease_until"},
+                ExpressionAttributeValues={
+                    ":complete": {"S": COMPLETE},
+                    ":at": {"N": str(completed_at)},
+                    ":exp": {"N": str(expires_at)},
+                    ":zero": {"N": "0"},
+                },
+            )
+
+    def _conditional(self, call: str, action: str, refused: tuple[str, ...] = (CONDITION_FAILED,), **params: Any) -> bool:
+        """One conditional write (``put_item``, ``update_item``); False when DynamoDB refused it with a ``refused`` code."""
+        with _ledger(action):
+            try:
+                getattr(self.client, call)(TableName=self.table_name, **params)
+            except ClientError as exc:
+                if error_code(exc) not in refused:
+                    raise
+                return False
+        return True
 
     def _unassign_if_owned(self, identity: ObjectIdentity, token: str, bundle_key: str) -> None:
         self._conditional_delete(
@@ -289,16 +383,16 @@ class DynamoDBLedger(BaseLedger):
                     raise
 
     def _get_many(self, identities: list[ObjectIdentity]) -> list[LedgerRecord]:
-        found: list[LedgerRecord] = []
-        unique = list(dict.fromkeys(identities))
-        for start in range(0, len(unique), _BATCH_GET_LIMIT):
-            pending: dict[str, Any] = {
-                self.table_name: {"Keys": [_key(i) for i in unique[start : start + _BATCH_GET_LIMIT]], "ConsistentRead": True}
-            }
+        return [_from_item(item) for item in self._batch_get([_key(i) for i in dict.fromkeys(identities)])]
+
+    def _batch_get(self, keys: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        found: list[dict[str, Any]] = []
+        for start in range(0, len(keys), _BATCH_GET_LIMIT):
+            pending: dict[str, Any] = {self.table_name: {"Keys": keys[start : start + _BATCH_GET_LIMIT], "ConsistentRead": True}}
             for attempt in range(_BATCH_GET_ATTEMPTS):
                 with _ledger("read"):
                     response = self.client.batch_get_item(RequestItems=pending)
-                found += [_from_item(item) for item in response.get("Responses", {}).get(self.table_name, [])]
+                found += response.get("Responses", {}).get(self.table_name, [])
                 pending = response.get("UnprocessedKeys") or {}
                 if not pending:
                     break
