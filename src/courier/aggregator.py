@@ -182,9 +182,6 @@ class BatchResult:
     unexplained: int = 0
     # messageId -> every reason its records failed (or were deferred) with; ``failed`` keeps only the first.
     reasons: dict[str, set[str]] = field(default_factory=dict)
-    # Landing buckets a file was read from whole in this batch: courier can read them, so a file of theirs
-    # that S3 refuses is refused for a reason of its own (courier.dead_letter).
-    read_buckets: set[str] = field(default_factory=set)
 
     def charge(self, error: BaseException | None, piece: str, files: int = 1) -> None:
         """Charge ``files`` failed files to what caused it: a dependency (``piece`` is its evidence), the file, or neither.
@@ -621,7 +618,6 @@ class Aggregator:
         for job, outcome in zip(to_fetch, self.pool.map(fetch, to_fetch), strict=True):
             if isinstance(outcome, SpooledFile):
                 fetched.append(outcome)
-                call.result.read_buckets.add(job.ref.bucket)
             elif isinstance(outcome, NoRoomError):
                 logger.info("no room for a file larger than its event said: deferred", extra={"key": job.ref.key})
                 self._defer([job], call)

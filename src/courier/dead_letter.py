@@ -21,11 +21,7 @@ is reported as a batch item failure like any other, and the receive-count path
 takes it; at worst a message sent but not deleted reaches the DLQ twice, which
 ``courier dlq`` tolerates (the ledger keeps a redriven file from being delivered twice).
 Transient failures, and a NiFi refusal while the batch shows a NiFi outage, keep
-the receive-count path. So does an unreadable file (S3 refused its GET: a KMS key,
-an ACL, a cold class, a missing bucket) unless a file of the same bucket was read
-in the same batch: a role without ``s3:GetObject`` or a deleted bucket is
-courier's own problem, and must not empty the queue into the DLQ at the first
-receive; with another file of that bucket read, the refusal is the file's own.
+the receive-count path.
 """
 
 from __future__ import annotations
@@ -35,7 +31,7 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from courier.errors import CourierError, Reason, reasons_where
+from courier.errors import CourierError, reasons_where
 from courier.observability import logger, metric
 
 if TYPE_CHECKING:
@@ -67,14 +63,7 @@ def permanent_reasons(result: BatchResult, message_id: str) -> tuple[str, ...] |
         return None
     if result.systemic is not None and reasons & OUTAGE_EVIDENCE_REASONS:
         return None  # the batch shows an outage: NiFi's refusals are its evidence, not the file's fault
-    if Reason.OBJECT_UNREADABLE in reasons and not _buckets(result.objects.get(message_id, ())) <= result.read_buckets:
-        return None  # nothing of that bucket was readable in this batch: maybe courier's access, not the file
     return tuple(sorted(reasons))
-
-
-def _buckets(objects: Iterable[str]) -> set[str]:
-    """The buckets of ``s3://bucket/key`` names (a bucket name has no slash)."""
-    return {name.removeprefix("s3://").split("/", 1)[0] for name in objects}
 
 
 def settle(records: Iterable[Mapping[str, Any]], result: BatchResult, dead_letters: DeadLetters | None) -> dict[str, Any]:

@@ -228,18 +228,3 @@ def test_settle_without_a_dead_letter_port_reports_every_failure():
     result = BatchResult(failed={"m": "malformed_event"}, reasons={"m": {"malformed_event"}})
     assert settle([sqs_record("x", message_id="m")], result, None) == {"batchItemFailures": [{"itemIdentifier": "m"}]}
     assert json.dumps(result.response())  # still a plain JSON document for Lambda
-
-
-def test_unreadable_files_of_a_bucket_nothing_was_read_from_keep_the_receive_count_path(world):
-    # A role without s3:GetObject (or a deleted bucket): every GET of the batch is refused. That is courier's
-    # problem, not each file's: the messages must not all be dead-lettered at their first receive.
-    for key in ("a.json", "b.json"):
-        world.landing.fail(key, ObjectUnreadableError("AccessDenied"))
-    assert world.invoke(world.land("a.json", message_id="a"), world.land("b.json", message_id="b")) == {"a", "b"}
-    assert world.dead_letters.moved == []
-
-
-def test_an_unreadable_file_beside_a_file_read_from_its_bucket_is_its_own_fault_and_moved_at_once(world):
-    world.landing.fail("kms.json", ObjectUnreadableError("AccessDenied"))
-    assert world.invoke(world.land("kms.json", message_id="bad"), world.land("fine.json", message_id="good")) == set()
-    assert [record["messageId"] for record, _ in world.dead_letters.moved] == ["bad"]
