@@ -15,7 +15,7 @@ import pytest
 
 from courier.bundle import FetchedFile, archive_key, build_bundle, index_key, index_lines
 from courier.events import ObjectRef
-from courier.sweep import DELETE_BATCH, RESERVE_MS, SWEEP_MARGIN, WEEK, Sweep, sweepable_partitions
+from courier.sweep import DELETE_BATCH, READERS, RESERVE_MS, SWEEP_MARGIN, WEEK, Sweep, sweepable_partitions
 from fakes import FakeArchiveIndex, FakeLandingVersions
 
 LANDING = "courier-landing"
@@ -189,17 +189,18 @@ def test_versions_s3_refuses_are_counted_by_code_and_logged_without_their_keys(
 
 def test_a_run_short_of_time_stops_and_the_next_run_sweeps_the_rest():
     archive, landing = FakeArchiveIndex(), FakeLandingVersions()
-    files = [[_file(f"in/{n}.csv", "v1", OLD_HOUR + timedelta(minutes=n))] for n in range(3)]
-    for group in files:
+    count = READERS * 4 + 3  # one round of reads, then the time runs short before the next
+    for n in range(count):
+        group = [_file(f"in/{n}.csv", "v1", OLD_HOUR + timedelta(seconds=n))]
         _landed(landing, group)
         _archive(archive, group, delivered=True)
     clock = iter([RESERVE_MS + 1, RESERVE_MS - 1])
 
     first = _sweep(archive, landing, remaining_ms=lambda: next(clock, 0))
 
-    assert first.stopped_early and first.versions_swept == 1
+    assert first.stopped_early and first.versions_swept == READERS * 4
     _sweep(archive, landing, now=NOW + timedelta(hours=1))
-    assert all(landing.versions(LANDING, f"in/{n}.csv") == [] for n in range(3))
+    assert all(landing.versions(LANDING, f"in/{n}.csv") == [] for n in range(count))
 
 
 def test_deletes_go_in_requests_of_at_most_a_thousand_versions():
