@@ -58,3 +58,23 @@ def test_per_file_counts_times_prices_are_the_printed_totals():
     # S3's notification sends are the uploader's event, not courier's call
     assert costs["courier_own_gbp_per_month"] == pytest.approx(1001.5)
     assert costs["courier_own_gbp_per_million_files"] == pytest.approx(1001.5)
+
+
+def test_the_sweep_cuts_the_landing_storage_to_the_delay_for_delivered_files_and_keeps_the_lifecycles_rest():
+    from bench.cost_model import (
+        SWEEP_DELAY_DAYS,
+        UNDELIVERED_AT_THE_WEEK,
+        landing_storage_after_sweep,
+        landing_storage_kept,
+    )
+
+    from courier.resources import LANDING_NONCURRENT_DAYS
+
+    everything_kept = landing_storage_kept(LANDING_NONCURRENT_DAYS).quantity
+    swept, kept = landing_storage_after_sweep(1.0)
+    assert kept.quantity == pytest.approx(everything_kept * UNDELIVERED_AT_THE_WEEK)
+    assert swept.quantity == pytest.approx(everything_kept / LANDING_NONCURRENT_DAYS * SWEEP_DELAY_DAYS * 0.999)
+    assert 1 / 24 < SWEEP_DELAY_DAYS < 3 / 24  # the hour's end, the margin, the next hourly run
+    # A sweep that deleted nothing leaves every file's data to the lifecycle: the old line, whole.
+    swept, kept = landing_storage_after_sweep(0.0)
+    assert swept.quantity == 0 and kept.quantity == pytest.approx(everything_kept)
