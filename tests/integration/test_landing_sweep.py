@@ -6,9 +6,12 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 
+import pytest
+
 from courier import handler
 from courier.compose import build_sweep
 from courier.config import Settings
+from courier.errors import ConfigError
 from courier.sweep import SWEEP_EVENT
 
 
@@ -61,3 +64,9 @@ def test_the_controller_function_runs_the_sweep_for_its_sweep_schedules_input(ru
         handler.reset()
     assert answer["failures"] == 0 and answer["versions_swept"] == 0  # nothing is a week old yet
     assert len(answer["partitions"]) == 2
+
+
+def test_without_the_landing_buckets_the_sweep_refuses_to_start_naming_the_setting(env, aws):
+    unset = {k: v for k, v in env.items() if k != "COURIER_LANDING_BUCKETS"}
+    with pytest.raises(ConfigError, match="COURIER_LANDING_BUCKETS"):
+        build_sweep(Settings.from_env(unset), aws)

@@ -12,6 +12,8 @@ import logging
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from courier.bundle import FetchedFile, archive_key, build_bundle, index_key, index_lines
 from courier.events import ObjectRef
@@ -96,12 +98,13 @@ def test_a_partition_younger_than_the_week_and_the_margin_is_not_even_listed():
     assert not any(prefix.startswith(f"index/{YOUNG_HOUR:%Y/%m/%d/%H}") for _, prefix in archive.calls)
 
 
-def test_every_swept_hour_ended_at_least_the_week_and_the_margin_ago():
-    for minute in range(0, 60, 7):
-        now = NOW.replace(minute=minute)
-        for prefix in sweepable_partitions(now, 5):
-            start = datetime.strptime(prefix, "index/%Y/%m/%d/%H/").replace(tzinfo=UTC)
-            assert start + timedelta(hours=1) <= now - WEEK - SWEEP_MARGIN
+@given(st.datetimes(min_value=datetime(2020, 1, 1), max_value=datetime(2040, 1, 1), timezones=st.just(UTC)))
+def test_every_swept_hour_ended_the_week_and_the_margin_ago_and_they_are_the_newest_such(now: datetime):
+    starts = [datetime.strptime(p, "index/%Y/%m/%d/%H/").replace(tzinfo=UTC) for p in sweepable_partitions(now)]
+    assert all(start + timedelta(hours=1) <= now - WEEK - SWEEP_MARGIN for start in starts)
+    # The next hour has not ended a week and the margin ago: no eligible hour is skipped between runs.
+    assert starts[0] + timedelta(hours=2) > now - WEEK - SWEEP_MARGIN
+    assert [a - b for a, b in zip(starts, starts[1:], strict=False)] == [timedelta(hours=1)] * (len(starts) - 1)
 
 
 def test_a_line_naming_a_bucket_not_among_the_landing_buckets_is_ignored():
