@@ -1876,3 +1876,12 @@ def test_the_s3_endpoint_lets_version_deletes_through_to_the_landing_buckets_obj
         ("SweepDeletesLandingVersionsOnly", ["s3:DeleteObjectVersion"], ["${var.landing_bucket_arn}/*"])
     ]
     assert not any("s3:DeleteObject" in s["actions"] for s in policy("network_endpoints", "s3"))
+
+
+def test_the_landing_bucket_policy_neither_grants_version_deletes_nor_denies_them_to_anyone_but_the_uploader():
+    """The sweep's deletes come from its role's own policy (same account); the bucket policy (#21's guard) adds
+    nothing for them and refuses them only to the uploader."""
+    deleting = [s for s in policy("landing_bucket") if "s3:DeleteObjectVersion" in s["actions"]]
+    assert [(s["sid"], s["effect"], s["principals"]) for s in deleting] == [
+        ("UploaderMayNotReadListOrDelete", "Deny", [{"type": "AWS", "identifiers": "${var.uploader_principal_arns}"}])
+    ]
