@@ -55,7 +55,7 @@ from courier.ledger.base import (
     LedgerRecord,
     resolved,
 )
-from courier.ports import BreakerReading, BreakerState, ObjectStream
+from courier.ports import BreakerReading, BreakerState, ObjectStream, VersionDeleteFailure
 from courier.spool import Spools
 from support import s3_record
 
@@ -383,6 +383,81 @@ class FakeArchive:
         if key not in self.bundles:  # S3 cannot tag an object that does not exist
             raise ArchiveUnavailableError(f"tagging {key}: no such key")
         self.delivered.add(key)
+
+
+class FakeArchiveIndex:
+    """The archive as the sweep reads it: index files by key, the bundle keys tagged delivered.
+
+    ``fail("keys")`` (or ``read``, ``was_delivered``) makes every such call raise ``AwsCallError``
+    until ``heal()``, as ``S3ArchiveReader`` does when S3 fails.
+    """
+
+    def __init__(self) -> None:
+        self.index: dict[str, bytes] = {}
+        self.delivered: set[str] = set()
+        self.failing: set[str] = set()
+        self.calls: list[tuple[str, str]] = []
+
+    def fail(self, *operations: str) -> None:
+        self.failing.update(operations)
+
+    def heal(self) -> None:
+        self.failing.clear()
+
+    def _enter(self, operation: str, key: str) -> None:
+        self.calls.append((operation, key))
+        if operation in self.failing:
+            raise AwsCallError(f"{operation} of {key} failed (injected)", "SlowDown")
+
+    def keys(self, prefix: str) -> list[str]:
+        self._enter("keys", prefix)
+        return sorted(k for k in self.index if k.startswith(prefix))
+
+    def read(self, key: str) -> bytes:
+        self._enter("read", key)
+        return self.index[key]
+
+    def was_delivered(self, key: str) -> bool:
+        self._enter("was_delivered", key)
+        return key in self.delivered
+
+
+class FakeLandingVersions:
+    """Versioned landing buckets in dicts: bucket -> key -> version ids still stored.
+
+    Deleting a version that is gone succeeds, as S3's DeleteObjects does. ``refuse[(key, version)] = code``
+    makes S3 refuse that version in its answer; ``fail()`` makes the whole request raise ``AwsCallError``.
+    """
+
+    def __init__(self) -> None:
+        self.stored: dict[str, dict[str, list[str]]] = {}
+        self.refuse: dict[tuple[str, str], str] = {}
+        self.failing = False
+        self.requests: list[tuple[str, list[tuple[str, str]]]] = []
+
+    def put(self, bucket: str, key: str, version_id: str) -> None:
+        self.stored.setdefault(bucket, {}).setdefault(key, []).append(version_id)
+
+    def versions(self, bucket: str, key: str) -> list[str]:
+        return list(self.stored.get(bucket, {}).get(key, []))
+
+    def delete_versions(self, bucket: str, versions: Iterable[tuple[str, str]]) -> list[VersionDeleteFailure]:
+        versions = list(versions)
+        if len(versions) > 1000:
+            raise AssertionError("DeleteObjects takes at most 1000 keys")
+        self.requests.append((bucket, versions))
+        if self.failing:
+            raise AwsCallError(f"DeleteObjects in s3://{bucket} failed (injected)", "InternalError")
+        refused = []
+        for key, version_id in versions:
+            code = self.refuse.get((key, version_id))
+            if code is not None:
+                refused.append(VersionDeleteFailure(key, version_id, code))
+                continue
+            stored = self.stored.get(bucket, {}).get(key, [])
+            if version_id in stored:
+                stored.remove(version_id)
+        return refused
 
 
 # --- NiFi ----------------------------------------------------------------------------

@@ -8,6 +8,7 @@ time: clients are made when a function is called.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -15,19 +16,22 @@ from botocore.config import Config
 
 from courier import budget
 from courier.adapters.breaker import DynamoDBBreaker, persistence
+from courier.adapters.landing import S3LandingVersions
 from courier.adapters.mapping import LambdaEventSourceMapping
 from courier.adapters.nifi import NiFiClient
 from courier.adapters.parking import SQSParkingLot
 from courier.adapters.probe import CanaryProbe
-from courier.adapters.s3 import S3Archive, S3Landing
+from courier.adapters.s3 import S3Archive, S3ArchiveReader, S3Landing
 from courier.adapters.secrets import CredentialsSource
 from courier.adapters.sqs import SQSDeadLetters
 from courier.aggregator import Aggregator
 from courier.config import ControllerSettings, Settings
 from courier.controller import Controller
+from courier.errors import ConfigError
 from courier.ledger.dynamodb import DynamoDBLedger
 from courier.ports import DeadLetters
 from courier.spool import Spools
+from courier.sweep import Sweep
 
 if TYPE_CHECKING:
     import httpx
@@ -154,6 +158,29 @@ def build_controller(controller: ControllerSettings, settings: Settings | None =
         probe=probe,
         success_threshold=settings.breaker_success_threshold if settings else 1,
     )
+
+
+@dataclass(frozen=True)
+class SweepParts:
+    """What the sweep keeps while the controller's environment is warm; :meth:`sweep` makes one run's ``Sweep``."""
+
+    archive_reader: S3ArchiveReader
+    landing_versions: S3LandingVersions
+    landing_buckets: tuple[str, ...]
+
+    def sweep(self, remaining_ms: Callable[[], int] | None = None) -> Sweep:
+        return Sweep(self.archive_reader, self.landing_versions, self.landing_buckets, remaining_ms)
+
+
+def build_sweep(settings: Settings, session: Any = None) -> SweepParts:
+    """The sweep of delivered landing revisions (``courier.sweep``) over the archive and the landing buckets."""
+    buckets = settings.landing_buckets or ((settings.landing_bucket,) if settings.landing_bucket else ())
+    if not buckets:
+        raise ConfigError(
+            "COURIER_LANDING_BUCKETS (or COURIER_LANDING_BUCKET) is required to sweep: the buckets it may delete from"
+        )
+    s3 = session_or_default(session).client("s3", config=Config(retries={"mode": "standard", "max_attempts": 3}))
+    return SweepParts(S3ArchiveReader(s3, settings.archive_bucket), S3LandingVersions(s3), tuple(buckets))
 
 
 def make_probe(settings: Settings, session: Any, dynamodb: Any) -> CanaryProbe:

@@ -12,19 +12,22 @@ for local runs.
 from __future__ import annotations
 
 import warnings
+from datetime import UTC, datetime
 from typing import Any
 
-from courier.compose import Runtime, build_controller, build_runtime
+from courier.compose import Runtime, SweepParts, build_controller, build_runtime, build_sweep
 from courier.config import ControllerSettings, Settings
 from courier.controller import Controller
 from courier.dead_letter import settle
 from courier.observability import logger, metrics
+from courier.sweep import SWEEP_EVENT
 
 # A batch of test events or fast failures has no per-file metrics; that is normal, not worth a warning.
 warnings.filterwarnings("ignore", message="No application metrics to publish", category=UserWarning)
 
 _runtime: Runtime | None = None
 _controller: Controller | None = None
+_sweep: SweepParts | None = None
 
 
 def runtime() -> Runtime:
@@ -38,11 +41,12 @@ def runtime() -> Runtime:
 
 def reset() -> None:
     """Forget the warm runtime and controller (tests, and the local stack after a settings change)."""
-    global _runtime, _controller
+    global _runtime, _controller, _sweep
     if _runtime is not None:
         _runtime.nifi.close()
     _runtime = None
     _controller = None
+    _sweep = None
 
 
 @metrics.log_metrics(raise_on_empty_metrics=False)
@@ -70,8 +74,10 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
 
 @metrics.log_metrics(raise_on_empty_metrics=False)
 def controller_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    """Entry point of the breaker controller function (EventBridge schedule, every minute)."""
+    """Entry point of the breaker controller function: every minute, and hourly with ``SWEEP_EVENT`` the sweep."""
     global _controller
+    if event == SWEEP_EVENT:
+        return sweep_handler(context)
     if _controller is None:
         _controller = build_controller(ControllerSettings.from_env(), Settings.from_env())
     decision = _controller.run_once()
@@ -82,4 +88,20 @@ def controller_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         "released": decision.released,
         "probed": decision.probed,
         "dependency": decision.dependency,
+    }
+
+
+def sweep_handler(context: Any) -> dict[str, Any]:
+    """The sweep of delivered landing revisions (``courier.sweep``), bounded by the invocation's time left."""
+    global _sweep
+    if _sweep is None:
+        _sweep = build_sweep(Settings.from_env())
+    remaining = getattr(context, "get_remaining_time_in_millis", None)
+    result = _sweep.sweep(remaining).run(datetime.now(UTC))
+    return {
+        "partitions": result.partitions,
+        "versions_swept": result.versions_swept,
+        "bundles_kept": result.bundles_kept,
+        "failures": result.failures,
+        "stopped_early": result.stopped_early,
     }

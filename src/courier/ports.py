@@ -15,6 +15,7 @@ port                    parameter                 implementation
 ``EventSourceMapping``  ``event_source_mapping``  ``adapters.mapping.LambdaEventSourceMapping``
 ``DependencyProbe``     ``probe``                 ``adapters.probe.CanaryProbe``
 ``BaseLedger``          ``ledger``                ``ledger.dynamodb.DynamoDBLedger``
+``LandingVersions``     ``landing_versions``      ``adapters.landing.S3LandingVersions``
 ======================  ========================  =============================================
 
 The operator commands (``courier status``, ``dlq``, ``replay``, ``archive
@@ -129,6 +130,26 @@ class Archive(Protocol):
     def put_index(self, key: str, lines: bytes) -> None: ...
 
     def mark_delivered(self, key: str) -> None: ...
+
+
+@dataclass(frozen=True)
+class VersionDeleteFailure:
+    """One version S3 refused to delete in a DeleteObjects (``code``: S3's per-key error code)."""
+
+    key: str
+    version_id: str
+    code: str
+
+
+class LandingVersions(Protocol):
+    """The landing bucket's revisions as the sweep deletes them: by exact version, never a key's current object."""
+
+    def delete_versions(self, bucket: str, versions: Sequence[tuple[str, str]]) -> list[VersionDeleteFailure]:
+        """Delete up to 1000 (key, version id) pairs in one request; a version already gone is no failure.
+
+        Returns the versions S3 refused; raises ``AwsCallError`` when the request itself failed.
+        """
+        ...
 
 
 class NiFi(Protocol):

@@ -63,6 +63,7 @@ BATCHING_WINDOW_SECONDS = 20
 MAXIMUM_CONCURRENCY = 10
 BREAKER_RECOVERY_SECONDS = 60
 CONTROLLER_PERIOD_SECONDS = 60  # the controller's EventBridge schedule: once a minute
+SWEEP_PERIOD_SECONDS = 3600  # the same function's sweep schedule (courier.sweep): hourly
 
 
 def visibility_timeout_seconds(

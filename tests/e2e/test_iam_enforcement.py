@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import boto3
@@ -185,6 +186,70 @@ def test_the_controller_is_refused_what_the_design_forbids(local_stack):
     for (action, resource), call in forbidden.items():
         (denial,) = refused(call)
         assert (denial.principal.rsplit("/", 1)[-1], denial.action, denial.resource) == (iam.CONTROLLER.user, action, resource)
+
+
+def test_the_controller_may_delete_landing_versions_and_nothing_outside_the_landing_bucket(local_stack):
+    stack = local_stack
+    landing, archive = stack.resources.landing_bucket, stack.resources.archive_bucket
+    operator_s3 = stack.session.client("s3")
+    old = operator_s3.put_object(Bucket=landing, Key="swept.json", Body=b"1")["VersionId"]
+    new = operator_s3.put_object(Bucket=landing, Key="swept.json", Body=b"2")["VersionId"]
+    archived = operator_s3.put_object(Bucket=archive, Key="bundles/kept.tar.gz", Body=b"bundle")["VersionId"]
+    operator_s3.create_bucket(Bucket="courier-elsewhere", CreateBucketConfiguration={"LocationConstraint": REGION})
+    operator_s3.put_bucket_versioning(Bucket="courier-elsewhere", VersioningConfiguration={"Status": "Enabled"})
+    other = operator_s3.put_object(Bucket="courier-elsewhere", Key="secret.json", Body=b"{}")["VersionId"]
+    s3 = client(stack, iam.CONTROLLER, "s3")
+
+    def delete(bucket: str, key: str, version: str | None = None) -> Callable[[], Any]:
+        """A DeleteObjects of one key; S3 answers a refused key in the response's Errors, not with a 403."""
+        target = {"Key": key} | ({"VersionId": version} if version else {})
+
+        def call() -> None:
+            answer = s3.delete_objects(Bucket=bucket, Delete={"Objects": [target], "Quiet": True})
+            errors = answer.get("Errors", [])
+            if errors:
+                assert [e["Code"] for e in errors] == ["AccessDenied"]
+                raise ClientError(
+                    {"Error": {"Code": "AccessDenied"}, "ResponseMetadata": {"HTTPStatusCode": 403}}, "DeleteObjects"
+                )
+
+        return call
+
+    # What the sweep does: one exact version of a landed key; the newer one stays.
+    delete(landing, "swept.json", old)()
+    listed = operator_s3.list_object_versions(Bucket=landing, Prefix="swept.json")
+    assert [v["VersionId"] for v in listed["Versions"]] == [new] and not listed.get("DeleteMarkers")
+    single = lambda: s3.delete_object(Bucket=landing, Key="swept.json")  # noqa: E731
+    forbidden = [
+        # No key by name (a delete marker over the current revision), in a batch or alone.
+        ("s3:DeleteObject", landing, "swept.json", delete(landing, "swept.json")),
+        ("s3:DeleteObject", landing, "swept.json", single),
+        # No version outside the landing bucket: not an archived bundle, not another bucket's object.
+        ("s3:DeleteObjectVersion", archive, "bundles/kept.tar.gz", delete(archive, "bundles/kept.tar.gz", archived)),
+        ("s3:DeleteObjectVersion", "courier-elsewhere", "secret.json", delete("courier-elsewhere", "secret.json", other)),
+    ]
+    for action, bucket, key, call in forbidden:
+        (denial,) = refused(call)
+        expected = (iam.CONTROLLER.user, action, f"arn:aws:s3:::{bucket}/{key}")
+        assert (denial.principal.rsplit("/", 1)[-1], denial.action, denial.resource) == expected
+    assert [v["VersionId"] for v in operator_s3.list_object_versions(Bucket=landing, Prefix="swept.json")["Versions"]] == [new]
+
+
+def test_the_sweep_deletes_delivered_versions_under_the_controllers_policy_with_nothing_refused(local_stack):
+    s3 = local_stack.session.client("s3")
+    landing = local_stack.resources.landing_bucket
+    versions = {
+        f"sweep/{i}.json": s3.put_object(Bucket=landing, Key=f"sweep/{i}.json", Body=b"{}")["VersionId"] for i in range(5)
+    }
+    assert wait_until(lambda: local_stack.drain(1) and local_stack.fake_nifi.state.stats()["files_received"] >= 5, 60)
+    iam.take_denials()
+
+    result = local_stack.sweep(now=datetime.now(UTC) + timedelta(days=7, hours=2))
+
+    assert result.versions_swept == len(versions) and result.failures == 0
+    assert iam.take_denials() == []
+    left = s3.list_object_versions(Bucket=landing, Prefix="sweep/").get("Versions", [])
+    assert left == []
 
 
 def stack_table(name: str) -> str:

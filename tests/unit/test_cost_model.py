@@ -99,3 +99,23 @@ def test_a_provisioned_ledger_is_priced_by_the_capacity_auto_scaling_keeps_not_b
 def test_the_model_prices_the_ledger_as_prods_terraform_provisions_it():
     capacity = prod_ledger_capacity()
     assert capacity["mode"] == "provisioned" and capacity["write_min"] >= 1 and 20 <= capacity["target_percent"] <= 90
+
+
+def test_the_sweep_cuts_the_landing_storage_to_the_delay_for_delivered_files_and_keeps_the_lifecycles_rest():
+    from bench.cost_model import (
+        SWEEP_DELAY_DAYS,
+        UNDELIVERED_AT_THE_WEEK,
+        landing_storage_after_sweep,
+        landing_storage_kept,
+    )
+
+    from courier.resources import LANDING_NONCURRENT_DAYS
+
+    everything_kept = landing_storage_kept(LANDING_NONCURRENT_DAYS).quantity
+    swept, kept = landing_storage_after_sweep(1.0)
+    assert kept.quantity == pytest.approx(everything_kept * UNDELIVERED_AT_THE_WEEK)
+    assert swept.quantity == pytest.approx(everything_kept / LANDING_NONCURRENT_DAYS * SWEEP_DELAY_DAYS * 0.999)
+    assert 1 / 24 < SWEEP_DELAY_DAYS < 3 / 24  # the hour's end, the margin, the next hourly run
+    # A sweep that deleted nothing leaves every file's data to the lifecycle: the old line, whole.
+    swept, kept = landing_storage_after_sweep(0.0)
+    assert swept.quantity == 0 and kept.quantity == pytest.approx(everything_kept)

@@ -350,7 +350,8 @@ def test_status_of_a_local_stack_comes_from_its_receiver():
     queue, dlq = MemoryQueue("q", [{}], in_flight=2, retention=1209600), MemoryQueue("d", [{}])
     snapshot = gather(StatusSources(queue, dlq, States("OPEN"), Mapping(), "uuid", local))
     assert snapshot["queue_retention_seconds"] == 1209600  # the queue's own, not the default
-    assert snapshot["oldest_message_age_seconds"] is None and snapshot["aws_only"] == ["oldest_message_age_seconds"]
+    assert snapshot["oldest_message_age_seconds"] is None and snapshot["versions_swept_last_2h"] is None
+    assert snapshot["aws_only"] == ["oldest_message_age_seconds", "versions_swept_last_2h"]
     assert list(snapshot)[:7] == [
         "queue_depth",
         "in_flight",
@@ -375,12 +376,14 @@ def test_status_in_aws_comes_from_cloudwatch():
                 "FilesDelivered": [{"Sum": 40.0}, {"Sum": 2.0}],
                 "DeliveryLatency": [{"ExtendedStatistics": {"p50": 2.0, "p95": 3.0, "p99": 4.0}}],
                 "ApproximateAgeOfOldestMessage": [{"Maximum": 5.0}, {"Maximum": 9.0}],
+                "VersionsSwept": [{"Sum": 120.0}],
             }[metric]
 
     snapshot = gather(StatusSources(MemoryQueue("q"), MemoryQueue("d"), States(), None, None, metrics=Metrics()))
     assert (snapshot["esm_enabled"], snapshot["esm_uuid"], snapshot["breaker_state"]) == (None, None, "CLOSED")
     assert (snapshot["bundles_archived"], snapshot["files_delivered"], snapshot["oldest_message_age_seconds"]) == (4, 42, 9.0)
     assert snapshot["latency_seconds"] == {"p50": 2.0, "p95": 3.0, "p99": 4.0} and snapshot["window"] == "last hour"
+    assert snapshot["versions_swept_last_2h"] == 120  # the sweep's VersionsSwept: it runs hourly
     assert "aws_only" not in snapshot
 
 

@@ -916,7 +916,7 @@ def test_controller_timeout_fits_a_probe_and_the_schedule():
         assert post <= budget.max_post_budget_seconds(timeout)
 
 
-def test_controller_may_read_what_it_probes_and_nothing_more():
+def test_controller_may_read_what_it_probes_and_delete_only_landing_versions_it_sweeps():
     sids = by_sid("breaker_controller")
     assert sids["ProbeNiFiCredentials"]["actions"] == ["secretsmanager:GetSecretValue"]
     assert sids["ProbeNiFiCredentials"]["resources"] == ["${var.secret_arn}"]
@@ -941,7 +941,7 @@ def test_controller_may_read_what_it_probes_and_nothing_more():
         "dynamodb:Scan",  # the parked-message records
         "dynamodb:DeleteItem",  # a released message's record, conditional on its receipt handle
     }
-    # Nothing else on the ledger, the secret or the buckets, and nothing on any object.
+    # Nothing else on the ledger, the secret or the buckets; on objects, the canary and the sweep only.
     by_resource: dict[str, set[str]] = {}
     for statement in allow_statements("breaker_controller"):
         for resource in statement["resources"]:
@@ -949,7 +949,13 @@ def test_controller_may_read_what_it_probes_and_nothing_more():
     assert by_resource["${var.idempotency_table_arn}"] == {"dynamodb:PutItem"}
     assert by_resource["${var.secret_arn}"] == {"secretsmanager:GetSecretValue"}
     assert by_resource["${var.landing_bucket_arn}"] == by_resource["${var.archive_bucket_arn}"] == {"s3:ListBucket"}
-    assert [r for r in by_resource if "/*" in r and "bucket" in r] == ["${var.archive_bucket_arn}/probes/*"]
+    assert {r: by_resource[r] for r in by_resource if "/*" in r and "bucket" in r} == {
+        "${var.archive_bucket_arn}/probes/*": {"s3:PutObject"},
+        "${var.archive_bucket_arn}/index/*": {"s3:GetObject"},  # the sweep reads index lines, no bundle
+        "${var.archive_bucket_arn}/bundles/*": {"s3:GetObjectTagging"},  # ... and whether a bundle was delivered
+        # ... and deletes exact versions only: never a key's current object, never a delete marker's worth of data.
+        "${var.landing_bucket_arn}/*": {"s3:DeleteObjectVersion"},
+    }
     # The pipeline hands it the same secret, ledger and buckets as the aggregator.
     controller, aggregator = _pipeline_module("breaker_controller"), _pipeline_module("aggregator")
     for name in ("secret_arn", "idempotency_table_arn", "breaker_table_arn", "landing_bucket_arn", "archive_bucket_arn"):
@@ -1874,3 +1880,36 @@ def test_a_local_function_with_the_deployment_defaults_takes_the_deployments_lar
     settings = LocalStack(LocalConfig(state_dir=tmp_path)).check_settings({})
     assert settings.function_timeout_seconds == provision.FUNCTION_TIMEOUT_SECONDS and settings.memory_budget_mb == 256
     assert settings.max_object_bytes is not None and settings.max_object_bytes > 300 * 2**20
+
+
+def test_the_sweep_schedule_invokes_the_controller_function_with_the_input_its_handler_sweeps_for():
+    from courier.sweep import SWEEP_EVENT
+
+    r = resources("breaker_controller")
+    rule, target = r[("aws_cloudwatch_event_rule", "sweep")], r[("aws_cloudwatch_event_target", "sweep")]
+    assert rule["schedule_expression"] == "${var.sweep_schedule_expression}"
+    assert default("breaker_controller", "sweep_schedule_expression") == "rate(1 hour)"
+    assert provision.SWEEP_PERIOD_SECONDS == 3600  # the local stack's sweep schedule
+    assert target["arn"] == "${aws_lambda_function.this.arn}" and target["rule"] == "${aws_cloudwatch_event_rule.sweep.name}"
+    fields = ", ".join(f'{name} = "{value}"' for name, value in SWEEP_EVENT.items())
+    assert target["input"] == "${jsonencode({" + fields + "})}"
+    permission = r[("aws_lambda_permission", "sweep")]
+    assert permission["source_arn"] == "${aws_cloudwatch_event_rule.sweep.arn}"
+    assert permission["principal"] == "events.amazonaws.com"
+
+
+def test_the_s3_endpoint_lets_version_deletes_through_to_the_landing_buckets_objects_only():
+    statements = [s for s in policy("network_endpoints", "s3") if "s3:DeleteObjectVersion" in s["actions"]]
+    assert [(s["sid"], s["actions"], s["resources"]) for s in statements] == [
+        ("SweepDeletesLandingVersionsOnly", ["s3:DeleteObjectVersion"], ["${var.landing_bucket_arn}/*"])
+    ]
+    assert not any("s3:DeleteObject" in s["actions"] for s in policy("network_endpoints", "s3"))
+
+
+def test_the_landing_bucket_policy_neither_grants_version_deletes_nor_denies_them_to_anyone_but_the_uploader():
+    """The sweep's deletes come from its role's own policy (same account); the bucket policy (#21's guard) adds
+    nothing for them and refuses them only to the uploader."""
+    deleting = [s for s in policy("landing_bucket") if "s3:DeleteObjectVersion" in s["actions"]]
+    assert [(s["sid"], s["effect"], s["principals"]) for s in deleting] == [
+        ("UploaderMayNotReadListOrDelete", "Deny", [{"type": "AWS", "identifiers": "${var.uploader_principal_arns}"}])
+    ]

@@ -1,4 +1,5 @@
-"""The landing bucket as ``courier backfill`` and ``courier trace`` read it: its object versions, or an S3 Inventory report.
+"""The landing bucket as ``courier backfill`` and ``courier trace`` read it (its object versions, or an S3 Inventory
+report), and as the sweep deletes delivered revisions from it.
 
 Every botocore failure becomes an :class:`~courier.errors.AwsCallError` naming the action.
 """
@@ -9,14 +10,14 @@ import csv
 import gzip
 import io
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import unquote_plus, urlparse
 
 from courier.adapters.aws import translated
 from courier.errors import InventoryError, ObjectMissingError
-from courier.ports import Revision
+from courier.ports import Revision, VersionDeleteFailure
 from courier.resources import DELIVERED_TAG
 
 
@@ -81,6 +82,33 @@ class S3LandingLister:
         except ObjectMissingError:
             return False
         return any(t.get("Key") == DELIVERED_TAG and t.get("Value") == "true" for t in tags)
+
+
+class S3LandingVersions:
+    """Deletes exact landing revisions with DeleteObjects (``Quiet``: S3 answers only the keys it refused).
+
+    Each pair names its version, so S3 deletes that version's data and nothing else: no
+    delete marker, and a newer upload of the same key stays. A version already gone is
+    no error in S3's answer, so a second sweep of the same hour is harmless.
+
+    Example
+    -------
+    >>> versions = S3LandingVersions(boto3.client("s3"))  # doctest: +SKIP
+    >>> versions.delete_versions("courier-landing", [("incoming/a.csv", "3HL4kqtJlcpXroDTDmJ")])  # doctest: +SKIP
+    []
+    """
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+
+    def delete_versions(self, bucket: str, versions: Sequence[tuple[str, str]]) -> list[VersionDeleteFailure]:
+        objects = [{"Key": key, "VersionId": version_id} for key, version_id in versions]
+        with translated(f"DeleteObjects of {len(objects)} versions in s3://{bucket}"):
+            response = self.client.delete_objects(Bucket=bucket, Delete={"Objects": objects, "Quiet": True})
+        return [
+            VersionDeleteFailure(str(e.get("Key", "")), str(e.get("VersionId", "")), str(e.get("Code", "")))
+            for e in response.get("Errors", [])
+        ]
 
 
 def _s3_url(url: str) -> tuple[str, str]:

@@ -27,7 +27,8 @@ def status(
     region: Region = None,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object instead of a table.")] = False,
 ) -> None:
-    """Queue and DLQ depth, mapping and breaker state, bundles, deliveries and latency.
+    """Queue and DLQ depth, mapping and breaker state, bundles, deliveries and latency (and, in AWS, the landing
+    versions the sweep deleted in the last 2 hours).
 
     Talks to the running local stack of --state-dir when there is one, else to
     the AWS account of the environment (AWS_ENDPOINT_URL for an emulator); with

@@ -32,6 +32,11 @@ otherwise make it check something else than AWS does:
 * S3 authorises reading and writing a version's tags as ``s3:GetObjectVersionTagging`` and
   ``s3:PutObjectVersionTagging``; moto checks ``s3:GetObjectVersion`` and ``s3:PutObjectTagging``,
   so the templates would need the plain forms, which could tag a current (undelivered) revision;
+* S3 authorises DeleteObjects per key, as ``s3:DeleteObjectVersion`` on the object's ARN for a
+  key given with its version (``s3:DeleteObject`` without); moto checks ``s3:DeleteObject`` on
+  the bucket. Here each key is checked; as in AWS a refused key is answered ``AccessDenied`` in
+  the response's ``Errors``, but here one refused key so answers every key of the request
+  (stricter than AWS, never laxer);
 * moto verifies the signature of a GET, HEAD or DELETE without a body (a Lambda GET) over
   its parsed parameters instead of the empty payload the client signed, so each one failed.
 
@@ -304,6 +309,18 @@ def authorize_like_aws() -> None:
                 self.data["Action"] = action
 
     s3_responses.S3Response._set_action = versioned_tagging_like_aws  # type: ignore[method-assign]
+    s3_action = s3_responses.S3Response._authenticate_and_authorize_s3_action
+
+    def delete_objects_per_key(self: Any, bucket_name: str | None = None, key_name: str | None = None) -> None:
+        if key_name is not None or self.data.get("Action") != "DeleteObject" or not self.is_delete_keys():
+            s3_action(self, bucket_name=bucket_name, key_name=key_name)
+            return
+        for action, key in delete_objects_checks(self.body):
+            self.data["Action"] = action
+            s3_action(self, bucket_name=bucket_name, key_name=key)
+        self.data["Action"] = "DeleteObject"
+
+    s3_responses.S3Response._authenticate_and_authorize_s3_action = delete_objects_per_key  # type: ignore[method-assign]
     signed_request = IAMRequestBase._create_aws_request
 
     def over_the_payload_sent(self: Any) -> Any:
@@ -386,6 +403,21 @@ def any_other_key_is_the_operator() -> None:
             check_signature(self)
 
     access_control.IAMRequestBase.check_signature = unless_any_secret  # type: ignore[method-assign]
+
+
+def delete_objects_checks(body: bytes | str) -> list[tuple[str, str]]:
+    """The (S3 action, key) pairs IAM authorises for a DeleteObjects request's body, one per key.
+
+    >>> versioned, plain = "<Object><Key>a</Key><VersionId>v1</VersionId></Object>", "<Object><Key>b</Key></Object>"
+    >>> delete_objects_checks(f"<Delete>{versioned}{plain}</Delete>")
+    [('DeleteObjectVersion', 'a'), ('DeleteObject', 'b')]
+    """
+    import xmltodict
+
+    objects = (xmltodict.parse(body).get("Delete") or {}).get("Object") or []
+    if isinstance(objects, dict):  # one <Object> is not parsed as a list
+        objects = [objects]
+    return [("DeleteObjectVersion" if o.get("VersionId") else "DeleteObject", str(o["Key"])) for o in objects]
 
 
 def iam_checks(response: Any, resource: str) -> list[tuple[str, str]] | None:

@@ -15,8 +15,9 @@ import ssl
 import sys
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,7 @@ import boto3
 
 from courier import handler, resources
 from courier.adapters.secrets import parse_credentials
-from courier.compose import build_controller
+from courier.compose import SweepParts, build_controller, build_sweep
 from courier.config import ControllerSettings, Settings
 from courier.controller import Controller
 from courier.errors import LocalStackError
@@ -49,6 +50,7 @@ from courier.stackfile import (
     write_private,
     write_stack_file,
 )
+from courier.sweep import SweepResult
 
 
 @dataclass(frozen=True)
@@ -121,6 +123,7 @@ class LocalStack:
         self._stopping = threading.Event()
         self._controller_thread: threading.Thread | None = None
         self.controller: Controller | None = None
+        self.sweeper: SweepParts | None = None
 
     # --- start ----------------------------------------------------------------
 
@@ -229,25 +232,42 @@ class LocalStack:
             # The controller's own credentials (its execution role): only breaker_controller.json.tftpl.
             boto3.session.Session(region_name=REGION, **iam.CONTROLLER.session_arguments()),
         )
+        # The sweep of delivered landing revisions: the same function and role, on its own (hourly) schedule.
+        self.sweeper = build_sweep(
+            Settings.from_env(), boto3.session.Session(region_name=REGION, **iam.CONTROLLER.session_arguments())
+        )
         self._controller_thread = threading.Thread(
-            target=self._control, args=(controller,), name="breaker-controller", daemon=True
+            target=self._control, args=(controller, self.sweeper), name="breaker-controller", daemon=True
         )
         self._controller_thread.start()
         self._write_stack_file(ca_path)
         return self
 
-    def _control(self, controller: Controller) -> None:
-        """The breaker controller's schedule, as EventBridge runs it in AWS."""
+    def _control(self, controller: Controller, sweeper: SweepParts) -> None:
+        """The breaker controller's schedule and the sweep's (at start-up, then hourly), as EventBridge runs them in AWS."""
+        next_sweep = 0.0
         while not self._stopping.wait(self.config.controller_period_seconds):
-            try:
-                # One scheduled invocation, one EMF document, as the controller's Lambda flushes it.
-                with invocation_metrics():
-                    try:
-                        controller.run_once()
-                    finally:
-                        metrics.flush_metrics()
-            except Exception as exc:  # noqa: BLE001 - keep the schedule going, as EventBridge would
-                logging.getLogger("courier").warning("breaker controller run failed: %s", describe_error(exc))
+            self._scheduled("breaker controller", controller.run_once)
+            if time.monotonic() >= next_sweep:
+                next_sweep = time.monotonic() + resources.SWEEP_PERIOD_SECONDS
+                self._scheduled("sweep", lambda: self.sweep())
+
+    def sweep(self, now: datetime | None = None) -> SweepResult:
+        """One run of the sweep under the controller's role; ``now`` (tests) stands for a later clock."""
+        if self.sweeper is None:
+            raise LocalStackError("the local stack is not started: nothing to sweep")
+        return self.sweeper.sweep().run(now or datetime.now(UTC))
+
+    def _scheduled(self, name: str, run: Callable[[], object]) -> None:
+        try:
+            # One scheduled invocation, one EMF document, as the controller's Lambda flushes it.
+            with invocation_metrics():
+                try:
+                    run()
+                finally:
+                    metrics.flush_metrics()
+        except Exception as exc:  # noqa: BLE001 - keep the schedule going, as EventBridge would
+            logging.getLogger("courier").warning("%s run failed: %s", name, describe_error(exc))
 
     def _take_lock(self) -> None:
         self._lock_file = open(self.state_dir / "stack.lock", "w")  # noqa: SIM115 - held for the stack's life

@@ -8,7 +8,8 @@ AWS from the CloudWatch metrics the handler emits. The queue's retention is
 read from the queue itself. Figures only AWS has are named in ``aws_only``
 (locally they are null): SQS's age of the oldest message is a CloudWatch
 metric the emulator does not publish, and reading messages to compute it would
-add to their receive counts. Every figure is read through a port
+add to their receive counts; the sweep's ``VersionsSwept`` (the landing versions
+it deleted in the last 2 hours) is read from CloudWatch too. Every figure is read through a port
 (``courier.ports``), so failures arrive as courier errors.
 """
 
@@ -78,15 +79,19 @@ def cloudwatch_delivery(metrics: Metrics, service: str = SERVICE) -> dict[str, A
 
     latency = metrics.datapoints(NAMESPACE, "DeliveryLatency", dims, since, now, 3600, extended_statistics=["p50", "p95", "p99"])
     percentiles = latency[0].get("ExtendedStatistics", {}) if latency else {}
+    # The sweep runs hourly: two hours always hold at least one run, whatever the periods' alignment.
+    swept = metrics.datapoints(NAMESPACE, "VersionsSwept", dims, now - timedelta(hours=2), now, 7200, statistics=["Sum"])
     return {
         "bundles_archived": total("BundlesArchived"),
         "files_delivered": total("FilesDelivered"),
         "latency_seconds": {"p50": percentiles.get("p50"), "p95": percentiles.get("p95"), "p99": percentiles.get("p99")},
         "window": "last hour",
+        "versions_swept_last_2h": int(sum(p["Sum"] for p in swept)),
     }
 
 
-AWS_ONLY = ("oldest_message_age_seconds",)  # null locally: see the module's docstring
+# Null locally: see the module's docstring (the local stack's sweep publishes no CloudWatch metric either).
+AWS_ONLY = ("oldest_message_age_seconds", "versions_swept_last_2h")
 
 
 def local_delivery(local: LocalSources) -> dict[str, Any]:
@@ -101,6 +106,7 @@ def local_delivery(local: LocalSources) -> dict[str, Any]:
         "latency_seconds": stats["latency_seconds"],
         "receiver_mode": stats["mode"],
         "oldest_message_age_seconds": None,
+        "versions_swept_last_2h": None,
         "aws_only": list(AWS_ONLY),
     }
 

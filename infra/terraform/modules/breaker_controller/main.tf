@@ -214,6 +214,31 @@ resource "aws_cloudwatch_event_target" "this" {
   arn  = aws_lambda_function.this.arn
 }
 
+# The sweep (src/courier/sweep.py): the same function, hourly, with its own input, deletes the
+# exact landing versions of bundles delivered more than a week ago (free DeleteObjects); the
+# landing lifecycle stays the safety net for everything it leaves. The input must equal
+# courier.sweep.SWEEP_EVENT (tests/unit/test_terraform.py checks it).
+resource "aws_cloudwatch_event_rule" "sweep" {
+  name                = "${var.name}-sweep"
+  description         = "Sweep delivered courier landing revisions past the week"
+  schedule_expression = var.sweep_schedule_expression
+  tags                = var.tags
+}
+
+resource "aws_cloudwatch_event_target" "sweep" {
+  rule  = aws_cloudwatch_event_rule.sweep.name
+  arn   = aws_lambda_function.this.arn
+  input = jsonencode({ courier = "sweep" })
+}
+
+resource "aws_lambda_permission" "sweep" {
+  statement_id  = "AllowEventBridgeSweepSchedule"
+  action        = "lambda:InvokeFunction"
+  function_name = aws_lambda_function.this.function_name
+  principal     = "events.amazonaws.com"
+  source_arn    = aws_cloudwatch_event_rule.sweep.arn
+}
+
 # A scheduled run is asynchronous: by default Lambda retries a failed one twice and keeps an
 # event up to 6 hours (behind the reserved concurrency of 1), so stale runs would queue up and
 # replay old minutes. The next minute's run is the retry: no retries, and an event older than the

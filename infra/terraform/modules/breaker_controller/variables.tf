@@ -38,6 +38,17 @@ variable "schedule_expression" {
   default     = "rate(1 minute)"
 }
 
+variable "sweep_schedule_expression" {
+  description = "How often the same function sweeps delivered landing revisions past the week (src/courier/sweep.py). Each run sweeps the newest two eligible hours: hourly sweeps each hour twice, every two hours once."
+  type        = string
+  default     = "rate(1 hour)"
+
+  validation {
+    condition     = contains(["rate(1 hour)", "rate(2 hours)"], var.sweep_schedule_expression)
+    error_message = "sweep_schedule_expression must be rate(1 hour) or rate(2 hours): each run sweeps the newest two eligible hours of the archive index."
+  }
+}
+
 variable "breaker_table_name" {
   description = "Name of the circuit breaker table."
   type        = string

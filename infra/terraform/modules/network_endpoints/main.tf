@@ -282,6 +282,25 @@ data "aws_iam_policy_document" "s3" {
       values   = [data.aws_caller_identity.current.account_id]
     }
   }
+
+  # The sweep (src/courier/sweep.py) deletes delivered landing revisions by version: the landing
+  # bucket's objects only, never the archive's.
+  statement {
+    sid       = "SweepDeletesLandingVersionsOnly"
+    actions   = ["s3:DeleteObjectVersion"]
+    resources = ["${var.landing_bucket_arn}/*"]
+
+    principals {
+      type        = "AWS"
+      identifiers = ["*"]
+    }
+
+    condition {
+      test     = "StringEquals"
+      variable = "aws:PrincipalAccount"
+      values   = [data.aws_caller_identity.current.account_id]
+    }
+  }
 }
 
 data "aws_iam_policy_document" "dynamodb" {
