@@ -18,6 +18,7 @@ from rich.console import Console
 
 from courier import resources
 from courier.cli import _render
+from courier.config import Settings
 from courier.operator.backfill import Tally as BackfillTally
 from courier.operator.dlq import DeadLetter
 from courier.operator.replay import BundleResult, Finding, Outcome
@@ -131,4 +132,7 @@ def test_never_landed_says_a_file_uploaded_before_the_lifecycle_s_reach_leaves_n
     assert story.verdict is Verdict.NEVER_LANDED
     _render.story(story, as_json=False)
     days = resources.LANDING_EXPIRATION_DAYS + resources.LANDING_NONCURRENT_DAYS  # the week, then noncurrent days
-    assert f"or it was last uploaded over {days} days ago" in " ".join(screen.getvalue().split())
+    text = " ".join(screen.getvalue().split())
+    assert f"or it was last uploaded over {days} days ago" in text
+    # After the sweep a delivered file leaves no revision a week after it landed: once the ledger forgets it too.
+    assert f"or it was delivered over {Settings.ledger_ttl_days} days ago" in text and "courier replay --file" in text

@@ -27,6 +27,7 @@ from rich.text import Text
 
 from courier import resources
 from courier.cli._exit import ExitCode
+from courier.config import Settings
 from courier.operator.backfill import Tally as BackfillTally
 from courier.operator.deploy import Outcome, Plan
 from courier.operator.dlq import DeadLetter, DeleteResult, RedriveResult
@@ -230,6 +231,8 @@ def _peeked(told: Story) -> str:
 # A revision's data is gone this long after it landed at most (the week, then noncurrent days): a delivered file
 # traced later has left no revision, its ledger record has expired, and the archive index is searched by revision.
 _LANDED_DATA_DAYS = resources.LANDING_EXPIRATION_DAYS + resources.LANDING_NONCURRENT_DAYS
+# The ledger's memory by default (COURIER_LEDGER_TTL_DAYS): a delivered file's data is swept a week after it landed.
+_LEDGER_DAYS = Settings.ledger_ttl_days
 
 
 def story(told: Story, as_json: bool) -> None:
@@ -245,7 +248,9 @@ def story(told: Story, as_json: bool) -> None:
     if told.verdict is Verdict.NEVER_LANDED:
         lines.append(
             "never landed: no revision in the bucket, no ledger record, no bundle, no DLQ message (ask the uploader;"
-            f" or it was last uploaded over {_LANDED_DATA_DAYS} days ago, and the landing bucket's lifecycle has deleted it)"
+            f" or it was delivered over {_LEDGER_DAYS} days ago: the sweep deleted its data a week after it landed and"
+            f" the ledger forgot it; or it was last uploaded over {_LANDED_DATA_DAYS} days ago, and the landing bucket's"
+            " lifecycle has deleted it: `courier replay --file` searches the archive index)"
         )
     lines.append(f"revisions ({len(told.revisions)}, from the landing bucket):")
     for r in told.revisions:

@@ -46,8 +46,9 @@ def trace_command(
     The DLQ is only peeked at (visibility timeout 0: nothing is hidden from a redrive).
     Exit codes: 0 delivered; 1 error; 2 not delivered yet (it landed, or courier cannot rule that out: held back
     by an outage, in flight); 3 in the DLQ (failed); 6 never landed (no revision in the bucket, no ledger record,
-    no bundle, no DLQ message: ask the uploader; or it was last uploaded over 36 days ago and the landing lifecycle
-    has deleted it: `courier replay --file` searches the archive index for it).
+    no bundle, no DLQ message: ask the uploader; or it was delivered over COURIER_LEDGER_TTL_DAYS (15) days ago,
+    its data swept a week after it landed, or last uploaded over 36 days ago and the landing lifecycle has deleted
+    it: `courier replay --file` searches the archive index for it).
     """
     if not url.startswith("s3://") or "/" not in url[5:]:
         raise fail(f"give the object as s3://bucket/key, got {url!r}")
