@@ -18,6 +18,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from courier import budget
 from courier.aggregator import Aggregator
 from courier.bundle import Body
 from courier.errors import LedgerUnavailableError, StorageUnavailableError
@@ -398,3 +399,19 @@ def test_a_duplicate_batch_running_beside_a_faulty_one_never_sends_a_file_in_two
     world.ledger.__dict__.pop(primitive)
     assert_groups_name_only_their_bundles_files(world)
     deliver_everything(world, messages)
+
+
+def test_a_file_delivered_after_a_days_long_outage_is_skipped_until_the_ledger_window_then_refused(world):
+    # The file record expires a TTL after its claim, its group a TTL after its completion: the record goes first.
+    # A claim comes no earlier than the landing, so inside the window (judged by the landing) the record is there.
+    messages = [world.land("ttl/0")]
+    world.nifi.mode = 503
+    world.environment().process(messages)  # claimed and assigned now; NiFi down for days
+    world.nifi.mode = "ok"
+    world.clock.advance(3 * 86400)
+    assert world.environment().process(messages).returned == []  # resent, completed three days after the claim
+    world.clock.advance(budget.ledger_window_seconds(world.ledger.ttl_seconds) - 3 * 86400 - 60)
+    assert world.environment().process(messages).skipped  # a duplicate at the window's edge: still delivered
+    world.clock.advance(120)
+    assert world.environment().process(messages).failed == {"m-ttl/0": "beyond_ledger"}  # past it: refused, alone
+    assert world.distinct_bundles_per_file() == {"ttl/0": 1}
