@@ -179,3 +179,55 @@ def test_a_previous_versions_in_progress_item_is_busy_while_live_and_claimed_onc
     assert ledger.claim(A, "b", "b.1") is ClaimStatus.BUSY
     put_legacy(aws, stack, A, "IN_PROGRESS", NOW - 1)
     assert ledger.claim(A, "b", "b.1") is ClaimStatus.CLAIMED and ledger.records([A])[A].group == "b.1"
+
+
+# --- a rollback to the previous version, which claims any IN_PROGRESS record whose lease lapsed ------------------
+
+PREVIOUS_CLAIMABLE = "attribute_not_exists(#pk) OR #exp <= :now OR (#status = :in_progress AND #lease <= :now)"
+
+
+def previous_version_claims(aws: Any, stack: Any, identity: ObjectIdentity, now: int) -> bool:
+    """The previous version's claim (its condition, verbatim), as it runs after a rollback."""
+    item = {
+        "object_name": {"S": identity.object_name},
+        "revision": {"S": identity.revision},
+        "bucket": {"S": identity.bucket},
+        "key": {"S": identity.key},
+        "status": {"S": "IN_PROGRESS"},
+        "expires_at": {"N": str(now + 86400)},
+        "lease_until": {"N": str(now + LEASE)},
+        "claim_token": {"S": "old"},
+    }
+    try:
+        aws.client("dynamodb").put_item(
+            TableName=stack.idempotency_table,
+            Item=item,
+            ConditionExpression=PREVIOUS_CLAIMABLE,
+            ExpressionAttributeNames={"#pk": "object_name", "#exp": "expires_at", "#status": "status", "#lease": "lease_until"},
+            ExpressionAttributeValues={":now": {"N": str(now)}, ":in_progress": {"S": "IN_PROGRESS"}},
+        )
+    except aws.client("dynamodb").exceptions.ConditionalCheckFailedException:
+        return False
+    return True
+
+
+@pytest.mark.parametrize("state", ["complete", "assigned", "claimed"])
+def test_after_a_rollback_the_previous_version_never_claims_a_file_of_a_group(aws, stack, ledger, clock, state):
+    # Its file lease lapses while the group is assigned or complete; claimed again, a delivered file would go out
+    # in a second bundle. The previous version reads it as busy: its messages wait, or reach the DLQ, visibly.
+    ledger.claim_many([A], "a", "a.1")
+    if state != "claimed":
+        ledger.assign([A], "a", KEY, SHA, "a.1")
+    if state == "complete":
+        ledger.complete([A], KEY, SHA, "a.1")
+    clock.now += LEASE + 1
+    assert not previous_version_claims(aws, stack, A, int(clock.now))
+    assert ledger.records([A])[A].group == "a.1"
+
+
+def test_a_group_file_record_is_still_released_by_its_holder(ledger):
+    ledger.claim_many([A, B], "a", "a.1")
+    ledger.release(A, "b")  # not ours: left alone
+    ledger.release_many([B], "a")
+    ledger.release(A, "a")
+    assert ledger.records([A, B]) == {}

@@ -178,3 +178,35 @@ def test_unversioned_a_b_a_the_last_upload_is_not_taken_for_the_first_ones_deliv
     ledger.complete([third.identity], "bundles/y.tar.gz", "cd" * 32)
     tally = backfill([third_a], BUCKET, sent.append, ledger=ledger)
     assert (tally.enqueued, tally.delivered) == (0, 1)
+
+
+def test_a_group_counts_as_delivered_only_once_complete_and_only_for_its_own_files():
+    clock = FakeClock(T0.timestamp())
+    ledger = InMemoryLedger(clock=clock)
+    listing = [rev(f"g{i}") for i in range(4)]
+    ids = [r.identity(BUCKET) for r in listing]
+    ledger.claim_many(ids[:2], "t", "t.1")
+    ledger.claim_many(ids[2:3], "t", "t.2")
+    ledger.claim_many(ids[3:], "t", "t.3")
+    assert ledger.assign(ids[:2], "t", "bundles/x.tar.gz", "ab" * 32, "t.1")
+    assert ledger.assign(ids[2:3], "t", "bundles/y.tar.gz", "cd" * 32, "t.2")  # sent, not acknowledged yet
+    assert ledger.assign(ids[3:], "t", "bundles/z.tar.gz", "ef" * 32, "t.3")
+    ledger.abandon_group("t.3", "t")  # refused by NiFi: never kept
+    clock.advance(60)
+    ledger.complete(ids[:2], "bundles/x.tar.gz", "ab" * 32, "t.1")
+    sent: list[str] = []
+    tally = backfill(listing, BUCKET, sent.extend, ledger=ledger)
+    assert (tally.enqueued, tally.delivered) == (2, 2)
+    assert [json.loads(b)["Records"][0]["s3"]["object"]["key"] for b in sent] == ["g2", "g3"]
+
+
+def test_an_unversioned_write_counts_as_delivered_by_its_groups_completion_time():
+    clock = FakeClock(T0.timestamp())
+    ledger = InMemoryLedger(clock=clock)
+    landed = parse_message(sqs_record({"Records": [s3_record(BUCKET, "u", etag="etag-u", sequencer="0A")]})).objects[0]
+    ledger.claim_many([landed.identity], "t", "t.1")
+    ledger.assign([landed.identity], "t", "bundles/x.tar.gz", "ab" * 32, "t.1")
+    clock.advance(60)  # the group's completion, not the claim, is the delivery's time
+    ledger.complete([landed.identity], "bundles/x.tar.gz", "ab" * 32, "t.1")
+    assert backfill([Revision("u", None, 42, "etag-u", T0 + timedelta(seconds=30))], BUCKET, list, ledger=ledger).delivered == 1
+    assert backfill([Revision("u", None, 42, "etag-u", T0 + timedelta(minutes=11))], BUCKET, list, ledger=ledger).enqueued == 1

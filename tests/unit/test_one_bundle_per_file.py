@@ -8,6 +8,7 @@ bundles NiFi accepted that contain it: exactly one.
 
 from __future__ import annotations
 
+import os
 import random
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
@@ -17,9 +18,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from courier import budget
 from courier.aggregator import Aggregator
 from courier.bundle import Body
-from courier.ledger.base import COMPLETE
+from courier.errors import LedgerUnavailableError, StorageUnavailableError
+from courier.ledger.base import ASSIGNED, COMPLETE
 from fakes import FakeArchive, FakeBreaker, FakeClock, FakeLanding, FakeNiFi, FakeParkingLot, InMemoryLedger
 from support import notification, sqs_record
 
@@ -254,3 +257,161 @@ def test_messages_of_one_bundle_coming_back_in_two_batches_resend_it_once(world)
     assert set(outcomes[0].failed.values()) == {"claim_busy"}  # waits while the bundle is being resent
     assert world.environment().process(messages[2:]).skipped  # and then finds its files delivered
     assert len(world.nifi.accepted) == 1 and world.distinct_bundles_per_file() == {f"split/{i}": 1 for i in range(4)}
+
+
+# --- an attacker's schedule: a ledger write lost, refused or cut short at every step ----------------------------
+# Each storage primitive of the ledger is where a DynamoDB call goes out. "lost": the write landed and its answer
+# did not; "refused": it failed before landing; "crash-before"/"crash-after": the function died right there.
+
+PRIMITIVES = [
+    "_put_if_claimable",
+    "_replace_if_grouped",
+    "_regroup_if_owned",
+    "_delete_if_owned",
+    "_put_group_if_absent",
+    "_take_over_group",
+    "_set_group_if_owned",
+    "_complete_group",
+    "_get_group",
+    "_get_many",
+    # the previous version's per-file items, after an upgrade
+    "_relock_assigned",
+    "_unlock_if_owned",
+    "_unassign_if_owned",
+    "_put_many",
+]
+FAULT_KINDS = ["lost", "refused", "crash-before", "crash-after"]
+
+
+def fault_at(world: World, primitive: str, call: int, kind: str) -> None:
+    """Make the ``call``-th call of ``primitive`` (from 1) fail as ``kind``; the others run as usual."""
+    method = getattr(world.ledger, primitive)
+    calls = []
+
+    def faulty(*args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        if len(calls) != call:
+            return method(*args, **kwargs)
+        if kind == "crash-before":
+            raise Crash(primitive)
+        if kind == "refused":
+            raise LedgerUnavailableError(f"{primitive} failed (injected)")
+        method(*args, **kwargs)
+        if kind == "crash-after":
+            raise Crash(primitive)
+        raise LedgerUnavailableError(f"{primitive} landed, its answer lost (injected)")
+
+    setattr(world.ledger, primitive, faulty)
+
+
+def as_previous_versions_items(ledger: InMemoryLedger) -> None:
+    """Rewrite each assigned group as the previous version kept it: the bundle on each file's own record, no group."""
+    for key, record in list(ledger.items.items()):
+        group = ledger.groups.get(record.group) if record.group else None
+        if group is not None and group.status == ASSIGNED:
+            ledger.items[key] = replace(
+                record,
+                status=ASSIGNED,
+                group=None,
+                bundle_key=group.bundle_key,
+                bundle_sha256=group.bundle_sha256,
+                claim_token=group.claim_token,
+                lease_until=group.lease_until,
+            )
+    ledger.groups.clear()
+
+
+def assert_groups_name_only_their_bundles_files(world: World) -> None:
+    """No record points at an assigned or complete group whose bundle lacks its file (that would acknowledge a loss)."""
+    for record in world.ledger.items.values():
+        group = world.ledger.groups.get(record.group) if record.group else None
+        if group is not None and group.status in (ASSIGNED, COMPLETE):
+            bundle = world.archive.bundles[str(group.bundle_key)]
+            assert record.identity in bundle.identities, f"{record.identity} points at {group} without being in it"
+
+
+def deliver_everything(world: World, messages: list[dict[str, Any]]) -> None:
+    world.nifi.mode = "ok"
+    pending = messages
+    for _ in range(4):  # faults cleared: every message comes back until acknowledged
+        world.clock.advance(LEASE + 1)
+        pending = [m for m in pending if m["messageId"] in world.environment(max_bundle_bytes=60).process(pending).failed]
+        assert_groups_name_only_their_bundles_files(world)
+    assert pending == []
+    keys = [m["messageId"].removeprefix("m-") for m in messages]
+    assert world.distinct_bundles_per_file() == dict.fromkeys(keys, 1)
+    for record in world.ledger.resolved_items():  # complete only through a bundle NiFi accepted with that file in it
+        if record.status == COMPLETE:
+            assert str(record.bundle_sha256) in world.nifi.bundles_of_files()[(record.identity.bucket, record.identity.key)]
+
+
+FAULT = st.tuples(st.sampled_from(PRIMITIVES), st.integers(min_value=1, max_value=3), st.sampled_from(FAULT_KINDS))
+ATTACK_EXAMPLES = int(os.environ.get("LEDGER_ATTACK_EXAMPLES", "150"))  # raise it to hunt longer
+
+
+@settings(max_examples=ATTACK_EXAMPLES, deadline=None)
+@given(
+    faults=st.lists(FAULT, min_size=1, max_size=2, unique_by=lambda fault: fault[0]),
+    nifi=st.sampled_from(["ok", 503, "refused-once", "ack-lost"]),
+    before=st.sampled_from(["fresh", "assigned", "one-unreadable", "assigned-by-the-previous-version"]),
+)
+def test_ledger_writes_lost_refused_or_cut_short_anywhere_never_send_a_file_in_two_bundles(faults, nifi, before):
+    world = World()
+    try:
+        # Five files, two to a bundle (60 bytes): every batch re-plans its group into several bundles.
+        messages = [world.land(f"attack/{i}") for i in range(5)]
+        if before.startswith("assigned"):  # bundles archived and assigned, their POST failed: the next batch resends them
+            world.nifi.mode = 503
+            world.environment(max_bundle_bytes=60).process(messages)
+        if before == "assigned-by-the-previous-version":
+            as_previous_versions_items(world.ledger)
+        if before == "one-unreadable":  # its claim is given back (or not) while the others are bundled
+            world.landing.fail("attack/2", StorageUnavailableError("S3 failed (injected)"))
+        world.nifi.mode = "ok" if nifi == "refused-once" else nifi
+        if nifi == "refused-once":
+            world.nifi.script(413)
+        for primitive, call, kind in faults:
+            fault_at(world, primitive, call, kind)
+        try:
+            world.environment(max_bundle_bytes=60).process(messages)
+        except Crash:
+            pass
+        for primitive, _, _ in faults:
+            world.ledger.__dict__.pop(primitive, None)
+        world.landing.errors.clear()
+        assert_groups_name_only_their_bundles_files(world)
+        deliver_everything(world, messages)
+    finally:
+        world.close()
+
+
+@pytest.mark.parametrize("kind", FAULT_KINDS)
+@pytest.mark.parametrize("primitive", PRIMITIVES)
+def test_a_duplicate_batch_running_beside_a_faulty_one_never_sends_a_file_in_two_bundles(world, primitive, kind):
+    messages = [world.land(f"twin/{i}") for i in range(5)]
+    twin = world.environment(max_bundle_bytes=60)
+    world.nifi.during_post = lambda: twin.process(list(reversed(messages)))  # the same messages, side by side
+    fault_at(world, primitive, 2, kind)
+    try:
+        world.environment(max_bundle_bytes=60).process(messages)
+    except Crash:
+        pass
+    world.ledger.__dict__.pop(primitive)
+    assert_groups_name_only_their_bundles_files(world)
+    deliver_everything(world, messages)
+
+
+def test_a_file_delivered_after_a_days_long_outage_is_skipped_until_the_ledger_window_then_refused(world):
+    # The file record expires a TTL after its claim, its group a TTL after its completion: the record goes first.
+    # A claim comes no earlier than the landing, so inside the window (judged by the landing) the record is there.
+    messages = [world.land("ttl/0")]
+    world.nifi.mode = 503
+    world.environment().process(messages)  # claimed and assigned now; NiFi down for days
+    world.nifi.mode = "ok"
+    world.clock.advance(3 * 86400)
+    assert world.environment().process(messages).returned == []  # resent, completed three days after the claim
+    world.clock.advance(budget.ledger_window_seconds(world.ledger.ttl_seconds) - 3 * 86400 - 60)
+    assert world.environment().process(messages).skipped  # a duplicate at the window's edge: still delivered
+    world.clock.advance(120)
+    assert world.environment().process(messages).failed == {"m-ttl/0": "beyond_ledger"}  # past it: refused, alone
+    assert world.distinct_bundles_per_file() == {"ttl/0": 1}

@@ -52,7 +52,11 @@ _CLAIMABLE = (
 )
 _TRANSACTION_LIMIT = TRANSACT_LIMIT
 _CLAIM_NAMES = {"#pk": PARTITION_KEY, "#exp": EXPIRY_ATTRIBUTE, "#status": "status", "#lease": "lease_until", "#group": "group"}
-_OWNED = "#status = :in_progress AND #token = :token"
+_OWNED = "#status IN (:in_progress, :grouped) AND #token = :token"
+# A claimed file record of a group is stored GROUPED, read back as IN_PROGRESS. Its own lease lapses while its group
+# is assigned or complete, and the previous version claims any IN_PROGRESS record whose lease lapsed: after a
+# rollback it would build a delivered file into a second bundle. GROUPED it reads as busy (until the record expires).
+_GROUPED = "GROUPED"
 _IN_A_TRANSACTION = "TransactionConflictException"  # a single write met an item a transaction is writing
 _BATCH_GET_LIMIT = 100  # BatchGetItem takes at most 100 keys
 _BATCH_GET_ATTEMPTS = 8
@@ -98,13 +102,19 @@ def _deserialized(item: dict[str, Any]) -> dict[str, Any]:
 
 def _to_item(record: LedgerRecord) -> dict[str, Any]:
     identity = {"bucket": record.identity.bucket, "key": record.identity.key, "group": record.group}
-    return _serialized(identity | _state_of(record), _key(record.identity))
+    state = _state_of(record)
+    if record.group is not None and record.status == IN_PROGRESS:
+        state["status"] = _GROUPED
+    return _serialized(identity | state, _key(record.identity))
 
 
 def _from_item(item: dict[str, Any]) -> LedgerRecord:
     plain = _deserialized(item)
     identity = ObjectIdentity(str(plain["bucket"]), str(plain["key"]), str(plain[SORT_KEY]))
-    return LedgerRecord(identity=identity, group=plain.get("group"), **_state_from(plain))
+    state = _state_from(plain)
+    if state["status"] == _GROUPED:
+        state["status"] = IN_PROGRESS
+    return LedgerRecord(identity=identity, group=plain.get("group"), **state)
 
 
 def _group_key(group: str) -> dict[str, Any]:
@@ -210,7 +220,7 @@ class DynamoDBLedger(BaseLedger):
     def _delete_many_if_owned(self, identities: list[ObjectIdentity], token: str) -> None:
         # Conditional deletes, 100 per transaction: BatchWriteItem takes no conditions, and a release must
         # never delete a claim another invocation took over. The refused ones are exactly those: left alone.
-        values = {":in_progress": {"S": IN_PROGRESS}, ":token": {"S": token}}
+        values = {":in_progress": {"S": IN_PROGRESS}, ":grouped": {"S": _GROUPED}, ":token": {"S": token}}
         for start in range(0, len(identities), _TRANSACTION_LIMIT):
             deletes = [
                 {
@@ -443,7 +453,7 @@ class DynamoDBLedger(BaseLedger):
         self._conditional_delete(
             identity,
             _OWNED,
-            {":in_progress": {"S": IN_PROGRESS}, ":token": {"S": token}},
+            {":in_progress": {"S": IN_PROGRESS}, ":grouped": {"S": _GROUPED}, ":token": {"S": token}},
             "release",
         )
 
