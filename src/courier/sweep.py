@@ -9,7 +9,7 @@ whose hour ended a week and :data:`SWEEP_MARGIN` ago: every file of a bundle
 created in hour H landed before H ended, so each has had its week. For each
 bundle the archive tags delivered (NiFi acknowledged it), the exact versions
 its index lines name are deleted with DeleteObjects (free requests). Never
-touched: a line without a version id, a bucket not among
+touched: a line without a version id or with ``"null"`` (see :func:`_exact_version`), a bucket not among
 ``COURIER_LANDING_BUCKETS``, a bundle not tagged delivered (the lifecycle
 deletes those later), a partition younger than the week.
 
@@ -26,6 +26,7 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import TypeGuard
 
 from courier.bundle import INDEX_PREFIX, read_index
 from courier.errors import CourierError
@@ -65,6 +66,16 @@ def error_code(code: str) -> str:
     ('AccessDenied', 'a_b')
     """
     return _CODE.sub("_", code)[:64] or "unknown"
+
+
+def _exact_version(version_id: object) -> TypeGuard[str]:
+    """A version id that names one revision for good: not none, and not ``"null"`` (versioning Suspended
+    writes every PUT into the key's one null version, so it may by now hold an undelivered upload).
+
+    >>> _exact_version("3HL4kqtJlcpXroDTDmJ"), _exact_version("null"), _exact_version(None)
+    (True, False, False)
+    """
+    return isinstance(version_id, str) and version_id not in ("", "null")
 
 
 @dataclass
@@ -162,8 +173,8 @@ class Sweep:
         by_bundle: dict[str, list[tuple[str, str, str]]] = {}
         for entry in index.entries:
             version_id = entry.get("version_id")
-            if not isinstance(version_id, str) or not version_id or entry["bucket"] not in self.landing_buckets:
-                found.lines_skipped += 1  # unversioned, or not ours to delete
+            if not _exact_version(version_id) or entry["bucket"] not in self.landing_buckets:
+                found.lines_skipped += 1  # no exact version, or not ours to delete
                 continue
             by_bundle.setdefault(entry["bundle_key"], []).append((entry["bucket"], entry["key"], version_id))
         for bundle_key, versions in by_bundle.items():

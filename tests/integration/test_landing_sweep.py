@@ -70,3 +70,23 @@ def test_without_the_landing_buckets_the_sweep_refuses_to_start_naming_the_setti
     unset = {k: v for k, v in env.items() if k != "COURIER_LANDING_BUCKETS"}
     with pytest.raises(ConfigError, match="COURIER_LANDING_BUCKETS"):
         build_sweep(Settings.from_env(unset), aws)
+
+
+def test_a_null_version_is_never_swept_so_an_overwrite_after_delivery_stays(runtime, env, aws, stack, land):
+    # Versioning Suspended: a PUT writes the key's one "null" version in place. S3 answers the delivered
+    # GET with VersionId "null" (moto answers none; tests/unit/test_sweep.py has the "null" line), so
+    # the index would name (key, "null"): after an overwrite, the new, undelivered upload.
+    s3 = aws.client("s3")
+    s3.put_bucket_versioning(Bucket=stack.landing_bucket, VersioningConfiguration={"Status": "Suspended"})
+    try:
+        first = land("in/suspended.csv", b"first")
+        assert runtime.aggregator.process([first.message()]).failed == {}
+        land("in/suspended.csv", b"overwritten, not delivered yet")
+
+        result = build_sweep(Settings.from_env(env), aws).sweep().run(_a_week_and_two_hours_later())
+
+        body = s3.get_object(Bucket=stack.landing_bucket, Key="in/suspended.csv")["Body"].read()
+        assert body == b"overwritten, not delivered yet"
+        assert result.versions_swept == 0 and result.lines_skipped >= 1
+    finally:
+        s3.put_bucket_versioning(Bucket=stack.landing_bucket, VersioningConfiguration={"Status": "Enabled"})

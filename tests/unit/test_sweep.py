@@ -122,20 +122,39 @@ def test_a_line_naming_a_bucket_not_among_the_landing_buckets_is_ignored():
 
 
 def test_a_line_without_a_version_id_is_never_deleted_by_key():
-    archive, landing = FakeArchiveIndex(), FakeLandingVersions()
-    files = [_file("in/unversioned.csv", "", OLD_HOUR)]
-    bundle = build_bundle(files)
-    key = archive_key("bundles", bundle)
-    lines = [json.loads(line) for line in index_lines(bundle, key).splitlines()]
-    for line in lines:
-        line["version_id"] = None
-    archive.index[index_key(bundle)] = "\n".join(json.dumps(line) for line in lines).encode()
-    archive.delivered.add(key)
+    archive, _ = _delivered_with_lines([_file("in/unversioned.csv", "", OLD_HOUR)], lambda line: line.update(version_id=None))
+    landing = FakeLandingVersions()
     landing.put(LANDING, "in/unversioned.csv", "null")
 
     result = _sweep(archive, landing)
 
     assert landing.requests == [] and result.lines_skipped == 1
+
+
+def _delivered_with_lines(files: list[FetchedFile], edit) -> tuple[FakeArchiveIndex, str]:
+    """A delivered bundle of ``files`` whose index lines ``edit`` changed (as S3 or a hostile writer may have them)."""
+    archive = FakeArchiveIndex()
+    bundle = build_bundle(files)
+    key = archive_key("bundles", bundle)
+    lines = [json.loads(line) for line in index_lines(bundle, key).splitlines()]
+    for line in lines:
+        edit(line)
+    archive.index[index_key(bundle)] = "\n".join(json.dumps(line) for line in lines).encode()
+    archive.delivered.add(key)
+    return archive, key
+
+
+def test_a_null_version_is_never_deleted_it_may_be_an_overwrite_landed_after_the_delivery():
+    # Versioning Suspended: S3 answers the GET with VersionId "null", and a later PUT replaces that
+    # "null" version in place, so (key, "null") names whatever landed last, maybe undelivered.
+    archive, _ = _delivered_with_lines([_file("in/suspended.csv", "null", OLD_HOUR)], lambda line: None)
+    landing = FakeLandingVersions()
+    landing.put(LANDING, "in/suspended.csv", "null")  # the overwrite, its message still queued
+
+    result = _sweep(archive, landing)
+
+    assert landing.requests == [] and landing.versions(LANDING, "in/suspended.csv") == ["null"]
+    assert result.lines_skipped == 1
 
 
 def test_a_failed_run_loses_nothing_the_next_hours_run_sweeps_the_partition_again():
