@@ -157,6 +157,22 @@ def test_a_null_version_is_never_deleted_it_may_be_an_overwrite_landed_after_the
     assert result.lines_skipped == 1
 
 
+def test_a_line_vouched_for_by_another_bundles_delivered_tag_is_not_deleted():
+    # The delivered tag vouches for the bundle the index file was written with (same hour, same SHA-256),
+    # not for whichever bundle a line names: a refused bundle's index line pointing at a delivered one is kept.
+    archive, landing = FakeArchiveIndex(), FakeLandingVersions()
+    delivered = _archive(archive, [_file("in/delivered.csv", "v1", OLD_HOUR)], delivered=True)
+    refused = [_file("in/refused.csv", "v1", OLD_HOUR)]
+    _landed(landing, refused)
+    bundle = build_bundle(refused)
+    archive.index[index_key(bundle)] = index_lines(bundle, delivered)
+
+    result = _sweep(archive, landing)
+
+    assert landing.versions(LANDING, "in/refused.csv") == ["v1"]
+    assert result.lines_skipped == 1
+
+
 def test_a_failed_run_loses_nothing_the_next_hours_run_sweeps_the_partition_again():
     archive, landing = _one_delivered_file()
     archive.fail("keys")
