@@ -173,6 +173,21 @@ def test_a_line_vouched_for_by_another_bundles_delivered_tag_is_not_deleted():
     assert result.lines_skipped == 1
 
 
+def test_a_file_landed_within_the_week_is_kept_though_its_bundle_mates_landed_long_before():
+    # The sweep's premise: a bundle's hour partition is its NEWEST file's (bundle.created_at), so an
+    # old file (a redriven message, a backlog) never drags a young one into a swept hour.
+    archive, landing = FakeArchiveIndex(), FakeLandingVersions()
+    files = [_file("in/old.csv", "v1", OLD_HOUR - timedelta(days=1)), _file("in/young.csv", "v1", YOUNG_HOUR)]
+    _landed(landing, files)
+    _archive(archive, files, delivered=True)
+
+    _sweep(archive, landing, now=NOW - timedelta(days=1))  # the old file's hour is past the week
+    assert landing.requests == []
+
+    _sweep(archive, landing, now=NOW + timedelta(hours=1))  # the young file's hour is past it too
+    assert landing.versions(LANDING, "in/young.csv") == [] and landing.versions(LANDING, "in/old.csv") == []
+
+
 def test_a_failed_run_loses_nothing_the_next_hours_run_sweeps_the_partition_again():
     archive, landing = _one_delivered_file()
     archive.fail("keys")
