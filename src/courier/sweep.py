@@ -9,9 +9,11 @@ whose hour ended a week and :data:`SWEEP_MARGIN` ago: every file of a bundle
 created in hour H landed before H ended, so each has had its week. For each
 bundle the archive tags delivered (NiFi acknowledged it), the exact versions
 its index lines name are deleted with DeleteObjects (free requests). Never
-touched: a line without a version id, a bucket not among
-``COURIER_LANDING_BUCKETS``, a bundle not tagged delivered (the lifecycle
-deletes those later), a partition younger than the week.
+touched: a line without a version id or with ``"null"`` (:func:`_exact_version`),
+a bucket not among ``COURIER_LANDING_BUCKETS``, a line naming another bundle
+than the one its index file was written with (:func:`_written_with`), a bundle
+not tagged delivered (the lifecycle deletes those later), a partition younger
+than the week.
 
 Every run sweeps the newest :data:`SWEEP_PARTITIONS` eligible partitions, so
 each partition is swept again by the next hour's run: a failed or cut-short run
@@ -26,6 +28,7 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import TypeGuard
 
 from courier.bundle import INDEX_PREFIX, read_index
 from courier.errors import CourierError
@@ -65,6 +68,29 @@ def error_code(code: str) -> str:
     ('AccessDenied', 'a_b')
     """
     return _CODE.sub("_", code)[:64] or "unknown"
+
+
+def _exact_version(version_id: object) -> TypeGuard[str]:
+    """A version id that names one revision for good: not none, and not ``"null"`` (versioning Suspended
+    writes every PUT into the key's one null version, so it may by now hold an undelivered upload).
+
+    >>> _exact_version("3HL4kqtJlcpXroDTDmJ"), _exact_version("null"), _exact_version(None)
+    (True, False, False)
+    """
+    return isinstance(version_id, str) and version_id not in ("", "null")
+
+
+def _written_with(index_key: str, bundle_key: str) -> bool:
+    """Whether ``bundle_key`` is the bundle ``index_key`` was written with (``bundle.index_key``, ``archive_key``:
+    same hour, same SHA-256): only that bundle's delivered tag vouches for the file's lines.
+
+    >>> _written_with("index/2026/12/01/08/ab12.jsonl", "bundles/2026/12/01/08/ab12.tar.gz")
+    True
+    >>> _written_with("index/2026/12/01/08/ab12.jsonl", "bundles/2026/12/01/08/cd34.tar.gz")
+    False
+    """
+    stem = index_key.removeprefix(f"{INDEX_PREFIX}/").removesuffix(".jsonl")
+    return bundle_key.endswith(f"/{stem}.tar.gz")
 
 
 @dataclass
@@ -162,8 +188,9 @@ class Sweep:
         by_bundle: dict[str, list[tuple[str, str, str]]] = {}
         for entry in index.entries:
             version_id = entry.get("version_id")
-            if not isinstance(version_id, str) or not version_id or entry["bucket"] not in self.landing_buckets:
-                found.lines_skipped += 1  # unversioned, or not ours to delete
+            ours = entry["bucket"] in self.landing_buckets and _written_with(index_key, entry["bundle_key"])
+            if not _exact_version(version_id) or not ours:
+                found.lines_skipped += 1  # no exact version, not ours to delete, or another bundle's word
                 continue
             by_bundle.setdefault(entry["bundle_key"], []).append((entry["bucket"], entry["key"], version_id))
         for bundle_key, versions in by_bundle.items():

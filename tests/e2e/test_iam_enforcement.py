@@ -219,6 +219,11 @@ def test_the_controller_may_delete_landing_versions_and_nothing_outside_the_land
     delete(landing, "swept.json", old)()
     listed = operator_s3.list_object_versions(Bucket=landing, Prefix="swept.json")
     assert [v["VersionId"] for v in listed["Versions"]] == [new] and not listed.get("DeleteMarkers")
+    # The sweep's one-key DeleteObject (a key DeleteObjects' XML cannot carry), by version.
+    alone = operator_s3.put_object(Bucket=landing, Key="bell\x07.json", Body=b"3")["VersionId"]
+    s3.delete_object(Bucket=landing, Key="bell\x07.json", VersionId=alone)
+    with pytest.raises(ClientError, match="404"):
+        operator_s3.head_object(Bucket=landing, Key="bell\x07.json", VersionId=alone)
     single = lambda: s3.delete_object(Bucket=landing, Key="swept.json")  # noqa: E731
     forbidden = [
         # No key by name (a delete marker over the current revision), in a batch or alone.
@@ -226,6 +231,12 @@ def test_the_controller_may_delete_landing_versions_and_nothing_outside_the_land
         ("s3:DeleteObject", landing, "swept.json", single),
         # No version outside the landing bucket: not an archived bundle, not another bucket's object.
         ("s3:DeleteObjectVersion", archive, "bundles/kept.tar.gz", delete(archive, "bundles/kept.tar.gz", archived)),
+        (
+            "s3:DeleteObjectVersion",
+            archive,
+            "bundles/kept.tar.gz",
+            lambda: s3.delete_object(Bucket=archive, Key="bundles/kept.tar.gz", VersionId=archived),
+        ),
         ("s3:DeleteObjectVersion", "courier-elsewhere", "secret.json", delete("courier-elsewhere", "secret.json", other)),
     ]
     for action, bucket, key, call in forbidden:

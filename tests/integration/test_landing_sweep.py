@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 
 import pytest
+from botocore.exceptions import ClientError
 
 from courier import handler
 from courier.compose import build_sweep
@@ -70,3 +71,37 @@ def test_without_the_landing_buckets_the_sweep_refuses_to_start_naming_the_setti
     unset = {k: v for k, v in env.items() if k != "COURIER_LANDING_BUCKETS"}
     with pytest.raises(ConfigError, match="COURIER_LANDING_BUCKETS"):
         build_sweep(Settings.from_env(unset), aws)
+
+
+def test_a_null_version_is_never_swept_so_an_overwrite_after_delivery_stays(runtime, env, aws, stack, land):
+    # Versioning Suspended: a PUT writes the key's one "null" version in place. S3 answers the delivered
+    # GET with VersionId "null" (moto answers none; tests/unit/test_sweep.py has the "null" line), so
+    # the index would name (key, "null"): after an overwrite, the new, undelivered upload.
+    s3 = aws.client("s3")
+    s3.put_bucket_versioning(Bucket=stack.landing_bucket, VersioningConfiguration={"Status": "Suspended"})
+    try:
+        first = land("in/suspended.csv", b"first")
+        assert runtime.aggregator.process([first.message()]).failed == {}
+        land("in/suspended.csv", b"overwritten, not delivered yet")
+
+        result = build_sweep(Settings.from_env(env), aws).sweep().run(_a_week_and_two_hours_later())
+
+        body = s3.get_object(Bucket=stack.landing_bucket, Key="in/suspended.csv")["Body"].read()
+        assert body == b"overwritten, not delivered yet"
+        assert result.versions_swept == 0 and result.lines_skipped >= 1
+    finally:
+        s3.put_bucket_versioning(Bucket=stack.landing_bucket, VersioningConfiguration={"Status": "Enabled"})
+
+
+def test_a_key_xml_cannot_carry_is_swept_alone_and_the_rest_of_its_request_too(runtime, env, aws, stack, land):
+    # DeleteObjects sends keys in an XML body: a control character makes the whole request malformed, and
+    # XML reads "\r" as "\n" (another key). An uploader's key must not keep its hour's 999 others stored.
+    hostile, plain = land("in/bell\x07.csv", b"h"), land("in/plain.csv", b"p")
+    assert runtime.aggregator.process([hostile.message(), plain.message()]).failed == {}
+
+    result = build_sweep(Settings.from_env(env), aws).sweep().run(_a_week_and_two_hours_later())
+
+    assert result.failures == 0 and result.versions_swept == 2
+    assert _versions(aws, stack.landing_bucket, "in/plain.csv") == []
+    with pytest.raises(ClientError, match="404"):  # moto cannot list this key in its XML either: ask by version
+        aws.client("s3").head_object(Bucket=stack.landing_bucket, Key=hostile.key, VersionId=hostile.version_id)

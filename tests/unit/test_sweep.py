@@ -122,20 +122,70 @@ def test_a_line_naming_a_bucket_not_among_the_landing_buckets_is_ignored():
 
 
 def test_a_line_without_a_version_id_is_never_deleted_by_key():
-    archive, landing = FakeArchiveIndex(), FakeLandingVersions()
-    files = [_file("in/unversioned.csv", "", OLD_HOUR)]
-    bundle = build_bundle(files)
-    key = archive_key("bundles", bundle)
-    lines = [json.loads(line) for line in index_lines(bundle, key).splitlines()]
-    for line in lines:
-        line["version_id"] = None
-    archive.index[index_key(bundle)] = "\n".join(json.dumps(line) for line in lines).encode()
-    archive.delivered.add(key)
+    archive, _ = _delivered_with_lines([_file("in/unversioned.csv", "", OLD_HOUR)], lambda line: line.update(version_id=None))
+    landing = FakeLandingVersions()
     landing.put(LANDING, "in/unversioned.csv", "null")
 
     result = _sweep(archive, landing)
 
     assert landing.requests == [] and result.lines_skipped == 1
+
+
+def _delivered_with_lines(files: list[FetchedFile], edit) -> tuple[FakeArchiveIndex, str]:
+    """A delivered bundle of ``files`` whose index lines ``edit`` changed (as S3 or a hostile writer may have them)."""
+    archive = FakeArchiveIndex()
+    bundle = build_bundle(files)
+    key = archive_key("bundles", bundle)
+    lines = [json.loads(line) for line in index_lines(bundle, key).splitlines()]
+    for line in lines:
+        edit(line)
+    archive.index[index_key(bundle)] = "\n".join(json.dumps(line) for line in lines).encode()
+    archive.delivered.add(key)
+    return archive, key
+
+
+def test_a_null_version_is_never_deleted_it_may_be_an_overwrite_landed_after_the_delivery():
+    # Versioning Suspended: S3 answers the GET with VersionId "null", and a later PUT replaces that
+    # "null" version in place, so (key, "null") names whatever landed last, maybe undelivered.
+    archive, _ = _delivered_with_lines([_file("in/suspended.csv", "null", OLD_HOUR)], lambda line: None)
+    landing = FakeLandingVersions()
+    landing.put(LANDING, "in/suspended.csv", "null")  # the overwrite, its message still queued
+
+    result = _sweep(archive, landing)
+
+    assert landing.requests == [] and landing.versions(LANDING, "in/suspended.csv") == ["null"]
+    assert result.lines_skipped == 1
+
+
+def test_a_line_vouched_for_by_another_bundles_delivered_tag_is_not_deleted():
+    # The delivered tag vouches for the bundle the index file was written with (same hour, same SHA-256),
+    # not for whichever bundle a line names: a refused bundle's index line pointing at a delivered one is kept.
+    archive, landing = FakeArchiveIndex(), FakeLandingVersions()
+    delivered = _archive(archive, [_file("in/delivered.csv", "v1", OLD_HOUR)], delivered=True)
+    refused = [_file("in/refused.csv", "v1", OLD_HOUR)]
+    _landed(landing, refused)
+    bundle = build_bundle(refused)
+    archive.index[index_key(bundle)] = index_lines(bundle, delivered)
+
+    result = _sweep(archive, landing)
+
+    assert landing.versions(LANDING, "in/refused.csv") == ["v1"]
+    assert result.lines_skipped == 1
+
+
+def test_a_file_landed_within_the_week_is_kept_though_its_bundle_mates_landed_long_before():
+    # The sweep's premise: a bundle's hour partition is its NEWEST file's (bundle.created_at), so an
+    # old file (a redriven message, a backlog) never drags a young one into a swept hour.
+    archive, landing = FakeArchiveIndex(), FakeLandingVersions()
+    files = [_file("in/old.csv", "v1", OLD_HOUR - timedelta(days=1)), _file("in/young.csv", "v1", YOUNG_HOUR)]
+    _landed(landing, files)
+    _archive(archive, files, delivered=True)
+
+    _sweep(archive, landing, now=NOW - timedelta(days=1))  # the old file's hour is past the week
+    assert landing.requests == []
+
+    _sweep(archive, landing, now=NOW + timedelta(hours=1))  # the young file's hour is past it too
+    assert landing.versions(LANDING, "in/young.csv") == [] and landing.versions(LANDING, "in/old.csv") == []
 
 
 def test_a_failed_run_loses_nothing_the_next_hours_run_sweeps_the_partition_again():

@@ -177,6 +177,14 @@ def test_external_party_may_only_put_from_its_source_ranges():
     assert "0.0.0.0/0" in validation
 
 
+def test_an_uploader_cannot_tag_its_own_file_delivered():
+    # backfill --skip-delivered trusts the landing tag courier-delivered (earlier releases wrote it):
+    # neither a tagging call nor PutObject's x-amz-tagging (both need s3:PutObjectTagging) may set it.
+    deny = by_sid("landing_bucket")["UploaderMayNotReadListOrDelete"]
+    assert deny["effect"] == "Deny"
+    assert {"s3:PutObjectTagging", "s3:PutObjectVersionTagging"} <= set(deny["actions"])
+
+
 # --- archive bucket -------------------------------------------------------------------
 
 

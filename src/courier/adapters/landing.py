@@ -10,13 +10,14 @@ import csv
 import gzip
 import io
 import json
+import re
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import unquote_plus, urlparse
 
 from courier.adapters.aws import translated
-from courier.errors import InventoryError, ObjectMissingError
+from courier.errors import AwsCallError, InventoryError, ObjectMissingError
 from courier.ports import Revision, VersionDeleteFailure
 from courier.resources import DELIVERED_TAG
 
@@ -87,7 +88,9 @@ class S3LandingLister:
 class S3LandingVersions:
     """Deletes exact landing revisions with DeleteObjects (``Quiet``: S3 answers only the keys it refused).
 
-    Each pair names its version, so S3 deletes that version's data and nothing else: no
+    A key XML cannot carry (a control character, ``\r``) goes alone in a DeleteObject, so that
+    it neither breaks the whole request nor names another key. Each pair names its version, so
+    S3 deletes that version's data and nothing else: no
     delete marker, and a newer upload of the same key stays. A version already gone is
     no error in S3's answer, so a second sweep of the same hour is harmless.
 
@@ -102,13 +105,39 @@ class S3LandingVersions:
         self.client = client
 
     def delete_versions(self, bucket: str, versions: Sequence[tuple[str, str]]) -> list[VersionDeleteFailure]:
-        objects = [{"Key": key, "VersionId": version_id} for key, version_id in versions]
-        with translated(f"DeleteObjects of {len(objects)} versions in s3://{bucket}"):
-            response = self.client.delete_objects(Bucket=bucket, Delete={"Objects": objects, "Quiet": True})
-        return [
-            VersionDeleteFailure(str(e.get("Key", "")), str(e.get("VersionId", "")), str(e.get("Code", "")))
-            for e in response.get("Errors", [])
-        ]
+        batch = [(key, version_id) for key, version_id in versions if xml_safe(key)]
+        refused = [self._delete_one(bucket, key, version_id) for key, version_id in versions if not xml_safe(key)]
+        if batch:
+            objects = [{"Key": key, "VersionId": version_id} for key, version_id in batch]
+            with translated(f"DeleteObjects of {len(objects)} versions in s3://{bucket}"):
+                response = self.client.delete_objects(Bucket=bucket, Delete={"Objects": objects, "Quiet": True})
+            refused += [
+                VersionDeleteFailure(str(e.get("Key", "")), str(e.get("VersionId", "")), str(e.get("Code", "")))
+                for e in response.get("Errors", [])
+            ]
+        return [failure for failure in refused if failure is not None]
+
+    def _delete_one(self, bucket: str, key: str, version_id: str) -> VersionDeleteFailure | None:
+        """DeleteObject: the key travels percent-encoded in the URL, where any character survives."""
+        try:
+            with translated(f"DeleteObject of a version in s3://{bucket}"):
+                self.client.delete_object(Bucket=bucket, Key=key, VersionId=version_id)
+        except AwsCallError as exc:
+            return VersionDeleteFailure(key, version_id, exc.code or "unknown")
+        return None
+
+
+# XML 1.0's characters, less "\r" (a parser reads it as "\n"): DeleteObjects' XML body carries only these.
+_XML_UNSAFE = re.compile("[^\t\n\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+def xml_safe(key: str) -> bool:
+    """Whether DeleteObjects' XML body carries ``key`` as it is (S3 keys may hold any character).
+
+    >>> xml_safe("in/a b&<c>.csv"), xml_safe("in/bell\\x07.csv"), xml_safe("in/cr\\r.csv")
+    (True, False, False)
+    """
+    return _XML_UNSAFE.search(key) is None
 
 
 def _s3_url(url: str) -> tuple[str, str]:

@@ -175,6 +175,10 @@ data "aws_iam_policy_document" "this" {
       "s3:DeleteObject",
       "s3:DeleteObjectVersion",
       "s3:PutObjectAcl",
+      # Its own tag "courier-delivered" would make `courier backfill` skip its undelivered file
+      # (PutObject's x-amz-tagging needs s3:PutObjectTagging too).
+      "s3:PutObjectTagging",
+      "s3:PutObjectVersionTagging",
       "s3:PutBucketPolicy",
     ]
     resources = [
